@@ -1,0 +1,106 @@
+"""The three roles of DESIGN.md §1 as Django groups, and exactly which permissions each holds.
+
+The migration `accounts/0002_roles.py` and the `sync_roles` command both apply this table, so
+a deployment can always be brought back to it.
+"""
+
+from __future__ import annotations
+
+ANALYST = "analyst"
+PARTNER_MANAGER = "partner_manager"
+LEAD = "lead"
+ROLES = (ANALYST, PARTNER_MANAGER, LEAD)
+
+_READ_ALL = [
+    "partners.view_partner",
+    "partners.view_partnercontact",
+    "partners.view_businesscalendar",
+    "partners.view_workinghours",
+    "partners.view_holiday",
+    "partners.view_noticetemplate",
+    "cases.view_merchant",
+    "cases.view_responsecode",
+    "cases.view_incident",
+    "cases.view_affectedmerchant",
+    "cases.view_partnerengagement",
+    "cases.view_investigationnote",
+    "cases.view_correspondence",
+    "cases.view_caseevent",
+    "cases.view_slapolicy",
+    "cases.view_slaclock",
+    "cases.view_slaclockevent",
+]
+
+_ANALYST_WRITES = [
+    "cases.add_incident",
+    "cases.change_incident",
+    "cases.add_merchant",
+    "cases.change_merchant",
+    "cases.add_affectedmerchant",
+    "cases.change_affectedmerchant",
+    "cases.delete_affectedmerchant",
+    "cases.add_partnerengagement",
+    "cases.change_partnerengagement",
+    "cases.add_investigationnote",
+    "cases.change_investigationnote",
+    "cases.add_correspondence",  # drafting notices
+    "cases.change_correspondence",
+]
+
+_PARTNER_MANAGER_WRITES = [
+    "partners.add_partner",
+    "partners.change_partner",
+    "partners.add_partnercontact",
+    "partners.change_partnercontact",
+    "partners.delete_partnercontact",
+    "partners.add_noticetemplate",
+    "partners.change_noticetemplate",
+    "partners.add_businesscalendar",
+    "partners.change_businesscalendar",
+    "partners.add_workinghours",
+    "partners.change_workinghours",
+    "partners.delete_workinghours",
+    "partners.add_holiday",
+    "partners.change_holiday",
+    "partners.delete_holiday",
+    "cases.send_correspondence",
+    "cases.triage_correspondence",
+]
+
+_LEAD_WRITES = [
+    "cases.approve_correspondence",
+    "cases.add_slapolicy",
+    "cases.change_slapolicy",
+    "cases.view_sla_reports",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    ANALYST: _READ_ALL + _ANALYST_WRITES,
+    PARTNER_MANAGER: _READ_ALL + _ANALYST_WRITES + _PARTNER_MANAGER_WRITES,
+    LEAD: _READ_ALL + _ANALYST_WRITES + _PARTNER_MANAGER_WRITES + _LEAD_WRITES,
+}
+
+
+def sync_roles(group_model, permission_model) -> None:
+    """Make each role group hold exactly the permissions of ROLE_PERMISSIONS.
+
+    Takes the models as arguments so that migrations can pass their historical models.
+    """
+    for role, codes in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        wanted = []
+        for code in codes:
+            app_label, codename = code.split(".")
+            wanted.append(permission_model.objects.get(content_type__app_label=app_label, codename=codename))
+        group.permissions.set(wanted)
+
+
+def role_of(user) -> str | None:
+    """The user's strongest role, for display; permissions themselves come from groups."""
+    if not user.is_authenticated:
+        return None
+    names = {g.name for g in user.groups.all()}
+    for role in (LEAD, PARTNER_MANAGER, ANALYST):
+        if role in names:
+            return role
+    return None

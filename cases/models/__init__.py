@@ -1,0 +1,38 @@
+"""The cases app's models, one module per part of the domain (DESIGN.md §2)."""
+
+from cases.models.correspondence import Correspondence
+from cases.models.incident import (
+    AffectedMerchant,
+    CardNetwork,
+    Category,
+    Incident,
+    InvestigationNote,
+    PartnerEngagement,
+    ReferenceCounter,
+    Severity,
+    Source,
+    Status,
+)
+from cases.models.reference import Merchant, ResponseCode
+from cases.models.sla import SlaClock, SlaClockEvent, SlaPolicy
+from cases.models.timeline import CaseEvent
+
+__all__ = [
+    "AffectedMerchant",
+    "CardNetwork",
+    "CaseEvent",
+    "Category",
+    "Correspondence",
+    "Incident",
+    "InvestigationNote",
+    "Merchant",
+    "PartnerEngagement",
+    "ReferenceCounter",
+    "ResponseCode",
+    "Severity",
+    "SlaClock",
+    "SlaClockEvent",
+    "SlaPolicy",
+    "Source",
+    "Status",
+]

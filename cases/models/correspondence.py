@@ -1,0 +1,137 @@
+"""Correspondence: every message exchanged with a partner about an incident, both ways."""
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from partners.models import Language, NoticeTemplate
+
+
+class Correspondence(models.Model):
+    """One message in a partner thread.
+
+    The Message-ID is fixed when the row is created, so a redelivered task can never send a
+    different message twice. Inbound mail that matches no incident keeps `incident` empty and
+    waits in the triage inbox.
+    """
+
+    class Direction(models.TextChoices):
+        OUTBOUND = "out", _("Outbound")
+        INBOUND = "in", _("Inbound")
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+        PHONE = "phone", _("Phone")
+        PORTAL = "portal", _("Partner portal")
+        CHAT = "chat", _("Chat")
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        PENDING_APPROVAL = "pending_approval", _("Pending approval")
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        RECEIVED = "received", _("Received")
+
+    incident = models.ForeignKey(
+        "cases.Incident",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="correspondence",
+        verbose_name=_("incident"),
+    )
+    engagement = models.ForeignKey(
+        "cases.PartnerEngagement",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="messages",
+        verbose_name=_("partner engagement"),
+    )
+    direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    kind = models.CharField(_("notice kind"), max_length=20, choices=NoticeTemplate.Kind.choices, blank=True)
+    template = models.ForeignKey(
+        NoticeTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("template")
+    )
+    template_version = models.PositiveIntegerField(_("template version"), null=True, blank=True)
+    language = models.CharField(_("language"), max_length=2, choices=Language.choices, default=Language.ENGLISH)
+    subject = models.CharField(_("subject"), max_length=300)
+    body_text = models.TextField(_("text body"), blank=True)
+    body_html = models.TextField(_("HTML body"), blank=True)
+    from_address = models.CharField(_("from"), max_length=254, blank=True)
+    to_addresses = ArrayField(models.EmailField(), verbose_name=_("to"), default=list, blank=True)
+    cc_addresses = ArrayField(models.EmailField(), verbose_name=_("cc"), default=list, blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.DRAFT)
+    message_id = models.CharField(_("Message-ID"), max_length=255, unique=True)
+    in_reply_to = models.CharField(_("In-Reply-To"), max_length=255, blank=True)
+    references = models.TextField(_("References"), blank=True)
+    is_auto_reply = models.BooleanField(_("auto-reply or bounce"), default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("approved by"),
+    )
+    approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("sent by"),
+    )
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received at"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("correspondence")
+        verbose_name_plural = _("correspondence")
+        ordering = ["created_at", "id"]
+        permissions = [
+            ("send_correspondence", _("Can send notices to partners")),
+            ("approve_correspondence", _("Can approve SEV1/SEV2 notices")),
+            ("triage_correspondence", _("Can attach unmatched replies to incidents")),
+        ]
+        indexes = [
+            models.Index(fields=["incident", "created_at"], name="corr_incident_time_idx"),
+            models.Index(fields=["status", "queued_at"], name="corr_status_queued_idx"),
+            models.Index(fields=["in_reply_to"], name="corr_in_reply_to_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(message_id=""), name="corr_message_id_present"),
+            models.CheckConstraint(
+                condition=Q(direction="in") | Q(engagement__isnull=False), name="corr_outbound_has_engagement"
+            ),
+            models.CheckConstraint(
+                condition=Q(direction="out") | Q(status="received"), name="corr_inbound_is_received"
+            ),
+            models.CheckConstraint(
+                condition=Q(direction="in") | ~Q(status="received"), name="corr_outbound_not_received"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False), name="corr_sent_has_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject

@@ -1,0 +1,376 @@
+"""Incidents and what hangs off them: affected merchants, partner engagements and notes."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Case, F, Func, Q, Value, When
+from django.db.models.functions import Cast, Greatest, Round
+from django.db.models.lookups import Regex
+from django.utils.translation import gettext_lazy as _
+
+BIN_PREFIX_PATTERN = r"^\d{6,8}$"
+_CARD_NUMBER_LIKE = re.compile(r"^\d{12,19}$")
+
+
+def validate_bin_prefix(value: str) -> None:
+    """A BIN prefix is 6 to 8 digits. Anything longer may be a card number and is refused."""
+    compact = re.sub(r"[\s-]", "", value or "")
+    if _CARD_NUMBER_LIKE.match(compact):
+        raise ValidationError(
+            _("%(value)s looks like a card number. Card numbers are never stored: enter a 6–8 digit BIN prefix."),
+            params={"value": f"{compact[:6]}…"},
+            code="card_number",
+        )
+    if not re.match(BIN_PREFIX_PATTERN, compact):
+        raise ValidationError(
+            _("%(value)s is not a BIN prefix (6 to 8 digits)."), params={"value": value}, code="bin_prefix"
+        )
+
+
+class Severity(models.TextChoices):
+    SEV1 = "sev1", _("SEV1 – critical")
+    SEV2 = "sev2", _("SEV2 – major")
+    SEV3 = "sev3", _("SEV3 – moderate")
+    SEV4 = "sev4", _("SEV4 – minor")
+
+
+class Category(models.TextChoices):
+    AUTH_RATE = "auth_rate", _("Authorization rate regression")
+    COST_RATE = "cost_rate", _("Cost rate regression")
+    OUTAGE = "outage", _("Processing outage")
+    LATENCY = "latency", _("Latency / timeouts")
+    FRAUD_SPIKE = "fraud_spike", _("Fraud spike")
+    DATA_ACCURACY = "data_accuracy", _("Data accuracy")
+
+
+class Status(models.TextChoices):
+    NEW = "new", _("New")
+    TRIAGING = "triaging", _("Triaging")
+    INVESTIGATING = "investigating", _("Investigating")
+    WAITING_ON_PARTNER = "waiting_on_partner", _("Waiting on partner")
+    MITIGATED = "mitigated", _("Mitigated")
+    RESOLVED = "resolved", _("Resolved")
+    CLOSED = "closed", _("Closed")
+
+
+OPEN_STATUSES = (Status.NEW, Status.TRIAGING, Status.INVESTIGATING, Status.WAITING_ON_PARTNER, Status.MITIGATED)
+
+# The lifecycle (DESIGN.md §2). The service checks every transition against this one table.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    Status.NEW: (Status.TRIAGING, Status.INVESTIGATING),
+    Status.TRIAGING: (Status.INVESTIGATING, Status.WAITING_ON_PARTNER, Status.MITIGATED, Status.RESOLVED),
+    Status.INVESTIGATING: (Status.WAITING_ON_PARTNER, Status.MITIGATED, Status.RESOLVED),
+    Status.WAITING_ON_PARTNER: (Status.INVESTIGATING, Status.MITIGATED, Status.RESOLVED),
+    Status.MITIGATED: (Status.INVESTIGATING, Status.WAITING_ON_PARTNER, Status.RESOLVED),
+    Status.RESOLVED: (Status.CLOSED, Status.INVESTIGATING),
+    Status.CLOSED: (Status.INVESTIGATING,),
+}
+# Moving back to investigating from these is a reopen, which needs a reason.
+REOPEN_FROM = (Status.RESOLVED, Status.CLOSED)
+
+
+class CardNetwork(models.TextChoices):
+    VISA = "visa", "Visa"
+    MASTERCARD = "mastercard", "Mastercard"
+    AMEX = "amex", "American Express"
+    CARNET = "carnet", "Carnet"
+    DISCOVER = "discover", "Discover"
+    JCB = "jcb", "JCB"
+    ELO = "elo", "Elo"
+    UNIONPAY = "unionpay", "UnionPay"
+
+
+class Source(models.TextChoices):
+    MANUAL = "manual", _("Manual")
+    ALERT = "alert", _("Monitoring alert")
+    API = "api", _("API")
+
+
+class ArrayToString(Func):
+    function = "array_to_string"
+    output_field = models.TextField()
+
+
+class ReferenceCounter(models.Model):
+    """The last incident number issued per year.
+
+    Incremented with one `INSERT … ON CONFLICT DO UPDATE … RETURNING`, which PostgreSQL
+    serialises on the row, so two incidents opened at the same instant never share a reference.
+    """
+
+    year = models.PositiveIntegerField(_("year"), primary_key=True)
+    last = models.PositiveIntegerField(_("last number"), default=0)
+
+    class Meta:
+        verbose_name = _("reference counter")
+        verbose_name_plural = _("reference counters")
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
+
+
+class Incident(models.Model):
+    """A payments-health regression the desk investigates until it is fixed and closed."""
+
+    reference = models.CharField(_("reference"), max_length=20, unique=True, editable=False)
+    title = models.CharField(_("title"), max_length=200)
+    category = models.CharField(_("category"), max_length=20, choices=Category.choices, db_index=True)
+    severity = models.CharField(_("severity"), max_length=4, choices=Severity.choices, db_index=True)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.NEW, db_index=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_incidents",
+        verbose_name=_("owner"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="created_incidents",
+        verbose_name=_("created by"),
+    )
+    summary = models.TextField(_("summary"), blank=True)
+    root_cause = models.TextField(_("root cause"), blank=True)
+    started_at = models.DateTimeField(_("impact started"), null=True, blank=True)
+    detected_at = models.DateTimeField(_("detected"), null=True, blank=True)
+    mitigated_at = models.DateTimeField(_("mitigated"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    card_networks = ArrayField(
+        models.CharField(max_length=20, choices=CardNetwork.choices), verbose_name=_("card networks"), default=list,
+        blank=True,
+    )
+    decline_codes = ArrayField(
+        models.CharField(max_length=64), verbose_name=_("decline codes seen"), default=list, blank=True
+    )
+    bin_prefixes = ArrayField(
+        models.CharField(max_length=8, validators=[validate_bin_prefix]),
+        verbose_name=_("BIN prefixes"),
+        default=list,
+        blank=True,
+        help_text=_("6–8 digit prefixes only; card numbers are never stored."),
+    )
+    country = models.CharField(_("country"), max_length=2, blank=True)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.MANUAL)
+    fingerprint = models.CharField(
+        _("fingerprint"), max_length=128, blank=True, help_text=_("Alert de-duplication key of the segment.")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("incident")
+        verbose_name_plural = _("incidents")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "severity", "-created_at"], name="incident_queue_idx"),
+            models.Index(fields=["owner", "status"], name="incident_owner_status_idx"),
+            models.Index(fields=["-created_at", "-id"], name="incident_created_id_idx"),
+            GinIndex(fields=["card_networks"], name="incident_networks_gin"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(reference__regex=r"^PH-\d{4}-\d{6}$"), name="incident_reference_format"),
+            models.CheckConstraint(
+                condition=Q(detected_at__isnull=True) | Q(started_at__isnull=True) | Q(detected_at__gte=F("started_at")),
+                name="incident_detected_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(resolved_at__isnull=True) | Q(started_at__isnull=True) | Q(resolved_at__gte=F("started_at")),
+                name="incident_resolved_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(closed_at__isnull=True) | Q(resolved_at__isnull=True) | Q(closed_at__gte=F("resolved_at")),
+                name="incident_closed_after_resolved",
+            ),
+            models.CheckConstraint(
+                condition=Regex(ArrayToString(F("bin_prefixes"), Value(",")), Value(r"^(\d{6,8}(,\d{6,8})*)?$")),
+                name="incident_bin_prefixes_only",
+            ),
+            models.UniqueConstraint(
+                fields=["fingerprint"],
+                condition=~Q(fingerprint="") & ~Q(status__in=["resolved", "closed"]),
+                name="incident_open_fingerprint_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.title}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def allowed_transitions(self) -> tuple[str, ...]:
+        return TRANSITIONS.get(self.status, ())
+
+
+class AffectedMerchant(models.Model):
+    """A merchant hit by an incident, with the impact measured for it.
+
+    Excess declines are derived in the database: failures beyond what the baseline rate would
+    have produced on the same attempts, never negative.
+    """
+
+    class RateDefinition(models.TextChoices):
+        ALL_ATTEMPTS = "all_attempts", _("Approved ÷ all attempts")
+        UNIQUE_ATTEMPTS = "unique_attempts", _("Approved ÷ unique attempts (retries de-duplicated)")
+        ISSUER_ONLY = "issuer_only", _("Approved ÷ attempts reaching the issuer")
+
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="affected_merchants", verbose_name=_("incident")
+    )
+    merchant = models.ForeignKey(
+        "cases.Merchant", on_delete=models.PROTECT, related_name="impacts", verbose_name=_("merchant")
+    )
+    baseline_rate = models.DecimalField(
+        _("baseline approval rate"),
+        max_digits=5,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text=_("Share between 0 and 1."),
+    )
+    observed_rate = models.DecimalField(
+        _("observed approval rate"),
+        max_digits=5,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text=_("Share between 0 and 1."),
+    )
+    attempts = models.PositiveBigIntegerField(_("attempts"), default=0)
+    failed_attempts = models.PositiveBigIntegerField(_("failed attempts"), default=0)
+    excess_declines = models.GeneratedField(
+        expression=Case(
+            When(baseline_rate__isnull=True, then=Value(None)),
+            default=Greatest(
+                F("failed_attempts")
+                - Cast(Round(F("attempts") * (Value(1) - F("baseline_rate"))), models.BigIntegerField()),
+                Value(0),
+            ),
+        ),
+        output_field=models.BigIntegerField(null=True),
+        db_persist=True,
+        verbose_name=_("excess declines"),
+    )
+    volume_at_risk = models.DecimalField(
+        _("volume at risk"), max_digits=16, decimal_places=2, default=0, validators=[MinValueValidator(0)]
+    )
+    currency = models.CharField(_("currency"), max_length=3, default="MXN")
+    rate_definition = models.CharField(
+        _("rate definition"), max_length=20, choices=RateDefinition.choices, default=RateDefinition.ALL_ATTEMPTS
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("affected merchant")
+        verbose_name_plural = _("affected merchants")
+        ordering = ["incident", "merchant__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "merchant"], name="affectedmerchant_unique"),
+            models.CheckConstraint(
+                condition=Q(baseline_rate__isnull=True) | Q(baseline_rate__gte=0, baseline_rate__lte=1),
+                name="affectedmerchant_baseline_rate_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(observed_rate__isnull=True) | Q(observed_rate__gte=0, observed_rate__lte=1),
+                name="affectedmerchant_observed_rate_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(failed_attempts__lte=F("attempts")), name="affectedmerchant_failed_within_attempts"
+            ),
+            models.CheckConstraint(condition=Q(volume_at_risk__gte=0), name="affectedmerchant_volume_nonnegative"),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="affectedmerchant_currency_iso"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident.reference} × {self.merchant}"
+
+    def clean(self) -> None:
+        if self.failed_attempts is not None and self.attempts is not None and self.failed_attempts > self.attempts:
+            raise ValidationError({"failed_attempts": _("Failed attempts cannot exceed attempts.")})
+
+    @property
+    def rate_drop_pp(self):
+        """The drop in approval rate in percentage points, or None while unmeasured."""
+        if self.baseline_rate is None or self.observed_rate is None:
+            return None
+        return (self.baseline_rate - self.observed_rate) * 100
+
+
+class PartnerEngagement(models.Model):
+    """One partner's involvement in one incident; its correspondence thread hangs off it."""
+
+    class PartnerStatus(models.TextChoices):
+        NOT_NOTIFIED = "not_notified", _("Not notified")
+        NOTIFIED = "notified", _("Notified")
+        ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+        INVESTIGATING = "investigating", _("Investigating")
+        FIX_IN_PROGRESS = "fix_in_progress", _("Fix in progress")
+        RESOLVED = "resolved", _("Resolved")
+        NOT_INVOLVED = "not_involved", _("Not involved")
+
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="engagements", verbose_name=_("incident")
+    )
+    partner = models.ForeignKey(
+        "partners.Partner", on_delete=models.PROTECT, related_name="engagements", verbose_name=_("partner")
+    )
+    partner_status = models.CharField(
+        _("partner status"), max_length=20, choices=PartnerStatus.choices, default=PartnerStatus.NOT_NOTIFIED
+    )
+    folio = models.CharField(_("partner's folio"), max_length=80, blank=True)
+    escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=1)
+    first_notified_at = models.DateTimeField(_("first notified"), null=True, blank=True)
+    acknowledged_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved by partner"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("partner engagement")
+        verbose_name_plural = _("partner engagements")
+        ordering = ["incident", "partner__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "partner"], name="engagement_one_per_partner"),
+            models.CheckConstraint(condition=Q(escalation_level__gte=1), name="engagement_level_positive"),
+        ]
+        indexes = [models.Index(fields=["partner", "partner_status"], name="engagement_partner_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.incident.reference} × {self.partner}"
+
+
+class InvestigationNote(models.Model):
+    """An analyst's investigation note (Markdown, sanitised when rendered)."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notes", verbose_name=_("incident"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("author")
+    )
+    body = models.TextField(_("note"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    edited_at = models.DateTimeField(_("edited at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("investigation note")
+        verbose_name_plural = _("investigation notes")
+        ordering = ["incident", "created_at"]
+        constraints = [models.CheckConstraint(condition=~Q(body=""), name="note_body_not_empty")]
+
+    def __str__(self) -> str:
+        return f"{self.incident.reference}: {self.body[:40]}"

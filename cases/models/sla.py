@@ -1,0 +1,191 @@
+"""SLA policies and clocks (DESIGN.md §4).
+
+A clock's state is computed from its events and its calendar; the denormalised columns on
+`SlaClock` (status, due and warn instants) let the periodic sweep find crossings with
+set-based queries.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from cases.models.incident import Severity
+from partners.models import Partner
+
+
+class SlaPolicy(models.Model):
+    """Targets for one severity, optionally narrowed to a partner kind or a single partner.
+
+    Durations are measured in the policy calendar's business time (24x7 for SEV1/SEV2).
+    An empty target means the metric is not tracked ("as needed").
+    """
+
+    name = models.CharField(_("name"), max_length=120)
+    severity = models.CharField(_("severity"), max_length=4, choices=Severity.choices)
+    partner_kind = models.CharField(_("partner kind"), max_length=20, choices=Partner.Kind.choices, blank=True)
+    partner = models.ForeignKey(
+        Partner, on_delete=models.CASCADE, null=True, blank=True, related_name="sla_policies", verbose_name=_("partner")
+    )
+    acknowledge_target = models.DurationField(_("acknowledge within"), null=True, blank=True)
+    first_notice_target = models.DurationField(_("first partner notice within"), null=True, blank=True)
+    update_every = models.DurationField(_("update every"), null=True, blank=True)
+    resolve_target = models.DurationField(_("resolve within"), null=True, blank=True)
+    calendar = models.ForeignKey(
+        "partners.BusinessCalendar", on_delete=models.PROTECT, related_name="sla_policies", verbose_name=_("calendar")
+    )
+    warn_at = models.DecimalField(
+        _("warn at share of target"),
+        max_digits=3,
+        decimal_places=2,
+        default=0.75,
+        validators=[MinValueValidator(0.01), MaxValueValidator(0.99)],
+    )
+    retarget_on_severity_change = models.BooleanField(
+        _("re-target on severity change"),
+        default=True,
+        help_text=_("When the severity changes, running clocks take the new severity's targets."),
+    )
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("SLA policy")
+        verbose_name_plural = _("SLA policies")
+        ordering = ["severity", "partner_kind", "name"]
+        permissions = [("view_sla_reports", _("Can see SLA reports"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["severity", "partner_kind", "partner"],
+                nulls_distinct=False,
+                condition=Q(active=True),
+                name="slapolicy_one_active_per_scope",
+            ),
+            models.CheckConstraint(condition=Q(warn_at__gt=0, warn_at__lt=1), name="slapolicy_warn_share_range"),
+            *[
+                models.CheckConstraint(
+                    condition=Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gt": timedelta(0)}),
+                    name=f"slapolicy_{field}_positive",
+                )
+                for field in ("acknowledge_target", "first_notice_target", "update_every", "resolve_target")
+            ],
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SlaClock(models.Model):
+    """One commitment being timed for an incident: ours, or one partner's."""
+
+    class Family(models.TextChoices):
+        OURS = "ours", _("Ours")
+        PARTNER = "partner", _("Partner")
+
+    class Metric(models.TextChoices):
+        ACKNOWLEDGE = "acknowledge", _("Acknowledge")
+        FIRST_NOTICE = "first_notice", _("First partner notice")
+        UPDATE = "update", _("Update cadence")
+        RESOLVE = "resolve", _("Resolve")
+
+    class State(models.TextChoices):
+        RUNNING = "running", _("Running")
+        PAUSED = "paused", _("Paused")
+        MET = "met", _("Met")
+        BREACHED = "breached", _("Breached")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    incident = models.ForeignKey(
+        "cases.Incident", on_delete=models.CASCADE, related_name="sla_clocks", verbose_name=_("incident")
+    )
+    engagement = models.ForeignKey(
+        "cases.PartnerEngagement",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="sla_clocks",
+        verbose_name=_("partner engagement"),
+    )
+    family = models.CharField(_("family"), max_length=10, choices=Family.choices)
+    metric = models.CharField(_("metric"), max_length=20, choices=Metric.choices)
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.PROTECT, related_name="clocks", verbose_name=_("policy"))
+    calendar = models.ForeignKey(
+        "partners.BusinessCalendar", on_delete=models.PROTECT, related_name="+", verbose_name=_("calendar")
+    )
+    target = models.DurationField(_("target"))
+    warn_after = models.DurationField(_("warn after"))
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.RUNNING)
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    due_at = models.DateTimeField(_("due at"), null=True, blank=True, help_text=_("Breach instant while running."))
+    warn_due_at = models.DateTimeField(_("warning at"), null=True, blank=True)
+    warned_at = models.DateTimeField(_("warned at"), null=True, blank=True)
+    breached_at = models.DateTimeField(_("breached at"), null=True, blank=True)
+    stopped_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("SLA clock")
+        verbose_name_plural = _("SLA clocks")
+        ordering = ["incident", "family", "metric"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "engagement", "metric"], nulls_distinct=False, name="slaclock_unique_metric"
+            ),
+            models.CheckConstraint(
+                condition=Q(family="ours", engagement__isnull=True) | Q(family="partner", engagement__isnull=False),
+                name="slaclock_family_matches_engagement",
+            ),
+            models.CheckConstraint(condition=Q(target__gt=timedelta(0)), name="slaclock_target_positive"),
+            models.CheckConstraint(
+                condition=Q(warn_after__gt=timedelta(0), warn_after__lte=models.F("target")),
+                name="slaclock_warn_within_target",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "warn_due_at"], name="slaclock_warn_sweep_idx"),
+            models.Index(fields=["state", "due_at"], name="slaclock_due_sweep_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} {self.family}/{self.metric}"
+
+
+class SlaClockEvent(models.Model):
+    """Start, pause, resume, warn, breach, stop, retarget: the history a clock is computed from.
+
+    A warning and a breach are recorded at most once per clock (a unique constraint), which is
+    what makes the sweep's notifications exactly-once under concurrent sweeps.
+    """
+
+    class Kind(models.TextChoices):
+        START = "start", _("Started")
+        PAUSE = "pause", _("Paused")
+        RESUME = "resume", _("Resumed")
+        WARN = "warn", _("Warning")
+        BREACH = "breach", _("Breached")
+        STOP = "stop", _("Stopped")
+        RETARGET = "retarget", _("Re-targeted")
+
+    clock = models.ForeignKey(SlaClock, on_delete=models.CASCADE, related_name="events", verbose_name=_("clock"))
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    reason = models.CharField(_("reason"), max_length=250, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("actor")
+    )
+    data = models.JSONField(_("data"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("SLA clock event")
+        verbose_name_plural = _("SLA clock events")
+        ordering = ["clock", "at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clock", "kind"], condition=Q(kind__in=["warn", "breach"]), name="slaclockevent_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.clock} {self.kind} {self.at:%Y-%m-%d %H:%M}"

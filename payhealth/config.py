@@ -1,0 +1,174 @@
+"""Reading configuration from the environment.
+
+Every variable PayHealth understands is read here, through one of these functions, so that a
+malformed value stops start-up with a one-line message naming the variable instead of falling
+back silently to a default (a typo in production must never become the embedded database).
+"""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ImproperlyConfigured):
+    """A configuration variable is present but unusable; the message names it."""
+
+
+def _raw(name: str) -> str | None:
+    value = os.environ.get(name)
+    return None if value is None else value.strip()
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    value = _raw(name)
+    return default if value is None or value == "" else value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = _raw(name)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(f"{name}={value!r} is not a boolean (use true/false, 1/0, yes/no, on/off)")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    value = _raw(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a whole number") from None
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise ConfigError(f"{name}={number} is out of range ({minimum} to {maximum})")
+    return number
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = _raw(name)
+    if value is None:
+        return default
+    items = [item.strip() for item in value.split(",")]
+    if any(not item for item in items):
+        raise ConfigError(f"{name}={value!r} has an empty item (use a comma-separated list)")
+    return items
+
+
+def env_timezone(name: str, default: str) -> str:
+    value = env_str(name, default)
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name}={value!r} is not an IANA time zone (e.g. America/Mexico_City)") from None
+    return value
+
+
+def database_config(name: str, url: str) -> dict:
+    """A Django DATABASES entry from a PostgreSQL URL; any other engine is refused."""
+    import dj_database_url
+
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql", "pgsql"}:
+        raise ConfigError(f"{name} must be a postgresql:// URL, got scheme {parts.scheme or 'none'!r}")
+    try:
+        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    except ValueError as exc:
+        raise ConfigError(f"{name} is not a valid database URL: {exc}") from None
+    if not config.get("NAME"):
+        raise ConfigError(f"{name} names no database (postgresql://user@host:5432/DBNAME)")
+    if not config.get("HOST") and "host" not in (config.get("OPTIONS") or {}):
+        raise ConfigError(f"{name} names no host")
+    config["ENGINE"] = "django.db.backends.postgresql"
+    return config
+
+
+BROKER_SCHEMES = {"redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem", "sqs"}
+
+
+def broker_url(name: str, url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in BROKER_SCHEMES:
+        raise ConfigError(
+            f"{name} has unsupported scheme {parts.scheme or 'none'!r} "
+            f"(use one of {', '.join(sorted(BROKER_SCHEMES))})"
+        )
+    if parts.scheme in {"redis", "rediss", "amqp", "amqps", "pyamqp"}:
+        try:
+            parts.port  # noqa: B018 - raises on a non-numeric port
+        except ValueError:
+            raise ConfigError(f"{name} has an invalid port") from None
+        if not parts.hostname:
+            raise ConfigError(f"{name} names no host")
+    return url
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    backend: str
+    host: str = "localhost"
+    port: int = 25
+    user: str = ""
+    password: str = ""
+    use_tls: bool = False
+    use_ssl: bool = False
+    timeout: int = 30
+    file_path: str = ""
+
+
+_EMAIL_SCHEMES = {
+    "smtp": ("django.core.mail.backends.smtp.EmailBackend", 25, False, False),
+    "submission": ("django.core.mail.backends.smtp.EmailBackend", 587, True, False),
+    "smtp+tls": ("django.core.mail.backends.smtp.EmailBackend", 587, True, False),
+    "smtps": ("django.core.mail.backends.smtp.EmailBackend", 465, False, True),
+    "smtp+ssl": ("django.core.mail.backends.smtp.EmailBackend", 465, False, True),
+    "console": ("django.core.mail.backends.console.EmailBackend", 0, False, False),
+    "locmem": ("django.core.mail.backends.locmem.EmailBackend", 0, False, False),
+}
+
+
+def email_config(name: str, url: str) -> EmailConfig:
+    """Parse smtp://user:password@host:port (smtp+tls://, smtps://, console://, locmem://)."""
+    parts = urlsplit(url)
+    if parts.scheme not in _EMAIL_SCHEMES:
+        raise ConfigError(
+            f"{name} has unsupported scheme {parts.scheme or 'none'!r} "
+            f"(use one of {', '.join(sorted(_EMAIL_SCHEMES))})"
+        )
+    backend, default_port, use_tls, use_ssl = _EMAIL_SCHEMES[parts.scheme]
+    if not backend.endswith("smtp.EmailBackend"):
+        return EmailConfig(backend=backend)
+    if not parts.hostname:
+        raise ConfigError(f"{name} names no host (smtp://user:password@host:port)")
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise ConfigError(f"{name} has an invalid port") from None
+    query = parse_qs(parts.query)
+    timeout_values = query.get("timeout", ["30"])
+    try:
+        timeout = int(timeout_values[0])
+    except ValueError:
+        raise ConfigError(f"{name} has an invalid timeout={timeout_values[0]!r}") from None
+    return EmailConfig(
+        backend=backend,
+        host=parts.hostname,
+        port=port,
+        user=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        use_tls=use_tls,
+        use_ssl=use_ssl,
+        timeout=timeout,
+    )

@@ -1,0 +1,175 @@
+"""Settings shared by every environment; everything environment-specific is read here.
+
+Variables (all optional; see README "Configuration"):
+DATABASE_URL, CELERY_BROKER_URL, EMAIL_URL, DEFAULT_FROM_EMAIL, SECRET_KEY, DEBUG, ALLOWED_HOSTS,
+CSRF_TRUSTED_ORIGINS, PAYHEALTH_VAR_DIR, PAYHEALTH_TIME_ZONE, PAYHEALTH_SMTP_SINK_PORT, LOG_LEVEL.
+"""
+
+from pathlib import Path
+
+from django.utils.translation import gettext_lazy as _
+
+from payhealth import config
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(config.env_str("PAYHEALTH_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+
+DEBUG = config.env_bool("DEBUG", False)
+SECRET_KEY = config.env_str("SECRET_KEY", "")
+ALLOWED_HOSTS = config.env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = config.env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "django.contrib.humanize",
+    "rest_framework",
+    "django_htmx",
+    "template_partials",
+    "django_celery_beat",
+    "accounts",
+    "partners",
+    "cases",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "accounts.middleware.UserTimezoneMiddleware",
+]
+
+ROOT_URLCONF = "payhealth.urls"
+WSGI_APPLICATION = "payhealth.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.tz",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.shell",
+            ],
+        },
+    },
+]
+
+# Database: PostgreSQL only, given or embedded (see payhealth/embedded.py).
+_database_url = config.env_str("DATABASE_URL")
+if _database_url is None:
+    from payhealth import embedded
+
+    _database_url = embedded.database_url(VAR_DIR)
+    DATABASE_IS_EMBEDDED = True
+else:
+    DATABASE_IS_EMBEDDED = False
+DATABASES = {"default": config.database_config("DATABASE_URL", _database_url)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# Languages and time: stored in UTC, shown in the user's zone (default Mexico City).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("es", _("Spanish"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"
+PAYHEALTH_TIME_ZONE = config.env_timezone("PAYHEALTH_TIME_ZONE", "America/Mexico_City")
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+MEDIA_ROOT = VAR_DIR / "media"
+
+# Mail: given SMTP, or the embedded sink on loopback that keeps every message in var/mail/.
+PAYHEALTH_SMTP_SINK_PORT = config.env_int("PAYHEALTH_SMTP_SINK_PORT", 8025, minimum=1, maximum=65535)
+_email = config.email_config(
+    "EMAIL_URL", config.env_str("EMAIL_URL", f"smtp://127.0.0.1:{PAYHEALTH_SMTP_SINK_PORT}")
+)
+EMAIL_BACKEND = _email.backend
+EMAIL_HOST = _email.host
+EMAIL_PORT = _email.port
+EMAIL_HOST_USER = _email.user
+EMAIL_HOST_PASSWORD = _email.password
+EMAIL_USE_TLS = _email.use_tls
+EMAIL_USE_SSL = _email.use_ssl
+EMAIL_TIMEOUT = _email.timeout
+DEFAULT_FROM_EMAIL = config.env_str("DEFAULT_FROM_EMAIL", "PayHealth Operations <payhealth@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+PAYHEALTH_MAIL_DIR = VAR_DIR / "mail"
+
+# Celery: the given broker, or a filesystem broker under var/broker (no server to install).
+_broker = config.env_str("CELERY_BROKER_URL")
+if _broker is None:
+    CELERY_BROKER_URL = "filesystem://"
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_URL = config.broker_url("CELERY_BROKER_URL", _broker)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "payhealth.ping_task": {"queue": "default"},
+}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+LOG_LEVEL = config.env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise config.ConfigError(f"LOG_LEVEL={LOG_LEVEL!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
