@@ -102,8 +102,7 @@ def broker_url(name: str, url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in BROKER_SCHEMES:
         raise ConfigError(
-            f"{name} has unsupported scheme {parts.scheme or 'none'!r} "
-            f"(use one of {', '.join(sorted(BROKER_SCHEMES))})"
+            f"{name} has unsupported scheme {parts.scheme or 'none'!r} (use one of {', '.join(sorted(BROKER_SCHEMES))})"
         )
     if parts.scheme in {"redis", "rediss", "amqp", "amqps", "pyamqp"}:
         try:
@@ -144,8 +143,7 @@ def email_config(name: str, url: str) -> EmailConfig:
     parts = urlsplit(url)
     if parts.scheme not in _EMAIL_SCHEMES:
         raise ConfigError(
-            f"{name} has unsupported scheme {parts.scheme or 'none'!r} "
-            f"(use one of {', '.join(sorted(_EMAIL_SCHEMES))})"
+            f"{name} has unsupported scheme {parts.scheme or 'none'!r} (use one of {', '.join(sorted(_EMAIL_SCHEMES))})"
         )
     backend, default_port, use_tls, use_ssl = _EMAIL_SCHEMES[parts.scheme]
     if not backend.endswith("smtp.EmailBackend"):

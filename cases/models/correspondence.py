@@ -128,9 +128,7 @@ class Correspondence(models.Model):
             models.CheckConstraint(
                 condition=Q(direction="in") | ~Q(status="received"), name="corr_outbound_not_received"
             ),
-            models.CheckConstraint(
-                condition=~Q(status="sent") | Q(sent_at__isnull=False), name="corr_sent_has_time"
-            ),
+            models.CheckConstraint(condition=~Q(status="sent") | Q(sent_at__isnull=False), name="corr_sent_has_time"),
         ]
 
     def __str__(self) -> str:

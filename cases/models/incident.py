@@ -148,7 +148,9 @@ class Incident(models.Model):
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     card_networks = ArrayField(
-        models.CharField(max_length=20, choices=CardNetwork.choices), verbose_name=_("card networks"), default=list,
+        models.CharField(max_length=20, choices=CardNetwork.choices),
+        verbose_name=_("card networks"),
+        default=list,
         blank=True,
     )
     decline_codes = ArrayField(
@@ -182,11 +184,15 @@ class Incident(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(reference__regex=r"^PH-\d{4}-\d{6}$"), name="incident_reference_format"),
             models.CheckConstraint(
-                condition=Q(detected_at__isnull=True) | Q(started_at__isnull=True) | Q(detected_at__gte=F("started_at")),
+                condition=Q(detected_at__isnull=True)
+                | Q(started_at__isnull=True)
+                | Q(detected_at__gte=F("started_at")),
                 name="incident_detected_after_start",
             ),
             models.CheckConstraint(
-                condition=Q(resolved_at__isnull=True) | Q(started_at__isnull=True) | Q(resolved_at__gte=F("started_at")),
+                condition=Q(resolved_at__isnull=True)
+                | Q(started_at__isnull=True)
+                | Q(resolved_at__gte=F("started_at")),
                 name="incident_resolved_after_start",
             ),
             models.CheckConstraint(

@@ -173,7 +173,12 @@ class SlaClockEvent(models.Model):
     at = models.DateTimeField(_("at"), default=timezone.now)
     reason = models.CharField(_("reason"), max_length=250, blank=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("actor")
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
     )
     data = models.JSONField(_("data"), default=dict, blank=True)
 

@@ -109,9 +109,7 @@ MEDIA_ROOT = VAR_DIR / "media"
 
 # Mail: given SMTP, or the embedded sink on loopback that keeps every message in var/mail/.
 PAYHEALTH_SMTP_SINK_PORT = config.env_int("PAYHEALTH_SMTP_SINK_PORT", 8025, minimum=1, maximum=65535)
-_email = config.email_config(
-    "EMAIL_URL", config.env_str("EMAIL_URL", f"smtp://127.0.0.1:{PAYHEALTH_SMTP_SINK_PORT}")
-)
+_email = config.email_config("EMAIL_URL", config.env_str("EMAIL_URL", f"smtp://127.0.0.1:{PAYHEALTH_SMTP_SINK_PORT}"))
 EMAIL_BACKEND = _email.backend
 EMAIL_HOST = _email.host
 EMAIL_PORT = _email.port

@@ -1,0 +1,84 @@
+"""factory_boy factories for every model the tests build."""
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
+from cases.references import next_reference
+from partners.models import Partner, PartnerContact
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@payhealth.test")
+    first_name = factory.Faker("first_name")
+    password = factory.PostGenerationMethodCall("set_password", "secret-pass-123")
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        if extracted:
+            self.groups.add(Group.objects.get(name=extracted))
+        if create:
+            self.save()
+
+
+class PartnerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Partner
+
+    code = factory.Sequence(lambda n: f"partner-{n}")
+    name = factory.Sequence(lambda n: f"Partner {n}")
+    kind = Partner.Kind.ISSUER
+    country = "MX"
+    language = "es"
+
+
+class PartnerContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PartnerContact
+
+    partner = factory.SubFactory(PartnerFactory)
+    name = factory.Faker("name")
+    email = factory.Sequence(lambda n: f"contact{n}@partner.test")
+
+
+class MerchantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Merchant
+
+    account_id = factory.Sequence(lambda n: f"acct_TEST{n:08d}")
+    name = factory.Sequence(lambda n: f"Merchant {n}")
+    country = "MX"
+    mcc = "5411"
+
+
+class IncidentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Incident
+
+    reference = factory.LazyFunction(lambda: next_reference(2026))
+    title = factory.Sequence(lambda n: f"Approval rate drop {n}")
+    category = "auth_rate"
+    severity = "sev3"
+
+
+class AffectedMerchantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AffectedMerchant
+
+    incident = factory.SubFactory(IncidentFactory)
+    merchant = factory.SubFactory(MerchantFactory)
+
+
+class PartnerEngagementFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PartnerEngagement
+
+    incident = factory.SubFactory(IncidentFactory)
+    partner = factory.SubFactory(PartnerFactory)
