@@ -12,10 +12,11 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from cases import events
 from cases.models import AffectedMerchant, CaseEvent, Incident, Merchant, PartnerEngagement
-from cases.models.incident import Source, Status
+from cases.models.incident import REOPEN_FROM, Source, Status
 from cases.references import next_reference
 from partners.models import Partner
 
@@ -87,12 +88,15 @@ def incident_transition(*, incident: Incident, actor, to: str, reason: str = "")
     locked = Incident.objects.select_for_update().get(pk=incident.pk)
     if to not in locked.allowed_transitions():
         raise ValidationError(
-            {"to": f"Cannot move {locked.reference} from {locked.status} to {to}."}, code="invalid_transition"
+            {
+                "to": _("%(reference)s cannot move from %(current)s to %(target)s.")
+                % {"reference": locked.reference, "current": locked.get_status_display(), "target": to}
+            },
+            code="invalid_transition",
         )
-    from cases.models.incident import REOPEN_FROM
-
-    if (to == Status.WAITING_ON_PARTNER or locked.status in REOPEN_FROM) and not reason.strip():
-        raise ValidationError({"reason": "A reason is required for this transition."}, code="reason_required")
+    reopening = locked.status in REOPEN_FROM and to == Status.INVESTIGATING
+    if (to == Status.WAITING_ON_PARTNER or reopening) and not reason.strip():
+        raise ValidationError({"reason": _("A reason is required for this transition.")}, code="reason_required")
     now = timezone.now()
     previous = locked.status
     locked.status = to
@@ -101,7 +105,7 @@ def incident_transition(*, incident: Incident, actor, to: str, reason: str = "")
     if stamp:
         setattr(locked, stamp, now)
         fields.append(stamp)
-    if previous in REOPEN_FROM:
+    if reopening:
         locked.resolved_at = None
         locked.closed_at = None
         fields += ["resolved_at", "closed_at"]

@@ -157,7 +157,9 @@ class Incident(models.Model):
         models.CharField(max_length=64), verbose_name=_("decline codes seen"), default=list, blank=True
     )
     bin_prefixes = ArrayField(
-        models.CharField(max_length=8, validators=[validate_bin_prefix]),
+        # Wider than a prefix on purpose: a cast to varchar(8) would silently truncate a card
+        # number into a "valid" prefix; this way the check constraint refuses it instead.
+        models.CharField(max_length=32, validators=[validate_bin_prefix]),
         verbose_name=_("BIN prefixes"),
         default=list,
         blank=True,

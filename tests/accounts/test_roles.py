@@ -1,0 +1,74 @@
+"""Each role holds exactly the permissions DESIGN.md §1 gives it: no more, no less."""
+
+import pytest
+from django.contrib.auth.models import Group
+
+pytestmark = pytest.mark.django_db
+
+READ = {
+    "partners.view_partner", "partners.view_partnercontact", "partners.view_businesscalendar",
+    "partners.view_workinghours", "partners.view_holiday", "partners.view_noticetemplate",
+    "cases.view_merchant", "cases.view_responsecode", "cases.view_incident", "cases.view_affectedmerchant",
+    "cases.view_partnerengagement", "cases.view_investigationnote", "cases.view_correspondence",
+    "cases.view_caseevent", "cases.view_slapolicy", "cases.view_slaclock", "cases.view_slaclockevent",
+}  # fmt: skip
+ANALYST_WRITES = {
+    "cases.add_incident", "cases.change_incident", "cases.add_merchant", "cases.change_merchant",
+    "cases.add_affectedmerchant", "cases.change_affectedmerchant", "cases.delete_affectedmerchant",
+    "cases.add_partnerengagement", "cases.change_partnerengagement", "cases.add_investigationnote",
+    "cases.change_investigationnote", "cases.add_correspondence", "cases.change_correspondence",
+}  # fmt: skip
+MANAGER_WRITES = {
+    "partners.add_partner", "partners.change_partner", "partners.add_partnercontact",
+    "partners.change_partnercontact", "partners.delete_partnercontact", "partners.add_noticetemplate",
+    "partners.change_noticetemplate", "partners.add_businesscalendar", "partners.change_businesscalendar",
+    "partners.add_workinghours", "partners.change_workinghours", "partners.delete_workinghours",
+    "partners.add_holiday", "partners.change_holiday", "partners.delete_holiday",
+    "cases.send_correspondence", "cases.triage_correspondence",
+}  # fmt: skip
+LEAD_WRITES = {
+    "cases.approve_correspondence",
+    "cases.add_slapolicy",
+    "cases.change_slapolicy",
+    "cases.view_sla_reports",
+}
+
+
+def permissions_of(group_name):
+    group = Group.objects.get(name=group_name)
+    return {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("analyst", READ | ANALYST_WRITES),
+        ("partner_manager", READ | ANALYST_WRITES | MANAGER_WRITES),
+        ("lead", READ | ANALYST_WRITES | MANAGER_WRITES | LEAD_WRITES),
+    ],
+)
+def test_role_has_exactly_its_permissions(role, expected):
+    assert permissions_of(role) == expected
+
+
+def test_only_three_roles_exist():
+    assert set(Group.objects.values_list("name", flat=True)) == {"analyst", "partner_manager", "lead"}
+
+
+@pytest.mark.parametrize(
+    ("fixture", "send", "approve", "reports", "edit_templates"),
+    [
+        ("analyst", False, False, False, False),
+        ("partner_manager", True, False, False, True),
+        ("lead", True, True, True, True),
+        ("outsider", False, False, False, False),
+    ],
+)
+def test_users_get_permissions_through_their_group(request, fixture, send, approve, reports, edit_templates):
+    user = request.getfixturevalue(fixture)
+    assert user.has_perm("cases.send_correspondence") is send
+    assert user.has_perm("cases.approve_correspondence") is approve
+    assert user.has_perm("cases.view_sla_reports") is reports
+    assert user.has_perm("partners.change_noticetemplate") is edit_templates
+    assert not user.has_perm("cases.delete_incident")
+    assert not user.has_perm("cases.delete_caseevent")

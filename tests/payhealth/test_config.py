@@ -1,0 +1,98 @@
+"""Bad configuration stops start-up with one line naming the variable; nothing falls back."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from payhealth import config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("DATABASE_URL", "mysql://root@localhost/payhealth", "DATABASE_URL must be a postgresql:// URL"),
+        ("DATABASE_URL", "postgresql://localhost:notaport/payhealth", "DATABASE_URL"),
+        ("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/", "DATABASE_URL names no database"),
+        ("CELERY_BROKER_URL", "kafka://localhost:9092", "CELERY_BROKER_URL has unsupported scheme 'kafka'"),
+        ("CELERY_BROKER_URL", "redis://:abc@127.0.0.1:xx/0", "CELERY_BROKER_URL has an invalid port"),
+        ("EMAIL_URL", "pigeon://coop", "EMAIL_URL has unsupported scheme 'pigeon'"),
+        ("EMAIL_URL", "smtp://mail.example:99999", "EMAIL_URL has an invalid port"),
+        ("DEBUG", "maybe", "DEBUG='maybe' is not a boolean"),
+        ("ALLOWED_HOSTS", "payhealth.example,,x", "ALLOWED_HOSTS"),
+        ("PAYHEALTH_TIME_ZONE", "Mexico/Atlantis", "PAYHEALTH_TIME_ZONE='Mexico/Atlantis' is not an IANA time zone"),
+        ("PAYHEALTH_SMTP_SINK_PORT", "70000", "PAYHEALTH_SMTP_SINK_PORT=70000 is out of range"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL='LOUD'"),
+    ],
+)
+def test_manage_py_refuses_a_malformed_variable_with_one_line(name, value, fragment):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/payhealth")
+    env[name] = value
+    env["DJANGO_SETTINGS_MODULE"] = "payhealth.settings.local"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("payhealth: configuration error: ")
+    assert fragment in lines[0]
+
+
+def test_production_requires_a_secret_key():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/payhealth")
+    env.pop("SECRET_KEY", None)
+    env["DJANGO_SETTINGS_MODULE"] = "payhealth.settings.production"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert (
+        result.stderr.strip()
+        == "payhealth: configuration error: SECRET_KEY is required in production (a long random string)"
+    )
+
+
+def test_email_url_forms():
+    tls = config.email_config("EMAIL_URL", "smtp+tls://ops%40desk.example:s3cr%2Ft@mail.example.com")
+    assert (tls.host, tls.port, tls.user, tls.password, tls.use_tls, tls.use_ssl) == (
+        "mail.example.com",
+        587,
+        "ops@desk.example",
+        "s3cr/t",
+        True,
+        False,
+    )
+    ssl = config.email_config("EMAIL_URL", "smtps://mail.example.com:2465?timeout=5")
+    assert (ssl.port, ssl.use_ssl, ssl.timeout) == (2465, True, 5)
+    assert config.email_config("EMAIL_URL", "console://").backend.endswith("console.EmailBackend")
+
+
+def test_database_url_is_parsed_for_postgresql_only():
+    parsed = config.database_config("DATABASE_URL", "postgresql://ph:pw@db.internal:6543/payhealth")
+    assert (parsed["ENGINE"], parsed["HOST"], parsed["PORT"], parsed["NAME"], parsed["USER"]) == (
+        "django.db.backends.postgresql",
+        "db.internal",
+        6543,
+        "payhealth",
+        "ph",
+    )
+    with pytest.raises(config.ConfigError, match="^DATABASE_URL must be a postgresql:// URL, got scheme 'sqlite'$"):
+        config.database_config("DATABASE_URL", "sqlite:///db.sqlite3")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("Yes", True), ("off", False), ("", False)])
+def test_booleans(monkeypatch, raw, expected):
+    monkeypatch.setenv("DEBUG", raw)
+    assert config.env_bool("DEBUG", not expected) is expected
+
+
+def test_unset_boolean_takes_the_default(monkeypatch):
+    monkeypatch.delenv("DEBUG", raising=False)
+    assert config.env_bool("DEBUG", True) is True
