@@ -6,10 +6,13 @@ a deployment can always be brought back to it.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 ANALYST = "analyst"
 PARTNER_MANAGER = "partner_manager"
 LEAD = "lead"
 ROLES = (ANALYST, PARTNER_MANAGER, LEAD)
+ROLE_LABELS = {ANALYST: _("Analyst"), PARTNER_MANAGER: _("Partner manager"), LEAD: _("Lead")}
 
 _READ_ALL = [
     "partners.view_partner",
@@ -96,7 +99,7 @@ def sync_roles(group_model, permission_model) -> None:
 
 
 def role_of(user) -> str | None:
-    """The user's strongest role, for display; permissions themselves come from groups."""
+    """The user's strongest role name; permissions themselves come from groups."""
     if not user.is_authenticated:
         return None
     names = {g.name for g in user.groups.all()}

@@ -3,6 +3,34 @@ import pytest
 from tests.factories import UserFactory
 
 
+@pytest.fixture(autouse=True)
+def _reference_data_after_flush(request):
+    """Put back what migrations load (roles, calendars, codes, SLA policies) after a flush.
+
+    Transactional tests (live server, threads) end with a TRUNCATE of every table, which also
+    removes rows that data migrations created; the next test needs them again.
+    """
+    if "transactional_db" not in request.fixturenames and "live_server" not in request.fixturenames:
+        marker = request.node.get_closest_marker("django_db")
+        if not (marker and marker.kwargs.get("transaction")):
+            return
+    request.getfixturevalue("transactional_db")
+    from django.contrib.auth.models import Group, Permission
+
+    if Group.objects.exists():
+        return
+    from accounts.roles import sync_roles
+    from cases.models import ResponseCode, SlaPolicy
+    from cases.reference import load_default_sla_policies, load_response_codes
+    from partners.models import BusinessCalendar, Holiday, WorkingHours
+    from partners.reference import load_calendars
+
+    load_calendars(BusinessCalendar, WorkingHours, Holiday)
+    load_response_codes(ResponseCode)
+    load_default_sla_policies(SlaPolicy, BusinessCalendar)
+    sync_roles(Group, Permission)
+
+
 @pytest.fixture
 def analyst(db):
     return UserFactory(username="ana", role="analyst")

@@ -1,0 +1,42 @@
+"""The shell in a real browser: log in, see the overview, switch to Spanish and back."""
+
+import pytest
+
+from tests.factories import IncidentFactory, UserFactory
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_analyst_logs_in_and_switches_language(page, live_server, login, screenshot):
+    UserFactory(username="ana", first_name="Ana", last_name="Ruiz", role="analyst")
+    IncidentFactory(title="Caída de aprobación BBVA débito – Visa", severity="sev1", status="investigating")
+    IncidentFactory(title="Timeouts on Prosa switch", severity="sev2", status="waiting_on_partner")
+
+    page.goto(f"{live_server.url}/accounts/login/")
+    screenshot("login")
+    login("ana")
+    assert page.locator("h1").inner_text() == "Overview"
+    assert page.get_by_text("Caída de aprobación BBVA débito – Visa").is_visible()
+    assert page.locator(".tile .figure").first.inner_text() == "2"
+    screenshot("overview-en")
+
+    page.select_option("#language-select", "es")
+    page.wait_for_load_state("load")
+    assert page.locator("h1").inner_text() == "Resumen"
+    assert page.get_by_role("button", name="Cerrar sesión").is_visible()
+    assert page.get_by_text("Esperando al socio").is_visible()
+    screenshot("overview-es")
+
+    page.select_option("#language-select", "en")
+    page.wait_for_load_state("load")
+    assert page.locator("h1").inner_text() == "Overview"
+
+
+def test_wrong_password_is_refused_in_the_browser(page, live_server):
+    UserFactory(username="ana", role="analyst")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "ana")
+    page.fill("#id_password", "not-the-password")
+    page.click("button[type=submit]")
+    assert "/accounts/login/" in page.url
+    assert page.locator(".errors").is_visible()
