@@ -3,10 +3,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import views as account_views
-from cases import views as case_views
+from cases.views import overview as overview_views
 
 urlpatterns = [
-    path("", case_views.home, name="home"),
+    path("", overview_views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/profile/", account_views.profile_edit, name="profile"),

@@ -14,6 +14,7 @@ from cases.models.incident import (
     Status,
 )
 from cases.models.reference import Merchant, ResponseCode
+from cases.models.saved_view import SavedView
 from cases.models.sla import SlaClock, SlaClockEvent, SlaPolicy
 from cases.models.timeline import CaseEvent
 
@@ -29,6 +30,7 @@ __all__ = [
     "PartnerEngagement",
     "ReferenceCounter",
     "ResponseCode",
+    "SavedView",
     "Severity",
     "SlaClock",
     "SlaClockEvent",

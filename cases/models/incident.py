@@ -7,6 +7,7 @@ import re
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -172,6 +173,9 @@ class Incident(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    search_vector = SearchVectorField(
+        null=True, editable=False, help_text="Maintained by cases.search.refresh_search; Spanish and English."
+    )
 
     class Meta:
         verbose_name = _("incident")
@@ -182,6 +186,7 @@ class Incident(models.Model):
             models.Index(fields=["owner", "status"], name="incident_owner_status_idx"),
             models.Index(fields=["-created_at", "-id"], name="incident_created_id_idx"),
             GinIndex(fields=["card_networks"], name="incident_networks_gin"),
+            GinIndex(fields=["search_vector"], name="incident_search_gin"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(reference__regex=r"^PH-\d{4}-\d{6}$"), name="incident_reference_format"),

@@ -1,8 +1,4 @@
-"""Writes for the cases app: one function per business action (STYLE.md "Domain logic").
-
-Every service validates, locks what it changes, writes, and records timeline events in the
-same transaction. HTML views, the API, admin actions, commands and tasks all call these.
-"""
+"""Opening incidents and moving them through their lifecycle."""
 
 from __future__ import annotations
 
@@ -18,6 +14,7 @@ from cases import events
 from cases.models import AffectedMerchant, CaseEvent, Incident, Merchant, PartnerEngagement
 from cases.models.incident import REOPEN_FROM, Source, Status
 from cases.references import next_reference
+from cases.search import refresh_search
 from partners.models import Partner
 
 
@@ -79,6 +76,7 @@ def incident_open(
     for partner in partners:
         PartnerEngagement.objects.create(incident=incident, partner=partner)
         events.record(incident=incident, actor=actor, kind=CaseEvent.Kind.PARTNER_ENGAGED, partner=partner.name)
+    refresh_search(incident_ids=[incident.pk])
     return incident
 
 

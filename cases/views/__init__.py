@@ -1,0 +1,1 @@
+"""HTML views of the cases app, one module per screen family."""
