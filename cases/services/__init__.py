@@ -5,6 +5,18 @@ same transaction. HTML views, the API, admin actions, commands and tasks all cal
 Grouped by subject in the modules of this package and re-exported here.
 """
 
-from cases.services.incidents import incident_open, incident_transition
+from cases.services.incidents import (
+    incident_assign,
+    incident_change_severity,
+    incident_open,
+    incident_transition,
+    incident_update_details,
+)
 
-__all__ = ["incident_open", "incident_transition"]
+__all__ = [
+    "incident_assign",
+    "incident_change_severity",
+    "incident_open",
+    "incident_transition",
+    "incident_update_details",
+]

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from cases import events
 from cases.models import AffectedMerchant, CaseEvent, Incident, Merchant, PartnerEngagement
-from cases.models.incident import REOPEN_FROM, Source, Status
+from cases.models.incident import REOPEN_FROM, Severity, Source, Status
 from cases.references import next_reference
 from cases.search import refresh_search
 from partners.models import Partner
@@ -115,3 +115,99 @@ def incident_transition(*, incident: Incident, actor, to: str, reason: str = "")
         **{"from": previous, "to": to, "reason": reason},
     )
     return locked
+
+
+def _locked(incident: Incident) -> Incident:
+    return Incident.objects.select_for_update().get(pk=incident.pk)
+
+
+@transaction.atomic
+def incident_assign(*, incident: Incident, actor, owner) -> Incident:
+    """Give the incident to `owner` (None leaves it unowned); a no-op records nothing."""
+    locked = _locked(incident)
+    if owner is not None and not owner.has_perm("cases.change_incident"):
+        raise ValidationError(
+            {"owner": _("%(user)s cannot own incidents (no desk role).") % {"user": owner.get_username()}},
+            code="owner_without_role",
+        )
+    if locked.owner_id == (owner.pk if owner else None):
+        return locked
+    previous = locked.owner.get_username() if locked.owner else None
+    locked.owner = owner
+    locked.save(update_fields=["owner", "updated_at"])
+    events.record(
+        incident=locked,
+        actor=actor,
+        kind=CaseEvent.Kind.OWNER_CHANGED,
+        **{"from": previous, "to": owner.get_username() if owner else None},
+    )
+    return locked
+
+
+@transaction.atomic
+def incident_change_severity(*, incident: Incident, actor, severity: str, reason: str) -> Incident:
+    """Raise or lower the severity; the reason is required and kept on the timeline."""
+    if severity not in Severity.values:
+        raise ValidationError({"severity": _("Unknown severity %(value)s.") % {"value": severity}}, code="invalid")
+    if not (reason or "").strip():
+        raise ValidationError({"reason": _("Say why the severity changes.")}, code="reason_required")
+    locked = _locked(incident)
+    if locked.severity == severity:
+        return locked
+    previous = locked.severity
+    locked.severity = severity
+    locked.save(update_fields=["severity", "updated_at"])
+    events.record(
+        incident=locked,
+        actor=actor,
+        kind=CaseEvent.Kind.SEVERITY_CHANGED,
+        **{"from": previous, "to": severity, "reason": reason.strip()},
+    )
+    return locked
+
+
+EDITABLE_DETAILS = (
+    "title",
+    "category",
+    "summary",
+    "root_cause",
+    "started_at",
+    "detected_at",
+    "mitigated_at",
+    "card_networks",
+    "decline_codes",
+    "bin_prefixes",
+    "country",
+)
+
+
+@transaction.atomic
+def incident_update_details(*, incident: Incident, actor, **changes) -> Incident:
+    """Change descriptive fields (not status, severity or owner, which have their own actions).
+
+    The timeline row lists each changed field with its old and new value.
+    """
+    unknown = set(changes) - set(EDITABLE_DETAILS)
+    if unknown:
+        raise ValueError(f"not editable here: {', '.join(sorted(unknown))}")
+    locked = _locked(incident)
+    changed = {}
+    for field, value in changes.items():
+        old = getattr(locked, field)
+        if field in ("card_networks", "decline_codes", "bin_prefixes"):
+            value = list(value)
+        if old != value:
+            changed[field] = {"from": _jsonable(old), "to": _jsonable(value)}
+            setattr(locked, field, value)
+    if not changed:
+        return locked
+    locked.full_clean()
+    locked.save(update_fields=[*changed, "updated_at"])
+    events.record(incident=locked, actor=actor, kind=CaseEvent.Kind.DETAILS_CHANGED, changes=changed)
+    if {"title", "summary", "root_cause"} & set(changed):
+        refresh_search(incident_ids=[locked.pk])
+    return locked
+
+
+def _jsonable(value):
+    return value.isoformat() if isinstance(value, datetime) else value

@@ -77,3 +77,53 @@ def test_reopen_clears_resolution(analyst):
         incident = incident_transition(incident=incident, actor=analyst, to=step)
     incident = incident_transition(incident=incident, actor=analyst, to="investigating", reason="Declines are back")
     assert (incident.status, incident.resolved_at, incident.closed_at) == ("investigating", None, None)
+
+
+def test_assign_records_old_and_new_owner_and_refuses_outsiders(analyst, lead, outsider):
+    from cases.services import incident_assign
+
+    incident = open_incident(analyst)
+    incident_assign(incident=incident, actor=lead, owner=lead)
+    event = incident.events.get(kind="owner_changed")
+    assert (event.actor, event.data) == (lead, {"from": "ana", "to": "lucia"})
+    with pytest.raises(ValidationError) as error:
+        incident_assign(incident=incident, actor=lead, owner=outsider)
+    assert "owner" in error.value.message_dict
+    incident.refresh_from_db()
+    assert incident.owner == lead
+    incident_assign(incident=incident, actor=lead, owner=lead)
+    assert incident.events.filter(kind="owner_changed").count() == 1
+
+
+def test_severity_change_needs_a_reason(analyst):
+    from cases.services import incident_change_severity
+
+    incident = open_incident(analyst)
+    with pytest.raises(ValidationError) as error:
+        incident_change_severity(incident=incident, actor=analyst, severity="sev1", reason="")
+    assert "reason" in error.value.message_dict
+    incident_change_severity(incident=incident, actor=analyst, severity="sev1", reason="Prosa caído para todos")
+    incident.refresh_from_db()
+    assert incident.severity == "sev1"
+    assert incident.events.get(kind="severity_changed").data == {
+        "from": "sev2",
+        "to": "sev1",
+        "reason": "Prosa caído para todos",
+    }
+
+
+def test_update_details_records_each_change_and_validates(analyst):
+    from cases.services import incident_update_details
+
+    incident = open_incident(analyst)
+    incident_update_details(incident=incident, actor=analyst, title="Nuevo título", bin_prefixes=["415231"])
+    event = incident.events.get(kind="details_changed")
+    assert event.data["changes"] == {
+        "title": {"from": "Caída de aprobación BBVA débito", "to": "Nuevo título"},
+        "bin_prefixes": {"from": [], "to": ["415231"]},
+    }
+    with pytest.raises(ValidationError) as error:
+        incident_update_details(incident=incident, actor=analyst, bin_prefixes=["4152313145678901"])
+    assert "bin_prefixes" in error.value.message_dict
+    incident.refresh_from_db()
+    assert incident.bin_prefixes == ["415231"]
