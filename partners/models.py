@@ -75,9 +75,17 @@ class WorkingHours(models.Model):
         verbose_name_plural = _("working hours")
         ordering = ["calendar", "weekday", "opens"]
         constraints = [
-            models.CheckConstraint(condition=Q(opens__lt=models.F("closes")), name="workinghours_opens_before_closes"),
+            models.CheckConstraint(
+                condition=Q(opens__lt=models.F("closes")),
+                name="workinghours_opens_before_closes",
+                violation_error_message=_("Opening time must be before closing time."),
+            ),
             models.CheckConstraint(condition=Q(weekday__gte=0, weekday__lte=6), name="workinghours_weekday_valid"),
-            models.UniqueConstraint(fields=["calendar", "weekday", "opens"], name="workinghours_unique_start"),
+            models.UniqueConstraint(
+                fields=["calendar", "weekday", "opens"],
+                name="workinghours_unique_start",
+                violation_error_message=_("These working hours already exist for that weekday."),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -98,7 +106,13 @@ class Holiday(models.Model):
         verbose_name = _("holiday")
         verbose_name_plural = _("holidays")
         ordering = ["calendar", "date"]
-        constraints = [models.UniqueConstraint(fields=["calendar", "date"], name="holiday_unique_date")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["calendar", "date"],
+                name="holiday_unique_date",
+                violation_error_message=_("This calendar already has a holiday on that date."),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.date:%Y-%m-%d} {self.name_en}"
@@ -182,8 +196,16 @@ class PartnerContact(models.Model):
         verbose_name_plural = _("partner contacts")
         ordering = ["partner", "escalation_level", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["partner", "email"], name="partnercontact_unique_email"),
-            models.CheckConstraint(condition=Q(escalation_level__gte=1), name="partnercontact_level_positive"),
+            models.UniqueConstraint(
+                fields=["partner", "email"],
+                name="partnercontact_unique_email",
+                violation_error_message=_("This partner already has a contact with that email."),
+            ),
+            models.CheckConstraint(
+                condition=Q(escalation_level__gte=1),
+                name="partnercontact_level_positive",
+                violation_error_message=_("Escalation levels start at 1."),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -231,9 +253,16 @@ class NoticeTemplate(models.Model):
         verbose_name_plural = _("notice templates")
         ordering = ["kind", "language", "-version"]
         constraints = [
-            models.UniqueConstraint(fields=["kind", "language", "version"], name="noticetemplate_unique_version"),
             models.UniqueConstraint(
-                fields=["kind", "language"], condition=Q(active=True), name="noticetemplate_one_active"
+                fields=["kind", "language", "version"],
+                name="noticetemplate_unique_version",
+                violation_error_message=_("That version of the template already exists."),
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "language"],
+                condition=Q(active=True),
+                name="noticetemplate_one_active",
+                violation_error_message=_("Another version of this template is already active for that language."),
             ),
             models.CheckConstraint(condition=Q(version__gte=1), name="noticetemplate_version_positive"),
         ]

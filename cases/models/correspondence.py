@@ -120,7 +120,9 @@ class Correspondence(models.Model):
         constraints = [
             models.CheckConstraint(condition=~Q(message_id=""), name="corr_message_id_present"),
             models.CheckConstraint(
-                condition=Q(direction="in") | Q(engagement__isnull=False), name="corr_outbound_has_engagement"
+                condition=Q(direction="in") | Q(engagement__isnull=False),
+                name="corr_outbound_has_engagement",
+                violation_error_message=_("An outbound message belongs to a partner thread."),
             ),
             models.CheckConstraint(
                 condition=Q(direction="out") | Q(status="received"), name="corr_inbound_is_received"

@@ -195,25 +195,30 @@ class Incident(models.Model):
                 | Q(started_at__isnull=True)
                 | Q(detected_at__gte=F("started_at")),
                 name="incident_detected_after_start",
+                violation_error_message=_("Detection cannot come before the impact started."),
             ),
             models.CheckConstraint(
                 condition=Q(resolved_at__isnull=True)
                 | Q(started_at__isnull=True)
                 | Q(resolved_at__gte=F("started_at")),
                 name="incident_resolved_after_start",
+                violation_error_message=_("Resolution cannot come before the impact started."),
             ),
             models.CheckConstraint(
                 condition=Q(closed_at__isnull=True) | Q(resolved_at__isnull=True) | Q(closed_at__gte=F("resolved_at")),
                 name="incident_closed_after_resolved",
+                violation_error_message=_("An incident cannot be closed before it was resolved."),
             ),
             models.CheckConstraint(
                 condition=Regex(ArrayToString(F("bin_prefixes"), Value(",")), Value(r"^(\d{6,8}(,\d{6,8})*)?$")),
                 name="incident_bin_prefixes_only",
+                violation_error_message=_("BIN prefixes have 6 to 8 digits; card numbers are never stored."),
             ),
             models.UniqueConstraint(
                 fields=["fingerprint"],
                 condition=~Q(fingerprint="") & ~Q(status__in=["resolved", "closed"]),
                 name="incident_open_fingerprint_unique",
+                violation_error_message=_("An open incident already tracks this alert segment."),
             ),
         ]
 
@@ -294,20 +299,36 @@ class AffectedMerchant(models.Model):
         verbose_name_plural = _("affected merchants")
         ordering = ["incident", "merchant__name"]
         constraints = [
-            models.UniqueConstraint(fields=["incident", "merchant"], name="affectedmerchant_unique"),
+            models.UniqueConstraint(
+                fields=["incident", "merchant"],
+                name="affectedmerchant_unique",
+                violation_error_message=_("This merchant is already recorded on the incident."),
+            ),
             models.CheckConstraint(
                 condition=Q(baseline_rate__isnull=True) | Q(baseline_rate__gte=0, baseline_rate__lte=1),
                 name="affectedmerchant_baseline_rate_range",
+                violation_error_message=_("Rates are shares between 0 and 1 (0% to 100%)."),
             ),
             models.CheckConstraint(
                 condition=Q(observed_rate__isnull=True) | Q(observed_rate__gte=0, observed_rate__lte=1),
                 name="affectedmerchant_observed_rate_range",
+                violation_error_message=_("Rates are shares between 0 and 1 (0% to 100%)."),
             ),
             models.CheckConstraint(
-                condition=Q(failed_attempts__lte=F("attempts")), name="affectedmerchant_failed_within_attempts"
+                condition=Q(failed_attempts__lte=F("attempts")),
+                name="affectedmerchant_failed_within_attempts",
+                violation_error_message=_("Failed attempts cannot exceed attempts."),
             ),
-            models.CheckConstraint(condition=Q(volume_at_risk__gte=0), name="affectedmerchant_volume_nonnegative"),
-            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="affectedmerchant_currency_iso"),
+            models.CheckConstraint(
+                condition=Q(volume_at_risk__gte=0),
+                name="affectedmerchant_volume_nonnegative",
+                violation_error_message=_("Volume at risk cannot be negative."),
+            ),
+            models.CheckConstraint(
+                condition=Q(currency__regex=r"^[A-Z]{3}$"),
+                name="affectedmerchant_currency_iso",
+                violation_error_message=_("Use a three-letter ISO currency code such as MXN or USD."),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -359,7 +380,11 @@ class PartnerEngagement(models.Model):
         verbose_name_plural = _("partner engagements")
         ordering = ["incident", "partner__name"]
         constraints = [
-            models.UniqueConstraint(fields=["incident", "partner"], name="engagement_one_per_partner"),
+            models.UniqueConstraint(
+                fields=["incident", "partner"],
+                name="engagement_one_per_partner",
+                violation_error_message=_("This partner is already engaged on the incident."),
+            ),
             models.CheckConstraint(condition=Q(escalation_level__gte=1), name="engagement_level_positive"),
         ]
         indexes = [models.Index(fields=["partner", "partner_status"], name="engagement_partner_status_idx")]

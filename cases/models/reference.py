@@ -73,8 +73,16 @@ class Merchant(models.Model):
         verbose_name_plural = _("merchants")
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=Q(mcc__regex=r"^\d{4}$"), name="merchant_mcc_four_digits"),
-            models.CheckConstraint(condition=Q(account_id__startswith="acct_"), name="merchant_account_id_prefix"),
+            models.CheckConstraint(
+                condition=Q(mcc__regex=r"^\d{4}$"),
+                name="merchant_mcc_four_digits",
+                violation_error_message=_("An MCC has four digits."),
+            ),
+            models.CheckConstraint(
+                condition=Q(account_id__startswith="acct_"),
+                name="merchant_account_id_prefix",
+                violation_error_message=_("Use an account id like acct_1Nv0FGQ9RKHgCVdK."),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -19,7 +19,13 @@ class SavedView(models.Model):
         verbose_name = _("saved view")
         verbose_name_plural = _("saved views")
         ordering = ["owner", "name"]
-        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="savedview_unique_name")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "name"],
+                name="savedview_unique_name",
+                violation_error_message=_("You already have a saved view with that name."),
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -64,7 +64,11 @@ class SlaPolicy(models.Model):
                 condition=Q(active=True),
                 name="slapolicy_one_active_per_scope",
             ),
-            models.CheckConstraint(condition=Q(warn_at__gt=0, warn_at__lt=1), name="slapolicy_warn_share_range"),
+            models.CheckConstraint(
+                condition=Q(warn_at__gt=0, warn_at__lt=1),
+                name="slapolicy_warn_share_range",
+                violation_error_message=_("Warn at a share between 0 and 1 of the target."),
+            ),
             *[
                 models.CheckConstraint(
                     condition=Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gt": timedelta(0)}),
@@ -131,7 +135,10 @@ class SlaClock(models.Model):
         ordering = ["incident", "family", "metric"]
         constraints = [
             models.UniqueConstraint(
-                fields=["incident", "engagement", "metric"], nulls_distinct=False, name="slaclock_unique_metric"
+                fields=["incident", "engagement", "metric"],
+                nulls_distinct=False,
+                name="slaclock_unique_metric",
+                violation_error_message=_("This clock already exists for the incident."),
             ),
             models.CheckConstraint(
                 condition=Q(family="ours", engagement__isnull=True) | Q(family="partner", engagement__isnull=False),

@@ -39,6 +39,7 @@ def incident_open(
     partners: Iterable[Partner] = (),
 ) -> Incident:
     """Open an incident with a fresh reference; the owner defaults to the author."""
+    _check_can_own(owner)
     now = timezone.now()
     incident = Incident(
         title=title,
@@ -117,6 +118,14 @@ def incident_transition(*, incident: Incident, actor, to: str, reason: str = "")
     return locked
 
 
+def _check_can_own(owner) -> None:
+    if owner is not None and not owner.has_perm("cases.change_incident"):
+        raise ValidationError(
+            {"owner": _("%(user)s cannot own incidents (no desk role).") % {"user": owner.get_username()}},
+            code="owner_without_role",
+        )
+
+
 def _locked(incident: Incident) -> Incident:
     return Incident.objects.select_for_update().get(pk=incident.pk)
 
@@ -124,12 +133,8 @@ def _locked(incident: Incident) -> Incident:
 @transaction.atomic
 def incident_assign(*, incident: Incident, actor, owner) -> Incident:
     """Give the incident to `owner` (None leaves it unowned); a no-op records nothing."""
+    _check_can_own(owner)
     locked = _locked(incident)
-    if owner is not None and not owner.has_perm("cases.change_incident"):
-        raise ValidationError(
-            {"owner": _("%(user)s cannot own incidents (no desk role).") % {"user": owner.get_username()}},
-            code="owner_without_role",
-        )
     if locked.owner_id == (owner.pk if owner else None):
         return locked
     previous = locked.owner.get_username() if locked.owner else None

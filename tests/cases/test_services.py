@@ -127,3 +127,10 @@ def test_update_details_records_each_change_and_validates(analyst):
     assert "bin_prefixes" in error.value.message_dict
     incident.refresh_from_db()
     assert incident.bin_prefixes == ["415231"]
+
+
+def test_open_refuses_an_owner_without_a_desk_role(analyst, outsider):
+    with pytest.raises(ValidationError) as error:
+        open_incident(analyst, owner=outsider)
+    assert "owner" in error.value.message_dict
+    assert Incident.objects.count() == 0

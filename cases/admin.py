@@ -1,0 +1,713 @@
+"""Admin for incidents and everything that hangs off them.
+
+The admin is the superusers' tool (DESIGN.md §1), but it writes through the same rules as the
+desk: a new incident is opened by `incident_open` (reference, `opened` event), the status only
+moves through `incident_transition` on the incident page or the API, and every other edit of an
+incident or of what hangs off it is put on the incident's timeline in the same transaction.
+The timeline and SLA clock events are append-only, here as everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from email.utils import parseaddr
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from django.core.mail import make_msgid
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from cases import events
+from cases.models import (
+    AffectedMerchant,
+    CardNetwork,
+    CaseEvent,
+    Correspondence,
+    Incident,
+    InvestigationNote,
+    Merchant,
+    PartnerEngagement,
+    ReferenceCounter,
+    ResponseCode,
+    SavedView,
+    SlaClock,
+    SlaClockEvent,
+    SlaPolicy,
+)
+from cases.search import refresh_search
+from cases.services import incident_assign, incident_change_severity, incident_open, incident_update_details
+from cases.services.incidents import EDITABLE_DETAILS
+from partners.admin import LockedFieldsMixin
+
+
+class AppendOnlyMixin:
+    """Rows written only by PayHealth itself and never changed: the admin may look, nothing more."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# Timeline rows for admin edits of what hangs off an incident: model → action → event kind.
+_CHILD_EVENT_KINDS = {
+    AffectedMerchant: {
+        "added": CaseEvent.Kind.MERCHANT_ADDED,
+        "changed": CaseEvent.Kind.MERCHANT_UPDATED,
+        "removed": CaseEvent.Kind.MERCHANT_REMOVED,
+    },
+    PartnerEngagement: {"added": CaseEvent.Kind.PARTNER_ENGAGED, "changed": CaseEvent.Kind.PARTNER_UPDATED},
+    InvestigationNote: {"added": CaseEvent.Kind.NOTE_ADDED, "changed": CaseEvent.Kind.NOTE_EDITED},
+}
+
+
+def _prepare_child(request, obj, change: bool, changed: Iterable[str] = ()) -> None:
+    """Fill what the admin does not ask for: a note's author, and when it was edited."""
+    if isinstance(obj, InvestigationNote):
+        if not change and not obj.author_id:
+            obj.author = request.user
+        if change and "body" in changed:
+            obj.edited_at = timezone.now()
+
+
+def _record_child(request, obj, action: str, changed: Iterable[str] = ()) -> None:
+    """Put the edit on the incident's timeline; call before a removal, while the row exists."""
+    kind = _CHILD_EVENT_KINDS.get(type(obj), {}).get(action)
+    if kind is None:
+        return
+    if isinstance(obj, AffectedMerchant):
+        data = {"merchant": obj.merchant.name}
+    elif isinstance(obj, PartnerEngagement):
+        data = {"partner": obj.partner.name}
+    else:
+        data = {"note": obj.pk}
+    if changed:
+        data["fields"] = sorted(changed)
+    events.record(incident=obj.incident, actor=request.user, kind=kind, **data)
+
+
+def _refresh_search(incident_ids: Iterable[int]) -> None:
+    """Merchant and partner names and notes are part of the incident's search document."""
+    refresh_search(incident_ids=sorted(set(incident_ids)))
+
+
+# --- Reference data -------------------------------------------------------------------------
+
+
+@admin.register(Merchant)
+class MerchantAdmin(admin.ModelAdmin):
+    list_display = ["name", "account_id", "country", "mcc", "segment", "account_manager"]
+    list_filter = ["segment", "country"]
+    search_fields = ["name", "account_id", "account_manager", "account_manager_email"]
+    ordering = ["name"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(ResponseCode)
+class ResponseCodeAdmin(admin.ModelAdmin):
+    list_display = ["scheme", "code", "meaning", "category", "retryable"]
+    list_filter = ["scheme", "category", "retryable"]
+    search_fields = ["code", "meaning"]
+    ordering = ["scheme", "code"]
+
+
+@admin.register(ReferenceCounter)
+class ReferenceCounterAdmin(AppendOnlyMixin, admin.ModelAdmin):
+    """Written only by `cases.references`; a hand edit could hand out a reference twice."""
+
+    list_display = ["year", "last"]
+    ordering = ["-year"]
+
+
+# --- Incidents ------------------------------------------------------------------------------
+
+
+class AffectedMerchantInline(admin.TabularInline):
+    model = AffectedMerchant
+    extra = 0
+    fields = [
+        "merchant",
+        "baseline_rate",
+        "observed_rate",
+        "attempts",
+        "failed_attempts",
+        "excess_declines",
+        "volume_at_risk",
+        "currency",
+        "rate_definition",
+    ]
+    readonly_fields = ["excess_declines"]
+    autocomplete_fields = ["merchant"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("merchant")
+
+
+class PartnerEngagementInline(admin.TabularInline):
+    model = PartnerEngagement
+    extra = 0
+    can_delete = False  # the engagement carries the partner's correspondence and SLA clocks
+    fields = [
+        "partner",
+        "partner_status",
+        "folio",
+        "escalation_level",
+        "first_notified_at",
+        "acknowledged_at",
+        "resolved_at",
+    ]
+    autocomplete_fields = ["partner"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("partner")
+
+
+class InvestigationNoteInline(admin.StackedInline):
+    model = InvestigationNote
+    extra = 0
+    can_delete = False
+    fields = ["body", "author", "created_at", "edited_at"]
+    readonly_fields = ["author", "created_at", "edited_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("author")
+
+
+class CaseEventInline(AppendOnlyMixin, admin.TabularInline):
+    model = CaseEvent
+    extra = 0
+    fields = ["created_at", "kind", "actor", "data"]
+    readonly_fields = fields
+    ordering = ["created_at", "id"]
+    verbose_name_plural = _("timeline")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+class IncidentAdminForm(forms.ModelForm):
+    card_networks = forms.MultipleChoiceField(
+        label=_("card networks"),
+        choices=CardNetwork.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    # No Meta: the admin builds the form class with the model and the fields of its fieldsets.
+
+    def clean_owner(self):
+        # The rule of incident_assign, checked here so the service cannot refuse after validation.
+        owner = self.cleaned_data.get("owner")
+        if owner is not None and not owner.has_perm("cases.change_incident"):
+            raise forms.ValidationError(
+                _("%(user)s cannot own incidents (no desk role)."),
+                params={"user": owner.get_username()},
+                code="owner_without_role",
+            )
+        return owner
+
+
+class IncidentAddForm(IncidentAdminForm):
+    """Validates exactly what `incident_open` will write, so the service cannot refuse it later."""
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("detected_at"):
+            # incident_open defaults detection to now; the form checks the impact window with it.
+            cleaned["detected_at"] = timezone.now()
+        return cleaned
+
+
+class IncidentChangeForm(IncidentAdminForm):
+    severity_reason = forms.CharField(
+        label=_("reason for the severity change"),
+        required=False,
+        max_length=500,
+        help_text=_("Required when the severity changes; kept on the timeline."),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if "severity" in self.changed_data and not cleaned.get("severity_reason", "").strip():
+            self.add_error("severity_reason", _("Say why the severity changes."))
+        return cleaned
+
+
+# The arguments of incident_open that the add form offers.
+_OPEN_FIELDS = (
+    "title",
+    "category",
+    "severity",
+    "owner",
+    "summary",
+    "started_at",
+    "detected_at",
+    "card_networks",
+    "decline_codes",
+    "bin_prefixes",
+    "country",
+    "source",
+    "fingerprint",
+)
+
+
+@admin.register(Incident)
+class IncidentAdmin(LockedFieldsMixin, admin.ModelAdmin):
+    """Every write goes through the incident services, as on the desk's own pages.
+
+    Adding calls `incident_open` (reference, `opened` event); a change calls
+    `incident_update_details`, `incident_change_severity` (with its reason) and `incident_assign`.
+    The status is shown but locked: transitions are made on the incident page or through the
+    API, where the lifecycle is checked and a reason asked when one is required; the resolved
+    and closed instants those transitions set are locked with it.
+    """
+
+    list_display = ["reference", "title", "severity", "status", "category", "owner", "source", "created_at"]
+    list_display_links = ["reference", "title"]
+    list_filter = ["status", "severity", "category", "source"]
+    search_fields = [
+        "reference",
+        "title",
+        "summary",
+        "fingerprint",
+        "affected_merchants__merchant__name",
+        "affected_merchants__merchant__account_id",
+        "engagements__partner__name",
+        "engagements__folio",
+    ]
+    list_select_related = ["owner"]
+    autocomplete_fields = ["owner"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+
+    add_fieldsets = [
+        (None, {"fields": ["title", "category", "severity", "status", "owner", "summary"]}),
+        (
+            _("Impact"),
+            {"fields": ["started_at", "detected_at", "card_networks", "decline_codes", "bin_prefixes", "country"]},
+        ),
+        (_("Origin"), {"fields": ["source", "fingerprint"]}),
+    ]
+    change_fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "reference",
+                    "title",
+                    "category",
+                    "severity",
+                    "severity_reason",
+                    "status",
+                    "owner",
+                    "summary",
+                    "root_cause",
+                ]
+            },
+        ),
+        (_("Impact window"), {"fields": ["started_at", "detected_at", "mitigated_at", "resolved_at", "closed_at"]}),
+        (_("Scope"), {"fields": ["card_networks", "decline_codes", "bin_prefixes", "country"]}),
+        (_("Origin"), {"fields": ["source", "fingerprint", "created_by", "created_at", "updated_at"]}),
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.change_fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["reference", "source", "fingerprint", "created_by", "created_at", "updated_at"]
+
+    def get_locked_fields(self, request, obj=None):
+        if obj is None:
+            return ("status",)  # always opens as new
+        return ("status", "resolved_at", "closed_at")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = IncidentAddForm if obj is None else IncidentChangeForm
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "status" in form.base_fields:
+            form.base_fields["status"].help_text = _(
+                "Status changes are made on the incident page or through the API, which check the "
+                "lifecycle and record them on the timeline."
+            )
+        return form
+
+    def get_inlines(self, request, obj):
+        # On the add page the service opens the incident; what hangs off it is added afterwards.
+        if obj is None:
+            return []
+        return [AffectedMerchantInline, PartnerEngagementInline, InvestigationNoteInline, CaseEventInline]
+
+    def save_model(self, request, obj, form, change):
+        data, changed = form.cleaned_data, set(form.changed_data)
+        if not change:
+            saved = incident_open(actor=request.user, **{name: data[name] for name in _OPEN_FIELDS if name in data})
+        else:
+            saved = obj
+            details = {name: data[name] for name in EDITABLE_DETAILS if name in changed}
+            if details:
+                saved = incident_update_details(incident=saved, actor=request.user, **details)
+            if "severity" in changed:
+                saved = incident_change_severity(
+                    incident=saved, actor=request.user, severity=data["severity"], reason=data["severity_reason"]
+                )
+            if "owner" in changed:
+                saved = incident_assign(incident=saved, actor=request.user, owner=data["owner"])
+            saved.refresh_from_db()
+        # The admin goes on with `obj` (inlines, history, redirect): make it the row as saved.
+        for field in Incident._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(saved, field.attname))
+        obj._state.adding = False
+        obj._state.db = saved._state.db
+
+    def save_formset(self, request, form, formset, change):
+        formset.save(commit=False)
+        touched = False
+        for obj in formset.deleted_objects:
+            _record_child(request, obj, "removed")
+            obj.delete()
+            touched = True
+        for obj in formset.new_objects:
+            _prepare_child(request, obj, change=False)
+            obj.save()
+            _record_child(request, obj, "added")
+            touched = True
+        for obj, changed in formset.changed_objects:
+            _prepare_child(request, obj, change=True, changed=changed)
+            obj.save()
+            _record_child(request, obj, "changed", changed)
+            touched = True
+        formset.save_m2m()
+        if touched:
+            _refresh_search([form.instance.pk])
+
+
+class IncidentChildAdmin(LockedFieldsMixin, admin.ModelAdmin):
+    """Something that hangs off one incident: it stays on that incident, edits go on its timeline."""
+
+    autocomplete_fields = ["incident"]
+
+    def get_locked_fields(self, request, obj=None):
+        return ("incident",) if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        changed = form.changed_data if change else ()
+        _prepare_child(request, obj, change=change, changed=changed)
+        super().save_model(request, obj, form, change)
+        if not change or changed:
+            _record_child(request, obj, "changed" if change else "added", changed)
+            _refresh_search([obj.incident_id])
+
+    def delete_model(self, request, obj):
+        _record_child(request, obj, "removed")
+        super().delete_model(request, obj)
+        _refresh_search([obj.incident_id])
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        incident_ids = []
+        for obj in queryset:
+            _record_child(request, obj, "removed")
+            incident_ids.append(obj.incident_id)
+        super().delete_queryset(request, queryset)
+        _refresh_search(incident_ids)
+
+
+@admin.register(AffectedMerchant)
+class AffectedMerchantAdmin(IncidentChildAdmin):
+    list_display = [
+        "incident",
+        "merchant",
+        "baseline_rate",
+        "observed_rate",
+        "attempts",
+        "failed_attempts",
+        "excess_declines",
+        "volume_at_risk",
+        "currency",
+        "rate_definition",
+    ]
+    list_filter = ["rate_definition", "currency", "incident__status", "merchant__segment"]
+    search_fields = ["incident__reference", "incident__title", "merchant__name", "merchant__account_id"]
+    list_select_related = ["incident", "merchant"]
+    autocomplete_fields = ["incident", "merchant"]
+    ordering = ["-incident__created_at", "merchant__name"]
+    readonly_fields = ["excess_declines", "updated_at"]
+
+    def get_queryset(self, request):
+        # __str__ names the incident and the merchant (autocomplete and change pages too).
+        return super().get_queryset(request).select_related("incident", "merchant")
+
+
+@admin.register(PartnerEngagement)
+class PartnerEngagementAdmin(IncidentChildAdmin):
+    list_display = [
+        "incident",
+        "partner",
+        "partner_status",
+        "folio",
+        "escalation_level",
+        "first_notified_at",
+        "acknowledged_at",
+        "resolved_at",
+    ]
+    list_filter = ["partner_status", "partner__kind", "incident__status"]
+    search_fields = ["incident__reference", "incident__title", "partner__name", "partner__code", "folio"]
+    list_select_related = ["incident", "partner"]
+    autocomplete_fields = ["incident", "partner"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("incident", "partner")
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting would take the partner's correspondence and SLA clocks with it; mark the
+        # partner "not involved" instead.
+        return False
+
+
+@admin.register(InvestigationNote)
+class InvestigationNoteAdmin(IncidentChildAdmin):
+    list_display = ["incident", "author", "excerpt", "created_at", "edited_at"]
+    list_filter = ["created_at"]
+    search_fields = ["incident__reference", "incident__title", "body", "author__username"]
+    list_select_related = ["incident", "author"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    fields = ["incident", "body", "author", "created_at", "edited_at"]
+    readonly_fields = ["author", "created_at", "edited_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("incident", "author")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # notes are the investigation's record; edit them instead
+
+    @admin.display(description=_("note"))
+    def excerpt(self, obj: InvestigationNote) -> str:
+        return obj.body if len(obj.body) <= 80 else f"{obj.body[:79]}…"
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "query", "created_at"]
+    search_fields = ["name", "query", "owner__username"]
+    list_select_related = ["owner"]
+    autocomplete_fields = ["owner"]
+    ordering = ["owner__username", "name"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(CaseEvent)
+class CaseEventAdmin(AppendOnlyMixin, admin.ModelAdmin):
+    list_display = ["created_at", "incident", "kind", "actor"]
+    list_filter = ["kind"]
+    search_fields = ["incident__reference", "incident__title"]
+    list_select_related = ["incident", "actor"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+
+
+# --- Correspondence -------------------------------------------------------------------------
+
+
+def _new_message_id() -> str:
+    """A Message-ID in the sender's domain; fixed when the row is created (DESIGN.md §3)."""
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "payhealth.invalid"
+    return make_msgid(domain=domain)
+
+
+class CorrespondenceAdminForm(forms.ModelForm):
+    # No Meta: the admin builds the form class with the model and the fields of its fieldsets.
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance._state.adding and "status" in self.fields:
+            # A new row starts where the pipeline starts: outbound drafts, inbound received.
+            direction = cleaned.get("direction")
+            received = direction == Correspondence.Direction.INBOUND
+            cleaned["status"] = Correspondence.Status.RECEIVED if received else Correspondence.Status.DRAFT
+        engagement = cleaned.get("engagement")
+        if engagement is not None and cleaned.get("incident") is None:
+            cleaned["incident"] = engagement.incident
+        return cleaned
+
+
+@admin.register(Correspondence)
+class CorrespondenceAdmin(LockedFieldsMixin, admin.ModelAdmin):
+    """Status and delivery fields belong to the notice pipeline; the Message-ID never changes."""
+
+    form = CorrespondenceAdminForm
+    list_display = [
+        "subject",
+        "incident",
+        "partner",
+        "direction",
+        "channel",
+        "status",
+        "language",
+        "created_at",
+        "sent_at",
+    ]
+    list_filter = ["direction", "status", "channel", "language", "kind", "is_auto_reply"]
+    search_fields = [
+        "subject",
+        "message_id",
+        "in_reply_to",
+        "from_address",
+        "incident__reference",
+        "engagement__partner__name",
+        "engagement__folio",
+    ]
+    list_select_related = ["incident", "engagement__partner"]
+    autocomplete_fields = ["incident", "engagement", "template"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    fieldsets = [
+        (None, {"fields": ["incident", "engagement", "direction", "channel", "status", "kind", "language"]}),
+        (_("Message"), {"fields": ["subject", "body_text", "body_html", "template", "template_version"]}),
+        (
+            _("Addressing"),
+            {
+                "fields": [
+                    "from_address",
+                    "to_addresses",
+                    "cc_addresses",
+                    "message_id",
+                    "in_reply_to",
+                    "references",
+                    "is_auto_reply",
+                ]
+            },
+        ),
+        (
+            _("Delivery"),
+            {
+                "fields": [
+                    "created_by",
+                    "created_at",
+                    "approved_by",
+                    "approved_at",
+                    "sent_by",
+                    "queued_at",
+                    "sent_at",
+                    "received_at",
+                    "attempts",
+                    "last_error",
+                ]
+            },
+        ),
+    ]
+    _pipeline_fields = [
+        "template_version",
+        "created_by",
+        "created_at",
+        "approved_by",
+        "approved_at",
+        "sent_by",
+        "queued_at",
+        "sent_at",
+        "received_at",
+        "attempts",
+        "last_error",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self._pipeline_fields if obj is None else ["message_id", *self._pipeline_fields]
+
+    def get_locked_fields(self, request, obj=None):
+        return ("status",) if obj is None else ("status", "direction")
+
+    def get_changeform_initial_data(self, request):
+        return {"message_id": _new_message_id(), **super().get_changeform_initial_data(request)}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("incident", "engagement__partner")
+
+    @admin.display(description=_("partner"), ordering="engagement__partner__name")
+    def partner(self, obj: Correspondence):
+        return obj.engagement.partner if obj.engagement_id else None
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+            if obj.direction == Correspondence.Direction.INBOUND:
+                obj.received_at = timezone.now()
+        if obj.template_id and (not change or "template" in form.changed_data):
+            obj.template_version = obj.template.version
+        super().save_model(request, obj, form, change)
+
+
+# --- SLAs -----------------------------------------------------------------------------------
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "severity",
+        "partner_kind",
+        "partner",
+        "acknowledge_target",
+        "first_notice_target",
+        "update_every",
+        "resolve_target",
+        "calendar",
+        "warn_at",
+        "active",
+    ]
+    list_filter = ["severity", "partner_kind", "active", "calendar"]
+    search_fields = ["name", "partner__name", "partner__code"]
+    list_select_related = ["partner", "calendar"]
+    autocomplete_fields = ["partner", "calendar"]
+    ordering = ["severity", "partner_kind", "name"]
+
+
+class SlaClockEventInline(AppendOnlyMixin, admin.TabularInline):
+    model = SlaClockEvent
+    extra = 0
+    fields = ["at", "kind", "reason", "actor", "data"]
+    readonly_fields = fields
+    ordering = ["at", "id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+@admin.register(SlaClock)
+class SlaClockAdmin(admin.ModelAdmin):
+    """The state and instants are derived from the clock's events and calendar."""
+
+    list_display = ["incident", "family", "metric", "partner", "state", "started_at", "due_at", "breached_at"]
+    list_filter = ["family", "metric", "state", "incident__severity"]
+    search_fields = ["incident__reference", "incident__title", "engagement__partner__name"]
+    list_select_related = ["incident", "engagement__partner"]
+    autocomplete_fields = ["incident", "engagement", "policy", "calendar"]
+    date_hierarchy = "started_at"
+    ordering = ["-started_at", "-id"]
+    readonly_fields = ["state", "due_at", "warn_due_at", "warned_at", "breached_at", "stopped_at"]
+    inlines = [SlaClockEventInline]
+
+    @admin.display(description=_("partner"), ordering="engagement__partner__name")
+    def partner(self, obj: SlaClock):
+        return obj.engagement.partner if obj.engagement_id else None
+
+
+@admin.register(SlaClockEvent)
+class SlaClockEventAdmin(AppendOnlyMixin, admin.ModelAdmin):
+    list_display = ["at", "clock", "kind", "reason", "actor"]
+    list_filter = ["kind"]
+    search_fields = ["clock__incident__reference", "reason"]
+    list_select_related = ["clock", "actor"]
+    date_hierarchy = "at"
+    ordering = ["-at", "-id"]

@@ -1,0 +1,150 @@
+"""Admin for partners, their contacts, business calendars and notice templates.
+
+The admin is the superusers' tool (DESIGN.md §1); the desk works in the PayHealth pages.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from partners.models import BusinessCalendar, Holiday, NoticeTemplate, Partner, PartnerContact, WorkingHours
+
+
+class LockedFieldsMixin:
+    """Show fields without letting anyone edit them, yet keep them in the form.
+
+    A read-only field is left out of the form, and Django then skips every constraint that
+    mentions it, so a bad edit of a neighbouring field reaches the database as an IntegrityError.
+    A disabled field keeps its stored value and lets `validate_constraints` see it.
+    """
+
+    def get_locked_fields(self, request, obj=None) -> tuple[str, ...]:
+        return ()
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        for name in self.get_locked_fields(request, obj):
+            if name in form.base_fields:
+                # A copy, so a field declared on a shared form class is never disabled for good.
+                field = copy.deepcopy(form.base_fields[name])
+                field.disabled = True
+                form.base_fields[name] = field
+        return form
+
+
+class WorkingHoursInline(admin.TabularInline):
+    model = WorkingHours
+    extra = 0
+    ordering = ["weekday", "opens"]
+
+
+class HolidayInline(admin.TabularInline):
+    model = Holiday
+    extra = 0
+    ordering = ["-date"]
+
+
+@admin.register(BusinessCalendar)
+class BusinessCalendarAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "timezone", "is_24x7"]
+    list_filter = ["is_24x7", "timezone"]
+    search_fields = ["name", "code"]
+    ordering = ["name"]
+    prepopulated_fields = {"code": ["name"]}
+    inlines = [WorkingHoursInline, HolidayInline]
+
+
+class PartnerContactInline(admin.TabularInline):
+    model = PartnerContact
+    extra = 0
+    fields = ["name", "email", "phone", "role", "language", "escalation_level", "receives_notices", "active"]
+    ordering = ["escalation_level", "name"]
+
+
+@admin.register(Partner)
+class PartnerAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "kind", "country", "language", "timezone", "calendar", "active"]
+    list_filter = ["kind", "language", "active", "country"]
+    search_fields = ["name", "code"]
+    list_select_related = ["calendar"]
+    autocomplete_fields = ["calendar"]
+    ordering = ["name"]
+    prepopulated_fields = {"code": ["name"]}
+    readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "code", "kind", "country", "active"]}),
+        (_("Language and hours"), {"fields": ["language", "timezone", "calendar"]}),
+        (_("Notes"), {"fields": ["notes"]}),
+        (_("Audit"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+    inlines = [PartnerContactInline]
+
+
+@admin.register(PartnerContact)
+class PartnerContactAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "email",
+        "partner",
+        "role",
+        "language",
+        "escalation_level",
+        "receives_notices",
+        "active",
+    ]
+    list_filter = ["role", "language", "receives_notices", "active", "partner__kind"]
+    search_fields = ["name", "email", "phone", "partner__name", "partner__code"]
+    list_select_related = ["partner"]
+    autocomplete_fields = ["partner"]
+    ordering = ["partner__name", "escalation_level", "name"]
+
+
+@admin.register(NoticeTemplate)
+class NoticeTemplateAdmin(LockedFieldsMixin, admin.ModelAdmin):
+    """Versions are append-only (see the model): editing the text saves a new version."""
+
+    list_display = ["__str__", "kind", "language", "version", "subject", "active", "author", "created_at"]
+    list_filter = ["kind", "language", "active"]
+    search_fields = ["subject", "body"]
+    list_select_related = ["author"]
+    date_hierarchy = "created_at"
+    ordering = ["kind", "language", "-version"]
+    fields = ["kind", "language", "version", "active", "subject", "body", "author", "created_at"]
+    readonly_fields = ["version", "author", "created_at"]
+
+    def get_locked_fields(self, request, obj=None):
+        # Another kind or language is another template, not another version of this one.
+        return ("kind", "language") if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.author = request.user
+            obj.version = self._next_version(obj)
+        elif {"subject", "body"} & set(form.changed_data):
+            # Keep the version a sent notice points at; the edit becomes the next version.
+            NoticeTemplate.objects.filter(pk=obj.pk).update(active=False)
+            obj.pk = None
+            obj._state.adding = True
+            obj.version = self._next_version(obj)
+            obj.author = request.user
+            self.message_user(
+                request,
+                _("The text changed, so it was saved as version %(version)s; the previous version is inactive.")
+                % {"version": obj.version},
+                messages.INFO,
+            )
+        super().save_model(request, obj, form, change)
+
+    @staticmethod
+    def _next_version(template: NoticeTemplate) -> int:
+        # PostgreSQL refuses FOR UPDATE with an aggregate, so lock the rows and take the maximum
+        # here; a racing first version is still stopped by noticetemplate_unique_version.
+        versions = (
+            NoticeTemplate.objects.select_for_update()
+            .filter(kind=template.kind, language=template.language)
+            .values_list("version", flat=True)
+        )
+        return max(versions, default=0) + 1
