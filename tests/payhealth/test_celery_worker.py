@@ -1,0 +1,105 @@
+"""A real Celery worker consumes tasks from the configured broker, and every task has a queue.
+
+The worker test uses the configured broker (CELERY_BROKER_URL when set, Redis in CI; otherwise
+the filesystem broker under var/) but a queue of its own, so a development worker or a parallel
+test run on the same broker can never take its message.
+"""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from kombu import Exchange, Queue
+
+from accounts.management.commands.runstack import WORKER_QUEUES
+from payhealth.celery import app, touch_file_task
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def registered_task_names() -> list[str]:
+    app.loader.import_default_modules()  # runs autodiscover_tasks(), as a worker does at start
+    return sorted(name for name in app.tasks if not name.startswith("celery."))
+
+
+def test_every_task_has_an_explicit_queue_route():
+    unrouted = [name for name in registered_task_names() if name not in settings.CELERY_TASK_ROUTES]
+
+    assert unrouted == []
+
+
+def test_every_route_names_a_registered_task_and_a_queue_the_worker_consumes():
+    registered = set(registered_task_names())
+
+    stale = sorted(name for name in settings.CELERY_TASK_ROUTES if name not in registered)
+    unconsumed = sorted(
+        name for name, route in settings.CELERY_TASK_ROUTES.items() if route.get("queue") not in WORKER_QUEUES
+    )
+
+    assert stale == []
+    assert unconsumed == []
+
+
+def test_touch_file_task_refuses_a_path(tmp_path, settings):
+    settings.VAR_DIR = tmp_path
+
+    with pytest.raises(ValueError, match="not a plain file name"):
+        touch_file_task.run("../outside")
+
+    assert not (tmp_path / "outside").exists()
+    assert not (tmp_path / "touched").exists()
+
+
+@pytest.fixture
+def worker_queue():
+    queue = f"check-{uuid.uuid4().hex[:12]}"
+    yield queue
+    # Leave no queue or binding behind on a shared broker: declared on this channel, the binding is
+    # known to it, so delete() removes the binding too (kombu deletes only bindings it knows).
+    with app.connection_for_write() as connection:
+        bound = Queue(queue, Exchange(queue, type="direct"), routing_key=queue)(connection.default_channel)
+        bound.declare()
+        bound.delete()
+
+
+@pytest.mark.slow
+def test_a_real_worker_consumes_a_task_from_the_broker(tmp_path, worker_queue):
+    name = worker_queue
+    touched = settings.VAR_DIR / "touched" / name
+    log = tmp_path / "worker.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    argv = [sys.executable, "-m", "celery", "-A", "payhealth", "worker", "-l", "info", "--concurrency", "1"]
+    argv += ["-Q", worker_queue, "-n", f"{worker_queue}@%h", "--without-gossip", "--without-mingle"]
+
+    with log.open("wb") as output:
+        worker = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        touch_file_task.apply_async(args=[name], queue=worker_queue)
+
+        deadline = time.monotonic() + 90
+        while not touched.exists() and worker.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+        assert touched.exists(), f"the worker did not run the task; its log:\n{log.read_text()}"
+        assert touched.read_text() == "touched\n"
+    finally:
+        worker.send_signal(signal.SIGTERM)  # warm shutdown
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)  # pool processes it may have left
+        touched.unlink(missing_ok=True)
+    assert worker.returncode == 0, log.read_text()
