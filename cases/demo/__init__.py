@@ -1,0 +1,63 @@
+"""A believable demo desk for development, screenshots and benchmarks (`manage.py seed_demo`).
+
+- `seed_base`: users per role, partners, contacts, merchants and ~200 incident stories over the
+  last 90 days; idempotent on natural keys and deterministic (fixed seeds, times relative to now).
+- `seed_bulk`: N more incidents over the last year, for load and query benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from cases.demo.bulk import BULK_PREFIX, seed_bulk_incidents
+from cases.demo.catalog import DEMO_PASSWORD, DEMO_USERS
+from cases.demo.desk import DemoDesk, seed_desk
+from cases.demo.incidents import DEMO_COUNT, DEMO_PREFIX, seed_demo_incidents
+from cases.models import (
+    AffectedMerchant,
+    CaseEvent,
+    Correspondence,
+    Incident,
+    InvestigationNote,
+    Merchant,
+    PartnerEngagement,
+)
+from partners.models import Partner, PartnerContact
+
+__all__ = ["DEMO_PASSWORD", "DEMO_USERS", "DemoDesk", "demo_counts", "seed_base", "seed_bulk"]
+
+
+@transaction.atomic
+def seed_base(*, now: datetime | None = None) -> int:
+    """Build (or complete) the demo desk; returns how many demo incidents were created."""
+    desk = seed_desk()
+    return seed_demo_incidents(desk, now=now, count=DEMO_COUNT)
+
+
+def seed_bulk(count: int, *, now: datetime | None = None, progress: Callable[[int, int], None] | None = None):
+    """Make sure the desk exists, then add `count` bulk incidents; returns their references."""
+    with transaction.atomic():
+        desk = seed_desk()
+    return seed_bulk_incidents(desk, count, now=now, progress=progress)
+
+
+def demo_counts() -> list[tuple[str, int]]:
+    usernames = [spec.username for spec in DEMO_USERS]
+    return [
+        ("demo users", get_user_model().objects.filter(username__in=usernames).count()),
+        ("partners", Partner.objects.count()),
+        ("partner contacts", PartnerContact.objects.count()),
+        ("merchants", Merchant.objects.count()),
+        ("incidents", Incident.objects.count()),
+        ("  demo incidents", Incident.objects.filter(fingerprint__startswith=DEMO_PREFIX).count()),
+        ("  bulk incidents", Incident.objects.filter(fingerprint__startswith=BULK_PREFIX).count()),
+        ("affected merchants", AffectedMerchant.objects.count()),
+        ("partner engagements", PartnerEngagement.objects.count()),
+        ("investigation notes", InvestigationNote.objects.count()),
+        ("correspondence", Correspondence.objects.count()),
+        ("timeline events", CaseEvent.objects.count()),
+    ]

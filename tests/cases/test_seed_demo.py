@@ -1,0 +1,275 @@
+"""`seed_demo` builds a believable demo desk, idempotently; `--incidents N` adds N bulk incidents."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import transaction
+from django.db.models import Count, F, Min, Q
+from django.utils import timezone
+
+from cases.demo.catalog import partner_kind_from_csv
+from cases.models import (
+    AffectedMerchant,
+    CaseEvent,
+    Category,
+    Correspondence,
+    Incident,
+    InvestigationNote,
+    Merchant,
+    PartnerEngagement,
+    ReferenceCounter,
+    ResponseCode,
+    Severity,
+    Status,
+)
+from cases.models.incident import TRANSITIONS
+from partners.models import Partner, PartnerContact
+
+User = get_user_model()
+
+
+def row_counts() -> dict[str, int]:
+    return {model._meta.label: model._default_manager.count() for model in apps.get_models()}
+
+
+def seed(*args) -> None:
+    call_command("seed_demo", *args, verbosity=0)
+
+
+@pytest.mark.django_db
+def test_seeding_twice_gives_exactly_the_same_rows():
+    seed()
+    first = row_counts()
+    counter = list(ReferenceCounter.objects.values_list("year", "last"))
+    seed()
+    assert row_counts() == first
+    assert list(ReferenceCounter.objects.values_list("year", "last")) == counter
+    assert first["cases.Incident"] == 200
+    assert first["partners.Partner"] == 27
+    assert first["cases.Merchant"] == 62
+
+
+@pytest.mark.django_db
+def test_a_deleted_demo_incident_comes_back_the_same():
+    seed()
+    before = Incident.objects.get(fingerprint="demo:0042")
+    story = (before.title, before.status, before.severity, before.category, before.card_networks)
+    merchants = sorted(before.affected_merchants.values_list("merchant__name", flat=True))
+    before.delete()
+    seed()
+    after = Incident.objects.get(fingerprint="demo:0042")
+    assert (after.title, after.status, after.severity, after.category, after.card_networks) == story
+    assert sorted(after.affected_merchants.values_list("merchant__name", flat=True)) == merchants
+    assert Incident.objects.count() == 200
+
+
+@pytest.fixture(scope="class")
+def demo_desk(django_db_setup, django_db_blocker):
+    """One seeded desk shared by the read-only checks below, rolled back afterwards."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        seed()
+        yield
+        transaction.set_rollback(True)
+
+
+@pytest.mark.usefixtures("demo_desk")
+@pytest.mark.django_db
+class TestDemoContent:
+    def test_every_status_severity_and_category_is_there(self):
+        assert set(Incident.objects.values_list("status", flat=True)) == set(Status.values)
+        assert set(Incident.objects.values_list("severity", flat=True)) == set(Severity.values)
+        assert set(Incident.objects.values_list("category", flat=True)) == set(Category.values)
+
+    def test_correspondence_goes_both_ways_in_both_languages(self):
+        pairs = set(Correspondence.objects.values_list("direction", "language"))
+        assert pairs == {("out", "es"), ("out", "en"), ("in", "es"), ("in", "en")}
+        assert {"breakage", "update", "resolution"} <= set(Correspondence.objects.values_list("kind", flat=True))
+
+    @pytest.mark.parametrize("role", ["analyst", "partner_manager", "lead"])
+    def test_each_role_user_has_its_group_and_can_log_in(self, client, role):
+        user = User.objects.get(username=role)
+        assert list(user.groups.values_list("name", flat=True)) == [role]
+        assert user.is_staff and not user.is_superuser
+        assert user.get_full_name()
+        assert client.login(username=role, password="payhealth")
+
+    def test_admin_is_a_superuser_and_every_demo_user_has_a_profile(self, client):
+        admin = User.objects.get(username="admin")
+        assert admin.is_superuser and admin.is_staff
+        assert client.login(username="admin", password="payhealth")
+        zones = dict(User.objects.filter(profile__isnull=False).values_list("username", "profile__timezone"))
+        assert set(zones) == {"admin", "analyst", "partner_manager", "lead", "mariana", "diego", "emily"}
+        assert sorted(set(zones.values())) == ["America/Mexico_City", "America/New_York"]
+
+    def test_incident_times_match_the_status(self):
+        assert not Incident.objects.filter(status="closed").filter(
+            Q(closed_at__isnull=True) | Q(resolved_at__isnull=True)
+        )
+        assert not Incident.objects.filter(status="resolved").filter(
+            Q(resolved_at__isnull=True) | Q(closed_at__isnull=False)
+        )
+        open_ = Incident.objects.exclude(status__in=["resolved", "closed"])
+        assert not open_.filter(Q(resolved_at__isnull=False) | Q(closed_at__isnull=False))
+        assert not Incident.objects.filter(status="mitigated", mitigated_at__isnull=True)
+        assert not Incident.objects.filter(
+            Q(started_at__isnull=True) | Q(detected_at__gt=F("created_at")) | Q(created_at__gt=F("updated_at"))
+        )
+        now = timezone.now()
+        assert not Incident.objects.filter(Q(created_at__lt=now - timedelta(days=90)) | Q(updated_at__gt=now))
+
+    def test_every_timeline_starts_with_opened_and_follows_the_lifecycle(self):
+        events = CaseEvent.objects.order_by("incident_id", "created_at", "id").values_list(
+            "incident_id", "kind", "created_at", "data"
+        )
+        timelines: dict[int, list] = {}
+        for incident_id, kind, created_at, data in events:
+            timelines.setdefault(incident_id, []).append((kind, created_at, data))
+        incidents = dict(Incident.objects.values_list("id", "status"))
+        assert set(timelines) == set(incidents)
+        for incident_id, timeline in timelines.items():
+            assert timeline[0][0] == "opened"
+            assert sum(kind == "opened" for kind, _, _ in timeline) == 1
+            status = "new"
+            for kind, _, data in timeline:
+                if kind == "status_changed":
+                    assert (data["from"], data["to"] in TRANSITIONS[status]) == (status, True)
+                    if data["to"] == "waiting_on_partner":
+                        assert data["reason"]
+                    status = data["to"]
+            assert status == incidents[incident_id]
+
+    def test_notes_and_notices_point_at_their_rows(self):
+        notes = set(InvestigationNote.objects.values_list("id", flat=True))
+        noted = {e.data["note"] for e in CaseEvent.objects.filter(kind="note_added")}
+        assert noted == notes
+        sent = set(Correspondence.objects.filter(status="sent").values_list("id", flat=True))
+        assert {e.data["correspondence"] for e in CaseEvent.objects.filter(kind="notice_sent")} == sent
+
+    def test_engagements_involve_active_partners_consistently_with_the_incident(self):
+        assert not PartnerEngagement.objects.filter(partner__active=False)
+        assert Partner.objects.filter(active=False).exists()  # so the check above means something
+        assert set(
+            PartnerEngagement.objects.filter(incident__status__in=["resolved", "closed"]).values_list(
+                "partner_status", flat=True
+            )
+        ) == {"resolved", "not_involved"}
+        assert set(
+            PartnerEngagement.objects.filter(incident__status="new").values_list("partner_status", flat=True)
+        ) == {"not_notified"}
+        acknowledged = PartnerEngagement.objects.filter(acknowledged_at__isnull=False)
+        assert acknowledged.exists()
+        assert not acknowledged.filter(Q(folio="") | Q(acknowledged_at__lt=F("first_notified_at")))
+        assert not PartnerEngagement.objects.filter(resolved_at__gt=F("incident__resolved_at"))
+
+    def test_replies_thread_onto_the_outbound_notice_of_the_same_partner(self):
+        outbound = dict(Correspondence.objects.filter(direction="out").values_list("message_id", "engagement_id"))
+        replies = Correspondence.objects.filter(direction="in")
+        assert replies.exists()
+        for reply in replies:
+            assert reply.status == "received" and reply.received_at is not None
+            assert outbound[reply.in_reply_to] == reply.engagement_id
+        assert all(re.fullmatch(r"<ph-PH-\d{4}-\d{6}-\d+@payhealth\.local>", message_id) for message_id in outbound)
+
+    def test_each_notice_goes_to_contacts_in_its_language(self):
+        contacts = {c.email: c for c in PartnerContact.objects.select_related("partner")}
+        for message in Correspondence.objects.filter(direction="out").select_related("engagement__partner"):
+            for address in message.to_addresses:
+                contact = contacts[address]
+                assert contact.partner_id == message.engagement.partner_id
+                assert contact.effective_language == message.language
+
+    def test_impact_is_a_drop_and_codes_are_known(self):
+        measured = AffectedMerchant.objects.filter(baseline_rate__isnull=False)
+        assert measured.exists()
+        assert not measured.filter(observed_rate__gte=F("baseline_rate"))
+        assert not measured.filter(Q(baseline_rate__lt=0.85) | Q(baseline_rate__gt=0.95))
+        assert not AffectedMerchant.objects.filter(volume_at_risk__gt=0, excess_declines=0)
+        assert set(AffectedMerchant.objects.values_list("currency", flat=True)) == {"MXN", "USD"}
+        per_incident = Incident.objects.annotate(n=Count("affected_merchants"), p=Count("engagements", distinct=True))
+        assert per_incident.aggregate(Min("n"), Min("p")) == {"n__min": 1, "p__min": 1}
+        seen = {code for codes in Incident.objects.values_list("decline_codes", flat=True) for code in codes}
+        known = set(ResponseCode.objects.filter(scheme="iso8583").values_list("code", flat=True))
+        assert seen and seen <= known
+
+    def test_partners_merchants_and_contacts_look_real_but_are_not(self):
+        bbva, visa = Partner.objects.get(code="bbva-mx"), Partner.objects.get(code="visa")
+        assert (bbva.kind, bbva.language, bbva.timezone, bbva.calendar.code) == (
+            "issuer",
+            "es",
+            "America/Mexico_City",
+            "mx-banking",
+        )
+        assert (visa.kind, visa.language, visa.timezone, visa.calendar.code) == (
+            "card_network",
+            "en",
+            "America/New_York",
+            "us-eastern-business",
+        )
+        assert Partner.objects.get(code="prosa").kind == "switch"
+        assert Partner.objects.get(code="mercado-pago").kind == "aggregator"
+        assert not Partner.objects.filter(name__icontains="Banxico")
+        assert set(visa.contacts.values_list("language", flat=True)) >= {"", "es"}
+        assert all(email.endswith(".example") for email in PartnerContact.objects.values_list("email", flat=True))
+        assert all(
+            re.fullmatch(r"acct_[A-Za-z0-9]{16}", account)
+            for account in Merchant.objects.values_list("account_id", flat=True)
+        )
+        assert not Incident.objects.exclude(fingerprint__regex=r"^demo:\d{4}$")
+
+
+@pytest.mark.parametrize(
+    ("csv_kinds", "kind"),
+    [
+        ("issuer;acquirer", "issuer"),
+        ("card_network (domestic)", "card_network"),
+        ("switch;clearing_house;processor", "switch"),
+        ("aggregator;wallet", "aggregator"),
+        ("acquirer (institutional);bank", "acquirer"),
+        ("regulator;central_bank", None),
+    ],
+)
+def test_partner_kinds_are_read_from_the_reference_csv(csv_kinds, kind):
+    assert partner_kind_from_csv(csv_kinds) == kind
+
+
+@pytest.mark.django_db
+def test_bulk_adds_exactly_n_incidents_and_creates_the_desk_it_needs():
+    seed("--incidents", "50")
+    bulk = Incident.objects.all()
+    assert bulk.count() == 50
+    assert len(set(bulk.values_list("reference", flat=True))) == 50
+    assert not bulk.exclude(fingerprint__startswith="bulk:")
+    assert Partner.objects.count() == 27 and Merchant.objects.count() == 62
+    assert User.objects.get(username="lead").groups.get().name == "lead"
+    assert not Incident.objects.annotate(n=Count("affected_merchants")).filter(Q(n__lt=1) | Q(n__gt=3))
+    assert not Incident.objects.annotate(n=Count("engagements")).filter(Q(n__lt=1) | Q(n__gt=2))
+    first_kinds = {
+        incident.events.order_by("created_at", "id").values_list("kind", flat=True).first() for incident in bulk
+    }
+    assert first_kinds == {"opened"}
+
+
+@pytest.mark.django_db
+def test_bulk_runs_add_up_and_keep_the_desk_as_it_is():
+    seed("--incidents", "20")
+    desk = {label: n for label, n in row_counts().items() if label.startswith("partners.") or label == "auth.User"}
+    seed("--incidents", "30")
+    assert Incident.objects.count() == 50
+    assert len(set(Incident.objects.values_list("reference", flat=True))) == 50
+    assert {label: n for label, n in row_counts().items() if label in desk} == desk
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["0", "-3", "abc", "2.5", ""])
+def test_incidents_must_be_a_positive_integer(value):
+    with pytest.raises(CommandError, match="positive integer"):
+        call_command("seed_demo", "--incidents", value, verbosity=0)
+    with pytest.raises(CommandError, match="positive integer"):
+        call_command("seed_demo", incidents=value, verbosity=0)
+    assert Incident.objects.count() == 0
+    assert Partner.objects.count() == 0
