@@ -31,6 +31,15 @@ def _reference_data_after_flush(request):
     sync_roles(Group, Permission)
 
 
+@pytest.fixture(autouse=True)
+def _english_after_each_test():
+    """Requests activate their language in the thread; put English back for the next test."""
+    yield
+    from django.utils import translation
+
+    translation.activate("en")
+
+
 @pytest.fixture
 def analyst(db):
     return UserFactory(username="ana", role="analyst")

@@ -98,6 +98,7 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("es", _("Spanish"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["payhealth.formats"]  # Mexican number and date formats for Spanish
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -88,3 +88,16 @@ def test_profile_refuses_an_unknown_zone(client, analyst):
     assert response.status_code == 200
     assert "is not a known time zone" in response.text
     assert analyst.profile.timezone == "America/Mexico_City"
+
+
+def test_spanish_numbers_and_dates_follow_mexican_usage():
+    from datetime import date
+
+    from django.contrib.humanize.templatetags.humanize import intcomma
+    from django.utils import formats, translation
+
+    with translation.override("es"):
+        assert intcomma(2819042) == "2,819,042"
+        assert formats.number_format(2819042.94, decimal_pos=2, use_l10n=True, force_grouping=True) == "2,819,042.94"
+        assert formats.date_format(date(2026, 12, 31), "SHORT_DATE_FORMAT") == "31/12/2026"
+        assert formats.date_format(date(2026, 12, 31)) == "31 de diciembre de 2026"
