@@ -71,7 +71,7 @@ def search(queryset: QuerySet, text: str) -> QuerySet:
     if not text:
         return queryset
     if _REFERENCE.match(text):
-        return queryset.filter(reference__iexact=text.strip().upper())
+        return queryset.filter(reference=text.strip().upper())  # stored upper-case: the unique index answers
     query = (
         "(websearch_to_tsquery('spanish', %s) || websearch_to_tsquery('english', %s)"
         " || websearch_to_tsquery('simple', %s))"

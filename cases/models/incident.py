@@ -184,7 +184,10 @@ class Incident(models.Model):
         indexes = [
             models.Index(fields=["status", "severity", "-created_at"], name="incident_queue_idx"),
             models.Index(fields=["owner", "status"], name="incident_owner_status_idx"),
-            models.Index(fields=["-created_at", "-id"], name="incident_created_id_idx"),
+            # Covering the queue's usual filters, so deep pages walk the index alone.
+            models.Index(
+                fields=["-created_at", "-id"], name="incident_created_id_idx", include=["status", "severity", "owner"]
+            ),
             GinIndex(fields=["card_networks"], name="incident_networks_gin"),
             GinIndex(fields=["search_vector"], name="incident_search_gin"),
         ]
@@ -298,6 +301,7 @@ class AffectedMerchant(models.Model):
         verbose_name = _("affected merchant")
         verbose_name_plural = _("affected merchants")
         ordering = ["incident", "merchant__name"]
+        indexes = [models.Index(fields=["merchant", "incident"], name="affected_merchant_inc_idx")]
         constraints = [
             models.UniqueConstraint(
                 fields=["incident", "merchant"],
@@ -387,7 +391,10 @@ class PartnerEngagement(models.Model):
             ),
             models.CheckConstraint(condition=Q(escalation_level__gte=1), name="engagement_level_positive"),
         ]
-        indexes = [models.Index(fields=["partner", "partner_status"], name="engagement_partner_status_idx")]
+        indexes = [
+            models.Index(fields=["partner", "partner_status"], name="engagement_partner_status_idx"),
+            models.Index(fields=["partner", "incident"], name="engagement_partner_inc_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.incident.reference} × {self.partner}"

@@ -5,6 +5,14 @@ same transaction. HTML views, the API, admin actions, commands and tasks all cal
 Grouped by subject in the modules of this package and re-exported here.
 """
 
+from cases.services.bulk import BulkAction, BulkRowResult, incidents_bulk_apply
+from cases.services.impact import (
+    engagement_add,
+    engagement_update,
+    merchant_impact_add,
+    merchant_impact_remove,
+    merchant_impact_update,
+)
 from cases.services.incidents import (
     incident_assign,
     incident_change_severity,
@@ -12,11 +20,25 @@ from cases.services.incidents import (
     incident_transition,
     incident_update_details,
 )
+from cases.services.notes import note_add, note_edit
+from cases.services.saved_views import saved_view_create, saved_view_delete
 
 __all__ = [
+    "BulkAction",
+    "BulkRowResult",
+    "engagement_add",
+    "engagement_update",
     "incident_assign",
     "incident_change_severity",
     "incident_open",
     "incident_transition",
     "incident_update_details",
+    "incidents_bulk_apply",
+    "merchant_impact_add",
+    "merchant_impact_remove",
+    "merchant_impact_update",
+    "note_add",
+    "note_edit",
+    "saved_view_create",
+    "saved_view_delete",
 ]

@@ -82,20 +82,40 @@ def incident_open(
 
 
 @transaction.atomic
-def incident_transition(*, incident: Incident, actor, to: str, reason: str = "") -> Incident:
-    """Move an incident along its lifecycle; refuses any step the lifecycle does not allow."""
+def incident_transition(
+    *, incident: Incident, actor, to: str, reason: str = "", partner: Partner | None = None
+) -> Incident:
+    """Move an incident along its lifecycle; refuses any step the lifecycle does not allow.
+
+    Waiting on a partner may name the partner (one engaged on the incident); the timeline row
+    keeps its name and code, so SLA pauses and reports can say whom the desk waited on.
+    """
     locked = Incident.objects.select_for_update().get(pk=incident.pk)
     if to not in locked.allowed_transitions():
         raise ValidationError(
             {
                 "to": _("%(reference)s cannot move from %(current)s to %(target)s.")
-                % {"reference": locked.reference, "current": locked.get_status_display(), "target": to}
+                % {
+                    "reference": locked.reference,
+                    "current": locked.get_status_display(),
+                    "target": Status(to).label if to in Status.values else to,
+                }
             },
             code="invalid_transition",
         )
     reopening = locked.status in REOPEN_FROM and to == Status.INVESTIGATING
     if (to == Status.WAITING_ON_PARTNER or reopening) and not reason.strip():
         raise ValidationError({"reason": _("A reason is required for this transition.")}, code="reason_required")
+    waited_on = {}
+    if partner is not None:
+        if to != Status.WAITING_ON_PARTNER:
+            raise ValidationError({"partner": _("Name a partner only when waiting on one.")}, code="partner_unexpected")
+        if not locked.engagements.filter(partner=partner).exists():
+            raise ValidationError(
+                {"partner": _("%(partner)s is not engaged on this incident.") % {"partner": partner.name}},
+                code="partner_not_engaged",
+            )
+        waited_on = {"partner": partner.name, "partner_code": partner.code}
     now = timezone.now()
     previous = locked.status
     locked.status = to
@@ -114,6 +134,7 @@ def incident_transition(*, incident: Incident, actor, to: str, reason: str = "")
         actor=actor,
         kind=CaseEvent.Kind.STATUS_CHANGED,
         **{"from": previous, "to": to, "reason": reason},
+        **waited_on,
     )
     return locked
 

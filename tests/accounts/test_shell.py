@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_anonymous_is_sent_to_login(client):
-    response = client.get(reverse("home"))
+    response = client.get(reverse("overview"))
     assert response.status_code == 302
     assert response.url.startswith(reverse("login"))
 
@@ -38,6 +38,7 @@ def test_login_with_demo_style_credentials(client, analyst):
 
 def test_user_without_a_role_is_refused_the_desk(client, outsider):
     client.force_login(outsider)
+    assert client.get(reverse("overview")).status_code == 403
     assert client.get(reverse("home")).status_code == 403
 
 
@@ -46,7 +47,7 @@ def test_every_role_sees_the_overview(client, request, role):
     client.force_login(request.getfixturevalue(role))
     IncidentFactory(title="Rechazos 91 en Banorte", severity="sev1")
     IncidentFactory(title="Closed one", status="closed")
-    response = client.get(reverse("home"))
+    response = client.get(reverse("overview"))
     assert response.status_code == 200
     assert "Rechazos 91 en Banorte" in response.text
     assert "Closed one" not in response.text
@@ -58,7 +59,7 @@ def test_overview_queries_do_not_grow_with_incidents(client, analyst, django_ass
     for _ in range(15):
         IncidentFactory(owner=analyst)
     with django_assert_max_num_queries(8):
-        client.get(reverse("home"))
+        client.get(reverse("overview"))
 
 
 def test_language_switch_keeps_the_page(client, analyst):
@@ -74,11 +75,11 @@ def test_times_are_shown_in_the_viewers_zone(client, analyst):
     IncidentFactory(title="Timeouts Visa")
     Incident.objects.update(created_at=datetime(2026, 11, 24, 18, 30, tzinfo=UTC))
     client.force_login(analyst)
-    mexico = client.get(reverse("home"))
+    mexico = client.get(reverse("overview"))
     assert "12:30" in mexico.text  # Mexico City is UTC-6 all year
     assert "America/Mexico_City" in mexico.text
     profile_update(user=analyst, timezone="America/New_York", language="")
-    new_york = client.get(reverse("home"))
+    new_york = client.get(reverse("overview"))
     assert "13:30" in new_york.text  # New York in November is UTC-5
 
 

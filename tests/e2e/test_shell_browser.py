@@ -15,6 +15,8 @@ def test_analyst_logs_in_and_switches_language(page, live_server, login, screens
     page.goto(f"{live_server.url}/accounts/login/")
     screenshot("login")
     login("ana")
+    assert page.locator("h1").inner_text() == "Incident queue"  # the analysts' home
+    page.get_by_role("link", name="Overview").click()
     assert page.locator("h1").inner_text() == "Overview"
     assert page.get_by_text("Caída de aprobación BBVA débito – Visa").is_visible()
     assert page.locator(".tile .figure").first.inner_text() == "2"

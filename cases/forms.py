@@ -1,0 +1,520 @@
+"""Forms of the incident screens. They parse and check input; the services decide and write.
+
+Times are typed in the viewer's own zone (the middleware activates it) and stored in UTC.
+Approval rates are typed as percentages (92.5) and handed to services as shares (0.9250).
+A card number typed where a BIN prefix belongs is refused and never shown back in the form.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
+from cases.models.incident import REOPEN_FROM, CardNetwork, Category, Severity, Status, validate_bin_prefix
+from cases.selectors import incident_owner_choices, merchants_addable_to, partners_engageable_on
+from partners.models import Partner
+
+SHARE = Decimal("0.0001")
+HUNDRED = Decimal(100)
+
+
+def add_service_errors(form: forms.Form, error: ValidationError, field_map: dict[str, str] | None = None) -> None:
+    """Show a service's ValidationError on the form: on the matching field, else above the form."""
+    field_map = field_map or {}
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        name = field_map.get(field, field)
+        form.add_error(name if name in form.fields else None, errors)
+
+
+def _looks_like_card_number(item: str) -> bool:
+    try:
+        validate_bin_prefix(item)
+    except ValidationError as error:
+        return error.code == "card_number"
+    return False
+
+
+class CommaSeparatedField(forms.CharField):
+    """A list typed as text: items separated by commas (or new lines), blanks and repeats dropped."""
+
+    def __init__(self, *, item_validators=(), compact: bool = False, upper: bool = False, max_item_length=64, **kw):
+        self.item_validators = list(item_validators)
+        self.compact = compact
+        self.upper = upper
+        self.max_item_length = max_item_length
+        kw.setdefault("required", False)
+        super().__init__(**kw)
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return ", ".join(value)
+        return value
+
+    def split(self, value: str) -> list[str]:
+        items = []
+        for raw in re.split(r"[,;\n]+", value or ""):
+            item = raw.strip()
+            if self.compact:
+                item = re.sub(r"[\s-]", "", item)
+            if self.upper:
+                item = item.upper()
+            if item and item not in items:
+                items.append(item)
+        return items
+
+    def to_python(self, value):
+        return self.split(value if isinstance(value, str) else self.prepare_value(value or []))
+
+    def validate(self, value):
+        if self.required and not value:
+            raise ValidationError(self.error_messages["required"], code="required")
+
+    def run_validators(self, value):
+        errors = []
+        for item in value:
+            if len(item) > self.max_item_length:
+                errors.append(
+                    ValidationError(
+                        _("%(value)s is too long (at most %(limit)d characters)."),
+                        params={"value": item[:20] + "…", "limit": self.max_item_length},
+                        code="max_length",
+                    )
+                )
+                continue
+            for validator in self.item_validators:
+                try:
+                    validator(item)
+                except ValidationError as error:
+                    errors.extend(error.error_list)
+        if errors:
+            raise ValidationError(errors)
+
+
+class LocalDateTimeField(forms.DateTimeField):
+    """A date and time typed in the viewer's zone with the browser's date-time picker."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+    def has_changed(self, initial, data):
+        # The picker shows minutes; a stored time with seconds is unchanged if the minute is.
+        try:
+            value = self.to_python(data)
+            if isinstance(initial, str):
+                initial = self.to_python(initial)
+        except ValidationError:
+            return True
+
+        def minute(moment):
+            return moment.replace(second=0, microsecond=0) if moment else None
+
+        return minute(initial) != minute(value)
+
+
+def bin_prefixes_field() -> CommaSeparatedField:
+    return CommaSeparatedField(
+        label=_("BIN prefixes"),
+        item_validators=[validate_bin_prefix],
+        compact=True,
+        max_item_length=32,
+        help_text=_("6–8 digit prefixes separated by commas. Card numbers are never stored."),
+    )
+
+
+def decline_codes_field() -> CommaSeparatedField:
+    return CommaSeparatedField(
+        label=_("Decline codes seen"),
+        help_text=_("Response codes separated by commas, e.g. 05, 51, do_not_honor."),
+    )
+
+
+class ScrubsCardNumbers:
+    """Drops anything that looks like a card number from the submitted BIN prefixes.
+
+    The field error says a card number was refused; the form shown again must not carry the
+    number back to the browser (or into logs of rendered pages), so only the valid-looking
+    entries are kept in the bound data.
+    """
+
+    card_number_fields = ("bin_prefixes",)
+
+    def full_clean(self):
+        super().full_clean()
+        if not self.is_bound:
+            return
+        for name in self.card_number_fields:
+            key = self.add_prefix(name)
+            raw = self.data.get(key)
+            if not raw:
+                continue
+            field = self.fields[name]
+            kept = [item for item in field.split(raw) if not _looks_like_card_number(item)]
+            if len(kept) != len(field.split(raw)):
+                data = self.data.copy()
+                data[key] = ", ".join(kept)
+                self.data = data
+
+
+class TimeZoneHelp:
+    """Says on each date-time field which zone the times are typed in."""
+
+    def _mark_time_zone(self):
+        zone = timezone.get_current_timezone_name()
+        for field in self.fields.values():
+            if isinstance(field, LocalDateTimeField):
+                field.help_text = _("In your time zone, %(zone)s.") % {"zone": zone}
+
+
+def _owner_label(user) -> str:
+    full = user.get_full_name()
+    return f"{full} ({user.get_username()})" if full else user.get_username()
+
+
+class OwnerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return _owner_label(obj)
+
+
+class MerchantChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.name} · {obj.account_id}"
+
+
+class MerchantMultipleChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.name} · {obj.account_id}"
+
+
+class PartnerMultipleChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.name} · {obj.get_kind_display()}"
+
+
+class IncidentOpenForm(ScrubsCardNumbers, TimeZoneHelp, forms.Form):
+    """Open an incident by hand; the owner defaults to the author."""
+
+    title = forms.CharField(label=_("Title"), max_length=200)
+    category = forms.ChoiceField(label=_("Category"), choices=Category.choices)
+    severity = forms.ChoiceField(label=_("Severity"), choices=Severity.choices, initial=Severity.SEV3)
+    summary = forms.CharField(label=_("Summary"), widget=forms.Textarea(attrs={"rows": 4}), required=False)
+    started_at = LocalDateTimeField(label=_("Impact started"), required=False)
+    detected_at = LocalDateTimeField(label=_("Detected"), required=False)
+    card_networks = forms.MultipleChoiceField(
+        label=_("Card networks"), choices=CardNetwork.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    decline_codes = decline_codes_field()
+    bin_prefixes = bin_prefixes_field()
+    country = forms.CharField(
+        label=_("Country"), max_length=2, required=False, help_text=_("Two-letter ISO code, e.g. MX.")
+    )
+    owner = OwnerChoiceField(
+        label=_("Owner"), queryset=None, required=False, empty_label=_("Me"), help_text=_("Empty means you.")
+    )
+    merchants = MerchantMultipleChoiceField(
+        label=_("Affected merchants"), queryset=None, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    partners = PartnerMultipleChoiceField(
+        label=_("Partners to engage"), queryset=None, required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = incident_owner_choices(user=user)
+        self.fields["merchants"].queryset = Merchant.objects.order_by("name")
+        self.fields["partners"].queryset = Partner.objects.filter(active=True).order_by("name")
+        self._mark_time_zone()
+        empty_means_now = _("Empty means now.")
+        self.fields["detected_at"].help_text = f"{self.fields['detected_at'].help_text} {empty_means_now}"
+
+    def clean_country(self):
+        return (self.cleaned_data.get("country") or "").strip().upper()
+
+    def clean(self):
+        cleaned = super().clean()
+        started, detected = cleaned.get("started_at"), cleaned.get("detected_at")
+        if started and detected and detected < started:
+            self.add_error("detected_at", _("Detection cannot come before the impact started."))
+        if started and not detected and started > timezone.now():
+            self.add_error("started_at", _("The impact cannot start in the future."))
+        return cleaned
+
+
+class IncidentDetailsForm(ScrubsCardNumbers, TimeZoneHelp, forms.Form):
+    """The descriptive fields of an incident (incident_update_details)."""
+
+    title = forms.CharField(label=_("Title"), max_length=200)
+    category = forms.ChoiceField(label=_("Category"), choices=Category.choices)
+    summary = forms.CharField(label=_("Summary"), widget=forms.Textarea(attrs={"rows": 4}), required=False)
+    root_cause = forms.CharField(label=_("Root cause"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    started_at = LocalDateTimeField(label=_("Impact started"), required=False)
+    detected_at = LocalDateTimeField(label=_("Detected"), required=False)
+    mitigated_at = LocalDateTimeField(label=_("Mitigated"), required=False)
+    card_networks = forms.MultipleChoiceField(
+        label=_("Card networks"), choices=CardNetwork.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    decline_codes = decline_codes_field()
+    bin_prefixes = bin_prefixes_field()
+    country = forms.CharField(label=_("Country"), max_length=2, required=False)
+
+    def __init__(self, *args, incident: Incident, **kwargs):
+        kwargs.setdefault("initial", {name: getattr(incident, name) for name in self.base_fields})
+        kwargs.setdefault("auto_id", "id_details_%s")
+        super().__init__(*args, **kwargs)
+        self._mark_time_zone()
+
+    def clean_country(self):
+        return (self.cleaned_data.get("country") or "").strip().upper()
+
+    def clean(self):
+        cleaned = super().clean()
+        started, detected = cleaned.get("started_at"), cleaned.get("detected_at")
+        if started and detected and detected < started:
+            self.add_error("detected_at", _("Detection cannot come before the impact started."))
+        return cleaned
+
+
+class TransitionForm(forms.Form):
+    """Move the incident to one allowed next status.
+
+    Waiting on a partner names the partner (one already engaged) and says why; reopening a
+    resolved or closed incident says why too.
+    """
+
+    to = forms.ChoiceField(widget=forms.HiddenInput)
+    partner = forms.ChoiceField(label=_("Partner we wait on"), required=False)
+    reason = forms.CharField(label=_("Reason"), max_length=500, required=False)
+
+    def __init__(self, *args, incident: Incident, target: str, engagements=(), **kwargs):
+        kwargs.setdefault("auto_id", f"id_to_{target}_%s")
+        kwargs.setdefault("initial", {"to": target})
+        super().__init__(*args, **kwargs)
+        self.incident = incident
+        self.target = target
+        self.partners = {engagement.partner.code: engagement.partner for engagement in engagements}
+        self.fields["to"].choices = [(status, status) for status in incident.allowed_transitions()]
+        self.needs_partner = target == Status.WAITING_ON_PARTNER
+        self.needs_reason = self.needs_partner or (incident.status in REOPEN_FROM and target == Status.INVESTIGATING)
+        if self.needs_partner:
+            self.fields["partner"].required = True
+            self.fields["partner"].choices = [
+                ("", _("Choose a partner")),
+                *((c, p.name) for c, p in self.partners.items()),
+            ]
+        else:
+            del self.fields["partner"]
+        if self.needs_reason:
+            self.fields["reason"].required = True
+        else:
+            del self.fields["reason"]
+
+    @property
+    def label(self) -> str:
+        return _label_of(Status, self.target)
+
+    @property
+    def is_reopen(self) -> bool:
+        return self.incident.status in REOPEN_FROM and self.target == Status.INVESTIGATING
+
+    def clean_to(self):
+        to = self.cleaned_data["to"]
+        if to != self.target:
+            raise ValidationError(_("Choose one of the offered statuses."), code="invalid")
+        return to
+
+    def clean_partner(self):
+        code = self.cleaned_data.get("partner")
+        if code not in self.partners:
+            raise ValidationError(_("Choose one of the partners engaged on this incident."), code="invalid_choice")
+        return self.partners[code]
+
+
+def _label_of(choices, value) -> str:
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return str(value)
+
+
+class SeverityForm(forms.Form):
+    severity = forms.ChoiceField(label=_("Severity"), choices=Severity.choices)
+    reason = forms.CharField(label=_("Reason"), max_length=500)
+
+    def __init__(self, *args, incident: Incident, **kwargs):
+        kwargs.setdefault("initial", {"severity": incident.severity})
+        kwargs.setdefault("auto_id", "id_severity_%s")
+        super().__init__(*args, **kwargs)
+        self.incident = incident
+
+    def clean_severity(self):
+        severity = self.cleaned_data["severity"]
+        if severity == self.incident.severity:
+            raise ValidationError(_("The incident already has this severity."), code="unchanged")
+        return severity
+
+
+class OwnerForm(forms.Form):
+    owner = OwnerChoiceField(label=_("Owner"), queryset=None, required=False, empty_label=_("Nobody"))
+
+    def __init__(self, *args, incident: Incident, user, **kwargs):
+        kwargs.setdefault("initial", {"owner": incident.owner_id})
+        kwargs.setdefault("auto_id", "id_owner_%s")
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = incident_owner_choices(user=user)
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(
+        label=_("Note"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=20000,
+        help_text=_("Markdown: **bold**, *italic*, lists, `code`, [links](https://…)."),
+    )
+
+    def clean_body(self):
+        return self.cleaned_data["body"].strip()
+
+
+class PercentField(forms.DecimalField):
+    """A rate typed as a percentage with up to two decimals (92.5); converted to a share."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(
+            max_digits=5,
+            decimal_places=2,
+            validators=[MinValueValidator(0), MaxValueValidator(100)],
+            widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": "100", "inputmode": "decimal"}),
+            **kwargs,
+        )
+
+
+def share_to_percent(value: Decimal | None) -> Decimal | None:
+    return None if value is None else (value * HUNDRED).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def percent_to_share(value: Decimal | None) -> Decimal | None:
+    return None if value is None else (value / HUNDRED).quantize(SHARE, rounding=ROUND_HALF_UP)
+
+
+class MerchantImpactForm(forms.Form):
+    """Add a merchant or change its measured impact (merchant_impact_add / _update)."""
+
+    merchant = MerchantChoiceField(label=_("Merchant"), queryset=None)
+    baseline_pct = PercentField(label=_("Baseline approval rate (%)"))
+    observed_pct = PercentField(label=_("Observed approval rate (%)"))
+    attempts = forms.IntegerField(label=_("Attempts"), min_value=0, initial=0)
+    failed_attempts = forms.IntegerField(label=_("Failed attempts"), min_value=0, initial=0)
+    volume_at_risk = forms.DecimalField(
+        label=_("Volume at risk"), min_value=0, max_digits=16, decimal_places=2, initial=0
+    )
+    currency = forms.CharField(label=_("Currency"), max_length=3, min_length=3, initial="MXN")
+    rate_definition = forms.ChoiceField(
+        label=_("Rate definition"),
+        choices=AffectedMerchant.RateDefinition.choices,
+        initial=AffectedMerchant.RateDefinition.ALL_ATTEMPTS,
+    )
+
+    # Model field → form field, to put a service's error on the right input.
+    field_map = {"baseline_rate": "baseline_pct", "observed_rate": "observed_pct", "incident": "merchant"}
+
+    def __init__(self, *args, incident: Incident, user, row: AffectedMerchant | None = None, **kwargs):
+        self.row = row
+        if row is not None:
+            kwargs.setdefault("auto_id", f"id_am{row.pk}_%s")
+            kwargs.setdefault(
+                "initial",
+                {
+                    "baseline_pct": share_to_percent(row.baseline_rate),
+                    "observed_pct": share_to_percent(row.observed_rate),
+                    "attempts": row.attempts,
+                    "failed_attempts": row.failed_attempts,
+                    "volume_at_risk": row.volume_at_risk,
+                    "currency": row.currency,
+                    "rate_definition": row.rate_definition,
+                },
+            )
+        else:
+            kwargs.setdefault("auto_id", "id_am_new_%s")
+        super().__init__(*args, **kwargs)
+        if row is not None:
+            del self.fields["merchant"]
+            # Edited inside a table row: the inputs sit in cells, tied to the form by id.
+            self.form_id = f"merchant-form-{row.pk}"
+            for field in self.fields.values():
+                field.widget.attrs["form"] = self.form_id
+            self.fields["currency"].widget.attrs.update({"size": "3", "class": "currency"})
+        else:
+            self.fields["merchant"].queryset = merchants_addable_to(user=user, incident=incident)
+
+    def clean_currency(self):
+        currency = self.cleaned_data["currency"].strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise ValidationError(_("Use a three-letter ISO currency code such as MXN or USD."), code="currency")
+        return currency
+
+    def clean(self):
+        cleaned = super().clean()
+        attempts, failed = cleaned.get("attempts"), cleaned.get("failed_attempts")
+        if attempts is not None and failed is not None and failed > attempts:
+            self.add_error("failed_attempts", _("Failed attempts cannot exceed attempts."))
+        return cleaned
+
+    def measures(self) -> dict:
+        """The cleaned values in the services' terms (rates as shares)."""
+        data = self.cleaned_data
+        return {
+            "baseline_rate": percent_to_share(data.get("baseline_pct")),
+            "observed_rate": percent_to_share(data.get("observed_pct")),
+            "attempts": data["attempts"],
+            "failed_attempts": data["failed_attempts"],
+            "volume_at_risk": data["volume_at_risk"],
+            "currency": data["currency"],
+            "rate_definition": data["rate_definition"],
+        }
+
+
+class PartnerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.name} · {obj.get_kind_display()}"
+
+
+class EngagementForm(forms.Form):
+    """Engage a partner, or record its folio and status (engagement_add / engagement_update)."""
+
+    partner = PartnerChoiceField(label=_("Partner"), queryset=None)
+    partner_status = forms.ChoiceField(
+        label=_("Partner status"),
+        choices=PartnerEngagement.PartnerStatus.choices,
+        initial=PartnerEngagement.PartnerStatus.NOT_NOTIFIED,
+    )
+    folio = forms.CharField(label=_("Partner's folio"), max_length=80, required=False)
+
+    field_map = {"incident": "partner"}
+
+    def __init__(self, *args, incident: Incident, user, engagement: PartnerEngagement | None = None, **kwargs):
+        self.engagement = engagement
+        if engagement is not None:
+            kwargs.setdefault("auto_id", f"id_pe{engagement.pk}_%s")
+            kwargs.setdefault("initial", {"partner_status": engagement.partner_status, "folio": engagement.folio})
+        else:
+            kwargs.setdefault("auto_id", "id_pe_new_%s")
+        super().__init__(*args, **kwargs)
+        if engagement is not None:
+            del self.fields["partner"]
+            self.form_id = f"engagement-form-{engagement.pk}"
+            for field in self.fields.values():
+                field.widget.attrs["form"] = self.form_id
+        else:
+            self.fields["partner"].queryset = partners_engageable_on(user=user, incident=incident)
+
+    def clean_folio(self):
+        return self.cleaned_data["folio"].strip()

@@ -1,0 +1,209 @@
+"""Measured impact on merchants and the partners engaged on an incident.
+
+Rates are shares between 0 and 1 here (0.9250 is 92.5%); forms convert from percentages.
+Every service locks the incident first, then the row it changes, so concurrent edits of one
+incident queue in the same order and never deadlock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cases import events
+from cases.models import AffectedMerchant, CaseEvent, Incident, Merchant, PartnerEngagement
+from cases.search import refresh_search
+from partners.models import Partner
+
+IMPACT_FIELDS = (
+    "baseline_rate",
+    "observed_rate",
+    "attempts",
+    "failed_attempts",
+    "volume_at_risk",
+    "currency",
+    "rate_definition",
+    "notes",
+)
+ENGAGEMENT_FIELDS = ("partner_status", "folio", "escalation_level")
+
+# Moving a partner to one of these statuses stamps the matching time once, if still empty.
+_ENGAGEMENT_STAMPS = {
+    PartnerEngagement.PartnerStatus.NOTIFIED: "first_notified_at",
+    PartnerEngagement.PartnerStatus.ACKNOWLEDGED: "acknowledged_at",
+    PartnerEngagement.PartnerStatus.RESOLVED: "resolved_at",
+}
+
+
+def _jsonable(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _locked_incident(incident: Incident) -> Incident:
+    return Incident.objects.select_for_update().get(pk=incident.pk)
+
+
+def _touch(incident: Incident) -> None:
+    """Bump the incident's last activity, so lists sorted by it see the change."""
+    incident.save(update_fields=["updated_at"])
+
+
+def _check_fields(changes: dict, allowed: tuple[str, ...]) -> None:
+    unknown = set(changes) - set(allowed)
+    if unknown:
+        raise ValueError(f"not editable here: {', '.join(sorted(unknown))}")
+
+
+def _measures(row: AffectedMerchant) -> dict:
+    return {field: _jsonable(getattr(row, field)) for field in IMPACT_FIELDS if field != "notes"}
+
+
+@transaction.atomic
+def merchant_impact_add(*, incident: Incident, actor, merchant: Merchant, **measures) -> AffectedMerchant:
+    """Record a merchant as affected, with whatever impact is measured so far."""
+    _check_fields(measures, IMPACT_FIELDS)
+    locked = _locked_incident(incident)
+    row = AffectedMerchant(incident=locked, merchant=merchant, **measures)
+    row.full_clean()  # includes "already on the incident": safe, the incident lock serialises adds
+    row.save()
+    _touch(locked)
+    events.record(
+        incident=locked,
+        actor=actor,
+        kind=CaseEvent.Kind.MERCHANT_ADDED,
+        merchant=merchant.name,
+        account_id=merchant.account_id,
+        values=_measures(row),
+    )
+    refresh_search(incident_ids=[locked.pk])
+    row.refresh_from_db(fields=["excess_declines"])  # computed by the database on insert
+    return row
+
+
+@transaction.atomic
+def merchant_impact_update(*, affected: AffectedMerchant, actor, **changes) -> AffectedMerchant:
+    """Change the measured impact of one merchant; the timeline lists each old and new value."""
+    _check_fields(changes, IMPACT_FIELDS)
+    locked_incident = _locked_incident(affected.incident)
+    row = AffectedMerchant.objects.select_for_update().select_related("merchant").get(pk=affected.pk)
+    changed = {}
+    for field, value in changes.items():
+        old = getattr(row, field)
+        if old != value:
+            changed[field] = {"from": _jsonable(old), "to": _jsonable(value)}
+            setattr(row, field, value)
+    if not changed:
+        return row
+    row.full_clean()
+    row.save(update_fields=[*changed, "updated_at"])
+    _touch(locked_incident)
+    events.record(
+        incident=locked_incident,
+        actor=actor,
+        kind=CaseEvent.Kind.MERCHANT_UPDATED,
+        merchant=row.merchant.name,
+        account_id=row.merchant.account_id,
+        changes=changed,
+    )
+    # The generated excess-declines column changed in the database: read it back.
+    row.refresh_from_db(fields=["excess_declines"])
+    return row
+
+
+@transaction.atomic
+def merchant_impact_remove(*, affected: AffectedMerchant, actor) -> None:
+    """Take a merchant off the incident; the timeline keeps the last measured values."""
+    locked_incident = _locked_incident(affected.incident)
+    row = AffectedMerchant.objects.select_for_update().select_related("merchant").filter(pk=affected.pk).first()
+    if row is None:
+        raise ValidationError(_("This merchant is no longer on the incident."), code="gone")
+    values = _measures(row)
+    merchant = row.merchant
+    row.delete()
+    _touch(locked_incident)
+    events.record(
+        incident=locked_incident,
+        actor=actor,
+        kind=CaseEvent.Kind.MERCHANT_REMOVED,
+        merchant=merchant.name,
+        account_id=merchant.account_id,
+        values=values,
+    )
+    refresh_search(incident_ids=[locked_incident.pk])
+
+
+@transaction.atomic
+def engagement_add(
+    *,
+    incident: Incident,
+    actor,
+    partner: Partner,
+    folio: str = "",
+    partner_status: str = PartnerEngagement.PartnerStatus.NOT_NOTIFIED,
+) -> PartnerEngagement:
+    """Engage a partner on the incident (once per partner)."""
+    locked = _locked_incident(incident)
+    engagement = PartnerEngagement(incident=locked, partner=partner, folio=folio.strip(), partner_status=partner_status)
+    _stamp(engagement, partner_status)
+    engagement.full_clean()
+    engagement.save()
+    data = {"partner": partner.name, "code": partner.code}
+    if engagement.folio:
+        data["folio"] = engagement.folio
+    if partner_status != PartnerEngagement.PartnerStatus.NOT_NOTIFIED:
+        data["partner_status"] = partner_status
+    _touch(locked)
+    events.record(incident=locked, actor=actor, kind=CaseEvent.Kind.PARTNER_ENGAGED, **data)
+    refresh_search(incident_ids=[locked.pk])
+    return engagement
+
+
+@transaction.atomic
+def engagement_update(*, engagement: PartnerEngagement, actor, **changes) -> PartnerEngagement:
+    """Record the partner's folio or status; reaching notified/acknowledged/resolved stamps that time."""
+    _check_fields(changes, ENGAGEMENT_FIELDS)
+    if "folio" in changes:
+        changes["folio"] = (changes["folio"] or "").strip()
+    locked_incident = _locked_incident(engagement.incident)
+    row = PartnerEngagement.objects.select_for_update().select_related("partner").get(pk=engagement.pk)
+    changed = {}
+    for field, value in changes.items():
+        old = getattr(row, field)
+        if old != value:
+            changed[field] = {"from": _jsonable(old), "to": _jsonable(value)}
+            setattr(row, field, value)
+    if not changed:
+        return row
+    if "partner_status" in changed:
+        stamped = _stamp(row, row.partner_status)
+        if stamped:
+            changed[stamped] = {"from": None, "to": _jsonable(getattr(row, stamped))}
+    row.full_clean()
+    row.save(update_fields=[*changed, "updated_at"])
+    _touch(locked_incident)
+    events.record(
+        incident=locked_incident,
+        actor=actor,
+        kind=CaseEvent.Kind.PARTNER_UPDATED,
+        partner=row.partner.name,
+        code=row.partner.code,
+        changes=changed,
+    )
+    return row
+
+
+def _stamp(engagement: PartnerEngagement, status: str) -> str | None:
+    field = _ENGAGEMENT_STAMPS.get(status)
+    if field and getattr(engagement, field) is None:
+        setattr(engagement, field, timezone.now())
+        return field
+    return None

@@ -1,0 +1,546 @@
+"""The incident page and the "open an incident" form.
+
+Thin views (STYLE.md "Views and htmx"): form in → service → re-render the part that changed
+(htmx, with the header and timeline swapped out of band) or redirect back to the page. A form
+with errors comes back in place: the part for htmx, the whole page otherwise, both HTTP 200.
+Every write checks its permission on the server; a refused request answers 403 and changes
+nothing.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from functools import cached_property, wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django_htmx.http import HttpResponseClientRedirect
+
+from cases.forms import (
+    EngagementForm,
+    IncidentDetailsForm,
+    IncidentOpenForm,
+    MerchantImpactForm,
+    NoteForm,
+    OwnerForm,
+    SeverityForm,
+    TransitionForm,
+    add_service_errors,
+)
+from cases.models import Incident
+from cases.selectors import (
+    incident_affected_merchants,
+    incident_engagements,
+    incident_notes,
+    incident_timeline,
+    incident_visible_by_reference,
+    response_codes_by_code,
+)
+from cases.services import (
+    engagement_add,
+    engagement_update,
+    incident_assign,
+    incident_change_severity,
+    incident_open,
+    incident_transition,
+    incident_update_details,
+    merchant_impact_add,
+    merchant_impact_remove,
+    merchant_impact_update,
+    note_add,
+    note_edit,
+)
+
+PAGE = "cases/incident_detail.html"
+NEW = "new"  # the key of a form adding a row, beside the keys of rows being edited
+FORM_PAGE = "cases/incident_form.html"
+
+# `incident_transition` records the partner we wait on once it accepts `partner`; until then the
+# partner's name leads the reason, so the timeline still says whom we wait on.
+
+
+def desk_permission(*perms: str):
+    """Logged in (else the login page) and holding every permission (else 403)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.has_perms(perms):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return login_required(wrapped)
+
+    return decorator
+
+
+def _incident(request, reference: str) -> Incident:
+    incident = incident_visible_by_reference(user=request.user, reference=reference)
+    if incident is None:
+        raise Http404
+    return incident
+
+
+class IncidentPage:
+    """Everything the incident page shows, read lazily: a part renders only what it uses.
+
+    Edit forms are rendered only for the one thing being edited (`editing`: "details",
+    ("note", pk), ("merchant", pk), ("merchant", NEW), ("engagement", pk), ("engagement", NEW)):
+    forms with long choice lists are what a page of this size spends its time on.
+    `forms` holds bound forms with errors, shown instead of fresh ones, keyed the same way.
+    """
+
+    def __init__(self, request, incident: Incident, *, editing=None, forms=None):
+        self.request = request
+        self.user = request.user
+        self.incident = incident
+        self.editing = editing
+        self.forms = forms or {}
+        self.transition_error = ""
+
+    def _form(self, key, build):
+        if key in self.forms:
+            return self.forms[key]
+        return build() if self.editing == key else None
+
+    @cached_property
+    def events(self):
+        return list(incident_timeline(user=self.user, incident=self.incident))
+
+    @cached_property
+    def notes(self):
+        notes = list(incident_notes(user=self.user, incident=self.incident))
+        can_edit = self.user.has_perm("cases.change_investigationnote")
+        for note in notes:
+            note.editable = can_edit and note.author_id == self.user.pk
+            if note.editable:
+                note.form = self._form(
+                    ("note", note.pk), lambda n=note: NoteForm(initial={"body": n.body}, auto_id=f"id_note{n.pk}_%s")
+                )
+        return notes
+
+    @cached_property
+    def note_form(self):
+        return self.forms.get("note") or NoteForm(auto_id="id_note_new_%s")
+
+    @cached_property
+    def merchants(self):
+        rows = list(incident_affected_merchants(user=self.user, incident=self.incident))
+        for row in rows:
+            row.form = self._form(
+                ("merchant", row.pk), lambda r=row: MerchantImpactForm(incident=self.incident, user=self.user, row=r)
+            )
+        return rows
+
+    @cached_property
+    def merchant_totals(self) -> dict:
+        """Attempts and excess declines summed; volume at risk per currency (never added across)."""
+        volumes: dict[str, object] = {}
+        for row in self.merchants:
+            if row.volume_at_risk:
+                volumes[row.currency] = volumes.get(row.currency, 0) + row.volume_at_risk
+        return {
+            "attempts": sum(row.attempts for row in self.merchants),
+            "failed_attempts": sum(row.failed_attempts for row in self.merchants),
+            "excess_declines": sum(row.excess_declines or 0 for row in self.merchants),
+            "volumes": sorted(volumes.items()),
+        }
+
+    @cached_property
+    def merchant_add_form(self):
+        return self._form(("merchant", NEW), lambda: MerchantImpactForm(incident=self.incident, user=self.user))
+
+    @cached_property
+    def engagements(self):
+        rows = list(incident_engagements(user=self.user, incident=self.incident))
+        for row in rows:
+            row.form = self._form(
+                ("engagement", row.pk),
+                lambda r=row: EngagementForm(incident=self.incident, user=self.user, engagement=r),
+            )
+        return rows
+
+    @cached_property
+    def engagement_add_form(self):
+        return self._form(("engagement", NEW), lambda: EngagementForm(incident=self.incident, user=self.user))
+
+    @cached_property
+    def decline_codes(self):
+        meanings = response_codes_by_code(codes=self.incident.decline_codes)
+        return [(code, meanings.get(code, [])) for code in self.incident.decline_codes]
+
+    @cached_property
+    def transition_forms(self):
+        errored = self.forms.get("transition")
+        return [
+            errored
+            if errored is not None and errored.target == target
+            else TransitionForm(incident=self.incident, target=target, engagements=self.engagements)
+            for target in self.incident.allowed_transitions()
+        ]
+
+    @cached_property
+    def severity_form(self):
+        return self.forms.get("severity") or SeverityForm(incident=self.incident)
+
+    @cached_property
+    def owner_form(self):
+        return self.forms.get("owner") or OwnerForm(incident=self.incident, user=self.user)
+
+    @cached_property
+    def details_form(self):
+        return self._form("details", lambda: IncidentDetailsForm(incident=self.incident))
+
+    @property
+    def url(self) -> str:
+        return reverse("cases:incident_detail", args=[self.incident.reference])
+
+
+def _render_part(request, page: IncidentPage, part: str, *, oob=()) -> HttpResponse:
+    html = render_to_string(f"{PAGE}#{part}", {"page": page, "incident": page.incident}, request)
+    for name in oob:
+        html += render_to_string(f"{PAGE}#{name}", {"page": page, "incident": page.incident, "oob": True}, request)
+    return HttpResponse(html)
+
+
+def _done(request, incident: Incident, part: str, *, oob=("header", "timeline")) -> HttpResponse:
+    """After a successful write: the fresh part (htmx) or back to the page at that part."""
+    fresh = Incident.objects.select_related("owner", "created_by").get(pk=incident.pk)
+    page = IncidentPage(request, fresh)
+    if request.htmx:
+        return _render_part(request, page, part, oob=oob)
+    return redirect(f"{page.url}#incident-{part}")
+
+
+def _part_or_page(request, page: IncidentPage, part: str) -> HttpResponse:
+    """The part alone for htmx, else the whole page (a form with errors, or one opened for editing)."""
+    if request.htmx:
+        return _render_part(request, page, part)
+    return render(request, PAGE, {"page": page, "incident": page.incident})
+
+
+# Open an incident -----------------------------------------------------------------------------
+
+
+@desk_permission("cases.add_incident")
+@require_http_methods(["GET", "POST"])
+def incident_create(request):
+    """Open an incident by hand; the service issues the reference and records the opening."""
+    form = IncidentOpenForm(request.POST if request.method == "POST" else None, user=request.user)
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        try:
+            incident = incident_open(
+                actor=request.user,
+                title=data["title"],
+                category=data["category"],
+                severity=data["severity"],
+                summary=data["summary"],
+                owner=data["owner"],
+                started_at=data["started_at"],
+                detected_at=data["detected_at"],
+                card_networks=data["card_networks"],
+                decline_codes=data["decline_codes"],
+                bin_prefixes=data["bin_prefixes"],
+                country=data["country"],
+                merchants=data["merchants"],
+                partners=data["partners"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            url = reverse("cases:incident_detail", args=[incident.reference])
+            if request.htmx:
+                return HttpResponseClientRedirect(url)
+            return redirect(url)
+    template = f"{FORM_PAGE}#form" if request.htmx and form.is_bound else FORM_PAGE
+    return render(request, template, {"form": form})
+
+
+# The page -------------------------------------------------------------------------------------
+
+
+@desk_permission("cases.view_incident")
+@require_safe
+def incident_detail(request, reference: str):
+    page = IncidentPage(request, _incident(request, reference))
+    return render(request, PAGE, {"page": page, "incident": page.incident})
+
+
+# Status, severity, owner, details ------------------------------------------------------------
+
+
+@desk_permission("cases.change_incident")
+@require_POST
+def incident_transition_view(request, reference: str):
+    incident = _incident(request, reference)
+    page = IncidentPage(request, incident)
+    target = request.POST.get("to", "")
+    if target not in incident.allowed_transitions():
+        # Usually a page left open while someone else moved the incident: show what is possible now.
+        page.transition_error = _("%(reference)s cannot move to that status from %(status)s.") % {
+            "reference": incident.reference,
+            "status": incident.get_status_display(),
+        }
+        return _part_or_page(request, page, "actions")
+    form = TransitionForm(request.POST, incident=incident, target=target, engagements=page.engagements)
+    if form.is_valid():
+        reason = form.cleaned_data.get("reason", "")
+        partner = form.cleaned_data.get("partner")
+        try:
+            incident_transition(incident=incident, actor=request.user, to=target, reason=reason, partner=partner)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            return _done(request, incident, "actions")
+    page.forms["transition"] = form
+    return _part_or_page(request, page, "actions")
+
+
+@desk_permission("cases.change_incident")
+@require_POST
+def incident_severity_view(request, reference: str):
+    incident = _incident(request, reference)
+    form = SeverityForm(request.POST, incident=incident)
+    if form.is_valid():
+        try:
+            incident_change_severity(
+                incident=incident,
+                actor=request.user,
+                severity=form.cleaned_data["severity"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            return _done(request, incident, "actions")
+    return _part_or_page(request, IncidentPage(request, incident, forms={"severity": form}), "actions")
+
+
+@desk_permission("cases.change_incident")
+@require_POST
+def incident_owner_view(request, reference: str):
+    incident = _incident(request, reference)
+    form = OwnerForm(request.POST, incident=incident, user=request.user)
+    if form.is_valid():
+        try:
+            incident_assign(incident=incident, actor=request.user, owner=form.cleaned_data["owner"])
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            return _done(request, incident, "actions")
+    return _part_or_page(request, IncidentPage(request, incident, forms={"owner": form}), "actions")
+
+
+@desk_permission("cases.change_incident")
+@require_http_methods(["GET", "POST"])
+def incident_details_view(request, reference: str):
+    """GET: the details in edit mode. POST: save the fields that changed."""
+    incident = _incident(request, reference)
+    if request.method == "GET":
+        return _part_or_page(request, IncidentPage(request, incident, editing="details"), "details")
+    form = IncidentDetailsForm(data=request.POST, incident=incident)
+    if form.is_valid():
+        changes = {name: form.cleaned_data[name] for name in form.changed_data}
+        try:
+            incident_update_details(incident=incident, actor=request.user, **changes)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            return _done(request, incident, "details")
+    return _part_or_page(request, IncidentPage(request, incident, forms={"details": form}), "details")
+
+
+# Notes ----------------------------------------------------------------------------------------
+
+
+@desk_permission("cases.add_investigationnote")
+@require_POST
+def incident_note_add_view(request, reference: str):
+    incident = _incident(request, reference)
+    form = NoteForm(request.POST, auto_id="id_note_new_%s")
+    if form.is_valid():
+        try:
+            note_add(incident=incident, actor=request.user, body=form.cleaned_data["body"])
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            return _done(request, incident, "notes", oob=("timeline",))
+    return _part_or_page(request, IncidentPage(request, incident, forms={"note": form}), "notes")
+
+
+@desk_permission("cases.change_investigationnote")
+@require_http_methods(["GET", "POST"])
+def incident_note_edit_view(request, reference: str, note_id: int):
+    """GET: the note in edit mode (for its author; others just see the notes). POST: author only."""
+    incident = _incident(request, reference)
+    note = get_object_or_404(incident.notes, pk=note_id)
+    key = ("note", note.pk)
+    if request.method == "GET":
+        return _part_or_page(request, IncidentPage(request, incident, editing=key), "notes")
+    if note.author_id != request.user.pk:
+        raise PermissionDenied
+    form = NoteForm(request.POST, auto_id=f"id_note{note.pk}_%s")
+    if form.is_valid():
+        try:
+            note_edit(note=note, actor=request.user, body=form.cleaned_data["body"])
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            return _done(request, incident, "notes", oob=("timeline",))
+    return _part_or_page(request, IncidentPage(request, incident, forms={key: form}), "notes")
+
+
+# Affected merchants ---------------------------------------------------------------------------
+
+
+@desk_permission("cases.view_affectedmerchant")
+@require_safe
+def incident_merchants_view(request, reference: str):
+    return _part_or_page(request, IncidentPage(request, _incident(request, reference)), "merchants")
+
+
+@desk_permission("cases.add_affectedmerchant")
+@require_http_methods(["GET", "POST"])
+def incident_merchant_add_view(request, reference: str):
+    """GET: the merchants with the add form open. POST: record the merchant and its impact."""
+    incident = _incident(request, reference)
+    key = ("merchant", NEW)
+    if request.method == "GET":
+        return _part_or_page(request, IncidentPage(request, incident, editing=key), "merchants")
+    form = MerchantImpactForm(request.POST, incident=incident, user=request.user)
+    if form.is_valid():
+        try:
+            merchant_impact_add(
+                incident=incident, actor=request.user, merchant=form.cleaned_data["merchant"], **form.measures()
+            )
+        except ValidationError as error:
+            add_service_errors(form, error, form.field_map)
+        else:
+            return _done(request, incident, "merchants", oob=("timeline",))
+    return _part_or_page(request, IncidentPage(request, incident, forms={key: form}), "merchants")
+
+
+@desk_permission("cases.change_affectedmerchant")
+@require_http_methods(["GET", "POST"])
+def incident_merchant_edit_view(request, reference: str, row_id: int):
+    """GET: the row in edit mode. POST: save the measured impact."""
+    incident = _incident(request, reference)
+    row = get_object_or_404(incident.affected_merchants.select_related("merchant"), pk=row_id)
+    key = ("merchant", row.pk)
+    if request.method == "GET":
+        return _part_or_page(request, IncidentPage(request, incident, editing=key), "merchants")
+    form = MerchantImpactForm(request.POST, incident=incident, user=request.user, row=row)
+    if form.is_valid():
+        try:
+            merchant_impact_update(affected=row, actor=request.user, **form.measures())
+        except ValidationError as error:
+            add_service_errors(form, error, form.field_map)
+        else:
+            return _done(request, incident, "merchants", oob=("timeline",))
+    return _part_or_page(request, IncidentPage(request, incident, forms={key: form}), "merchants")
+
+
+@desk_permission("cases.delete_affectedmerchant")
+@require_POST
+def incident_merchant_remove_view(request, reference: str, row_id: int):
+    incident = _incident(request, reference)
+    row = get_object_or_404(incident.affected_merchants, pk=row_id)
+    # Removed by someone else meanwhile: nothing to do, the fresh table shows it is gone.
+    with suppress(ValidationError):
+        merchant_impact_remove(affected=row, actor=request.user)
+    return _done(request, incident, "merchants", oob=("timeline",))
+
+
+# Partner engagements --------------------------------------------------------------------------
+
+
+@desk_permission("cases.view_partnerengagement")
+@require_safe
+def incident_engagements_view(request, reference: str):
+    return _part_or_page(request, IncidentPage(request, _incident(request, reference)), "partners")
+
+
+@desk_permission("cases.add_partnerengagement")
+@require_http_methods(["GET", "POST"])
+def incident_engagement_add_view(request, reference: str):
+    """GET: the partners with the add form open. POST: engage the partner."""
+    incident = _incident(request, reference)
+    key = ("engagement", NEW)
+    if request.method == "GET":
+        return _part_or_page(request, IncidentPage(request, incident, editing=key), "partners")
+    form = EngagementForm(request.POST, incident=incident, user=request.user)
+    if form.is_valid():
+        try:
+            engagement_add(
+                incident=incident,
+                actor=request.user,
+                partner=form.cleaned_data["partner"],
+                folio=form.cleaned_data["folio"],
+                partner_status=form.cleaned_data["partner_status"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error, form.field_map)
+        else:
+            # The waiting-on-partner choice lists engaged partners: refresh the actions too.
+            return _done(request, incident, "partners", oob=("actions", "timeline"))
+    return _part_or_page(request, IncidentPage(request, incident, forms={key: form}), "partners")
+
+
+@desk_permission("cases.change_partnerengagement")
+@require_http_methods(["GET", "POST"])
+def incident_engagement_edit_view(request, reference: str, engagement_id: int):
+    """GET: the row in edit mode. POST: save the partner's status and folio."""
+    incident = _incident(request, reference)
+    engagement = get_object_or_404(incident.engagements.select_related("partner"), pk=engagement_id)
+    key = ("engagement", engagement.pk)
+    if request.method == "GET":
+        return _part_or_page(request, IncidentPage(request, incident, editing=key), "partners")
+    form = EngagementForm(request.POST, incident=incident, user=request.user, engagement=engagement)
+    if form.is_valid():
+        try:
+            engagement_update(
+                engagement=engagement,
+                actor=request.user,
+                partner_status=form.cleaned_data["partner_status"],
+                folio=form.cleaned_data["folio"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error, form.field_map)
+        else:
+            return _done(request, incident, "partners", oob=("timeline",))
+    return _part_or_page(request, IncidentPage(request, incident, forms={key: form}), "partners")
+
+
+_ON_INCIDENT = "incidents/<str:reference>/"
+
+urlpatterns = [
+    # Before the detail pattern: "new" is not a reference.
+    path("incidents/new/", incident_create, name="incident_create"),
+    path(_ON_INCIDENT, incident_detail, name="incident_detail"),
+    path(f"{_ON_INCIDENT}transition/", incident_transition_view, name="incident_transition"),
+    path(f"{_ON_INCIDENT}severity/", incident_severity_view, name="incident_severity"),
+    path(f"{_ON_INCIDENT}owner/", incident_owner_view, name="incident_owner"),
+    path(f"{_ON_INCIDENT}details/", incident_details_view, name="incident_details"),
+    path(f"{_ON_INCIDENT}notes/", incident_note_add_view, name="incident_note_add"),
+    path(f"{_ON_INCIDENT}notes/<int:note_id>/edit/", incident_note_edit_view, name="incident_note_edit"),
+    path(f"{_ON_INCIDENT}merchants/", incident_merchants_view, name="incident_merchants"),
+    path(f"{_ON_INCIDENT}merchants/add/", incident_merchant_add_view, name="incident_merchant_add"),
+    path(f"{_ON_INCIDENT}merchants/<int:row_id>/edit/", incident_merchant_edit_view, name="incident_merchant_edit"),
+    path(
+        f"{_ON_INCIDENT}merchants/<int:row_id>/remove/", incident_merchant_remove_view, name="incident_merchant_remove"
+    ),
+    path(f"{_ON_INCIDENT}partners/", incident_engagements_view, name="incident_engagements"),
+    path(f"{_ON_INCIDENT}partners/add/", incident_engagement_add_view, name="incident_engagement_add"),
+    path(
+        f"{_ON_INCIDENT}partners/<int:engagement_id>/edit/",
+        incident_engagement_edit_view,
+        name="incident_engagement_edit",
+    ),
+]

@@ -1,0 +1,387 @@
+"""The incident queue: the analysts' home page, its saved views and its bulk actions.
+
+All list state (filters, order, page, page size) lives in the query string, so a queue URL can
+be shared and the back button works. An htmx request gets only the results part of the page
+("cases/incident_list.html#results"); the same links and forms work without JavaScript.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.timesince import timesince
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import push_url
+
+from cases.filters import FILTER_PARAMS, OWNER_NONE, STATUS_OPEN, user_label
+from cases.models import Merchant
+from cases.models.incident import Category, Severity, Status
+from cases.selectors import (
+    QUEUE_DEFAULT_SORT,
+    QUEUE_PAGE_SIZES,
+    incident_list_visible_to,
+    incident_owner_choices,
+    incident_queue,
+    saved_views_of,
+)
+from cases.services import BulkAction, incidents_bulk_apply, saved_view_create, saved_view_delete
+from cases.services.saved_views import saved_view_query
+
+QUEUE_PARAMS = (*FILTER_PARAMS, "sort", "per_page", "page")
+RESULTS = "cases/incident_list.html#results"
+SAVED_VIEWS = "cases/incident_list.html#saved_views"
+
+# Column headers that sort, and the direction a first click sorts in.
+SORTABLE_COLUMNS = {
+    "reference": "reference",
+    "severity": "severity",
+    "status": "status",
+    "owner": "owner",
+    "created": "-created",
+    "updated": "-updated",
+}
+
+
+class SavedViewForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=80, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+
+
+class IncidentBulkForm(forms.Form):
+    """One bulk action on the checked rows; each action names the one field it needs."""
+
+    MAX_ROWS = max(QUEUE_PAGE_SIZES)
+
+    incident = forms.ModelMultipleChoiceField(
+        label=_("Incidents"),
+        queryset=None,
+        error_messages={"required": _("Select at least one incident.")},
+    )
+    action = forms.ChoiceField(label=_("Action"), choices=BulkAction.choices)
+    to_owner = forms.ChoiceField(label=_("Assign to"), required=False)
+    to_status = forms.ChoiceField(label=_("Move to"), required=False, choices=[("", "—"), *Status.choices])
+    to_severity = forms.ChoiceField(
+        label=_("Change severity to"), required=False, choices=[("", "—"), *Severity.choices]
+    )
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=500)
+    return_query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+
+    def __init__(self, *args, user, owners=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["incident"].queryset = incident_list_visible_to(user=user).order_by("reference")
+        if owners is None:
+            owners = incident_owner_choices(user=user)
+        self.owners = {str(owner.pk): owner for owner in owners}
+        self.fields["to_owner"].choices = [
+            ("", "—"),
+            (OWNER_NONE, _("Nobody (unassigned)")),
+            *((pk, user_label(owner)) for pk, owner in self.owners.items()),
+        ]
+
+    def clean_incident(self):
+        incidents = self.cleaned_data["incident"]
+        if len(incidents) > self.MAX_ROWS:
+            raise ValidationError(
+                _("Select at most %(limit)d incidents at a time."), params={"limit": self.MAX_ROWS}, code="too_many"
+            )
+        return incidents
+
+    def clean(self):
+        cleaned = super().clean()
+        action = cleaned.get("action")
+        needed = {
+            BulkAction.ASSIGN: ("to_owner", _("Choose who to assign the incidents to.")),
+            BulkAction.STATUS: ("to_status", _("Choose the status to move the incidents to.")),
+            BulkAction.SEVERITY: ("to_severity", _("Choose the new severity.")),
+        }.get(action)
+        if needed and not cleaned.get(needed[0]):
+            self.add_error(needed[0], needed[1])
+        if action == BulkAction.SEVERITY and not (cleaned.get("reason") or "").strip():
+            self.add_error("reason", _("Say why the severity changes."))
+        return cleaned
+
+    def service_args(self) -> dict:
+        data = self.cleaned_data
+        action = data["action"]
+        if action == BulkAction.ASSIGN:
+            return {"owner": None if data["to_owner"] == OWNER_NONE else self.owners[data["to_owner"]]}
+        if action == BulkAction.STATUS:
+            return {"to": data["to_status"], "reason": data["reason"].strip()}
+        return {"severity": data["to_severity"], "reason": data["reason"].strip()}
+
+
+# Values that mean the same as leaving the parameter out; dropped so that URLs stay short and
+# one queue state has one URL.
+QUEUE_DEFAULTS = {
+    "status": [STATUS_OPEN],
+    "sort": [QUEUE_DEFAULT_SORT],
+    "per_page": [str(QUEUE_PAGE_SIZES[0])],
+    "page": ["1"],
+}
+
+
+def _queue_params(query) -> QueryDict:
+    """Only the parameters the queue understands, without defaults, from a QueryDict or a string."""
+    source = query if isinstance(query, QueryDict) else QueryDict((query or "").lstrip("?"))
+    params = QueryDict(mutable=True)
+    for key in QUEUE_PARAMS:
+        values = [value for value in source.getlist(key) if value != ""]
+        if values and values != QUEUE_DEFAULTS.get(key):
+            params.setlist(key, values)
+    return params
+
+
+def _with(params: QueryDict, **changes) -> str:
+    """The query string with some parameters replaced (None removes one)."""
+    changed = params.copy()
+    for key, value in changes.items():
+        if value is None or [str(value)] == QUEUE_DEFAULTS.get(key):
+            changed.pop(key, None)
+        else:
+            changed[key] = str(value)
+    return changed.urlencode()
+
+
+def _sort_columns(params: QueryDict, sort: str) -> dict[str, dict]:
+    columns = {}
+    for column, first in SORTABLE_COLUMNS.items():
+        current = sort.lstrip("-") == column
+        descending = sort.startswith("-")
+        # A second click on the sorted column reverses it; a first click uses its natural order.
+        target = (column if descending else f"-{column}") if current else first
+        columns[column] = {
+            "query": _with(params, sort=None if target == QUEUE_DEFAULT_SORT else target, page=None),
+            "aria_sort": ("descending" if descending else "ascending") if current else "none",
+        }
+    return columns
+
+
+def _page_links(params: QueryDict, page) -> list[dict]:
+    """First, previous, a window around the current page, next and last."""
+    numbers = {1, *range(max(1, page.number - 2), min(page.num_pages, page.number + 2) + 1)}
+    if not page.count_capped:
+        numbers.add(page.num_pages)
+    links, previous = [], 0
+    for number in sorted(numbers):
+        if number - previous > 1:
+            links.append({"gap": True})
+        links.append({"number": number, "query": _with(params, page=number), "current": number == page.number})
+        previous = number
+    if page.count_capped:
+        # The count stopped early, so the last page is unknown: no link claims to be the last.
+        links.append({"gap": True})
+    return links
+
+
+def _options(choices, chosen) -> list[dict]:
+    chosen = {str(value) for value in chosen if value not in (None, "")}
+    return [{"value": str(value), "label": label, "selected": str(value) in chosen} for value, label in choices]
+
+
+def _filter_controls(form) -> dict:
+    """What the filter form shows, read from the bound data.
+
+    The template writes the inputs itself instead of rendering Django widgets: a widget renders
+    every option through its own templates, which cost more than all of the queue's queries.
+    """
+    data = form.data
+    fields = form.fields
+    multi = [
+        {"name": name, "label": fields[name].label, "options": _options(fields[name].choices, data.getlist(name))}
+        for name in ("status", "severity", "category", "network")
+    ]
+    for group in multi:
+        group["chosen"] = sum(option["selected"] for option in group["options"])
+    partners = fields["partner"].queryset
+    return {
+        "fields": fields,
+        "q": data.get("q", ""),
+        "multi": multi,
+        # Callables: the template calls them only when it renders the whole page.
+        "partner_options": lambda: _options(partners.values_list("code", "name"), data.getlist("partner")),
+        "owner_options": _options(fields["owner"].choices, data.getlist("owner")),
+        "merchant": data.get("merchant", ""),
+        "created_from": data.get("created_from", ""),
+        "created_to": data.get("created_to", ""),
+    }
+
+
+def _bulk_controls(form: IncidentBulkForm) -> dict:
+    data = form.data if form.is_bound else QueryDict()
+    return {
+        name: _options(form.fields[name].choices, data.getlist(name))
+        for name in ("to_owner", "to_status", "to_severity")
+    } | {"reason": data.get("reason", "")}
+
+
+def _prepare_rows(incidents) -> None:
+    """Everything a row shows, worked out once per page in Python.
+
+    Up to 100 rows: template filters, `{% url %}` and `get_FOO_display` per cell cost more than
+    the page's queries, so labels are looked up in per-page dictionaries and dates formatted here
+    (in the viewer's zone and language, as the `date` filter would).
+    """
+    now = timezone.now()
+    labels = {
+        "severity": {value: str(label) for value, label in Severity.choices},
+        "status": {value: str(label) for value, label in Status.choices},
+        "category": {value: str(label) for value, label in Category.choices},
+    }
+    marker = "PH-0000-000000"
+    detail_url = reverse("cases:incident_detail", args=[marker])
+    for incident in incidents:
+        incident.url = detail_url.replace(marker, incident.reference)
+        incident.select_label = gettext("Select %(reference)s") % {"reference": incident.reference}
+        incident.severity_label = labels["severity"].get(incident.severity, incident.severity)
+        incident.status_label = labels["status"].get(incident.status, incident.status)
+        incident.category_label = labels["category"].get(incident.category, incident.category)
+        incident.owner_label = user_label(incident.owner) if incident.owner else ""
+        for name in ("created", "updated"):
+            moment = timezone.localtime(getattr(incident, f"{name}_at"))
+            setattr(incident, f"{name}_iso", moment.isoformat())
+            setattr(incident, f"{name}_display", date_format(moment, "SHORT_DATETIME_FORMAT"))
+        incident.age = timesince(incident.created_at, incident.closed_at or now, depth=1)
+        incident.more_merchants = max(0, len(incident.merchant_names) - 2)
+        incident.merchant_names = incident.merchant_names[:2]
+
+
+def _queue_context(request: HttpRequest, params: QueryDict, **extra) -> dict:
+    page = incident_queue(user=request.user, params=params)
+    _prepare_rows(page.incidents)
+    saved_query = saved_view_query(params.urlencode())
+    context = {
+        "page": page,
+        "params": params,
+        "saved_query": saved_query,
+        "sort_columns": _sort_columns(params, page.sort),
+        "page_links": _page_links(params, page) if page.num_pages > 1 or page.count_capped else [],
+        "previous_query": _with(params, page=page.number - 1) if page.has_previous else None,
+        "next_query": _with(params, page=page.number + 1) if page.has_next else None,
+        "page_sizes": QUEUE_PAGE_SIZES,
+        "default_sort": QUEUE_DEFAULT_SORT,
+        "can_change": request.user.has_perm("cases.change_incident"),
+        "saved_views": saved_views_of(user=request.user),
+        "save_form": SavedViewForm(),
+        "bulk_form": IncidentBulkForm(
+            user=request.user, owners=page.filterset.owner_choices, initial={"return_query": params.urlencode()}
+        ),
+        # Evaluated by the full page only (the merchant filter's suggestions).
+        "merchant_options": Merchant.objects.order_by("name").values_list("account_id", "name"),
+    }
+    context.update(extra)
+    context["filters"] = _filter_controls(page.filterset.form)
+    context["bulk"] = _bulk_controls(context["bulk_form"])
+    return context
+
+
+def _wants_fragment(request: HttpRequest) -> bool:
+    # A history restore after a cache miss needs the whole page, not the fragment.
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+@login_required
+@permission_required("cases.view_incident", raise_exception=True)
+@require_GET
+def incident_list(request: HttpRequest) -> HttpResponse:
+    """The queue. An htmx request (filters, sorting, paging) gets only the results."""
+    params = _queue_params(request.GET)
+    if not _wants_fragment(request):
+        return render(request, "cases/incident_list.html", _queue_context(request, params))
+    response = render(request, RESULTS, _queue_context(request, params, oob_saved_list=True))
+    # The form sends every field, empty ones too; the address bar gets the short, canonical URL.
+    return push_url(response, _list_url(params))
+
+
+@login_required
+@permission_required("cases.change_incident", raise_exception=True)
+@require_POST
+def incident_bulk(request: HttpRequest) -> HttpResponse:
+    """Apply one action to the checked rows, each row on its own, and report every row."""
+    form = IncidentBulkForm(request.POST, user=request.user)
+    params = _queue_params(request.POST.get("return_query", ""))
+    results = []
+    if form.is_valid():
+        results = incidents_bulk_apply(
+            actor=request.user,
+            incidents=form.cleaned_data["incident"],
+            action=form.cleaned_data["action"],
+            **form.service_args(),
+        )
+    if _wants_fragment(request):
+        extra = {"bulk_results": results, "oob_saved_list": True}
+        if not form.is_valid():
+            extra["bulk_form"] = form
+            extra["selected_ids"] = set(request.POST.getlist("incident"))
+        return render(request, RESULTS, _queue_context(request, params, **extra))
+    if form.is_valid():
+        for result in results:
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            messages.add_message(request, level, f"{result.reference}: {result.message}")
+    else:
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+    return redirect(_list_url(params))
+
+
+def _list_url(params: QueryDict | str) -> str:
+    query = params.urlencode() if isinstance(params, QueryDict) else params
+    url = reverse("cases:incident_list")
+    return f"{url}?{query}" if query else url
+
+
+@login_required
+@permission_required("cases.view_incident", raise_exception=True)
+@require_POST
+def savedview_create(request: HttpRequest) -> HttpResponse:
+    """Save the queue's current filters under a name (private to the user)."""
+    form = SavedViewForm(request.POST)
+    view = None
+    if form.is_valid():
+        try:
+            view = saved_view_create(
+                owner=request.user, name=form.cleaned_data["name"], query=form.cleaned_data["query"]
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+    if _wants_fragment(request):
+        context = {"saved_views": saved_views_of(user=request.user), "save_form": SavedViewForm() if view else form}
+        context["saved_query"] = saved_view_query(request.POST.get("query", ""))
+        return render(request, SAVED_VIEWS, context)
+    if view is not None:
+        messages.success(request, _("View saved."))
+        return redirect(_list_url(view.query))
+    params = _queue_params(request.POST.get("query", ""))
+    return render(request, "cases/incident_list.html", _queue_context(request, params, save_form=form))
+
+
+@login_required
+@permission_required("cases.view_incident", raise_exception=True)
+@require_POST
+def savedview_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete one of the user's saved views; anyone else's is a 404, as if it did not exist."""
+    view = get_object_or_404(saved_views_of(user=request.user), pk=pk)
+    saved_view_delete(view=view, actor=request.user)
+    if _wants_fragment(request):
+        context = {"saved_views": saved_views_of(user=request.user), "save_form": SavedViewForm()}
+        context["saved_query"] = saved_view_query(request.POST.get("query", ""))
+        return render(request, SAVED_VIEWS, context)
+    messages.success(request, _("Saved view deleted."))
+    return redirect("cases:incident_list")
+
+
+urlpatterns = [
+    path("incidents/", incident_list, name="incident_list"),
+    path("incidents/bulk/", incident_bulk, name="incident_bulk"),
+    path("incidents/views/", savedview_create, name="savedview_create"),
+    path("incidents/views/<int:pk>/delete/", savedview_delete, name="savedview_delete"),
+]

@@ -1,0 +1,116 @@
+"""Partner pages: the directory of financial partners, and each partner with contacts and incidents.
+
+Read-only screens; every figure comes from `partners.selectors`, which also decides visibility.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import django_filters
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, render
+from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from cases.selectors import RECENT_DAYS
+from partners.models import Partner
+from partners.selectors import (
+    partner_contact_rows,
+    partner_engagement_rows,
+    partner_figures,
+    partner_list_visible_to,
+    partner_search,
+)
+
+PARTNERS_PER_PAGE = 25
+INCIDENTS_PER_PAGE = 20
+
+
+class PartnerFilterSet(django_filters.FilterSet):
+    """Search and filters of the partner list; invalid values are reported and ignored.
+
+    Lives beside its only user for now; it moves to `partners/filters.py` when the API lists
+    partners too (STYLE.md: one FilterSet for the HTML list and the API list).
+    """
+
+    q = django_filters.CharFilter(method="filter_search", label=_("Search"))
+    kind = django_filters.ChoiceFilter(choices=Partner.Kind.choices, label=_("Kind"), empty_label=_("All kinds"))
+    country = django_filters.ChoiceFilter(label=_("Country"), empty_label=_("All countries"))
+    active = django_filters.BooleanFilter(
+        label=_("Active"),
+        widget=django_filters.widgets.BooleanWidget,
+    )
+
+    class Meta:
+        model = Partner
+        fields = ["q", "kind", "country", "active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        countries = Partner.objects.order_by("country").values_list("country", flat=True).distinct()
+        self.filters["country"].extra["choices"] = [(code, code) for code in countries]
+        self.form.fields["q"].widget.attrs.update(
+            {"type": "search", "placeholder": _("Name, code or contact"), "autocomplete": "off"}
+        )
+        # BooleanWidget's own labels read "Unknown / Yes / No"; on a filter "unknown" means "any".
+        self.form.fields["active"].widget.choices = (
+            ("", _("Active and inactive")),
+            ("true", _("Active")),
+            ("false", _("Inactive")),
+        )
+
+    def filter_search(self, queryset, name, value):
+        return partner_search(queryset, value)
+
+
+def _duration_parts(value: timedelta | None) -> dict | None:
+    """Whole days, hours and minutes of a duration, for a translated "2 d 3 h" / "3 h 5 min"."""
+    if value is None:
+        return None
+    minutes = int(value.total_seconds() // 60)
+    return {"days": minutes // 1440, "hours": minutes % 1440 // 60, "minutes": minutes % 60}
+
+
+def _results_only(request) -> bool:
+    """An htmx request aimed at the results block gets that block alone (STYLE.md, partials)."""
+    return bool(request.htmx) and request.htmx.target == "results"
+
+
+@login_required
+@permission_required("partners.view_partner", raise_exception=True)
+def partner_list(request):
+    """Partners with their open and last-90-days incident counts, busiest first."""
+    filterset = PartnerFilterSet(request.GET or None, queryset=partner_list_visible_to(user=request.user))
+    page = Paginator(filterset.qs, PARTNERS_PER_PAGE).get_page(request.GET.get("page"))
+    template = "partners/partner_list.html#results" if _results_only(request) else "partners/partner_list.html"
+    return render(request, template, {"filterset": filterset, "page": page, "recent_days": RECENT_DAYS})
+
+
+@login_required
+@permission_required("partners.view_partner", raise_exception=True)
+def partner_detail(request, code: str):
+    """One partner: its local time and calendar, contacts, acknowledgement figures and incidents."""
+    partner = get_object_or_404(partner_list_visible_to(user=request.user), code=code)
+    page = Paginator(partner_engagement_rows(partner=partner), INCIDENTS_PER_PAGE).get_page(request.GET.get("page"))
+    if _results_only(request):
+        return render(request, "partners/partner_detail.html#results", {"partner": partner, "page": page})
+    figures = partner_figures(partner=partner)
+    context = {
+        "partner": partner,
+        "page": page,
+        "contacts": partner_contact_rows(partner=partner),
+        "figures": figures,
+        "median_time_to_acknowledge": _duration_parts(figures["median_time_to_acknowledge"]),
+        "now": timezone.now(),
+        "recent_days": RECENT_DAYS,
+    }
+    return render(request, "partners/partner_detail.html", context)
+
+
+urlpatterns = [
+    path("partners/", partner_list, name="partner_list"),
+    path("partners/<slug:code>/", partner_detail, name="partner_detail"),
+]

@@ -1,0 +1,417 @@
+"""Services for notes, merchant impact and partner engagements (cases/services/notes.py, impact.py)."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import OperationalError, connection, transaction
+
+from cases.forms import MerchantImpactForm
+from cases.markdown import render_markdown
+from cases.models import AffectedMerchant, CaseEvent, Incident, InvestigationNote, PartnerEngagement
+from cases.search import search
+from cases.services import (
+    engagement_add,
+    engagement_update,
+    incident_open,
+    merchant_impact_add,
+    merchant_impact_remove,
+    merchant_impact_update,
+    note_add,
+    note_edit,
+)
+from tests.factories import MerchantFactory, PartnerFactory, UserFactory
+
+
+def open_incident(actor, **extra):
+    return incident_open(
+        actor=actor, title="Caída de aprobación Banorte crédito", category="auth_rate", severity="sev2", **extra
+    )
+
+
+def events_of(incident, kind):
+    return list(incident.events.filter(kind=kind).order_by("id"))
+
+
+# Notes ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_note_add_records_the_note_on_the_timeline_and_makes_it_searchable(analyst):
+    incident = open_incident(analyst)
+    note = note_add(incident=incident, actor=analyst, body="  Prosa confirma intermitencia en el switch  ")
+    assert note.body == "Prosa confirma intermitencia en el switch"
+    assert note.author == analyst
+    [event] = events_of(incident, CaseEvent.Kind.NOTE_ADDED)
+    assert (event.actor, event.data) == (analyst, {"note": note.pk})
+    assert list(search(Incident.objects.all(), "intermitencia")) == [incident]
+
+
+@pytest.mark.django_db
+def test_an_empty_note_is_refused_and_nothing_is_written(analyst):
+    incident = open_incident(analyst)
+    with pytest.raises(ValidationError) as error:
+        note_add(incident=incident, actor=analyst, body="   ")
+    assert "body" in error.value.message_dict
+    assert InvestigationNote.objects.count() == 0
+    assert not events_of(incident, CaseEvent.Kind.NOTE_ADDED)
+
+
+@pytest.mark.django_db
+def test_the_author_edits_a_note_and_the_previous_text_stays_on_the_timeline(analyst):
+    incident = open_incident(analyst)
+    note = note_add(incident=incident, actor=analyst, body="Folio 4821 pending")
+    edited = note_edit(note=note, actor=analyst, body="Folio 4821 confirmed by Prosa")
+    assert edited.body == "Folio 4821 confirmed by Prosa"
+    assert edited.edited_at is not None
+    [event] = events_of(incident, CaseEvent.Kind.NOTE_EDITED)
+    assert (event.actor, event.data) == (analyst, {"note": note.pk, "previous": "Folio 4821 pending"})
+    assert list(search(Incident.objects.all(), "confirmed")) == [incident]
+
+
+@pytest.mark.django_db
+def test_an_unchanged_note_records_no_edit(analyst):
+    incident = open_incident(analyst)
+    note = note_add(incident=incident, actor=analyst, body="Same words")
+    note_edit(note=note, actor=analyst, body="Same words")
+    assert not events_of(incident, CaseEvent.Kind.NOTE_EDITED)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("editor", ["partner_manager", "lead"])
+def test_nobody_but_the_author_edits_a_note(request, analyst, editor):
+    incident = open_incident(analyst)
+    note = note_add(incident=incident, actor=analyst, body="Original words")
+    with pytest.raises(PermissionDenied):
+        note_edit(note=note, actor=request.getfixturevalue(editor), body="Rewritten")
+    note.refresh_from_db()
+    assert (note.body, note.edited_at) == ("Original words", None)
+    assert not events_of(incident, CaseEvent.Kind.NOTE_EDITED)
+
+
+# Merchant impact ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_merchant_impact_add_stores_shares_and_the_database_derives_excess_declines(analyst):
+    incident = open_incident(analyst)
+    merchant = MerchantFactory(name="Farmacia Lupita", account_id="acct_FARMA000001")
+    row = merchant_impact_add(
+        incident=incident,
+        actor=analyst,
+        merchant=merchant,
+        baseline_rate=Decimal("0.9500"),
+        observed_rate=Decimal("0.8500"),
+        attempts=1000,
+        failed_attempts=150,
+        volume_at_risk=Decimal("125000.50"),
+        currency="MXN",
+    )
+    row = AffectedMerchant.objects.get(pk=row.pk)
+    # 150 failed where the baseline would have failed round(1000 × 0.05) = 50.
+    assert row.excess_declines == 100
+    assert row.rate_drop_pp == Decimal("10.0000")
+    [event] = events_of(incident, CaseEvent.Kind.MERCHANT_ADDED)
+    assert event.actor == analyst
+    assert event.data == {
+        "merchant": "Farmacia Lupita",
+        "account_id": "acct_FARMA000001",
+        "values": {
+            "baseline_rate": "0.9500",
+            "observed_rate": "0.8500",
+            "attempts": 1000,
+            "failed_attempts": 150,
+            "volume_at_risk": "125000.50",
+            "currency": "MXN",
+            "rate_definition": "all_attempts",
+        },
+    }
+    assert list(search(Incident.objects.all(), "Lupita")) == [incident]
+
+
+@pytest.mark.django_db
+def test_excess_declines_are_never_negative_and_unknown_without_a_baseline(analyst):
+    incident = open_incident(analyst)
+    better = merchant_impact_add(
+        incident=incident, actor=analyst, merchant=MerchantFactory(), baseline_rate=Decimal("0.9"), attempts=100,
+        failed_attempts=2,
+    )  # fmt: skip
+    unmeasured = merchant_impact_add(incident=incident, actor=analyst, merchant=MerchantFactory(), attempts=100)
+    excess = dict(AffectedMerchant.objects.values_list("pk", "excess_declines"))
+    assert (excess[better.pk], excess[unmeasured.pk]) == (0, None)
+
+
+@pytest.mark.django_db
+def test_failed_attempts_above_attempts_are_refused_and_nothing_is_written(analyst):
+    incident = open_incident(analyst)
+    with pytest.raises(ValidationError) as error:
+        merchant_impact_add(
+            incident=incident, actor=analyst, merchant=MerchantFactory(), attempts=10, failed_attempts=11
+        )
+    assert "failed_attempts" in error.value.message_dict
+    assert AffectedMerchant.objects.count() == 0
+    assert not events_of(incident, CaseEvent.Kind.MERCHANT_ADDED)
+
+
+@pytest.mark.django_db
+def test_a_merchant_is_recorded_once_per_incident(analyst):
+    merchant = MerchantFactory()
+    incident = open_incident(analyst, merchants=[merchant])
+    with pytest.raises(ValidationError):
+        merchant_impact_add(incident=incident, actor=analyst, merchant=merchant, attempts=5)
+    assert incident.affected_merchants.count() == 1
+    assert len(events_of(incident, CaseEvent.Kind.MERCHANT_ADDED)) == 1
+
+
+@pytest.mark.django_db
+def test_merchant_impact_update_records_old_and_new_values_and_recomputes_excess(analyst, partner_manager):
+    incident = open_incident(analyst)
+    row = merchant_impact_add(
+        incident=incident, actor=analyst, merchant=MerchantFactory(name="Cinépolis"), baseline_rate=Decimal("0.9"),
+        attempts=1000, failed_attempts=100,
+    )  # fmt: skip
+    row = merchant_impact_update(
+        affected=row, actor=partner_manager, observed_rate=Decimal("0.7500"), failed_attempts=250, attempts=1000
+    )
+    assert row.excess_declines == 150
+    [event] = events_of(incident, CaseEvent.Kind.MERCHANT_UPDATED)
+    assert event.actor == partner_manager
+    assert event.data["merchant"] == "Cinépolis"
+    assert event.data["changes"] == {
+        "observed_rate": {"from": None, "to": "0.7500"},
+        "failed_attempts": {"from": 100, "to": 250},
+    }
+
+
+@pytest.mark.django_db
+def test_a_refused_update_leaves_the_row_and_timeline_unchanged(analyst):
+    incident = open_incident(analyst)
+    row = merchant_impact_add(
+        incident=incident, actor=analyst, merchant=MerchantFactory(), attempts=10, failed_attempts=1
+    )
+    with pytest.raises(ValidationError):
+        merchant_impact_update(affected=row, actor=analyst, failed_attempts=50)
+    row.refresh_from_db()
+    assert row.failed_attempts == 1
+    assert not events_of(incident, CaseEvent.Kind.MERCHANT_UPDATED)
+
+
+@pytest.mark.django_db
+def test_an_update_that_changes_nothing_records_nothing(analyst):
+    incident = open_incident(analyst)
+    row = merchant_impact_add(incident=incident, actor=analyst, merchant=MerchantFactory(), attempts=10)
+    merchant_impact_update(affected=row, actor=analyst, attempts=10, currency="MXN")
+    assert not events_of(incident, CaseEvent.Kind.MERCHANT_UPDATED)
+
+
+@pytest.mark.django_db
+def test_merchant_impact_remove_keeps_the_last_values_on_the_timeline(analyst):
+    incident = open_incident(analyst)
+    row = merchant_impact_add(
+        incident=incident, actor=analyst, merchant=MerchantFactory(name="Aerolíneas Quetzal"), attempts=40,
+        failed_attempts=4,
+    )  # fmt: skip
+    merchant_impact_remove(affected=row, actor=analyst)
+    assert not incident.affected_merchants.exists()
+    [event] = events_of(incident, CaseEvent.Kind.MERCHANT_REMOVED)
+    assert event.data["merchant"] == "Aerolíneas Quetzal"
+    assert (event.data["values"]["attempts"], event.data["values"]["failed_attempts"]) == (40, 4)
+    assert not search(Incident.objects.all(), "Quetzal").exists()
+
+
+# Partner engagements --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_engagement_add_records_the_partner_and_its_folio(analyst):
+    incident = open_incident(analyst)
+    partner = PartnerFactory(name="Prosa", code="prosa")
+    engagement = engagement_add(incident=incident, actor=analyst, partner=partner, folio=" 4821 ")
+    assert (engagement.folio, engagement.partner_status) == ("4821", "not_notified")
+    [event] = events_of(incident, CaseEvent.Kind.PARTNER_ENGAGED)
+    assert (event.actor, event.data) == (analyst, {"partner": "Prosa", "code": "prosa", "folio": "4821"})
+    assert list(search(Incident.objects.all(), "Prosa")) == [incident]
+
+
+@pytest.mark.django_db
+def test_a_partner_is_engaged_once_per_incident(analyst):
+    partner = PartnerFactory()
+    incident = open_incident(analyst, partners=[partner])
+    with pytest.raises(ValidationError):
+        engagement_add(incident=incident, actor=analyst, partner=partner)
+    assert PartnerEngagement.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_engagement_update_stamps_the_acknowledgement_once(analyst):
+    incident = open_incident(analyst, partners=[PartnerFactory(name="Visa", code="visa")])
+    engagement = incident.engagements.get()
+    engagement = engagement_update(engagement=engagement, actor=analyst, partner_status="acknowledged", folio="V-77")
+    acknowledged_at = engagement.acknowledged_at
+    assert acknowledged_at is not None
+    [event] = events_of(incident, CaseEvent.Kind.PARTNER_UPDATED)
+    assert event.data["partner"] == "Visa"
+    assert event.data["changes"]["partner_status"] == {"from": "not_notified", "to": "acknowledged"}
+    assert event.data["changes"]["folio"] == {"from": "", "to": "V-77"}
+    assert event.data["changes"]["acknowledged_at"]["to"] == acknowledged_at.isoformat()
+
+    engagement = engagement_update(engagement=engagement, actor=analyst, partner_status="investigating")
+    engagement = engagement_update(engagement=engagement, actor=analyst, partner_status="acknowledged")
+    assert engagement.acknowledged_at == acknowledged_at
+
+
+@pytest.mark.django_db
+def test_engagement_update_refuses_an_unknown_status(analyst):
+    incident = open_incident(analyst, partners=[PartnerFactory()])
+    engagement = incident.engagements.get()
+    with pytest.raises(ValidationError):
+        engagement_update(engagement=engagement, actor=analyst, partner_status="on_fire")
+    engagement.refresh_from_db()
+    assert engagement.partner_status == "not_notified"
+    assert not events_of(incident, CaseEvent.Kind.PARTNER_UPDATED)
+
+
+# Locking --------------------------------------------------------------------------------------
+
+
+def _note(incident, actor):
+    return note_add(incident=incident, actor=actor, body="first")
+
+
+WRITES = {
+    "note_add": lambda incident, actor, ctx: note_add(incident=incident, actor=actor, body="blocked?"),
+    "note_edit": lambda incident, actor, ctx: note_edit(note=ctx["note"], actor=actor, body="changed"),
+    "merchant_impact_add": lambda incident, actor, ctx: merchant_impact_add(
+        incident=incident, actor=actor, merchant=ctx["spare_merchant"]
+    ),
+    "merchant_impact_update": lambda incident, actor, ctx: merchant_impact_update(
+        affected=ctx["row"], actor=actor, attempts=99
+    ),
+    "merchant_impact_remove": lambda incident, actor, ctx: merchant_impact_remove(affected=ctx["row"], actor=actor),
+    "engagement_add": lambda incident, actor, ctx: engagement_add(
+        incident=incident, actor=actor, partner=ctx["spare_partner"]
+    ),
+    "engagement_update": lambda incident, actor, ctx: engagement_update(
+        engagement=ctx["engagement"], actor=actor, folio="F-1"
+    ),
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("write", sorted(WRITES))
+def test_every_write_waits_for_the_incident_lock_and_a_failed_write_leaves_nothing(write):
+    actor = UserFactory(username="ana", role="analyst")
+    incident = open_incident(actor, merchants=[MerchantFactory()], partners=[PartnerFactory()])
+    ctx = {
+        "note": _note(incident, actor),
+        "row": incident.affected_merchants.get(),
+        "engagement": incident.engagements.get(),
+        "spare_merchant": MerchantFactory(),
+        "spare_partner": PartnerFactory(),
+    }
+    events_before = CaseEvent.objects.count()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock():
+        try:
+            with transaction.atomic():
+                Incident.objects.select_for_update().get(pk=incident.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(OperationalError, match="lock timeout"):
+            WRITES[write](incident, actor, ctx)
+    finally:
+        release.set()
+        holder.join(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = 0")
+    assert CaseEvent.objects.count() == events_before
+    assert InvestigationNote.objects.get().body == "first"
+    assert AffectedMerchant.objects.get().attempts == 0
+    assert PartnerEngagement.objects.get().folio == ""
+
+
+# Forms and Markdown ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_percentages_typed_become_shares_with_four_decimals(analyst):
+    incident = open_incident(analyst)
+    form = MerchantImpactForm(
+        data={
+            "merchant": MerchantFactory().pk,
+            "baseline_pct": "92.5",
+            "observed_pct": "81.25",
+            "attempts": "200",
+            "failed_attempts": "40",
+            "volume_at_risk": "1000",
+            "currency": "usd",
+            "rate_definition": "all_attempts",
+        },
+        incident=incident,
+        user=analyst,
+    )
+    assert form.is_valid(), form.errors
+    measures = form.measures()
+    assert (measures["baseline_rate"], measures["observed_rate"]) == (Decimal("0.9250"), Decimal("0.8125"))
+    assert str(measures["baseline_rate"]) == "0.9250"
+    assert measures["currency"] == "USD"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "value"), [("baseline_pct", "100.5"), ("observed_pct", "-1"), ("baseline_pct", "92.555")]
+)
+def test_percentages_outside_0_to_100_or_too_precise_are_refused(analyst, field, value):
+    incident = open_incident(analyst)
+    data = {"attempts": "1", "failed_attempts": "0", "volume_at_risk": "0", "currency": "MXN"}
+    data |= {"rate_definition": "all_attempts", "merchant": MerchantFactory().pk, field: value}
+    form = MerchantImpactForm(data=data, incident=incident, user=analyst)
+    assert not form.is_valid()
+    assert field in form.errors
+
+
+@pytest.mark.django_db
+def test_the_form_refuses_more_failures_than_attempts(analyst):
+    incident = open_incident(analyst)
+    data = {"merchant": MerchantFactory().pk, "attempts": "5", "failed_attempts": "6", "volume_at_risk": "0"}
+    form = MerchantImpactForm(
+        data=data | {"currency": "MXN", "rate_definition": "all_attempts"}, incident=incident, user=analyst
+    )
+    assert not form.is_valid()
+    assert form.errors["failed_attempts"] == ["Failed attempts cannot exceed attempts."]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<script>alert('x')</script>hello",
+        '<img src="x" onerror="alert(1)">hello',
+        '<a href="https://x.test" onclick="steal()">hello</a>',
+        "[hello](javascript:alert(1))",
+        '<p style="background:url(javascript:alert(1))">hello</p>',
+        "<iframe src='https://evil.test'></iframe>hello",
+    ],
+)
+def test_markdown_rendering_leaves_nothing_executable(text):
+    html = render_markdown(text)
+    assert "hello" in html
+    for dangerous in ("<script", "onerror", "onclick", "javascript:", "style=", "<iframe", "<img"):
+        assert dangerous not in html.lower()
+
+
+def test_markdown_links_get_noopener_and_formatting_survives():
+    html = render_markdown("**Prosa** folio `4821`: see [the status page](https://status.prosa.test)")
+    assert "<strong>Prosa</strong>" in html
+    assert "<code>4821</code>" in html
+    assert '<a href="https://status.prosa.test" rel="noopener noreferrer">the status page</a>' in html

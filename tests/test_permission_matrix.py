@@ -1,0 +1,238 @@
+"""Every page and action of the desk, walked from the URL resolver, against every kind of visitor.
+
+The endpoints are enumerated from `get_resolver()`, not listed by hand, so a view added to the
+`cases` or `partners` namespaces is checked the day it is added. Its URL kwargs are filled from
+one small fixture (`KWARG_VALUES`); a kwarg the fixture cannot fill FAILS the test with a
+message saying what to extend, it is never skipped.
+
+For a GET (DESIGN.md §1, permissions enforced on the server):
+- anonymous → redirect to the login page;
+- signed in without a role → 403 (405 is accepted for a POST-only endpoint, whose method check
+  may come first), and a POST to a POST-only endpoint → 403 with nothing written;
+- analyst, partner manager, lead → 200 for a page, 405 for a POST-only endpoint; never 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from cases.models import CaseEvent, Incident, InvestigationNote, SavedView
+from tests.factories import (
+    AffectedMerchantFactory,
+    IncidentFactory,
+    MerchantFactory,
+    PartnerContactFactory,
+    PartnerEngagementFactory,
+    PartnerFactory,
+)
+
+NAMESPACES = ("cases", "partners")
+TOP_LEVEL_NAMES = ("home", "overview", "profile")
+ROLES = ("analyst", "partner_manager", "lead")
+
+# Views open to any signed-in user, role or not. A user waiting for a role can still set their
+# own time zone and language; nothing of the desk is shown there.
+OPEN_TO_ANY_SIGNED_IN_USER = {"profile"}
+
+# Views that only some roles may open, name → the roles that may (the others get 403).
+# Empty today: every page and action of the two namespaces is open to all three desk roles.
+ROLE_RESTRICTED: dict[str, set[str]] = {}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str  # "namespace:url_name", or a top-level url name
+    kwargs: tuple[str, ...]  # the URL's kwarg names, outer includes first
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _kwarg_names(pattern) -> tuple[str, ...]:
+    return tuple(pattern.pattern.regex.groupindex)
+
+
+def _walk(patterns, namespace: str | None, kwargs: tuple[str, ...]) -> Iterator[tuple[str | None, object, tuple]]:
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            inner = namespace
+            if entry.namespace:
+                inner = f"{namespace}:{entry.namespace}" if namespace else entry.namespace
+            yield from _walk(entry.url_patterns, inner, kwargs + _kwarg_names(entry))
+        elif isinstance(entry, URLPattern):
+            yield namespace, entry, kwargs + _kwarg_names(entry)
+
+
+def desk_endpoints() -> list[Endpoint]:
+    """The URL patterns of the desk: the two app namespaces plus the overview and profile pages."""
+    endpoints: dict[str, Endpoint] = {}
+    for namespace, pattern, kwargs in _walk(get_resolver().url_patterns, None, ()):
+        root = namespace.split(":")[0] if namespace else None
+        if root in NAMESPACES:
+            # An unnamed pattern cannot be reversed, so nobody links to it by name: name it.
+            name = f"{namespace}:{pattern.name}" if pattern.name else f"{namespace}:<unnamed {pattern.pattern}>"
+        elif namespace is None and pattern.name in TOP_LEVEL_NAMES:
+            name = pattern.name
+        else:
+            continue
+        endpoints.setdefault(name, Endpoint(name, kwargs))
+    return sorted(endpoints.values(), key=lambda e: e.name)
+
+
+ENDPOINTS = desk_endpoints()
+
+
+@pytest.fixture
+def world(db, lead):
+    """One of everything a URL can point at."""
+    merchant = MerchantFactory(account_id="acct_MATRIX00001")
+    partner = PartnerFactory(code="matrix-partner")
+    PartnerContactFactory(partner=partner)
+    incident = IncidentFactory(title="Matrix incident", owner=lead, created_by=lead)
+    return {
+        "incident": incident,
+        "merchant": merchant,
+        "partner": partner,
+        "affected": AffectedMerchantFactory(incident=incident, merchant=merchant, baseline_rate=Decimal("0.9")),
+        "engagement": PartnerEngagementFactory(incident=incident, partner=partner),
+        "note": InvestigationNote.objects.create(incident=incident, author=lead, body="A note"),
+        "saved_view": SavedView.objects.create(owner=lead, name="Matrix view", query="status=new"),
+    }
+
+
+# URL kwarg name → its value in the fixture. Extend this when a new view takes a new kwarg.
+KWARG_VALUES: dict[str, Callable[[dict], object]] = {
+    "reference": lambda w: w["incident"].reference,
+    "account_id": lambda w: w["merchant"].account_id,
+    "code": lambda w: w["partner"].code,
+    "note_id": lambda w: w["note"].pk,
+    "row_id": lambda w: w["affected"].pk,
+    "engagement_id": lambda w: w["engagement"].pk,
+}
+# (url name, kwarg name) → value, for kwargs whose name alone is ambiguous (a bare "pk").
+KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
+    ("cases:savedview_delete", "pk"): lambda w: w["saved_view"].pk,
+}
+
+
+def _url(endpoint: Endpoint, world: dict) -> str:
+    kwargs = {}
+    for kwarg in endpoint.kwargs:
+        fill = KWARG_VALUES_BY_ENDPOINT.get((endpoint.name, kwarg)) or KWARG_VALUES.get(kwarg)
+        if fill is None:
+            pytest.fail(
+                f"{endpoint.name} takes the URL kwarg {kwarg!r}, which the permission-matrix fixture cannot fill. "
+                "Extend `world` and KWARG_VALUES (or KWARG_VALUES_BY_ENDPOINT) in tests/test_permission_matrix.py.",
+                pytrace=False,
+            )
+        kwargs[kwarg] = fill(world)
+    if "<unnamed" in endpoint.name:
+        pytest.fail(f"{endpoint.name} has no URL name: name it so that it can be reversed.", pytrace=False)
+    return reverse(endpoint.name, kwargs=kwargs)
+
+
+def _user(request, who: str):
+    if who == "anonymous":
+        return AnonymousUser()
+    if who == "no_role":
+        return request.getfixturevalue("outsider")
+    return request.getfixturevalue(who)
+
+
+def _is_post_only(client, request, url: str) -> bool:
+    """Whether the endpoint refuses GET (405) for a lead, who may do everything on the desk."""
+    client.force_login(request.getfixturevalue("lead"))
+    status = client.get(url).status_code
+    client.logout()
+    assert status in (200, 405), f"{url}: a lead's GET answered {status}; expected 200 (page) or 405 (POST-only)"
+    return status == 405
+
+
+def _snapshot() -> tuple:
+    """What a refused action must not change."""
+    return (
+        CaseEvent.objects.count(),
+        Incident.objects.order_by("pk").values_list("pk", "status", "severity", "owner_id", "updated_at").first(),
+        InvestigationNote.objects.count(),
+    )
+
+
+def test_the_walker_finds_the_desk():
+    names = {endpoint.name for endpoint in ENDPOINTS}
+
+    assert {
+        "home",
+        "profile",
+        "cases:merchant_list",
+        "cases:merchant_detail",
+        "partners:partner_list",
+        "partners:partner_detail",
+    } <= names
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+def test_anonymous_is_sent_to_login(client, world, endpoint):
+    url = _url(endpoint, world)
+
+    response = client.get(url)
+
+    assert response.status_code == 302, f"GET {url} answered {response.status_code}"
+    assert response["Location"] == f"{reverse('login')}?next={url}"
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+def test_anonymous_post_is_refused_and_changes_nothing(client, request, world, endpoint):
+    url = _url(endpoint, world)
+    post_only = _is_post_only(client, request, url)
+    before = _snapshot()
+
+    response = client.post(url, {})
+
+    if post_only:
+        assert response.status_code == 302, f"POST {url} answered {response.status_code}"
+        assert response["Location"] == f"{reverse('login')}?next={url}"
+    else:  # a page: the login redirect, or 405 where the method check comes first
+        assert response.status_code in (302, 405), f"POST {url} answered {response.status_code}"
+    assert _snapshot() == before
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+def test_user_without_a_role_is_refused(client, request, world, endpoint):
+    url = _url(endpoint, world)
+    post_only = _is_post_only(client, request, url)
+    client.force_login(_user(request, "no_role"))
+    before = _snapshot()
+
+    got = client.get(url).status_code
+    posted = client.post(url, {}).status_code if post_only else None
+
+    if endpoint.name in OPEN_TO_ANY_SIGNED_IN_USER:
+        assert got == 200, f"GET {url} answered {got}"
+        return
+    if post_only:
+        assert got in (403, 405), f"GET {url} answered {got}"
+        assert posted == 403, f"POST {url} answered {posted}"
+    else:
+        assert got == 403, f"GET {url} answered {got}"
+    assert _snapshot() == before
+
+
+@pytest.mark.parametrize("who", ROLES)
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+def test_desk_roles_may_open_every_page(client, request, world, endpoint, who):
+    url = _url(endpoint, world)
+    post_only = _is_post_only(client, request, url)
+    client.force_login(_user(request, who))
+
+    got = client.get(url).status_code
+
+    if endpoint.name in ROLE_RESTRICTED and who not in ROLE_RESTRICTED[endpoint.name]:
+        assert got == 403, f"GET {url} as {who} answered {got}"
+    else:
+        assert got == (405 if post_only else 200), f"GET {url} as {who} answered {got}"
