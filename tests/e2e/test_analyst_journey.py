@@ -82,7 +82,6 @@ def test_analyst_journey(page, live_server, login, screenshot, desk, language):
     login("ana")
     if language == "es":
         page.select_option("#language-select", "es")
-        page.wait_for_load_state("load")
     expect(page.locator("h1")).to_have_text(text["queue"])
     results = page.locator("#results")
     expect(results).to_contain_text("Timeouts on the Visa authorization path")

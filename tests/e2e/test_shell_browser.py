@@ -1,6 +1,7 @@
 """The shell in a real browser: log in, see the overview, switch to Spanish and back."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import IncidentFactory, UserFactory
 
@@ -15,23 +16,21 @@ def test_analyst_logs_in_and_switches_language(page, live_server, login, screens
     page.goto(f"{live_server.url}/accounts/login/")
     screenshot("login")
     login("ana")
-    assert page.locator("h1").inner_text() == "Incident queue"  # the analysts' home
+    expect(page.locator("h1")).to_have_text("Incident queue")  # the analysts' home
     page.get_by_role("link", name="Overview").click()
-    assert page.locator("h1").inner_text() == "Overview"
+    expect(page.locator("h1")).to_have_text("Overview")
     assert page.get_by_text("Caída de aprobación BBVA débito – Visa").is_visible()
     assert page.locator(".tile .figure").first.inner_text() == "2"
     screenshot("overview-en")
 
     page.select_option("#language-select", "es")
-    page.wait_for_load_state("load")
-    assert page.locator("h1").inner_text() == "Resumen"
-    assert page.get_by_role("button", name="Cerrar sesión").is_visible()
-    assert page.get_by_text("Esperando al socio").is_visible()
+    expect(page.locator("h1")).to_have_text("Resumen")  # waits for the page the switch loads
+    expect(page.get_by_role("button", name="Cerrar sesión")).to_be_visible()
+    expect(page.get_by_text("Esperando al socio")).to_be_visible()
     screenshot("overview-es")
 
     page.select_option("#language-select", "en")
-    page.wait_for_load_state("load")
-    assert page.locator("h1").inner_text() == "Overview"
+    expect(page.locator("h1")).to_have_text("Overview")
 
 
 def test_wrong_password_is_refused_in_the_browser(page, live_server):
