@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import copy
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from partners.models import BusinessCalendar, Holiday, NoticeTemplate, Partner, PartnerContact, WorkingHours
+from partners.notices import notice_template_errors
+from partners.services import notice_template_save
 
 
 class LockedFieldsMixin:
@@ -102,49 +105,64 @@ class PartnerContactAdmin(admin.ModelAdmin):
     ordering = ["partner__name", "escalation_level", "name"]
 
 
+class NoticeTemplateAdminForm(forms.ModelForm):
+    """Refuses a template that does not compile or names a variable outside the allowed context."""
+
+    class Meta:
+        model = NoticeTemplate
+        fields = ["kind", "language", "active", "subject", "body"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            # The service decides activity (the new text becomes the active version); keep the
+            # unsaved instance inactive so the one-active constraint is not checked against it.
+            self.instance.active = False
+
+    def clean(self):
+        cleaned = super().clean()
+        problems = notice_template_errors(subject=cleaned.get("subject") or "", body=cleaned.get("body") or "")
+        for field, messages_ in problems.items():
+            for message in messages_:
+                self.add_error(field if field in self.fields else None, message)
+        return cleaned
+
+
 @admin.register(NoticeTemplate)
 class NoticeTemplateAdmin(LockedFieldsMixin, admin.ModelAdmin):
-    """Versions are append-only (see the model): editing the text saves a new version."""
+    """Versions are append-only (see the model): a new or edited text is saved by the same
+    service as the template editor, as the next active version."""
 
+    form = NoticeTemplateAdminForm
     list_display = ["__str__", "kind", "language", "version", "subject", "active", "author", "created_at"]
     list_filter = ["kind", "language", "active"]
     search_fields = ["subject", "body"]
     list_select_related = ["author"]
     date_hierarchy = "created_at"
     ordering = ["kind", "language", "-version"]
-    fields = ["kind", "language", "version", "active", "subject", "body", "author", "created_at"]
     readonly_fields = ["version", "author", "created_at"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["kind", "language", "subject", "body"]
+        return ["kind", "language", "version", "active", "subject", "body", "author", "created_at"]
 
     def get_locked_fields(self, request, obj=None):
         # Another kind or language is another template, not another version of this one.
         return ("kind", "language") if obj is not None else ()
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.author = request.user
-            obj.version = self._next_version(obj)
-        elif {"subject", "body"} & set(form.changed_data):
-            # Keep the version a sent notice points at; the edit becomes the next version.
-            NoticeTemplate.objects.filter(pk=obj.pk).update(active=False)
-            obj.pk = None
-            obj._state.adding = True
-            obj.version = self._next_version(obj)
-            obj.author = request.user
+        if change and not {"subject", "body"} & set(form.changed_data):
+            super().save_model(request, obj, form, change)  # only "active" changed
+            return
+        saved = notice_template_save(
+            actor=request.user, kind=obj.kind, language=obj.language, subject=obj.subject, body=obj.body
+        )
+        if change:
             self.message_user(
                 request,
                 _("The text changed, so it was saved as version %(version)s; the previous version is inactive.")
-                % {"version": obj.version},
+                % {"version": saved.version},
                 messages.INFO,
             )
-        super().save_model(request, obj, form, change)
-
-    @staticmethod
-    def _next_version(template: NoticeTemplate) -> int:
-        # PostgreSQL refuses FOR UPDATE with an aggregate, so lock the rows and take the maximum
-        # here; a racing first version is still stopped by noticetemplate_unique_version.
-        versions = (
-            NoticeTemplate.objects.select_for_update()
-            .filter(kind=template.kind, language=template.language)
-            .values_list("version", flat=True)
-        )
-        return max(versions, default=0) + 1
+        obj.pk, obj.version, obj.active, obj._state.adding = saved.pk, saved.version, saved.active, False

@@ -22,12 +22,14 @@ def _reference_data_after_flush(request):
     from accounts.roles import sync_roles
     from cases.models import ResponseCode, SlaPolicy
     from cases.reference import load_default_sla_policies, load_response_codes
-    from partners.models import BusinessCalendar, Holiday, WorkingHours
+    from partners.models import BusinessCalendar, Holiday, NoticeTemplate, WorkingHours
+    from partners.notices import load_notice_templates
     from partners.reference import load_calendars
 
     load_calendars(BusinessCalendar, WorkingHours, Holiday)
     load_response_codes(ResponseCode)
     load_default_sla_policies(SlaPolicy, BusinessCalendar)
+    load_notice_templates(NoticeTemplate)
     sync_roles(Group, Permission)
 
 

@@ -6,6 +6,7 @@ Grouped by subject in the modules of this package and re-exported here.
 """
 
 from cases.services.bulk import BulkAction, BulkRowResult, incidents_bulk_apply
+from cases.services.delivery import correspondence_deliver, correspondence_requeue_stuck
 from cases.services.impact import (
     engagement_add,
     engagement_update,
@@ -21,11 +22,24 @@ from cases.services.incidents import (
     incident_update_details,
 )
 from cases.services.notes import note_add, note_edit
+from cases.services.notice_dispatch import (
+    notice_approve,
+    notice_reject,
+    notice_release,
+    notice_retry,
+    notice_send,
+    notice_submit,
+    notices_send,
+)
+from cases.services.notices import NoticeComposeResult, notice_compose, notice_edit
 from cases.services.saved_views import saved_view_create, saved_view_delete
 
 __all__ = [
     "BulkAction",
     "BulkRowResult",
+    "NoticeComposeResult",
+    "correspondence_deliver",
+    "correspondence_requeue_stuck",
     "engagement_add",
     "engagement_update",
     "incident_assign",
@@ -39,6 +53,15 @@ __all__ = [
     "merchant_impact_update",
     "note_add",
     "note_edit",
+    "notice_approve",
+    "notice_compose",
+    "notice_edit",
+    "notice_reject",
+    "notice_release",
+    "notice_retry",
+    "notice_send",
+    "notice_submit",
+    "notices_send",
     "saved_view_create",
     "saved_view_delete",
 ]

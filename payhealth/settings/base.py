@@ -2,7 +2,9 @@
 
 Variables (all optional; see README "Configuration"):
 DATABASE_URL, CELERY_BROKER_URL, EMAIL_URL, DEFAULT_FROM_EMAIL, SECRET_KEY, DEBUG, ALLOWED_HOSTS,
-CSRF_TRUSTED_ORIGINS, PAYHEALTH_VAR_DIR, PAYHEALTH_TIME_ZONE, PAYHEALTH_SMTP_SINK_PORT, LOG_LEVEL.
+CSRF_TRUSTED_ORIGINS, PAYHEALTH_VAR_DIR, PAYHEALTH_TIME_ZONE, PAYHEALTH_SMTP_SINK_PORT, LOG_LEVEL,
+PAYHEALTH_NOTICE_MAX_RETRIES, PAYHEALTH_NOTICE_RETRY_BACKOFF, PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX,
+PAYHEALTH_NOTICE_STUCK_AFTER.
 """
 
 from pathlib import Path
@@ -149,15 +151,32 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
+# Celery's Django fixup closes the database connection around every task unless this is set: a
+# new PostgreSQL connection per task tripled the time of a notice delivery (bench/notices.py).
+CELERY_DB_REUSE_MAX = 100
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "payhealth.ping_task": {"queue": "default"},
     "payhealth.touch_file_task": {"queue": "default"},
+    "cases.deliver_correspondence_task": {"queue": "default"},
+    "cases.requeue_stuck_correspondence_task": {"queue": "default"},
+}
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stuck-correspondence": {"task": "cases.requeue_stuck_correspondence_task", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Partner notices (cases/services/delivery.py): SMTP retries back off exponentially from
+# RETRY_BACKOFF seconds up to RETRY_BACKOFF_MAX, at most MAX_RETRIES times, then the notice
+# fails; the sweep re-queues notices left in `queued` longer than STUCK_AFTER seconds.
+PAYHEALTH_NOTICE_MAX_RETRIES = config.env_int("PAYHEALTH_NOTICE_MAX_RETRIES", 6, minimum=0, maximum=50)
+PAYHEALTH_NOTICE_RETRY_BACKOFF = config.env_int("PAYHEALTH_NOTICE_RETRY_BACKOFF", 15, minimum=1, maximum=3600)
+PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX = config.env_int("PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX", 240, minimum=1, maximum=86400)
+PAYHEALTH_NOTICE_STUCK_AFTER = config.env_int("PAYHEALTH_NOTICE_STUCK_AFTER", 300, minimum=1, maximum=86400)
+PAYHEALTH_NOTICE_SWEEP_BATCH = 200
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

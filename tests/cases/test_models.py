@@ -159,6 +159,7 @@ def test_contact_language_falls_back_to_partner_then_english():
 
 
 def test_only_one_active_template_version_per_kind_and_language():
+    NoticeTemplate.objects.all().delete()  # the shipped defaults, loaded by a migration
     NoticeTemplate.objects.create(kind="breakage", language="es", version=1, subject="s", body="b")
     with pytest.raises(IntegrityError), transaction.atomic():
         NoticeTemplate.objects.create(kind="breakage", language="es", version=2, subject="s", body="b")

@@ -125,7 +125,7 @@ def one_of_each(superuser, incident):
     engagement = PartnerEngagementFactory(incident=incident, partner=contact.partner)
     AffectedMerchantFactory(incident=incident, merchant=MerchantFactory(), baseline_rate="0.9", attempts=100)
     InvestigationNote.objects.create(incident=incident, author=superuser, body="BIN 415231 rechaza con 05")
-    template = NoticeTemplate.objects.create(kind="breakage", language="es", subject="Falla", body="Hola")
+    template = NoticeTemplate.objects.get(kind="breakage", language="es", active=True)  # shipped default
     Correspondence.objects.create(
         incident=incident,
         engagement=engagement,
@@ -357,7 +357,7 @@ def test_correspondence_gets_a_message_id_that_never_changes(admin_client, one_o
 
 
 def test_editing_a_notice_template_text_saves_a_new_version(admin_client, superuser):
-    first = NoticeTemplate.objects.create(kind="update", language="en", subject="Update", body="Old text")
+    first = NoticeTemplate.objects.get(kind="update", language="en", active=True)  # shipped default
     url = admin_url(NoticeTemplate, "change", first.pk)
 
     response = admin_client.post(url, form_data(admin_client.get(url), body="New text"))
@@ -367,7 +367,7 @@ def test_editing_a_notice_template_text_saves_a_new_version(admin_client, superu
         NoticeTemplate.objects.filter(kind="update", language="en")
         .order_by("version")
         .values_list("version", "body", "active", "author")
-    ) == [(1, "Old text", False, None), (2, "New text", True, superuser.pk)]
+    ) == [(1, first.body, False, None), (2, "New text\n", True, superuser.pk)]
 
 
 def test_adding_correspondence_starts_it_where_the_pipeline_starts(admin_client, superuser, one_of_each):
@@ -394,13 +394,25 @@ def test_outbound_correspondence_without_a_thread_is_refused_not_crashed(admin_c
     assert not Correspondence.objects.filter(subject="Aviso").exists()
 
 
-def test_a_second_active_template_of_a_kind_and_language_is_refused_not_crashed(admin_client):
-    NoticeTemplate.objects.create(kind="update", language="es", subject="Actualización", body="Texto")
+def test_adding_a_template_makes_it_the_next_active_version(admin_client, superuser):
     url = admin_url(NoticeTemplate, "add")
-    data = {"kind": "update", "language": "es", "active": "on", "subject": "Otra", "body": "Otro texto"}
+    data = {"kind": "update", "language": "es", "subject": "Otra", "body": "Otro texto {{ reference }}"}
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 302
+    assert list(
+        NoticeTemplate.objects.filter(kind="update", language="es").order_by("version").values_list("version", "active")
+    ) == [(1, False), (2, True)]
+
+
+def test_a_template_naming_an_unknown_variable_is_refused_with_the_line(admin_client):
+    url = admin_url(NoticeTemplate, "add")
+    data = {"kind": "update", "language": "es", "subject": "Aviso", "body": "Hola\n{{ settings.SECRET_KEY }}"}
 
     response = admin_client.post(url, data)
 
     assert response.status_code == 200
-    assert response.context["adminform"].form.errors
+    errors = response.context["adminform"].form.errors["body"]
+    assert any("2" in error and "settings" in error for error in errors), errors
     assert NoticeTemplate.objects.filter(kind="update", language="es").count() == 1

@@ -5,23 +5,15 @@ the filesystem broker under var/) but a queue of its own, so a development worke
 test run on the same broker can never take its message.
 """
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from kombu import Exchange, Queue
 
 from accounts.management.commands.runstack import WORKER_QUEUES
 from payhealth.celery import app, touch_file_task
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import delete_queue, start_celery_worker, stop_celery_worker
 
 
 def registered_task_names() -> list[str]:
@@ -61,12 +53,7 @@ def test_touch_file_task_refuses_a_path(tmp_path, settings):
 def worker_queue():
     queue = f"check-{uuid.uuid4().hex[:12]}"
     yield queue
-    # Leave no queue or binding behind on a shared broker: declared on this channel, the binding is
-    # known to it, so delete() removes the binding too (kombu deletes only bindings it knows).
-    with app.connection_for_write() as connection:
-        bound = Queue(queue, Exchange(queue, type="direct"), routing_key=queue)(connection.default_channel)
-        bound.declare()
-        bound.delete()
+    delete_queue(app, queue)
 
 
 @pytest.mark.slow
@@ -74,15 +61,8 @@ def test_a_real_worker_consumes_a_task_from_the_broker(tmp_path, worker_queue):
     name = worker_queue
     touched = settings.VAR_DIR / "touched" / name
     log = tmp_path / "worker.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    argv = [sys.executable, "-m", "celery", "-A", "payhealth", "worker", "-l", "info", "--concurrency", "1"]
-    argv += ["-Q", worker_queue, "-n", f"{worker_queue}@%h", "--without-gossip", "--without-mingle"]
 
-    with log.open("wb") as output:
-        worker = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    worker = start_celery_worker(queue=worker_queue, log_path=log)
     try:
         touch_file_task.apply_async(args=[name], queue=worker_queue)
 
@@ -93,13 +73,6 @@ def test_a_real_worker_consumes_a_task_from_the_broker(tmp_path, worker_queue):
         assert touched.exists(), f"the worker did not run the task; its log:\n{log.read_text()}"
         assert touched.read_text() == "touched\n"
     finally:
-        worker.send_signal(signal.SIGTERM)  # warm shutdown
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(worker.pid, signal.SIGKILL)  # pool processes it may have left
+        stop_celery_worker(worker)
         touched.unlink(missing_ok=True)
     assert worker.returncode == 0, log.read_text()

@@ -1,7 +1,6 @@
 """The local SMTP sink keeps every message as a file, in arrival order, and never overwrites one."""
 
 import email
-import os
 import socket
 import subprocess
 import sys
@@ -13,14 +12,7 @@ import pytest
 from django.core.mail import EmailMessage
 
 from payhealth.mailsink import MailSinkHandler, PortInUseError, mailsink_start
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support import ROOT, free_port, smtp_settings, subprocess_env
 
 
 @pytest.fixture
@@ -34,15 +26,8 @@ def sink(tmp_path):
 
 
 @pytest.fixture
-def smtp_settings(settings, sink):
-    port, _, _ = sink
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = port
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_USE_SSL = False
+def sink_settings(settings, sink):
+    smtp_settings(settings, sink[0])
     return settings
 
 
@@ -50,7 +35,7 @@ def read_eml(path: Path):
     return email.message_from_bytes(path.read_bytes(), policy=default_policy)
 
 
-def test_a_message_sent_through_django_smtp_backend_lands_as_an_eml_file(sink, smtp_settings):
+def test_a_message_sent_through_django_smtp_backend_lands_as_an_eml_file(sink, sink_settings):
     _, mail_dir, reports = sink
 
     sent = EmailMessage(
@@ -76,7 +61,7 @@ def test_a_message_sent_through_django_smtp_backend_lands_as_an_eml_file(sink, s
     ]
 
 
-def test_files_sort_by_arrival(sink, smtp_settings):
+def test_files_sort_by_arrival(sink, sink_settings):
     _, mail_dir, _ = sink
 
     for number in range(1, 4):
@@ -113,7 +98,6 @@ def test_a_port_in_use_is_refused(tmp_path):
 
 
 def test_the_command_reports_a_port_in_use_in_one_line():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -122,7 +106,7 @@ def test_the_command_reports_a_port_in_use_in_one_line():
         result = subprocess.run(
             [sys.executable, "manage.py", "mailsink", "--port", str(port)],
             cwd=ROOT,
-            env=env,
+            env=subprocess_env(),
             capture_output=True,
             text=True,
             timeout=120,

@@ -1,0 +1,266 @@
+"""Partner notices end to end: 1,000 notices to 200 partners through real Celery workers into the
+local SMTP sink. Prints messages per second and the latency from queueing to receipt.
+
+    export DATABASE_URL=postgresql://…/payhealth     # a database you can write bench rows to
+    export CELERY_BROKER_URL=redis://127.0.0.1:6379/0 # the broker to measure (default: filesystem)
+    .venv/bin/python manage.py migrate
+    .venv/bin/python bench/notices.py [--workers 2] [--concurrency 4] [--pool prefork] [--rate 0]
+
+The script creates (once) 200 partners `bench-notice-NNN`, each with one contact (half read
+Spanish, half English), and five SEV3 incidents engaging all of them; every run composes one
+breakage notice per partner and incident (1,000), then queues them: by default with the bulk
+action `notices_send`, once per incident (200 notices a transaction), or with `--rate N`, one
+`notice_send` at a time, N per second. The SMTP sink (`payhealth.mailsink`, the one `make run`
+starts) runs in this process on a free loopback port and writes every message to a temporary
+folder; its file names carry the arrival time. Workers are `celery worker` processes on the
+configured broker, consuming a queue of their own (`--pool threads` suits this I/O-bound task
+too). Throughput is notices ÷ (last arrival − first `queued_at`); latency is each notice's
+arrival − its `queued_at`, so it includes the commit, publishing, the broker, the worker's two
+transactions and the SMTP conversation. Nothing is asserted: the figures go in the
+issue note. Target: at least 100 messages/s on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, this folder comes first on the path, where bench/queue.py would shadow the
+# standard library's `queue`: put the project root there instead.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payhealth.settings.local")
+os.environ.setdefault("DEBUG", "false")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.auth.models import Group  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from cases.models import Correspondence, Incident, PartnerEngagement  # noqa: E402
+from cases.references import next_reference  # noqa: E402
+from cases.services import notice_compose, notice_send, notices_send  # noqa: E402
+from partners.models import NoticeTemplate, Partner, PartnerContact  # noqa: E402
+from partners.notices import load_notice_templates  # noqa: E402
+from payhealth.celery import app  # noqa: E402
+from payhealth.mailsink import mailsink_start  # noqa: E402
+
+PARTNERS = 200
+INCIDENTS = 5
+TARGET_PER_SECOND = 100
+BENCH_USER = "bench-notices"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_desk() -> tuple[list[Incident], object]:
+    """200 partners with one contact each, five incidents engaging them all; created once."""
+    load_notice_templates(NoticeTemplate)
+    user, _ = get_user_model().objects.get_or_create(username=BENCH_USER, defaults={"first_name": "Bench"})
+    user.groups.add(Group.objects.get(name="partner_manager"))
+    with transaction.atomic():
+        partners = []
+        for number in range(PARTNERS):
+            language = "es" if number % 2 == 0 else "en"
+            partner, created = Partner.objects.get_or_create(
+                code=f"bench-notice-{number:03d}",
+                defaults={
+                    "name": f"Bench Partner {number:03d}",
+                    "kind": Partner.Kind.ISSUER,
+                    "country": "MX" if language == "es" else "US",
+                    "language": language,
+                    "timezone": "America/Mexico_City" if language == "es" else "America/New_York",
+                },
+            )
+            if created:
+                PartnerContact.objects.create(
+                    partner=partner, name=f"Operations {number:03d}", email=f"ops{number:03d}@bench-partner.test"
+                )
+            partners.append(partner)
+        incidents = []
+        for number in range(INCIDENTS):
+            fingerprint = f"bench:notices-{number}"
+            incident = Incident.objects.filter(fingerprint=fingerprint).first()
+            if incident is None:
+                now = timezone.now()
+                incident = Incident.objects.create(
+                    reference=next_reference(now.year),
+                    title=f"Benchmark: approval rate drop {number + 1}",
+                    category="auth_rate",
+                    severity="sev3",
+                    status="investigating",
+                    owner=user,
+                    created_by=user,
+                    started_at=now,
+                    detected_at=now,
+                    card_networks=["visa", "mastercard"],
+                    decline_codes=["05", "91"],
+                    country="MX",
+                    fingerprint=fingerprint,
+                )
+                PartnerEngagement.objects.bulk_create(
+                    PartnerEngagement(incident=incident, partner=partner) for partner in partners
+                )
+            incidents.append(incident)
+    return incidents, user
+
+
+def start_workers(
+    count: int, concurrency: int, pool: str, queue: str, smtp_port: int, log_dir: Path
+) -> list[subprocess.Popen]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    env["EMAIL_URL"] = f"smtp://127.0.0.1:{smtp_port}"
+    env["LOG_LEVEL"] = "WARNING"
+    workers = []
+    for number in range(count):
+        argv = [sys.executable, "-m", "celery", "-A", "payhealth", "worker", "-l", "info"]
+        argv += ["--pool", pool, "--concurrency", str(concurrency), "-Q", queue, "-n", f"{queue}-{number}@%h"]
+        argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+        log = (log_dir / f"worker-{number}.log").open("wb")
+        workers.append(
+            subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        )
+    return workers
+
+
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+
+
+def wait_until_ready(log_dir: Path, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = [log_dir / f"worker-{number}.log" for number in range(count)]
+        if all(log.exists() and b" ready." in log.read_bytes() for log in logs):
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"workers did not start within {timeout}s; logs in {log_dir}")
+
+
+def arrivals(mail_dir: Path) -> dict[str, datetime]:
+    """Message-ID → arrival time, read from the sink's files (named by UTC arrival time)."""
+    found = {}
+    for path in mail_dir.glob("*.eml"):
+        stamp = datetime.strptime(path.name.split("-")[0], "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
+        with path.open("rb") as handle:
+            headers = BytesHeaderParser(policy=default_policy).parse(handle)
+        found[str(headers["Message-ID"]).strip()] = stamp
+    return found
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=4, help="pool processes per worker (default %(default)s)")
+    parser.add_argument("--pool", default="prefork", help="Celery pool: prefork or threads (default %(default)s)")
+    parser.add_argument("--rate", type=float, default=0, help="queue N notices per second; 0 = one burst (default)")
+    options = parser.parse_args()
+
+    incidents, user = bench_desk()
+    queue = f"bench-notices-{uuid.uuid4().hex[:8]}"
+    app.conf.update(task_routes={**app.conf.task_routes, "cases.deliver_correspondence_task": {"queue": queue}})
+    with tempfile.TemporaryDirectory(prefix="payhealth-bench-") as scratch:
+        scratch = Path(scratch)
+        port = free_port()
+        sink = mailsink_start(mail_dir=scratch / "mail", port=port, report=lambda line: None)
+        workers = start_workers(options.workers, options.concurrency, options.pool, queue, port, scratch)
+        try:
+            wait_until_ready(scratch, options.workers)
+            started = time.monotonic()
+            drafts = []
+            for incident in incidents:
+                drafts += notice_compose(incident=incident, actor=user, kind="breakage").drafts
+            print(f"composed {len(drafts)} notices to {PARTNERS} partners in {time.monotonic() - started:.1f}s")
+
+            started = time.monotonic()
+            if options.rate:
+                for number, draft in enumerate(drafts):
+                    notice_send(correspondence=draft, actor=user)
+                    pause = started + (number + 1) / options.rate - time.monotonic()
+                    if pause > 0:
+                        time.sleep(pause)
+            else:  # the bulk action, once per incident: its 200 notices in one transaction
+                for incident in incidents:
+                    batch = [draft for draft in drafts if draft.incident_id == incident.pk]
+                    notices_send(correspondences=batch, actor=user)
+            print(f"queued them in {time.monotonic() - started:.1f}s ({'burst' if not options.rate else options.rate})")
+
+            ids = [draft.pk for draft in drafts]
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                pending = Correspondence.objects.filter(pk__in=ids).exclude(status=Correspondence.Status.SENT).count()
+                if not pending:
+                    break
+                time.sleep(0.2)
+            connection.close()
+        finally:
+            stop_workers(workers)
+            sink.stop()
+
+        rows = {row.message_id: row for row in Correspondence.objects.filter(pk__in=ids)}
+        received = arrivals(scratch / "mail")
+        statuses = {}
+        for row in rows.values():
+            statuses[row.status] = statuses.get(row.status, 0) + 1
+        latencies = [(received[mid] - row.queued_at).total_seconds() for mid, row in rows.items() if mid in received]
+        if not latencies:
+            raise SystemExit(f"nothing arrived; statuses {statuses}; worker logs in {scratch}")
+        first_queued = min(row.queued_at for row in rows.values())
+        window = (max(received[mid] for mid in rows if mid in received) - first_queued).total_seconds()
+        arrival_times = sorted(received[mid] for mid in rows if mid in received)
+        delivering = (arrival_times[-1] - arrival_times[0]).total_seconds() or 1e-9
+        rate = len(latencies) / window
+        duplicates = len(list((scratch / "mail").glob("*.eml"))) - len(received)
+
+    broker = settings.CELERY_BROKER_URL.split("@")[-1]
+    print()
+    print(f"broker {broker}; {options.workers} workers × {options.concurrency} {options.pool}; {os.cpu_count()} CPUs")
+    print(f"delivered {len(latencies)}/{len(rows)} (statuses {statuses}; duplicate Message-IDs {duplicates})")
+    print(f"throughput: {rate:.0f} messages/s from first queued to last received ({window:.2f}s)")
+    print(f"            {len(latencies) / delivering:.0f} messages/s from first to last received")
+    print(
+        "latency queued → received: "
+        f"p50 {statistics.median(latencies) * 1000:.0f} ms, p95 {percentile(latencies, 0.95) * 1000:.0f} ms, "
+        f"max {max(latencies) * 1000:.0f} ms"
+    )
+    if not options.rate:
+        print(f"target ≥ {TARGET_PER_SECOND} messages/s: {'met' if rate >= TARGET_PER_SECOND else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,258 @@
+"""The allow-listed context a notice renders against: one incident, seen by one partner.
+
+Only plain dicts, lists, strings, numbers and booleans leave this module (the shape is
+`partners.notices.CONTEXT_SCHEMA`), so a template can reach no model method, no relation and
+nothing of another partner: escalation contacts are the addressed partner's own, and the
+incident's summary and root cause (desk notes that may name other partners) are left out.
+Words are rendered in the notice's language; times are given in UTC and in the partner's
+zone with the zone's name (Mexico City is UTC−6 all year, US zones follow DST).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.utils import parseaddr
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+from cases.models import AffectedMerchant, CardNetwork, Incident, PartnerEngagement, ResponseCode, Severity, SlaPolicy
+from cases.models.incident import Category, Status
+from partners.models import PartnerContact
+
+# Names people use for the zones partners keep; any other zone shows its IANA name.
+ZONE_LABELS = {
+    "America/Mexico_City": _("Central Mexico time"),
+    "America/Monterrey": _("Central Mexico time"),
+    "America/Merida": _("Central Mexico time"),
+    "America/Cancun": _("Quintana Roo time"),
+    "America/Tijuana": _("Northwest Mexico time"),
+    "America/New_York": _("US Eastern time"),
+    "America/Chicago": _("US Central time"),
+    "America/Denver": _("US Mountain time"),
+    "America/Los_Angeles": _("US Pacific time"),
+    "UTC": "UTC",
+}
+MINUS = "\u2212"
+
+
+def zone_label(zone: str) -> str:
+    return str(ZONE_LABELS.get(zone, zone))
+
+
+def moment(value: datetime | None, zone: str) -> dict | None:
+    """One instant in UTC and in `zone`, e.g. local "2026-03-02 09:04 CST", offset "UTC−06:00"."""
+    if value is None:
+        return None
+    local = value.astimezone(ZoneInfo(zone))
+    abbreviation = local.tzname() or ""
+    if abbreviation[:1] in {"+", "-"}:  # zones without a letter abbreviation
+        abbreviation = ""
+    minutes = int(local.utcoffset().total_seconds() // 60)
+    offset = f"UTC{'+' if minutes >= 0 else MINUS}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    utc = value.astimezone(UTC)
+    return {
+        "utc": f"{utc:%Y-%m-%d %H:%M} UTC",
+        "local": f"{local:%Y-%m-%d %H:%M}" + (f" {abbreviation}" if abbreviation else ""),
+        "offset": offset,
+        "zone": zone_label(zone),
+        "iso": utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _percent(share: Decimal, language: str) -> str:
+    return f"{share * 100:.2f}{' %' if language == 'es' else '%'}"
+
+
+def _impact(incident: Incident, language: str) -> dict:
+    """Baseline vs observed approval rate (weighted by attempts), excess declines, amount at risk."""
+    rows = list(AffectedMerchant.objects.filter(incident=incident))
+    measured = [row for row in rows if row.baseline_rate is not None and row.observed_rate is not None]
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        if row.volume_at_risk:
+            totals[row.currency] += row.volume_at_risk
+    amount = " + ".join(f"{currency} {total:,.2f}" for currency, total in sorted(totals.items()))
+    excess = sum(row.excess_declines or 0 for row in rows)
+    attempts = sum(row.attempts for row in rows)
+    if not measured:
+        return {
+            "measured": False,
+            "baseline_rate": "",
+            "observed_rate": "",
+            "drop_pp": "",
+            "attempts": f"{attempts:,}" if attempts else "",
+            "excess_declines": f"{excess:,}" if excess else "",
+            "amount_at_risk": amount,
+        }
+    weight = sum(row.attempts for row in measured)
+    if weight:
+        baseline = sum(row.baseline_rate * row.attempts for row in measured) / weight
+        observed = sum(row.observed_rate * row.attempts for row in measured) / weight
+    else:
+        baseline = sum(row.baseline_rate for row in measured) / len(measured)
+        observed = sum(row.observed_rate for row in measured) / len(measured)
+    return {
+        "measured": True,
+        "baseline_rate": _percent(baseline, language),
+        "observed_rate": _percent(observed, language),
+        "drop_pp": f"{(baseline - observed) * 100:.2f}",
+        "attempts": f"{attempts:,}",
+        "excess_declines": f"{excess:,}",
+        "amount_at_risk": amount or "—",
+    }
+
+
+def _symptoms(incident: Incident) -> list[dict]:
+    meanings: dict[str, list[ResponseCode]] = defaultdict(list)
+    for row in ResponseCode.objects.filter(code__in=incident.decline_codes).order_by("scheme", "code"):
+        meanings[row.code].append(row)
+    symptoms = []
+    for code in dict.fromkeys(incident.decline_codes):
+        rows = meanings.get(code, [])
+        symptoms.append(
+            {
+                "code": code,
+                "meaning": " / ".join(dict.fromkeys(row.meaning for row in rows)),
+                "category": str(rows[0].get_category_display()) if rows else "",
+            }
+        )
+    return symptoms
+
+
+def _escalation_contacts(engagement: PartnerEngagement) -> list[dict]:
+    contacts = PartnerContact.objects.filter(partner_id=engagement.partner_id, active=True).filter(
+        Q(role=PartnerContact.Role.ESCALATION) | Q(escalation_level__gt=1)
+    )
+    return [
+        {
+            "name": contact.name,
+            "email": contact.email,
+            "phone": contact.phone,
+            "role": str(contact.get_role_display()),
+            "level": contact.escalation_level,
+        }
+        for contact in contacts.order_by("escalation_level", "name")
+    ]
+
+
+def _update_policy(engagement: PartnerEngagement, policies: list[SlaPolicy]) -> SlaPolicy | None:
+    """The most specific active policy for the severity: the partner's, its kind's, the default."""
+    partner = engagement.partner
+    scopes = (
+        lambda policy: policy.partner_id == partner.pk,
+        lambda policy: policy.partner_id is None and policy.partner_kind == partner.kind,
+        lambda policy: policy.partner_id is None and policy.partner_kind == "",
+    )
+    for in_scope in scopes:
+        for policy in policies:
+            if in_scope(policy):
+                return policy
+    return None
+
+
+def next_update_at(engagement: PartnerEngagement, policies: list[SlaPolicy], now: datetime) -> datetime | None:
+    """When the next update is due: now plus the update cadence on a 24x7 calendar.
+
+    A business-hours cadence (SEV3/SEV4) is not a wall-clock time, so the templates say
+    "within one business day" instead.
+    """
+    policy = _update_policy(engagement, policies)
+    if policy is None or policy.update_every is None or not policy.calendar.is_24x7:
+        return None
+    return now + policy.update_every
+
+
+@dataclass(frozen=True)
+class IncidentFacts:
+    """What every partner's notice about one incident shares, in one language: read once when
+    a bulk action notifies 200 partners, not once per partner."""
+
+    merchants: list[str]
+    symptoms: list[dict]
+    impact: dict
+    policies: list[SlaPolicy]
+
+
+def incident_facts(incident: Incident, language: str) -> IncidentFacts:
+    merchants = AffectedMerchant.objects.filter(incident=incident).order_by("merchant__name")
+    with translation.override(language):
+        return IncidentFacts(
+            merchants=list(merchants.values_list("merchant__name", flat=True)),
+            symptoms=_symptoms(incident),
+            impact=_impact(incident, language),
+            policies=list(SlaPolicy.objects.filter(active=True, severity=incident.severity).select_related("calendar")),
+        )
+
+
+def desk_sender() -> tuple[str, str]:
+    """(team name, address) of the desk mailbox replies go to, from DEFAULT_FROM_EMAIL."""
+    team, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return team or address, address
+
+
+def notice_context(
+    *,
+    engagement: PartnerEngagement,
+    language: str,
+    author=None,
+    now: datetime | None = None,
+    next_update: datetime | None = None,
+    facts: IncidentFacts | None = None,
+) -> dict:
+    """The context for one partner's notice about its incident, in `language`.
+
+    `facts` are the incident's shared parts from `incident_facts(incident, language)`, when the
+    caller composes for several partners."""
+    incident = engagement.incident
+    partner = engagement.partner
+    zone = partner.timezone
+    now = now or timezone.now()
+    facts = facts or incident_facts(incident, language)
+    if next_update is None:
+        next_update = next_update_at(engagement, facts.policies, now)
+    start = incident.started_at or incident.detected_at or incident.created_at
+    end = incident.mitigated_at or incident.resolved_at
+    merchants = list(facts.merchants)
+    signer = author if getattr(author, "pk", None) else incident.owner
+    team, address = desk_sender()
+    with translation.override(language):
+        return {
+            "reference": incident.reference,
+            "folio": engagement.folio,
+            "title": incident.title,
+            "severity": incident.severity.upper(),
+            "severity_label": str(Severity(incident.severity).label),
+            "status": str(Status(incident.status).label),
+            "category": str(Category(incident.category).label),
+            "partner": {"name": partner.name, "code": partner.code, "timezone": zone, "zone": zone_label(zone)},
+            "window": {
+                "start": moment(start, zone),
+                "end": moment(end, zone),
+                "detected": moment(incident.detected_at, zone),
+                "ongoing": end is None,
+            },
+            "scope": {
+                "merchants": merchants,
+                "merchant_count": len(merchants),
+                "networks": [str(CardNetwork(value).label) for value in incident.card_networks],
+                "bin_prefixes": list(incident.bin_prefixes),
+                "country": incident.country,
+            },
+            "symptoms": [dict(symptom) for symptom in facts.symptoms],
+            "impact": dict(facts.impact),
+            "next_update": moment(next_update, zone),
+            "now": moment(now, zone),
+            "escalation_contacts": _escalation_contacts(engagement),
+            "our_contact": {
+                "name": (signer.get_full_name() or signer.get_username()) if signer else "",
+                "team": team,
+                "email": address,
+            },
+        }

@@ -1,0 +1,339 @@
+"""Partner notices: compose, preview and edit (DESIGN.md §3 "Notices"); approval and sending are
+in `cases.services.notice_dispatch`.
+
+A notice is one outbound `Correspondence` per partner and language group. Its life:
+`draft → (pending_approval →) queued → sending → sent | failed`. SEV1 and SEV2 notices wait for
+a lead's approval, and approving one sends it; the approver is never the author. Sending needs
+`cases.send_correspondence` (partner managers and leads); analysts draft. Queued rows are
+handed to Celery after the transaction commits (`cases.tasks.enqueue_deliveries`); delivery
+itself is `cases.services.delivery`.
+
+`actor=None` means PayHealth itself (an SLA sweep composing an escalation, say): it drafts and
+sends without a permission check but can never approve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cases import events
+from cases.mail import new_message_id, subject_with_token, thread_references
+from cases.models import CaseEvent, Correspondence, Incident, PartnerEngagement, Severity
+from cases.notice_context import IncidentFacts, incident_facts, notice_context
+from partners.models import Language, NoticeTemplate, Partner, PartnerContact
+from partners.notices import NoticeRenderError, RenderedNotice, render_notice
+
+NEEDS_APPROVAL = (Severity.SEV1, Severity.SEV2)
+Status = Correspondence.Status
+
+
+@dataclass(frozen=True)
+class SkippedPartner:
+    """A partner that got no notice, and why (shown to the person composing)."""
+
+    partner: Partner
+    code: str  # not_engaged, not_involved, no_contacts
+    reason: str
+
+
+@dataclass
+class NoticeComposeResult:
+    drafts: list[Correspondence] = field(default_factory=list)
+    skipped: list[SkippedPartner] = field(default_factory=list)
+
+
+def require_permission(actor, permission: str, message: str) -> None:
+    """Refuse a person without `permission`; `actor=None` is PayHealth itself."""
+    if actor is None:
+        return
+    if not actor.has_perm(permission):
+        raise PermissionDenied(message)
+
+
+def acting_person(actor):
+    """The user to record (None for PayHealth itself)."""
+    return actor if getattr(actor, "pk", None) else None
+
+
+def notice_recipients(engagement: PartnerEngagement) -> dict[str, list[PartnerContact]]:
+    """The partner's contacts that receive notices at the engagement's escalation level, by language.
+
+    Each contact reads its own language, else the partner's, else English; the partner's own
+    language group comes first.
+    """
+    partner = engagement.partner
+    contacts = PartnerContact.objects.filter(
+        partner=partner, active=True, receives_notices=True, escalation_level__lte=engagement.escalation_level
+    ).order_by("escalation_level", "name", "pk")
+    groups: dict[str, list[PartnerContact]] = {}
+    for contact in contacts:
+        contact.partner = partner
+        groups.setdefault(contact.effective_language, []).append(contact)
+    return dict(sorted(groups.items(), key=lambda item: (item[0] != partner.language, item[0])))
+
+
+def active_template(kind: str, language: str) -> NoticeTemplate:
+    """The active version for the kind in `language`, else the English one."""
+    for candidate in dict.fromkeys((language, Language.ENGLISH)):
+        template = NoticeTemplate.objects.filter(kind=kind, language=candidate, active=True).first()
+        if template is not None:
+            return template
+    raise ValidationError(
+        _("There is no active %(kind)s template; load the defaults or write one.")
+        % {"kind": NoticeTemplate.Kind(kind).label},
+        code="no_template",
+    )
+
+
+def _render(template: NoticeTemplate, context: dict) -> RenderedNotice:
+    try:
+        return render_notice(subject=template.subject, body=template.body, context=context, language=template.language)
+    except NoticeRenderError as exc:
+        raise ValidationError(
+            _("Template %(template)s cannot be rendered: %(error)s") % {"template": template, "error": exc},
+            code="template_broken",
+        ) from exc
+
+
+def thread_parent(engagement: PartnerEngagement, language: str) -> Correspondence | None:
+    """The message a new notice to this partner answers: the latest one of the thread.
+
+    Outbound messages count once they are on their way (queued, sending, sent); replies count
+    as received. The latest one in the notice's language wins, so each language group keeps its
+    own thread; without one, the latest of the partner's thread.
+    """
+    thread = Correspondence.objects.filter(engagement=engagement).filter(
+        Q(direction=Correspondence.Direction.INBOUND)
+        | Q(direction=Correspondence.Direction.OUTBOUND, status__in=[Status.QUEUED, Status.SENDING, Status.SENT])
+    )
+    thread = thread.order_by("-created_at", "-id")
+    return thread.filter(language=language).first() or thread.first()
+
+
+def _thread_headers(parent: Correspondence | None) -> tuple[str, str]:
+    if parent is None:
+        return "", ""
+    return parent.message_id, thread_references(parent.references, parent.message_id)
+
+
+@transaction.atomic
+def notice_compose(
+    *,
+    incident: Incident,
+    actor,
+    kind: str,
+    partners: Iterable[Partner] | None = None,
+    next_update: datetime | None = None,
+) -> NoticeComposeResult:
+    """Draft one notice per partner and language group from the active templates.
+
+    `partners=None` means every engaged partner not marked "not involved" (the bulk action).
+    A partner without an engagement or without a contact that receives notices is reported in
+    `skipped`, never dropped silently. The Message-ID is fixed here, once.
+    """
+    require_permission(actor, "cases.add_correspondence", _("Drafting notices needs a desk role."))
+    if kind not in NoticeTemplate.Kind.values:
+        raise ValidationError({"kind": _("Unknown notice kind %(kind)s.") % {"kind": kind}}, code="invalid")
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    engagements = {
+        engagement.partner_id: engagement
+        for engagement in PartnerEngagement.objects.filter(incident=locked).select_related("partner")
+    }
+    if partners is None:
+        chosen = [
+            engagement.partner
+            for engagement in sorted(engagements.values(), key=lambda e: e.partner.name)
+            if engagement.partner_status != PartnerEngagement.PartnerStatus.NOT_INVOLVED
+        ]
+    else:
+        chosen = list(dict.fromkeys(partners))
+    now = timezone.now()
+    result = NoticeComposeResult()
+    shared = _ComposeCache(kind=kind, incident=locked)
+    for partner in chosen:
+        engagement = engagements.get(partner.pk)
+        if engagement is None:
+            result.skipped.append(
+                SkippedPartner(
+                    partner,
+                    "not_engaged",
+                    _("%(partner)s is not engaged on %(reference)s.")
+                    % {"partner": partner.name, "reference": locked.reference},
+                )
+            )
+            continue
+        if engagement.partner_status == PartnerEngagement.PartnerStatus.NOT_INVOLVED:
+            result.skipped.append(
+                SkippedPartner(
+                    partner, "not_involved", _("%(partner)s is marked as not involved.") % {"partner": partner.name}
+                )
+            )
+            continue
+        engagement.incident = locked
+        groups = notice_recipients(engagement)
+        if not groups:
+            result.skipped.append(
+                SkippedPartner(
+                    partner,
+                    "no_contacts",
+                    _("%(partner)s has no active contact that receives notices at escalation level %(level)s.")
+                    % {"partner": partner.name, "level": engagement.escalation_level},
+                )
+            )
+            continue
+        for language, contacts in groups.items():
+            result.drafts.append(
+                _draft(
+                    engagement,
+                    actor=actor,
+                    language=language,
+                    contacts=contacts,
+                    now=now,
+                    next_update=next_update,
+                    shared=shared,
+                )
+            )
+    if result.drafts:
+        locked.save(update_fields=["updated_at"])
+    return result
+
+
+class _ComposeCache:
+    """Templates and incident facts per language, read once per compose (200 partners, one query each)."""
+
+    def __init__(self, *, kind: str, incident: Incident) -> None:
+        self.kind, self.incident = kind, incident
+        self._templates: dict[str, NoticeTemplate] = {}
+        self._facts: dict[str, IncidentFacts] = {}
+
+    def template(self, language: str) -> NoticeTemplate:
+        if language not in self._templates:
+            self._templates[language] = active_template(self.kind, language)
+        return self._templates[language]
+
+    def facts(self, language: str) -> IncidentFacts:
+        if language not in self._facts:
+            self._facts[language] = incident_facts(self.incident, language)
+        return self._facts[language]
+
+
+def _draft(engagement, *, actor, language, contacts, now, next_update, shared: _ComposeCache) -> Correspondence:
+    incident = engagement.incident
+    kind = shared.kind
+    template = shared.template(language)
+    context = notice_context(
+        engagement=engagement,
+        language=template.language,
+        author=actor,
+        now=now,
+        next_update=next_update,
+        facts=shared.facts(template.language),
+    )
+    rendered = _render(template, context)
+    in_reply_to, references = _thread_headers(thread_parent(engagement, template.language))
+    row = Correspondence(
+        incident=incident,
+        engagement=engagement,
+        direction=Correspondence.Direction.OUTBOUND,
+        channel=Correspondence.Channel.EMAIL,
+        kind=kind,
+        template=template,
+        template_version=template.version,
+        language=template.language,
+        subject=subject_with_token(rendered.subject, incident.reference),
+        body_text=rendered.body,
+        from_address=settings.DEFAULT_FROM_EMAIL,
+        to_addresses=[contact.email for contact in contacts],
+        status=Status.DRAFT,
+        message_id=new_message_id(incident.reference),
+        in_reply_to=in_reply_to,
+        references=references,
+        created_by=acting_person(actor),
+    )
+    # Fields only: the Message-ID is fresh and the check constraints hold by construction (the
+    # database still enforces both); validating them here costs six queries per notice.
+    row.full_clean(validate_unique=False, validate_constraints=False)
+    row.save()
+    events.record(
+        incident=incident,
+        actor=actor,
+        kind=CaseEvent.Kind.NOTICE_DRAFTED,
+        correspondence=row.pk,
+        notice_kind=kind,
+        partner=engagement.partner.name,
+        language=row.language,
+        to=row.to_addresses,
+        template_version=template.version,
+    )
+    return row
+
+
+def notice_template_preview(
+    *, incident: Incident, partner: Partner, language: str, subject: str, body: str, actor=None
+) -> RenderedNotice:
+    """A template text rendered for one engaged partner of an incident, nothing saved (live preview)."""
+    engagement = PartnerEngagement.objects.select_related("incident", "partner").get(incident=incident, partner=partner)
+    context = notice_context(engagement=engagement, language=language, author=actor)
+    try:
+        rendered = render_notice(subject=subject, body=body, context=context, language=language)
+    except NoticeRenderError as exc:
+        raise ValidationError(str(exc), code="template_broken") from exc
+    return RenderedNotice(subject=subject_with_token(rendered.subject, incident.reference), body=rendered.body)
+
+
+def locked_notice(correspondence: Correspondence) -> Correspondence:
+    """Lock the incident, then the notice (the order every notice service uses)."""
+    if correspondence.direction != Correspondence.Direction.OUTBOUND or correspondence.incident_id is None:
+        raise ValidationError(_("Only outbound notices of an incident can be changed here."), code="not_a_notice")
+    incident = Incident.objects.select_for_update().get(pk=correspondence.incident_id)
+    row = (
+        Correspondence.objects.select_for_update(of=("self",))
+        .select_related("engagement__partner")
+        .get(pk=correspondence.pk)
+    )
+    row.incident = incident
+    return row
+
+
+def expect_status(row: Correspondence, *statuses: str) -> None:
+    if row.status not in statuses:
+        raise ValidationError(
+            _("This notice is %(status)s; it cannot be changed that way.") % {"status": row.get_status_display()},
+            code="wrong_status",
+        )
+
+
+@transaction.atomic
+def notice_edit(*, correspondence: Correspondence, actor, subject: str, body_text: str) -> Correspondence:
+    """Change one draft's subject or text; the edit is what gets sent. Only the author edits.
+
+    A draft PayHealth composed by itself (no author) becomes the editor's.
+    """
+    require_permission(actor, "cases.change_correspondence", _("Editing notices needs a desk role."))
+    row = locked_notice(correspondence)
+    expect_status(row, Status.DRAFT)
+    if row.created_by_id is not None and row.created_by_id != getattr(actor, "pk", None):
+        raise PermissionDenied(_("Only the author of a notice can edit it."))
+    body_text = (body_text or "").strip()
+    if not body_text:
+        raise ValidationError({"body_text": _("A notice cannot be empty.")}, code="required")
+    subject = subject_with_token(subject, row.incident.reference)
+    if (row.subject, row.body_text.strip()) == (subject, body_text):
+        return row
+    row.subject, row.body_text = subject, body_text + "\n"
+    fields = ["subject", "body_text"]
+    if row.created_by_id is None and acting_person(actor):
+        row.created_by = actor
+        fields.append("created_by")
+    row.full_clean()
+    row.save(update_fields=fields)
+    return row

@@ -1,0 +1,503 @@
+"""Delivering notices over SMTP: in this process against a scripted server, then end to end
+through real Celery workers (the configured broker, a private Redis for the outage) into a real
+SMTP server on loopback.
+
+The slow tests share one worker that consumes a queue of its own, so a development worker or a
+parallel run on the same broker never takes their tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import time
+import uuid
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.db import connection
+
+from cases.models import CaseEvent, Correspondence, PartnerEngagement
+from cases.services import (
+    correspondence_deliver,
+    correspondence_requeue_stuck,
+    notice_compose,
+    notice_retry,
+    notice_send,
+)
+from cases.services.delivery import TransientDeliveryError
+from cases.tasks import deliver_correspondence_task, delivery_backoff
+from payhealth.celery import app
+from tests.cases.notice_data import notice_desk
+from tests.support import (
+    RedisServer,
+    celery_broker,
+    celery_routes,
+    database_url_for_workers,
+    delete_queue,
+    forget_unacked,
+    kill_process_group,
+    scripted_smtp_server,
+    smtp_settings,
+    start_celery_worker,
+    stop_celery_worker,
+    subprocess_env,
+    wait_for,
+    worker_is_ready,
+)
+
+Status = Correspondence.Status
+NOTICE_TASKS = ["cases.deliver_correspondence_task", "cases.requeue_stuck_correspondence_task"]
+
+
+def queue_notices(desk, author, sender, *, kind="breakage", partners=None) -> list[Correspondence]:
+    drafts = notice_compose(incident=desk.incident, actor=author, kind=kind, partners=partners).drafts
+    for draft in drafts:
+        notice_send(correspondence=draft, actor=sender)
+    return drafts
+
+
+def events_of(row: Correspondence, kind: str) -> list[dict]:
+    return [event.data for event in CaseEvent.objects.filter(kind=kind) if event.data.get("correspondence") == row.pk]
+
+
+def subject(message) -> str:
+    # Django 5.2 folds a long encoded subject right after "Subject:"; readers drop that space.
+    return str(message["Subject"]).strip()
+
+
+def by_language(messages):
+    return {message["Content-Language"]: message for message in messages}
+
+
+# --- in this process: correspondence_deliver against a scripted SMTP server -------------------
+
+
+@pytest.fixture
+def smtp(settings):
+    with scripted_smtp_server() as (port, handler):
+        smtp_settings(settings, port)
+        yield handler
+
+
+@pytest.fixture
+def desk(db, analyst):
+    return notice_desk(owner=analyst)
+
+
+def test_a_delivered_notice_has_its_language_subject_token_headers_and_content(smtp, desk, analyst, partner_manager):
+    drafts = queue_notices(desk, analyst, partner_manager, partners=[desk.bbva])
+
+    outcomes = [correspondence_deliver(correspondence_id=row.pk) for row in drafts]
+
+    assert outcomes == ["sent", "sent"]
+    messages = by_language(smtp.accepted)
+    spanish_row, english_row = (next(r for r in drafts if r.language == lang) for lang in ("es", "en"))
+    spanish, english = messages["es-MX"], messages["en"]
+    reference = desk.incident.reference
+    assert spanish["Message-ID"] == spanish_row.message_id
+    assert subject(spanish) == spanish_row.subject
+    assert subject(spanish).startswith(f"[{reference}] SEV3 Aviso de incidencia: Débito BBVA")
+    assert (spanish["To"], spanish["From"]) == ("operacion@bbva.test", "PayHealth Operations <payhealth@localhost>")
+    assert spanish["X-PayHealth-Reference"] == reference
+    assert spanish["In-Reply-To"] is None and spanish["References"] is None
+    body = spanish.get_content()
+    expected = [
+        "Estimado equipo de BBVA México:",
+        "Su folio: MX-7781",
+        "Ventana de afectación",
+        "acuse de recibo",
+        "- Tasa de aprobación: 73.33 % observada contra 91.33 % de referencia",
+        "- Monto en riesgo: MXN 1,750,000.50",
+        "- Código de respuesta 05: Do not honor",
+        ", UTC−06:00) / 2026-03-06 15:00 UTC",
+    ]
+    for text in expected:
+        assert text in body
+    assert english["Message-ID"] == english_row.message_id
+    assert english["To"] == "intl@bbva.test"
+    assert subject(english).startswith(f"[{reference}] SEV3 Débito BBVA: caída de aprobación: please confirm receipt")
+    assert "Hello BBVA México team," in english.get_content()
+    for row in drafts:
+        row.refresh_from_db()
+        assert (row.status, row.attempts, row.last_error) == (Status.SENT, 1, "")
+        assert row.sent_at is not None
+        assert events_of(row, CaseEvent.Kind.NOTICE_SENT)[0]["message_id"] == row.message_id
+
+
+def test_the_first_notice_marks_the_partner_notified_once(smtp, desk, analyst, partner_manager):
+    drafts = queue_notices(desk, analyst, partner_manager, partners=[desk.bbva])
+
+    correspondence_deliver(correspondence_id=drafts[0].pk)
+    desk.bbva_engagement.refresh_from_db()
+    first = desk.bbva_engagement.first_notified_at
+    correspondence_deliver(correspondence_id=drafts[1].pk)
+
+    desk.bbva_engagement.refresh_from_db()
+    assert desk.bbva_engagement.partner_status == PartnerEngagement.PartnerStatus.NOTIFIED
+    assert desk.bbva_engagement.first_notified_at == first is not None
+    updates = CaseEvent.objects.filter(incident=desk.incident, kind=CaseEvent.Kind.PARTNER_UPDATED)
+    assert [event.data["changes"]["partner_status"] for event in updates] == [
+        {"from": "not_notified", "to": "notified"}
+    ]
+
+
+def test_a_follow_up_is_threaded_under_the_previous_message(smtp, desk, analyst, partner_manager):
+    breakage = queue_notices(desk, analyst, partner_manager, partners=[desk.visa])[0]
+    correspondence_deliver(correspondence_id=breakage.pk)
+    update = queue_notices(desk, analyst, partner_manager, kind="update", partners=[desk.visa])[0]
+
+    correspondence_deliver(correspondence_id=update.pk)
+
+    message = smtp.accepted[-1]
+    assert subject(message).startswith(f"[{desk.incident.reference}] Update: ")
+    assert message["In-Reply-To"] == breakage.message_id
+    assert message["References"] == breakage.message_id
+
+
+def test_the_same_notice_delivered_twice_is_sent_once(smtp, desk, analyst, partner_manager):
+    row = queue_notices(desk, analyst, partner_manager, partners=[desk.visa])[0]
+
+    outcomes = [correspondence_deliver(correspondence_id=row.pk) for _ in range(2)]
+
+    assert outcomes == ["sent", "skipped"]
+    assert [m["Message-ID"] for m in smtp.seen] == [row.message_id]
+    assert len(events_of(row, CaseEvent.Kind.NOTICE_SENT)) == 1
+
+
+@pytest.mark.parametrize("answer", ["451 4.3.0 Try again later", "421 4.7.0 Too many connections"])
+def test_a_4xx_answer_puts_the_notice_back_in_the_queue_for_a_retry(smtp, desk, analyst, partner_manager, answer):
+    row = queue_notices(desk, analyst, partner_manager, partners=[desk.visa])[0]
+    smtp.script.append(answer)
+
+    with pytest.raises(TransientDeliveryError, match=answer[:3]):
+        correspondence_deliver(correspondence_id=row.pk)
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_error, row.sent_at) == (Status.QUEUED, 1, answer, None)
+
+    assert correspondence_deliver(correspondence_id=row.pk) == "sent"
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_error) == (Status.SENT, 2, "")
+    assert [m["Message-ID"] for m in smtp.seen] == [row.message_id, row.message_id]
+    assert len(smtp.accepted) == 1
+
+
+def test_a_transient_error_on_the_last_attempt_fails_the_notice(smtp, desk, analyst, partner_manager):
+    row = queue_notices(desk, analyst, partner_manager, partners=[desk.visa])[0]
+    smtp.script.append("451 4.3.0 Try again later")
+
+    assert correspondence_deliver(correspondence_id=row.pk, final_attempt=True) == "failed"
+
+    row.refresh_from_db()
+    assert (row.status, row.last_error) == (Status.FAILED, "Gave up after 1 attempts: 451 4.3.0 Try again later")
+
+
+def test_a_5xx_answer_fails_the_notice_with_the_servers_answer_on_the_timeline(smtp, desk, analyst, partner_manager):
+    row = queue_notices(desk, analyst, partner_manager, partners=[desk.visa])[0]
+    smtp.script.append("550 5.7.1 Message rejected by policy")
+
+    assert correspondence_deliver(correspondence_id=row.pk) == "failed"
+
+    row.refresh_from_db()
+    assert (row.status, row.last_error, row.sent_at) == (Status.FAILED, "550 5.7.1 Message rejected by policy", None)
+    assert events_of(row, CaseEvent.Kind.NOTICE_FAILED) == [
+        {"correspondence": row.pk, "partner": "Visa", "error": "550 5.7.1 Message rejected by policy", "attempts": 1}
+    ]
+    desk.visa_engagement.refresh_from_db()
+    assert desk.visa_engagement.partner_status == PartnerEngagement.PartnerStatus.NOT_NOTIFIED
+
+
+def test_an_unreachable_server_is_transient(settings, desk, analyst, partner_manager):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    smtp_settings(settings, port)
+    row = queue_notices(desk, analyst, partner_manager, partners=[desk.visa])[0]
+
+    with pytest.raises(TransientDeliveryError, match="ConnectionRefusedError"):
+        correspondence_deliver(correspondence_id=row.pk)
+
+    row.refresh_from_db()
+    assert row.status == Status.QUEUED
+    assert row.last_error.startswith("ConnectionRefusedError: ")
+
+
+def test_recipients_refused_one_by_one_are_noted_on_a_sent_notice(smtp, desk, analyst, partner_manager):
+    desk.bbva_intl.language = ""
+    desk.bbva_intl.save()
+    row = queue_notices(desk, analyst, partner_manager, partners=[desk.bbva])[0]
+
+    smtp.refuse["intl@bbva.test"] = "550 5.1.1 No such user"
+
+    assert correspondence_deliver(correspondence_id=row.pk) == "sent"
+
+    row.refresh_from_db()
+    assert row.status == Status.SENT
+    assert row.last_error == "intl@bbva.test: 550 5.1.1 No such user"
+    assert smtp.accepted[0]["X-RcptTo"] == "operacion@bbva.test"
+    assert events_of(row, CaseEvent.Kind.NOTICE_SENT)[0]["to"] == ["operacion@bbva.test"]
+
+
+def test_backoff_is_exponential_and_capped(settings):
+    settings.PAYHEALTH_NOTICE_RETRY_BACKOFF = 10
+    settings.PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX = 60
+
+    delays = [delivery_backoff(retries) for retries in range(5)]
+
+    for delay, nominal in zip(delays, [10, 20, 40, 60, 60], strict=True):
+        assert nominal * 0.8 <= delay <= nominal * 1.2
+
+
+# --- end to end: real workers, real broker, real SMTP server ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def smtp_server():
+    with scripted_smtp_server() as (port, handler):
+        yield port, handler
+
+
+class Worker:
+    def __init__(self, queue, log, process, env):
+        self.queue, self.log, self.process, self.env = queue, log, process, env
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def worker_env(smtp_port: int, **extra) -> dict[str, str]:
+    return subprocess_env(
+        DATABASE_URL=database_url_for_workers(),
+        EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}?timeout=10",
+        PAYHEALTH_NOTICE_RETRY_BACKOFF="1",
+        PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX="2",
+        **extra,
+    )
+
+
+def started_worker(queue, log, env) -> Worker:
+    process = start_celery_worker(queue=queue, log_path=log, env=env)
+    worker = Worker(queue, log, process, env)
+    wait_for(lambda: worker_is_ready(log) or process.poll() is not None, timeout=60, what="the worker to start")
+    assert process.poll() is None, worker.text()
+    return worker
+
+
+@pytest.fixture(scope="module")
+def notice_worker(django_db_setup, smtp_server, tmp_path_factory):
+    """One worker for the module, on the configured broker, consuming a queue of its own."""
+    queue = f"notices-{uuid.uuid4().hex[:12]}"
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    worker = started_worker(queue, log, worker_env(smtp_server[0]))
+    try:
+        with celery_routes(app, NOTICE_TASKS, queue):
+            yield worker
+    finally:
+        stop_celery_worker(worker.process)
+        delete_queue(app, queue)
+
+
+@pytest.fixture
+def live_smtp(smtp_server):
+    port, handler = smtp_server
+    handler.reset()
+    yield handler
+    handler.reset()
+
+
+@pytest.fixture
+def live_desk(transactional_db, analyst):
+    return notice_desk(owner=analyst)
+
+
+def wait_for_status(rows, status, *, timeout=30, worker=None):
+    def done():
+        return all(Correspondence.objects.get(pk=row.pk).status == status for row in rows)
+
+    try:
+        wait_for(done, timeout=timeout, what=f"notices to be {status}")
+    except AssertionError:
+        states = [(row.pk, Correspondence.objects.get(pk=row.pk).status) for row in rows]
+        raise AssertionError(f"{states}\n{worker.text() if worker else ''}") from None
+
+
+def successes(worker: Worker, since: int) -> list[str]:
+    """Return values of the delivery tasks the worker finished after log offset `since`."""
+    pattern = r"Task cases\.deliver_correspondence_task\[[0-9a-f-]+\] succeeded in [0-9.]+s: '(\w+)'"
+    return re.findall(pattern, worker.text()[since:])
+
+
+@pytest.mark.slow
+def test_a_real_worker_delivers_english_and_spanish_notices_with_their_headers(
+    notice_worker, live_smtp, live_desk, analyst, partner_manager
+):
+    drafts = queue_notices(live_desk, analyst, partner_manager)
+
+    wait_for_status(drafts, Status.SENT, worker=notice_worker)
+
+    assert sorted(m["Message-ID"] for m in live_smtp.accepted) == sorted(row.message_id for row in drafts)
+    by_recipient = {m["To"]: m for m in live_smtp.accepted}
+    spanish, english, visa = (by_recipient[a] for a in ("operacion@bbva.test", "intl@bbva.test", "support@visa.test"))
+    reference = live_desk.incident.reference
+    assert (spanish["Content-Language"], english["Content-Language"], visa["Content-Language"]) == ("es-MX", "en", "en")
+    assert all(subject(m).startswith(f"[{reference}] SEV3 ") for m in (spanish, english, visa))
+    assert "Le solicitamos" in spanish.get_content() and "acuse de recibo" in spanish.get_content()
+    assert "What we ask of you" in english.get_content()
+    assert "- Start: 2026-03-06 10:00 EST (US Eastern time, UTC−05:00) / 2026-03-06 15:00 UTC" in visa.get_content()
+    engagements = PartnerEngagement.objects.filter(incident=live_desk.incident)
+    assert {e.partner_status for e in engagements} == {PartnerEngagement.PartnerStatus.NOTIFIED}
+
+    update = queue_notices(live_desk, analyst, partner_manager, kind="update", partners=[live_desk.visa])[0]
+    wait_for_status([update], Status.SENT, worker=notice_worker)
+
+    breakage = next(row for row in drafts if row.to_addresses == ["support@visa.test"])
+    threaded = next(m for m in live_smtp.accepted if m["Message-ID"] == update.message_id)
+    assert (threaded["In-Reply-To"], threaded["References"]) == (breakage.message_id, breakage.message_id)
+
+
+@pytest.mark.slow
+def test_the_same_task_delivered_twice_sends_once(notice_worker, live_smtp, live_desk, analyst, partner_manager):
+    since = len(notice_worker.text())
+    row = queue_notices(live_desk, analyst, partner_manager, partners=[live_desk.visa])[0]
+    deliver_correspondence_task.apply_async(args=[row.pk])  # the broker hands the same task over again
+
+    wait_for(lambda: len(successes(notice_worker, since)) == 2, timeout=30, what="both deliveries")
+
+    assert sorted(successes(notice_worker, since)) == ["sent", "skipped"]
+    assert [m["Message-ID"] for m in live_smtp.seen] == [row.message_id]
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (Status.SENT, 1)
+
+
+@pytest.mark.slow
+def test_451_then_250_is_delivered_after_a_retry(notice_worker, live_smtp, live_desk, analyst, partner_manager):
+    live_smtp.script.append("451 4.3.0 Mailbox busy, try again later")
+    row = queue_notices(live_desk, analyst, partner_manager, partners=[live_desk.visa])[0]
+
+    wait_for_status([row], Status.SENT, worker=notice_worker)
+
+    row.refresh_from_db()
+    assert (row.attempts, row.last_error) == (2, "")
+    assert [m["Message-ID"] for m in live_smtp.seen] == [row.message_id, row.message_id]
+    assert len(live_smtp.accepted) == 1
+    assert "retry: Retry in" in notice_worker.text()
+
+
+@pytest.mark.slow
+def test_550_fails_the_notice_with_the_reason_and_retry_delivers_it(
+    notice_worker, live_smtp, live_desk, analyst, partner_manager
+):
+    live_smtp.script.append("550 5.1.1 <support@visa.test>: Recipient address rejected")
+    row = queue_notices(live_desk, analyst, partner_manager, partners=[live_desk.visa])[0]
+
+    wait_for_status([row], Status.FAILED, worker=notice_worker)
+
+    row.refresh_from_db()
+    assert row.last_error == "550 5.1.1 <support@visa.test>: Recipient address rejected"
+    assert [e["error"] for e in events_of(row, CaseEvent.Kind.NOTICE_FAILED)] == [row.last_error]
+    assert live_smtp.accepted == []
+
+    notice_retry(correspondence=row, actor=partner_manager)
+    wait_for_status([row], Status.SENT, worker=notice_worker)
+
+    assert [m["Message-ID"] for m in live_smtp.accepted] == [row.message_id]
+
+
+def backends_waiting_on_a_lock(database: str) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute("select pid from pg_stat_activity where datname = %s and wait_event_type = 'Lock'", [database])
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def backend_alive(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("select count(*) from pg_stat_activity where pid = %s", [pid])
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.slow
+def test_a_worker_killed_after_the_smtp_send_causes_no_message_with_another_message_id(
+    notice_worker, live_smtp, live_desk, analyst, partner_manager, tmp_path
+):
+    """The server accepts the message, then the worker dies before recording it: the row stays
+    `sending`, the sweep re-queues it, and the partner gets the same message (same Message-ID)
+    again, never a second, different notice."""
+    victim = started_worker(f"victim-{uuid.uuid4().hex[:12]}", tmp_path / "victim.log", notice_worker.env)
+    database, database_url = connection.settings_dict["NAME"], notice_worker.env["DATABASE_URL"]
+    holder = {}
+
+    def hold_the_row(message):
+        # Runs in the SMTP server before it answers 250: lock the row, so the worker blocks on
+        # its "sent" update right after the server accepted the message.
+        holder["lock"] = psycopg.connect(database_url, autocommit=False)
+        holder["lock"].execute(
+            "select id from cases_correspondence where message_id = %s for update", [message["Message-ID"]]
+        )
+
+    live_smtp.before_answer = hold_the_row
+    try:
+        with celery_routes(app, NOTICE_TASKS, victim.queue):
+            row = queue_notices(live_desk, analyst, partner_manager, partners=[live_desk.visa])[0]
+        wait_for(lambda: live_smtp.accepted, timeout=30, what="the server to accept the message")
+        waiting = wait_for(
+            lambda: backends_waiting_on_a_lock(database), timeout=30, what="the worker to block on its sent update"
+        )
+        kill_process_group(victim.process)
+    finally:
+        live_smtp.before_answer = None
+        if "lock" in holder:
+            holder["lock"].rollback()
+            holder["lock"].close()
+        stop_celery_worker(victim.process)
+        forget_unacked(app, victim.queue)
+        delete_queue(app, victim.queue)
+    # The dead worker's database session ends once it notices its client is gone.
+    wait_for(lambda: not any(backend_alive(pid) for pid in waiting), timeout=30, what="the dead session to end")
+
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (Status.SENDING, 1)
+    assert [m["Message-ID"] for m in live_smtp.accepted] == [row.message_id]
+
+    assert correspondence_requeue_stuck(sending_after=timedelta(0)) == 1  # as if the task time limit had passed
+    wait_for_status([row], Status.SENT, worker=notice_worker)
+
+    row.refresh_from_db()
+    assert row.attempts == 2
+    assert [m["Message-ID"] for m in live_smtp.accepted] == [row.message_id, row.message_id]
+    assert len({m.get_content() for m in live_smtp.accepted}) == 1
+    assert len(events_of(row, CaseEvent.Kind.NOTICE_SENT)) == 1
+
+
+@pytest.mark.slow
+def test_a_broker_stopped_while_notices_are_queued_then_started_delivers_each_once(
+    live_smtp, smtp_server, live_desk, analyst, partner_manager, tmp_path, caplog
+):
+    redis = RedisServer(tmp_path)
+    redis.start()
+    queue = f"outage-{uuid.uuid4().hex[:12]}"
+    worker = None
+    try:
+        worker = started_worker(queue, tmp_path / "worker.log", worker_env(smtp_server[0], CELERY_BROKER_URL=redis.url))
+        with celery_broker(app, redis.url), celery_routes(app, NOTICE_TASKS, queue):
+            redis.stop()
+            started = time.monotonic()
+            with caplog.at_level(logging.WARNING, logger="cases.tasks"):
+                drafts = queue_notices(live_desk, analyst, partner_manager)
+            assert time.monotonic() - started < 10  # the request does not hang on the dead broker
+            assert caplog.text.count("broker unavailable") == 3
+            assert {Correspondence.objects.get(pk=row.pk).status for row in drafts} == {Status.QUEUED}
+            assert live_smtp.seen == []
+
+            redis.start()
+            assert correspondence_requeue_stuck(stuck_after=timedelta(0)) == 3  # what beat's sweep does
+            wait_for_status(drafts, Status.SENT, timeout=45, worker=worker)
+
+            assert correspondence_requeue_stuck(stuck_after=timedelta(0)) == 0
+        assert sorted(m["Message-ID"] for m in live_smtp.seen) == sorted(row.message_id for row in drafts)
+        assert worker.process.poll() is None  # the same worker, reconnected
+    finally:
+        if worker is not None:
+            stop_celery_worker(worker.process)
+        redis.stop()
