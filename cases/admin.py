@@ -3,8 +3,9 @@
 The admin is the superusers' tool (DESIGN.md §1), but it writes through the same rules as the
 desk: a new incident is opened by `incident_open` (reference, `opened` event), the status only
 moves through `incident_transition` on the incident page or the API, and every other edit of an
-incident or of what hangs off it is put on the incident's timeline in the same transaction.
-The timeline and SLA clock events are append-only, here as everywhere.
+incident or of what hangs off it (merchants, partners, notes) calls the service the incident page
+calls, so it is locked, checked and put on the timeline in the same way. The timeline and SLA
+clock events are append-only, here as everywhere.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from cases import events
 from cases.models import (
     AffectedMerchant,
+    Attachment,
     CardNetwork,
     CaseEvent,
     Correspondence,
@@ -37,8 +38,20 @@ from cases.models import (
     SlaClockEvent,
     SlaPolicy,
 )
-from cases.search import refresh_search
-from cases.services import incident_assign, incident_change_severity, incident_open, incident_update_details
+from cases.services import (
+    engagement_add,
+    engagement_update,
+    incident_assign,
+    incident_change_severity,
+    incident_open,
+    incident_update_details,
+    merchant_impact_add,
+    merchant_impact_remove,
+    merchant_impact_update,
+    note_add,
+    note_edit,
+)
+from cases.services.impact import ENGAGEMENT_TIMES, IMPACT_FIELDS
 from cases.services.incidents import EDITABLE_DETAILS
 from partners.admin import LockedFieldsMixin
 
@@ -56,46 +69,65 @@ class AppendOnlyMixin:
         return False
 
 
-# Timeline rows for admin edits of what hangs off an incident: model → action → event kind.
-_CHILD_EVENT_KINDS = {
-    AffectedMerchant: {
-        "added": CaseEvent.Kind.MERCHANT_ADDED,
-        "changed": CaseEvent.Kind.MERCHANT_UPDATED,
-        "removed": CaseEvent.Kind.MERCHANT_REMOVED,
-    },
-    PartnerEngagement: {"added": CaseEvent.Kind.PARTNER_ENGAGED, "changed": CaseEvent.Kind.PARTNER_UPDATED},
-    InvestigationNote: {"added": CaseEvent.Kind.NOTE_ADDED, "changed": CaseEvent.Kind.NOTE_EDITED},
-}
+# --- What hangs off an incident: written by the same services as the incident page ---------
+# The services lock the incident, check the row, put the change on the timeline and refresh the
+# search document; the admin only turns its forms into their arguments.
 
 
-def _prepare_child(request, obj, change: bool, changed: Iterable[str] = ()) -> None:
-    """Fill what the admin does not ask for: a note's author, and when it was edited."""
-    if isinstance(obj, InvestigationNote):
-        if not change and not obj.author_id:
-            obj.author = request.user
-        if change and "body" in changed:
-            obj.edited_at = timezone.now()
+def _values(obj, names: Iterable[str]) -> dict:
+    return {name: getattr(obj, name) for name in names}
 
 
-def _record_child(request, obj, action: str, changed: Iterable[str] = ()) -> None:
-    """Put the edit on the incident's timeline; call before a removal, while the row exists."""
-    kind = _CHILD_EVENT_KINDS.get(type(obj), {}).get(action)
-    if kind is None:
-        return
+def _child_add(actor, obj):
+    """Create the row the admin form built (unsaved) through its service; the row as saved."""
     if isinstance(obj, AffectedMerchant):
-        data = {"merchant": obj.merchant.name}
-    elif isinstance(obj, PartnerEngagement):
-        data = {"partner": obj.partner.name}
-    else:
-        data = {"note": obj.pk}
-    if changed:
-        data["fields"] = sorted(changed)
-    events.record(incident=obj.incident, actor=request.user, kind=kind, **data)
+        measures = _values(obj, IMPACT_FIELDS)  # what the form does not offer holds the model's default
+        return merchant_impact_add(incident=obj.incident, actor=actor, merchant=obj.merchant, **measures)
+    if isinstance(obj, PartnerEngagement):
+        engagement = engagement_add(
+            incident=obj.incident, actor=actor, partner=obj.partner, folio=obj.folio, partner_status=obj.partner_status
+        )
+        # engagement_add takes no level and stamps the times itself; what the form set differently
+        # is an update on top (a time left blank keeps the stamp).
+        extra = _values(obj, ["escalation_level", *(name for name in ENGAGEMENT_TIMES if getattr(obj, name))])
+        return engagement_update(engagement=engagement, actor=actor, **extra)
+    return note_add(incident=obj.incident, actor=actor, body=obj.body)
 
 
-def _refresh_search(incident_ids: Iterable[int]) -> None:
-    """Merchant and partner names and notes are part of the incident's search document."""
-    refresh_search(incident_ids=sorted(set(incident_ids)))
+def _child_change(actor, obj, changed: Iterable[str]):
+    """Save the fields the admin form changed through the row's service; the row as saved."""
+    changes = _values(obj, changed)
+    if not changes:
+        return obj
+    if isinstance(obj, AffectedMerchant):
+        return merchant_impact_update(affected=obj, actor=actor, **changes)
+    if isinstance(obj, PartnerEngagement):
+        return engagement_update(engagement=obj, actor=actor, **changes)
+    return note_edit(note=obj, actor=actor, body=obj.body)  # the body is a note's only editable field
+
+
+def _child_remove(actor, obj) -> None:
+    # Only merchants come off an incident; engagements and notes have no delete permission.
+    merchant_impact_remove(affected=obj, actor=actor)
+
+
+def _child_locked_fields(obj, editor) -> tuple[str, ...]:
+    """What no service changes on a saved row: its incident, who it is about, a note by someone else."""
+    if isinstance(obj, AffectedMerchant):
+        return ("incident", "merchant")
+    if isinstance(obj, PartnerEngagement):
+        return ("incident", "partner")
+    if obj.author_id != getattr(editor, "pk", None):
+        return ("incident", "body")  # note_edit: only the author may change a note's words
+    return ("incident",)
+
+
+def _become(obj, saved) -> None:
+    """The admin goes on with `obj` (inlines, history, redirect): make it the row as saved."""
+    for field in type(obj)._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+    obj._state.db = saved._state.db
 
 
 # --- Reference data -------------------------------------------------------------------------
@@ -129,9 +161,32 @@ class ReferenceCounterAdmin(AppendOnlyMixin, admin.ModelAdmin):
 # --- Incidents ------------------------------------------------------------------------------
 
 
-class AffectedMerchantInline(admin.TabularInline):
-    model = AffectedMerchant
+class IncidentChildInlineForm(forms.ModelForm):
+    """A saved row shows what its service cannot change as disabled (see `_child_locked_fields`)."""
+
+    # No Meta: the admin builds the form class with the inline's model and fields.
+
+    def __init__(self, *args, editor=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            for name in _child_locked_fields(self.instance, editor):
+                if name in self.fields:
+                    self.fields[name].disabled = True
+
+
+class IncidentChildInlineMixin:
+    """An inline on the incident page whose rows `IncidentAdmin.save_formset` writes through services."""
+
+    form = IncidentChildInlineForm
     extra = 0
+    related: tuple[str, ...] = ()  # what each row's __str__ and widgets read
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related(*self.related)
+
+
+class AffectedMerchantInline(IncidentChildInlineMixin, admin.TabularInline):
+    model = AffectedMerchant
     fields = [
         "merchant",
         "baseline_rate",
@@ -145,14 +200,11 @@ class AffectedMerchantInline(admin.TabularInline):
     ]
     readonly_fields = ["excess_declines"]
     autocomplete_fields = ["merchant"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("merchant")
+    related = ("merchant",)
 
 
-class PartnerEngagementInline(admin.TabularInline):
+class PartnerEngagementInline(IncidentChildInlineMixin, admin.TabularInline):
     model = PartnerEngagement
-    extra = 0
     can_delete = False  # the engagement carries the partner's correspondence and SLA clocks
     fields = [
         "partner",
@@ -164,20 +216,15 @@ class PartnerEngagementInline(admin.TabularInline):
         "resolved_at",
     ]
     autocomplete_fields = ["partner"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("partner")
+    related = ("partner",)
 
 
-class InvestigationNoteInline(admin.StackedInline):
+class InvestigationNoteInline(IncidentChildInlineMixin, admin.StackedInline):
     model = InvestigationNote
-    extra = 0
     can_delete = False
     fields = ["body", "author", "created_at", "edited_at"]
     readonly_fields = ["author", "created_at", "edited_at"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("author")
+    related = ("author",)
 
 
 class CaseEventInline(AppendOnlyMixin, admin.TabularInline):
@@ -362,63 +409,45 @@ class IncidentAdmin(LockedFieldsMixin, admin.ModelAdmin):
             if "owner" in changed:
                 saved = incident_assign(incident=saved, actor=request.user, owner=data["owner"])
             saved.refresh_from_db()
-        # The admin goes on with `obj` (inlines, history, redirect): make it the row as saved.
-        for field in Incident._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(saved, field.attname))
-        obj._state.adding = False
-        obj._state.db = saved._state.db
+        _become(obj, saved)
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, IncidentChildInlineMixin):
+            kwargs["form_kwargs"] = {"editor": request.user}
+        return kwargs
 
     def save_formset(self, request, form, formset, change):
-        formset.save(commit=False)
-        touched = False
+        if not issubclass(formset.form, IncidentChildInlineForm):
+            return super().save_formset(request, form, formset, change)
+        formset.save(commit=False)  # builds the rows; the services write them
         for obj in formset.deleted_objects:
-            _record_child(request, obj, "removed")
-            obj.delete()
-            touched = True
+            _child_remove(request.user, obj)
         for obj in formset.new_objects:
-            _prepare_child(request, obj, change=False)
-            obj.save()
-            _record_child(request, obj, "added")
-            touched = True
+            _become(obj, _child_add(request.user, obj))
         for obj, changed in formset.changed_objects:
-            _prepare_child(request, obj, change=True, changed=changed)
-            obj.save()
-            _record_child(request, obj, "changed", changed)
-            touched = True
-        formset.save_m2m()
-        if touched:
-            _refresh_search([form.instance.pk])
+            _become(obj, _child_change(request.user, obj, changed))
 
 
 class IncidentChildAdmin(LockedFieldsMixin, admin.ModelAdmin):
-    """Something that hangs off one incident: it stays on that incident, edits go on its timeline."""
+    """Something that hangs off one incident, written through its services like the inlines."""
 
     autocomplete_fields = ["incident"]
 
     def get_locked_fields(self, request, obj=None):
-        return ("incident",) if obj is not None else ()
+        return _child_locked_fields(obj, request.user) if obj is not None else ()
 
     def save_model(self, request, obj, form, change):
-        changed = form.changed_data if change else ()
-        _prepare_child(request, obj, change=change, changed=changed)
-        super().save_model(request, obj, form, change)
-        if not change or changed:
-            _record_child(request, obj, "changed" if change else "added", changed)
-            _refresh_search([obj.incident_id])
+        saved = _child_change(request.user, obj, form.changed_data) if change else _child_add(request.user, obj)
+        _become(obj, saved)
 
     def delete_model(self, request, obj):
-        _record_child(request, obj, "removed")
-        super().delete_model(request, obj)
-        _refresh_search([obj.incident_id])
+        _child_remove(request.user, obj)
 
     @transaction.atomic
     def delete_queryset(self, request, queryset):
-        incident_ids = []
         for obj in queryset:
-            _record_child(request, obj, "removed")
-            incident_ids.append(obj.incident_id)
-        super().delete_queryset(request, queryset)
-        _refresh_search(incident_ids)
+            _child_remove(request.user, obj)
 
 
 @admin.register(AffectedMerchant)
@@ -543,11 +572,41 @@ class CorrespondenceAdminForm(forms.ModelForm):
         return cleaned
 
 
+class AttachmentInline(admin.TabularInline):
+    """Attachments arrive with inbound mail; the admin only shows them."""
+
+    model = Attachment
+    fields = ["filename", "content_type", "size", "omitted", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(admin.ModelAdmin):
+    list_display = ["filename", "content_type", "size", "omitted", "correspondence", "created_at"]
+    list_filter = ["omitted", "content_type"]
+    search_fields = ["filename", "correspondence__subject", "correspondence__message_id"]
+    list_select_related = ["correspondence"]
+    fields = ["correspondence", "filename", "content_type", "size", "omitted", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Correspondence)
 class CorrespondenceAdmin(LockedFieldsMixin, admin.ModelAdmin):
     """Status and delivery fields belong to the notice pipeline; the Message-ID never changes."""
 
     form = CorrespondenceAdminForm
+    inlines = [AttachmentInline]
     list_display = [
         "subject",
         "incident",

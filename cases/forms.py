@@ -405,6 +405,15 @@ def percent_to_share(value: Decimal | None) -> Decimal | None:
     return None if value is None else (value / HUNDRED).quantize(SHARE, rounding=ROUND_HALF_UP)
 
 
+def _edit_in_row(form: forms.Form, *, form_id: str, chooser: str) -> None:
+    """Make `form` edit one row of a table in place: its inputs sit in the row's cells, tied to
+    the form by id, and the choice of what the row is about (`chooser`) is gone: it stays fixed."""
+    del form.fields[chooser]
+    form.form_id = form_id
+    for field in form.fields.values():
+        field.widget.attrs["form"] = form_id
+
+
 class MerchantImpactForm(forms.Form):
     """Add a merchant or change its measured impact (merchant_impact_add / _update)."""
 
@@ -446,11 +455,7 @@ class MerchantImpactForm(forms.Form):
             kwargs.setdefault("auto_id", "id_am_new_%s")
         super().__init__(*args, **kwargs)
         if row is not None:
-            del self.fields["merchant"]
-            # Edited inside a table row: the inputs sit in cells, tied to the form by id.
-            self.form_id = f"merchant-form-{row.pk}"
-            for field in self.fields.values():
-                field.widget.attrs["form"] = self.form_id
+            _edit_in_row(self, form_id=f"merchant-form-{row.pk}", chooser="merchant")
             self.fields["currency"].widget.attrs.update({"size": "3", "class": "currency"})
         else:
             self.fields["merchant"].queryset = merchants_addable_to(user=user, incident=incident)
@@ -509,10 +514,7 @@ class EngagementForm(forms.Form):
             kwargs.setdefault("auto_id", "id_pe_new_%s")
         super().__init__(*args, **kwargs)
         if engagement is not None:
-            del self.fields["partner"]
-            self.form_id = f"engagement-form-{engagement.pk}"
-            for field in self.fields.values():
-                field.widget.attrs["form"] = self.form_id
+            _edit_in_row(self, form_id=f"engagement-form-{engagement.pk}", chooser="partner")
         else:
             self.fields["partner"].queryset = partners_engageable_on(user=user, incident=incident)
 

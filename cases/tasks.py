@@ -10,6 +10,7 @@ from celery import shared_task
 from django.conf import settings
 
 from cases.services.delivery import TransientDeliveryError, correspondence_deliver, correspondence_requeue_stuck
+from cases.services.inbound import inbound_poll_mailbox
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +65,10 @@ def enqueue_deliveries(correspondence_ids: Iterable[int]) -> int:
             len(ids) - published,
         )
     return published
+
+
+@shared_task(name="cases.poll_inbound_mailbox_task", acks_late=True)
+def poll_inbound_mailbox_task() -> dict[str, int]:
+    """Periodic (beat): store the desk mailbox's unseen replies (nothing when INBOUND_IMAP_URL is empty)."""
+    result = inbound_poll_mailbox()
+    return {"stored": result.stored, "duplicates": result.duplicates, "refused": result.refused}

@@ -1,6 +1,12 @@
 """URLs of the cases app: each view module declares its own patterns."""
 
-from cases.views import directory, incident, queue
+from cases.views import directory, inbound, incident, notices, queue
 
 app_name = "cases"
-urlpatterns = [*queue.urlpatterns, *incident.urlpatterns, *directory.urlpatterns]
+urlpatterns = [
+    *queue.urlpatterns,
+    *incident.urlpatterns,
+    *directory.urlpatterns,
+    *notices.urlpatterns,
+    *inbound.urlpatterns,
+]

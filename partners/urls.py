@@ -1,6 +1,6 @@
 """URLs of the partners app."""
 
-from partners import views
+from partners import views, views_templates
 
 app_name = "partners"
-urlpatterns = views.urlpatterns
+urlpatterns = [*views.urlpatterns, *views_templates.urlpatterns]

@@ -9,13 +9,13 @@ from datetime import timedelta
 
 import django_filters
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cases.selectors import RECENT_DAYS
+from cases.views.directory import page_of, render_directory_list, results_only
 from partners.models import Partner
 from partners.selectors import (
     partner_contact_rows,
@@ -74,19 +74,12 @@ def _duration_parts(value: timedelta | None) -> dict | None:
     return {"days": minutes // 1440, "hours": minutes % 1440 // 60, "minutes": minutes % 60}
 
 
-def _results_only(request) -> bool:
-    """An htmx request aimed at the results block gets that block alone (STYLE.md, partials)."""
-    return bool(request.htmx) and request.htmx.target == "results"
-
-
 @login_required
 @permission_required("partners.view_partner", raise_exception=True)
 def partner_list(request):
     """Partners with their open and last-90-days incident counts, busiest first."""
     filterset = PartnerFilterSet(request.GET or None, queryset=partner_list_visible_to(user=request.user))
-    page = Paginator(filterset.qs, PARTNERS_PER_PAGE).get_page(request.GET.get("page"))
-    template = "partners/partner_list.html#results" if _results_only(request) else "partners/partner_list.html"
-    return render(request, template, {"filterset": filterset, "page": page, "recent_days": RECENT_DAYS})
+    return render_directory_list(request, "partners/partner_list.html", filterset=filterset, per_page=PARTNERS_PER_PAGE)
 
 
 @login_required
@@ -94,8 +87,8 @@ def partner_list(request):
 def partner_detail(request, code: str):
     """One partner: its local time and calendar, contacts, acknowledgement figures and incidents."""
     partner = get_object_or_404(partner_list_visible_to(user=request.user), code=code)
-    page = Paginator(partner_engagement_rows(partner=partner), INCIDENTS_PER_PAGE).get_page(request.GET.get("page"))
-    if _results_only(request):
+    page = page_of(request, partner_engagement_rows(partner=partner), INCIDENTS_PER_PAGE)
+    if results_only(request):
         return render(request, "partners/partner_detail.html#results", {"partner": partner, "page": page})
     figures = partner_figures(partner=partner)
     context = {

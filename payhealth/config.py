@@ -170,3 +170,42 @@ def email_config(name: str, url: str) -> EmailConfig:
         use_ssl=use_ssl,
         timeout=timeout,
     )
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    host: str
+    port: int
+    user: str
+    password: str
+    folder: str = "INBOX"
+    ssl: bool = True
+
+
+_IMAP_SCHEMES = {"imaps": (993, True), "imap": (143, False)}
+
+
+def imap_config(name: str, url: str) -> ImapConfig | None:
+    """Parse imaps://user:password@host:port/FOLDER (imap:// for a server on loopback); empty is None."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in _IMAP_SCHEMES:
+        raise ConfigError(f"{name} has unsupported scheme {parts.scheme or 'none'!r} (use imaps:// or imap://)")
+    default_port, use_ssl = _IMAP_SCHEMES[parts.scheme]
+    if not parts.hostname:
+        raise ConfigError(f"{name} names no host (imaps://user:password@host/INBOX)")
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise ConfigError(f"{name} has an invalid port") from None
+    if not parts.username:
+        raise ConfigError(f"{name} names no user (imaps://user:password@host/INBOX)")
+    return ImapConfig(
+        host=parts.hostname,
+        port=port,
+        user=unquote(parts.username),
+        password=unquote(parts.password or ""),
+        folder=unquote(parts.path.strip("/")) or "INBOX",
+        ssl=use_ssl,
+    )

@@ -22,7 +22,8 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from cases.models import CaseEvent, Incident, InvestigationNote, SavedView
+from cases.models import Attachment, CaseEvent, Correspondence, Incident, InvestigationNote, SavedView
+from cases.services import notice_compose
 from tests.factories import (
     AffectedMerchantFactory,
     IncidentFactory,
@@ -41,8 +42,21 @@ ROLES = ("analyst", "partner_manager", "lead")
 OPEN_TO_ANY_SIGNED_IN_USER = {"profile"}
 
 # Views that only some roles may open, name → the roles that may (the others get 403).
-# Empty today: every page and action of the two namespaces is open to all three desk roles.
-ROLE_RESTRICTED: dict[str, set[str]] = {}
+ROLE_RESTRICTED: dict[str, set[str]] = {
+    "cases:triage_inbox": {"partner_manager", "lead"},  # cases.triage_correspondence
+    "cases:triage_attach": {"partner_manager", "lead"},
+    "cases:notice_approvals": {"lead"},  # cases.approve_correspondence
+    "cases:notice_approve": {"lead"},
+    "cases:notice_reject": {"lead"},
+    "cases:notice_retry": {"partner_manager", "lead"},  # cases.send_correspondence
+    "partners:notice_template_list": {"partner_manager", "lead"},  # partners.change_noticetemplate
+    "partners:notice_template_edit": {"partner_manager", "lead"},
+    "partners:notice_template_preview": {"partner_manager", "lead"},
+}
+
+# Endpoints for machines, not people: no login redirect (the mail gateway's POST answers 404 or
+# 401 with a bearer token instead). Their own tests cover them (tests/cases/test_inbound.py).
+MACHINE_ENDPOINTS = {"cases:inbound_raw"}
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,7 @@ def desk_endpoints() -> list[Endpoint]:
 
 
 ENDPOINTS = desk_endpoints()
+PEOPLE_ENDPOINTS = [endpoint for endpoint in ENDPOINTS if endpoint.name not in MACHINE_ENDPOINTS]
 
 
 @pytest.fixture
@@ -95,15 +110,31 @@ def world(db, lead):
     partner = PartnerFactory(code="matrix-partner")
     PartnerContactFactory(partner=partner)
     incident = IncidentFactory(title="Matrix incident", owner=lead, created_by=lead)
+    engagement = PartnerEngagementFactory(incident=incident, partner=partner)
     return {
+        "notice": notice_compose(incident=incident, actor=lead, kind="breakage").drafts[0],
         "incident": incident,
         "merchant": merchant,
         "partner": partner,
         "affected": AffectedMerchantFactory(incident=incident, merchant=merchant, baseline_rate=Decimal("0.9")),
-        "engagement": PartnerEngagementFactory(incident=incident, partner=partner),
+        "engagement": engagement,
         "note": InvestigationNote.objects.create(incident=incident, author=lead, body="A note"),
         "saved_view": SavedView.objects.create(owner=lead, name="Matrix view", query="status=new"),
+        "reply": (reply := _unmatched_reply()),
+        "attachment": Attachment.objects.create(
+            correspondence=reply, filename="folio.txt", content_type="text/plain", size=4, content=b"4821"
+        ),
     }
+
+
+def _unmatched_reply() -> Correspondence:
+    return Correspondence.objects.create(
+        direction=Correspondence.Direction.INBOUND,
+        status=Correspondence.Status.RECEIVED,
+        subject="Matrix reply",
+        from_address="ops@matrix.test",
+        message_id="<matrix.reply@matrix.test>",
+    )
 
 
 # URL kwarg name → its value in the fixture. Extend this when a new view takes a new kwarg.
@@ -114,10 +145,15 @@ KWARG_VALUES: dict[str, Callable[[dict], object]] = {
     "note_id": lambda w: w["note"].pk,
     "row_id": lambda w: w["affected"].pk,
     "engagement_id": lambda w: w["engagement"].pk,
+    "message_id": lambda w: w["reply"].pk,
+    "attachment_id": lambda w: w["attachment"].pk,
+    "kind": lambda w: "breakage",
+    "language": lambda w: "es",
 }
 # (url name, kwarg name) → value, for kwargs whose name alone is ambiguous (a bare "pk").
 KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     ("cases:savedview_delete", "pk"): lambda w: w["saved_view"].pk,
+    **{(f"cases:notice_{name}", "pk"): lambda w: w["notice"].pk for name in ("edit", "approve", "reject", "retry")},
 }
 
 
@@ -176,7 +212,7 @@ def test_the_walker_finds_the_desk():
     } <= names
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+@pytest.mark.parametrize("endpoint", PEOPLE_ENDPOINTS, ids=str)
 def test_anonymous_is_sent_to_login(client, world, endpoint):
     url = _url(endpoint, world)
 
@@ -186,7 +222,7 @@ def test_anonymous_is_sent_to_login(client, world, endpoint):
     assert response["Location"] == f"{reverse('login')}?next={url}"
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+@pytest.mark.parametrize("endpoint", PEOPLE_ENDPOINTS, ids=str)
 def test_anonymous_post_is_refused_and_changes_nothing(client, request, world, endpoint):
     url = _url(endpoint, world)
     post_only = _is_post_only(client, request, url)

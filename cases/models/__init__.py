@@ -1,5 +1,6 @@
 """The cases app's models, one module per part of the domain (DESIGN.md §2)."""
 
+from cases.models.attachment import Attachment
 from cases.models.correspondence import Correspondence
 from cases.models.incident import (
     AffectedMerchant,
@@ -20,6 +21,7 @@ from cases.models.timeline import CaseEvent
 
 __all__ = [
     "AffectedMerchant",
+    "Attachment",
     "CardNetwork",
     "CaseEvent",
     "Category",

@@ -14,6 +14,7 @@ from cases.services.impact import (
     merchant_impact_remove,
     merchant_impact_update,
 )
+from cases.services.inbound import InboundResult, inbound_attach, inbound_poll_mailbox, inbound_receive
 from cases.services.incidents import (
     incident_assign,
     incident_change_severity,
@@ -37,11 +38,15 @@ from cases.services.saved_views import saved_view_create, saved_view_delete
 __all__ = [
     "BulkAction",
     "BulkRowResult",
+    "InboundResult",
     "NoticeComposeResult",
     "correspondence_deliver",
     "correspondence_requeue_stuck",
     "engagement_add",
     "engagement_update",
+    "inbound_attach",
+    "inbound_poll_mailbox",
+    "inbound_receive",
     "incident_assign",
     "incident_change_severity",
     "incident_open",

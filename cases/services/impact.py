@@ -38,6 +38,8 @@ _ENGAGEMENT_STAMPS = {
     PartnerEngagement.PartnerStatus.ACKNOWLEDGED: "acknowledged_at",
     PartnerEngagement.PartnerStatus.RESOLVED: "resolved_at",
 }
+# The stamped times, which a superuser may correct by hand in the admin (partner metrics read them).
+ENGAGEMENT_TIMES = tuple(_ENGAGEMENT_STAMPS.values())
 
 
 def _jsonable(value):
@@ -61,6 +63,25 @@ def _check_fields(changes: dict, allowed: tuple[str, ...]) -> None:
     unknown = set(changes) - set(allowed)
     if unknown:
         raise ValueError(f"not editable here: {', '.join(sorted(unknown))}")
+
+
+def _apply(row, changes: dict) -> dict:
+    """Set the values that differ on the row; the timeline's `{field: {"from", "to"}}` of them."""
+    changed = {}
+    for field, value in changes.items():
+        old = getattr(row, field)
+        if old != value:
+            changed[field] = {"from": _jsonable(old), "to": _jsonable(value)}
+            setattr(row, field, value)
+    return changed
+
+
+def _save_changes(row, changed: dict, *, incident: Incident, actor, kind: str, **about) -> None:
+    """Validate and save the changed fields, bump the incident, and put the changes on its timeline."""
+    row.full_clean()
+    row.save(update_fields=[*changed, "updated_at"])
+    _touch(incident)
+    events.record(incident=incident, actor=actor, kind=kind, changes=changed, **about)
 
 
 def _measures(row: AffectedMerchant) -> dict:
@@ -95,24 +116,17 @@ def merchant_impact_update(*, affected: AffectedMerchant, actor, **changes) -> A
     _check_fields(changes, IMPACT_FIELDS)
     locked_incident = _locked_incident(affected.incident)
     row = AffectedMerchant.objects.select_for_update().select_related("merchant").get(pk=affected.pk)
-    changed = {}
-    for field, value in changes.items():
-        old = getattr(row, field)
-        if old != value:
-            changed[field] = {"from": _jsonable(old), "to": _jsonable(value)}
-            setattr(row, field, value)
+    changed = _apply(row, changes)
     if not changed:
         return row
-    row.full_clean()
-    row.save(update_fields=[*changed, "updated_at"])
-    _touch(locked_incident)
-    events.record(
+    _save_changes(
+        row,
+        changed,
         incident=locked_incident,
         actor=actor,
         kind=CaseEvent.Kind.MERCHANT_UPDATED,
         merchant=row.merchant.name,
         account_id=row.merchant.account_id,
-        changes=changed,
     )
     # The generated excess-declines column changed in the database: read it back.
     row.refresh_from_db(fields=["excess_declines"])
@@ -169,34 +183,30 @@ def engagement_add(
 
 @transaction.atomic
 def engagement_update(*, engagement: PartnerEngagement, actor, **changes) -> PartnerEngagement:
-    """Record the partner's folio or status; reaching notified/acknowledged/resolved stamps that time."""
-    _check_fields(changes, ENGAGEMENT_FIELDS)
+    """Record the partner's folio or status; reaching notified/acknowledged/resolved stamps that time.
+
+    A stamped time given here (a correction made in the admin) is kept: a stamp only fills an empty one.
+    """
+    _check_fields(changes, ENGAGEMENT_FIELDS + ENGAGEMENT_TIMES)
     if "folio" in changes:
         changes["folio"] = (changes["folio"] or "").strip()
     locked_incident = _locked_incident(engagement.incident)
     row = PartnerEngagement.objects.select_for_update().select_related("partner").get(pk=engagement.pk)
-    changed = {}
-    for field, value in changes.items():
-        old = getattr(row, field)
-        if old != value:
-            changed[field] = {"from": _jsonable(old), "to": _jsonable(value)}
-            setattr(row, field, value)
+    changed = _apply(row, changes)
     if not changed:
         return row
     if "partner_status" in changed:
         stamped = _stamp(row, row.partner_status)
         if stamped:
             changed[stamped] = {"from": None, "to": _jsonable(getattr(row, stamped))}
-    row.full_clean()
-    row.save(update_fields=[*changed, "updated_at"])
-    _touch(locked_incident)
-    events.record(
+    _save_changes(
+        row,
+        changed,
         incident=locked_incident,
         actor=actor,
         kind=CaseEvent.Kind.PARTNER_UPDATED,
         partner=row.partner.name,
         code=row.partner.code,
-        changes=changed,
     )
     return row
 

@@ -112,7 +112,8 @@ def thread_parent(engagement: PartnerEngagement, language: str) -> Correspondenc
     own thread; without one, the latest of the partner's thread.
     """
     thread = Correspondence.objects.filter(engagement=engagement).filter(
-        Q(direction=Correspondence.Direction.INBOUND)
+        # an auto-reply or a bounce is never what a follow-up answers
+        Q(direction=Correspondence.Direction.INBOUND, is_auto_reply=False)
         | Q(direction=Correspondence.Direction.OUTBOUND, status__in=[Status.QUEUED, Status.SENDING, Status.SENT])
     )
     thread = thread.order_by("-created_at", "-id")

@@ -1,14 +1,16 @@
 """Merchant pages: the list of merchants the desk watches, and each merchant with its incidents.
 
 Read-only screens; every figure comes from `cases.selectors`, which also decides visibility.
+The partner pages are built the same way and use the helpers below.
 """
 
 from __future__ import annotations
 
 import django_filters
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import Q
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
@@ -52,9 +54,21 @@ class MerchantFilterSet(django_filters.FilterSet):
         return queryset.filter(Q(name__icontains=value) | Q(account_id__icontains=value))
 
 
-def _results_only(request) -> bool:
+def results_only(request) -> bool:
     """An htmx request aimed at the results block gets that block alone (STYLE.md, partials)."""
     return bool(request.htmx) and request.htmx.target == "results"
+
+
+def page_of(request, rows, per_page: int) -> Page:
+    """The page the request asks for; a missing or wrong number gives the first or last page."""
+    return Paginator(rows, per_page).get_page(request.GET.get("page"))
+
+
+def render_directory_list(request, template: str, *, filterset, per_page: int) -> HttpResponse:
+    """A directory list (merchants, partners): the filtered rows a page at a time, with counts."""
+    page = page_of(request, filterset.qs, per_page)
+    name = f"{template}#results" if results_only(request) else template
+    return render(request, name, {"filterset": filterset, "page": page, "recent_days": RECENT_DAYS})
 
 
 @login_required
@@ -62,9 +76,7 @@ def _results_only(request) -> bool:
 def merchant_list(request):
     """Merchants with their open and last-90-days incident counts, busiest first."""
     filterset = MerchantFilterSet(request.GET or None, queryset=merchant_list_visible_to(user=request.user))
-    page = Paginator(filterset.qs, MERCHANTS_PER_PAGE).get_page(request.GET.get("page"))
-    template = "cases/merchant_list.html#results" if _results_only(request) else "cases/merchant_list.html"
-    return render(request, template, {"filterset": filterset, "page": page, "recent_days": RECENT_DAYS})
+    return render_directory_list(request, "cases/merchant_list.html", filterset=filterset, per_page=MERCHANTS_PER_PAGE)
 
 
 @login_required
@@ -72,8 +84,8 @@ def merchant_list(request):
 def merchant_detail(request, account_id: str):
     """One merchant: who it is, its key figures and its incidents, open ones first."""
     merchant = get_object_or_404(merchant_list_visible_to(user=request.user), account_id=account_id)
-    page = Paginator(merchant_impact_rows(merchant=merchant), INCIDENTS_PER_PAGE).get_page(request.GET.get("page"))
-    if _results_only(request):
+    page = page_of(request, merchant_impact_rows(merchant=merchant), INCIDENTS_PER_PAGE)
+    if results_only(request):
         return render(request, "cases/merchant_detail.html#results", {"merchant": merchant, "page": page})
     context = {"merchant": merchant, "page": page, "recent_days": RECENT_DAYS, **merchant_figures(merchant=merchant)}
     return render(request, "cases/merchant_detail.html", context)

@@ -225,6 +225,25 @@ def _part_or_page(request, page: IncidentPage, part: str) -> HttpResponse:
     return render(request, PAGE, {"page": page, "incident": page.incident})
 
 
+def _save(request, incident: Incident, part: str, form, write, *, key, oob=("header", "timeline"), page=None):
+    """Form in → service → the fresh part; an invalid form, or one the service refuses, comes back.
+
+    `write` calls the service with the form's cleaned data; a ValidationError it raises is shown
+    on the form (through the form's `field_map` where it has one). `key` is the form's place in
+    `IncidentPage.forms`; `page` is one the view already built.
+    """
+    if form.is_valid():
+        try:
+            write(form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error, getattr(form, "field_map", None))
+        else:
+            return _done(request, incident, part, oob=oob)
+    page = page or IncidentPage(request, incident)
+    page.forms[key] = form
+    return _part_or_page(request, page, part)
+
+
 # Open an incident -----------------------------------------------------------------------------
 
 
@@ -290,17 +309,12 @@ def incident_transition_view(request, reference: str):
         }
         return _part_or_page(request, page, "actions")
     form = TransitionForm(request.POST, incident=incident, target=target, engagements=page.engagements)
-    if form.is_valid():
-        reason = form.cleaned_data.get("reason", "")
-        partner = form.cleaned_data.get("partner")
-        try:
-            incident_transition(incident=incident, actor=request.user, to=target, reason=reason, partner=partner)
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            return _done(request, incident, "actions")
-    page.forms["transition"] = form
-    return _part_or_page(request, page, "actions")
+
+    def write(data):
+        reason, partner = data.get("reason", ""), data.get("partner")
+        incident_transition(incident=incident, actor=request.user, to=target, reason=reason, partner=partner)
+
+    return _save(request, incident, "actions", form, write, key="transition", page=page)
 
 
 @desk_permission("cases.change_incident")
@@ -308,19 +322,13 @@ def incident_transition_view(request, reference: str):
 def incident_severity_view(request, reference: str):
     incident = _incident(request, reference)
     form = SeverityForm(request.POST, incident=incident)
-    if form.is_valid():
-        try:
-            incident_change_severity(
-                incident=incident,
-                actor=request.user,
-                severity=form.cleaned_data["severity"],
-                reason=form.cleaned_data["reason"],
-            )
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            return _done(request, incident, "actions")
-    return _part_or_page(request, IncidentPage(request, incident, forms={"severity": form}), "actions")
+
+    def write(data):
+        incident_change_severity(
+            incident=incident, actor=request.user, severity=data["severity"], reason=data["reason"]
+        )
+
+    return _save(request, incident, "actions", form, write, key="severity")
 
 
 @desk_permission("cases.change_incident")
@@ -328,14 +336,11 @@ def incident_severity_view(request, reference: str):
 def incident_owner_view(request, reference: str):
     incident = _incident(request, reference)
     form = OwnerForm(request.POST, incident=incident, user=request.user)
-    if form.is_valid():
-        try:
-            incident_assign(incident=incident, actor=request.user, owner=form.cleaned_data["owner"])
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            return _done(request, incident, "actions")
-    return _part_or_page(request, IncidentPage(request, incident, forms={"owner": form}), "actions")
+
+    def write(data):
+        incident_assign(incident=incident, actor=request.user, owner=data["owner"])
+
+    return _save(request, incident, "actions", form, write, key="owner")
 
 
 @desk_permission("cases.change_incident")
@@ -346,15 +351,12 @@ def incident_details_view(request, reference: str):
     if request.method == "GET":
         return _part_or_page(request, IncidentPage(request, incident, editing="details"), "details")
     form = IncidentDetailsForm(data=request.POST, incident=incident)
-    if form.is_valid():
-        changes = {name: form.cleaned_data[name] for name in form.changed_data}
-        try:
-            incident_update_details(incident=incident, actor=request.user, **changes)
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            return _done(request, incident, "details")
-    return _part_or_page(request, IncidentPage(request, incident, forms={"details": form}), "details")
+
+    def write(data):
+        changes = {name: data[name] for name in form.changed_data}
+        incident_update_details(incident=incident, actor=request.user, **changes)
+
+    return _save(request, incident, "details", form, write, key="details")
 
 
 # Notes ----------------------------------------------------------------------------------------
@@ -365,14 +367,11 @@ def incident_details_view(request, reference: str):
 def incident_note_add_view(request, reference: str):
     incident = _incident(request, reference)
     form = NoteForm(request.POST, auto_id="id_note_new_%s")
-    if form.is_valid():
-        try:
-            note_add(incident=incident, actor=request.user, body=form.cleaned_data["body"])
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            return _done(request, incident, "notes", oob=("timeline",))
-    return _part_or_page(request, IncidentPage(request, incident, forms={"note": form}), "notes")
+
+    def write(data):
+        note_add(incident=incident, actor=request.user, body=data["body"])
+
+    return _save(request, incident, "notes", form, write, key="note", oob=("timeline",))
 
 
 @desk_permission("cases.change_investigationnote")
@@ -387,14 +386,11 @@ def incident_note_edit_view(request, reference: str, note_id: int):
     if note.author_id != request.user.pk:
         raise PermissionDenied
     form = NoteForm(request.POST, auto_id=f"id_note{note.pk}_%s")
-    if form.is_valid():
-        try:
-            note_edit(note=note, actor=request.user, body=form.cleaned_data["body"])
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            return _done(request, incident, "notes", oob=("timeline",))
-    return _part_or_page(request, IncidentPage(request, incident, forms={key: form}), "notes")
+
+    def write(data):
+        note_edit(note=note, actor=request.user, body=data["body"])
+
+    return _save(request, incident, "notes", form, write, key=key, oob=("timeline",))
 
 
 # Affected merchants ---------------------------------------------------------------------------
@@ -415,16 +411,11 @@ def incident_merchant_add_view(request, reference: str):
     if request.method == "GET":
         return _part_or_page(request, IncidentPage(request, incident, editing=key), "merchants")
     form = MerchantImpactForm(request.POST, incident=incident, user=request.user)
-    if form.is_valid():
-        try:
-            merchant_impact_add(
-                incident=incident, actor=request.user, merchant=form.cleaned_data["merchant"], **form.measures()
-            )
-        except ValidationError as error:
-            add_service_errors(form, error, form.field_map)
-        else:
-            return _done(request, incident, "merchants", oob=("timeline",))
-    return _part_or_page(request, IncidentPage(request, incident, forms={key: form}), "merchants")
+
+    def write(data):
+        merchant_impact_add(incident=incident, actor=request.user, merchant=data["merchant"], **form.measures())
+
+    return _save(request, incident, "merchants", form, write, key=key, oob=("timeline",))
 
 
 @desk_permission("cases.change_affectedmerchant")
@@ -437,14 +428,11 @@ def incident_merchant_edit_view(request, reference: str, row_id: int):
     if request.method == "GET":
         return _part_or_page(request, IncidentPage(request, incident, editing=key), "merchants")
     form = MerchantImpactForm(request.POST, incident=incident, user=request.user, row=row)
-    if form.is_valid():
-        try:
-            merchant_impact_update(affected=row, actor=request.user, **form.measures())
-        except ValidationError as error:
-            add_service_errors(form, error, form.field_map)
-        else:
-            return _done(request, incident, "merchants", oob=("timeline",))
-    return _part_or_page(request, IncidentPage(request, incident, forms={key: form}), "merchants")
+
+    def write(data):
+        merchant_impact_update(affected=row, actor=request.user, **form.measures())
+
+    return _save(request, incident, "merchants", form, write, key=key, oob=("timeline",))
 
 
 @desk_permission("cases.delete_affectedmerchant")
@@ -476,21 +464,18 @@ def incident_engagement_add_view(request, reference: str):
     if request.method == "GET":
         return _part_or_page(request, IncidentPage(request, incident, editing=key), "partners")
     form = EngagementForm(request.POST, incident=incident, user=request.user)
-    if form.is_valid():
-        try:
-            engagement_add(
-                incident=incident,
-                actor=request.user,
-                partner=form.cleaned_data["partner"],
-                folio=form.cleaned_data["folio"],
-                partner_status=form.cleaned_data["partner_status"],
-            )
-        except ValidationError as error:
-            add_service_errors(form, error, form.field_map)
-        else:
-            # The waiting-on-partner choice lists engaged partners: refresh the actions too.
-            return _done(request, incident, "partners", oob=("actions", "timeline"))
-    return _part_or_page(request, IncidentPage(request, incident, forms={key: form}), "partners")
+
+    def write(data):
+        engagement_add(
+            incident=incident,
+            actor=request.user,
+            partner=data["partner"],
+            folio=data["folio"],
+            partner_status=data["partner_status"],
+        )
+
+    # The waiting-on-partner choice lists engaged partners: refresh the actions too.
+    return _save(request, incident, "partners", form, write, key=key, oob=("actions", "timeline"))
 
 
 @desk_permission("cases.change_partnerengagement")
@@ -503,19 +488,13 @@ def incident_engagement_edit_view(request, reference: str, engagement_id: int):
     if request.method == "GET":
         return _part_or_page(request, IncidentPage(request, incident, editing=key), "partners")
     form = EngagementForm(request.POST, incident=incident, user=request.user, engagement=engagement)
-    if form.is_valid():
-        try:
-            engagement_update(
-                engagement=engagement,
-                actor=request.user,
-                partner_status=form.cleaned_data["partner_status"],
-                folio=form.cleaned_data["folio"],
-            )
-        except ValidationError as error:
-            add_service_errors(form, error, form.field_map)
-        else:
-            return _done(request, incident, "partners", oob=("timeline",))
-    return _part_or_page(request, IncidentPage(request, incident, forms={key: form}), "partners")
+
+    def write(data):
+        engagement_update(
+            engagement=engagement, actor=request.user, partner_status=data["partner_status"], folio=data["folio"]
+        )
+
+    return _save(request, incident, "partners", form, write, key=key, oob=("timeline",))
 
 
 _ON_INCIDENT = "incidents/<str:reference>/"

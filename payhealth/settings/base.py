@@ -4,7 +4,8 @@ Variables (all optional; see README "Configuration"):
 DATABASE_URL, CELERY_BROKER_URL, EMAIL_URL, DEFAULT_FROM_EMAIL, SECRET_KEY, DEBUG, ALLOWED_HOSTS,
 CSRF_TRUSTED_ORIGINS, PAYHEALTH_VAR_DIR, PAYHEALTH_TIME_ZONE, PAYHEALTH_SMTP_SINK_PORT, LOG_LEVEL,
 PAYHEALTH_NOTICE_MAX_RETRIES, PAYHEALTH_NOTICE_RETRY_BACKOFF, PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX,
-PAYHEALTH_NOTICE_STUCK_AFTER.
+PAYHEALTH_NOTICE_STUCK_AFTER, INBOUND_IMAP_URL, PAYHEALTH_INBOUND_TOKEN, PAYHEALTH_INBOUND_MAX_MESSAGE_BYTES,
+PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES.
 """
 
 from pathlib import Path
@@ -161,9 +162,11 @@ CELERY_TASK_ROUTES = {
     "payhealth.touch_file_task": {"queue": "default"},
     "cases.deliver_correspondence_task": {"queue": "default"},
     "cases.requeue_stuck_correspondence_task": {"queue": "default"},
+    "cases.poll_inbound_mailbox_task": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-correspondence": {"task": "cases.requeue_stuck_correspondence_task", "schedule": 60.0},
+    "poll-inbound-mailbox": {"task": "cases.poll_inbound_mailbox_task", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
@@ -177,6 +180,19 @@ PAYHEALTH_NOTICE_RETRY_BACKOFF = config.env_int("PAYHEALTH_NOTICE_RETRY_BACKOFF"
 PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX = config.env_int("PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX", 240, minimum=1, maximum=86400)
 PAYHEALTH_NOTICE_STUCK_AFTER = config.env_int("PAYHEALTH_NOTICE_STUCK_AFTER", 300, minimum=1, maximum=86400)
 PAYHEALTH_NOTICE_SWEEP_BATCH = 200
+
+# Inbound replies (cases/services/inbound.py): the mailbox polled for UNSEEN mail
+# (imaps://user:password@host/INBOX; empty means no polling), the shared secret a mail gateway
+# sends to POST /inbound/raw/ (empty turns that path off), and the size limits.
+INBOUND_IMAP_URL = config.env_str("INBOUND_IMAP_URL", "")
+config.imap_config("INBOUND_IMAP_URL", INBOUND_IMAP_URL)  # a malformed URL stops start-up here, not at 3 a.m.
+PAYHEALTH_INBOUND_TOKEN = config.env_str("PAYHEALTH_INBOUND_TOKEN", "")
+PAYHEALTH_INBOUND_MAX_MESSAGE_BYTES = config.env_int(
+    "PAYHEALTH_INBOUND_MAX_MESSAGE_BYTES", 25 * 1024 * 1024, minimum=1024, maximum=1024**3
+)
+PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES = config.env_int(
+    "PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=0, maximum=1024**3
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

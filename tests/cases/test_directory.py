@@ -229,28 +229,9 @@ def test_unknown_account_id_is_404(client, analyst):
 
 # Permissions --------------------------------------------------------------------------------
 
-PAGES = [("cases:merchant_list", []), ("cases:merchant_detail", ["acct_ZAPATERIA01"])]
-
-
-@pytest.mark.parametrize(("name", "args"), PAGES)
-@pytest.mark.parametrize(
-    ("who", "expected"),
-    [("outsider", 403), ("analyst", 200), ("partner_manager", 200), ("lead", 200)],
-)
-def test_permission_matrix(client, desk, request, name, args, who, expected):
-    client.force_login(request.getfixturevalue(who))
-
-    assert client.get(reverse(name, args=args)).status_code == expected
-
-
-@pytest.mark.parametrize(("name", "args"), PAGES)
-def test_anonymous_is_sent_to_login(client, desk, name, args):
-    url = reverse(name, args=args)
-
-    response = client.get(url)
-
-    assert response.status_code == 302
-    assert response["Location"] == f"{reverse('login')}?next={url}"
+# Anonymous visitors, users without a role and each desk role against these pages: the walk of
+# every desk URL in tests/test_permission_matrix.py (it names these pages in
+# test_the_walker_finds_the_desk). What stays here is what only these pages decide.
 
 
 def test_no_role_user_sees_no_merchant_through_the_selector(desk):

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Profile
 from cases.models import (
+    Attachment,
     CaseEvent,
     Correspondence,
     Incident,
@@ -41,7 +42,7 @@ pytestmark = pytest.mark.django_db
 User = get_user_model()
 OUR_APPS = ("accounts", "partners", "cases")
 INLINE_ONLY = {WorkingHours, Holiday}  # edited on their calendar's page
-READ_ONLY = {CaseEvent, SlaClockEvent, ReferenceCounter}
+READ_ONLY = {CaseEvent, SlaClockEvent, ReferenceCounter, Attachment}
 ADMIN_MODELS = [m for m in admin.site._registry if m._meta.app_label in OUR_APPS] + [User]
 
 
@@ -148,6 +149,10 @@ def one_of_each(superuser, incident):
     SlaClockEvent.objects.create(clock=clock, kind="start")
     Profile.objects.create(user=superuser)
     SavedView.objects.create(owner=superuser, name="Mis SEV1", query="severity=sev1")
+    reply = Correspondence.objects.create(
+        direction="in", status="received", subject="Re: Falla", message_id="<reply@bank.test>"
+    )
+    Attachment.objects.create(correspondence=reply, filename="folio.txt", content_type="text/plain", size=4)
 
 
 def test_every_model_of_ours_is_registered():
@@ -347,7 +352,7 @@ def test_correspondence_gets_a_message_id_that_never_changes(admin_client, one_o
     add_page = admin_client.get(admin_url(Correspondence, "add"))
     assert re.fullmatch(r"<.+@.+>", add_page.context["adminform"].form.initial["message_id"])
 
-    message = Correspondence.objects.get()
+    message = Correspondence.objects.get(direction="out")
     url = admin_url(Correspondence, "change", message.pk)
     response = admin_client.post(url, form_data(admin_client.get(url), message_id="<other@x>", subject="Nuevo asunto"))
 

@@ -1,0 +1,90 @@
+"""Forms of the notice screens: compose, per-message edit, approve/reject, the template editor."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from cases.models import PartnerEngagement
+from cases.selectors import incident_list_visible_to
+from partners.models import NoticeTemplate, Partner
+
+
+class NoticeComposeForm(forms.Form):
+    """Which notice, to whom: chosen engaged partners, or all of them (the bulk action)."""
+
+    kind = forms.ChoiceField(
+        label=_("Kind of notice"), choices=NoticeTemplate.Kind.choices, initial=NoticeTemplate.Kind.BREAKAGE
+    )
+    partners = forms.ModelMultipleChoiceField(
+        label=_("Partners"),
+        queryset=Partner.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    all_partners = forms.BooleanField(label=_("All engaged partners"), required=False)
+    next_update = forms.DateTimeField(
+        label=_("Next update (your time)"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text=_("Optional: when the partners hear from us again."),
+    )
+
+    def __init__(self, *args, incident, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.incident = incident
+        self.fields["partners"].queryset = Partner.objects.filter(engagements__incident=incident).order_by("name")
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("all_partners") and not data.get("partners"):
+            raise forms.ValidationError(_("Pick at least one partner, or all of them."), code="no_partner")
+        return data
+
+    def chosen_partners(self):
+        """None means every engaged partner (the service then skips those not involved)."""
+        return None if self.cleaned_data.get("all_partners") else list(self.cleaned_data["partners"])
+
+
+class NoticeEditForm(forms.Form):
+    subject = forms.CharField(label=_("Subject"), max_length=300)
+    body_text = forms.CharField(label=_("Text"), widget=forms.Textarea(attrs={"rows": 18}))
+
+    def __init__(self, *args, notice=None, **kwargs):
+        if notice is not None and not args and "data" not in kwargs:
+            kwargs.setdefault("initial", {"subject": notice.subject, "body_text": notice.body_text})
+        kwargs.setdefault("auto_id", f"id_notice{notice.pk if notice else ''}_%s")
+        super().__init__(*args, **kwargs)
+
+
+class NoticeDecisionForm(forms.Form):
+    comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, notice=None, **kwargs):
+        kwargs.setdefault("auto_id", f"id_decision{notice.pk if notice else ''}_%s")
+        super().__init__(*args, **kwargs)
+
+
+class NoticeTemplateForm(forms.Form):
+    """One template text, and what to preview it against (an engaged partner of an incident)."""
+
+    subject = forms.CharField(label=_("Subject"), max_length=250)
+    body = forms.CharField(
+        label=_("Body"), widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "true", "class": "mono"})
+    )
+    engagement = forms.ModelChoiceField(
+        label=_("Preview for"),
+        queryset=PartnerEngagement.objects.none(),
+        required=False,
+        empty_label=_("Sample data"),
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        incidents = incident_list_visible_to(user=user).order_by("-created_at")[:50]
+        self.fields["engagement"].queryset = (
+            PartnerEngagement.objects.filter(incident__in=list(incidents.values_list("pk", flat=True)))
+            .select_related("incident", "partner")
+            .order_by("-incident__created_at", "partner__name")
+        )
+        self.fields["engagement"].label_from_instance = lambda e: f"{e.incident.reference} · {e.partner.name}"

@@ -1,0 +1,306 @@
+"""Inbound mail: reading a raw RFC 822 message, telling auto-replies apart, finding its thread,
+and making its HTML safe to show (DESIGN.md §3 "Threading").
+
+Parsing uses the standard library's `email` package with the modern policy, which decodes
+encoded words and charsets. Nothing here writes; `cases.services.inbound` stores the result.
+
+Matching, in order: a Message-ID named in In-Reply-To, then in References (newest first), that
+belongs to correspondence of an incident (→ its incident and partner thread); then the subject
+token `[PH-YYYY-NNNNNN]` (→ the incident, and the partner thread when the sender is a contact of
+an engaged partner, or shares its mail domain with the contacts of exactly one); else nothing,
+and the message waits in the triage inbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses, parseaddr
+
+import nh3
+from django.db.models import Prefetch
+from django.utils.safestring import SafeString, mark_safe
+
+from cases.models import Attachment, Correspondence, Incident, PartnerEngagement
+from partners.models import PartnerContact
+
+SUBJECT_TOKEN = re.compile(r"\[(PH-\d{4}-\d{6})\]")
+MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+FIELD_LENGTH = 255  # Message-ID, In-Reply-To, file names
+SUBJECT_LENGTH = 300
+ADDRESS_LENGTH = 254
+
+# RFC 3834 and what mail servers and out-of-office robots actually send.
+AUTO_PRECEDENCE = {"bulk", "junk", "auto_reply"}
+AUTO_HEADERS = ("X-Autoreply", "X-Autorespond")
+ROBOT_SENDERS = {"mailer-daemon", "postmaster"}
+
+# What may survive of a partner's HTML: text formatting and tables. No scripts or styles (dropped
+# with their content), no event handlers, no style attributes, no images (a remote image tells
+# the sender who read the mail and when), links only to http(s) and mailto.
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "div", "dl", "dt", "em",
+    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "li", "ol", "p", "pre", "s", "small", "span",
+    "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"}}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+
+class InboundParseError(ValueError):
+    """The bytes are not a mail message we can store (empty, no headers, no sender)."""
+
+
+@dataclass
+class ParsedAttachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+
+@dataclass
+class ParsedMessage:
+    message_id: str
+    from_address: str
+    sender_email: str  # the bare address, lower case
+    to_addresses: list[str]
+    cc_addresses: list[str]
+    subject: str
+    in_reply_to: str
+    references: list[str]
+    body_text: str
+    body_html: str
+    language: str
+    is_auto_reply: bool
+    attachments: list[ParsedAttachment] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Match:
+    """Where an inbound message belongs; `how` is "header", "subject" or "unmatched"."""
+
+    how: str
+    incident: Incident | None = None
+    engagement: PartnerEngagement | None = None
+    parent: Correspondence | None = None
+
+
+def sanitise_html(html: str) -> SafeString:
+    """A partner's HTML reduced to inert formatting, safe to put in a page as is."""
+    cleaned = nh3.clean(
+        html or "",
+        tags=ALLOWED_TAGS,
+        clean_content_tags={"script", "style", "title"},
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+    )
+    return mark_safe(cleaned)  # noqa: S308 - sanitised by nh3 just above
+
+
+def _header(message: EmailMessage, name: str) -> str:
+    """A header as text, one line; a header too broken to decode counts as absent."""
+    try:
+        value = message.get(name)
+    except (ValueError, IndexError, TypeError):  # the header parser's errors on malformed input
+        return ""
+    return " ".join(str(value).replace("\x00", "").split()) if value is not None else ""
+
+
+def _addresses(message: EmailMessage, name: str) -> list[str]:
+    try:
+        values = message.get_all(name) or []
+        pairs = getaddresses([str(value) for value in values])
+    except (ValueError, IndexError, TypeError):
+        return []
+    return [address.lower() for _name, address in pairs if "@" in address and len(address) <= ADDRESS_LENGTH]
+
+
+def message_ids(value: str) -> list[str]:
+    """The `<id>`s of an In-Reply-To or References header, in order, each once."""
+    return list(dict.fromkeys(item for item in MESSAGE_ID.findall(value or "") if len(item) <= FIELD_LENGTH))
+
+
+def _text_of(part: EmailMessage) -> str:
+    try:
+        content = part.get_content()
+    except (LookupError, UnicodeError, KeyError):  # an unknown or lying charset
+        content = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+    return content.replace("\x00", "") if isinstance(content, str) else ""  # PostgreSQL text takes no NUL
+
+
+def _bytes_of(part: EmailMessage) -> bytes:
+    payload = part.get_payload()
+    if isinstance(payload, list):  # message/rfc822, message/delivery-status: keep them as sent
+        return b"\n".join(item.as_bytes(policy=policy.SMTP) for item in payload)
+    return part.get_payload(decode=True) or b""
+
+
+def _leaves(part: EmailMessage):
+    if part.get_content_maintype() == "multipart":
+        for child in part.iter_parts():
+            yield from _leaves(child)
+    else:
+        yield part
+
+
+def _clean_filename(name: str | None, content_type: str, number: int) -> str:
+    name = " ".join((name or "").replace("\\", "/").rsplit("/", 1)[-1].split())
+    name = "".join(character for character in name if character.isprintable()).strip(". ")
+    if not name:
+        extension = ".eml" if content_type == "message/rfc822" else mimetypes.guess_extension(content_type) or ".bin"
+        name = f"attachment-{number}{extension}"
+    if len(name) > FIELD_LENGTH:
+        stem, dot, extension = name.rpartition(".")
+        keep = FIELD_LENGTH - len(extension) - 1 if dot and len(extension) <= 10 else FIELD_LENGTH
+        name = f"{name[:keep]}.{extension}" if keep < FIELD_LENGTH else name[:FIELD_LENGTH]
+    return name
+
+
+def is_auto_reply(message: EmailMessage, sender_email: str) -> bool:
+    """Out-of-office answers, bounces and other robots (RFC 3834, RFC 3464, common practice)."""
+    auto_submitted = _header(message, "Auto-Submitted").lower()
+    if auto_submitted and auto_submitted.split(";")[0].strip() != "no":
+        return True
+    if any(message.get(name) is not None for name in AUTO_HEADERS):
+        return True
+    if _header(message, "Precedence").lower() in AUTO_PRECEDENCE:
+        return True
+    if message.get_content_type() == "multipart/report":
+        return True
+    if any(part.get_content_type() == "message/delivery-status" for part in _leaves(message)):
+        return True
+    return sender_email.partition("@")[0] in ROBOT_SENDERS
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """Read a raw RFC 822 message; raises InboundParseError when it is not one."""
+    if not raw or not raw.strip():
+        raise InboundParseError("the message is empty")
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    if not message.keys():
+        raise InboundParseError("the message has no headers")
+    from_address = _header(message, "From")
+    sender_email = parseaddr(from_address)[1].lower()
+    if "@" not in sender_email:
+        raise InboundParseError("the message has no From address")
+
+    message_id = (message_ids(_header(message, "Message-ID")) or [""])[0]
+    if not message_id:
+        # No usable Message-ID: derive one from the bytes, so the same message is still stored once.
+        message_id = f"<sha256.{hashlib.sha256(raw).hexdigest()}@inbound.payhealth>"
+    in_reply_to = (message_ids(_header(message, "In-Reply-To")) or [""])[0]
+
+    text_part = message.get_body(preferencelist=("plain",))
+    html_part = message.get_body(preferencelist=("html",))
+    body_parts = {id(part) for part in (text_part, html_part) if part is not None}
+    attachments = []
+    for number, part in enumerate(_leaves(message), start=1):
+        if id(part) in body_parts:
+            continue
+        content_type = part.get_content_type()
+        try:
+            filename = part.get_filename()
+        except (ValueError, IndexError, TypeError):
+            filename = None
+        attachments.append(
+            ParsedAttachment(
+                filename=_clean_filename(filename, content_type, number),
+                content_type=content_type[:FIELD_LENGTH],
+                content=_bytes_of(part),
+            )
+        )
+
+    language = _header(message, "Content-Language").lower()
+    return ParsedMessage(
+        message_id=message_id,
+        from_address=from_address[:ADDRESS_LENGTH],
+        sender_email=sender_email,
+        to_addresses=_addresses(message, "To"),
+        cc_addresses=_addresses(message, "Cc"),
+        subject=_header(message, "Subject").strip()[:SUBJECT_LENGTH],  # folded encoded words leave a space
+        in_reply_to=in_reply_to,
+        references=message_ids(_header(message, "References")),
+        body_text=_text_of(text_part) if text_part is not None else "",
+        body_html=_text_of(html_part) if html_part is not None else "",
+        language="es" if language.startswith("es") else "en",
+        is_auto_reply=is_auto_reply(message, sender_email),
+        attachments=attachments,
+    )
+
+
+def sender_engagement(incident: Incident, sender_email: str) -> PartnerEngagement | None:
+    """The engaged partner the sender writes for: one of its contacts, else its contacts' domain."""
+    engagements = {
+        engagement.partner_id: engagement
+        for engagement in PartnerEngagement.objects.filter(incident=incident).select_related("partner")
+    }
+    contacts = PartnerContact.objects.filter(partner_id__in=list(engagements)).values_list("partner_id", "email")
+    domain = sender_email.rpartition("@")[2]
+    exact, same_domain = set(), set()
+    for partner_id, email in contacts:
+        email = email.lower()
+        if email == sender_email:
+            exact.add(partner_id)
+        elif email.rpartition("@")[2] == domain:
+            same_domain.add(partner_id)
+    for candidates in (exact, same_domain):
+        if len(candidates) == 1:
+            return engagements[candidates.pop()]
+    return None
+
+
+def find_thread(parsed: ParsedMessage) -> Match:
+    """Where the message belongs (see the module's docstring)."""
+    wanted = [parsed.in_reply_to, *reversed(parsed.references)]
+    wanted = [item for item in dict.fromkeys(wanted) if item and item != parsed.message_id]
+    if wanted:
+        known = {
+            row.message_id: row
+            for row in Correspondence.objects.filter(message_id__in=wanted, incident__isnull=False).select_related(
+                "incident", "engagement__partner"
+            )
+        }
+        for message_id in wanted:
+            if message_id in known:
+                parent = known[message_id]
+                return Match("header", incident=parent.incident, engagement=parent.engagement, parent=parent)
+    for reference in SUBJECT_TOKEN.findall(parsed.subject):
+        incident = Incident.objects.filter(reference=reference).only("pk", "reference").first()
+        if incident is not None:
+            return Match("subject", incident=incident, engagement=sender_engagement(incident, parsed.sender_email))
+    return Match("unmatched")
+
+
+def triage_messages(*, user):
+    """Received messages that belong to no incident yet, newest first (the triage inbox)."""
+    if not user.has_perm("cases.triage_correspondence"):
+        return Correspondence.objects.none()
+    attachments = Prefetch("attachments", queryset=Attachment.objects.defer("content"))
+    return (
+        Correspondence.objects.filter(direction=Correspondence.Direction.INBOUND, incident__isnull=True)
+        .prefetch_related(attachments)
+        .order_by("-received_at", "-id")
+    )
+
+
+def replies_for_display(rows: Iterable[Correspondence]) -> list[Correspondence]:
+    """Give each received message what `cases/_reply.html` shows: `safe_html`, sanitised now.
+
+    Stored HTML is never trusted, even though it was parsed by us: it is sanitised on every
+    display, so a stricter allow-list applies to old messages too.
+    """
+    rows = list(rows)
+    for row in rows:
+        row.safe_html = sanitise_html(row.body_html) if row.body_html else ""
+    return rows

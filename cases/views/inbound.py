@@ -1,0 +1,215 @@
+"""Inbound replies: the mail gateway's endpoint, the triage inbox and attachment downloads.
+
+`POST /inbound/raw/` takes one raw RFC 822 message (Content-Type: message/rfc822). A mail
+gateway authenticates with `Authorization: Bearer <PAYHEALTH_INBOUND_TOKEN>` (no token
+configured: that path is off and answers 404); a person may also post a message while logged in
+with `cases.triage_correspondence`, and then the usual CSRF check applies. Answers: 201 with
+where the message went, 200 for a message already stored, 400 for bytes that are not a message,
+413 over PAYHEALTH_INBOUND_MAX_MESSAGE_BYTES, 415 for another content type.
+"""
+
+from __future__ import annotations
+
+import hmac
+from email.utils import parseaddr
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST, require_safe
+
+from cases.forms import add_service_errors
+from cases.inbound import InboundParseError, replies_for_display, triage_messages
+from cases.models import Attachment, Correspondence, PartnerEngagement
+from cases.selectors import incident_visible_by_reference
+from cases.services.inbound import InboundTooLargeError, inbound_attach, inbound_receive
+from partners.models import Partner, PartnerContact
+
+MESSAGES_PER_PAGE = 20
+RAW_CONTENT_TYPE = "message/rfc822"
+
+
+def _bearer_token(request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _space, token = header.partition(" ")
+    return token.strip() if header and scheme.lower() == "bearer" else None
+
+
+def _csrf_failure(request) -> HttpResponse | None:
+    """The CSRF check the middleware skipped because the view is exempt (for the token path)."""
+    check = CsrfViewMiddleware(lambda request: None)
+    check.process_request(request)
+    return check.process_view(request, None, (), {})
+
+
+def _problem(status: int, detail: str) -> JsonResponse:
+    return JsonResponse({"detail": detail}, status=status)
+
+
+@csrf_exempt  # only for the gateway's bearer token; a session is checked for CSRF below
+@require_POST
+def inbound_raw(request):
+    """A raw message from the mail gateway (or a triager): stored on its thread or for triage."""
+    expected = settings.PAYHEALTH_INBOUND_TOKEN
+    token = _bearer_token(request)
+    if token is not None:
+        if not expected:
+            return _problem(404, "Not found.")
+        if not hmac.compare_digest(token.encode(), expected.encode()):
+            return _problem(401, "Invalid token.")
+    elif request.user.is_authenticated:
+        if not request.user.has_perm("cases.triage_correspondence"):
+            return _problem(403, "You may not submit messages.")
+        refused = _csrf_failure(request)
+        if refused is not None:
+            return refused
+    else:
+        if not expected:
+            return _problem(404, "Not found.")
+        response = _problem(401, "Authentication required.")
+        response["WWW-Authenticate"] = 'Bearer realm="inbound"'
+        return response
+
+    limit = settings.PAYHEALTH_INBOUND_MAX_MESSAGE_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _problem(400, "Invalid Content-Length.")
+    if declared <= 0:
+        return _problem(400, "Not an RFC 822 message: the message is empty.")
+    if request.content_type != RAW_CONTENT_TYPE:
+        return _problem(415, f"Send the message as {RAW_CONTENT_TYPE}.")
+    if declared > limit:
+        return _problem(413, f"The message is larger than {limit} bytes.")
+    raw = request.read(limit + 1)  # not request.body: DATA_UPLOAD_MAX_MEMORY_SIZE is for forms
+    try:
+        result = inbound_receive(raw=raw, source="gateway" if token is not None else "upload")
+    except InboundTooLargeError as exc:
+        return _problem(413, str(exc))
+    except InboundParseError as exc:
+        return _problem(400, f"Not an RFC 822 message: {exc}.")
+    return JsonResponse(result.as_dict(), status=201 if result.created else 200)
+
+
+class InboundAttachForm(forms.Form):
+    """Which incident (and optionally which partner's thread) an unmatched message belongs to."""
+
+    reference = forms.CharField(
+        label=gettext_lazy("Incident reference"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"placeholder": "PH-2026-000123", "autocomplete": "off"}),
+    )
+    partner = forms.ModelChoiceField(
+        queryset=Partner.objects.filter(active=True).order_by("name"),
+        required=False,
+        label=gettext_lazy("Partner thread"),
+        empty_label=gettext_lazy("No partner (incident only)"),
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_reference(self):
+        self.incident = incident_visible_by_reference(user=self.user, reference=self.cleaned_data["reference"])
+        if self.incident is None:
+            raise ValidationError(_("There is no incident with this reference."), code="unknown_incident")
+        return self.incident.reference
+
+    def clean(self):
+        cleaned = super().clean()
+        partner = cleaned.get("partner")
+        self.engagement = None
+        if partner is not None and getattr(self, "incident", None) is not None:
+            self.engagement = (
+                PartnerEngagement.objects.select_related("partner")
+                .filter(incident=self.incident, partner=partner)
+                .first()
+            )
+            if self.engagement is None:
+                self.add_error(
+                    "partner",
+                    _("%(partner)s is not engaged on %(reference)s.")
+                    % {"partner": partner, "reference": self.incident.reference},
+                )
+        return cleaned
+
+
+def _guessed_partner(message: Correspondence) -> int | None:
+    """The partner whose contact wrote the message, to preselect in the form."""
+    sender = parseaddr(message.from_address)[1]
+    if not sender:
+        return None
+    return PartnerContact.objects.filter(email__iexact=sender).values_list("partner_id", flat=True).first()
+
+
+def _inbox(request, forms_by_id: dict | None = None, status: int = 200):
+    page = Paginator(triage_messages(user=request.user), MESSAGES_PER_PAGE).get_page(request.GET.get("page"))
+    forms_by_id = forms_by_id or {}
+    for message in replies_for_display(page.object_list):
+        message.attach_form = forms_by_id.get(message.pk) or InboundAttachForm(
+            user=request.user, initial={"partner": _guessed_partner(message)}, prefix=f"m{message.pk}"
+        )
+    return render(request, "cases/triage_inbox.html", {"page": page}, status=status)
+
+
+@login_required
+@permission_required("cases.triage_correspondence", raise_exception=True)
+@require_safe
+def triage_inbox(request):
+    """Replies that matched no incident, newest first, each ready to attach to one."""
+    return _inbox(request)
+
+
+@login_required
+@permission_required("cases.triage_correspondence", raise_exception=True)
+@require_POST
+def triage_attach(request, message_id: int):
+    message = get_object_or_404(Correspondence, pk=message_id, direction=Correspondence.Direction.INBOUND)
+    form = InboundAttachForm(request.POST, user=request.user, prefix=f"m{message.pk}")
+    if form.is_valid():
+        try:
+            inbound_attach(
+                correspondence=message, incident=form.incident, engagement=form.engagement, actor=request.user
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(
+                request,
+                _("The message is now part of %(reference)s.") % {"reference": form.incident.reference},
+            )
+            return redirect("cases:triage_inbox")
+    return _inbox(request, {message.pk: form}, status=200)
+
+
+@login_required
+@permission_required("cases.view_correspondence", raise_exception=True)
+@require_safe
+def attachment_download(request, attachment_id: int):
+    """An attachment as a download, never displayed inline: its content came from outside."""
+    attachment = get_object_or_404(Attachment.objects.filter(omitted=False), pk=attachment_id)
+    response = HttpResponse(bytes(attachment.content), content_type="application/octet-stream")
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=attachment.filename)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+urlpatterns = [
+    path("inbound/raw/", inbound_raw, name="inbound_raw"),
+    path("inbound/triage/", triage_inbox, name="triage_inbox"),
+    path("inbound/triage/<int:message_id>/attach/", triage_attach, name="triage_attach"),
+    path("inbound/attachments/<int:attachment_id>/", attachment_download, name="inbound_attachment"),
+]

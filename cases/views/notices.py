@@ -1,0 +1,375 @@
+"""Partner notices on screen: compose from an incident, review and edit every message side by
+side, send or submit for approval, the leads' approvals list, and the incident's messages with
+their live delivery status (DESIGN.md §3 "Notices").
+
+Thin views (STYLE.md "Views and htmx"): every write is a service of `cases.services`, which also
+decides who may do what; the views check the same permissions first, so a refused request
+answers 403 and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django_htmx.http import HttpResponseClientRedirect
+
+from cases.forms import add_service_errors
+from cases.forms_notices import NoticeComposeForm, NoticeDecisionForm, NoticeEditForm
+from cases.models import Correspondence, Incident
+from cases.selectors import incident_list_visible_to, incident_visible_by_reference
+from cases.services import (
+    notice_approve,
+    notice_compose,
+    notice_edit,
+    notice_reject,
+    notice_retry,
+    notice_submit,
+    notices_send,
+)
+from cases.services.notices import NEEDS_APPROVAL
+from cases.views.incident import desk_permission
+
+Status = Correspondence.Status
+COMPOSE = "cases/notice_compose.html"
+APPROVALS = "cases/notice_approvals.html"
+SECTION = "cases/_incident_notices.html"
+IN_FLIGHT = (Status.QUEUED, Status.SENDING)
+
+
+# Reading --------------------------------------------------------------------------------------
+
+
+@dataclass
+class NoticeThread:
+    """The messages exchanged with one partner on an incident, oldest first."""
+
+    partner: object  # a Partner, or None for replies not tied to a partner yet
+    messages: list = field(default_factory=list)
+
+
+@dataclass
+class IncidentNotices:
+    threads: list[NoticeThread]
+    in_flight: bool  # something is queued or sending: the section keeps polling
+
+
+def incident_notices(*, user, incident: Incident) -> IncidentNotices:
+    """Every message of the incident (out and in), grouped per partner thread, in one query."""
+    if not user.has_perm("cases.view_correspondence"):
+        return IncidentNotices(threads=[], in_flight=False)
+    rows = (
+        Correspondence.objects.filter(incident=incident)
+        .select_related("engagement__partner", "created_by", "approved_by", "sent_by")
+        .defer("body_html")
+        .order_by("created_at", "id")
+    )
+    threads: dict[object, NoticeThread] = {}
+    for row in rows:
+        key = row.engagement_id
+        if key not in threads:
+            threads[key] = NoticeThread(partner=row.engagement.partner if row.engagement_id else None)
+        threads[key].messages.append(row)
+    ordered = sorted(threads.values(), key=lambda t: (t.partner is None, t.partner.name if t.partner else ""))
+    return IncidentNotices(
+        threads=ordered,
+        in_flight=any(row.status in IN_FLIGHT for thread in ordered for row in thread.messages),
+    )
+
+
+def _incident(request, reference: str) -> Incident:
+    incident = incident_visible_by_reference(user=request.user, reference=reference)
+    if incident is None:
+        raise Http404
+    return incident
+
+
+def _notice(request, pk: int) -> Correspondence:
+    """An outbound notice of an incident the user may see."""
+    return get_object_or_404(
+        Correspondence.objects.select_related("incident", "engagement__partner", "created_by"),
+        pk=pk,
+        direction=Correspondence.Direction.OUTBOUND,
+        incident__in=incident_list_visible_to(user=request.user),
+    )
+
+
+def _ids(values) -> list[int]:
+    return sorted({int(value) for value in values if str(value).isdigit()})
+
+
+def _drafts(incident: Incident, ids: list[int]):
+    rows = Correspondence.objects.filter(
+        incident=incident, direction=Correspondence.Direction.OUTBOUND, status=Status.DRAFT
+    )
+    if ids:
+        rows = rows.filter(pk__in=ids)
+    return list(rows.select_related("engagement__partner", "created_by").order_by("engagement__partner__name", "id"))
+
+
+def _review_url(incident: Incident, ids: list[int]) -> str:
+    url = reverse("cases:notice_review", args=[incident.reference])
+    return f"{url}?{urlencode({'ids': ','.join(map(str, ids))})}" if ids else url
+
+
+def _go(request, url: str) -> HttpResponse:
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _section(request, incident: Incident, *, status: int = 200) -> HttpResponse:
+    context = {"incident": incident, "notices": incident_notices(user=request.user, incident=incident)}
+    return HttpResponse(render_to_string(SECTION, context, request), status=status)
+
+
+# The incident's messages ------------------------------------------------------------------------
+
+
+@desk_permission("cases.view_correspondence")
+@require_safe
+def incident_notices_view(request, reference: str):
+    """The incident page's messages section (htmx polls it while something is on its way); without
+    htmx, a page of its own (the incident page's link when JavaScript is off)."""
+    incident = _incident(request, reference)
+    if not request.htmx:
+        return render(request, COMPOSE, _compose_context(request, incident, mode="messages"))
+    return _section(request, incident)
+
+
+@desk_permission("cases.send_correspondence")
+@require_POST
+def notice_retry_view(request, pk: int):
+    """Queue a failed notice again (same Message-ID)."""
+    notice = _notice(request, pk)
+    try:
+        notice_retry(correspondence=notice, actor=request.user)
+    except ValidationError as error:  # no longer failed (retried by someone else): show what it is now
+        messages.warning(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("The notice is queued again."))
+    if request.htmx:
+        return _section(request, notice.incident)
+    return redirect(reverse("cases:incident_detail", args=[notice.incident.reference]) + "#incident-notices")
+
+
+# Compose, review, send --------------------------------------------------------------------------
+
+
+def _compose_context(request, incident, **extra) -> dict:
+    return {
+        "incident": incident,
+        "needs_approval": incident.severity in NEEDS_APPROVAL,
+        "notices": incident_notices(user=request.user, incident=incident),
+        **extra,
+    }
+
+
+@desk_permission("cases.add_correspondence")
+@require_http_methods(["GET", "POST"])
+def notice_compose_view(request, reference: str):
+    """Pick the kind and the partners; one draft per partner and language group, then the review."""
+    incident = _incident(request, reference)
+    form = NoticeComposeForm(request.POST if request.method == "POST" else None, incident=incident)
+    if form.is_bound and form.is_valid():
+        try:
+            result = notice_compose(
+                incident=incident,
+                actor=request.user,
+                kind=form.cleaned_data["kind"],
+                partners=form.chosen_partners(),
+                next_update=form.cleaned_data["next_update"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            if result.drafts:
+                for skipped in result.skipped:
+                    messages.warning(request, skipped.reason)
+                return _go(request, _review_url(incident, [draft.pk for draft in result.drafts]))
+            for skipped in result.skipped:
+                form.add_error(None, skipped.reason)
+            if not result.skipped:
+                form.add_error(None, _("No partner is engaged on this incident yet."))
+    return render(request, COMPOSE, _compose_context(request, incident, form=form, mode="compose"))
+
+
+def _review(request, incident, ids, *, editing=None, forms=None, errors=(), status=200) -> HttpResponse:
+    drafts = _drafts(incident, ids)
+    forms = forms or {}
+    for draft in drafts:
+        draft.editable = draft.created_by_id in (None, request.user.pk) and request.user.has_perm(
+            "cases.change_correspondence"
+        )
+        draft.form = forms.get(draft.pk) or (NoticeEditForm(notice=draft) if editing == draft.pk else None)
+    context = _compose_context(
+        request,
+        incident,
+        mode="review",
+        drafts=drafts,
+        ids=",".join(str(draft.pk) for draft in drafts),
+        errors=list(errors),
+        can_release=request.user.has_perm(
+            "cases.add_correspondence" if incident.severity in NEEDS_APPROVAL else "cases.send_correspondence"
+        ),
+    )
+    return render(request, COMPOSE, context, status=status)
+
+
+def _message(request, notice, ids, form) -> HttpResponse:
+    """One message of the review, shown or in edit mode (htmx swaps it in place)."""
+    notice.editable, notice.form = True, form
+    context = {"draft": notice, "incident": notice.incident, "ids": ",".join(map(str, ids))}
+    return render(request, f"{COMPOSE}#message", context)
+
+
+@desk_permission("cases.view_correspondence")
+@require_safe
+def notice_review_view(request, reference: str):
+    """Every draft message side by side: recipients, language, subject and text."""
+    incident = _incident(request, reference)
+    return _review(request, incident, _ids(request.GET.get("ids", "").split(",")))
+
+
+@desk_permission("cases.change_correspondence")
+@require_http_methods(["GET", "POST"])
+def notice_edit_view(request, pk: int):
+    """GET: one message in edit mode. POST: keep the edit (only its author may)."""
+    notice = _notice(request, pk)
+    incident = notice.incident
+    ids = _ids(request.POST.get("ids", request.GET.get("ids", "")).split(","))
+    if notice.created_by_id not in (None, request.user.pk):
+        if request.method == "POST":
+            raise PermissionDenied
+        return _review(request, incident, ids)  # others just read the messages
+    if request.method == "GET":
+        if request.htmx:
+            return _message(request, notice, ids, NoticeEditForm(notice=notice))
+        return _review(request, incident, ids, editing=notice.pk)
+    form = NoticeEditForm(request.POST, notice=notice)
+    if form.is_valid():
+        try:
+            notice = notice_edit(
+                correspondence=notice,
+                actor=request.user,
+                subject=form.cleaned_data["subject"],
+                body_text=form.cleaned_data["body_text"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            if request.htmx:
+                return _message(request, notice, ids, None)
+            return redirect(_review_url(incident, ids))
+    if request.htmx:
+        return _message(request, notice, ids, form)
+    return _review(request, incident, ids, forms={notice.pk: form})
+
+
+@desk_permission("cases.add_correspondence")
+@require_POST
+def notice_release_view(request, reference: str):
+    """Send the reviewed drafts (all or none), or submit them for a lead's approval (SEV1/SEV2)."""
+    incident = _incident(request, reference)
+    needs_approval = incident.severity in NEEDS_APPROVAL
+    if not needs_approval and not request.user.has_perm("cases.send_correspondence"):
+        raise PermissionDenied
+    ids = _ids(request.POST.getlist("ids"))
+    drafts = _drafts(incident, ids) if ids else []
+    if not drafts:
+        return _review(request, incident, ids, errors=[_("There is no draft to send.")])
+    try:
+        with transaction.atomic():
+            if needs_approval:
+                for draft in drafts:
+                    notice_submit(correspondence=draft, actor=request.user)
+            else:
+                notices_send(correspondences=drafts, actor=request.user)
+    except ValidationError as error:
+        return _review(request, incident, ids, errors=error.messages)
+    count = len(drafts)
+    if needs_approval:
+        text = ngettext(
+            "%(count)s notice waits for a lead's approval.", "%(count)s notices wait for a lead's approval.", count
+        )
+    else:
+        text = ngettext("%(count)s notice is on its way.", "%(count)s notices are on their way.", count)
+    messages.success(request, text % {"count": count})
+    return _go(request, reverse("cases:incident_detail", args=[incident.reference]) + "#incident-notices")
+
+
+# Approvals --------------------------------------------------------------------------------------
+
+
+def _approvals(request, *, forms=None, error: str = "", status: int = 200) -> HttpResponse:
+    pending = list(
+        Correspondence.objects.filter(
+            direction=Correspondence.Direction.OUTBOUND,
+            status=Status.PENDING_APPROVAL,
+            incident__in=incident_list_visible_to(user=request.user),
+        )
+        .select_related("incident", "engagement__partner", "created_by")
+        .order_by("created_at", "id")
+    )
+    forms = forms or {}
+    for notice in pending:
+        notice.own = notice.created_by_id == request.user.pk
+        notice.form = forms.get(notice.pk) or NoticeDecisionForm(notice=notice)
+    return render(request, APPROVALS, {"pending": pending, "error": error}, status=status)
+
+
+@desk_permission("cases.approve_correspondence")
+@require_safe
+def notice_approvals_view(request):
+    """SEV1/SEV2 notices waiting for a lead, with their full text."""
+    return _approvals(request)
+
+
+def _decide(request, pk: int, service, done_message: str):
+    notice = _notice(request, pk)
+    form = NoticeDecisionForm(request.POST, notice=notice)
+    form.is_valid()
+    try:
+        service(correspondence=notice, actor=request.user, comment=form.cleaned_data.get("comment", ""))
+    except PermissionDenied as refusal:  # the author cannot decide on their own notice
+        return _approvals(request, error=str(refusal), status=403)
+    except ValidationError as error:
+        add_service_errors(form, error)
+        return _approvals(request, forms={notice.pk: form})
+    messages.success(request, done_message % {"subject": notice.subject})
+    return _go(request, reverse("cases:notice_approvals"))
+
+
+@desk_permission("cases.approve_correspondence")
+@require_POST
+def notice_approve_view(request, pk: int):
+    return _decide(request, pk, notice_approve, _("Approved and on its way: %(subject)s"))
+
+
+@desk_permission("cases.approve_correspondence")
+@require_POST
+def notice_reject_view(request, pk: int):
+    return _decide(request, pk, notice_reject, _("Sent back to its author: %(subject)s"))
+
+
+_ON_INCIDENT = "incidents/<str:reference>/notices/"
+
+urlpatterns = [
+    path(_ON_INCIDENT, incident_notices_view, name="incident_notices"),
+    path(f"{_ON_INCIDENT}new/", notice_compose_view, name="notice_compose"),
+    path(f"{_ON_INCIDENT}review/", notice_review_view, name="notice_review"),
+    path(f"{_ON_INCIDENT}send/", notice_release_view, name="notice_release"),
+    path("notices/approvals/", notice_approvals_view, name="notice_approvals"),
+    path("notices/<int:pk>/edit/", notice_edit_view, name="notice_edit"),
+    path("notices/<int:pk>/approve/", notice_approve_view, name="notice_approve"),
+    path("notices/<int:pk>/reject/", notice_reject_view, name="notice_reject"),
+    path("notices/<int:pk>/retry/", notice_retry_view, name="notice_retry"),
+]

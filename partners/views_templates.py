@@ -1,0 +1,176 @@
+"""The notice template editor: every kind × language with its active version, and an editor
+with a live preview (the same sandboxed renderer as sending) against an engaged partner of an
+incident, the names a template may use, and the version history.
+
+Saving calls `notice_template_save`, which refuses a template that does not compile, names a
+variable outside the allowed context or cannot render, with the line and the reason.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from cases.forms import add_service_errors
+from cases.forms_notices import NoticeTemplateForm
+from cases.mail import subject_with_token
+from cases.services.notices import notice_template_preview
+from partners.models import Language, NoticeTemplate
+from partners.notices import (
+    ALLOWED_FILTERS,
+    ALLOWED_TAGS,
+    CONTEXT_SCHEMA,
+    ListOf,
+    NoticeRenderError,
+    RenderedNotice,
+    notice_template_errors,
+    render_notice,
+    sample_notice_contexts,
+)
+from partners.services import notice_template_save
+
+EDIT = "partners/notice_template_edit.html"
+
+
+def editor_permission(view):
+    return login_required(permission_required("partners.change_noticetemplate", raise_exception=True)(view))
+
+
+def allowed_variables(schema: dict = CONTEXT_SCHEMA, prefix: str = "") -> list[tuple[str, str]]:
+    """(name, what it is) for every name a template may use, e.g. ("window.start.local", "")."""
+    names: list[tuple[str, str]] = []
+    for key, value in schema.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            names.extend(allowed_variables(value, f"{name}."))
+        elif isinstance(value, ListOf):
+            if isinstance(value.item, dict):
+                fields = ", ".join(item for item, _x in allowed_variables(value.item))
+                names.append((name, _("a list; each item has %(fields)s") % {"fields": fields}))
+            else:
+                names.append((name, _("a list")))
+        else:
+            names.append((name, ""))
+    return names
+
+
+def _pair(kind: str, language: str) -> tuple[str, str]:
+    if kind not in NoticeTemplate.Kind.values or language not in Language.values:
+        raise Http404
+    return kind, language
+
+
+@editor_permission
+def notice_template_list(request):
+    """Each kind in each language, with its active version."""
+    active = {
+        (template.kind, template.language): template
+        for template in NoticeTemplate.objects.filter(active=True).select_related("author")
+    }
+    rows = [
+        {
+            "kind": kind,
+            "label": label,
+            "languages": [
+                {"code": code, "label": language_label, "template": active.get((kind, code))}
+                for code, language_label in Language.choices
+            ],
+        }
+        for kind, label in NoticeTemplate.Kind.choices
+    ]
+    return render(request, "partners/notice_template_list.html", {"rows": rows, "languages": Language.choices})
+
+
+@editor_permission
+@require_http_methods(["GET", "POST"])
+def notice_template_edit(request, kind: str, language: str):
+    """GET: the active text (or an older version's, `?version=N`) in the editor. POST: save a new version."""
+    kind, language = _pair(kind, language)
+    versions = list(
+        NoticeTemplate.objects.filter(kind=kind, language=language).select_related("author").order_by("-version")
+    )
+    if request.method == "POST":
+        form = NoticeTemplateForm(request.POST, user=request.user)
+        if form.is_valid():
+            try:
+                saved = notice_template_save(
+                    actor=request.user,
+                    kind=kind,
+                    language=language,
+                    subject=form.cleaned_data["subject"],
+                    body=form.cleaned_data["body"],
+                )
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                messages.success(request, _("Saved: version %(version)s is now in use.") % {"version": saved.version})
+                return redirect(reverse("partners:notice_template_edit", args=[kind, language]))
+    else:
+        wanted = request.GET.get("version", "")
+        chosen = next((v for v in versions if str(v.version) == wanted), None) or next(
+            (v for v in versions if v.active), None
+        )
+        initial = {"subject": chosen.subject, "body": chosen.body} if chosen else {}
+        form = NoticeTemplateForm(initial=initial, user=request.user)
+    context = {
+        "form": form,
+        "kind": kind,
+        "kind_label": NoticeTemplate.Kind(kind).label,
+        "language": language,
+        "language_label": Language(language).label,
+        "versions": versions,
+        "variables": allowed_variables(),
+        "allowed_tags": ALLOWED_TAGS,
+        "allowed_filters": ALLOWED_FILTERS,
+    }
+    return render(request, EDIT, context, status=200)
+
+
+@editor_permission
+@require_POST
+def notice_template_preview_view(request, kind: str, language: str):
+    """The text being edited, checked and rendered (htmx, on every pause in typing); nothing saved."""
+    kind, language = _pair(kind, language)
+    form = NoticeTemplateForm(request.POST, user=request.user)
+    form.is_valid()  # an unknown engagement falls back to the sample data
+    subject, body = request.POST.get("subject", ""), request.POST.get("body", "")
+    problems = notice_template_errors(subject=subject.strip(), body=body)
+    preview, engagement = None, form.cleaned_data.get("engagement")
+    if not problems:
+        try:
+            if engagement is not None:
+                preview = notice_template_preview(
+                    incident=engagement.incident,
+                    partner=engagement.partner,
+                    language=language,
+                    subject=subject,
+                    body=body,
+                    actor=request.user,
+                )
+            else:
+                sample = sample_notice_contexts()[0]
+                rendered = render_notice(subject=subject, body=body, context=sample, language=language)
+                preview = RenderedNotice(
+                    subject=subject_with_token(rendered.subject, sample["reference"]), body=rendered.body
+                )
+        except (ValidationError, NoticeRenderError) as error:
+            problems = {"body": [str(error)]}
+    context = {"preview": preview, "problems": problems, "engagement": engagement, "language": language}
+    return render(request, f"{EDIT}#preview", context)
+
+
+urlpatterns = [
+    path("notices/templates/", notice_template_list, name="notice_template_list"),
+    path("notices/templates/<str:kind>/<str:language>/", notice_template_edit, name="notice_template_edit"),
+    path(
+        "notices/templates/<str:kind>/<str:language>/preview/",
+        notice_template_preview_view,
+        name="notice_template_preview",
+    ),
+]
