@@ -667,19 +667,7 @@ class CorrespondenceAdmin(LockedFieldsMixin, admin.ModelAdmin):
             },
         ),
     ]
-    _pipeline_fields = [
-        "template_version",
-        "created_by",
-        "created_at",
-        "approved_by",
-        "approved_at",
-        "sent_by",
-        "queued_at",
-        "sent_at",
-        "received_at",
-        "attempts",
-        "last_error",
-    ]
+    _pipeline_fields = ["template_version", *fieldsets[-1][1]["fields"]]  # the Delivery fieldset
 
     def get_readonly_fields(self, request, obj=None):
         return self._pipeline_fields if obj is None else ["message_id", *self._pipeline_fields]

@@ -74,25 +74,17 @@ def _build_batch(rng: random.Random, chunk, *, desk, owners):
         source = stories.weighted(rng, stories.SOURCE_WEIGHTS)
         created_by = None if source == "alert" else rng.choice(owners)
         owner = None if life.status == Status.NEW and rng.random() < 0.5 else (created_by or rng.choice(owners))
-        incident = Incident(
+        incident = stories.build_incident(
+            life=life,
+            scenario=scenario,
             reference=reference,
             category=category,
             severity=life.severity,
             status=life.status,
             owner=owner,
             created_by=created_by,
-            started_at=life.started_at,
-            detected_at=life.detected_at,
-            mitigated_at=life.mitigated_at,
-            resolved_at=life.resolved_at,
-            closed_at=life.closed_at,
-            card_networks=scenario.networks,
-            decline_codes=scenario.codes,
-            bin_prefixes=scenario.bins,
-            country=scenario.merchants[0].country,
             source=source,
             fingerprint=f"{BULK_PREFIX}{reference}",
-            created_at=life.opened_at,
             updated_at=life.steps[-1][2] if life.steps else life.opened_at,
         )
         rows = [

@@ -183,25 +183,17 @@ def build_story(rng: random.Random, *, reference: str, fingerprint: str, categor
         neighbours = [SEVERITIES[i] for i in (position - 1, position + 1) if 0 <= i < len(SEVERITIES)]
         initial_severity = rng.choice(neighbours)
 
-    incident = Incident(
+    incident = stories.build_incident(
+        life=life,
+        scenario=scenario,
         reference=reference,
         category=category,
         severity=severity,
         status=status,
         owner=owner,
         created_by=created_by,
-        started_at=life.started_at,
-        detected_at=life.detected_at,
-        mitigated_at=life.mitigated_at,
-        resolved_at=life.resolved_at,
-        closed_at=life.closed_at,
-        card_networks=scenario.networks,
-        decline_codes=scenario.codes,
-        bin_prefixes=scenario.bins,
-        country=scenario.merchants[0].country,
         source=source,
         fingerprint=fingerprint,
-        created_at=life.opened_at,
     )
     story = Story(incident, incident_language=language)
 

@@ -16,7 +16,16 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from cases.demo import catalog, texts
-from cases.models import AffectedMerchant, CardNetwork, Category, Merchant, PartnerEngagement, Severity, Status
+from cases.models import (
+    AffectedMerchant,
+    CardNetwork,
+    Category,
+    Incident,
+    Merchant,
+    PartnerEngagement,
+    Severity,
+    Status,
+)
 from cases.models.incident import TRANSITIONS
 from partners.models import Partner
 
@@ -240,6 +249,23 @@ class Scenario:
     bins: list[str]
     merchants: list[Merchant]
     context: dict[str, object]
+
+
+def build_incident(*, life: Lifecycle, scenario: Scenario, **fields) -> Incident:
+    """An unsaved incident whose impact window and scope come from its lifecycle and scenario."""
+    return Incident(
+        started_at=life.started_at,
+        detected_at=life.detected_at,
+        mitigated_at=life.mitigated_at,
+        resolved_at=life.resolved_at,
+        closed_at=life.closed_at,
+        card_networks=scenario.networks,
+        decline_codes=scenario.codes,
+        bin_prefixes=scenario.bins,
+        country=scenario.merchants[0].country,
+        created_at=life.opened_at,
+        **fields,
+    )
 
 
 def _bin_for(rng: random.Random, network: str) -> str:
