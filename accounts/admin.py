@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Profile
+from accounts.models import ApiToken, Profile
+from accounts.services import api_token_revoke
 
 User = get_user_model()
 
@@ -39,3 +41,25 @@ class PayHealthUserAdmin(UserAdmin):
     def get_inlines(self, request, obj):
         # The two-step add form sets the password first; the profile comes on the change page.
         return self.inlines if obj is not None else []
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are created by their owner on the API tokens page (the secret is shown only there);
+    the admin lists them and revokes them, through the same service."""
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix", "user__username"]
+    list_select_related = ["user"]
+    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    exclude = ["digest"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description=_("Revoke the selected tokens"))
+    def revoke(self, request, queryset):
+        for token in queryset.filter(revoked_at__isnull=True):
+            api_token_revoke(token=token, actor=request.user)

@@ -32,6 +32,8 @@ _READ_ALL = [
     "cases.view_slapolicy",
     "cases.view_slaclock",
     "cases.view_slaclockevent",
+    "alerts.view_alertseverityrule",
+    "alerts.view_alertreceipt",
 ]
 
 _ANALYST_WRITES = [
@@ -48,6 +50,7 @@ _ANALYST_WRITES = [
     "cases.change_investigationnote",
     "cases.add_correspondence",  # drafting notices
     "cases.change_correspondence",
+    "alerts.submit_alert",  # analysts and leads; a monitoring system posts with such a user's token
 ]
 
 _PARTNER_MANAGER_WRITES = [
@@ -68,6 +71,12 @@ _PARTNER_MANAGER_WRITES = [
     "partners.delete_holiday",
     "cases.send_correspondence",
     "cases.triage_correspondence",
+    # Outbound webhooks: their own subscriptions (leads see and manage everyone's, below).
+    "webhooks.view_webhooksubscription",
+    "webhooks.add_webhooksubscription",
+    "webhooks.change_webhooksubscription",
+    "webhooks.delete_webhooksubscription",
+    "webhooks.view_webhookdelivery",
 ]
 
 _LEAD_WRITES = [
@@ -75,6 +84,10 @@ _LEAD_WRITES = [
     "cases.add_slapolicy",
     "cases.change_slapolicy",
     "cases.view_sla_reports",
+    "webhooks.manage_all_webhooksubscription",
+    "alerts.add_alertseverityrule",
+    "alerts.change_alertseverityrule",
+    "alerts.delete_alertseverityrule",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -88,12 +101,18 @@ def sync_roles(group_model, permission_model) -> None:
     """Make each role group hold exactly the permissions of ROLE_PERMISSIONS.
 
     Takes the models as arguments so that migrations can pass their historical models.
+    An app that has no permissions at all yet is skipped: on an empty database `0002_roles` runs
+    before the migrations of apps added later (alerts, ...), whose own migrations re-apply this
+    table once their permissions exist. A missing permission of an app that has some still fails.
     """
+    migrated = set(permission_model.objects.values_list("content_type__app_label", flat=True).distinct())
     for role, codes in ROLE_PERMISSIONS.items():
         group, _ = group_model.objects.get_or_create(name=role)
         wanted = []
         for code in codes:
             app_label, codename = code.split(".")
+            if app_label not in migrated:
+                continue
             wanted.append(permission_model.objects.get(content_type__app_label=app_label, codename=codename))
         group.permissions.set(wanted)
 

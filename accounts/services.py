@@ -1,8 +1,21 @@
-"""Writes for accounts."""
+"""Writes for accounts: preferences and personal API tokens."""
 
-from django.db import transaction
+from __future__ import annotations
 
-from accounts.models import Profile
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import ApiToken, Profile
+
+TOKEN_PREFIX = "ph_"
+# last_used_at is written at most this often per token, so reads don't all become writes.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def profile_for(*, user) -> Profile:
@@ -18,3 +31,54 @@ def profile_update(*, user, timezone: str, language: str) -> Profile:
     profile.full_clean()
     profile.save(update_fields=["timezone", "language"])
     return profile
+
+
+def token_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
+    """Create a token for `user`; returns the row and the plain token, which is never stored."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": _("Give the token a name, e.g. what will use it.")}, code="required")
+    prefix = secrets.token_hex(4)
+    secret = secrets.token_urlsafe(32)
+    token = ApiToken(user=user, name=name, prefix=prefix, digest=token_digest(secret))
+    token.full_clean(exclude=["digest"], validate_constraints=False)  # the unique name: IntegrityError below
+    try:
+        with transaction.atomic():
+            token.save()
+    except IntegrityError as error:  # the same name raced in from another request
+        raise ValidationError({"name": _("You already have an active token with this name.")}) from error
+    return token, f"{TOKEN_PREFIX}{prefix}_{secret}"
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, actor) -> ApiToken:
+    """Revoke a token at once; only its owner (or a superuser) may."""
+    if actor.pk != token.user_id and not actor.is_superuser:
+        raise PermissionDenied(_("Only the token's owner can revoke it."))
+    locked = ApiToken.objects.select_for_update().get(pk=token.pk)
+    if locked.revoked_at is None:
+        locked.revoked_at = timezone.now()
+        locked.save(update_fields=["revoked_at"])
+    return locked
+
+
+def api_token_authenticate(raw: str) -> ApiToken | None:
+    """The active token matching `raw` (`ph_<prefix>_<secret>`), or None; constant-time compare."""
+    if not raw.startswith(TOKEN_PREFIX):
+        return None
+    prefix, _sep, secret = raw[len(TOKEN_PREFIX) :].partition("_")
+    if not prefix or not secret:
+        return None
+    token = ApiToken.objects.select_related("user").filter(prefix=prefix, revoked_at__isnull=True).first()
+    if token is None or not secrets.compare_digest(token.digest, token_digest(secret)):
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token

@@ -1,11 +1,14 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from accounts.forms import ProfileForm
-from accounts.services import profile_for, profile_update
+from accounts.models import ApiToken
+from accounts.services import api_token_create, api_token_revoke, profile_for, profile_update
 
 
 @login_required
@@ -22,3 +25,30 @@ def profile_edit(request):
             response.set_cookie("django_language", form.cleaned_data["language"])
         return response
     return render(request, "accounts/profile.html", {"form": form})
+
+
+@login_required
+def api_tokens(request):
+    """The viewer's personal API tokens: create one (shown once, here and now) or revoke one."""
+    created = None
+    error = ""
+    if request.method == "POST":
+        try:
+            token, plain = api_token_create(user=request.user, name=request.POST.get("name", ""))
+        except ValidationError as exc:
+            error = " ".join(exc.message_dict.get("name", exc.messages))
+        else:
+            created = {"token": token, "plain": plain}
+    tokens = ApiToken.objects.filter(user=request.user).order_by("revoked_at", "-created_at")
+    status = 400 if error else 200
+    context = {"tokens": tokens, "created": created, "error": error, "name": request.POST.get("name", "")}
+    return render(request, "accounts/api_tokens.html", context, status=status)
+
+
+@login_required
+@require_POST
+def api_token_revoke_view(request, pk: int):
+    token = get_object_or_404(ApiToken, pk=pk, user=request.user)  # another user's token is a 404
+    api_token_revoke(token=token, actor=request.user)
+    messages.success(request, _("The token “%(name)s” was revoked.") % {"name": token.name})
+    return redirect("api_tokens")

@@ -55,6 +55,7 @@ from django.contrib.auth.models import Group  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.figures import percentile  # noqa: E402
 from cases.models import Correspondence, Incident, PartnerEngagement  # noqa: E402
 from cases.references import next_reference  # noqa: E402
 from cases.services import notice_compose, notice_send, notices_send  # noqa: E402
@@ -176,11 +177,6 @@ def arrivals(mail_dir: Path) -> dict[str, datetime]:
             headers = BytesHeaderParser(policy=default_policy).parse(handle)
         found[str(headers["Message-ID"]).strip()] = stamp
     return found
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ from django.test import Client  # noqa: E402
 from django.urls import NoReverseMatch, reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.figures import QueryCounter, percentile  # noqa: E402
 from cases.models import AffectedMerchant, CaseEvent, Incident, InvestigationNote, Merchant  # noqa: E402
 from cases.references import next_reference  # noqa: E402
 from cases.search import refresh_search  # noqa: E402
@@ -117,22 +118,6 @@ def detail_incident(author) -> Incident:
         CaseEvent.objects.bulk_create(events)
         refresh_search(incident_ids=[incident.pk])
     return incident
-
-
-class QueryCounter:
-    """Counts statements sent to the database (works with DEBUG off, unlike connection.queries)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
-
-
-def percentile(samples: list[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def measure(client: Client, url: str, requests: int, warmup: int = 3) -> dict:

@@ -723,7 +723,7 @@ class SlaPolicyAdmin(admin.ModelAdmin):
 class SlaClockEventInline(AppendOnlyMixin, admin.TabularInline):
     model = SlaClockEvent
     extra = 0
-    fields = ["at", "kind", "reason", "actor", "data"]
+    fields = ["at", "kind", "cycle", "reason", "actor", "data", "notified_at"]
     readonly_fields = fields
     ordering = ["at", "id"]
 
@@ -742,7 +742,18 @@ class SlaClockAdmin(admin.ModelAdmin):
     autocomplete_fields = ["incident", "engagement", "policy", "calendar"]
     date_hierarchy = "started_at"
     ordering = ["-started_at", "-id"]
-    readonly_fields = ["state", "due_at", "warn_due_at", "warned_at", "breached_at", "stopped_at"]
+    readonly_fields = [
+        "state",
+        "due_at",
+        "warn_due_at",
+        "warned_at",
+        "breached_at",
+        "stopped_at",
+        "consumed",
+        "consumed_at",
+        "pause_reason",
+        "cycle",
+    ]
     inlines = [SlaClockEventInline]
 
     @admin.display(description=_("partner"), ordering="engagement__partner__name")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cases.models import CaseEvent, Incident
+from webhooks.services import webhook_emit_for_case_events
 
 
 def record(*, incident: Incident, actor, kind: str, at=None, **data: Any) -> CaseEvent:
@@ -13,4 +14,5 @@ def record(*, incident: Incident, actor, kind: str, at=None, **data: Any) -> Cas
     if at is not None:
         event.created_at = at
     event.save()
+    webhook_emit_for_case_events([event])  # free when no active webhook listens to this kind
     return event

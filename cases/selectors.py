@@ -211,18 +211,17 @@ QUEUE_DEFAULT_SORT = "-created"
 QUEUE_SORTS = ("reference", "severity", "status", "created", "updated", "owner")
 
 
-@dataclass
-class IncidentQueuePage:
-    """One page of the queue, with the filters that produced it."""
+class PageNumbers:
+    """Page arithmetic for a page dataclass with `count`, `count_capped`, `number`, `per_page` and `on_page`."""
 
-    filterset: IncidentFilterSet
-    incidents: list[Incident]
     count: int
+    count_capped: bool
     number: int
     per_page: int
-    sort: str
-    # True when counting stopped at `count`: there are more matches than that.
-    count_capped: bool = False
+
+    @property
+    def on_page(self) -> int:
+        raise NotImplementedError
 
     @property
     def num_pages(self) -> int:
@@ -238,11 +237,29 @@ class IncidentQueuePage:
 
     @property
     def start_index(self) -> int:
-        return (self.number - 1) * self.per_page + 1 if self.count else 0
+        return (self.number - 1) * self.per_page + 1 if self.on_page else 0
 
     @property
     def end_index(self) -> int:
-        return self.start_index + len(self.incidents) - 1 if self.incidents else 0
+        return self.start_index + self.on_page - 1 if self.on_page else 0
+
+
+@dataclass
+class IncidentQueuePage(PageNumbers):
+    """One page of the queue, with the filters that produced it."""
+
+    filterset: IncidentFilterSet
+    incidents: list[Incident]
+    count: int
+    number: int
+    per_page: int
+    sort: str
+    # True when counting stopped at `count`: there are more matches than that.
+    count_capped: bool = False
+
+    @property
+    def on_page(self) -> int:
+        return len(self.incidents)
 
 
 # Below this many matches the page is sorted in memory instead of walking an index in order.

@@ -67,6 +67,40 @@ def enqueue_deliveries(correspondence_ids: Iterable[int]) -> int:
     return published
 
 
+@shared_task(name="cases.sweep_sla_clocks_task", acks_late=True)
+def sweep_sla_clocks_task() -> dict[str, int]:
+    """Periodic (beat): fire the SLA warnings and breaches of clocks that crossed them."""
+    from cases.services.sla_sweep import sla_sweep
+
+    result = sla_sweep()
+    return {"warned": result.warned, "breached": result.breached}
+
+
+@shared_task(name="cases.notify_sla_event_task", acks_late=True)
+def notify_sla_event_task(event_id: int) -> str:
+    """Mail one SLA warning or breach (and escalate a partner's breach); idempotent."""
+    from cases.services.sla_notify import sla_event_notify
+
+    return sla_event_notify(event_id=event_id)
+
+
+def enqueue_sla_notifications(event_ids: Iterable[int]) -> int:
+    """Publish one notification task per SLA event; called on commit. A broker outage loses nothing:
+    the events stay unnotified and a later sweep queues them again."""
+    ids = list(event_ids)
+    published = 0
+    try:
+        with notify_sla_event_task.app.producer_or_acquire() as producer:
+            for event_id in ids:
+                notify_sla_event_task.apply_async(args=[event_id], producer=producer, retry_policy=PUBLISH_RETRY_POLICY)
+                published += 1
+    except Exception as exc:  # the broker is unreachable
+        logger.warning(
+            "broker unavailable (%s): %s SLA notification(s) wait for the next sweep", exc, len(ids) - published
+        )
+    return published
+
+
 @shared_task(name="cases.poll_inbound_mailbox_task", acks_late=True)
 def poll_inbound_mailbox_task() -> dict[str, int]:
     """Periodic (beat): store the desk mailbox's unseen replies (nothing when INBOUND_IMAP_URL is empty)."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from partners.models import Language, NoticeTemplate
+from partners.models import Language, NoticeTemplate, Partner, PartnerContact
 from partners.notices import notice_template_errors
 
 
@@ -50,3 +52,81 @@ def notice_template_save(*, actor, kind: str, language: str, subject: str, body:
     template.full_clean()
     template.save()
     return template
+
+
+# --- partners and contacts ----------------------------------------------------------------------
+
+PARTNER_FIELDS = ("code", "name", "kind", "country", "timezone", "language", "calendar", "notes", "active")
+CONTACT_FIELDS = ("name", "email", "phone", "role", "language", "receives_notices", "escalation_level", "active")
+
+
+def _apply(instance, values: Mapping[str, object], allowed: tuple[str, ...]) -> list[str]:
+    """Set the given fields (a partial update leaves the others alone); returns the changed ones."""
+    unknown = set(values) - set(allowed)
+    if unknown:
+        raise TypeError(f"unknown fields: {sorted(unknown)}")
+    changed = []
+    for name, value in values.items():
+        if getattr(instance, name) != value:
+            setattr(instance, name, value)
+            changed.append(name)
+    return changed
+
+
+@transaction.atomic
+def partner_save(*, actor, values: Mapping[str, object], partner: Partner | None = None) -> Partner:
+    """Create a partner (`partner=None`) or change the given fields of one.
+
+    The code is the partner's address in links and the API, so it is set once. Everything the
+    model enforces (known time zone, kind, language, unique code) is checked by `full_clean`,
+    so the API and the admin refuse the same things.
+    """
+    creating = partner is None
+    permission = "partners.add_partner" if creating else "partners.change_partner"
+    if not actor.has_perm(permission):
+        raise PermissionDenied(_("Only partner managers and leads can maintain partners."))
+    if creating:
+        partner = Partner()
+    else:
+        partner = Partner.objects.select_for_update().get(pk=partner.pk)
+        if "code" in values and values["code"] != partner.code:
+            raise ValidationError({"code": _("The code of a partner cannot change.")}, code="code_fixed")
+    changed = _apply(partner, values, PARTNER_FIELDS)
+    if not creating and not changed:
+        return partner
+    partner.full_clean()
+    partner.save()
+    return partner
+
+
+@transaction.atomic
+def contact_save(
+    *, actor, values: Mapping[str, object], partner: Partner | None = None, contact: PartnerContact | None = None
+) -> PartnerContact:
+    """Add a contact to `partner`, or change the given fields of `contact` (its partner stays)."""
+    creating = contact is None
+    permission = "partners.add_partnercontact" if creating else "partners.change_partnercontact"
+    if not actor.has_perm(permission):
+        raise PermissionDenied(_("Only partner managers and leads can maintain partner contacts."))
+    if creating:
+        if partner is None:
+            raise ValidationError({"partner": _("Say which partner the contact belongs to.")}, code="required")
+        contact = PartnerContact(partner=Partner.objects.select_for_update().get(pk=partner.pk))
+    else:
+        contact = PartnerContact.objects.select_for_update().select_related("partner").get(pk=contact.pk)
+    changed = _apply(contact, values, CONTACT_FIELDS)
+    if not creating and not changed:
+        return contact
+    if "email" in values:
+        contact.email = (contact.email or "").strip()
+    contact.full_clean()
+    contact.save()
+    return contact
+
+
+@transaction.atomic
+def contact_delete(*, actor, contact: PartnerContact) -> None:
+    """Remove a contact. Sent notices keep the addresses they went to, so nothing else changes."""
+    if not actor.has_perm("partners.delete_partnercontact"):
+        raise PermissionDenied(_("Only partner managers and leads can remove partner contacts."))
+    PartnerContact.objects.select_for_update().filter(pk=contact.pk).delete()

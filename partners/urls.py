@@ -1,6 +1,6 @@
 """URLs of the partners app."""
 
-from partners import views, views_templates
+from partners import views, views_calendars, views_templates
 
 app_name = "partners"
-urlpatterns = [*views.urlpatterns, *views_templates.urlpatterns]
+urlpatterns = [*views.urlpatterns, *views_templates.urlpatterns, *views_calendars.urlpatterns]

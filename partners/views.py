@@ -7,63 +7,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import django_filters
 from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 from cases.selectors import RECENT_DAYS
 from cases.views.directory import page_of, render_directory_list, results_only
-from partners.models import Partner
+from partners.filters import PartnerFilterSet
 from partners.selectors import (
     partner_contact_rows,
     partner_engagement_rows,
     partner_figures,
     partner_list_visible_to,
-    partner_search,
 )
 
 PARTNERS_PER_PAGE = 25
 INCIDENTS_PER_PAGE = 20
-
-
-class PartnerFilterSet(django_filters.FilterSet):
-    """Search and filters of the partner list; invalid values are reported and ignored.
-
-    Lives beside its only user for now; it moves to `partners/filters.py` when the API lists
-    partners too (STYLE.md: one FilterSet for the HTML list and the API list).
-    """
-
-    q = django_filters.CharFilter(method="filter_search", label=_("Search"))
-    kind = django_filters.ChoiceFilter(choices=Partner.Kind.choices, label=_("Kind"), empty_label=_("All kinds"))
-    country = django_filters.ChoiceFilter(label=_("Country"), empty_label=_("All countries"))
-    active = django_filters.BooleanFilter(
-        label=_("Active"),
-        widget=django_filters.widgets.BooleanWidget,
-    )
-
-    class Meta:
-        model = Partner
-        fields = ["q", "kind", "country", "active"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        countries = Partner.objects.order_by("country").values_list("country", flat=True).distinct()
-        self.filters["country"].extra["choices"] = [(code, code) for code in countries]
-        self.form.fields["q"].widget.attrs.update(
-            {"type": "search", "placeholder": _("Name, code or contact"), "autocomplete": "off"}
-        )
-        # BooleanWidget's own labels read "Unknown / Yes / No"; on a filter "unknown" means "any".
-        self.form.fields["active"].widget.choices = (
-            ("", _("Active and inactive")),
-            ("true", _("Active")),
-            ("false", _("Inactive")),
-        )
-
-    def filter_search(self, queryset, name, value):
-        return partner_search(queryset, value)
 
 
 def _duration_parts(value: timedelta | None) -> dict | None:

@@ -209,3 +209,30 @@ def imap_config(name: str, url: str) -> ImapConfig | None:
         folder=unquote(parts.path.strip("/")) or "INBOX",
         ssl=use_ssl,
     )
+
+
+_THROTTLE_PERIODS = {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}
+
+
+def throttle_rate(name: str, value: str) -> str:
+    """A DRF throttle rate such as `1200/min`: a positive count, a slash and a period."""
+    count, _sep, period = value.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in _THROTTLE_PERIODS:
+        raise ConfigError(f"{name}={value!r} is not a rate like 1200/min (periods: s, min, hour, day)")
+    return value
+
+
+def cache_config(name: str, url: str) -> dict:
+    """`redis://host:port/db` → Django's Redis cache; empty → this process's memory."""
+    if not url:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "payhealth"}
+    parts = urlsplit(url)
+    if parts.scheme not in {"redis", "rediss"}:
+        raise ConfigError(f"{name} has unsupported scheme {parts.scheme or 'none'!r} (use redis or rediss)")
+    try:
+        parts.port  # noqa: B018 - raises on a non-numeric port
+    except ValueError:
+        raise ConfigError(f"{name} has an invalid port") from None
+    if not parts.hostname:
+        raise ConfigError(f"{name} names no host")
+    return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}

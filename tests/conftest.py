@@ -31,6 +31,10 @@ def _reference_data_after_flush(request):
     load_default_sla_policies(SlaPolicy, BusinessCalendar)
     load_notice_templates(NoticeTemplate)
     sync_roles(Group, Permission)
+    from alerts.models import AlertSeverityRule
+    from alerts.reference import load_default_severity_rules
+
+    load_default_severity_rules(AlertSeverityRule)
 
 
 @pytest.fixture(autouse=True)

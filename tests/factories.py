@@ -82,3 +82,61 @@ class PartnerEngagementFactory(factory.django.DjangoModelFactory):
 
     incident = factory.SubFactory(IncidentFactory)
     partner = factory.SubFactory(PartnerFactory)
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def _default_sla_policy(severity: str):
+    from cases.models import SlaPolicy
+
+    return SlaPolicy.objects.get(severity=severity, partner=None, partner_kind="", active=True)
+
+
+class SlaClockFactory(factory.django.DjangoModelFactory):
+    """A clock written directly (not through the SLA engine): tests set state and instants themselves.
+
+    Defaults: our acknowledge clock on the incident severity's default policy and calendar, running
+    since now, due after the full target in wall time (right for 24x7 calendars; set `due_at` for
+    business calendars).
+    """
+
+    class Meta:
+        model = "cases.SlaClock"
+
+    incident = factory.SubFactory(IncidentFactory)
+    engagement = None
+    family = factory.LazyAttribute(lambda o: "partner" if o.engagement else "ours")
+    metric = "acknowledge"
+    policy = factory.LazyAttribute(lambda o: _default_sla_policy(o.incident.severity))
+    calendar = factory.LazyAttribute(lambda o: o.policy.calendar)
+    target = factory.LazyAttribute(lambda o: o.policy.acknowledge_target)
+    warn_after = factory.LazyAttribute(lambda o: o.target * 3 / 4)
+    state = "running"
+    started_at = factory.LazyFunction(lambda: _now())
+    consumed_at = factory.LazyAttribute(lambda o: o.started_at)
+    due_at = factory.LazyAttribute(lambda o: o.started_at + o.target if o.state == "running" else None)
+    warn_due_at = factory.LazyAttribute(lambda o: o.started_at + o.warn_after if o.state == "running" else None)
+
+
+class SlaClockEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "cases.SlaClockEvent"
+
+    clock = factory.SubFactory(SlaClockFactory)
+    kind = "start"
+    at = factory.LazyAttribute(lambda o: o.clock.started_at)
+    cycle = factory.LazyAttribute(lambda o: o.clock.cycle)
+
+
+class WebhookSubscriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "webhooks.WebhookSubscription"
+
+    owner = factory.SubFactory(UserFactory, role="partner_manager")
+    name = factory.Sequence(lambda n: f"Hook {n}")
+    url = "https://hooks.example.test/payhealth"
+    events = factory.LazyFunction(lambda: ["incident.status_changed"])

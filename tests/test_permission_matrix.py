@@ -22,7 +22,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from cases.models import Attachment, CaseEvent, Correspondence, Incident, InvestigationNote, SavedView
+from cases.models import Attachment, CaseEvent, Correspondence, Incident, InvestigationNote, SavedView, SlaPolicy
 from cases.services import notice_compose
 from tests.factories import (
     AffectedMerchantFactory,
@@ -31,15 +31,16 @@ from tests.factories import (
     PartnerContactFactory,
     PartnerEngagementFactory,
     PartnerFactory,
+    SlaClockFactory,
 )
 
-NAMESPACES = ("cases", "partners")
-TOP_LEVEL_NAMES = ("home", "overview", "profile")
+NAMESPACES = ("cases", "partners", "webhooks", "alerts")
+TOP_LEVEL_NAMES = ("home", "overview", "profile", "api_tokens")  # api_token_revoke: tests/api/test_tokens.py
 ROLES = ("analyst", "partner_manager", "lead")
 
 # Views open to any signed-in user, role or not. A user waiting for a role can still set their
 # own time zone and language; nothing of the desk is shown there.
-OPEN_TO_ANY_SIGNED_IN_USER = {"profile"}
+OPEN_TO_ANY_SIGNED_IN_USER = {"profile", "api_tokens"}
 
 # Views that only some roles may open, name → the roles that may (the others get 403).
 ROLE_RESTRICTED: dict[str, set[str]] = {
@@ -52,6 +53,30 @@ ROLE_RESTRICTED: dict[str, set[str]] = {
     "partners:notice_template_list": {"partner_manager", "lead"},  # partners.change_noticetemplate
     "partners:notice_template_edit": {"partner_manager", "lead"},
     "partners:notice_template_preview": {"partner_manager", "lead"},
+    **{  # webhooks.view/change_webhooksubscription
+        f"webhooks:{name}": {"partner_manager", "lead"}
+        for name in (
+            "subscription_list",
+            "subscription_create",
+            "subscription_detail",
+            "subscription_edit",
+            "subscription_reveal",
+            "subscription_rotate",
+            "subscription_ping",
+            "subscription_enable",
+            "subscription_disable",
+            "subscription_delete",
+            "delivery_replay",
+        )
+    },
+    "cases:sla_policy_create": {"lead"},  # cases.add_slapolicy
+    "cases:sla_policy_edit": {"lead"},  # cases.change_slapolicy
+    "cases:sla_policy_deactivate": {"lead"},
+    "cases:sla_report": {"lead"},  # cases.view_sla_reports
+    "cases:sla_report_csv": {"lead"},
+    "alerts:rule_create": {"lead"},  # alerts.add_alertseverityrule
+    "alerts:rule_edit": {"lead"},  # alerts.change_alertseverityrule
+    "alerts:rule_delete": {"lead"},  # alerts.delete_alertseverityrule
 }
 
 # Endpoints for machines, not people: no login redirect (the mail gateway's POST answers 404 or
@@ -118,13 +143,27 @@ def world(db, lead):
         "partner": partner,
         "affected": AffectedMerchantFactory(incident=incident, merchant=merchant, baseline_rate=Decimal("0.9")),
         "engagement": engagement,
+        # A running clock, so the SLA badges, section and at-risk list render a real row.
+        "sla_clock": SlaClockFactory(incident=incident),
         "note": InvestigationNote.objects.create(incident=incident, author=lead, body="A note"),
         "saved_view": SavedView.objects.create(owner=lead, name="Matrix view", query="status=new"),
         "reply": (reply := _unmatched_reply()),
         "attachment": Attachment.objects.create(
             correspondence=reply, filename="folio.txt", content_type="text/plain", size=4, content=b"4821"
         ),
+        "webhook": (webhook := _matrix_webhook()),
+        "webhook_delivery": webhook.deliveries.create(
+            event_type="ping", event_id="00000000-0000-4000-8000-000000000001", payload={"type": "ping"}
+        ),
     }
+
+
+def _matrix_webhook():
+    """Owned by the partner manager (the `partner_manager` fixture's user), so both roles that
+    manage webhooks see it: its owner and the lead who sees everyone's."""
+    from tests.factories import UserFactory, WebhookSubscriptionFactory
+
+    return WebhookSubscriptionFactory(owner=UserFactory(username="pablo", role="partner_manager"))
 
 
 def _unmatched_reply() -> Correspondence:
@@ -149,12 +188,27 @@ KWARG_VALUES: dict[str, Callable[[dict], object]] = {
     "attachment_id": lambda w: w["attachment"].pk,
     "kind": lambda w: "breakage",
     "language": lambda w: "es",
+    "subscription_id": lambda w: w["webhook"].pk,
+    "delivery_id": lambda w: w["webhook_delivery"].pk,
+    "table": lambda w: "breaches",
 }
 # (url name, kwarg name) → value, for kwargs whose name alone is ambiguous (a bare "pk").
 KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     ("cases:savedview_delete", "pk"): lambda w: w["saved_view"].pk,
     **{(f"cases:notice_{name}", "pk"): lambda w: w["notice"].pk for name in ("edit", "approve", "reject", "retry")},
+    **{
+        (f"cases:sla_policy_{name}", "pk"): lambda w: SlaPolicy.objects.get(severity="sev1", partner_kind="").pk
+        for name in ("edit", "deactivate")
+    },
+    ("partners:calendar_detail", "code"): lambda w: "mx-banking",
+    **{(f"alerts:rule_{name}", "pk"): lambda w: _default_alert_rule_pk() for name in ("edit", "delete")},
 }
+
+
+def _default_alert_rule_pk() -> int:
+    from alerts.models import AlertSeverityRule
+
+    return AlertSeverityRule.objects.get(priority=100).pk
 
 
 def _url(endpoint: Endpoint, world: dict) -> str:

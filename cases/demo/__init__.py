@@ -2,6 +2,7 @@
 
 - `seed_base`: users per role, partners, contacts, merchants and ~200 incident stories over the
   last 90 days; idempotent on natural keys and deterministic (fixed seeds, times relative to now).
+  Their SLA clocks are replayed from each incident's history (`cases.demo.sla`).
 - `seed_bulk`: N more incidents over the last year, for load and query benchmarks.
 """
 
@@ -17,6 +18,7 @@ from cases.demo.bulk import BULK_PREFIX, seed_bulk_incidents
 from cases.demo.catalog import DEMO_PASSWORD, DEMO_USERS
 from cases.demo.desk import DemoDesk, seed_desk
 from cases.demo.incidents import DEMO_COUNT, DEMO_PREFIX, seed_demo_incidents
+from cases.demo.sla import seed_demo_clocks
 from cases.models import (
     AffectedMerchant,
     CaseEvent,
@@ -25,6 +27,7 @@ from cases.models import (
     InvestigationNote,
     Merchant,
     PartnerEngagement,
+    SlaClock,
 )
 from partners.models import Partner, PartnerContact
 
@@ -35,7 +38,9 @@ __all__ = ["DEMO_PASSWORD", "DEMO_USERS", "DemoDesk", "demo_counts", "seed_base"
 def seed_base(*, now: datetime | None = None) -> int:
     """Build (or complete) the demo desk; returns how many demo incidents were created."""
     desk = seed_desk()
-    return seed_demo_incidents(desk, now=now, count=DEMO_COUNT)
+    created = seed_demo_incidents(desk, now=now, count=DEMO_COUNT)
+    seed_demo_clocks(prefix=DEMO_PREFIX, now=now)  # SLA clocks from each incident's history
+    return created
 
 
 def seed_bulk(count: int, *, now: datetime | None = None, progress: Callable[[int, int], None] | None = None):
@@ -45,7 +50,14 @@ def seed_bulk(count: int, *, now: datetime | None = None, progress: Callable[[in
     references = seed_bulk_incidents(desk, count, now=now, progress=progress)
     # Fresh statistics, so the planner sees the new size of the desk at once.
     with connection.cursor() as cursor:
-        for table in ("cases_incident", "cases_affectedmerchant", "cases_partnerengagement", "cases_caseevent"):
+        for table in (
+            "cases_incident",
+            "cases_affectedmerchant",
+            "cases_partnerengagement",
+            "cases_caseevent",
+            "cases_slaclock",
+            "cases_slaclockevent",
+        ):
             cursor.execute(f"ANALYZE {table}")
     return references
 
@@ -65,4 +77,6 @@ def demo_counts() -> list[tuple[str, int]]:
         ("investigation notes", InvestigationNote.objects.count()),
         ("correspondence", Correspondence.objects.count()),
         ("timeline events", CaseEvent.objects.count()),
+        ("SLA clocks", SlaClock.objects.count()),
+        ("  running SLA clocks", SlaClock.objects.filter(state=SlaClock.State.RUNNING).count()),
     ]

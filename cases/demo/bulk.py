@@ -1,7 +1,8 @@
 """Bulk incidents for benchmarks (`seed_demo --incidents N`): N more incidents over the last year.
 
-Each incident gets affected merchants, partner engagements and a short timeline (opened and its
-status changes). References are reserved up front, one block per year, in their own short
+Each incident gets affected merchants, partner engagements, a short timeline (opened and its
+status changes) and SLA clocks by simple rules (`cases.demo.sla.BulkClockWriter`).
+References are reserved up front, one block per year, in their own short
 statement: holding the counter row for the whole run would block every incident opened on the
 desk meanwhile. Batches are then written one transaction each, so memory stays flat; an
 interrupted run keeps the batches already written (and leaves a gap in the numbers).
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from cases.demo import sla as demo_sla
 from cases.demo import stories, texts
 from cases.demo.incidents import given_timestamps, reserve_references
 from cases.models import AffectedMerchant, CaseEvent, Incident, PartnerEngagement, Status
@@ -48,21 +50,23 @@ def seed_bulk_incidents(
 
     users = desk.users
     owners = [users[name] for name in ("analyst", "mariana", "diego", "emily", "partner_manager", "lead")]
+    book = demo_sla.PolicyBook()
     with given_timestamps(Incident, AffectedMerchant, PartnerEngagement):
         for start in range(0, count, batch_size):
             chunk = zip(plans[start : start + batch_size], references[start : start + batch_size], strict=True)
-            _write_batch(*_build_batch(rng, chunk, desk=desk, owners=owners))
+            _write_batch(*_build_batch(rng, chunk, desk=desk, owners=owners), book=book, now=now)
             if progress:
                 progress(min(start + batch_size, count), count)
     return references
 
 
 @transaction.atomic
-def _write_batch(incidents, affected, engagements, events) -> None:
+def _write_batch(incidents, affected, engagements, events, *, book, now) -> None:
     Incident.objects.bulk_create(incidents)
     AffectedMerchant.objects.bulk_create(affected)
     PartnerEngagement.objects.bulk_create(engagements)
     CaseEvent.objects.bulk_create(events)
+    demo_sla.bulk_clocks(incidents, engagements, events, book=book, now=now)
     refresh_search(incident_ids=[incident.pk for incident in incidents])
 
 

@@ -22,6 +22,7 @@ from django.db import models
 from django.utils import timezone
 
 from cases.demo import mail, stories, texts
+from cases.demo import sla as demo_sla
 from cases.demo.stories import weighted
 from cases.models import (
     AffectedMerchant,
@@ -121,7 +122,12 @@ def seed_demo_incidents(desk, *, now: datetime | None = None, count: int = DEMO_
         status, severity, category = stories.pick_status_severity_category(rng)
         forced = _forced(index)
         status, severity, category = forced[0] or status, forced[1] or severity, forced[2] or category
+        near = demo_sla.NEAR_BREACH.get(index)  # re-timed so SLA mails arrive right after start
+        if near is not None:
+            status, severity = near.status, near.severity
         life = stories.plan_lifecycle(rng, status=status, severity=severity, now=now, window=DEMO_WINDOW)
+        if near is not None:
+            life = demo_sla.near_breach_life(near, life, now=now)
         drafts.append((life.opened_at, fingerprint, rng, category, life))
     if not drafts:
         return 0

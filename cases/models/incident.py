@@ -362,6 +362,14 @@ class PartnerEngagement(models.Model):
         RESOLVED = "resolved", _("Resolved")
         NOT_INVOLVED = "not_involved", _("Not involved")
 
+    # The partners the desk is waiting on: notified, and neither resolved nor uninvolved.
+    WAITING_STATUSES = (
+        PartnerStatus.NOTIFIED,
+        PartnerStatus.ACKNOWLEDGED,
+        PartnerStatus.INVESTIGATING,
+        PartnerStatus.FIX_IN_PROGRESS,
+    )
+
     incident = models.ForeignKey(
         Incident, on_delete=models.CASCADE, related_name="engagements", verbose_name=_("incident")
     )

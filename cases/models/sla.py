@@ -128,6 +128,16 @@ class SlaClock(models.Model):
     warned_at = models.DateTimeField(_("warned at"), null=True, blank=True)
     breached_at = models.DateTimeField(_("breached at"), null=True, blank=True)
     stopped_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
+    consumed = models.DurationField(
+        _("business time consumed"),
+        default=timedelta(0),
+        help_text=_("Business time counted against the target up to the last start, pause, resume or stop."),
+    )
+    consumed_at = models.DateTimeField(_("consumed measured at"), null=True, blank=True)
+    pause_reason = models.CharField(_("pause reason"), max_length=250, blank=True)
+    cycle = models.PositiveIntegerField(
+        _("cycle"), default=1, help_text=_("Renewals of a recurring clock (update cadence); 1 for the others.")
+    )
 
     class Meta:
         verbose_name = _("SLA clock")
@@ -153,6 +163,7 @@ class SlaClock(models.Model):
         indexes = [
             models.Index(fields=["state", "warn_due_at"], name="slaclock_warn_sweep_idx"),
             models.Index(fields=["state", "due_at"], name="slaclock_due_sweep_idx"),
+            models.Index(fields=["metric", "started_at"], name="slaclock_report_idx"),
         ]
 
     def __str__(self) -> str:
@@ -162,7 +173,7 @@ class SlaClock(models.Model):
 class SlaClockEvent(models.Model):
     """Start, pause, resume, warn, breach, stop, retarget: the history a clock is computed from.
 
-    A warning and a breach are recorded at most once per clock (a unique constraint), which is
+    A warning and a breach are recorded at most once per clock and cycle (a unique constraint), which is
     what makes the sweep's notifications exactly-once under concurrent sweeps.
     """
 
@@ -188,6 +199,10 @@ class SlaClockEvent(models.Model):
         verbose_name=_("actor"),
     )
     data = models.JSONField(_("data"), default=dict, blank=True)
+    cycle = models.PositiveIntegerField(_("cycle"), default=1)
+    notified_at = models.DateTimeField(
+        _("notified at"), null=True, blank=True, help_text=_("When the warning or breach notifications were sent.")
+    )
 
     class Meta:
         verbose_name = _("SLA clock event")
@@ -195,7 +210,9 @@ class SlaClockEvent(models.Model):
         ordering = ["clock", "at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["clock", "kind"], condition=Q(kind__in=["warn", "breach"]), name="slaclockevent_once"
+                fields=["clock", "kind", "cycle"],
+                condition=Q(kind__in=["warn", "breach"]),
+                name="slaclockevent_once_per_cycle",
             ),
         ]
 

@@ -22,6 +22,7 @@ from cases.services.incidents import (
     incident_transition,
     incident_update_details,
 )
+from cases.services.merchants import merchant_create, merchant_update
 from cases.services.notes import note_add, note_edit
 from cases.services.notice_dispatch import (
     notice_approve,
@@ -34,6 +35,7 @@ from cases.services.notice_dispatch import (
 )
 from cases.services.notices import NoticeComposeResult, notice_compose, notice_edit
 from cases.services.saved_views import saved_view_create, saved_view_delete
+from cases.services.sla_policies import sla_policy_deactivate, sla_policy_save
 
 __all__ = [
     "BulkAction",
@@ -53,9 +55,11 @@ __all__ = [
     "incident_transition",
     "incident_update_details",
     "incidents_bulk_apply",
+    "merchant_create",
     "merchant_impact_add",
     "merchant_impact_remove",
     "merchant_impact_update",
+    "merchant_update",
     "note_add",
     "note_edit",
     "notice_approve",
@@ -69,4 +73,6 @@ __all__ = [
     "notices_send",
     "saved_view_create",
     "saved_view_delete",
+    "sla_policy_deactivate",
+    "sla_policy_save",
 ]

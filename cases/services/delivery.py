@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 from cases import events
 from cases.mail import build_email, send_email
 from cases.models import CaseEvent, Correspondence, PartnerEngagement
+from cases.services.sla import sla_on_notice_sent
 
 logger = logging.getLogger(__name__)
 Status = Correspondence.Status
@@ -181,6 +182,7 @@ def _mark_sent(correspondence_id: int, refused: dict[str, tuple[int, str]]) -> N
     if row.incident_id is not None:
         events.record(incident=row.incident, actor=row.sent_by, kind=CaseEvent.Kind.NOTICE_SENT, **data)
         _stamp_first_notice(row, now)
+        sla_on_notice_sent(correspondence=row, at=now)
 
 
 def _stamp_first_notice(row: Correspondence, now) -> None:

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from cases import events
 from cases.models import AffectedMerchant, CaseEvent, Incident, Merchant, PartnerEngagement
 from cases.search import refresh_search
+from cases.services.sla import sla_on_engagement_change
 from partners.models import Partner
 
 IMPACT_FIELDS = (
@@ -177,6 +178,8 @@ def engagement_add(
         data["partner_status"] = partner_status
     _touch(locked)
     events.record(incident=locked, actor=actor, kind=CaseEvent.Kind.PARTNER_ENGAGED, **data)
+    if partner_status != PartnerEngagement.PartnerStatus.NOT_NOTIFIED:
+        sla_on_engagement_change(engagement=engagement, actor=actor, at=timezone.now())
     refresh_search(incident_ids=[locked.pk])
     return engagement
 
@@ -208,6 +211,8 @@ def engagement_update(*, engagement: PartnerEngagement, actor, **changes) -> Par
         partner=row.partner.name,
         code=row.partner.code,
     )
+    if {"partner_status", *ENGAGEMENT_TIMES} & set(changed):
+        sla_on_engagement_change(engagement=row, actor=actor, at=timezone.now())
     return row
 
 

@@ -29,6 +29,7 @@ from cases.inbound import InboundParseError, ParsedMessage, find_thread, parse_m
 from cases.mail import message_domain
 from cases.models import Attachment, CaseEvent, Correspondence, Incident, PartnerEngagement
 from cases.services.notices import require_permission
+from cases.services.sla import sla_on_partner_reply
 from payhealth import config
 
 logger = logging.getLogger(__name__)
@@ -168,7 +169,9 @@ def _add_to_thread(row: Correspondence, *, incident: Incident, actor, how: str, 
     from_the_desk = sender.rpartition("@")[2] == message_domain()  # a colleague's copy is no acknowledgement
     if engagement is None or row.is_auto_reply or from_the_desk:
         return False
-    return _acknowledge(engagement_id=engagement.pk, incident=incident, row=row)
+    acknowledged = _acknowledge(engagement_id=engagement.pk, incident=incident, row=row)
+    sla_on_partner_reply(engagement=engagement, at=row.received_at or timezone.now(), actor=actor)
+    return acknowledged
 
 
 def _acknowledge(*, engagement_id: int, incident: Incident, row: Correspondence) -> bool:

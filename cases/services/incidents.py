@@ -13,8 +13,9 @@ from django.utils.translation import gettext as _
 from cases import events
 from cases.models import AffectedMerchant, CaseEvent, Incident, Merchant, PartnerEngagement
 from cases.models.incident import REOPEN_FROM, Severity, Source, Status
-from cases.references import next_reference
+from cases.references import desk_zone, next_reference
 from cases.search import refresh_search
+from cases.services.sla import sla_clocks_start_for_incident, sla_on_severity_change, sla_on_transition
 from partners.models import Partner
 
 
@@ -37,8 +38,10 @@ def incident_open(
     fingerprint: str = "",
     merchants: Iterable[Merchant] = (),
     partners: Iterable[Partner] = (),
+    owner_is_author: bool = True,
 ) -> Incident:
-    """Open an incident with a fresh reference; the owner defaults to the author."""
+    """Open an incident with a fresh reference; the owner defaults to the author, unless
+    `owner_is_author=False` (an alert from monitoring: the incident waits unowned for triage)."""
     _check_can_own(owner)
     now = timezone.now()
     incident = Incident(
@@ -47,7 +50,7 @@ def incident_open(
         severity=severity,
         status=Status.NEW,
         summary=summary,
-        owner=owner if owner is not None else (actor if getattr(actor, "pk", None) else None),
+        owner=owner if owner is not None else (actor if owner_is_author and getattr(actor, "pk", None) else None),
         created_by=actor if getattr(actor, "pk", None) else None,
         started_at=started_at,
         detected_at=detected_at or now,
@@ -60,7 +63,8 @@ def incident_open(
     )
     incident.reference = "PH-0000-000000"  # placeholder so full_clean checks everything else
     incident.full_clean(exclude=["reference"])
-    incident.reference = next_reference(now.year)
+    # The desk's year, not UTC's: 23:30 on 31 December in Mexico City is still that year's incident.
+    incident.reference = next_reference(timezone.localtime(now, desk_zone()).year)
     incident.save()
     events.record(
         incident=incident,
@@ -71,6 +75,7 @@ def incident_open(
         category=incident.category,
         source=incident.source,
     )
+    sla_clocks_start_for_incident(incident=incident, at=now)
     for merchant in merchants:
         AffectedMerchant.objects.create(incident=incident, merchant=merchant)
         events.record(incident=incident, actor=actor, kind=CaseEvent.Kind.MERCHANT_ADDED, merchant=merchant.name)
@@ -136,6 +141,7 @@ def incident_transition(
         **{"from": previous, "to": to, "reason": reason},
         **waited_on,
     )
+    sla_on_transition(incident=locked, actor=actor, old=previous, new=to, reason=reason, at=now)
     return locked
 
 
@@ -189,6 +195,7 @@ def incident_change_severity(*, incident: Incident, actor, severity: str, reason
         kind=CaseEvent.Kind.SEVERITY_CHANGED,
         **{"from": previous, "to": severity, "reason": reason.strip()},
     )
+    sla_on_severity_change(incident=locked, actor=actor, at=timezone.now())
     return locked
 
 

@@ -64,16 +64,20 @@ def acting_person(actor):
     return actor if getattr(actor, "pk", None) else None
 
 
-def notice_recipients(engagement: PartnerEngagement) -> dict[str, list[PartnerContact]]:
+def notice_recipients(engagement: PartnerEngagement, *, level: int | None = None) -> dict[str, list[PartnerContact]]:
     """The partner's contacts that receive notices at the engagement's escalation level, by language.
 
     Each contact reads its own language, else the partner's, else English; the partner's own
-    language group comes first.
+    language group comes first. `level` addresses that escalation level only (an SLA escalation
+    goes to the next level up, not again to the first line).
     """
     partner = engagement.partner
-    contacts = PartnerContact.objects.filter(
-        partner=partner, active=True, receives_notices=True, escalation_level__lte=engagement.escalation_level
-    ).order_by("escalation_level", "name", "pk")
+    by_level = (
+        {"escalation_level": level} if level is not None else {"escalation_level__lte": engagement.escalation_level}
+    )
+    contacts = PartnerContact.objects.filter(partner=partner, active=True, receives_notices=True, **by_level).order_by(
+        "escalation_level", "name", "pk"
+    )
     groups: dict[str, list[PartnerContact]] = {}
     for contact in contacts:
         contact.partner = partner
@@ -134,10 +138,12 @@ def notice_compose(
     kind: str,
     partners: Iterable[Partner] | None = None,
     next_update: datetime | None = None,
+    escalation_level: int | None = None,
 ) -> NoticeComposeResult:
     """Draft one notice per partner and language group from the active templates.
 
     `partners=None` means every engaged partner not marked "not involved" (the bulk action).
+    `escalation_level` addresses only the contacts of that level (SLA escalations).
     A partner without an engagement or without a contact that receives notices is reported in
     `skipped`, never dropped silently. The Message-ID is fixed here, once.
     """
@@ -180,14 +186,14 @@ def notice_compose(
             )
             continue
         engagement.incident = locked
-        groups = notice_recipients(engagement)
+        groups = notice_recipients(engagement, level=escalation_level)
         if not groups:
             result.skipped.append(
                 SkippedPartner(
                     partner,
                     "no_contacts",
                     _("%(partner)s has no active contact that receives notices at escalation level %(level)s.")
-                    % {"partner": partner.name, "level": engagement.escalation_level},
+                    % {"partner": partner.name, "level": escalation_level or engagement.escalation_level},
                 )
             )
             continue

@@ -12,9 +12,10 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from cases.markdown import render_markdown
-from cases.models import AffectedMerchant, CaseEvent, Incident, PartnerEngagement
+from cases.models import AffectedMerchant, CaseEvent, Incident, PartnerEngagement, SlaClock
 from cases.models.incident import CardNetwork, Category, Severity, Status
 from partners.models import Language, NoticeTemplate
 
@@ -66,6 +67,32 @@ def _label(choices, value) -> str:
 def _sentence(message: str, **params) -> SafeString:
     """Fill a translated sentence with escaped values (the translation itself is trusted text)."""
     return mark_safe(escape(message) % {key: conditional_escape(value) for key, value in params.items()})
+
+
+def _alert_sentence(data: dict) -> SafeString:
+    """ "Monitoring alert for Cinépolis: approval rate 71.00 % against 93.00 % (−22.00 pp) on 1,200
+    attempts; it opened the incident." Older events without figures keep the short sentence."""
+    if not data.get("merchant") or data.get("observed_rate") in (None, ""):
+        return _sentence(_("A monitoring alert was received."))
+    message = (
+        _(
+            "Monitoring alert for %(merchant)s: approval rate %(observed)s against %(baseline)s "
+            "(−%(drop)s pp) on %(attempts)s attempts; it opened the incident."
+        )
+        if data.get("outcome") == "opened"
+        else _(
+            "Monitoring alert for %(merchant)s: approval rate %(observed)s against %(baseline)s "
+            "(−%(drop)s pp) on %(attempts)s attempts; the impact was updated."
+        )
+    )
+    return _sentence(
+        message,
+        merchant=data["merchant"],
+        observed=share_as_percent(data["observed_rate"]),
+        baseline=share_as_percent(data.get("baseline_rate")),
+        drop=formats.number_format(Decimal(str(data.get("drop_pp") or 0)), 2, use_l10n=True),
+        attempts=formats.number_format(data.get("attempts") or 0, use_l10n=True, force_grouping=True),
+    )
 
 
 def _with_reason(sentence: SafeString, reason: str) -> SafeString:
@@ -127,6 +154,37 @@ def _changes(model, changes: dict) -> str:
 def _fields(model, names) -> str:
     """The changed fields' names, for events that list them without values (admin edits)."""
     return ", ".join(_field_label(model, name) for name in names or ())
+
+
+# SLA clock events (SLA_SPEC "Events": data clock, metric, family, partner, reason), ours and a partner's.
+_SLA_SENTENCES = {
+    Kind.SLA_PAUSED: (
+        gettext_lazy("The SLA clock “%(metric)s” paused"),
+        gettext_lazy("%(partner)s's SLA clock “%(metric)s” paused"),
+    ),
+    Kind.SLA_RESUMED: (
+        gettext_lazy("The SLA clock “%(metric)s” resumed"),
+        gettext_lazy("%(partner)s's SLA clock “%(metric)s” resumed"),
+    ),
+    Kind.SLA_WARNING: (
+        gettext_lazy("SLA warning: “%(metric)s” is close to its target"),
+        gettext_lazy("SLA warning: %(partner)s's “%(metric)s” is close to its target"),
+    ),
+    Kind.SLA_BREACHED: (
+        gettext_lazy("SLA breached: “%(metric)s” passed its target"),
+        gettext_lazy("SLA breached: %(partner)s's “%(metric)s” passed its target"),
+    ),
+}
+
+
+def _sla_sentence(kind: str, data: dict) -> SafeString:
+    ours, partners = _SLA_SENTENCES[kind]
+    metric = _label(SlaClock.Metric, data.get("metric"))
+    if data.get("partner"):
+        sentence = _sentence(str(partners), partner=data["partner"], metric=metric)
+    else:
+        sentence = _sentence(str(ours), metric=metric)
+    return _with_reason(sentence, data.get("reason", ""))
 
 
 @register.filter
@@ -255,7 +313,9 @@ def event_sentence(event: CaseEvent) -> SafeString:
             )
         return _sentence(_("%(partner)s acknowledged the incident."), partner=data.get("partner", ""))
     if kind == Kind.ALERT_RECEIVED:
-        return _sentence(_("A monitoring alert was received."))
+        return _alert_sentence(data)
+    if kind in _SLA_SENTENCES and data.get("metric"):
+        return _sla_sentence(kind, data)
     # SLA clock events and anything newer: the kind's label, with the reason when there is one.
     return _with_reason(_sentence("%(label)s", label=event.get_kind_display()), data.get("reason", ""))
 

@@ -56,6 +56,7 @@ from cases.services import (
     note_add,
     note_edit,
 )
+from cases.sla_read import incident_sla
 
 PAGE = "cases/incident_detail.html"
 NEW = "new"  # the key of a form adding a row, beside the keys of rows being edited
@@ -197,6 +198,11 @@ class IncidentPage:
     def details_form(self):
         return self._form("details", lambda: IncidentDetailsForm(incident=self.incident))
 
+    @cached_property
+    def sla(self):
+        """Every SLA clock with its history (cases.sla_read): the header's badges and the SLA section."""
+        return incident_sla(user=self.user, incident=self.incident)
+
     @property
     def url(self) -> str:
         return reverse("cases:incident_detail", args=[self.incident.reference])
@@ -206,6 +212,11 @@ def _render_part(request, page: IncidentPage, part: str, *, oob=()) -> HttpRespo
     html = render_to_string(f"{PAGE}#{part}", {"page": page, "incident": page.incident}, request)
     for name in oob:
         html += render_to_string(f"{PAGE}#{name}", {"page": page, "incident": page.incident, "oob": True}, request)
+    if "timeline" in oob:
+        # A write that reaches the timeline may have paused, resumed or stopped SLA clocks.
+        html += render_to_string(
+            "cases/_sla.html#section", {"sla": page.sla, "incident": page.incident, "oob": True}, request
+        )
     return HttpResponse(html)
 
 

@@ -5,7 +5,9 @@ DATABASE_URL, CELERY_BROKER_URL, EMAIL_URL, DEFAULT_FROM_EMAIL, SECRET_KEY, DEBU
 CSRF_TRUSTED_ORIGINS, PAYHEALTH_VAR_DIR, PAYHEALTH_TIME_ZONE, PAYHEALTH_SMTP_SINK_PORT, LOG_LEVEL,
 PAYHEALTH_NOTICE_MAX_RETRIES, PAYHEALTH_NOTICE_RETRY_BACKOFF, PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX,
 PAYHEALTH_NOTICE_STUCK_AFTER, INBOUND_IMAP_URL, PAYHEALTH_INBOUND_TOKEN, PAYHEALTH_INBOUND_MAX_MESSAGE_BYTES,
-PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES.
+PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES, PAYHEALTH_SLA_POLL_SECONDS, PAYHEALTH_SITE_URL,
+PAYHEALTH_WEBHOOK_TIMEOUT, PAYHEALTH_WEBHOOK_MAX_ATTEMPTS, PAYHEALTH_WEBHOOK_RETRY_BACKOFF,
+PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX, PAYHEALTH_WEBHOOK_DISABLE_AFTER, PAYHEALTH_WEBHOOK_STUCK_AFTER.
 """
 
 from pathlib import Path
@@ -32,6 +34,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django.contrib.humanize",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "django_htmx",
     "template_partials",
@@ -39,6 +43,8 @@ INSTALLED_APPS = [
     "accounts",
     "partners",
     "cases",
+    "webhooks",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -163,10 +169,16 @@ CELERY_TASK_ROUTES = {
     "cases.deliver_correspondence_task": {"queue": "default"},
     "cases.requeue_stuck_correspondence_task": {"queue": "default"},
     "cases.poll_inbound_mailbox_task": {"queue": "default"},
+    "cases.sweep_sla_clocks_task": {"queue": "default"},
+    "cases.notify_sla_event_task": {"queue": "default"},
+    "webhooks.deliver_webhook_task": {"queue": "default"},
+    "webhooks.requeue_stuck_webhooks_task": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-correspondence": {"task": "cases.requeue_stuck_correspondence_task", "schedule": 60.0},
     "poll-inbound-mailbox": {"task": "cases.poll_inbound_mailbox_task", "schedule": 60.0},
+    "sweep-sla-clocks": {"task": "cases.sweep_sla_clocks_task", "schedule": 60.0},
+    "requeue-stuck-webhooks": {"task": "webhooks.requeue_stuck_webhooks_task", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
@@ -179,7 +191,30 @@ PAYHEALTH_NOTICE_MAX_RETRIES = config.env_int("PAYHEALTH_NOTICE_MAX_RETRIES", 6,
 PAYHEALTH_NOTICE_RETRY_BACKOFF = config.env_int("PAYHEALTH_NOTICE_RETRY_BACKOFF", 15, minimum=1, maximum=3600)
 PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX = config.env_int("PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX", 240, minimum=1, maximum=86400)
 PAYHEALTH_NOTICE_STUCK_AFTER = config.env_int("PAYHEALTH_NOTICE_STUCK_AFTER", 300, minimum=1, maximum=86400)
+# How often SLA badges (queue, incident page, at-risk list) refresh themselves, in seconds.
+PAYHEALTH_SLA_POLL_SECONDS = config.env_int("PAYHEALTH_SLA_POLL_SECONDS", 30, minimum=1, maximum=3600)
 PAYHEALTH_NOTICE_SWEEP_BATCH = 200
+# The address people open PayHealth at, for links in mail (SLA warnings and breaches).
+PAYHEALTH_SITE_URL = config.env_str("PAYHEALTH_SITE_URL", "http://localhost:8000")
+
+# Outbound webhooks (webhooks/delivery.py): each POST waits at most TIMEOUT seconds; transient
+# failures (5xx, 408, 429, network) retry with backoff from RETRY_BACKOFF up to RETRY_BACKOFF_MAX
+# seconds (kept under the Redis visibility timeout) for MAX_ATTEMPTS attempts in all; a
+# subscription is disabled after DISABLE_AFTER failed deliveries in a row. The sweep re-queues
+# deliveries still pending STUCK_AFTER seconds past their next attempt.
+PAYHEALTH_WEBHOOK_TIMEOUT = config.env_int("PAYHEALTH_WEBHOOK_TIMEOUT", 10, minimum=1, maximum=120)
+PAYHEALTH_WEBHOOK_MAX_ATTEMPTS = config.env_int("PAYHEALTH_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1, maximum=50)
+PAYHEALTH_WEBHOOK_RETRY_BACKOFF = config.env_int("PAYHEALTH_WEBHOOK_RETRY_BACKOFF", 30, minimum=1, maximum=3600)
+PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX = config.env_int(
+    "PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX", 1800, minimum=1, maximum=3000
+)
+PAYHEALTH_WEBHOOK_DISABLE_AFTER = config.env_int("PAYHEALTH_WEBHOOK_DISABLE_AFTER", 10, minimum=1, maximum=1000)
+PAYHEALTH_WEBHOOK_STUCK_AFTER = config.env_int("PAYHEALTH_WEBHOOK_STUCK_AFTER", 120, minimum=1, maximum=86400)
+PAYHEALTH_WEBHOOK_SWEEP_BATCH = 200
+# Seconds the cached "which event types have an active subscription" may be trusted. Changes
+# clear it at once in a shared (Redis) cache; with a per-process cache this bounds how long
+# another process may miss a new subscription.
+PAYHEALTH_WEBHOOK_SUBSCRIBERS_CACHE = 30
 
 # Inbound replies (cases/services/inbound.py): the mailbox polled for UNSEEN mail
 # (imaps://user:password@host/INBOX; empty means no polling), the shared secret a mail gateway
@@ -194,10 +229,75 @@ PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES = config.env_int(
     "PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=0, maximum=1024**3
 )
 
+# The REST API (issue 6; payhealth/api/). Tokens first, then the browser's session (with CSRF).
+PAYHEALTH_API_THROTTLE_TOKEN = config.env_str("PAYHEALTH_API_THROTTLE_TOKEN", "1200/min")
+PAYHEALTH_API_THROTTLE_USER = config.env_str("PAYHEALTH_API_THROTTLE_USER", "2400/min")
+PAYHEALTH_API_THROTTLE_ANON = config.env_str("PAYHEALTH_API_THROTTLE_ANON", "60/min")
+for _name, _rate in (
+    ("PAYHEALTH_API_THROTTLE_TOKEN", PAYHEALTH_API_THROTTLE_TOKEN),
+    ("PAYHEALTH_API_THROTTLE_USER", PAYHEALTH_API_THROTTLE_USER),
+    ("PAYHEALTH_API_THROTTLE_ANON", PAYHEALTH_API_THROTTLE_ANON),
+):
+    config.throttle_rate(_name, _rate)
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "payhealth.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["payhealth.api.permissions.ActionPermissions"],
+    "DEFAULT_PAGINATION_CLASS": "payhealth.api.pagination.Cursor",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "payhealth.api.exceptions.handler",
+    "DEFAULT_THROTTLE_CLASSES": ["payhealth.api.throttling.PerTokenThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": PAYHEALTH_API_THROTTLE_TOKEN,
+        "user": PAYHEALTH_API_THROTTLE_USER,
+        "anon": PAYHEALTH_API_THROTTLE_ANON,
+    },
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PayHealth API",
+    "DESCRIPTION": (
+        "Incidents, partners, notices, SLAs and monitoring alerts of a payments health desk. "
+        "Authenticate with a personal token (`Authorization: Bearer ph_…`) or a browser session. "
+        "Every write goes through the same rules as the web pages."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "payhealth.api.schema.add_error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "LanguageEnum": "partners.models.Language",
+        "PartnerKindEnum": "partners.models.Partner.Kind",
+        "NoticeKindEnum": "partners.models.NoticeTemplate.Kind",
+        "IncidentStatusEnum": "cases.models.incident.Status",
+        "IncidentCategoryEnum": "cases.models.incident.Category",
+        "CaseEventKindEnum": "cases.models.timeline.CaseEvent.Kind",
+        "ResponseCodeCategoryEnum": "cases.models.reference.ResponseCode.Category",
+        "SeverityEnum": "cases.models.incident.Severity",
+        "CardNetworkEnum": "cases.models.incident.CardNetwork",
+        "AlertOutcomeEnum": "alerts.models.AlertReceipt.Outcome",
+    },
+}
+
+# Shared cache (API throttling): Redis when CACHE_URL is set, else this process's memory.
+CACHE_URL = config.env_str("CACHE_URL", "")
+CACHES = {"default": config.cache_config("CACHE_URL", CACHE_URL)}
 
 LOG_LEVEL = config.env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

@@ -11,12 +11,14 @@ READ = {
     "cases.view_merchant", "cases.view_responsecode", "cases.view_incident", "cases.view_affectedmerchant",
     "cases.view_partnerengagement", "cases.view_investigationnote", "cases.view_correspondence",
     "cases.view_caseevent", "cases.view_slapolicy", "cases.view_slaclock", "cases.view_slaclockevent",
+    "alerts.view_alertseverityrule", "alerts.view_alertreceipt",
 }  # fmt: skip
 ANALYST_WRITES = {
     "cases.add_incident", "cases.change_incident", "cases.add_merchant", "cases.change_merchant",
     "cases.add_affectedmerchant", "cases.change_affectedmerchant", "cases.delete_affectedmerchant",
     "cases.add_partnerengagement", "cases.change_partnerengagement", "cases.add_investigationnote",
     "cases.change_investigationnote", "cases.add_correspondence", "cases.change_correspondence",
+    "alerts.submit_alert",
 }  # fmt: skip
 MANAGER_WRITES = {
     "partners.add_partner", "partners.change_partner", "partners.add_partnercontact",
@@ -25,12 +27,18 @@ MANAGER_WRITES = {
     "partners.add_workinghours", "partners.change_workinghours", "partners.delete_workinghours",
     "partners.add_holiday", "partners.change_holiday", "partners.delete_holiday",
     "cases.send_correspondence", "cases.triage_correspondence",
+    "webhooks.view_webhooksubscription", "webhooks.add_webhooksubscription",
+    "webhooks.change_webhooksubscription", "webhooks.delete_webhooksubscription", "webhooks.view_webhookdelivery",
 }  # fmt: skip
 LEAD_WRITES = {
     "cases.approve_correspondence",
     "cases.add_slapolicy",
     "cases.change_slapolicy",
     "cases.view_sla_reports",
+    "alerts.add_alertseverityrule",
+    "alerts.change_alertseverityrule",
+    "alerts.delete_alertseverityrule",
+    "webhooks.manage_all_webhooksubscription",
 }
 
 

@@ -645,7 +645,8 @@ def test_the_page_issues_the_same_number_of_queries_whatever_its_size(client, an
         assert response.status_code == 200
         counts[incident.title] = len(queries)
     assert counts["small"] == counts["large"], counts
-    with django_assert_max_num_queries(16):
+    # 16, plus the SLA section: clocks, their events and a business calendar's schedule (3).
+    with django_assert_max_num_queries(21):
         client.get(url("incident_detail", large))
     assert large.events.count() >= 200 and large.affected_merchants.count() == 20
 
@@ -685,6 +686,33 @@ def test_the_page_issues_the_same_number_of_queries_whatever_its_size(client, an
         ),
         ("merchant_added", {"merchant": "<b>Evil</b>"}, "Ana added merchant &lt;b&gt;Evil&lt;/b&gt;."),
         ("sla_breached", {}, "SLA breached."),
+        ("alert_received", {}, "A monitoring alert was received."),
+        (
+            "alert_received",
+            {
+                "merchant": "Cinépolis",
+                "outcome": "opened",
+                "baseline_rate": "0.9300",
+                "observed_rate": "0.7100",
+                "drop_pp": "22.00",
+                "attempts": 1200,
+            },
+            "Monitoring alert for Cinépolis: approval rate 71.00 % against 93.00 % (−22.00 pp) on 1,200 attempts; "
+            "it opened the incident.",
+        ),
+        (
+            "alert_received",
+            {
+                "merchant": "Cinépolis",
+                "outcome": "updated",
+                "baseline_rate": "0.85",
+                "observed_rate": "0.8",
+                "drop_pp": "5",
+                "attempts": 90,
+            },
+            "Monitoring alert for Cinépolis: approval rate 80.00 % against 85.00 % (−5.00 pp) on 90 attempts; "
+            "the impact was updated.",
+        ),
     ],
 )
 def test_timeline_sentences(incident, analyst, kind, data, sentence):

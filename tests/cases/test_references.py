@@ -56,3 +56,25 @@ def test_blocks_are_consecutive_and_per_year():
     assert format_reference(2031, 5) == "PH-2031-000005"
     with pytest.raises(ValueError):
         reserve_numbers(2031, 0)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("utc_instant", "year"),
+    [
+        ("2027-01-01T05:30:00+00:00", 2026),  # 23:30 on 31 December in Mexico City (UTC−6)
+        ("2027-01-01T06:00:00+00:00", 2027),  # midnight in Mexico City: the new year's numbering
+    ],
+)
+def test_the_reference_year_is_the_desk_year_not_utc(monkeypatch, utc_instant, year):
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    monkeypatch.setattr(timezone, "now", lambda: datetime.fromisoformat(utc_instant))
+
+    incident = incident_open(
+        actor=UserFactory(role="analyst"), title="New Year's Eve outage", category="outage", severity="sev3"
+    )
+
+    assert incident.reference.startswith(f"PH-{year}-")

@@ -273,3 +273,158 @@ def test_incidents_must_be_a_positive_integer(value):
         call_command("seed_demo", incidents=value, verbosity=0)
     assert Incident.objects.count() == 0
     assert Partner.objects.count() == 0
+
+
+# --- SLA clocks of the demo (cases/demo/sla.py) ------------------------------------------------
+
+SLA_TARGET_FIELDS = {
+    "acknowledge": "acknowledge_target",
+    "first_notice": "first_notice_target",
+    "update": "update_every",
+    "resolve": "resolve_target",
+}
+
+
+def _replay_matches(clocks) -> list:
+    from cases.services.sla import STATE_FIELDS, clock_replay
+
+    differences = []
+    for clock in clocks:
+        replayed = clock_replay(clock)
+        wrong = {
+            field: (getattr(clock, field), replayed[field])
+            for field in STATE_FIELDS
+            if getattr(clock, field) != replayed[field]
+        }
+        if wrong:
+            differences.append((clock.pk, clock.metric, wrong))
+    return differences
+
+
+@pytest.mark.usefixtures("demo_desk")
+@pytest.mark.django_db  # ordered with the other database tests, before any flushing transactional test
+class TestDemoSlaClocks:
+    def test_every_incident_has_our_clocks_with_its_policy_targets(self):
+        from cases.models import SlaClock
+
+        ours = {}
+        for incident_id, metric in SlaClock.objects.filter(family="ours").values_list("incident_id", "metric"):
+            ours.setdefault(incident_id, set()).add(metric)
+        assert set(ours) == set(Incident.objects.values_list("id", flat=True))
+        assert all({"acknowledge", "resolve"} <= metrics for metrics in ours.values())
+        for clock in SlaClock.objects.select_related("policy"):
+            assert clock.target == getattr(clock.policy, SLA_TARGET_FIELDS[clock.metric]), clock
+            assert clock.warn_after == timedelta(seconds=round(clock.target.total_seconds() * 0.75)), clock
+        # SEV4 notices partners "as needed": no first-notice clock for incidents opened as SEV4.
+        opened_sev4 = CaseEvent.objects.filter(kind="opened", data__severity="sev4").values_list("incident_id")
+        assert not SlaClock.objects.filter(incident_id__in=opened_sev4, metric="first_notice")
+        assert SlaClock.objects.filter(family="partner").exists()
+        assert SlaClock.objects.filter(metric="update", cycle__gt=1).exists()  # renewed by a later notice
+
+    def test_clock_states_follow_the_incident_status(self):
+        from cases.models import SlaClock
+
+        closed = SlaClock.objects.filter(incident__status__in=["resolved", "closed"])
+        assert closed.exists()
+        assert not closed.filter(state__in=["running", "paused"])
+        assert not closed.filter(stopped_at__isnull=True)
+        assert not SlaClock.objects.filter(metric="acknowledge", family="ours", incident__status="new").exclude(
+            state="running"
+        )
+        assert (
+            not SlaClock.objects.filter(metric="acknowledge", family="ours")
+            .exclude(incident__status="new")
+            .filter(state__in=["running", "paused"])
+        )
+        waiting = SlaClock.objects.filter(incident__status="waiting_on_partner", family="ours", metric="resolve")
+        assert waiting.exists() and not waiting.exclude(state="paused")
+        assert not waiting.filter(pause_reason="")
+        running = SlaClock.objects.filter(state="running")
+        assert not running.filter(Q(due_at__isnull=True) | Q(consumed_at__isnull=True))
+        assert not SlaClock.objects.exclude(state="running").filter(
+            Q(due_at__isnull=False) | Q(warn_due_at__isnull=False)
+        )
+
+    def test_attainment_is_realistic_mostly_met_some_breaches(self):
+        from cases.models import SlaClock
+
+        stopped = SlaClock.objects.filter(state__in=["met", "breached"])
+        met, breached = stopped.filter(state="met").count(), stopped.filter(state="breached").count()
+        assert breached > 20
+        assert met > 3 * breached
+        assert not SlaClock.objects.filter(state="breached", breached_at__isnull=True, consumed__lte=F("target"))
+
+    def test_past_warnings_and_breaches_are_history_not_mail(self):
+        from cases.models import SlaClock, SlaClockEvent
+
+        crossings = SlaClockEvent.objects.filter(kind__in=["warn", "breach"])
+        assert crossings.filter(kind="warn").exists() and crossings.filter(kind="breach").exists()
+        assert not crossings.filter(Q(notified_at__isnull=True) | Q(at__gt=timezone.now()))
+        assert set(crossings.values_list("data__status", flat=True)) <= set(Status.values)
+        timeline = CaseEvent.objects.filter(kind__in=["sla_warning", "sla_breached"])
+        assert timeline.count() == crossings.count()
+        assert {e.data["event"] for e in timeline} == set(crossings.values_list("id", flat=True))
+        # Every stamp on a clock is backed by its event, so a replay finds the same.
+        assert (
+            SlaClock.objects.filter(warned_at__isnull=False).count()
+            == crossings.filter(kind="warn", clock__cycle=F("cycle")).count()
+        )
+
+    def test_near_breach_incidents_cross_within_minutes_of_the_seed(self):
+        from cases.models import SlaClock
+
+        fresh = Incident.objects.get(fingerprint="demo:0001")
+        acknowledge = SlaClock.objects.get(incident=fresh, family="ours", metric="acknowledge")
+        assert (fresh.status, fresh.severity) == ("new", "sev1")
+        # Opened 10 minutes before the seed: warns 1¼ minutes after it, breaches 5 minutes after it.
+        assert acknowledge.state == "running" and acknowledge.warned_at is None
+        assert acknowledge.warn_due_at == fresh.created_at + timedelta(minutes=11, seconds=15)
+        assert acknowledge.due_at == fresh.created_at + timedelta(minutes=15)
+        assert not acknowledge.events.filter(kind__in=["warn", "breach"])
+        assert timezone.now() - fresh.created_at < timedelta(minutes=20)
+
+        long_running = Incident.objects.get(fingerprint="demo:0020")
+        resolve = SlaClock.objects.get(incident=long_running, family="ours", metric="resolve")
+        assert (long_running.status, long_running.severity) == ("investigating", "sev1")
+        assert resolve.state == "running" and resolve.breached_at is None
+        assert resolve.due_at == long_running.created_at + timedelta(hours=4)
+        assert resolve.events.get(kind="warn").notified_at is not None  # 3 h in: already history
+
+    def test_seeded_clocks_replay_to_the_same_state(self):
+        from cases.models import SlaClock
+
+        clocks = list(SlaClock.objects.order_by("?")[:60]) + list(
+            SlaClock.objects.filter(incident__fingerprint__in=["demo:0001", "demo:0020"])
+        )
+        assert _replay_matches(clocks) == []
+
+
+@pytest.mark.django_db
+def test_seeding_twice_does_not_duplicate_clocks():
+    from cases.models import SlaClock, SlaClockEvent
+
+    seed()
+    clocks, events = SlaClock.objects.count(), SlaClockEvent.objects.count()
+    seed()
+    assert clocks > 600
+    assert (SlaClock.objects.count(), SlaClockEvent.objects.count()) == (clocks, events)
+
+
+@pytest.mark.django_db
+def test_bulk_incidents_get_clocks_set_based():
+    from cases.models import SlaClock
+
+    seed("--incidents", "120")
+    assert set(
+        SlaClock.objects.filter(family="ours", metric="acknowledge").values_list("incident_id", flat=True)
+    ) == set(Incident.objects.values_list("id", flat=True))
+    assert set(SlaClock.objects.filter(family="ours", metric="resolve").values_list("incident_id", flat=True)) == set(
+        Incident.objects.values_list("id", flat=True)
+    )
+    assert not SlaClock.objects.filter(incident__status__in=["resolved", "closed"], state__in=["running", "paused"])
+    assert SlaClock.objects.filter(state="running").exists()
+    assert SlaClock.objects.filter(state="met").count() > SlaClock.objects.filter(state="breached").count()
+    assert not SlaClock.objects.filter(incident__status="waiting_on_partner", metric="resolve", family="ours").exclude(
+        state="paused"
+    )
+    assert _replay_matches(SlaClock.objects.all()) == []

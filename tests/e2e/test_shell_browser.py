@@ -19,8 +19,8 @@ def test_analyst_logs_in_and_switches_language(page, live_server, login, screens
     expect(page.locator("h1")).to_have_text("Incident queue")  # the analysts' home
     page.get_by_role("link", name="Overview").click()
     expect(page.locator("h1")).to_have_text("Overview")
-    assert page.get_by_text("Caída de aprobación BBVA débito – Visa").is_visible()
-    assert page.locator(".tile .figure").first.inner_text() == "2"
+    expect(page.get_by_text("Caída de aprobación BBVA débito – Visa")).to_be_visible()
+    expect(page.locator(".tile .figure").first).to_have_text("2")
     screenshot("overview-en")
 
     page.select_option("#language-select", "es")
@@ -39,5 +39,7 @@ def test_wrong_password_is_refused_in_the_browser(page, live_server):
     page.fill("#id_username", "ana")
     page.fill("#id_password", "not-the-password")
     page.click("button[type=submit]")
+    # The click returns before the answer arrives: wait for the refused form, not for the old page.
+    expect(page.locator(".errors")).to_be_visible()
+    expect(page.locator(".errors")).to_contain_text("correct username and password")
     assert "/accounts/login/" in page.url
-    assert page.locator(".errors").is_visible()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 from html.parser import HTMLParser
 
@@ -13,7 +14,9 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Profile
+from accounts.models import ApiToken, Profile
+from accounts.services import api_token_create
+from alerts.models import AlertReceipt
 from cases.models import (
     Attachment,
     CaseEvent,
@@ -22,27 +25,28 @@ from cases.models import (
     InvestigationNote,
     ReferenceCounter,
     SavedView,
-    SlaClock,
     SlaClockEvent,
     SlaPolicy,
 )
 from cases.search import search
 from cases.services import incident_open
-from partners.models import BusinessCalendar, Holiday, NoticeTemplate, WorkingHours
+from partners.models import Holiday, NoticeTemplate, WorkingHours
 from tests.factories import (
     AffectedMerchantFactory,
     MerchantFactory,
     PartnerContactFactory,
     PartnerEngagementFactory,
     UserFactory,
+    WebhookSubscriptionFactory,
 )
+from webhooks.models import WebhookAttempt, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
 User = get_user_model()
-OUR_APPS = ("accounts", "partners", "cases")
-INLINE_ONLY = {WorkingHours, Holiday}  # edited on their calendar's page
-READ_ONLY = {CaseEvent, SlaClockEvent, ReferenceCounter, Attachment}
+OUR_APPS = ("accounts", "partners", "cases", "alerts", "webhooks")
+INLINE_ONLY = {WorkingHours, Holiday, WebhookAttempt}  # edited/shown on their parent's page
+READ_ONLY = {CaseEvent, SlaClockEvent, ReferenceCounter, Attachment, ApiToken, AlertReceipt, WebhookDelivery}
 ADMIN_MODELS = [m for m in admin.site._registry if m._meta.app_label in OUR_APPS] + [User]
 
 
@@ -121,7 +125,6 @@ def incident(superuser):
 @pytest.fixture
 def one_of_each(superuser, incident):
     """At least one row of every registered model, so each change page has something to show."""
-    calendar = BusinessCalendar.objects.get(code="mx-banking")
     contact = PartnerContactFactory()
     engagement = PartnerEngagementFactory(incident=incident, partner=contact.partner)
     AffectedMerchantFactory(incident=incident, merchant=MerchantFactory(), baseline_rate="0.9", attempts=100)
@@ -137,16 +140,15 @@ def one_of_each(superuser, incident):
         template_version=1,
     )
     policy = SlaPolicy.objects.get(severity="sev2", partner_kind="", partner=None, active=True)
-    clock = SlaClock.objects.create(
-        incident=incident,
-        family="ours",
-        metric="acknowledge",
-        policy=policy,
-        calendar=calendar,
-        target=timedelta(minutes=30),
-        warn_after=timedelta(minutes=22),
+    clock = incident.sla_clocks.get(family="ours", metric="acknowledge")  # started by incident_open
+    assert (clock.policy, clock.target) == (policy, timedelta(minutes=30))
+    assert clock.events.filter(kind="start").exists()
+    api_token_create(user=superuser, name="admin check")
+    AlertReceipt.objects.create(user=superuser, idempotency_key="k-1", body_sha256="0" * 64, incident=incident)
+    subscription = WebhookSubscriptionFactory(owner=superuser)
+    WebhookDelivery.objects.create(
+        subscription=subscription, event_type="incident.opened", event_id=uuid.uuid4(), payload={}
     )
-    SlaClockEvent.objects.create(clock=clock, kind="start")
     Profile.objects.create(user=superuser)
     SavedView.objects.create(owner=superuser, name="Mis SEV1", query="severity=sev1")
     reply = Correspondence.objects.create(
@@ -338,7 +340,7 @@ def test_case_events_cannot_be_added_changed_or_deleted(admin_client, superuser,
 
 
 def test_sla_clock_events_cannot_be_changed_or_deleted(admin_client, one_of_each):
-    event = SlaClockEvent.objects.get()
+    event = SlaClockEvent.objects.filter(kind="start").order_by("pk").first()
 
     change = admin_client.post(admin_url(SlaClockEvent, "change", event.pk), {"kind": "breach"})
     delete = admin_client.post(admin_url(SlaClockEvent, "delete", event.pk), {"post": "yes"})

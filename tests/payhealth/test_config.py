@@ -27,6 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
         ("PAYHEALTH_TIME_ZONE", "Mexico/Atlantis", "PAYHEALTH_TIME_ZONE='Mexico/Atlantis' is not an IANA time zone"),
         ("PAYHEALTH_SMTP_SINK_PORT", "70000", "PAYHEALTH_SMTP_SINK_PORT=70000 is out of range"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL='LOUD'"),
+        ("PAYHEALTH_API_THROTTLE_TOKEN", "fast", "PAYHEALTH_API_THROTTLE_TOKEN='fast' is not a rate like 1200/min"),
+        ("PAYHEALTH_API_THROTTLE_ANON", "0/min", "PAYHEALTH_API_THROTTLE_ANON='0/min' is not a rate"),
+        ("CACHE_URL", "memcached://127.0.0.1:11211", "CACHE_URL has unsupported scheme 'memcached'"),
+        ("CACHE_URL", "redis://127.0.0.1:port/1", "CACHE_URL has an invalid port"),
     ],
 )
 def test_manage_py_refuses_a_malformed_variable_with_one_line(name, value, fragment):

@@ -1,0 +1,10 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from alerts.api.views import AlertIntakeView, AlertReceiptViewSet, AlertSeverityRuleViewSet
+
+router = SimpleRouter()
+router.register("alerts/receipts", AlertReceiptViewSet, basename="alert-receipt")
+router.register("alerts/rules", AlertSeverityRuleViewSet, basename="alert-rule")
+
+urlpatterns = [path("alerts/", AlertIntakeView.as_view(), name="alert-intake"), *router.urls]

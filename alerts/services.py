@@ -1,0 +1,397 @@
+"""Writes for the alerts app: taking in a monitoring alert, and the leads' severity rules.
+
+The fingerprint of an alert (recipe v1) identifies the segment it measures, whatever the window
+or the figures:
+
+    sha256("v1|<merchant account id>|<partner code>|<issuer code>|<network>|<country>|<bin prefix>")
+
+as lower-case hex, prefixed `alert:v1:`. The codes are the directory's own spelling (the lookups
+are exact), the network is the lower-case choice value (`visa`), the country upper-case ISO-2,
+the BIN prefix its digits; an absent part is the empty string. So two alerts about the same
+merchant, partner, issuer, network, country and BIN prefix share a fingerprint, and at most one
+OPEN incident holds a fingerprint (the `incident_open_fingerprint_unique` constraint); once it
+is resolved or closed, the next alert opens a new incident.
+
+Severity of a new incident: the rules' severity for the measured drop and size, raised to the
+alert's `severity_hint` if that is more severe. A hint never lowers what the rules say (a
+monitor cannot talk a 30 pp outage down to SEV4). An alert on an open incident raises its
+severity the same way when the new figures call for more, and never lowers it: people may have
+raised it on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from alerts.models import AlertReceipt, AlertSeverityRule
+from alerts.payload import validated_payload
+from alerts.selectors import alert_severity_for, severity_rank
+from cases import events
+from cases.models import AffectedMerchant, CaseEvent, Incident, Merchant
+from cases.models.incident import OPEN_STATUSES, CardNetwork, Category, Source
+from cases.services.impact import engagement_add, merchant_impact_add, merchant_impact_update
+from cases.services.incidents import incident_change_severity, incident_open, incident_update_details
+from partners.models import Partner
+
+FINGERPRINT_VERSION = "v1"
+IDEMPOTENCY_KEY_MAX = 255
+
+
+class IdempotencyKeyReused(Exception):
+    """The Idempotency-Key was already used by this user for a different request body."""
+
+
+@dataclass
+class AlertResult:
+    """What an alert did; `status` and `body` are the API's answer, stored on the receipt."""
+
+    incident: Incident | None
+    outcome: str
+    status: int
+    body: dict
+    receipt: AlertReceipt
+    replayed: bool = False
+    events: list[CaseEvent] = field(default_factory=list)
+
+
+def alert_fingerprint(
+    *, merchant: str, partner: str = "", issuer: str = "", network: str = "", country: str = "", bin_prefix: str = ""
+) -> str:
+    """The segment's de-duplication key (recipe in the module docstring)."""
+    parts = [FINGERPRINT_VERSION, merchant, partner, issuer, network.lower(), country.upper(), bin_prefix]
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()
+    return f"alert:{FINGERPRINT_VERSION}:{digest}"
+
+
+def body_digest(payload) -> str:
+    """SHA-256 of the payload as canonical JSON (sorted keys, no spaces): formatting doesn't matter."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@transaction.atomic
+def alert_ingest(*, actor, payload: dict, idempotency_key: str | None = None) -> AlertResult:
+    """Open an incident for the alert's segment, or update the open one: one transaction.
+
+    With an idempotency key the receipt is inserted first: a concurrent request with the same
+    key blocks on that insert until this transaction ends, then replays this answer (or opens
+    nothing if this one failed). Without a key every post is processed. Any error rolls back
+    everything, receipt included.
+    """
+    key = (idempotency_key or "").strip()
+    if len(key) > IDEMPOTENCY_KEY_MAX:
+        raise ValidationError(
+            {"Idempotency-Key": _("The Idempotency-Key has at most %(max)d characters.") % {"max": IDEMPOTENCY_KEY_MAX}}
+        )
+    data = validated_payload(payload)
+    digest = body_digest(payload)
+    receipt = None
+    if key:
+        receipt, replay = _claim_key(actor=actor, key=key, digest=digest, source=data["source"])
+        if replay is not None:
+            return replay
+    segment = _resolve_segment(data["segment"])
+    fingerprint = alert_fingerprint(
+        merchant=segment["merchant"].account_id,
+        partner=segment["partner"].code if segment["partner"] else "",
+        issuer=segment["issuer"].code if segment["issuer"] else "",
+        network=segment["network"],
+        country=segment["country"],
+        bin_prefix=segment["bin_prefix"],
+    )
+    figures = _figures(data)
+    existing = _open_incident(fingerprint)
+    incident = None
+    if existing is None:
+        try:
+            with transaction.atomic():  # a savepoint: a lost race rolls back to here only
+                incident = _open(actor=actor, data=data, segment=segment, figures=figures, fingerprint=fingerprint)
+        except (IntegrityError, ValidationError):
+            # Another alert for the segment opened its incident first (the partial unique
+            # constraint on open fingerprints refused ours): update that one instead.
+            existing = _open_incident(fingerprint)
+            if existing is None:
+                raise
+    if incident is not None:
+        outcome = AlertReceipt.Outcome.OPENED
+    else:
+        outcome = AlertReceipt.Outcome.UPDATED
+        incident = _update(actor=actor, incident=existing, data=data, segment=segment, figures=figures)
+    event = events.record(
+        incident=incident,
+        actor=actor,
+        kind=CaseEvent.Kind.ALERT_RECEIVED,
+        outcome=outcome,
+        fingerprint=fingerprint,
+        **_event_data(data, segment, figures),
+    )
+    incident.refresh_from_db(fields=["severity", "status"])
+    status = 201 if outcome == AlertReceipt.Outcome.OPENED else 200
+    body = {
+        "reference": incident.reference,
+        "url": reverse("cases:incident_detail", args=[incident.reference]),
+        "outcome": outcome,
+        "severity": incident.severity,
+        "fingerprint": fingerprint,
+    }
+    if receipt is None:
+        receipt = AlertReceipt(user=actor, idempotency_key="", body_sha256=digest, source=data["source"])
+    receipt.incident = incident
+    receipt.outcome = outcome
+    receipt.fingerprint = fingerprint
+    receipt.response_status = status
+    receipt.response_body = body
+    receipt.save()
+    return AlertResult(incident=incident, outcome=outcome, status=status, body=body, receipt=receipt, events=[event])
+
+
+def _claim_key(*, actor, key: str, digest: str, source: str) -> tuple[AlertReceipt | None, AlertResult | None]:
+    """Insert this key's receipt, or return the answer stored under it by an earlier request."""
+    try:
+        with transaction.atomic():
+            return AlertReceipt.objects.create(user=actor, idempotency_key=key, body_sha256=digest, source=source), None
+    except IntegrityError:
+        # The unique (user, key) insert waited for the first request's transaction; it committed.
+        first = (
+            AlertReceipt.objects.select_for_update(of=("self",))
+            .select_related("incident")
+            .get(user=actor, idempotency_key=key)
+        )
+    if first.body_sha256 != digest:
+        raise IdempotencyKeyReused(
+            _("This Idempotency-Key was already used with a different request body. Use a new key for a new alert.")
+        )
+    return None, AlertResult(
+        incident=first.incident,
+        outcome=first.outcome,
+        status=first.response_status,
+        body=first.response_body,
+        receipt=first,
+        replayed=True,
+    )
+
+
+def _resolve_segment(segment: dict) -> dict:
+    """The segment with its merchant and partners looked up; unknown ones are field errors."""
+    errors = {}
+    merchant = Merchant.objects.filter(account_id=segment["merchant"]).first()
+    if merchant is None:
+        errors["segment.merchant"] = _("No merchant has the account id %(value)s.") % {"value": segment["merchant"]}
+    partner = issuer = None
+    if segment["partner"]:
+        partner = Partner.objects.filter(code=segment["partner"]).first()
+        if partner is None:
+            errors["segment.partner"] = _("No partner has the code %(value)s.") % {"value": segment["partner"]}
+    if segment["issuer"]:
+        issuer = Partner.objects.filter(code=segment["issuer"]).first()
+        if issuer is None:
+            errors["segment.issuer"] = _("No partner has the code %(value)s.") % {"value": segment["issuer"]}
+        elif issuer.kind != Partner.Kind.ISSUER:
+            errors["segment.issuer"] = _("%(partner)s is not an issuer; send it as the partner.") % {
+                "partner": issuer.name
+            }
+    if errors:
+        raise ValidationError(errors)
+    return {**segment, "merchant": merchant, "partner": partner, "issuer": issuer}
+
+
+def _figures(data: dict) -> dict:
+    baseline = data["baseline_approval_rate"]
+    observed = data["observed_approval_rate"]
+    attempts = data["attempts"]
+    failed = data["failed_attempts"]
+    if failed is None:
+        failed = attempts - int((attempts * observed).to_integral_value(rounding=ROUND_HALF_UP))
+    volume = data["volume_at_risk"]
+    drop_pp = (baseline - observed) * 100
+    measured = alert_severity_for(
+        drop_pp=drop_pp,
+        attempts=attempts,
+        volume=volume["amount"] if volume else None,
+        currency=volume["currency"] if volume else "",
+    )
+    severity = measured
+    if data["severity_hint"] and severity_rank(data["severity_hint"]) < severity_rank(measured):
+        severity = data["severity_hint"]
+    measures = {
+        "baseline_rate": baseline,
+        "observed_rate": observed,
+        "attempts": attempts,
+        "failed_attempts": max(failed, 0),
+    }
+    if volume:
+        measures.update(volume_at_risk=volume["amount"], currency=volume["currency"])
+    return {"drop_pp": drop_pp, "measured_severity": measured, "severity": severity, "measures": measures}
+
+
+def _open_incident(fingerprint: str) -> Incident | None:
+    return Incident.objects.select_for_update().filter(fingerprint=fingerprint, status__in=OPEN_STATUSES).first()
+
+
+def _codes(data: dict) -> list[str]:
+    ranked = sorted(data["decline_codes"], key=lambda item: -item["count"])
+    return list(dict.fromkeys(item["code"] for item in ranked))
+
+
+def _title(data: dict, segment: dict, drop_pp: Decimal) -> str:
+    if data["title"]:
+        return data["title"]
+    scope = [segment["merchant"].name]
+    scope += [p.name for p in (segment["partner"], segment["issuer"]) if p is not None]
+    if segment["network"]:
+        scope.append(CardNetwork(segment["network"]).label)
+    if segment["country"]:
+        scope.append(segment["country"])
+    if segment["bin_prefix"]:
+        scope.append(_("BIN %(prefix)s") % {"prefix": segment["bin_prefix"]})
+    title = _("Approval rate down %(drop)s pp: %(scope)s") % {
+        "drop": f"{drop_pp.quantize(Decimal('0.1'))}",
+        "scope": " · ".join(scope),
+    }
+    return title[:200]
+
+
+def _open(*, actor, data: dict, segment: dict, figures: dict, fingerprint: str) -> Incident:
+    window = data["window"]
+    now = timezone.now()
+    incident = incident_open(
+        actor=actor,
+        title=_title(data, segment, figures["drop_pp"]),
+        category=Category.AUTH_RATE,
+        severity=figures["severity"],
+        summary=_("Opened by a monitoring alert%(source)s.")
+        % {"source": f" ({data['source']})" if data["source"] else ""},
+        started_at=window["start"],
+        detected_at=max(now, window["start"]),
+        card_networks=[segment["network"]] if segment["network"] else [],
+        decline_codes=_codes(data),
+        bin_prefixes=[segment["bin_prefix"]] if segment["bin_prefix"] else [],
+        country=segment["country"],
+        source=Source.ALERT,
+        fingerprint=fingerprint,
+        owner_is_author=False,  # the monitoring account is not a person: the desk picks it up
+    )
+    merchant_impact_add(incident=incident, actor=actor, merchant=segment["merchant"], **figures["measures"])
+    for partner in (segment["partner"], segment["issuer"]):
+        if partner is not None:
+            engagement_add(incident=incident, actor=actor, partner=partner)
+    return incident
+
+
+def _update(*, actor, incident: Incident, data: dict, segment: dict, figures: dict) -> Incident:
+    """The latest measurement replaces the merchant's figures (windows overlap, so summing would
+    double-count); decline codes, network and BIN prefix are merged in; severity only goes up."""
+    merchant = segment["merchant"]
+    row = AffectedMerchant.objects.filter(incident=incident, merchant=merchant).first()
+    if row is None:  # someone took the merchant off the incident; the alert says it is hit
+        merchant_impact_add(incident=incident, actor=actor, merchant=merchant, **figures["measures"])
+    else:
+        merchant_impact_update(affected=row, actor=actor, **figures["measures"])
+    engaged = set(incident.engagements.values_list("partner_id", flat=True))
+    for partner in (segment["partner"], segment["issuer"]):
+        if partner is not None and partner.pk not in engaged:
+            engagement_add(incident=incident, actor=actor, partner=partner)
+    changes = {}
+    merged_codes = list(dict.fromkeys([*incident.decline_codes, *_codes(data)]))
+    if merged_codes != incident.decline_codes:
+        changes["decline_codes"] = merged_codes
+    if segment["network"] and segment["network"] not in incident.card_networks:
+        changes["card_networks"] = [*incident.card_networks, segment["network"]]
+    if segment["bin_prefix"] and segment["bin_prefix"] not in incident.bin_prefixes:
+        changes["bin_prefixes"] = [*incident.bin_prefixes, segment["bin_prefix"]]
+    if changes:
+        incident = incident_update_details(incident=incident, actor=actor, **changes)
+    if severity_rank(figures["severity"]) < severity_rank(incident.severity):
+        incident = incident_change_severity(
+            incident=incident,
+            actor=actor,
+            severity=figures["severity"],
+            reason=_("A monitoring alert measured a drop of %(drop)s pp on %(attempts)s attempts.")
+            % {"drop": f"{figures['drop_pp'].quantize(Decimal('0.01'))}", "attempts": data["attempts"]},
+        )
+    return incident
+
+
+def _event_data(data: dict, segment: dict, figures: dict) -> dict:
+    """The alert's figures as the timeline keeps them (JSON: decimals and times as strings)."""
+    measures = figures["measures"]
+    volume = data["volume_at_risk"]
+    return {
+        "source": data["source"],
+        "merchant": segment["merchant"].name,
+        "account_id": segment["merchant"].account_id,
+        "partner": segment["partner"].code if segment["partner"] else "",
+        "issuer": segment["issuer"].code if segment["issuer"] else "",
+        "network": segment["network"],
+        "country": segment["country"],
+        "bin_prefix": segment["bin_prefix"],
+        "window": {"start": data["window"]["start"].isoformat(), "end": data["window"]["end"].isoformat()},
+        "baseline_rate": str(measures["baseline_rate"]),
+        "observed_rate": str(measures["observed_rate"]),
+        "drop_pp": str(figures["drop_pp"].quantize(Decimal("0.01"))),
+        "attempts": measures["attempts"],
+        "failed_attempts": measures["failed_attempts"],
+        "volume_at_risk": {"amount": str(volume["amount"]), "currency": volume["currency"]} if volume else None,
+        "decline_codes": [{"code": item["code"], "count": item["count"]} for item in data["decline_codes"]],
+        "severity_hint": data["severity_hint"],
+        "measured_severity": figures["measured_severity"],
+    }
+
+
+# --- Severity rules (leads) -------------------------------------------------------------------
+
+RULE_FIELDS = (
+    "priority",
+    "description",
+    "min_drop_pp",
+    "min_attempts",
+    "min_volume",
+    "volume_currency",
+    "severity",
+    "active",
+)
+
+
+def _check_rule_fields(fields: dict) -> None:
+    unknown = set(fields) - set(RULE_FIELDS)
+    if unknown:
+        raise ValueError(f"not editable here: {', '.join(sorted(unknown))}")
+
+
+@transaction.atomic
+def alert_rule_create(*, actor, **fields) -> AlertSeverityRule:
+    """Add a severity rule; it takes effect for the next alert."""
+    _check_rule_fields(fields)
+    rule = AlertSeverityRule(**fields, updated_by=actor if getattr(actor, "pk", None) else None)
+    rule.full_clean()
+    rule.save()
+    return rule
+
+
+@transaction.atomic
+def alert_rule_update(*, rule: AlertSeverityRule, actor, **changes) -> AlertSeverityRule:
+    """Change a severity rule; incidents already open keep their severity."""
+    _check_rule_fields(changes)
+    locked = AlertSeverityRule.objects.select_for_update().get(pk=rule.pk)
+    for name, value in changes.items():
+        setattr(locked, name, value)
+    locked.updated_by = actor if getattr(actor, "pk", None) else None
+    locked.full_clean()
+    locked.save()
+    return locked
+
+
+@transaction.atomic
+def alert_rule_delete(*, rule: AlertSeverityRule, actor) -> None:
+    """Remove a severity rule. With no rule left every alert is SEV4 (or its hint)."""
+    AlertSeverityRule.objects.filter(pk=rule.pk).delete()

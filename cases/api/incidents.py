@@ -1,0 +1,437 @@
+"""Incidents and what hangs off them (notes, affected merchants, engagements, timeline) over REST.
+
+Thin like the HTML views: input serializer → the same `cases.services` function → output
+serializer. Reads go through `cases.selectors`, which take the user. Each viewset lists the
+Django permissions of every action (`action_permissions`); an unlisted action is refused.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef
+from django.http import Http404
+from django.utils.translation import gettext as _
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from cases.api import serializers as s
+from cases.filters import IncidentFilterSet
+from cases.models import (
+    AffectedMerchant,
+    Incident,
+    InvestigationNote,
+    PartnerEngagement,
+)
+from cases.models.incident import Source
+from cases.selectors import (
+    incident_affected_merchants,
+    incident_engagements,
+    incident_list_visible_to,
+    incident_notes,
+    incident_timeline,
+    incident_visible_by_reference,
+)
+from cases.services import (
+    engagement_add,
+    engagement_update,
+    incident_assign,
+    incident_change_severity,
+    incident_open,
+    incident_transition,
+    incident_update_details,
+    incidents_bulk_apply,
+    merchant_impact_add,
+    merchant_impact_remove,
+    merchant_impact_update,
+    note_add,
+    note_edit,
+)
+from payhealth.api.pagination import Cursor
+
+VIEW_INCIDENT = "cases.view_incident"
+CHANGE_INCIDENT = "cases.change_incident"
+
+
+class TimelineCursor(Cursor):
+    ordering = ("-created_at", "-id")
+
+
+class ListOnlyFilterMixin:
+    """Apply the FilterSet to the list alone: a detail URL finds its object whatever the filters
+    (the incident FilterSet lists only open incidents when no status is given)."""
+
+    def filter_queryset(self, queryset):
+        if getattr(self, "action", None) != "list":
+            return queryset
+        return super().filter_queryset(queryset)
+
+
+def clean_key(value: str) -> str:
+    if not value or "\x00" in value or len(value) > 64:
+        raise Http404
+    return value
+
+
+def incident_for(request, reference: str) -> Incident:
+    """The incident the user may see, or 404 (also for one that exists but is not visible)."""
+    incident = incident_visible_by_reference(user=request.user, reference=clean_key(reference))
+    if incident is None:
+        raise Http404
+    return incident
+
+
+# Incidents ------------------------------------------------------------------------------------
+
+# The schema of the queue's filters whose choices are rows (a partner's code, a merchant's account
+# id, an owner's id), which drf-spectacular cannot guess from the shared FilterSet.
+for _name, _schema in (
+    ("partner", {"type": "string", "description": "A partner's code."}),
+    ("merchant", {"type": "string", "description": "A merchant's account id (acct_…)."}),
+    ("owner", {"type": "string", "description": "`me` (the caller), `none` (unassigned) or a user id."}),
+):
+    extend_schema_field(_schema)(IncidentFilterSet.base_filters[_name])
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List incidents",
+        description=(
+            "The queue's filters and search: `q` (reference, title, merchants, partners, notes; web-search "
+            "syntax), `status` (repeatable; `open` by default, `all` for any), `severity`, `category`, "
+            "`network` (repeatable), `partner` (code), `merchant` (account id), `owner`, `created_from`/"
+            "`created_to` (dates). Newest first, cursor-paginated."
+        ),
+    ),
+    retrieve=extend_schema(summary="Get an incident by reference"),
+)
+class IncidentViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
+    """Incidents, addressed by reference (`PH-2026-000123`)."""
+
+    queryset = Incident.objects.none()  # the schema's model; requests use get_queryset
+    lookup_field = "reference"
+    lookup_value_regex = r"[^/]+"
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = IncidentFilterSet
+    serializer_class = s.IncidentDetailSerializer
+    action_permissions = {
+        "list": (VIEW_INCIDENT,),
+        "retrieve": (VIEW_INCIDENT,),
+        "create": ("cases.add_incident",),
+        "partial_update": (CHANGE_INCIDENT,),
+        "transition": (CHANGE_INCIDENT,),
+        "severity": (CHANGE_INCIDENT,),
+        "assign": (CHANGE_INCIDENT,),
+        "timeline": (VIEW_INCIDENT, "cases.view_caseevent"),
+        "bulk": (CHANGE_INCIDENT,),
+    }
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Incident.objects.none()
+        return incident_list_visible_to(user=self.request.user).annotate(
+            # The names the list shows, as arrays computed per row in the one query (as the queue does).
+            partner_names=ArraySubquery(
+                PartnerEngagement.objects.filter(incident=OuterRef("pk"))
+                .order_by("partner__name", "id")
+                .values("partner__name")
+            ),
+            merchant_names=ArraySubquery(
+                AffectedMerchant.objects.filter(incident=OuterRef("pk"))
+                .order_by("merchant__name", "id")
+                .values("merchant__name")
+            ),
+        )
+
+    def get_serializer_class(self):
+        return s.IncidentListSerializer if self.action == "list" else s.IncidentDetailSerializer
+
+    def get_object(self) -> Incident:
+        return incident_for(self.request, self.kwargs[self.lookup_field])
+
+    def _detail(self, incident: Incident, *, status_code=status.HTTP_200_OK) -> Response:
+        fresh = incident_for(self.request, incident.reference)
+        fresh.api_merchants = list(incident_affected_merchants(user=self.request.user, incident=fresh))
+        fresh.api_engagements = list(incident_engagements(user=self.request.user, incident=fresh))
+        return Response(s.IncidentDetailSerializer(fresh).data, status=status_code)
+
+    def list(self, request):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(s.IncidentListSerializer(page, many=True).data)
+
+    def retrieve(self, request, reference=None):
+        return self._detail(self.get_object())
+
+    @extend_schema(
+        summary="Open an incident", request=s.IncidentCreateSerializer, responses={201: s.IncidentDetailSerializer}
+    )
+    def create(self, request):
+        incoming = s.IncidentCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        incident = incident_open(actor=request.user, source=Source.API, **incoming.validated_data)
+        return self._detail(incident, status_code=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change an incident's details",
+        description="Title, category, texts, times, networks, decline codes, BIN prefixes, country. "
+        "Status, severity and owner have their own actions.",
+        request=s.IncidentDetailsSerializer,
+        responses=s.IncidentDetailSerializer,
+    )
+    def partial_update(self, request, reference=None):
+        incident = self.get_object()
+        incoming = s.IncidentDetailsSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        incident_update_details(incident=incident, actor=request.user, **incoming.validated_data)
+        return self._detail(incident)
+
+    @extend_schema(
+        summary="Move to another status", request=s.TransitionSerializer, responses=s.IncidentDetailSerializer
+    )
+    @action(detail=True, methods=["post"])
+    def transition(self, request, reference=None):
+        incident = self.get_object()
+        incoming = s.TransitionSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        incident_transition(
+            incident=incident, actor=request.user, to=data["to"], reason=data["reason"], partner=data["partner"]
+        )
+        return self._detail(incident)
+
+    @extend_schema(summary="Change the severity", request=s.SeveritySerializer, responses=s.IncidentDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def severity(self, request, reference=None):
+        incident = self.get_object()
+        incoming = s.SeveritySerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        incident_change_severity(incident=incident, actor=request.user, **incoming.validated_data)
+        return self._detail(incident)
+
+    @extend_schema(summary="Assign an owner", request=s.AssignSerializer, responses=s.IncidentDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def assign(self, request, reference=None):
+        incident = self.get_object()
+        incoming = s.AssignSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        incident_assign(incident=incident, actor=request.user, owner=incoming.validated_data["owner"])
+        return self._detail(incident)
+
+    @extend_schema(summary="The incident's timeline, newest first", responses=s.CaseEventSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=TimelineCursor, filter_backends=[])
+    def timeline(self, request, reference=None):
+        incident = self.get_object()
+        page = self.paginate_queryset(incident_timeline(user=request.user, incident=incident))
+        return self.get_paginated_response(s.CaseEventSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Apply one action to many incidents",
+        description="Each incident is changed on its own through the same rules as one by one; a refused row "
+        "keeps its message and stays unchanged. At most 100 references.",
+        request=s.BulkSerializer,
+        responses=s.BulkResultSerializer,
+    )
+    @action(detail=False, methods=["post"], pagination_class=None, filter_backends=[])
+    def bulk(self, request):
+        incoming = s.BulkSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        references = list(dict.fromkeys(ref.strip().upper() for ref in incoming.validated_data["references"]))
+        found = {
+            incident.reference: incident
+            for incident in incident_list_visible_to(user=request.user).filter(reference__in=references)
+        }
+        missing = [ref for ref in references if ref not in found]
+        if missing:
+            message = _("No incident %(reference)s.")
+            raise ValidationError({"references": [message % {"reference": ref} for ref in missing[:10]]})
+        results = incidents_bulk_apply(
+            actor=request.user,
+            incidents=[found[ref] for ref in references],
+            action=incoming.validated_data["action"],
+            **incoming.service_args(),
+        )
+        rows = [{"reference": row.reference, "ok": row.ok, "message": row.message} for row in results]
+        return Response(s.BulkResultSerializer({"results": rows}).data)
+
+
+# The parts of one incident --------------------------------------------------------------------
+
+REFERENCE_PARAMETER = OpenApiParameter("reference", str, OpenApiParameter.PATH, description="PH-2026-000123")
+
+
+class IncidentPartViewSet(viewsets.GenericViewSet):
+    """A collection under one incident (`/incidents/{reference}/...`); the incident must be visible."""
+
+    pagination_class = None  # a handful of rows per incident
+
+    @cached_property
+    def incident(self) -> Incident:
+        return incident_for(self.request, self.kwargs["reference"])
+
+    def rows(self):
+        raise NotImplementedError
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return self.rows()
+
+    def _one(self, pk, *, status_code=status.HTTP_200_OK) -> Response:
+        """The row `pk` as the view's output serializer gives it (after a write)."""
+        return Response(self.serializer_class(self.rows().get(pk=pk)).data, status=status_code)
+
+    def get_object(self):
+        pk = self.kwargs["pk"]
+        row = self.get_queryset().filter(pk=pk).first() if 0 < int(pk) < s.BIG else None
+        if row is None:
+            raise Http404
+        return row
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The incident's notes, oldest first", parameters=[REFERENCE_PARAMETER]),
+    retrieve=extend_schema(summary="One note", parameters=[REFERENCE_PARAMETER]),
+)
+class IncidentNoteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, IncidentPartViewSet):
+    queryset = InvestigationNote.objects.none()
+    serializer_class = s.NoteSerializer
+    action_permissions = {
+        "list": (VIEW_INCIDENT, "cases.view_investigationnote"),
+        "retrieve": (VIEW_INCIDENT, "cases.view_investigationnote"),
+        "create": (VIEW_INCIDENT, "cases.add_investigationnote"),
+        "partial_update": (VIEW_INCIDENT, "cases.change_investigationnote"),
+    }
+
+    def rows(self):
+        return incident_notes(user=self.request.user, incident=self.incident)
+
+    @extend_schema(
+        summary="Add a note",
+        parameters=[REFERENCE_PARAMETER],
+        request=s.NoteInputSerializer,
+        responses={201: s.NoteSerializer},
+    )
+    def create(self, request, reference=None):
+        incoming = s.NoteInputSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        note = note_add(incident=self.incident, actor=request.user, body=incoming.validated_data["body"])
+        return Response(s.NoteSerializer(self.rows().get(pk=note.pk)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Edit your own note",
+        description="Only the note's author may edit it (403 for anyone else); the previous text goes on the timeline.",
+        parameters=[REFERENCE_PARAMETER],
+        request=s.NoteInputSerializer,
+        responses=s.NoteSerializer,
+    )
+    def partial_update(self, request, reference=None, pk=None):
+        note = self.get_object()
+        incoming = s.NoteInputSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        note_edit(note=note, actor=request.user, body=incoming.validated_data["body"])
+        return Response(s.NoteSerializer(self.rows().get(pk=note.pk)).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Affected merchants with their measured impact", parameters=[REFERENCE_PARAMETER]),
+    retrieve=extend_schema(summary="One affected merchant", parameters=[REFERENCE_PARAMETER]),
+)
+class AffectedMerchantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, IncidentPartViewSet):
+    """Merchants hit by the incident. Rates are shares between 0 and 1 (0.925 is 92.5%)."""
+
+    queryset = AffectedMerchant.objects.none()
+    serializer_class = s.AffectedMerchantSerializer
+    action_permissions = {
+        "list": (VIEW_INCIDENT, "cases.view_affectedmerchant"),
+        "retrieve": (VIEW_INCIDENT, "cases.view_affectedmerchant"),
+        "create": (VIEW_INCIDENT, "cases.add_affectedmerchant"),
+        "partial_update": (VIEW_INCIDENT, "cases.change_affectedmerchant"),
+        "destroy": (VIEW_INCIDENT, "cases.delete_affectedmerchant"),
+    }
+
+    def rows(self):
+        return incident_affected_merchants(user=self.request.user, incident=self.incident)
+
+    @extend_schema(
+        summary="Record an affected merchant",
+        parameters=[REFERENCE_PARAMETER],
+        request=s.MerchantImpactCreateSerializer,
+        responses={201: s.AffectedMerchantSerializer},
+    )
+    def create(self, request, reference=None):
+        incoming = s.MerchantImpactCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        row = merchant_impact_add(
+            incident=self.incident,
+            actor=request.user,
+            merchant=incoming.validated_data["merchant"],
+            **incoming.measures(),
+        )
+        return self._one(row.pk, status_code=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change a merchant's measured impact",
+        parameters=[REFERENCE_PARAMETER],
+        request=s.MerchantImpactInputSerializer,
+        responses=s.AffectedMerchantSerializer,
+    )
+    def partial_update(self, request, reference=None, pk=None):
+        row = self.get_object()
+        incoming = s.MerchantImpactInputSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        merchant_impact_update(affected=row, actor=request.user, **incoming.validated_data)
+        return self._one(row.pk)
+
+    @extend_schema(summary="Take a merchant off the incident", parameters=[REFERENCE_PARAMETER], responses={204: None})
+    def destroy(self, request, reference=None, pk=None):
+        merchant_impact_remove(affected=self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Partners engaged on the incident", parameters=[REFERENCE_PARAMETER]),
+    retrieve=extend_schema(summary="One engagement", parameters=[REFERENCE_PARAMETER]),
+)
+class EngagementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, IncidentPartViewSet):
+    queryset = PartnerEngagement.objects.none()
+    serializer_class = s.EngagementSerializer
+    action_permissions = {
+        "list": (VIEW_INCIDENT, "cases.view_partnerengagement"),
+        "retrieve": (VIEW_INCIDENT, "cases.view_partnerengagement"),
+        "create": (VIEW_INCIDENT, "cases.add_partnerengagement"),
+        "partial_update": (VIEW_INCIDENT, "cases.change_partnerengagement"),
+    }
+
+    def rows(self):
+        return incident_engagements(user=self.request.user, incident=self.incident)
+
+    @extend_schema(
+        summary="Engage a partner",
+        parameters=[REFERENCE_PARAMETER],
+        request=s.EngagementCreateSerializer,
+        responses={201: s.EngagementSerializer},
+    )
+    def create(self, request, reference=None):
+        incoming = s.EngagementCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        engagement = engagement_add(incident=self.incident, actor=request.user, **incoming.validated_data)
+        return self._one(engagement.pk, status_code=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Record the partner's status, folio or escalation level",
+        parameters=[REFERENCE_PARAMETER],
+        request=s.EngagementUpdateSerializer,
+        responses=s.EngagementSerializer,
+    )
+    def partial_update(self, request, reference=None, pk=None):
+        engagement = self.get_object()
+        incoming = s.EngagementUpdateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        engagement_update(engagement=engagement, actor=request.user, **incoming.validated_data)
+        return self._one(engagement.pk)

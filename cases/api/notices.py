@@ -1,0 +1,394 @@
+"""Partner notices and correspondence over the API: compose, edit, submit, approve, reject, send,
+release and retry notices; read an incident's threads; attach unmatched replies from triage.
+
+The same services as the notice pages (`cases.services`), which check the permissions again and
+decide every rule: approval is for leads and never by the author, SEV1/SEV2 notices are sent by
+approving them, only drafts change. Raw inbound mail has its own endpoint outside the API
+(`/inbound/raw/`), for mail gateways.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, Q
+from django.http import Http404
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cases.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer, UserRefSerializer
+from cases.inbound import sanitise_html, triage_messages
+from cases.models import Attachment, Correspondence, Incident, PartnerEngagement
+from cases.selectors import incident_list_visible_to, incident_visible_by_reference
+from cases.services import (
+    inbound_attach,
+    notice_approve,
+    notice_compose,
+    notice_edit,
+    notice_reject,
+    notice_release,
+    notice_retry,
+    notice_send,
+    notice_submit,
+)
+from partners.models import Language, NoticeTemplate
+from payhealth.api.pagination import Cursor
+
+Direction = Correspondence.Direction
+Status = Correspondence.Status
+IN_FLIGHT = (Status.QUEUED, Status.SENDING)
+NOTICE_ACTIONS = ("partial_update", "submit", "approve", "reject", "send", "release", "retry")
+
+
+def incident_or_404(request, reference: str) -> Incident:
+    """The incident the user may see, or 404 (also for one that exists but is not visible)."""
+    if not reference or "\x00" in reference or len(reference) > 64:
+        raise Http404
+    incident = incident_visible_by_reference(user=request.user, reference=reference)
+    if incident is None:
+        raise Http404
+    return incident
+
+
+def correspondence_rows():
+    return Correspondence.objects.select_related(
+        "incident", "engagement__partner", "created_by", "approved_by", "sent_by"
+    ).prefetch_related(Prefetch("attachments", queryset=Attachment.objects.defer("content").order_by("id")))
+
+
+# Serializers ----------------------------------------------------------------------------------
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Attachment
+        fields = ["id", "filename", "content_type", "size", "omitted"]
+        read_only_fields = fields
+
+
+class CorrespondenceSerializer(serializers.ModelSerializer):
+    """One message of a partner thread, outbound or received."""
+
+    incident = serializers.SlugRelatedField(slug_field="reference", read_only=True, allow_null=True)
+    partner = PartnerRefSerializer(source="engagement.partner", read_only=True, allow_null=True)
+    kind = serializers.ChoiceField(
+        choices=NoticeTemplate.Kind.choices, allow_blank=True, read_only=True, help_text="Empty for received mail."
+    )
+    language = serializers.ChoiceField(choices=Language.choices, read_only=True)
+    body_html = serializers.SerializerMethodField(help_text="A received message's HTML, sanitised; empty otherwise.")
+    created_by = UserRefSerializer(read_only=True, allow_null=True)
+    approved_by = UserRefSerializer(read_only=True, allow_null=True)
+    sent_by = UserRefSerializer(read_only=True, allow_null=True)
+    attachments = AttachmentSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Correspondence
+        fields = [
+            "id",
+            "incident",
+            "partner",
+            "direction",
+            "channel",
+            "kind",
+            "template_version",
+            "language",
+            "status",
+            "subject",
+            "body_text",
+            "body_html",
+            "from_address",
+            "to_addresses",
+            "cc_addresses",
+            "message_id",
+            "in_reply_to",
+            "references",
+            "is_auto_reply",
+            "created_by",
+            "approved_by",
+            "approved_at",
+            "sent_by",
+            "queued_at",
+            "sent_at",
+            "received_at",
+            "attempts",
+            "last_error",
+            "created_at",
+            "attachments",
+        ]
+        read_only_fields = fields
+
+    def get_body_html(self, row) -> str:
+        return str(sanitise_html(row.body_html)) if row.body_html else ""
+
+
+class ThreadSerializer(serializers.Serializer):
+    partner = PartnerRefSerializer(allow_null=True, help_text="Empty for replies not tied to a partner.")
+    messages = CorrespondenceSerializer(many=True)
+
+
+class IncidentCorrespondenceSerializer(serializers.Serializer):
+    threads = ThreadSerializer(many=True)
+    in_flight = serializers.BooleanField(help_text="Something is queued or sending.")
+
+
+class ComposeSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=NoticeTemplate.Kind.choices)
+    partners = serializers.ListField(
+        child=PartnerByIdOrCodeField(),
+        required=False,
+        max_length=500,
+        help_text="Engaged partners to write to, by id or code.",
+    )
+    all_partners = serializers.BooleanField(
+        default=False, help_text="Every engaged partner not marked as not involved, instead of `partners`."
+    )
+    next_update = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="When the partners hear from us again (optional)."
+    )
+
+    def validate(self, attrs):
+        if not attrs.get("all_partners") and not attrs.get("partners"):
+            raise ValidationError(gettext_lazy("Pick at least one partner, or all of them."), code="no_partner")
+        return attrs
+
+
+class SkippedPartnerSerializer(serializers.Serializer):
+    partner = PartnerRefSerializer()
+    code = serializers.ChoiceField(choices=["not_engaged", "not_involved", "no_contacts"])
+    reason = serializers.CharField()
+
+
+class ComposeResultSerializer(serializers.Serializer):
+    drafts = CorrespondenceSerializer(many=True)
+    skipped = SkippedPartnerSerializer(many=True)
+
+
+class NoticeEditSerializer(serializers.Serializer):
+    subject = serializers.CharField(max_length=300)
+    body_text = serializers.CharField()
+
+
+class DecisionSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, help_text="Required when rejecting.")
+
+
+class AttachSerializer(serializers.Serializer):
+    incident = serializers.CharField(max_length=20, help_text="The reference of the incident the message belongs to.")
+    partner = PartnerByIdOrCodeField(
+        required=False, allow_null=True, help_text="A partner engaged on it, whose thread the message joins."
+    )
+
+
+# Views ----------------------------------------------------------------------------------------
+
+
+class IncidentCorrespondenceView(APIView):
+    """Every message of an incident, outbound and received, grouped per partner thread, oldest first."""
+
+    action_permissions = {"get": ("cases.view_correspondence",)}
+
+    @extend_schema(
+        summary="An incident's correspondence, threaded per partner", responses=IncidentCorrespondenceSerializer
+    )
+    def get(self, request, reference: str):
+        incident = incident_or_404(request, reference)
+        threads: dict[int | None, dict] = {}
+        for row in correspondence_rows().filter(incident=incident).order_by("created_at", "id"):
+            thread = threads.setdefault(
+                row.engagement_id, {"partner": row.engagement.partner if row.engagement_id else None, "messages": []}
+            )
+            thread["messages"].append(row)
+        ordered = sorted(
+            threads.values(), key=lambda t: (t["partner"] is None, t["partner"].name if t["partner"] else "")
+        )
+        data = {
+            "threads": ordered,
+            "in_flight": any(row.status in IN_FLIGHT for thread in ordered for row in thread["messages"]),
+        }
+        return Response(IncidentCorrespondenceSerializer(data).data)
+
+
+class NoticeComposeView(APIView):
+    """Draft one notice per engaged partner and language group from the active templates."""
+
+    action_permissions = {"post": ("cases.add_correspondence",)}
+
+    @extend_schema(
+        summary="Compose notices for an incident's partners",
+        description="One draft per partner and language group. Partners that get no notice are listed in "
+        "`skipped` with the reason (not engaged, not involved, no contact). 201 when drafts were made, 200 when "
+        "every partner was skipped.",
+        request=ComposeSerializer,
+        responses={201: ComposeResultSerializer, 200: ComposeResultSerializer},
+    )
+    def post(self, request, reference: str):
+        incident = incident_or_404(request, reference)
+        incoming = ComposeSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        result = notice_compose(
+            incident=incident,
+            actor=request.user,
+            kind=data["kind"],
+            partners=None if data["all_partners"] else data["partners"],
+            next_update=data.get("next_update"),
+        )
+        drafts = correspondence_rows().filter(pk__in=[draft.pk for draft in result.drafts]).order_by("id")
+        body = {
+            "drafts": drafts,
+            "skipped": [{"partner": s.partner, "code": s.code, "reason": s.reason} for s in result.skipped],
+        }
+        answer = status.HTTP_201_CREATED if result.drafts else status.HTTP_200_OK
+        return Response(ComposeResultSerializer(body).data, status=answer)
+
+
+def _decision(summary: str, description: str = "", request=None):
+    return extend_schema(summary=summary, description=description, request=request, responses=CorrespondenceSerializer)
+
+
+class OldestFirst(Cursor):
+    ordering = "id"
+
+
+@extend_schema_view(retrieve=extend_schema(summary="One message, outbound or received"))
+class CorrespondenceViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Messages of partner threads. Notice actions work on outbound notices of incidents you can see."""
+
+    serializer_class = CorrespondenceSerializer
+    queryset = Correspondence.objects.none()
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    action_permissions = {
+        "retrieve": ("cases.view_correspondence",),
+        "partial_update": ("cases.change_correspondence",),
+        "submit": ("cases.add_correspondence",),
+        "approve": ("cases.approve_correspondence",),
+        "reject": ("cases.approve_correspondence",),
+        "send": ("cases.send_correspondence",),
+        "release": ("cases.add_correspondence",),
+        "retry": ("cases.send_correspondence",),
+        "approvals": ("cases.approve_correspondence",),
+        "triage": ("cases.triage_correspondence",),
+        "attach": ("cases.triage_correspondence",),
+    }
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Correspondence.objects.none()
+        user = self.request.user
+        if self.action in ("triage", "attach"):
+            return correspondence_rows().filter(pk__in=triage_messages(user=user).values("pk"))
+        if not user.has_perm("cases.view_correspondence"):
+            return Correspondence.objects.none()
+        visible = Q(incident__in=incident_list_visible_to(user=user))
+        if user.has_perm("cases.triage_correspondence"):
+            visible |= Q(incident__isnull=True)
+        rows = correspondence_rows().filter(visible)
+        if self.action in (*NOTICE_ACTIONS, "approvals"):
+            rows = rows.filter(direction=Direction.OUTBOUND, incident__isnull=False)
+        return rows
+
+    @property
+    def paginator(self):
+        if not hasattr(self, "_paginator"):
+            self._paginator = OldestFirst() if self.action == "approvals" else Cursor()
+        return self._paginator
+
+    def _answer(self, row: Correspondence) -> Response:
+        return Response(CorrespondenceSerializer(correspondence_rows().get(pk=row.pk)).data)
+
+    @_decision("Edit a draft notice (its author only)", request=NoticeEditSerializer)
+    def partial_update(self, request, pk=None):
+        notice = self.get_object()
+        incoming = NoticeEditSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        return self._answer(notice_edit(correspondence=notice, actor=request.user, **incoming.validated_data))
+
+    @_decision("Submit a SEV1/SEV2 draft for a lead's approval")
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        return self._answer(notice_submit(correspondence=self.get_object(), actor=request.user))
+
+    @_decision(
+        "Approve a pending notice, which sends it", "Leads only, and never the notice's author.", DecisionSerializer
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        incoming = DecisionSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        notice = notice_approve(
+            correspondence=self.get_object(), actor=request.user, comment=incoming.validated_data.get("comment", "")
+        )
+        return self._answer(notice)
+
+    @_decision(
+        "Send a pending notice back to its author, saying why", "Leads only, never the author.", DecisionSerializer
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        incoming = DecisionSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        notice = notice_reject(
+            correspondence=self.get_object(), actor=request.user, comment=incoming.validated_data.get("comment", "")
+        )
+        return self._answer(notice)
+
+    @_decision("Queue a SEV3/SEV4 draft for delivery", "SEV1/SEV2 notices are sent by approving them.")
+    @action(detail=True, methods=["post"])
+    def send(self, request, pk=None):
+        return self._answer(notice_send(correspondence=self.get_object(), actor=request.user))
+
+    @_decision("Send a draft, or submit it for approval when its severity needs one")
+    @action(detail=True, methods=["post"])
+    def release(self, request, pk=None):
+        return self._answer(notice_release(correspondence=self.get_object(), actor=request.user))
+
+    @_decision("Queue a failed notice again (same Message-ID)")
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        return self._answer(notice_retry(correspondence=self.get_object(), actor=request.user))
+
+    @extend_schema(
+        summary="Notices waiting for a lead's approval, oldest first", responses=CorrespondenceSerializer(many=True)
+    )
+    @action(detail=False, methods=["get"])
+    def approvals(self, request):
+        page = self.paginate_queryset(self.get_queryset().filter(status=Status.PENDING_APPROVAL))
+        return self.get_paginated_response(CorrespondenceSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="The triage inbox: received messages that match no incident, newest first",
+        responses=CorrespondenceSerializer(many=True),
+    )
+    @action(detail=False, methods=["get"])
+    def triage(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(CorrespondenceSerializer(page, many=True).data)
+
+    @_decision("Attach an unmatched message to an incident (and a partner's thread)", request=AttachSerializer)
+    @action(detail=True, methods=["post"])
+    def attach(self, request, pk=None):
+        message = self.get_object()
+        incoming = AttachSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        incident = incident_visible_by_reference(user=request.user, reference=incoming.validated_data["incident"])
+        if incident is None:
+            raise ValidationError({"incident": _("There is no incident with this reference.")}, code="unknown_incident")
+        partner, engagement = incoming.validated_data.get("partner"), None
+        if partner is not None:
+            engagement = (
+                PartnerEngagement.objects.select_related("partner").filter(incident=incident, partner=partner).first()
+            )
+            if engagement is None:
+                raise ValidationError(
+                    {
+                        "partner": _("%(partner)s is not engaged on %(reference)s.")
+                        % {"partner": partner, "reference": incident.reference}
+                    },
+                    code="not_engaged",
+                )
+        row = inbound_attach(correspondence=message, incident=incident, engagement=engagement, actor=request.user)
+        return self._answer(row)

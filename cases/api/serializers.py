@@ -1,0 +1,544 @@
+"""Input and output shapes of the cases API.
+
+Input serializers check shape only (types, lengths, choices, that a named merchant or partner
+exists); the services decide every business rule and their ValidationErrors become 400s with
+field messages. Approval rates are shares between 0 and 1 (0.925 is 92.5%), sent and returned
+as JSON numbers; money amounts are decimal strings.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from cases.models import (
+    AffectedMerchant,
+    CaseEvent,
+    Incident,
+    InvestigationNote,
+    Merchant,
+    PartnerEngagement,
+    ResponseCode,
+    SavedView,
+)
+from cases.models.incident import CardNetwork, Category, Severity, Status
+from cases.services import BulkAction
+from partners.models import Partner
+
+BIG = 2**63 - 1
+RATE_HELP = _("Approval rate as a share between 0 and 1 (0.925 means 92.5%).")
+MAX_BULK_ROWS = 100  # the queue's largest page (IncidentBulkForm.MAX_ROWS)
+
+
+# References to other objects ------------------------------------------------------------------
+
+
+class UserRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    name = serializers.SerializerMethodField()
+
+    def get_name(self, user) -> str:
+        return user.get_full_name() or user.get_username()
+
+
+class PartnerRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class MerchantRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    account_id = serializers.CharField()
+    name = serializers.CharField()
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1, "maxLength": 64}]}
+)
+class _ByIdOrKeyField(serializers.Field):
+    """An object named by its numeric id or by its natural key (a merchant's account id, a partner's code)."""
+
+    model = None
+    key = ""
+    default_error_messages = {"missing": _("No such object: %(value)s."), "invalid": _("Give an id or a key.")}
+
+    def queryset(self):
+        return self.model.objects.all()
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | str):
+            self.fail("invalid")
+        if isinstance(data, int) or (isinstance(data, str) and data.isdigit() and len(data) < 19):
+            found = self.queryset().filter(pk=int(data)).first() if 0 < int(data) < BIG else None
+        else:
+            value = data.strip()
+            found = self.queryset().filter(**{self.key: value}).first() if value and "\x00" not in value else None
+        if found is None:
+            raise serializers.ValidationError(self.error_messages["missing"] % {"value": str(data)[:64]})
+        return found
+
+    def to_representation(self, value):
+        return value.pk
+
+
+class MerchantByIdOrAccountField(_ByIdOrKeyField):
+    model = Merchant
+    key = "account_id"
+    default_error_messages = {
+        "missing": _("No merchant has the id or account id %(value)s."),
+        "invalid": _("Give the merchant's id or account id."),
+    }
+
+
+class PartnerByIdOrCodeField(_ByIdOrKeyField):
+    model = Partner
+    key = "code"
+    default_error_messages = {
+        "missing": _("No partner has the id or code %(value)s."),
+        "invalid": _("Give the partner's id or code."),
+    }
+
+
+@extend_schema_field({"type": "integer", "minimum": 1})
+class OwnerField(serializers.PrimaryKeyRelatedField):
+    """A user by id; whether they may own incidents is the service's rule."""
+
+    def get_queryset(self):
+        return get_user_model().objects.filter(is_active=True)
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not 0 < data < BIG:
+            self.fail("does_not_exist", pk_value=data)
+        return super().to_internal_value(data)
+
+
+class CodeListField(serializers.ListField):
+    child = serializers.CharField(max_length=64)
+    max_length = 50
+
+
+class BinPrefixListField(serializers.ListField):
+    """BIN prefixes as strings; spaces and dashes are dropped, the service refuses card numbers."""
+
+    child = serializers.CharField(max_length=32)
+    max_length = 50
+
+    def to_internal_value(self, data):
+        items = super().to_internal_value(data)
+        return list(dict.fromkeys(re.sub(r"[\s-]", "", item) for item in items if item.strip()))
+
+
+# Incidents ------------------------------------------------------------------------------------
+
+
+class IncidentListSerializer(serializers.ModelSerializer):
+    """One row of the incident list (what the queue shows)."""
+
+    url = serializers.SerializerMethodField()
+    owner = UserRefSerializer(allow_null=True)
+    partner_names = serializers.ListField(child=serializers.CharField())
+    merchant_names = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id",
+            "reference",
+            "url",
+            "title",
+            "category",
+            "severity",
+            "status",
+            "source",
+            "owner",
+            "partner_names",
+            "merchant_names",
+            "created_at",
+            "updated_at",
+            "closed_at",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, incident) -> str:
+        return reverse("api:incident-detail", args=[incident.reference])
+
+
+class AffectedMerchantSerializer(serializers.ModelSerializer):
+    """A merchant on an incident with its measured impact; excess declines are computed by the database."""
+
+    merchant = MerchantRefSerializer()
+    baseline_rate = serializers.DecimalField(
+        max_digits=5, decimal_places=4, coerce_to_string=False, allow_null=True, help_text=RATE_HELP
+    )
+    observed_rate = serializers.DecimalField(
+        max_digits=5, decimal_places=4, coerce_to_string=False, allow_null=True, help_text=RATE_HELP
+    )
+    excess_declines = serializers.IntegerField(allow_null=True)
+
+    class Meta:
+        model = AffectedMerchant
+        fields = [
+            "id",
+            "merchant",
+            "baseline_rate",
+            "observed_rate",
+            "attempts",
+            "failed_attempts",
+            "excess_declines",
+            "volume_at_risk",
+            "currency",
+            "rate_definition",
+            "notes",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class EngagementSerializer(serializers.ModelSerializer):
+    partner = PartnerRefSerializer()
+
+    class Meta:
+        model = PartnerEngagement
+        fields = [
+            "id",
+            "partner",
+            "partner_status",
+            "folio",
+            "escalation_level",
+            "first_notified_at",
+            "acknowledged_at",
+            "resolved_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class IncidentLinksSerializer(serializers.Serializer):
+    self = serializers.CharField()
+    notes = serializers.CharField()
+    merchants = serializers.CharField()
+    engagements = serializers.CharField()
+    timeline = serializers.CharField()
+    transition = serializers.CharField()
+    severity = serializers.CharField()
+    assign = serializers.CharField()
+    web = serializers.CharField()
+
+
+class IncidentDetailSerializer(serializers.ModelSerializer):
+    """An incident with its merchants, engagements, allowed next statuses and the links to its parts."""
+
+    owner = UserRefSerializer(allow_null=True)
+    created_by = UserRefSerializer(allow_null=True)
+    allowed_transitions = serializers.ListField(child=serializers.ChoiceField(choices=Status.choices))
+    merchants = AffectedMerchantSerializer(many=True, source="api_merchants")
+    engagements = EngagementSerializer(many=True, source="api_engagements")
+    excess_declines = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id",
+            "reference",
+            "title",
+            "category",
+            "severity",
+            "status",
+            "source",
+            "owner",
+            "created_by",
+            "summary",
+            "root_cause",
+            "started_at",
+            "detected_at",
+            "mitigated_at",
+            "resolved_at",
+            "closed_at",
+            "card_networks",
+            "decline_codes",
+            "bin_prefixes",
+            "country",
+            "created_at",
+            "updated_at",
+            "allowed_transitions",
+            "merchants",
+            "engagements",
+            "excess_declines",
+            "links",
+        ]
+        read_only_fields = fields
+
+    def get_excess_declines(self, incident) -> int:
+        """Excess declines summed over the affected merchants (0 while none is measured)."""
+        return sum(row.excess_declines or 0 for row in incident.api_merchants)
+
+    @extend_schema_field(IncidentLinksSerializer)
+    def get_links(self, incident) -> dict:
+        ref = [incident.reference]
+        return {
+            "self": reverse("api:incident-detail", args=ref),
+            "notes": reverse("api:incident-note-list", args=ref),
+            "merchants": reverse("api:incident-merchant-list", args=ref),
+            "engagements": reverse("api:incident-engagement-list", args=ref),
+            "timeline": reverse("api:incident-timeline", args=ref),
+            "transition": reverse("api:incident-transition", args=ref),
+            "severity": reverse("api:incident-severity", args=ref),
+            "assign": reverse("api:incident-assign", args=ref),
+            "web": reverse("cases:incident_detail", args=ref),
+        }
+
+
+class IncidentCreateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    category = serializers.ChoiceField(choices=Category.choices)
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    summary = serializers.CharField(required=False, allow_blank=True, max_length=20000, default="")
+    owner = OwnerField(required=False, allow_null=True, default=None, help_text=_("A user id; empty means you."))
+    started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    detected_at = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text=_("Empty means now.")
+    )
+    card_networks = serializers.ListField(
+        child=serializers.ChoiceField(choices=CardNetwork.choices), required=False, default=list, max_length=8
+    )
+    decline_codes = CodeListField(required=False, default=list)
+    bin_prefixes = BinPrefixListField(
+        required=False, default=list, help_text=_("6–8 digit prefixes only; card numbers are refused.")
+    )
+    country = serializers.CharField(max_length=2, required=False, allow_blank=True, default="")
+    merchants = serializers.ListField(child=MerchantByIdOrAccountField(), required=False, default=list, max_length=200)
+    partners = serializers.ListField(child=PartnerByIdOrCodeField(), required=False, default=list, max_length=50)
+
+    def validate_country(self, value: str) -> str:
+        return value.strip().upper()
+
+    def validate_merchants(self, value):
+        return list(dict.fromkeys(value))
+
+    def validate_partners(self, value):
+        return list(dict.fromkeys(value))
+
+
+class IncidentDetailsSerializer(serializers.Serializer):
+    """The descriptive fields (incident_update_details); send only those that change."""
+
+    title = serializers.CharField(max_length=200, required=False)
+    category = serializers.ChoiceField(choices=Category.choices, required=False)
+    summary = serializers.CharField(required=False, allow_blank=True, max_length=20000)
+    root_cause = serializers.CharField(required=False, allow_blank=True, max_length=20000)
+    started_at = serializers.DateTimeField(required=False, allow_null=True)
+    detected_at = serializers.DateTimeField(required=False, allow_null=True)
+    mitigated_at = serializers.DateTimeField(required=False, allow_null=True)
+    card_networks = serializers.ListField(
+        child=serializers.ChoiceField(choices=CardNetwork.choices), required=False, max_length=8
+    )
+    decline_codes = CodeListField(required=False)
+    bin_prefixes = BinPrefixListField(required=False)
+    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
+
+    def validate_country(self, value: str) -> str:
+        return value.strip().upper()
+
+
+class TransitionSerializer(serializers.Serializer):
+    """Move to an allowed next status. Waiting on a partner names one engaged on the incident and
+    says why; reopening a resolved or closed incident says why too."""
+
+    to = serializers.ChoiceField(choices=Status.choices)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+    partner = PartnerByIdOrCodeField(
+        required=False, allow_null=True, default=None, help_text=_("Required when waiting on a partner.")
+    )
+
+    def validate(self, attrs):
+        # The same requirement as the page's TransitionForm: waiting on a partner names whom.
+        if attrs["to"] == Status.WAITING_ON_PARTNER and attrs.get("partner") is None:
+            raise serializers.ValidationError({"partner": _("Choose one of the partners engaged on this incident.")})
+        return attrs
+
+
+class SeveritySerializer(serializers.Serializer):
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    reason = serializers.CharField(max_length=500)
+
+
+class AssignSerializer(serializers.Serializer):
+    owner = OwnerField(allow_null=True, help_text=_("A user id, or null to leave the incident unowned."))
+
+
+class BulkSerializer(serializers.Serializer):
+    """One action on many incidents, each row on its own (the queue's bulk form)."""
+
+    references = serializers.ListField(
+        child=serializers.CharField(max_length=20), min_length=1, max_length=MAX_BULK_ROWS
+    )
+    action = serializers.ChoiceField(choices=BulkAction.choices)
+    owner = OwnerField(required=False, allow_null=True, help_text=_("For assign: a user id, or null to unassign."))
+    to = serializers.ChoiceField(choices=Status.choices, required=False, help_text=_("For status."))
+    severity = serializers.ChoiceField(choices=Severity.choices, required=False, help_text=_("For severity."))
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+    def validate(self, attrs):
+        action = attrs["action"]
+        needed = {
+            BulkAction.ASSIGN: ("owner", _("Choose who to assign the incidents to.")),
+            BulkAction.STATUS: ("to", _("Choose the status to move the incidents to.")),
+            BulkAction.SEVERITY: ("severity", _("Choose the new severity.")),
+        }[action]
+        if needed[0] not in attrs:
+            raise serializers.ValidationError({needed[0]: needed[1]})
+        if action == BulkAction.SEVERITY and not attrs["reason"].strip():
+            raise serializers.ValidationError({"reason": _("Say why the severity changes.")})
+        return attrs
+
+    def service_args(self) -> dict:
+        data = self.validated_data
+        action = data["action"]
+        if action == BulkAction.ASSIGN:
+            return {"owner": data["owner"]}
+        if action == BulkAction.STATUS:
+            return {"to": data["to"], "reason": data["reason"].strip()}
+        return {"severity": data["severity"], "reason": data["reason"].strip()}
+
+
+class BulkRowSerializer(serializers.Serializer):
+    reference = serializers.CharField()
+    ok = serializers.BooleanField()
+    message = serializers.CharField()
+
+
+class BulkResultSerializer(serializers.Serializer):
+    results = BulkRowSerializer(many=True)
+
+
+# Notes, timeline ------------------------------------------------------------------------------
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    author = UserRefSerializer()
+
+    class Meta:
+        model = InvestigationNote
+        fields = ["id", "author", "body", "created_at", "edited_at"]
+        read_only_fields = fields
+
+
+class NoteInputSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=20000, help_text=_("Markdown."))
+
+
+class CaseEventSerializer(serializers.ModelSerializer):
+    actor = UserRefSerializer(allow_null=True, help_text=_("Empty for changes made by PayHealth itself."))
+    data = serializers.DictField(help_text=_("What changed; the keys depend on the kind."))
+
+    class Meta:
+        model = CaseEvent
+        fields = ["id", "kind", "actor", "created_at", "data"]
+        read_only_fields = fields
+
+
+# Affected merchants and engagements -----------------------------------------------------------
+
+
+class MerchantImpactInputSerializer(serializers.Serializer):
+    """Measured impact on one merchant. Rates are shares between 0 and 1 (0.925 is 92.5%)."""
+
+    baseline_rate = serializers.DecimalField(
+        max_digits=5, decimal_places=4, min_value=0, max_value=1, required=False, allow_null=True, help_text=RATE_HELP
+    )
+    observed_rate = serializers.DecimalField(
+        max_digits=5, decimal_places=4, min_value=0, max_value=1, required=False, allow_null=True, help_text=RATE_HELP
+    )
+    attempts = serializers.IntegerField(min_value=0, max_value=BIG, required=False)
+    failed_attempts = serializers.IntegerField(min_value=0, max_value=BIG, required=False)
+    volume_at_risk = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=0, required=False)
+    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text=_("ISO 4217, e.g. MXN."))
+    rate_definition = serializers.ChoiceField(choices=AffectedMerchant.RateDefinition.choices, required=False)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=20000)
+
+
+class MerchantImpactCreateSerializer(MerchantImpactInputSerializer):
+    merchant = MerchantByIdOrAccountField(help_text=_("The merchant's id or account id."))
+
+    def measures(self) -> dict:
+        return {key: value for key, value in self.validated_data.items() if key != "merchant"}
+
+
+class EngagementCreateSerializer(serializers.Serializer):
+    partner = PartnerByIdOrCodeField(help_text=_("The partner's id or code."))
+    folio = serializers.CharField(required=False, allow_blank=True, max_length=80, default="")
+    partner_status = serializers.ChoiceField(
+        choices=PartnerEngagement.PartnerStatus.choices, required=False, default="not_notified"
+    )
+
+
+class EngagementUpdateSerializer(serializers.Serializer):
+    partner_status = serializers.ChoiceField(choices=PartnerEngagement.PartnerStatus.choices, required=False)
+    folio = serializers.CharField(required=False, allow_blank=True, max_length=80)
+    escalation_level = serializers.IntegerField(min_value=1, max_value=32767, required=False)
+
+
+# Merchants, response codes, saved views -------------------------------------------------------
+
+
+class MerchantSerializer(serializers.ModelSerializer):
+    open_incidents = serializers.IntegerField(read_only=True, help_text=_("Open incidents affecting the merchant."))
+    recent_incidents = serializers.IntegerField(read_only=True, help_text=_("Incidents opened in the last 90 days."))
+    account_manager_email = serializers.CharField(read_only=True, help_text=_("An email address, or empty."))
+
+    class Meta:
+        model = Merchant
+        fields = [
+            "id",
+            "account_id",
+            "name",
+            "country",
+            "mcc",
+            "segment",
+            "account_manager",
+            "account_manager_email",
+            "created_at",
+            "open_incidents",
+            "recent_incidents",
+        ]
+        read_only_fields = fields
+
+
+class MerchantInputSerializer(serializers.Serializer):
+    account_id = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=160)
+    country = serializers.CharField(min_length=2, max_length=2)
+    mcc = serializers.CharField(max_length=4)
+    segment = serializers.ChoiceField(choices=Merchant.Segment.choices, required=False)
+    account_manager = serializers.CharField(max_length=160, required=False, allow_blank=True)
+    account_manager_email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+
+
+class ResponseCodeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ResponseCode
+        fields = ["id", "scheme", "code", "meaning", "category", "retryable"]
+        read_only_fields = fields
+
+
+class SavedViewSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SavedView
+        fields = ["id", "name", "query", "created_at"]
+        read_only_fields = fields
+
+
+class SavedViewInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=80)
+    query = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default="", help_text=_("The queue's query string.")
+    )

@@ -1,0 +1,36 @@
+"""`/api/v1/` routes of the cases app (mounted by payhealth/api/urls.py, namespace `api`)."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from cases.api.incidents import AffectedMerchantViewSet, EngagementViewSet, IncidentNoteViewSet, IncidentViewSet
+from cases.api.reference import MerchantViewSet, ResponseCodeViewSet, SavedViewViewSet
+
+router = SimpleRouter()
+router.register("incidents", IncidentViewSet, basename="incident")
+router.register("merchants", MerchantViewSet, basename="merchant")
+router.register("response-codes", ResponseCodeViewSet, basename="response-code")
+router.register("saved-views", SavedViewViewSet, basename="saved-view")
+
+_ON_INCIDENT = "incidents/<str:reference>/"
+_COLLECTION = {"get": "list", "post": "create"}
+
+
+def _parts(segment: str, viewset, name: str, detail: dict) -> list:
+    return [
+        path(f"{_ON_INCIDENT}{segment}/", viewset.as_view(_COLLECTION), name=f"incident-{name}-list"),
+        path(f"{_ON_INCIDENT}{segment}/<int:pk>/", viewset.as_view(detail), name=f"incident-{name}-detail"),
+    ]
+
+
+urlpatterns = [
+    *_parts("notes", IncidentNoteViewSet, "note", {"get": "retrieve", "patch": "partial_update"}),
+    *_parts(
+        "merchants",
+        AffectedMerchantViewSet,
+        "merchant",
+        {"get": "retrieve", "patch": "partial_update", "delete": "destroy"},
+    ),
+    *_parts("engagements", EngagementViewSet, "engagement", {"get": "retrieve", "patch": "partial_update"}),
+    *router.urls,
+]

@@ -1,0 +1,550 @@
+"""The SLA report queries. Each is one SQL aggregate (the breach list: a count and a page);
+Python only reshapes the handful of result rows. See the package docstring for the row fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.paginator import Page, Paginator
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Case,
+    Count,
+    DateTimeField,
+    DurationField,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncMonth
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+
+from cases.models import CaseEvent, Correspondence, PartnerEngagement, SlaClock, SlaClockEvent
+from cases.models.incident import Severity, Status
+from cases.reports.filters import ReportFilter, desk_zone
+from partners.models import NoticeTemplate
+
+PERMISSION = "cases.view_sla_reports"
+DIMENSIONS = ("severity", "partner", "owner", "month")
+METRICS = tuple(SlaClock.Metric.values)
+TIME_TO_METRICS = (SlaClock.Metric.ACKNOWLEDGE.value, SlaClock.Metric.RESOLVE.value)
+BREACHES_PER_PAGE = 50
+
+# A clock counts for attainment once it has an outcome: stopped met, stopped breached, or still
+# running (or paused) past its target. Running clocks within target and cancelled clocks that
+# never breached have no outcome yet and are left out.
+BREACHED = Q(breached_at__isnull=False) | Q(state=SlaClock.State.BREACHED)
+MET = Q(state=SlaClock.State.MET, breached_at__isnull=True)
+STOPPED_WITH_OUTCOME = Q(state__in=[SlaClock.State.MET, SlaClock.State.BREACHED], stopped_at__isnull=False)
+
+
+class Percentile(Aggregate):
+    """PostgreSQL's continuous percentile, `percentile_cont(f) WITHIN GROUP (ORDER BY x)`.
+
+    Linear interpolation between the two nearest values: of n sorted values the result is at
+    position f × (n − 1) counted from 0. Works on intervals as well as numbers; with `filter=` it
+    gets a FILTER (WHERE …) clause like any Django aggregate.
+    """
+
+    function = "percentile_cont"
+    name = "Percentile"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+    def __init__(self, expression, fraction: float, **extra):
+        if not 0 <= float(fraction) <= 1:
+            raise ValueError("A percentile is a fraction between 0 and 1.")
+        extra.setdefault("output_field", DurationField())
+        super().__init__(expression, fraction=repr(float(fraction)), **extra)
+
+
+WALL_TIME = F("stopped_at") - F("started_at")
+
+
+def reports_allowed(user) -> bool:
+    return user.has_perm(PERMISSION)
+
+
+def clocks_in_range(filters: ReportFilter, *, family: bool = True) -> QuerySet[SlaClock]:
+    """Clocks first started in the range, narrowed by severity, partner and (if `family`) family.
+
+    A partner filter keeps that partner's clocks and our clocks on incidents engaging it.
+    Severity is the incident's current one.
+    """
+    start, end = filters.bounds()
+    clocks = SlaClock.objects.filter(started_at__gte=start, started_at__lt=end)
+    if filters.severity:
+        clocks = clocks.filter(incident__severity=filters.severity)
+    if family and filters.family:
+        clocks = clocks.filter(family=filters.family)
+    if filters.partner:
+        engaged = PartnerEngagement.objects.filter(incident_id=OuterRef("incident_id"), partner_id=filters.partner)
+        clocks = clocks.filter(
+            Q(engagement__partner_id=filters.partner) | Q(Exists(engaged), family=SlaClock.Family.OURS)
+        )
+    return clocks
+
+
+def _percent(part: int, whole: int) -> Decimal | None:
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def _person(first: str | None, last: str | None, username: str | None) -> str:
+    full = f"{first or ''} {last or ''}".strip()
+    return full or username or ""
+
+
+# Attainment --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttainmentRow:
+    dimension: str  # severity | partner | owner | month
+    key: str  # sev1…; a partner or user id; "2026-10"; "" for none (our clocks, no owner)
+    label: str
+    metric: str
+    metric_label: str
+    met: int
+    breached: int
+
+    @property
+    def clocks(self) -> int:
+        return self.met + self.breached
+
+    @property
+    def attainment(self) -> Decimal | None:
+        """Met ÷ (met + breached) in percent, one decimal; None without any outcome."""
+        return _percent(self.met, self.clocks)
+
+
+def sla_attainment(*, user, filters: ReportFilter, dimension: str) -> list[AttainmentRow]:
+    """Met and breached clocks per metric and per value of one dimension, in one grouped query."""
+    if dimension not in DIMENSIONS:
+        raise ValueError(f"Unknown dimension {dimension!r}; one of {DIMENSIONS}.")
+    if not reports_allowed(user):
+        return []
+    clocks = clocks_in_range(filters).filter(MET | BREACHED)
+    columns = {
+        "severity": ["incident__severity"],
+        "partner": ["engagement__partner_id", "engagement__partner__name"],
+        "owner": [
+            "incident__owner_id",
+            "incident__owner__first_name",
+            "incident__owner__last_name",
+            "incident__owner__username",
+        ],
+        "month": ["month"],
+    }[dimension]
+    if dimension == "month":
+        clocks = clocks.annotate(month=TruncMonth("started_at", tzinfo=desk_zone()))
+    order = {
+        "severity": ["incident__severity"],
+        "partner": [F("engagement__partner__name").asc(nulls_first=True), "engagement__partner_id"],
+        "owner": [
+            F("incident__owner__first_name").asc(nulls_last=True),
+            "incident__owner__last_name",
+            "incident__owner__username",
+            "incident__owner_id",
+        ],
+        "month": ["month"],
+    }[dimension]
+    metric_order = Case(*[When(metric=m, then=Value(i)) for i, m in enumerate(METRICS)], output_field=IntegerField())
+    grouped = (
+        clocks.values("metric", *columns)
+        .annotate(met=Count("pk", filter=MET), breached=Count("pk", filter=BREACHED))
+        .order_by(*order, metric_order)
+    )
+    metric_labels = dict(SlaClock.Metric.choices)
+    severity_labels = dict(Severity.choices)
+    rows = []
+    for group in grouped:
+        if dimension == "severity":
+            key = group["incident__severity"]
+            label = str(severity_labels.get(key, key))
+        elif dimension == "partner":
+            key = str(group["engagement__partner_id"] or "")
+            label = group["engagement__partner__name"] or _("Our clocks")
+        elif dimension == "owner":
+            key = str(group["incident__owner_id"] or "")
+            label = _person(
+                group["incident__owner__first_name"],
+                group["incident__owner__last_name"],
+                group["incident__owner__username"],
+            ) or _("Unassigned")
+        else:
+            month = timezone.localtime(group["month"], desk_zone()).date()
+            key = month.strftime("%Y-%m")
+            label = formats.date_format(month, "YEAR_MONTH_FORMAT")
+        rows.append(
+            AttainmentRow(
+                dimension=dimension,
+                key=key,
+                label=label,
+                metric=group["metric"],
+                metric_label=str(metric_labels.get(group["metric"], group["metric"])),
+                met=group["met"],
+                breached=group["breached"],
+            )
+        )
+    return rows
+
+
+@dataclass
+class AttainmentLine:
+    """One value of a dimension with its row per metric (a row of the page's pivot table)."""
+
+    key: str
+    label: str
+    cells: dict[str, AttainmentRow] = field(default_factory=dict)
+
+    def cell_list(self, metrics=METRICS) -> list[AttainmentRow | None]:
+        return [self.cells.get(metric) for metric in metrics]
+
+
+def attainment_pivot(rows: list[AttainmentRow]) -> list[AttainmentLine]:
+    """Rows regrouped per dimension value, in the query's order, for a value × metric table."""
+    lines: dict[str, AttainmentLine] = {}
+    for row in rows:
+        line = lines.setdefault(row.key, AttainmentLine(key=row.key, label=row.label))
+        line.cells[row.metric] = row
+    return list(lines.values())
+
+
+# Time to acknowledge and to resolve ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimeToRow:
+    metric: str  # acknowledge | resolve
+    metric_label: str
+    severity: str  # "" for all severities together
+    severity_label: str
+    clocks: int
+    wall_p50: dt.timedelta | None
+    wall_p90: dt.timedelta | None
+    business_p50: dt.timedelta | None
+    business_p90: dt.timedelta | None
+
+
+def sla_time_to(*, user, filters: ReportFilter) -> list[TimeToRow]:
+    """Median and p90 of our acknowledge and resolve times, overall and per severity.
+
+    Our clocks only (the partners' are on the scorecard), stopped met or breached. Wall time is
+    stopped_at − started_at (a reopened incident's resolve clock spans the reopening); business
+    time is the clock's consumed time. One query: every figure is an aggregate with a FILTER.
+    """
+    if not reports_allowed(user):
+        return []
+    clocks = clocks_in_range(filters, family=False).filter(
+        STOPPED_WITH_OUTCOME, family=SlaClock.Family.OURS, metric__in=TIME_TO_METRICS
+    )
+    severities = ["", *Severity.values]
+    figures = {}
+    for metric in TIME_TO_METRICS:
+        for severity in severities:
+            when = Q(metric=metric, incident__severity=severity) if severity else Q(metric=metric)
+            name = f"{metric}_{severity or 'all'}"
+            figures[f"{name}_n"] = Count("pk", filter=when)
+            figures[f"{name}_wall_p50"] = Percentile(WALL_TIME, 0.5, filter=when)
+            figures[f"{name}_wall_p90"] = Percentile(WALL_TIME, 0.9, filter=when)
+            figures[f"{name}_business_p50"] = Percentile("consumed", 0.5, filter=when)
+            figures[f"{name}_business_p90"] = Percentile("consumed", 0.9, filter=when)
+    values = clocks.aggregate(**figures)
+    metric_labels = dict(SlaClock.Metric.choices)
+    severity_labels = dict(Severity.choices)
+    rows = []
+    for metric in TIME_TO_METRICS:
+        for severity in severities:
+            name = f"{metric}_{severity or 'all'}"
+            if severity and not values[f"{name}_n"]:
+                continue
+            rows.append(
+                TimeToRow(
+                    metric=metric,
+                    metric_label=str(metric_labels[metric]),
+                    severity=severity,
+                    severity_label=str(severity_labels[severity]) if severity else _("All severities"),
+                    clocks=values[f"{name}_n"],
+                    wall_p50=values[f"{name}_wall_p50"],
+                    wall_p90=values[f"{name}_wall_p90"],
+                    business_p50=values[f"{name}_business_p50"],
+                    business_p90=values[f"{name}_business_p90"],
+                )
+            )
+    return rows
+
+
+# Breaches ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BreachRow:
+    clock_id: int
+    incident_reference: str
+    incident_title: str
+    severity: str
+    severity_label: str
+    owner: str  # the owner's name, "" when unassigned
+    metric: str
+    metric_label: str
+    family: str
+    family_label: str
+    partner: str  # "" for our clocks
+    target: dt.timedelta
+    breached_at: dt.datetime | None
+    state: str
+    state_label: str
+    overdue_wall: dt.timedelta | None  # breach → stop (or now, while it runs)
+    overdue_business: dt.timedelta | None  # consumed − target at stop; None while running
+    status_at_breach: str  # the incident status recorded with the breach, "" if none
+    waiting_on: tuple[str, ...]
+    pause_reason: str
+    reason: str  # the facts above as one translated sentence
+
+
+@dataclass(frozen=True)
+class BreachPage:
+    rows: list[BreachRow]
+    page: Page  # number, paginator.count, has_next… for the pager
+
+    @property
+    def total(self) -> int:
+        return self.page.paginator.count
+
+
+def breach_reason_text(*, status: str, waiting_on, pause_reason: str, recorded: bool) -> str:
+    """The breach's facts as one sentence in the active language (facts are stored, not prose)."""
+    if not recorded:
+        return _("Over target when the clock stopped.")
+    parts = []
+    if status:
+        label = dict(Status.choices).get(status, status)
+        parts.append(_("Incident %(status)s at breach.") % {"status": str(label).lower()})
+    if waiting_on:
+        parts.append(_("Waiting on %(partners)s.") % {"partners": ", ".join(waiting_on)})
+    if pause_reason:
+        parts.append(_("Last pause: “%(reason)s”.") % {"reason": pause_reason})
+    return " ".join(parts)
+
+
+def breach_queryset(*, user, filters: ReportFilter, now: dt.datetime | None = None) -> QuerySet:
+    """Breached clocks in range (stopped breached, or running/paused past target), newest first, as values."""
+    if not reports_allowed(user):
+        return SlaClock.objects.none().values()
+    now = now or timezone.now()
+    breach_events = SlaClockEvent.objects.filter(clock_id=OuterRef("pk"), kind=SlaClockEvent.Kind.BREACH).order_by(
+        "-at", "-id"
+    )
+    return (
+        clocks_in_range(filters)
+        .filter(BREACHED)
+        .annotate(
+            breach_data=Subquery(breach_events.values("data")[:1]),
+            # The sweep stamps breached_at with its event's instant; a clock found over target only
+            # when it stopped has neither, and breached at its stop. (No subquery in the sort key:
+            # it would run for every breached clock, not only for the page.)
+            breach_at=Coalesce("breached_at", "stopped_at", output_field=DateTimeField()),
+        )
+        .annotate(
+            overdue_wall=Coalesce(F("stopped_at"), Value(now, output_field=DateTimeField())) - F("breach_at"),
+            overdue_business=Case(
+                When(stopped_at__isnull=False, then=F("consumed") - F("target")), output_field=DurationField()
+            ),
+        )
+        .values(
+            "pk",
+            "incident__reference",
+            "incident__title",
+            "incident__severity",
+            "incident__owner__first_name",
+            "incident__owner__last_name",
+            "incident__owner__username",
+            "metric",
+            "family",
+            "engagement__partner__name",
+            "target",
+            "breach_at",
+            "state",
+            "overdue_wall",
+            "overdue_business",
+            "breach_data",
+        )
+        .order_by(F("breach_at").desc(nulls_last=True), "-pk")
+    )
+
+
+def breach_row(values: dict) -> BreachRow:
+    """A row of `breach_queryset` as a BreachRow, with its labels in the active language."""
+    data = values["breach_data"]
+    facts = data if isinstance(data, dict) else {}
+    waiting = tuple(str(name) for name in (facts.get("waiting_on") or []))
+    status = str(facts.get("status") or "")
+    pause_reason = str(facts.get("pause_reason") or "")
+    overdue_business = values["overdue_business"]
+    if overdue_business is not None and overdue_business < dt.timedelta(0):
+        overdue_business = dt.timedelta(0)
+    return BreachRow(
+        clock_id=values["pk"],
+        incident_reference=values["incident__reference"],
+        incident_title=values["incident__title"],
+        severity=values["incident__severity"],
+        severity_label=str(dict(Severity.choices).get(values["incident__severity"], "")),
+        owner=_person(
+            values["incident__owner__first_name"],
+            values["incident__owner__last_name"],
+            values["incident__owner__username"],
+        ),
+        metric=values["metric"],
+        metric_label=str(dict(SlaClock.Metric.choices).get(values["metric"], values["metric"])),
+        family=values["family"],
+        family_label=str(dict(SlaClock.Family.choices).get(values["family"], values["family"])),
+        partner=values["engagement__partner__name"] or "",
+        target=values["target"],
+        breached_at=values["breach_at"],
+        state=values["state"],
+        state_label=str(dict(SlaClock.State.choices).get(values["state"], values["state"])),
+        overdue_wall=values["overdue_wall"],
+        overdue_business=overdue_business,
+        status_at_breach=status,
+        waiting_on=waiting,
+        pause_reason=pause_reason,
+        reason=breach_reason_text(
+            status=status, waiting_on=waiting, pause_reason=pause_reason, recorded=isinstance(data, dict)
+        ),
+    )
+
+
+def sla_breaches(
+    *, user, filters: ReportFilter, page: int | str | None = 1, per_page: int | None = None, now=None
+) -> BreachPage:
+    """One page of the breach list (a count query and a page query); BREACHES_PER_PAGE rows by default."""
+    paged = Paginator(breach_queryset(user=user, filters=filters, now=now), per_page or BREACHES_PER_PAGE).get_page(
+        page
+    )
+    return BreachPage(rows=[breach_row(values) for values in paged.object_list], page=paged)
+
+
+def sla_breach_rows(*, user, filters: ReportFilter, now=None):
+    """Every breach in range, streamed from a server-side cursor (for the CSV export)."""
+    for values in breach_queryset(user=user, filters=filters, now=now).iterator(chunk_size=2000):
+        yield breach_row(values)
+
+
+# Partner scorecard -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScorecardRow:
+    partner_id: int
+    partner: str
+    engagements: int  # engagements whose partner clocks started in range (notified in range)
+    acknowledged: int  # partner acknowledge clocks stopped met or breached
+    acknowledge_p50: dt.timedelta | None  # business time, partner's calendar
+    acknowledge_p90: dt.timedelta | None
+    acknowledge_wall_p50: dt.timedelta | None
+    acknowledge_wall_p90: dt.timedelta | None
+    resolved: int
+    resolve_p50: dt.timedelta | None
+    resolve_p90: dt.timedelta | None
+    resolve_wall_p50: dt.timedelta | None
+    resolve_wall_p90: dt.timedelta | None
+    notices: int  # outbound notices sent to the partner in range (every kind)
+    follow_ups: int  # of which follow-ups: each one a chase the partner made necessary
+    met: int
+    breached: int
+
+    @property
+    def attainment(self) -> Decimal | None:
+        return _percent(self.met, self.met + self.breached)
+
+
+class GroupedSubquery(Subquery):
+    """A scalar subquery over the grouped columns of a GROUP BY query, kept out of the GROUP BY.
+
+    Django groups by every non-aggregate annotation, and PostgreSQL would then run the subquery
+    once per input row before grouping; referencing only grouped columns, it can run per group.
+    """
+
+    def get_group_by_cols(self):
+        return []
+
+
+def _sent_to_partner(filters: ReportFilter, **extra) -> GroupedSubquery:
+    """How many outbound notices were sent in range to the outer row's partner (a scalar subquery)."""
+    start, end = filters.bounds()
+    sent = Correspondence.objects.filter(
+        direction=Correspondence.Direction.OUTBOUND,
+        status=Correspondence.Status.SENT,
+        sent_at__gte=start,
+        sent_at__lt=end,
+        engagement__partner_id=OuterRef("engagement__partner_id"),
+        **extra,
+    )
+    if filters.severity:
+        sent = sent.filter(incident__severity=filters.severity)
+    # COUNT as a plain function: no GROUP BY inside, so the subquery always returns one row (0 too).
+    counted = sent.order_by().values(n=Func(F("pk"), function="COUNT", output_field=IntegerField()))
+    return GroupedSubquery(counted, output_field=IntegerField())
+
+
+def sla_partner_scorecard(*, user, filters: ReportFilter) -> list[ScorecardRow]:
+    """Per partner notified in range: their acknowledge and resolve times, notices, follow-ups,
+    breaches and attainment. One grouped query over partner clocks; the notice counts are
+    scalar subqueries per partner. The family filter does not apply (these are partner clocks)."""
+    if not reports_allowed(user):
+        return []
+    clocks = clocks_in_range(filters, family=False).filter(family=SlaClock.Family.PARTNER)
+    ack = Q(STOPPED_WITH_OUTCOME, metric=SlaClock.Metric.ACKNOWLEDGE)
+    resolve = Q(STOPPED_WITH_OUTCOME, metric=SlaClock.Metric.RESOLVE)
+    grouped = (
+        clocks.values("engagement__partner_id", "engagement__partner__name")
+        .annotate(
+            engagements=Count("engagement_id", distinct=True),
+            acknowledged=Count("pk", filter=ack),
+            acknowledge_p50=Percentile("consumed", 0.5, filter=ack),
+            acknowledge_p90=Percentile("consumed", 0.9, filter=ack),
+            acknowledge_wall_p50=Percentile(WALL_TIME, 0.5, filter=ack),
+            acknowledge_wall_p90=Percentile(WALL_TIME, 0.9, filter=ack),
+            resolved=Count("pk", filter=resolve),
+            resolve_p50=Percentile("consumed", 0.5, filter=resolve),
+            resolve_p90=Percentile("consumed", 0.9, filter=resolve),
+            resolve_wall_p50=Percentile(WALL_TIME, 0.5, filter=resolve),
+            resolve_wall_p90=Percentile(WALL_TIME, 0.9, filter=resolve),
+            met=Count("pk", filter=MET),
+            breached=Count("pk", filter=BREACHED),
+            notices=_sent_to_partner(filters),
+            follow_ups=_sent_to_partner(filters, kind=NoticeTemplate.Kind.FOLLOW_UP),
+        )
+        .order_by("engagement__partner__name", "engagement__partner_id")
+    )
+    return [
+        ScorecardRow(
+            partner_id=group.pop("engagement__partner_id"), partner=group.pop("engagement__partner__name"), **group
+        )
+        for group in grouped
+    ]
+
+
+def report_data_version() -> str:
+    """A fingerprint that changes whenever a report figure may: the newest clock, clock event,
+    timeline row and message. Every clock state change writes a clock event and every incident
+    change a timeline row (DESIGN.md, services), so cached figures keyed on it are never stale
+    beyond their cache lifetime. Four index lookups in one statement."""
+    tables = [model._meta.db_table for model in (SlaClock, SlaClockEvent, CaseEvent, Correspondence)]
+    sql = "SELECT " + ", ".join(f'(SELECT max(id) FROM "{table}")' for table in tables)
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return "-".join(str(value or 0) for value in cursor.fetchone())

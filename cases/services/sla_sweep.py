@@ -1,0 +1,168 @@
+"""The SLA sweep: find running clocks that crossed their warning or breach instant, and fire each
+warning and breach exactly once (DESIGN.md §4).
+
+Set-based: one SQL statement per kind and batch marks the crossed clocks (`UPDATE … RETURNING`),
+appends their `SlaClockEvent`s (`INSERT … ON CONFLICT DO NOTHING` on the one-warning-and-one-
+breach-per-cycle constraint) and their timeline rows, whatever the number of clocks. Exactly once
+under concurrent sweeps: a sweep locks the rows it marks and skips rows another holds
+(`FOR UPDATE SKIP LOCKED`), the `UPDATE` re-checks `warned_at IS NULL` / `breached_at IS NULL`
+on the row it locked, and the unique constraint refuses a second event for the same cycle.
+
+The crossing instant (the clock's warn_due_at / due_at) is what is recorded, not the time the
+sweep ran, so a late sweep records the same history as a punctual one and `clock_replay` agrees.
+Notifications go out after the commit, one `notify_sla_event_task` per event; an event whose task
+was lost (broker down) is queued again by a later sweep until it is marked notified.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from cases.models import CaseEvent, Incident, PartnerEngagement, SlaClock, SlaClockEvent
+from partners.models import Partner
+
+logger = logging.getLogger(__name__)
+
+SWEEP_BATCH = 500
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    warned: int
+    breached: int
+
+
+# (event kind, timeline kind, instant column, stamp column)
+_KINDS = {
+    SlaClockEvent.Kind.WARN: (CaseEvent.Kind.SLA_WARNING, "warn_due_at", "warned_at"),
+    SlaClockEvent.Kind.BREACH: (CaseEvent.Kind.SLA_BREACHED, "due_at", "breached_at"),
+}
+
+
+def _statement(kind: str) -> str:
+    timeline_kind, instant, stamp = _KINDS[kind]
+    clear = ", warn_due_at = NULL" if kind == SlaClockEvent.Kind.WARN else ""
+    return f"""
+WITH due AS (
+    SELECT id FROM {SlaClock._meta.db_table}
+    WHERE state = 'running' AND {instant} <= %(now)s AND {stamp} IS NULL
+    ORDER BY id
+    LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED
+), crossed AS (
+    UPDATE {SlaClock._meta.db_table} AS clock
+    SET {stamp} = clock.{instant}{clear}
+    FROM due
+    WHERE clock.id = due.id AND clock.state = 'running' AND clock.{stamp} IS NULL AND clock.{instant} <= %(now)s
+    RETURNING clock.id, clock.incident_id, clock.engagement_id, clock.metric, clock.family, clock.cycle,
+              clock.{stamp} AS at, clock.due_at, clock.target, clock.pause_reason
+), facts AS (
+    SELECT crossed.*, incident.status, partner.name AS partner_name,
+           COALESCE((
+               SELECT jsonb_agg(waited.name ORDER BY waited.name)
+               FROM {PartnerEngagement._meta.db_table} AS engaged
+               JOIN {Partner._meta.db_table} AS waited ON waited.id = engaged.partner_id
+               WHERE engaged.incident_id = crossed.incident_id AND engaged.partner_status = ANY(%(waiting)s)
+           ), '[]'::jsonb) AS waiting_on
+    FROM crossed
+    JOIN {Incident._meta.db_table} AS incident ON incident.id = crossed.incident_id
+    LEFT JOIN {PartnerEngagement._meta.db_table} AS engagement ON engagement.id = crossed.engagement_id
+    LEFT JOIN {Partner._meta.db_table} AS partner ON partner.id = engagement.partner_id
+), inserted AS (
+    INSERT INTO {SlaClockEvent._meta.db_table} (clock_id, kind, at, reason, data, cycle)
+    SELECT id, %(kind)s, at, '',
+           jsonb_build_object(
+               'status', status, 'waiting_on', waiting_on, 'pause_reason', pause_reason,
+               'due_at', due_at, 'target', EXTRACT(EPOCH FROM target)
+           ),
+           cycle
+    FROM facts
+    ON CONFLICT DO NOTHING
+    RETURNING id, clock_id
+), timeline AS (
+    INSERT INTO {CaseEvent._meta.db_table} (incident_id, actor_id, kind, created_at, data)
+    SELECT facts.incident_id, NULL, '{timeline_kind}', facts.at,
+           jsonb_build_object(
+               'clock', facts.id, 'metric', facts.metric, 'family', facts.family,
+               'partner', facts.partner_name, 'reason', facts.pause_reason, 'event', inserted.id
+           )
+    FROM inserted JOIN facts ON facts.id = inserted.clock_id
+    RETURNING id
+)
+SELECT inserted.id, (SELECT count(*) FROM crossed) FROM inserted ORDER BY inserted.id
+"""
+
+
+@transaction.atomic
+def _sweep_batch(*, kind: str, now: datetime, batch: int) -> tuple[list[int], int]:
+    """One statement: (ids of the events fired, how many clocks it marked)."""
+    with connection.cursor() as cursor:
+        waiting = list(PartnerEngagement.WAITING_STATUSES)
+        cursor.execute(_statement(kind), {"now": now, "batch": batch, "kind": kind, "waiting": waiting})
+        rows = cursor.fetchall()
+    event_ids = [row[0] for row in rows]
+    if event_ids:
+        transaction.on_commit(partial(_enqueue, event_ids))
+        _emit_webhooks(kind, event_ids)
+    return event_ids, (rows[0][1] if rows else 0)
+
+
+def _emit_webhooks(kind: str, event_ids: list[int]) -> None:
+    """Webhooks for the timeline rows the statement inserted; no query when no webhook listens."""
+    from webhooks.services import EVENT_TYPES_BY_KIND, subscribed_event_types, webhook_emit_for_case_events
+
+    timeline_kind = _KINDS[kind][0]
+    if EVENT_TYPES_BY_KIND[timeline_kind] not in subscribed_event_types():
+        return
+    clocks = SlaClockEvent.objects.filter(pk__in=event_ids).values("clock__incident_id")
+    rows = CaseEvent.objects.filter(incident_id__in=clocks, kind=timeline_kind, data__event__in=event_ids)
+    webhook_emit_for_case_events(rows.select_related("incident").order_by("pk"))
+
+
+def _enqueue(event_ids: list[int]) -> None:
+    from cases.tasks import enqueue_sla_notifications  # tasks import this module
+
+    enqueue_sla_notifications(event_ids)
+
+
+def sla_sweep(*, now: datetime | None = None, batch: int = SWEEP_BATCH) -> SweepResult:
+    """Fire the warnings, then the breaches, of every running clock that crossed them by `now`."""
+    now = now or timezone.now()
+    fired = {}
+    queued: set[int] = set()
+    for kind in (SlaClockEvent.Kind.WARN, SlaClockEvent.Kind.BREACH):
+        fired[kind] = 0
+        while True:
+            event_ids, marked = _sweep_batch(kind=kind, now=now, batch=batch)
+            fired[kind] += len(event_ids)
+            queued.update(event_ids)
+            if marked < batch:
+                break
+    _requeue_unnotified(now, already_queued=queued)
+    if fired[SlaClockEvent.Kind.WARN] or fired[SlaClockEvent.Kind.BREACH]:
+        logger.info(
+            "SLA sweep: %s warnings, %s breaches", fired[SlaClockEvent.Kind.WARN], fired[SlaClockEvent.Kind.BREACH]
+        )
+    return SweepResult(warned=fired[SlaClockEvent.Kind.WARN], breached=fired[SlaClockEvent.Kind.BREACH])
+
+
+def _requeue_unnotified(now: datetime, *, already_queued: set[int]) -> None:
+    """Queue again the notifications of events whose task was lost (their task is idempotent)."""
+    stuck_before = now - timedelta(seconds=settings.PAYHEALTH_NOTICE_STUCK_AFTER)
+    ids = list(
+        SlaClockEvent.objects.filter(
+            kind__in=[SlaClockEvent.Kind.WARN, SlaClockEvent.Kind.BREACH], notified_at__isnull=True, at__lt=stuck_before
+        )
+        .exclude(pk__in=already_queued)
+        .order_by("id")
+        .values_list("id", flat=True)[: settings.PAYHEALTH_NOTICE_SWEEP_BATCH]
+    )
+    if ids:
+        transaction.on_commit(partial(_enqueue, ids))

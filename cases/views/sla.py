@@ -1,0 +1,120 @@
+"""SLA pages and the fragments SLA badges refresh themselves with (issue 5).
+
+- `incidents/<reference>/sla/`: the incident page's SLA section, with the header's badges out of
+  band; the section polls it.
+- `sla/badges/?id=…`: the queue's SLA cells for the ids of the page on screen, each an out-of-band
+  swap, so the table itself is not re-rendered.
+- `sla/at-risk/`: running clocks of open incidents, overdue first then soonest due; paused ones
+  apart. Its results poll the same URL (htmx gets only the results part).
+- `sla/at-risk/count/`: the number of overdue clocks, for the navigation's badge (loaded by htmx
+  after the page, so no page pays for it).
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.urls import path, reverse
+from django.views.decorators.http import require_GET
+
+from cases.models import SlaClock
+from cases.models.incident import Severity
+from cases.sla_read import OVERDUE_COUNT_CAP, incident_sla, sla_at_risk, sla_badges_for_ids, sla_overdue_count
+from cases.views.incident import _incident, desk_permission
+from partners.models import Partner
+
+SLA = "cases/_sla.html"
+AT_RISK = "cases/sla_at_risk.html"
+AT_RISK_PARAMS = ("family", "severity", "partner", "mine", "page")
+
+
+def sla_open_ids(request: HttpRequest) -> set[int]:
+    """Clocks whose history the viewer has expanded (the poll sends them), kept open on refresh."""
+    return {int(value) for value in request.GET.getlist("open") if value.isdigit()}
+
+
+def incident_sla_html(request: HttpRequest, incident, *, sla=None, oob: bool = False) -> str:
+    """The SLA section, and the header's badges out of band: what a poll or a write refreshes."""
+    sla = sla or incident_sla(user=request.user, incident=incident)
+    context = {"incident": incident, "sla": sla, "sla_open": sla_open_ids(request), "oob": oob}
+    # Rendered without the request: the fragments need no context processor (each costs queries).
+    html = render_to_string(f"{SLA}#section", context)
+    return html + render_to_string(f"{SLA}#header_badges", {**context, "badges_oob": True})
+
+
+@desk_permission("cases.view_incident", "cases.view_slaclock")
+@require_GET
+def incident_sla_view(request: HttpRequest, reference: str) -> HttpResponse:
+    return HttpResponse(incident_sla_html(request, _incident(request, reference)))
+
+
+@desk_permission("cases.view_incident", "cases.view_slaclock")
+@require_GET
+def sla_badges_view(request: HttpRequest) -> HttpResponse:
+    """The queue's SLA cells for `id=…` (at most 100), each swapped out of band by its own id."""
+    badges = sla_badges_for_ids(user=request.user, ids=request.GET.getlist("id"))
+    return HttpResponse(render_to_string(f"{SLA}#queue_badges", {"badges": badges, "oob": True}))
+
+
+def _at_risk_params(source: QueryDict) -> QueryDict:
+    params = QueryDict(mutable=True)
+    for key in AT_RISK_PARAMS:
+        values = [value for value in source.getlist(key) if value not in ("",)]
+        if values and not (key == "page" and values == ["1"]):
+            params.setlist(key, values)
+    return params
+
+
+def _with(params: QueryDict, **changes) -> str:
+    changed = params.copy()
+    for key, value in changes.items():
+        if value is None:
+            changed.pop(key, None)
+        else:
+            changed[key] = str(value)
+    return changed.urlencode()
+
+
+@desk_permission("cases.view_incident", "cases.view_slaclock")
+@require_GET
+def sla_at_risk_view(request: HttpRequest) -> HttpResponse:
+    """Clocks about to breach, across every open incident; filters and page live in the query string."""
+    params = _at_risk_params(request.GET)
+    page = sla_at_risk(user=request.user, params=params)
+    url = reverse("cases:sla_at_risk")
+    query = params.urlencode()
+    filters = page.filters
+    context = {
+        "page": page,
+        "filters": filters,
+        "self_url": f"{url}?{query}" if query else url,
+        "families": [(value, label) for value, label in SlaClock.Family.choices],
+        "severities": [
+            {"value": value, "label": label, "selected": value in filters.severity} for value, label in Severity.choices
+        ],
+        # A callable: only the whole page (not the htmx refresh) lists the partners.
+        "partner_options": lambda: Partner.objects.order_by("name").values_list("code", "name"),
+        "previous_query": _with(params, page=page.number - 1 if page.number > 2 else None)
+        if page.has_previous
+        else None,
+        "next_query": _with(params, page=page.number + 1) if page.has_next else None,
+    }
+    wants_fragment = bool(request.htmx) and not request.htmx.history_restore_request
+    return render(request, f"{AT_RISK}#results" if wants_fragment else AT_RISK, context)
+
+
+@desk_permission("cases.view_incident", "cases.view_slaclock")
+@require_GET
+def sla_overdue_count_view(request: HttpRequest) -> HttpResponse:
+    count = sla_overdue_count(user=request.user)
+    context = {"overdue_count": count, "overdue_capped": count > OVERDUE_COUNT_CAP}
+    return render(request, f"{AT_RISK}#nav_count", context)
+
+
+urlpatterns = [
+    path("incidents/<str:reference>/sla/", incident_sla_view, name="incident_sla"),
+    path("sla/badges/", sla_badges_view, name="sla_badges"),
+    path("sla/at-risk/", sla_at_risk_view, name="sla_at_risk"),
+    path("sla/at-risk/count/", sla_overdue_count_view, name="sla_overdue_count"),
+]
