@@ -260,6 +260,7 @@ class _Changes:
         # The incident's status before the hook's change, recorded with a breach fired here.
         self.status = status
         self.breaches: list[SlaClockEvent] = []
+        self._crossing_facts: dict | None = None
         self.actor = actor if getattr(actor, "pk", None) else None
         self.schedules: dict[int, Schedule] = {}
         # loaded together on the first event (3 queries), not at all when the hook changes nothing
@@ -321,12 +322,16 @@ class _Changes:
         """
         if clock.state != State.RUNNING or clock.breached_at is not None or clock.due_at is None or clock.due_at > at:
             return
-        waiting = PartnerEngagement.objects.filter(
-            incident_id=clock.incident_id, partner_status__in=PartnerEngagement.WAITING_STATUSES
-        ).order_by("partner__name")
+        if self._crossing_facts is None:  # the same for every clock of the incident: read once
+            waiting = PartnerEngagement.objects.filter(
+                incident_id=self.incident.pk, partner_status__in=PartnerEngagement.WAITING_STATUSES
+            ).order_by("partner__name")
+            self._crossing_facts = {
+                "status": self.status or Incident.objects.values_list("status", flat=True).get(pk=self.incident.pk),
+                "waiting_on": list(waiting.values_list("partner__name", flat=True)),
+            }
         facts = {
-            "status": self.status or Incident.objects.values_list("status", flat=True).get(pk=clock.incident_id),
-            "waiting_on": list(waiting.values_list("partner__name", flat=True)),
+            **self._crossing_facts,
             "pause_reason": clock.pause_reason,
             "due_at": clock.due_at.isoformat(),
             "target": _seconds(clock.target),

@@ -222,6 +222,32 @@ def test_a_pause_after_the_crossing_keeps_the_breach_at_its_instant(
 
 
 @pytest.mark.django_db
+def test_resolving_late_fires_every_unswept_breach_with_the_facts_before_the_change(
+    monkeypatch, analyst, queued_by_hooks, django_capture_on_commit_callbacks
+):
+    (incident,) = sev1_incidents(monkeypatch, analyst, 1)
+    freeze(monkeypatch, T0 + 1 * M)
+    incident_transition(incident=incident, actor=analyst, to="triaging")
+    incident_transition(incident=incident, actor=analyst, to="investigating")
+    clocks = {clock.metric: clock for clock in SlaClock.objects.filter(incident=incident, state="running")}
+    assert sorted(clocks) == ["first_notice", "resolve"]  # both long overdue, never swept
+    freeze(monkeypatch, T0 + 8 * H)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_transition(incident=incident, actor=analyst, to="resolved", reason="Prosa restarted the switch")
+
+    breaches = SlaClockEvent.objects.filter(kind=Kind.BREACH).select_related("clock").order_by("at")
+    assert [(b.clock.metric, b.at, b.data["status"]) for b in breaches] == [
+        ("first_notice", clocks["first_notice"].due_at, "investigating"),
+        ("resolve", clocks["resolve"].due_at, "investigating"),
+    ]
+    assert sorted(queued_by_hooks) == sorted(b.pk for b in breaches)
+    assert CaseEvent.objects.filter(incident=incident, kind="sla_breached").count() == 2
+    for clock in clocks.values():
+        assert_replay_matches(clock)
+
+
+@pytest.mark.django_db
 def test_a_renewed_update_cycle_can_warn_and_breach_again(monkeypatch, analyst, partner_manager, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     now = freeze(monkeypatch, T0)
