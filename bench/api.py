@@ -48,13 +48,12 @@ import django  # noqa: E402
 django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from accounts.services import api_token_create, api_token_revoke  # noqa: E402
-from bench.figures import QueryCounter, percentile  # noqa: E402
+from bench.figures import measure, percentile  # noqa: E402
 from cases.models import Incident, Merchant  # noqa: E402
 from partners.models import Partner  # noqa: E402
 
@@ -145,19 +144,8 @@ def in_process(plain: str, requests: int, urls: list[tuple[str, str]]) -> None:
     print(f"\nIn process (django.test.Client), {requests} requests each")
     print(f"{'endpoint':<38}{'median ms':>10}{'p95 ms':>9}{'max ms':>9}{'queries':>9}")
     for label, url in urls:
-        for _ in range(3):
-            response = client.get(url)
-            if response.status_code != 200:
-                raise SystemExit(f"{url} answered {response.status_code}: {response.content[:300]!r}")
-        queries = QueryCounter()
-        with connection.execute_wrapper(queries):
-            client.get(url)
-        samples = []
-        for _ in range(requests):
-            started = time.perf_counter()
-            client.get(url)
-            samples.append((time.perf_counter() - started) * 1000)
-        print(f"{label:<38}{summary(samples)}{queries.count:>9}")
+        result = measure(client, url, requests)
+        print(f"{label:<38}{result['median']:>10.1f}{result['p95']:>9.1f}{result['max']:>9.1f}{result['queries']:>9}")
 
 
 # Over HTTP against gunicorn --------------------------------------------------------------------

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,12 +33,12 @@ import django  # noqa: E402
 django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
+from django.db import transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.urls import NoReverseMatch, reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from bench.figures import QueryCounter, percentile  # noqa: E402
+from bench.figures import measure  # noqa: E402
 from cases.models import AffectedMerchant, CaseEvent, Incident, InvestigationNote, Merchant  # noqa: E402
 from cases.references import next_reference  # noqa: E402
 from cases.search import refresh_search  # noqa: E402
@@ -118,27 +116,6 @@ def detail_incident(author) -> Incident:
         CaseEvent.objects.bulk_create(events)
         refresh_search(incident_ids=[incident.pk])
     return incident
-
-
-def measure(client: Client, url: str, requests: int, warmup: int = 3) -> dict:
-    for _ in range(warmup):
-        response = client.get(url)
-        if response.status_code != 200:
-            raise SystemExit(f"{url} answered {response.status_code}")
-    queries = QueryCounter()
-    with connection.execute_wrapper(queries):
-        client.get(url)
-    samples = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        client.get(url)
-        samples.append((time.perf_counter() - started) * 1000)
-    return {
-        "median": statistics.median(samples),
-        "p95": percentile(samples, 0.95),
-        "max": max(samples),
-        "queries": queries.count,
-    }
 
 
 def main() -> None:

@@ -51,7 +51,7 @@ from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.urls import reverse  # noqa: E402
 
-from bench.figures import QueryCounter, percentile  # noqa: E402
+from bench.figures import measure  # noqa: E402
 from cases.models import Incident, SlaClock  # noqa: E402
 from cases.reports.filters import desk_today  # noqa: E402
 
@@ -114,23 +114,12 @@ def bench_figures(user, start, end) -> None:
 
 
 def bench_page(client: Client, url: str, requests: int) -> None:
-    for _ in range(3):
-        response = client.get(url)
-        if response.status_code != 200:
-            raise SystemExit(f"{url} answered {response.status_code}")
-    queries = QueryCounter()
-    with connection.execute_wrapper(queries):
-        client.get(url)
-    samples = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        client.get(url)
-        samples.append((time.perf_counter() - started) * 1000)
-    p95 = percentile(samples, 0.95)
+    result = measure(client, url, requests)
+    p95 = result["p95"]
     verdict = "ok" if p95 < PAGE_TARGET_MS else "SLOW"
     print(
-        f"SLA report page, one year: median {statistics.median(samples):.0f} ms, p95 {p95:.0f} ms, "
-        f"max {max(samples):.0f} ms, {queries.count} queries ({requests} requests); "
+        f"SLA report page, one year: median {result['median']:.0f} ms, p95 {p95:.0f} ms, "
+        f"max {result['max']:.0f} ms, {result['queries']} queries ({requests} requests); "
         f"target p95 < {PAGE_TARGET_MS} ms: {verdict}"
     )
     print(f"    {url}")

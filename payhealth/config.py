@@ -98,6 +98,16 @@ def database_config(name: str, url: str) -> dict:
 BROKER_SCHEMES = {"redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem", "sqs"}
 
 
+def _check_server(name: str, parts) -> None:
+    """A URL naming a server has a host and, if any, a numeric port."""
+    try:
+        parts.port  # noqa: B018 - raises on a non-numeric port
+    except ValueError:
+        raise ConfigError(f"{name} has an invalid port") from None
+    if not parts.hostname:
+        raise ConfigError(f"{name} names no host")
+
+
 def broker_url(name: str, url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in BROKER_SCHEMES:
@@ -105,12 +115,7 @@ def broker_url(name: str, url: str) -> str:
             f"{name} has unsupported scheme {parts.scheme or 'none'!r} (use one of {', '.join(sorted(BROKER_SCHEMES))})"
         )
     if parts.scheme in {"redis", "rediss", "amqp", "amqps", "pyamqp"}:
-        try:
-            parts.port  # noqa: B018 - raises on a non-numeric port
-        except ValueError:
-            raise ConfigError(f"{name} has an invalid port") from None
-        if not parts.hostname:
-            raise ConfigError(f"{name} names no host")
+        _check_server(name, parts)
     return url
 
 
@@ -229,10 +234,5 @@ def cache_config(name: str, url: str) -> dict:
     parts = urlsplit(url)
     if parts.scheme not in {"redis", "rediss"}:
         raise ConfigError(f"{name} has unsupported scheme {parts.scheme or 'none'!r} (use redis or rediss)")
-    try:
-        parts.port  # noqa: B018 - raises on a non-numeric port
-    except ValueError:
-        raise ConfigError(f"{name} has an invalid port") from None
-    if not parts.hostname:
-        raise ConfigError(f"{name} names no host")
+    _check_server(name, parts)
     return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}

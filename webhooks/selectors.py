@@ -6,7 +6,11 @@ from django.db.models import QuerySet
 
 from webhooks.models import WebhookDelivery, WebhookSubscription
 
+# The permissions on webhook subscriptions, named once for the pages, the API and the services.
 VIEW = "webhooks.view_webhooksubscription"
+ADD = "webhooks.add_webhooksubscription"
+CHANGE = "webhooks.change_webhooksubscription"
+DELETE = "webhooks.delete_webhooksubscription"
 MANAGE_ALL = "webhooks.manage_all_webhooksubscription"
 
 

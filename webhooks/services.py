@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from cases.models import CaseEvent, Incident
 from payhealth.links import absolute_url
 from webhooks.models import EventType, WebhookDelivery, WebhookSubscription, generate_secret
-from webhooks.selectors import MANAGE_ALL
+from webhooks.selectors import ADD, CHANGE, DELETE, MANAGE_ALL
 
 logger = logging.getLogger(__name__)
 Kind = CaseEvent.Kind
@@ -185,14 +185,14 @@ def _enqueue_on_commit(ids: list[int]) -> None:
 
 
 def _check_can_manage(actor, subscription: WebhookSubscription) -> None:
-    if not actor.has_perm("webhooks.change_webhooksubscription"):
+    if not actor.has_perm(CHANGE):
         raise PermissionDenied(_("You may not manage webhooks."))
     if subscription.owner_id != actor.pk and not actor.has_perm(MANAGE_ALL):
         raise PermissionDenied(_("Only its owner or a lead may manage this webhook."))
 
 
 def _check_is_owner(actor, subscription: WebhookSubscription) -> None:
-    if not actor.has_perm("webhooks.change_webhooksubscription") or subscription.owner_id != actor.pk:
+    if not actor.has_perm(CHANGE) or subscription.owner_id != actor.pk:
         raise PermissionDenied(_("Only the webhook's owner may see or change its secret."))
 
 
@@ -207,7 +207,7 @@ def _normalised_events(events: Iterable[str]) -> list[str]:
 @transaction.atomic
 def webhook_subscription_create(*, actor, name: str, url: str, events: Iterable[str]) -> WebhookSubscription:
     """A new active subscription owned by `actor`, with a fresh secret (shown to them once)."""
-    if not actor.has_perm("webhooks.add_webhooksubscription"):
+    if not actor.has_perm(ADD):
         raise PermissionDenied(_("You may not add webhooks."))
     subscription = WebhookSubscription(
         owner=actor, name=name.strip(), url=url.strip(), events=_normalised_events(events)
@@ -276,7 +276,7 @@ def webhook_subscription_disable(*, subscription: WebhookSubscription, actor, re
 
 @transaction.atomic
 def webhook_subscription_delete(*, subscription: WebhookSubscription, actor) -> None:
-    if not actor.has_perm("webhooks.delete_webhooksubscription"):
+    if not actor.has_perm(DELETE):
         raise PermissionDenied(_("You may not delete webhooks."))
     _check_can_manage(actor, subscription)
     _locked(subscription).delete()

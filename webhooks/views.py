@@ -20,7 +20,14 @@ from cases.forms import add_service_errors
 from cases.views.incident import desk_permission
 from webhooks.forms import WebhookSubscriptionForm
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from webhooks.selectors import webhook_deliveries_visible_to, webhook_subscriptions_visible_to
+from webhooks.selectors import (
+    ADD,
+    CHANGE,
+    DELETE,
+    VIEW,
+    webhook_deliveries_visible_to,
+    webhook_subscriptions_visible_to,
+)
 from webhooks.services import (
     webhook_delivery_replay,
     webhook_subscription_create,
@@ -33,10 +40,6 @@ from webhooks.services import (
     webhook_subscription_update,
 )
 
-VIEW = "webhooks.view_webhooksubscription"
-ADD = "webhooks.add_webhooksubscription"
-CHANGE = "webhooks.change_webhooksubscription"
-DELETE = "webhooks.delete_webhooksubscription"
 LOG_SIZE = 50
 DETAIL = "webhooks/subscription_detail.html"
 

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from alerts.models import AlertReceipt, AlertSeverityRule
+from alerts.services import RULE_FIELDS
 from cases.models.incident import Severity
 
 
@@ -41,17 +42,5 @@ class AlertSeverityRuleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AlertSeverityRule
-        fields = [
-            "id",
-            "priority",
-            "description",
-            "min_drop_pp",
-            "min_attempts",
-            "min_volume",
-            "volume_currency",
-            "severity",
-            "active",
-            "updated_at",
-            "updated_by",
-        ]
+        fields = ["id", *RULE_FIELDS, "updated_at", "updated_by"]
         read_only_fields = ["id", "updated_at", "updated_by"]

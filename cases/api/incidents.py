@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import OuterRef
 from django.http import Http404
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
@@ -33,6 +31,7 @@ from cases.selectors import (
     incident_affected_merchants,
     incident_engagements,
     incident_list_visible_to,
+    incident_name_lists,
     incident_notes,
     incident_timeline,
     incident_visible_by_reference,
@@ -134,19 +133,7 @@ class IncidentViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Incident.objects.none()
-        return incident_list_visible_to(user=self.request.user).annotate(
-            # The names the list shows, as arrays computed per row in the one query (as the queue does).
-            partner_names=ArraySubquery(
-                PartnerEngagement.objects.filter(incident=OuterRef("pk"))
-                .order_by("partner__name", "id")
-                .values("partner__name")
-            ),
-            merchant_names=ArraySubquery(
-                AffectedMerchant.objects.filter(incident=OuterRef("pk"))
-                .order_by("merchant__name", "id")
-                .values("merchant__name")
-            ),
-        )
+        return incident_list_visible_to(user=self.request.user).annotate(**incident_name_lists())
 
     def get_serializer_class(self):
         return s.IncidentListSerializer if self.action == "list" else s.IncidentDetailSerializer

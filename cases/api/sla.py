@@ -32,7 +32,7 @@ from cases.reports import (
     sla_partner_scorecard,
     sla_time_to,
 )
-from cases.services.sla_policies import sla_policy_deactivate, sla_policy_save
+from cases.services.sla_policies import EDITABLE_FIELDS, sla_policy_deactivate, sla_policy_save
 from cases.sla_read import ClockBadge, incident_sla, sla_at_risk
 from partners.models import BusinessCalendar, Partner
 from payhealth.api.pagination import Cursor
@@ -57,21 +57,7 @@ class SlaPolicySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SlaPolicy
-        fields = [
-            "id",
-            "name",
-            "severity",
-            "partner_kind",
-            "partner",
-            "acknowledge_target",
-            "first_notice_target",
-            "update_every",
-            "resolve_target",
-            "calendar",
-            "warn_at",
-            "retarget_on_severity_change",
-            "active",
-        ]
+        fields = ["id", *EDITABLE_FIELDS]
         read_only_fields = fields
 
 

@@ -17,21 +17,19 @@ from django.utils.translation import gettext as _
 
 from cases.models import SlaPolicy
 
-EDITABLE_FIELDS = frozenset(
-    {
-        "name",
-        "severity",
-        "partner_kind",
-        "partner",
-        "acknowledge_target",
-        "first_notice_target",
-        "update_every",
-        "resolve_target",
-        "calendar",
-        "warn_at",
-        "retarget_on_severity_change",
-        "active",
-    }
+EDITABLE_FIELDS = (
+    "name",
+    "severity",
+    "partner_kind",
+    "partner",
+    "acknowledge_target",
+    "first_notice_target",
+    "update_every",
+    "resolve_target",
+    "calendar",
+    "warn_at",
+    "retarget_on_severity_change",
+    "active",
 )
 TARGET_FIELDS = ("acknowledge_target", "first_notice_target", "update_every", "resolve_target")
 # Clocks of both families time acknowledgement and resolution, so every policy needs those two.
@@ -106,7 +104,7 @@ def sla_policy_save(*, actor, policy: SlaPolicy | None = None, **fields) -> SlaP
     permission = "cases.add_slapolicy" if policy is None else "cases.change_slapolicy"
     if not actor.has_perm(permission):
         raise PermissionDenied(_("Only leads can change SLA policies."))
-    unknown = set(fields) - EDITABLE_FIELDS
+    unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"sla_policy_save() got fields it cannot set: {', '.join(sorted(unknown))}")
     if policy is None:

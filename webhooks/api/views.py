@@ -10,7 +10,14 @@ from rest_framework.response import Response
 
 from webhooks.api import serializers as s
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from webhooks.selectors import webhook_deliveries_visible_to, webhook_subscriptions_visible_to
+from webhooks.selectors import (
+    ADD,
+    CHANGE,
+    DELETE,
+    VIEW,
+    webhook_deliveries_visible_to,
+    webhook_subscriptions_visible_to,
+)
 from webhooks.services import (
     webhook_delivery_replay,
     webhook_subscription_create,
@@ -22,11 +29,6 @@ from webhooks.services import (
     webhook_subscription_secret,
     webhook_subscription_update,
 )
-
-VIEW = "webhooks.view_webhooksubscription"
-ADD = "webhooks.add_webhooksubscription"
-CHANGE = "webhooks.change_webhooksubscription"
-DELETE = "webhooks.delete_webhooksubscription"
 
 
 class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
