@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from partners.models import Language, validate_timezone
+from payhealth.i18n import Language, validate_timezone
 
 
 class Profile(models.Model):

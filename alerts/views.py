@@ -12,8 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from alerts.forms import AlertSeverityRuleForm
 from alerts.selectors import alert_receipts_visible_to, alert_rules_visible_to
 from alerts.services import alert_rule_create, alert_rule_delete, alert_rule_update
-from cases.forms import add_service_errors
-from cases.views.incident import desk_permission
+from payhealth.web import add_service_errors, desk_permission
 
 FORM = "alerts/rule_form.html"
 

@@ -25,17 +25,6 @@ SHARE = Decimal("0.0001")
 HUNDRED = Decimal(100)
 
 
-def add_service_errors(form: forms.Form, error: ValidationError, field_map: dict[str, str] | None = None) -> None:
-    """Show a service's ValidationError on the form: on the matching field, else above the form."""
-    field_map = field_map or {}
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error)
-        return
-    for field, errors in error.error_dict.items():
-        name = field_map.get(field, field)
-        form.add_error(name if name in form.fields else None, errors)
-
-
 def _looks_like_card_number(item: str) -> bool:
     try:
         validate_bin_prefix(item)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
-from django.conf import settings
 from django.db import connection
 
 from cases.models import ReferenceCounter
@@ -39,8 +36,3 @@ def format_reference(year: int, number: int) -> str:
 
 def next_reference(year: int) -> str:
     return format_reference(year, reserve_numbers(year, 1)[0])
-
-
-def desk_zone() -> ZoneInfo:
-    """The desk's own time zone (PAYHEALTH_TIME_ZONE), which decides a reference's year."""
-    return ZoneInfo(settings.PAYHEALTH_TIME_ZONE)

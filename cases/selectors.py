@@ -25,6 +25,7 @@ from cases.models import (
 )
 from cases.models.incident import OPEN_STATUSES, Severity, Status
 from partners.models import Partner
+from payhealth.web import PageNumbers
 
 
 def incident_list_visible_to(*, user) -> QuerySet[Incident]:
@@ -227,39 +228,6 @@ def incident_name_lists() -> dict:
             .values("merchant__name")
         ),
     }
-
-
-class PageNumbers:
-    """Page arithmetic for a page dataclass with `count`, `count_capped`, `number`, `per_page` and `on_page`."""
-
-    count: int
-    count_capped: bool
-    number: int
-    per_page: int
-
-    @property
-    def on_page(self) -> int:
-        raise NotImplementedError
-
-    @property
-    def num_pages(self) -> int:
-        return max(1, -(-self.count // self.per_page))
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.count_capped or self.number < self.num_pages
-
-    @property
-    def start_index(self) -> int:
-        return (self.number - 1) * self.per_page + 1 if self.on_page else 0
-
-    @property
-    def end_index(self) -> int:
-        return self.start_index + self.on_page - 1 if self.on_page else 0
 
 
 @dataclass

@@ -24,8 +24,9 @@ from django.utils.translation import gettext, ngettext
 
 from cases.models import Incident, SlaClock, SlaClockEvent
 from cases.models.incident import OPEN_STATUSES, Severity
-from cases.selectors import PageNumbers, incident_list_visible_to
+from cases.selectors import incident_list_visible_to
 from partners.businesstime import Schedule, business_elapsed, schedules_for
+from payhealth.web import PageNumbers
 
 ZERO = timedelta(0)
 State = SlaClock.State

@@ -5,8 +5,9 @@ from __future__ import annotations
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
-from partners.models import Language, Partner
+from partners.models import Partner
 from partners.selectors import partner_search
+from payhealth.i18n import Language
 
 
 class PartnerFilterSet(django_filters.FilterSet):

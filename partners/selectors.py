@@ -8,7 +8,8 @@ from django.db.models import Aggregate, BooleanField, Case, Count, Exists, F, Ou
 from cases.models import PartnerEngagement
 from cases.models.incident import OPEN_STATUSES
 from cases.selectors import recent_since
-from partners.models import Language, Partner, PartnerContact
+from partners.models import Partner, PartnerContact
+from payhealth.i18n import Language
 
 
 class Median(Aggregate):

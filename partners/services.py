@@ -8,8 +8,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from partners.models import Language, NoticeTemplate, Partner, PartnerContact
+from partners.models import NoticeTemplate, Partner, PartnerContact
 from partners.notices import notice_template_errors
+from payhealth.i18n import Language
 
 
 @transaction.atomic

@@ -13,7 +13,7 @@ from django.urls import path
 from django.utils import timezone
 
 from cases.selectors import RECENT_DAYS
-from cases.views.directory import page_of, render_directory_list, results_only
+from cases.views.directory import render_directory_list
 from partners.filters import PartnerFilterSet
 from partners.selectors import (
     partner_contact_rows,
@@ -21,6 +21,7 @@ from partners.selectors import (
     partner_figures,
     partner_list_visible_to,
 )
+from payhealth.web import page_of, results_only
 
 PARTNERS_PER_PAGE = 25
 INCIDENTS_PER_PAGE = 20

@@ -17,11 +17,10 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from cases.forms import add_service_errors
 from cases.forms_notices import NoticeTemplateForm
 from cases.mail import subject_with_token
 from cases.services.notices import notice_template_preview
-from partners.models import Language, NoticeTemplate
+from partners.models import NoticeTemplate
 from partners.notices import (
     ALLOWED_FILTERS,
     ALLOWED_TAGS,
@@ -34,6 +33,8 @@ from partners.notices import (
     sample_notice_contexts,
 )
 from partners.services import notice_template_save
+from payhealth.i18n import Language
+from payhealth.web import add_service_errors
 
 EDIT = "partners/notice_template_edit.html"
 

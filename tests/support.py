@@ -292,3 +292,13 @@ class RedisServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+# --- work published to Celery -----------------------------------------------------------------
+
+
+def published(callbacks, task_name: str) -> list[list[int]]:
+    """The id lists that on-commit callbacks publish as `task_name` (payhealth.outbox)."""
+    from payhealth.outbox import publish
+
+    return [list(c.args[1]) for c in callbacks if getattr(c, "func", None) is publish and c.args[0] == task_name]

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from webhooks.services import forget_subscribed_event_types
+from webhooks.selectors import forget_subscribed_event_types
 
 
 @admin.register(WebhookSubscription)

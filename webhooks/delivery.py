@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 import urllib.error
 import urllib.request
@@ -36,8 +35,10 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from payhealth.links import absolute_url
+from payhealth.outbox import backoff, publish_on_commit
 from webhooks import signing
 from webhooks.models import RESPONSE_BODY_LIMIT, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from webhooks.selectors import forget_subscribed_event_types
 
 logger = logging.getLogger(__name__)
 Status = WebhookDelivery.Status
@@ -48,18 +49,16 @@ TRANSIENT_STATUSES = {408, 429}
 EARLY_SLACK = timedelta(seconds=5)
 
 
+# The task that runs `webhook_deliver`; services publish it by name (payhealth.outbox).
+DELIVER_TASK = "webhooks.deliver_webhook_task"
+
+
 class WebhookRetry(Exception):  # noqa: N818 - it is a request to retry, not an error
     """The endpoint could not take the event now; the task retries after `countdown` seconds."""
 
     def __init__(self, reason: str, countdown: float) -> None:
         super().__init__(reason)
         self.countdown = countdown
-
-
-def webhook_backoff(attempts: int) -> float:
-    """Seconds to wait after attempt number `attempts`: exponential, capped, ±20% jitter."""
-    base = settings.PAYHEALTH_WEBHOOK_RETRY_BACKOFF * 2 ** max(attempts - 1, 0)
-    return min(base, settings.PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX) * random.uniform(0.8, 1.2)  # noqa: S311
 
 
 @dataclass
@@ -202,7 +201,11 @@ def _record(delivery_id: int, outcome: Outcome) -> tuple[str, float]:
         )
         return "succeeded", 0
     if outcome.transient and delivery.attempts < settings.PAYHEALTH_WEBHOOK_MAX_ATTEMPTS:
-        countdown = webhook_backoff(delivery.attempts)
+        countdown = backoff(
+            delivery.attempts - 1,
+            first=settings.PAYHEALTH_WEBHOOK_RETRY_BACKOFF,
+            cap=settings.PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX,
+        )
         delivery.status = Status.PENDING
         delivery.next_attempt_at = now + timedelta(seconds=countdown)
         delivery.save(update_fields=fields)
@@ -227,8 +230,6 @@ def _count_failure(subscription_id: int, error: str) -> None:
     limit = settings.PAYHEALTH_WEBHOOK_DISABLE_AFTER
     if not subscription.active or subscription.consecutive_failures < limit:
         return
-    from webhooks.services import forget_subscribed_event_types
-
     subscription.active = False
     subscription.disabled_at = timezone.now()
     subscription.disabled_reason = (
@@ -305,8 +306,5 @@ def _requeue_batch(*, stuck_after: timedelta, batch_size: int) -> int:
     if not rows:
         return 0
     WebhookDelivery.objects.filter(pk__in=[row.pk for row in rows]).update(status=Status.PENDING, next_attempt_at=now)
-    from webhooks.tasks import enqueue_webhook_deliveries
-
-    ids = [row.pk for row in rows]
-    transaction.on_commit(lambda: enqueue_webhook_deliveries(ids))
+    publish_on_commit(DELIVER_TASK, [row.pk for row in rows])
     return len(rows)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+from itertools import chain
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import QuerySet
 
 from webhooks.models import WebhookDelivery, WebhookSubscription
@@ -12,6 +18,9 @@ ADD = "webhooks.add_webhooksubscription"
 CHANGE = "webhooks.change_webhooksubscription"
 DELETE = "webhooks.delete_webhooksubscription"
 MANAGE_ALL = "webhooks.manage_all_webhooksubscription"
+SUBSCRIBED_TYPES_KEY = "webhooks:subscribed-event-types"
+
+logger = logging.getLogger(__name__)
 
 
 def webhook_subscriptions_visible_to(*, user) -> QuerySet[WebhookSubscription]:
@@ -28,3 +37,35 @@ def webhook_deliveries_visible_to(*, user) -> QuerySet[WebhookDelivery]:
     """Deliveries of the subscriptions the user sees, with their subscription."""
     visible = webhook_subscriptions_visible_to(user=user)
     return WebhookDelivery.objects.filter(subscription__in=visible.values("pk")).select_related("subscription")
+
+
+def subscribed_event_types() -> frozenset[str]:
+    """Event types at least one active subscription listens to (cached; see the module doc)."""
+    try:
+        cached = cache.get(SUBSCRIBED_TYPES_KEY)
+    except Exception:  # the cache server is down: ask the database rather than fail the write
+        logger.warning("cache unavailable; reading webhook subscribers from the database", exc_info=True)
+        cached = None
+    if cached is not None:
+        return frozenset(cached)
+    listened = WebhookSubscription.objects.filter(active=True).values_list("events", flat=True)
+    types = sorted(set(chain.from_iterable(listened)))
+    try:
+        cache.set(SUBSCRIBED_TYPES_KEY, types, settings.PAYHEALTH_WEBHOOK_SUBSCRIBERS_CACHE)
+    except Exception:
+        logger.warning("cache unavailable; webhook subscribers not cached", exc_info=True)
+    return frozenset(types)
+
+
+def forget_subscribed_event_types() -> None:
+    """Forget the cached set now and again after the commit (a reader in between re-caches the
+    old state; the second delete drops it)."""
+
+    def forget() -> None:
+        try:
+            cache.delete(SUBSCRIBED_TYPES_KEY)
+        except Exception:
+            logger.warning("cache unavailable; could not forget webhook subscribers", exc_info=True)
+
+    forget()
+    transaction.on_commit(forget)

@@ -13,11 +13,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from itertools import chain
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.urls import reverse
@@ -26,8 +23,10 @@ from django.utils.translation import gettext as _
 
 from cases.models import CaseEvent, Incident
 from payhealth.links import absolute_url
+from payhealth.outbox import publish_on_commit
+from webhooks.delivery import DELIVER_TASK
 from webhooks.models import EventType, WebhookDelivery, WebhookSubscription, generate_secret
-from webhooks.selectors import ADD, CHANGE, DELETE, MANAGE_ALL
+from webhooks.selectors import ADD, CHANGE, DELETE, MANAGE_ALL, forget_subscribed_event_types, subscribed_event_types
 
 logger = logging.getLogger(__name__)
 Kind = CaseEvent.Kind
@@ -42,44 +41,11 @@ EVENT_TYPES_BY_KIND: dict[str, str] = {
     Kind.SLA_WARNING: EventType.SLA_WARNING,
     Kind.SLA_BREACHED: EventType.SLA_BREACH,
 }
-SUBSCRIBED_TYPES_KEY = "webhooks:subscribed-event-types"
 # Event ids derive from the timeline row, so emitting one row twice gives receivers one id.
 EVENT_ID_NAMESPACE = uuid.UUID("5b0f6f0e-8f43-4a57-9d0e-3f1a1c2b7e10")
 
 
 # Emission -------------------------------------------------------------------------------------
-
-
-def subscribed_event_types() -> frozenset[str]:
-    """Event types at least one active subscription listens to (cached; see the module doc)."""
-    try:
-        cached = cache.get(SUBSCRIBED_TYPES_KEY)
-    except Exception:  # the cache server is down: ask the database rather than fail the write
-        logger.warning("cache unavailable; reading webhook subscribers from the database", exc_info=True)
-        cached = None
-    if cached is not None:
-        return frozenset(cached)
-    listened = WebhookSubscription.objects.filter(active=True).values_list("events", flat=True)
-    types = sorted(set(chain.from_iterable(listened)))
-    try:
-        cache.set(SUBSCRIBED_TYPES_KEY, types, settings.PAYHEALTH_WEBHOOK_SUBSCRIBERS_CACHE)
-    except Exception:
-        logger.warning("cache unavailable; webhook subscribers not cached", exc_info=True)
-    return frozenset(types)
-
-
-def forget_subscribed_event_types() -> None:
-    """Forget the cached set now and again after the commit (a reader in between re-caches the
-    old state; the second delete drops it)."""
-
-    def forget() -> None:
-        try:
-            cache.delete(SUBSCRIBED_TYPES_KEY)
-        except Exception:
-            logger.warning("cache unavailable; could not forget webhook subscribers", exc_info=True)
-
-    forget()
-    transaction.on_commit(forget)
 
 
 def event_id_for(event: CaseEvent) -> uuid.UUID:
@@ -174,11 +140,7 @@ def webhook_emit_for_case_events(events: Iterable[CaseEvent]) -> list[WebhookDel
 
 
 def _enqueue_on_commit(ids: list[int]) -> None:
-    if not ids:
-        return
-    from webhooks.tasks import enqueue_webhook_deliveries
-
-    transaction.on_commit(lambda: enqueue_webhook_deliveries(ids))
+    publish_on_commit(DELIVER_TASK, ids)
 
 
 # Subscriptions --------------------------------------------------------------------------------

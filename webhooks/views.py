@@ -16,8 +16,7 @@ from django.urls import path
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from cases.forms import add_service_errors
-from cases.views.incident import desk_permission
+from payhealth.web import add_service_errors, desk_permission
 from webhooks.forms import WebhookSubscriptionForm
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from webhooks.selectors import (

@@ -35,8 +35,9 @@ from cases.services import (
     notice_send,
     notice_submit,
 )
-from partners.models import Language, NoticeTemplate
+from partners.models import NoticeTemplate
 from payhealth.api.pagination import Cursor
+from payhealth.i18n import Language
 
 Direction = Correspondence.Direction
 Status = Correspondence.Status

@@ -6,7 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from partners.models import Language, NoticeTemplate
+from partners.models import NoticeTemplate
+from payhealth.i18n import Language
 
 
 class Correspondence(models.Model):

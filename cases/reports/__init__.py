@@ -47,7 +47,7 @@ Each selector takes the user (nothing unless they hold `cases.view_sla_reports`)
 """
 
 from cases.reports.charts import Series, bar_chart_svg
-from cases.reports.filters import ReportFilter, SlaReportForm, desk_zone
+from cases.reports.filters import ReportFilter, SlaReportForm
 from cases.reports.selectors import (
     DIMENSIONS,
     METRICS,
@@ -83,7 +83,6 @@ __all__ = [
     "attainment_pivot",
     "bar_chart_svg",
     "breach_reason_text",
-    "desk_zone",
     "sla_attainment",
     "sla_breach_rows",
     "sla_breaches",

@@ -17,8 +17,8 @@ from django.utils.translation import gettext_lazy as _
 
 from cases.models import SlaClock
 from cases.models.incident import Severity
-from cases.references import desk_zone
 from partners.models import Partner
+from payhealth.i18n import desk_zone
 
 DEFAULT_DAYS = 90
 MAX_DAYS = 3 * 366  # "at most 3 years", leap days included

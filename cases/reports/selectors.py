@@ -33,8 +33,9 @@ from django.utils.translation import gettext as _
 
 from cases.models import CaseEvent, Correspondence, PartnerEngagement, SlaClock, SlaClockEvent
 from cases.models.incident import Severity, Status
-from cases.reports.filters import ReportFilter, desk_zone
+from cases.reports.filters import ReportFilter
 from partners.models import NoticeTemplate
+from payhealth.i18n import desk_zone
 
 PERMISSION = "cases.view_sla_reports"
 DIMENSIONS = ("severity", "partner", "owner", "month")

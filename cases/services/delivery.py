@@ -32,12 +32,17 @@ from cases import events
 from cases.mail import build_email, send_email
 from cases.models import CaseEvent, Correspondence, PartnerEngagement
 from cases.services.sla import sla_on_notice_sent
+from payhealth.outbox import publish_on_commit
 
 logger = logging.getLogger(__name__)
 Status = Correspondence.Status
 MAX_ERROR_LENGTH = 2000
 # Columns delivery never reads: the incident's long texts and search vector, the notice's HTML.
 UNREAD = ("incident__summary", "incident__root_cause", "incident__search_vector", "body_html")
+
+
+# The task that runs `correspondence_deliver`; services publish it by name (payhealth.outbox).
+DELIVER_TASK = "cases.deliver_correspondence_task"
 
 
 class TransientDeliveryError(Exception):
@@ -275,9 +280,5 @@ def _requeue_batch(*, stuck_after: timedelta, sending_after: timedelta, batch_si
             language=row.language,
             requeued=reason,
         )
-    if rows:
-        from cases.tasks import enqueue_deliveries
-
-        ids = [row.pk for row in rows]
-        transaction.on_commit(lambda: enqueue_deliveries(ids))
+    publish_on_commit(DELIVER_TASK, [row.pk for row in rows])
     return len(rows)

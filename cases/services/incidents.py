@@ -13,10 +13,11 @@ from django.utils.translation import gettext as _
 from cases import events
 from cases.models import AffectedMerchant, CaseEvent, Incident, Merchant, PartnerEngagement
 from cases.models.incident import REOPEN_FROM, Severity, Source, Status
-from cases.references import desk_zone, next_reference
+from cases.references import next_reference
 from cases.search import refresh_search
 from cases.services.sla import sla_clocks_start_for_incident, sla_on_severity_change, sla_on_transition
 from partners.models import Partner
+from payhealth.i18n import desk_zone
 
 
 @transaction.atomic

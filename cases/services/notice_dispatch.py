@@ -3,13 +3,12 @@
 SEV1 and SEV2 notices wait for a lead's approval, and approving one sends it; the approver is
 never the author. Sending needs `cases.send_correspondence` (partner managers and leads);
 analysts draft and submit. Queued rows are handed to Celery after the transaction commits
-(`cases.tasks.enqueue_deliveries`); delivery itself is `cases.services.delivery`.
+by name (`payhealth.outbox`); delivery itself is `cases.services.delivery`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import partial
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -18,7 +17,9 @@ from django.utils.translation import gettext as _
 
 from cases import events
 from cases.models import CaseEvent, Correspondence, Incident
+from cases.services.delivery import DELIVER_TASK
 from cases.services.notices import NEEDS_APPROVAL, acting_person, expect_status, locked_notice, require_permission
+from payhealth.outbox import publish_on_commit
 
 Status = Correspondence.Status
 
@@ -169,6 +170,4 @@ def _queue(row: Correspondence, *, actor, now, retry: bool = False, publish: boo
 
 
 def _publish_on_commit(correspondence_ids: list[int]) -> None:
-    from cases.tasks import enqueue_deliveries  # tasks import the delivery services
-
-    transaction.on_commit(partial(enqueue_deliveries, correspondence_ids))
+    publish_on_commit(DELIVER_TASK, correspondence_ids)

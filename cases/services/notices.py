@@ -5,7 +5,7 @@ A notice is one outbound `Correspondence` per partner and language group. Its li
 `draft → (pending_approval →) queued → sending → sent | failed`. SEV1 and SEV2 notices wait for
 a lead's approval, and approving one sends it; the approver is never the author. Sending needs
 `cases.send_correspondence` (partner managers and leads); analysts draft. Queued rows are
-handed to Celery after the transaction commits (`cases.tasks.enqueue_deliveries`); delivery
+published to Celery by name after the transaction commits (`payhealth.outbox`); delivery
 itself is `cases.services.delivery`.
 
 `actor=None` means PayHealth itself (an SLA sweep composing an escalation, say): it drafts and
@@ -29,8 +29,9 @@ from cases import events
 from cases.mail import new_message_id, subject_with_token, thread_references
 from cases.models import CaseEvent, Correspondence, Incident, PartnerEngagement, Severity
 from cases.notice_context import IncidentFacts, incident_facts, notice_context
-from partners.models import Language, NoticeTemplate, Partner, PartnerContact
+from partners.models import NoticeTemplate, Partner, PartnerContact
 from partners.notices import NoticeRenderError, RenderedNotice, render_notice
+from payhealth.i18n import Language
 
 NEEDS_APPROVAL = (Severity.SEV1, Severity.SEV2)
 Status = Correspondence.Status

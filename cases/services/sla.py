@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -27,6 +26,7 @@ from cases.models import CaseEvent, Correspondence, Incident, PartnerEngagement,
 from cases.models.incident import REOPEN_FROM, Status
 from partners.businesstime import Schedule, business_add, business_elapsed, schedules_for
 from partners.models import Partner
+from payhealth.outbox import publish_on_commit
 
 Family = SlaClock.Family
 Metric = SlaClock.Metric
@@ -34,6 +34,8 @@ State = SlaClock.State
 Kind = SlaClockEvent.Kind
 PartnerStatus = PartnerEngagement.PartnerStatus
 
+# The task that mails a warning or breach (`sla_event_notify`), published by name.
+NOTIFY_TASK = "cases.notify_sla_event_task"
 STOPPED = (State.MET, State.BREACHED, State.CANCELLED)
 ACTIVE = (State.RUNNING, State.PAUSED)
 CLOSED_STATUSES = (Status.RESOLVED, Status.CLOSED)
@@ -362,10 +364,7 @@ class _Changes:
             if isinstance(row.get("event"), SlaClockEvent):
                 row["event"] = row["event"].pk
             events.record(incident=self.incident, **row)
-        if self.breaches:
-            from cases.tasks import enqueue_sla_notifications  # tasks import the services
-
-            transaction.on_commit(partial(enqueue_sla_notifications, [event.pk for event in self.breaches]))
+        publish_on_commit(NOTIFY_TASK, [event.pk for event in self.breaches])
 
 
 def _locked_clocks(incident_id: int, **filters) -> list[SlaClock]:

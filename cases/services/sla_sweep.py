@@ -19,14 +19,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from cases.models import CaseEvent, Incident, PartnerEngagement, SlaClock, SlaClockEvent
+from cases.services.sla import NOTIFY_TASK
 from partners.models import Partner
+from payhealth.outbox import publish_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -109,14 +110,15 @@ def _sweep_batch(*, kind: str, now: datetime, batch: int) -> tuple[list[int], in
         rows = cursor.fetchall()
     event_ids = [row[0] for row in rows]
     if event_ids:
-        transaction.on_commit(partial(_enqueue, event_ids))
+        publish_on_commit(NOTIFY_TASK, event_ids)
         _emit_webhooks(kind, event_ids)
     return event_ids, (rows[0][1] if rows else 0)
 
 
 def _emit_webhooks(kind: str, event_ids: list[int]) -> None:
     """Webhooks for the timeline rows the statement inserted; no query when no webhook listens."""
-    from webhooks.services import EVENT_TYPES_BY_KIND, subscribed_event_types, webhook_emit_for_case_events
+    from webhooks.selectors import subscribed_event_types
+    from webhooks.services import EVENT_TYPES_BY_KIND, webhook_emit_for_case_events
 
     timeline_kind = _KINDS[kind][0]
     if EVENT_TYPES_BY_KIND[timeline_kind] not in subscribed_event_types():
@@ -124,12 +126,6 @@ def _emit_webhooks(kind: str, event_ids: list[int]) -> None:
     clocks = SlaClockEvent.objects.filter(pk__in=event_ids).values("clock__incident_id")
     rows = CaseEvent.objects.filter(incident_id__in=clocks, kind=timeline_kind, data__event__in=event_ids)
     webhook_emit_for_case_events(rows.select_related("incident").order_by("pk"))
-
-
-def _enqueue(event_ids: list[int]) -> None:
-    from cases.tasks import enqueue_sla_notifications  # tasks import this module
-
-    enqueue_sla_notifications(event_ids)
 
 
 def sla_sweep(*, now: datetime | None = None, batch: int = SWEEP_BATCH) -> SweepResult:
@@ -165,4 +161,4 @@ def _requeue_unnotified(now: datetime, *, already_queued: set[int]) -> None:
         .values_list("id", flat=True)[: settings.PAYHEALTH_NOTICE_SWEEP_BATCH]
     )
     if ids:
-        transaction.on_commit(partial(_enqueue, ids))
+        publish_on_commit(NOTIFY_TASK, ids)

@@ -17,7 +17,8 @@ from django.utils.translation import gettext_lazy
 from cases.markdown import render_markdown
 from cases.models import AffectedMerchant, CaseEvent, Incident, PartnerEngagement, SlaClock
 from cases.models.incident import CardNetwork, Category, Severity, Status
-from partners.models import Language, NoticeTemplate
+from partners.models import NoticeTemplate
+from payhealth.i18n import Language
 
 register = template.Library()
 Kind = CaseEvent.Kind

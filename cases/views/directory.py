@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import django_filters
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.paginator import Page, Paginator
 from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -17,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cases.models import Merchant
 from cases.selectors import RECENT_DAYS, merchant_figures, merchant_impact_rows, merchant_list_visible_to
+from payhealth.web import page_of, results_only
 
 MERCHANTS_PER_PAGE = 25
 INCIDENTS_PER_PAGE = 20
@@ -52,16 +52,6 @@ class MerchantFilterSet(django_filters.FilterSet):
         if not value:
             return queryset
         return queryset.filter(Q(name__icontains=value) | Q(account_id__icontains=value))
-
-
-def results_only(request) -> bool:
-    """An htmx request aimed at the results block gets that block alone (STYLE.md, partials)."""
-    return bool(request.htmx) and request.htmx.target == "results"
-
-
-def page_of(request, rows, per_page: int) -> Page:
-    """The page the request asks for; a missing or wrong number gives the first or last page."""
-    return Paginator(rows, per_page).get_page(request.GET.get("page"))
 
 
 def render_directory_list(request, template: str, *, filterset, per_page: int) -> HttpResponse:

@@ -29,12 +29,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
-from cases.forms import add_service_errors
 from cases.inbound import InboundParseError, replies_for_display, triage_messages
 from cases.models import Attachment, Correspondence, PartnerEngagement
 from cases.selectors import incident_visible_by_reference
 from cases.services.inbound import InboundTooLargeError, inbound_attach, inbound_receive
 from partners.models import Partner, PartnerContact
+from payhealth.web import add_service_errors
 
 MESSAGES_PER_PAGE = 20
 RAW_CONTENT_TYPE = "message/rfc822"

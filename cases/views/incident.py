@@ -10,9 +10,8 @@ nothing.
 from __future__ import annotations
 
 from contextlib import suppress
-from functools import cached_property, wraps
+from functools import cached_property
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -31,7 +30,6 @@ from cases.forms import (
     OwnerForm,
     SeverityForm,
     TransitionForm,
-    add_service_errors,
 )
 from cases.models import Incident
 from cases.selectors import (
@@ -57,28 +55,11 @@ from cases.services import (
     note_edit,
 )
 from cases.sla_read import incident_sla
+from payhealth.web import add_service_errors, desk_permission
 
 PAGE = "cases/incident_detail.html"
 NEW = "new"  # the key of a form adding a row, beside the keys of rows being edited
 FORM_PAGE = "cases/incident_form.html"
-
-# `incident_transition` records the partner we wait on once it accepts `partner`; until then the
-# partner's name leads the reason, so the timeline still says whom we wait on.
-
-
-def desk_permission(*perms: str):
-    """Logged in (else the login page) and holding every permission (else 403)."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapped(request, *args, **kwargs):
-            if not request.user.has_perms(perms):
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return login_required(wrapped)
-
-    return decorator
 
 
 def _incident(request, reference: str) -> Incident:

@@ -24,7 +24,6 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
-from cases.forms import add_service_errors
 from cases.forms_notices import NoticeComposeForm, NoticeDecisionForm, NoticeEditForm
 from cases.models import Correspondence, Incident
 from cases.selectors import incident_list_visible_to, incident_visible_by_reference
@@ -38,7 +37,7 @@ from cases.services import (
     notices_send,
 )
 from cases.services.notices import NEEDS_APPROVAL
-from cases.views.incident import desk_permission
+from payhealth.web import add_service_errors, desk_permission
 
 Status = Correspondence.Status
 COMPOSE = "cases/notice_compose.html"

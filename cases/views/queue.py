@@ -36,6 +36,7 @@ from cases.selectors import (
 from cases.services import BulkAction, incidents_bulk_apply, saved_view_create, saved_view_delete
 from cases.services.saved_views import saved_view_query
 from cases.sla_read import attach_sla_badges
+from payhealth.web import wants_fragment
 
 QUEUE_PARAMS = (*FILTER_PARAMS, "sort", "per_page", "page")
 RESULTS = "cases/incident_list.html#results"
@@ -287,18 +288,13 @@ def _queue_context(request: HttpRequest, params: QueryDict, **extra) -> dict:
     return context
 
 
-def _wants_fragment(request: HttpRequest) -> bool:
-    # A history restore after a cache miss needs the whole page, not the fragment.
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
 @login_required
 @permission_required("cases.view_incident", raise_exception=True)
 @require_GET
 def incident_list(request: HttpRequest) -> HttpResponse:
     """The queue. An htmx request (filters, sorting, paging) gets only the results."""
     params = _queue_params(request.GET)
-    if not _wants_fragment(request):
+    if not wants_fragment(request):
         return render(request, "cases/incident_list.html", _queue_context(request, params))
     response = render(request, RESULTS, _queue_context(request, params, oob_saved_list=True))
     # The form sends every field, empty ones too; the address bar gets the short, canonical URL.
@@ -320,7 +316,7 @@ def incident_bulk(request: HttpRequest) -> HttpResponse:
             action=form.cleaned_data["action"],
             **form.service_args(),
         )
-    if _wants_fragment(request):
+    if wants_fragment(request):
         extra = {"bulk_results": results, "oob_saved_list": True}
         if not form.is_valid():
             extra["bulk_form"] = form
@@ -357,7 +353,7 @@ def savedview_create(request: HttpRequest) -> HttpResponse:
             )
         except ValidationError as error:
             form.add_error(None, error)
-    if _wants_fragment(request):
+    if wants_fragment(request):
         context = {"saved_views": saved_views_of(user=request.user), "save_form": SavedViewForm() if view else form}
         context["saved_query"] = saved_view_query(request.POST.get("query", ""))
         return render(request, SAVED_VIEWS, context)
@@ -375,7 +371,7 @@ def savedview_delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Delete one of the user's saved views; anyone else's is a 404, as if it did not exist."""
     view = get_object_or_404(saved_views_of(user=request.user), pk=pk)
     saved_view_delete(view=view, actor=request.user)
-    if _wants_fragment(request):
+    if wants_fragment(request):
         context = {"saved_views": saved_views_of(user=request.user), "save_form": SavedViewForm()}
         context["saved_query"] = saved_view_query(request.POST.get("query", ""))
         return render(request, SAVED_VIEWS, context)

@@ -21,8 +21,9 @@ from django.views.decorators.http import require_GET
 from cases.models import SlaClock
 from cases.models.incident import Severity
 from cases.sla_read import OVERDUE_COUNT_CAP, incident_sla, sla_at_risk, sla_badges_for_ids, sla_overdue_count
-from cases.views.incident import _incident, desk_permission
+from cases.views.incident import _incident
 from partners.models import Partner
+from payhealth.web import desk_permission, wants_fragment
 
 SLA = "cases/_sla.html"
 AT_RISK = "cases/sla_at_risk.html"
@@ -100,8 +101,7 @@ def sla_at_risk_view(request: HttpRequest) -> HttpResponse:
         else None,
         "next_query": _with(params, page=page.number + 1) if page.has_next else None,
     }
-    wants_fragment = bool(request.htmx) and not request.htmx.history_restore_request
-    return render(request, f"{AT_RISK}#results" if wants_fragment else AT_RISK, context)
+    return render(request, f"{AT_RISK}#results" if wants_fragment(request) else AT_RISK, context)
 
 
 @desk_permission("cases.view_incident", "cases.view_slaclock")

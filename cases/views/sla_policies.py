@@ -13,10 +13,10 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from cases.forms import add_service_errors
 from cases.forms_sla import SlaPolicyForm, format_duration_text
 from cases.models import SlaPolicy
 from cases.services.sla_policies import sla_policy_deactivate, sla_policy_save
+from payhealth.web import add_service_errors
 
 TARGETS = (
     ("acknowledge_target", "acknowledge"),

@@ -8,7 +8,8 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from partners.models import BusinessCalendar, Holiday, Language, NoticeTemplate, Partner, PartnerContact, WorkingHours
+from partners.models import BusinessCalendar, Holiday, NoticeTemplate, Partner, PartnerContact, WorkingHours
+from payhealth.i18n import Language
 
 MAX_SPAN = timedelta(days=3 * 366)  # business-time questions about more than this are refused
 

@@ -2,7 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
-import partners.models
+import payhealth.i18n
 from django.conf import settings
 from django.db import migrations, models
 
@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('code', models.SlugField(unique=True, verbose_name='code')),
                 ('name', models.CharField(max_length=120, verbose_name='name')),
-                ('timezone', models.CharField(max_length=64, validators=[partners.models.validate_timezone], verbose_name='time zone')),
+                ('timezone', models.CharField(max_length=64, validators=[payhealth.i18n.validate_timezone], verbose_name='time zone')),
                 ('is_24x7', models.BooleanField(default=False, help_text='Every hour of every day counts; hours and holidays are ignored.', verbose_name='24x7')),
             ],
             options={
@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=160, verbose_name='name')),
                 ('kind', models.CharField(choices=[('issuer', 'Issuer'), ('acquirer', 'Acquirer'), ('card_network', 'Card network'), ('switch', 'Switch'), ('processor', 'Processor'), ('three_ds', '3DS server'), ('token_service', 'Token service'), ('aggregator', 'Aggregator / PSP'), ('gateway', 'Gateway')], db_index=True, max_length=20, verbose_name='kind')),
                 ('country', models.CharField(help_text='ISO country code, or GLOBAL / LATAM.', max_length=10, verbose_name='country')),
-                ('timezone', models.CharField(default='America/Mexico_City', max_length=64, validators=[partners.models.validate_timezone], verbose_name='time zone')),
+                ('timezone', models.CharField(default='America/Mexico_City', max_length=64, validators=[payhealth.i18n.validate_timezone], verbose_name='time zone')),
                 ('language', models.CharField(choices=[('en', 'English'), ('es', 'Spanish')], default='en', max_length=2, verbose_name='language')),
                 ('notes', models.TextField(blank=True, verbose_name='notes')),
                 ('active', models.BooleanField(default=True, verbose_name='active')),

@@ -241,7 +241,7 @@ for _name, _rate in (
     config.throttle_rate(_name, _rate)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "payhealth.api.authentication.BearerTokenAuthentication",
+        "accounts.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["payhealth.api.permissions.ActionPermissions"],

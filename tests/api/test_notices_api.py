@@ -9,10 +9,11 @@ from django.utils import timezone
 
 from cases.models import CaseEvent, Correspondence
 from cases.services import notice_compose
-from cases.tasks import enqueue_deliveries
+from cases.services.delivery import DELIVER_TASK
 from tests.api.helpers import token_client
 from tests.cases.notice_data import notice_desk
 from tests.factories import PartnerFactory, UserFactory
+from tests.support import published
 
 Status = Correspondence.Status
 
@@ -24,7 +25,7 @@ def action(row_or_id, name: str) -> str:
 
 def deliveries(callbacks) -> list[list[int]]:
     """The notice ids each on-commit delivery publish was scheduled for."""
-    return [list(c.args[0]) for c in callbacks if getattr(c, "func", None) is enqueue_deliveries]
+    return published(callbacks, DELIVER_TASK)
 
 
 @pytest.fixture

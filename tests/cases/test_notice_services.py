@@ -1,6 +1,5 @@
 """Composing, editing, approving, sending and retrying notices; the stuck-notice sweep."""
 
-import contextlib
 import re
 from datetime import timedelta
 
@@ -21,10 +20,11 @@ from cases.services import (
     notice_submit,
     notices_send,
 )
-from cases.tasks import enqueue_deliveries
+from cases.services.delivery import DELIVER_TASK
 from partners.models import NoticeTemplate, PartnerContact
 from tests.cases.notice_data import drafts_by_address, notice_desk
 from tests.factories import PartnerFactory, UserFactory
+from tests.support import published
 
 Status = Correspondence.Status
 MESSAGE_ID = re.compile(r"^<ph\.PH-2026-\d{6}\.[0-9a-f]{32}@localhost>$")
@@ -264,7 +264,7 @@ def test_a_sev1_notice_waits_for_a_lead_and_approving_sends_it(
     sev1_draft.refresh_from_db()
     assert (sev1_draft.status, sev1_draft.approved_by, sev1_draft.sent_by) == (Status.QUEUED, lead, lead)
     assert sev1_draft.approved_at is not None and sev1_draft.queued_at is not None
-    assert [(c.func, c.args) for c in callbacks] == [(enqueue_deliveries, ([sev1_draft.pk],))]
+    assert published(callbacks, DELIVER_TASK) == [[sev1_draft.pk]]
     assert notice_events(desk.incident, CaseEvent.Kind.NOTICE_APPROVED, CaseEvent.Kind.NOTICE_QUEUED) == [
         ("notice_approved", {"correspondence": sev1_draft.pk, "partner": "Visa", "comment": "Go"}),
         ("notice_queued", {"correspondence": sev1_draft.pk, "partner": "Visa", "language": "en"}),
@@ -359,7 +359,7 @@ def test_the_bulk_action_queues_every_partners_notice_and_publishes_them_togethe
 
     assert {row.status for row in queued} == {Status.QUEUED}
     assert Correspondence.objects.filter(status=Status.QUEUED).count() == 3
-    assert [(c.func, c.args) for c in callbacks] == [(enqueue_deliveries, (sorted(d.pk for d in drafts),))]
+    assert published(callbacks, DELIVER_TASK) == [sorted(d.pk for d in drafts)]
     assert len(notice_events(desk.incident, CaseEvent.Kind.NOTICE_QUEUED)) == 3
 
 
@@ -401,7 +401,7 @@ def test_retry_queues_a_failed_notice_again_with_the_same_message_id(
 
     retried = Correspondence.objects.get(pk=draft.pk)
     assert (retried.status, retried.message_id) == (Status.QUEUED, draft.message_id)
-    assert [(c.func, c.args) for c in callbacks] == [(enqueue_deliveries, ([draft.pk],))]
+    assert published(callbacks, DELIVER_TASK) == [[draft.pk]]
     assert notice_events(desk.incident, CaseEvent.Kind.NOTICE_QUEUED)[-1][1]["retry"] is True
     with pytest.raises(ValidationError):
         notice_retry(correspondence=draft, actor=partner_manager)  # queued, not failed
@@ -459,27 +459,3 @@ def test_the_sweep_works_in_batches(desk, analyst, partner_manager, django_captu
     assert requeued == 9
     assert len(callbacks) == 3  # batches of 4, 4 and 1, each committed on its own
     assert correspondence_requeue_stuck(batch_size=4) == 0
-
-
-# --- publishing after commit ------------------------------------------------------------------
-
-
-def test_a_broker_outage_at_publish_time_is_logged_and_the_rows_stay_queued(monkeypatch, caplog):
-    from kombu.exceptions import OperationalError
-
-    from cases import tasks
-
-    published = []
-
-    def apply_async(args, **options):
-        if len(published) == 1:
-            raise OperationalError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
-        published.append(args)
-
-    monkeypatch.setattr(tasks.deliver_correspondence_task, "apply_async", apply_async)
-    monkeypatch.setattr(tasks.deliver_correspondence_task.app, "producer_or_acquire", contextlib.nullcontext)
-
-    assert enqueue_deliveries([11, 12, 13]) == 1
-
-    assert published == [[11]]
-    assert "broker unavailable" in caplog.text and "2 notice(s) stay queued" in caplog.text

@@ -19,12 +19,12 @@ from django.urls import reverse
 from django.utils import translation
 
 from accounts.models import Profile
-from cases import tasks as tasks_module
 from cases.models import CaseEvent, Correspondence, SlaClock, SlaClockEvent
 from cases.services import correspondence_deliver, incident_open, incident_transition
-from cases.services import sla_sweep as sweep_module
+from cases.services.sla import NOTIFY_TASK
 from cases.services.sla_notify import sla_event_notify, sla_mail
 from cases.services.sla_sweep import SweepResult, sla_sweep
+from payhealth import outbox
 from payhealth.celery import app
 from tests.cases.sla_data import H, M, assert_replay_matches, deliver_notice, freeze, mx, partner_reply, sla_desk, utc
 from tests.factories import UserFactory
@@ -61,10 +61,16 @@ def sweep_events(kind: str) -> list[SlaClockEvent]:
 
 
 @pytest.fixture
-def set_aside(monkeypatch):
-    """The event ids the sweeps queue for notification (no broker in these tests)."""
+def queued_notifications(monkeypatch):
+    """The SLA event ids the sweeps and the clock hooks publish for notification (no broker here)."""
     queued: list[int] = []
-    monkeypatch.setattr(sweep_module, "_enqueue", lambda ids: queued.extend(ids))
+
+    def publish(task_name, ids):
+        if task_name == NOTIFY_TASK:
+            queued.extend(ids)
+        return len(ids)
+
+    monkeypatch.setattr(outbox, "publish", publish)
     return queued
 
 
@@ -134,17 +140,9 @@ def test_paused_and_stopped_clocks_are_not_swept(monkeypatch, analyst):
     assert (breach.data["status"], breach.data["pause_reason"]) == ("waiting_on_partner", "")
 
 
-@pytest.fixture
-def queued_by_hooks(monkeypatch):
-    """The event ids the clock hooks queue for notification (no broker in these tests)."""
-    queued: list[int] = []
-    monkeypatch.setattr(tasks_module, "enqueue_sla_notifications", lambda ids: queued.extend(ids))
-    return queued
-
-
 @pytest.mark.django_db
 def test_a_stop_before_the_sweep_reached_the_crossing_fires_the_breach_at_its_instant(
-    monkeypatch, analyst, queued_by_hooks, django_capture_on_commit_callbacks
+    monkeypatch, analyst, queued_notifications, django_capture_on_commit_callbacks
 ):
     (incident,) = sev1_incidents(monkeypatch, analyst, 1)
     ack = SlaClock.objects.get(incident=incident, metric="acknowledge")
@@ -164,7 +162,7 @@ def test_a_stop_before_the_sweep_reached_the_crossing_fires_the_breach_at_its_in
         "due_at": "2026-04-13T16:15:00+00:00",
         "target": 900,
     }
-    assert queued_by_hooks == [breach.pk]  # told to the owner and the leads like a swept breach
+    assert queued_notifications == [breach.pk]  # told to the owner and the leads like a swept breach
     timeline = CaseEvent.objects.filter(incident=incident, kind="sla_breached")
     assert [(row.created_at, row.actor_id, row.data) for row in timeline] == [
         (
@@ -191,7 +189,7 @@ def test_a_stop_before_the_sweep_reached_the_crossing_fires_the_breach_at_its_in
 
 @pytest.mark.django_db
 def test_a_pause_after_the_crossing_keeps_the_breach_at_its_instant(
-    monkeypatch, analyst, queued_by_hooks, django_capture_on_commit_callbacks
+    monkeypatch, analyst, queued_notifications, django_capture_on_commit_callbacks
 ):
     (incident,) = sev1_incidents(monkeypatch, analyst, 1)
     freeze(monkeypatch, T0 + 1 * M)
@@ -212,7 +210,7 @@ def test_a_pause_after_the_crossing_keeps_the_breach_at_its_instant(
         ("pause", due + 20 * SECOND),
     ]
     assert SlaClockEvent.objects.get(clock=resolve, kind=Kind.BREACH).data["status"] == "investigating"
-    assert queued_by_hooks == [resolve.events.get(kind=Kind.BREACH).pk]
+    assert queued_notifications == [resolve.events.get(kind=Kind.BREACH).pk]
 
     freeze(monkeypatch, due + 2 * H)
     incident_transition(incident=incident, actor=analyst, to="investigating")  # resumes, still overdue
@@ -223,7 +221,7 @@ def test_a_pause_after_the_crossing_keeps_the_breach_at_its_instant(
 
 @pytest.mark.django_db
 def test_resolving_late_fires_every_unswept_breach_with_the_facts_before_the_change(
-    monkeypatch, analyst, queued_by_hooks, django_capture_on_commit_callbacks
+    monkeypatch, analyst, queued_notifications, django_capture_on_commit_callbacks
 ):
     (incident,) = sev1_incidents(monkeypatch, analyst, 1)
     freeze(monkeypatch, T0 + 1 * M)
@@ -241,7 +239,7 @@ def test_resolving_late_fires_every_unswept_breach_with_the_facts_before_the_cha
         ("first_notice", clocks["first_notice"].due_at, "investigating"),
         ("resolve", clocks["resolve"].due_at, "investigating"),
     ]
-    assert sorted(queued_by_hooks) == sorted(b.pk for b in breaches)
+    assert sorted(queued_notifications) == sorted(b.pk for b in breaches)
     assert CaseEvent.objects.filter(incident=incident, kind="sla_breached").count() == 2
     for clock in clocks.values():
         assert_replay_matches(clock)
@@ -278,7 +276,7 @@ def test_a_renewed_update_cycle_can_warn_and_breach_again(monkeypatch, analyst, 
 
 @pytest.mark.django_db
 def test_one_sweep_over_many_crossing_clocks_takes_a_constant_number_of_queries(
-    monkeypatch, analyst, set_aside, django_assert_max_num_queries, django_capture_on_commit_callbacks
+    monkeypatch, analyst, queued_notifications, django_assert_max_num_queries, django_capture_on_commit_callbacks
 ):
     incidents = sev1_incidents(monkeypatch, analyst, 50)
     few = SlaClock.objects.filter(incident__in=incidents[:5], metric="acknowledge")
@@ -286,7 +284,7 @@ def test_one_sweep_over_many_crossing_clocks_takes_a_constant_number_of_queries(
 
     with CaptureQueriesContext(connection) as five, django_capture_on_commit_callbacks(execute=True):
         assert sla_sweep(now=T0 + 16 * M) == SweepResult(warned=5, breached=5)
-    first_ten = sorted(set_aside)
+    first_ten = sorted(queued_notifications)
     # five hours on: the other 45 acknowledge clocks, and all 50 first-notice and resolve clocks
     with django_assert_max_num_queries(len(five)), django_capture_on_commit_callbacks(execute=True):
         assert sla_sweep(now=T0 + 5 * H) == SweepResult(warned=145, breached=145)
@@ -295,11 +293,11 @@ def test_one_sweep_over_many_crossing_clocks_takes_a_constant_number_of_queries(
     # notified by nobody yet and older than five minutes: the first sweep's events are queued again
     fired = list(SlaClockEvent.objects.filter(kind__in=[Kind.WARN, Kind.BREACH]).values_list("pk", flat=True))
     assert len(fired) == 300
-    assert sorted(set_aside) == sorted(fired + first_ten)
+    assert sorted(queued_notifications) == sorted(fired + first_ten)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_sweeps_at_the_same_time_fire_each_warning_and_breach_once(monkeypatch, analyst, set_aside):
+def test_two_sweeps_at_the_same_time_fire_each_warning_and_breach_once(monkeypatch, analyst, queued_notifications):
     incidents = sev1_incidents(monkeypatch, analyst, 20)
     barrier = threading.Barrier(2)
     results: list[SweepResult] = []
@@ -328,7 +326,9 @@ def test_two_sweeps_at_the_same_time_fire_each_warning_and_breach_once(monkeypat
     assert CaseEvent.objects.filter(kind="sla_warning").count() == 20
     assert CaseEvent.objects.filter(kind="sla_breached").count() == 20
     assert {e.incident_id for e in CaseEvent.objects.filter(kind="sla_breached")} == {i.pk for i in incidents}
-    assert sorted(set_aside) == sorted(e.pk for e in SlaClockEvent.objects.filter(kind__in=[Kind.WARN, Kind.BREACH]))
+    assert sorted(queued_notifications) == sorted(
+        e.pk for e in SlaClockEvent.objects.filter(kind__in=[Kind.WARN, Kind.BREACH])
+    )
 
 
 # --- notifications ----------------------------------------------------------------------------

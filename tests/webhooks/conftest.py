@@ -1,7 +1,7 @@
 import pytest
 from django.core.cache import cache
 
-from webhooks.services import SUBSCRIBED_TYPES_KEY
+from webhooks.selectors import SUBSCRIBED_TYPES_KEY
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,9 @@ from werkzeug import Response
 from accounts.services import profile_update
 from cases.services import incident_transition
 from tests.factories import IncidentFactory, UserFactory, WebhookSubscriptionFactory
-from tests.support import scripted_smtp_server, smtp_settings
+from tests.support import published, scripted_smtp_server, smtp_settings
 from webhooks import delivery as delivery_module
-from webhooks.delivery import WebhookRetry, webhook_backoff, webhook_deliver, webhook_requeue_stuck
+from webhooks.delivery import DELIVER_TASK, WebhookRetry, webhook_deliver, webhook_requeue_stuck
 from webhooks.models import WebhookDelivery
 from webhooks.services import webhook_delivery_replay, webhook_subscription_enable, webhook_subscription_ping
 from webhooks.signing import verify
@@ -272,30 +272,19 @@ def test_ping_reaches_the_receiver(httpserver, hook, partner_manager, fast_retri
     assert verify(hook.secret, request.headers, request.get_data()) is True
 
 
-def test_the_sweep_requeues_lost_deliveries(hook, analyst, django_capture_on_commit_callbacks, monkeypatch):
+def test_the_sweep_requeues_lost_deliveries(hook, analyst, django_capture_on_commit_callbacks):
     from datetime import timedelta
 
     from django.utils import timezone
 
-    published = []
-    monkeypatch.setattr("webhooks.tasks.enqueue_webhook_deliveries", lambda ids: published.append(list(ids)))
     _incident, lost = status_change(analyst)
     long_ago = timezone.now() - timedelta(hours=1)
     WebhookDelivery.objects.filter(pk=lost.pk).update(next_attempt_at=long_ago)
     _incident, recent = status_change(analyst, to="triaging")
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks() as callbacks:
         assert webhook_requeue_stuck() == 1
 
-    assert published == [[lost.pk]]
+    assert published(callbacks, DELIVER_TASK) == [[lost.pk]]
     lost.refresh_from_db()
     assert lost.status == Status.PENDING and lost.next_attempt_at > long_ago
-
-
-def test_backoff_is_exponential_and_capped(settings):
-    settings.PAYHEALTH_WEBHOOK_RETRY_BACKOFF = 10
-    settings.PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX = 100
-
-    assert 8 <= webhook_backoff(1) <= 12
-    assert 32 <= webhook_backoff(3) <= 48
-    assert 80 <= webhook_backoff(9) <= 120
