@@ -36,11 +36,12 @@ from django.utils.translation import gettext as _
 from alerts.models import AlertReceipt, AlertSeverityRule
 from alerts.payload import validated_payload
 from alerts.selectors import alert_severity_for, severity_rank
-from cases import events
+from cases import timeline
 from cases.models import AffectedMerchant, CaseEvent, Incident, Merchant
 from cases.models.incident import OPEN_STATUSES, CardNetwork, Category, Source
 from cases.services.impact import engagement_add, merchant_impact_add, merchant_impact_update
 from cases.services.incidents import incident_change_severity, incident_open, incident_update_details
+from cases.timeline.events import AlertReceived
 from partners.models import Partner
 
 FINGERPRINT_VERSION = "v1"
@@ -127,14 +128,8 @@ def alert_ingest(*, actor, payload: dict, idempotency_key: str | None = None) ->
     else:
         outcome = AlertReceipt.Outcome.UPDATED
         incident = _update(actor=actor, incident=existing, data=data, segment=segment, figures=figures)
-    event = events.record(
-        incident=incident,
-        actor=actor,
-        kind=CaseEvent.Kind.ALERT_RECEIVED,
-        outcome=outcome,
-        fingerprint=fingerprint,
-        **_event_data(data, segment, figures),
-    )
+    received = AlertReceived(outcome=outcome, fingerprint=fingerprint, **_event_data(data, segment, figures))
+    event = timeline.record(received, incident=incident, actor=actor)
     incident.refresh_from_db(fields=["severity", "status"])
     status = 201 if outcome == AlertReceipt.Outcome.OPENED else 200
     body = {

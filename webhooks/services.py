@@ -1,7 +1,8 @@
 """Writes of the webhooks app: subscriptions, emission of case events, ping and replay.
 
-`webhook_emit_for_case_events` is called by `cases.events.record` for every timeline row and by
-bulk writers (the SLA sweep) for the rows they insert. It must stay free when nobody listens:
+`webhook_emit_for_case_events` is a timeline listener (PAYHEALTH_TIMELINE_LISTENERS): the timeline
+hands it every row it records, and the rows bulk writers (the SLA sweep) insert. It must stay free
+when nobody listens:
 the set of event types that have an active subscription is kept in the cache (shared when
 CACHE_URL points at Redis; per process otherwise, for at most PAYHEALTH_WEBHOOK_SUBSCRIBERS_CACHE
 seconds) and forgotten whenever a subscription changes, so a timeline row of a kind nobody

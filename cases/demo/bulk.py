@@ -17,11 +17,13 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from cases import timeline
 from cases.demo import sla as demo_sla
 from cases.demo import stories, texts
 from cases.demo.incidents import given_timestamps, reserve_references
 from cases.models import AffectedMerchant, CaseEvent, Incident, PartnerEngagement, Status
 from cases.search import refresh_search
+from cases.timeline import events as ev
 
 BULK_PREFIX = "bulk:"
 BULK_WINDOW = timedelta(days=365)
@@ -114,29 +116,21 @@ def _build_batch(rng: random.Random, chunk, *, desk, owners):
             engagements.append(
                 stories.plan_engagement(rng, incident=incident, partner=partner, life=life, primary=position == 0)
             )
-        events.append(
-            CaseEvent(
-                incident=incident,
-                actor=created_by,
-                kind=CaseEvent.Kind.OPENED,
-                created_at=life.opened_at,
-                data={"reference": reference, "severity": life.severity, "category": category, "source": source},
-            )
-        )
+        opened = ev.IncidentOpened(reference=reference, severity=life.severity, category=category, source=source)
+        events.append(timeline.event(opened, incident=incident, actor=created_by, at=life.opened_at))
         actor = owner or rng.choice(owners)
         for previous, to, at in life.steps:
-            data = {"from": previous, "to": to, "reason": ""}
+            reason, waited_on = "", None
             if to == Status.WAITING_ON_PARTNER:
-                data.update(reason=texts.REASONS["waiting_on_partner"][language], partner=scenario.partners[0].name)
+                reason, waited_on = texts.REASONS["waiting_on_partner"][language], scenario.partners[0]
             elif previous in (Status.RESOLVED, Status.CLOSED) and to == Status.INVESTIGATING:
-                data["reason"] = texts.REASONS["reopen"][language]
-            events.append(
-                CaseEvent(
-                    incident=incident,
-                    actor=actor,
-                    kind=CaseEvent.Kind.STATUS_CHANGED,
-                    created_at=at,
-                    data=data,
-                )
+                reason = texts.REASONS["reopen"][language]
+            changed = ev.StatusChanged(
+                was=previous,
+                to=to,
+                reason=reason,
+                partner=waited_on.name if waited_on else None,
+                partner_code=waited_on.code if waited_on else None,
             )
+            events.append(timeline.event(changed, incident=incident, actor=actor, at=at))
     return incidents, affected, engagements, events

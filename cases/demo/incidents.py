@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from django.db import models
 from django.utils import timezone
 
+from cases import timeline
 from cases.demo import mail, stories, texts
 from cases.demo import sla as demo_sla
 from cases.demo.stories import weighted
@@ -36,6 +37,8 @@ from cases.models import (
 )
 from cases.references import format_reference, reserve_numbers
 from cases.search import refresh_search
+from cases.timeline import events as ev
+from cases.timeline.events import Payload
 
 DEMO_COUNT = 200
 DEMO_WINDOW = timedelta(days=90)
@@ -78,9 +81,9 @@ def reserve_references(moments: list[datetime]) -> list[str]:
 class EventSpec:
     at: datetime
     actor: object
-    kind: str
-    data: dict
-    pk_of: models.Model | None = None  # filled into data[pk_key] once the row is inserted
+    payload: type[Payload]
+    fields: dict
+    pk_of: models.Model | None = None  # its id becomes the field `pk_key` once the row is inserted
     pk_key: str = ""
 
 
@@ -95,8 +98,9 @@ class Story:
     messages: list[Correspondence] = field(default_factory=list)
     events: list[EventSpec] = field(default_factory=list)
 
-    def event(self, at, actor, kind, /, pk_of=None, pk_key="", **data) -> None:
-        self.events.append(EventSpec(at, actor if getattr(actor, "pk", None) else None, kind, data, pk_of, pk_key))
+    def event(self, at, actor, payload: type[Payload], /, pk_of=None, pk_key="", **fields) -> None:
+        """A timeline row of the payload's kind, written when the story is inserted."""
+        self.events.append(EventSpec(at, actor if getattr(actor, "pk", None) else None, payload, fields, pk_of, pk_key))
 
 
 def _forced(index: int) -> tuple[str | None, str | None, str | None]:
@@ -151,12 +155,10 @@ def insert_stories(built: list[Story]) -> None:
     rows = []
     for story in built:
         for spec in sorted(story.events, key=lambda e: e.at):
-            data = dict(spec.data)
+            fields = dict(spec.fields)
             if spec.pk_of is not None:
-                data[spec.pk_key] = spec.pk_of.pk
-            rows.append(
-                CaseEvent(incident=story.incident, actor=spec.actor, kind=spec.kind, created_at=spec.at, data=data)
-            )
+                fields[spec.pk_key] = spec.pk_of.pk
+            rows.append(timeline.event(spec.payload(**fields), incident=story.incident, actor=spec.actor, at=spec.at))
     CaseEvent.objects.bulk_create(rows, batch_size=2000)
     refresh_search(incident_ids=[story.incident.pk for story in built])
 
@@ -218,8 +220,10 @@ def build_story(rng: random.Random, *, reference: str, fingerprint: str, categor
         story.event(
             life.at(rng.uniform(0.002, 0.004)),
             None if source == "alert" else worker,
-            Kind.MERCHANT_ADDED,
+            ev.MerchantAdded,
             merchant=merchant.name,
+            account_id=merchant.account_id,
+            values=None,
         )
     headline = story.affected[0]
     context = stories.text_context(scenario, life, headline, reference)
@@ -236,7 +240,7 @@ def build_story(rng: random.Random, *, reference: str, fingerprint: str, categor
     story.event(
         life.opened_at,
         created_by,
-        Kind.OPENED,
+        ev.IncidentOpened,
         reference=reference,
         severity=initial_severity,
         category=category,
@@ -246,16 +250,19 @@ def build_story(rng: random.Random, *, reference: str, fingerprint: str, categor
         story.event(
             life.at(0.001),
             created_by or owner,
-            Kind.OWNER_CHANGED,
-            **{"from": getattr(created_by, "username", None), "to": owner.username},
+            ev.OwnerChanged,
+            was=getattr(created_by, "username", None),
+            to=owner.username,
         )
     if initial_severity != severity:
         reason = "severity_up" if SEVERITIES.index(severity) < SEVERITIES.index(initial_severity) else "severity_down"
         story.event(
             life.at(rng.uniform(0.05, 0.4)),
             rng.choice((worker, lead)),
-            Kind.SEVERITY_CHANGED,
-            **{"from": initial_severity, "to": severity, "reason": texts.REASONS[reason][language]},
+            ev.SeverityChanged,
+            was=initial_severity,
+            to=severity,
+            reason=texts.REASONS[reason][language],
         )
     reopened = False
     for previous, to, at in life.steps:
@@ -265,10 +272,17 @@ def build_story(rng: random.Random, *, reference: str, fingerprint: str, categor
         elif previous in (Status.RESOLVED, Status.CLOSED) and to == Status.INVESTIGATING:
             reason, reopened = texts.REASONS["reopen"][language], True
         actor = lead if to == Status.CLOSED and rng.random() < 0.5 else worker
-        data = {"from": previous, "to": to, "reason": reason}
-        if to == Status.WAITING_ON_PARTNER:
-            data["partner"] = scenario.partners[0].name
-        story.event(at, actor, Kind.STATUS_CHANGED, **data)
+        waited_on = scenario.partners[0] if to == Status.WAITING_ON_PARTNER else None
+        story.event(
+            at,
+            actor,
+            ev.StatusChanged,
+            was=previous,
+            to=to,
+            reason=reason,
+            partner=waited_on.name if waited_on else None,
+            partner_code=waited_on.code if waited_on else None,
+        )
     if reopened:
         incident.summary += "\n\n" + texts.REASONS["reopen"][language] + "."
 
@@ -278,8 +292,13 @@ def build_story(rng: random.Random, *, reference: str, fingerprint: str, categor
         story.event(
             engagement.created_at,
             None if source == "alert" and position == 0 else worker,
-            Kind.PARTNER_ENGAGED,
+            ev.PartnerEngaged,
+            pk_of=engagement,
+            pk_key="engagement",
             partner=partner.name,
+            code=partner.code,
+            folio="",
+            partner_status=PartnerEngagement.PartnerStatus.NOT_NOTIFIED,
         )
         mail.correspond(
             rng, story, engagement, desk=desk, life=life, context=context, author=worker, lead=lead, manager=manager
@@ -323,4 +342,4 @@ def _write_notes(rng, story: Story, *, scenario, life, context, author, owners) 
         if rng.random() < 0.1:
             note.edited_at = written + (life.horizon - written) * 0.3
         story.notes.append(note)
-        story.event(written, writer, Kind.NOTE_ADDED, pk_of=note, pk_key="note")
+        story.event(written, writer, ev.NoteAdded, pk_of=note, pk_key="note")

@@ -18,6 +18,7 @@ from django.conf import settings
 from cases.demo import stories, texts
 from cases.demo.stories import ACKNOWLEDGING, PartnerStatus
 from cases.models import AffectedMerchant, CardNetwork, CaseEvent, Correspondence, PartnerEngagement, Severity, Status
+from cases.timeline import events as ev
 
 if TYPE_CHECKING:
     from cases.demo.incidents import Story
@@ -110,18 +111,28 @@ def correspond(rng, story: Story, engagement: PartnerEngagement, *, desk, life, 
         story.event(
             drafted,
             author,
-            Kind.NOTICE_DRAFTED,
+            ev.NoticeDrafted,
             pk_of=message,
             pk_key="correspondence",
-            kind=kind,
+            notice_kind=kind,
             language=language,
             partner=partner.name,
+            to=message.to_addresses,
+            template_version=1,
         )
         if status == Correspondence.Status.PENDING_APPROVAL:
             return message
         if needs_approval:
             message.approved_by, message.approved_at = lead, drafted + (sent - drafted) * 0.5
-            story.event(message.approved_at, lead, Kind.NOTICE_APPROVED, pk_of=message, pk_key="correspondence")
+            story.event(
+                message.approved_at,
+                lead,
+                ev.NoticeApproved,
+                pk_of=message,
+                pk_key="correspondence",
+                partner=partner.name,
+                comment="",
+            )
         message.sent_by = manager if rng.random() < 0.7 else lead
         message.queued_at = sent - (sent - drafted) * 0.1
         message.attempts = 1
@@ -130,22 +141,27 @@ def correspond(rng, story: Story, engagement: PartnerEngagement, *, desk, life, 
             story.event(
                 sent,
                 None,
-                Kind.NOTICE_FAILED,
+                ev.NoticeFailed,
                 pk_of=message,
                 pk_key="correspondence",
+                partner=partner.name,
                 error=texts.FAILED_DELIVERY_ERROR,
+                attempts=message.attempts,
             )
             return message
         message.sent_at = sent
         story.event(
             sent,
             message.sent_by,
-            Kind.NOTICE_SENT,
+            ev.NoticeSent,
             pk_of=message,
             pk_key="correspondence",
             partner=partner.name,
             language=language,
             to=message.to_addresses,
+            message_id=message.message_id,
+            attempts=message.attempts,
+            refused="",
         )
         return message
 
@@ -197,13 +213,29 @@ def correspond(rng, story: Story, engagement: PartnerEngagement, *, desk, life, 
         story.event(
             reply.received_at,
             None,
-            Kind.REPLY_RECEIVED,
+            ev.ReplyReceived,
             pk_of=reply,
             pk_key="correspondence",
             partner=partner.name,
-            **{"from": contact.email},
+            engagement=engagement.pk,
+            subject=reply.subject,
+            matched_by="header",
+            source="imap",
+            auto_reply=False,
+            sender=contact.email,
+            partner_reply=True,
         )
-        story.event(reply.received_at, None, Kind.PARTNER_ACKNOWLEDGED, partner=partner.name, folio=engagement.folio)
+        story.event(
+            reply.received_at,
+            None,
+            ev.PartnerAcknowledged,
+            pk_of=reply,
+            pk_key="correspondence",
+            partner=partner.name,
+            code=partner.code,
+            folio=engagement.folio,
+            changes={"acknowledged_at": {"from": None, "to": reply.received_at}},
+        )
         last = reply
 
     late_status = life.status in (Status.WAITING_ON_PARTNER, Status.MITIGATED, Status.RESOLVED, Status.CLOSED)

@@ -27,6 +27,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from cases import timeline as case_timeline
 from cases.demo.stories import Lifecycle
 from cases.models import CaseEvent, Correspondence, Incident, PartnerEngagement, SlaClock, SlaClockEvent, SlaPolicy
 from cases.models.incident import REOPEN_FROM, Status
@@ -39,6 +40,7 @@ from cases.services.sla import (
     fold,
     warn_after_for,
 )
+from cases.timeline.events import PAYLOADS
 from partners.businesstime import business_add, business_elapsed, schedules_for
 from partners.models import BusinessCalendar, Partner
 
@@ -508,13 +510,13 @@ def write_clocks(replays: list[tuple[Incident, list[SimClock]]]) -> tuple[int, i
         clock = sim.clock
         partner = clock.engagement.partner.name if clock.engagement_id else None
         for kind, at, actor_id, reason, index in sim.timeline:
-            data = {"clock": clock.pk, "metric": clock.metric, "family": clock.family, "partner": partner}
-            data["reason"] = reason
+            facts = {"clock": clock.pk, "metric": clock.metric, "family": clock.family, "partner": partner}
+            facts["reason"] = reason
             if kind in (CaseEvent.Kind.SLA_WARNING, CaseEvent.Kind.SLA_BREACHED):
-                data["event"] = sim.events[index].pk
-            timeline.append(
-                CaseEvent(incident_id=clock.incident_id, actor_id=actor_id, kind=kind, created_at=at, data=data)
-            )
+                facts["event"] = sim.events[index].pk
+            row = case_timeline.event(PAYLOADS[kind](**facts), incident=clock.incident, actor=None, at=at)
+            row.actor_id = actor_id
+            timeline.append(row)
     CaseEvent.objects.bulk_create(timeline, batch_size=BATCH_SIZE)
     return len(sims), len(events)
 

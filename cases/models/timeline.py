@@ -7,7 +7,11 @@ from django.utils.translation import gettext_lazy as _
 
 
 class CaseEvent(models.Model):
-    """Who changed what on an incident, and when. Rows are never updated or deleted."""
+    """Who changed what on an incident, and when. Rows are never updated or deleted.
+
+    `data` holds the facts of the change with the fixed keys of its kind's payload class
+    (`cases.timeline.events`); services write rows with `cases.timeline.record`.
+    """
 
     class Kind(models.TextChoices):
         OPENED = "opened", _("Incident opened")
@@ -23,6 +27,8 @@ class CaseEvent(models.Model):
         PARTNER_ENGAGED = "partner_engaged", _("Partner engaged")
         PARTNER_UPDATED = "partner_updated", _("Partner engagement updated")
         NOTICE_DRAFTED = "notice_drafted", _("Notice drafted")
+        NOTICE_EDITED = "notice_edited", _("Notice edited")
+        NOTICE_SUBMITTED = "notice_submitted", _("Notice submitted for approval")
         NOTICE_APPROVED = "notice_approved", _("Notice approved")
         NOTICE_REJECTED = "notice_rejected", _("Notice rejected")
         NOTICE_QUEUED = "notice_queued", _("Notice queued")

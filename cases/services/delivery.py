@@ -28,10 +28,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cases import events
+from cases import timeline
 from cases.mail import build_email, send_email
-from cases.models import CaseEvent, Correspondence, PartnerEngagement
+from cases.models import Correspondence, PartnerEngagement
 from cases.services.sla import sla_on_notice_sent
+from cases.timeline.events import NoticeFailed, NoticeQueued, NoticeSent, PartnerUpdated
 from payhealth.outbox import publish_on_commit
 
 logger = logging.getLogger(__name__)
@@ -152,15 +153,8 @@ def _fail(correspondence_id: int, reason: str, *, gave_up: bool) -> None:
     row.save(update_fields=["status", "sent_at", "last_error"])
     if row.incident_id is None:
         return
-    events.record(
-        incident=row.incident,
-        actor=row.sent_by,
-        kind=CaseEvent.Kind.NOTICE_FAILED,
-        correspondence=row.pk,
-        partner=_partner_name(row),
-        error=reason,
-        attempts=row.attempts,
-    )
+    failed = NoticeFailed(correspondence=row.pk, partner=_partner_name(row), error=reason, attempts=row.attempts)
+    timeline.record(failed, incident=row.incident, actor=row.sent_by)
 
 
 @transaction.atomic
@@ -174,18 +168,17 @@ def _mark_sent(correspondence_id: int, refused: dict[str, tuple[int, str]]) -> N
     row.sent_at = now
     row.last_error = "; ".join(f"{address}: {code} {answer}" for address, (code, answer) in refused.items())
     row.save(update_fields=["status", "sent_at", "last_error"])
-    data = {
-        "correspondence": row.pk,
-        "partner": _partner_name(row),
-        "language": row.language,
-        "to": [address for address in row.to_addresses if address not in refused],
-        "message_id": row.message_id,
-        "attempts": row.attempts,
-    }
-    if refused:
-        data["refused"] = row.last_error
     if row.incident_id is not None:
-        events.record(incident=row.incident, actor=row.sent_by, kind=CaseEvent.Kind.NOTICE_SENT, **data)
+        sent = NoticeSent(
+            correspondence=row.pk,
+            partner=_partner_name(row),
+            language=row.language,
+            to=[address for address in row.to_addresses if address not in refused],
+            message_id=row.message_id,
+            attempts=row.attempts,
+            refused=row.last_error,
+        )
+        timeline.record(sent, incident=row.incident, actor=row.sent_by, at=now)
         _stamp_first_notice(row, now)
         sla_on_notice_sent(correspondence=row, at=now)
 
@@ -198,7 +191,7 @@ def _stamp_first_notice(row: Correspondence, now) -> None:
     changes = {}
     if engagement.first_notified_at is None:
         engagement.first_notified_at = now
-        changes["first_notified_at"] = {"from": None, "to": now.isoformat()}
+        changes["first_notified_at"] = {"from": None, "to": now}
     if engagement.partner_status == PartnerEngagement.PartnerStatus.NOT_NOTIFIED:
         engagement.partner_status = PartnerEngagement.PartnerStatus.NOTIFIED
         changes["partner_status"] = {
@@ -208,14 +201,9 @@ def _stamp_first_notice(row: Correspondence, now) -> None:
     if not changes:
         return
     engagement.save(update_fields=[*changes, "updated_at"])
-    events.record(
-        incident=row.incident,
-        actor=None,
-        kind=CaseEvent.Kind.PARTNER_UPDATED,
-        partner=row.engagement.partner.name,
-        code=row.engagement.partner.code,
-        changes=changes,
-    )
+    partner = row.engagement.partner
+    updated = PartnerUpdated(partner=partner.name, code=partner.code, engagement=engagement.pk, changes=changes)
+    timeline.record(updated, incident=row.incident, actor=None, at=now)
 
 
 def stuck_thresholds() -> tuple[timedelta, timedelta]:
@@ -271,14 +259,9 @@ def _requeue_batch(*, stuck_after: timedelta, sending_after: timedelta, batch_si
         row.save(update_fields=["status", "queued_at", "sent_at"])
         if row.incident_id is None:
             continue
-        events.record(
-            incident=row.incident,
-            actor=None,
-            kind=CaseEvent.Kind.NOTICE_QUEUED,
-            correspondence=row.pk,
-            partner=_partner_name(row),
-            language=row.language,
-            requeued=reason,
+        queued = NoticeQueued(
+            correspondence=row.pk, partner=_partner_name(row), language=row.language, retry=False, requeued=reason
         )
+        timeline.record(queued, incident=row.incident, actor=None, at=now)
     publish_on_commit(DELIVER_TASK, [row.pk for row in rows])
     return len(rows)

@@ -7,18 +7,16 @@ incident queue in the same order and never deadlock.
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
-
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cases import events
-from cases.models import AffectedMerchant, CaseEvent, Incident, Merchant, PartnerEngagement
+from cases import timeline
+from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
 from cases.search import refresh_search
 from cases.services.sla import sla_on_engagement_change
+from cases.timeline.events import MerchantAdded, MerchantRemoved, MerchantUpdated, PartnerEngaged, PartnerUpdated
 from partners.models import Partner
 
 IMPACT_FIELDS = (
@@ -43,14 +41,6 @@ _ENGAGEMENT_STAMPS = {
 ENGAGEMENT_TIMES = tuple(_ENGAGEMENT_STAMPS.values())
 
 
-def _jsonable(value):
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
 def _locked_incident(incident: Incident) -> Incident:
     return Incident.objects.select_for_update().get(pk=incident.pk)
 
@@ -72,21 +62,20 @@ def _apply(row, changes: dict) -> dict:
     for field, value in changes.items():
         old = getattr(row, field)
         if old != value:
-            changed[field] = {"from": _jsonable(old), "to": _jsonable(value)}
+            changed[field] = {"from": old, "to": value}
             setattr(row, field, value)
     return changed
 
 
-def _save_changes(row, changed: dict, *, incident: Incident, actor, kind: str, **about) -> None:
-    """Validate and save the changed fields, bump the incident, and put the changes on its timeline."""
+def _save_changes(row, changed: dict, *, incident: Incident) -> None:
+    """Validate and save the changed fields, and bump the incident."""
     row.full_clean()
     row.save(update_fields=[*changed, "updated_at"])
     _touch(incident)
-    events.record(incident=incident, actor=actor, kind=kind, changes=changed, **about)
 
 
 def _measures(row: AffectedMerchant) -> dict:
-    return {field: _jsonable(getattr(row, field)) for field in IMPACT_FIELDS if field != "notes"}
+    return {field: getattr(row, field) for field in IMPACT_FIELDS if field != "notes"}
 
 
 @transaction.atomic
@@ -98,14 +87,8 @@ def merchant_impact_add(*, incident: Incident, actor, merchant: Merchant, **meas
     row.full_clean()  # includes "already on the incident": safe, the incident lock serialises adds
     row.save()
     _touch(locked)
-    events.record(
-        incident=locked,
-        actor=actor,
-        kind=CaseEvent.Kind.MERCHANT_ADDED,
-        merchant=merchant.name,
-        account_id=merchant.account_id,
-        values=_measures(row),
-    )
+    added = MerchantAdded(merchant=merchant.name, account_id=merchant.account_id, values=_measures(row))
+    timeline.record(added, incident=locked, actor=actor)
     refresh_search(incident_ids=[locked.pk])
     row.refresh_from_db(fields=["excess_declines"])  # computed by the database on insert
     return row
@@ -120,15 +103,9 @@ def merchant_impact_update(*, affected: AffectedMerchant, actor, **changes) -> A
     changed = _apply(row, changes)
     if not changed:
         return row
-    _save_changes(
-        row,
-        changed,
-        incident=locked_incident,
-        actor=actor,
-        kind=CaseEvent.Kind.MERCHANT_UPDATED,
-        merchant=row.merchant.name,
-        account_id=row.merchant.account_id,
-    )
+    _save_changes(row, changed, incident=locked_incident)
+    updated = MerchantUpdated(merchant=row.merchant.name, account_id=row.merchant.account_id, changes=changed)
+    timeline.record(updated, incident=locked_incident, actor=actor)
     # The generated excess-declines column changed in the database: read it back.
     row.refresh_from_db(fields=["excess_declines"])
     return row
@@ -145,14 +122,8 @@ def merchant_impact_remove(*, affected: AffectedMerchant, actor) -> None:
     merchant = row.merchant
     row.delete()
     _touch(locked_incident)
-    events.record(
-        incident=locked_incident,
-        actor=actor,
-        kind=CaseEvent.Kind.MERCHANT_REMOVED,
-        merchant=merchant.name,
-        account_id=merchant.account_id,
-        values=values,
-    )
+    removed = MerchantRemoved(merchant=merchant.name, account_id=merchant.account_id, values=values)
+    timeline.record(removed, incident=locked_incident, actor=actor)
     refresh_search(incident_ids=[locked_incident.pk])
 
 
@@ -171,13 +142,15 @@ def engagement_add(
     _stamp(engagement, partner_status)
     engagement.full_clean()
     engagement.save()
-    data = {"partner": partner.name, "code": partner.code}
-    if engagement.folio:
-        data["folio"] = engagement.folio
-    if partner_status != PartnerEngagement.PartnerStatus.NOT_NOTIFIED:
-        data["partner_status"] = partner_status
     _touch(locked)
-    events.record(incident=locked, actor=actor, kind=CaseEvent.Kind.PARTNER_ENGAGED, **data)
+    engaged = PartnerEngaged(
+        partner=partner.name,
+        code=partner.code,
+        engagement=engagement.pk,
+        folio=engagement.folio,
+        partner_status=partner_status,
+    )
+    timeline.record(engaged, incident=locked, actor=actor)
     if partner_status != PartnerEngagement.PartnerStatus.NOT_NOTIFIED:
         sla_on_engagement_change(engagement=engagement, actor=actor, at=timezone.now())
     refresh_search(incident_ids=[locked.pk])
@@ -201,16 +174,10 @@ def engagement_update(*, engagement: PartnerEngagement, actor, **changes) -> Par
     if "partner_status" in changed:
         stamped = _stamp(row, row.partner_status)
         if stamped:
-            changed[stamped] = {"from": None, "to": _jsonable(getattr(row, stamped))}
-    _save_changes(
-        row,
-        changed,
-        incident=locked_incident,
-        actor=actor,
-        kind=CaseEvent.Kind.PARTNER_UPDATED,
-        partner=row.partner.name,
-        code=row.partner.code,
-    )
+            changed[stamped] = {"from": None, "to": getattr(row, stamped)}
+    _save_changes(row, changed, incident=locked_incident)
+    updated = PartnerUpdated(partner=row.partner.name, code=row.partner.code, engagement=row.pk, changes=changed)
+    timeline.record(updated, incident=locked_incident, actor=actor)
     if {"partner_status", *ENGAGEMENT_TIMES} & set(changed):
         sla_on_engagement_change(engagement=row, actor=actor, at=timezone.now())
     return row

@@ -24,12 +24,13 @@ from django.utils.translation import gettext as _
 from imapclient import FLAGGED, SEEN, IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from cases import events
+from cases import timeline
 from cases.inbound import InboundParseError, ParsedMessage, find_thread, parse_message
 from cases.mail import message_domain
-from cases.models import Attachment, CaseEvent, Correspondence, Incident, PartnerEngagement
+from cases.models import Attachment, Correspondence, Incident, PartnerEngagement
 from cases.services.notices import require_permission
 from cases.services.sla import sla_on_partner_reply
+from cases.timeline.events import PartnerAcknowledged, ReplyReceived
 from payhealth import config
 
 logger = logging.getLogger(__name__)
@@ -153,21 +154,22 @@ def _add_to_thread(row: Correspondence, *, incident: Incident, actor, how: str, 
     """The reply on the incident's timeline, and the partner's first reply acknowledges."""
     engagement = row.engagement
     sender = _sender_email(row)
-    events.record(
-        incident=incident,
-        actor=actor,
-        kind=CaseEvent.Kind.REPLY_RECEIVED,
+    from_the_desk = sender.rpartition("@")[2] == message_domain()  # a colleague's copy is no acknowledgement
+    partner_reply = engagement is not None and not row.is_auto_reply and not from_the_desk
+    received = ReplyReceived(
         correspondence=row.pk,
         partner=engagement.partner.name if engagement is not None else "",
+        engagement=engagement.pk if engagement is not None else None,
         subject=row.subject,
         matched_by=how,
         source=source,
         auto_reply=row.is_auto_reply,
-        **{"from": sender},
+        sender=sender,
+        partner_reply=partner_reply,
     )
+    timeline.record(received, incident=incident, actor=actor)
     incident.save(update_fields=["updated_at"])  # the incident's last activity
-    from_the_desk = sender.rpartition("@")[2] == message_domain()  # a colleague's copy is no acknowledgement
-    if engagement is None or row.is_auto_reply or from_the_desk:
+    if not partner_reply:
         return False
     acknowledged = _acknowledge(engagement_id=engagement.pk, incident=incident, row=row)
     sla_on_partner_reply(engagement=engagement, at=row.received_at or timezone.now(), actor=actor)
@@ -178,22 +180,20 @@ def _acknowledge(*, engagement_id: int, incident: Incident, row: Correspondence)
     engagement = PartnerEngagement.objects.select_for_update().select_related("partner").get(pk=engagement_id)
     if engagement.acknowledged_at is not None:
         return False
-    changes = {"acknowledged_at": {"from": None, "to": row.received_at.isoformat()}}
+    changes = {"acknowledged_at": {"from": None, "to": row.received_at}}
     engagement.acknowledged_at = row.received_at
     if engagement.partner_status in BEFORE_ACKNOWLEDGED:
         changes["partner_status"] = {"from": engagement.partner_status, "to": PartnerStatus.ACKNOWLEDGED}
         engagement.partner_status = PartnerStatus.ACKNOWLEDGED
     engagement.save(update_fields=[*changes, "updated_at"])
-    events.record(
-        incident=incident,
-        actor=None,
-        kind=CaseEvent.Kind.PARTNER_ACKNOWLEDGED,
+    acknowledged = PartnerAcknowledged(
         correspondence=row.pk,
         partner=engagement.partner.name,
         code=engagement.partner.code,
         folio=engagement.folio,
         changes=changes,
     )
+    timeline.record(acknowledged, incident=incident, actor=None)
     return True
 
 

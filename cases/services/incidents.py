@@ -10,12 +10,21 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cases import events
-from cases.models import AffectedMerchant, CaseEvent, Incident, Merchant, PartnerEngagement
+from cases import timeline
+from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
 from cases.models.incident import REOPEN_FROM, Severity, Source, Status
 from cases.references import next_reference
 from cases.search import refresh_search
 from cases.services.sla import sla_clocks_start_for_incident, sla_on_severity_change, sla_on_transition
+from cases.timeline.events import (
+    DetailsChanged,
+    IncidentOpened,
+    MerchantAdded,
+    OwnerChanged,
+    PartnerEngaged,
+    SeverityChanged,
+    StatusChanged,
+)
 from partners.models import Partner
 from payhealth.i18n import desk_zone
 
@@ -67,22 +76,25 @@ def incident_open(
     # The desk's year, not UTC's: 23:30 on 31 December in Mexico City is still that year's incident.
     incident.reference = next_reference(timezone.localtime(now, desk_zone()).year)
     incident.save()
-    events.record(
-        incident=incident,
-        actor=actor,
-        kind=CaseEvent.Kind.OPENED,
-        reference=incident.reference,
-        severity=incident.severity,
-        category=incident.category,
-        source=incident.source,
+    opened = IncidentOpened(
+        reference=incident.reference, severity=incident.severity, category=incident.category, source=incident.source
     )
+    timeline.record(opened, incident=incident, actor=actor, at=now)
     sla_clocks_start_for_incident(incident=incident, at=now)
     for merchant in merchants:
         AffectedMerchant.objects.create(incident=incident, merchant=merchant)
-        events.record(incident=incident, actor=actor, kind=CaseEvent.Kind.MERCHANT_ADDED, merchant=merchant.name)
+        added = MerchantAdded(merchant=merchant.name, account_id=merchant.account_id, values=None)
+        timeline.record(added, incident=incident, actor=actor, at=now)
     for partner in partners:
-        PartnerEngagement.objects.create(incident=incident, partner=partner)
-        events.record(incident=incident, actor=actor, kind=CaseEvent.Kind.PARTNER_ENGAGED, partner=partner.name)
+        engagement = PartnerEngagement.objects.create(incident=incident, partner=partner)
+        engaged = PartnerEngaged(
+            partner=partner.name,
+            code=partner.code,
+            engagement=engagement.pk,
+            folio="",
+            partner_status=engagement.partner_status,
+        )
+        timeline.record(engaged, incident=incident, actor=actor, at=now)
     refresh_search(incident_ids=[incident.pk])
     return incident
 
@@ -112,7 +124,6 @@ def incident_transition(
     reopening = locked.status in REOPEN_FROM and to == Status.INVESTIGATING
     if (to == Status.WAITING_ON_PARTNER or reopening) and not reason.strip():
         raise ValidationError({"reason": _("A reason is required for this transition.")}, code="reason_required")
-    waited_on = {}
     if partner is not None:
         if to != Status.WAITING_ON_PARTNER:
             raise ValidationError({"partner": _("Name a partner only when waiting on one.")}, code="partner_unexpected")
@@ -121,7 +132,6 @@ def incident_transition(
                 {"partner": _("%(partner)s is not engaged on this incident.") % {"partner": partner.name}},
                 code="partner_not_engaged",
             )
-        waited_on = {"partner": partner.name, "partner_code": partner.code}
     now = timezone.now()
     previous = locked.status
     locked.status = to
@@ -135,13 +145,14 @@ def incident_transition(
         locked.closed_at = None
         fields += ["resolved_at", "closed_at"]
     locked.save(update_fields=sorted(set(fields)))
-    events.record(
-        incident=locked,
-        actor=actor,
-        kind=CaseEvent.Kind.STATUS_CHANGED,
-        **{"from": previous, "to": to, "reason": reason},
-        **waited_on,
+    changed = StatusChanged(
+        was=previous,
+        to=to,
+        reason=reason,
+        partner=partner.name if partner else None,
+        partner_code=partner.code if partner else None,
     )
+    timeline.record(changed, incident=locked, actor=actor, at=now)
     sla_on_transition(incident=locked, actor=actor, old=previous, new=to, reason=reason, at=now)
     return locked
 
@@ -168,12 +179,8 @@ def incident_assign(*, incident: Incident, actor, owner) -> Incident:
     previous = locked.owner.get_username() if locked.owner else None
     locked.owner = owner
     locked.save(update_fields=["owner", "updated_at"])
-    events.record(
-        incident=locked,
-        actor=actor,
-        kind=CaseEvent.Kind.OWNER_CHANGED,
-        **{"from": previous, "to": owner.get_username() if owner else None},
-    )
+    changed = OwnerChanged(was=previous, to=owner.get_username() if owner else None)
+    timeline.record(changed, incident=locked, actor=actor)
     return locked
 
 
@@ -190,13 +197,10 @@ def incident_change_severity(*, incident: Incident, actor, severity: str, reason
     previous = locked.severity
     locked.severity = severity
     locked.save(update_fields=["severity", "updated_at"])
-    events.record(
-        incident=locked,
-        actor=actor,
-        kind=CaseEvent.Kind.SEVERITY_CHANGED,
-        **{"from": previous, "to": severity, "reason": reason.strip()},
-    )
-    sla_on_severity_change(incident=locked, actor=actor, at=timezone.now())
+    now = timezone.now()
+    changed = SeverityChanged(was=previous, to=severity, reason=reason.strip())
+    timeline.record(changed, incident=locked, actor=actor, at=now)
+    sla_on_severity_change(incident=locked, actor=actor, at=now)
     return locked
 
 
@@ -231,17 +235,13 @@ def incident_update_details(*, incident: Incident, actor, **changes) -> Incident
         if field in ("card_networks", "decline_codes", "bin_prefixes"):
             value = list(value)
         if old != value:
-            changed[field] = {"from": _jsonable(old), "to": _jsonable(value)}
+            changed[field] = {"from": old, "to": value}
             setattr(locked, field, value)
     if not changed:
         return locked
     locked.full_clean()
     locked.save(update_fields=[*changed, "updated_at"])
-    events.record(incident=locked, actor=actor, kind=CaseEvent.Kind.DETAILS_CHANGED, changes=changed)
+    timeline.record(DetailsChanged(changes=changed), incident=locked, actor=actor)
     if {"title", "summary", "root_cause"} & set(changed):
         refresh_search(incident_ids=[locked.pk])
     return locked
-
-
-def _jsonable(value):
-    return value.isoformat() if isinstance(value, datetime) else value

@@ -7,9 +7,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cases import events
-from cases.models import CaseEvent, Incident, InvestigationNote
+from cases import timeline
+from cases.models import Incident, InvestigationNote
 from cases.search import refresh_search
+from cases.timeline.events import NoteAdded, NoteEdited
 
 
 def _locked_incident(incident: Incident) -> Incident:
@@ -34,7 +35,7 @@ def note_add(*, incident: Incident, actor, body: str) -> InvestigationNote:
     note = InvestigationNote(incident=locked, author=actor, body=body)
     note.full_clean()
     note.save()
-    events.record(incident=locked, actor=actor, kind=CaseEvent.Kind.NOTE_ADDED, note=note.pk)
+    timeline.record(NoteAdded(note=note.pk), incident=locked, actor=actor)
     refresh_search(incident_ids=[locked.pk])
     return note
 
@@ -57,8 +58,6 @@ def note_edit(*, note: InvestigationNote, actor, body: str) -> InvestigationNote
     locked.edited_at = timezone.now()
     locked.save(update_fields=["body", "edited_at"])
     locked_incident.save(update_fields=["updated_at"])
-    events.record(
-        incident=locked_incident, actor=actor, kind=CaseEvent.Kind.NOTE_EDITED, note=locked.pk, previous=previous
-    )
+    timeline.record(NoteEdited(note=locked.pk, previous=previous), incident=locked_incident, actor=actor)
     refresh_search(incident_ids=[locked_incident.pk])
     return locked

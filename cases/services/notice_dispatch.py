@@ -15,10 +15,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cases import events
-from cases.models import CaseEvent, Correspondence, Incident
+from cases import timeline
+from cases.models import Correspondence, Incident
 from cases.services.delivery import DELIVER_TASK
 from cases.services.notices import NEEDS_APPROVAL, acting_person, expect_status, locked_notice, require_permission
+from cases.timeline.events import NoticeApproved, NoticeQueued, NoticeRejected, NoticeSubmitted
 from payhealth.outbox import publish_on_commit
 
 Status = Correspondence.Status
@@ -37,6 +38,8 @@ def notice_submit(*, correspondence: Correspondence, actor) -> Correspondence:
         )
     row.status = Status.PENDING_APPROVAL
     row.save(update_fields=["status"])
+    submitted = NoticeSubmitted(correspondence=row.pk, partner=row.engagement.partner.name, language=row.language)
+    timeline.record(submitted, incident=row.incident, actor=actor)
     return row
 
 
@@ -55,14 +58,10 @@ def notice_approve(*, correspondence: Correspondence, actor, comment: str = "") 
     now = timezone.now()
     row.approved_by, row.approved_at = actor, now
     row.save(update_fields=["approved_by", "approved_at"])
-    events.record(
-        incident=row.incident,
-        actor=actor,
-        kind=CaseEvent.Kind.NOTICE_APPROVED,
-        correspondence=row.pk,
-        partner=row.engagement.partner.name,
-        comment=(comment or "").strip(),
+    approved = NoticeApproved(
+        correspondence=row.pk, partner=row.engagement.partner.name, comment=(comment or "").strip()
     )
+    timeline.record(approved, incident=row.incident, actor=actor, at=now)
     _queue(row, actor=actor, now=now)
     return row
 
@@ -81,14 +80,8 @@ def notice_reject(*, correspondence: Correspondence, actor, comment: str) -> Cor
         raise PermissionDenied(_("You wrote this notice: another lead must review it."))
     row.status = Status.DRAFT
     row.save(update_fields=["status"])
-    events.record(
-        incident=row.incident,
-        actor=actor,
-        kind=CaseEvent.Kind.NOTICE_REJECTED,
-        correspondence=row.pk,
-        partner=row.engagement.partner.name,
-        comment=comment,
-    )
+    rejected = NoticeRejected(correspondence=row.pk, partner=row.engagement.partner.name, comment=comment)
+    timeline.record(rejected, incident=row.incident, actor=actor)
     return row
 
 
@@ -161,10 +154,10 @@ def _queue(row: Correspondence, *, actor, now, retry: bool = False, publish: boo
     row.queued_at = now
     row.sent_by = acting_person(actor)
     row.save(update_fields=["status", "queued_at", "sent_by"])
-    data = {"correspondence": row.pk, "partner": row.engagement.partner.name, "language": row.language}
-    if retry:
-        data["retry"] = True
-    events.record(incident=row.incident, actor=actor, kind=CaseEvent.Kind.NOTICE_QUEUED, **data)
+    queued = NoticeQueued(
+        correspondence=row.pk, partner=row.engagement.partner.name, language=row.language, retry=retry, requeued=""
+    )
+    timeline.record(queued, incident=row.incident, actor=actor, at=now)
     if publish:
         _publish_on_commit([row.pk])
 

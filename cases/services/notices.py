@@ -25,10 +25,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cases import events
+from cases import timeline
 from cases.mail import new_message_id, subject_with_token, thread_references
-from cases.models import CaseEvent, Correspondence, Incident, PartnerEngagement, Severity
+from cases.models import Correspondence, Incident, PartnerEngagement, Severity
 from cases.notice_context import IncidentFacts, incident_facts, notice_context
+from cases.timeline.events import NoticeDrafted, NoticeEdited
 from partners.models import NoticeTemplate, Partner, PartnerContact
 from partners.notices import NoticeRenderError, RenderedNotice, render_notice
 from payhealth.i18n import Language
@@ -271,10 +272,7 @@ def _draft(engagement, *, actor, language, contacts, now, next_update, shared: _
     # database still enforces both); validating them here costs six queries per notice.
     row.full_clean(validate_unique=False, validate_constraints=False)
     row.save()
-    events.record(
-        incident=incident,
-        actor=actor,
-        kind=CaseEvent.Kind.NOTICE_DRAFTED,
+    drafted = NoticeDrafted(
         correspondence=row.pk,
         notice_kind=kind,
         partner=engagement.partner.name,
@@ -282,6 +280,7 @@ def _draft(engagement, *, actor, language, contacts, now, next_update, shared: _
         to=row.to_addresses,
         template_version=template.version,
     )
+    timeline.record(drafted, incident=incident, actor=actor, at=now)
     return row
 
 
@@ -335,7 +334,9 @@ def notice_edit(*, correspondence: Correspondence, actor, subject: str, body_tex
     if not body_text:
         raise ValidationError({"body_text": _("A notice cannot be empty.")}, code="required")
     subject = subject_with_token(subject, row.incident.reference)
-    if (row.subject, row.body_text.strip()) == (subject, body_text):
+    before = {"subject": row.subject, "body_text": row.body_text.strip()}
+    changed = [field for field, value in (("subject", subject), ("body_text", body_text)) if value != before[field]]
+    if not changed:
         return row
     row.subject, row.body_text = subject, body_text + "\n"
     fields = ["subject", "body_text"]
@@ -344,4 +345,6 @@ def notice_edit(*, correspondence: Correspondence, actor, subject: str, body_tex
         fields.append("created_by")
     row.full_clean()
     row.save(update_fields=fields)
+    edited = NoticeEdited(correspondence=row.pk, partner=row.engagement.partner.name, changed=changed)
+    timeline.record(edited, incident=row.incident, actor=actor)
     return row

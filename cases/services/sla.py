@@ -21,9 +21,10 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from cases import events
-from cases.models import CaseEvent, Correspondence, Incident, PartnerEngagement, SlaClock, SlaClockEvent, SlaPolicy
+from cases import timeline
+from cases.models import Correspondence, Incident, PartnerEngagement, SlaClock, SlaClockEvent, SlaPolicy
 from cases.models.incident import REOPEN_FROM, Status
+from cases.timeline.events import SlaBreached, SlaPaused, SlaResumed
 from partners.businesstime import Schedule, business_add, business_elapsed, schedules_for
 from partners.models import Partner
 from payhealth.outbox import publish_on_commit
@@ -269,7 +270,8 @@ class _Changes:
         self._wanted = {clock.calendar_id for clock in clocks} | set(calendar_ids)
         self.new_events: list[SlaClockEvent] = []
         self.changed: dict[int, SlaClock] = {}
-        self.timeline: list[dict] = []
+        # (payload class, its fields, instant, actor, the clock event a crossing names or None)
+        self.timeline: list[tuple] = []
 
     def _need(self, calendar_ids) -> None:
         missing = {pk for pk in {*calendar_ids, *self._wanted} if pk is not None and pk not in self.schedules}
@@ -301,17 +303,8 @@ class _Changes:
         self.new_events.append(event)
         self.changed[clock.pk] = clock
         if kind in (Kind.PAUSE, Kind.RESUME):
-            self.timeline.append(
-                {
-                    "kind": CaseEvent.Kind.SLA_PAUSED if kind == Kind.PAUSE else CaseEvent.Kind.SLA_RESUMED,
-                    "at": at,
-                    "clock": clock.pk,
-                    "metric": clock.metric,
-                    "family": clock.family,
-                    "partner": clock.engagement.partner.name if clock.engagement_id else None,
-                    "reason": reason,
-                }
-            )
+            payload = SlaPaused if kind == Kind.PAUSE else SlaResumed
+            self.timeline.append((payload, _clock_facts(clock, reason), at, self.actor, None))
         return event
 
     def _breach_if_crossed(self, clock: SlaClock, at: datetime) -> None:
@@ -340,31 +333,29 @@ class _Changes:
         }
         event = self.append(clock, Kind.BREACH, clock.due_at, data=facts)
         self.breaches.append(event)
-        self.timeline.append(
-            {
-                "kind": CaseEvent.Kind.SLA_BREACHED,
-                "at": event.at,
-                "actor": None,
-                "clock": clock.pk,
-                "metric": clock.metric,
-                "family": clock.family,
-                "partner": clock.engagement.partner.name if clock.engagement_id else None,
-                "reason": clock.pause_reason,
-                "event": event,
-            }
-        )
+        self.timeline.append((SlaBreached, _clock_facts(clock, clock.pause_reason), event.at, None, event))
 
     def save(self) -> None:
         if not self.new_events:
             return
         SlaClockEvent.objects.bulk_create(self.new_events)
         SlaClock.objects.bulk_update(list(self.changed.values()), list(STATE_FIELDS))
-        for row in self.timeline:
-            row = {**row, "actor": row.get("actor", self.actor)}
-            if isinstance(row.get("event"), SlaClockEvent):
-                row["event"] = row["event"].pk
-            events.record(incident=self.incident, **row)
+        for payload, facts, at, actor, crossing in self.timeline:
+            if crossing is not None:  # a breach names its clock event, which has an id only now
+                facts = {**facts, "event": crossing.pk}
+            timeline.record(payload(**facts), incident=self.incident, actor=actor, at=at)
         publish_on_commit(NOTIFY_TASK, [event.pk for event in self.breaches])
+
+
+def _clock_facts(clock: SlaClock, reason: str) -> dict:
+    """What a timeline row about a clock says of it (the fields of `SlaClockChange`)."""
+    return {
+        "clock": clock.pk,
+        "metric": clock.metric,
+        "family": clock.family,
+        "partner": clock.engagement.partner.name if clock.engagement_id else None,
+        "reason": reason,
+    }
 
 
 def _locked_clocks(incident_id: int, **filters) -> list[SlaClock]:

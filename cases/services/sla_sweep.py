@@ -16,6 +16,7 @@ was lost (broker down) is queued again by a later sweep until it is marked notif
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,8 +25,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from cases import timeline
 from cases.models import CaseEvent, Incident, PartnerEngagement, SlaClock, SlaClockEvent
 from cases.services.sla import NOTIFY_TASK
+from cases.timeline.events import SlaBreached, SlaWarning, sql_object
 from partners.models import Partner
 from payhealth.outbox import publish_on_commit
 
@@ -40,15 +43,26 @@ class SweepResult:
     breached: int
 
 
-# (event kind, timeline kind, instant column, stamp column)
+# clock event kind → (its timeline payload, instant column, stamp column)
 _KINDS = {
-    SlaClockEvent.Kind.WARN: (CaseEvent.Kind.SLA_WARNING, "warn_due_at", "warned_at"),
-    SlaClockEvent.Kind.BREACH: (CaseEvent.Kind.SLA_BREACHED, "due_at", "breached_at"),
+    SlaClockEvent.Kind.WARN: (SlaWarning, "warn_due_at", "warned_at"),
+    SlaClockEvent.Kind.BREACH: (SlaBreached, "due_at", "breached_at"),
 }
 
 
 def _statement(kind: str) -> str:
-    timeline_kind, instant, stamp = _KINDS[kind]
+    payload, instant, stamp = _KINDS[kind]
+    timeline_data = sql_object(
+        payload,
+        {
+            "clock": "facts.id",
+            "metric": "facts.metric",
+            "family": "facts.family",
+            "partner": "facts.partner_name",
+            "reason": "facts.pause_reason",
+            "event": "inserted.id",
+        },
+    )
     clear = ", warn_due_at = NULL" if kind == SlaClockEvent.Kind.WARN else ""
     return f"""
 WITH due AS (
@@ -89,15 +103,14 @@ WITH due AS (
     RETURNING id, clock_id
 ), timeline AS (
     INSERT INTO {CaseEvent._meta.db_table} (incident_id, actor_id, kind, created_at, data)
-    SELECT facts.incident_id, NULL, '{timeline_kind}', facts.at,
-           jsonb_build_object(
-               'clock', facts.id, 'metric', facts.metric, 'family', facts.family,
-               'partner', facts.partner_name, 'reason', facts.pause_reason, 'event', inserted.id
-           )
+    SELECT facts.incident_id, NULL, '{payload.kind}', facts.at, {timeline_data}
     FROM inserted JOIN facts ON facts.id = inserted.clock_id
-    RETURNING id
+    RETURNING id, incident_id, created_at, data
 )
-SELECT inserted.id, (SELECT count(*) FROM crossed) FROM inserted ORDER BY inserted.id
+SELECT inserted.id, (SELECT count(*) FROM crossed),
+       (SELECT jsonb_agg(jsonb_build_object('id', id, 'incident', incident_id, 'at', created_at, 'data', data))
+        FROM timeline)
+FROM inserted ORDER BY inserted.id
 """
 
 
@@ -111,21 +124,22 @@ def _sweep_batch(*, kind: str, now: datetime, batch: int) -> tuple[list[int], in
     event_ids = [row[0] for row in rows]
     if event_ids:
         publish_on_commit(NOTIFY_TASK, event_ids)
-        _emit_webhooks(kind, event_ids)
+        # The timeline rows the statement inserted go to the timeline's listeners (webhooks).
+        inserted = json.loads(rows[0][2]) if isinstance(rows[0][2], str) else rows[0][2]
+        kind = _KINDS[kind][0].kind
+        timeline.published(
+            [
+                CaseEvent(
+                    pk=row["id"],
+                    incident_id=row["incident"],
+                    kind=kind,
+                    created_at=datetime.fromisoformat(row["at"]),
+                    data=row["data"],
+                )
+                for row in sorted(inserted, key=lambda row: row["id"])
+            ]
+        )
     return event_ids, (rows[0][1] if rows else 0)
-
-
-def _emit_webhooks(kind: str, event_ids: list[int]) -> None:
-    """Webhooks for the timeline rows the statement inserted; no query when no webhook listens."""
-    from webhooks.selectors import subscribed_event_types
-    from webhooks.services import EVENT_TYPES_BY_KIND, webhook_emit_for_case_events
-
-    timeline_kind = _KINDS[kind][0]
-    if EVENT_TYPES_BY_KIND[timeline_kind] not in subscribed_event_types():
-        return
-    clocks = SlaClockEvent.objects.filter(pk__in=event_ids).values("clock__incident_id")
-    rows = CaseEvent.objects.filter(incident_id__in=clocks, kind=timeline_kind, data__event__in=event_ids)
-    webhook_emit_for_case_events(rows.select_related("incident").order_by("pk"))
 
 
 def sla_sweep(*, now: datetime | None = None, batch: int = SWEEP_BATCH) -> SweepResult:

@@ -184,6 +184,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Who hears of every timeline row, in this order, inside the transaction that wrote it
+# (cases/timeline): the webhooks turn the kinds they publish into deliveries.
+PAYHEALTH_TIMELINE_LISTENERS = ["webhooks.services.webhook_emit_for_case_events"]
+
 # Partner notices (cases/services/delivery.py): SMTP retries back off exponentially from
 # RETRY_BACKOFF seconds up to RETRY_BACKOFF_MAX, at most MAX_RETRIES times, then the notice
 # fails; the sweep re-queues notices left in `queued` longer than STUCK_AFTER seconds.

@@ -208,6 +208,8 @@ def test_reply_is_threaded_by_in_reply_to(thread):
     assert event.data == {
         "correspondence": row.pk,
         "partner": "BBVA México",
+        "engagement": engagement.pk,
+        "partner_reply": True,
         "subject": "RE: your notice",
         "matched_by": "header",
         "source": "test",

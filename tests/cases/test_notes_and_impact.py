@@ -230,7 +230,16 @@ def test_engagement_add_records_the_partner_and_its_folio(analyst):
     engagement = engagement_add(incident=incident, actor=analyst, partner=partner, folio=" 4821 ")
     assert (engagement.folio, engagement.partner_status) == ("4821", "not_notified")
     [event] = events_of(incident, CaseEvent.Kind.PARTNER_ENGAGED)
-    assert (event.actor, event.data) == (analyst, {"partner": "Prosa", "code": "prosa", "folio": "4821"})
+    assert (event.actor, event.data) == (
+        analyst,
+        {
+            "partner": "Prosa",
+            "code": "prosa",
+            "engagement": engagement.pk,
+            "folio": "4821",
+            "partner_status": "not_notified",
+        },
+    )
     assert list(search(Incident.objects.all(), "Prosa")) == [incident]
 
 

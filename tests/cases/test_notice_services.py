@@ -267,7 +267,10 @@ def test_a_sev1_notice_waits_for_a_lead_and_approving_sends_it(
     assert published(callbacks, DELIVER_TASK) == [[sev1_draft.pk]]
     assert notice_events(desk.incident, CaseEvent.Kind.NOTICE_APPROVED, CaseEvent.Kind.NOTICE_QUEUED) == [
         ("notice_approved", {"correspondence": sev1_draft.pk, "partner": "Visa", "comment": "Go"}),
-        ("notice_queued", {"correspondence": sev1_draft.pk, "partner": "Visa", "language": "en"}),
+        (
+            "notice_queued",
+            {"correspondence": sev1_draft.pk, "partner": "Visa", "language": "en", "retry": False, "requeued": ""},
+        ),
     ]
 
 
@@ -442,7 +445,7 @@ def test_the_sweep_requeues_notices_stuck_in_queued_or_interrupted_while_sending
     assert rows[stuck.pk].queued_at > now
     assert len(callbacks) == 1
     queued = notice_events(desk.incident, CaseEvent.Kind.NOTICE_QUEUED)
-    reasons = {data["correspondence"]: data["requeued"] for _, data in queued if "requeued" in data}
+    reasons = {data["correspondence"]: data["requeued"] for _, data in queued if data["requeued"]}
     assert (reasons[stuck.pk], reasons[interrupted.pk]) == ("stuck_in_queue", "interrupted_while_sending")
     assert fresh.pk not in reasons
 

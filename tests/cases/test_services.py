@@ -46,7 +46,10 @@ def test_transition_follows_the_lifecycle_and_stamps_times(analyst):
     incident = incident_transition(incident=incident, actor=analyst, to="resolved")
     assert incident.resolved_at is not None
     event = incident.events.filter(kind="status_changed").last()
-    assert (event.data, event.actor) == ({"from": "investigating", "to": "resolved", "reason": ""}, analyst)
+    assert (event.data, event.actor) == (
+        {"from": "investigating", "to": "resolved", "reason": "", "partner": None, "partner_code": None},
+        analyst,
+    )
 
 
 def test_refused_transition_changes_nothing(analyst):

@@ -5,9 +5,10 @@ from uuid import UUID
 
 import pytest
 
-from cases import events
+from cases import timeline
 from cases.models import CaseEvent
 from cases.services import incident_change_severity, incident_transition
+from cases.timeline.events import NoteAdded, StatusChanged
 from tests.factories import IncidentFactory, WebhookSubscriptionFactory
 from webhooks.models import WebhookDelivery
 from webhooks.services import EVENT_TYPES_BY_KIND, event_id_for, webhook_emit_for_case_events
@@ -58,7 +59,7 @@ def test_a_status_change_makes_one_delivery_per_listening_subscription(
             "status": "triaging",
             "url": f"https://desk.example.test/incidents/{incident.reference}/",
         },
-        "data": {"from": "new", "to": "triaging", "reason": ""},
+        "data": {"from": "new", "to": "triaging", "reason": "", "partner": None, "partner_code": None},
         "actor": "ana",
     }
     assert len(callbacks) == 1  # one publish for both deliveries, after the commit
@@ -69,7 +70,7 @@ def test_kinds_nobody_listens_to_make_no_delivery(analyst):
     WebhookSubscriptionFactory(events=["incident.status_changed"])
 
     incident_change_severity(incident=incident, actor=analyst, severity="sev2", reason="Wider impact")
-    events.record(incident=incident, actor=analyst, kind=CaseEvent.Kind.NOTE_ADDED, note=1)
+    timeline.record(NoteAdded(note=1), incident=incident, actor=analyst)
 
     assert WebhookDelivery.objects.count() == 0
 
@@ -99,18 +100,19 @@ def test_bulk_emission_reads_incidents_and_actors_once(analyst, lead, django_ass
     assert UUID(created[0].payload["id"]) == event_id_for(rows[0])
 
 
-def _record(incident, analyst, kind):
-    return events.record(incident=incident, actor=analyst, kind=kind, **{"from": "new", "to": "triaging"})
+def _record(incident, analyst):
+    changed = StatusChanged(was="new", to="triaging", reason="", partner=None, partner_code=None)
+    return timeline.record(changed, incident=incident, actor=analyst)
 
 
 def test_record_costs_no_extra_query_without_subscriptions(analyst, django_assert_num_queries):
     incident = IncidentFactory()
-    _record(incident, analyst, CaseEvent.Kind.STATUS_CHANGED)  # fills the cached set (empty)
+    _record(incident, analyst)  # fills the cached set (empty)
 
     with django_assert_num_queries(1):  # the INSERT of the timeline row, as before webhooks
-        _record(incident, analyst, CaseEvent.Kind.STATUS_CHANGED)
+        _record(incident, analyst)
     with django_assert_num_queries(1):
-        _record(incident, analyst, CaseEvent.Kind.NOTE_ADDED)
+        timeline.record(NoteAdded(note=1), incident=incident, actor=analyst)
 
     assert WebhookDelivery.objects.count() == 0
 
@@ -119,11 +121,29 @@ def test_a_new_subscription_is_heard_at_once_through_the_service(partner_manager
     from webhooks.services import webhook_subscription_create
 
     incident = IncidentFactory()
-    _record(incident, analyst, CaseEvent.Kind.STATUS_CHANGED)  # caches "nobody listens"
+    _record(incident, analyst)  # caches "nobody listens"
     hook = webhook_subscription_create(
         actor=partner_manager, name="chat", url="https://chat.example.test/in", events=["incident.status_changed"]
     )
 
-    _record(incident, analyst, CaseEvent.Kind.STATUS_CHANGED)
+    _record(incident, analyst)
 
     assert list(WebhookDelivery.objects.values_list("subscription_id", flat=True)) == [hook.pk]
+
+
+def test_the_documented_data_keys_are_the_timeline_payloads_keys():
+    """docs/webhooks.md lists each event type's `data` keys; they are the payload class's keys."""
+    import re
+    from pathlib import Path
+
+    from cases.timeline.events import PAYLOADS
+
+    documented = {}
+    text = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    for types, keys in re.findall(r"^\| (`[a-z._`/ ]+`) \| (`[a-z_`, ]+`.*?) \|$", text, re.MULTILINE):
+        names = tuple(re.findall(r"`([a-z_]+)`", keys.split(" (")[0]))
+        for event_type in re.findall(r"`([a-z._]+)`", types):
+            documented[event_type] = names
+
+    expected = {event_type: PAYLOADS[kind].keys() for kind, event_type in EVENT_TYPES_BY_KIND.items()}
+    assert documented == expected

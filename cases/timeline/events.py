@@ -1,0 +1,414 @@
+"""One typed payload per timeline event kind: the keys a `CaseEvent.data` holds, fixed.
+
+Every writer builds its event from the class of its kind (`StatusChanged(was=..., to=..., ...)`:
+keyword-only, every key required), and every reader (the timeline's sentences, the SLA clocks,
+webhook receivers through the documented keys) reads the same class back (`read(event)`), so a
+reader can never look for a key the writer did not write: a misspelt field fails where it is
+typed, in the writer's or the reader's own tests.
+
+`data()` is what is stored: JSON values only, every key always present (None or "" where a fact
+does not apply), so the shape of a kind never depends on the path that wrote it. Rows written
+before a key existed read back with None for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from cases.models import CaseEvent
+
+Kind = CaseEvent.Kind
+PAYLOADS: dict[str, type[Payload]] = {}
+
+
+def key(name: str, **kwargs) -> Any:
+    """A field stored under another key than its Python name ("from" is a keyword)."""
+    return dataclasses.field(metadata={"key": name}, **kwargs)
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {name: jsonable(item) for name, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    return value
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Payload:
+    """The facts of one timeline event; subclasses name their kind and list their keys."""
+
+    kind: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            if cls.kind in PAYLOADS:
+                raise TypeError(f"two payloads for the kind {cls.kind}")
+            PAYLOADS[cls.kind] = cls
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The JSON keys of this kind, in order."""
+        return tuple(field.metadata.get("key", field.name) for field in dataclasses.fields(cls))
+
+    def data(self) -> dict:
+        return {
+            field.metadata.get("key", field.name): jsonable(getattr(self, field.name))
+            for field in dataclasses.fields(self)
+        }
+
+    @classmethod
+    def from_data(cls, data: dict | None) -> Payload:
+        """The payload of a stored row; keys it lacks (older rows) read as None."""
+        data = cls.upgrade(dict(data or {}))
+        return cls(**{field.name: data.get(field.metadata.get("key", field.name)) for field in dataclasses.fields(cls)})
+
+    @classmethod
+    def upgrade(cls, data: dict) -> dict:
+        """Rename what older rows stored under other keys (none by default)."""
+        return data
+
+
+def sql_object(payload_class: type[Payload], columns: dict[str, str]) -> str:
+    """`jsonb_build_object(...)` of a payload's keys for a bulk INSERT … SELECT, each key from its SQL
+    expression; refuses a key too many or too few, so bulk rows have the same keys as `record`'s."""
+    keys = payload_class.keys()
+    if set(columns) != set(keys):
+        raise ValueError(f"{payload_class.__name__} has the keys {keys}, not {tuple(columns)}")
+    return "jsonb_build_object(" + ", ".join(f"'{name}', {columns[name]}" for name in keys) + ")"
+
+
+def read(event: CaseEvent) -> Payload:
+    """The typed payload of a stored timeline row."""
+    return PAYLOADS[event.kind].from_data(event.data)
+
+
+def _changes_from_fields(data: dict) -> dict:
+    # Early admin edits listed the changed fields without their values.
+    if data.get("changes") is None and isinstance(data.get("fields"), list):
+        data["changes"] = {name: {} for name in data["fields"]}
+    return data
+
+
+# --- the incident ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IncidentOpened(Payload):
+    kind = Kind.OPENED
+    reference: str
+    severity: str
+    category: str
+    source: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StatusChanged(Payload):
+    """`partner` and `partner_code` name the partner the desk now waits on (waiting_on_partner only)."""
+
+    kind = Kind.STATUS_CHANGED
+    was: str = key("from")
+    to: str
+    reason: str
+    partner: str | None
+    partner_code: str | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SeverityChanged(Payload):
+    kind = Kind.SEVERITY_CHANGED
+    was: str = key("from")
+    to: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OwnerChanged(Payload):
+    """Usernames; None is nobody."""
+
+    kind = Kind.OWNER_CHANGED
+    was: str | None = key("from")
+    to: str | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DetailsChanged(Payload):
+    """`changes`: {field: {"from": old, "to": new}} for each descriptive field that changed."""
+
+    kind = Kind.DETAILS_CHANGED
+    changes: dict
+
+    @classmethod
+    def upgrade(cls, data: dict) -> dict:
+        return _changes_from_fields(data)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NoteAdded(Payload):
+    kind = Kind.NOTE_ADDED
+    note: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NoteEdited(Payload):
+    """`previous`: the text before the edit (the note keeps only its latest words)."""
+
+    kind = Kind.NOTE_EDITED
+    note: int
+    previous: str
+
+
+# --- merchants and partners --------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MerchantAdded(Payload):
+    """`values`: the measured impact recorded with it ({field: value}), None when none was."""
+
+    kind = Kind.MERCHANT_ADDED
+    merchant: str
+    account_id: str
+    values: dict | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MerchantUpdated(Payload):
+    kind = Kind.MERCHANT_UPDATED
+    merchant: str
+    account_id: str
+    changes: dict
+
+    @classmethod
+    def upgrade(cls, data: dict) -> dict:
+        return _changes_from_fields(data)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MerchantRemoved(Payload):
+    """`values`: the last measured impact, kept here once the row is gone."""
+
+    kind = Kind.MERCHANT_REMOVED
+    merchant: str
+    account_id: str
+    values: dict
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PartnerEngaged(Payload):
+    """`partner_status` is the status it was engaged with; `engagement` the row's id."""
+
+    kind = Kind.PARTNER_ENGAGED
+    partner: str
+    code: str
+    engagement: int
+    folio: str
+    partner_status: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PartnerUpdated(Payload):
+    kind = Kind.PARTNER_UPDATED
+    partner: str
+    code: str
+    engagement: int
+    changes: dict
+
+    @classmethod
+    def upgrade(cls, data: dict) -> dict:
+        return _changes_from_fields(data)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PartnerAcknowledged(Payload):
+    """The partner's first real reply acknowledged the incident (`correspondence` is that reply)."""
+
+    kind = Kind.PARTNER_ACKNOWLEDGED
+    correspondence: int
+    partner: str
+    code: str
+    folio: str
+    changes: dict
+
+
+# --- notices and replies -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NoticeDrafted(Payload):
+    kind = Kind.NOTICE_DRAFTED
+    correspondence: int
+    notice_kind: str
+    partner: str
+    language: str
+    to: list
+    template_version: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NoticeEdited(Payload):
+    """`changed`: which of subject and body_text the author changed."""
+
+    kind = Kind.NOTICE_EDITED
+    correspondence: int
+    partner: str
+    changed: list
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NoticeSubmitted(Payload):
+    kind = Kind.NOTICE_SUBMITTED
+    correspondence: int
+    partner: str
+    language: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NoticeApproved(Payload):
+    kind = Kind.NOTICE_APPROVED
+    correspondence: int
+    partner: str
+    comment: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NoticeRejected(Payload):
+    """`comment`: what the lead says must change (required)."""
+
+    kind = Kind.NOTICE_REJECTED
+    correspondence: int
+    partner: str
+    comment: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NoticeQueued(Payload):
+    """`retry`: a person queued a failed notice again; `requeued`: why the sweep queued it again
+    ("stuck_in_queue", "interrupted_while_sending"), "" otherwise."""
+
+    kind = Kind.NOTICE_QUEUED
+    correspondence: int
+    partner: str
+    language: str
+    retry: bool
+    requeued: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NoticeSent(Payload):
+    """`to`: the addresses the server took; `refused`: the ones it refused, with its answer ("" if none)."""
+
+    kind = Kind.NOTICE_SENT
+    correspondence: int
+    partner: str
+    language: str
+    to: list
+    message_id: str
+    attempts: int
+    refused: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NoticeFailed(Payload):
+    kind = Kind.NOTICE_FAILED
+    correspondence: int
+    partner: str
+    error: str
+    attempts: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ReplyReceived(Payload):
+    """A received message joined the incident. `matched_by`: header, subject or triage; `source`:
+    imap, gateway, upload or triage. `partner_reply` is True for a real answer from an engaged
+    partner (not an auto-reply, not a colleague's copy): that is what acknowledges and resumes."""
+
+    kind = Kind.REPLY_RECEIVED
+    correspondence: int
+    partner: str
+    engagement: int | None
+    subject: str
+    matched_by: str
+    source: str
+    auto_reply: bool
+    sender: str = key("from")
+    partner_reply: bool
+
+
+# --- monitoring ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AlertReceived(Payload):
+    """A monitoring alert opened the incident (`outcome` "opened") or updated it ("updated").
+    Rates are decimal strings (shares), `drop_pp` in percentage points, times ISO 8601."""
+
+    kind = Kind.ALERT_RECEIVED
+    outcome: str
+    fingerprint: str
+    source: str
+    merchant: str
+    account_id: str
+    partner: str
+    issuer: str
+    network: str
+    country: str
+    bin_prefix: str
+    window: dict
+    baseline_rate: str
+    observed_rate: str
+    drop_pp: str
+    attempts: int
+    failed_attempts: int
+    volume_at_risk: dict | None
+    decline_codes: list
+    severity_hint: str
+    measured_severity: str
+
+
+# --- SLA clocks ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SlaClockChange(Payload):
+    """A clock (`clock`: its id) of the desk (`partner` None) or of a partner changed state."""
+
+    clock: int
+    metric: str
+    family: str
+    partner: str | None
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SlaPaused(SlaClockChange):
+    kind = Kind.SLA_PAUSED
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SlaResumed(SlaClockChange):
+    kind = Kind.SLA_RESUMED
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SlaCrossing(SlaClockChange):
+    """`event`: the clock event the crossing fired (its facts, its notification)."""
+
+    event: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SlaWarning(SlaCrossing):
+    kind = Kind.SLA_WARNING
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SlaBreached(SlaCrossing):
+    kind = Kind.SLA_BREACHED

@@ -1,0 +1,404 @@
+"""How each timeline event reads: one translated sentence per kind, from its typed payload.
+
+Each renderer is registered for the payload class of its kind (`@renders(StatusChanged)`) and
+reads that class's fields, so a sentence can only use facts the writer recorded. A test renders
+every kind in both languages, so a kind without a sentence fails at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC
+from decimal import Decimal, InvalidOperation
+
+from django.utils import formats, timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.html import conditional_escape, escape
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from cases.models import AffectedMerchant, CaseEvent, Incident, PartnerEngagement, SlaClock
+from cases.models.incident import Category, Severity, Status
+from cases.timeline import events as ev
+from partners.models import NoticeTemplate
+from payhealth.i18n import Language
+
+Renderer = Callable[[ev.Payload, str], SafeString]
+RENDERERS: dict[type[ev.Payload], Renderer] = {}
+
+
+def renders(*payload_classes: type[ev.Payload]):
+    def register(function: Renderer) -> Renderer:
+        for payload_class in payload_classes:
+            RENDERERS[payload_class] = function
+        return function
+
+    return register
+
+
+def sentence(event: CaseEvent) -> SafeString:
+    """The event as one readable sentence in the active language ("Ana moved the incident from …")."""
+    payload = ev.read(event)
+    return RENDERERS[type(payload)](payload, person(event.actor))
+
+
+# --- words ---------------------------------------------------------------------------------------
+
+
+def person(user) -> str:
+    """A user's display name: the full name, else the username; PayHealth itself without one."""
+    if user is None:
+        return "PayHealth"
+    return user.get_full_name() or user.get_username()
+
+
+def share_as_percent(value, digits: int = 2) -> str:
+    """0.9250 → "92.50 %" in the active language's number format; empty for an unmeasured rate."""
+    if value in (None, ""):
+        return ""
+    try:
+        number = Decimal(str(value)) * 100
+    except InvalidOperation:
+        return str(value)
+    return f"{formats.number_format(number, int(digits), use_l10n=True)} %"
+
+
+def label(choices, value) -> str:
+    """A choice's translated label; a dash for nothing, the raw value for an unknown one."""
+    if value in (None, ""):
+        return "—"
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return str(value)
+
+
+def _sentence(message: str, **params) -> SafeString:
+    """Fill a translated sentence with escaped values (the translation itself is trusted text)."""
+    return mark_safe(escape(message) % {name: conditional_escape(value) for name, value in params.items()})  # noqa: S308
+
+
+def _with_reason(sentence: SafeString, reason: str | None) -> SafeString:
+    if not (reason or "").strip():
+        return mark_safe(f"{sentence}.")  # noqa: S308 - already escaped
+    because = _sentence(_("reason: %(reason)s"), reason=reason.strip())
+    return mark_safe(f"{sentence} — {because}")  # noqa: S308 - both parts already escaped
+
+
+def _field_label(model, name: str) -> str:
+    try:
+        return str(model._meta.get_field(name).verbose_name)
+    except Exception:  # a field since renamed or removed: show its old name
+        return name
+
+
+_RATE_FIELDS = {"baseline_rate", "observed_rate"}
+_CHOICE_FIELDS = {
+    "rate_definition": AffectedMerchant.RateDefinition,
+    "partner_status": PartnerEngagement.PartnerStatus,
+    "category": Category,
+}
+
+
+def _value(field: str, value) -> str:
+    if value in (None, "", []):
+        return "—"
+    if field in _RATE_FIELDS:
+        return share_as_percent(value)
+    if field in _CHOICE_FIELDS:
+        return label(_CHOICE_FIELDS[field], value)
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return formats.number_format(value, use_l10n=True, force_grouping=True)
+    if field.endswith("_at") and isinstance(value, str):
+        parsed = parse_datetime(value)
+        if parsed is not None:
+            if timezone.is_naive(parsed):
+                parsed = timezone.make_aware(parsed, UTC)
+            return formats.date_format(timezone.localtime(parsed), "SHORT_DATETIME_FORMAT")
+    return str(value)
+
+
+def _changes(model, changes: dict | None) -> str:
+    """ "baseline approval rate 92.00 % → 90.00 %; attempts 1,000 → 1,200", or the names alone."""
+    parts = []
+    for field, change in (changes or {}).items():
+        if isinstance(change, dict) and ("from" in change or "to" in change):
+            parts.append(
+                _("%(field)s %(old)s → %(new)s")
+                % {
+                    "field": _field_label(model, field),
+                    "old": _value(field, change.get("from")),
+                    "new": _value(field, change.get("to")),
+                }
+            )
+        else:
+            parts.append(_field_label(model, field))
+    return "; ".join(parts)
+
+
+# --- the incident ----------------------------------------------------------------------------------
+
+
+@renders(ev.IncidentOpened)
+def _opened(payload: ev.IncidentOpened, actor: str) -> SafeString:
+    return _sentence(
+        _("%(actor)s opened the incident as %(severity)s (%(category)s)."),
+        actor=actor,
+        severity=label(Severity, payload.severity),
+        category=label(Category, payload.category),
+    )
+
+
+@renders(ev.StatusChanged)
+def _status(payload: ev.StatusChanged, actor: str) -> SafeString:
+    if payload.partner:
+        sentence = _sentence(
+            _("%(actor)s moved the incident from %(old)s to %(new)s (waiting on %(partner)s)"),
+            actor=actor,
+            old=label(Status, payload.was),
+            new=label(Status, payload.to),
+            partner=payload.partner,
+        )
+    else:
+        sentence = _sentence(
+            _("%(actor)s moved the incident from %(old)s to %(new)s"),
+            actor=actor,
+            old=label(Status, payload.was),
+            new=label(Status, payload.to),
+        )
+    return _with_reason(sentence, payload.reason)
+
+
+@renders(ev.SeverityChanged)
+def _severity(payload: ev.SeverityChanged, actor: str) -> SafeString:
+    sentence = _sentence(
+        _("%(actor)s changed the severity from %(old)s to %(new)s"),
+        actor=actor,
+        old=label(Severity, payload.was),
+        new=label(Severity, payload.to),
+    )
+    return _with_reason(sentence, payload.reason)
+
+
+@renders(ev.OwnerChanged)
+def _owner(payload: ev.OwnerChanged, actor: str) -> SafeString:
+    if not payload.to:
+        return _sentence(_("%(actor)s left the incident without an owner."), actor=actor)
+    if not payload.was:
+        return _sentence(_("%(actor)s gave the incident to %(new)s."), actor=actor, new=payload.to)
+    return _sentence(
+        _("%(actor)s gave the incident from %(old)s to %(new)s."), actor=actor, old=payload.was, new=payload.to
+    )
+
+
+@renders(ev.DetailsChanged)
+def _details(payload: ev.DetailsChanged, actor: str) -> SafeString:
+    fields = ", ".join(_field_label(Incident, name) for name in payload.changes or {})
+    return _sentence(_("%(actor)s changed %(fields)s."), actor=actor, fields=fields)
+
+
+@renders(ev.NoteAdded)
+def _note_added(payload: ev.NoteAdded, actor: str) -> SafeString:
+    return _sentence(_("%(actor)s added a note."), actor=actor)
+
+
+@renders(ev.NoteEdited)
+def _note_edited(payload: ev.NoteEdited, actor: str) -> SafeString:
+    return _sentence(_("%(actor)s edited a note."), actor=actor)
+
+
+# --- merchants and partners ----------------------------------------------------------------------
+
+
+@renders(ev.MerchantAdded)
+def _merchant_added(payload: ev.MerchantAdded, actor: str) -> SafeString:
+    return _sentence(_("%(actor)s added merchant %(merchant)s."), actor=actor, merchant=payload.merchant or "")
+
+
+@renders(ev.MerchantUpdated)
+def _merchant_updated(payload: ev.MerchantUpdated, actor: str) -> SafeString:
+    changes = _changes(AffectedMerchant, payload.changes)
+    if not changes:
+        return _sentence(
+            _("%(actor)s updated the impact on %(merchant)s."), actor=actor, merchant=payload.merchant or ""
+        )
+    return _sentence(
+        _("%(actor)s updated the impact on %(merchant)s: %(changes)s."),
+        actor=actor,
+        merchant=payload.merchant or "",
+        changes=changes,
+    )
+
+
+@renders(ev.MerchantRemoved)
+def _merchant_removed(payload: ev.MerchantRemoved, actor: str) -> SafeString:
+    return _sentence(_("%(actor)s removed merchant %(merchant)s."), actor=actor, merchant=payload.merchant or "")
+
+
+@renders(ev.PartnerEngaged)
+def _partner_engaged(payload: ev.PartnerEngaged, actor: str) -> SafeString:
+    if payload.folio:
+        return _sentence(
+            _("%(actor)s engaged %(partner)s (folio %(folio)s)."),
+            actor=actor,
+            partner=payload.partner or "",
+            folio=payload.folio,
+        )
+    return _sentence(_("%(actor)s engaged %(partner)s."), actor=actor, partner=payload.partner or "")
+
+
+@renders(ev.PartnerUpdated)
+def _partner_updated(payload: ev.PartnerUpdated, actor: str) -> SafeString:
+    changes = _changes(PartnerEngagement, payload.changes)
+    if not changes:
+        return _sentence(_("%(actor)s updated %(partner)s."), actor=actor, partner=payload.partner or "")
+    return _sentence(
+        _("%(actor)s updated %(partner)s: %(changes)s."), actor=actor, partner=payload.partner or "", changes=changes
+    )
+
+
+@renders(ev.PartnerAcknowledged)
+def _partner_acknowledged(payload: ev.PartnerAcknowledged, actor: str) -> SafeString:
+    if payload.folio:
+        return _sentence(
+            _("%(partner)s acknowledged the incident, folio %(folio)s."),
+            partner=payload.partner or "",
+            folio=payload.folio,
+        )
+    return _sentence(_("%(partner)s acknowledged the incident."), partner=payload.partner or "")
+
+
+# --- notices and replies --------------------------------------------------------------------------
+
+
+@renders(ev.NoticeDrafted)
+def _notice_drafted(payload: ev.NoticeDrafted, actor: str) -> SafeString:
+    return _sentence(
+        _("%(actor)s drafted a notice to %(partner)s: %(notice)s, in %(language)s."),
+        actor=actor,
+        partner=payload.partner or "",
+        notice=label(NoticeTemplate.Kind, payload.notice_kind),
+        language=label(Language, payload.language),
+    )
+
+
+@renders(ev.NoticeEdited)
+def _notice_edited(payload: ev.NoticeEdited, actor: str) -> SafeString:
+    return _sentence(_("%(actor)s edited the notice to %(partner)s."), actor=actor, partner=payload.partner or "")
+
+
+@renders(ev.NoticeSubmitted)
+def _notice_submitted(payload: ev.NoticeSubmitted, actor: str) -> SafeString:
+    return _sentence(
+        _("%(actor)s submitted the notice to %(partner)s for a lead's approval."),
+        actor=actor,
+        partner=payload.partner or "",
+    )
+
+
+@renders(ev.NoticeApproved)
+def _notice_approved(payload: ev.NoticeApproved, actor: str) -> SafeString:
+    return _sentence(_("%(actor)s approved a notice."), actor=actor)
+
+
+@renders(ev.NoticeRejected)
+def _notice_rejected(payload: ev.NoticeRejected, actor: str) -> SafeString:
+    return _with_reason(_sentence(_("%(actor)s sent a notice back"), actor=actor), payload.comment)
+
+
+@renders(ev.NoticeQueued)
+def _notice_queued(payload: ev.NoticeQueued, actor: str) -> SafeString:
+    return _sentence(_("%(actor)s queued a notice for sending."), actor=actor)
+
+
+@renders(ev.NoticeSent)
+def _notice_sent(payload: ev.NoticeSent, actor: str) -> SafeString:
+    recipients = payload.to or []
+    if isinstance(recipients, str):
+        recipients = [recipients]
+    return _sentence(
+        _("Notice sent to %(partner)s (%(recipients)s)."),
+        partner=payload.partner or "",
+        recipients=", ".join(recipients),
+    )
+
+
+@renders(ev.NoticeFailed)
+def _notice_failed(payload: ev.NoticeFailed, actor: str) -> SafeString:
+    return _sentence(_("A notice could not be sent: %(error)s"), error=payload.error or "")
+
+
+@renders(ev.ReplyReceived)
+def _reply(payload: ev.ReplyReceived, actor: str) -> SafeString:
+    return _sentence(
+        _("%(partner)s replied (from %(sender)s)."), partner=payload.partner or "", sender=payload.sender or ""
+    )
+
+
+# --- monitoring ------------------------------------------------------------------------------------
+
+
+@renders(ev.AlertReceived)
+def _alert(payload: ev.AlertReceived, actor: str) -> SafeString:
+    """ "Monitoring alert for Cinépolis: approval rate 71.00 % against 93.00 % (−22.00 pp) on 1,200
+    attempts; it opened the incident." Older events without figures keep the short sentence."""
+    if not payload.merchant or payload.observed_rate in (None, ""):
+        return _sentence(_("A monitoring alert was received."))
+    message = (
+        _(
+            "Monitoring alert for %(merchant)s: approval rate %(observed)s against %(baseline)s "
+            "(−%(drop)s pp) on %(attempts)s attempts; it opened the incident."
+        )
+        if payload.outcome == "opened"
+        else _(
+            "Monitoring alert for %(merchant)s: approval rate %(observed)s against %(baseline)s "
+            "(−%(drop)s pp) on %(attempts)s attempts; the impact was updated."
+        )
+    )
+    return _sentence(
+        message,
+        merchant=payload.merchant,
+        observed=share_as_percent(payload.observed_rate),
+        baseline=share_as_percent(payload.baseline_rate),
+        drop=formats.number_format(Decimal(str(payload.drop_pp or 0)), 2, use_l10n=True),
+        attempts=formats.number_format(payload.attempts or 0, use_l10n=True, force_grouping=True),
+    )
+
+
+# --- SLA clocks ------------------------------------------------------------------------------------
+
+# (ours, a partner's)
+_SLA_SENTENCES = {
+    ev.SlaPaused: (
+        gettext_lazy("The SLA clock “%(metric)s” paused"),
+        gettext_lazy("%(partner)s's SLA clock “%(metric)s” paused"),
+    ),
+    ev.SlaResumed: (
+        gettext_lazy("The SLA clock “%(metric)s” resumed"),
+        gettext_lazy("%(partner)s's SLA clock “%(metric)s” resumed"),
+    ),
+    ev.SlaWarning: (
+        gettext_lazy("SLA warning: “%(metric)s” is close to its target"),
+        gettext_lazy("SLA warning: %(partner)s's “%(metric)s” is close to its target"),
+    ),
+    ev.SlaBreached: (
+        gettext_lazy("SLA breached: “%(metric)s” passed its target"),
+        gettext_lazy("SLA breached: %(partner)s's “%(metric)s” passed its target"),
+    ),
+}
+
+
+@renders(*_SLA_SENTENCES)
+def _sla(payload: ev.SlaClockChange, actor: str) -> SafeString:
+    if not payload.metric:  # rows from before clocks named their metric: the kind's label
+        return _with_reason(_sentence("%(label)s", label=CaseEvent.Kind(payload.kind).label), payload.reason)
+    ours, partners = _SLA_SENTENCES[type(payload)]
+    metric = label(SlaClock.Metric, payload.metric)
+    if payload.partner:
+        sentence = _sentence(str(partners), partner=payload.partner, metric=metric)
+    else:
+        sentence = _sentence(str(ours), metric=metric)
+    return _with_reason(sentence, payload.reason)
