@@ -53,7 +53,7 @@ from django.urls import reverse  # noqa: E402
 
 from bench.figures import measure  # noqa: E402
 from cases.models import Incident, SlaClock  # noqa: E402
-from cases.reports.filters import desk_today  # noqa: E402
+from cases.sla.reports.filters import desk_today  # noqa: E402
 
 INCIDENTS = 100_000
 SWEEP_TARGET_S = 1.0
@@ -83,7 +83,7 @@ def ensure_desk(seed: bool) -> int:
 
 
 def bench_sweep() -> None:
-    from cases.services.sla_sweep import sla_sweep
+    from cases.sla.sweep import sla_sweep
 
     running = SlaClock.objects.filter(state=SlaClock.State.RUNNING).count()
     with transaction.atomic():
@@ -101,8 +101,8 @@ def bench_sweep() -> None:
 
 def bench_figures(user, start, end) -> None:
     """The page's aggregates computed without the cache: what the first lead after a change waits."""
-    from cases.reports import ReportFilter
-    from cases.views.reports import _report_figures
+    from cases.sla.reports import ReportFilter
+    from cases.sla.views.reports import _report_figures
 
     filters = ReportFilter(start=start, end=end)
     samples = []

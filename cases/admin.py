@@ -34,9 +34,6 @@ from cases.models import (
     ReferenceCounter,
     ResponseCode,
     SavedView,
-    SlaClock,
-    SlaClockEvent,
-    SlaPolicy,
 )
 from cases.services import (
     engagement_add,
@@ -53,21 +50,8 @@ from cases.services import (
 )
 from cases.services.impact import ENGAGEMENT_TIMES, IMPACT_FIELDS
 from cases.services.incidents import EDITABLE_DETAILS
-from partners.admin import LockedFieldsMixin
-
-
-class AppendOnlyMixin:
-    """Rows written only by PayHealth itself and never changed: the admin may look, nothing more."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
+from cases.sla import admin as sla_admin  # noqa: F401 - the feature packages' admin registers on import
+from payhealth.admin_forms import LockedFieldsMixin, ReadOnlyAdminMixin
 
 # --- What hangs off an incident: written by the same services as the incident page ---------
 # The services lock the incident, check the row, put the change on the timeline and refresh the
@@ -151,7 +135,7 @@ class ResponseCodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReferenceCounter)
-class ReferenceCounterAdmin(AppendOnlyMixin, admin.ModelAdmin):
+class ReferenceCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Written only by `cases.references`; a hand edit could hand out a reference twice."""
 
     list_display = ["year", "last"]
@@ -227,7 +211,7 @@ class InvestigationNoteInline(IncidentChildInlineMixin, admin.StackedInline):
     related = ("author",)
 
 
-class CaseEventInline(AppendOnlyMixin, admin.TabularInline):
+class CaseEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = CaseEvent
     extra = 0
     fields = ["created_at", "kind", "actor", "data"]
@@ -538,7 +522,7 @@ class SavedViewAdmin(admin.ModelAdmin):
 
 
 @admin.register(CaseEvent)
-class CaseEventAdmin(AppendOnlyMixin, admin.ModelAdmin):
+class CaseEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "incident", "kind", "actor"]
     list_filter = ["kind"]
     search_fields = ["incident__reference", "incident__title"]
@@ -693,79 +677,3 @@ class CorrespondenceAdmin(LockedFieldsMixin, admin.ModelAdmin):
         if obj.template_id and (not change or "template" in form.changed_data):
             obj.template_version = obj.template.version
         super().save_model(request, obj, form, change)
-
-
-# --- SLAs -----------------------------------------------------------------------------------
-
-
-@admin.register(SlaPolicy)
-class SlaPolicyAdmin(admin.ModelAdmin):
-    list_display = [
-        "name",
-        "severity",
-        "partner_kind",
-        "partner",
-        "acknowledge_target",
-        "first_notice_target",
-        "update_every",
-        "resolve_target",
-        "calendar",
-        "warn_at",
-        "active",
-    ]
-    list_filter = ["severity", "partner_kind", "active", "calendar"]
-    search_fields = ["name", "partner__name", "partner__code"]
-    list_select_related = ["partner", "calendar"]
-    autocomplete_fields = ["partner", "calendar"]
-    ordering = ["severity", "partner_kind", "name"]
-
-
-class SlaClockEventInline(AppendOnlyMixin, admin.TabularInline):
-    model = SlaClockEvent
-    extra = 0
-    fields = ["at", "kind", "cycle", "reason", "actor", "data", "notified_at"]
-    readonly_fields = fields
-    ordering = ["at", "id"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
-
-
-@admin.register(SlaClock)
-class SlaClockAdmin(admin.ModelAdmin):
-    """The state and instants are derived from the clock's events and calendar."""
-
-    list_display = ["incident", "family", "metric", "partner", "state", "started_at", "due_at", "breached_at"]
-    list_filter = ["family", "metric", "state", "incident__severity"]
-    search_fields = ["incident__reference", "incident__title", "engagement__partner__name"]
-    list_select_related = ["incident", "engagement__partner"]
-    autocomplete_fields = ["incident", "engagement", "policy", "calendar"]
-    date_hierarchy = "started_at"
-    ordering = ["-started_at", "-id"]
-    readonly_fields = [
-        "state",
-        "due_at",
-        "warn_due_at",
-        "warned_at",
-        "breached_at",
-        "stopped_at",
-        "consumed",
-        "consumed_at",
-        "pause_reason",
-        "cycle",
-    ]
-    inlines = [SlaClockEventInline]
-
-    @admin.display(description=_("partner"), ordering="engagement__partner__name")
-    def partner(self, obj: SlaClock):
-        return obj.engagement.partner if obj.engagement_id else None
-
-
-@admin.register(SlaClockEvent)
-class SlaClockEventAdmin(AppendOnlyMixin, admin.ModelAdmin):
-    list_display = ["at", "clock", "kind", "reason", "actor"]
-    list_filter = ["kind"]
-    search_fields = ["clock__incident__reference", "reason"]
-    list_select_related = ["clock", "actor"]
-    date_hierarchy = "at"
-    ordering = ["-at", "-id"]

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import BooleanField, Case, Count, F, OuterRef, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
+from django.http import Http404
 from django.utils import timezone
 
 from cases.filters import IncidentFilterSet
@@ -137,6 +138,17 @@ def incident_visible_by_reference(*, user, reference: str) -> Incident | None:
         .filter(reference=(reference or "").strip().upper())
         .first()
     )
+
+
+def incident_visible_or_404(*, user, reference: str) -> Incident:
+    """The incident the user may see, else Http404 (also for one that exists but is not visible,
+    and for a reference no incident can have)."""
+    if not reference or "\x00" in reference or len(reference) > 64:
+        raise Http404
+    incident = incident_visible_by_reference(user=user, reference=reference)
+    if incident is None:
+        raise Http404
+    return incident
 
 
 def incident_timeline(*, user, incident: Incident) -> QuerySet[CaseEvent]:

@@ -16,9 +16,6 @@ from cases.services.delivery import (
     correspondence_requeue_stuck,
 )
 from cases.services.inbound import inbound_poll_mailbox
-from cases.services.sla import NOTIFY_TASK
-from cases.services.sla_notify import sla_event_notify
-from cases.services.sla_sweep import sla_sweep
 from payhealth.outbox import backoff
 
 
@@ -40,19 +37,6 @@ def deliver_correspondence_task(self, correspondence_id: int) -> str:
 def requeue_stuck_correspondence_task() -> int:
     """Periodic (beat): re-queue notices whose delivery task was lost or whose worker died."""
     return correspondence_requeue_stuck()
-
-
-@shared_task(name="cases.sweep_sla_clocks_task", acks_late=True)
-def sweep_sla_clocks_task() -> dict[str, int]:
-    """Periodic (beat): fire the SLA warnings and breaches of clocks that crossed them."""
-    result = sla_sweep()
-    return {"warned": result.warned, "breached": result.breached}
-
-
-@shared_task(name=NOTIFY_TASK, acks_late=True)
-def notify_sla_event_task(event_id: int) -> str:
-    """Mail one SLA warning or breach (and escalate a partner's breach); idempotent."""
-    return sla_event_notify(event_id=event_id)
 
 
 @shared_task(name="cases.poll_inbound_mailbox_task", acks_late=True)

@@ -5,8 +5,6 @@ The admin is the superusers' tool (DESIGN.md §1); the desk works in the PayHeal
 
 from __future__ import annotations
 
-import copy
-
 from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
@@ -14,28 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from partners.models import BusinessCalendar, Holiday, NoticeTemplate, Partner, PartnerContact, WorkingHours
 from partners.notices import notice_template_errors
 from partners.services import notice_template_save
-
-
-class LockedFieldsMixin:
-    """Show fields without letting anyone edit them, yet keep them in the form.
-
-    A read-only field is left out of the form, and Django then skips every constraint that
-    mentions it, so a bad edit of a neighbouring field reaches the database as an IntegrityError.
-    A disabled field keeps its stored value and lets `validate_constraints` see it.
-    """
-
-    def get_locked_fields(self, request, obj=None) -> tuple[str, ...]:
-        return ()
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        for name in self.get_locked_fields(request, obj):
-            if name in form.base_fields:
-                # A copy, so a field declared on a shared form class is never disabled for good.
-                field = copy.deepcopy(form.base_fields[name])
-                field.disabled = True
-                form.base_fields[name] = field
-        return form
+from payhealth.admin_forms import LockedFieldsMixin
 
 
 class WorkingHoursInline(admin.TabularInline):

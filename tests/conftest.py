@@ -21,7 +21,8 @@ def _reference_data_after_flush(request):
         return
     from accounts.roles import sync_roles
     from cases.models import ResponseCode, SlaPolicy
-    from cases.reference import load_default_sla_policies, load_response_codes
+    from cases.reference_data import load_response_codes
+    from cases.sla.policies import load_default_sla_policies
     from partners.models import BusinessCalendar, Holiday, NoticeTemplate, WorkingHours
     from partners.notices import load_notice_templates
     from partners.reference import load_calendars

@@ -34,7 +34,7 @@ from cases.selectors import (
     incident_name_lists,
     incident_notes,
     incident_timeline,
-    incident_visible_by_reference,
+    incident_visible_or_404,
 )
 from cases.services import (
     engagement_add,
@@ -75,14 +75,6 @@ def clean_key(value: str) -> str:
     if not value or "\x00" in value or len(value) > 64:
         raise Http404
     return value
-
-
-def incident_for(request, reference: str) -> Incident:
-    """The incident the user may see, or 404 (also for one that exists but is not visible)."""
-    incident = incident_visible_by_reference(user=request.user, reference=clean_key(reference))
-    if incident is None:
-        raise Http404
-    return incident
 
 
 # Incidents ------------------------------------------------------------------------------------
@@ -139,10 +131,10 @@ class IncidentViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         return s.IncidentListSerializer if self.action == "list" else s.IncidentDetailSerializer
 
     def get_object(self) -> Incident:
-        return incident_for(self.request, self.kwargs[self.lookup_field])
+        return incident_visible_or_404(user=self.request.user, reference=self.kwargs[self.lookup_field])
 
     def _detail(self, incident: Incident, *, status_code=status.HTTP_200_OK) -> Response:
-        fresh = incident_for(self.request, incident.reference)
+        fresh = incident_visible_or_404(user=self.request.user, reference=incident.reference)
         fresh.api_merchants = list(incident_affected_merchants(user=self.request.user, incident=fresh))
         fresh.api_engagements = list(incident_engagements(user=self.request.user, incident=fresh))
         return Response(s.IncidentDetailSerializer(fresh).data, status=status_code)
@@ -259,7 +251,7 @@ class IncidentPartViewSet(viewsets.GenericViewSet):
 
     @cached_property
     def incident(self) -> Incident:
-        return incident_for(self.request, self.kwargs["reference"])
+        return incident_visible_or_404(user=self.request.user, reference=self.kwargs["reference"])
 
     def rows(self):
         raise NotImplementedError

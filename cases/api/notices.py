@@ -10,7 +10,6 @@ approving them, only drafts change. Raw inbound mail has its own endpoint outsid
 from __future__ import annotations
 
 from django.db.models import Prefetch, Q
-from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -22,8 +21,8 @@ from rest_framework.views import APIView
 
 from cases.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer, UserRefSerializer
 from cases.inbound import sanitise_html, triage_messages
-from cases.models import Attachment, Correspondence, Incident, PartnerEngagement
-from cases.selectors import incident_list_visible_to, incident_visible_by_reference
+from cases.models import Attachment, Correspondence, PartnerEngagement
+from cases.selectors import incident_list_visible_to, incident_visible_by_reference, incident_visible_or_404
 from cases.services import (
     inbound_attach,
     notice_approve,
@@ -43,16 +42,6 @@ Direction = Correspondence.Direction
 Status = Correspondence.Status
 IN_FLIGHT = (Status.QUEUED, Status.SENDING)
 NOTICE_ACTIONS = ("partial_update", "submit", "approve", "reject", "send", "release", "retry")
-
-
-def incident_or_404(request, reference: str) -> Incident:
-    """The incident the user may see, or 404 (also for one that exists but is not visible)."""
-    if not reference or "\x00" in reference or len(reference) > 64:
-        raise Http404
-    incident = incident_visible_by_reference(user=request.user, reference=reference)
-    if incident is None:
-        raise Http404
-    return incident
 
 
 def correspondence_rows():
@@ -196,7 +185,7 @@ class IncidentCorrespondenceView(APIView):
         summary="An incident's correspondence, threaded per partner", responses=IncidentCorrespondenceSerializer
     )
     def get(self, request, reference: str):
-        incident = incident_or_404(request, reference)
+        incident = incident_visible_or_404(user=request.user, reference=reference)
         threads: dict[int | None, dict] = {}
         for row in correspondence_rows().filter(incident=incident).order_by("created_at", "id"):
             thread = threads.setdefault(
@@ -227,7 +216,7 @@ class NoticeComposeView(APIView):
         responses={201: ComposeResultSerializer, 200: ComposeResultSerializer},
     )
     def post(self, request, reference: str):
-        incident = incident_or_404(request, reference)
+        incident = incident_visible_or_404(user=request.user, reference=reference)
         incoming = ComposeSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data

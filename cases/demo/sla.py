@@ -31,7 +31,7 @@ from cases import timeline as case_timeline
 from cases.demo.stories import Lifecycle
 from cases.models import CaseEvent, Correspondence, Incident, PartnerEngagement, SlaClock, SlaClockEvent, SlaPolicy
 from cases.models.incident import REOPEN_FROM, Status
-from cases.services.sla import (
+from cases.sla.rules import (
     PARTNER_METRICS,
     PAUSABLE_OURS,
     POLICY_TARGETS,

@@ -2,7 +2,8 @@ from django.db import migrations
 
 
 def forwards(apps, schema_editor):
-    from cases.reference import load_default_sla_policies, load_response_codes
+    from cases.reference_data import load_response_codes
+    from cases.sla.policies import load_default_sla_policies
 
     load_response_codes(apps.get_model("cases", "ResponseCode"))
     load_default_sla_policies(apps.get_model("cases", "SlaPolicy"), apps.get_model("partners", "BusinessCalendar"))

@@ -5,6 +5,8 @@ A clock's state is computed from its events and its calendar; the denormalised c
 set-based queries.
 """
 
+from __future__ import annotations
+
 from datetime import timedelta
 
 from django.conf import settings
@@ -80,6 +82,36 @@ class SlaPolicy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def scope_rank(self) -> int:
+        """0 for one partner's policy, 1 for a partner kind's, 2 for the generic one."""
+        if self.partner_id is not None:
+            return 0
+        return 1 if self.partner_kind else 2
+
+    @staticmethod
+    def most_specific(policies, *, severity: str, partner: Partner | None = None) -> SlaPolicy | None:
+        """Of `policies` (active ones), the one for the severity: the partner's own, else its kind's,
+        else the generic one. Without a partner only the generic policy applies."""
+
+        def applies(policy: SlaPolicy) -> bool:
+            if policy.severity != severity:
+                return False
+            if policy.partner_id is not None:
+                return partner is not None and policy.partner_id == partner.pk
+            if policy.partner_kind:
+                return partner is not None and policy.partner_kind == partner.kind
+            return True
+
+        return min((policy for policy in policies if applies(policy)), key=lambda p: p.scope_rank, default=None)
+
+    def calendar_id_for(self, partner: Partner | None) -> int:
+        """The calendar a clock under this policy counts on: the policy's; a partner that keeps its own
+        hours keeps them for a business-hours policy (a US network desk across DST). Reads `calendar`."""
+        if partner is not None and partner.calendar_id and not self.calendar.is_24x7:
+            return partner.calendar_id
+        return self.calendar_id
 
 
 class SlaClock(models.Model):

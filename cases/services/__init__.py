@@ -35,7 +35,6 @@ from cases.services.notice_dispatch import (
 )
 from cases.services.notices import NoticeComposeResult, notice_compose, notice_edit
 from cases.services.saved_views import saved_view_create, saved_view_delete
-from cases.services.sla_policies import sla_policy_deactivate, sla_policy_save
 
 __all__ = [
     "BulkAction",
@@ -73,6 +72,4 @@ __all__ = [
     "notices_send",
     "saved_view_create",
     "saved_view_delete",
-    "sla_policy_deactivate",
-    "sla_policy_save",
 ]

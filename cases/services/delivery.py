@@ -31,7 +31,6 @@ from django.utils.translation import gettext as _
 from cases import timeline
 from cases.mail import build_email, send_email
 from cases.models import Correspondence, PartnerEngagement
-from cases.services.sla import sla_on_notice_sent
 from cases.timeline.events import NoticeFailed, NoticeQueued, NoticeSent, PartnerUpdated
 from payhealth.outbox import publish_on_commit
 
@@ -180,7 +179,6 @@ def _mark_sent(correspondence_id: int, refused: dict[str, tuple[int, str]]) -> N
         )
         timeline.record(sent, incident=row.incident, actor=row.sent_by, at=now)
         _stamp_first_notice(row, now)
-        sla_on_notice_sent(correspondence=row, at=now)
 
 
 def _stamp_first_notice(row: Correspondence, now) -> None:

@@ -15,7 +15,6 @@ from django.utils.translation import gettext as _
 from cases import timeline
 from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
 from cases.search import refresh_search
-from cases.services.sla import sla_on_engagement_change
 from cases.timeline.events import MerchantAdded, MerchantRemoved, MerchantUpdated, PartnerEngaged, PartnerUpdated
 from partners.models import Partner
 
@@ -151,8 +150,6 @@ def engagement_add(
         partner_status=partner_status,
     )
     timeline.record(engaged, incident=locked, actor=actor)
-    if partner_status != PartnerEngagement.PartnerStatus.NOT_NOTIFIED:
-        sla_on_engagement_change(engagement=engagement, actor=actor, at=timezone.now())
     refresh_search(incident_ids=[locked.pk])
     return engagement
 
@@ -178,8 +175,6 @@ def engagement_update(*, engagement: PartnerEngagement, actor, **changes) -> Par
     _save_changes(row, changed, incident=locked_incident)
     updated = PartnerUpdated(partner=row.partner.name, code=row.partner.code, engagement=row.pk, changes=changed)
     timeline.record(updated, incident=locked_incident, actor=actor)
-    if {"partner_status", *ENGAGEMENT_TIMES} & set(changed):
-        sla_on_engagement_change(engagement=row, actor=actor, at=timezone.now())
     return row
 
 

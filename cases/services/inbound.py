@@ -29,7 +29,6 @@ from cases.inbound import InboundParseError, ParsedMessage, find_thread, parse_m
 from cases.mail import message_domain
 from cases.models import Attachment, Correspondence, Incident, PartnerEngagement
 from cases.services.notices import require_permission
-from cases.services.sla import sla_on_partner_reply
 from cases.timeline.events import PartnerAcknowledged, ReplyReceived
 from payhealth import config
 
@@ -151,7 +150,8 @@ def _sender_email(row: Correspondence) -> str:
 
 
 def _add_to_thread(row: Correspondence, *, incident: Incident, actor, how: str, source: str) -> bool:
-    """The reply on the incident's timeline, and the partner's first reply acknowledges."""
+    """The reply on the incident's timeline (the SLA clocks hear of it there), and the partner's
+    first real reply acknowledges."""
     engagement = row.engagement
     sender = _sender_email(row)
     from_the_desk = sender.rpartition("@")[2] == message_domain()  # a colleague's copy is no acknowledgement
@@ -171,9 +171,7 @@ def _add_to_thread(row: Correspondence, *, incident: Incident, actor, how: str, 
     incident.save(update_fields=["updated_at"])  # the incident's last activity
     if not partner_reply:
         return False
-    acknowledged = _acknowledge(engagement_id=engagement.pk, incident=incident, row=row)
-    sla_on_partner_reply(engagement=engagement, at=row.received_at or timezone.now(), actor=actor)
-    return acknowledged
+    return _acknowledge(engagement_id=engagement.pk, incident=incident, row=row)
 
 
 def _acknowledge(*, engagement_id: int, incident: Incident, row: Correspondence) -> bool:

@@ -15,7 +15,6 @@ from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
 from cases.models.incident import REOPEN_FROM, Severity, Source, Status
 from cases.references import next_reference
 from cases.search import refresh_search
-from cases.services.sla import sla_clocks_start_for_incident, sla_on_severity_change, sla_on_transition
 from cases.timeline.events import (
     DetailsChanged,
     IncidentOpened,
@@ -80,7 +79,6 @@ def incident_open(
         reference=incident.reference, severity=incident.severity, category=incident.category, source=incident.source
     )
     timeline.record(opened, incident=incident, actor=actor, at=now)
-    sla_clocks_start_for_incident(incident=incident, at=now)
     for merchant in merchants:
         AffectedMerchant.objects.create(incident=incident, merchant=merchant)
         added = MerchantAdded(merchant=merchant.name, account_id=merchant.account_id, values=None)
@@ -153,7 +151,6 @@ def incident_transition(
         partner_code=partner.code if partner else None,
     )
     timeline.record(changed, incident=locked, actor=actor, at=now)
-    sla_on_transition(incident=locked, actor=actor, old=previous, new=to, reason=reason, at=now)
     return locked
 
 
@@ -200,7 +197,6 @@ def incident_change_severity(*, incident: Incident, actor, severity: str, reason
     now = timezone.now()
     changed = SeverityChanged(was=previous, to=severity, reason=reason.strip())
     timeline.record(changed, incident=locked, actor=actor, at=now)
-    sla_on_severity_change(incident=locked, actor=actor, at=now)
     return locked
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from django import template
 
-from cases.sla_read import format_duration
+from cases.sla.durations import format_duration
 
 register = template.Library()
 

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from cases.models import SlaClockEvent
 from cases.models.incident import Status
-from cases.sla_read import format_duration, format_duration_long
+from cases.sla.durations import format_duration, format_duration_long
 
 register = template.Library()
 

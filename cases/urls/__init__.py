@@ -1,6 +1,7 @@
 """URLs of the cases app: each view module declares its own patterns."""
 
-from cases.views import directory, inbound, incident, notices, queue, reports, sla, sla_policies
+from cases.sla import views as sla
+from cases.views import directory, inbound, incident, notices, queue
 
 app_name = "cases"
 urlpatterns = [
@@ -10,6 +11,4 @@ urlpatterns = [
     *notices.urlpatterns,
     *inbound.urlpatterns,
     *sla.urlpatterns,
-    *sla_policies.urlpatterns,
-    *reports.urlpatterns,
 ]

@@ -13,7 +13,7 @@ from contextlib import suppress
 from functools import cached_property
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import path, reverse
@@ -37,7 +37,7 @@ from cases.selectors import (
     incident_engagements,
     incident_notes,
     incident_timeline,
-    incident_visible_by_reference,
+    incident_visible_or_404,
     response_codes_by_code,
 )
 from cases.services import (
@@ -54,19 +54,12 @@ from cases.services import (
     note_add,
     note_edit,
 )
-from cases.sla_read import incident_sla
+from cases.sla.selectors import incident_sla
 from payhealth.web import add_service_errors, desk_permission
 
 PAGE = "cases/incident_detail.html"
 NEW = "new"  # the key of a form adding a row, beside the keys of rows being edited
 FORM_PAGE = "cases/incident_form.html"
-
-
-def _incident(request, reference: str) -> Incident:
-    incident = incident_visible_by_reference(user=request.user, reference=reference)
-    if incident is None:
-        raise Http404
-    return incident
 
 
 class IncidentPage:
@@ -181,7 +174,7 @@ class IncidentPage:
 
     @cached_property
     def sla(self):
-        """Every SLA clock with its history (cases.sla_read): the header's badges and the SLA section."""
+        """Every SLA clock with its history (cases.sla.selectors): the header's badges and the SLA section."""
         return incident_sla(user=self.user, incident=self.incident)
 
     @property
@@ -280,7 +273,7 @@ def incident_create(request):
 @desk_permission("cases.view_incident")
 @require_safe
 def incident_detail(request, reference: str):
-    page = IncidentPage(request, _incident(request, reference))
+    page = IncidentPage(request, incident_visible_or_404(user=request.user, reference=reference))
     return render(request, PAGE, {"page": page, "incident": page.incident})
 
 
@@ -290,7 +283,7 @@ def incident_detail(request, reference: str):
 @desk_permission("cases.change_incident")
 @require_POST
 def incident_transition_view(request, reference: str):
-    incident = _incident(request, reference)
+    incident = incident_visible_or_404(user=request.user, reference=reference)
     page = IncidentPage(request, incident)
     target = request.POST.get("to", "")
     if target not in incident.allowed_transitions():
@@ -312,7 +305,7 @@ def incident_transition_view(request, reference: str):
 @desk_permission("cases.change_incident")
 @require_POST
 def incident_severity_view(request, reference: str):
-    incident = _incident(request, reference)
+    incident = incident_visible_or_404(user=request.user, reference=reference)
     form = SeverityForm(request.POST, incident=incident)
 
     def write(data):
@@ -326,7 +319,7 @@ def incident_severity_view(request, reference: str):
 @desk_permission("cases.change_incident")
 @require_POST
 def incident_owner_view(request, reference: str):
-    incident = _incident(request, reference)
+    incident = incident_visible_or_404(user=request.user, reference=reference)
     form = OwnerForm(request.POST, incident=incident, user=request.user)
 
     def write(data):
@@ -339,7 +332,7 @@ def incident_owner_view(request, reference: str):
 @require_http_methods(["GET", "POST"])
 def incident_details_view(request, reference: str):
     """GET: the details in edit mode. POST: save the fields that changed."""
-    incident = _incident(request, reference)
+    incident = incident_visible_or_404(user=request.user, reference=reference)
     if request.method == "GET":
         return _part_or_page(request, IncidentPage(request, incident, editing="details"), "details")
     form = IncidentDetailsForm(data=request.POST, incident=incident)
@@ -357,7 +350,7 @@ def incident_details_view(request, reference: str):
 @desk_permission("cases.add_investigationnote")
 @require_POST
 def incident_note_add_view(request, reference: str):
-    incident = _incident(request, reference)
+    incident = incident_visible_or_404(user=request.user, reference=reference)
     form = NoteForm(request.POST, auto_id="id_note_new_%s")
 
     def write(data):
@@ -370,7 +363,7 @@ def incident_note_add_view(request, reference: str):
 @require_http_methods(["GET", "POST"])
 def incident_note_edit_view(request, reference: str, note_id: int):
     """GET: the note in edit mode (for its author; others just see the notes). POST: author only."""
-    incident = _incident(request, reference)
+    incident = incident_visible_or_404(user=request.user, reference=reference)
     note = get_object_or_404(incident.notes, pk=note_id)
     key = ("note", note.pk)
     if request.method == "GET":
@@ -391,14 +384,16 @@ def incident_note_edit_view(request, reference: str, note_id: int):
 @desk_permission("cases.view_affectedmerchant")
 @require_safe
 def incident_merchants_view(request, reference: str):
-    return _part_or_page(request, IncidentPage(request, _incident(request, reference)), "merchants")
+    return _part_or_page(
+        request, IncidentPage(request, incident_visible_or_404(user=request.user, reference=reference)), "merchants"
+    )
 
 
 @desk_permission("cases.add_affectedmerchant")
 @require_http_methods(["GET", "POST"])
 def incident_merchant_add_view(request, reference: str):
     """GET: the merchants with the add form open. POST: record the merchant and its impact."""
-    incident = _incident(request, reference)
+    incident = incident_visible_or_404(user=request.user, reference=reference)
     key = ("merchant", NEW)
     if request.method == "GET":
         return _part_or_page(request, IncidentPage(request, incident, editing=key), "merchants")
@@ -414,7 +409,7 @@ def incident_merchant_add_view(request, reference: str):
 @require_http_methods(["GET", "POST"])
 def incident_merchant_edit_view(request, reference: str, row_id: int):
     """GET: the row in edit mode. POST: save the measured impact."""
-    incident = _incident(request, reference)
+    incident = incident_visible_or_404(user=request.user, reference=reference)
     row = get_object_or_404(incident.affected_merchants.select_related("merchant"), pk=row_id)
     key = ("merchant", row.pk)
     if request.method == "GET":
@@ -430,7 +425,7 @@ def incident_merchant_edit_view(request, reference: str, row_id: int):
 @desk_permission("cases.delete_affectedmerchant")
 @require_POST
 def incident_merchant_remove_view(request, reference: str, row_id: int):
-    incident = _incident(request, reference)
+    incident = incident_visible_or_404(user=request.user, reference=reference)
     row = get_object_or_404(incident.affected_merchants, pk=row_id)
     # Removed by someone else meanwhile: nothing to do, the fresh table shows it is gone.
     with suppress(ValidationError):
@@ -444,14 +439,16 @@ def incident_merchant_remove_view(request, reference: str, row_id: int):
 @desk_permission("cases.view_partnerengagement")
 @require_safe
 def incident_engagements_view(request, reference: str):
-    return _part_or_page(request, IncidentPage(request, _incident(request, reference)), "partners")
+    return _part_or_page(
+        request, IncidentPage(request, incident_visible_or_404(user=request.user, reference=reference)), "partners"
+    )
 
 
 @desk_permission("cases.add_partnerengagement")
 @require_http_methods(["GET", "POST"])
 def incident_engagement_add_view(request, reference: str):
     """GET: the partners with the add form open. POST: engage the partner."""
-    incident = _incident(request, reference)
+    incident = incident_visible_or_404(user=request.user, reference=reference)
     key = ("engagement", NEW)
     if request.method == "GET":
         return _part_or_page(request, IncidentPage(request, incident, editing=key), "partners")
@@ -474,7 +471,7 @@ def incident_engagement_add_view(request, reference: str):
 @require_http_methods(["GET", "POST"])
 def incident_engagement_edit_view(request, reference: str, engagement_id: int):
     """GET: the row in edit mode. POST: save the partner's status and folio."""
-    incident = _incident(request, reference)
+    incident = incident_visible_or_404(user=request.user, reference=reference)
     engagement = get_object_or_404(incident.engagements.select_related("partner"), pk=engagement_id)
     key = ("engagement", engagement.pk)
     if request.method == "GET":

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import path, reverse
@@ -26,7 +26,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from cases.forms_notices import NoticeComposeForm, NoticeDecisionForm, NoticeEditForm
 from cases.models import Correspondence, Incident
-from cases.selectors import incident_list_visible_to, incident_visible_by_reference
+from cases.selectors import incident_list_visible_to, incident_visible_or_404
 from cases.services import (
     notice_approve,
     notice_compose,
@@ -86,13 +86,6 @@ def incident_notices(*, user, incident: Incident) -> IncidentNotices:
     )
 
 
-def _incident(request, reference: str) -> Incident:
-    incident = incident_visible_by_reference(user=request.user, reference=reference)
-    if incident is None:
-        raise Http404
-    return incident
-
-
 def _notice(request, pk: int) -> Correspondence:
     """An outbound notice of an incident the user may see."""
     return get_object_or_404(
@@ -138,7 +131,7 @@ def _section(request, incident: Incident, *, status: int = 200) -> HttpResponse:
 def incident_notices_view(request, reference: str):
     """The incident page's messages section (htmx polls it while something is on its way); without
     htmx, a page of its own (the incident page's link when JavaScript is off)."""
-    incident = _incident(request, reference)
+    incident = incident_visible_or_404(user=request.user, reference=reference)
     if not request.htmx:
         return render(request, COMPOSE, _compose_context(request, incident, mode="messages"))
     return _section(request, incident)
@@ -176,7 +169,7 @@ def _compose_context(request, incident, **extra) -> dict:
 @require_http_methods(["GET", "POST"])
 def notice_compose_view(request, reference: str):
     """Pick the kind and the partners; one draft per partner and language group, then the review."""
-    incident = _incident(request, reference)
+    incident = incident_visible_or_404(user=request.user, reference=reference)
     form = NoticeComposeForm(request.POST if request.method == "POST" else None, incident=incident)
     if form.is_bound and form.is_valid():
         try:
@@ -234,7 +227,7 @@ def _message(request, notice, ids, form) -> HttpResponse:
 @require_safe
 def notice_review_view(request, reference: str):
     """Every draft message side by side: recipients, language, subject and text."""
-    incident = _incident(request, reference)
+    incident = incident_visible_or_404(user=request.user, reference=reference)
     return _review(request, incident, _ids(request.GET.get("ids", "").split(",")))
 
 
@@ -277,7 +270,7 @@ def notice_edit_view(request, pk: int):
 @require_POST
 def notice_release_view(request, reference: str):
     """Send the reviewed drafts (all or none), or submit them for a lead's approval (SEV1/SEV2)."""
-    incident = _incident(request, reference)
+    incident = incident_visible_or_404(user=request.user, reference=reference)
     needs_approval = incident.severity in NEEDS_APPROVAL
     if not needs_approval and not request.user.has_perm("cases.send_correspondence"):
         raise PermissionDenied

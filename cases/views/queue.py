@@ -35,7 +35,7 @@ from cases.selectors import (
 )
 from cases.services import BulkAction, incidents_bulk_apply, saved_view_create, saved_view_delete
 from cases.services.saved_views import saved_view_query
-from cases.sla_read import attach_sla_badges
+from cases.sla.selectors import attach_sla_badges
 from payhealth.web import wants_fragment
 
 QUEUE_PARAMS = (*FILTER_PARAMS, "sort", "per_page", "page")
@@ -259,7 +259,7 @@ def _prepare_rows(incidents) -> None:
 def _queue_context(request: HttpRequest, params: QueryDict, **extra) -> dict:
     page = incident_queue(user=request.user, params=params)
     _prepare_rows(page.incidents)
-    # The most urgent SLA clock of each row: one query for the page's clocks (cases.sla_read).
+    # The most urgent SLA clock of each row: one query for the page's clocks (cases.sla.selectors).
     attach_sla_badges(user=request.user, incidents=page.incidents)
     saved_query = saved_view_query(params.urlencode())
     context = {

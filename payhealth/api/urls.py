@@ -19,6 +19,7 @@ API_MODULES = [
     "partners.api.urls",
     "cases.api.urls",
     "cases.api.urls_notices",
+    "cases.sla.api.urls",
     "webhooks.api.urls",
 ]
 urlpatterns += [path("", include(module)) for module in API_MODULES]

@@ -163,6 +163,8 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_DB_REUSE_MAX = 100
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Task modules of feature packages (autodiscovery finds only each app's own tasks.py).
+CELERY_IMPORTS = ["cases.sla.tasks"]
 CELERY_TASK_ROUTES = {
     "payhealth.ping_task": {"queue": "default"},
     "payhealth.touch_file_task": {"queue": "default"},
@@ -185,8 +187,12 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Who hears of every timeline row, in this order, inside the transaction that wrote it
-# (cases/timeline): the webhooks turn the kinds they publish into deliveries.
-PAYHEALTH_TIMELINE_LISTENERS = ["webhooks.services.webhook_emit_for_case_events"]
+# (cases/timeline): the SLA clocks follow the incident's life (and add their own rows), then the
+# webhooks turn the kinds they publish into deliveries.
+PAYHEALTH_TIMELINE_LISTENERS = [
+    "cases.sla.clocks.on_case_events",
+    "webhooks.services.webhook_emit_for_case_events",
+]
 
 # Partner notices (cases/services/delivery.py): SMTP retries back off exponentially from
 # RETRY_BACKOFF seconds up to RETRY_BACKOFF_MAX, at most MAX_RETRIES times, then the notice

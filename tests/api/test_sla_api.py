@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import SlaClock, SlaClockEvent, SlaPolicy
-from cases.reports import ReportFilter, sla_attainment, sla_breaches, sla_partner_scorecard, sla_time_to
+from cases.sla.reports import ReportFilter, sla_attainment, sla_breaches, sla_partner_scorecard, sla_time_to
 from tests.api.helpers import token_client
 from tests.cases.sla_report_data import build_report_desk
 from tests.factories import IncidentFactory, PartnerEngagementFactory, PartnerFactory, SlaClockFactory

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from cases.models import Correspondence, Incident, PartnerEngagement, SlaClock
 from cases.services import correspondence_deliver, inbound_receive, incident_open, notice_compose, notice_send
-from cases.services.sla import clock_replay
+from cases.sla.clocks import clock_replay
 from partners.models import BusinessCalendar, NoticeTemplate, Partner, PartnerContact
 from partners.notices import load_notice_templates
 from tests.factories import PartnerFactory

@@ -286,7 +286,8 @@ SLA_TARGET_FIELDS = {
 
 
 def _replay_matches(clocks) -> list:
-    from cases.services.sla import STATE_FIELDS, clock_replay
+    from cases.sla.clocks import clock_replay
+    from cases.sla.rules import STATE_FIELDS
 
     differences = []
     for clock in clocks:

@@ -10,8 +10,8 @@ import pytest
 
 from cases.models import CaseEvent, SlaClock, SlaClockEvent, SlaPolicy
 from cases.services import engagement_update, incident_change_severity, incident_transition
-from cases.services.sla import RESOLVED_BY_DESK
-from cases.services.sla_sweep import sla_sweep
+from cases.sla.rules import RESOLVED_BY_DESK
+from cases.sla.sweep import sla_sweep
 from partners.models import BusinessCalendar
 from tests.cases.sla_data import (
     H,
@@ -515,7 +515,7 @@ def test_an_incident_without_clocks_is_left_alone(now, analyst):
 
 
 def test_the_hooks_cost_a_few_queries_whatever_they_do(now, analyst, django_assert_max_num_queries):
-    from cases.services.sla import sla_clocks_start_for_incident, sla_on_transition
+    from cases.sla.clocks import sla_clocks_start_for_incident, sla_on_transition
     from tests.factories import IncidentFactory
 
     incident = IncidentFactory(status="new")

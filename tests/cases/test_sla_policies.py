@@ -9,9 +9,9 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 
-from cases.forms_sla import format_duration_text, parse_duration_text
 from cases.models import SlaPolicy
-from cases.services import sla_policy_deactivate, sla_policy_save
+from cases.sla.durations import format_duration_text, parse_duration_text
+from cases.sla.policies import sla_policy_deactivate, sla_policy_save
 from partners.models import BusinessCalendar
 from tests.factories import PartnerFactory
 

@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 
 from cases.models import SlaClock
-from cases.reports import (
+from cases.sla.reports import (
     Percentile,
     ReportFilter,
     Series,
@@ -24,7 +24,7 @@ from cases.reports import (
     sla_partner_scorecard,
     sla_time_to,
 )
-from cases.reports.charts import nice_ceiling
+from cases.sla.reports.charts import nice_ceiling
 from tests.cases.sla_report_data import build_report_desk, h, local
 from tests.factories import IncidentFactory, SlaClockFactory
 
@@ -468,7 +468,7 @@ def test_htmx_filter_gets_the_report_part_alone(client, desk, lead):
 
 def test_breach_pages_link_without_javascript(client, desk, lead, monkeypatch):
     client.force_login(lead)
-    monkeypatch.setattr("cases.reports.selectors.BREACHES_PER_PAGE", 4)
+    monkeypatch.setattr("cases.sla.reports.selectors.BREACHES_PER_PAGE", 4)
 
     html = client.get(REPORT, {**AUTUMN_QUERY, "page": "2"}).content.decode()
 

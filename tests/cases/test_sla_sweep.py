@@ -21,9 +21,9 @@ from django.utils import translation
 from accounts.models import Profile
 from cases.models import CaseEvent, Correspondence, SlaClock, SlaClockEvent
 from cases.services import correspondence_deliver, incident_open, incident_transition
-from cases.services.sla import NOTIFY_TASK
-from cases.services.sla_notify import sla_event_notify, sla_mail
-from cases.services.sla_sweep import SweepResult, sla_sweep
+from cases.sla.clocks import NOTIFY_TASK
+from cases.sla.notify import sla_event_notify, sla_mail
+from cases.sla.sweep import SweepResult, sla_sweep
 from payhealth import outbox
 from payhealth.celery import app
 from tests.cases.sla_data import H, M, assert_replay_matches, deliver_notice, freeze, mx, partner_reply, sla_desk, utc

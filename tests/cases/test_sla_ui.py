@@ -16,17 +16,8 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from cases.models import CaseEvent, SlaClock
-from cases.sla_read import (
-    Level,
-    clock_badge,
-    clock_level,
-    clock_time_left,
-    format_duration,
-    incident_sla,
-    most_urgent_clocks,
-    sla_at_risk,
-    time_left_text,
-)
+from cases.sla.durations import Level, format_duration, time_left_text
+from cases.sla.selectors import clock_badge, clock_level, clock_time_left, incident_sla, most_urgent_clocks, sla_at_risk
 from cases.templatetags.cases_extras import event_sentence
 from partners.businesstime import Schedule, schedule_for
 from tests.factories import (
@@ -606,11 +597,11 @@ def test_clock_badge_names_the_partner_and_calendar(always):
 
 def test_nav_count_stops_counting_at_a_cap(client, analyst, at_risk, monkeypatch):
     """Past the cap the badge says "99+" instead of counting a whole backlog on every page."""
-    import cases.sla_read
-    import cases.views.sla
+    import cases.sla.selectors
+    import cases.sla.views.clocks
 
-    monkeypatch.setattr(cases.sla_read, "OVERDUE_COUNT_CAP", 0)
-    monkeypatch.setattr(cases.views.sla, "OVERDUE_COUNT_CAP", 0)
+    monkeypatch.setattr(cases.sla.selectors, "OVERDUE_COUNT_CAP", 0)
+    monkeypatch.setattr(cases.sla.views.clocks, "OVERDUE_COUNT_CAP", 0)
     client.force_login(analyst)
 
     html = client.get(reverse("cases:sla_overdue_count")).content.decode()

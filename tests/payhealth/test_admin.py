@@ -25,6 +25,7 @@ from cases.models import (
     InvestigationNote,
     ReferenceCounter,
     SavedView,
+    SlaClock,
     SlaClockEvent,
     SlaPolicy,
 )
@@ -46,7 +47,7 @@ pytestmark = pytest.mark.django_db
 User = get_user_model()
 OUR_APPS = ("accounts", "partners", "cases", "alerts", "webhooks")
 INLINE_ONLY = {WorkingHours, Holiday, WebhookAttempt}  # edited/shown on their parent's page
-READ_ONLY = {CaseEvent, SlaClockEvent, ReferenceCounter, Attachment, ApiToken, AlertReceipt, WebhookDelivery}
+READ_ONLY = {CaseEvent, SlaClock, SlaClockEvent, ReferenceCounter, Attachment, ApiToken, AlertReceipt, WebhookDelivery}
 ADMIN_MODELS = [m for m in admin.site._registry if m._meta.app_label in OUR_APPS] + [User]
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from cases.models import CaseEvent
 from cases.services import incident_open
-from cases.services.sla_sweep import sla_sweep
+from cases.sla.sweep import sla_sweep
 from tests.cases.sla_data import freeze, utc
 from tests.factories import WebhookSubscriptionFactory
 from webhooks.models import WebhookDelivery

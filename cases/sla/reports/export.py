@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases.models.incident import Status
-from cases.reports.filters import ReportFilter
-from cases.reports.selectors import (
+from cases.sla.reports.filters import ReportFilter
+from cases.sla.reports.selectors import (
     DIMENSIONS,
     sla_attainment,
     sla_breach_rows,

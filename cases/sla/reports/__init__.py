@@ -43,12 +43,12 @@ Each selector takes the user (nothing unless they hold `cases.view_sla_reports`)
         in range, by sent_at), follow_ups (of which kind follow_up), met, breached; property
         attainment.
 
-`bar_chart_svg` draws the page's charts; `cases.reports.export` turns each table into CSV rows.
+`bar_chart_svg` draws the page's charts; `cases.sla.reports.export` turns each table into CSV rows.
 """
 
-from cases.reports.charts import Series, bar_chart_svg
-from cases.reports.filters import ReportFilter, SlaReportForm
-from cases.reports.selectors import (
+from cases.sla.reports.charts import Series, bar_chart_svg
+from cases.sla.reports.filters import ReportFilter, SlaReportForm
+from cases.sla.reports.selectors import (
     DIMENSIONS,
     METRICS,
     AttainmentLine,

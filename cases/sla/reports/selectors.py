@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 
 from cases.models import CaseEvent, Correspondence, PartnerEngagement, SlaClock, SlaClockEvent
 from cases.models.incident import Severity, Status
-from cases.reports.filters import ReportFilter
+from cases.sla.reports.filters import ReportFilter
 from partners.models import NoticeTemplate
 from payhealth.i18n import desk_zone
 

@@ -13,49 +13,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from cases.models import SlaPolicy
 from cases.models.incident import Severity
+from cases.sla.durations import format_duration_text, parse_duration_text
 from partners.models import BusinessCalendar, Partner
 
-UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1), "min": timedelta(minutes=1)}
-_PART = re.compile(r"(\d+)\s*(min|d|h|m)", re.IGNORECASE)
-_WHOLE = re.compile(r"\s*(?:\d+\s*(?:min|d|h|m)\s*)+", re.IGNORECASE)
 HUNDRED = Decimal(100)
-
-
-def parse_duration_text(text: str) -> timedelta | None:
-    """ "1h 30m" → 90 minutes; "" → None (not tracked). Raises ValidationError with an example."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    if not _WHOLE.fullmatch(text):
-        raise ValidationError(
-            _("Write a duration with units, like 30m, 4h, 1h 30m or 2d (d = days, h = hours, m = minutes)."),
-            code="duration_format",
-        )
-    total = timedelta(0)
-    for amount, unit in _PART.findall(text):
-        total += int(amount) * UNITS[unit.lower()]
-    return total
-
-
-def format_duration_text(value: timedelta | None, *, days: bool = True) -> str:
-    """The inverse of parse_duration_text: 90 minutes → "1h 30m"; 48 h → "2d" (or "48h" without days)."""
-    if value is None:
-        return ""
-    minutes = int(value.total_seconds() // 60)
-    day_count, rest = divmod(minutes, 1440) if days else (0, minutes)
-    parts = []
-    if day_count:
-        parts.append(f"{day_count}d")
-    if rest // 60:
-        parts.append(f"{rest // 60}h")
-    if rest % 60:
-        parts.append(f"{rest % 60}m")
-    return " ".join(parts) or "0m"
 
 
 class DurationTextField(forms.CharField):

@@ -1,6 +1,6 @@
 """Reading SLA clocks for people: time left, badge levels, the queue's badges and the at-risk list.
 
-The clock engine (cases.services.sla) keeps the denormalised columns of `SlaClock` current;
+The clock hooks (`cases.sla.clocks`) keep the denormalised columns of `SlaClock` current;
 nothing here writes. Time left is business time of the clock's own calendar (SLA_SPEC "Clock
 state"): while running, the open time between now and `due_at` (negative past it); while paused
 or stopped, target − consumed. Comparing clocks across calendars uses `due_at`, an instant.
@@ -20,31 +20,19 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import F, QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 
 from cases.models import Incident, SlaClock, SlaClockEvent
 from cases.models.incident import OPEN_STATUSES, Severity
 from cases.selectors import incident_list_visible_to
+from cases.sla.durations import ZERO, Level, format_duration_long, time_left_text
 from partners.businesstime import Schedule, business_elapsed, schedules_for
 from payhealth.web import PageNumbers
 
-ZERO = timedelta(0)
 State = SlaClock.State
 Family = SlaClock.Family
 METRIC_ORDER = {metric: index for index, metric in enumerate(SlaClock.Metric.values)}
 ACTIVE_STATES = (State.RUNNING, State.PAUSED)
-
-
-class Level:
-    """How a badge looks; also its CSS class suffix (`sla-ok`, `sla-overdue`...)."""
-
-    OK = "ok"
-    WARNING = "warning"
-    OVERDUE = "overdue"
-    PAUSED = "paused"
-    MET = "met"
-    BREACHED = "breached"
-    CANCELLED = "cancelled"
 
 
 # Time arithmetic -----------------------------------------------------------------------------
@@ -89,80 +77,6 @@ def clock_level(clock: SlaClock, *, now, time_left: timedelta | None = None) -> 
     if clock.warned_at is not None or (clock.warn_due_at is not None and clock.warn_due_at <= now):
         return Level.WARNING
     return Level.OK
-
-
-# Words ---------------------------------------------------------------------------------------
-
-
-def _parts(duration: timedelta, *, business: bool) -> tuple[int, int, int]:
-    """(days, hours, minutes) of a duration, rounded down to the minute.
-
-    Business time has no days: a business day is not 24 hours (mx-banking's is 9), so
-    "45 h" is honest where "1 d 21 h" would mislead.
-    """
-    minutes = int(abs(duration).total_seconds() // 60)
-    hours, minutes = divmod(minutes, 60)
-    if business:
-        return 0, hours, minutes
-    days, hours = divmod(hours, 24)
-    return days, hours, minutes
-
-
-def format_duration(duration: timedelta, *, business: bool = False) -> str:
-    """Compact and translated: "3 d 4 h", "2 h 05 min", "35 min", "< 1 min" (sign ignored)."""
-    days, hours, minutes = _parts(duration, business=business)
-    if days:
-        if hours:
-            return gettext("%(days)d d %(hours)d h") % {"days": days, "hours": hours}
-        return gettext("%(days)d d") % {"days": days}
-    if hours:
-        if minutes:
-            return gettext("%(hours)d h %(minutes)02d min") % {"hours": hours, "minutes": minutes}
-        return gettext("%(hours)d h") % {"hours": hours}
-    if minutes:
-        return gettext("%(minutes)d min") % {"minutes": minutes}
-    return gettext("< 1 min")
-
-
-def format_duration_long(duration: timedelta, *, business: bool = False) -> str:
-    """Spelled out for screen readers and tooltips: "2 hours, 5 minutes"."""
-    days, hours, minutes = _parts(duration, business=business)
-    words = []
-    if days:
-        words.append(ngettext("%(count)d day", "%(count)d days", days) % {"count": days})
-    if hours:
-        words.append(ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours})
-    if minutes or not words:
-        words.append(ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes})
-    text = ", ".join(words)
-    return gettext("%(duration)s of business time") % {"duration": text} if business else text
-
-
-def time_left_text(level: str, time_left: timedelta, *, business: bool) -> str:
-    """ "2 h 05 min left", "overdue by 35 min", "4 h business left", "paused, 1 h left", "met"."""
-    duration = format_duration(time_left, business=business)
-    overdue = time_left <= ZERO
-    if level == Level.MET:
-        return gettext("met")
-    if level == Level.BREACHED:
-        return gettext("breached")
-    if level == Level.CANCELLED:
-        return gettext("cancelled")
-    if level == Level.PAUSED:
-        if overdue:
-            if business:
-                return gettext("paused, overdue by %(duration)s business") % {"duration": duration}
-            return gettext("paused, overdue by %(duration)s") % {"duration": duration}
-        if business:
-            return gettext("paused, %(duration)s business left") % {"duration": duration}
-        return gettext("paused, %(duration)s left") % {"duration": duration}
-    if level == Level.OVERDUE or overdue:
-        if business:
-            return gettext("overdue by %(duration)s business") % {"duration": duration}
-        return gettext("overdue by %(duration)s") % {"duration": duration}
-    if business:
-        return gettext("%(duration)s business left") % {"duration": duration}
-    return gettext("%(duration)s left") % {"duration": duration}
 
 
 def clock_label(*, metric: str, partner: str | None) -> str:

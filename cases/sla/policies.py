@@ -157,3 +157,37 @@ def sla_policy_deactivate(*, actor, policy: SlaPolicy) -> SlaPolicy:
         policy.active = False
         policy.save(update_fields=["active"])
     return policy
+
+
+# --- the shipped defaults ------------------------------------------------------------------------
+
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+BUSINESS_DAY = 9 * H  # 09:00–18:00
+
+# The shipped defaults (docs/sla.md): severity → (acknowledge, first notice, update every, resolve,
+# calendar code). Leads change them on the policies page; a migration loads them once.
+DEFAULT_SLA_TARGETS = {
+    "sev1": (15 * M, 30 * M, 30 * M, 4 * H, "24x7"),
+    "sev2": (30 * M, 1 * H, 2 * H, 8 * H, "24x7"),
+    "sev3": (4 * H, BUSINESS_DAY, BUSINESS_DAY, 5 * BUSINESS_DAY, "mx-banking"),
+    "sev4": (BUSINESS_DAY, None, 5 * BUSINESS_DAY, 20 * BUSINESS_DAY, "mx-banking"),
+}
+
+
+def load_default_sla_policies(SlaPolicy, BusinessCalendar) -> None:  # noqa: N803 - model classes
+    for severity, (ack, notice, update, resolve, calendar_code) in DEFAULT_SLA_TARGETS.items():
+        SlaPolicy.objects.get_or_create(
+            severity=severity,
+            partner_kind="",
+            partner=None,
+            active=True,
+            defaults={
+                "name": f"{severity.upper()} default",
+                "acknowledge_target": ack,
+                "first_notice_target": notice,
+                "update_every": update,
+                "resolve_target": resolve,
+                "calendar": BusinessCalendar.objects.get(code=calendar_code),
+            },
+        )

@@ -20,8 +20,8 @@ from django.views.decorators.http import require_GET
 
 from cases.models import SlaClock
 from cases.models.incident import Severity
-from cases.sla_read import OVERDUE_COUNT_CAP, incident_sla, sla_at_risk, sla_badges_for_ids, sla_overdue_count
-from cases.views.incident import _incident
+from cases.selectors import incident_visible_or_404
+from cases.sla.selectors import OVERDUE_COUNT_CAP, incident_sla, sla_at_risk, sla_badges_for_ids, sla_overdue_count
 from partners.models import Partner
 from payhealth.web import desk_permission, wants_fragment
 
@@ -47,7 +47,7 @@ def incident_sla_html(request: HttpRequest, incident, *, sla=None, oob: bool = F
 @desk_permission("cases.view_incident", "cases.view_slaclock")
 @require_GET
 def incident_sla_view(request: HttpRequest, reference: str) -> HttpResponse:
-    return HttpResponse(incident_sla_html(request, _incident(request, reference)))
+    return HttpResponse(incident_sla_html(request, incident_visible_or_404(user=request.user, reference=reference)))
 
 
 @desk_permission("cases.view_incident", "cases.view_slaclock")

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from cases import timeline
 from cases.models import CaseEvent, Incident, PartnerEngagement, SlaClock, SlaClockEvent
-from cases.services.sla import NOTIFY_TASK
+from cases.sla.clocks import NOTIFY_TASK
 from cases.timeline.events import SlaBreached, SlaWarning, sql_object
 from partners.models import Partner
 from payhealth.outbox import publish_on_commit

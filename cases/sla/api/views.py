@@ -1,6 +1,6 @@
 """SLAs over the API: policies (leads change them), an incident's clocks, the at-risk list and the
-leads' reports, read through the same selectors as the pages (`cases.sla_read`, `cases.reports`)
-and written through the same services (`cases.services.sla_policies`).
+leads' reports, read through the same selectors as the pages (`cases.sla.selectors`, `cases.sla.reports`)
+and written through the same services (`cases.sla.policies`).
 
 Durations a person edits (policy targets) are ISO 8601 or "[D ]HH:MM:SS" strings; durations the
 desk measures (time left, consumed, percentiles) are seconds, so clients can compute with them.
@@ -19,11 +19,12 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cases.api.notices import incident_or_404
 from cases.api.serializers import PartnerRefSerializer, UserRefSerializer
 from cases.models import SlaClock, SlaClockEvent, SlaPolicy
 from cases.models.incident import Severity
-from cases.reports import (
+from cases.selectors import incident_visible_or_404
+from cases.sla.policies import EDITABLE_FIELDS, sla_policy_deactivate, sla_policy_save
+from cases.sla.reports import (
     DIMENSIONS,
     ReportFilter,
     SlaReportForm,
@@ -32,8 +33,7 @@ from cases.reports import (
     sla_partner_scorecard,
     sla_time_to,
 )
-from cases.services.sla_policies import EDITABLE_FIELDS, sla_policy_deactivate, sla_policy_save
-from cases.sla_read import ClockBadge, incident_sla, sla_at_risk
+from cases.sla.selectors import ClockBadge, incident_sla, sla_at_risk
 from partners.models import BusinessCalendar, Partner
 from payhealth.api.pagination import Cursor
 
@@ -221,7 +221,7 @@ class IncidentSlaView(APIView):
 
     @extend_schema(summary="An incident's SLA clocks", responses=IncidentClockSerializer(many=True))
     def get(self, request, reference: str):
-        incident = incident_or_404(request, reference)
+        incident = incident_visible_or_404(user=request.user, reference=reference)
         sla = incident_sla(user=request.user, incident=incident)
         return Response(IncidentClockSerializer(sla.clocks, many=True).data)
 

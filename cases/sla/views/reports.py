@@ -2,7 +2,7 @@
 
 One page with a filter form (htmx swaps the form and results together and pushes the URL; the
 form and every link also work as plain GETs) and a CSV export of each table with the same
-filters. The figures come from `cases.reports`; this module only arranges them.
+filters. The figures come from `cases.sla.reports`; this module only arranges them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from cases.models import SlaClock
-from cases.reports import (
+from cases.sla.reports import (
     DIMENSIONS,
     METRICS,
     ReportFilter,
@@ -33,8 +33,8 @@ from cases.reports import (
     sla_partner_scorecard,
     sla_time_to,
 )
-from cases.reports.export import TABLE_BUILDERS
-from cases.reports.selectors import report_data_version
+from cases.sla.reports.export import TABLE_BUILDERS
+from cases.sla.reports.selectors import report_data_version
 
 PERMISSION = "cases.view_sla_reports"
 REPORT_CACHE_SECONDS = 300

@@ -1,6 +1,6 @@
 """SLA policies: every desk role reads them; leads add, edit and deactivate them.
 
-Writes go through `cases.services.sla_policies`; these views parse, call and redirect.
+Writes go through `cases.sla.policies`; these views parse, call and redirect.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from cases.forms_sla import SlaPolicyForm, format_duration_text
 from cases.models import SlaPolicy
-from cases.services.sla_policies import sla_policy_deactivate, sla_policy_save
+from cases.sla.durations import format_duration_text
+from cases.sla.forms import SlaPolicyForm
+from cases.sla.policies import sla_policy_deactivate, sla_policy_save
 from payhealth.web import add_service_errors
 
 TARGETS = (

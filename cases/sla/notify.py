@@ -34,8 +34,8 @@ from cases.notice_context import moment
 from cases.services.impact import engagement_update
 from cases.services.notice_dispatch import notice_release
 from cases.services.notices import notice_compose
-from cases.services.sla import ACTIVE
-from cases.sla_read import format_duration
+from cases.sla.durations import format_duration
+from cases.sla.rules import ACTIVE
 from partners.models import NoticeTemplate, PartnerContact
 from payhealth.links import absolute_url
 

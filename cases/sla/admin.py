@@ -1,0 +1,102 @@
+"""Admin for SLA policies and clocks.
+
+A policy is saved by `sla_policy_save`, the service of the policies page, which refuses what the
+page refuses; a policy is never deleted (clocks keep the policy they ran under), only
+deactivated. Clocks and their events are derived from the incident's life: the admin shows them.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from cases.models import SlaClock, SlaClockEvent, SlaPolicy
+from cases.sla.policies import EDITABLE_FIELDS, sla_policy_save
+from payhealth.admin_forms import ReadOnlyAdminMixin, ServiceFormMixin
+
+
+class SlaPolicyAdminForm(ServiceFormMixin, forms.ModelForm):
+    # No Meta: the admin builds the form class with the model and the fields below.
+
+    def save_through_service(self, actor):
+        values = {name: self.cleaned_data[name] for name in EDITABLE_FIELDS if name in self.cleaned_data}
+        return sla_policy_save(actor=actor, policy=self.instance if self.instance.pk else None, **values)
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(admin.ModelAdmin):
+    form = SlaPolicyAdminForm
+    fields = list(EDITABLE_FIELDS)
+    list_display = [
+        "name",
+        "severity",
+        "partner_kind",
+        "partner",
+        "acknowledge_target",
+        "first_notice_target",
+        "update_every",
+        "resolve_target",
+        "calendar",
+        "warn_at",
+        "active",
+    ]
+    list_filter = ["severity", "partner_kind", "active", "calendar"]
+    search_fields = ["name", "partner__name", "partner__code"]
+    list_select_related = ["partner", "calendar"]
+    autocomplete_fields = ["partner", "calendar"]
+    ordering = ["severity", "partner_kind", "name"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class WithActor(form):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, actor=request.user, **kw)
+
+        return WithActor
+
+    def save_model(self, request, obj, form, change):
+        saved = form.save_through_service(request.user)
+        obj.pk, obj._state.adding = saved.pk, False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # clocks keep their policy: deactivate it instead
+
+
+class SlaClockEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = SlaClockEvent
+    extra = 0
+    fields = ["at", "kind", "cycle", "reason", "actor", "data", "notified_at"]
+    readonly_fields = fields
+    ordering = ["at", "id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+@admin.register(SlaClock)
+class SlaClockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The state and instants are derived from the clock's events and calendar."""
+
+    list_display = ["incident", "family", "metric", "partner", "state", "started_at", "due_at", "breached_at"]
+    list_filter = ["family", "metric", "state", "incident__severity"]
+    search_fields = ["incident__reference", "incident__title", "engagement__partner__name"]
+    list_select_related = ["incident", "engagement__partner"]
+    date_hierarchy = "started_at"
+    ordering = ["-started_at", "-id"]
+    inlines = [SlaClockEventInline]
+
+    @admin.display(description=_("partner"), ordering="engagement__partner__name")
+    def partner(self, obj: SlaClock):
+        return obj.engagement.partner if obj.engagement_id else None
+
+
+@admin.register(SlaClockEvent)
+class SlaClockEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["at", "clock", "kind", "reason", "actor"]
+    list_filter = ["kind"]
+    search_fields = ["clock__incident__reference", "reason"]
+    list_select_related = ["clock", "actor"]
+    date_hierarchy = "at"
+    ordering = ["-at", "-id"]

@@ -1,0 +1,328 @@
+"""The SLA clocks of live incidents: the rules of `cases.sla.rules` applied to the clock rows.
+
+The clocks hear of an incident's life from its timeline: `on_case_events` is a timeline listener
+(PAYHEALTH_TIMELINE_LISTENERS), so the services that open, move, grade, notify and answer write
+their timeline row and the clocks follow in the same transaction, without any of them importing
+this module. Each hook locks the incident's clocks (in id order, after the service locked the
+incident or the notice), lets the rules append events through a `ClockLedger`, then writes the
+events, the folded clock columns and the timeline rows of pauses, resumes and breaches in a few
+queries. An incident without clocks (opened without a matching policy) is left alone.
+
+A pause, stop or re-target of a clock that crossed its due instant before the sweep came round
+first fires the breach the sweep would have fired, at the crossing instant (see `_breach_if_crossed`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from cases import timeline
+from cases.models import CaseEvent, Correspondence, Incident, PartnerEngagement, SlaClock, SlaClockEvent, SlaPolicy
+from cases.services.impact import ENGAGEMENT_TIMES
+from cases.sla import rules
+from cases.sla.rules import ACTIVE, TIMELINE_PAYLOADS, ClockState, Kind, SentNotice, State
+from cases.timeline import events as ev
+from partners.businesstime import Schedule, schedules_for
+from partners.models import Partner
+from payhealth.outbox import publish_on_commit
+
+# The task that mails a warning or breach (`sla_event_notify`), published by name.
+NOTIFY_TASK = "cases.notify_sla_event_task"
+
+
+def sla_policy_for(*, severity: str, partner: Partner | None = None) -> SlaPolicy | None:
+    """The active policy for the severity: the partner's own, else its kind's, else the generic one (one query)."""
+    scope = Q(partner__isnull=True, partner_kind="")
+    if partner is not None:
+        scope |= Q(partner=partner) | Q(partner__isnull=True, partner_kind=partner.kind)
+    candidates = SlaPolicy.objects.filter(scope, active=True, severity=severity).select_related("calendar")
+    return SlaPolicy.most_specific(candidates, severity=severity, partner=partner)
+
+
+def _locked_clocks(incident_id: int) -> list[SlaClock]:
+    return list(
+        SlaClock.objects.select_for_update(of=("self",))
+        .select_related("engagement__partner")
+        .filter(incident_id=incident_id)
+        .order_by("pk")
+    )
+
+
+class ClockLedger:
+    """The rules' ledger over one incident's clock rows, written in a few queries by `save`.
+
+    `status` is the incident's status before the change, recorded with a breach fired here; a new
+    incident's clocks (`new_incident`) are inserted together at the end (nothing can race there),
+    any other new clock at once under a savepoint, so a concurrent hook making the same clock
+    (two notices to one partner delivered at once) gives one clock, never an error.
+    """
+
+    def __init__(self, *, incident: Incident, actor, status: str | None = None, new_incident: bool = False) -> None:
+        self.incident = incident
+        self.actor = actor if getattr(actor, "pk", None) else None
+        self.status = status
+        self.new_incident = new_incident
+        self.clocks: list[SlaClock] = [] if new_incident else _locked_clocks(incident.pk)
+        self.schedules: dict[int, Schedule] = {}
+        self._policies: dict[tuple, SlaPolicy | None] = {}
+        self._crossing: dict | None = None
+        self.created: list[SlaClock] = []
+        self.changed: dict[int, SlaClock] = {}
+        self.new_events: list[SlaClockEvent] = []
+        self.breaches: list[SlaClockEvent] = []
+        # (payload class, clock, reason, instant, actor, the clock event a crossing names)
+        self.timeline: list[tuple] = []
+
+    # -- the Ledger the rules write through --
+
+    def policy_for(self, *, severity: str, partner: Partner | None = None) -> SlaPolicy | None:
+        key = (severity, partner.pk if partner else None)
+        if key not in self._policies:
+            self._policies[key] = sla_policy_for(severity=severity, partner=partner)
+        return self._policies[key]
+
+    def cycle_started_at(self, clock: SlaClock) -> datetime | None:
+        starts = clock.events.filter(kind=Kind.START, cycle=clock.cycle).order_by("-at")
+        return starts.values_list("at", flat=True).first()
+
+    def start(self, metric: str, at: datetime, *, policy: SlaPolicy, engagement: PartnerEngagement | None = None):
+        clock = rules.new_clock(
+            incident_id=self.incident.pk, metric=metric, policy=policy, engagement=engagement, at=at
+        )
+        if clock is None:
+            return None
+        if self.new_incident:
+            self.created.append(clock)
+        else:
+            try:
+                with transaction.atomic():
+                    clock.save()
+            except IntegrityError:  # made by a concurrent hook since we locked the incident's clocks
+                return None
+        self.clocks.append(clock)
+        self.append(clock, Kind.START, at, data=rules.start_data(clock), cycle=1)
+        return clock
+
+    def append(self, clock: SlaClock, kind: str, at: datetime, *, reason="", data=None, cycle=None) -> None:
+        if kind in (Kind.PAUSE, Kind.STOP, Kind.RETARGET):
+            self._breach_if_crossed(clock, at)
+        self._append(clock, kind, at, reason=reason, data=data, cycle=cycle)
+
+    # -- folding and writing --
+
+    def _need(self, calendar_ids) -> None:
+        missing = {pk for pk in calendar_ids if pk is not None and pk not in self.schedules}
+        if missing:
+            # Every calendar of the incident's clocks at once (3 queries), not one by one.
+            missing |= {c.calendar_id for c in self.clocks if c.calendar_id not in self.schedules}
+            self.schedules.update(schedules_for(missing))
+
+    def _append(self, clock: SlaClock, kind: str, at: datetime, *, reason="", data=None, cycle=None) -> SlaClockEvent:
+        state = ClockState.of(clock)
+        last = state.last_at
+        if last is not None and at < last:
+            at = last  # an event never lands before the clock's latest one (a back-dated stamp, say)
+        data = dict(data or {})
+        cycle = clock.cycle if cycle is None else cycle
+        if kind == Kind.STOP and "outcome" not in data:
+            data["outcome"] = State.MET
+        self._need({clock.calendar_id, *rules.event_calendars(data)})
+        rules.fold(state, kind=kind, at=at, reason=reason, data=data, cycle=cycle, schedules=self.schedules)
+        if kind == Kind.STOP:
+            data["outcome"] = state.state
+        state.write_to(clock)
+        actor = None if kind in (Kind.WARN, Kind.BREACH) else self.actor  # crossings are PayHealth's own
+        event = SlaClockEvent(clock=clock, kind=kind, at=at, reason=reason[:250], actor=actor, data=data, cycle=cycle)
+        self.new_events.append(event)
+        if clock.pk is not None:
+            self.changed[clock.pk] = clock
+        if kind in (Kind.PAUSE, Kind.RESUME):
+            self.timeline.append((TIMELINE_PAYLOADS[kind], clock, reason, at, self.actor, None))
+        return event
+
+    def _breach_if_crossed(self, clock: SlaClock, at: datetime) -> None:
+        """Fire the breach the sweep has not reached yet, at the instant the target was crossed.
+
+        The sweep runs every minute; a pause, stop or re-target in between would otherwise hide a
+        crossing (a paused clock has no due instant, a stopped one is only marked breached). Fired
+        here instead, it is the same event, timeline row and notification the sweep would have made,
+        and the clock's lock (held by every hook) keeps a concurrent sweep from firing it again.
+        """
+        if clock.state != State.RUNNING or clock.breached_at is not None or clock.due_at is None or clock.due_at > at:
+            return
+        if self._crossing is None:  # the same for every clock of the incident: read once
+            waiting = PartnerEngagement.objects.filter(
+                incident_id=self.incident.pk, partner_status__in=PartnerEngagement.WAITING_STATUSES
+            ).order_by("partner__name")
+            self._crossing = {
+                "status": self.status or Incident.objects.values_list("status", flat=True).get(pk=self.incident.pk),
+                "waiting_on": list(waiting.values_list("partner__name", flat=True)),
+            }
+        facts = rules.crossing_facts(clock=clock, **self._crossing)
+        event = self._append(clock, Kind.BREACH, clock.due_at, data=facts)
+        self.breaches.append(event)
+        self.timeline.append((ev.SlaBreached, clock, clock.pause_reason, event.at, None, event))
+
+    def save(self) -> None:
+        if not self.new_events:
+            return
+        if self.created:
+            SlaClock.objects.bulk_create(self.created)
+        SlaClockEvent.objects.bulk_create(self.new_events)
+        if self.changed:
+            SlaClock.objects.bulk_update(list(self.changed.values()), list(rules.STATE_FIELDS))
+        for payload, clock, reason, at, actor, crossing in self.timeline:
+            facts = rules.clock_facts(clock, reason)
+            if crossing is not None:  # a breach names its clock event, which has an id only now
+                facts["event"] = crossing.pk
+            timeline.record(payload(**facts), incident=self.incident, actor=actor, at=at)
+        publish_on_commit(NOTIFY_TASK, [event.pk for event in self.breaches])
+
+
+# --- the hooks ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def sla_clocks_start_for_incident(*, incident: Incident, at: datetime) -> list[SlaClock]:
+    """Our acknowledge, first-notice and resolve clocks, from the generic policy of the severity."""
+    ledger = ClockLedger(incident=incident, actor=None, new_incident=True)
+    rules.on_open(ledger, severity=incident.severity, at=at)
+    ledger.save()
+    return ledger.created
+
+
+@transaction.atomic
+def sla_on_transition(*, incident: Incident, actor, old: str, new: str, reason: str, at: datetime) -> None:
+    if old == new:
+        return
+    ledger = ClockLedger(incident=incident, actor=actor, status=old)
+    if ledger.clocks:
+        rules.on_transition(ledger, old=old, new=new, reason=reason, at=at)
+        ledger.save()
+
+
+@transaction.atomic
+def sla_on_severity_change(*, incident: Incident, actor, at: datetime) -> None:
+    ledger = ClockLedger(incident=incident, actor=actor)
+    if any(clock.state in ACTIVE for clock in ledger.clocks):
+        rules.on_severity_change(ledger, severity=incident.severity, at=at)
+        ledger.save()
+
+
+@transaction.atomic
+def sla_on_notice_sent(*, correspondence: Correspondence, at: datetime) -> None:
+    if correspondence.incident_id is None or correspondence.direction != Correspondence.Direction.OUTBOUND:
+        return
+    incident = Incident.objects.only("pk", "status", "severity").get(pk=correspondence.incident_id)
+    ledger = ClockLedger(incident=incident, actor=None)
+    engagement = (
+        PartnerEngagement.objects.select_related("partner").get(pk=correspondence.engagement_id)
+        if correspondence.engagement_id
+        else None
+    )
+    notice = SentNotice(pk=correspondence.pk, kind=correspondence.kind, created_at=correspondence.created_at)
+    rules.on_notice_sent(
+        ledger, status=incident.status, severity=incident.severity, engagement=engagement, notice=notice, at=at
+    )
+    ledger.save()
+
+
+@transaction.atomic
+def sla_on_partner_reply(*, engagement: PartnerEngagement, at: datetime, actor=None) -> None:
+    incident = Incident.objects.only("pk").get(pk=engagement.incident_id)
+    ledger = ClockLedger(incident=incident, actor=actor)
+    rules.on_partner_reply(ledger, engagement=engagement, at=at)
+    ledger.save()
+
+
+@transaction.atomic
+def sla_on_engagement_change(*, engagement: PartnerEngagement, actor, at: datetime) -> None:
+    incident = Incident.objects.only("pk", "status", "severity").get(pk=engagement.incident_id)
+    ledger = ClockLedger(incident=incident, actor=actor)
+    rules.on_engagement_change(ledger, engagement=engagement, status=incident.status, severity=incident.severity, at=at)
+    ledger.save()
+
+
+def clock_replay(clock: SlaClock) -> dict:
+    """The clock's state recomputed from its events and calendars alone (reports are reproducible).
+
+    The keys are the denormalised columns (`rules.STATE_FIELDS`); a clock whose columns differ from
+    this has been written by something other than these hooks.
+    """
+    history = list(clock.events.order_by("at", "id"))
+    calendars = {clock.calendar_id}
+    for event in history:
+        calendars |= rules.event_calendars(event.data)
+    return rules.replay(history, schedules_for(calendars))
+
+
+# --- the timeline listener ------------------------------------------------------------------------
+
+
+def _engagement(pk: int) -> PartnerEngagement:
+    return PartnerEngagement.objects.select_related("partner").get(pk=pk)
+
+
+def _opened(row: CaseEvent, payload: ev.IncidentOpened) -> None:
+    sla_clocks_start_for_incident(incident=row.incident, at=row.created_at)
+
+
+def _status_changed(row: CaseEvent, payload: ev.StatusChanged) -> None:
+    sla_on_transition(
+        incident=row.incident,
+        actor=row.actor,
+        old=payload.was,
+        new=payload.to,
+        reason=payload.reason,
+        at=row.created_at,
+    )
+
+
+def _severity_changed(row: CaseEvent, payload: ev.SeverityChanged) -> None:
+    sla_on_severity_change(incident=row.incident, actor=row.actor, at=row.created_at)
+
+
+def _notice_sent(row: CaseEvent, payload: ev.NoticeSent) -> None:
+    correspondence = Correspondence.objects.only(
+        "pk", "incident_id", "engagement_id", "direction", "kind", "created_at"
+    ).get(pk=payload.correspondence)
+    sla_on_notice_sent(correspondence=correspondence, at=row.created_at)
+
+
+def _reply_received(row: CaseEvent, payload: ev.ReplyReceived) -> None:
+    if not (payload.partner_reply and payload.engagement):
+        return  # auto-replies, bounces and colleagues' copies answer nothing
+    received_at = Correspondence.objects.values_list("received_at", flat=True).get(pk=payload.correspondence)
+    sla_on_partner_reply(engagement=_engagement(payload.engagement), at=received_at or row.created_at, actor=row.actor)
+
+
+def _partner_engaged(row: CaseEvent, payload: ev.PartnerEngaged) -> None:
+    if payload.partner_status and payload.partner_status != PartnerEngagement.PartnerStatus.NOT_NOTIFIED:
+        sla_on_engagement_change(engagement=_engagement(payload.engagement), actor=row.actor, at=row.created_at)
+
+
+def _partner_updated(row: CaseEvent, payload: ev.PartnerUpdated) -> None:
+    if {"partner_status", *ENGAGEMENT_TIMES} & set(payload.changes or {}):
+        sla_on_engagement_change(engagement=_engagement(payload.engagement), actor=row.actor, at=row.created_at)
+
+
+HANDLERS = {
+    CaseEvent.Kind.OPENED: _opened,
+    CaseEvent.Kind.STATUS_CHANGED: _status_changed,
+    CaseEvent.Kind.SEVERITY_CHANGED: _severity_changed,
+    CaseEvent.Kind.NOTICE_SENT: _notice_sent,
+    CaseEvent.Kind.REPLY_RECEIVED: _reply_received,
+    CaseEvent.Kind.PARTNER_ENGAGED: _partner_engaged,
+    CaseEvent.Kind.PARTNER_UPDATED: _partner_updated,
+}
+
+
+def on_case_events(rows) -> None:
+    """Timeline listener: the clocks follow what the incident's timeline says happened."""
+    for row in rows:
+        handler = HANDLERS.get(row.kind)
+        if handler is not None:
+            handler(row, timeline.read(row))
