@@ -5,12 +5,12 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from cases.models import AffectedMerchant, CaseEvent, Correspondence, Incident, SlaClock, SlaPolicy
 from cases.models.incident import validate_bin_prefix
 from partners.models import BusinessCalendar, NoticeTemplate, PartnerContact
+from tests.database import raises_constraint, raises_duplicate
 from tests.factories import (
     AffectedMerchantFactory,
     IncidentFactory,
@@ -22,26 +22,21 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-def refused(**kwargs):
-    """Assert that saving raises IntegrityError and leaves the transaction usable."""
-    return pytest.raises(IntegrityError)
-
-
 @pytest.mark.parametrize(
-    "changes",
+    ("changes", "constraint"),
     [
-        {"baseline_rate": Decimal("1.2")},
-        {"observed_rate": Decimal("-0.1")},
-        {"attempts": 10, "failed_attempts": 11},
-        {"volume_at_risk": Decimal("-1")},
-        {"currency": "mxn"},
+        ({"baseline_rate": Decimal("1.2")}, "affectedmerchant_baseline_rate_range"),
+        ({"observed_rate": Decimal("-0.1")}, "affectedmerchant_observed_rate_range"),
+        ({"attempts": 10, "failed_attempts": 11}, "affectedmerchant_failed_within_attempts"),
+        ({"volume_at_risk": Decimal("-1")}, "affectedmerchant_volume_nonnegative"),
+        ({"currency": "mxn"}, "affectedmerchant_currency_iso"),
     ],
 )
-def test_affected_merchant_refuses_impossible_measurements(changes):
+def test_affected_merchant_refuses_impossible_measurements(changes, constraint):
     row = AffectedMerchantFactory()
     for field, value in changes.items():
         setattr(row, field, value)
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint(constraint):
         row.save()
     row.refresh_from_db()
     assert row.attempts == 0 and row.baseline_rate is None
@@ -68,36 +63,36 @@ def test_excess_declines_unknown_without_a_baseline():
 
 def test_one_engagement_per_incident_and_partner():
     engagement = PartnerEngagementFactory()
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("engagement_one_per_partner"):
         PartnerEngagementFactory(incident=engagement.incident, partner=engagement.partner)
     assert engagement.incident.engagements.count() == 1
 
 
 def test_one_affected_row_per_incident_and_merchant():
     row = AffectedMerchantFactory()
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("affectedmerchant_unique"):
         AffectedMerchant.objects.create(incident=row.incident, merchant=row.merchant)
 
 
 def test_incident_references_are_unique_and_well_formed():
     incident = IncidentFactory()
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_duplicate(Incident, "reference"):
         IncidentFactory(reference=incident.reference)
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("incident_reference_format"):
         IncidentFactory(reference="INC-1")
     assert Incident.objects.count() == 1
 
 
 def test_impact_window_must_be_in_order():
     start = timezone.now()
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("incident_detected_after_start"):
         IncidentFactory(started_at=start, detected_at=start - timedelta(minutes=5))
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("incident_closed_after_resolved"):
         IncidentFactory(started_at=start, resolved_at=start + timedelta(hours=1), closed_at=start)
 
 
 def test_database_refuses_anything_but_bin_prefixes():
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("incident_bin_prefixes_only"):
         IncidentFactory(bin_prefixes=["4152313", "4111111111111111"])
     assert Incident.objects.count() == 0
     IncidentFactory(bin_prefixes=["415231", "55123456"])
@@ -122,7 +117,7 @@ def test_short_long_or_non_numeric_prefixes_are_refused(value):
 
 def test_an_open_fingerprint_is_unique_but_reusable_once_resolved():
     first = IncidentFactory(fingerprint="visa:bbva-mx:MX")
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("incident_open_fingerprint_unique"):
         IncidentFactory(fingerprint="visa:bbva-mx:MX")
     first.status = "resolved"
     first.save()
@@ -143,9 +138,9 @@ def test_case_events_are_append_only():
 def test_contact_email_unique_per_partner_and_level_positive():
     partner = PartnerFactory()
     PartnerContact.objects.create(partner=partner, name="Ops", email="ops@bank.example")
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("partnercontact_unique_email"):
         PartnerContact.objects.create(partner=partner, name="Ops 2", email="ops@bank.example")
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("partnercontact_level_positive"):
         PartnerContact.objects.create(partner=partner, name="Zero", email="zero@bank.example", escalation_level=0)
 
 
@@ -161,41 +156,41 @@ def test_contact_language_falls_back_to_partner_then_english():
 def test_only_one_active_template_version_per_kind_and_language():
     NoticeTemplate.objects.all().delete()  # the shipped defaults, loaded by a migration
     NoticeTemplate.objects.create(kind="breakage", language="es", version=1, subject="s", body="b")
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("noticetemplate_one_active"):
         NoticeTemplate.objects.create(kind="breakage", language="es", version=2, subject="s", body="b")
     NoticeTemplate.objects.create(kind="breakage", language="es", version=2, subject="s", body="b", active=False)
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("noticetemplate_unique_version"):
         NoticeTemplate.objects.create(kind="breakage", language="es", version=2, subject="s", body="b", active=False)
 
 
 def test_outbound_correspondence_needs_a_thread_and_a_message_id():
     incident = IncidentFactory()
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("corr_outbound_has_engagement"):
         Correspondence.objects.create(incident=incident, direction="out", subject="x", message_id="<a@b>")
     engagement = PartnerEngagementFactory(incident=incident)
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("corr_message_id_present"):
         Correspondence.objects.create(engagement=engagement, direction="out", subject="x", message_id="")
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("corr_sent_has_time"):
         Correspondence.objects.create(
             engagement=engagement, direction="out", subject="x", message_id="<c@d>", status="sent"
         )
     Correspondence.objects.create(
         engagement=engagement, incident=incident, direction="out", subject="x", message_id="<e@f>"
     )
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_duplicate(Correspondence, "message_id"):
         Correspondence.objects.create(engagement=engagement, direction="out", subject="y", message_id="<e@f>")
 
 
 def test_sla_policy_warn_share_and_targets():
     calendar = BusinessCalendar.objects.get(code="24x7")
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("slapolicy_warn_share_range"):
         SlaPolicy.objects.create(name="x", severity="sev1", partner_kind="switch", calendar=calendar, warn_at=1)
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("slapolicy_resolve_target_positive"):
         SlaPolicy.objects.create(
             name="x", severity="sev1", partner_kind="switch", calendar=calendar, resolve_target=timedelta(0)
         )
     # the seeded default for SEV1 already exists: a second active default is refused
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("slapolicy_one_active_per_scope"):
         SlaPolicy.objects.create(name="dup", severity="sev1", calendar=calendar)
 
 
@@ -211,20 +206,20 @@ def test_sla_clock_family_matches_engagement_and_metric_is_unique():
         "metric": "resolve",
     }
     SlaClock.objects.create(family="ours", **base)
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("slaclock_unique_metric"):
         SlaClock.objects.create(family="ours", **base)
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("slaclock_family_matches_engagement"):
         SlaClock.objects.create(family="partner", **{**base, "metric": "acknowledge"})
     engagement = PartnerEngagementFactory(incident=incident)
     SlaClock.objects.create(family="partner", engagement=engagement, **base)
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("slaclock_warn_within_target"):
         SlaClock.objects.create(family="ours", **{**base, "metric": "acknowledge", "warn_after": timedelta(hours=5)})
 
 
 def test_merchant_account_id_and_mcc_are_checked():
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("merchant_account_id_prefix"):
         MerchantFactory(account_id="1234")
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with raises_constraint("merchant_mcc_four_digits"):
         MerchantFactory(mcc="54a1")
     with pytest.raises(ValidationError):
         MerchantFactory.build(account_id="acct_!!", mcc="5411").full_clean()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import uuid
 from datetime import timedelta
 
@@ -21,12 +20,15 @@ from django.utils import translation
 from accounts.models import Profile
 from cases.models import CaseEvent, Correspondence, SlaClock, SlaClockEvent
 from cases.services import correspondence_deliver, incident_open, incident_transition
+from cases.sla import sweep as sweep_module
+from cases.sla import tasks as tasks_module
 from cases.sla.clocks import NOTIFY_TASK
 from cases.sla.notify import sla_event_notify, sla_mail
 from cases.sla.sweep import SweepResult, sla_sweep
 from payhealth import outbox
 from payhealth.celery import app
 from tests.cases.sla_data import H, M, assert_replay_matches, deliver_notice, freeze, mx, partner_reply, sla_desk, utc
+from tests.database import HeldTransaction, backends_blocked_by
 from tests.factories import UserFactory
 from tests.support import (
     celery_routes,
@@ -297,29 +299,54 @@ def test_one_sweep_over_many_crossing_clocks_takes_a_constant_number_of_queries(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_sweeps_at_the_same_time_fire_each_warning_and_breach_once(monkeypatch, analyst, queued_notifications):
+@pytest.mark.parametrize("held_in", ["sla_warning", "sla_breached"])
+def test_two_sweeps_at_the_same_time_fire_each_warning_and_breach_once(
+    monkeypatch, analyst, queued_notifications, held_in
+):
+    """The overlap is certain: the first sweep is held inside its warning (or breach) batch, its
+    clocks marked and locked but not committed, while the second sweep runs; the first commits
+    only once the second has finished or is waiting for one of its locks."""
     incidents = sev1_incidents(monkeypatch, analyst, 20)
-    barrier = threading.Barrier(2)
-    results: list[SweepResult] = []
+    held = HeldTransaction()
+    real_published = sweep_module.timeline.published
+
+    def published_then_hold(rows):  # runs in the batch's transaction, after its statement
+        if rows and rows[0].kind == held_in:
+            held.hold()
+        real_published(rows)
+
+    monkeypatch.setattr(sweep_module.timeline, "published", published_then_hold)
+    results: dict[str, SweepResult] = {}
     errors: list[BaseException] = []
 
-    def sweep():
+    def sweep(name: str) -> None:
         try:
-            barrier.wait(timeout=10)
-            results.append(sla_sweep(now=T0 + 16 * M))
+            results[name] = sla_sweep(now=T0 + 16 * M)
         except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    first = threading.Thread(target=sweep, args=("first",))
+    second = threading.Thread(target=sweep, args=("second",))
+    first.start()
+    try:
+        held_pid = held.wait_until_held()
+        second.start()
+        wait_for(
+            lambda: not second.is_alive() or backends_blocked_by(held_pid),
+            timeout=30,
+            what="the second sweep to finish or wait for the first one's locks",
+        )
+    finally:
+        held.let_go()
+        for thread in (first, second):
+            if thread.ident is not None:  # started
+                thread.join(timeout=60)
 
+    assert not first.is_alive() and not second.is_alive()
     assert errors == []
-    assert sum(r.warned for r in results) == 20 and sum(r.breached for r in results) == 20
+    assert sum(r.warned for r in results.values()) == 20 and sum(r.breached for r in results.values()) == 20
     for kind in (Kind.WARN, Kind.BREACH):
         events = sweep_events(kind)
         assert len(events) == 20 and len({e.clock_id for e in events}) == 20
@@ -484,12 +511,27 @@ def sla_worker(django_db_setup, tmp_path_factory):
             delete_queue(app, queue)
 
 
+def wait_until_worker_ran_everything_queued(log) -> None:
+    """Wait until the worker has run every task queued for it so far: a marker task, queued after
+    them, has finished, and so has every task the worker received. The worker runs one task at a
+    time, in the order the broker hands them out, which is the order they were queued in."""
+    marker = tasks_module.notify_sla_event_task.apply_async(args=[0])  # no such event: "skipped", no mail
+
+    def ran_everything() -> bool:
+        text = log.read_text()
+        received = set(re.findall(r"Task [\w.]+\[([\w-]+)\] received", text))
+        finished = set(re.findall(r"Task [\w.]+\[([\w-]+)\] (?:succeeded|raised|failed)", text))
+        return marker.id in finished and received <= finished
+
+    wait_for(ran_everything, timeout=60, what="the worker to run the tasks queued before the marker")
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_mails_a_warning_and_a_breach_exactly_once_even_when_the_sweep_runs_twice(
     sla_worker, monkeypatch, analyst, lead, settings
 ):
-    smtp, _log = sla_worker
+    smtp, log = sla_worker
     smtp.reset()
     set_profile(analyst, language="es", zone="America/Mexico_City")
     set_profile(lead, language="en", zone="America/New_York")
@@ -507,8 +549,7 @@ def test_a_real_worker_mails_a_warning_and_a_breach_exactly_once_even_when_the_s
     # a later sweep: nothing new crossed (first notice warns at +22:30), and the events, older than
     # five minutes but notified, are not queued again
     assert sla_sweep(now=T0 + 20 * M) == SweepResult(warned=0, breached=0)
-    wait_for(lambda: len(smtp.accepted) >= 4, timeout=30, what="four mails")
-    time.sleep(2)  # room for a duplicate to arrive, if there were one
+    wait_until_worker_ran_everything_queued(log)  # any duplicate would have been mailed by now
 
     accepted = sorted((m["To"], str(m["Subject"]).strip()) for m in smtp.accepted)
     reference = incident.reference

@@ -21,6 +21,14 @@ HOSTILE_HTML = (
 )
 
 
+EVERY_IMAGE_AND_FRAME_DONE = """() =>
+    document.readyState === "complete"
+    && [...document.images].every(image => image.complete)
+    && [...document.querySelectorAll("iframe, frame")].every(
+        frame => !frame.contentDocument || frame.contentDocument.readyState === "complete"
+    )"""
+
+
 def hostile_reply() -> bytes:
     message = EmailMessage()
     message["From"] = "Operaciones BBVA <ops@bbva.test>"
@@ -45,8 +53,11 @@ def test_hostile_reply_is_shown_inert_in_the_triage_inbox(page, live_server, log
     expect(article.locator(".reply-html")).to_contain_text("Recibido, folio 4821.")
     detail = article.locator(".reply-html a", has_text="ver detalle")  # no href left: not even a "link" role
     expect(detail).to_be_visible()
+    # The load event comes after every image and frame of the page has loaded or failed, and so
+    # after their onload/onerror handlers ran; then every image reports it is done, and so does
+    # the document of every frame: any handler that slipped through has had its event.
     page.wait_for_load_state("load")
-    page.wait_for_timeout(300)  # give any handler that slipped through (onerror, onload) time to run
+    page.wait_for_function(EVERY_IMAGE_AND_FRAME_DONE)
 
     assert page.evaluate("typeof window.__pwned") == "undefined"
     assert article.locator("script, img, svg, iframe, [onerror], [onload]").count() == 0

@@ -64,6 +64,16 @@ def desk():
     return {"switch": switch, "switch_clock": resolve_switch, "waiting": waiting}
 
 
+# Records the URL of every response htmx swapped into the incident page's SLA section, once the
+# swap has settled (htmx fires htmx:afterSettle on the new section).
+SWAPS_OF_THE_SLA_SECTION = """() => {
+    window.slaSectionSwaps = [];
+    document.body.addEventListener("htmx:afterSettle", event => {
+        if (event.target.id === "incident-sla") window.slaSectionSwaps.push(event.detail.xhr.responseURL);
+    });
+}"""
+
+
 def test_lead_watches_slas(page, live_server, login, screenshot, desk, settings):
     from django.utils import timezone
 
@@ -95,12 +105,14 @@ def test_lead_watches_slas(page, live_server, login, screenshot, desk, settings)
     expect(history).to_contain_text("Paused")
     expect(history).to_contain_text("by Lucía Ortega")
     # The next poll swaps the whole section; the history the lead opened stays open.
+    page.evaluate(SWAPS_OF_THE_SLA_SECTION)
     with page.expect_response(
         lambda response: response.url.split("?")[0].endswith(f"/{waiting.reference}/sla/")
     ) as poll:
         pass
     assert "open=" in poll.value.url
-    page.wait_for_timeout(300)  # let htmx settle the swap
+    # htmx has swapped in and settled the section this very response carried
+    page.wait_for_function("url => window.slaSectionSwaps.includes(url)", arg=poll.value.url)
     expect(section.locator("details.sla-history").first).to_have_attribute("open", "")
     screenshot("sla-incident")
 

@@ -2,6 +2,7 @@
 `webhook_deliver` is what the Celery task runs (tests/webhooks/test_worker.py runs a worker)."""
 
 import json
+import threading
 
 import pytest
 from werkzeug import Response
@@ -142,18 +143,22 @@ def test_timeouts_and_refused_connections_are_retried_then_abandoned(settings, p
 
 
 def test_a_slow_receiver_times_out(httpserver, hook, analyst, fast_retries):
-    import time
+    gave_up = threading.Event()
 
-    def slow(request):
-        time.sleep(1.5)
+    def answers_only_after_the_client_gave_up(request):
+        # bounded: a client that does not give up gets this answer after 10 s, and the test fails
+        gave_up.wait(timeout=10)
         return Response("late")
 
     fast_retries.PAYHEALTH_WEBHOOK_TIMEOUT = 1
-    httpserver.expect_request("/hook").respond_with_handler(slow)
+    httpserver.expect_request("/hook").respond_with_handler(answers_only_after_the_client_gave_up)
     _incident, delivery = status_change(analyst)
 
-    with pytest.raises(WebhookRetry):
-        webhook_deliver(delivery_id=delivery.pk)
+    try:
+        with pytest.raises(WebhookRetry):
+            webhook_deliver(delivery_id=delivery.pk)
+    finally:
+        gave_up.set()
 
     attempt = WebhookDelivery.objects.get().attempt_log.get()
     assert attempt.response_status is None
