@@ -11,22 +11,18 @@ clock events are append-only, here as everywhere.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from email.utils import parseaddr
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin
-from django.core.mail import make_msgid
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from cases.correspondence import admin as correspondence_admin  # noqa: F401 - registers on import
 from cases.models import (
     AffectedMerchant,
-    Attachment,
     CardNetwork,
     CaseEvent,
-    Correspondence,
     Incident,
     InvestigationNote,
     Merchant,
@@ -50,7 +46,7 @@ from cases.services import (
 )
 from cases.services.impact import ENGAGEMENT_TIMES, IMPACT_FIELDS
 from cases.services.incidents import EDITABLE_DETAILS
-from cases.sla import admin as sla_admin  # noqa: F401 - the feature packages' admin registers on import
+from cases.sla import admin as sla_admin  # noqa: F401 - registers on import
 from payhealth.admin_forms import LockedFieldsMixin, ReadOnlyAdminMixin
 
 # --- What hangs off an incident: written by the same services as the incident page ---------
@@ -529,151 +525,3 @@ class CaseEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["incident", "actor"]
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]
-
-
-# --- Correspondence -------------------------------------------------------------------------
-
-
-def _new_message_id() -> str:
-    """A Message-ID in the sender's domain; fixed when the row is created (DESIGN.md §3)."""
-    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "payhealth.invalid"
-    return make_msgid(domain=domain)
-
-
-class CorrespondenceAdminForm(forms.ModelForm):
-    # No Meta: the admin builds the form class with the model and the fields of its fieldsets.
-
-    def clean(self):
-        cleaned = super().clean()
-        if self.instance._state.adding and "status" in self.fields:
-            # A new row starts where the pipeline starts: outbound drafts, inbound received.
-            direction = cleaned.get("direction")
-            received = direction == Correspondence.Direction.INBOUND
-            cleaned["status"] = Correspondence.Status.RECEIVED if received else Correspondence.Status.DRAFT
-        engagement = cleaned.get("engagement")
-        if engagement is not None and cleaned.get("incident") is None:
-            cleaned["incident"] = engagement.incident
-        return cleaned
-
-
-class AttachmentInline(admin.TabularInline):
-    """Attachments arrive with inbound mail; the admin only shows them."""
-
-    model = Attachment
-    fields = ["filename", "content_type", "size", "omitted", "created_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Attachment)
-class AttachmentAdmin(admin.ModelAdmin):
-    list_display = ["filename", "content_type", "size", "omitted", "correspondence", "created_at"]
-    list_filter = ["omitted", "content_type"]
-    search_fields = ["filename", "correspondence__subject", "correspondence__message_id"]
-    list_select_related = ["correspondence"]
-    fields = ["correspondence", "filename", "content_type", "size", "omitted", "created_at"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Correspondence)
-class CorrespondenceAdmin(LockedFieldsMixin, admin.ModelAdmin):
-    """Status and delivery fields belong to the notice pipeline; the Message-ID never changes."""
-
-    form = CorrespondenceAdminForm
-    inlines = [AttachmentInline]
-    list_display = [
-        "subject",
-        "incident",
-        "partner",
-        "direction",
-        "channel",
-        "status",
-        "language",
-        "created_at",
-        "sent_at",
-    ]
-    list_filter = ["direction", "status", "channel", "language", "kind", "is_auto_reply"]
-    search_fields = [
-        "subject",
-        "message_id",
-        "in_reply_to",
-        "from_address",
-        "incident__reference",
-        "engagement__partner__name",
-        "engagement__folio",
-    ]
-    list_select_related = ["incident", "engagement__partner"]
-    autocomplete_fields = ["incident", "engagement", "template"]
-    date_hierarchy = "created_at"
-    ordering = ["-created_at", "-id"]
-    fieldsets = [
-        (None, {"fields": ["incident", "engagement", "direction", "channel", "status", "kind", "language"]}),
-        (_("Message"), {"fields": ["subject", "body_text", "body_html", "template", "template_version"]}),
-        (
-            _("Addressing"),
-            {
-                "fields": [
-                    "from_address",
-                    "to_addresses",
-                    "cc_addresses",
-                    "message_id",
-                    "in_reply_to",
-                    "references",
-                    "is_auto_reply",
-                ]
-            },
-        ),
-        (
-            _("Delivery"),
-            {
-                "fields": [
-                    "created_by",
-                    "created_at",
-                    "approved_by",
-                    "approved_at",
-                    "sent_by",
-                    "queued_at",
-                    "sent_at",
-                    "received_at",
-                    "attempts",
-                    "last_error",
-                ]
-            },
-        ),
-    ]
-    _pipeline_fields = ["template_version", *fieldsets[-1][1]["fields"]]  # the Delivery fieldset
-
-    def get_readonly_fields(self, request, obj=None):
-        return self._pipeline_fields if obj is None else ["message_id", *self._pipeline_fields]
-
-    def get_locked_fields(self, request, obj=None):
-        return ("status",) if obj is None else ("status", "direction")
-
-    def get_changeform_initial_data(self, request):
-        return {"message_id": _new_message_id(), **super().get_changeform_initial_data(request)}
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("incident", "engagement__partner")
-
-    @admin.display(description=_("partner"), ordering="engagement__partner__name")
-    def partner(self, obj: Correspondence):
-        return obj.engagement.partner if obj.engagement_id else None
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-            if obj.direction == Correspondence.Direction.INBOUND:
-                obj.received_at = timezone.now()
-        if obj.template_id and (not change or "template" in form.changed_data):
-            obj.template_version = obj.template.version
-        super().save_model(request, obj, form, change)

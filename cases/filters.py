@@ -12,7 +12,7 @@ import re
 
 import django_filters
 from django import forms
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -178,3 +178,32 @@ class IncidentFilterSet(django_filters.FilterSet):
 def _start_of_day(day: dt.date) -> dt.datetime:
     """Midnight of `day` in the viewer's zone (the middleware activates it), as an aware time."""
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_current_timezone())
+
+
+class MerchantFilterSet(django_filters.FilterSet):
+    """Search and filters of the merchant list, for the page and the API alike; invalid values are
+    reported and ignored."""
+
+    q = django_filters.CharFilter(method="filter_search", label=_("Search"))
+    country = django_filters.ChoiceFilter(label=_("Country"), empty_label=_("All countries"))
+    segment = django_filters.ChoiceFilter(
+        choices=Merchant.Segment.choices, label=_("Segment"), empty_label=_("All segments")
+    )
+
+    class Meta:
+        model = Merchant
+        fields = ["q", "country", "segment"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        countries = Merchant.objects.order_by("country").values_list("country", flat=True).distinct()
+        self.filters["country"].extra["choices"] = [(code, code) for code in countries]
+        self.form.fields["q"].widget.attrs.update(
+            {"type": "search", "placeholder": _("Name or account id"), "autocomplete": "off"}
+        )
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(name__icontains=value) | Q(account_id__icontains=value))

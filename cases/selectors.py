@@ -26,6 +26,8 @@ from cases.models import (
 )
 from cases.models.incident import OPEN_STATUSES, Severity, Status
 from partners.models import Partner
+from partners.selectors import partners_visible_to
+from payhealth.db import Percentile
 from payhealth.web import PageNumbers
 
 
@@ -120,6 +122,63 @@ def merchant_impact_rows(*, merchant: Merchant) -> QuerySet[AffectedMerchant]:
             ),
             baseline_percent=F("baseline_rate") * 100,
             observed_percent=F("observed_rate") * 100,
+        )
+        .order_by("-incident_is_open", "-incident__created_at", "-incident_id")
+    )
+
+
+# Partners ------------------------------------------------------------------------------------
+
+
+def partner_directory(*, user) -> QuerySet[Partner]:
+    """Partners the user may see, each annotated with its open and recent incident counts.
+
+    An incident engages a partner at most once (`engagement_one_per_partner`), so counting
+    engagement rows counts incidents; one grouped query whatever the page size. Every
+    engagement counts, "not involved" ones included: the page lists them with that status.
+    """
+    since = recent_since()
+    return (
+        partners_visible_to(user=user)
+        .annotate(
+            open_incidents=Count("engagements", filter=Q(engagements__incident__status__in=OPEN_STATUSES)),
+            recent_incidents=Count("engagements", filter=Q(engagements__incident__created_at__gte=since)),
+        )
+        .order_by("-open_incidents", "name", "pk")
+    )
+
+
+def partner_figures(*, partner: Partner) -> dict:
+    """Acknowledgement figures over engagements first notified in the last 90 days.
+
+    The median time to acknowledge runs from `first_notified_at` to `acknowledged_at`; an
+    acknowledgement recorded before our first notice (the partner told us first) is not a
+    response time and is left out of the median, though it still counts as acknowledged.
+    """
+    notified_recently = Q(first_notified_at__gte=recent_since())
+    acknowledged = notified_recently & Q(acknowledged_at__isnull=False)
+    return PartnerEngagement.objects.filter(partner=partner).aggregate(
+        notified=Count("pk", filter=notified_recently),
+        acknowledged=Count("pk", filter=acknowledged),
+        median_time_to_acknowledge=Percentile(
+            F("acknowledged_at") - F("first_notified_at"),
+            0.5,
+            filter=acknowledged & Q(acknowledged_at__gte=F("first_notified_at")),
+        ),
+    )
+
+
+def partner_engagement_rows(*, partner: Partner) -> QuerySet[PartnerEngagement]:
+    """The partner's incidents with its status and folio on each: open incidents first, then newest."""
+    return (
+        PartnerEngagement.objects.filter(partner=partner)
+        .select_related("incident")
+        .annotate(
+            incident_is_open=Case(
+                When(incident__status__in=OPEN_STATUSES, then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            )
         )
         .order_by("-incident_is_open", "-incident__created_at", "-incident_id")
     )

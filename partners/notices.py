@@ -5,7 +5,7 @@ a Django template engine of their own, separate from the site's: no built-in tag
 except the small allow-list below, so no `{% load %}`, `{% include %}`, `{% extends %}`,
 `{% debug %}` or `{% url %}`; no context processors, so nothing of the request or of settings;
 and a context of plain dicts, lists, strings and numbers built for one partner
-(`cases.notice_context`), never model objects, so no method or relation can be reached.
+(`cases.correspondence.context`), never model objects, so no method or relation can be reached.
 
 A template is checked when it is saved, never discovered broken at send time: it must compile,
 every variable it names must be one of `CONTEXT_SCHEMA`, and it must render against a sample

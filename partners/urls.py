@@ -1,6 +1,6 @@
-"""URLs of the partners app."""
+"""URL patterns of the partners app's pages, served in the `partners:` namespace that
+`cases.urls.partners` assembles with the partner pages that read cases."""
 
-from partners import views, views_calendars, views_templates
+from partners import views_calendars
 
-app_name = "partners"
-urlpatterns = [*views.urlpatterns, *views_templates.urlpatterns, *views_calendars.urlpatterns]
+urlpatterns = [*views_calendars.urlpatterns]

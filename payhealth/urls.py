@@ -8,7 +8,7 @@ urlpatterns = [
     path("", include("cases.urls.home")),
     path("", include("accounts.urls")),
     path("", include("cases.urls")),
-    path("", include("partners.urls")),
+    path("", include("cases.urls.partners")),
     path("", include("alerts.urls")),
     path("webhooks/", include("webhooks.urls")),
     path("api/v1/", include("payhealth.api.urls")),

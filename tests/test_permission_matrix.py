@@ -22,8 +22,8 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from cases.correspondence.compose import notice_compose
 from cases.models import Attachment, CaseEvent, Correspondence, Incident, InvestigationNote, SavedView, SlaPolicy
-from cases.services import notice_compose
 from tests.factories import (
     AffectedMerchantFactory,
     IncidentFactory,
@@ -147,9 +147,15 @@ def world(db, lead):
         "sla_clock": SlaClockFactory(incident=incident),
         "note": InvestigationNote.objects.create(incident=incident, author=lead, body="A note"),
         "saved_view": SavedView.objects.create(owner=lead, name="Matrix view", query="status=new"),
-        "reply": (reply := _unmatched_reply()),
+        "reply": _unmatched_reply(),
+        # On a reply of the incident's thread: every desk role reads it (an unmatched reply's
+        # attachments are for triagers, tests/cases/test_inbound.py).
         "attachment": Attachment.objects.create(
-            correspondence=reply, filename="folio.txt", content_type="text/plain", size=4, content=b"4821"
+            correspondence=_unmatched_reply(incident=incident, engagement=engagement, suffix="threaded"),
+            filename="folio.txt",
+            content_type="text/plain",
+            size=4,
+            content=b"4821",
         ),
         "webhook": (webhook := _matrix_webhook()),
         "webhook_delivery": webhook.deliveries.create(
@@ -166,13 +172,15 @@ def _matrix_webhook():
     return WebhookSubscriptionFactory(owner=UserFactory(username="pablo", role="partner_manager"))
 
 
-def _unmatched_reply() -> Correspondence:
+def _unmatched_reply(*, incident=None, engagement=None, suffix: str = "reply") -> Correspondence:
     return Correspondence.objects.create(
+        incident=incident,
+        engagement=engagement,
         direction=Correspondence.Direction.INBOUND,
         status=Correspondence.Status.RECEIVED,
         subject="Matrix reply",
         from_address="ops@matrix.test",
-        message_id="<matrix.reply@matrix.test>",
+        message_id=f"<matrix.{suffix}@matrix.test>",
     )
 
 

@@ -51,6 +51,7 @@ from cases.services import (
     note_add,
     note_edit,
 )
+from payhealth.api.filters import ListFiltersOnly
 from payhealth.api.pagination import Cursor
 
 VIEW_INCIDENT = "cases.view_incident"
@@ -59,16 +60,6 @@ CHANGE_INCIDENT = "cases.change_incident"
 
 class TimelineCursor(Cursor):
     ordering = ("-created_at", "-id")
-
-
-class ListOnlyFilterMixin:
-    """Apply the FilterSet to the list alone: a detail URL finds its object whatever the filters
-    (the incident FilterSet lists only open incidents when no status is given)."""
-
-    def filter_queryset(self, queryset):
-        if getattr(self, "action", None) != "list":
-            return queryset
-        return super().filter_queryset(queryset)
 
 
 def clean_key(value: str) -> str:
@@ -101,7 +92,7 @@ for _name, _schema in (
     ),
     retrieve=extend_schema(summary="Get an incident by reference"),
 )
-class IncidentViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
+class IncidentViewSet(ListFiltersOnly, viewsets.GenericViewSet):
     """Incidents, addressed by reference (`PH-2026-000123`)."""
 
     queryset = Incident.objects.none()  # the schema's model; requests use get_queryset

@@ -3,12 +3,14 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from cases.api.directory import MerchantViewSet, PartnerViewSet, ResponseCodeViewSet
 from cases.api.incidents import AffectedMerchantViewSet, EngagementViewSet, IncidentNoteViewSet, IncidentViewSet
-from cases.api.reference import MerchantViewSet, ResponseCodeViewSet, SavedViewViewSet
+from cases.api.saved_views import SavedViewViewSet
 
 router = SimpleRouter()
 router.register("incidents", IncidentViewSet, basename="incident")
 router.register("merchants", MerchantViewSet, basename="merchant")
+router.register("partners", PartnerViewSet, basename="partner")
 router.register("response-codes", ResponseCodeViewSet, basename="response-code")
 router.register("saved-views", SavedViewViewSet, basename="saved-view")
 

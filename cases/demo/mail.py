@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from cases.correspondence.email import message_id
 from cases.demo import stories, texts
 from cases.demo.stories import ACKNOWLEDGING, PartnerStatus
 from cases.models import AffectedMerchant, CardNetwork, CaseEvent, Correspondence, PartnerEngagement, Severity, Status
@@ -34,12 +35,12 @@ def _amount(affected: list[AffectedMerchant]) -> str:
 
 
 def _message_id(story: Story) -> str:
-    return f"<ph-{story.incident.reference}-{len(story.messages) + 1}@payhealth.local>"
+    return message_id("ph", story.incident.reference, len(story.messages) + 1)
 
 
 def _partner_message_id(story: Story, domain: str) -> str:
     token = hashlib.sha1(f"{story.incident.reference}/{len(story.messages)}".encode()).hexdigest()[:20]
-    return f"<{token}@mail.{domain}>"
+    return message_id(token, domain=f"mail.{domain}")
 
 
 def _language_groups(engagement: PartnerEngagement, contacts) -> dict[str, list]:

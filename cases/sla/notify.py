@@ -28,12 +28,12 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.roles import LEAD
-from cases.mail import message_domain, send_email, subject_with_token
+from cases.correspondence.compose import notice_compose
+from cases.correspondence.context import moment
+from cases.correspondence.dispatch import notice_release
+from cases.correspondence.email import message_id, send_email, subject_with_token
 from cases.models import Correspondence, SlaClock, SlaClockEvent
-from cases.notice_context import moment
 from cases.services.impact import engagement_update
-from cases.services.notice_dispatch import notice_release
-from cases.services.notices import notice_compose
 from cases.sla.durations import format_duration
 from cases.sla.rules import ACTIVE
 from partners.models import NoticeTemplate, PartnerContact
@@ -101,14 +101,13 @@ def sla_mail(*, event: SlaClockEvent, user) -> EmailMessage:
         }
         subject = " ".join(render_to_string("sla/email/subject.txt", context).split())
         body = render_to_string("sla/email/body.txt", context)
-    domain = message_domain()
     return EmailMessage(
         subject=subject_with_token(subject, incident.reference),
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[user.email],
         headers={
-            "Message-ID": f"<ph.sla.{incident.reference}.{event.pk}.{user.pk}@{domain}>",
+            "Message-ID": message_id("ph", "sla", incident.reference, event.pk, user.pk),
             "Content-Language": "es-MX" if language == "es" else language,
             "X-PayHealth-Reference": incident.reference,
             "Auto-Submitted": "auto-generated",

@@ -1,14 +1,14 @@
 """URLs of the cases app: each view module declares its own patterns."""
 
+from cases.correspondence import views as correspondence
 from cases.sla import views as sla
-from cases.views import directory, inbound, incident, notices, queue
+from cases.views import directory, incident, queue
 
 app_name = "cases"
 urlpatterns = [
     *queue.urlpatterns,
     *incident.urlpatterns,
     *directory.urlpatterns,
-    *notices.urlpatterns,
-    *inbound.urlpatterns,
+    *correspondence.urlpatterns,
     *sla.urlpatterns,
 ]

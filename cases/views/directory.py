@@ -1,57 +1,35 @@
-"""Merchant pages: the list of merchants the desk watches, and each merchant with its incidents.
+"""The directory: the merchants the desk watches and the partners it corresponds with, each with
+its incidents and key figures.
 
 Read-only screens; every figure comes from `cases.selectors`, which also decides visibility.
-The partner pages are built the same way and use the helpers below.
 """
 
 from __future__ import annotations
 
-import django_filters
+from datetime import timedelta
+
 from django.contrib.auth.decorators import login_required, permission_required
-from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
-from django.utils.translation import gettext_lazy as _
+from django.utils import timezone
 
-from cases.models import Merchant
-from cases.selectors import RECENT_DAYS, merchant_figures, merchant_impact_rows, merchant_list_visible_to
+from cases.filters import MerchantFilterSet
+from cases.selectors import (
+    RECENT_DAYS,
+    merchant_figures,
+    merchant_impact_rows,
+    merchant_list_visible_to,
+    partner_directory,
+    partner_engagement_rows,
+    partner_figures,
+)
+from partners.filters import PartnerFilterSet
+from partners.selectors import partner_contact_rows
 from payhealth.web import page_of, results_only
 
 MERCHANTS_PER_PAGE = 25
 INCIDENTS_PER_PAGE = 20
-
-
-class MerchantFilterSet(django_filters.FilterSet):
-    """Search and filters of the merchant list; invalid values are reported and ignored.
-
-    Lives beside its only user for now; it moves to `cases/filters.py` when the API lists
-    merchants too (STYLE.md: one FilterSet for the HTML list and the API list).
-    """
-
-    q = django_filters.CharFilter(method="filter_search", label=_("Search"))
-    country = django_filters.ChoiceFilter(label=_("Country"), empty_label=_("All countries"))
-    segment = django_filters.ChoiceFilter(
-        choices=Merchant.Segment.choices, label=_("Segment"), empty_label=_("All segments")
-    )
-
-    class Meta:
-        model = Merchant
-        fields = ["q", "country", "segment"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        countries = Merchant.objects.order_by("country").values_list("country", flat=True).distinct()
-        self.filters["country"].extra["choices"] = [(code, code) for code in countries]
-        self.form.fields["q"].widget.attrs.update(
-            {"type": "search", "placeholder": _("Name or account id"), "autocomplete": "off"}
-        )
-
-    def filter_search(self, queryset, name, value):
-        value = value.strip()
-        if not value:
-            return queryset
-        return queryset.filter(Q(name__icontains=value) | Q(account_id__icontains=value))
 
 
 def render_directory_list(request, template: str, *, filterset, per_page: int) -> HttpResponse:
@@ -81,7 +59,54 @@ def merchant_detail(request, account_id: str):
     return render(request, "cases/merchant_detail.html", context)
 
 
+# Partners -----------------------------------------------------------------------------------------
+
+PARTNERS_PER_PAGE = 25
+
+
+def _duration_parts(value: timedelta | None) -> dict | None:
+    """Whole days, hours and minutes of a duration, for a translated "2 d 3 h" / "3 h 5 min"."""
+    if value is None:
+        return None
+    minutes = int(value.total_seconds() // 60)
+    return {"days": minutes // 1440, "hours": minutes % 1440 // 60, "minutes": minutes % 60}
+
+
+@login_required
+@permission_required("partners.view_partner", raise_exception=True)
+def partner_list(request):
+    """Partners with their open and last-90-days incident counts, busiest first."""
+    filterset = PartnerFilterSet(request.GET or None, queryset=partner_directory(user=request.user))
+    return render_directory_list(request, "partners/partner_list.html", filterset=filterset, per_page=PARTNERS_PER_PAGE)
+
+
+@login_required
+@permission_required("partners.view_partner", raise_exception=True)
+def partner_detail(request, code: str):
+    """One partner: its local time and calendar, contacts, acknowledgement figures and incidents."""
+    partner = get_object_or_404(partner_directory(user=request.user), code=code)
+    page = page_of(request, partner_engagement_rows(partner=partner), INCIDENTS_PER_PAGE)
+    if results_only(request):
+        return render(request, "partners/partner_detail.html#results", {"partner": partner, "page": page})
+    figures = partner_figures(partner=partner)
+    context = {
+        "partner": partner,
+        "page": page,
+        "contacts": partner_contact_rows(partner=partner),
+        "figures": figures,
+        "median_time_to_acknowledge": _duration_parts(figures["median_time_to_acknowledge"]),
+        "now": timezone.now(),
+        "recent_days": RECENT_DAYS,
+    }
+    return render(request, "partners/partner_detail.html", context)
+
+
 urlpatterns = [
     path("merchants/", merchant_list, name="merchant_list"),
     path("merchants/<str:account_id>/", merchant_detail, name="merchant_detail"),
+]
+# Served in the `partners:` namespace (cases.urls.partners).
+partner_urlpatterns = [
+    path("partners/", partner_list, name="partner_list"),
+    path("partners/<slug:code>/", partner_detail, name="partner_detail"),
 ]

@@ -1,11 +1,11 @@
+"""`/api/v1/` routes of the partners app: contacts and business calendars."""
+
 from rest_framework.routers import SimpleRouter
 
-from partners.api.views import BusinessCalendarViewSet, NoticeTemplateViewSet, PartnerContactViewSet, PartnerViewSet
+from partners.api.views import BusinessCalendarViewSet, PartnerContactViewSet
 
 router = SimpleRouter()
-router.register("partners", PartnerViewSet, basename="partner")
 router.register("contacts", PartnerContactViewSet, basename="partner-contact")
 router.register("calendars", BusinessCalendarViewSet, basename="calendar")
-router.register("notice-templates", NoticeTemplateViewSet, basename="notice-template")
 
 urlpatterns = router.urls

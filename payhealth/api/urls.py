@@ -18,7 +18,7 @@ API_MODULES = [
     "alerts.api.urls",
     "partners.api.urls",
     "cases.api.urls",
-    "cases.api.urls_notices",
+    "cases.correspondence.api.urls",
     "cases.sla.api.urls",
     "webhooks.api.urls",
 ]

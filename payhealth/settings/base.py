@@ -164,7 +164,7 @@ CELERY_DB_REUSE_MAX = 100
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Task modules of feature packages (autodiscovery finds only each app's own tasks.py).
-CELERY_IMPORTS = ["cases.sla.tasks"]
+CELERY_IMPORTS = ["cases.correspondence.tasks", "cases.sla.tasks"]
 CELERY_TASK_ROUTES = {
     "payhealth.ping_task": {"queue": "default"},
     "payhealth.touch_file_task": {"queue": "default"},

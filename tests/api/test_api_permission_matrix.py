@@ -26,7 +26,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from accounts.services import api_token_create
-from cases.services import notice_compose
+from cases.correspondence.compose import notice_compose
 from tests.factories import (
     AffectedMerchantFactory,
     IncidentFactory,

@@ -7,9 +7,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from cases.correspondence.compose import notice_compose
+from cases.correspondence.delivery import DELIVER_TASK
 from cases.models import CaseEvent, Correspondence
-from cases.services import notice_compose
-from cases.services.delivery import DELIVER_TASK
 from tests.api.helpers import token_client
 from tests.cases.notice_data import notice_desk
 from tests.factories import PartnerFactory, UserFactory

@@ -17,8 +17,12 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
+from cases.correspondence.compose import notice_compose
+from cases.correspondence.delivery import correspondence_deliver
+from cases.correspondence.dispatch import notice_send
+from cases.correspondence.inbound.store import inbound_receive
 from cases.models import Correspondence, Incident, PartnerEngagement, SlaClock
-from cases.services import correspondence_deliver, inbound_receive, incident_open, notice_compose, notice_send
+from cases.services import incident_open
 from cases.sla.clocks import clock_replay
 from partners.models import BusinessCalendar, NoticeTemplate, Partner, PartnerContact
 from partners.notices import load_notice_templates

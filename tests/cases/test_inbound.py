@@ -21,12 +21,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from cases.inbound import find_thread, parse_message, sanitise_html
-from cases.mail import new_message_id
+from cases.correspondence.email import new_message_id
+from cases.correspondence.inbound import store as inbound_services
+from cases.correspondence.inbound.match import find_thread
+from cases.correspondence.inbound.parse import parse_message, sanitise_html
+from cases.correspondence.inbound.store import inbound_attach, inbound_receive
+from cases.correspondence.tasks import poll_inbound_mailbox_task
 from cases.models import CaseEvent, Correspondence, PartnerEngagement
-from cases.services import inbound as inbound_services
-from cases.services.inbound import inbound_attach, inbound_receive
-from cases.tasks import poll_inbound_mailbox_task
 from payhealth import config
 from tests.factories import IncidentFactory, PartnerContactFactory, PartnerEngagementFactory, PartnerFactory
 
@@ -408,6 +409,27 @@ def test_attachment_is_downloaded_never_rendered(client, partner_manager, thread
     assert response["Content-Type"] == "application/octet-stream"
     assert response["Content-Disposition"] == 'attachment; filename="x.html"'
     assert response.content == b"<script>1</script>"
+
+
+def test_an_unmatched_replys_attachment_is_for_triagers_only(client, analyst, partner_manager, thread):
+    """The triage inbox, its API and the download agree: an unmatched reply (and what it carries)
+    is for those who triage; a threaded reply's attachment is for every desk member."""
+    unmatched = inbound_receive(
+        raw=raw_mail(subject="Consulta", attachments=[("folio.txt", "text/plain", b"FOL-1")]), source="test"
+    ).correspondence.attachments.get()
+    threaded = inbound_receive(
+        raw=raw_mail(in_reply_to=thread[2].message_id, attachments=[("log.txt", "text/plain", b"ok")]), source="t"
+    ).correspondence.attachments.get()
+
+    def download(user, attachment):
+        client.force_login(user)
+        return client.get(reverse("cases:inbound_attachment", args=[attachment.pk])).status_code
+
+    assert (download(analyst, unmatched), download(analyst, threaded)) == (404, 200)
+    assert (download(partner_manager, unmatched), download(partner_manager, threaded)) == (200, 200)
+    client.force_login(analyst)
+    api = client.get(reverse("api:correspondence-detail", args=[unmatched.correspondence_id]))
+    assert api.status_code == 404
 
 
 # --- triage -----------------------------------------------------------------------------------

@@ -19,16 +19,11 @@ import psycopg
 import pytest
 from django.db import connection
 
+from cases.correspondence.compose import notice_compose
+from cases.correspondence.delivery import TransientDeliveryError, correspondence_deliver, correspondence_requeue_stuck
+from cases.correspondence.dispatch import notice_retry, notice_send
+from cases.correspondence.tasks import deliver_correspondence_task
 from cases.models import CaseEvent, Correspondence, PartnerEngagement
-from cases.services import (
-    correspondence_deliver,
-    correspondence_requeue_stuck,
-    notice_compose,
-    notice_retry,
-    notice_send,
-)
-from cases.services.delivery import TransientDeliveryError
-from cases.tasks import deliver_correspondence_task
 from payhealth.celery import app
 from tests.cases.notice_data import notice_desk
 from tests.support import (

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 
-from cases.notice_context import moment, notice_context
+from cases.correspondence.context import moment, notice_context
 from partners.models import NoticeTemplate, PartnerContact
 from partners.notices import (
     KINDS,

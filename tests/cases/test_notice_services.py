@@ -7,12 +7,10 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from cases.models import CaseEvent, Correspondence, PartnerEngagement
-from cases.services import (
-    correspondence_requeue_stuck,
+from cases.correspondence.compose import notice_compose, notice_edit
+from cases.correspondence.delivery import DELIVER_TASK, correspondence_requeue_stuck
+from cases.correspondence.dispatch import (
     notice_approve,
-    notice_compose,
-    notice_edit,
     notice_reject,
     notice_release,
     notice_retry,
@@ -20,7 +18,7 @@ from cases.services import (
     notice_submit,
     notices_send,
 )
-from cases.services.delivery import DELIVER_TASK
+from cases.models import CaseEvent, Correspondence, PartnerEngagement
 from partners.models import NoticeTemplate, PartnerContact
 from tests.cases.notice_data import drafts_by_address, notice_desk
 from tests.factories import PartnerFactory, UserFactory

@@ -4,8 +4,9 @@ edit, send or submit, approvals, the incident's messages with live status, the t
 import pytest
 from django.urls import reverse
 
+from cases.correspondence.compose import notice_compose
+from cases.correspondence.dispatch import notice_send, notice_submit
 from cases.models import CaseEvent, Correspondence
-from cases.services import notice_compose, notice_send, notice_submit
 from partners.models import NoticeTemplate
 from tests.cases.notice_data import notice_desk
 

@@ -173,7 +173,7 @@ class TestDemoContent:
         for reply in replies:
             assert reply.status == "received" and reply.received_at is not None
             assert outbound[reply.in_reply_to] == reply.engagement_id
-        assert all(re.fullmatch(r"<ph-PH-\d{4}-\d{6}-\d+@payhealth\.local>", message_id) for message_id in outbound)
+        assert all(re.fullmatch(r"<ph\.PH-\d{4}-\d{6}\.\d+@localhost>", message_id) for message_id in outbound)
 
     def test_each_notice_goes_to_contacts_in_its_language(self):
         contacts = {c.email: c for c in PartnerContact.objects.select_related("partner")}

@@ -263,7 +263,9 @@ def test_the_first_notice_starts_partner_clocks_and_the_cadence_and_later_notice
 
 
 def test_one_compose_to_several_partners_renews_the_cadence_once(now, analyst, partner_manager):
-    from cases.services import correspondence_deliver, notice_compose, notice_send
+    from cases.correspondence.compose import notice_compose
+    from cases.correspondence.delivery import correspondence_deliver
+    from cases.correspondence.dispatch import notice_send
 
     desk = sla_desk(actor=analyst)
     deliver_notice(desk, author=analyst, sender=partner_manager, partner=desk.bbva)  # cycle 1 at 10:00

@@ -13,7 +13,6 @@ from django.urls import reverse
 
 from cases.models import SlaClock
 from cases.sla.reports import (
-    Percentile,
     ReportFilter,
     Series,
     SlaReportForm,
@@ -25,6 +24,7 @@ from cases.sla.reports import (
     sla_time_to,
 )
 from cases.sla.reports.charts import nice_ceiling
+from payhealth.db import Percentile
 from tests.cases.sla_report_data import build_report_desk, h, local
 from tests.factories import IncidentFactory, SlaClockFactory
 

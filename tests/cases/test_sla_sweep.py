@@ -18,8 +18,9 @@ from django.urls import reverse
 from django.utils import translation
 
 from accounts.models import Profile
+from cases.correspondence.delivery import correspondence_deliver
 from cases.models import CaseEvent, Correspondence, SlaClock, SlaClockEvent
-from cases.services import correspondence_deliver, incident_open, incident_transition
+from cases.services import incident_open, incident_transition
 from cases.sla import sweep as sweep_module
 from cases.sla import tasks as tasks_module
 from cases.sla.clocks import NOTIFY_TASK
@@ -587,6 +588,6 @@ def spanish_or_english(kind: str, language: str) -> str:
 
 
 def _zone_label():
-    from cases.notice_context import zone_label
+    from cases.correspondence.context import zone_label
 
     return zone_label("America/Mexico_City")

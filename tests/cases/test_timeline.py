@@ -12,8 +12,9 @@ from django.db import transaction
 from django.utils import translation
 
 from cases import timeline
+from cases.correspondence.compose import notice_compose, notice_edit
+from cases.correspondence.dispatch import notice_reject, notice_submit
 from cases.models import CaseEvent
-from cases.services import notice_compose, notice_edit, notice_reject, notice_submit
 from cases.templatetags.cases_extras import event_sentence
 from cases.timeline import events as ev
 from cases.timeline.sentences import RENDERERS

@@ -6,7 +6,7 @@ from email.message import EmailMessage
 import pytest
 from playwright.sync_api import expect
 
-from cases.services.inbound import inbound_receive
+from cases.correspondence.inbound.store import inbound_receive
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

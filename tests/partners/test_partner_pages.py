@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from cases.models import Incident, PartnerEngagement
+from cases.selectors import partner_directory, partner_engagement_rows, partner_figures
 from partners.models import BusinessCalendar
-from partners.selectors import partner_contact_rows, partner_engagement_rows, partner_figures, partner_list_visible_to
+from partners.selectors import partner_contact_rows
 from tests.factories import (
     IncidentFactory,
     PartnerContactFactory,
@@ -125,7 +126,7 @@ def desk():
 
 
 def test_list_counts_open_and_recent_incidents(desk, analyst):
-    partners = {p.code: p for p in partner_list_visible_to(user=analyst)}
+    partners = {p.code: p for p in partner_directory(user=analyst)}
 
     assert (partners["prosa"].open_incidents, partners["prosa"].recent_incidents) == (3, 4)
     assert (partners["visa"].open_incidents, partners["visa"].recent_incidents) == (0, 0)
@@ -257,7 +258,7 @@ def test_unknown_code_is_404(client, analyst):
 
 
 def test_no_role_user_sees_no_partner_through_the_selector(desk):
-    assert list(partner_list_visible_to(user=UserFactory(username="nobody"))) == []
+    assert list(partner_directory(user=UserFactory(username="nobody"))) == []
 
 
 # Query counts -------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cases.inbound import InboundParseError
-from cases.services.inbound import InboundTooLargeError, inbound_receive
+from cases.correspondence.inbound.parse import InboundParseError
+from cases.correspondence.inbound.store import InboundTooLargeError, inbound_receive
 
 
 class Command(BaseCommand):

@@ -35,6 +35,7 @@ from cases.sla.reports import (
 )
 from cases.sla.selectors import ClockBadge, incident_sla, sla_at_risk
 from partners.models import BusinessCalendar, Partner
+from payhealth.api.filters import ListFiltersOnly
 from payhealth.api.pagination import Cursor
 
 SLA_READ = ("cases.view_incident", "cases.view_slaclock")
@@ -85,15 +86,6 @@ class SlaPolicyWriteSerializer(serializers.Serializer):
         max_digits=3, decimal_places=2, required=False, help_text="Share of the target at which a warning fires."
     )
     retarget_on_severity_change = serializers.BooleanField(required=False)
-
-
-class ListFiltersOnly:
-    """Filters narrow the list only: a detail URL finds its object whatever the query string says."""
-
-    def filter_queryset(self, queryset):
-        if getattr(self, "action", None) != "list":
-            return queryset
-        return super().filter_queryset(queryset)
 
 
 class SlaPolicyOrder(Cursor):

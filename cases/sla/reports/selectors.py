@@ -11,7 +11,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import (
-    Aggregate,
     Case,
     Count,
     DateTimeField,
@@ -35,6 +34,7 @@ from cases.models import CaseEvent, Correspondence, PartnerEngagement, SlaClock,
 from cases.models.incident import Severity, Status
 from cases.sla.reports.filters import ReportFilter
 from partners.models import NoticeTemplate
+from payhealth.db import Percentile
 from payhealth.i18n import desk_zone
 
 PERMISSION = "cases.view_sla_reports"
@@ -49,25 +49,6 @@ BREACHES_PER_PAGE = 50
 BREACHED = Q(breached_at__isnull=False) | Q(state=SlaClock.State.BREACHED)
 MET = Q(state=SlaClock.State.MET, breached_at__isnull=True)
 STOPPED_WITH_OUTCOME = Q(state__in=[SlaClock.State.MET, SlaClock.State.BREACHED], stopped_at__isnull=False)
-
-
-class Percentile(Aggregate):
-    """PostgreSQL's continuous percentile, `percentile_cont(f) WITHIN GROUP (ORDER BY x)`.
-
-    Linear interpolation between the two nearest values: of n sorted values the result is at
-    position f × (n − 1) counted from 0. Works on intervals as well as numbers; with `filter=` it
-    gets a FILTER (WHERE …) clause like any Django aggregate.
-    """
-
-    function = "percentile_cont"
-    name = "Percentile"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-
-    def __init__(self, expression, fraction: float, **extra):
-        if not 0 <= float(fraction) <= 1:
-            raise ValueError("A percentile is a fraction between 0 and 1.")
-        extra.setdefault("output_field", DurationField())
-        super().__init__(expression, fraction=repr(float(fraction)), **extra)
 
 
 WALL_TIME = F("stopped_at") - F("started_at")

@@ -9,7 +9,7 @@ approving them, only drafts change. Raw inbound mail has its own endpoint outsid
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -20,20 +20,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cases.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer, UserRefSerializer
-from cases.inbound import sanitise_html, triage_messages
-from cases.models import Attachment, Correspondence, PartnerEngagement
-from cases.selectors import incident_list_visible_to, incident_visible_by_reference, incident_visible_or_404
-from cases.services import (
-    inbound_attach,
+from cases.correspondence.compose import notice_compose, notice_edit
+from cases.correspondence.dispatch import (
     notice_approve,
-    notice_compose,
-    notice_edit,
     notice_reject,
     notice_release,
     notice_retry,
     notice_send,
     notice_submit,
 )
+from cases.correspondence.inbound.parse import sanitise_html
+from cases.correspondence.inbound.store import inbound_attach
+from cases.correspondence.selectors import correspondence_visible_to, triage_messages
+from cases.models import Attachment, Correspondence, PartnerEngagement
+from cases.selectors import incident_visible_by_reference, incident_visible_or_404
 from partners.models import NoticeTemplate
 from payhealth.api.pagination import Cursor
 from payhealth.i18n import Language
@@ -271,12 +271,7 @@ class CorrespondenceViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         user = self.request.user
         if self.action in ("triage", "attach"):
             return correspondence_rows().filter(pk__in=triage_messages(user=user).values("pk"))
-        if not user.has_perm("cases.view_correspondence"):
-            return Correspondence.objects.none()
-        visible = Q(incident__in=incident_list_visible_to(user=user))
-        if user.has_perm("cases.triage_correspondence"):
-            visible |= Q(incident__isnull=True)
-        rows = correspondence_rows().filter(visible)
+        rows = correspondence_rows().filter(pk__in=correspondence_visible_to(user=user).values("pk"))
         if self.action in (*NOTICE_ACTIONS, "approvals"):
             rows = rows.filter(direction=Direction.OUTBOUND, incident__isnull=False)
         return rows

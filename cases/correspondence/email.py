@@ -44,9 +44,16 @@ def message_domain() -> str:
     return address.rpartition("@")[2] or "payhealth.localdomain"
 
 
+def message_id(*parts, domain: str | None = None) -> str:
+    """The one Message-ID generator: `<part.part…@domain>`, in the desk's domain unless another is
+    named. The same parts give the same id, so a message sent again after a crash is the same
+    message to the receiving mail systems."""
+    return f"<{'.'.join(str(part) for part in parts)}@{domain or message_domain()}>"
+
+
 def new_message_id(reference: str) -> str:
     """`<ph.PH-2026-000123.<uuid>@domain>`: unique, and names the incident for people reading headers."""
-    return f"<ph.{reference}.{uuid.uuid4().hex}@{message_domain()}>"
+    return message_id("ph", reference, uuid.uuid4().hex)
 
 
 def thread_references(previous_references: str, previous_message_id: str) -> str:

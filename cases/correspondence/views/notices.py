@@ -9,7 +9,6 @@ answers 403 and changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -24,66 +23,18 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
-from cases.forms_notices import NoticeComposeForm, NoticeDecisionForm, NoticeEditForm
+from cases.correspondence.compose import NEEDS_APPROVAL, notice_compose, notice_edit
+from cases.correspondence.dispatch import notice_approve, notice_reject, notice_retry, notice_submit, notices_send
+from cases.correspondence.forms import NoticeComposeForm, NoticeDecisionForm, NoticeEditForm
+from cases.correspondence.selectors import incident_notices, notice_drafts, notices_pending_approval
 from cases.models import Correspondence, Incident
 from cases.selectors import incident_list_visible_to, incident_visible_or_404
-from cases.services import (
-    notice_approve,
-    notice_compose,
-    notice_edit,
-    notice_reject,
-    notice_retry,
-    notice_submit,
-    notices_send,
-)
-from cases.services.notices import NEEDS_APPROVAL
 from payhealth.web import add_service_errors, desk_permission
 
 Status = Correspondence.Status
 COMPOSE = "cases/notice_compose.html"
 APPROVALS = "cases/notice_approvals.html"
 SECTION = "cases/_incident_notices.html"
-IN_FLIGHT = (Status.QUEUED, Status.SENDING)
-
-
-# Reading --------------------------------------------------------------------------------------
-
-
-@dataclass
-class NoticeThread:
-    """The messages exchanged with one partner on an incident, oldest first."""
-
-    partner: object  # a Partner, or None for replies not tied to a partner yet
-    messages: list = field(default_factory=list)
-
-
-@dataclass
-class IncidentNotices:
-    threads: list[NoticeThread]
-    in_flight: bool  # something is queued or sending: the section keeps polling
-
-
-def incident_notices(*, user, incident: Incident) -> IncidentNotices:
-    """Every message of the incident (out and in), grouped per partner thread, in one query."""
-    if not user.has_perm("cases.view_correspondence"):
-        return IncidentNotices(threads=[], in_flight=False)
-    rows = (
-        Correspondence.objects.filter(incident=incident)
-        .select_related("engagement__partner", "created_by", "approved_by", "sent_by")
-        .defer("body_html")
-        .order_by("created_at", "id")
-    )
-    threads: dict[object, NoticeThread] = {}
-    for row in rows:
-        key = row.engagement_id
-        if key not in threads:
-            threads[key] = NoticeThread(partner=row.engagement.partner if row.engagement_id else None)
-        threads[key].messages.append(row)
-    ordered = sorted(threads.values(), key=lambda t: (t.partner is None, t.partner.name if t.partner else ""))
-    return IncidentNotices(
-        threads=ordered,
-        in_flight=any(row.status in IN_FLIGHT for thread in ordered for row in thread.messages),
-    )
 
 
 def _notice(request, pk: int) -> Correspondence:
@@ -98,15 +49,6 @@ def _notice(request, pk: int) -> Correspondence:
 
 def _ids(values) -> list[int]:
     return sorted({int(value) for value in values if str(value).isdigit()})
-
-
-def _drafts(incident: Incident, ids: list[int]):
-    rows = Correspondence.objects.filter(
-        incident=incident, direction=Correspondence.Direction.OUTBOUND, status=Status.DRAFT
-    )
-    if ids:
-        rows = rows.filter(pk__in=ids)
-    return list(rows.select_related("engagement__partner", "created_by").order_by("engagement__partner__name", "id"))
 
 
 def _review_url(incident: Incident, ids: list[int]) -> str:
@@ -195,7 +137,7 @@ def notice_compose_view(request, reference: str):
 
 
 def _review(request, incident, ids, *, editing=None, forms=None, errors=(), status=200) -> HttpResponse:
-    drafts = _drafts(incident, ids)
+    drafts = notice_drafts(incident=incident, ids=ids)
     forms = forms or {}
     for draft in drafts:
         draft.editable = draft.created_by_id in (None, request.user.pk) and request.user.has_perm(
@@ -275,7 +217,7 @@ def notice_release_view(request, reference: str):
     if not needs_approval and not request.user.has_perm("cases.send_correspondence"):
         raise PermissionDenied
     ids = _ids(request.POST.getlist("ids"))
-    drafts = _drafts(incident, ids) if ids else []
+    drafts = notice_drafts(incident=incident, ids=ids) if ids else []
     if not drafts:
         return _review(request, incident, ids, errors=[_("There is no draft to send.")])
     try:
@@ -302,15 +244,7 @@ def notice_release_view(request, reference: str):
 
 
 def _approvals(request, *, forms=None, error: str = "", status: int = 200) -> HttpResponse:
-    pending = list(
-        Correspondence.objects.filter(
-            direction=Correspondence.Direction.OUTBOUND,
-            status=Status.PENDING_APPROVAL,
-            incident__in=incident_list_visible_to(user=request.user),
-        )
-        .select_related("incident", "engagement__partner", "created_by")
-        .order_by("created_at", "id")
-    )
+    pending = list(notices_pending_approval(user=request.user))
     forms = forms or {}
     for notice in pending:
         notice.own = notice.created_by_id == request.user.pk

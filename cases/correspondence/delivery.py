@@ -13,7 +13,7 @@ records the outcome under the lock again:
 Anything not `queued` is skipped, so a task delivered twice sends once. While a row is
 `sending`, `sent_at` holds when the attempt began: the sweep uses it to find attempts whose
 worker died (older than the task time limit) and re-queues them. Such a row may already have
-reached the partner; the new attempt carries the same Message-ID (see `cases.mail`).
+reached the partner; the new attempt carries the same Message-ID (see `cases.correspondence.email`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases import timeline
-from cases.mail import build_email, send_email
+from cases.correspondence.email import build_email, send_email
 from cases.models import Correspondence, PartnerEngagement
 from cases.timeline.events import NoticeFailed, NoticeQueued, NoticeSent, PartnerUpdated
 from payhealth.outbox import publish_on_commit

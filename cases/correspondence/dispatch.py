@@ -3,7 +3,7 @@
 SEV1 and SEV2 notices wait for a lead's approval, and approving one sends it; the approver is
 never the author. Sending needs `cases.send_correspondence` (partner managers and leads);
 analysts draft and submit. Queued rows are handed to Celery after the transaction commits
-by name (`payhealth.outbox`); delivery itself is `cases.services.delivery`.
+by name (`payhealth.outbox`); delivery itself is `cases.correspondence.delivery`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases import timeline
+from cases.correspondence.compose import NEEDS_APPROVAL, acting_person, expect_status, locked_notice, require_permission
+from cases.correspondence.delivery import DELIVER_TASK
 from cases.models import Correspondence, Incident
-from cases.services.delivery import DELIVER_TASK
-from cases.services.notices import NEEDS_APPROVAL, acting_person, expect_status, locked_notice, require_permission
 from cases.timeline.events import NoticeApproved, NoticeQueued, NoticeRejected, NoticeSubmitted
 from payhealth.outbox import publish_on_commit
 

@@ -2,7 +2,7 @@
 and making its HTML safe to show (DESIGN.md §3 "Threading").
 
 Parsing uses the standard library's `email` package with the modern policy, which decodes
-encoded words and charsets. Nothing here writes; `cases.services.inbound` stores the result.
+encoded words and charsets. Nothing here writes; `cases.correspondence.inbound.store` stores the result.
 
 Matching, in order: a Message-ID named in In-Reply-To, then in References (newest first), that
 belongs to correspondence of an incident (→ its incident and partner thread); then the subject
@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -24,11 +23,9 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
 
 import nh3
-from django.db.models import Prefetch
 from django.utils.safestring import SafeString, mark_safe
 
-from cases.models import Attachment, Correspondence, Incident, PartnerEngagement
-from partners.models import PartnerContact
+from cases.correspondence.email import message_id as email_message_id
 
 SUBJECT_TOKEN = re.compile(r"\[(PH-\d{4}-\d{6})\]")
 MESSAGE_ID = re.compile(r"<[^<>\s]+>")
@@ -83,16 +80,6 @@ class ParsedMessage:
     language: str
     is_auto_reply: bool
     attachments: list[ParsedAttachment] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Match:
-    """Where an inbound message belongs; `how` is "header", "subject" or "unmatched"."""
-
-    how: str
-    incident: Incident | None = None
-    engagement: PartnerEngagement | None = None
-    parent: Correspondence | None = None
 
 
 def sanitise_html(html: str) -> SafeString:
@@ -198,7 +185,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     message_id = (message_ids(_header(message, "Message-ID")) or [""])[0]
     if not message_id:
         # No usable Message-ID: derive one from the bytes, so the same message is still stored once.
-        message_id = f"<sha256.{hashlib.sha256(raw).hexdigest()}@inbound.payhealth>"
+        message_id = email_message_id("sha256", hashlib.sha256(raw).hexdigest(), domain="inbound.payhealth")
     in_reply_to = (message_ids(_header(message, "In-Reply-To")) or [""])[0]
 
     text_part = message.get_body(preferencelist=("plain",))
@@ -237,70 +224,3 @@ def parse_message(raw: bytes) -> ParsedMessage:
         is_auto_reply=is_auto_reply(message, sender_email),
         attachments=attachments,
     )
-
-
-def sender_engagement(incident: Incident, sender_email: str) -> PartnerEngagement | None:
-    """The engaged partner the sender writes for: one of its contacts, else its contacts' domain."""
-    engagements = {
-        engagement.partner_id: engagement
-        for engagement in PartnerEngagement.objects.filter(incident=incident).select_related("partner")
-    }
-    contacts = PartnerContact.objects.filter(partner_id__in=list(engagements)).values_list("partner_id", "email")
-    domain = sender_email.rpartition("@")[2]
-    exact, same_domain = set(), set()
-    for partner_id, email in contacts:
-        email = email.lower()
-        if email == sender_email:
-            exact.add(partner_id)
-        elif email.rpartition("@")[2] == domain:
-            same_domain.add(partner_id)
-    for candidates in (exact, same_domain):
-        if len(candidates) == 1:
-            return engagements[candidates.pop()]
-    return None
-
-
-def find_thread(parsed: ParsedMessage) -> Match:
-    """Where the message belongs (see the module's docstring)."""
-    wanted = [parsed.in_reply_to, *reversed(parsed.references)]
-    wanted = [item for item in dict.fromkeys(wanted) if item and item != parsed.message_id]
-    if wanted:
-        known = {
-            row.message_id: row
-            for row in Correspondence.objects.filter(message_id__in=wanted, incident__isnull=False).select_related(
-                "incident", "engagement__partner"
-            )
-        }
-        for message_id in wanted:
-            if message_id in known:
-                parent = known[message_id]
-                return Match("header", incident=parent.incident, engagement=parent.engagement, parent=parent)
-    for reference in SUBJECT_TOKEN.findall(parsed.subject):
-        incident = Incident.objects.filter(reference=reference).only("pk", "reference").first()
-        if incident is not None:
-            return Match("subject", incident=incident, engagement=sender_engagement(incident, parsed.sender_email))
-    return Match("unmatched")
-
-
-def triage_messages(*, user):
-    """Received messages that belong to no incident yet, newest first (the triage inbox)."""
-    if not user.has_perm("cases.triage_correspondence"):
-        return Correspondence.objects.none()
-    attachments = Prefetch("attachments", queryset=Attachment.objects.defer("content"))
-    return (
-        Correspondence.objects.filter(direction=Correspondence.Direction.INBOUND, incident__isnull=True)
-        .prefetch_related(attachments)
-        .order_by("-received_at", "-id")
-    )
-
-
-def replies_for_display(rows: Iterable[Correspondence]) -> list[Correspondence]:
-    """Give each received message what `cases/_reply.html` shows: `safe_html`, sanitised now.
-
-    Stored HTML is never trusted, even though it was parsed by us: it is sanitised on every
-    display, so a stricter allow-list applies to old messages too.
-    """
-    rows = list(rows)
-    for row in rows:
-        row.safe_html = sanitise_html(row.body_html) if row.body_html else ""
-    return rows

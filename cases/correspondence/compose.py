@@ -1,12 +1,12 @@
 """Partner notices: compose, preview and edit (DESIGN.md §3 "Notices"); approval and sending are
-in `cases.services.notice_dispatch`.
+in `cases.correspondence.dispatch`.
 
 A notice is one outbound `Correspondence` per partner and language group. Its life:
 `draft → (pending_approval →) queued → sending → sent | failed`. SEV1 and SEV2 notices wait for
 a lead's approval, and approving one sends it; the approver is never the author. Sending needs
 `cases.send_correspondence` (partner managers and leads); analysts draft. Queued rows are
 published to Celery by name after the transaction commits (`payhealth.outbox`); delivery
-itself is `cases.services.delivery`.
+itself is `cases.correspondence.delivery`.
 
 `actor=None` means PayHealth itself (an SLA sweep composing an escalation, say): it drafts and
 sends without a permission check but can never approve.
@@ -26,9 +26,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases import timeline
-from cases.mail import new_message_id, subject_with_token, thread_references
+from cases.correspondence.context import IncidentFacts, incident_facts, notice_context
+from cases.correspondence.email import new_message_id, subject_with_token, thread_references
 from cases.models import Correspondence, Incident, PartnerEngagement, Severity
-from cases.notice_context import IncidentFacts, incident_facts, notice_context
 from cases.timeline.events import NoticeDrafted, NoticeEdited
 from partners.models import NoticeTemplate, Partner, PartnerContact
 from partners.notices import NoticeRenderError, RenderedNotice, render_notice

@@ -1,4 +1,4 @@
-"""Celery tasks of the cases app: thin adapters that take ids and call a service.
+"""Celery tasks of the correspondence: thin adapters that take ids and call a service.
 
 Services never import this module: they publish these tasks by name after their commit
 (`payhealth.outbox.publish_on_commit`).
@@ -9,13 +9,13 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from cases.services.delivery import (
+from cases.correspondence.delivery import (
     DELIVER_TASK,
     TransientDeliveryError,
     correspondence_deliver,
     correspondence_requeue_stuck,
 )
-from cases.services.inbound import inbound_poll_mailbox
+from cases.correspondence.inbound.store import inbound_poll_mailbox
 from payhealth.outbox import backoff
 
 

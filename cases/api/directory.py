@@ -1,6 +1,7 @@
-"""Merchants, response codes and the caller's saved queue views, over REST.
+"""The directory over REST: merchants and partners with their incident counts, response codes.
 
-Thin like the HTML views; reads through `cases.selectors`, writes through `cases.services`.
+Thin like the HTML views; reads through `cases.selectors`, writes through `cases.services` and
+`partners.services`.
 """
 
 from __future__ import annotations
@@ -13,21 +14,33 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
 from cases.api import serializers as s
-from cases.api.incidents import VIEW_INCIDENT, ListOnlyFilterMixin, clean_key
-from cases.models import Merchant, ResponseCode, SavedView
-from cases.selectors import merchant_list_visible_to, saved_views_of
-from cases.services import merchant_create, merchant_update, saved_view_create, saved_view_delete
-from cases.views.directory import MerchantFilterSet
+from cases.api.incidents import clean_key
+from cases.filters import MerchantFilterSet
+from cases.models import Merchant, ResponseCode
+from cases.selectors import merchant_list_visible_to, partner_directory
+from cases.services import merchant_create, merchant_update
+from partners.api.serializers import (
+    PartnerDetailSerializer,
+    PartnerSerializer,
+    PartnerUpdateSerializer,
+    PartnerWriteSerializer,
+)
+from partners.api.views import CODE, ByCode
+from partners.filters import PartnerApiFilterSet
+from partners.models import Partner
+from partners.selectors import partner_contact_rows
+from partners.services import partner_save
+from payhealth.api.filters import ListFiltersOnly
 from payhealth.api.pagination import Cursor
 
-# Merchants, response codes, saved views -------------------------------------------------------
+# Merchants, partners, response codes ----------------------------------------------------------
 
 
 @extend_schema_view(
     list=extend_schema(summary="Merchants", description="`q` searches the name and account id."),
     retrieve=extend_schema(summary="A merchant by account id"),
 )
-class MerchantViewSet(ListOnlyFilterMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class MerchantViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The merchants the desk watches, with their open and last-90-days incident counts."""
 
     queryset = Merchant.objects.none()
@@ -79,6 +92,59 @@ class MerchantViewSet(ListOnlyFilterMixin, mixins.ListModelMixin, mixins.Retriev
         return self._one(merchant)
 
 
+@extend_schema_view(
+    list=extend_schema(summary="Partners, with their open and recent incident counts"),
+    retrieve=extend_schema(summary="One partner with its contacts", responses=PartnerDetailSerializer),
+)
+class PartnerViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Financial partners. `q` searches name, code and contacts; filters: kind, country, language, active."""
+
+    serializer_class = PartnerSerializer
+    queryset = Partner.objects.none()  # the schema's model; requests use get_queryset
+    lookup_field = "code"
+    lookup_value_regex = CODE
+    pagination_class = ByCode
+    filterset_class = PartnerApiFilterSet
+    action_permissions = {
+        "list": ("partners.view_partner",),
+        "retrieve": ("partners.view_partner",),
+        "create": ("partners.add_partner",),
+        "partial_update": ("partners.change_partner",),
+    }
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Partner.objects.none()
+        return partner_directory(user=self.request.user)
+
+    def _detail(self, partner: Partner) -> dict:
+        shown = self.get_queryset().get(pk=partner.pk)
+        shown.contact_rows = partner_contact_rows(partner=shown)
+        return PartnerDetailSerializer(shown).data
+
+    def retrieve(self, request, code=None):
+        return Response(self._detail(self.get_object()))
+
+    @extend_schema(summary="Add a partner", request=PartnerWriteSerializer, responses={201: PartnerDetailSerializer})
+    def create(self, request):
+        incoming = PartnerWriteSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        partner = partner_save(actor=request.user, values=incoming.validated_data)
+        return Response(self._detail(partner), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change a partner's fields (the code stays)",
+        request=PartnerUpdateSerializer,
+        responses=PartnerDetailSerializer,
+    )
+    def partial_update(self, request, code=None):
+        partner = self.get_object()
+        incoming = PartnerUpdateSerializer(data=request.data, partial=True)
+        incoming.is_valid(raise_exception=True)
+        partner = partner_save(actor=request.user, partner=partner, values=incoming.validated_data)
+        return Response(self._detail(partner))
+
+
 class ResponseCodeFilterSet(django_filters.FilterSet):
     scheme = django_filters.CharFilter(max_length=20)
     code = django_filters.CharFilter(max_length=64)
@@ -99,42 +165,3 @@ class ResponseCodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     class pagination_class(Cursor):  # noqa: N801 - DRF's attribute name
         ordering = "id"
-
-
-@extend_schema_view(
-    list=extend_schema(summary="Your saved queue views"),
-    destroy=extend_schema(summary="Delete one of your saved views"),
-)
-class SavedViewViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
-    """Named queue filters, private to their owner: another user's view is a 404."""
-
-    queryset = SavedView.objects.none()
-    serializer_class = s.SavedViewSerializer
-    pagination_class = None
-    action_permissions = {"list": (VIEW_INCIDENT,), "create": (VIEW_INCIDENT,), "destroy": (VIEW_INCIDENT,)}
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return SavedView.objects.none()
-        return saved_views_of(user=self.request.user)
-
-    def get_object(self):
-        pk = self.kwargs["pk"]
-        view = self.get_queryset().filter(pk=pk).first() if pk.isdigit() and 0 < int(pk) < s.BIG else None
-        if view is None:
-            raise Http404
-        return view
-
-    @extend_schema(
-        summary="Save queue filters under a name",
-        request=s.SavedViewInputSerializer,
-        responses={201: s.SavedViewSerializer},
-    )
-    def create(self, request):
-        incoming = s.SavedViewInputSerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        view = saved_view_create(owner=request.user, **incoming.validated_data)
-        return Response(s.SavedViewSerializer(view).data, status=status.HTTP_201_CREATED)
-
-    def perform_destroy(self, instance):
-        saved_view_delete(view=instance, actor=self.request.user)

@@ -1,12 +1,14 @@
-"""Forms of the notice screens: compose, per-message edit, approve/reject, the template editor."""
+"""Forms of the correspondence screens: compose, per-message edit, approve/reject, the template
+editor, and attaching an unmatched reply to an incident."""
 
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from cases.models import PartnerEngagement
-from cases.selectors import incident_list_visible_to
+from cases.selectors import incident_list_visible_to, incident_visible_by_reference
 from partners.models import NoticeTemplate, Partner
 
 
@@ -88,3 +90,47 @@ class NoticeTemplateForm(forms.Form):
             .order_by("-incident__created_at", "partner__name")
         )
         self.fields["engagement"].label_from_instance = lambda e: f"{e.incident.reference} · {e.partner.name}"
+
+
+class InboundAttachForm(forms.Form):
+    """Which incident (and optionally which partner's thread) an unmatched message belongs to."""
+
+    reference = forms.CharField(
+        label=_("Incident reference"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"placeholder": "PH-2026-000123", "autocomplete": "off"}),
+    )
+    partner = forms.ModelChoiceField(
+        queryset=Partner.objects.filter(active=True).order_by("name"),
+        required=False,
+        label=_("Partner thread"),
+        empty_label=_("No partner (incident only)"),
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_reference(self):
+        self.incident = incident_visible_by_reference(user=self.user, reference=self.cleaned_data["reference"])
+        if self.incident is None:
+            raise ValidationError(_("There is no incident with this reference."), code="unknown_incident")
+        return self.incident.reference
+
+    def clean(self):
+        cleaned = super().clean()
+        partner = cleaned.get("partner")
+        self.engagement = None
+        if partner is not None and getattr(self, "incident", None) is not None:
+            self.engagement = (
+                PartnerEngagement.objects.select_related("partner")
+                .filter(incident=self.incident, partner=partner)
+                .first()
+            )
+            if self.engagement is None:
+                self.add_error(
+                    "partner",
+                    _("%(partner)s is not engaged on %(reference)s.")
+                    % {"partner": partner, "reference": self.incident.reference},
+                )
+        return cleaned

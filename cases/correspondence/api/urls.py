@@ -3,10 +3,12 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from cases.api.notices import CorrespondenceViewSet, IncidentCorrespondenceView, NoticeComposeView
+from cases.correspondence.api.templates import NoticeTemplateViewSet
+from cases.correspondence.api.views import CorrespondenceViewSet, IncidentCorrespondenceView, NoticeComposeView
 
 router = SimpleRouter()
 router.register("correspondence", CorrespondenceViewSet, basename="correspondence")
+router.register("notice-templates", NoticeTemplateViewSet, basename="notice-template")
 
 urlpatterns = [
     path(

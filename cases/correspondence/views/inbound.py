@@ -13,7 +13,6 @@ from __future__ import annotations
 import hmac
 from email.utils import parseaddr
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -25,16 +24,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
-from cases.inbound import InboundParseError, replies_for_display, triage_messages
-from cases.models import Attachment, Correspondence, PartnerEngagement
-from cases.selectors import incident_visible_by_reference
-from cases.services.inbound import InboundTooLargeError, inbound_attach, inbound_receive
-from partners.models import Partner, PartnerContact
-from payhealth.web import add_service_errors
+from cases.correspondence.forms import InboundAttachForm
+from cases.correspondence.inbound.parse import InboundParseError
+from cases.correspondence.inbound.store import InboundTooLargeError, inbound_attach, inbound_receive
+from cases.correspondence.selectors import attachments_visible_to, replies_for_display, triage_messages
+from cases.models import Correspondence
+from partners.models import PartnerContact
+from payhealth.web import add_service_errors, desk_permission
 
 MESSAGES_PER_PAGE = 20
 RAW_CONTENT_TYPE = "message/rfc822"
@@ -102,50 +101,6 @@ def inbound_raw(request):
     return JsonResponse(result.as_dict(), status=201 if result.created else 200)
 
 
-class InboundAttachForm(forms.Form):
-    """Which incident (and optionally which partner's thread) an unmatched message belongs to."""
-
-    reference = forms.CharField(
-        label=gettext_lazy("Incident reference"),
-        max_length=20,
-        widget=forms.TextInput(attrs={"placeholder": "PH-2026-000123", "autocomplete": "off"}),
-    )
-    partner = forms.ModelChoiceField(
-        queryset=Partner.objects.filter(active=True).order_by("name"),
-        required=False,
-        label=gettext_lazy("Partner thread"),
-        empty_label=gettext_lazy("No partner (incident only)"),
-    )
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.user = user
-
-    def clean_reference(self):
-        self.incident = incident_visible_by_reference(user=self.user, reference=self.cleaned_data["reference"])
-        if self.incident is None:
-            raise ValidationError(_("There is no incident with this reference."), code="unknown_incident")
-        return self.incident.reference
-
-    def clean(self):
-        cleaned = super().clean()
-        partner = cleaned.get("partner")
-        self.engagement = None
-        if partner is not None and getattr(self, "incident", None) is not None:
-            self.engagement = (
-                PartnerEngagement.objects.select_related("partner")
-                .filter(incident=self.incident, partner=partner)
-                .first()
-            )
-            if self.engagement is None:
-                self.add_error(
-                    "partner",
-                    _("%(partner)s is not engaged on %(reference)s.")
-                    % {"partner": partner, "reference": self.incident.reference},
-                )
-        return cleaned
-
-
 def _guessed_partner(message: Correspondence) -> int | None:
     """The partner whose contact wrote the message, to preselect in the form."""
     sender = parseaddr(message.from_address)[1]
@@ -194,12 +149,15 @@ def triage_attach(request, message_id: int):
     return _inbox(request, {message.pk: form}, status=200)
 
 
-@login_required
-@permission_required("cases.view_correspondence", raise_exception=True)
+@desk_permission("cases.view_correspondence")
 @require_safe
 def attachment_download(request, attachment_id: int):
-    """An attachment as a download, never displayed inline: its content came from outside."""
-    attachment = get_object_or_404(Attachment.objects.filter(omitted=False), pk=attachment_id)
+    """An attachment as a download, never displayed inline: its content came from outside.
+
+    Only of a message the user may read: an unmatched reply's attachments are for triagers alone.
+    """
+    visible = attachments_visible_to(user=request.user).filter(omitted=False)
+    attachment = get_object_or_404(visible, pk=attachment_id)
     response = HttpResponse(bytes(attachment.content), content_type="application/octet-stream")
     response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=attachment.filename)
     response["X-Content-Type-Options"] = "nosniff"

@@ -17,9 +17,9 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from cases.forms_notices import NoticeTemplateForm
-from cases.mail import subject_with_token
-from cases.services.notices import notice_template_preview
+from cases.correspondence.compose import notice_template_preview
+from cases.correspondence.email import subject_with_token
+from cases.correspondence.forms import NoticeTemplateForm
 from partners.models import NoticeTemplate
 from partners.notices import (
     ALLOWED_FILTERS,

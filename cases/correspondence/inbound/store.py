@@ -25,10 +25,11 @@ from imapclient import FLAGGED, SEEN, IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from cases import timeline
-from cases.inbound import InboundParseError, ParsedMessage, find_thread, parse_message
-from cases.mail import message_domain
+from cases.correspondence.compose import require_permission
+from cases.correspondence.email import message_domain
+from cases.correspondence.inbound.match import find_thread
+from cases.correspondence.inbound.parse import InboundParseError, ParsedMessage, parse_message
 from cases.models import Attachment, Correspondence, Incident, PartnerEngagement
-from cases.services.notices import require_permission
 from cases.timeline.events import PartnerAcknowledged, ReplyReceived
 from payhealth import config
 

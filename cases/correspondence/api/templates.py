@@ -1,0 +1,126 @@
+"""Notice templates over the API: every version, saving a new one, and the editor's preview
+against an engaged partner of an incident (or sample data). Saving is `partners.services`;
+the preview renders in the same sandbox as sending."""
+
+from __future__ import annotations
+
+import django_filters
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from cases.correspondence.compose import notice_template_preview
+from cases.correspondence.email import subject_with_token
+from cases.models import PartnerEngagement
+from cases.selectors import incident_visible_by_reference
+from partners.api.serializers import (
+    NoticeTemplatePreviewSerializer,
+    NoticeTemplateSerializer,
+    NoticeTemplateWriteSerializer,
+    RenderedNoticeSerializer,
+)
+from partners.models import NoticeTemplate
+from partners.notices import NoticeRenderError, notice_template_errors, render_notice, sample_notice_contexts
+from partners.services import notice_template_save
+from payhealth.api.filters import ListFiltersOnly
+
+
+class NoticeTemplateFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = NoticeTemplate
+        fields = ["kind", "language", "active"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Notice template versions (filter active=true for the ones in use)"),
+    retrieve=extend_schema(summary="One notice template version"),
+)
+class NoticeTemplateViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Every version of every notice template. Saving makes a new active version; older ones stay."""
+
+    serializer_class = NoticeTemplateSerializer
+    queryset = NoticeTemplate.objects.none()
+    filterset_class = NoticeTemplateFilterSet
+    action_permissions = {
+        "list": ("partners.view_noticetemplate",),
+        "retrieve": ("partners.view_noticetemplate",),
+        "create": ("partners.add_noticetemplate", "partners.change_noticetemplate"),
+        "preview": ("partners.change_noticetemplate",),
+    }
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False) or not self.request.user.has_perm("partners.view_noticetemplate"):
+            return NoticeTemplate.objects.none()
+        return NoticeTemplate.objects.select_related("author")
+
+    @extend_schema(
+        summary="Save a template text as the next active version of its kind and language",
+        description="Refused with the line and the reason when the text does not compile, names a variable outside "
+        "the allowed context or cannot render. Saving the active text unchanged creates nothing (200).",
+        request=NoticeTemplateWriteSerializer,
+        responses={201: NoticeTemplateSerializer, 200: NoticeTemplateSerializer},
+    )
+    def create(self, request):
+        incoming = NoticeTemplateWriteSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        before = NoticeTemplate.objects.filter(
+            kind=incoming.validated_data["kind"], language=incoming.validated_data["language"], active=True
+        ).values_list("pk", flat=True)
+        before = set(before)
+        template = notice_template_save(actor=request.user, **incoming.validated_data)
+        created = template.pk not in before
+        return Response(
+            NoticeTemplateSerializer(template).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+    @extend_schema(
+        summary="Render a template text without saving it (the editor's live preview)",
+        description="For a partner engaged on an incident (`incident` + `partner`), else against sample data. "
+        "A text that does not compile or names an unknown variable answers 400 with the line and the reason.",
+        request=NoticeTemplatePreviewSerializer,
+        responses=RenderedNoticeSerializer,
+    )
+    @action(detail=False, methods=["post"])
+    def preview(self, request):
+        incoming = NoticeTemplatePreviewSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        problems = notice_template_errors(subject=data["subject"].strip(), body=data["body"])
+        if problems:
+            raise ValidationError(problems, code="invalid_template")
+        if "incident" in data:
+            incident = incident_visible_by_reference(user=request.user, reference=data["incident"])
+            engagement = (
+                PartnerEngagement.objects.filter(incident=incident, partner__code=data["partner"])
+                .select_related("partner")
+                .first()
+                if incident is not None
+                else None
+            )
+            if engagement is None:
+                raise ValidationError(
+                    {"partner": _("That partner is not engaged on that incident.")}, code="not_engaged"
+                )
+            rendered = notice_template_preview(
+                incident=incident,
+                partner=engagement.partner,
+                language=data["language"],
+                subject=data["subject"],
+                body=data["body"],
+                actor=request.user,
+            )
+        else:
+            sample = sample_notice_contexts()[0]
+            try:
+                rendered = render_notice(
+                    subject=data["subject"], body=data["body"], context=sample, language=data["language"]
+                )
+            except NoticeRenderError as error:
+                raise ValidationError({"body": str(error)}, code="template_broken") from error
+            rendered = type(rendered)(
+                subject=subject_with_token(rendered.subject, sample["reference"]), body=rendered.body
+            )
+        return Response(RenderedNoticeSerializer({"subject": rendered.subject, "body": rendered.body}).data)

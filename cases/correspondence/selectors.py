@@ -1,0 +1,121 @@
+"""Reads of the correspondence: an incident's threads, drafts under review, notices waiting for a
+lead, the triage inbox, and who may see which message and attachment (one rule for all of them).
+
+Messages of an incident are visible to desk members who see the incident and hold
+`cases.view_correspondence`; received messages that belong to no incident yet (the triage inbox)
+only to those who may triage them (`cases.triage_correspondence`): their senders are not known
+partners yet. Attachments follow their message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from cases.correspondence.inbound.parse import sanitise_html
+from cases.models import Attachment, Correspondence, Incident
+from cases.selectors import incident_list_visible_to
+
+Status = Correspondence.Status
+IN_FLIGHT = (Status.QUEUED, Status.SENDING)
+
+
+def correspondence_visible_to(*, user) -> QuerySet[Correspondence]:
+    """Every message the user may read: those of visible incidents, and unmatched ones for triagers."""
+    if not user.has_perm("cases.view_correspondence"):
+        return Correspondence.objects.none()
+    visible = Q(incident__in=incident_list_visible_to(user=user))
+    if user.has_perm("cases.triage_correspondence"):
+        visible |= Q(incident__isnull=True)
+    return Correspondence.objects.filter(visible)
+
+
+def attachments_visible_to(*, user) -> QuerySet[Attachment]:
+    """Attachments of the messages the user may read (`correspondence_visible_to`)."""
+    return Attachment.objects.filter(correspondence__in=correspondence_visible_to(user=user).values("pk"))
+
+
+def triage_messages(*, user) -> QuerySet[Correspondence]:
+    """Received messages that belong to no incident yet, newest first (the triage inbox)."""
+    if not user.has_perm("cases.triage_correspondence"):
+        return Correspondence.objects.none()
+    attachments = Prefetch("attachments", queryset=Attachment.objects.defer("content"))
+    return (
+        Correspondence.objects.filter(direction=Correspondence.Direction.INBOUND, incident__isnull=True)
+        .prefetch_related(attachments)
+        .order_by("-received_at", "-id")
+    )
+
+
+def replies_for_display(rows: Iterable[Correspondence]) -> list[Correspondence]:
+    """Give each received message what `cases/_reply.html` shows: `safe_html`, sanitised now.
+
+    Stored HTML is never trusted, even though it was parsed by us: it is sanitised on every
+    display, so a stricter allow-list applies to old messages too.
+    """
+    rows = list(rows)
+    for row in rows:
+        row.safe_html = sanitise_html(row.body_html) if row.body_html else ""
+    return rows
+
+
+def notice_drafts(*, incident: Incident, ids: list[int]) -> list[Correspondence]:
+    """The incident's draft notices (those of `ids` when given), by partner: the review page."""
+    rows = Correspondence.objects.filter(
+        incident=incident, direction=Correspondence.Direction.OUTBOUND, status=Status.DRAFT
+    )
+    if ids:
+        rows = rows.filter(pk__in=ids)
+    return list(rows.select_related("engagement__partner", "created_by").order_by("engagement__partner__name", "id"))
+
+
+def notices_pending_approval(*, user) -> QuerySet[Correspondence]:
+    """SEV1/SEV2 notices waiting for a lead, oldest first, of incidents the user sees."""
+    return (
+        Correspondence.objects.filter(
+            direction=Correspondence.Direction.OUTBOUND,
+            status=Status.PENDING_APPROVAL,
+            incident__in=incident_list_visible_to(user=user),
+        )
+        .select_related("incident", "engagement__partner", "created_by")
+        .order_by("created_at", "id")
+    )
+
+
+@dataclass
+class NoticeThread:
+    """The messages exchanged with one partner on an incident, oldest first."""
+
+    partner: object  # a Partner, or None for replies not tied to a partner yet
+    messages: list = field(default_factory=list)
+
+
+@dataclass
+class IncidentNotices:
+    threads: list[NoticeThread]
+    in_flight: bool  # something is queued or sending: the section keeps polling
+
+
+def incident_notices(*, user, incident: Incident) -> IncidentNotices:
+    """Every message of the incident (out and in), grouped per partner thread, in one query."""
+    if not user.has_perm("cases.view_correspondence"):
+        return IncidentNotices(threads=[], in_flight=False)
+    rows = (
+        Correspondence.objects.filter(incident=incident)
+        .select_related("engagement__partner", "created_by", "approved_by", "sent_by")
+        .defer("body_html")
+        .order_by("created_at", "id")
+    )
+    threads: dict[object, NoticeThread] = {}
+    for row in rows:
+        key = row.engagement_id
+        if key not in threads:
+            threads[key] = NoticeThread(partner=row.engagement.partner if row.engagement_id else None)
+        threads[key].messages.append(row)
+    ordered = sorted(threads.values(), key=lambda t: (t.partner is None, t.partner.name if t.partner else ""))
+    return IncidentNotices(
+        threads=ordered,
+        in_flight=any(row.status in IN_FLIGHT for thread in ordered for row in thread.messages),
+    )

@@ -1,0 +1,7 @@
+"""Correspondence pages: notices (compose, review, approvals, an incident's threads) and replies
+(the mail gateway's endpoint, the triage inbox, attachments) in the `cases:` namespace; the notice
+template editor is in the `partners:` namespace (`cases.urls.partners`)."""
+
+from cases.correspondence.views import inbound, notices
+
+urlpatterns = [*notices.urlpatterns, *inbound.urlpatterns]
