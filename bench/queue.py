@@ -40,7 +40,7 @@ from django.utils import timezone  # noqa: E402
 
 from bench.figures import measure  # noqa: E402
 from cases.models import AffectedMerchant, CaseEvent, Incident, InvestigationNote, Merchant  # noqa: E402
-from cases.references import next_reference  # noqa: E402
+from cases.numbering import next_reference  # noqa: E402
 from cases.search import refresh_search  # noqa: E402
 from partners.models import Partner  # noqa: E402
 

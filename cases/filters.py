@@ -1,4 +1,4 @@
-"""Filters of the incident list, shared by the HTML queue and (later) the API list.
+"""Filters of the incident list, shared by the HTML queue and the API list.
 
 One FilterSet for both, as NetBox does (`tenancy/filtersets.py`), so a saved queue URL and an
 API query mean the same thing. Relations that fan out (partners, merchants) are filtered with
@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
 from cases.models.incident import OPEN_STATUSES, CardNetwork, Category, Severity, Status
 from cases.search import search
+from cases.selectors import incident_owner_choices
 from partners.models import Partner
 
 _FULL_REFERENCE = re.compile(r"^PH-\d{4}-\d{6}$", re.IGNORECASE)
@@ -120,9 +121,6 @@ class IncidentFilterSet(django_filters.FilterSet):
             data.setlist("status", [STATUS_OPEN])
         super().__init__(data, queryset, request=request, prefix=prefix)
         self.user = user if user is not None else getattr(request, "user", None)
-        # Imported here: the selectors module builds its queue on this FilterSet.
-        from cases.selectors import incident_owner_choices
-
         # Kept so that other forms on the same page can offer the same people without a query.
         self.owner_choices = list(incident_owner_choices(user=self.user)) if self.user is not None else []
         self.filters["owner"].extra["choices"] = [

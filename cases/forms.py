@@ -16,9 +16,17 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from cases.filters import OWNER_NONE, user_label
 from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
 from cases.models.incident import REOPEN_FROM, CardNetwork, Category, Severity, Status, validate_bin_prefix
-from cases.selectors import incident_owner_choices, merchants_addable_to, partners_engageable_on
+from cases.queue import QUEUE_PAGE_SIZES
+from cases.selectors import (
+    incident_list_visible_to,
+    incident_owner_choices,
+    merchants_addable_to,
+    partners_engageable_on,
+)
+from cases.services.bulk import BulkAction
 from partners.models import Partner
 
 SHARE = Decimal("0.0001")
@@ -509,3 +517,74 @@ class EngagementForm(forms.Form):
 
     def clean_folio(self):
         return self.cleaned_data["folio"].strip()
+
+
+# The queue -----------------------------------------------------------------------------------
+
+
+class SavedViewForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=80, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+
+
+class IncidentBulkForm(forms.Form):
+    """One bulk action on the checked rows; each action names the one field it needs."""
+
+    MAX_ROWS = max(QUEUE_PAGE_SIZES)
+
+    incident = forms.ModelMultipleChoiceField(
+        label=_("Incidents"),
+        queryset=None,
+        error_messages={"required": _("Select at least one incident.")},
+    )
+    action = forms.ChoiceField(label=_("Action"), choices=BulkAction.choices)
+    to_owner = forms.ChoiceField(label=_("Assign to"), required=False)
+    to_status = forms.ChoiceField(label=_("Move to"), required=False, choices=[("", "—"), *Status.choices])
+    to_severity = forms.ChoiceField(
+        label=_("Change severity to"), required=False, choices=[("", "—"), *Severity.choices]
+    )
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=500)
+    return_query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+
+    def __init__(self, *args, user, owners=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["incident"].queryset = incident_list_visible_to(user=user).order_by("reference")
+        if owners is None:
+            owners = incident_owner_choices(user=user)
+        self.owners = {str(owner.pk): owner for owner in owners}
+        self.fields["to_owner"].choices = [
+            ("", "—"),
+            (OWNER_NONE, _("Nobody (unassigned)")),
+            *((pk, user_label(owner)) for pk, owner in self.owners.items()),
+        ]
+
+    def clean_incident(self):
+        incidents = self.cleaned_data["incident"]
+        if len(incidents) > self.MAX_ROWS:
+            raise ValidationError(
+                _("Select at most %(limit)d incidents at a time."), params={"limit": self.MAX_ROWS}, code="too_many"
+            )
+        return incidents
+
+    def clean(self):
+        cleaned = super().clean()
+        action = cleaned.get("action")
+        needed = {
+            BulkAction.ASSIGN: ("to_owner", _("Choose who to assign the incidents to.")),
+            BulkAction.STATUS: ("to_status", _("Choose the status to move the incidents to.")),
+            BulkAction.SEVERITY: ("to_severity", _("Choose the new severity.")),
+        }.get(action)
+        if needed and not cleaned.get(needed[0]):
+            self.add_error(needed[0], needed[1])
+        if action == BulkAction.SEVERITY and not (cleaned.get("reason") or "").strip():
+            self.add_error("reason", _("Say why the severity changes."))
+        return cleaned
+
+    def service_args(self) -> dict:
+        data = self.cleaned_data
+        action = data["action"]
+        if action == BulkAction.ASSIGN:
+            return {"owner": None if data["to_owner"] == OWNER_NONE else self.owners[data["to_owner"]]}
+        if action == BulkAction.STATUS:
+            return {"to": data["to_status"], "reason": data["reason"].strip()}
+        return {"severity": data["to_severity"], "reason": data["reason"].strip()}

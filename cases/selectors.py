@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import BooleanField, Case, Count, F, OuterRef, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
-from cases.filters import IncidentFilterSet
 from cases.models import (
     AffectedMerchant,
     CaseEvent,
@@ -24,11 +20,10 @@ from cases.models import (
     ResponseCode,
     SavedView,
 )
-from cases.models.incident import OPEN_STATUSES, Severity, Status
+from cases.models.incident import OPEN_STATUSES, Severity
 from partners.models import Partner
 from partners.selectors import partners_visible_to
 from payhealth.db import Percentile
-from payhealth.web import PageNumbers
 
 
 def incident_list_visible_to(*, user) -> QuerySet[Incident]:
@@ -275,14 +270,6 @@ def partners_engageable_on(*, user, incident: Incident) -> QuerySet[Partner]:
     return Partner.objects.filter(active=True).exclude(engagements__incident=incident).order_by("name")
 
 
-# --- The incident queue -------------------------------------------------------------------------
-
-QUEUE_PAGE_SIZES = (25, 50, 100)
-QUEUE_DEFAULT_SORT = "-created"
-# Sort keys of the queue's `sort` parameter; anything else falls back to the default.
-QUEUE_SORTS = ("reference", "severity", "status", "created", "updated", "owner")
-
-
 def incident_name_lists() -> dict:
     """`partner_names` and `merchant_names` annotations: the names a list of incidents shows, as
     arrays computed per row in the list's one query. Cheaper than prefetching (and instantiating)
@@ -299,153 +286,6 @@ def incident_name_lists() -> dict:
             .values("merchant__name")
         ),
     }
-
-
-@dataclass
-class IncidentQueuePage(PageNumbers):
-    """One page of the queue, with the filters that produced it."""
-
-    filterset: IncidentFilterSet
-    incidents: list[Incident]
-    count: int
-    number: int
-    per_page: int
-    sort: str
-    # True when counting stopped at `count`: there are more matches than that.
-    count_capped: bool = False
-
-    @property
-    def on_page(self) -> int:
-        return len(self.incidents)
-
-
-# Below this many matches the page is sorted in memory instead of walking an index in order.
-QUEUE_SMALL_RESULT = 1000
-# Filters whose exact COUNT reads (and re-checks) every matching row of the wide incident table:
-# full-text search, card networks, partners and merchants. With one of them, when PostgreSQL
-# expects many matches, the queue counts up to QUEUE_COUNT_CAP (or up to the page asked for)
-# and says "more than".
-QUEUE_COUNT_CAP = 1000
-QUEUE_COSTLY_COUNT_FILTERS = ("q", "network", "partner", "merchant")
-QUEUE_EXACT_COUNT_ESTIMATE = 5000
-
-
-def _count_matches(queryset, *, cap: int) -> tuple[int, bool]:
-    """(count, capped): an exact count when few rows are expected, else count up to `cap`.
-
-    Measured on 100,000 incidents: an exact count of a broad search or network filter reads
-    ~11,000 wide rows (150–200 ms); counting the newest `cap` matches walks the created_at
-    index and stops early (a few ms). Few expected matches are counted exactly: bitmap plans
-    are fast there, while a LIMIT would tempt the planner into walking the whole index when
-    its guess is too high (a rare two-word search is guessed at ~2,000 rows and has 5).
-    """
-    plan = json.loads(queryset.order_by().values("pk").explain(format="json"))
-    if plan[0]["Plan"]["Plan Rows"] <= QUEUE_EXACT_COUNT_ESTIMATE:
-        return queryset.order_by().count(), False
-    count = queryset.order_by("-created_at", "-id").values("pk")[: cap + 1].count()
-    return min(count, cap), count > cap
-
-
-def _queue_order(sort: str, *, walk_index: bool = True) -> list:
-    """ORDER BY for a whitelisted sort key, always ending on the id so pages are stable.
-
-    With `walk_index=False` each sort column is wrapped in COALESCE(column, column), which
-    PostgreSQL cannot match to an index. For a few matches that is the fast plan: the planner
-    overestimates full-text matches (a rare two-word search is guessed at thousands of rows) and
-    would otherwise walk the whole created_at index backwards looking for them.
-    """
-    descending = sort.startswith("-")
-    key = sort.lstrip("-")
-
-    def direction(expression, nullable=False):
-        if not walk_index:
-            expression = Coalesce(expression, expression)
-        # NULLS LAST only where a column can be null: on the others it would stop PostgreSQL
-        # from walking the (created_at DESC, id DESC) index and force a sort of every row.
-        nulls = {"nulls_last": True} if nullable else {}
-        return expression.desc(**nulls) if descending else expression.asc(**nulls)
-
-    columns = {
-        "reference": [F("reference")],
-        "severity": [F("severity")],
-        "status": [Case(*(When(status=value, then=Value(rank)) for rank, value in enumerate(Status.values)))],
-        "created": [F("created_at")],
-        "updated": [F("updated_at")],
-        "owner": [F("owner__first_name"), F("owner__last_name"), F("owner__username")],
-    }[key]
-    nullable = key == "owner"  # unassigned incidents come last in both directions
-    order = [direction(column, nullable) for column in columns]
-    if key in ("created", "updated"):
-        return [*order, direction(F("id"))]
-    # Within one severity, status or owner: newest first, then the id, whatever the direction.
-    newest = [F("created_at"), F("id")]
-    if not walk_index:
-        newest = [Coalesce(column, column) for column in newest]
-    return [*order, *(column.desc() for column in newest)]
-
-
-def _positive_int(value, default: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return default
-    return number if number > 0 else default
-
-
-def incident_queue(*, user, params) -> IncidentQueuePage:
-    """The analysts' queue: filtered, sorted and paginated incidents visible to `user`.
-
-    Runs the same queries whatever the page size: the filter form's choices, one COUNT, one
-    for the page's ids and one for its rows (owner joined, partner and merchant names
-    aggregated). Invalid filters list nothing rather than silently widen to every incident.
-    With a costly filter (QUEUE_COSTLY_COUNT_FILTERS) the count stops at QUEUE_COUNT_CAP.
-    """
-    filterset = IncidentFilterSet(params, queryset=incident_list_visible_to(user=user), user=user)
-    sort = params.get("sort") or QUEUE_DEFAULT_SORT
-    if sort.lstrip("-") not in QUEUE_SORTS or sort.count("-") > 1:
-        sort = QUEUE_DEFAULT_SORT
-    per_page = _positive_int(params.get("per_page"), QUEUE_PAGE_SIZES[0])
-    if per_page not in QUEUE_PAGE_SIZES:
-        per_page = QUEUE_PAGE_SIZES[0]
-    number = _positive_int(params.get("page"), 1)
-    if not filterset.is_valid():
-        return IncidentQueuePage(filterset=filterset, incidents=[], count=0, number=1, per_page=per_page, sort=sort)
-
-    queryset = filterset.qs
-    if any(filterset.form.cleaned_data.get(name) for name in QUEUE_COSTLY_COUNT_FILTERS):
-        count, capped = _count_matches(queryset, cap=max(QUEUE_COUNT_CAP, number * per_page))
-    else:
-        count, capped = queryset.order_by().count(), False
-    last_page = max(1, -(-count // per_page))
-    number = min(number, last_page)
-    offset = (number - 1) * per_page
-    order = _queue_order(sort, walk_index=capped or count > QUEUE_SMALL_RESULT)
-    # Deferred join in two queries: the OFFSET walks only narrow (id, sort key) tuples, and the
-    # wide rows, the owner and the related rows are read for the page alone. Not one query with
-    # `pk__in=Subquery(...)`: the search filter is raw SQL naming the outer table.
-    page_ids = list(queryset.order_by(*order).values_list("pk", flat=True)[offset : offset + per_page])
-    position = {pk: index for index, pk in enumerate(page_ids)}
-    incidents = sorted(
-        Incident.objects.filter(pk__in=page_ids)
-        .select_related("owner")
-        .only(
-            # What the queue shows; the wide columns (search vector, texts) stay in the database.
-            *("reference", "title", "category", "severity", "status", "created_at", "updated_at", "closed_at"),
-            *("owner__id", "owner__username", "owner__first_name", "owner__last_name"),
-        )
-        .annotate(**incident_name_lists())
-        .order_by(),
-        key=lambda incident: position[incident.pk],
-    )
-    return IncidentQueuePage(
-        filterset=filterset,
-        incidents=incidents,
-        count=count,
-        number=number,
-        per_page=per_page,
-        sort=sort,
-        count_capped=capped,
-    )
 
 
 def saved_views_of(*, user) -> QuerySet[SavedView]:

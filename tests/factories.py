@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
-from cases.references import next_reference
+from cases.numbering import next_reference
 from partners.models import Partner, PartnerContact
 
 

@@ -35,7 +35,7 @@ from cases.models import (
     Severity,
     Status,
 )
-from cases.references import format_reference, reserve_numbers
+from cases.numbering import format_reference, reserve_numbers
 from cases.search import refresh_search
 from cases.timeline import events as ev
 from cases.timeline.events import Payload

@@ -1,4 +1,4 @@
-"""The cases app's models, one module per part of the domain (DESIGN.md §2)."""
+"""The cases app's tables, one module per part of the domain."""
 
 from cases.models.attachment import Attachment
 from cases.models.correspondence import Correspondence
@@ -14,7 +14,8 @@ from cases.models.incident import (
     Source,
     Status,
 )
-from cases.models.reference import Merchant, ResponseCode
+from cases.models.merchant import Merchant
+from cases.models.response_code import ResponseCode
 from cases.models.saved_view import SavedView
 from cases.models.sla import SlaClock, SlaClockEvent, SlaPolicy
 from cases.models.timeline import CaseEvent

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from cases import timeline
 from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
 from cases.models.incident import REOPEN_FROM, Severity, Source, Status
-from cases.references import next_reference
+from cases.numbering import next_reference
 from cases.search import refresh_search
 from cases.timeline.events import (
     DetailsChanged,

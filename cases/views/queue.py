@@ -7,7 +7,6 @@ be shared and the back button works. An htmx request gets only the results part 
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
@@ -22,18 +21,13 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
-from cases.filters import FILTER_PARAMS, OWNER_NONE, STATUS_OPEN, user_label
+from cases.filters import FILTER_PARAMS, STATUS_OPEN, user_label
+from cases.forms import IncidentBulkForm, SavedViewForm
 from cases.models import Merchant
 from cases.models.incident import Category, Severity, Status
-from cases.selectors import (
-    QUEUE_DEFAULT_SORT,
-    QUEUE_PAGE_SIZES,
-    incident_list_visible_to,
-    incident_owner_choices,
-    incident_queue,
-    saved_views_of,
-)
-from cases.services import BulkAction, incidents_bulk_apply, saved_view_create, saved_view_delete
+from cases.queue import QUEUE_DEFAULT_SORT, QUEUE_PAGE_SIZES, incident_queue
+from cases.selectors import saved_views_of
+from cases.services import incidents_bulk_apply, saved_view_create, saved_view_delete
 from cases.services.saved_views import saved_view_query
 from cases.sla.selectors import attach_sla_badges
 from payhealth.web import wants_fragment
@@ -51,74 +45,6 @@ SORTABLE_COLUMNS = {
     "created": "-created",
     "updated": "-updated",
 }
-
-
-class SavedViewForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=80, widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
-
-
-class IncidentBulkForm(forms.Form):
-    """One bulk action on the checked rows; each action names the one field it needs."""
-
-    MAX_ROWS = max(QUEUE_PAGE_SIZES)
-
-    incident = forms.ModelMultipleChoiceField(
-        label=_("Incidents"),
-        queryset=None,
-        error_messages={"required": _("Select at least one incident.")},
-    )
-    action = forms.ChoiceField(label=_("Action"), choices=BulkAction.choices)
-    to_owner = forms.ChoiceField(label=_("Assign to"), required=False)
-    to_status = forms.ChoiceField(label=_("Move to"), required=False, choices=[("", "—"), *Status.choices])
-    to_severity = forms.ChoiceField(
-        label=_("Change severity to"), required=False, choices=[("", "—"), *Severity.choices]
-    )
-    reason = forms.CharField(label=_("Reason"), required=False, max_length=500)
-    return_query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
-
-    def __init__(self, *args, user, owners=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["incident"].queryset = incident_list_visible_to(user=user).order_by("reference")
-        if owners is None:
-            owners = incident_owner_choices(user=user)
-        self.owners = {str(owner.pk): owner for owner in owners}
-        self.fields["to_owner"].choices = [
-            ("", "—"),
-            (OWNER_NONE, _("Nobody (unassigned)")),
-            *((pk, user_label(owner)) for pk, owner in self.owners.items()),
-        ]
-
-    def clean_incident(self):
-        incidents = self.cleaned_data["incident"]
-        if len(incidents) > self.MAX_ROWS:
-            raise ValidationError(
-                _("Select at most %(limit)d incidents at a time."), params={"limit": self.MAX_ROWS}, code="too_many"
-            )
-        return incidents
-
-    def clean(self):
-        cleaned = super().clean()
-        action = cleaned.get("action")
-        needed = {
-            BulkAction.ASSIGN: ("to_owner", _("Choose who to assign the incidents to.")),
-            BulkAction.STATUS: ("to_status", _("Choose the status to move the incidents to.")),
-            BulkAction.SEVERITY: ("to_severity", _("Choose the new severity.")),
-        }.get(action)
-        if needed and not cleaned.get(needed[0]):
-            self.add_error(needed[0], needed[1])
-        if action == BulkAction.SEVERITY and not (cleaned.get("reason") or "").strip():
-            self.add_error("reason", _("Say why the severity changes."))
-        return cleaned
-
-    def service_args(self) -> dict:
-        data = self.cleaned_data
-        action = data["action"]
-        if action == BulkAction.ASSIGN:
-            return {"owner": None if data["to_owner"] == OWNER_NONE else self.owners[data["to_owner"]]}
-        if action == BulkAction.STATUS:
-            return {"to": data["to_status"], "reason": data["reason"].strip()}
-        return {"severity": data["to_severity"], "reason": data["reason"].strip()}
 
 
 # Values that mean the same as leaving the parameter out; dropped so that URLs stay short and

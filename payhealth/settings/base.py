@@ -298,7 +298,7 @@ SPECTACULAR_SETTINGS = {
         "IncidentStatusEnum": "cases.models.incident.Status",
         "IncidentCategoryEnum": "cases.models.incident.Category",
         "CaseEventKindEnum": "cases.models.timeline.CaseEvent.Kind",
-        "ResponseCodeCategoryEnum": "cases.models.reference.ResponseCode.Category",
+        "ResponseCodeCategoryEnum": "cases.models.response_code.ResponseCode.Category",
         "SeverityEnum": "cases.models.incident.Severity",
         "CardNetworkEnum": "cases.models.incident.CardNetwork",
         "AlertOutcomeEnum": "alerts.models.AlertReceipt.Outcome",

@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from cases.models import Incident
+from cases.queue import incident_queue
 from cases.search import refresh_search
-from cases.selectors import incident_queue
 from tests.factories import (
     AffectedMerchantFactory,
     IncidentFactory,
@@ -245,8 +245,8 @@ def test_costly_filters_count_up_to_a_cap_and_say_more_than(client, analyst, mon
     # Few expected matches: counted exactly.
     assert incident_queue(user=analyst, params=QueryDict("partner=prosa")).count_capped is False
     # As if PostgreSQL expected many matches, with a small cap.
-    monkeypatch.setattr("cases.selectors.QUEUE_EXACT_COUNT_ESTIMATE", 0)
-    monkeypatch.setattr("cases.selectors.QUEUE_COUNT_CAP", 3)
+    monkeypatch.setattr("cases.queue.QUEUE_EXACT_COUNT_ESTIMATE", 0)
+    monkeypatch.setattr("cases.queue.QUEUE_COUNT_CAP", 3)
     first = incident_queue(user=analyst, params=QueryDict("partner=prosa"))
     # The cap never hides the page asked for: page 1 of 25 counts up to 25.
     assert (first.count, first.count_capped, first.has_next, len(first.incidents)) == (25, True, True, 25)

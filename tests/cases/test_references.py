@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from cases.models import Incident
-from cases.references import format_reference, reserve_numbers
+from cases.numbering import format_reference, reserve_numbers
 from cases.services import incident_open
 from tests.factories import UserFactory
 
