@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from cases.models.incident import CardNetwork, Severity, validate_bin_prefix
+from cases.models.incident import CardNetwork, Severity, impact_contradiction, validate_bin_prefix
 
 # How far in the future a window may end: monitoring clocks are not exactly ours.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -134,7 +134,7 @@ class AlertPayloadSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         default=None,
-        help_text="Defaults to attempts × (1 − observed rate), rounded.",
+        help_text="Defaults to attempts × (1 − observed rate), rounded; given, it must agree with the rate.",
     )
     volume_at_risk = VolumeSerializer(required=False, allow_null=True, default=None)
     decline_codes = serializers.ListField(
@@ -161,6 +161,11 @@ class AlertPayloadSerializer(serializers.Serializer):
         failed = attrs.get("failed_attempts")
         if failed is not None and failed > attrs["attempts"]:
             raise serializers.ValidationError({"failed_attempts": [_("Failed attempts cannot exceed attempts.")]})
+        contradiction = impact_contradiction(
+            attempts=attrs["attempts"], failed_attempts=failed, observed_rate=attrs["observed_approval_rate"]
+        )
+        if contradiction:
+            raise serializers.ValidationError({"observed_approval_rate": [contradiction]})
         return attrs
 
 

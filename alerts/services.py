@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -38,7 +38,7 @@ from alerts.payload import validated_payload
 from alerts.selectors import alert_severity_for, severity_rank
 from cases import timeline
 from cases.models import AffectedMerchant, CaseEvent, Incident, Merchant
-from cases.models.incident import OPEN_STATUSES, CardNetwork, Category, Source
+from cases.models.incident import OPEN_STATUSES, CardNetwork, Category, Source, derived_failed_attempts
 from cases.services.impact import engagement_add, merchant_impact_add, merchant_impact_update
 from cases.services.incidents import incident_change_severity, incident_open, incident_update_details
 from cases.timeline.events import AlertReceived
@@ -206,7 +206,7 @@ def _figures(data: dict) -> dict:
     attempts = data["attempts"]
     failed = data["failed_attempts"]
     if failed is None:
-        failed = attempts - int((attempts * observed).to_integral_value(rounding=ROUND_HALF_UP))
+        failed = derived_failed_attempts(attempts=attempts, observed_rate=observed)
     volume = data["volume_at_risk"]
     drop_pp = (baseline - observed) * 100
     measured = alert_severity_for(

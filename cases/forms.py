@@ -418,7 +418,12 @@ class MerchantImpactForm(forms.Form):
     baseline_pct = PercentField(label=_("Baseline approval rate (%)"))
     observed_pct = PercentField(label=_("Observed approval rate (%)"))
     attempts = forms.IntegerField(label=_("Attempts"), min_value=0, initial=0)
-    failed_attempts = forms.IntegerField(label=_("Failed attempts"), min_value=0, initial=0)
+    failed_attempts = forms.IntegerField(
+        label=_("Failed attempts"),
+        min_value=0,
+        required=False,
+        help_text=_("Leave empty to derive them from the observed rate."),
+    )
     volume_at_risk = forms.DecimalField(
         label=_("Volume at risk"), min_value=0, max_digits=16, decimal_places=2, initial=0
     )
@@ -477,7 +482,7 @@ class MerchantImpactForm(forms.Form):
             "baseline_rate": percent_to_share(data.get("baseline_pct")),
             "observed_rate": percent_to_share(data.get("observed_pct")),
             "attempts": data["attempts"],
-            "failed_attempts": data["failed_attempts"],
+            "failed_attempts": data.get("failed_attempts"),
             "volume_at_risk": data["volume_at_risk"],
             "currency": data["currency"],
             "rate_definition": data["rate_definition"],

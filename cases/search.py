@@ -47,21 +47,6 @@ def refresh_search(*, incident_ids: Iterable[int]) -> None:
         cursor.execute(f"UPDATE cases_incident i SET search_vector = {_DOCUMENT} WHERE i.id = ANY(%s)", [ids])
 
 
-def refresh_search_all(*, batch_size: int = 5000) -> int:
-    """Recompute every incident's search document in batches (seeding, upgrades)."""
-    done = 0
-    last_id = 0
-    with connection.cursor() as cursor:
-        while True:
-            cursor.execute("SELECT id FROM cases_incident WHERE id > %s ORDER BY id LIMIT %s", [last_id, batch_size])
-            ids = [row[0] for row in cursor.fetchall()]
-            if not ids:
-                return done
-            refresh_search(incident_ids=ids)
-            done += len(ids)
-            last_id = ids[-1]
-
-
 def search(queryset: QuerySet, text: str) -> QuerySet:
     """Incidents matching `text` (web-search syntax: words, "phrases", -exclusions), best first.
 

@@ -459,7 +459,13 @@ class MerchantImpactInputSerializer(serializers.Serializer):
         max_digits=5, decimal_places=4, min_value=0, max_value=1, required=False, allow_null=True, help_text=RATE_HELP
     )
     attempts = serializers.IntegerField(min_value=0, max_value=BIG, required=False)
-    failed_attempts = serializers.IntegerField(min_value=0, max_value=BIG, required=False)
+    failed_attempts = serializers.IntegerField(
+        min_value=0,
+        max_value=BIG,
+        required=False,
+        allow_null=True,
+        help_text=_("Null derives them from the observed rate; given, they must agree with it within rounding."),
+    )
     volume_at_risk = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=0, required=False)
     currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text=_("ISO 4217, e.g. MXN."))
     rate_definition = serializers.ChoiceField(choices=AffectedMerchant.RateDefinition.choices, required=False)

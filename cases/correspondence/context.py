@@ -70,6 +70,17 @@ def _percent(share: Decimal, language: str) -> str:
     return f"{share * 100:.2f}{' %' if language == 'es' else '%'}"
 
 
+def rate_change(baseline: Decimal, observed: Decimal) -> str:
+    """ "21.30 percentage points lower", or higher (a rate can rise), in the active language."""
+    points = (observed - baseline) * 100
+    amount = f"{abs(points):.2f}"
+    if points < 0:
+        return _("%(points)s percentage points lower") % {"points": amount}
+    if points > 0:
+        return _("%(points)s percentage points higher") % {"points": amount}
+    return str(_("unchanged"))
+
+
 def _impact(incident: Incident, language: str) -> dict:
     """Baseline vs observed approval rate (weighted by attempts), excess declines, amount at risk."""
     rows = list(AffectedMerchant.objects.filter(incident=incident))
@@ -87,6 +98,7 @@ def _impact(incident: Incident, language: str) -> dict:
             "baseline_rate": "",
             "observed_rate": "",
             "drop_pp": "",
+            "change": "",
             "attempts": f"{attempts:,}" if attempts else "",
             "excess_declines": f"{excess:,}" if excess else "",
             "amount_at_risk": amount,
@@ -103,6 +115,7 @@ def _impact(incident: Incident, language: str) -> dict:
         "baseline_rate": _percent(baseline, language),
         "observed_rate": _percent(observed, language),
         "drop_pp": f"{(baseline - observed) * 100:.2f}",
+        "change": rate_change(baseline, observed),
         "attempts": f"{attempts:,}",
         "excess_declines": f"{excess:,}",
         "amount_at_risk": amount or "—",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -14,6 +15,7 @@ from django.db import models
 from django.db.models import Case, F, Func, Q, Value, When
 from django.db.models.functions import Cast, Greatest, Round
 from django.db.models.lookups import Regex
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 BIN_PREFIX_PATTERN = r"^\d{6,8}$"
@@ -236,6 +238,42 @@ class Incident(models.Model):
         return TRANSITIONS.get(self.status, ())
 
 
+# An observed approval rate typed to one decimal of a percentage is off by at most 0.05 pp; failed
+# attempts are whole, so on few attempts the rate they imply moves by up to half a failure more.
+RATE_ROUNDING = Decimal("0.0005")
+HALF = Decimal("0.5")
+
+
+def _percent(share) -> Decimal:
+    return (Decimal(share) * 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def derived_failed_attempts(*, attempts: int, observed_rate: Decimal | None) -> int:
+    """The failures an observed approval rate implies on `attempts` (0 without a rate)."""
+    if not attempts or observed_rate is None:
+        return 0
+    return attempts - int((attempts * Decimal(observed_rate)).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def impact_contradiction(*, attempts: int, failed_attempts: int | None, observed_rate: Decimal | None) -> str | None:
+    """Why an observed approval rate and the attempts and failures measured with it cannot all be
+    true (None when they agree within rounding, or when one of them is not measured)."""
+    if not attempts or failed_attempts is None or observed_rate is None or failed_attempts > attempts:
+        return None
+    implied = Decimal(attempts - failed_attempts) / Decimal(attempts)
+    if abs(implied - Decimal(observed_rate)) <= RATE_ROUNDING + HALF / attempts:
+        return None
+    return _(
+        "An observed approval rate of %(observed)s %% contradicts %(failed)s failed of %(attempts)s attempts, "
+        "which is %(implied)s %%: correct one of them, or leave the failed attempts empty to derive them."
+    ) % {
+        "observed": number_format(_percent(observed_rate), 2, use_l10n=True),
+        "failed": number_format(failed_attempts, use_l10n=True, force_grouping=True),
+        "attempts": number_format(attempts, use_l10n=True, force_grouping=True),
+        "implied": number_format(_percent(implied), 2, use_l10n=True),
+    }
+
+
 class AffectedMerchant(models.Model):
     """A merchant hit by an incident, with the impact measured for it.
 
@@ -341,6 +379,11 @@ class AffectedMerchant(models.Model):
     def clean(self) -> None:
         if self.failed_attempts is not None and self.attempts is not None and self.failed_attempts > self.attempts:
             raise ValidationError({"failed_attempts": _("Failed attempts cannot exceed attempts.")})
+        contradiction = impact_contradiction(
+            attempts=self.attempts, failed_attempts=self.failed_attempts, observed_rate=self.observed_rate
+        )
+        if contradiction:
+            raise ValidationError({"observed_rate": contradiction}, code="contradiction")
 
     @property
     def rate_drop_pp(self):

@@ -1,6 +1,8 @@
 """Measured impact on merchants and the partners engaged on an incident.
 
-Rates are shares between 0 and 1 here (0.9250 is 92.5%); forms convert from percentages.
+Rates are shares between 0 and 1 here (0.9250 is 92.5%); forms convert from percentages. Failed
+attempts given as None are derived from the observed rate; given, they must agree with it within
+rounding (`impact_contradiction`), so the rates and the excess declines never tell two stories.
 Every service locks the incident first, then the row it changes, so concurrent edits of one
 incident queue in the same order and never deadlock.
 """
@@ -14,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from cases import timeline
 from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
+from cases.models.incident import derived_failed_attempts
 from cases.search import refresh_search
 from cases.timeline.events import MerchantAdded, MerchantRemoved, MerchantUpdated, PartnerEngaged, PartnerUpdated
 from partners.models import Partner
@@ -83,6 +86,8 @@ def merchant_impact_add(*, incident: Incident, actor, merchant: Merchant, **meas
     _check_fields(measures, IMPACT_FIELDS)
     locked = _locked_incident(incident)
     row = AffectedMerchant(incident=locked, merchant=merchant, **measures)
+    if measures.get("failed_attempts") is None:  # not measured: what the observed rate implies
+        row.failed_attempts = derived_failed_attempts(attempts=row.attempts, observed_rate=row.observed_rate)
     row.full_clean()  # includes "already on the incident": safe, the incident lock serialises adds
     row.save()
     _touch(locked)
@@ -99,6 +104,11 @@ def merchant_impact_update(*, affected: AffectedMerchant, actor, **changes) -> A
     _check_fields(changes, IMPACT_FIELDS)
     locked_incident = _locked_incident(affected.incident)
     row = AffectedMerchant.objects.select_for_update().select_related("merchant").get(pk=affected.pk)
+    if "failed_attempts" in changes and changes["failed_attempts"] is None:
+        changes["failed_attempts"] = derived_failed_attempts(
+            attempts=changes.get("attempts", row.attempts),
+            observed_rate=changes.get("observed_rate", row.observed_rate),
+        )
     changed = _apply(row, changes)
     if not changed:
         return row

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from cases.models import SlaClockEvent
 from cases.models.incident import Status
-from cases.sla.durations import format_duration, format_duration_long
+from cases.sla.durations import format_duration
 
 register = template.Library()
 
@@ -23,14 +23,6 @@ def sla_duration(value, business: bool = False) -> str:
     if not isinstance(value, timedelta):
         return ""
     return format_duration(value, business=bool(business))
-
-
-@register.filter
-def sla_duration_long(value, business: bool = False) -> str:
-    """A duration spelled out ("2 hours, 5 minutes"), for tooltips and screen readers."""
-    if not isinstance(value, timedelta):
-        return ""
-    return format_duration_long(value, business=bool(business))
 
 
 @register.simple_tag

