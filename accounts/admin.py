@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ApiToken, Profile
-from accounts.services import api_token_revoke
+from accounts.services import api_token_revoke, profile_update
+from payhealth.admin_forms import LockedFieldsMixin, ReadOnlyAdminMixin, ServiceAdminMixin, ServiceFormMixin
 
 User = get_user_model()
 
 
-class ProfileInline(admin.StackedInline):
+class ProfileInline(ReadOnlyAdminMixin, admin.StackedInline):
+    """The user's preferences at a glance; edited on the profile's own admin page (`profile_update`)."""
+
     model = Profile
-    can_delete = False
     fields = ["timezone", "language"]
+    readonly_fields = fields
+    show_change_link = True
+
+
+class ProfileAdminForm(ServiceFormMixin, forms.ModelForm):
+    # No Meta: the admin builds the form class with the model and the fields below.
+
+    def save_through_service(self, actor):
+        data = self.cleaned_data
+        return profile_update(
+            user=data.get("user") or self.instance.user, timezone=data["timezone"], language=data["language"]
+        )
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(ServiceAdminMixin, LockedFieldsMixin, admin.ModelAdmin):
+    """Saved by `profile_update`, the service of the profile page."""
+
+    form = ProfileAdminForm
+    fields = ["user", "timezone", "language"]
     list_display = ["user", "timezone", "language"]
     list_filter = ["language", "timezone"]
     search_fields = ["user__username", "user__email", "user__first_name", "user__last_name"]
@@ -28,13 +47,16 @@ class ProfileAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user"]
     ordering = ["user__username"]
 
+    def get_locked_fields(self, request, obj=None):
+        return ("user",) if obj is not None else ()
+
 
 admin.site.unregister(User)
 
 
 @admin.register(User)
 class PayHealthUserAdmin(UserAdmin):
-    """Django's user admin with the profile edited on the same page."""
+    """Django's user admin with the profile shown on the same page."""
 
     inlines = [ProfileInline]
 

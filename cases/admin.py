@@ -46,8 +46,9 @@ from cases.services import (
 )
 from cases.services.impact import ENGAGEMENT_TIMES, IMPACT_FIELDS
 from cases.services.incidents import EDITABLE_DETAILS
+from cases.services.merchants import MERCHANT_FIELDS, merchant_create, merchant_update
 from cases.sla import admin as sla_admin  # noqa: F401 - registers on import
-from payhealth.admin_forms import LockedFieldsMixin, ReadOnlyAdminMixin
+from payhealth.admin_forms import LockedFieldsMixin, ReadOnlyAdminMixin, ServiceAdminMixin, ServiceFormMixin, become
 
 # --- What hangs off an incident: written by the same services as the incident page ---------
 # The services lock the incident, check the row, put the change on the timeline and refresh the
@@ -102,28 +103,40 @@ def _child_locked_fields(obj, editor) -> tuple[str, ...]:
     return ("incident",)
 
 
-def _become(obj, saved) -> None:
-    """The admin goes on with `obj` (inlines, history, redirect): make it the row as saved."""
-    for field in type(obj)._meta.concrete_fields:
-        setattr(obj, field.attname, getattr(saved, field.attname))
-    obj._state.adding = False
-    obj._state.db = saved._state.db
-
-
 # --- Reference data -------------------------------------------------------------------------
 
 
+class MerchantAdminForm(ServiceFormMixin, forms.ModelForm):
+    # No Meta: the admin builds the form class with the model and its fields.
+
+    def save_through_service(self, actor):
+        values = {name: self.cleaned_data[name] for name in MERCHANT_FIELDS if name in self.cleaned_data}
+        if self.instance.pk:
+            return merchant_update(merchant=self.instance, actor=actor, **values)
+        return merchant_create(actor=actor, **values)
+
+
 @admin.register(Merchant)
-class MerchantAdmin(admin.ModelAdmin):
+class MerchantAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    """Saved by `merchant_create` / `merchant_update`, like the API; merchants are never deleted here
+    (their incidents keep them)."""
+
+    form = MerchantAdminForm
+    fields = [*MERCHANT_FIELDS, "created_at"]
     list_display = ["name", "account_id", "country", "mcc", "segment", "account_manager"]
     list_filter = ["segment", "country"]
     search_fields = ["name", "account_id", "account_manager", "account_manager_email"]
     ordering = ["name"]
     readonly_fields = ["created_at"]
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(ResponseCode)
-class ResponseCodeAdmin(admin.ModelAdmin):
+class ResponseCodeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Reference data shipped with PayHealth (`cases/data/decline_codes.csv`, loaded by a migration)."""
+
     list_display = ["scheme", "code", "meaning", "category", "retryable"]
     list_filter = ["scheme", "category", "retryable"]
     search_fields = ["code", "meaning"]
@@ -389,7 +402,7 @@ class IncidentAdmin(LockedFieldsMixin, admin.ModelAdmin):
             if "owner" in changed:
                 saved = incident_assign(incident=saved, actor=request.user, owner=data["owner"])
             saved.refresh_from_db()
-        _become(obj, saved)
+        become(obj, saved)
 
     def get_formset_kwargs(self, request, obj, inline, prefix):
         kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
@@ -404,9 +417,9 @@ class IncidentAdmin(LockedFieldsMixin, admin.ModelAdmin):
         for obj in formset.deleted_objects:
             _child_remove(request.user, obj)
         for obj in formset.new_objects:
-            _become(obj, _child_add(request.user, obj))
+            become(obj, _child_add(request.user, obj))
         for obj, changed in formset.changed_objects:
-            _become(obj, _child_change(request.user, obj, changed))
+            become(obj, _child_change(request.user, obj, changed))
 
 
 class IncidentChildAdmin(LockedFieldsMixin, admin.ModelAdmin):
@@ -419,7 +432,7 @@ class IncidentChildAdmin(LockedFieldsMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         saved = _child_change(request.user, obj, form.changed_data) if change else _child_add(request.user, obj)
-        _become(obj, saved)
+        become(obj, saved)
 
     def delete_model(self, request, obj):
         _child_remove(request.user, obj)
@@ -508,7 +521,9 @@ class InvestigationNoteAdmin(IncidentChildAdmin):
 
 
 @admin.register(SavedView)
-class SavedViewAdmin(admin.ModelAdmin):
+class SavedViewAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Private to their owners, who save and delete them on the queue."""
+
     list_display = ["name", "owner", "query", "created_at"]
     search_fields = ["name", "query", "owner__username"]
     list_select_related = ["owner"]

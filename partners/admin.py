@@ -1,18 +1,29 @@
 """Admin for partners, their contacts, business calendars and notice templates.
 
-The admin is the superusers' tool (DESIGN.md §1); the desk works in the PayHealth pages.
+The admin is the superusers' tool; the desk works in the PayHealth pages. Partners, contacts and
+notice templates are saved by the same services as the pages and the API. Business calendars
+(hours and holidays) have no page of their own: they are edited here.
 """
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from partners.models import BusinessCalendar, Holiday, NoticeTemplate, Partner, PartnerContact, WorkingHours
 from partners.notices import notice_template_errors
-from partners.services import notice_template_save
-from payhealth.admin_forms import LockedFieldsMixin
+from partners.services import (
+    CONTACT_FIELDS,
+    PARTNER_FIELDS,
+    contact_delete,
+    contact_save,
+    notice_template_activate,
+    notice_template_save,
+    partner_save,
+)
+from payhealth.admin_forms import LockedFieldsMixin, ReadOnlyAdminMixin, ServiceAdminMixin, ServiceFormMixin
 
 
 class WorkingHoursInline(admin.TabularInline):
@@ -37,15 +48,34 @@ class BusinessCalendarAdmin(admin.ModelAdmin):
     inlines = [WorkingHoursInline, HolidayInline]
 
 
-class PartnerContactInline(admin.TabularInline):
+class PartnerContactInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """The partner's contacts at a glance; each is edited on its own page (through `contact_save`)."""
+
     model = PartnerContact
     extra = 0
     fields = ["name", "email", "phone", "role", "language", "escalation_level", "receives_notices", "active"]
+    readonly_fields = fields
     ordering = ["escalation_level", "name"]
+    show_change_link = True
+
+
+class PartnerAdminForm(ServiceFormMixin, forms.ModelForm):
+    # No Meta: the admin builds the form class with the model and the fields of its fieldsets.
+
+    def save_through_service(self, actor):
+        values = {name: self.cleaned_data[name] for name in PARTNER_FIELDS if name in self.cleaned_data}
+        if self.instance.pk:
+            values.pop("code", None)  # set once
+            return partner_save(actor=actor, partner=self.instance, values=values)
+        return partner_save(actor=actor, values=values)
 
 
 @admin.register(Partner)
-class PartnerAdmin(admin.ModelAdmin):
+class PartnerAdmin(ServiceAdminMixin, LockedFieldsMixin, admin.ModelAdmin):
+    """Saved by `partner_save`, like the API; the code is the partner's address, set once.
+    Partners are deactivated, never deleted (their incidents and notices keep them)."""
+
+    form = PartnerAdminForm
     list_display = ["name", "code", "kind", "country", "language", "timezone", "calendar", "active"]
     list_filter = ["kind", "language", "active", "country"]
     search_fields = ["name", "code"]
@@ -62,9 +92,33 @@ class PartnerAdmin(admin.ModelAdmin):
     ]
     inlines = [PartnerContactInline]
 
+    def get_locked_fields(self, request, obj=None):
+        return ("code",) if obj is not None else ()
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj is not None else self.prepopulated_fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PartnerContactAdminForm(ServiceFormMixin, forms.ModelForm):
+    # No Meta: the admin builds the form class with the model and its fields.
+
+    def save_through_service(self, actor):
+        values = {name: self.cleaned_data[name] for name in CONTACT_FIELDS if name in self.cleaned_data}
+        if self.instance.pk:
+            return contact_save(actor=actor, contact=self.instance, values=values)
+        return contact_save(actor=actor, partner=self.cleaned_data.get("partner"), values=values)
+
 
 @admin.register(PartnerContact)
-class PartnerContactAdmin(admin.ModelAdmin):
+class PartnerContactAdmin(ServiceAdminMixin, LockedFieldsMixin, admin.ModelAdmin):
+    """Saved by `contact_save` and removed by `contact_delete`, like the API; a contact stays with
+    its partner."""
+
+    form = PartnerContactAdminForm
+    fields = ["partner", *CONTACT_FIELDS]
     list_display = [
         "name",
         "email",
@@ -80,6 +134,16 @@ class PartnerContactAdmin(admin.ModelAdmin):
     list_select_related = ["partner"]
     autocomplete_fields = ["partner"]
     ordering = ["partner__name", "escalation_level", "name"]
+
+    def get_locked_fields(self, request, obj=None):
+        return ("partner",) if obj is not None else ()
+
+    def delete_model(self, request, obj):
+        contact_delete(actor=request.user, contact=obj)
+
+    def delete_queryset(self, request, queryset):
+        for contact in queryset:
+            contact_delete(actor=request.user, contact=contact)
 
 
 class NoticeTemplateAdminForm(forms.ModelForm):
@@ -118,6 +182,7 @@ class NoticeTemplateAdmin(LockedFieldsMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ["kind", "language", "-version"]
     readonly_fields = ["version", "author", "created_at"]
+    actions = ["activate"]
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -125,13 +190,25 @@ class NoticeTemplateAdmin(LockedFieldsMixin, admin.ModelAdmin):
         return ["kind", "language", "version", "active", "subject", "body", "author", "created_at"]
 
     def get_locked_fields(self, request, obj=None):
-        # Another kind or language is another template, not another version of this one.
-        return ("kind", "language") if obj is not None else ()
+        # Another kind or language is another template, not another version of this one; a version
+        # becomes active by saving a new text or through the "activate" action (one service each).
+        return ("kind", "language", "active") if obj is not None else ()
+
+    @admin.action(description=_("Make the selected version the active one of its kind and language"))
+    def activate(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("Select exactly one version to make active."), messages.ERROR)
+            return
+        try:
+            template = notice_template_activate(actor=request.user, template=queryset.get())
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+            return
+        self.message_user(request, _("%(template)s is the active version.") % {"template": template})
 
     def save_model(self, request, obj, form, change):
         if change and not {"subject", "body"} & set(form.changed_data):
-            super().save_model(request, obj, form, change)  # only "active" changed
-            return
+            return  # nothing else is editable on a saved version
         saved = notice_template_save(
             actor=request.user, kind=obj.kind, language=obj.language, subject=obj.subject, body=obj.body
         )

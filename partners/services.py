@@ -1,4 +1,4 @@
-"""Writes for the partners app: one function per business action (STYLE.md "Domain logic")."""
+"""Writes for the partners app: one function per business action, called by the pages, the API and the admin."""
 
 from __future__ import annotations
 
@@ -53,6 +53,27 @@ def notice_template_save(*, actor, kind: str, language: str, subject: str, body:
     template.full_clean()
     template.save()
     return template
+
+
+@transaction.atomic
+def notice_template_activate(*, actor, template: NoticeTemplate) -> NoticeTemplate:
+    """Make an earlier version the active one of its kind and language again (a rollback).
+
+    Its text was checked when it was saved; it is checked again, since the allowed context may
+    have changed since.
+    """
+    if not actor.has_perm("partners.change_noticetemplate"):
+        raise PermissionDenied(_("Only partner managers and leads can edit notice templates."))
+    versions = NoticeTemplate.objects.select_for_update().filter(kind=template.kind, language=template.language)
+    locked = versions.get(pk=template.pk)
+    errors = notice_template_errors(subject=locked.subject, body=locked.body)
+    if errors:
+        raise ValidationError(errors, code="invalid_template")
+    if not locked.active:
+        versions.filter(active=True).update(active=False)
+        locked.active = True
+        locked.save(update_fields=["active"])
+    return locked
 
 
 # --- partners and contacts ----------------------------------------------------------------------

@@ -52,6 +52,31 @@ class ServiceFormMixin:
         return cleaned
 
 
+class ServiceAdminMixin:
+    """A ModelAdmin whose form (a `ServiceFormMixin`) saves through its service, as the request's user."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class AsTheRequestsUser(form):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, actor=request.user, **kw)
+
+        AsTheRequestsUser.__name__ = form.__name__
+        return AsTheRequestsUser
+
+    def save_model(self, request, obj, form, change):
+        become(obj, form.save_through_service(request.user))
+
+
+def become(obj, saved) -> None:
+    """The admin goes on with `obj` (inlines, history, redirect): make it the row as the service saved it."""
+    for field in type(obj)._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+    obj._state.db = saved._state.db
+
+
 class LockedFieldsMixin:
     """Show fields without letting anyone edit them, yet keep them in the form.
 

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cases.models import SlaClock, SlaClockEvent, SlaPolicy
 from cases.sla.policies import EDITABLE_FIELDS, sla_policy_save
-from payhealth.admin_forms import ReadOnlyAdminMixin, ServiceFormMixin
+from payhealth.admin_forms import ReadOnlyAdminMixin, ServiceAdminMixin, ServiceFormMixin
 
 
 class SlaPolicyAdminForm(ServiceFormMixin, forms.ModelForm):
@@ -25,7 +25,7 @@ class SlaPolicyAdminForm(ServiceFormMixin, forms.ModelForm):
 
 
 @admin.register(SlaPolicy)
-class SlaPolicyAdmin(admin.ModelAdmin):
+class SlaPolicyAdmin(ServiceAdminMixin, admin.ModelAdmin):
     form = SlaPolicyAdminForm
     fields = list(EDITABLE_FIELDS)
     list_display = [
@@ -46,19 +46,6 @@ class SlaPolicyAdmin(admin.ModelAdmin):
     list_select_related = ["partner", "calendar"]
     autocomplete_fields = ["partner", "calendar"]
     ordering = ["severity", "partner_kind", "name"]
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-
-        class WithActor(form):
-            def __init__(self, *args, **kw):
-                super().__init__(*args, actor=request.user, **kw)
-
-        return WithActor
-
-    def save_model(self, request, obj, form, change):
-        saved = form.save_through_service(request.user)
-        obj.pk, obj._state.adding = saved.pk, False
 
     def has_delete_permission(self, request, obj=None):
         return False  # clocks keep their policy: deactivate it instead

@@ -17,13 +17,16 @@ from django.utils import timezone
 from accounts.models import ApiToken, Profile
 from accounts.services import api_token_create
 from alerts.models import AlertReceipt
+from cases.admin import IncidentChildInlineMixin
 from cases.models import (
     Attachment,
     CaseEvent,
     Correspondence,
     Incident,
     InvestigationNote,
+    Merchant,
     ReferenceCounter,
+    ResponseCode,
     SavedView,
     SlaClock,
     SlaClockEvent,
@@ -31,7 +34,8 @@ from cases.models import (
 )
 from cases.search import search
 from cases.services import incident_open
-from partners.models import Holiday, NoticeTemplate, WorkingHours
+from partners.models import BusinessCalendar, Holiday, NoticeTemplate, WorkingHours
+from payhealth.admin_forms import ReadOnlyAdminMixin
 from tests.factories import (
     AffectedMerchantFactory,
     MerchantFactory,
@@ -40,7 +44,7 @@ from tests.factories import (
     UserFactory,
     WebhookSubscriptionFactory,
 )
-from webhooks.models import WebhookAttempt, WebhookDelivery
+from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 pytestmark = pytest.mark.django_db
 
@@ -48,16 +52,11 @@ User = get_user_model()
 OUR_APPS = ("accounts", "partners", "cases", "alerts", "webhooks")
 INLINE_ONLY = {WorkingHours, Holiday, WebhookAttempt}  # edited/shown on their parent's page
 READ_ONLY = {
-    CaseEvent,
-    Correspondence,
-    SlaClock,
-    SlaClockEvent,
-    ReferenceCounter,
-    Attachment,
-    ApiToken,
-    AlertReceipt,
-    WebhookDelivery,
+    *(CaseEvent, Correspondence, Attachment, SlaClock, SlaClockEvent, ReferenceCounter, ResponseCode, SavedView),
+    *(ApiToken, AlertReceipt, WebhookDelivery),
 }
+# Edited in the admin alone (no page, no service): calendars' hours and holidays.
+ADMIN_ONLY = {BusinessCalendar}
 ADMIN_MODELS = [m for m in admin.site._registry if m._meta.app_label in OUR_APPS] + [User]
 
 
@@ -187,6 +186,19 @@ def test_superuser_opens_changelist_add_and_change_pages(admin_client, one_of_ea
     assert admin_client.get(admin_url(model, "changelist")).status_code == 200
     assert admin_client.get(admin_url(model, "add")).status_code == (403 if model in READ_ONLY else 200)
     assert admin_client.get(admin_url(model, "change", obj.pk)).status_code == 200
+
+
+@pytest.mark.parametrize("model", ADMIN_MODELS, ids=lambda m: m._meta.label)
+def test_every_admin_save_goes_through_a_service_or_there_is_none(model):
+    """The admin is not a second write path: a model the admin may add or change saves through
+    the service of its pages (an overridden save_model), unless the admin is its only editor."""
+    model_admin = admin.site._registry[model]
+    if model in READ_ONLY or model in ADMIN_ONLY or model is User:
+        return
+    assert type(model_admin).save_model is not admin.ModelAdmin.save_model, f"{model._meta.label} saves directly"
+    for inline in model_admin.inlines:
+        writes = getattr(inline, "has_change_permission", None) is not ReadOnlyAdminMixin.has_change_permission
+        assert not writes or issubclass(inline, IncidentChildInlineMixin), f"{inline.__name__} saves directly"
 
 
 def test_incident_search_finds_by_reference_and_by_title(admin_client, superuser):
@@ -414,3 +426,39 @@ def test_a_template_naming_an_unknown_variable_is_refused_with_the_line(admin_cl
     errors = response.context["adminform"].form.errors["body"]
     assert any("2" in error and "settings" in error for error in errors), errors
     assert NoticeTemplate.objects.filter(kind="update", language="es").count() == 1
+
+
+def test_a_merchant_is_saved_by_its_service_and_its_refusals_are_form_errors(admin_client):
+    url = admin_url(Merchant, "add")
+    good = {
+        "account_id": " acct_ADMIN000001 ",
+        "name": "Tiendas Sol",
+        "country": "mx",
+        "mcc": "5411",
+        "segment": "enterprise",
+    }
+
+    refused = admin_client.post(url, {**good, "mcc": "54"})
+    saved = admin_client.post(url, good)
+
+    assert refused.status_code == 200
+    assert "mcc" in refused.context["adminform"].form.errors
+    assert saved.status_code == 302, saved.context["adminform"].form.errors
+    merchant = Merchant.objects.get()
+    assert (merchant.account_id, merchant.country) == ("acct_ADMIN000001", "MX")  # normalised by the service
+
+
+def test_a_webhooks_owner_and_secret_are_not_editable_in_the_admin(admin_client, superuser, partner_manager):
+    hook = WebhookSubscriptionFactory(owner=partner_manager)
+    secret = hook.secret
+    url = admin_url(WebhookSubscription, "change", hook.pk)
+    page = admin_client.get(url)
+
+    response = admin_client.post(
+        url, form_data(page, name="Renamed", owner=str(superuser.pk), secret="attacker-chosen-secret")
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    hook.refresh_from_db()
+    assert (hook.name, hook.owner, hook.secret) == ("Renamed", partner_manager, secret)
+    assert secret not in page.content.decode()
