@@ -51,6 +51,7 @@ from cases.services import (
     note_add,
     note_edit,
 )
+from payhealth.api.fields import BIG
 from payhealth.api.filters import ListFiltersOnly
 from payhealth.api.pagination import Cursor
 
@@ -258,7 +259,7 @@ class IncidentPartViewSet(viewsets.GenericViewSet):
 
     def get_object(self):
         pk = self.kwargs["pk"]
-        row = self.get_queryset().filter(pk=pk).first() if 0 < int(pk) < s.BIG else None
+        row = self.get_queryset().filter(pk=pk).first() if 0 < int(pk) < BIG else None
         if row is None:
             raise Http404
         return row

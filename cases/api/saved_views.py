@@ -12,6 +12,7 @@ from cases.api.incidents import VIEW_INCIDENT
 from cases.models import SavedView
 from cases.selectors import saved_views_of
 from cases.services import saved_view_create, saved_view_delete
+from payhealth.api.fields import BIG
 
 
 @extend_schema_view(
@@ -33,7 +34,7 @@ class SavedViewViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets
 
     def get_object(self):
         pk = self.kwargs["pk"]
-        view = self.get_queryset().filter(pk=pk).first() if pk.isdigit() and 0 < int(pk) < s.BIG else None
+        view = self.get_queryset().filter(pk=pk).first() if pk.isdigit() and 0 < int(pk) < BIG else None
         if view is None:
             raise Http404
         return view

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.api.serializers import UserRefSerializer
 from cases.models import (
     AffectedMerchant,
     CaseEvent,
@@ -28,29 +29,14 @@ from cases.models import (
 )
 from cases.models.incident import CardNetwork, Category, Severity, Status
 from cases.services import BulkAction
-from partners.models import Partner
+from partners.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer
+from payhealth.api.fields import BIG, ByIdOrKeyField
 
-BIG = 2**63 - 1
 RATE_HELP = _("Approval rate as a share between 0 and 1 (0.925 means 92.5%).")
 MAX_BULK_ROWS = 100  # the queue's largest page (IncidentBulkForm.MAX_ROWS)
 
 
 # References to other objects ------------------------------------------------------------------
-
-
-class UserRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    username = serializers.CharField()
-    name = serializers.SerializerMethodField()
-
-    def get_name(self, user) -> str:
-        return user.get_full_name() or user.get_username()
-
-
-class PartnerRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    code = serializers.CharField()
-    name = serializers.CharField()
 
 
 class MerchantRefSerializer(serializers.Serializer):
@@ -59,50 +45,12 @@ class MerchantRefSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
-@extend_schema_field(
-    {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1, "maxLength": 64}]}
-)
-class _ByIdOrKeyField(serializers.Field):
-    """An object named by its numeric id or by its natural key (a merchant's account id, a partner's code)."""
-
-    model = None
-    key = ""
-    default_error_messages = {"missing": _("No such object: %(value)s."), "invalid": _("Give an id or a key.")}
-
-    def queryset(self):
-        return self.model.objects.all()
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int | str):
-            self.fail("invalid")
-        if isinstance(data, int) or (isinstance(data, str) and data.isdigit() and len(data) < 19):
-            found = self.queryset().filter(pk=int(data)).first() if 0 < int(data) < BIG else None
-        else:
-            value = data.strip()
-            found = self.queryset().filter(**{self.key: value}).first() if value and "\x00" not in value else None
-        if found is None:
-            raise serializers.ValidationError(self.error_messages["missing"] % {"value": str(data)[:64]})
-        return found
-
-    def to_representation(self, value):
-        return value.pk
-
-
-class MerchantByIdOrAccountField(_ByIdOrKeyField):
+class MerchantByIdOrAccountField(ByIdOrKeyField):
     model = Merchant
     key = "account_id"
     default_error_messages = {
         "missing": _("No merchant has the id or account id %(value)s."),
         "invalid": _("Give the merchant's id or account id."),
-    }
-
-
-class PartnerByIdOrCodeField(_ByIdOrKeyField):
-    model = Partner
-    key = "code"
-    default_error_messages = {
-        "missing": _("No partner has the id or code %(value)s."),
-        "invalid": _("Give the partner's id or code."),
     }
 
 

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from partners.models import BusinessCalendar, Holiday, NoticeTemplate, Partner, PartnerContact, WorkingHours
+from payhealth.api.fields import ByIdOrKeyField
 from payhealth.i18n import Language
 
 MAX_SPAN = timedelta(days=3 * 366)  # business-time questions about more than this are refused
@@ -220,3 +221,21 @@ class NoticeTemplatePreviewSerializer(serializers.Serializer):
 class RenderedNoticeSerializer(serializers.Serializer):
     subject = serializers.CharField()
     body = serializers.CharField()
+
+
+# References to partners from other apps' resources ---------------------------------------------
+
+
+class PartnerRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class PartnerByIdOrCodeField(ByIdOrKeyField):
+    model = Partner
+    key = "code"
+    default_error_messages = {
+        "missing": _("No partner has the id or code %(value)s."),
+        "invalid": _("Give the partner's id or code."),
+    }

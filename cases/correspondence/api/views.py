@@ -19,7 +19,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cases.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer, UserRefSerializer
+from accounts.api.serializers import UserRefSerializer
 from cases.correspondence.compose import notice_compose, notice_edit
 from cases.correspondence.dispatch import (
     notice_approve,
@@ -34,6 +34,7 @@ from cases.correspondence.inbound.store import inbound_attach
 from cases.correspondence.selectors import correspondence_visible_to, triage_messages
 from cases.models import Attachment, Correspondence, PartnerEngagement
 from cases.selectors import incident_visible_by_reference, incident_visible_or_404
+from partners.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer
 from partners.models import NoticeTemplate
 from payhealth.api.pagination import Cursor
 from payhealth.i18n import Language

@@ -19,7 +19,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cases.api.serializers import PartnerRefSerializer, UserRefSerializer
+from accounts.api.serializers import UserRefSerializer
 from cases.models import SlaClock, SlaClockEvent, SlaPolicy
 from cases.models.incident import Severity
 from cases.selectors import incident_visible_or_404
@@ -34,6 +34,7 @@ from cases.sla.reports import (
     sla_time_to,
 )
 from cases.sla.selectors import ClockBadge, incident_sla, sla_at_risk
+from partners.api.serializers import PartnerRefSerializer
 from partners.models import BusinessCalendar, Partner
 from payhealth.api.filters import ListFiltersOnly
 from payhealth.api.pagination import Cursor
