@@ -1,0 +1,1 @@
+"""Correspondence with partners: notices composed, approved and sent; replies received, matched and stored."""

@@ -1,0 +1,1 @@
+"""SLA clocks: the pure rules, the clocks that apply them, the sweep that finds breaches, policies and reports."""
