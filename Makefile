@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: run test lint format install stop clean screenshots messages
+.PHONY: run test test-fast lint format install stop clean screenshots messages
 
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
@@ -22,6 +22,11 @@ run: $(STAMP)
 
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The suite without the tests that start real processes (worker, browser, embedded server):
+# for the edit-test loop; `make test` stays the gate.
+test-fast: lint
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

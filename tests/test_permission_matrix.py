@@ -1,11 +1,10 @@
 """Every page and action of the desk, walked from the URL resolver, against every kind of visitor.
 
-The endpoints are enumerated from `get_resolver()`, not listed by hand, so a view added to the
-`cases` or `partners` namespaces is checked the day it is added. Its URL kwargs are filled from
-one small fixture (`KWARG_VALUES`); a kwarg the fixture cannot fill FAILS the test with a
-message saying what to extend, it is never skipped.
+The endpoints come from the URL resolver (tests/urlwalk.py), not a hand-kept list, so a view
+added to the desk's namespaces is checked the day it is added; its URL kwargs are filled from
+one small fixture (`KWARG_VALUES`).
 
-For a GET (DESIGN.md §1, permissions enforced on the server):
+For a GET (permissions are enforced on the server):
 - anonymous → redirect to the login page;
 - signed in without a role → 403 (405 is accepted for a POST-only endpoint, whose method check
   may come first), and a POST to a POST-only endpoint → 403 with nothing written;
@@ -14,13 +13,13 @@ For a GET (DESIGN.md §1, permissions enforced on the server):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 
 from cases.correspondence.compose import notice_compose
 from cases.models import Attachment, CaseEvent, Correspondence, Incident, InvestigationNote, SavedView, SlaPolicy
@@ -33,6 +32,7 @@ from tests.factories import (
     PartnerFactory,
     SlaClockFactory,
 )
+from tests.urlwalk import fill_url, url_patterns
 
 NAMESPACES = ("cases", "partners", "webhooks", "alerts")
 TOP_LEVEL_NAMES = ("home", "overview", "profile", "api_tokens")  # api_token_revoke: tests/api/test_tokens.py
@@ -80,7 +80,7 @@ ROLE_RESTRICTED: dict[str, set[str]] = {
 }
 
 # Endpoints for machines, not people: no login redirect (the mail gateway's POST answers 404 or
-# 401 with a bearer token instead). Their own tests cover them (tests/cases/test_inbound.py).
+# 401 with a bearer token instead). Their own tests cover them (tests/cases/correspondence/test_inbound.py).
 MACHINE_ENDPOINTS = {"cases:inbound_raw"}
 
 
@@ -93,25 +93,10 @@ class Endpoint:
         return self.name
 
 
-def _kwarg_names(pattern) -> tuple[str, ...]:
-    return tuple(pattern.pattern.regex.groupindex)
-
-
-def _walk(patterns, namespace: str | None, kwargs: tuple[str, ...]) -> Iterator[tuple[str | None, object, tuple]]:
-    for entry in patterns:
-        if isinstance(entry, URLResolver):
-            inner = namespace
-            if entry.namespace:
-                inner = f"{namespace}:{entry.namespace}" if namespace else entry.namespace
-            yield from _walk(entry.url_patterns, inner, kwargs + _kwarg_names(entry))
-        elif isinstance(entry, URLPattern):
-            yield namespace, entry, kwargs + _kwarg_names(entry)
-
-
 def desk_endpoints() -> list[Endpoint]:
     """The URL patterns of the desk: the two app namespaces plus the overview and profile pages."""
     endpoints: dict[str, Endpoint] = {}
-    for namespace, pattern, kwargs in _walk(get_resolver().url_patterns, None, ()):
+    for namespace, pattern, kwargs in url_patterns():
         root = namespace.split(":")[0] if namespace else None
         if root in NAMESPACES:
             # An unnamed pattern cannot be reversed, so nobody links to it by name: name it.
@@ -149,7 +134,7 @@ def world(db, lead):
         "saved_view": SavedView.objects.create(owner=lead, name="Matrix view", query="status=new"),
         "reply": _unmatched_reply(),
         # On a reply of the incident's thread: every desk role reads it (an unmatched reply's
-        # attachments are for triagers, tests/cases/test_inbound.py).
+        # attachments are for triagers, tests/cases/correspondence/test_inbound.py).
         "attachment": Attachment.objects.create(
             correspondence=_unmatched_reply(incident=incident, engagement=engagement, suffix="threaded"),
             filename="folio.txt",
@@ -220,19 +205,14 @@ def _default_alert_rule_pk() -> int:
 
 
 def _url(endpoint: Endpoint, world: dict) -> str:
-    kwargs = {}
-    for kwarg in endpoint.kwargs:
-        fill = KWARG_VALUES_BY_ENDPOINT.get((endpoint.name, kwarg)) or KWARG_VALUES.get(kwarg)
-        if fill is None:
-            pytest.fail(
-                f"{endpoint.name} takes the URL kwarg {kwarg!r}, which the permission-matrix fixture cannot fill. "
-                "Extend `world` and KWARG_VALUES (or KWARG_VALUES_BY_ENDPOINT) in tests/test_permission_matrix.py.",
-                pytrace=False,
-            )
-        kwargs[kwarg] = fill(world)
-    if "<unnamed" in endpoint.name:
-        pytest.fail(f"{endpoint.name} has no URL name: name it so that it can be reversed.", pytrace=False)
-    return reverse(endpoint.name, kwargs=kwargs)
+    return fill_url(
+        endpoint.name,
+        endpoint.kwargs,
+        world,
+        by_kwarg=KWARG_VALUES,
+        by_endpoint=KWARG_VALUES_BY_ENDPOINT,
+        where="tests/test_permission_matrix.py",
+    )
 
 
 def _user(request, who: str):

@@ -1,6 +1,6 @@
 """Every API route × every HTTP method it answers × every kind of caller, from the URL resolver.
 
-The routes of the `api` namespace are enumerated from `get_resolver()` with the methods each one
+The routes of the `api` namespace are enumerated from the URL resolver (tests/urlwalk.py) with the methods each one
 maps (a viewset's action map, an APIView's handlers), so a new route is checked the day it is
 added: it FAILS here until someone writes down who may call it in `EXPECTED`.
 
@@ -16,13 +16,12 @@ Allowed requests run in a savepoint that is rolled back, so each caller sees the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 from django.apps import apps
 from django.db import transaction
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from accounts.services import api_token_create
@@ -35,6 +34,7 @@ from tests.factories import (
     PartnerEngagementFactory,
     PartnerFactory,
 )
+from tests.urlwalk import fill_url, url_patterns
 
 ANALYST, PARTNER_MANAGER, LEAD = "analyst", "partner_manager", "lead"
 DESK = frozenset({ANALYST, PARTNER_MANAGER, LEAD})
@@ -177,21 +177,6 @@ class Route:
         return f"{self.method.upper()} {self.name}"
 
 
-def _kwarg_names(pattern) -> tuple[str, ...]:
-    return tuple(pattern.pattern.regex.groupindex)
-
-
-def _walk(patterns, namespace, kwargs) -> Iterator[tuple[str | None, URLPattern, tuple[str, ...]]]:
-    for entry in patterns:
-        if isinstance(entry, URLResolver):
-            inner = namespace
-            if entry.namespace:
-                inner = f"{namespace}:{entry.namespace}" if namespace else entry.namespace
-            yield from _walk(entry.url_patterns, inner, kwargs + _kwarg_names(entry))
-        elif isinstance(entry, URLPattern):
-            yield namespace, entry, kwargs + _kwarg_names(entry)
-
-
 def _methods(callback) -> list[str]:
     """The HTTP methods a route answers: a viewset's action map, else the view's own handlers."""
     actions = getattr(callback, "actions", None)
@@ -205,7 +190,7 @@ def _methods(callback) -> list[str]:
 
 def api_routes() -> list[Route]:
     routes: dict[tuple[str, str], Route] = {}
-    for namespace, pattern, kwargs in _walk(get_resolver().url_patterns, None, ()):
+    for namespace, pattern, kwargs in url_patterns():
         if namespace != "api":
             continue
         name = pattern.name or f"<unnamed {pattern.pattern}>"
@@ -258,17 +243,14 @@ def callers(request, world) -> dict[tuple[str, str], APIClient]:
 
 
 def _url(route: Route, world: dict) -> str:
-    kwargs = {}
-    for kwarg in route.kwargs:
-        fill = KWARG_VALUES_BY_ENDPOINT.get((route.name, kwarg)) or KWARG_VALUES.get(kwarg)
-        if fill is None:
-            pytest.fail(
-                f"api:{route.name} takes the URL kwarg {kwarg!r}, which the fixture cannot fill: extend `world` and "
-                "KWARG_VALUES_BY_ENDPOINT in tests/api/test_api_permission_matrix.py (MISSING is fine for a pk).",
-                pytrace=False,
-            )
-        kwargs[kwarg] = fill(world)
-    return reverse(f"api:{route.name}", kwargs=kwargs)
+    return fill_url(
+        f"api:{route.name}",
+        route.kwargs,
+        world,
+        by_kwarg=KWARG_VALUES,
+        by_endpoint={(f"api:{name}", kwarg): fill for (name, kwarg), fill in KWARG_VALUES_BY_ENDPOINT.items()},
+        where="tests/api/test_api_permission_matrix.py (MISSING is fine for a pk)",
+    )
 
 
 def _snapshot() -> dict[str, int]:

@@ -11,7 +11,7 @@ from cases.correspondence.compose import notice_compose
 from cases.correspondence.delivery import DELIVER_TASK
 from cases.models import CaseEvent, Correspondence
 from tests.api.helpers import token_client
-from tests.cases.notice_data import notice_desk
+from tests.cases.correspondence.data import notice_desk
 from tests.factories import PartnerFactory, UserFactory
 from tests.support import published
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from partners.models import NoticeTemplate, Partner, PartnerContact
 from partners.notices import load_notice_templates
 from tests.api.helpers import token_client
-from tests.cases.notice_data import notice_desk
+from tests.cases.correspondence.data import notice_desk
 from tests.factories import PartnerContactFactory, PartnerFactory
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from cases.models import SlaClock, SlaClockEvent, SlaPolicy
 from cases.sla.reports import ReportFilter, sla_attainment, sla_breaches, sla_partner_scorecard, sla_time_to
 from tests.api.helpers import token_client
-from tests.cases.sla_report_data import build_report_desk
+from tests.cases.sla.report_data import build_report_desk
 from tests.factories import IncidentFactory, PartnerEngagementFactory, PartnerFactory, SlaClockFactory
 
 AUTUMN = {"start": "2026-10-01", "end": "2026-11-30"}

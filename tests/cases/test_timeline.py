@@ -18,7 +18,7 @@ from cases.models import CaseEvent
 from cases.templatetags.cases_extras import event_sentence
 from cases.timeline import events as ev
 from cases.timeline.sentences import RENDERERS
-from tests.cases.notice_data import notice_desk
+from tests.cases.correspondence.data import notice_desk
 from tests.factories import IncidentFactory, UserFactory
 
 SAMPLES = {str: "x", int: 7, bool: True, dict: {}, list: ["a@bank.test"]}

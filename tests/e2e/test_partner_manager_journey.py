@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from cases.models import Correspondence
 from payhealth.celery import app
-from tests.cases.notice_data import notice_desk
+from tests.cases.correspondence.data import notice_desk
 from tests.factories import UserFactory
 from tests.support import (
     celery_routes,

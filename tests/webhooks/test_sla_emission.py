@@ -7,7 +7,7 @@ import pytest
 from cases.models import CaseEvent
 from cases.services import incident_open
 from cases.sla.sweep import sla_sweep
-from tests.cases.sla_data import freeze, utc
+from tests.cases.sla.data import freeze, utc
 from tests.factories import WebhookSubscriptionFactory
 from webhooks.models import WebhookDelivery
 from webhooks.services import event_id_for

@@ -20,7 +20,7 @@ from cases.correspondence.dispatch import (
 )
 from cases.models import CaseEvent, Correspondence, PartnerEngagement
 from partners.models import NoticeTemplate, PartnerContact
-from tests.cases.notice_data import drafts_by_address, notice_desk
+from tests.cases.correspondence.data import drafts_by_address, notice_desk
 from tests.factories import PartnerFactory, UserFactory
 from tests.support import published
 

@@ -20,7 +20,7 @@ from partners.notices import (
     sample_notice_contexts,
 )
 from partners.services import notice_template_save
-from tests.cases.notice_data import MITIGATED, notice_desk
+from tests.cases.correspondence.data import MITIGATED, notice_desk
 from tests.factories import AffectedMerchantFactory, MerchantFactory
 
 DEFAULTS = [(kind, language) for kind in KINDS for language in LANGUAGES]

@@ -1,4 +1,4 @@
-"""SLA reports: exact figures on a hand-computed desk (tests/cases/sla_report_data.py), filters,
+"""SLA reports: exact figures on a hand-computed desk (tests/cases/sla/report_data.py), filters,
 the page, the CSV exports and the SVG charts."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from cases.sla.reports import (
 )
 from cases.sla.reports.charts import nice_ceiling
 from payhealth.db import Percentile
-from tests.cases.sla_report_data import build_report_desk, h, local
+from tests.cases.sla.report_data import build_report_desk, h, local
 from tests.factories import IncidentFactory, SlaClockFactory
 
 pytestmark = pytest.mark.django_db

@@ -25,7 +25,7 @@ from cases.correspondence.dispatch import notice_retry, notice_send
 from cases.correspondence.tasks import deliver_correspondence_task
 from cases.models import CaseEvent, Correspondence, PartnerEngagement
 from payhealth.celery import app
-from tests.cases.notice_data import notice_desk
+from tests.cases.correspondence.data import notice_desk
 from tests.support import (
     RedisServer,
     celery_broker,

@@ -28,7 +28,7 @@ from cases.sla.notify import sla_event_notify, sla_mail
 from cases.sla.sweep import SweepResult, sla_sweep
 from payhealth import outbox
 from payhealth.celery import app
-from tests.cases.sla_data import H, M, assert_replay_matches, deliver_notice, freeze, mx, partner_reply, sla_desk, utc
+from tests.cases.sla.data import H, M, assert_replay_matches, deliver_notice, freeze, mx, partner_reply, sla_desk, utc
 from tests.database import HeldTransaction, backends_blocked_by
 from tests.factories import UserFactory
 from tests.support import (

@@ -13,7 +13,7 @@ from cases.services import engagement_update, incident_change_severity, incident
 from cases.sla.rules import RESOLVED_BY_DESK
 from cases.sla.sweep import sla_sweep
 from partners.models import BusinessCalendar
-from tests.cases.sla_data import (
+from tests.cases.sla.data import (
     H,
     M,
     assert_replay_matches,

@@ -8,7 +8,7 @@ from cases.correspondence.compose import notice_compose
 from cases.correspondence.dispatch import notice_send, notice_submit
 from cases.models import CaseEvent, Correspondence
 from partners.models import NoticeTemplate
-from tests.cases.notice_data import notice_desk
+from tests.cases.correspondence.data import notice_desk
 
 pytestmark = pytest.mark.django_db
 
