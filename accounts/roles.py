@@ -1,7 +1,7 @@
-"""The three roles of DESIGN.md §1 as Django groups, and exactly which permissions each holds.
+"""The three desk roles (analyst, partner manager, lead) as Django groups, and exactly which permissions each holds.
 
-The migration `accounts/0002_roles.py` and the `sync_roles` command both apply this table, so
-a deployment can always be brought back to it.
+`sync_roles` applies this table: the roles migration of each app that adds permissions
+(`accounts/migrations/0002_roles.py` first) runs it, so every deployment holds exactly this table.
 """
 
 from __future__ import annotations

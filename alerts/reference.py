@@ -1,4 +1,4 @@
-"""The default severity rules (DESIGN.md §4), loaded by migration 0002 and after test flushes.
+"""The default severity rules, loaded by migration 0002 and after test flushes.
 
 Drop thresholds are the design's: SEV1 ≥ 20 pp, SEV2 5–20 pp, SEV3 2–5 pp, SEV4 otherwise.
 

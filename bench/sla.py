@@ -17,7 +17,7 @@ incidents (adding only the missing ones); without it, it says how and stops.
 - Report page: the last 365 days (the desk's days) through `django.test.Client`, logged in as
   the demo lead, 3 warm-up requests then `--requests` timed ones: median and p95 of the server
   time, and the query count. Target: p95 under 300 ms. The page caches its aggregates for five
-  minutes under a fingerprint of the data (cases/views/reports.py), so the timed requests are
+  minutes under a fingerprint of the data (cases/sla/reports/selectors.py), so the timed requests are
   the cached page plus the live breach page; the aggregates' own uncached time is printed
   before it (what the first lead after a change waits).
 - CSV: the year's breach list streamed to the end: time, rows and bytes.

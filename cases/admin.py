@@ -1,6 +1,6 @@
 """Admin for incidents and everything that hangs off them.
 
-The admin is the superusers' tool (DESIGN.md §1), but it writes through the same rules as the
+The admin is the superusers' tool, but it writes through the same rules as the
 desk: a new incident is opened by `incident_open` (reference, `opened` event), the status only
 moves through `incident_transition` on the incident page or the API, and every other edit of an
 incident or of what hangs off it (merchants, partners, notes) calls the service the incident page
@@ -145,7 +145,7 @@ class ResponseCodeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ReferenceCounter)
 class ReferenceCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Written only by `cases.references`; a hand edit could hand out a reference twice."""
+    """Written only by `cases.numbering`; a hand edit could hand out a reference twice."""
 
     list_display = ["year", "last"]
     ordering = ["-year"]

@@ -1,5 +1,5 @@
 """Business-time arithmetic: how much of a calendar's open time lies between two instants, and
-which instant lies a given amount of open time after another (DESIGN.md §4).
+which instant lies a given amount of open time after another.
 
 SLA clocks count "4 business hours" or "5 business days" against a `BusinessCalendar`. This
 module does the arithmetic on a `Schedule`, an immutable snapshot of a calendar loaded with

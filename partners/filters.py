@@ -1,4 +1,4 @@
-"""Filters of the partner lists: one FilterSet for the HTML page and the API (STYLE.md "API")."""
+"""Filters of the partner lists: one FilterSet for the HTML page and the API."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from payhealth.i18n import Language
 class PartnerFilterSet(django_filters.FilterSet):
     """Search and filters of the partner list; invalid values are reported and ignored.
 
-    The HTML list and the API list share it (STYLE.md "API"); the API adds the language.
+    The HTML list and the API list share it; the API adds the language.
     """
 
     q = django_filters.CharFilter(method="filter_search", label=_("Search"))

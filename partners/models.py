@@ -200,7 +200,7 @@ class PartnerContact(models.Model):
 
     @property
     def effective_language(self) -> str:
-        """The contact's own language, else the partner's, else English (DESIGN §3)."""
+        """The contact's own language, else the partner's, else English."""
         return self.language or self.partner.language or Language.ENGLISH
 
 

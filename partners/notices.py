@@ -71,7 +71,7 @@ LEAF = None  # a string, number or boolean: nothing below it can be named
 MOMENT = {"utc": LEAF, "local": LEAF, "offset": LEAF, "zone": LEAF, "iso": LEAF}
 CONTACT = {"name": LEAF, "email": LEAF, "phone": LEAF, "role": LEAF, "level": LEAF}
 
-# Every name a template may use (DESIGN.md §3 "What a breakage notice says"), for one partner.
+# Every name a template may use, for one partner.
 CONTEXT_SCHEMA: dict = {
     "reference": LEAF,
     "folio": LEAF,

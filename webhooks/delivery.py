@@ -1,7 +1,7 @@
 """Delivering webhooks over HTTP, and the sweep that re-queues lost deliveries.
 
 `webhook_deliver` is what `deliver_webhook_task` runs, in three steps like the notice delivery
-(cases/services/delivery.py): claim the row under a lock (`pending → delivering`, committed),
+(cases/correspondence/delivery.py): claim the row under a lock (`pending → delivering`, committed),
 POST outside any transaction, then record the attempt and the outcome under the lock again:
 
 - 2xx: `succeeded`; the subscription's run of failures ends;

@@ -1,7 +1,7 @@
-"""Outbound webhooks (issue 6): subscriptions, one delivery row per event and endpoint, and
+"""Outbound webhooks: subscriptions, one delivery row per event and endpoint, and
 every HTTP attempt of a delivery.
 
-A delivery is a row with attempts (STYLE.md "Celery"): the task locks the row, returns if it is
+A delivery is a row with attempts: the task locks the row, returns if it is
 already done and records each attempt, so a task delivered twice never posts twice at once and
 the log shows exactly what the receiver saw.
 """

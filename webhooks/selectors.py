@@ -1,4 +1,4 @@
-"""Reads of the webhooks app; visibility lives here (STYLE.md "Domain logic")."""
+"""Reads of the webhooks app; visibility lives here."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Webhooks on screen: the subscriptions one may manage, create and edit them, reveal or rotate
 a secret, send a test event, the delivery log with every attempt, replay, re-enable.
 
-Thin views (STYLE.md "Views and htmx"): every write is a service of `webhooks.services`, which
+Thin views: every write is a service of `webhooks.services`, which
 also decides who may do what; refused writes answer 403 and change nothing.
 """
 

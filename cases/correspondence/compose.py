@@ -1,4 +1,4 @@
-"""Partner notices: compose, preview and edit (DESIGN.md §3 "Notices"); approval and sending are
+"""Partner notices: compose, preview and edit; approval and sending are
 in `cases.correspondence.dispatch`.
 
 A notice is one outbound `Correspondence` per partner and language group. Its life:

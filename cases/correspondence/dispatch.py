@@ -1,4 +1,4 @@
-"""Partner notices on their way out: approval, sending and retry (DESIGN.md §3 "Notices").
+"""Partner notices on their way out: approval, sending and retry.
 
 SEV1 and SEV2 notices wait for a lead's approval, and approving one sends it; the approver is
 never the author. Sending needs `cases.send_correspondence` (partner managers and leads);

@@ -65,7 +65,7 @@ class Status(models.TextChoices):
 
 OPEN_STATUSES = (Status.NEW, Status.TRIAGING, Status.INVESTIGATING, Status.WAITING_ON_PARTNER, Status.MITIGATED)
 
-# The lifecycle (DESIGN.md §2). The service checks every transition against this one table.
+# The lifecycle. The service checks every transition against this one table.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     Status.NEW: (Status.TRIAGING, Status.INVESTIGATING),
     Status.TRIAGING: (Status.INVESTIGATING, Status.WAITING_ON_PARTNER, Status.MITIGATED, Status.RESOLVED),

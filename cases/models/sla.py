@@ -1,4 +1,4 @@
-"""SLA policies and clocks (DESIGN.md §4).
+"""SLA policies and clocks.
 
 A clock's state is computed from its events and its calendar; the denormalised columns on
 `SlaClock` (status, due and warn instants) let the periodic sweep find crossings with

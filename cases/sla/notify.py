@@ -1,4 +1,4 @@
-"""Telling people about an SLA warning or breach, and escalating a partner's breach (DESIGN.md §4).
+"""Telling people about an SLA warning or breach, and escalating a partner's breach.
 
 `sla_event_notify` is what `notify_sla_event_task` runs for one warn/breach `SlaClockEvent`. It
 locks the event and returns at once when `notified_at` is set, so a task delivered twice, or

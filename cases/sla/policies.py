@@ -1,9 +1,9 @@
-"""Leads edit SLA policies (DESIGN.md §4): targets per severity, optionally per partner kind or per
+"""Leads edit SLA policies: targets per severity, optionally per partner kind or per
 partner, a calendar, and the share of a target at which a warning fires.
 
 A policy's targets are copied onto each clock when it starts, so an edit applies to clocks started
 afterwards, and to running clocks only when an incident's severity changes to a severity whose
-policy re-targets (SLA_SPEC "Severity change"). Policies are never deleted: clocks and reports
+policy re-targets. Policies are never deleted: clocks and reports
 keep pointing at the policy they ran under, so a lead deactivates one instead.
 """
 

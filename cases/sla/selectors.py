@@ -1,9 +1,9 @@
 """Reading SLA clocks for people: time left, badge levels, the queue's badges and the at-risk list.
 
 The clock hooks (`cases.sla.clocks`) keep the denormalised columns of `SlaClock` current;
-nothing here writes. Time left is business time of the clock's own calendar (SLA_SPEC "Clock
-state"): while running, the open time between now and `due_at` (negative past it); while paused
-or stopped, target − consumed. Comparing clocks across calendars uses `due_at`, an instant.
+nothing here writes. Time left is business time of the clock's own calendar: while running,
+the open time between now and `due_at` (negative past it); while paused or stopped, target −
+consumed. Comparing clocks across calendars uses `due_at`, an instant.
 
 Query costs stay constant whatever the number of rows: one query for the clocks of a page, one
 for their events where shown, and `schedules_for` (3 queries) only for the business calendars

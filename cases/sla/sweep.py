@@ -1,5 +1,5 @@
 """The SLA sweep: find running clocks that crossed their warning or breach instant, and fire each
-warning and breach exactly once (DESIGN.md §4).
+warning and breach exactly once.
 
 Set-based: one SQL statement per kind and batch marks the crossed clocks (`UPDATE … RETURNING`),
 appends their `SlaClockEvent`s (`INSERT … ON CONFLICT DO NOTHING` on the one-warning-and-one-

@@ -1,6 +1,6 @@
 """The incident page and the "open an incident" form.
 
-Thin views (STYLE.md "Views and htmx"): form in → service → re-render the part that changed
+Thin views: form in → service → re-render the part that changed
 (htmx, with the header and timeline swapped out of band) or redirect back to the page. A form
 with errors comes back in place: the part for htmx, the whole page otherwise, both HTTP 200.
 Every write checks its permission on the server; a refused request answers 403 and changes

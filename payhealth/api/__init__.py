@@ -1,4 +1,4 @@
-"""The REST API's shared parts (issue 6): authentication, per-action permissions, the cursor
+"""The REST API's shared parts: authentication, per-action permissions, the cursor
 pagination, the one error format, per-token throttling and the OpenAPI schema hooks.
 
 Resources live with their apps (`cases/api/`, `partners/api/`, ...) and are mounted under

@@ -1,4 +1,4 @@
-"""Per-action permissions that fail closed (STYLE.md "API").
+"""Per-action permissions that fail closed.
 
 Every API view declares `action_permissions`: a mapping from the viewset action (`list`,
 `retrieve`, `create`, `partial_update`, `transition`, ...) or, for a plain APIView, the lower-case

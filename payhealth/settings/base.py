@@ -194,7 +194,7 @@ PAYHEALTH_TIMELINE_LISTENERS = [
     "webhooks.services.webhook_emit_for_case_events",
 ]
 
-# Partner notices (cases/services/delivery.py): SMTP retries back off exponentially from
+# Partner notices (cases/correspondence/delivery.py): SMTP retries back off exponentially from
 # RETRY_BACKOFF seconds up to RETRY_BACKOFF_MAX, at most MAX_RETRIES times, then the notice
 # fails; the sweep re-queues notices left in `queued` longer than STUCK_AFTER seconds.
 PAYHEALTH_NOTICE_MAX_RETRIES = config.env_int("PAYHEALTH_NOTICE_MAX_RETRIES", 6, minimum=0, maximum=50)
@@ -226,7 +226,7 @@ PAYHEALTH_WEBHOOK_SWEEP_BATCH = 200
 # another process may miss a new subscription.
 PAYHEALTH_WEBHOOK_SUBSCRIBERS_CACHE = 30
 
-# Inbound replies (cases/services/inbound.py): the mailbox polled for UNSEEN mail
+# Inbound replies (cases/correspondence/inbound/): the mailbox polled for UNSEEN mail
 # (imaps://user:password@host/INBOX; empty means no polling), the shared secret a mail gateway
 # sends to POST /inbound/raw/ (empty turns that path off), and the size limits.
 INBOUND_IMAP_URL = config.env_str("INBOUND_IMAP_URL", "")
@@ -239,7 +239,7 @@ PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES = config.env_int(
     "PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=0, maximum=1024**3
 )
 
-# The REST API (issue 6; payhealth/api/). Tokens first, then the browser's session (with CSRF).
+# The REST API (payhealth/api/). Tokens first, then the browser's session (with CSRF).
 PAYHEALTH_API_THROTTLE_TOKEN = config.env_str("PAYHEALTH_API_THROTTLE_TOKEN", "1200/min")
 PAYHEALTH_API_THROTTLE_USER = config.env_str("PAYHEALTH_API_THROTTLE_USER", "2400/min")
 PAYHEALTH_API_THROTTLE_ANON = config.env_str("PAYHEALTH_API_THROTTLE_ANON", "60/min")

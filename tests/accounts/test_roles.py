@@ -1,4 +1,4 @@
-"""Each role holds exactly the permissions DESIGN.md §1 gives it: no more, no less."""
+"""Each role holds exactly the permissions listed here: no more, no less."""
 
 import pytest
 from django.contrib.auth.models import Group

@@ -1,4 +1,4 @@
-"""The severity rules: the defaults of DESIGN.md §4, first match wins, leads change them."""
+"""The severity rules: the shipped defaults, first match wins, leads change them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The analyst's day in a real browser, in English and in Spanish (issue 3, "Done when").
+"""The analyst's day in a real browser, in English and in Spanish.
 
 Log in, filter the queue, search, open an incident, add a note, record an affected merchant
 with its rates, move the incident to waiting_on_partner and back.

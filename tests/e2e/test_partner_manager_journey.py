@@ -1,5 +1,5 @@
 """The partner manager's notices in a real browser, delivered by a real Celery worker into a real
-SMTP server (issue 4): a breakage notice to a Spanish-speaking bank and an English-speaking
+SMTP server: a breakage notice to a Spanish-speaking bank and an English-speaking
 network, previewed side by side and sent; a SEV1 notice approved by a lead, then sent.
 
 The worker consumes a queue of its own (routes set in this process, which the live server's

@@ -1,4 +1,4 @@
-"""A lead watches SLAs in a real browser (issue 5): the queue's badge updating by itself, the
+"""A lead watches SLAs in a real browser: the queue's badge updating by itself, the
 incident's SLA section with a paused clock's reason and history, and the at-risk list.
 
 Clocks are written directly (tests.factories), so the journey shows exactly the states it names;

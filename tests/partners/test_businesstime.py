@@ -1,4 +1,4 @@
-"""Business-time arithmetic: properties on synthetic schedules, and the DESIGN.md §4 traps on the
+"""Business-time arithmetic: properties on synthetic schedules, and the known traps on the
 real calendars that migrations load (mx-banking, us-eastern-business, 24x7)."""
 
 from __future__ import annotations

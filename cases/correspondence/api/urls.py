@@ -1,4 +1,4 @@
-"""`/api/v1/` routes for notices and correspondence (cases/api/notices.py)."""
+"""`/api/v1/` routes for notices and correspondence (cases/correspondence/api/views.py)."""
 
 from django.urls import path
 from rest_framework.routers import SimpleRouter

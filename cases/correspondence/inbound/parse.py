@@ -1,5 +1,5 @@
 """Inbound mail: reading a raw RFC 822 message, telling auto-replies apart, finding its thread,
-and making its HTML safe to show (DESIGN.md §3 "Threading").
+and making its HTML safe to show.
 
 Parsing uses the standard library's `email` package with the modern policy, which decodes
 encoded words and charsets. Nothing here writes; `cases.correspondence.inbound.store` stores the result.

@@ -1,5 +1,5 @@
 """Inbound replies: storing them on their thread, attaching unmatched ones from triage, and
-polling the desk's mailbox (DESIGN.md §3 "Threading").
+polling the desk's mailbox.
 
 `inbound_receive` is the one write path for mail that arrives, whichever way it came (the
 mailbox poller, the mail gateway's POST, a person uploading a message). A Message-ID is stored

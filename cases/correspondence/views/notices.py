@@ -1,8 +1,8 @@
 """Partner notices on screen: compose from an incident, review and edit every message side by
 side, send or submit for approval, the leads' approvals list, and the incident's messages with
-their live delivery status (DESIGN.md §3 "Notices").
+their live delivery status.
 
-Thin views (STYLE.md "Views and htmx"): every write is a service of `cases.services`, which also
+Thin views: every write is a service of `cases.services`, which also
 decides who may do what; the views check the same permissions first, so a refused request
 answers 403 and changes nothing.
 """

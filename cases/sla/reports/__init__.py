@@ -1,4 +1,4 @@
-"""SLA reports for leads (DESIGN.md §4): every figure is a SQL aggregate over `SlaClock` rows.
+"""SLA reports for leads: every figure is a SQL aggregate over `SlaClock` rows.
 
 Each selector takes the user (nothing unless they hold `cases.view_sla_reports`) and a
 `ReportFilter` (build it with `SlaReportForm(request.GET).report_filter()` or directly):

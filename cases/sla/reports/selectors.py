@@ -523,7 +523,7 @@ def sla_partner_scorecard(*, user, filters: ReportFilter) -> list[ScorecardRow]:
 def report_data_version() -> str:
     """A fingerprint that changes whenever a report figure may: the newest clock, clock event,
     timeline row and message. Every clock state change writes a clock event and every incident
-    change a timeline row (DESIGN.md, services), so cached figures keyed on it are never stale
+    change a timeline row, so cached figures keyed on it are never stale
     beyond their cache lifetime. Four index lookups in one statement."""
     tables = [model._meta.db_table for model in (SlaClock, SlaClockEvent, CaseEvent, Correspondence)]
     sql = "SELECT " + ", ".join(f'(SELECT max(id) FROM "{table}")' for table in tables)

@@ -1,4 +1,4 @@
-"""SLA pages and the fragments SLA badges refresh themselves with (issue 5).
+"""SLA pages and the fragments SLA badges refresh themselves with.
 
 - `incidents/<reference>/sla/`: the incident page's SLA section, with the header's badges out of
   band; the section polls it.

@@ -1,5 +1,5 @@
 """Inbound replies: parsing, threading, acknowledgement, triage, the gateway endpoint and the
-mailbox poller (DESIGN.md §3 "Threading").
+mailbox poller.
 
 The poller talks IMAP through `imapclient`, which needs a real IMAP server; none is available
 to the test suite, so the poller is tested with an IMAPClient test double at the network edge

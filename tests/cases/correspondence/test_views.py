@@ -1,4 +1,4 @@
-"""The notice screens (cases/views/notices.py, partners/views_templates.py): compose, review and
+"""The notice screens (cases/correspondence/views/): compose, review and
 edit, send or submit, approvals, the incident's messages with live status, the template editor."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""SLA clocks through the real services (SLA_SPEC / DESIGN.md §4): which clocks start, when they
+"""SLA clocks through the real services: which clocks start, when they
 pause, resume, stop and re-target, and the traps of §4 with real calendars. Every expected instant
 is worked out by hand in the comments (Mexico City is UTC−6 all year; New York is UTC−5 until
 8 March 2026, UTC−4 after). The incremental state always equals `clock_replay`.
@@ -341,7 +341,7 @@ def test_the_partner_resolve_clock_pauses_while_mitigated_and_stops_when_the_par
     every_clock_replays(desk)
 
 
-# --- DESIGN.md §4 traps -----------------------------------------------------------------------
+# --- The traps of business time (docs/sla.md) -----------------------------------------------------
 
 
 def test_trap_a_pause_spanning_a_mexican_bank_holiday(monkeypatch, analyst):

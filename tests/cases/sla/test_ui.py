@@ -1,4 +1,4 @@
-"""SLA badges, the incident's SLA section, the live refresh fragments and the at-risk list (issue 5).
+"""SLA badges, the incident's SLA section, the live refresh fragments and the at-risk list.
 
 Clocks are written directly with factories (not through the SLA engine), so each test states the
 exact instants it is about; expected values are computed by hand in the comments.
