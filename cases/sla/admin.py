@@ -28,19 +28,7 @@ class SlaPolicyAdminForm(ServiceFormMixin, forms.ModelForm):
 class SlaPolicyAdmin(ServiceAdminMixin, admin.ModelAdmin):
     form = SlaPolicyAdminForm
     fields = list(EDITABLE_FIELDS)
-    list_display = [
-        "name",
-        "severity",
-        "partner_kind",
-        "partner",
-        "acknowledge_target",
-        "first_notice_target",
-        "update_every",
-        "resolve_target",
-        "calendar",
-        "warn_at",
-        "active",
-    ]
+    list_display = [field for field in EDITABLE_FIELDS if field != "retarget_on_severity_change"]
     list_filter = ["severity", "partner_kind", "active", "calendar"]
     search_fields = ["name", "partner__name", "partner__code"]
     list_select_related = ["partner", "calendar"]
