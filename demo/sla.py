@@ -28,7 +28,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cases import timeline as case_timeline
-from cases.demo.stories import Lifecycle
 from cases.models import CaseEvent, Correspondence, Incident, PartnerEngagement, SlaClock, SlaClockEvent, SlaPolicy
 from cases.models.incident import REOPEN_FROM, Status
 from cases.sla.rules import (
@@ -41,6 +40,7 @@ from cases.sla.rules import (
     warn_after_for,
 )
 from cases.timeline.events import PAYLOADS
+from demo.stories import Lifecycle
 from partners.businesstime import business_add, business_elapsed, schedules_for
 from partners.models import BusinessCalendar, Partner
 

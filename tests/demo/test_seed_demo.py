@@ -12,7 +12,6 @@ from django.db import transaction
 from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
-from cases.demo.catalog import partner_kind_from_csv
 from cases.models import (
     AffectedMerchant,
     CaseEvent,
@@ -28,6 +27,7 @@ from cases.models import (
     Status,
 )
 from cases.models.incident import TRANSITIONS
+from demo.catalog import partner_kind_from_csv
 from partners.models import Partner, PartnerContact
 
 User = get_user_model()
@@ -275,7 +275,7 @@ def test_incidents_must_be_a_positive_integer(value):
     assert Partner.objects.count() == 0
 
 
-# --- SLA clocks of the demo (cases/demo/sla.py) ------------------------------------------------
+# --- SLA clocks of the demo (demo/sla.py) -------------------------------------------------------
 
 SLA_TARGET_FIELDS = {
     "acknowledge": "acknowledge_target",
