@@ -1,8 +1,8 @@
 """Bulk incidents for benchmarks (`seed_demo --incidents N`): N more incidents over the last year.
 
 Each incident gets affected merchants, partner engagements, a short timeline (opened and its
-status changes) and SLA clocks by simple rules (`demo.sla.BulkClockWriter`).
-References are reserved up front, one block per year, in their own short
+status changes) and SLA clocks replayed from that history through the SLA rules, as the curated
+incidents get theirs (`demo.sla`). References are reserved up front, one block per year, in their own short
 statement: holding the counter row for the whole run would block every incident opened on the
 desk meanwhile. Batches are then written one transaction each, so memory stays flat; an
 interrupted run keeps the batches already written (and leaves a gap in the numbers).
