@@ -23,7 +23,7 @@ from cases import timeline
 from cases.models import CaseEvent, Correspondence, Incident, PartnerEngagement, SlaClock, SlaClockEvent, SlaPolicy
 from cases.services.impact import ENGAGEMENT_TIMES
 from cases.sla import rules
-from cases.sla.rules import ACTIVE, TIMELINE_PAYLOADS, ClockState, Kind, SentNotice, State
+from cases.sla.rules import ACTIVE, TIMELINE_PAYLOADS, Kind, SentNotice, State
 from cases.timeline import events as ev
 from partners.businesstime import Schedule, schedules_for
 from partners.models import Partner
@@ -121,26 +121,14 @@ class ClockLedger:
             self.schedules.update(schedules_for(missing))
 
     def _append(self, clock: SlaClock, kind: str, at: datetime, *, reason="", data=None, cycle=None) -> SlaClockEvent:
-        state = ClockState.of(clock)
-        last = state.last_at
-        if last is not None and at < last:
-            at = last  # an event never lands before the clock's latest one (a back-dated stamp, say)
-        data = dict(data or {})
-        cycle = clock.cycle if cycle is None else cycle
-        if kind == Kind.STOP and "outcome" not in data:
-            data["outcome"] = State.MET
-        self._need({clock.calendar_id, *rules.event_calendars(data)})
-        rules.fold(state, kind=kind, at=at, reason=reason, data=data, cycle=cycle, schedules=self.schedules)
-        if kind == Kind.STOP:
-            data["outcome"] = state.state
-        state.write_to(clock)
-        actor = None if kind in (Kind.WARN, Kind.BREACH) else self.actor  # crossings are PayHealth's own
-        event = SlaClockEvent(clock=clock, kind=kind, at=at, reason=reason[:250], actor=actor, data=data, cycle=cycle)
+        self._need({clock.calendar_id, *rules.event_calendars(data or {})})
+        event = rules.fold_event(clock, kind, at, reason=reason, data=data, cycle=cycle, schedules=self.schedules)
+        event.actor = None if kind in (Kind.WARN, Kind.BREACH) else self.actor  # crossings are PayHealth's own
         self.new_events.append(event)
         if clock.pk is not None:
             self.changed[clock.pk] = clock
         if kind in (Kind.PAUSE, Kind.RESUME):
-            self.timeline.append((TIMELINE_PAYLOADS[kind], clock, reason, at, self.actor, None))
+            self.timeline.append((TIMELINE_PAYLOADS[kind], clock, reason, event.at, self.actor, None))
         return event
 
     def _breach_if_crossed(self, clock: SlaClock, at: datetime) -> None:

@@ -9,8 +9,8 @@ live one follow the same policy, and `replay` of either gives the state its colu
 A clock's history is its events (start, pause, resume, warn, breach, stop, retarget); its state
 (consumed business time, due and warning instants, running/paused/met/breached/cancelled) is
 `fold` of those events over its calendar, event by event. The rules below only decide which
-events to append; the ledger folds each one into its clock at once, so a rule that looks at a
-clock after appending to it sees the new state.
+events to append; the ledger folds each one into its clock at once (`fold_event`, the same for
+both ledgers), so a rule that looks at a clock after appending to it sees the new state.
 """
 
 from __future__ import annotations
@@ -223,6 +223,40 @@ def fold(
     else:
         state.due_at = state.warn_due_at = None
     return state
+
+
+def fold_event(
+    clock: SlaClock,
+    kind: str,
+    at: datetime,
+    *,
+    reason: str = "",
+    data: dict | None = None,
+    cycle: int | None = None,
+    schedules: dict[int, Schedule],
+) -> SlaClockEvent:
+    """Fold one event into the clock's columns at once and return the unsaved event that records it.
+
+    What every ledger does with an appended event, so the live hooks and the demo's replay record
+    the same event for the same rule: it never lands before the clock's latest event (a back-dated
+    stamp lands at that instant instead, so the history stays in order and replays to the same
+    state), it counts in the clock's current cycle unless it starts a new one, and a stop records
+    the outcome the fold gave it (met or breached; cancelled when the rule said so). The caller
+    sets the actor and saves the event.
+    """
+    state = ClockState.of(clock)
+    last = state.last_at
+    if last is not None and at < last:
+        at = last
+    data = dict(data or {})
+    cycle = clock.cycle if cycle is None else cycle
+    if kind == Kind.STOP and "outcome" not in data:
+        data["outcome"] = State.MET
+    fold(state, kind=kind, at=at, reason=reason, data=data, cycle=cycle, schedules=schedules)
+    if kind == Kind.STOP:
+        data["outcome"] = state.state
+    state.write_to(clock)
+    return SlaClockEvent(clock=clock, kind=kind, at=at, reason=reason[:250], data=data, cycle=cycle)
 
 
 def event_calendars(data: dict) -> set[int]:

@@ -5,3 +5,6 @@ from payhealth.settings.base import *  # noqa: F403
 
 DEBUG = config.env_bool("DEBUG", True)
 SECRET_KEY = SECRET_KEY or "payhealth-local-development-key-not-for-production"  # noqa: F405
+
+# The demo desk (`manage.py seed_demo`, which `make run` loads) is a development app: never in production.
+INSTALLED_APPS = [*INSTALLED_APPS, "demo"]  # noqa: F405

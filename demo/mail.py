@@ -11,18 +11,15 @@ import hashlib
 from collections import defaultdict
 from datetime import datetime, timedelta
 from email.utils import parseaddr
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from cases.correspondence.email import message_id
-from cases.demo import stories, texts
-from cases.demo.stories import ACKNOWLEDGING, PartnerStatus
 from cases.models import AffectedMerchant, CardNetwork, CaseEvent, Correspondence, PartnerEngagement, Severity, Status
 from cases.timeline import events as ev
-
-if TYPE_CHECKING:
-    from cases.demo.incidents import Story
+from demo import stories, texts
+from demo.rows import Story
+from demo.stories import ACKNOWLEDGING, PartnerStatus
 
 Kind = CaseEvent.Kind
 
@@ -44,7 +41,7 @@ def _partner_message_id(story: Story, domain: str) -> str:
 
 
 def _language_groups(engagement: PartnerEngagement, contacts) -> dict[str, list]:
-    """Who gets the notice, by language: each contact's own, else the partner's (DESIGN §3)."""
+    """Who gets the notice, by language: each contact's own, else the partner's, as the desk sends them."""
     groups: dict[str, list] = {}
     for contact in contacts:
         if contact.active and contact.receives_notices and contact.escalation_level <= engagement.escalation_level:

@@ -15,16 +15,12 @@ from __future__ import annotations
 import random
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import models
 from django.utils import timezone
 
 from cases import timeline
-from cases.demo import mail, stories, texts
-from cases.demo import sla as demo_sla
-from cases.demo.stories import weighted
 from cases.models import (
     AffectedMerchant,
     CaseEvent,
@@ -38,7 +34,10 @@ from cases.models import (
 from cases.numbering import format_reference, reserve_numbers
 from cases.search import refresh_search
 from cases.timeline import events as ev
-from cases.timeline.events import Payload
+from demo import mail, stories, texts
+from demo import sla as demo_sla
+from demo.rows import Story
+from demo.stories import weighted
 
 DEMO_COUNT = 200
 DEMO_WINDOW = timedelta(days=90)
@@ -75,32 +74,6 @@ def reserve_references(moments: list[datetime]) -> list[str]:
     counts = Counter(moment.year for moment in moments)
     blocks = {year: iter(reserve_numbers(year, n)) for year, n in sorted(counts.items())}
     return [format_reference(moment.year, next(blocks[moment.year])) for moment in moments]
-
-
-@dataclass
-class EventSpec:
-    at: datetime
-    actor: object
-    payload: type[Payload]
-    fields: dict
-    pk_of: models.Model | None = None  # its id becomes the field `pk_key` once the row is inserted
-    pk_key: str = ""
-
-
-@dataclass
-class Story:
-    incident: Incident
-    incident_language: str = "es"
-    titles: dict[str, str] = field(default_factory=dict)
-    affected: list[AffectedMerchant] = field(default_factory=list)
-    engagements: list[PartnerEngagement] = field(default_factory=list)
-    notes: list[InvestigationNote] = field(default_factory=list)
-    messages: list[Correspondence] = field(default_factory=list)
-    events: list[EventSpec] = field(default_factory=list)
-
-    def event(self, at, actor, payload: type[Payload], /, pk_of=None, pk_key="", **fields) -> None:
-        """A timeline row of the payload's kind, written when the story is inserted."""
-        self.events.append(EventSpec(at, actor if getattr(actor, "pk", None) else None, payload, fields, pk_of, pk_key))
 
 
 def _forced(index: int) -> tuple[str | None, str | None, str | None]:

@@ -7,7 +7,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cases import demo
+from demo import seed
 
 
 def positive_int(value) -> int:
@@ -45,7 +45,7 @@ class Command(BaseCommand):
         verbosity = options.get("verbosity", 1)
         started = time.monotonic()
         if incidents is None:
-            created = demo.seed_base()
+            created = seed.seed_base()
             if verbosity >= 1:
                 elapsed = time.monotonic() - started
                 self.stdout.write(f"Demo desk ready: {created} demo incidents created ({elapsed:.1f} s).")
@@ -55,14 +55,14 @@ class Command(BaseCommand):
                 if verbosity >= 2 or (verbosity >= 1 and (done == total or done % 20_000 == 0)):
                     self.stdout.write(f"  {done:,}/{total:,} incidents ({time.monotonic() - started:.0f} s)")
 
-            references = demo.seed_bulk(incidents, progress=progress)
+            references = seed.seed_bulk(incidents, progress=progress)
             if verbosity >= 1:
                 self.stdout.write(
                     f"Added {len(references):,} bulk incidents ({references[0]} … {references[-1]}) "
                     f"in {time.monotonic() - started:.1f} s."
                 )
         if verbosity >= 1:
-            for label, count in demo.demo_counts():
+            for label, count in seed.demo_counts():
                 self.stdout.write(f"  {label:<22}{count:>10,}")
-            usernames = ", ".join(spec.username for spec in demo.DEMO_USERS)
-            self.stdout.write(f"Users {usernames}; password '{demo.DEMO_PASSWORD}' (set when the user is created).")
+            usernames = ", ".join(spec.username for spec in seed.DEMO_USERS)
+            self.stdout.write(f"Users {usernames}; password '{seed.DEMO_PASSWORD}' (set when the user is created).")

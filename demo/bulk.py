@@ -1,8 +1,8 @@
 """Bulk incidents for benchmarks (`seed_demo --incidents N`): N more incidents over the last year.
 
 Each incident gets affected merchants, partner engagements, a short timeline (opened and its
-status changes) and SLA clocks by simple rules (`cases.demo.sla.BulkClockWriter`).
-References are reserved up front, one block per year, in their own short
+status changes) and SLA clocks replayed from that history through the SLA rules, as the curated
+incidents get theirs (`demo.sla`). References are reserved up front, one block per year, in their own short
 statement: holding the counter row for the whole run would block every incident opened on the
 desk meanwhile. Batches are then written one transaction each, so memory stays flat; an
 interrupted run keeps the batches already written (and leaves a gap in the numbers).
@@ -18,12 +18,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from cases import timeline
-from cases.demo import sla as demo_sla
-from cases.demo import stories, texts
-from cases.demo.incidents import given_timestamps, reserve_references
 from cases.models import AffectedMerchant, CaseEvent, Incident, PartnerEngagement, Status
 from cases.search import refresh_search
 from cases.timeline import events as ev
+from demo import sla as demo_sla
+from demo import stories, texts
+from demo.incidents import given_timestamps, reserve_references
 
 BULK_PREFIX = "bulk:"
 BULK_WINDOW = timedelta(days=365)

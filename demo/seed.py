@@ -2,7 +2,7 @@
 
 - `seed_base`: users per role, partners, contacts, merchants and ~200 incident stories over the
   last 90 days; idempotent on natural keys and deterministic (fixed seeds, times relative to now).
-  Their SLA clocks are replayed from each incident's history (`cases.demo.sla`).
+  Their SLA clocks are replayed from each incident's history (`demo.sla`).
 - `seed_bulk`: N more incidents over the last year, for load and query benchmarks.
 """
 
@@ -14,11 +14,6 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from cases.demo.bulk import BULK_PREFIX, seed_bulk_incidents
-from cases.demo.catalog import DEMO_PASSWORD, DEMO_USERS
-from cases.demo.desk import DemoDesk, seed_desk
-from cases.demo.incidents import DEMO_COUNT, DEMO_PREFIX, seed_demo_incidents
-from cases.demo.sla import seed_demo_clocks
 from cases.models import (
     AffectedMerchant,
     CaseEvent,
@@ -29,6 +24,11 @@ from cases.models import (
     PartnerEngagement,
     SlaClock,
 )
+from demo.bulk import BULK_PREFIX, seed_bulk_incidents
+from demo.catalog import DEMO_PASSWORD, DEMO_USERS
+from demo.desk import DemoDesk, seed_desk
+from demo.incidents import DEMO_COUNT, DEMO_PREFIX, seed_demo_incidents
+from demo.sla import seed_demo_clocks
 from partners.models import Partner, PartnerContact
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USERS", "DemoDesk", "demo_counts", "seed_base", "seed_bulk"]

@@ -15,8 +15,8 @@ from django.contrib.auth.models import Group
 from django.core.management.base import CommandError
 
 from accounts.models import Profile
-from cases.demo import catalog
 from cases.models import Merchant
+from demo import catalog
 from partners.models import BusinessCalendar, Partner, PartnerContact
 
 

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from cases.demo import catalog, texts
 from cases.models import (
     AffectedMerchant,
     CardNetwork,
@@ -27,6 +26,7 @@ from cases.models import (
     Status,
 )
 from cases.models.incident import TRANSITIONS
+from demo import catalog, texts
 from partners.models import Partner
 
 HOUR = timedelta(hours=1)
@@ -68,8 +68,8 @@ NETWORK_WEIGHTS = {"visa": 40, "mastercard": 35, "carnet": 15, "amex": 10}
 
 RESOLVE_HOURS = {"sev1": (0.75, 5), "sev2": (2, 11), "sev3": (20, 24 * 6), "sev4": (48, 24 * 15)}
 # How fast the desk picks an incident up, notifies partners, and partners acknowledge, in wall
-# minutes: mostly inside the default SLA targets (DESIGN §4), with a late tail, so SLA reports
-# show realistic attainment (mostly met, some breaches).
+# minutes: mostly inside the default SLA targets (the policies the migrations load), with a late
+# tail, so SLA reports show realistic attainment (mostly met, some breaches).
 RESPONSE_MINUTES = {
     "pickup": {"sev1": (2, 13), "sev2": (4, 27), "sev3": (15, 200), "sev4": (60, 480)},
     "notice": {"sev1": (6, 27), "sev2": (12, 55), "sev3": (40, 420), "sev4": (120, 1440)},

@@ -1,7 +1,7 @@
 """`seed_demo` builds a believable demo desk, idempotently; `--incidents N` adds N bulk incidents."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.apps import apps
@@ -12,7 +12,6 @@ from django.db import transaction
 from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
-from cases.demo.catalog import partner_kind_from_csv
 from cases.models import (
     AffectedMerchant,
     CaseEvent,
@@ -28,6 +27,8 @@ from cases.models import (
     Status,
 )
 from cases.models.incident import TRANSITIONS
+from demo import seed as demo_seed
+from demo.catalog import partner_kind_from_csv
 from partners.models import Partner, PartnerContact
 
 User = get_user_model()
@@ -70,10 +71,12 @@ def test_a_deleted_demo_incident_comes_back_the_same():
 
 @pytest.fixture(scope="class")
 def demo_desk(django_db_setup, django_db_blocker):
-    """One seeded desk shared by the read-only checks below, rolled back afterwards."""
+    """One seeded desk shared by the read-only checks below, rolled back afterwards; the instant
+    it was seeded at (what `seed_demo` does, with `now` pinned so clocks can be replayed to it)."""
     with django_db_blocker.unblock(), transaction.atomic():
-        seed()
-        yield
+        now = timezone.now()
+        demo_seed.seed_base(now=now)
+        yield now
         transaction.set_rollback(True)
 
 
@@ -275,7 +278,7 @@ def test_incidents_must_be_a_positive_integer(value):
     assert Partner.objects.count() == 0
 
 
-# --- SLA clocks of the demo (cases/demo/sla.py) ------------------------------------------------
+# --- SLA clocks of the demo (demo/sla.py) -------------------------------------------------------
 
 SLA_TARGET_FIELDS = {
     "acknowledge": "acknowledge_target",
@@ -300,6 +303,137 @@ def _replay_matches(clocks) -> list:
         if wrong:
             differences.append((clock.pk, clock.metric, wrong))
     return differences
+
+
+def _plain(data: dict) -> dict:
+    """A crossing's data as facts: the due instant as an instant (the sweep's SQL writes it with
+    fewer digits than Python), the partners waited on in one order (the sweep lists them in the
+    database's collation)."""
+    if "due_at" not in data:
+        return data
+    return {**data, "due_at": datetime.fromisoformat(data["due_at"]), "waiting_on": sorted(data["waiting_on"])}
+
+
+def clock_histories(incident_id: int) -> dict:
+    """Each clock of the incident, by family, metric and partner: its events and its columns."""
+    from cases.models import SlaClock
+    from cases.sla.rules import STATE_FIELDS
+
+    histories = {}
+    for clock in SlaClock.objects.filter(incident_id=incident_id).select_related("engagement"):
+        key = (clock.family, clock.metric, clock.engagement.partner_id if clock.engagement_id else None)
+        events = [
+            (event.kind, event.at, event.reason, event.cycle, event.actor_id, _plain(event.data))
+            for event in clock.events.order_by("at", "id")
+        ]
+        histories[key] = (events, {field: getattr(clock, field) for field in STATE_FIELDS})
+    return histories
+
+
+def live_twin(incident: Incident, *, now) -> int:
+    """A copy of the incident whose clocks come from the live hooks, told the same history.
+
+    The copy has the incident's category and partners and starts `new`. Before each fact of the
+    history (as the demo reads it) it takes the status, severity or engagement stamps the fact
+    gives it, the real sweep runs at the fact's instant, and the live hook the timeline listener
+    would call for that fact runs; at the end the sweep runs at `now`. Returns the copy's id.
+    """
+    from cases.sla import clocks as live
+    from cases.sla.sweep import sla_sweep
+    from demo import sla as demo_sla
+    from tests.factories import IncidentFactory
+
+    history = demo_sla.histories_from_database([incident.pk])[incident.pk]
+    facts = history.in_order()
+    opened = next(fact for fact in facts if fact.kind == demo_sla.OPENED)
+    twin = IncidentFactory(category=incident.category, severity=opened.args[0])
+    twins = {
+        row.pk: PartnerEngagement.objects.create(incident=twin, partner=row.partner) for row in history.engagements
+    }
+    users = {user.pk: user for user in User.objects.all()}
+
+    def engagement(pk: int) -> PartnerEngagement:
+        return PartnerEngagement.objects.select_related("partner").get(pk=twins[pk].pk)
+
+    for fact in facts:
+        sla_sweep(now=fact.at)
+        actor, at = users.get(fact.actor_id), fact.at
+        if fact.kind == demo_sla.OPENED:
+            live.sla_clocks_start_for_incident(incident=twin, at=at)
+        elif fact.kind == demo_sla.STATUS:
+            was, to, reason = fact.args
+            Incident.objects.filter(pk=twin.pk).update(status=to)
+            twin.status = to
+            live.sla_on_transition(incident=twin, actor=actor, old=was, new=to, reason=reason, at=at)
+        elif fact.kind == demo_sla.SEVERITY:
+            (twin.severity,) = fact.args
+            Incident.objects.filter(pk=twin.pk).update(severity=twin.severity)
+            live.sla_on_severity_change(incident=twin, actor=actor, at=at)
+        elif fact.kind == demo_sla.NOTICE:
+            notice, _engagement_id = fact.args
+            sent = Correspondence.objects.get(pk=notice.pk)  # the row itself, as the live listener reads it
+            assert (sent.sent_at, sent.incident_id) == (at, incident.pk)
+            sent.incident_id = twin.pk  # never saved: the copy's hook reads it
+            sent.engagement_id = twins[sent.engagement_id].pk if sent.engagement_id else None
+            live.sla_on_notice_sent(correspondence=sent, at=at)
+        elif fact.kind == demo_sla.REPLY:
+            (engagement_id,) = fact.args
+            live.sla_on_partner_reply(engagement=engagement(engagement_id), at=at, actor=actor)
+        elif fact.kind == demo_sla.ENGAGEMENT:
+            engagement_id, changes = fact.args
+            PartnerEngagement.objects.filter(pk=twins[engagement_id].pk).update(**changes)
+            live.sla_on_engagement_change(engagement=engagement(engagement_id), actor=actor, at=at)
+    sla_sweep(now=now)
+    return twin.pk
+
+
+def first_difference(seeded: dict, live: dict) -> str:
+    """Where two `clock_histories` part, readably (the assertion message)."""
+    if set(seeded) != set(live):
+        return f"clocks only seeded: {set(seeded) - set(live)}, only live: {set(live) - set(seeded)}"
+    for key in seeded:
+        (ours, columns), (theirs, live_columns) = seeded[key], live[key]
+        for index, (one, other) in enumerate(zip(ours, theirs, strict=False)):
+            if one != other:
+                return f"{key} event {index}: seeded {one} / live {other}"
+        if len(ours) != len(theirs):
+            return f"{key}: seeded {ours[len(theirs) :]} / live {theirs[len(ours) :]}"
+        if columns != live_columns:
+            return f"{key}: seeded {columns} / live {live_columns}"
+    return ""
+
+
+def incidents_showing(features: dict) -> set[int]:
+    """For each feature (a filter on clock events), the first seeded incident whose clocks show it."""
+    from cases.models import SlaClockEvent
+
+    chosen = {}
+    for name, condition in features.items():
+        events = SlaClockEvent.objects.filter(condition).order_by("clock__incident__fingerprint")
+        chosen[name] = events.values_list("clock__incident_id", flat=True).first()
+    assert None not in chosen.values(), chosen  # every feature is there, so the comparison covers it
+    return set(chosen.values())
+
+
+# Clock histories every rule of cases/sla/rules.py leaves its mark on.
+RULE_FEATURES = {
+    "paused while waiting on a partner": Q(kind="pause", clock__family="ours"),
+    "partner's resolve paused while mitigated": Q(kind="pause", clock__family="partner"),
+    "resumed out of waiting": Q(kind="resume", clock__family="ours") & ~Q(data__has_key="reopen"),
+    "cancelled when the desk resolved first": Q(kind="stop", data__outcome="cancelled", clock__family="partner"),
+    "partner resolved": Q(kind="stop", data__partner_status="resolved"),
+    "partner not involved": Q(kind="stop", data__partner_status="not_involved"),
+    "warned": Q(kind="warn"),
+    "breached": Q(kind="breach"),
+}
+CURATED_FEATURES = {
+    **RULE_FEATURES,
+    "re-targeted by a severity change": Q(kind="retarget"),
+    "resumed by a reopen": Q(kind="resume", data__reopen=True),
+    "acknowledged by a reply": Q(kind="stop", data__reply=True),
+    "first notice met by a notice": Q(kind="stop", clock__metric="first_notice", data__has_key="correspondence"),
+    "update cadence renewed twice": Q(kind="start", cycle__gte=3),
+}
 
 
 @pytest.mark.usefixtures("demo_desk")
@@ -394,10 +528,33 @@ class TestDemoSlaClocks:
     def test_seeded_clocks_replay_to_the_same_state(self):
         from cases.models import SlaClock
 
-        clocks = list(SlaClock.objects.order_by("?")[:60]) + list(
-            SlaClock.objects.filter(incident__fingerprint__in=["demo:0001", "demo:0020"])
-        )
+        clocks = SlaClock.objects.all()
+        assert clocks.count() > 600
         assert _replay_matches(clocks) == []
+
+    def test_the_demo_clocks_are_what_the_live_hooks_make_of_the_same_history(self, demo_desk):
+        """The demo decides and folds no clock event itself: told an incident's history, the live hooks
+        (with the real sweep) write the very same clock events and columns as the seed did."""
+        now = demo_desk
+        # A partner whose contacts speak two languages gets one notice per language from one compose:
+        # only the first renews the update cadence.
+        one_compose = (
+            Correspondence.objects.filter(direction="out", kind="breakage", sent_at__isnull=False)
+            .values("engagement_id")
+            .annotate(notices=Count("id"))
+            .filter(notices__gte=2)
+            .order_by("engagement__incident__fingerprint")
+            .values_list("engagement__incident_id", flat=True)
+            .first()
+        )
+        assert one_compose is not None
+        near_breach = Incident.objects.filter(fingerprint__in=["demo:0001", "demo:0020"]).values_list("pk", flat=True)
+        chosen = incidents_showing(CURATED_FEATURES) | {one_compose, *near_breach}
+        for incident in Incident.objects.filter(pk__in=chosen).order_by("fingerprint"):
+            seeded = clock_histories(incident.pk)
+            assert seeded, incident.fingerprint
+            live = clock_histories(live_twin(incident, now=now))
+            assert live == seeded, (incident.fingerprint, first_difference(seeded, live))
 
 
 @pytest.mark.django_db
@@ -412,7 +569,7 @@ def test_seeding_twice_does_not_duplicate_clocks():
 
 
 @pytest.mark.django_db
-def test_bulk_incidents_get_clocks_set_based():
+def test_bulk_incidents_get_clocks_replayed_like_the_curated_ones():
     from cases.models import SlaClock
 
     seed("--incidents", "120")
@@ -429,3 +586,14 @@ def test_bulk_incidents_get_clocks_set_based():
         state="paused"
     )
     assert _replay_matches(SlaClock.objects.all()) == []
+
+
+@pytest.mark.django_db
+def test_bulk_clocks_are_what_the_live_hooks_make_of_the_same_history():
+    """The bulk incidents' clocks come from the same replay through the rules as the curated ones."""
+    now = timezone.now()
+    demo_seed.seed_bulk(150, now=now)
+    for incident in Incident.objects.filter(pk__in=incidents_showing(RULE_FEATURES)).order_by("fingerprint"):
+        seeded = clock_histories(incident.pk)
+        live = clock_histories(live_twin(incident, now=now))
+        assert live == seeded, (incident.fingerprint, first_difference(seeded, live))
