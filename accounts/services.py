@@ -1,4 +1,4 @@
-"""Writes for accounts: preferences and personal API tokens."""
+"""Writes for accounts: people's accounts, preferences and personal API tokens."""
 
 from __future__ import annotations
 
@@ -16,6 +16,26 @@ from accounts.models import ApiToken, Profile
 TOKEN_PREFIX = "ph_"
 # last_used_at is written at most this often per token, so reads don't all become writes.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@transaction.atomic
+def account_save(*, user, actor, roles=None):
+    """A superuser saves a person's account (the admin's user pages).
+
+    Staff status follows superuser status and nothing else: the admin is for superusers, and a
+    desk role is never staff. What a person may do on the desk comes from their roles (the groups
+    of `accounts.roles`), never from permissions given one by one. `roles`, when given, are the
+    role groups the person holds afterwards.
+    """
+    if not actor.is_superuser:
+        raise PermissionDenied(_("Only superusers manage accounts."))
+    user.is_staff = user.is_superuser
+    user.full_clean(exclude=["password"])
+    user.save()
+    if roles is not None:
+        user.groups.set(roles)
+    user.user_permissions.clear()
+    return user
 
 
 def profile_for(*, user) -> Profile:

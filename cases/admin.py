@@ -421,6 +421,9 @@ class IncidentAdmin(LockedFieldsMixin, admin.ModelAdmin):
         for obj, changed in formset.changed_objects:
             become(obj, _child_change(request.user, obj, changed))
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # an incident is the desk's record: close it instead
+
 
 class IncidentChildAdmin(LockedFieldsMixin, admin.ModelAdmin):
     """Something that hangs off one incident, written through its services like the inlines."""

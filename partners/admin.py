@@ -220,3 +220,6 @@ class NoticeTemplateAdmin(LockedFieldsMixin, admin.ModelAdmin):
                 messages.INFO,
             )
         obj.pk, obj.version, obj.active, obj._state.adding = saved.pk, saved.version, saved.active, False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # sent notices name their version: make another version active instead

@@ -11,6 +11,8 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.utils import timezone
 
@@ -25,6 +27,7 @@ from cases.models import (
     Incident,
     InvestigationNote,
     Merchant,
+    PartnerEngagement,
     ReferenceCounter,
     ResponseCode,
     SavedView,
@@ -34,7 +37,7 @@ from cases.models import (
 )
 from cases.search import search
 from cases.services import incident_open
-from partners.models import BusinessCalendar, Holiday, NoticeTemplate, WorkingHours
+from partners.models import BusinessCalendar, Holiday, NoticeTemplate, Partner, WorkingHours
 from payhealth.admin_forms import ReadOnlyAdminMixin
 from tests.factories import (
     AffectedMerchantFactory,
@@ -44,6 +47,7 @@ from tests.factories import (
     UserFactory,
     WebhookSubscriptionFactory,
 )
+from tests.urlwalk import fill_url, url_patterns
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 pytestmark = pytest.mark.django_db
@@ -53,8 +57,11 @@ OUR_APPS = ("accounts", "partners", "cases", "alerts", "webhooks")
 INLINE_ONLY = {WorkingHours, Holiday, WebhookAttempt}  # edited/shown on their parent's page
 READ_ONLY = {
     *(CaseEvent, Correspondence, Attachment, SlaClock, SlaClockEvent, ReferenceCounter, ResponseCode, SavedView),
-    *(ApiToken, AlertReceipt, WebhookDelivery),
+    *(ApiToken, AlertReceipt, WebhookDelivery, Group),
 }
+# Never deleted in the admin: the desk's record, closed, deactivated or revoked instead.
+NEVER_DELETED = {Incident, PartnerEngagement, InvestigationNote, Merchant, Partner, SlaPolicy, NoticeTemplate, Profile}
+NEVER_DELETED |= {get_user_model()}
 # Edited in the admin alone (no page, no service): calendars' hours and holidays.
 ADMIN_ONLY = {BusinessCalendar}
 ADMIN_MODELS = [m for m in admin.site._registry if m._meta.app_label in OUR_APPS] + [User]
@@ -193,7 +200,7 @@ def test_every_admin_save_goes_through_a_service_or_there_is_none(model):
     """The admin is not a second write path: a model the admin may add or change saves through
     the service of its pages (an overridden save_model), unless the admin is its only editor."""
     model_admin = admin.site._registry[model]
-    if model in READ_ONLY or model in ADMIN_ONLY or model is User:
+    if model in READ_ONLY or model in ADMIN_ONLY:
         return
     assert type(model_admin).save_model is not admin.ModelAdmin.save_model, f"{model._meta.label} saves directly"
     for inline in model_admin.inlines:
@@ -462,3 +469,179 @@ def test_a_webhooks_owner_and_secret_are_not_editable_in_the_admin(admin_client,
     hook.refresh_from_db()
     assert (hook.name, hook.owner, hook.secret) == ("Renamed", partner_manager, secret)
     assert secret not in page.content.decode()
+
+
+# --- Who may use the admin: superusers alone, every page walked -----------------------------------
+
+ADMIN_URLS = sorted(
+    {
+        (f"admin:{pattern.name}", kwargs)
+        for namespace, pattern, kwargs in url_patterns()
+        if namespace == "admin" and pattern.name  # the one unnamed pattern is the catch-all, tried below
+    }
+)
+# "cases_incident" → Incident, longest prefix first ("auth_user" before "auth").
+_MODEL_PREFIXES = sorted(
+    ((f"admin:{m._meta.app_label}_{m._meta.model_name}_", m) for m in admin.site._registry),
+    key=lambda pair: -len(pair[0]),
+)
+MISSING = 987654
+
+
+def _model_of(name: str):
+    return next((model for prefix, model in _MODEL_PREFIXES if name.startswith(prefix)), None)
+
+
+def _first_pk(name: str, world) -> object:
+    model = _model_of(name)
+    row = model._default_manager.order_by("pk").first() if model is not None else None
+    return row.pk if row is not None else MISSING
+
+
+ADMIN_KWARGS = {
+    "object_id": _first_pk,
+    "id": lambda name, world: world["superuser"].pk,  # a user's password page
+    "app_label": lambda name, world: "cases",
+    "content_type_id": lambda name, world: ContentType.objects.get_for_model(Incident).pk,
+}
+
+
+def _admin_url(name: str, kwarg_names: tuple[str, ...], world: dict) -> str:
+    fills = {kwarg: (lambda w, fill=fill: fill(name, w)) for kwarg, fill in ADMIN_KWARGS.items()}
+    if name == "admin:view_on_site":
+        fills["object_id"] = lambda w: w["incident"].pk
+    url = fill_url(name, kwarg_names, world, by_kwarg=fills, by_endpoint={}, where="tests/payhealth/test_admin.py")
+    if name == "admin:autocomplete":  # answers for one autocompleted field
+        url += "?app_label=cases&model_name=affectedmerchant&field_name=incident&term=BBVA"
+    return url
+
+
+def _row_counts() -> dict[str, int]:
+    return {model._meta.label: model._default_manager.count() for model in apps.get_models()}
+
+
+@pytest.fixture
+def admin_world(one_of_each, superuser, incident):
+    return {"superuser": superuser, "incident": incident}
+
+
+def test_the_walker_finds_the_admin():
+    names = {name for name, _kwargs in ADMIN_URLS}
+
+    assert {"admin:index", "admin:cases_incident_change", "admin:auth_user_password_change"} <= names
+    assert len(names) > 100
+
+
+@pytest.mark.parametrize("who", ["analyst", "partner_manager", "lead", "outsider"])
+def test_desk_roles_never_reach_the_admin_even_as_staff(client, request, admin_world, who):
+    """A desk seeded before this rule made its roles staff: staff or not, they only see the admin's login page."""
+    user = request.getfixturevalue(who)
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    client.force_login(user)
+    login = reverse("admin:login")
+    before = _row_counts()
+
+    for name, kwarg_names in ADMIN_URLS:
+        if name in ("admin:login", "admin:logout", "admin:jsi18n"):
+            continue
+        url = _admin_url(name, kwarg_names, admin_world)
+        got, posted = client.get(url), client.post(url, {"_save": "Save", "action": "delete_selected"})
+        for response in (got, posted):
+            assert response.status_code == 302, f"{response.request['REQUEST_METHOD']} {url} as {who}"
+            assert response["Location"].startswith(login), f"{url} as {who} went to {response['Location']}"
+
+    assert client.get("/admin/cases/no-such-page/")["Location"].startswith(login)
+    assert _row_counts() == before
+    assert "but are not authorized to access this page" in client.get(login).content.decode()
+
+
+def test_a_superuser_opens_every_admin_page(admin_client, admin_world):
+    refused = {}
+    for name, kwarg_names in ADMIN_URLS:
+        if name in ("admin:logout", "admin:view_on_site"):
+            continue
+        url = _admin_url(name, kwarg_names, admin_world)
+        status = admin_client.get(url).status_code
+        model = _model_of(name)
+        if status == 403:
+            refused[name] = model
+            continue
+        assert status in (200, 302), f"GET {url} answered {status}"
+        if status == 302:  # the login page sends a signed-in superuser on; a missing row back to the list
+            assert name == "admin:login" or _first_pk(name, admin_world) == MISSING, f"GET {url} redirected"
+
+    # Adding is refused exactly for the read-only models, deleting exactly for those and the rows
+    # the desk keeps as its record (closed, deactivated or revoked instead).
+    refused_adds = {model for name, model in refused.items() if name.endswith("_add")}
+    refused_deletes = {model for name, model in refused.items() if name.endswith("_delete")}
+    assert set(refused) == {name for name, model in refused.items() if name.endswith(("_add", "_delete"))}
+    assert refused_adds == READ_ONLY
+    assert refused_deletes == READ_ONLY | NEVER_DELETED
+
+
+@pytest.mark.parametrize("model", ADMIN_MODELS, ids=lambda m: m._meta.label)
+def test_a_superuser_resaves_every_change_form_unchanged_or_is_refused(admin_client, one_of_each, model):
+    """Every change form a superuser may save goes back unchanged without an error (through its
+    service); a read-only model's form refuses the save and changes nothing."""
+    obj = model._default_manager.order_by("pk").first()
+    url = admin_url(model, "change", obj.pk)
+    page = admin_client.get(url)
+    before = _row_counts()
+
+    response = admin_client.post(url, form_data(page, _save="Save"))
+
+    if model in READ_ONLY:
+        assert response.status_code == 403
+        assert _row_counts() == before
+    else:
+        errors = response.context and response.context.get("errors")
+        assert response.status_code == 302, f"{model._meta.label}: {errors}"
+
+
+def test_a_superuser_gives_roles_and_staff_follows_superuser_status(admin_client, superuser):
+    person = UserFactory(username="marta", role="partner_manager")
+    person.is_staff = True  # as a desk seeded before the admin was for superusers alone
+    person.save(update_fields=["is_staff"])
+    person.user_permissions.add(*Permission.objects.filter(codename="delete_incident"))
+    url = admin_url(User, "change", person.pk)
+    analyst_role = Group.objects.get(name="analyst")
+
+    response = admin_client.post(url, form_data(admin_client.get(url), groups=[str(analyst_role.pk)], _save="Save"))
+
+    assert response.status_code == 302
+    person.refresh_from_db()
+    assert (person.is_staff, person.is_superuser) == (False, False)
+    assert list(person.groups.all()) == [analyst_role]
+    assert not person.user_permissions.exists()  # what a person may do comes from their roles alone
+
+
+def test_the_user_form_offers_the_roles_and_no_staff_flag_or_single_permissions(admin_client, superuser):
+    page = admin_client.get(admin_url(User, "change", superuser.pk))
+    fields = page.context["adminform"].form.fields
+
+    assert "is_staff" not in fields and "user_permissions" not in fields
+    assert sorted(fields["groups"].queryset.values_list("name", flat=True)) == ["analyst", "lead", "partner_manager"]
+
+
+def test_only_a_superuser_saves_an_account(lead):
+    from django.core.exceptions import PermissionDenied
+
+    from accounts.services import account_save
+
+    with pytest.raises(PermissionDenied):
+        account_save(user=lead, actor=lead)
+
+
+def test_only_superusers_see_the_link_to_the_admin(client, superuser, lead):
+    admin_link = f'href="{reverse("admin:index")}"'
+    lead.is_staff = True
+    lead.save(update_fields=["is_staff"])
+
+    client.force_login(lead)
+    as_lead = client.get(reverse("home")).content.decode()
+    client.force_login(superuser)
+    as_superuser = client.get(reverse("home")).content.decode()
+
+    assert admin_link not in as_lead
+    assert admin_link in as_superuser
