@@ -5,10 +5,11 @@
 POST outside any transaction, then record the attempt and the outcome under the lock again:
 
 - 2xx: `succeeded`; the subscription's run of failures ends;
-- a transient answer (5xx, 408, 429, a timeout, a refused or reset connection): back to
-  `pending` with `next_attempt_at` set by exponential backoff, and `WebhookRetry` for the task;
-  after PAYHEALTH_WEBHOOK_MAX_ATTEMPTS attempts, `abandoned`;
-- any other answer (3xx: redirects are not followed; 4xx): `failed`, no retry.
+- a transient answer (5xx, 408, 429, a timeout, a refused or reset connection, a name that does
+  not resolve): back to `pending` with `next_attempt_at` set by exponential backoff, and
+  `WebhookRetry` for the task; after PAYHEALTH_WEBHOOK_MAX_ATTEMPTS attempts, `abandoned`;
+- any other answer (3xx: redirects are not followed; 4xx), or a target refused before connecting
+  (webhooks/targets.py: the host resolves to an internal address now): `failed`, no retry.
 
 A failed or abandoned delivery adds one to the subscription's consecutive failures; at
 PAYHEALTH_WEBHOOK_DISABLE_AFTER the subscription is disabled and its owner gets an email.
@@ -16,13 +17,16 @@ PAYHEALTH_WEBHOOK_DISABLE_AFTER the subscription is disabled and its owner gets 
 
 from __future__ import annotations
 
+import codecs
+import http.client
 import json
 import logging
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -39,6 +43,7 @@ from payhealth.outbox import backoff, publish_on_commit
 from webhooks import signing
 from webhooks.models import RESPONSE_BODY_LIMIT, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from webhooks.selectors import forget_subscribed_event_types
+from webhooks.targets import RefusedTarget, Target, webhook_target
 
 logger = logging.getLogger(__name__)
 Status = WebhookDelivery.Status
@@ -68,6 +73,7 @@ class Outcome:
     body: str = ""
     error: str = ""
     duration_ms: int = 0
+    refused: bool = False  # the target was refused before connecting (webhooks/targets.py)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -76,6 +82,8 @@ class Outcome:
 
     @property
     def transient(self) -> bool:
+        if self.refused:
+            return False
         return self.status is None or self.status >= 500 or self.status in TRANSIENT_STATUSES
 
 
@@ -117,23 +125,63 @@ def _claim(delivery_id: int) -> tuple[WebhookDelivery, str, str] | None:
     return delivery, subscription.url, subscription.secret
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not an instruction: the signed body goes to the configured URL only."""
+class _PinnedConnection(http.client.HTTPConnection):
+    """Connects to the target's checked addresses only, never to a new lookup of its name; the
+    name still makes the Host header."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
+    def __init__(self, target: Target, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout)
+        self.addresses = target.addresses
+
+    def connect(self) -> None:
+        self.sock = _open_socket(self.addresses, self.port, self.timeout)
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+class _PinnedTLSConnection(http.client.HTTPSConnection):
+    """The same over TLS: SNI and the certificate check are for the name, not the address."""
+
+    def __init__(self, target: Target, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout, context=tls_context())
+        self.addresses = target.addresses
+
+    def connect(self) -> None:
+        sock = _open_socket(self.addresses, self.port, self.timeout)
+        try:
+            self.sock = tls_context().wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+@lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """The system's trusted authorities, certificate and host name checked."""
+    return ssl.create_default_context()
+
+
+def _open_socket(addresses: tuple[str, ...], port: int, timeout: float) -> socket.socket:
+    """A connection to the first of `addresses` that answers, like socket.create_connection over a
+    name's addresses."""
+    error: OSError = OSError("no address to connect to")
+    for address in addresses:
+        try:
+            sock = socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            error = exc
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    raise error
 
 
 def delivery_body(delivery: WebhookDelivery) -> bytes:
     return json.dumps(delivery.payload, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _read(response) -> str:
-    data = response.read(RESPONSE_BODY_LIMIT + 1)
-    return data[:RESPONSE_BODY_LIMIT].decode("utf-8", "replace")
+def _read(response: http.client.HTTPResponse) -> str:
+    """The first RESPONSE_BODY_LIMIT bytes as text, a character cut in half dropped."""
+    data = response.read(RESPONSE_BODY_LIMIT)
+    return codecs.getincrementaldecoder("utf-8")("replace").decode(data, final=False)
 
 
 def signing_timestamp() -> int:
@@ -142,6 +190,19 @@ def signing_timestamp() -> int:
 
 
 def _post(*, url: str, secret: str, delivery: WebhookDelivery) -> Outcome:
+    """One attempt: check the target now, POST to the checked addresses, keep a short answer.
+
+    A refused target is not contacted and fails the delivery at once. A redirect is an answer,
+    not an instruction: it is not followed (the signed body goes to the configured URL only) and
+    nothing of its body is kept."""
+    started = time.monotonic()
+    try:
+        target = webhook_target(url)
+    except RefusedTarget as refused:
+        logger.warning("webhook delivery %s refused: %s", delivery.pk, refused)
+        return Outcome(headers={}, error=str(refused)[:MAX_ERROR_LENGTH], refused=True)
+    except (OSError, ValueError) as exc:  # the name does not resolve (now), or the URL is malformed
+        return Outcome(headers={}, error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH])
     body = delivery_body(delivery)
     timestamp = signing_timestamp()
     headers = {
@@ -152,22 +213,27 @@ def _post(*, url: str, secret: str, delivery: WebhookDelivery) -> Outcome:
         signing.SIGNATURE_HEADER: signing.sign(secret, timestamp, body),
     }
     outcome = Outcome(headers=headers)
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - http(s) only
-    started = time.monotonic()
+    timeout = settings.PAYHEALTH_WEBHOOK_TIMEOUT
+    pinned = _PinnedTLSConnection if target.scheme == "https" else _PinnedConnection
+    connection = pinned(target, timeout)
     try:
-        with _opener.open(request, timeout=settings.PAYHEALTH_WEBHOOK_TIMEOUT) as response:
-            outcome.status = response.status
+        connection.request("POST", target.path, body=body, headers=headers)
+        response = connection.getresponse()
+        outcome.status = response.status
+        if 300 <= response.status < 400:
+            outcome.error = _("HTTP %(status)s %(reason)s: redirects are not followed.") % {
+                "status": response.status,
+                "reason": response.reason,
+            }
+        else:
             outcome.body = _read(response)
-    except urllib.error.HTTPError as exc:  # an answer outside 2xx (3xx included: not followed)
-        outcome.status = exc.code
-        try:
-            outcome.body = _read(exc)
-        except OSError:
-            outcome.body = ""
-        outcome.error = f"HTTP {exc.code} {exc.reason}"[:MAX_ERROR_LENGTH]
-    except (urllib.error.URLError, OSError, ValueError) as exc:  # refused, reset, timed out, bad URL
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        outcome.error = f"{type(reason).__name__}: {reason}"[:MAX_ERROR_LENGTH]
+            if response.status >= 300:
+                outcome.error = f"HTTP {response.status} {response.reason}"
+    except (http.client.HTTPException, OSError) as exc:  # refused, reset, timed out, TLS, garbled answer
+        outcome.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        connection.close()
+    outcome.error = outcome.error[:MAX_ERROR_LENGTH]
     outcome.duration_ms = int((time.monotonic() - started) * 1000)
     return outcome
 
