@@ -7,7 +7,9 @@ back silently to a default (a typo in production must never become the embedded 
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import zoneinfo
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -64,6 +66,45 @@ def env_list(name: str, default: list[str]) -> list[str]:
     items = [item.strip() for item in value.split(",")]
     if any(not item for item in items):
         raise ConfigError(f"{name}={value!r} has an empty item (use a comma-separated list)")
+    return items
+
+
+# A host name as DNS spells it (letters, digits, hyphens; dots between labels), optionally with a
+# leading dot: ".example.com" is that domain and every name under it, as in Django's ALLOWED_HOSTS.
+_HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*")
+
+
+def host_entry(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | str:
+    """One item of a host allow-list: an IP network (a bare address is a network of one, an IPv6
+    address may keep its brackets), or a lower-case host name without its trailing dot (non-ASCII
+    names in their IDNA form). Raises ValueError for anything else."""
+    text = value.strip().lower()
+    try:
+        return ipaddress.ip_network(text.removeprefix("[").removesuffix("]"), strict=False)
+    except ValueError:
+        pass
+    domain = text.startswith(".")
+    try:
+        name = text.removeprefix(".").rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(value) from None
+    if not name or len(name) > 253 or not _HOST_NAME.fullmatch(name):
+        raise ValueError(value)
+    return f".{name}" if domain else name
+
+
+def env_hosts(name: str, default: list[str]) -> list[str]:
+    """Comma-separated host names, IP addresses and CIDR networks (see `host_entry`); empty is none."""
+    if _raw(name) == "":
+        return []
+    items = env_list(name, default)
+    for item in items:
+        try:
+            host_entry(item)
+        except ValueError:
+            raise ConfigError(
+                f"{name} has {item!r}, which is neither a host name, an IP address nor a CIDR network"
+            ) from None
     return items
 
 

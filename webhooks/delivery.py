@@ -1,34 +1,40 @@
 """Delivering webhooks over HTTP, and the sweep that re-queues lost deliveries.
 
 `webhook_deliver` is what `deliver_webhook_task` runs, in three steps like the notice delivery
-(cases/correspondence/delivery.py): claim the row under a lock (`pending → delivering`, committed),
-POST outside any transaction, then record the attempt and the outcome under the lock again:
+(cases/correspondence/delivery.py): claim the row under its subscription's lock (`pending →
+delivering`, committed), POST outside any transaction, then record the attempt and the outcome
+under the locks again:
 
 - 2xx: `succeeded`; the subscription's run of failures ends;
-- a transient answer (5xx, 408, 429, a timeout, a refused or reset connection): back to
-  `pending` with `next_attempt_at` set by exponential backoff, and `WebhookRetry` for the task;
-  after PAYHEALTH_WEBHOOK_MAX_ATTEMPTS attempts, `abandoned`;
-- any other answer (3xx: redirects are not followed; 4xx): `failed`, no retry.
+- a transient answer (5xx, 408, 429, a timeout, a refused or reset connection, a name that does
+  not resolve): back to `pending` with `next_attempt_at` set by exponential backoff, and
+  `WebhookRetry` for the task; after PAYHEALTH_WEBHOOK_MAX_ATTEMPTS attempts, `abandoned`;
+- any other answer (3xx: redirects are not followed; 4xx), or a target refused before connecting
+  (webhooks/targets.py: the host resolves to an internal address now): `failed`, no retry.
 
 A failed or abandoned delivery adds one to the subscription's consecutive failures; at
-PAYHEALTH_WEBHOOK_DISABLE_AFTER the subscription is disabled and its owner gets an email.
+PAYHEALTH_WEBHOOK_DISABLE_AFTER the subscription is disabled and its owner gets an email. No
+attempt is sent past that point: see `_claim`.
 """
 
 from __future__ import annotations
 
+import codecs
+import http.client
 import json
 import logging
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -39,6 +45,7 @@ from payhealth.outbox import backoff, publish_on_commit
 from webhooks import signing
 from webhooks.models import RESPONSE_BODY_LIMIT, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from webhooks.selectors import forget_subscribed_event_types
+from webhooks.targets import RefusedTarget, Target, webhook_target
 
 logger = logging.getLogger(__name__)
 Status = WebhookDelivery.Status
@@ -68,6 +75,7 @@ class Outcome:
     body: str = ""
     error: str = ""
     duration_ms: int = 0
+    refused: bool = False  # the target was refused before connecting (webhooks/targets.py)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -76,7 +84,24 @@ class Outcome:
 
     @property
     def transient(self) -> bool:
+        if self.refused:
+            return False
         return self.status is None or self.status >= 500 or self.status in TRANSIENT_STATUSES
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    delivery: WebhookDelivery
+    url: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class _Held:
+    """Not attempted now: the attempts already under way could disable the subscription."""
+
+    reason: str
+    countdown: float
 
 
 def webhook_deliver(*, delivery_id: int) -> str:
@@ -85,55 +110,126 @@ def webhook_deliver(*, delivery_id: int) -> str:
     claimed = _claim(delivery_id)
     if claimed is None:
         return "skipped"
-    delivery, url, secret = claimed
-    outcome = _post(url=url, secret=secret, delivery=delivery)
-    result, countdown = _record(delivery.pk, outcome)
+    if isinstance(claimed, _Held):
+        raise WebhookRetry(claimed.reason, claimed.countdown)
+    outcome = _post(url=claimed.url, secret=claimed.secret, delivery=claimed.delivery)
+    result, countdown = _record(claimed.delivery.pk, outcome)
     if result == "retry":
         raise WebhookRetry(outcome.error or f"HTTP {outcome.status}", countdown)
     return result
 
 
+def _lock(delivery_id: int) -> tuple[WebhookSubscription, WebhookDelivery] | None:
+    """Lock a delivery's subscription, then the delivery: the order every writer of both keeps
+    (deleting a subscription locks it before its deliveries), so none waits on the other in a circle."""
+    subscription_id = WebhookDelivery.objects.filter(pk=delivery_id).values_list("subscription_id", flat=True).first()
+    if subscription_id is None:
+        return None
+    subscription = WebhookSubscription.objects.select_for_update().filter(pk=subscription_id).first()
+    delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id).first()
+    if subscription is None or delivery is None:
+        return None
+    return subscription, delivery
+
+
 @transaction.atomic
-def _claim(delivery_id: int) -> tuple[WebhookDelivery, str, str] | None:
-    delivery = (
-        WebhookDelivery.objects.select_for_update(of=("self",)).select_related("subscription").filter(pk=delivery_id)
-    ).first()
-    if delivery is None or delivery.status != Status.PENDING:
+def _claim(delivery_id: int) -> _Claimed | _Held | None:
+    """Start an attempt, deciding under the subscription's row lock.
+
+    The failure that disables a subscription is counted under that lock, so a claim made after it
+    reads the subscription disabled and sends nothing. And a subscription never has more attempts
+    under way than failures left before it is disabled: were they all to fail, the last of them
+    would disable it, and none is sent past that. An attempt beyond that waits (`_Held`) until the
+    ones under way have answered."""
+    locked = _lock(delivery_id)
+    if locked is None:
+        return None
+    subscription, delivery = locked
+    if delivery.status != Status.PENDING:
         return None
     now = timezone.now()
     if delivery.next_attempt_at and delivery.next_attempt_at > now + EARLY_SLACK:
         return None  # a duplicate task ahead of the retry that owns this attempt
-    subscription = delivery.subscription
     if not subscription.active:
         delivery.status = Status.ABANDONED
         delivery.last_error = _("The webhook was disabled before this event could be delivered.")
         delivery.next_attempt_at = None
         delivery.save(update_fields=["status", "last_error", "next_attempt_at"])
         return None
+    under_way = WebhookDelivery.objects.filter(subscription=subscription, status=Status.DELIVERING).count()
+    if subscription.consecutive_failures + under_way >= settings.PAYHEALTH_WEBHOOK_DISABLE_AFTER:
+        timeout = settings.PAYHEALTH_WEBHOOK_TIMEOUT  # by then the attempts under way have answered
+        countdown = backoff(0, first=timeout, cap=timeout)
+        delivery.next_attempt_at = now + timedelta(seconds=countdown)
+        delivery.last_error = _(
+            "Waiting for the deliveries already under way: if they failed too, this webhook would be disabled."
+        )
+        delivery.save(update_fields=["next_attempt_at", "last_error"])
+        return _Held(reason=delivery.last_error, countdown=countdown)
     delivery.status = Status.DELIVERING
     delivery.attempts += 1  # exact: the row is locked
     delivery.next_attempt_at = now  # while delivering: when this attempt began (read by the sweep)
     delivery.save(update_fields=["status", "attempts", "next_attempt_at"])
-    return delivery, subscription.url, subscription.secret
+    return _Claimed(delivery=delivery, url=subscription.url, secret=subscription.secret)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not an instruction: the signed body goes to the configured URL only."""
+class _PinnedConnection(http.client.HTTPConnection):
+    """Connects to the target's checked addresses only, never to a new lookup of its name; the
+    name still makes the Host header."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
+    def __init__(self, target: Target, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout)
+        self.addresses = target.addresses
+
+    def connect(self) -> None:
+        self.sock = _open_socket(self.addresses, self.port, self.timeout)
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+class _PinnedTLSConnection(http.client.HTTPSConnection):
+    """The same over TLS: SNI and the certificate check are for the name, not the address."""
+
+    def __init__(self, target: Target, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout, context=tls_context())
+        self.addresses = target.addresses
+
+    def connect(self) -> None:
+        sock = _open_socket(self.addresses, self.port, self.timeout)
+        try:
+            self.sock = tls_context().wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+@lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """The system's trusted authorities, certificate and host name checked."""
+    return ssl.create_default_context()
+
+
+def _open_socket(addresses: tuple[str, ...], port: int, timeout: float) -> socket.socket:
+    """A connection to the first of `addresses` that answers, like socket.create_connection over a
+    name's addresses."""
+    error: OSError = OSError("no address to connect to")
+    for address in addresses:
+        try:
+            sock = socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            error = exc
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    raise error
 
 
 def delivery_body(delivery: WebhookDelivery) -> bytes:
     return json.dumps(delivery.payload, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _read(response) -> str:
-    data = response.read(RESPONSE_BODY_LIMIT + 1)
-    return data[:RESPONSE_BODY_LIMIT].decode("utf-8", "replace")
+def _read(response: http.client.HTTPResponse) -> str:
+    """The first RESPONSE_BODY_LIMIT bytes as text, a character cut in half dropped."""
+    data = response.read(RESPONSE_BODY_LIMIT)
+    return codecs.getincrementaldecoder("utf-8")("replace").decode(data, final=False)
 
 
 def signing_timestamp() -> int:
@@ -142,6 +238,19 @@ def signing_timestamp() -> int:
 
 
 def _post(*, url: str, secret: str, delivery: WebhookDelivery) -> Outcome:
+    """One attempt: check the target now, POST to the checked addresses, keep a short answer.
+
+    A refused target is not contacted and fails the delivery at once. A redirect is an answer,
+    not an instruction: it is not followed (the signed body goes to the configured URL only) and
+    nothing of its body is kept."""
+    started = time.monotonic()
+    try:
+        target = webhook_target(url)
+    except RefusedTarget as refused:
+        logger.warning("webhook delivery %s refused: %s", delivery.pk, refused)
+        return Outcome(headers={}, error=str(refused)[:MAX_ERROR_LENGTH], refused=True)
+    except (OSError, ValueError) as exc:  # the name does not resolve (now), or the URL is malformed
+        return Outcome(headers={}, error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH])
     body = delivery_body(delivery)
     timestamp = signing_timestamp()
     headers = {
@@ -152,29 +261,37 @@ def _post(*, url: str, secret: str, delivery: WebhookDelivery) -> Outcome:
         signing.SIGNATURE_HEADER: signing.sign(secret, timestamp, body),
     }
     outcome = Outcome(headers=headers)
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - http(s) only
-    started = time.monotonic()
+    timeout = settings.PAYHEALTH_WEBHOOK_TIMEOUT
+    pinned = _PinnedTLSConnection if target.scheme == "https" else _PinnedConnection
+    connection = pinned(target, timeout)
     try:
-        with _opener.open(request, timeout=settings.PAYHEALTH_WEBHOOK_TIMEOUT) as response:
-            outcome.status = response.status
+        connection.request("POST", target.path, body=body, headers=headers)
+        response = connection.getresponse()
+        outcome.status = response.status
+        if 300 <= response.status < 400:
+            outcome.error = _("HTTP %(status)s %(reason)s: redirects are not followed.") % {
+                "status": response.status,
+                "reason": response.reason,
+            }
+        else:
             outcome.body = _read(response)
-    except urllib.error.HTTPError as exc:  # an answer outside 2xx (3xx included: not followed)
-        outcome.status = exc.code
-        try:
-            outcome.body = _read(exc)
-        except OSError:
-            outcome.body = ""
-        outcome.error = f"HTTP {exc.code} {exc.reason}"[:MAX_ERROR_LENGTH]
-    except (urllib.error.URLError, OSError, ValueError) as exc:  # refused, reset, timed out, bad URL
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        outcome.error = f"{type(reason).__name__}: {reason}"[:MAX_ERROR_LENGTH]
+            if response.status >= 300:
+                outcome.error = f"HTTP {response.status} {response.reason}"
+    except (http.client.HTTPException, OSError) as exc:  # refused, reset, timed out, TLS, garbled answer
+        outcome.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        connection.close()
+    outcome.error = outcome.error[:MAX_ERROR_LENGTH]
     outcome.duration_ms = int((time.monotonic() - started) * 1000)
     return outcome
 
 
 @transaction.atomic
 def _record(delivery_id: int, outcome: Outcome) -> tuple[str, float]:
-    delivery = WebhookDelivery.objects.select_for_update(of=("self",)).get(pk=delivery_id)
+    locked = _lock(delivery_id)
+    if locked is None:  # deleted meanwhile, with its subscription
+        return "skipped", 0
+    subscription, delivery = locked
     now = timezone.now()
     WebhookAttempt.objects.create(
         delivery=delivery,
@@ -196,9 +313,9 @@ def _record(delivery_id: int, outcome: Outcome) -> tuple[str, float]:
         delivery.delivered_at = now
         delivery.next_attempt_at = None
         delivery.save(update_fields=[*fields, "delivered_at"])
-        WebhookSubscription.objects.filter(pk=delivery.subscription_id, consecutive_failures__gt=0).update(
-            consecutive_failures=0
-        )
+        if subscription.consecutive_failures:
+            subscription.consecutive_failures = 0
+            subscription.save(update_fields=["consecutive_failures"])
         return "succeeded", 0
     if outcome.transient and delivery.attempts < settings.PAYHEALTH_WEBHOOK_MAX_ATTEMPTS:
         countdown = backoff(
@@ -218,25 +335,30 @@ def _record(delivery_id: int, outcome: Outcome) -> tuple[str, float]:
             "error": outcome.error or f"HTTP {outcome.status}",
         }
     delivery.save(update_fields=fields)
-    _count_failure(delivery.subscription_id, delivery.last_error or f"HTTP {outcome.status}")
+    _count_failure(subscription, delivery.last_error or f"HTTP {outcome.status}")
     return delivery.status, 0
 
 
-def _count_failure(subscription_id: int, error: str) -> None:
-    subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription_id)
-    subscription.consecutive_failures = F("consecutive_failures") + 1
-    subscription.save(update_fields=["consecutive_failures"])
-    subscription.refresh_from_db(fields=["consecutive_failures"])
-    limit = settings.PAYHEALTH_WEBHOOK_DISABLE_AFTER
-    if not subscription.active or subscription.consecutive_failures < limit:
+def _count_failure(subscription: WebhookSubscription, error: str) -> None:
+    """One more failed delivery in a row for a subscription locked by the caller; the one that
+    reaches PAYHEALTH_WEBHOOK_DISABLE_AFTER disables it. A disabled subscription's run is over:
+    an answer that arrives after that (an attempt its owner started) is not counted."""
+    if not subscription.active:
         return
-    subscription.active = False
-    subscription.disabled_at = timezone.now()
-    subscription.disabled_reason = (
-        _("Disabled after %(count)s failed deliveries in a row. Last error: %(error)s")
-        % {"count": subscription.consecutive_failures, "error": error}
-    )[:500]
-    subscription.save(update_fields=["active", "disabled_at", "disabled_reason", "updated_at"])
+    subscription.consecutive_failures += 1  # exact: the row is locked
+    fields = ["consecutive_failures"]
+    limit = settings.PAYHEALTH_WEBHOOK_DISABLE_AFTER
+    if subscription.consecutive_failures >= limit:
+        subscription.active = False
+        subscription.disabled_at = timezone.now()
+        subscription.disabled_reason = (
+            _("Disabled after %(count)s failed deliveries in a row. Last error: %(error)s")
+            % {"count": subscription.consecutive_failures, "error": error}
+        )[:500]
+        fields += ["active", "disabled_at", "disabled_reason", "updated_at"]
+    subscription.save(update_fields=fields)
+    if subscription.active:
+        return
     forget_subscribed_event_types()
     logger.warning("webhook %s disabled after %s failures", subscription.pk, subscription.consecutive_failures)
     transaction.on_commit(lambda: mail_subscription_disabled(subscription.pk))

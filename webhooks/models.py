@@ -18,8 +18,12 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from webhooks.targets import validate_webhook_target
+
 SECRET_PREFIX = "whsec_"
-RESPONSE_BODY_LIMIT = 4096
+# What is kept of a receiver's answer: enough for its error message, too little to read a service
+# through (and nothing at all of a redirect or a refused target: webhooks/delivery.py).
+RESPONSE_BODY_LIMIT = 512
 
 
 class EventType(models.TextChoices):
@@ -44,9 +48,11 @@ def generate_secret() -> str:
 
 
 def validate_webhook_url(value: str) -> None:
+    """An http(s) URL without credentials whose host is public now (webhooks/targets.py)."""
     URLValidator(schemes=["http", "https"], message=_("Enter an http:// or https:// URL."))(value)
     if "@" in value.split("://", 1)[-1].split("/", 1)[0]:
         raise ValidationError(_("Do not put credentials in the URL; the signature authenticates PayHealth."))
+    validate_webhook_target(value)
 
 
 class WebhookSubscription(models.Model):
@@ -164,7 +170,9 @@ class WebhookAttempt(models.Model):
     at = models.DateTimeField(_("at"), default=timezone.now)
     request_headers = models.JSONField(_("request headers"), default=dict)
     response_status = models.PositiveSmallIntegerField(_("response status"), null=True, blank=True)
-    response_body = models.TextField(_("response body"), blank=True, help_text=_("The first 4 KB."))
+    response_body = models.TextField(
+        _("response body"), blank=True, help_text=_("The first 512 bytes; nothing of a redirect.")
+    )
     error = models.TextField(_("error"), blank=True)
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
 

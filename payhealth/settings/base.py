@@ -7,7 +7,8 @@ PAYHEALTH_NOTICE_MAX_RETRIES, PAYHEALTH_NOTICE_RETRY_BACKOFF, PAYHEALTH_NOTICE_R
 PAYHEALTH_NOTICE_STUCK_AFTER, INBOUND_IMAP_URL, PAYHEALTH_INBOUND_TOKEN, PAYHEALTH_INBOUND_MAX_MESSAGE_BYTES,
 PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES, PAYHEALTH_SLA_POLL_SECONDS, PAYHEALTH_SITE_URL,
 PAYHEALTH_WEBHOOK_TIMEOUT, PAYHEALTH_WEBHOOK_MAX_ATTEMPTS, PAYHEALTH_WEBHOOK_RETRY_BACKOFF,
-PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX, PAYHEALTH_WEBHOOK_DISABLE_AFTER, PAYHEALTH_WEBHOOK_STUCK_AFTER.
+PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX, PAYHEALTH_WEBHOOK_DISABLE_AFTER, PAYHEALTH_WEBHOOK_STUCK_AFTER,
+PAYHEALTH_WEBHOOK_ALLOWED_HOSTS.
 """
 
 from pathlib import Path
@@ -221,6 +222,10 @@ PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX = config.env_int(
 PAYHEALTH_WEBHOOK_DISABLE_AFTER = config.env_int("PAYHEALTH_WEBHOOK_DISABLE_AFTER", 10, minimum=1, maximum=1000)
 PAYHEALTH_WEBHOOK_STUCK_AFTER = config.env_int("PAYHEALTH_WEBHOOK_STUCK_AFTER", 120, minimum=1, maximum=86400)
 PAYHEALTH_WEBHOOK_SWEEP_BATCH = 200
+# Webhooks go to public addresses only (webhooks/targets.py): loopback, private, link-local,
+# multicast, unspecified and reserved addresses and local names are refused unless listed here
+# (host names, ".domain" for a domain and its subdomains, IP addresses, CIDR networks).
+PAYHEALTH_WEBHOOK_ALLOWED_HOSTS = config.env_hosts("PAYHEALTH_WEBHOOK_ALLOWED_HOSTS", [])
 # Seconds the cached "which event types have an active subscription" may be trusted. Changes
 # clear it at once in a shared (Redis) cache; with a per-process cache this bounds how long
 # another process may miss a new subscription.

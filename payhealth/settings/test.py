@@ -14,3 +14,6 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
     "DEFAULT_THROTTLE_RATES": {"token": "100000/min", "user": "100000/min", "anon": "100000/min"},
 }
+
+# The tests' webhook receivers listen on loopback; tests of the refusals empty this list.
+PAYHEALTH_WEBHOOK_ALLOWED_HOSTS = ["localhost", "127.0.0.1", "::1"]

@@ -1,5 +1,6 @@
 """Bad configuration stops start-up with one line naming the variable; nothing falls back."""
 
+import ipaddress
 import os
 import subprocess
 import sys
@@ -31,6 +32,12 @@ ROOT = Path(__file__).resolve().parents[2]
         ("PAYHEALTH_API_THROTTLE_ANON", "0/min", "PAYHEALTH_API_THROTTLE_ANON='0/min' is not a rate"),
         ("CACHE_URL", "memcached://127.0.0.1:11211", "CACHE_URL has unsupported scheme 'memcached'"),
         ("CACHE_URL", "redis://127.0.0.1:port/1", "CACHE_URL has an invalid port"),
+        (
+            "PAYHEALTH_WEBHOOK_ALLOWED_HOSTS",
+            "hooks.example.com,10.0.0.0/33",
+            "PAYHEALTH_WEBHOOK_ALLOWED_HOSTS has '10.0.0.0/33', which is neither a host name",
+        ),
+        ("PAYHEALTH_WEBHOOK_ALLOWED_HOSTS", "https://hooks.example.com/", "PAYHEALTH_WEBHOOK_ALLOWED_HOSTS has"),
     ],
 )
 def test_manage_py_refuses_a_malformed_variable_with_one_line(name, value, fragment):
@@ -100,3 +107,44 @@ def test_booleans(monkeypatch, raw, expected):
 def test_unset_boolean_takes_the_default(monkeypatch):
     monkeypatch.delenv("DEBUG", raising=False)
     assert config.env_bool("DEBUG", True) is True
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, []),
+        ("", []),
+        (
+            " localhost , 127.0.0.1,[::1], 10.0.0.0/8, .corp.example ",
+            ["localhost", "127.0.0.1", "[::1]", "10.0.0.0/8", ".corp.example"],
+        ),
+    ],
+)
+def test_host_lists(monkeypatch, raw, expected):
+    if raw is None:
+        monkeypatch.delenv("PAYHEALTH_WEBHOOK_ALLOWED_HOSTS", raising=False)
+    else:
+        monkeypatch.setenv("PAYHEALTH_WEBHOOK_ALLOWED_HOSTS", raw)
+
+    assert config.env_hosts("PAYHEALTH_WEBHOOK_ALLOWED_HOSTS", []) == expected
+
+
+@pytest.mark.parametrize(
+    ("entry", "parsed"),
+    [
+        ("127.0.0.1", ipaddress.ip_network("127.0.0.1/32")),
+        ("[::1]", ipaddress.ip_network("::1/128")),
+        ("10.1.2.3/8", ipaddress.ip_network("10.0.0.0/8")),
+        ("Hooks.Example.COM.", "hooks.example.com"),
+        (".corp.example", ".corp.example"),
+        ("bücher.example", "xn--bcher-kva.example"),
+    ],
+)
+def test_host_entries_are_normalised(entry, parsed):
+    assert config.host_entry(entry) == parsed
+
+
+@pytest.mark.parametrize("entry", ["", ".", "*.example.com", "http://x.example", "-x.example", "a..b", "10.0.0.0/33"])
+def test_host_entries_that_are_neither_name_nor_address_are_refused(entry):
+    with pytest.raises(ValueError):
+        config.host_entry(entry)

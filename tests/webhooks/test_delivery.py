@@ -166,13 +166,22 @@ def test_a_slow_receiver_times_out(httpserver, hook, analyst, fast_retries):
     assert attempt.duration_ms >= 1000
 
 
-def test_the_response_body_is_kept_up_to_4_kb(httpserver, hook, analyst, fast_retries):
+def test_only_the_first_512_bytes_of_the_answer_are_kept(httpserver, hook, analyst, fast_retries):
     httpserver.expect_request("/hook").respond_with_data("x" * 10000, status=400)
     _incident, delivery = status_change(analyst)
 
     webhook_deliver(delivery_id=delivery.pk)
 
-    assert len(delivery.attempt_log.get().response_body) == 4096
+    assert delivery.attempt_log.get().response_body == "x" * 512
+
+
+def test_a_character_cut_at_the_limit_is_dropped_not_garbled(httpserver, hook, analyst, fast_retries):
+    httpserver.expect_request("/hook").respond_with_data("x" * 511 + "ñandú", status=400)
+    _incident, delivery = status_change(analyst)
+
+    webhook_deliver(delivery_id=delivery.pk)
+
+    assert delivery.attempt_log.get().response_body == "x" * 511  # "ñ" is two bytes: the 512th is half of it
 
 
 def test_a_subscription_is_disabled_after_the_limit_and_its_owner_is_told(
