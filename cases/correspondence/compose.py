@@ -2,11 +2,12 @@
 in `cases.correspondence.dispatch`.
 
 A notice is one outbound `Correspondence` per partner and language group. Its life:
-`draft → (pending_approval →) queued → sending → sent | failed`. SEV1 and SEV2 notices wait for
-a lead's approval, and approving one sends it; the approver is never the author. Sending needs
-`cases.send_correspondence` (partner managers and leads); analysts draft. Queued rows are
-published to Celery by name after the transaction commits (`payhealth.outbox`); delivery
-itself is `cases.correspondence.delivery`.
+`draft → (pending_approval →) queued → sending → sent | failed`. A notice whose incident was
+SEV1 or SEV2 at any moment since it was drafted waits for a lead's approval (the rule and who
+may submit are in `cases.correspondence.dispatch`); a draft records the incident's severity it
+was drafted at. Sending needs `cases.send_correspondence` (partner managers and leads);
+analysts draft. Queued rows are published to Celery by name after the transaction commits
+(`payhealth.outbox`); delivery itself is `cases.correspondence.delivery`.
 
 `actor=None` means PayHealth itself (an SLA sweep composing an escalation, say): it drafts and
 sends without a permission check but can never approve.
@@ -263,6 +264,7 @@ def _draft(engagement, *, actor, language, contacts, now, next_update, shared: _
         from_address=settings.DEFAULT_FROM_EMAIL,
         to_addresses=[contact.email for contact in contacts],
         status=Status.DRAFT,
+        peak_severity=incident.severity,
         message_id=new_message_id(incident.reference),
         in_reply_to=in_reply_to,
         references=references,
