@@ -8,8 +8,15 @@ and a context of plain dicts, lists, strings and numbers built for one partner
 (`cases.correspondence.context`), never model objects, so no method or relation can be reached.
 
 A template is checked when it is saved, never discovered broken at send time: it must compile,
-every variable it names must be one of `CONTEXT_SCHEMA`, and it must render against a sample
-context. Each problem is reported with its line and the reason.
+every variable it names must be one of `CONTEXT_SCHEMA`, every loop must go over one of its
+lists, and it must render against a sample context. Each problem is reported with its line and
+the reason.
+
+Running a template costs the server, so the sandbox bounds the cost (the limits below): the
+text, its lines and its tags have a size, tags nest only so deep, and every render carries a
+budget of steps (nodes, loop passes, filters) and of characters that it spends while it runs and
+stops at once when it is spent. Saving and previewing refuse a template beyond a limit;
+rendering a stored one beyond it fails that notice with the reason, never the server.
 
 Shipped defaults live in `templates/notices/<language>/<kind>.txt`: a `Subject:` line, a blank
 line, then the body. `load_notice_templates` copies them into `NoticeTemplate` rows (a data
@@ -20,15 +27,20 @@ from __future__ import annotations
 
 import functools
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import transaction
-from django.template import Context, Engine, Library, Template, TemplateSyntaxError, defaultfilters, defaulttags
-from django.template.base import FilterExpression, Node, TextNode, Variable, VariableNode
+from django.template import Context, Engine, Library, Template, defaultfilters, defaulttags
+from django.template.base import FilterExpression, Lexer, Node, NodeList, TextNode, TokenType, Variable, VariableNode
 from django.template.defaulttags import CommentNode, ForNode, IfNode, TemplateLiteral
 from django.utils import translation
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from partners.models import NoticeTemplate
 
 DEFAULTS_DIR = Path(__file__).resolve().parent.parent / "templates" / "notices"
 KINDS = ("breakage", "update", "resolution", "rca_request", "follow_up", "sla_escalation")
@@ -52,12 +64,220 @@ ALLOWED_FILTERS = (
     "yesno",
 )
 
+# --- limits -----------------------------------------------------------------------------------
+# Each one closes a way of making the server work without bound; the shipped defaults stay far
+# below all of them.
+
+MAX_TEMPLATE_CHARS = 20_000  # a body
+SUBJECT_MAX_CHARS = NoticeTemplate._meta.get_field("subject").max_length
+# Django's lexer scans the rest of a line again for every "{{", "{%" or "{#" left open on it, so
+# its work grows with the square of a line's length.
+MAX_LINE_CHARS = 1_000
+MAX_TAG_WORDS = 40  # in one {% %}: conditions are parsed and evaluated recursively
+MAX_NESTING = 10  # tags inside tags: compiling and rendering recurse once per level
+MAX_RENDER_STEPS = 20_000  # per render: nodes rendered, loop passes, filters applied
+MAX_OUTPUT_CHARS = 100_000  # per render: characters made by text, variables and filters
+
+_TOO_LONG = gettext_lazy("The text is longer than %(limit)s characters.")
+_LINE_TOO_LONG = gettext_lazy("the line is longer than %(limit)s characters: break it into shorter lines.")
+_NOT_CLOSED = gettext_lazy("“%(opening)s” has no “%(closing)s” after it on its line.")
+_DELIMITERS = (("{{", "}}"), ("{%", "%}"), ("{#", "#}"))
+_TOO_MANY_WORDS = gettext_lazy("the tag has more than %(limit)s words: shorten the condition.")
+_TOO_DEEP = gettext_lazy("tags are nested more than %(limit)s deep.")
+_TOO_MANY_STEPS = gettext_lazy(
+    "rendering it takes more than %(limit)s steps: a loop repeats everything inside it, and loops inside loops "
+    "multiply."
+)
+_TOO_MUCH_TEXT = gettext_lazy("rendering it produces more than %(limit)s characters.")
+
+
+class NoticeTemplateLimit(Exception):
+    """A template beyond what the sandbox runs; its message is written in the reader's language when shown."""
+
+    def __init__(self, message, *, line: int | None = None, **params) -> None:
+        super().__init__(message, params)
+        self.message, self.line, self.params = message, line, params
+
+    def __str__(self) -> str:
+        return str(self.message) % {
+            name: number_format(value, force_grouping=True) if isinstance(value, int) else value
+            for name, value in self.params.items()
+        }
+
+
+class _Budget:
+    """What one render may still spend."""
+
+    def __init__(self) -> None:
+        self.steps, self.chars = MAX_RENDER_STEPS, MAX_OUTPUT_CHARS
+
+    def charge(self, steps: int, chars: int) -> None:
+        self.steps -= steps
+        self.chars -= chars
+        self.check()
+
+    def check(self) -> None:
+        if self.steps < 0:
+            raise NoticeTemplateLimit(_TOO_MANY_STEPS, limit=MAX_RENDER_STEPS)
+        if self.chars < 0:
+            raise NoticeTemplateLimit(_TOO_MUCH_TEXT, limit=MAX_OUTPUT_CHARS)
+
+
+_budget: ContextVar[_Budget] = ContextVar("notice_render_budget")
+
+
+def _charge(steps: int = 1, chars: int = 0) -> None:
+    """Spend from the running render's budget (a LookupError outside `_render`: nothing renders unmetered)."""
+    _budget.get().charge(steps, chars)
+
+
+def _render(template: Template, context: dict) -> str:
+    budget = _Budget()
+    token = _budget.set(budget)
+    try:
+        output = template.render(Context(context, autoescape=False))
+    finally:
+        _budget.reset(token)
+    budget.check()  # spent inside an {% if %} condition, whose errors Django turns into False
+    return output
+
+
+class _MeteredText(TextNode):
+    def render(self, context):
+        _charge(chars=len(self.s))
+        return self.s
+
+    render_annotated = render  # like TextNode's: the enclosing tag's line is the one reported
+
+
+class _MeteredVariable(VariableNode):
+    def render(self, context):
+        _charge()
+        output = super().render(context)
+        _charge(steps=0, chars=len(output))
+        return output
+
+
+class _MeteredOperand(TemplateLiteral):
+    """An operand of an {% if %} condition: comparing a list (`in`, `==`) costs its length."""
+
+    def eval(self, context):
+        value = super().eval(context)
+        _charge(steps=len(value) if isinstance(value, list | tuple | dict) else 0)
+        return value
+
+
+def _meter_condition(condition):
+    if isinstance(condition, TemplateLiteral):
+        return _MeteredOperand(condition.value, condition.text)
+    for side in ("first", "second"):
+        operand = getattr(condition, side, None)
+        if operand is not None:
+            setattr(condition, side, _meter_condition(operand))
+    return condition
+
+
+class _MeteredIf(IfNode):
+    def render(self, context):
+        _charge()
+        return super().render(context)
+
+
+class _MeteredFor(ForNode):
+    def render(self, context):
+        _charge()
+        return super().render(context)
+
+
+class _LoopPass(Node):
+    """The first node of every loop body: each pass costs a step, even an empty one."""
+
+    def render(self, context):
+        _charge()
+        return ""
+
+
+class _MeteredComment(CommentNode):
+    def render(self, context):
+        _charge()
+        return ""
+
+
+def _meter(nodelist: NodeList) -> None:
+    """Swap the text and variable nodes the parser made for ones that spend the budget."""
+    for index, node in enumerate(nodelist):
+        if type(node) is TextNode:
+            metered = _MeteredText(node.s)
+        elif type(node) is VariableNode:
+            metered = _MeteredVariable(node.filter_expression)
+        else:
+            continue
+        metered.token, metered.origin = node.token, node.origin
+        nodelist[index] = metered
+
+
+def _check_nesting(parser) -> None:
+    # The parser's stack of open tags is this tag's depth; checked before Django parses the
+    # tag's body, which is where it would recurse.
+    if len(parser.command_stack) > MAX_NESTING:
+        raise NoticeTemplateLimit(_TOO_DEEP, limit=MAX_NESTING)
+
+
+def _if_tag(parser, token):
+    _check_nesting(parser)
+    node = defaulttags.do_if(parser, token)
+    for _condition, nodelist in node.conditions_nodelists:
+        _meter(nodelist)
+    return _MeteredIf([(_meter_condition(condition), nodelist) for condition, nodelist in node.conditions_nodelists])
+
+
+def _for_tag(parser, token):
+    _check_nesting(parser)
+    node = defaulttags.do_for(parser, token)
+    _meter(node.nodelist_loop)
+    _meter(node.nodelist_empty)
+    each_pass = _LoopPass()
+    each_pass.token, each_pass.origin = token, parser.origin
+    node.nodelist_loop.insert(0, each_pass)
+    return _MeteredFor(node.loopvars, node.sequence, node.is_reversed, node.nodelist_loop, node.nodelist_empty)
+
+
+def _comment_tag(parser, token):
+    defaulttags.comment(parser, token)
+    return _MeteredComment()
+
+
+def _metered_filter(function):
+    """A filter that spends a step and the length of the text it returns."""
+
+    @functools.wraps(function)  # keeps is_safe, needs_autoescape and, through __wrapped__, the arguments
+    def metered(value, *args, **kwargs):
+        _charge()
+        result = function(value, *args, **kwargs)
+        _charge(steps=0, chars=len(result) if isinstance(result, str) else 0)
+        return result
+
+    return metered
+
+
+@functools.wraps(defaultfilters.join)
+def _join(value, arg, autoescape=True):
+    """`join`, charged for the text it would make before it makes it (chained, it multiplies)."""
+    items = list(value) if isinstance(value, str | list | tuple | dict) else []
+    made = sum(len(item) for item in items if isinstance(item, str))
+    if isinstance(arg, str):
+        made += len(arg) * max(len(items) - 1, 0)
+    _charge(chars=made)
+    return defaultfilters.join(value, arg, autoescape=autoescape)
+
+
 # The sandbox's only library, installed as the engine's sole builtin ("partners.notices").
 register = Library()
-for _name in ALLOWED_TAGS:
-    register.tags[_name] = defaulttags.register.tags[_name]
+for _name, _compile_function in zip(ALLOWED_TAGS, (_if_tag, _for_tag, _comment_tag), strict=True):
+    register.tag(_name, _compile_function)
 for _name in ALLOWED_FILTERS:
-    register.filters[_name] = defaultfilters.register.filters[_name]
+    register.filters[_name] = _metered_filter(defaultfilters.register.filters[_name])
+register.filters["join"] = _join
 
 
 class ListOf:
@@ -143,8 +363,40 @@ _TAG_ONLY_LINE = re.compile(r"^[ \t]*(\{%(?:(?!%\}).)*%\}|\{#(?:(?!#\}).)*#\})[ 
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
-def _compile(source: str, *, debug: bool = False) -> Template:
-    return Template(source, engine=notice_engine(debug=debug))
+def _check_source(source: str, *, max_chars: int) -> None:
+    """Refuse a text that would make Django's lexer or parser work too hard, before they see it.
+
+    The lexer looks for the end of a "{{", "{%" or "{#" to the end of its line, again for each
+    one left open: with every one closed on its line, and lines of bounded length, it reads a
+    text in one pass.
+    """
+    if len(source) > max_chars:
+        raise NoticeTemplateLimit(_TOO_LONG, limit=max_chars)
+    for number, line in enumerate(source.split("\n"), start=1):
+        if len(line) > MAX_LINE_CHARS:
+            raise NoticeTemplateLimit(_LINE_TOO_LONG, line=number, limit=MAX_LINE_CHARS)
+        for opening, closing in _DELIMITERS:
+            last_closing = line.rfind(closing)
+            if line.find(opening, max(last_closing - 1, 0) if last_closing >= 0 else 0) >= 0:
+                raise NoticeTemplateLimit(_NOT_CLOSED, line=number, opening=opening, closing=closing)
+    for token in Lexer(source).tokenize():
+        if token.token_type is TokenType.BLOCK and len(token.split_contents()) > MAX_TAG_WORDS:
+            raise NoticeTemplateLimit(_TOO_MANY_WORDS, line=token.lineno, limit=MAX_TAG_WORDS)
+
+
+def _compile(
+    source: str, *, max_chars: int = MAX_TEMPLATE_CHARS, trim_tag_lines: bool = False, debug: bool = False
+) -> Template:
+    _check_source(source, max_chars=max_chars)
+    if trim_tag_lines:  # after the check: joined lines are made of closed tags, which lex in one pass
+        source = _TAG_ONLY_LINE.sub(r"\1", source)
+    template = Template(source, engine=notice_engine(debug=debug))
+    _meter(template.nodelist)
+    return template
+
+
+def _line_of(error: Exception) -> int | None:
+    return getattr(error, "line", None) or getattr(error, "template_debug", {}).get("line")
 
 
 @dataclass(frozen=True)
@@ -154,25 +406,34 @@ class RenderedNotice:
 
 
 class NoticeRenderError(Exception):
-    """A stored template that cannot render (it was saved without the checks, e.g. by SQL)."""
+    """A template that cannot render: saved without the checks (e.g. by SQL), or beyond a limit
+    for this incident (a loop over its 5,000 merchants, say)."""
 
 
 def render_notice(*, subject: str, body: str, context: dict, language: str) -> RenderedNotice:
     """Render a template's subject and body against an allow-listed context, in `language`.
 
     The subject becomes one line; the body loses the blank lines that tag-only lines would
-    leave and keeps at most one empty line in a row.
+    leave and keeps at most one empty line in a row. Anything that stops the render is a
+    `NoticeRenderError` whose message is in the reader's language, not the notice's.
     """
-    with translation.override(language):
-        try:
-            rendered_subject = _compile(subject).render(Context(context, autoescape=False))
-            rendered_body = _compile(_TAG_ONLY_LINE.sub(r"\1", body)).render(Context(context, autoescape=False))
-        except TemplateSyntaxError as exc:
-            raise NoticeRenderError(str(exc)) from exc
+    try:
+        with translation.override(language):
+            rendered_subject = _render(_compile(subject, max_chars=SUBJECT_MAX_CHARS), context)
+            rendered_body = _render(_compile(body, trim_tag_lines=True), context)
+    except Exception as exc:  # an untrusted template: whatever stops it is the template's problem
+        raise NoticeRenderError(_explain(subject, body, context) or str(exc)) from exc
     rendered_subject = " ".join(rendered_subject.split())
     lines = [line.rstrip() for line in rendered_body.replace("\r\n", "\n").split("\n")]
     rendered_body = _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip("\n") + "\n"
     return RenderedNotice(subject=rendered_subject, body=rendered_body)
+
+
+def _explain(subject: str, body: str, context: dict) -> str:
+    """Why a render failed, with the line: the texts as written, checked against that same context."""
+    problems = template_problems(subject, sample_contexts=[context], max_chars=SUBJECT_MAX_CHARS)
+    problems = problems or template_problems(body, sample_contexts=[context])
+    return " ".join(str(problem) for problem in problems)
 
 
 # --- checks on save ---------------------------------------------------------------------------
@@ -222,6 +483,16 @@ def _resolve_schema(bits: tuple[str, ...], scope: dict):
         else:
             raise KeyError(".".join(bits[:depth]))
     return schema
+
+
+def _list_names(schema: dict, prefix: str = "") -> list[str]:
+    names = []
+    for key, value in schema.items():
+        if isinstance(value, ListOf):
+            names.append(f"{prefix}{key}")
+        elif isinstance(value, dict):
+            names.extend(_list_names(value, f"{prefix}{key}."))
+    return names
 
 
 class _VariableChecker:
@@ -277,7 +548,7 @@ class _VariableChecker:
 
     def nodelist(self, nodes, scope: dict) -> None:
         for node in nodes:
-            if isinstance(node, (TextNode, CommentNode)):
+            if isinstance(node, (TextNode, CommentNode, _LoopPass)):
                 continue
             if isinstance(node, VariableNode):
                 self.expression(node.filter_expression, node, scope)
@@ -286,7 +557,18 @@ class _VariableChecker:
                     self.condition(condition, node, scope)
                     self.nodelist(children, scope)
             elif isinstance(node, ForNode):
+                known = len(self.problems)
                 sequence = self.expression(node.sequence, node, scope)
+                if not isinstance(sequence, ListOf) and len(self.problems) == known:
+                    # A literal or a text would be walked character by character: nested, that is
+                    # a million passes from one line.
+                    self.problems.append(
+                        TemplateProblem(
+                            self.line_of(node, node.sequence.token),
+                            _("a loop can only go over one of the notice's lists: %(lists)s.")
+                            % {"lists": ", ".join(_list_names(CONTEXT_SCHEMA))},
+                        )
+                    )
                 item = sequence.item if isinstance(sequence, ListOf) and len(node.loopvars) == 1 else LEAF
                 inner = {**scope, "forloop": FORLOOP, **dict.fromkeys(node.loopvars, item)}
                 self.nodelist(node.nodelist_loop, inner)
@@ -295,30 +577,34 @@ class _VariableChecker:
                 self.problems.append(TemplateProblem(self.line_of(node, ""), _("this tag is not allowed.")))
 
 
-def template_problems(source: str, *, sample_contexts: list[dict] | None = None) -> list[TemplateProblem]:
-    """Everything wrong with one template text: syntax, unknown names, failure to render."""
+def template_problems(
+    source: str, *, sample_contexts: list[dict] | None = None, max_chars: int = MAX_TEMPLATE_CHARS
+) -> list[TemplateProblem]:
+    """Everything wrong with one template text: size, syntax, unknown names, failure to render."""
     try:
-        compiled = _compile(source, debug=True)
-    except TemplateSyntaxError as exc:
-        line = getattr(exc, "template_debug", {}).get("line")
-        return [TemplateProblem(line, _syntax_reason(str(exc)))]
+        compiled = _compile(source, max_chars=max_chars, debug=True)
+    except NoticeTemplateLimit as exc:
+        return [TemplateProblem(_line_of(exc), str(exc))]
+    except Exception as exc:  # TemplateSyntaxError, or whatever else a hostile text finds
+        return [TemplateProblem(_line_of(exc), _syntax_reason(str(exc)))]
     checker = _VariableChecker(source)
     checker.nodelist(compiled.nodelist, CONTEXT_SCHEMA)
     if checker.problems:
         return checker.problems
     for context in sample_contexts if sample_contexts is not None else sample_notice_contexts():
         try:
-            compiled.render(Context(context, autoescape=False))
+            _render(compiled, context)
+        except NoticeTemplateLimit as exc:
+            return [TemplateProblem(_line_of(exc), str(exc))]
         except Exception as exc:  # a filter given a bad argument, say: refuse it now, not at send time
-            line = getattr(exc, "template_debug", {}).get("line")
-            return [TemplateProblem(line, _("it cannot be rendered: %(error)s") % {"error": exc})]
+            return [TemplateProblem(_line_of(exc), _("it cannot be rendered: %(error)s") % {"error": exc})]
     return []
 
 
 def notice_template_errors(*, subject: str, body: str) -> dict[str, list[str]]:
     """Problems per field ({"subject": [...], "body": [...]}), empty when the template is usable."""
     errors: dict[str, list[str]] = {}
-    subject_problems = template_problems(subject)
+    subject_problems = template_problems(subject, max_chars=SUBJECT_MAX_CHARS)
     if "\n" in subject.strip() or "\r" in subject.strip():
         subject_problems.insert(0, TemplateProblem(None, _("The subject is a single line.")))
     if not subject.strip():

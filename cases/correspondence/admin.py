@@ -83,6 +83,7 @@ class CorrespondenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "fields": [
                     "created_by",
                     "created_at",
+                    "peak_severity",
                     "approved_by",
                     "approved_at",
                     "sent_by",

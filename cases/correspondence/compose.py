@@ -2,11 +2,12 @@
 in `cases.correspondence.dispatch`.
 
 A notice is one outbound `Correspondence` per partner and language group. Its life:
-`draft → (pending_approval →) queued → sending → sent | failed`. SEV1 and SEV2 notices wait for
-a lead's approval, and approving one sends it; the approver is never the author. Sending needs
-`cases.send_correspondence` (partner managers and leads); analysts draft. Queued rows are
-published to Celery by name after the transaction commits (`payhealth.outbox`); delivery
-itself is `cases.correspondence.delivery`.
+`draft → (pending_approval →) queued → sending → sent | failed`. A notice whose incident was
+SEV1 or SEV2 at any moment since it was drafted waits for a lead's approval (the rule and who
+may submit are in `cases.correspondence.dispatch`); a draft records the incident's severity it
+was drafted at. Sending needs `cases.send_correspondence` (partner managers and leads);
+analysts draft. Queued rows are published to Celery by name after the transaction commits
+(`payhealth.outbox`); delivery itself is `cases.correspondence.delivery`.
 
 `actor=None` means PayHealth itself (an SLA sweep composing an escalation, say): it drafts and
 sends without a permission check but can never approve.
@@ -31,7 +32,13 @@ from cases.correspondence.email import new_message_id, subject_with_token, threa
 from cases.models import Correspondence, Incident, PartnerEngagement, Severity
 from cases.timeline.events import NoticeDrafted, NoticeEdited
 from partners.models import NoticeTemplate, Partner, PartnerContact
-from partners.notices import NoticeRenderError, RenderedNotice, render_notice
+from partners.notices import (
+    NoticeRenderError,
+    RenderedNotice,
+    notice_template_errors,
+    render_notice,
+    sample_notice_contexts,
+)
 from payhealth.i18n import Language
 
 NEEDS_APPROVAL = (Severity.SEV1, Severity.SEV2)
@@ -263,6 +270,7 @@ def _draft(engagement, *, actor, language, contacts, now, next_update, shared: _
         from_address=settings.DEFAULT_FROM_EMAIL,
         to_addresses=[contact.email for contact in contacts],
         status=Status.DRAFT,
+        peak_severity=incident.severity,
         message_id=new_message_id(incident.reference),
         in_reply_to=in_reply_to,
         references=references,
@@ -285,16 +293,22 @@ def _draft(engagement, *, actor, language, contacts, now, next_update, shared: _
 
 
 def notice_template_preview(
-    *, incident: Incident, partner: Partner, language: str, subject: str, body: str, actor=None
+    *, subject: str, body: str, language: str, engagement: PartnerEngagement | None = None, actor=None
 ) -> RenderedNotice:
-    """A template text rendered for one engaged partner of an incident, nothing saved (live preview)."""
-    engagement = PartnerEngagement.objects.select_related("incident", "partner").get(incident=incident, partner=partner)
-    context = notice_context(engagement=engagement, language=language, author=actor)
+    """A template text checked as on save, then rendered for an engaged partner of an incident (or
+    against sample data without one); nothing saved. The editor's live preview, on pages and API."""
+    problems = notice_template_errors(subject=(subject or "").strip(), body=body or "")
+    if problems:
+        raise ValidationError(problems, code="invalid_template")
+    if engagement is None:
+        context = sample_notice_contexts()[0]
+    else:
+        context = notice_context(engagement=engagement, language=language, author=actor)
     try:
         rendered = render_notice(subject=subject, body=body, context=context, language=language)
-    except NoticeRenderError as exc:
-        raise ValidationError(str(exc), code="template_broken") from exc
-    return RenderedNotice(subject=subject_with_token(rendered.subject, incident.reference), body=rendered.body)
+    except NoticeRenderError as exc:  # within the checks for the sample, beyond a limit for this incident
+        raise ValidationError({"body": [str(exc)]}, code="template_broken") from exc
+    return RenderedNotice(subject=subject_with_token(rendered.subject, context["reference"]), body=rendered.body)
 
 
 def locked_notice(correspondence: Correspondence) -> Correspondence:

@@ -1,9 +1,13 @@
 """Partner notices on their way out: approval, sending and retry.
 
-SEV1 and SEV2 notices wait for a lead's approval, and approving one sends it; the approver is
-never the author. Sending needs `cases.send_correspondence` (partner managers and leads);
-analysts draft and submit. Queued rows are handed to Celery after the transaction commits
-by name (`payhealth.outbox`); delivery itself is `cases.correspondence.delivery`.
+A notice needs a lead's approval when its incident was SEV1 or SEV2 at any moment since the
+notice was drafted (`Correspondence.peak_severity`, raised by the severity-change service) or is
+now: lowering the incident for a moment does not let a SEV1 draft out unapproved. Approving a
+notice sends it; the approver is never the author. A draft is submitted for approval by its
+author, by anyone who may send notices (partner managers and leads) or by PayHealth itself, so
+an analyst submits only their own drafts. Sending needs `cases.send_correspondence`. Queued rows
+are handed to Celery after the transaction commits by name (`payhealth.outbox`); delivery itself
+is `cases.correspondence.delivery`.
 """
 
 from __future__ import annotations
@@ -19,21 +23,50 @@ from cases import timeline
 from cases.correspondence.compose import NEEDS_APPROVAL, acting_person, expect_status, locked_notice, require_permission
 from cases.correspondence.delivery import DELIVER_TASK
 from cases.models import Correspondence, Incident
+from cases.models.incident import most_severe
 from cases.timeline.events import NoticeApproved, NoticeQueued, NoticeRejected, NoticeSubmitted
 from payhealth.outbox import publish_on_commit
 
 Status = Correspondence.Status
 
 
+def notice_approval_severity(row: Correspondence) -> str:
+    """The severity a notice answers to: the most severe its incident was since it was drafted, or is now."""
+    return most_severe(row.peak_severity, row.incident.severity)
+
+
+def notice_needs_approval(row: Correspondence) -> bool:
+    return notice_approval_severity(row) in NEEDS_APPROVAL
+
+
+def notice_may_submit(actor, row: Correspondence) -> bool:
+    """The draft's author, someone who may send notices (partner managers and leads) or PayHealth itself."""
+    if actor is None:
+        return True
+    if not actor.has_perm("cases.add_correspondence"):
+        return False
+    return row.created_by_id == actor.pk or actor.has_perm("cases.send_correspondence")
+
+
+def notice_may_release(actor, row: Correspondence) -> bool:
+    """Whether `notices_release` would let `actor` send or submit this draft (pages show the button by it)."""
+    if notice_needs_approval(row):
+        return notice_may_submit(actor, row)
+    return actor is None or actor.has_perm("cases.send_correspondence")
+
+
 @transaction.atomic
 def notice_submit(*, correspondence: Correspondence, actor) -> Correspondence:
-    """Ask a lead to approve a SEV1/SEV2 draft."""
+    """Ask a lead to approve a draft that needs it (see the module's rule on who may ask)."""
     require_permission(actor, "cases.add_correspondence", _("Submitting notices needs a desk role."))
     row = locked_notice(correspondence)
+    if not notice_may_submit(actor, row):
+        raise PermissionDenied(_("Only the author of a draft, a partner manager or a lead can submit it for approval."))
     expect_status(row, Status.DRAFT)
-    if row.incident.severity not in NEEDS_APPROVAL:
+    severity = notice_approval_severity(row)
+    if severity not in NEEDS_APPROVAL:
         raise ValidationError(
-            _("%(severity)s notices need no approval: send it.") % {"severity": row.incident.severity.upper()},
+            _("%(severity)s notices need no approval: send it.") % {"severity": severity.upper()},
             code="no_approval_needed",
         )
     row.status = Status.PENDING_APPROVAL
@@ -119,12 +152,8 @@ def notices_send(*, correspondences: Iterable[Correspondence], actor) -> list[Co
     for row in rows:
         row.incident = incidents[row.incident_id]
         expect_status(row, Status.DRAFT)
-        if row.incident.severity in NEEDS_APPROVAL:
-            raise ValidationError(
-                _("%(severity)s notices are sent when a lead approves them: submit it for approval.")
-                % {"severity": row.incident.severity.upper()},
-                code="approval_required",
-            )
+        if notice_needs_approval(row):
+            raise ValidationError(_approval_required(row), code="approval_required")
     now = timezone.now()
     for row in rows:
         _queue(row, actor=actor, now=now, publish=False)
@@ -132,11 +161,44 @@ def notices_send(*, correspondences: Iterable[Correspondence], actor) -> list[Co
     return rows
 
 
+def _approval_required(row: Correspondence) -> str:
+    severity = notice_approval_severity(row)
+    if severity == row.incident.severity:
+        return _("%(severity)s notices are sent when a lead approves them: submit it for approval.") % {
+            "severity": severity.upper()
+        }
+    return _(
+        "The incident was %(severity)s after this notice was drafted, so a lead approves it before it is sent: "
+        "submit it for approval."
+    ) % {"severity": severity.upper()}
+
+
 def notice_release(*, correspondence: Correspondence, actor) -> Correspondence:
-    """The compose page's one button: send now, or submit for approval when the severity needs it."""
-    if correspondence.incident.severity in NEEDS_APPROVAL:
-        return notice_submit(correspondence=correspondence, actor=actor)
-    return notice_send(correspondence=correspondence, actor=actor)
+    """Send a draft now, or submit it for approval when it needs one."""
+    return notices_release(correspondences=[correspondence], actor=actor)[0]
+
+
+@transaction.atomic
+def notices_release(*, correspondences: Iterable[Correspondence], actor) -> list[Correspondence]:
+    """The review page's one button: send the drafts, and submit those that need approval; all or none.
+
+    Which way each one goes is decided with its incident locked, so a severity change cannot slip
+    in between the decision and the send.
+    """
+    given = list(correspondences)
+    ids = [row.pk for row in given]
+    incident_ids = sorted({row.incident_id for row in given if row.incident_id is not None})
+    list(Incident.objects.select_for_update().filter(pk__in=incident_ids).order_by("pk").values_list("pk", flat=True))
+    current = {
+        row.pk: row
+        for row in Correspondence.objects.select_related("incident").filter(pk__in=ids, incident__isnull=False)
+    }
+    needing = {pk for pk, row in current.items() if notice_needs_approval(row)}
+    to_send = [row for row in given if row.pk not in needing]
+    released = {row.pk: notice_submit(correspondence=row, actor=actor) for row in given if row.pk in needing}
+    if to_send:
+        released.update((row.pk, row) for row in notices_send(correspondences=to_send, actor=actor))
+    return [released[pk] for pk in ids]
 
 
 @transaction.atomic

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from cases.models.incident import Severity
 from partners.models import NoticeTemplate
 from payhealth.i18n import Language
 
@@ -16,6 +17,11 @@ class Correspondence(models.Model):
     The Message-ID is fixed when the row is created, so a redelivered task can never send a
     different message twice. Inbound mail that matches no incident keeps `incident` empty and
     waits in the triage inbox.
+
+    `peak_severity` is the most severe the incident was from the moment a notice was drafted
+    until it left for delivery (composing sets it, the severity-change service raises it). A
+    notice needs a lead's approval when that, or the incident's severity now, is SEV1 or SEV2:
+    lowering the incident for a moment cannot let a SEV1 draft go out unapproved.
     """
 
     class Direction(models.TextChoices):
@@ -68,6 +74,13 @@ class Correspondence(models.Model):
     to_addresses = ArrayField(models.EmailField(), verbose_name=_("to"), default=list, blank=True)
     cc_addresses = ArrayField(models.EmailField(), verbose_name=_("cc"), default=list, blank=True)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.DRAFT)
+    peak_severity = models.CharField(
+        _("highest severity since drafted"),
+        max_length=4,
+        choices=Severity.choices,
+        blank=True,
+        help_text=_("The most severe the incident was since the notice was drafted; empty for received mail."),
+    )
     message_id = models.CharField(_("Message-ID"), max_length=255, unique=True)
     in_reply_to = models.CharField(_("In-Reply-To"), max_length=255, blank=True)
     references = models.TextField(_("References"), blank=True)
@@ -132,6 +145,11 @@ class Correspondence(models.Model):
                 condition=Q(direction="in") | ~Q(status="received"), name="corr_outbound_not_received"
             ),
             models.CheckConstraint(condition=~Q(status="sent") | Q(sent_at__isnull=False), name="corr_sent_has_time"),
+            models.CheckConstraint(
+                condition=Q(direction="in") | ~Q(status__in=["draft", "pending_approval"]) | ~Q(peak_severity=""),
+                name="corr_unsent_notice_has_peak_severity",
+                violation_error_message=_("A notice waiting to be sent records the highest severity since drafted."),
+            ),
         ]
 
     def __str__(self) -> str:

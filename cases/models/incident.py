@@ -44,6 +44,16 @@ class Severity(models.TextChoices):
     SEV4 = "sev4", _("SEV4 – minor")
 
 
+def most_severe(*severities: str) -> str:
+    """The most severe of `severities` (SEV1 before SEV4); empty values are skipped."""
+    return min((severity for severity in severities if severity), key=Severity.values.index)
+
+
+def less_severe_than(severity: str) -> list[str]:
+    """Every severity below `severity` (for SEV2: SEV3 and SEV4)."""
+    return Severity.values[Severity.values.index(severity) + 1 :]
+
+
 class Category(models.TextChoices):
     AUTH_RATE = "auth_rate", _("Authorization rate regression")
     COST_RATE = "cost_rate", _("Cost rate regression")

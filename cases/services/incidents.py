@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases import timeline
-from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
-from cases.models.incident import REOPEN_FROM, Severity, Source, Status
+from cases.models import AffectedMerchant, Correspondence, Incident, Merchant, PartnerEngagement
+from cases.models.incident import REOPEN_FROM, Severity, Source, Status, less_severe_than
 from cases.numbering import next_reference
 from cases.search import refresh_search
 from cases.timeline.events import (
@@ -183,7 +183,11 @@ def incident_assign(*, incident: Incident, actor, owner) -> Incident:
 
 @transaction.atomic
 def incident_change_severity(*, incident: Incident, actor, severity: str, reason: str) -> Incident:
-    """Raise or lower the severity; the reason is required and kept on the timeline."""
+    """Raise or lower the severity; the reason is required and kept on the timeline.
+
+    Raising it also raises `peak_severity` on the incident's notices not yet on their way, so a
+    draft needs the approval of the most severe grade the incident had since it was drafted.
+    """
     if severity not in Severity.values:
         raise ValidationError({"severity": _("Unknown severity %(value)s.") % {"value": severity}}, code="invalid")
     if not (reason or "").strip():
@@ -194,6 +198,12 @@ def incident_change_severity(*, incident: Incident, actor, severity: str, reason
     previous = locked.severity
     locked.severity = severity
     locked.save(update_fields=["severity", "updated_at"])
+    Correspondence.objects.filter(
+        incident=locked,
+        direction=Correspondence.Direction.OUTBOUND,
+        status__in=[Correspondence.Status.DRAFT, Correspondence.Status.PENDING_APPROVAL],
+        peak_severity__in=less_severe_than(severity),
+    ).update(peak_severity=severity)
     now = timezone.now()
     changed = SeverityChanged(was=previous, to=severity, reason=reason.strip())
     timeline.record(changed, incident=locked, actor=actor, at=now)

@@ -10,7 +10,9 @@ over, commit lost) is the same message, which mail clients de-duplicate.
 A partner clock's breach also escalates: an `sla_escalation` notice to the partner's contacts
 of the next escalation level above the highest one already written to, composed and released
 through the notice pipeline by PayHealth itself (`actor=None`: sent at once for SEV3/SEV4,
-submitted for a lead's approval for SEV1/SEV2).
+submitted for a lead's approval for SEV1/SEV2). An escalation its template cannot write (beyond
+the sandbox's limits for this incident, say) is told in the desk's mail instead, so the breach
+is still announced once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -73,7 +76,7 @@ def _due(event: SlaClockEvent, clock: SlaClock) -> datetime | None:
     return datetime.fromisoformat(raw) if raw else clock.due_at
 
 
-def sla_mail(*, event: SlaClockEvent, user) -> EmailMessage:
+def sla_mail(*, event: SlaClockEvent, user, escalation_failed: bool = False) -> EmailMessage:
     """The warning or breach mail for one person, in their language and time zone."""
     clock = event.clock
     incident = clock.incident
@@ -98,6 +101,7 @@ def sla_mail(*, event: SlaClockEvent, user) -> EmailMessage:
             "waiting_on": ", ".join(event.data.get("waiting_on") or []),
             "url": absolute_url(reverse("cases:incident_detail", kwargs={"reference": incident.reference})),
             "name": user.get_full_name() or user.get_username(),
+            "escalation_failed": escalation_failed,
         }
         subject = " ".join(render_to_string("sla/email/subject.txt", context).split())
         body = render_to_string("sla/email/body.txt", context)
@@ -130,10 +134,20 @@ def sla_event_notify(*, event_id: int) -> str:
     # A partner clock that stopped since (their reply, say, a few seconds after the target) needs
     # no escalation; its breach is still told to the desk.
     partner_still_due = clock.family == SlaClock.Family.PARTNER and clock.state in ACTIVE
+    escalation_failed = False
     if event.kind == SlaClockEvent.Kind.BREACH and partner_still_due:
-        sla_escalate(clock=clock)
+        try:
+            sla_escalate(clock=clock)
+        except ValidationError as error:  # its template cannot write it: the mail says so, once
+            escalation_failed = True
+            logger.warning(
+                "SLA breach on %s: no escalation to %s: %s",
+                clock.incident.reference,
+                clock.engagement.partner,
+                " ".join(error.messages),
+            )
     for user in _recipients(clock.incident):
-        send_email(sla_mail(event=event, user=user))
+        send_email(sla_mail(event=event, user=user, escalation_failed=escalation_failed))
     event.notified_at = timezone.now()
     event.save(update_fields=["notified_at"])
     return "notified"

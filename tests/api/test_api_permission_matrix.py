@@ -80,7 +80,8 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "correspondence-approvals": {"get": LEADS},
     "correspondence-triage": {"get": MANAGERS},
     "correspondence-detail": {"get": DESK, "patch": DESK},
-    "correspondence-submit": {"post": DESK},
+    # An analyst submits only their own drafts; the fixture's notice is the lead's.
+    "correspondence-submit": {"post": MANAGERS},
     # Release sends at once below the approval severity (the fixture's SEV3), which needs
     # cases.send_correspondence (the service refuses analysts); a SEV1/2 notice is submitted instead.
     "correspondence-release": {"post": MANAGERS},

@@ -146,6 +146,57 @@ def test_a_sev1_draft_is_sent_by_approval_not_by_send(partner_manager):
     assert draft.status == Status.DRAFT
 
 
+def test_lowering_the_incident_over_the_api_does_not_let_a_sev1_draft_be_sent(
+    analyst, partner_manager, django_capture_on_commit_callbacks
+):
+    desk = notice_desk(severity="sev1")
+    (draft,) = notice_compose(incident=desk.incident, actor=partner_manager, kind="update", partners=[desk.visa]).drafts
+    client = token_client(partner_manager)
+    lowered = client.post(
+        reverse("api:incident-severity", args=[desk.incident.reference]), {"severity": "sev3", "reason": "Smaller"}
+    )
+    assert lowered.status_code == 200, lowered.json()
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        sent = client.post(action(draft, "send"))
+        sent_es = client.post(action(draft, "send"), HTTP_ACCEPT_LANGUAGE="es")
+        released = client.post(action(draft, "release"))
+
+    assert (sent.status_code, sent_es.status_code) == (400, 400)
+    assert sent.json()["error"]["message"] == (
+        "The incident was SEV1 after this notice was drafted, so a lead approves it before it is sent: "
+        "submit it for approval."
+    )
+    assert sent_es.json()["error"]["message"] == (
+        "El incidente fue SEV1 después de que se redactó este aviso, por lo que un líder debe aprobarlo antes de "
+        "enviarlo: envíelo a aprobación."
+    )
+    assert released.status_code == 200
+    assert (released.json()["status"], released.json()["peak_severity"]) == ("pending_approval", "sev1")
+    assert deliveries(callbacks) == []
+
+
+def test_an_analyst_cannot_submit_another_analysts_sev1_draft(analyst):
+    desk = notice_desk(severity="sev1")
+    (draft,) = notice_compose(incident=desk.incident, actor=analyst, kind="update", partners=[desk.visa]).drafts
+    colleague = token_client(UserFactory(username="andres", role="analyst"))
+
+    submitted = colleague.post(action(draft, "submit"))
+    released = colleague.post(action(draft, "release"), HTTP_ACCEPT_LANGUAGE="es")
+
+    assert (submitted.status_code, released.status_code) == (403, 403)
+    assert submitted.json()["error"]["message"] == (
+        "Only the author of a draft, a partner manager or a lead can submit it for approval."
+    )
+    assert released.json()["error"]["message"] == (
+        "Solo el autor del borrador, un gestor de socios o un líder puede enviarlo a aprobación."
+    )
+    draft.refresh_from_db()
+    assert draft.status == Status.DRAFT
+    assert not desk.incident.events.filter(kind=CaseEvent.Kind.NOTICE_SUBMITTED).exists()
+    assert token_client(analyst).post(action(draft, "submit")).status_code == 200
+
+
 def test_only_the_author_edits_a_draft(analyst, partner_manager):
     desk = notice_desk(severity="sev3")
     (draft,) = notice_compose(incident=desk.incident, actor=analyst, kind="update", partners=[desk.visa]).drafts

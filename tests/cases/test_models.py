@@ -174,11 +174,17 @@ def test_outbound_correspondence_needs_a_thread_and_a_message_id():
         Correspondence.objects.create(
             engagement=engagement, direction="out", subject="x", message_id="<c@d>", status="sent"
         )
+    with raises_constraint("corr_unsent_notice_has_peak_severity"):
+        Correspondence.objects.create(
+            engagement=engagement, incident=incident, direction="out", subject="x", message_id="<g@h>"
+        )
     Correspondence.objects.create(
-        engagement=engagement, incident=incident, direction="out", subject="x", message_id="<e@f>"
+        engagement=engagement, incident=incident, direction="out", subject="x", message_id="<e@f>", peak_severity="sev3"
     )
     with raises_duplicate(Correspondence, "message_id"):
-        Correspondence.objects.create(engagement=engagement, direction="out", subject="y", message_id="<e@f>")
+        Correspondence.objects.create(
+            engagement=engagement, direction="out", subject="y", message_id="<e@f>", peak_severity="sev3"
+        )
 
 
 def test_sla_policy_warn_share_and_targets():

@@ -155,6 +155,7 @@ def one_of_each(superuser, incident):
         message_id="<one@payhealth.test>",
         template=template,
         template_version=1,
+        peak_severity=incident.severity,
     )
     policy = SlaPolicy.objects.get(severity="sev2", partner_kind="", partner=None, active=True)
     clock = incident.sla_clocks.get(family="ours", metric="acknowledge")  # started by incident_open

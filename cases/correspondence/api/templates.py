@@ -13,7 +13,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from cases.correspondence.compose import notice_template_preview
-from cases.correspondence.email import subject_with_token
 from cases.models import PartnerEngagement
 from cases.selectors import incident_visible_by_reference
 from partners.api.serializers import (
@@ -23,7 +22,6 @@ from partners.api.serializers import (
     RenderedNoticeSerializer,
 )
 from partners.models import NoticeTemplate
-from partners.notices import NoticeRenderError, notice_template_errors, render_notice, sample_notice_contexts
 from partners.services import notice_template_save
 from payhealth.api.filters import ListFiltersOnly
 
@@ -59,7 +57,8 @@ class NoticeTemplateViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.Retri
     @extend_schema(
         summary="Save a template text as the next active version of its kind and language",
         description="Refused with the line and the reason when the text does not compile, names a variable outside "
-        "the allowed context or cannot render. Saving the active text unchanged creates nothing (200).",
+        "the allowed context, cannot render or goes beyond the sandbox's limits (size, line length, nesting, the work "
+        "and text of a render). Saving the active text unchanged creates nothing (200).",
         request=NoticeTemplateWriteSerializer,
         responses={201: NoticeTemplateSerializer, 200: NoticeTemplateSerializer},
     )
@@ -79,7 +78,8 @@ class NoticeTemplateViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.Retri
     @extend_schema(
         summary="Render a template text without saving it (the editor's live preview)",
         description="For a partner engaged on an incident (`incident` + `partner`), else against sample data. "
-        "A text that does not compile or names an unknown variable answers 400 with the line and the reason.",
+        "A text refused on save, or beyond the sandbox's limits for that incident, answers 400 with the line and "
+        "the reason.",
         request=NoticeTemplatePreviewSerializer,
         responses=RenderedNoticeSerializer,
     )
@@ -88,14 +88,12 @@ class NoticeTemplateViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.Retri
         incoming = NoticeTemplatePreviewSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
-        problems = notice_template_errors(subject=data["subject"].strip(), body=data["body"])
-        if problems:
-            raise ValidationError(problems, code="invalid_template")
+        engagement = None
         if "incident" in data:
             incident = incident_visible_by_reference(user=request.user, reference=data["incident"])
             engagement = (
                 PartnerEngagement.objects.filter(incident=incident, partner__code=data["partner"])
-                .select_related("partner")
+                .select_related("incident", "partner")
                 .first()
                 if incident is not None
                 else None
@@ -104,23 +102,11 @@ class NoticeTemplateViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.Retri
                 raise ValidationError(
                     {"partner": _("That partner is not engaged on that incident.")}, code="not_engaged"
                 )
-            rendered = notice_template_preview(
-                incident=incident,
-                partner=engagement.partner,
-                language=data["language"],
-                subject=data["subject"],
-                body=data["body"],
-                actor=request.user,
-            )
-        else:
-            sample = sample_notice_contexts()[0]
-            try:
-                rendered = render_notice(
-                    subject=data["subject"], body=data["body"], context=sample, language=data["language"]
-                )
-            except NoticeRenderError as error:
-                raise ValidationError({"body": str(error)}, code="template_broken") from error
-            rendered = type(rendered)(
-                subject=subject_with_token(rendered.subject, sample["reference"]), body=rendered.body
-            )
+        rendered = notice_template_preview(
+            subject=data["subject"],
+            body=data["body"],
+            language=data["language"],
+            engagement=engagement,
+            actor=request.user,
+        )
         return Response(RenderedNoticeSerializer({"subject": rendered.subject, "body": rendered.body}).data)

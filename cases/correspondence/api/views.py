@@ -88,6 +88,7 @@ class CorrespondenceSerializer(serializers.ModelSerializer):
             "template_version",
             "language",
             "status",
+            "peak_severity",
             "subject",
             "body_text",
             "body_html",
@@ -293,7 +294,11 @@ class CorrespondenceViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         incoming.is_valid(raise_exception=True)
         return self._answer(notice_edit(correspondence=notice, actor=request.user, **incoming.validated_data))
 
-    @_decision("Submit a SEV1/SEV2 draft for a lead's approval")
+    @_decision(
+        "Submit a draft that needs a lead's approval",
+        "A notice needs approval when its incident was SEV1 or SEV2 at any moment since it was drafted "
+        "(`peak_severity`) or is now. Its author, a partner manager or a lead may submit it.",
+    )
     @action(detail=True, methods=["post"])
     def submit(self, request, pk=None):
         return self._answer(notice_submit(correspondence=self.get_object(), actor=request.user))
@@ -322,12 +327,15 @@ class CorrespondenceViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         )
         return self._answer(notice)
 
-    @_decision("Queue a SEV3/SEV4 draft for delivery", "SEV1/SEV2 notices are sent by approving them.")
+    @_decision(
+        "Queue a draft that needs no approval for delivery",
+        "A notice whose incident was SEV1 or SEV2 since it was drafted, or is now, is sent by approving it (400).",
+    )
     @action(detail=True, methods=["post"])
     def send(self, request, pk=None):
         return self._answer(notice_send(correspondence=self.get_object(), actor=request.user))
 
-    @_decision("Send a draft, or submit it for approval when its severity needs one")
+    @_decision("Send a draft, or submit it for approval when it needs one")
     @action(detail=True, methods=["post"])
     def release(self, request, pk=None):
         return self._answer(notice_release(correspondence=self.get_object(), actor=request.user))

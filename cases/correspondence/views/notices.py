@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -24,10 +23,19 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from django_htmx.http import HttpResponseClientRedirect
 
 from cases.correspondence.compose import NEEDS_APPROVAL, notice_compose, notice_edit
-from cases.correspondence.dispatch import notice_approve, notice_reject, notice_retry, notice_submit, notices_send
+from cases.correspondence.dispatch import (
+    notice_approval_severity,
+    notice_approve,
+    notice_may_release,
+    notice_needs_approval,
+    notice_reject,
+    notice_retry,
+    notices_release,
+)
 from cases.correspondence.forms import NoticeComposeForm, NoticeDecisionForm, NoticeEditForm
 from cases.correspondence.selectors import incident_notices, notice_drafts, notices_pending_approval
-from cases.models import Correspondence, Incident
+from cases.models import Correspondence, Incident, Severity
+from cases.models.incident import most_severe
 from cases.selectors import incident_list_visible_to, incident_visible_or_404
 from payhealth.web import add_service_errors, desk_permission
 
@@ -140,10 +148,13 @@ def _review(request, incident, ids, *, editing=None, forms=None, errors=(), stat
     drafts = notice_drafts(incident=incident, ids=ids)
     forms = forms or {}
     for draft in drafts:
+        draft.incident = incident
         draft.editable = draft.created_by_id in (None, request.user.pk) and request.user.has_perm(
             "cases.change_correspondence"
         )
         draft.form = forms.get(draft.pk) or (NoticeEditForm(notice=draft) if editing == draft.pk else None)
+    # Each draft answers to the most severe its incident was since it was drafted, not only to now.
+    approvals = [notice_approval_severity(draft) for draft in drafts if notice_needs_approval(draft)]
     context = _compose_context(
         request,
         incident,
@@ -151,9 +162,9 @@ def _review(request, incident, ids, *, editing=None, forms=None, errors=(), stat
         drafts=drafts,
         ids=",".join(str(draft.pk) for draft in drafts),
         errors=list(errors),
-        can_release=request.user.has_perm(
-            "cases.add_correspondence" if incident.severity in NEEDS_APPROVAL else "cases.send_correspondence"
-        ),
+        can_release=all(notice_may_release(request.user, draft) for draft in drafts),
+        needs_approval=bool(approvals),
+        approval_label=Severity(most_severe(*approvals)).label if approvals else "",
     )
     return render(request, COMPOSE, context, status=status)
 
@@ -211,32 +222,26 @@ def notice_edit_view(request, pk: int):
 @desk_permission("cases.add_correspondence")
 @require_POST
 def notice_release_view(request, reference: str):
-    """Send the reviewed drafts (all or none), or submit them for a lead's approval (SEV1/SEV2)."""
+    """Send the reviewed drafts, and submit those that need a lead's approval (all or none)."""
     incident = incident_visible_or_404(user=request.user, reference=reference)
-    needs_approval = incident.severity in NEEDS_APPROVAL
-    if not needs_approval and not request.user.has_perm("cases.send_correspondence"):
-        raise PermissionDenied
     ids = _ids(request.POST.getlist("ids"))
     drafts = notice_drafts(incident=incident, ids=ids) if ids else []
     if not drafts:
         return _review(request, incident, ids, errors=[_("There is no draft to send.")])
     try:
-        with transaction.atomic():
-            if needs_approval:
-                for draft in drafts:
-                    notice_submit(correspondence=draft, actor=request.user)
-            else:
-                notices_send(correspondences=drafts, actor=request.user)
+        released = notices_release(correspondences=drafts, actor=request.user)
     except ValidationError as error:
         return _review(request, incident, ids, errors=error.messages)
-    count = len(drafts)
-    if needs_approval:
+    submitted = sum(1 for row in released if row.status == Status.PENDING_APPROVAL)
+    if submitted:
         text = ngettext(
-            "%(count)s notice waits for a lead's approval.", "%(count)s notices wait for a lead's approval.", count
+            "%(count)s notice waits for a lead's approval.", "%(count)s notices wait for a lead's approval.", submitted
         )
-    else:
-        text = ngettext("%(count)s notice is on its way.", "%(count)s notices are on their way.", count)
-    messages.success(request, text % {"count": count})
+        messages.success(request, text % {"count": submitted})
+    if len(released) > submitted:
+        queued = len(released) - submitted
+        text = ngettext("%(count)s notice is on its way.", "%(count)s notices are on their way.", queued)
+        messages.success(request, text % {"count": queued})
     return _go(request, reverse("cases:incident_detail", args=[incident.reference]) + "#incident-notices")
 
 
@@ -248,6 +253,8 @@ def _approvals(request, *, forms=None, error: str = "", status: int = 200) -> Ht
     forms = forms or {}
     for notice in pending:
         notice.own = notice.created_by_id == request.user.pk
+        notice.approval_severity = notice_approval_severity(notice)
+        notice.approval_label = Severity(notice.approval_severity).label
         notice.form = forms.get(notice.pk) or NoticeDecisionForm(notice=notice)
     return render(request, APPROVALS, {"pending": pending, "error": error}, status=status)
 

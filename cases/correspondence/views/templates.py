@@ -3,7 +3,8 @@ with a live preview (the same sandboxed renderer as sending) against an engaged 
 incident, the names a template may use, and the version history.
 
 Saving calls `notice_template_save`, which refuses a template that does not compile, names a
-variable outside the allowed context or cannot render, with the line and the reason.
+variable outside the allowed context, cannot render or goes beyond the sandbox's limits, with
+the line and the reason; the preview (`notice_template_preview`) applies the same checks.
 """
 
 from __future__ import annotations
@@ -18,20 +19,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cases.correspondence.compose import notice_template_preview
-from cases.correspondence.email import subject_with_token
 from cases.correspondence.forms import NoticeTemplateForm
 from partners.models import NoticeTemplate
-from partners.notices import (
-    ALLOWED_FILTERS,
-    ALLOWED_TAGS,
-    CONTEXT_SCHEMA,
-    ListOf,
-    NoticeRenderError,
-    RenderedNotice,
-    notice_template_errors,
-    render_notice,
-    sample_notice_contexts,
-)
+from partners.notices import ALLOWED_FILTERS, ALLOWED_TAGS, CONTEXT_SCHEMA, ListOf
 from partners.services import notice_template_save
 from payhealth.i18n import Language
 from payhealth.web import add_service_errors
@@ -140,28 +130,17 @@ def notice_template_preview_view(request, kind: str, language: str):
     kind, language = _pair(kind, language)
     form = NoticeTemplateForm(request.POST, user=request.user)
     form.is_valid()  # an unknown engagement falls back to the sample data
-    subject, body = request.POST.get("subject", ""), request.POST.get("body", "")
-    problems = notice_template_errors(subject=subject.strip(), body=body)
-    preview, engagement = None, form.cleaned_data.get("engagement")
-    if not problems:
-        try:
-            if engagement is not None:
-                preview = notice_template_preview(
-                    incident=engagement.incident,
-                    partner=engagement.partner,
-                    language=language,
-                    subject=subject,
-                    body=body,
-                    actor=request.user,
-                )
-            else:
-                sample = sample_notice_contexts()[0]
-                rendered = render_notice(subject=subject, body=body, context=sample, language=language)
-                preview = RenderedNotice(
-                    subject=subject_with_token(rendered.subject, sample["reference"]), body=rendered.body
-                )
-        except (ValidationError, NoticeRenderError) as error:
-            problems = {"body": [str(error)]}
+    preview, problems, engagement = None, {}, form.cleaned_data.get("engagement")
+    try:
+        preview = notice_template_preview(
+            subject=request.POST.get("subject", ""),
+            body=request.POST.get("body", ""),
+            language=language,
+            engagement=engagement,
+            actor=request.user,
+        )
+    except ValidationError as error:
+        problems = error.message_dict if hasattr(error, "error_dict") else {"body": error.messages}
     context = {"preview": preview, "problems": problems, "engagement": engagement, "language": language}
     return render(request, f"{EDIT}#preview", context)
 

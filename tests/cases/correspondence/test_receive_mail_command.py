@@ -23,7 +23,12 @@ def test_a_reply_file_is_threaded_and_a_stray_one_goes_to_triage(tmp_path):
     incident = IncidentFactory()
     engagement = PartnerEngagementFactory(incident=incident)
     notice = Correspondence.objects.create(
-        incident=incident, engagement=engagement, direction="out", subject="Aviso", message_id="<n1@payhealth.test>"
+        incident=incident,
+        engagement=engagement,
+        direction="out",
+        subject="Aviso",
+        message_id="<n1@payhealth.test>",
+        peak_severity=incident.severity,
     )
     threaded = tmp_path / "threaded.eml"
     threaded.write_bytes(reply(notice.message_id, "RE: Aviso", "<r1@bbva-mx.example>"))

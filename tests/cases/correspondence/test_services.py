@@ -19,6 +19,7 @@ from cases.correspondence.dispatch import (
     notices_send,
 )
 from cases.models import CaseEvent, Correspondence, PartnerEngagement
+from cases.services import incident_change_severity
 from partners.models import NoticeTemplate, PartnerContact
 from tests.cases.correspondence.data import drafts_by_address, notice_desk
 from tests.factories import PartnerFactory, UserFactory
@@ -328,6 +329,130 @@ def test_sev3_notices_need_no_approval(desk, analyst):
 
     with pytest.raises(ValidationError, match="SEV3 notices need no approval"):
         notice_submit(correspondence=draft, actor=analyst)
+
+
+# --- the approval follows the notice, not the incident's severity of the moment -----------------
+
+
+def grade(desk, actor, *severities):
+    for severity in severities:
+        incident_change_severity(incident=desk.incident, actor=actor, severity=severity, reason="Re-graded")
+    desk.incident.refresh_from_db()
+
+
+def test_lowering_the_incident_does_not_let_a_sev1_draft_skip_its_approval(
+    desk, sev1_draft, analyst, partner_manager, django_capture_on_commit_callbacks
+):
+    grade(desk, analyst, "sev3")
+
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(ValidationError) as refusal:
+        notice_send(correspondence=sev1_draft, actor=partner_manager)
+    grade(desk, analyst, "sev1")  # ... and raising it back afterwards changes nothing
+
+    assert refusal.value.code == "approval_required"
+    assert "SEV1" in refusal.value.messages[0] and "submit it for approval" in refusal.value.messages[0]
+    sev1_draft.refresh_from_db()
+    assert (sev1_draft.status, sev1_draft.queued_at, sev1_draft.sent_by) == (Status.DRAFT, None, None)
+    assert callbacks == []
+    assert notice_events(desk.incident, CaseEvent.Kind.NOTICE_QUEUED) == []
+
+
+def test_a_draft_is_held_to_the_highest_severity_the_incident_had_since_it_was_drafted(desk, analyst, partner_manager):
+    draft = compose_breakage(desk, analyst, partners=[desk.visa]).drafts[0]
+    assert draft.peak_severity == "sev3"
+
+    grade(desk, analyst, "sev2", "sev4")
+
+    draft.refresh_from_db()
+    assert draft.peak_severity == "sev2"
+    with pytest.raises(ValidationError, match="submit it for approval"):
+        notices_send(correspondences=[draft], actor=partner_manager)
+    notice_release(correspondence=draft, actor=partner_manager)
+    draft.refresh_from_db()
+    assert draft.status == Status.PENDING_APPROVAL
+
+
+def test_a_draft_made_after_the_incident_was_lowered_needs_no_approval(desk, analyst, partner_manager):
+    grade(desk, analyst, "sev1", "sev3")
+    draft = compose_breakage(desk, analyst, partners=[desk.visa]).drafts[0]
+
+    notice_send(correspondence=draft, actor=partner_manager)
+
+    draft.refresh_from_db()
+    assert (draft.peak_severity, draft.status) == ("sev3", Status.QUEUED)
+
+
+def test_raising_the_severity_raises_only_the_notices_not_yet_on_their_way(desk, analyst, partner_manager):
+    queued, pending, draft = (compose_breakage(desk, analyst, partners=[desk.visa]).drafts[0] for _ in range(3))
+    notice_send(correspondence=queued, actor=partner_manager)
+    grade(desk, analyst, "sev2")
+    notice_submit(correspondence=pending, actor=analyst)
+
+    grade(desk, analyst, "sev1")
+
+    peaks = dict(Correspondence.objects.values_list("pk", "peak_severity"))
+    assert (peaks[queued.pk], peaks[pending.pk], peaks[draft.pk]) == ("sev3", "sev1", "sev1")
+
+
+def test_the_release_of_a_draft_lowered_since_is_a_submission(desk, sev1_draft, analyst):
+    grade(desk, analyst, "sev4")
+
+    notice_release(correspondence=sev1_draft, actor=analyst)
+
+    sev1_draft.refresh_from_db()
+    assert sev1_draft.status == Status.PENDING_APPROVAL
+    assert len(notice_events(desk.incident, CaseEvent.Kind.NOTICE_SUBMITTED)) == 1
+
+
+def test_a_sev3_draft_of_an_incident_raised_to_sev1_cannot_be_sent_by_a_concurrent_release(
+    desk, analyst, partner_manager
+):
+    draft = compose_breakage(desk, analyst, partners=[desk.visa]).drafts[0]
+    stale = Correspondence.objects.select_related("incident").get(pk=draft.pk)  # read before the raise
+    grade(desk, analyst, "sev1")
+
+    notice_release(correspondence=stale, actor=partner_manager)
+
+    draft.refresh_from_db()
+    assert draft.status == Status.PENDING_APPROVAL
+
+
+# --- who may submit a draft for approval ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [("author", True), ("other_analyst", False), ("partner_manager", True), ("lead", True), ("outsider", False)],
+)
+def test_who_may_submit_someone_elses_sev1_draft(request, desk, sev1_draft, analyst, role, allowed):
+    actor = {
+        "author": analyst,
+        "other_analyst": UserFactory(username="andres", role="analyst"),
+    }.get(role) or request.getfixturevalue(role)
+
+    if allowed:
+        notice_submit(correspondence=sev1_draft, actor=actor)
+    else:
+        with pytest.raises(PermissionDenied):
+            notice_submit(correspondence=sev1_draft, actor=actor)
+        with pytest.raises(PermissionDenied):
+            notice_release(correspondence=sev1_draft, actor=actor)
+
+    sev1_draft.refresh_from_db()
+    assert sev1_draft.status == (Status.PENDING_APPROVAL if allowed else Status.DRAFT)
+    assert len(notice_events(desk.incident, CaseEvent.Kind.NOTICE_SUBMITTED)) == (1 if allowed else 0)
+
+
+def test_an_analyst_cannot_submit_a_draft_payhealth_composed_but_a_partner_manager_can(desk, analyst, partner_manager):
+    grade(desk, analyst, "sev2")
+    (draft, *_rest) = compose_breakage(desk, None, partners=[desk.visa]).drafts
+
+    with pytest.raises(PermissionDenied):
+        notice_submit(correspondence=draft, actor=analyst)
+    notice_submit(correspondence=draft, actor=partner_manager)
+
+    draft.refresh_from_db()
+    assert draft.status == Status.PENDING_APPROVAL
 
 
 @pytest.mark.parametrize(

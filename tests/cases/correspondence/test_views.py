@@ -186,6 +186,41 @@ def test_an_analyst_may_submit_a_sev1_notice_for_approval(client, sev1_desk, ana
     assert set(Correspondence.objects.values_list("status", flat=True)) == {Status.PENDING_APPROVAL}
 
 
+def test_a_sev1_draft_stays_an_approval_after_the_incident_is_lowered_on_its_page(
+    client, sev1_desk, partner_manager, django_capture_on_commit_callbacks
+):
+    drafts = drafts_of(sev1_desk, partner_manager)
+    client = login(client, partner_manager)
+    lowered = client.post(
+        url("incident_severity", sev1_desk.incident.reference), {"severity": "sev3", "reason": "Looks smaller"}
+    )
+    assert lowered.status_code == 302
+    sev1_desk.incident.refresh_from_db()
+    assert sev1_desk.incident.severity == "sev3"
+
+    review = client.get(url("notice_review", sev1_desk.incident.reference))
+    assert "Submit for approval" in review.content.decode()
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(url("notice_release", sev1_desk.incident.reference), {"ids": [d.pk for d in drafts]})
+
+    assert response.status_code == 302
+    assert set(Correspondence.objects.values_list("status", flat=True)) == {Status.PENDING_APPROVAL}
+    assert callbacks == []
+
+
+def test_an_analyst_cannot_submit_someone_elses_sev1_drafts(client, sev1_desk, analyst, partner_manager):
+    drafts = drafts_of(sev1_desk, partner_manager)
+    client = login(client, analyst)
+    review = client.get(url("notice_review", sev1_desk.incident.reference)).content.decode()
+    assert "Submit for approval" not in review
+    before = snapshot()
+
+    response = client.post(url("notice_release", sev1_desk.incident.reference), {"ids": [d.pk for d in drafts]})
+
+    assert response.status_code == 403
+    assert snapshot() == before
+
+
 def test_outsiders_see_nothing_and_change_nothing(client, desk, outsider, partner_manager):
     draft = drafts_of(desk, partner_manager)[0]
     client = login(client, outsider)

@@ -92,6 +92,7 @@ def notice(engagement, sent_at, *, kind="breakage", status=Correspondence.Status
         kind=kind,
         subject=f"{kind} {engagement.partner.name}",
         status=status,
+        peak_severity=engagement.incident.severity,
         sent_at=sent_at if status == Correspondence.Status.SENT else None,
         message_id=f"<report-{next(_message_ids)}@payhealth.test>",
     )
