@@ -23,7 +23,7 @@ def test_login_page_renders_in_both_languages(client):
     assert english.status_code == 200
     assert "Log in to PayHealth" in english.text
     spanish = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="es")
-    assert "Inicia sesión en PayHealth" in spanish.text
+    assert "Inicie sesión en PayHealth" in spanish.text
     assert 'lang="es"' in spanish.text
 
 
@@ -67,7 +67,7 @@ def test_language_switch_keeps_the_page(client, analyst):
     response = client.post(reverse("set_language"), {"language": "es", "next": "/accounts/profile/"})
     assert response.status_code == 302 and response.url == "/accounts/profile/"
     page = client.get("/accounts/profile/")
-    assert "Tus preferencias" in page.text
+    assert "Sus preferencias" in page.text
     assert "Cerrar sesión" in page.text
 
 

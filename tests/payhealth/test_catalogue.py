@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polib
@@ -32,3 +33,19 @@ def test_the_compiled_catalogue_holds_what_the_source_says():
     stale = sorted(key[1] for key in source.keys() ^ compiled.keys())
     assert stale == [], "run `manage.py compilemessages` (strings differ between django.po and django.mo)"
     assert [key[1] for key in source if source[key] != compiled[key]] == []
+
+
+def test_the_spanish_addresses_people_formally():
+    """Formal Mexican Spanish (usted): no "tú", "tu", "tus", and none of the tú verb forms that
+    slipped in before."""
+    informal = re.compile(r"\b(tú|tu|tus|ti|contigo|puedes|tienes|quieres|debes|escribes|conserves|ponle)\b", re.I)
+    catalogue = polib.pofile(str(LOCALE / "django.po"))
+
+    found = [
+        translation
+        for entry in catalogue
+        for translation in [entry.msgstr, *entry.msgstr_plural.values()]
+        if translation and informal.search(translation)
+    ]
+
+    assert found == []
