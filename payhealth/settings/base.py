@@ -7,9 +7,11 @@ PAYHEALTH_NOTICE_MAX_RETRIES, PAYHEALTH_NOTICE_RETRY_BACKOFF, PAYHEALTH_NOTICE_R
 PAYHEALTH_NOTICE_STUCK_AFTER, INBOUND_IMAP_URL, PAYHEALTH_INBOUND_TOKEN, PAYHEALTH_INBOUND_MAX_MESSAGE_BYTES,
 PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES, PAYHEALTH_SLA_POLL_SECONDS, PAYHEALTH_SITE_URL,
 PAYHEALTH_WEBHOOK_TIMEOUT, PAYHEALTH_WEBHOOK_MAX_ATTEMPTS, PAYHEALTH_WEBHOOK_RETRY_BACKOFF,
-PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX, PAYHEALTH_WEBHOOK_DISABLE_AFTER, PAYHEALTH_WEBHOOK_STUCK_AFTER.
+PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX, PAYHEALTH_WEBHOOK_DISABLE_AFTER, PAYHEALTH_WEBHOOK_STUCK_AFTER,
+PAYHEALTH_LOGIN_FAILURE_LIMIT, PAYHEALTH_LOGIN_COOLOFF_MINUTES, PAYHEALTH_TRUSTED_PROXY.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
@@ -40,6 +42,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    "axes",
     "accounts",
     "partners",
     "cases",
@@ -58,6 +61,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.UserTimezoneMiddleware",
+    # Last, so that it sees the login view's answer first and can replace it by the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "payhealth.urls"
@@ -102,6 +107,32 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Behind a reverse proxy that terminates TLS and appends the client's address to
+# X-Forwarded-For (PAYHEALTH_TRUSTED_PROXY=true), its headers are believed: the scheme for
+# Django, the client's address for login throttling and API throttling. Without a proxy those
+# headers come from the client and are ignored.
+PAYHEALTH_TRUSTED_PROXY = config.env_bool("PAYHEALTH_TRUSTED_PROXY", False)
+if PAYHEALTH_TRUSTED_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Login throttling (django-axes): after PAYHEALTH_LOGIN_FAILURE_LIMIT wrong passwords for one user
+# from one address, that user cannot sign in from that address for PAYHEALTH_LOGIN_COOLOFF_MINUTES
+# (the desk's login page and the admin's alike); a success forgets the failures. The counts live
+# in the cache (CACHE_URL), so every gunicorn worker and host sees the same count.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+PAYHEALTH_LOGIN_FAILURE_LIMIT = config.env_int("PAYHEALTH_LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=100)
+PAYHEALTH_LOGIN_COOLOFF_MINUTES = config.env_int("PAYHEALTH_LOGIN_COOLOFF_MINUTES", 15, minimum=1, maximum=24 * 60)
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = PAYHEALTH_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=PAYHEALTH_LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the period the page announces is the one that holds
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "payhealth.web.client_ip"
+AXES_ENABLE_ADMIN = False  # the cache handler writes no rows for the admin to list
+AXES_SENSITIVE_PARAMETERS = ["username"]  # its log lines keep the address, never what was typed
 
 # Languages and time: stored in UTC, shown in the user's zone (default Mexico City).
 LANGUAGE_CODE = "en"
@@ -272,6 +303,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # The client's address for anonymous throttling: X-Forwarded-For only from a trusted proxy.
+    "NUM_PROXIES": 1 if PAYHEALTH_TRUSTED_PROXY else 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "PayHealth API",
@@ -305,7 +338,7 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# Shared cache (API throttling): Redis when CACHE_URL is set, else this process's memory.
+# Shared cache (API and login throttling): Redis when CACHE_URL is set, else this process's memory.
 CACHE_URL = config.env_str("CACHE_URL", "")
 CACHES = {"default": config.cache_config("CACHE_URL", CACHE_URL)}
 

@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
         ("PAYHEALTH_API_THROTTLE_ANON", "0/min", "PAYHEALTH_API_THROTTLE_ANON='0/min' is not a rate"),
         ("CACHE_URL", "memcached://127.0.0.1:11211", "CACHE_URL has unsupported scheme 'memcached'"),
         ("CACHE_URL", "redis://127.0.0.1:port/1", "CACHE_URL has an invalid port"),
+        ("PAYHEALTH_LOGIN_FAILURE_LIMIT", "0", "PAYHEALTH_LOGIN_FAILURE_LIMIT=0 is out of range"),
+        ("PAYHEALTH_LOGIN_COOLOFF_MINUTES", "soon", "PAYHEALTH_LOGIN_COOLOFF_MINUTES='soon' is not a whole number"),
+        ("PAYHEALTH_TRUSTED_PROXY", "perhaps", "PAYHEALTH_TRUSTED_PROXY='perhaps' is not a boolean"),
     ],
 )
 def test_manage_py_refuses_a_malformed_variable_with_one_line(name, value, fragment):
