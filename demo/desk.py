@@ -65,7 +65,7 @@ def seed_users() -> dict[str, object]:
                 "first_name": spec.first_name,
                 "last_name": spec.last_name,
                 "email": f"{spec.username}@{catalog.USER_EMAIL_DOMAIN}",
-                "is_staff": True,
+                "is_staff": spec.role is None,  # the admin is the superuser's; desk roles are never staff
                 "is_superuser": spec.role is None,
                 "is_active": True,
             },

@@ -30,7 +30,7 @@ ALLOWED_HOSTS = config.env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::
 CSRF_TRUSTED_ORIGINS = config.env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "payhealth.admin_site.SuperusersAdminConfig",  # django.contrib.admin, for superusers alone
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

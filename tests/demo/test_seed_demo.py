@@ -98,7 +98,7 @@ class TestDemoContent:
     def test_each_role_user_has_its_group_and_can_log_in(self, client, role):
         user = User.objects.get(username=role)
         assert list(user.groups.values_list("name", flat=True)) == [role]
-        assert user.is_staff and not user.is_superuser
+        assert not user.is_staff and not user.is_superuser
         assert user.get_full_name()
         answer = client.post(reverse("login"), {"username": role, "password": "payhealth"})
         assert answer.status_code == 302 and "_auth_user_id" in client.session

@@ -462,3 +462,22 @@ def test_a_webhooks_owner_and_secret_are_not_editable_in_the_admin(admin_client,
     hook.refresh_from_db()
     assert (hook.name, hook.owner, hook.secret) == ("Renamed", partner_manager, secret)
     assert secret not in page.content.decode()
+
+
+@pytest.mark.parametrize("role", ["analyst", "partner_manager", "lead"])
+def test_the_admin_is_for_superusers_alone(client, role):
+    """Desk roles work on the desk's pages; a desk user made staff by mistake still gets no admin."""
+    member = UserFactory(username=f"staff-{role}", role=role, is_staff=True)
+    client.force_login(member)
+
+    for url in ("/admin/", admin_url(Incident, "changelist"), admin_url(User, "changelist")):
+        answer = client.get(url)
+        assert answer.status_code == 302, url
+        assert answer["Location"].startswith("/admin/login/"), url
+    assert "Administration" not in client.get("/").content.decode()
+
+
+def test_a_superuser_has_the_admin_and_its_link(admin_client):
+    assert admin_client.get("/admin/").status_code == 200
+    page = admin_client.get(reverse("profile")).content.decode()
+    assert f'href="{reverse("admin:index")}">Administration</a>' in page
