@@ -83,3 +83,23 @@ def test_a_superuser_uses_the_admin_under_the_policy(page, live_server):
     expect(page.locator("#content h2, #content h1").first).to_be_visible()
     page.goto(f"{live_server.url}/admin/auth/user/")
     expect(page.get_by_role("link", name="root")).to_be_visible()
+
+
+def test_a_locked_out_visitor_is_told_in_their_language(page, live_server, browser_problems, screenshot):
+    UserFactory(username="ana", role="analyst")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.select_option("#language-select", "es")
+    expect(page.locator("h1")).to_have_text("Inicia sesión en PayHealth")
+
+    for attempt in range(5):
+        page.fill("#id_username", "ana")
+        page.fill("#id_password", f"adivinanza-{attempt}")
+        with page.expect_navigation():  # the answer to this attempt, not the page of the last one
+            page.click("button[type=submit]")
+
+    expect(page.locator("h1")).to_have_text("Demasiados intentos fallidos")
+    expect(page.locator(".errors")).to_contain_text("queda en pausa durante 15 minutos")
+    screenshot("login-locked-es")
+    browser_problems.expect("status of 429")  # the lockout answer itself
+    page.get_by_role("link", name="Volver a la página de inicio de sesión").click()
+    expect(page.locator("h1")).to_have_text("Inicia sesión en PayHealth")
