@@ -134,3 +134,14 @@ def test_htmx_is_told_to_evaluate_nothing_and_inject_no_style(lead_client):
     assert '"includeIndicatorStyles": false' in config
     assert '"attributesToSettle": ["class", "width", "height"]' in config  # never a style attribute
     assert '"historyCacheSize": 0' in config  # no page of the desk kept in localStorage
+
+
+def test_the_browsable_api_of_development_allows_inline_styles_but_no_inline_script(lead_client):
+    """Production answers JSON only (tests/payhealth/test_production_settings.py); elsewhere the
+    browsable API's pages keep their inline styles."""
+    response = lead_client.get("/api/v1/incidents/", HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert policy(response) == {**SITE_POLICY, "style-src": ["'self'", "'unsafe-inline'"]}
+    assert policy(lead_client.get("/api/v1/incidents/")) == SITE_POLICY  # JSON
