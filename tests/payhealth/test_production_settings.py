@@ -56,6 +56,7 @@ def production_env(**extra: str) -> dict[str, str]:
         LOG_LEVEL="ERROR",
     )
     env.pop("DEBUG", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the browser tests' setting, never a deployment's
     env.update(extra)
     return env
 
