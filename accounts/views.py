@@ -1,3 +1,6 @@
+import math
+
+from axes.helpers import get_cool_off
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -52,3 +55,14 @@ def api_token_revoke_view(request, pk: int):
     api_token_revoke(token=token, actor=request.user)
     messages.success(request, _("The token “%(name)s” was revoked.") % {"name": token.name})
     return redirect("api_tokens")
+
+
+def login_locked_out(request, original_response=None, credentials=None):
+    """The answer to a sign-in refused by login throttling (django-axes calls it): a page of the
+    site saying for how long, 429 with Retry-After. It names no user, so it tells an attacker
+    nothing about which usernames exist."""
+    seconds = int(get_cool_off(request).total_seconds())
+    context = {"minutes": math.ceil(seconds / 60)}
+    response = render(request, "registration/locked_out.html", context, status=429)
+    response["Retry-After"] = str(seconds)
+    return response

@@ -1,4 +1,4 @@
-"""What every app's views share: the permission gate, a service's errors on a form, paging.
+"""What every app's views share: the permission gate, a service's errors on a form, paging, the client's address.
 
 Views stay thin (form in → service → redirect or re-render); these helpers are the parts of that
 pattern that are the same on every page, so no app has to import another app's views for them.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import wraps
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page, Paginator
@@ -27,6 +28,17 @@ def desk_permission(*perms: str):
         return login_required(wrapped)
 
     return decorator
+
+
+def client_ip(request) -> str:
+    """The client's address: the connection's, or behind a trusted proxy (PAYHEALTH_TRUSTED_PROXY)
+    the last address of X-Forwarded-For, the one that proxy appended; earlier entries are the
+    client's own word."""
+    if settings.PAYHEALTH_TRUSTED_PROXY:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+        if forwarded:
+            return forwarded
+    return request.META.get("REMOTE_ADDR", "")
 
 
 def add_service_errors(form: forms.Form, error: ValidationError, field_map: dict[str, str] | None = None) -> None:

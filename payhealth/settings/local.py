@@ -8,3 +8,7 @@ SECRET_KEY = SECRET_KEY or "payhealth-local-development-key-not-for-production" 
 
 # The demo desk (`manage.py seed_demo`, which `make run` loads) is a development app: never in production.
 INSTALLED_APPS = [*INSTALLED_APPS, "demo"]  # noqa: F405
+
+# Login throttling counts in this process's memory unless CACHE_URL is set: right for the one
+# development server process (production's `check --deploy` still warns without CACHE_URL).
+SILENCED_SYSTEM_CHECKS = ["axes.W001"]

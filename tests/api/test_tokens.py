@@ -203,3 +203,23 @@ def test_throttling_is_per_token(analyst, monkeypatch):
     assert other.status_code == 200  # its own budget
     assert limited.json()["error"]["code"] == "throttled"
     assert int(limited["Retry-After"]) > 0
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_wrong_tokens_count_against_the_anonymous_rate_of_their_address(analyst, monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"token": "50/min", "user": "50/min", "anon": "3/min"})
+    _token, plain = api_token_create(user=analyst, name="real")
+    guess = f"ph_{'0' * 8}_{'x' * 43}"
+
+    codes = [bearer(guess).get("/probe/").status_code for _ in range(4)]
+    limited = bearer(guess).get("/probe/")
+    elsewhere = bearer(guess).get("/probe/", REMOTE_ADDR="198.51.100.4")
+    real = bearer(plain).get("/probe/")
+
+    assert codes == [401, 401, 401, 429]
+    assert limited.json()["error"]["code"] == "throttled"
+    assert int(limited["Retry-After"]) > 0
+    assert elsewhere.status_code == 401  # another address has its own budget
+    assert real.status_code == 200  # a real token from the throttled address still works

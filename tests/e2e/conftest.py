@@ -48,13 +48,56 @@ def browser():
         browser.close()
 
 
+# Every page reports what its Content-Security-Policy refused, with the directive and the address
+# (Chromium also logs a console error of its own).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+    console.error(`CSP violation: ${event.effectiveDirective} refused ${event.blockedURI || "inline"}`
+        + ` (${event.sourceFile || event.documentURI}:${event.lineNumber})`);
+});
+"""
+
+
+class BrowserProblems:
+    """What the browser reported while a test ran: console errors (CSP violations among them) and
+    uncaught exceptions. A test that provokes one on purpose names it with `expect(fragment)`."""
+
+    def __init__(self) -> None:
+        self.reported: list[str] = []
+        self.expected: list[str] = []
+
+    def console(self, message) -> None:
+        if message.type == "error":
+            self.reported.append(f"console error: {message.text} ({message.location.get('url', '')})")
+
+    def uncaught(self, error) -> None:
+        self.reported.append(f"uncaught exception: {error}")
+
+    def expect(self, fragment: str) -> None:
+        self.expected.append(fragment)
+
+    def unexpected(self) -> list[str]:
+        return [p for p in self.reported if not any(fragment in p for fragment in self.expected)]
+
+
 @pytest.fixture
-def page(browser):
+def browser_problems():
+    return BrowserProblems()
+
+
+@pytest.fixture
+def page(browser, browser_problems):
+    """A fresh browser tab; the test fails if any page it visited logged an error or a CSP violation."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
+    page.on("console", browser_problems.console)
+    page.on("pageerror", browser_problems.uncaught)
     page.set_default_timeout(TIMEOUT_MS)
     yield page
     context.close()
+    problems = browser_problems.unexpected()
+    assert not problems, "the browser reported:\n" + "\n".join(problems)
 
 
 @pytest.fixture

@@ -38,6 +38,9 @@ ROOT = Path(__file__).resolve().parents[2]
             "PAYHEALTH_WEBHOOK_ALLOWED_HOSTS has '10.0.0.0/33', which is neither a host name",
         ),
         ("PAYHEALTH_WEBHOOK_ALLOWED_HOSTS", "https://hooks.example.com/", "PAYHEALTH_WEBHOOK_ALLOWED_HOSTS has"),
+        ("PAYHEALTH_LOGIN_FAILURE_LIMIT", "0", "PAYHEALTH_LOGIN_FAILURE_LIMIT=0 is out of range"),
+        ("PAYHEALTH_LOGIN_COOLOFF_MINUTES", "soon", "PAYHEALTH_LOGIN_COOLOFF_MINUTES='soon' is not a whole number"),
+        ("PAYHEALTH_TRUSTED_PROXY", "perhaps", "PAYHEALTH_TRUSTED_PROXY='perhaps' is not a boolean"),
     ],
 )
 def test_manage_py_refuses_a_malformed_variable_with_one_line(name, value, fragment):
