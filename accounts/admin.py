@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -11,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import ApiToken, Profile
 from accounts.services import api_token_revoke, profile_update
 from payhealth.admin_forms import LockedFieldsMixin, ReadOnlyAdminMixin, ServiceAdminMixin, ServiceFormMixin
+from payhealth.forms import ModelForm
 
 User = get_user_model()
 
@@ -24,7 +24,7 @@ class ProfileInline(ReadOnlyAdminMixin, admin.StackedInline):
     show_change_link = True
 
 
-class ProfileAdminForm(ServiceFormMixin, forms.ModelForm):
+class ProfileAdminForm(ServiceFormMixin, ModelForm):
     # No Meta: the admin builds the form class with the model and the fields below.
 
     def save_through_service(self, actor):

@@ -203,3 +203,15 @@ def test_throttling_is_per_token(analyst, monkeypatch):
     assert other.status_code == 200  # its own budget
     assert limited.json()["error"]["code"] == "throttled"
     assert int(limited["Retry-After"]) > 0
+
+
+def test_tokens_page_refuses_a_card_number_in_a_name_and_shows_it_masked(client, analyst):
+    client.force_login(analyst)
+
+    page = client.post(reverse("api_tokens"), {"name": "job 4111-1111-1111-1111"})
+
+    html = page.content.decode()
+    assert page.status_code == 400
+    assert "Card numbers are never stored" in html
+    assert "4111-1111-1111-1111" not in html and 'value="job 411111******1111"' in html
+    assert not ApiToken.objects.filter(user=analyst).exists()

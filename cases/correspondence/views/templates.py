@@ -34,6 +34,7 @@ from partners.notices import (
 )
 from partners.services import notice_template_save
 from payhealth.i18n import Language
+from payhealth.pan import CARD_NUMBER_CODE
 from payhealth.web import add_service_errors
 
 EDIT = "partners/notice_template_edit.html"
@@ -140,8 +141,12 @@ def notice_template_preview_view(request, kind: str, language: str):
     kind, language = _pair(kind, language)
     form = NoticeTemplateForm(request.POST, user=request.user)
     form.is_valid()  # an unknown engagement falls back to the sample data
-    subject, body = request.POST.get("subject", ""), request.POST.get("body", "")
+    # The form's data: a card number typed in the text is masked there, and said so.
+    subject, body = form.data.get("subject", ""), form.data.get("body", "")
     problems = notice_template_errors(subject=subject.strip(), body=body)
+    for name in ("subject", "body"):
+        if form.has_error(name, CARD_NUMBER_CODE):
+            problems = {**problems, name: [*problems.get(name, []), *form.errors[name]]}
     preview, engagement = None, form.cleaned_data.get("engagement")
     if not problems:
         try:
