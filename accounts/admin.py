@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
@@ -13,6 +12,7 @@ from accounts.models import ApiToken, Profile
 from accounts.roles import ROLES
 from accounts.services import account_save, api_token_revoke, profile_update
 from payhealth.admin_forms import LockedFieldsMixin, ReadOnlyAdminMixin, ServiceAdminMixin, ServiceFormMixin, become
+from payhealth.forms import ModelForm
 
 User = get_user_model()
 
@@ -26,7 +26,7 @@ class ProfileInline(ReadOnlyAdminMixin, admin.StackedInline):
     show_change_link = True
 
 
-class ProfileAdminForm(ServiceFormMixin, forms.ModelForm):
+class ProfileAdminForm(ServiceFormMixin, ModelForm):
     # No Meta: the admin builds the form class with the model and the fields below.
 
     def save_through_service(self, actor):

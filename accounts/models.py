@@ -4,10 +4,11 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from payhealth.db import CardNumberFreeModel
 from payhealth.i18n import Language, validate_timezone
 
 
-class Profile(models.Model):
+class Profile(CardNumberFreeModel, models.Model):
     """Per-user display preferences; created on first need, so every user has one."""
 
     user = models.OneToOneField(
@@ -26,7 +27,7 @@ class Profile(models.Model):
         return str(self.user)
 
 
-class ApiToken(models.Model):
+class ApiToken(CardNumberFreeModel, models.Model):
     """A personal API token: `ph_<prefix>_<secret>`, shown once, stored as a SHA-256 digest.
 
     The token acts as its user, with exactly the user's roles; revoking it is immediate. The

@@ -9,7 +9,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts.forms import ProfileForm
+from accounts.forms import ApiTokenForm, ProfileForm
 from accounts.models import ApiToken
 from accounts.services import api_token_create, api_token_revoke, profile_for, profile_update
 
@@ -35,16 +35,20 @@ def api_tokens(request):
     """The viewer's personal API tokens: create one (shown once, here and now) or revoke one."""
     created = None
     error = ""
-    if request.method == "POST":
+    form = ApiTokenForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and not form.is_valid():
+        error = " ".join(form.errors["name"])
+    elif request.method == "POST":
         try:
-            token, plain = api_token_create(user=request.user, name=request.POST.get("name", ""))
+            token, plain = api_token_create(user=request.user, name=form.cleaned_data["name"])
         except ValidationError as exc:
             error = " ".join(exc.message_dict.get("name", exc.messages))
         else:
             created = {"token": token, "plain": plain}
     tokens = ApiToken.objects.filter(user=request.user).order_by("revoked_at", "-created_at")
     status = 400 if error else 200
-    context = {"tokens": tokens, "created": created, "error": error, "name": request.POST.get("name", "")}
+    # The name shown again is the form's: a card number typed in it comes back masked.
+    context = {"tokens": tokens, "created": created, "error": error, "name": form.data.get("name", "")}
     return render(request, "accounts/api_tokens.html", context, status=status)
 
 

@@ -1,10 +1,9 @@
-from django import forms
-
 from alerts.models import AlertSeverityRule
 from alerts.services import RULE_FIELDS
+from payhealth.forms import ModelForm
 
 
-class AlertSeverityRuleForm(forms.ModelForm):
+class AlertSeverityRuleForm(ModelForm):
     """Shape only; `alert_rule_create`/`alert_rule_update` run the model's full validation."""
 
     class Meta:

@@ -14,9 +14,10 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from cases.models.incident import Severity
+from payhealth.db import CardNumberFreeModel
 
 
-class AlertSeverityRule(models.Model):
+class AlertSeverityRule(CardNumberFreeModel, models.Model):
     """One row of the table that maps an alert's measured impact to a severity.
 
     Active rules are tried in ascending `priority`; the first one whose conditions all hold gives
@@ -106,7 +107,7 @@ class AlertSeverityRule(models.Model):
         return not sizes or any(sizes)
 
 
-class AlertReceipt(models.Model):
+class AlertReceipt(CardNumberFreeModel, models.Model):
     """One alert accepted from monitoring: the audit row and the idempotency record.
 
     With an `Idempotency-Key`, the key is unique per user: a repeat with the same body gets the

@@ -8,11 +8,16 @@ by the service, not here.
 
 Rates are shares between 0 and 1 and amounts are numbers; both are rounded (to 4 and 2 decimal
 places) rather than refused, since monitoring systems send floats.
+
+Card numbers (`payhealth.pan`): the title and the BIN prefix refuse one, as the desk's own
+fields do; everything else monitoring sends is masked before it is read (a monitor cannot be
+asked to type again), and `masked_card_numbers` in the validated data says how many were.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, InvalidOperation
 
@@ -22,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from cases.models.incident import CardNetwork, Severity, impact_contradiction, validate_bin_prefix
+from payhealth.pan import contains_card_number, mask_card_numbers, validate_no_card_number
 
 # How far in the future a window may end: monitoring clocks are not exactly ours.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -153,8 +159,7 @@ class AlertPayloadSerializer(serializers.Serializer):
     )
 
     def validate_title(self, value: str) -> str:
-        if re.search(r"\d{13,19}", re.sub(r"[\s-]", "", value)):
-            raise serializers.ValidationError(_("The title cannot contain a card number."))
+        validate_no_card_number(value)
         return value.strip()
 
     def validate(self, attrs: dict) -> dict:
@@ -171,10 +176,27 @@ class AlertPayloadSerializer(serializers.Serializer):
 
 def validated_payload(payload) -> dict:
     """The payload's validated data, or a ValidationError keyed by each bad field's dotted path."""
+    payload, masked = _without_card_numbers(payload)
     serializer = AlertPayloadSerializer(data=payload)
     if not serializer.is_valid():
         raise ValidationError(_flatten(serializer.errors))
-    return serializer.validated_data
+    return {**serializer.validated_data, "masked_card_numbers": masked}
+
+
+def _without_card_numbers(payload) -> tuple[object, int]:
+    """The payload with card numbers masked everywhere but in the title and the BIN prefix, which
+    refuse them; and how many were masked. A payload without any comes back as it was sent."""
+    if not isinstance(payload, Mapping) or not contains_card_number(payload):
+        return payload, 0
+    masked, count = mask_card_numbers({key: value for key, value in payload.items() if key != "title"})
+    if "title" in payload:
+        masked["title"] = payload["title"]
+    segment = payload.get("segment")
+    if isinstance(segment, Mapping) and "bin_prefix" in segment and isinstance(masked.get("segment"), Mapping):
+        in_prefix = mask_card_numbers(segment["bin_prefix"])[1]
+        masked["segment"] = {**masked["segment"], "bin_prefix": segment["bin_prefix"]}
+        count -= in_prefix
+    return masked, count
 
 
 def _flatten(detail, path: str = "") -> dict[str, list[str]]:

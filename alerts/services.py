@@ -41,8 +41,9 @@ from cases.models import AffectedMerchant, CaseEvent, Incident, Merchant
 from cases.models.incident import OPEN_STATUSES, CardNetwork, Category, Source, derived_failed_attempts
 from cases.services.impact import engagement_add, merchant_impact_add, merchant_impact_update
 from cases.services.incidents import incident_change_severity, incident_open, incident_update_details
-from cases.timeline.events import AlertReceived
+from cases.timeline.events import AlertReceived, CardNumbersMasked
 from partners.models import Partner
+from payhealth.pan import card_number_error, contains_card_number
 
 FINGERPRINT_VERSION = "v1"
 IDEMPOTENCY_KEY_MAX = 255
@@ -94,6 +95,8 @@ def alert_ingest(*, actor, payload: dict, idempotency_key: str | None = None) ->
         raise ValidationError(
             {"Idempotency-Key": _("The Idempotency-Key has at most %(max)d characters.") % {"max": IDEMPOTENCY_KEY_MAX}}
         )
+    if contains_card_number(key):
+        raise ValidationError({"Idempotency-Key": card_number_error()})
     data = validated_payload(payload)
     digest = body_digest(payload)
     receipt = None
@@ -130,6 +133,9 @@ def alert_ingest(*, actor, payload: dict, idempotency_key: str | None = None) ->
         incident = _update(actor=actor, incident=existing, data=data, segment=segment, figures=figures)
     received = AlertReceived(outcome=outcome, fingerprint=fingerprint, **_event_data(data, segment, figures))
     event = timeline.record(received, incident=incident, actor=actor)
+    if data["masked_card_numbers"]:
+        masked = CardNumbersMasked(origin="alert", count=data["masked_card_numbers"], correspondence=None)
+        timeline.record(masked, incident=incident, actor=actor)
     incident.refresh_from_db(fields=["severity", "status"])
     status = 201 if outcome == AlertReceipt.Outcome.OPENED else 200
     body = {

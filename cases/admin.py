@@ -49,6 +49,7 @@ from cases.services.incidents import EDITABLE_DETAILS
 from cases.services.merchants import MERCHANT_FIELDS, merchant_create, merchant_update
 from cases.sla import admin as sla_admin  # noqa: F401 - registers on import
 from payhealth.admin_forms import LockedFieldsMixin, ReadOnlyAdminMixin, ServiceAdminMixin, ServiceFormMixin, become
+from payhealth.forms import ModelForm
 
 # --- What hangs off an incident: written by the same services as the incident page ---------
 # The services lock the incident, check the row, put the change on the timeline and refresh the
@@ -106,7 +107,7 @@ def _child_locked_fields(obj, editor) -> tuple[str, ...]:
 # --- Reference data -------------------------------------------------------------------------
 
 
-class MerchantAdminForm(ServiceFormMixin, forms.ModelForm):
+class MerchantAdminForm(ServiceFormMixin, ModelForm):
     # No Meta: the admin builds the form class with the model and its fields.
 
     def save_through_service(self, actor):
@@ -154,7 +155,7 @@ class ReferenceCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 # --- Incidents ------------------------------------------------------------------------------
 
 
-class IncidentChildInlineForm(forms.ModelForm):
+class IncidentChildInlineForm(ModelForm):
     """A saved row shows what its service cannot change as disabled (see `_child_locked_fields`)."""
 
     # No Meta: the admin builds the form class with the inline's model and fields.
@@ -232,7 +233,7 @@ class CaseEventInline(ReadOnlyAdminMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("actor")
 
 
-class IncidentAdminForm(forms.ModelForm):
+class IncidentAdminForm(ModelForm):
     card_networks = forms.MultipleChoiceField(
         label=_("card networks"),
         choices=CardNetwork.choices,

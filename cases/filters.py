@@ -21,6 +21,7 @@ from cases.models.incident import OPEN_STATUSES, CardNetwork, Category, Severity
 from cases.search import search
 from cases.selectors import incident_owner_choices
 from partners.models import Partner
+from payhealth.forms import FilterSet, Form
 
 _FULL_REFERENCE = re.compile(r"^PH-\d{4}-\d{6}$", re.IGNORECASE)
 STATUS_OPEN = "open"
@@ -47,7 +48,7 @@ def user_label(user) -> str:
     return user.get_full_name() or user.get_username()
 
 
-class IncidentFilterForm(forms.Form):
+class IncidentFilterForm(Form):
     def clean(self):
         cleaned = super().clean()
         start, end = cleaned.get("created_from"), cleaned.get("created_to")
@@ -56,7 +57,7 @@ class IncidentFilterForm(forms.Form):
         return cleaned
 
 
-class IncidentFilterSet(django_filters.FilterSet):
+class IncidentFilterSet(FilterSet):
     """Narrow the incident list. Without a status, only open incidents are listed."""
 
     q = django_filters.CharFilter(
@@ -178,7 +179,7 @@ def _start_of_day(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_current_timezone())
 
 
-class MerchantFilterSet(django_filters.FilterSet):
+class MerchantFilterSet(FilterSet):
     """Search and filters of the merchant list, for the page and the API alike; invalid values are
     reported and ignored."""
 

@@ -2,7 +2,7 @@
 
 Times are typed in the viewer's own zone (the middleware activates it) and stored in UTC.
 Approval rates are typed as percentages (92.5) and handed to services as shares (0.9250).
-A card number typed where a BIN prefix belongs is refused and never shown back in the form.
+A card number typed in any field is refused and never shown back in the form (`payhealth.forms`).
 """
 
 from __future__ import annotations
@@ -28,17 +28,11 @@ from cases.selectors import (
 )
 from cases.services.bulk import BulkAction
 from partners.models import Partner
+from payhealth.forms import Form
+from payhealth.pan import contains_card_number
 
 SHARE = Decimal("0.0001")
 HUNDRED = Decimal(100)
-
-
-def _looks_like_card_number(item: str) -> bool:
-    try:
-        validate_bin_prefix(item)
-    except ValidationError as error:
-        return error.code == "card_number"
-    return False
 
 
 class CommaSeparatedField(forms.CharField):
@@ -71,6 +65,10 @@ class CommaSeparatedField(forms.CharField):
 
     def to_python(self, value):
         return self.split(value if isinstance(value, str) else self.prepare_value(value or []))
+
+    def without_card_numbers(self, value: str) -> str:
+        """What the form shows again after a card number was refused: the other items."""
+        return ", ".join(item for item in self.split(value) if not contains_card_number(item))
 
     def validate(self, value):
         if self.required and not value:
@@ -134,33 +132,6 @@ def decline_codes_field() -> CommaSeparatedField:
     )
 
 
-class ScrubsCardNumbers:
-    """Drops anything that looks like a card number from the submitted BIN prefixes.
-
-    The field error says a card number was refused; the form shown again must not carry the
-    number back to the browser (or into logs of rendered pages), so only the valid-looking
-    entries are kept in the bound data.
-    """
-
-    card_number_fields = ("bin_prefixes",)
-
-    def full_clean(self):
-        super().full_clean()
-        if not self.is_bound:
-            return
-        for name in self.card_number_fields:
-            key = self.add_prefix(name)
-            raw = self.data.get(key)
-            if not raw:
-                continue
-            field = self.fields[name]
-            kept = [item for item in field.split(raw) if not _looks_like_card_number(item)]
-            if len(kept) != len(field.split(raw)):
-                data = self.data.copy()
-                data[key] = ", ".join(kept)
-                self.data = data
-
-
 class TimeZoneHelp:
     """Says on each date-time field which zone the times are typed in."""
 
@@ -196,7 +167,7 @@ class PartnerMultipleChoiceField(forms.ModelMultipleChoiceField):
         return f"{obj.name} · {obj.get_kind_display()}"
 
 
-class IncidentOpenForm(ScrubsCardNumbers, TimeZoneHelp, forms.Form):
+class IncidentOpenForm(TimeZoneHelp, Form):
     """Open an incident by hand; the owner defaults to the author."""
 
     title = forms.CharField(label=_("Title"), max_length=200)
@@ -245,7 +216,7 @@ class IncidentOpenForm(ScrubsCardNumbers, TimeZoneHelp, forms.Form):
         return cleaned
 
 
-class IncidentDetailsForm(ScrubsCardNumbers, TimeZoneHelp, forms.Form):
+class IncidentDetailsForm(TimeZoneHelp, Form):
     """The descriptive fields of an incident (incident_update_details)."""
 
     title = forms.CharField(label=_("Title"), max_length=200)
@@ -279,7 +250,7 @@ class IncidentDetailsForm(ScrubsCardNumbers, TimeZoneHelp, forms.Form):
         return cleaned
 
 
-class TransitionForm(forms.Form):
+class TransitionForm(Form):
     """Move the incident to one allowed next status.
 
     Waiting on a partner names the partner (one already engaged) and says why; reopening a
@@ -341,7 +312,7 @@ def _label_of(choices, value) -> str:
         return str(value)
 
 
-class SeverityForm(forms.Form):
+class SeverityForm(Form):
     severity = forms.ChoiceField(label=_("Severity"), choices=Severity.choices)
     reason = forms.CharField(label=_("Reason"), max_length=500)
 
@@ -358,7 +329,7 @@ class SeverityForm(forms.Form):
         return severity
 
 
-class OwnerForm(forms.Form):
+class OwnerForm(Form):
     owner = OwnerChoiceField(label=_("Owner"), queryset=None, required=False, empty_label=_("Nobody"))
 
     def __init__(self, *args, incident: Incident, user, **kwargs):
@@ -368,7 +339,7 @@ class OwnerForm(forms.Form):
         self.fields["owner"].queryset = incident_owner_choices(user=user)
 
 
-class NoteForm(forms.Form):
+class NoteForm(Form):
     body = forms.CharField(
         label=_("Note"),
         widget=forms.Textarea(attrs={"rows": 4}),
@@ -411,7 +382,7 @@ def _edit_in_row(form: forms.Form, *, form_id: str, chooser: str) -> None:
         field.widget.attrs["form"] = form_id
 
 
-class MerchantImpactForm(forms.Form):
+class MerchantImpactForm(Form):
     """Add a merchant or change its measured impact (merchant_impact_add / _update)."""
 
     merchant = MerchantChoiceField(label=_("Merchant"), queryset=None)
@@ -494,7 +465,7 @@ class PartnerChoiceField(forms.ModelChoiceField):
         return f"{obj.name} · {obj.get_kind_display()}"
 
 
-class EngagementForm(forms.Form):
+class EngagementForm(Form):
     """Engage a partner, or record its folio and status (engagement_add / engagement_update)."""
 
     partner = PartnerChoiceField(label=_("Partner"), queryset=None)
@@ -527,12 +498,12 @@ class EngagementForm(forms.Form):
 # The queue -----------------------------------------------------------------------------------
 
 
-class SavedViewForm(forms.Form):
+class SavedViewForm(Form):
     name = forms.CharField(label=_("Name"), max_length=80, widget=forms.TextInput(attrs={"autocomplete": "off"}))
     query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
 
 
-class IncidentBulkForm(forms.Form):
+class IncidentBulkForm(Form):
     """One bulk action on the checked rows; each action names the one field it needs."""
 
     MAX_ROWS = max(QUEUE_PAGE_SIZES)

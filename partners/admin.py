@@ -7,7 +7,6 @@ notice templates are saved by the same services as the pages and the API. Busine
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -24,6 +23,7 @@ from partners.services import (
     partner_save,
 )
 from payhealth.admin_forms import LockedFieldsMixin, ReadOnlyAdminMixin, ServiceAdminMixin, ServiceFormMixin
+from payhealth.forms import ModelForm
 
 
 class WorkingHoursInline(admin.TabularInline):
@@ -59,7 +59,7 @@ class PartnerContactInline(ReadOnlyAdminMixin, admin.TabularInline):
     show_change_link = True
 
 
-class PartnerAdminForm(ServiceFormMixin, forms.ModelForm):
+class PartnerAdminForm(ServiceFormMixin, ModelForm):
     # No Meta: the admin builds the form class with the model and the fields of its fieldsets.
 
     def save_through_service(self, actor):
@@ -102,7 +102,7 @@ class PartnerAdmin(ServiceAdminMixin, LockedFieldsMixin, admin.ModelAdmin):
         return False
 
 
-class PartnerContactAdminForm(ServiceFormMixin, forms.ModelForm):
+class PartnerContactAdminForm(ServiceFormMixin, ModelForm):
     # No Meta: the admin builds the form class with the model and its fields.
 
     def save_through_service(self, actor):
@@ -146,7 +146,7 @@ class PartnerContactAdmin(ServiceAdminMixin, LockedFieldsMixin, admin.ModelAdmin
             contact_delete(actor=request.user, contact=contact)
 
 
-class NoticeTemplateAdminForm(forms.ModelForm):
+class NoticeTemplateAdminForm(ModelForm):
     """Refuses a template that does not compile or names a variable outside the allowed context."""
 
     class Meta:

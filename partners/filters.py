@@ -7,10 +7,11 @@ from django.utils.translation import gettext_lazy as _
 
 from partners.models import Partner
 from partners.selectors import partner_search
+from payhealth.forms import FilterSet
 from payhealth.i18n import Language
 
 
-class PartnerFilterSet(django_filters.FilterSet):
+class PartnerFilterSet(FilterSet):
     """Search and filters of the partner list; invalid values are reported and ignored.
 
     The HTML list and the API list share it; the API adds the language.

@@ -12,10 +12,11 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from payhealth.db import CardNumberFreeModel
 from payhealth.i18n import Language, validate_timezone
 
 
-class BusinessCalendar(models.Model):
+class BusinessCalendar(CardNumberFreeModel, models.Model):
     """When business time runs: a time zone, working hours per weekday and holidays.
 
     SLA clocks measure elapsed time against a calendar, so "4 business hours" for a SEV3 means
@@ -38,7 +39,7 @@ class BusinessCalendar(models.Model):
         return self.name
 
 
-class WorkingHours(models.Model):
+class WorkingHours(CardNumberFreeModel, models.Model):
     """One open interval of a weekday in the calendar's own time zone."""
 
     class Weekday(models.IntegerChoices):
@@ -79,7 +80,7 @@ class WorkingHours(models.Model):
         return f"{self.get_weekday_display()} {self.opens:%H:%M}–{self.closes:%H:%M}"
 
 
-class Holiday(models.Model):
+class Holiday(CardNumberFreeModel, models.Model):
     """A whole day on which business time does not run in a calendar."""
 
     calendar = models.ForeignKey(
@@ -105,7 +106,7 @@ class Holiday(models.Model):
         return f"{self.date:%Y-%m-%d} {self.name_en}"
 
 
-class Partner(models.Model):
+class Partner(CardNumberFreeModel, models.Model):
     """A financial partner the desk corresponds with; its language is the default for contacts."""
 
     class Kind(models.TextChoices):
@@ -151,7 +152,7 @@ class Partner(models.Model):
         return self.name
 
 
-class PartnerContact(models.Model):
+class PartnerContact(CardNumberFreeModel, models.Model):
     """A person or mailbox at a partner; receives notices at its escalation level."""
 
     class Role(models.TextChoices):
@@ -204,7 +205,7 @@ class PartnerContact(models.Model):
         return self.language or self.partner.language or Language.ENGLISH
 
 
-class NoticeTemplate(models.Model):
+class NoticeTemplate(CardNumberFreeModel, models.Model):
     """One version of a notice template for a kind and language.
 
     Versions are append-only: an edit creates a new row and deactivates the previous one, so a

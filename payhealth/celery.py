@@ -4,12 +4,24 @@ import os
 import re
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
+
+from payhealth.logging import MaskCardNumbers
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payhealth.settings.local")
 
 app = Celery("payhealth")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _mask_card_numbers_in_worker_logs(logger, **kwargs) -> None:
+    """A worker writes its log through handlers of its own: they mask card numbers too."""
+    for handler in logger.handlers:
+        if not any(isinstance(existing, MaskCardNumbers) for existing in handler.filters):
+            handler.addFilter(MaskCardNumbers())
 
 
 @app.task(name="payhealth.ping_task")

@@ -13,6 +13,9 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page, Paginator
+from django.http import QueryDict
+
+from payhealth.pan import masked
 
 
 def desk_permission(*perms: str):
@@ -54,6 +57,21 @@ def add_service_errors(form: forms.Form, error: ValidationError, field_map: dict
     for field, errors in error.error_dict.items():
         name = field_map.get(field, field)
         form.add_error(name if name in form.fields else None, errors)
+
+
+def masked_query(query: QueryDict) -> QueryDict:
+    """A query string's parameters with every card number masked: what a link, an address bar or a
+    saved view may carry of a request (the request itself may have been refused for one)."""
+    safe = QueryDict(mutable=True)
+    for key, values in query.lists():
+        safe.setlist(masked(key), [masked(value) for value in values])
+    return safe
+
+
+def full_path_without_card_numbers(request) -> str:
+    """`request.get_full_path()` with card numbers masked in its query string."""
+    query = masked_query(request.GET).urlencode()
+    return f"{request.path}?{query}" if query else request.path
 
 
 def wants_fragment(request) -> bool:

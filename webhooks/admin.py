@@ -5,10 +5,10 @@ here (the owner reveals or rotates the secret on the page). The delivery log is 
 from the webhook's page or the API.
 """
 
-from django import forms
 from django.contrib import admin
 
 from payhealth.admin_forms import ReadOnlyAdminMixin, ServiceAdminMixin, ServiceFormMixin
+from payhealth.forms import ModelForm
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from webhooks.services import (
     webhook_subscription_create,
@@ -19,7 +19,7 @@ from webhooks.services import (
 )
 
 
-class WebhookSubscriptionAdminForm(ServiceFormMixin, forms.ModelForm):
+class WebhookSubscriptionAdminForm(ServiceFormMixin, ModelForm):
     # No Meta: the admin builds the form class with the model and the fields below.
 
     def save_through_service(self, actor):

@@ -42,6 +42,7 @@ from django.utils.translation import gettext as _
 
 from payhealth.links import absolute_url
 from payhealth.outbox import backoff, publish_on_commit
+from payhealth.pan import masked
 from webhooks import signing
 from webhooks.models import RESPONSE_BODY_LIMIT, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from webhooks.selectors import forget_subscribed_event_types
@@ -283,6 +284,8 @@ def _post(*, url: str, secret: str, delivery: WebhookDelivery) -> Outcome:
         connection.close()
     outcome.error = outcome.error[:MAX_ERROR_LENGTH]
     outcome.duration_ms = int((time.monotonic() - started) * 1000)
+    # The receiver's words are kept for people to read, without any card number they may hold.
+    outcome.body, outcome.error = masked(outcome.body), masked(outcome.error)
     return outcome
 
 

@@ -18,6 +18,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from payhealth.db import CardNumberFreeModel
 from webhooks.targets import validate_webhook_target
 
 SECRET_PREFIX = "whsec_"
@@ -55,7 +56,7 @@ def validate_webhook_url(value: str) -> None:
     validate_webhook_target(value)
 
 
-class WebhookSubscription(models.Model):
+class WebhookSubscription(CardNumberFreeModel, models.Model):
     """An endpoint that wants to hear about some events, signed with its own secret.
 
     The secret is stored as it is, not hashed: PayHealth must sign every delivery with it (an
@@ -108,7 +109,7 @@ class WebhookSubscription(models.Model):
         return f"{self.secret[: len(SECRET_PREFIX) + 4]}…"
 
 
-class WebhookDelivery(models.Model):
+class WebhookDelivery(CardNumberFreeModel, models.Model):
     """One event for one subscription. `event_id` is the same for every delivery (and replay)
     of one event, so receivers de-duplicate on it.
 
@@ -160,7 +161,7 @@ class WebhookDelivery(models.Model):
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.ABANDONED)
 
 
-class WebhookAttempt(models.Model):
+class WebhookAttempt(CardNumberFreeModel, models.Model):
     """One HTTP POST of a delivery: what was sent (headers) and what came back."""
 
     delivery = models.ForeignKey(

@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
 from accounts.models import ApiToken
+from payhealth.api.serializers import ModelSerializer, Serializer
 
 
-class ApiTokenSerializer(serializers.ModelSerializer):
+class ApiTokenSerializer(ModelSerializer):
     active = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -12,7 +13,7 @@ class ApiTokenSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ApiTokenCreateSerializer(serializers.Serializer):
+class ApiTokenCreateSerializer(Serializer):
     name = serializers.CharField(max_length=80)
 
 
@@ -24,7 +25,7 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
         read_only_fields = fields
 
 
-class MeSerializer(serializers.Serializer):
+class MeSerializer(Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
     name = serializers.CharField()
@@ -33,7 +34,7 @@ class MeSerializer(serializers.Serializer):
     timezone = serializers.CharField()
 
 
-class UserRefSerializer(serializers.Serializer):
+class UserRefSerializer(Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
     name = serializers.SerializerMethodField()

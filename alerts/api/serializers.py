@@ -3,9 +3,10 @@ from rest_framework import serializers
 from alerts.models import AlertReceipt, AlertSeverityRule
 from alerts.services import RULE_FIELDS
 from cases.models.incident import Severity
+from payhealth.api.serializers import ModelSerializer, Serializer
 
 
-class AlertResponseSerializer(serializers.Serializer):
+class AlertResponseSerializer(Serializer):
     """The answer to an alert (also what a replayed Idempotency-Key returns)."""
 
     reference = serializers.CharField(help_text="The incident's reference, e.g. PH-2026-000123.")
@@ -15,7 +16,7 @@ class AlertResponseSerializer(serializers.Serializer):
     fingerprint = serializers.CharField()
 
 
-class AlertReceiptSerializer(serializers.ModelSerializer):
+class AlertReceiptSerializer(ModelSerializer):
     user = serializers.CharField(source="user.username", read_only=True)
     incident = serializers.CharField(source="incident.reference", read_only=True, allow_null=True, default=None)
 
@@ -37,7 +38,7 @@ class AlertReceiptSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AlertSeverityRuleSerializer(serializers.ModelSerializer):
+class AlertSeverityRuleSerializer(ModelSerializer):
     updated_by = serializers.CharField(source="updated_by.username", read_only=True, allow_null=True, default=None)
 
     class Meta:

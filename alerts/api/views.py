@@ -27,6 +27,7 @@ from alerts.services import (
 )
 from payhealth.api.exceptions import ErrorSerializer
 from payhealth.api.pagination import Cursor
+from payhealth.forms import CardNumberFreeFilterSet
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -82,7 +83,7 @@ class AlertIntakeView(APIView):
         return response
 
 
-class AlertReceiptFilterSet(filters.FilterSet):
+class AlertReceiptFilterSet(CardNumberFreeFilterSet, filters.FilterSet):
     incident = filters.CharFilter(field_name="incident__reference", help_text="An incident reference.")
     outcome = filters.ChoiceFilter(choices=AlertReceipt.Outcome.choices)
     idempotency_key = filters.CharFilter()

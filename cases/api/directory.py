@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import django_filters
 from django.http import Http404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
@@ -30,8 +29,9 @@ from partners.filters import PartnerApiFilterSet
 from partners.models import Partner
 from partners.selectors import partner_contact_rows
 from partners.services import partner_save
-from payhealth.api.filters import ListFiltersOnly
+from payhealth.api.filters import FilterBackend, ListFiltersOnly
 from payhealth.api.pagination import Cursor
+from payhealth.forms import FilterSet
 
 # Merchants, partners, response codes ----------------------------------------------------------
 
@@ -47,7 +47,7 @@ class MerchantViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveMod
     serializer_class = s.MerchantSerializer
     lookup_field = "account_id"
     lookup_value_regex = r"[^/]+"
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
     filterset_class = MerchantFilterSet
     action_permissions = {
         "list": ("cases.view_merchant",),
@@ -145,7 +145,7 @@ class PartnerViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveMode
         return Response(self._detail(partner))
 
 
-class ResponseCodeFilterSet(django_filters.FilterSet):
+class ResponseCodeFilterSet(FilterSet):
     scheme = django_filters.CharFilter(max_length=20)
     code = django_filters.CharFilter(max_length=64)
     category = django_filters.ChoiceFilter(choices=ResponseCode.Category.choices)
@@ -159,7 +159,7 @@ class ResponseCodeFilterSet(django_filters.FilterSet):
 class ResponseCodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = ResponseCode.objects.all()
     serializer_class = s.ResponseCodeSerializer
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
     filterset_class = ResponseCodeFilterSet
     action_permissions = {"list": ("cases.view_responsecode",)}
 

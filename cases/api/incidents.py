@@ -11,7 +11,6 @@ from functools import cached_property
 
 from django.http import Http404
 from django.utils.translation import gettext as _
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -52,7 +51,7 @@ from cases.services import (
     note_edit,
 )
 from payhealth.api.fields import BIG
-from payhealth.api.filters import ListFiltersOnly
+from payhealth.api.filters import FilterBackend, ListFiltersOnly
 from payhealth.api.pagination import Cursor
 
 VIEW_INCIDENT = "cases.view_incident"
@@ -99,7 +98,7 @@ class IncidentViewSet(ListFiltersOnly, viewsets.GenericViewSet):
     queryset = Incident.objects.none()  # the schema's model; requests use get_queryset
     lookup_field = "reference"
     lookup_value_regex = r"[^/]+"
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
     filterset_class = IncidentFilterSet
     serializer_class = s.IncidentDetailSerializer
     action_permissions = {

@@ -31,6 +31,7 @@ from cases.models.incident import CardNetwork, Category, Severity, Status
 from cases.services import BulkAction
 from partners.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer
 from payhealth.api.fields import BIG, ByIdOrKeyField
+from payhealth.api.serializers import ModelSerializer, Serializer
 
 RATE_HELP = _("Approval rate as a share between 0 and 1 (0.925 means 92.5%).")
 MAX_BULK_ROWS = 100  # the queue's largest page (IncidentBulkForm.MAX_ROWS)
@@ -39,7 +40,7 @@ MAX_BULK_ROWS = 100  # the queue's largest page (IncidentBulkForm.MAX_ROWS)
 # References to other objects ------------------------------------------------------------------
 
 
-class MerchantRefSerializer(serializers.Serializer):
+class MerchantRefSerializer(Serializer):
     id = serializers.IntegerField()
     account_id = serializers.CharField()
     name = serializers.CharField()
@@ -86,7 +87,7 @@ class BinPrefixListField(serializers.ListField):
 # Incidents ------------------------------------------------------------------------------------
 
 
-class IncidentListSerializer(serializers.ModelSerializer):
+class IncidentListSerializer(ModelSerializer):
     """One row of the incident list (what the queue shows)."""
 
     url = serializers.SerializerMethodField()
@@ -118,7 +119,7 @@ class IncidentListSerializer(serializers.ModelSerializer):
         return reverse("api:incident-detail", args=[incident.reference])
 
 
-class AffectedMerchantSerializer(serializers.ModelSerializer):
+class AffectedMerchantSerializer(ModelSerializer):
     """A merchant on an incident with its measured impact; excess declines are computed by the database."""
 
     merchant = MerchantRefSerializer()
@@ -149,7 +150,7 @@ class AffectedMerchantSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class EngagementSerializer(serializers.ModelSerializer):
+class EngagementSerializer(ModelSerializer):
     partner = PartnerRefSerializer()
 
     class Meta:
@@ -169,7 +170,7 @@ class EngagementSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class IncidentLinksSerializer(serializers.Serializer):
+class IncidentLinksSerializer(Serializer):
     self = serializers.CharField()
     notes = serializers.CharField()
     merchants = serializers.CharField()
@@ -181,7 +182,7 @@ class IncidentLinksSerializer(serializers.Serializer):
     web = serializers.CharField()
 
 
-class IncidentDetailSerializer(serializers.ModelSerializer):
+class IncidentDetailSerializer(ModelSerializer):
     """An incident with its merchants, engagements, allowed next statuses and the links to its parts."""
 
     owner = UserRefSerializer(allow_null=True)
@@ -245,7 +246,7 @@ class IncidentDetailSerializer(serializers.ModelSerializer):
         }
 
 
-class IncidentCreateSerializer(serializers.Serializer):
+class IncidentCreateSerializer(Serializer):
     title = serializers.CharField(max_length=200)
     category = serializers.ChoiceField(choices=Category.choices)
     severity = serializers.ChoiceField(choices=Severity.choices)
@@ -276,7 +277,7 @@ class IncidentCreateSerializer(serializers.Serializer):
         return list(dict.fromkeys(value))
 
 
-class IncidentDetailsSerializer(serializers.Serializer):
+class IncidentDetailsSerializer(Serializer):
     """The descriptive fields (incident_update_details); send only those that change."""
 
     title = serializers.CharField(max_length=200, required=False)
@@ -297,7 +298,7 @@ class IncidentDetailsSerializer(serializers.Serializer):
         return value.strip().upper()
 
 
-class TransitionSerializer(serializers.Serializer):
+class TransitionSerializer(Serializer):
     """Move to an allowed next status. Waiting on a partner names one engaged on the incident and
     says why; reopening a resolved or closed incident says why too."""
 
@@ -314,16 +315,16 @@ class TransitionSerializer(serializers.Serializer):
         return attrs
 
 
-class SeveritySerializer(serializers.Serializer):
+class SeveritySerializer(Serializer):
     severity = serializers.ChoiceField(choices=Severity.choices)
     reason = serializers.CharField(max_length=500)
 
 
-class AssignSerializer(serializers.Serializer):
+class AssignSerializer(Serializer):
     owner = OwnerField(allow_null=True, help_text=_("A user id, or null to leave the incident unowned."))
 
 
-class BulkSerializer(serializers.Serializer):
+class BulkSerializer(Serializer):
     """One action on many incidents, each row on its own (the queue's bulk form)."""
 
     references = serializers.ListField(
@@ -358,20 +359,20 @@ class BulkSerializer(serializers.Serializer):
         return {"severity": data["severity"], "reason": data["reason"].strip()}
 
 
-class BulkRowSerializer(serializers.Serializer):
+class BulkRowSerializer(Serializer):
     reference = serializers.CharField()
     ok = serializers.BooleanField()
     message = serializers.CharField()
 
 
-class BulkResultSerializer(serializers.Serializer):
+class BulkResultSerializer(Serializer):
     results = BulkRowSerializer(many=True)
 
 
 # Notes, timeline ------------------------------------------------------------------------------
 
 
-class NoteSerializer(serializers.ModelSerializer):
+class NoteSerializer(ModelSerializer):
     author = UserRefSerializer()
 
     class Meta:
@@ -380,11 +381,11 @@ class NoteSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class NoteInputSerializer(serializers.Serializer):
+class NoteInputSerializer(Serializer):
     body = serializers.CharField(max_length=20000, help_text=_("Markdown."))
 
 
-class CaseEventSerializer(serializers.ModelSerializer):
+class CaseEventSerializer(ModelSerializer):
     actor = UserRefSerializer(allow_null=True, help_text=_("Empty for changes made by PayHealth itself."))
     data = serializers.DictField(help_text=_("What changed; the keys depend on the kind."))
 
@@ -397,7 +398,7 @@ class CaseEventSerializer(serializers.ModelSerializer):
 # Affected merchants and engagements -----------------------------------------------------------
 
 
-class MerchantImpactInputSerializer(serializers.Serializer):
+class MerchantImpactInputSerializer(Serializer):
     """Measured impact on one merchant. Rates are shares between 0 and 1 (0.925 is 92.5%)."""
 
     baseline_rate = serializers.DecimalField(
@@ -427,7 +428,7 @@ class MerchantImpactCreateSerializer(MerchantImpactInputSerializer):
         return {key: value for key, value in self.validated_data.items() if key != "merchant"}
 
 
-class EngagementCreateSerializer(serializers.Serializer):
+class EngagementCreateSerializer(Serializer):
     partner = PartnerByIdOrCodeField(help_text=_("The partner's id or code."))
     folio = serializers.CharField(required=False, allow_blank=True, max_length=80, default="")
     partner_status = serializers.ChoiceField(
@@ -435,7 +436,7 @@ class EngagementCreateSerializer(serializers.Serializer):
     )
 
 
-class EngagementUpdateSerializer(serializers.Serializer):
+class EngagementUpdateSerializer(Serializer):
     partner_status = serializers.ChoiceField(choices=PartnerEngagement.PartnerStatus.choices, required=False)
     folio = serializers.CharField(required=False, allow_blank=True, max_length=80)
     escalation_level = serializers.IntegerField(min_value=1, max_value=32767, required=False)
@@ -444,7 +445,7 @@ class EngagementUpdateSerializer(serializers.Serializer):
 # Merchants, response codes, saved views -------------------------------------------------------
 
 
-class MerchantSerializer(serializers.ModelSerializer):
+class MerchantSerializer(ModelSerializer):
     open_incidents = serializers.IntegerField(read_only=True, help_text=_("Open incidents affecting the merchant."))
     recent_incidents = serializers.IntegerField(read_only=True, help_text=_("Incidents opened in the last 90 days."))
     account_manager_email = serializers.CharField(read_only=True, help_text=_("An email address, or empty."))
@@ -467,7 +468,7 @@ class MerchantSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MerchantInputSerializer(serializers.Serializer):
+class MerchantInputSerializer(Serializer):
     account_id = serializers.CharField(max_length=64)
     name = serializers.CharField(max_length=160)
     country = serializers.CharField(min_length=2, max_length=2)
@@ -477,21 +478,21 @@ class MerchantInputSerializer(serializers.Serializer):
     account_manager_email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
 
 
-class ResponseCodeSerializer(serializers.ModelSerializer):
+class ResponseCodeSerializer(ModelSerializer):
     class Meta:
         model = ResponseCode
         fields = ["id", "scheme", "code", "meaning", "category", "retryable"]
         read_only_fields = fields
 
 
-class SavedViewSerializer(serializers.ModelSerializer):
+class SavedViewSerializer(ModelSerializer):
     class Meta:
         model = SavedView
         fields = ["id", "name", "query", "created_at"]
         read_only_fields = fields
 
 
-class SavedViewInputSerializer(serializers.Serializer):
+class SavedViewInputSerializer(Serializer):
     name = serializers.CharField(max_length=80)
     query = serializers.CharField(
         max_length=2000, required=False, allow_blank=True, default="", help_text=_("The queue's query string.")

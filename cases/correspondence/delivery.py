@@ -33,6 +33,7 @@ from cases.correspondence.email import build_email, send_email
 from cases.models import Correspondence, PartnerEngagement
 from cases.timeline.events import NoticeFailed, NoticeQueued, NoticeSent, PartnerUpdated
 from payhealth.outbox import publish_on_commit
+from payhealth.pan import masked
 
 logger = logging.getLogger(__name__)
 Status = Correspondence.Status
@@ -74,7 +75,7 @@ def describe_error(exc: BaseException) -> str:
         text = f"{exc.smtp_code} {_answer(exc.smtp_error)}"
     else:
         text = f"{type(exc).__name__}: {exc}"
-    return text[:MAX_ERROR_LENGTH]
+    return masked(text)[:MAX_ERROR_LENGTH]  # a server quoting a card number back: never kept
 
 
 def correspondence_deliver(*, correspondence_id: int, final_attempt: bool = False) -> str:
@@ -165,7 +166,7 @@ def _mark_sent(correspondence_id: int, refused: dict[str, tuple[int, str]]) -> N
     now = timezone.now()
     row.status = Status.SENT
     row.sent_at = now
-    row.last_error = "; ".join(f"{address}: {code} {answer}" for address, (code, answer) in refused.items())
+    row.last_error = masked("; ".join(f"{address}: {code} {answer}" for address, (code, answer) in refused.items()))
     row.save(update_fields=["status", "sent_at", "last_error"])
     if row.incident_id is not None:
         sent = NoticeSent(

@@ -10,9 +10,10 @@ from django.utils.translation import gettext_lazy as _
 from cases.models import PartnerEngagement
 from cases.selectors import incident_list_visible_to, incident_visible_by_reference
 from partners.models import NoticeTemplate, Partner
+from payhealth.forms import Form
 
 
-class NoticeComposeForm(forms.Form):
+class NoticeComposeForm(Form):
     """Which notice, to whom: chosen engaged partners, or all of them (the bulk action)."""
 
     kind = forms.ChoiceField(
@@ -48,7 +49,7 @@ class NoticeComposeForm(forms.Form):
         return None if self.cleaned_data.get("all_partners") else list(self.cleaned_data["partners"])
 
 
-class NoticeEditForm(forms.Form):
+class NoticeEditForm(Form):
     subject = forms.CharField(label=_("Subject"), max_length=300)
     body_text = forms.CharField(label=_("Text"), widget=forms.Textarea(attrs={"rows": 18}))
 
@@ -59,7 +60,7 @@ class NoticeEditForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-class NoticeDecisionForm(forms.Form):
+class NoticeDecisionForm(Form):
     comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, notice=None, **kwargs):
@@ -67,7 +68,7 @@ class NoticeDecisionForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-class NoticeTemplateForm(forms.Form):
+class NoticeTemplateForm(Form):
     """One template text, and what to preview it against (an engaged partner of an incident)."""
 
     subject = forms.CharField(label=_("Subject"), max_length=250)
@@ -92,7 +93,7 @@ class NoticeTemplateForm(forms.Form):
         self.fields["engagement"].label_from_instance = lambda e: f"{e.incident.reference} · {e.partner.name}"
 
 
-class InboundAttachForm(forms.Form):
+class InboundAttachForm(Form):
     """Which incident (and optionally which partner's thread) an unmatched message belongs to."""
 
     reference = forms.CharField(

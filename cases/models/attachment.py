@@ -4,8 +4,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from payhealth.db import CardNumberFreeModel
 
-class Attachment(models.Model):
+
+class Attachment(CardNumberFreeModel, models.Model):
     """One file of an inbound message, kept in the database with the message.
 
     A file over PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES is not kept: its row stays, with its name,

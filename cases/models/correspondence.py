@@ -8,10 +8,11 @@ from django.utils.translation import gettext_lazy as _
 
 from cases.models.incident import Severity
 from partners.models import NoticeTemplate
+from payhealth.db import CardNumberFreeModel
 from payhealth.i18n import Language
 
 
-class Correspondence(models.Model):
+class Correspondence(CardNumberFreeModel, models.Model):
     """One message in a partner thread.
 
     The Message-ID is fixed when the row is created, so a redelivered task can never send a
@@ -85,6 +86,11 @@ class Correspondence(models.Model):
     in_reply_to = models.CharField(_("In-Reply-To"), max_length=255, blank=True)
     references = models.TextField(_("References"), blank=True)
     is_auto_reply = models.BooleanField(_("auto-reply or bounce"), default=False)
+    masked_card_numbers = models.PositiveIntegerField(
+        _("card numbers masked"),
+        default=0,
+        help_text=_("How many card numbers a received message held; they were masked before it was stored."),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -18,19 +18,18 @@ from django.db.models.lookups import Regex
 from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
+from payhealth.db import CardNumberFreeModel
+from payhealth.pan import card_number_error, contains_card_number, is_card_number
+
 BIN_PREFIX_PATTERN = r"^\d{6,8}$"
-_CARD_NUMBER_LIKE = re.compile(r"^\d{12,19}$")
 
 
 def validate_bin_prefix(value: str) -> None:
-    """A BIN prefix is 6 to 8 digits. Anything longer may be a card number and is refused."""
+    """A BIN prefix is 6 to 8 digits. A card number (`payhealth.pan`, however it is spaced) is
+    refused without being quoted."""
     compact = re.sub(r"[\s-]", "", value or "")
-    if _CARD_NUMBER_LIKE.match(compact):
-        raise ValidationError(
-            _("%(value)s looks like a card number. Card numbers are never stored: enter a 6–8 digit BIN prefix."),
-            params={"value": f"{compact[:6]}…"},
-            code="card_number",
-        )
+    if contains_card_number(value) or is_card_number(compact):
+        raise card_number_error()
     if not re.match(BIN_PREFIX_PATTERN, compact):
         raise ValidationError(
             _("%(value)s is not a BIN prefix (6 to 8 digits)."), params={"value": value}, code="bin_prefix"
@@ -111,7 +110,7 @@ class ArrayToString(Func):
     output_field = models.TextField()
 
 
-class ReferenceCounter(models.Model):
+class ReferenceCounter(CardNumberFreeModel, models.Model):
     """The last incident number issued per year.
 
     Incremented with one `INSERT … ON CONFLICT DO UPDATE … RETURNING`, which PostgreSQL
@@ -129,7 +128,7 @@ class ReferenceCounter(models.Model):
         return f"{self.year}: {self.last}"
 
 
-class Incident(models.Model):
+class Incident(CardNumberFreeModel, models.Model):
     """A payments-health regression the desk investigates until it is fixed and closed."""
 
     reference = models.CharField(_("reference"), max_length=20, unique=True, editable=False)
@@ -284,7 +283,7 @@ def impact_contradiction(*, attempts: int, failed_attempts: int | None, observed
     }
 
 
-class AffectedMerchant(models.Model):
+class AffectedMerchant(CardNumberFreeModel, models.Model):
     """A merchant hit by an incident, with the impact measured for it.
 
     Excess declines are derived in the database: failures beyond what the baseline rate would
@@ -403,7 +402,7 @@ class AffectedMerchant(models.Model):
         return (self.baseline_rate - self.observed_rate) * 100
 
 
-class PartnerEngagement(models.Model):
+class PartnerEngagement(CardNumberFreeModel, models.Model):
     """One partner's involvement in one incident; its correspondence thread hangs off it."""
 
     class PartnerStatus(models.TextChoices):
@@ -461,7 +460,7 @@ class PartnerEngagement(models.Model):
         return f"{self.incident.reference} × {self.partner}"
 
 
-class InvestigationNote(models.Model):
+class InvestigationNote(CardNumberFreeModel, models.Model):
     """An analyst's investigation note (Markdown, sanitised when rendered)."""
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notes", verbose_name=_("incident"))

@@ -5,8 +5,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from payhealth.db import CardNumberFreeModel
 
-class Merchant(models.Model):
+
+class Merchant(CardNumberFreeModel, models.Model):
     """A merchant account whose authorization and cost rates the desk watches."""
 
     class Segment(models.TextChoices):

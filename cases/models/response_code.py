@@ -3,8 +3,10 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from payhealth.db import CardNumberFreeModel
 
-class ResponseCode(models.Model):
+
+class ResponseCode(CardNumberFreeModel, models.Model):
     """What an authorization response code means (ISO 8583, Stripe, scheme-specific).
 
     Loaded from the bundled `cases/data/decline_codes.csv`; incidents list the codes they saw

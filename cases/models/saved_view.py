@@ -4,8 +4,10 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from payhealth.db import CardNumberFreeModel
 
-class SavedView(models.Model):
+
+class SavedView(CardNumberFreeModel, models.Model):
     """A named query string of the incident queue, private to its owner."""
 
     owner = models.ForeignKey(

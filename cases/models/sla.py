@@ -18,9 +18,10 @@ from django.utils.translation import gettext_lazy as _
 
 from cases.models.incident import Severity
 from partners.models import Partner
+from payhealth.db import CardNumberFreeModel
 
 
-class SlaPolicy(models.Model):
+class SlaPolicy(CardNumberFreeModel, models.Model):
     """Targets for one severity, optionally narrowed to a partner kind or a single partner.
 
     Durations are measured in the policy calendar's business time (24x7 for SEV1/SEV2).
@@ -114,7 +115,7 @@ class SlaPolicy(models.Model):
         return self.calendar_id
 
 
-class SlaClock(models.Model):
+class SlaClock(CardNumberFreeModel, models.Model):
     """One commitment being timed for an incident: ours, or one partner's."""
 
     class Family(models.TextChoices):
@@ -202,7 +203,7 @@ class SlaClock(models.Model):
         return f"{self.incident_id} {self.family}/{self.metric}"
 
 
-class SlaClockEvent(models.Model):
+class SlaClockEvent(CardNumberFreeModel, models.Model):
     """Start, pause, resume, warn, breach, stop, retarget: the history a clock is computed from.
 
     A warning and a breach are recorded at most once per clock and cycle (a unique constraint), which is

@@ -5,8 +5,10 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from payhealth.db import CardNumberFreeModel
 
-class CaseEvent(models.Model):
+
+class CaseEvent(CardNumberFreeModel, models.Model):
     """Who changed what on an incident, and when. Rows are never updated or deleted.
 
     `data` holds the facts of the change with the fixed keys of its kind's payload class
@@ -37,6 +39,7 @@ class CaseEvent(models.Model):
         REPLY_RECEIVED = "reply_received", _("Reply received")
         PARTNER_ACKNOWLEDGED = "partner_acknowledged", _("Partner acknowledged")
         ALERT_RECEIVED = "alert_received", _("Monitoring alert received")
+        CARD_NUMBERS_MASKED = "card_numbers_masked", _("Card numbers masked")
         SLA_PAUSED = "sla_paused", _("SLA clock paused")
         SLA_RESUMED = "sla_resumed", _("SLA clock resumed")
         SLA_WARNING = "sla_warning", _("SLA warning")

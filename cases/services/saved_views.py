@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from cases.filters import FILTER_PARAMS
 from cases.models import SavedView
+from payhealth.pan import card_number_error, contains_card_number
 
 # What a saved view keeps of the queue's query string: the filters, the order and the page size;
 # never the page number, which would go stale as incidents come and go.
@@ -41,6 +42,8 @@ def saved_view_create(*, owner, name: str, query: str) -> SavedView:
         raise ValidationError(
             {"name": _("Keep the name under %(limit)d characters.") % {"limit": max_length}}, code="max_length"
         )
+    if contains_card_number(dict(QueryDict((query or "").lstrip("?")).lists())):
+        raise ValidationError({"query": card_number_error()})  # decoded: "4111+1111+…" is one too
     query = saved_view_query(query)
     if len(query) > SavedView._meta.get_field("query").max_length:
         raise ValidationError({"query": _("These filters are too long to save.")}, code="max_length")

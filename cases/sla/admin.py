@@ -7,16 +7,16 @@ deactivated. Clocks and their events are derived from the incident's life: the a
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from cases.models import SlaClock, SlaClockEvent, SlaPolicy
 from cases.sla.policies import EDITABLE_FIELDS, sla_policy_save
 from payhealth.admin_forms import ReadOnlyAdminMixin, ServiceAdminMixin, ServiceFormMixin
+from payhealth.forms import ModelForm
 
 
-class SlaPolicyAdminForm(ServiceFormMixin, forms.ModelForm):
+class SlaPolicyAdminForm(ServiceFormMixin, ModelForm):
     # No Meta: the admin builds the form class with the model and the fields below.
 
     def save_through_service(self, actor):

@@ -19,6 +19,7 @@ from cases.models import SlaPolicy
 from cases.models.incident import Severity
 from cases.sla.durations import format_duration_text, parse_duration_text
 from partners.models import BusinessCalendar, Partner
+from payhealth.forms import Form
 
 HUNDRED = Decimal(100)
 
@@ -37,7 +38,7 @@ class DurationTextField(forms.CharField):
         return format_duration_text(value, days=False) if isinstance(value, timedelta) else value
 
 
-class SlaPolicyForm(forms.Form):
+class SlaPolicyForm(Form):
     """Everything a lead sets on a policy; `initial_for` turns a policy into initial values."""
 
     name = forms.CharField(label=_("Name"), max_length=120)

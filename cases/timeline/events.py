@@ -373,6 +373,21 @@ class AlertReceived(Payload):
     measured_severity: str
 
 
+# --- card data -----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CardNumbersMasked(Payload):
+    """Text PayHealth takes without being able to refuse it held `count` card numbers, masked
+    before it was stored (`payhealth.pan`): `origin` "mail" (a received message, `correspondence`)
+    or "alert" (a monitoring alert, `correspondence` None). Never the numbers themselves."""
+
+    kind = Kind.CARD_NUMBERS_MASKED
+    origin: str
+    count: int
+    correspondence: int | None
+
+
 # --- SLA clocks ----------------------------------------------------------------------------------
 
 

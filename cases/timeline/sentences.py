@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from cases.models import AffectedMerchant, CaseEvent, Incident, PartnerEngagement, SlaClock
 from cases.models.incident import Category, Severity, Status
@@ -366,6 +366,31 @@ def _alert(payload: ev.AlertReceived, actor: str) -> SafeString:
         drop=formats.number_format(Decimal(str(payload.drop_pp or 0)), 2, use_l10n=True),
         attempts=formats.number_format(payload.attempts or 0, use_l10n=True, force_grouping=True),
     )
+
+
+# --- card data -------------------------------------------------------------------------------------
+
+
+@renders(ev.CardNumbersMasked)
+def _card_numbers_masked(payload: ev.CardNumbersMasked, actor: str) -> SafeString:
+    count = payload.count or 0
+    if payload.origin == "alert":
+        message = ngettext(
+            "PayHealth masked a card number in a monitoring alert before storing it; only its first 6 and "
+            "last 4 digits are kept.",
+            "PayHealth masked %(count)s card numbers in a monitoring alert before storing it; only their "
+            "first 6 and last 4 digits are kept.",
+            count,
+        )
+    else:
+        message = ngettext(
+            "PayHealth masked a card number in a received message before storing it; only its first 6 and "
+            "last 4 digits are kept.",
+            "PayHealth masked %(count)s card numbers in a received message before storing it; only their "
+            "first 6 and last 4 digits are kept.",
+            count,
+        )
+    return _sentence(message, count=formats.number_format(count, use_l10n=True, force_grouping=True))
 
 
 # --- SLA clocks ------------------------------------------------------------------------------------

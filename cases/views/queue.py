@@ -1,7 +1,9 @@
 """The incident queue: the analysts' home page, its saved views and its bulk actions.
 
 All list state (filters, order, page, page size) lives in the query string, so a queue URL can
-be shared and the back button works. An htmx request gets only the results part of the page
+be shared and the back button works. A search for a card number is refused by the filters' form
+(`payhealth.forms`); the links, the address bar, saved views and the bulk form then carry the
+query with the number masked, never the number. An htmx request gets only the results part of the page
 ("cases/incident_list.html#results"); the same links and forms work without JavaScript.
 """
 
@@ -30,7 +32,7 @@ from cases.selectors import saved_views_of
 from cases.services import incidents_bulk_apply, saved_view_create, saved_view_delete
 from cases.services.saved_views import saved_view_query
 from cases.sla.selectors import attach_sla_badges
-from payhealth.web import wants_fragment
+from payhealth.web import masked_query, wants_fragment
 
 QUEUE_PARAMS = (*FILTER_PARAMS, "sort", "per_page", "page")
 RESULTS = "cases/incident_list.html#results"
@@ -66,6 +68,11 @@ def _queue_params(query) -> QueryDict:
         if values and values != QUEUE_DEFAULTS.get(key):
             params.setlist(key, values)
     return params
+
+
+def _saved_query(query: str) -> str:
+    """A submitted saved-view query as the page shows it again: card numbers masked."""
+    return saved_view_query(masked_query(QueryDict((query or "").lstrip("?"))).urlencode())
 
 
 def _with(params: QueryDict, **changes) -> str:
@@ -184,6 +191,7 @@ def _prepare_rows(incidents) -> None:
 
 def _queue_context(request: HttpRequest, params: QueryDict, **extra) -> dict:
     page = incident_queue(user=request.user, params=params)
+    params = masked_query(params)
     _prepare_rows(page.incidents)
     # The most urgent SLA clock of each row: one query for the page's clocks (cases.sla.selectors).
     attach_sla_badges(user=request.user, incidents=page.incidents)
@@ -224,7 +232,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         return render(request, "cases/incident_list.html", _queue_context(request, params))
     response = render(request, RESULTS, _queue_context(request, params, oob_saved_list=True))
     # The form sends every field, empty ones too; the address bar gets the short, canonical URL.
-    return push_url(response, _list_url(params))
+    return push_url(response, _list_url(masked_query(params)))
 
 
 @login_required
@@ -233,7 +241,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
 def incident_bulk(request: HttpRequest) -> HttpResponse:
     """Apply one action to the checked rows, each row on its own, and report every row."""
     form = IncidentBulkForm(request.POST, user=request.user)
-    params = _queue_params(request.POST.get("return_query", ""))
+    params = masked_query(_queue_params(request.POST.get("return_query", "")))
     results = []
     if form.is_valid():
         results = incidents_bulk_apply(
@@ -281,12 +289,12 @@ def savedview_create(request: HttpRequest) -> HttpResponse:
             form.add_error(None, error)
     if wants_fragment(request):
         context = {"saved_views": saved_views_of(user=request.user), "save_form": SavedViewForm() if view else form}
-        context["saved_query"] = saved_view_query(request.POST.get("query", ""))
+        context["saved_query"] = _saved_query(request.POST.get("query", ""))
         return render(request, SAVED_VIEWS, context)
     if view is not None:
         messages.success(request, _("View saved."))
         return redirect(_list_url(view.query))
-    params = _queue_params(request.POST.get("query", ""))
+    params = masked_query(_queue_params(request.POST.get("query", "")))
     return render(request, "cases/incident_list.html", _queue_context(request, params, save_form=form))
 
 
@@ -299,7 +307,7 @@ def savedview_delete(request: HttpRequest, pk: int) -> HttpResponse:
     saved_view_delete(view=view, actor=request.user)
     if wants_fragment(request):
         context = {"saved_views": saved_views_of(user=request.user), "save_form": SavedViewForm()}
-        context["saved_query"] = saved_view_query(request.POST.get("query", ""))
+        context["saved_query"] = _saved_query(request.POST.get("query", ""))
         return render(request, SAVED_VIEWS, context)
     messages.success(request, _("Saved view deleted."))
     return redirect("cases:incident_list")

@@ -10,12 +10,13 @@ from rest_framework import serializers
 
 from partners.models import BusinessCalendar, Holiday, NoticeTemplate, Partner, PartnerContact, WorkingHours
 from payhealth.api.fields import ByIdOrKeyField
+from payhealth.api.serializers import ModelSerializer, Serializer
 from payhealth.i18n import Language
 
 MAX_SPAN = timedelta(days=3 * 366)  # business-time questions about more than this are refused
 
 
-class PartnerContactSerializer(serializers.ModelSerializer):
+class PartnerContactSerializer(ModelSerializer):
     partner = serializers.SlugRelatedField(slug_field="code", read_only=True)
     language = serializers.ChoiceField(
         choices=Language.choices, allow_blank=True, read_only=True, help_text="Empty: the partner's language."
@@ -42,7 +43,7 @@ class PartnerContactSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PartnerContactWriteSerializer(serializers.Serializer):
+class PartnerContactWriteSerializer(Serializer):
     """A new contact (with `partner`) or the fields of one to change (PATCH: any subset)."""
 
     partner = serializers.SlugRelatedField(
@@ -62,7 +63,7 @@ class PartnerContactUpdateSerializer(PartnerContactWriteSerializer):
     partner = None  # a contact stays with its partner
 
 
-class PartnerSerializer(serializers.ModelSerializer):
+class PartnerSerializer(ModelSerializer):
     calendar = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     open_incidents = serializers.IntegerField(read_only=True, help_text="Open incidents engaging the partner.")
     recent_incidents = serializers.IntegerField(
@@ -98,7 +99,7 @@ class PartnerDetailSerializer(PartnerSerializer):
         read_only_fields = fields
 
 
-class PartnerWriteSerializer(serializers.Serializer):
+class PartnerWriteSerializer(Serializer):
     """A new partner, or the fields of one to change (PATCH: any subset; the code stays)."""
 
     code = serializers.SlugField(max_length=50)
@@ -127,7 +128,7 @@ class WallTimeField(serializers.TimeField):
     """A local wall time of the calendar's zone, "HH:MM:SS" (no offset, so not RFC 3339 "time")."""
 
 
-class WorkingHoursSerializer(serializers.ModelSerializer):
+class WorkingHoursSerializer(ModelSerializer):
     opens = WallTimeField(read_only=True)
     closes = WallTimeField(read_only=True)
 
@@ -137,14 +138,14 @@ class WorkingHoursSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class HolidaySerializer(serializers.ModelSerializer):
+class HolidaySerializer(ModelSerializer):
     class Meta:
         model = Holiday
         fields = ["date", "name_en", "name_es"]
         read_only_fields = fields
 
 
-class BusinessCalendarSerializer(serializers.ModelSerializer):
+class BusinessCalendarSerializer(ModelSerializer):
     working_hours = WorkingHoursSerializer(many=True, read_only=True)
     holidays = HolidaySerializer(many=True, read_only=True)
 
@@ -154,7 +155,7 @@ class BusinessCalendarSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BusinessTimeQuerySerializer(serializers.Serializer):
+class BusinessTimeQuerySerializer(Serializer):
     """`start` with `end` (how much business time lies between them) or with `duration` (when it ends)."""
 
     start = serializers.DateTimeField(help_text="ISO 8601 with an offset, e.g. 2026-03-02T09:00:00-06:00.")
@@ -175,7 +176,7 @@ class BusinessTimeQuerySerializer(serializers.Serializer):
         return attrs
 
 
-class BusinessTimeSerializer(serializers.Serializer):
+class BusinessTimeSerializer(Serializer):
     calendar = serializers.CharField(help_text="The calendar's code.")
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
@@ -183,7 +184,7 @@ class BusinessTimeSerializer(serializers.Serializer):
     wall_seconds = serializers.IntegerField(help_text="Elapsed real time between start and end.")
 
 
-class NoticeTemplateSerializer(serializers.ModelSerializer):
+class NoticeTemplateSerializer(ModelSerializer):
     author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
@@ -192,14 +193,14 @@ class NoticeTemplateSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class NoticeTemplateWriteSerializer(serializers.Serializer):
+class NoticeTemplateWriteSerializer(Serializer):
     kind = serializers.ChoiceField(choices=NoticeTemplate.Kind.choices)
     language = serializers.ChoiceField(choices=Language.choices)
     subject = serializers.CharField(max_length=250, trim_whitespace=False)
     body = serializers.CharField(trim_whitespace=False)
 
 
-class NoticeTemplatePreviewSerializer(serializers.Serializer):
+class NoticeTemplatePreviewSerializer(Serializer):
     """A template text to render; for a partner engaged on an incident, or against sample data."""
 
     language = serializers.ChoiceField(choices=Language.choices)
@@ -218,7 +219,7 @@ class NoticeTemplatePreviewSerializer(serializers.Serializer):
         return attrs
 
 
-class RenderedNoticeSerializer(serializers.Serializer):
+class RenderedNoticeSerializer(Serializer):
     subject = serializers.CharField()
     body = serializers.CharField()
 
@@ -226,7 +227,7 @@ class RenderedNoticeSerializer(serializers.Serializer):
 # References to partners from other apps' resources ---------------------------------------------
 
 
-class PartnerRefSerializer(serializers.Serializer):
+class PartnerRefSerializer(Serializer):
     id = serializers.IntegerField()
     code = serializers.CharField()
     name = serializers.CharField()

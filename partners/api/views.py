@@ -31,6 +31,7 @@ from partners.selectors import partners_visible_to
 from partners.services import contact_delete, contact_save
 from payhealth.api.filters import ListFiltersOnly
 from payhealth.api.pagination import Cursor
+from payhealth.forms import FilterSet
 
 CODE = r"[-a-zA-Z0-9_]+"
 
@@ -43,7 +44,7 @@ class ContactOrder(Cursor):
     ordering = "id"
 
 
-class ContactFilterSet(django_filters.FilterSet):
+class ContactFilterSet(FilterSet):
     partner = django_filters.CharFilter(field_name="partner__code", help_text="A partner's code.")
 
     class Meta:

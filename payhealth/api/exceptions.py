@@ -17,6 +17,8 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from payhealth.api.serializers import Serializer
+
 NON_FIELD = "non_field_errors"
 
 
@@ -79,14 +81,14 @@ def _headers(response) -> dict[str, str]:
     return {key: value for key, value in response.items() if key in ("WWW-Authenticate", "Retry-After", "Allow")}
 
 
-class ErrorBodySerializer(serializers.Serializer):
+class ErrorBodySerializer(Serializer):
     status = serializers.IntegerField()
     code = serializers.CharField()
     message = serializers.CharField(allow_blank=True)
     fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(Serializer):
     """The API's one error shape (documented on every operation by `schema.add_error_responses`)."""
 
     error = ErrorBodySerializer()

@@ -1,6 +1,21 @@
-"""Filtering the API shares: a FilterSet narrows a list, never a detail."""
+"""Filtering the API shares: a FilterSet narrows a list, never a detail, and refuses card numbers."""
 
 from __future__ import annotations
+
+from django_filters import rest_framework as filters
+
+from payhealth.forms import CardNumberFreeFilterSet
+
+
+class CardNumberFreeRestFilterSet(CardNumberFreeFilterSet, filters.FilterSet):
+    """The FilterSet a view's `filterset_fields` get built on: a card number is a 400, never echoed."""
+
+
+class FilterBackend(filters.DjangoFilterBackend):
+    """django-filter's backend, whose FilterSets built from `filterset_fields` refuse card numbers
+    like the project's own (`payhealth.forms.FilterSet`)."""
+
+    filterset_base = CardNumberFreeRestFilterSet
 
 
 class ListFiltersOnly:

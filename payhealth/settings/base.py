@@ -322,7 +322,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["payhealth.api.permissions.ActionPermissions"],
     "DEFAULT_PAGINATION_CLASS": "payhealth.api.pagination.Cursor",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["payhealth.api.filters.FilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "payhealth.api.exceptions.handler",
     "DEFAULT_THROTTLE_CLASSES": ["payhealth.api.throttling.PerTokenThrottle"],
@@ -385,8 +385,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"refused_without_traceback": {"()": "payhealth.logging.RefusedRequestsWithoutTraceback"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "refused_without_traceback": {"()": "payhealth.logging.RefusedRequestsWithoutTraceback"},
+        "mask_card_numbers": {"()": "payhealth.logging.MaskCardNumbers"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_card_numbers"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # Django's own console handler would print every record of `django` a second time: the

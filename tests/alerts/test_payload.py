@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from alerts.models import AlertReceipt
 from cases.models import CaseEvent, Incident
+from payhealth.pan import CARD_NUMBER_MESSAGE
 from tests.alerts.conftest import alert_payload
 from tests.api.helpers import token_client
 
@@ -82,14 +83,14 @@ def test_a_bad_field_is_a_400_naming_its_path(analyst, segment_world, name, payl
     assert CaseEvent.objects.count() == 0
 
 
-@pytest.mark.parametrize("number", ["4571731234567890", "4571 7312 3456 7890", "4571-7312-3456-78"])
+@pytest.mark.parametrize("number", ["4571731234567890", "4571 7312 3456 7890", "3056-9309-0259-04"])
 def test_a_card_number_is_refused_and_never_echoed_or_stored(analyst, segment_world, number):
     response = token_client(analyst).post(URL, alert_payload(segment={"bin_prefix": number}), format="json")
 
     assert response.status_code == 400
     fields = response.json()["error"]["fields"]
-    assert "card number" in fields["segment.bin_prefix"][0]
-    assert "7312" not in response.content.decode()
+    assert fields["segment.bin_prefix"] == [str(CARD_NUMBER_MESSAGE)]
+    assert number[5:9] not in response.content.decode()
     assert not Incident.objects.exists()
     assert not AlertReceipt.objects.exists()
 
@@ -98,7 +99,7 @@ def test_a_card_number_in_the_title_is_refused(analyst, segment_world):
     response = token_client(analyst).post(URL, alert_payload(title="Declines on 4571731234567890"), format="json")
 
     assert response.status_code == 400
-    assert "title" in response.json()["error"]["fields"]
+    assert response.json()["error"]["fields"]["title"] == [str(CARD_NUMBER_MESSAGE)]
     assert "4571731234567890" not in response.content.decode()
 
 
@@ -152,3 +153,32 @@ def test_floats_with_many_digits_are_rounded_not_refused(analyst, segment_world)
     row = Incident.objects.get().affected_merchants.get()
     assert (str(row.baseline_rate), str(row.observed_rate)) == ("0.9235", "0.7123")
     assert (str(row.volume_at_risk), row.currency) == ("1234.57", "MXN")
+
+
+def test_card_numbers_elsewhere_in_an_alert_are_masked_stored_and_noted(analyst, segment_world):
+    payload = alert_payload(
+        source="grafana 4111 1111 1111 1111", decline_codes=[{"code": "05 4111-1111-1111-1111", "count": 3}]
+    )
+
+    response = token_client(analyst).post(URL, payload, format="json", HTTP_IDEMPOTENCY_KEY="masked-1")
+
+    assert response.status_code == 201, response.content
+    incident = Incident.objects.get()
+    assert AlertReceipt.objects.get().source == "grafana 411111******1111"
+    assert incident.decline_codes == ["05 411111******1111"]
+    assert incident.summary == "Opened by a monitoring alert (grafana 411111******1111)."
+    kinds = [CaseEvent.Kind.ALERT_RECEIVED, CaseEvent.Kind.CARD_NUMBERS_MASKED]
+    received, noted = incident.events.filter(kind__in=kinds).order_by("pk")
+    assert received.data["source"] == "grafana 411111******1111"
+    assert noted.data == {"origin": "alert", "count": 2, "correspondence": None}
+
+
+def test_an_idempotency_key_holding_a_card_number_is_refused(analyst, segment_world):
+    response = token_client(analyst).post(
+        URL, alert_payload(), format="json", HTTP_IDEMPOTENCY_KEY="order-4111111111111111"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"Idempotency-Key": [str(CARD_NUMBER_MESSAGE)]}
+    assert "4111111111111111" not in response.content.decode()
+    assert not AlertReceipt.objects.exists()

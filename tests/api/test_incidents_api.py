@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from cases.models import CaseEvent, Incident
 from cases.services import engagement_add, incident_transition, note_add
+from payhealth.pan import CARD_NUMBER_MESSAGE
 from tests.api.helpers import session_client, token_client
 from tests.factories import (
     AffectedMerchantFactory,
@@ -234,7 +235,7 @@ def test_a_card_number_in_bin_prefixes_is_refused_and_never_stored(analyst):
     assert response.status_code == 400
     error = response.json()["error"]
     assert list(error["fields"]) == ["bin_prefixes"]
-    assert "looks like a card number" in error["fields"]["bin_prefixes"][0]
+    assert error["fields"]["bin_prefixes"] == [str(CARD_NUMBER_MESSAGE)]
     assert "4111111111111111" not in response.content.decode()
     assert not Incident.objects.filter(title="Card typed by mistake").exists()
 

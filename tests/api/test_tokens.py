@@ -223,3 +223,15 @@ def test_wrong_tokens_count_against_the_anonymous_rate_of_their_address(analyst,
     assert int(limited["Retry-After"]) > 0
     assert elsewhere.status_code == 401  # another address has its own budget
     assert real.status_code == 200  # a real token from the throttled address still works
+
+
+def test_tokens_page_refuses_a_card_number_in_a_name_and_shows_it_masked(client, analyst):
+    client.force_login(analyst)
+
+    page = client.post(reverse("api_tokens"), {"name": "job 4111-1111-1111-1111"})
+
+    html = page.content.decode()
+    assert page.status_code == 400
+    assert "Card numbers are never stored" in html
+    assert "4111-1111-1111-1111" not in html and 'value="job 411111******1111"' in html
+    assert not ApiToken.objects.filter(user=analyst).exists()

@@ -304,3 +304,54 @@ def test_saved_views_need_a_desk_role(client, outsider):
     client.force_login(outsider)
     assert client.post(reverse("cases:savedview_create"), {"name": "x", "query": ""}).status_code == 403
     assert not SavedView.objects.exists()
+
+
+# --- Card numbers: searched for, never kept or echoed ------------------------------------------
+
+CARD = "4111 1111 1111 1111"
+
+
+@pytest.mark.parametrize("shape", ["4111111111111111", CARD, "4111-1111-1111-1111"])
+def test_a_search_for_a_card_number_is_refused_and_never_echoed(client, analyst, shape):
+    IncidentFactory(title="Visa declines")
+    client.force_login(analyst)
+
+    for headers in ({}, HTMX):
+        response = client.get("/incidents/", {"q": shape, "severity": "sev3"}, headers=headers)
+
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert "Card numbers are never stored" in html
+        assert shape not in html and "4111111111111111" not in html
+        assert 'value="411111******1111"' in html or headers  # the search box, full page only
+        assert "Visa declines" not in html  # nothing is searched for
+    assert response["HX-Push-Url"] == "/incidents/?q=411111%2A%2A%2A%2A%2A%2A1111&severity=sev3"
+
+
+def test_a_saved_view_never_keeps_a_card_number_whatever_its_encoding(client, analyst):
+    for query in ("q=4111+1111+1111+1111", "q=4111%201111%201111%201111", "q=4111-1111-1111-1111"):
+        with pytest.raises(ValidationError) as error:
+            saved_view_create(owner=analyst, name="Cards", query=query)
+        assert error.value.message_dict == {
+            "query": ["Card numbers are never stored: keep the first 6–8 digits and the last 4 at most."]
+        }
+    client.force_login(analyst)
+
+    response = client.post("/incidents/views/", {"name": "Cards", "query": "q=4111+1111+1111+1111"}, headers=HTMX)
+
+    html = response.content.decode()
+    assert "Card numbers are never stored" in html
+    assert "4111+1111" not in html and "4111111111111111" not in html
+    assert not SavedView.objects.exists()
+
+
+def test_bulk_answers_never_carry_a_card_number_back_to_the_queue(client, analyst, mixed):
+    client.force_login(analyst)
+
+    response = client.post(
+        BULK_URL,
+        {"incident": [mixed[0].pk], "action": "status", "to_status": "triaging", "return_query": f"q={CARD}"},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/incidents/?q=411111%2A%2A%2A%2A%2A%2A1111"

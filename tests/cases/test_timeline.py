@@ -138,3 +138,36 @@ def test_submitting_and_editing_a_notice_are_on_the_timeline(desk, analyst):
         {"correspondence": draft.pk, "partner": "Visa", "language": "en"},
     )
     assert "submitted the notice to Visa for a lead's approval" in _sentence_of(desk.incident, "notice_submitted")
+
+
+KEPT_EN = "before storing it; only {} first 6 and last 4 digits are kept."
+KEPT_ES = "antes de {}; solo se conservan sus primeros 6 y últimos 4 dígitos."
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("origin", "count", "language", "expected"),
+    [
+        ("mail", 1, "en", "PayHealth masked a card number in a received message " + KEPT_EN.format("its")),
+        ("alert", 3, "en", "PayHealth masked 3 card numbers in a monitoring alert " + KEPT_EN.format("their")),
+        (
+            "mail",
+            2,
+            "es",
+            "PayHealth enmascaró 2 números de tarjeta en un mensaje recibido " + KEPT_ES.format("guardarlo"),
+        ),
+        (
+            "alert",
+            1,
+            "es",
+            "PayHealth enmascaró un número de tarjeta en una alerta de monitoreo " + KEPT_ES.format("guardarla"),
+        ),
+    ],
+)
+def test_masked_card_numbers_are_said_in_both_languages_never_shown(origin, count, language, expected):
+    masked = ev.CardNumbersMasked(origin=origin, count=count, correspondence=None)
+    row = timeline.event(masked, incident=IncidentFactory(), actor=None)
+
+    with translation.override(language):
+        assert html.unescape(str(event_sentence(row))) == expected
+    assert masked.data() == {"origin": origin, "count": count, "correspondence": None}

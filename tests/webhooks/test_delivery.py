@@ -302,3 +302,12 @@ def test_the_sweep_requeues_lost_deliveries(hook, analyst, django_capture_on_com
     assert published(callbacks, DELIVER_TASK) == [[lost.pk]]
     lost.refresh_from_db()
     assert lost.status == Status.PENDING and lost.next_attempt_at > long_ago
+
+
+def test_a_receivers_answer_is_kept_without_card_numbers(httpserver, hook, analyst, fast_retries):
+    httpserver.expect_request("/hook").respond_with_data("refused: card 4111 1111 1111 1111", status=400)
+    _incident, delivery = status_change(analyst)
+
+    webhook_deliver(delivery_id=delivery.pk)
+
+    assert delivery.attempt_log.get().response_body == "refused: card 411111******1111"

@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
+from payhealth.api.serializers import ModelSerializer, Serializer
 from webhooks.models import SUBSCRIBABLE_EVENTS, EventType, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 
-class WebhookSubscriptionSerializer(serializers.ModelSerializer):
+class WebhookSubscriptionSerializer(ModelSerializer):
     """A subscription as everyone who may see it sees it: the secret only as a hint."""
 
     owner = serializers.CharField(source="owner.username", read_only=True)
@@ -39,7 +40,7 @@ class WebhookSubscriptionCreatedSerializer(WebhookSubscriptionSerializer):
         read_only_fields = fields
 
 
-class WebhookSubscriptionInputSerializer(serializers.Serializer):
+class WebhookSubscriptionInputSerializer(Serializer):
     """Shape only: the service checks the URL scheme and that at least one event is chosen."""
 
     name = serializers.CharField(max_length=80)
@@ -47,18 +48,18 @@ class WebhookSubscriptionInputSerializer(serializers.Serializer):
     events = serializers.ListField(child=serializers.ChoiceField(choices=SUBSCRIBABLE_EVENTS), max_length=20)
 
 
-class WebhookSecretSerializer(serializers.Serializer):
+class WebhookSecretSerializer(Serializer):
     secret = serializers.CharField(read_only=True)
 
 
-class WebhookAttemptSerializer(serializers.ModelSerializer):
+class WebhookAttemptSerializer(ModelSerializer):
     class Meta:
         model = WebhookAttempt
         fields = ["number", "at", "request_headers", "response_status", "response_body", "error", "duration_ms"]
         read_only_fields = fields
 
 
-class WebhookDeliverySerializer(serializers.ModelSerializer):
+class WebhookDeliverySerializer(ModelSerializer):
     event_type = serializers.ChoiceField(choices=EventType.choices, read_only=True)
     attempts = WebhookAttemptSerializer(source="attempt_log", many=True, read_only=True)
     attempt_count = serializers.IntegerField(source="attempts", read_only=True)

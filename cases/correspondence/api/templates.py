@@ -4,7 +4,6 @@ the preview renders in the same sandbox as sending."""
 
 from __future__ import annotations
 
-import django_filters
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -24,9 +23,10 @@ from partners.api.serializers import (
 from partners.models import NoticeTemplate
 from partners.services import notice_template_save
 from payhealth.api.filters import ListFiltersOnly
+from payhealth.forms import FilterSet
 
 
-class NoticeTemplateFilterSet(django_filters.FilterSet):
+class NoticeTemplateFilterSet(FilterSet):
     class Meta:
         model = NoticeTemplate
         fields = ["kind", "language", "active"]

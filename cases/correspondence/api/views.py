@@ -37,6 +37,7 @@ from cases.selectors import incident_visible_by_reference, incident_visible_or_4
 from partners.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer
 from partners.models import NoticeTemplate
 from payhealth.api.pagination import Cursor
+from payhealth.api.serializers import ModelSerializer, Serializer
 from payhealth.i18n import Language
 
 Direction = Correspondence.Direction
@@ -54,14 +55,14 @@ def correspondence_rows():
 # Serializers ----------------------------------------------------------------------------------
 
 
-class AttachmentSerializer(serializers.ModelSerializer):
+class AttachmentSerializer(ModelSerializer):
     class Meta:
         model = Attachment
         fields = ["id", "filename", "content_type", "size", "omitted"]
         read_only_fields = fields
 
 
-class CorrespondenceSerializer(serializers.ModelSerializer):
+class CorrespondenceSerializer(ModelSerializer):
     """One message of a partner thread, outbound or received."""
 
     incident = serializers.SlugRelatedField(slug_field="reference", read_only=True, allow_null=True)
@@ -117,17 +118,17 @@ class CorrespondenceSerializer(serializers.ModelSerializer):
         return str(sanitise_html(row.body_html)) if row.body_html else ""
 
 
-class ThreadSerializer(serializers.Serializer):
+class ThreadSerializer(Serializer):
     partner = PartnerRefSerializer(allow_null=True, help_text="Empty for replies not tied to a partner.")
     messages = CorrespondenceSerializer(many=True)
 
 
-class IncidentCorrespondenceSerializer(serializers.Serializer):
+class IncidentCorrespondenceSerializer(Serializer):
     threads = ThreadSerializer(many=True)
     in_flight = serializers.BooleanField(help_text="Something is queued or sending.")
 
 
-class ComposeSerializer(serializers.Serializer):
+class ComposeSerializer(Serializer):
     kind = serializers.ChoiceField(choices=NoticeTemplate.Kind.choices)
     partners = serializers.ListField(
         child=PartnerByIdOrCodeField(),
@@ -148,27 +149,27 @@ class ComposeSerializer(serializers.Serializer):
         return attrs
 
 
-class SkippedPartnerSerializer(serializers.Serializer):
+class SkippedPartnerSerializer(Serializer):
     partner = PartnerRefSerializer()
     code = serializers.ChoiceField(choices=["not_engaged", "not_involved", "no_contacts"])
     reason = serializers.CharField()
 
 
-class ComposeResultSerializer(serializers.Serializer):
+class ComposeResultSerializer(Serializer):
     drafts = CorrespondenceSerializer(many=True)
     skipped = SkippedPartnerSerializer(many=True)
 
 
-class NoticeEditSerializer(serializers.Serializer):
+class NoticeEditSerializer(Serializer):
     subject = serializers.CharField(max_length=300)
     body_text = serializers.CharField()
 
 
-class DecisionSerializer(serializers.Serializer):
+class DecisionSerializer(Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, help_text="Required when rejecting.")
 
 
-class AttachSerializer(serializers.Serializer):
+class AttachSerializer(Serializer):
     incident = serializers.CharField(max_length=20, help_text="The reference of the incident the message belongs to.")
     partner = PartnerByIdOrCodeField(
         required=False, allow_null=True, help_text="A partner engaged on it, whose thread the message joins."

@@ -4,6 +4,10 @@ and making its HTML safe to show.
 Parsing uses the standard library's `email` package with the modern policy, which decodes
 encoded words and charsets. Nothing here writes; `cases.correspondence.inbound.store` stores the result.
 
+Card numbers in a message (its headers, bodies and attachment names) are masked as it is read
+(`payhealth.pan`): a partner's mail cannot be refused, so it is stored with `411111******1111`
+instead, and `ParsedMessage.masked_card_numbers` says how many were masked.
+
 Matching, in order: a Message-ID named in In-Reply-To, then in References (newest first), that
 belongs to correspondence of an incident (→ its incident and partner thread); then the subject
 token `[PH-YYYY-NNNNNN]` (→ the incident, and the partner thread when the sender is a contact of
@@ -16,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -26,6 +30,7 @@ import nh3
 from django.utils.safestring import SafeString, mark_safe
 
 from cases.correspondence.email import message_id as email_message_id
+from payhealth.pan import mask_card_numbers
 
 SUBJECT_TOKEN = re.compile(r"\[(PH-\d{4}-\d{6})\]")
 MESSAGE_ID = re.compile(r"<[^<>\s]+>")
@@ -80,6 +85,7 @@ class ParsedMessage:
     language: str
     is_auto_reply: bool
     attachments: list[ParsedAttachment] = field(default_factory=list)
+    masked_card_numbers: int = 0
 
 
 def sanitise_html(html: str) -> SafeString:
@@ -209,18 +215,50 @@ def parse_message(raw: bytes) -> ParsedMessage:
         )
 
     language = _header(message, "Content-Language").lower()
-    return ParsedMessage(
-        message_id=message_id,
-        from_address=from_address[:ADDRESS_LENGTH],
-        sender_email=sender_email,
-        to_addresses=_addresses(message, "To"),
-        cc_addresses=_addresses(message, "Cc"),
-        subject=_header(message, "Subject").strip()[:SUBJECT_LENGTH],  # folded encoded words leave a space
-        in_reply_to=in_reply_to,
-        references=message_ids(_header(message, "References")),
-        body_text=_text_of(text_part) if text_part is not None else "",
-        body_html=_text_of(html_part) if html_part is not None else "",
-        language="es" if language.startswith("es") else "en",
-        is_auto_reply=is_auto_reply(message, sender_email),
-        attachments=attachments,
+    return _without_card_numbers(
+        ParsedMessage(
+            message_id=message_id,
+            from_address=from_address[:ADDRESS_LENGTH],
+            sender_email=sender_email,
+            to_addresses=_addresses(message, "To"),
+            cc_addresses=_addresses(message, "Cc"),
+            subject=_header(message, "Subject").strip()[:SUBJECT_LENGTH],  # folded encoded words leave a space
+            in_reply_to=in_reply_to,
+            references=message_ids(_header(message, "References")),
+            body_text=_text_of(text_part) if text_part is not None else "",
+            body_html=_text_of(html_part) if html_part is not None else "",
+            language="es" if language.startswith("es") else "en",
+            is_auto_reply=is_auto_reply(message, sender_email),
+            attachments=attachments,
+        )
     )
+
+
+# What of a message is text someone wrote, or could have: everything stored but the attachments' bytes.
+_TEXT_FIELDS = (
+    "message_id",
+    "from_address",
+    "sender_email",
+    "to_addresses",
+    "cc_addresses",
+    "subject",
+    "in_reply_to",
+    "references",
+    "body_text",
+    "body_html",
+)
+
+
+def _without_card_numbers(parsed: ParsedMessage) -> ParsedMessage:
+    """The message with every card number in its texts and attachment names masked, counted."""
+    changes, count = {}, 0
+    for name in _TEXT_FIELDS:
+        changes[name], masked = mask_card_numbers(getattr(parsed, name))
+        count += masked
+    attachments = []
+    for item in parsed.attachments:
+        filename, in_name = mask_card_numbers(item.filename)
+        content_type, in_type = mask_card_numbers(item.content_type)
+        attachments.append(replace(item, filename=filename, content_type=content_type))
+        count += in_name + in_type
+    return replace(parsed, **changes, attachments=attachments, masked_card_numbers=count)

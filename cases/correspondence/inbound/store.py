@@ -30,7 +30,7 @@ from cases.correspondence.email import message_domain
 from cases.correspondence.inbound.match import find_thread
 from cases.correspondence.inbound.parse import InboundParseError, ParsedMessage, parse_message
 from cases.models import Attachment, Correspondence, Incident, PartnerEngagement
-from cases.timeline.events import PartnerAcknowledged, ReplyReceived
+from cases.timeline.events import CardNumbersMasked, PartnerAcknowledged, ReplyReceived
 from payhealth import config
 
 logger = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ def _store(parsed: ParsedMessage, *, source: str) -> InboundResult:
         in_reply_to=parsed.in_reply_to,
         references=" ".join(parsed.references),
         is_auto_reply=parsed.is_auto_reply,
+        masked_card_numbers=parsed.masked_card_numbers,
         received_at=now,
     )
     _keep_attachments(row, parsed)
@@ -169,6 +170,9 @@ def _add_to_thread(row: Correspondence, *, incident: Incident, actor, how: str, 
         partner_reply=partner_reply,
     )
     timeline.record(received, incident=incident, actor=actor)
+    if row.masked_card_numbers:
+        masked = CardNumbersMasked(origin="mail", count=row.masked_card_numbers, correspondence=row.pk)
+        timeline.record(masked, incident=incident, actor=None)
     incident.save(update_fields=["updated_at"])  # the incident's last activity
     if not partner_reply:
         return False

@@ -24,6 +24,7 @@ from partners.models import NoticeTemplate
 from partners.notices import ALLOWED_FILTERS, ALLOWED_TAGS, CONTEXT_SCHEMA, ListOf
 from partners.services import notice_template_save
 from payhealth.i18n import Language
+from payhealth.pan import CARD_NUMBER_CODE
 from payhealth.web import add_service_errors
 
 EDIT = "partners/notice_template_edit.html"
@@ -130,17 +131,17 @@ def notice_template_preview_view(request, kind: str, language: str):
     kind, language = _pair(kind, language)
     form = NoticeTemplateForm(request.POST, user=request.user)
     form.is_valid()  # an unknown engagement falls back to the sample data
-    preview, problems, engagement = None, {}, form.cleaned_data.get("engagement")
+    # The form's data: a card number typed in the text is masked there, and said so.
+    subject, body = form.data.get("subject", ""), form.data.get("body", "")
+    problems = {name: list(form.errors[name]) for name in ("subject", "body") if form.has_error(name, CARD_NUMBER_CODE)}
+    preview, engagement = None, form.cleaned_data.get("engagement")
     try:
         preview = notice_template_preview(
-            subject=request.POST.get("subject", ""),
-            body=request.POST.get("body", ""),
-            language=language,
-            engagement=engagement,
-            actor=request.user,
+            subject=subject, body=body, language=language, engagement=engagement, actor=request.user
         )
     except ValidationError as error:
-        problems = error.message_dict if hasattr(error, "error_dict") else {"body": error.messages}
+        found = error.message_dict if hasattr(error, "error_dict") else {"body": error.messages}
+        problems = {name: [*found.get(name, []), *problems.get(name, [])] for name in {*found, *problems}}
     context = {"preview": preview, "problems": problems, "engagement": engagement, "language": language}
     return render(request, f"{EDIT}#preview", context)
 

@@ -38,6 +38,7 @@ from partners.api.serializers import PartnerRefSerializer
 from partners.models import BusinessCalendar, Partner
 from payhealth.api.filters import ListFiltersOnly
 from payhealth.api.pagination import Cursor
+from payhealth.api.serializers import ModelSerializer, Serializer
 
 SLA_READ = ("cases.view_incident", "cases.view_slaclock")
 REPORTS = ("cases.view_sla_reports",)
@@ -50,7 +51,7 @@ def seconds(value: timedelta | None) -> float | None:
 # Policies -------------------------------------------------------------------------------------
 
 
-class SlaPolicySerializer(serializers.ModelSerializer):
+class SlaPolicySerializer(ModelSerializer):
     partner = PartnerRefSerializer(read_only=True, allow_null=True)
     partner_kind = serializers.ChoiceField(
         choices=Partner.Kind.choices, allow_blank=True, read_only=True, help_text="Empty: every kind."
@@ -63,7 +64,7 @@ class SlaPolicySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SlaPolicyWriteSerializer(serializers.Serializer):
+class SlaPolicyWriteSerializer(Serializer):
     """A new policy, or the fields of one to change (PATCH: any subset). Targets are business time."""
 
     name = serializers.CharField(max_length=120)
@@ -149,7 +150,7 @@ class SlaPolicyViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveMo
 # Clocks ---------------------------------------------------------------------------------------
 
 
-class SlaClockEventSerializer(serializers.ModelSerializer):
+class SlaClockEventSerializer(ModelSerializer):
     actor = UserRefSerializer(read_only=True, allow_null=True)
     data = serializers.DictField(read_only=True)
 
@@ -159,7 +160,7 @@ class SlaClockEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SlaClockSerializer(serializers.Serializer):
+class SlaClockSerializer(Serializer):
     """One clock, measured now: business time on its calendar (wall time on a 24x7 one)."""
 
     id = serializers.IntegerField(source="clock.pk")
@@ -219,7 +220,7 @@ class IncidentSlaView(APIView):
         return Response(IncidentClockSerializer(sla.clocks, many=True).data)
 
 
-class AtRiskQuerySerializer(serializers.Serializer):
+class AtRiskQuerySerializer(Serializer):
     family = serializers.ChoiceField(choices=SlaClock.Family.choices, required=False)
     severity = serializers.ListField(
         child=serializers.ChoiceField(choices=Severity.choices), required=False, help_text="Repeatable."
@@ -229,7 +230,7 @@ class AtRiskQuerySerializer(serializers.Serializer):
     page = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
 
 
-class AtRiskSerializer(serializers.Serializer):
+class AtRiskSerializer(Serializer):
     count = serializers.IntegerField(help_text="Running clocks matching the filters (at most the cap).")
     count_capped = serializers.BooleanField(help_text="There are more than `count`.")
     page = serializers.IntegerField(source="number")
@@ -257,7 +258,7 @@ class AtRiskView(APIView):
 # Reports --------------------------------------------------------------------------------------
 
 
-class ReportQuerySerializer(serializers.Serializer):
+class ReportQuerySerializer(Serializer):
     """The report page's filters (documentation; the page's own form validates them)."""
 
     start = serializers.DateField(required=False, help_text="First day (desk time zone); default 90 days before end.")
@@ -275,7 +276,7 @@ class BreachQuerySerializer(ReportQuerySerializer):
     page = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
 
 
-class ReportFilterSerializer(serializers.Serializer):
+class ReportFilterSerializer(Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
     severity = serializers.CharField(allow_blank=True)
@@ -283,7 +284,7 @@ class ReportFilterSerializer(serializers.Serializer):
     family = serializers.CharField(allow_blank=True)
 
 
-class AttainmentRowSerializer(serializers.Serializer):
+class AttainmentRowSerializer(Serializer):
     dimension = serializers.CharField()
     key = serializers.CharField(
         allow_blank=True, help_text='A severity, partner id, user id or "2026-10"; "" for none.'
@@ -311,7 +312,7 @@ class SecondsField(serializers.FloatField):
         return seconds(value)
 
 
-class TimeToRowSerializer(serializers.Serializer):
+class TimeToRowSerializer(Serializer):
     metric = serializers.CharField()
     metric_label = serializers.CharField()
     severity = serializers.CharField(allow_blank=True, help_text='"" for all severities together.')
@@ -323,7 +324,7 @@ class TimeToRowSerializer(serializers.Serializer):
     business_p90_seconds = SecondsField(source="business_p90")
 
 
-class BreachRowSerializer(serializers.Serializer):
+class BreachRowSerializer(Serializer):
     clock_id = serializers.IntegerField()
     incident_reference = serializers.CharField()
     incident_title = serializers.CharField()
@@ -347,7 +348,7 @@ class BreachRowSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True)
 
 
-class ScorecardRowSerializer(serializers.Serializer):
+class ScorecardRowSerializer(Serializer):
     partner_id = serializers.IntegerField()
     partner = serializers.CharField()
     engagements = serializers.IntegerField()
@@ -370,9 +371,7 @@ class ScorecardRowSerializer(serializers.Serializer):
 
 def _report(rows_serializer, *, extra: dict | None = None):
     fields = {"filter": ReportFilterSerializer(), "rows": rows_serializer(many=True), **(extra or {})}
-    return type(
-        f"{rows_serializer.__name__.removesuffix('RowSerializer')}ReportSerializer", (serializers.Serializer,), fields
-    )
+    return type(f"{rows_serializer.__name__.removesuffix('RowSerializer')}ReportSerializer", (Serializer,), fields)
 
 
 AttainmentReportSerializer = _report(AttainmentRowSerializer, extra={"dimension": serializers.CharField()})

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from cases.models import SlaClock
 from cases.models.incident import Severity
 from partners.models import Partner
+from payhealth.forms import Form
 from payhealth.i18n import desk_zone
 
 DEFAULT_DAYS = 90
@@ -64,7 +65,7 @@ class ReportFilter:
         return params
 
 
-class SlaReportForm(forms.Form):
+class SlaReportForm(Form):
     """The report filters. Unbound (no query string), it stands for the last 90 days."""
 
     start = forms.DateField(label=_("Start date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))

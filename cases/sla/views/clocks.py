@@ -23,6 +23,7 @@ from cases.models.incident import Severity
 from cases.selectors import incident_visible_or_404
 from cases.sla.selectors import OVERDUE_COUNT_CAP, incident_sla, sla_at_risk, sla_badges_for_ids, sla_overdue_count
 from partners.models import Partner
+from payhealth.pan import masked
 from payhealth.web import desk_permission, wants_fragment
 
 SLA = "cases/_sla.html"
@@ -61,7 +62,9 @@ def sla_badges_view(request: HttpRequest) -> HttpResponse:
 def _at_risk_params(source: QueryDict) -> QueryDict:
     params = QueryDict(mutable=True)
     for key in AT_RISK_PARAMS:
-        values = [value for value in source.getlist(key) if value not in ("",)]
+        values = [
+            masked(value) for value in source.getlist(key) if value not in ("",)
+        ]  # links never carry a card number
         if values and not (key == "page" and values == ["1"]):
             params.setlist(key, values)
     return params

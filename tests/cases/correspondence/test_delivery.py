@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import smtplib
 import socket
 import time
 import uuid
@@ -20,7 +21,12 @@ import pytest
 from django.db import connection
 
 from cases.correspondence.compose import notice_compose
-from cases.correspondence.delivery import TransientDeliveryError, correspondence_deliver, correspondence_requeue_stuck
+from cases.correspondence.delivery import (
+    TransientDeliveryError,
+    correspondence_deliver,
+    correspondence_requeue_stuck,
+    describe_error,
+)
 from cases.correspondence.dispatch import notice_retry, notice_send
 from cases.correspondence.tasks import deliver_correspondence_task
 from cases.models import CaseEvent, Correspondence, PartnerEngagement
@@ -486,3 +492,11 @@ def test_a_broker_stopped_while_notices_are_queued_then_started_delivers_each_on
         if worker is not None:
             stop_celery_worker(worker.process)
         redis.stop()
+
+
+def test_a_server_answer_quoting_a_card_number_is_kept_masked():
+    refused = smtplib.SMTPRecipientsRefused({"4111111111111111@bank.test": (550, b"5.1.1 no such user")})
+    answered = smtplib.SMTPResponseException(554, b"5.7.1 card 4111-1111-1111-1111 in body")
+
+    assert describe_error(refused) == "411111******1111@bank.test: 550 5.1.1 no such user"
+    assert describe_error(answered) == "554 5.7.1 card 411111******1111 in body"

@@ -751,3 +751,41 @@ def test_poll_does_nothing_without_a_mailbox(mailbox, settings):
 def test_poller_task_is_routed_and_scheduled(settings):
     assert settings.CELERY_TASK_ROUTES["cases.poll_inbound_mailbox_task"] == {"queue": "default"}
     assert settings.CELERY_BEAT_SCHEDULE["poll-inbound-mailbox"]["task"] == "cases.poll_inbound_mailbox_task"
+
+
+# --- card numbers -------------------------------------------------------------------------------
+
+
+def test_card_numbers_in_a_reply_are_masked_as_it_is_read():
+    parsed = parse_message(
+        raw_mail(
+            subject="RE: cargo 4111 1111 1111 1111",
+            sender="Ops <4111111111111111@bbva.test>",
+            text="Tarjeta 4111-1111-1111-1111, folio 4821, BIN 411111.",
+            html="<p>4111111111111111</p>",
+            attachments=[("voucher 4111111111111111.pdf", "application/pdf", b"%PDF")],
+        )
+    )
+
+    assert parsed.subject == "RE: cargo 411111******1111"
+    assert parsed.from_address == "Ops <411111******1111@bbva.test>"
+    assert parsed.body_text.strip() == "Tarjeta 411111******1111, folio 4821, BIN 411111."
+    assert parsed.body_html.strip() == "<p>411111******1111</p>"
+    assert parsed.attachments[0].filename == "voucher 411111******1111.pdf"
+    assert parsed.masked_card_numbers == 6  # the sender's address counts twice: as written and bare
+
+
+def test_a_masked_reply_waiting_in_triage_is_noted_on_the_incident_it_joins(thread, partner_manager):
+    incident, engagement, _notice = thread
+    result = inbound_receive(raw=raw_mail(subject="Cargo 5555 5555 5555 4444", text="5555555555554444"), source="imap")
+    row = result.correspondence
+    assert row.incident is None and row.masked_card_numbers == 2
+    assert not CaseEvent.objects.filter(kind=Kind.CARD_NUMBERS_MASKED).exists()
+
+    inbound_attach(correspondence=row, incident=incident, engagement=engagement, actor=partner_manager)
+
+    [noted] = events_of(incident, Kind.CARD_NUMBERS_MASKED)
+    assert noted.data == {"origin": "mail", "count": 2, "correspondence": row.pk}
+    assert noted.actor is None
+    [reply] = events_of(incident, Kind.REPLY_RECEIVED)
+    assert reply.data["subject"] == "Cargo 555555******4444"

@@ -466,3 +466,13 @@ def test_the_live_preview_uses_sample_data_and_shows_problems(client, desk, part
     assert "Hello Sample Bank" in html
     html = client.post(preview, {"subject": "Hi", "body": "a\n{% load static %}"}, **HTMX).content.decode()
     assert "Line 2:" in html and "not allowed" in html
+
+
+def test_the_live_preview_never_shows_a_card_number_and_says_why(client, desk, partner_manager):
+    client = login(client, partner_manager)
+    preview = reverse("partners:notice_template_preview", args=["update", "en"])
+
+    html = client.post(preview, {"subject": "Hi", "body": "Card 4111 1111 1111 1111 declined"}, **HTMX).content.decode()
+
+    assert "Card numbers are never stored" in html
+    assert "4111 1111 1111 1111" not in html and "4111111111111111" not in html

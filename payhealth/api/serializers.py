@@ -1,0 +1,54 @@
+"""What every app's API input shares: no field takes a card number.
+
+Every serializer of the API derives from `CardNumberFreeSerializer` (through `Serializer` and
+`ModelSerializer` here), so a new field is covered the day it is added. The request is refused
+before any field is read, so no field's own message (which may quote the value, "No such
+object: …") can echo the number; the 400 names each field that held one, nested fields by
+their dotted path (`segment.merchant`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+from payhealth.pan import CARD_NUMBER_CODE, CARD_NUMBER_MESSAGE, contains_card_number
+
+
+def card_number_errors(fields, data) -> dict:
+    """{field: [message]} for each writable field of `fields` whose value in `data` holds a card
+    number; a nested serializer's fields are named inside it."""
+    errors = {}
+    if not isinstance(data, Mapping):
+        return errors
+    for name, field in fields.items():
+        if field.read_only:
+            continue
+        value = field.get_value(data)
+        if value is empty or not contains_card_number(value):
+            continue
+        if isinstance(field, serializers.Serializer) and isinstance(value, Mapping):
+            errors[name] = card_number_errors(field.fields, value) or [CARD_NUMBER_MESSAGE]
+        else:
+            errors[name] = [CARD_NUMBER_MESSAGE]
+    return errors
+
+
+class CardNumberFreeSerializer:
+    """A serializer mixin that refuses input holding a card number in any of its fields."""
+
+    def to_internal_value(self, data):
+        errors = card_number_errors(self.fields, data)
+        if errors:
+            raise serializers.ValidationError(errors, code=CARD_NUMBER_CODE)
+        return super().to_internal_value(data)
+
+
+class Serializer(CardNumberFreeSerializer, serializers.Serializer):
+    """The API's plain serializer."""
+
+
+class ModelSerializer(CardNumberFreeSerializer, serializers.ModelSerializer):
+    """The API's model serializer."""
