@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
 from django.db.models import Count, F, Min, Q
+from django.http import HttpRequest
 from django.utils import timezone
 
 from cases.models import (
@@ -99,12 +100,12 @@ class TestDemoContent:
         assert list(user.groups.values_list("name", flat=True)) == [role]
         assert not user.is_staff and not user.is_superuser  # the admin is for superusers alone
         assert user.get_full_name()
-        assert client.login(username=role, password="payhealth")
+        assert client.login(request=HttpRequest(), username=role, password="payhealth")
 
     def test_admin_is_a_superuser_and_every_demo_user_has_a_profile(self, client):
         admin = User.objects.get(username="admin")
         assert admin.is_superuser and admin.is_staff
-        assert client.login(username="admin", password="payhealth")
+        assert client.login(request=HttpRequest(), username="admin", password="payhealth")
         zones = dict(User.objects.filter(profile__isnull=False).values_list("username", "profile__timezone"))
         assert set(zones) == {"admin", "analyst", "partner_manager", "lead", "mariana", "diego", "emily"}
         assert sorted(set(zones.values())) == ["America/Mexico_City", "America/New_York"]

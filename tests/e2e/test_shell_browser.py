@@ -89,7 +89,7 @@ def test_a_locked_out_visitor_is_told_in_their_language(page, live_server, brows
     UserFactory(username="ana", role="analyst")
     page.goto(f"{live_server.url}/accounts/login/")
     page.select_option("#language-select", "es")
-    expect(page.locator("h1")).to_have_text("Inicia sesión en PayHealth")
+    expect(page.locator("h1")).to_have_text("Inicie sesión en PayHealth")
 
     for attempt in range(5):
         page.fill("#id_username", "ana")
@@ -102,4 +102,4 @@ def test_a_locked_out_visitor_is_told_in_their_language(page, live_server, brows
     screenshot("login-locked-es")
     browser_problems.expect("status of 429")  # the lockout answer itself
     page.get_by_role("link", name="Volver a la página de inicio de sesión").click()
-    expect(page.locator("h1")).to_have_text("Inicia sesión en PayHealth")
+    expect(page.locator("h1")).to_have_text("Inicie sesión en PayHealth")
