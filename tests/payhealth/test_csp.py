@@ -28,9 +28,14 @@ INLINE = {
 
 
 def page_templates() -> list[Path]:
-    """Every HTML template of the project: the DIRS of the template engine and each app's own."""
+    """Every HTML template of the project: the DIRS of the template engine and each app's own
+    (installed packages are not the project's, even when their environment sits inside the clone)."""
     folders = {Path(folder) for folder in engines["django"].engine.dirs}
-    folders |= {Path(app.path) / "templates" for app in apps.get_app_configs() if Path(app.path).is_relative_to(ROOT)}
+    folders |= {
+        Path(app.path) / "templates"
+        for app in apps.get_app_configs()
+        if Path(app.path).is_relative_to(ROOT) and "site-packages" not in Path(app.path).parts
+    }
     return sorted(path for folder in folders if folder.is_dir() for path in folder.rglob("*.html"))
 
 
