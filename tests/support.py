@@ -84,11 +84,12 @@ def start_celery_worker(*, queue: str, log_path: Path, env: dict[str, str] | Non
         str(concurrency),
     ]
     argv += ["-Q", queue, "-n", f"{queue}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    env = {**(env or subprocess_env()), "PAYHEALTH_TEST_WORKER_QUEUE": queue}  # what it publishes stays with it
     with log_path.open("ab") as output:
         return subprocess.Popen(
             argv,
             cwd=ROOT,
-            env=env or subprocess_env(),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,

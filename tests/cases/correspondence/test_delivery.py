@@ -18,7 +18,9 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from cases.correspondence.compose import notice_compose
 from cases.correspondence.delivery import (
@@ -177,7 +179,11 @@ def test_a_4xx_answer_puts_the_notice_back_in_the_queue_for_a_retry(smtp, desk, 
         correspondence_deliver(correspondence_id=row.pk)
     row.refresh_from_db()
     assert (row.status, row.attempts, row.last_error, row.sent_at) == (Status.QUEUED, 1, answer, None)
+    wait = (row.next_attempt_at - row.queued_at).total_seconds()
+    assert 0.8 * settings.PAYHEALTH_NOTICE_RETRY_BACKOFF <= wait <= 1.2 * settings.PAYHEALTH_NOTICE_RETRY_BACKOFF
+    assert correspondence_deliver(correspondence_id=row.pk) == "skipped"  # a duplicate task, ahead of the retry
 
+    Correspondence.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now())  # the retry is due
     assert correspondence_deliver(correspondence_id=row.pk) == "sent"
     row.refresh_from_db()
     assert (row.status, row.attempts, row.last_error) == (Status.SENT, 2, "")
@@ -305,7 +311,9 @@ def live_desk(transactional_db, analyst):
 
 def wait_for_status(rows, status, *, timeout=30, worker=None):
     def done():
-        return all(Correspondence.objects.get(pk=row.pk).status == status for row in rows)
+        # A sent notice is done once its consequences (timeline, SLA clocks, first notice) are recorded too.
+        current = [Correspondence.objects.get(pk=row.pk) for row in rows]
+        return all(row.status == status and (status != Status.SENT or row.consequences_at) for row in current)
 
     try:
         wait_for(done, timeout=timeout, what=f"notices to be {status}")

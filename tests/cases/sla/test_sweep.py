@@ -28,7 +28,18 @@ from cases.sla.notify import sla_event_notify, sla_mail
 from cases.sla.sweep import SweepResult, sla_sweep
 from payhealth import outbox
 from payhealth.celery import app
-from tests.cases.sla.data import H, M, assert_replay_matches, deliver_notice, freeze, mx, partner_reply, sla_desk, utc
+from tests.cases.sla.data import (
+    H,
+    M,
+    assert_replay_matches,
+    deliver_notice,
+    freeze,
+    mx,
+    notify_and_mail,
+    partner_reply,
+    sla_desk,
+    utc,
+)
 from tests.database import HeldTransaction, backends_blocked_by
 from tests.factories import UserFactory
 from tests.support import (
@@ -302,11 +313,12 @@ def test_one_sweep_over_many_crossing_clocks_takes_a_constant_number_of_queries(
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("held_in", ["sla_warning", "sla_breached"])
 def test_two_sweeps_at_the_same_time_fire_each_warning_and_breach_once(
-    monkeypatch, analyst, queued_notifications, held_in
+    monkeypatch, analyst, queued_notifications, held_in, settings
 ):
     """The overlap is certain: the first sweep is held inside its warning (or breach) batch, its
     clocks marked and locked but not committed, while the second sweep runs; the first commits
     only once the second has finished or is waiting for one of its locks."""
+    settings.PAYHEALTH_NOTICE_STUCK_AFTER = 3600  # fired events are not due for recovery yet
     incidents = sev1_incidents(monkeypatch, analyst, 20)
     held = HeldTransaction()
     real_published = sweep_module.timeline.published
@@ -377,7 +389,7 @@ def test_the_owner_and_every_lead_are_mailed_once_in_their_language_and_zone(mon
     sla_sweep(now=T0 + 12 * M)
     (warn,) = sweep_events(Kind.WARN)
 
-    assert sla_event_notify(event_id=warn.pk) == "notified"
+    assert notify_and_mail(event_id=warn.pk) == "notified"
     assert sla_event_notify(event_id=warn.pk) == "skipped"
 
     warn.refresh_from_db()
@@ -433,7 +445,7 @@ def test_a_partner_breach_escalates_to_the_next_level_once(monkeypatch, analyst,
     breach = SlaClockEvent.objects.get(kind=Kind.BREACH, clock=partner_ack)
     mail.outbox.clear()
 
-    assert sla_event_notify(event_id=breach.pk) == "notified"
+    assert notify_and_mail(event_id=breach.pk) == "notified"
     assert sla_event_notify(event_id=breach.pk) == "skipped"
 
     escalations = Correspondence.objects.filter(incident=desk.incident, kind="sla_escalation")
@@ -479,7 +491,7 @@ def test_a_partner_breach_answered_before_it_is_told_tells_the_desk_but_escalate
     partner_reply(notice)  # BBVA answers a minute late, before the notification task ran
     mail.outbox.clear()
 
-    assert sla_event_notify(event_id=breach.pk) == "notified"
+    assert notify_and_mail(event_id=breach.pk) == "notified"
 
     assert not Correspondence.objects.filter(incident=desk.incident, kind="sla_escalation").exists()
     assert desk.engagement(desk.bbva).escalation_level == 1
@@ -488,7 +500,7 @@ def test_a_partner_breach_answered_before_it_is_told_tells_the_desk_but_escalate
 
 # --- end to end: a real worker and a real SMTP server -----------------------------------------
 
-SLA_TASKS = ["cases.notify_sla_event_task", "cases.deliver_correspondence_task"]
+SLA_TASKS = ["cases.notify_sla_event_task", "cases.deliver_sla_mail_task", "cases.deliver_correspondence_task"]
 
 
 @pytest.fixture(scope="module")
