@@ -12,6 +12,7 @@ import logging
 import re
 import smtplib
 import socket
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -22,6 +23,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from cases.correspondence import delivery as delivery_module
 from cases.correspondence.compose import notice_compose
 from cases.correspondence.delivery import (
     TransientDeliveryError,
@@ -31,9 +33,10 @@ from cases.correspondence.delivery import (
 )
 from cases.correspondence.dispatch import notice_retry, notice_send
 from cases.correspondence.tasks import deliver_correspondence_task
-from cases.models import CaseEvent, Correspondence, PartnerEngagement
+from cases.models import CaseEvent, Correspondence, PartnerEngagement, SlaClock
 from payhealth.celery import app
 from tests.cases.correspondence.data import notice_desk
+from tests.cases.sla.data import sla_desk
 from tests.support import (
     RedisServer,
     celery_broker,
@@ -245,6 +248,72 @@ def test_recipients_refused_one_by_one_are_noted_on_a_sent_notice(smtp, desk, an
     assert row.last_error == "intl@bbva.test: 550 5.1.1 No such user"
     assert smtp.accepted[0]["X-RcptTo"] == "operacion@bbva.test"
     assert events_of(row, CaseEvent.Kind.NOTICE_SENT)[0]["to"] == ["operacion@bbva.test"]
+
+
+# --- sent first, its consequences second --------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sent_update_commits_without_waiting_for_the_incidents_sla_clocks(settings, analyst, partner_manager):
+    """Another transaction holds every SLA clock of the incident: the notice is still recorded
+    `sent` at once (the window after the server's 250 never waits on a clock); the timeline row
+    and the clocks follow when the lock is released."""
+    live = sla_desk(actor=analyst)
+    row = queue_notices(live, analyst, partner_manager, partners=[live.visa])[0]
+    assert SlaClock.objects.filter(incident=live.incident).exists()
+    with scripted_smtp_server() as (port, handler):
+        smtp_settings(settings, port)
+        holder = psycopg.connect(database_url_for_workers(), autocommit=False)
+        outcome: list[str] = []
+        worker = threading.Thread(
+            target=lambda: (outcome.append(correspondence_deliver(correspondence_id=row.pk)), connection.close())
+        )
+        try:
+            holder.execute("select id from cases_slaclock where incident_id = %s for update", [live.incident.pk])
+            worker.start()
+            wait_for(
+                lambda: Correspondence.objects.get(pk=row.pk).status == Status.SENT,
+                timeout=30,
+                what="the notice to be recorded sent while the clocks are locked",
+            )
+            assert Correspondence.objects.get(pk=row.pk).consequences_at is None
+            assert events_of(row, CaseEvent.Kind.NOTICE_SENT) == []
+        finally:
+            holder.rollback()
+            holder.close()
+            worker.join(timeout=30)
+    assert outcome == ["sent"]
+    row.refresh_from_db()
+    assert row.consequences_at is not None
+    assert len(events_of(row, CaseEvent.Kind.NOTICE_SENT)) == 1
+    assert [m["Message-ID"] for m in handler.accepted] == [row.message_id]
+
+
+def test_the_sweep_completes_what_a_worker_that_died_after_the_sent_update_left(
+    smtp, desk, analyst, partner_manager, monkeypatch
+):
+    row = queue_notices(desk, analyst, partner_manager, partners=[desk.visa])[0]
+
+    def dies(**kwargs):
+        raise SystemExit("worker killed")  # between the two transactions
+
+    monkeypatch.setattr(delivery_module, "correspondence_record_sent", dies)
+    with pytest.raises(SystemExit):
+        correspondence_deliver(correspondence_id=row.pk)
+    monkeypatch.undo()
+    row.refresh_from_db()
+    assert (row.status, row.consequences_at) == (Status.SENT, None)
+    assert events_of(row, CaseEvent.Kind.NOTICE_SENT) == []
+
+    assert correspondence_requeue_stuck(sending_after=timedelta(0)) == 0  # nothing to send again
+    assert correspondence_requeue_stuck(sending_after=timedelta(0)) == 0
+
+    row.refresh_from_db()
+    assert row.consequences_at is not None
+    assert len(events_of(row, CaseEvent.Kind.NOTICE_SENT)) == 1
+    desk.visa_engagement.refresh_from_db()
+    assert desk.visa_engagement.partner_status == PartnerEngagement.PartnerStatus.NOTIFIED
+    assert len(smtp.seen) == 1
 
 
 # --- end to end: real workers, real broker, real SMTP server ----------------------------------
