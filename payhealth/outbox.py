@@ -16,6 +16,7 @@ publishes again, so a failed publish is logged and the request that already comm
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -94,6 +95,7 @@ def with_database_retries(write: Callable[[], T], *, within: float, first: float
             if time.monotonic() + delay > deadline:
                 raise
             logger.warning("database unavailable (%s): recording again in %.1fs", exc, delay)
-            connection.close()  # a new connection on the next try
+            with contextlib.suppress(*DATABASE_ERRORS):
+                connection.close()  # a new connection on the next try
             time.sleep(delay)
             retries += 1

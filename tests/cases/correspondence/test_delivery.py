@@ -532,7 +532,7 @@ def test_a_worker_killed_after_the_smtp_send_causes_no_message_with_another_mess
     wait_for_status([row], Status.SENT, worker=notice_worker)
 
     row.refresh_from_db()
-    assert row.attempts == 2
+    assert (row.attempts, row.possible_duplicates) == (2, 1)  # counted where deliveries are shown
     assert [m["Message-ID"] for m in live_smtp.accepted] == [row.message_id, row.message_id]
     assert len({m.get_content() for m in live_smtp.accepted}) == 1
     assert len(events_of(row, CaseEvent.Kind.NOTICE_SENT)) == 1
@@ -559,7 +559,8 @@ def test_a_broker_stopped_while_notices_are_queued_then_started_delivers_each_on
             assert live_smtp.seen == []
 
             redis.start()
-            assert correspondence_requeue_stuck(stuck_after=timedelta(0)) == 3  # what beat's sweep does
+            # What beat's sweep does (the reconnecting worker's own sweep may have taken some first).
+            assert correspondence_requeue_stuck(stuck_after=timedelta(0)) <= 3
             wait_for_status(drafts, Status.SENT, timeout=45, worker=worker)
 
             assert correspondence_requeue_stuck(stuck_after=timedelta(0)) == 0

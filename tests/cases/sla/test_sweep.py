@@ -19,7 +19,7 @@ from django.utils import translation
 
 from accounts.models import Profile
 from cases.correspondence.delivery import correspondence_deliver
-from cases.models import CaseEvent, Correspondence, SlaClock, SlaClockEvent
+from cases.models import CaseEvent, Correspondence, SlaClock, SlaClockEvent, SlaNotification
 from cases.services import incident_open, incident_transition
 from cases.sla import sweep as sweep_module
 from cases.sla import tasks as tasks_module
@@ -603,3 +603,39 @@ def _zone_label():
     from cases.correspondence.context import zone_label
 
     return zone_label("America/Mexico_City")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_mails_everyone_once_when_the_server_refuses_one_lead(sla_worker, monkeypatch, analyst, lead):
+    """One lead's mailbox answers 550: the owner and the other lead are mailed once, the refusal
+    is recorded for that lead alone, and later sweeps send nothing again."""
+    smtp, log = sla_worker
+    smtp.reset()
+    other_lead = UserFactory(username="leo", role="lead", email="leo@payhealth.test")
+    smtp.refuse["lucia@payhealth.test"] = "550 5.1.1 <lucia@payhealth.test>: mailbox unavailable"
+    sev1_incidents(monkeypatch, analyst, 1)
+    try:
+        assert sla_sweep(now=T0 + 12 * M) == SweepResult(warned=1, breached=0)
+        (warn,) = sweep_events(Kind.WARN)
+
+        def settled():
+            rows = SlaNotification.objects.filter(event=warn)
+            return rows.count() == 3 and not rows.filter(status__in=["pending", "sending"]).exists()
+
+        wait_for(settled, timeout=60, what="every mail of the warning to be sent or refused")
+        for later in (T0 + 13 * M, T0 + 14 * M):  # sweeps after the refusal, the warning older than any threshold
+            assert sla_sweep(now=later) == SweepResult(warned=0, breached=0)
+        wait_until_worker_ran_everything_queued(log)  # any repeat would have been mailed by now
+    finally:
+        smtp.refuse.clear()
+
+    rows = {row.address: row for row in SlaNotification.objects.filter(event=warn)}
+    assert {address: (row.status, row.attempts) for address, row in rows.items()} == {
+        "ana@payhealth.test": ("sent", 1),
+        "leo@payhealth.test": ("sent", 1),
+        "lucia@payhealth.test": ("failed", 1),
+    }
+    assert rows["lucia@payhealth.test"].last_error.endswith("550 5.1.1 <lucia@payhealth.test>: mailbox unavailable")
+    assert sorted(m["To"] for m in smtp.accepted) == ["ana@payhealth.test", other_lead.email]
+    assert [m["To"] for m in smtp.seen].count("lucia@payhealth.test") == 0  # refused at RCPT, never handed over
