@@ -57,6 +57,10 @@ MAX_ERROR_LENGTH = 2000
 UNREAD = ("incident__summary", "incident__root_cause", "incident__search_vector", "body_html")
 # A task may arrive a little before the row's next attempt (clock skew, countdown rounding).
 EARLY_SLACK = timedelta(seconds=2)
+# A notice marked sent whose consequences are still missing this long after is completed by the
+# sweep: its worker died between the two steps, or waits for the incident's clocks, in which case
+# whichever of the two comes second finds the work done (`consequences_at`, under the row's lock).
+CONSEQUENCES_GRACE = timedelta(seconds=10)
 
 
 # The task that runs `correspondence_deliver`; services publish it by name (payhealth.outbox).
@@ -344,7 +348,7 @@ def correspondence_requeue_stuck(
             break
     if total:
         logger.warning("re-queued %s stuck notices", total)
-    _complete_sent(older_than=sending_after, batch_size=batch_size, max_batches=max_batches)
+    _complete_sent(older_than=min(CONSEQUENCES_GRACE, sending_after), batch_size=batch_size, max_batches=max_batches)
     return total
 
 
@@ -387,7 +391,8 @@ def _requeue_batch(
 
 
 def _complete_sent(*, older_than: timedelta, batch_size: int, max_batches: int) -> int:
-    """Apply the consequences a dead worker did not (each notice its own transaction)."""
+    """Apply the consequences a dead worker did not (each notice its own transaction); no stuck
+    threshold is needed here: nothing is sent, and applying them twice is impossible."""
     done = 0
     for _batch in range(max_batches):
         ids = list(
