@@ -24,9 +24,10 @@ from payhealth.outbox import DATABASE_ERRORS, parse_instant
 
 
 @shared_task(name="cases.sweep_sla_clocks_task", acks_late=True)
-def sweep_sla_clocks_task() -> dict[str, int]:
-    """Periodic (beat): fire the SLA warnings and breaches of clocks that crossed them."""
-    result = sla_sweep()
+def sweep_sla_clocks_task(reconnected_at: str | None = None) -> dict[str, int]:
+    """Periodic (beat), and whenever a worker (re)connects to the broker (a tick lost in an outage
+    runs then): fire the SLA warnings and breaches of clocks that crossed them."""
+    result = sla_sweep(reconnected_at=parse_instant(reconnected_at))
     return {"warned": result.warned, "breached": result.breached}
 
 

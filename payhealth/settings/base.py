@@ -261,6 +261,7 @@ CELERY_BEAT_SCHEDULE = {
 # queued before an outage whose task the broker lost is published again at once, and the SLA
 # sweep a lost beat tick skipped runs now. Each is idempotent; `reconnected_at` names the moment.
 PAYHEALTH_RECONNECT_TASKS = [
+    "cases.sweep_sla_clocks_task",
     "cases.requeue_stuck_correspondence_task",
     "cases.requeue_stuck_sla_mail_task",
     "webhooks.requeue_stuck_webhooks_task",

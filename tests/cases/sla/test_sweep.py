@@ -46,6 +46,7 @@ from tests.support import (
     celery_routes,
     database_url_for_workers,
     delete_queue,
+    published,
     scripted_smtp_server,
     start_celery_worker,
     stop_celery_worker,
@@ -639,3 +640,21 @@ def test_a_real_worker_mails_everyone_once_when_the_server_refuses_one_lead(sla_
     assert rows["lucia@payhealth.test"].last_error.endswith("550 5.1.1 <lucia@payhealth.test>: mailbox unavailable")
     assert sorted(m["To"] for m in smtp.accepted) == ["ana@payhealth.test", other_lead.email]
     assert [m["To"] for m in smtp.seen].count("lucia@payhealth.test") == 0  # refused at RCPT, never handed over
+
+
+@pytest.mark.django_db
+def test_after_the_broker_returns_the_sweep_queues_again_an_unnotified_event_however_young(
+    monkeypatch, analyst, django_capture_on_commit_callbacks
+):
+    sev1_incidents(monkeypatch, analyst, 1)
+    sla_sweep(now=WARN_AT)  # its notification task is then lost with the broker
+    (warn,) = sweep_events(Kind.WARN)
+    soon = WARN_AT + timedelta(seconds=10)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        sla_sweep(now=soon)
+    assert published(callbacks, NOTIFY_TASK) == []  # younger than the stuck threshold
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        sla_sweep(now=soon, reconnected_at=WARN_AT + timedelta(seconds=5))
+    assert published(callbacks, NOTIFY_TASK) == [[warn.pk]]
