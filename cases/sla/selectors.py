@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import F, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from cases.models import Incident, SlaClock, SlaClockEvent
+from cases.models import Incident, SlaClock, SlaClockEvent, SlaNotification
 from cases.models.incident import OPEN_STATUSES, Severity
 from cases.selectors import incident_list_visible_to
 from cases.sla.durations import ZERO, Level, format_duration_long, time_left_text
@@ -276,7 +276,10 @@ def incident_sla(*, user, incident: Incident, now=None) -> IncidentSla:
     events: dict[int, list[SlaClockEvent]] = defaultdict(list)
     if clocks and user.has_perm("cases.view_slaclockevent"):
         for event in (
-            SlaClockEvent.objects.filter(clock__incident=incident).select_related("actor").order_by("at", "id")
+            SlaClockEvent.objects.filter(clock__incident=incident)
+            .select_related("actor")
+            .prefetch_related(Prefetch("notifications", queryset=SlaNotification.objects.order_by("id")))
+            .order_by("at", "id")
         ):
             events[event.clock_id].append(event)
     badges = []

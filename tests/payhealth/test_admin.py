@@ -33,6 +33,7 @@ from cases.models import (
     SavedView,
     SlaClock,
     SlaClockEvent,
+    SlaNotification,
     SlaPolicy,
 )
 from cases.search import search
@@ -54,7 +55,7 @@ pytestmark = pytest.mark.django_db
 
 User = get_user_model()
 OUR_APPS = ("accounts", "partners", "cases", "alerts", "webhooks")
-INLINE_ONLY = {WorkingHours, Holiday, WebhookAttempt}  # edited/shown on their parent's page
+INLINE_ONLY = {WorkingHours, Holiday, WebhookAttempt, SlaNotification}  # edited/shown on their parent's page
 READ_ONLY = {
     *(CaseEvent, Correspondence, Attachment, SlaClock, SlaClockEvent, ReferenceCounter, ResponseCode, SavedView),
     *(ApiToken, AlertReceipt, WebhookDelivery, Group),

@@ -108,6 +108,7 @@ class CorrespondenceSerializer(ModelSerializer):
             "sent_at",
             "received_at",
             "attempts",
+            "possible_duplicates",
             "last_error",
             "created_at",
             "attachments",

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.serializers import UserRefSerializer
-from cases.models import SlaClock, SlaClockEvent, SlaPolicy
+from cases.models import SlaClock, SlaClockEvent, SlaNotification, SlaPolicy
 from cases.models.incident import Severity
 from cases.selectors import incident_visible_or_404
 from cases.sla.policies import EDITABLE_FIELDS, sla_policy_deactivate, sla_policy_save
@@ -150,13 +150,23 @@ class SlaPolicyViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveMo
 # Clocks ---------------------------------------------------------------------------------------
 
 
+class SlaNotificationSerializer(ModelSerializer):
+    """One person's mail about a warning or breach: sent, waiting for a retry, or refused (with the answer)."""
+
+    class Meta:
+        model = SlaNotification
+        fields = ["address", "status", "attempts", "possible_duplicates", "next_attempt_at", "sent_at", "last_error"]
+        read_only_fields = fields
+
+
 class SlaClockEventSerializer(ModelSerializer):
     actor = UserRefSerializer(read_only=True, allow_null=True)
     data = serializers.DictField(read_only=True)
+    notifications = SlaNotificationSerializer(many=True, read_only=True)
 
     class Meta:
         model = SlaClockEvent
-        fields = ["id", "kind", "at", "reason", "actor", "cycle", "data", "notified_at"]
+        fields = ["id", "kind", "at", "reason", "actor", "cycle", "data", "notified_at", "notifications"]
         read_only_fields = fields
 
 
