@@ -6,8 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-# The largest id PostgreSQL's bigint holds: a larger number names no row (and must not reach SQL).
-BIG = 2**63 - 1
+from payhealth.ids import parse_id
 
 
 @extend_schema_field(
@@ -26,8 +25,9 @@ class ByIdOrKeyField(serializers.Field):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | str):
             self.fail("invalid")
-        if isinstance(data, int) or (isinstance(data, str) and data.isdigit() and len(data) < 19):
-            found = self.queryset().filter(pk=int(data)).first() if 0 < int(data) < BIG else None
+        if isinstance(data, int) or (isinstance(data, str) and data.isascii() and data.isdigit()):
+            number = parse_id(data)
+            found = self.queryset().filter(pk=number).first() if number is not None else None
         else:
             value = data.strip()
             found = self.queryset().filter(**{self.key: value}).first() if value and "\x00" not in value else None

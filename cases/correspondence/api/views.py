@@ -33,6 +33,7 @@ from cases.correspondence.inbound.parse import sanitise_html
 from cases.correspondence.inbound.store import inbound_attach
 from cases.correspondence.selectors import correspondence_visible_to, triage_messages
 from cases.models import Attachment, Correspondence, PartnerEngagement
+from cases.models.incident import MAX_PARTNERS_PER_INCIDENT
 from cases.selectors import incident_visible_by_reference, incident_visible_or_404
 from partners.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer
 from partners.models import NoticeTemplate
@@ -133,7 +134,7 @@ class ComposeSerializer(Serializer):
     partners = serializers.ListField(
         child=PartnerByIdOrCodeField(),
         required=False,
-        max_length=500,
+        max_length=MAX_PARTNERS_PER_INCIDENT,
         help_text="Engaged partners to write to, by id or code.",
     )
     all_partners = serializers.BooleanField(
