@@ -40,7 +40,7 @@ from cases.models.incident import (
 from cases.services import BulkAction
 from cases.services.bulk import MAX_BULK_ROWS
 from partners.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer
-from payhealth.api.fields import ByIdOrKeyField
+from payhealth.api.fields import ByIdOrKeyField, DateTimeField
 from payhealth.api.serializers import ModelSerializer, Serializer
 from payhealth.ids import BIG, parse_id
 
@@ -264,10 +264,8 @@ class IncidentCreateSerializer(Serializer):
     severity = serializers.ChoiceField(choices=Severity.choices)
     summary = serializers.CharField(required=False, allow_blank=True, max_length=20000, default="")
     owner = OwnerField(required=False, allow_null=True, default=None, help_text=_("A user id; empty means you."))
-    started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    detected_at = serializers.DateTimeField(
-        required=False, allow_null=True, default=None, help_text=_("Empty means now.")
-    )
+    started_at = DateTimeField(required=False, allow_null=True, default=None)
+    detected_at = DateTimeField(required=False, allow_null=True, default=None, help_text=_("Empty means now."))
     card_networks = serializers.ListField(
         child=serializers.ChoiceField(choices=CardNetwork.choices), required=False, default=list, max_length=8
     )
@@ -300,9 +298,9 @@ class IncidentDetailsSerializer(Serializer):
     category = serializers.ChoiceField(choices=Category.choices, required=False)
     summary = serializers.CharField(required=False, allow_blank=True, max_length=20000)
     root_cause = serializers.CharField(required=False, allow_blank=True, max_length=20000)
-    started_at = serializers.DateTimeField(required=False, allow_null=True)
-    detected_at = serializers.DateTimeField(required=False, allow_null=True)
-    mitigated_at = serializers.DateTimeField(required=False, allow_null=True)
+    started_at = DateTimeField(required=False, allow_null=True)
+    detected_at = DateTimeField(required=False, allow_null=True)
+    mitigated_at = DateTimeField(required=False, allow_null=True)
     card_networks = serializers.ListField(
         child=serializers.ChoiceField(choices=CardNetwork.choices), required=False, max_length=8
     )

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.db import models
 from rest_framework import serializers
 from rest_framework.fields import empty
 
+from payhealth.api.fields import DateTimeField
 from payhealth.pan import CARD_NUMBER_CODE, CARD_NUMBER_MESSAGE, contains_card_number
 
 
@@ -51,4 +53,9 @@ class Serializer(CardNumberFreeSerializer, serializers.Serializer):
 
 
 class ModelSerializer(CardNumberFreeSerializer, serializers.ModelSerializer):
-    """The API's model serializer."""
+    """The API's model serializer: instants as valid RFC 3339 (`payhealth.api.fields.DateTimeField`)."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: DateTimeField,
+    }

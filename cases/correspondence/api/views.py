@@ -37,6 +37,7 @@ from cases.models.incident import MAX_PARTNERS_PER_INCIDENT
 from cases.selectors import incident_visible_by_reference, incident_visible_or_404
 from partners.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer
 from partners.models import NoticeTemplate
+from payhealth.api.fields import DateTimeField
 from payhealth.api.pagination import Cursor
 from payhealth.api.serializers import ModelSerializer, Serializer
 from payhealth.i18n import Language
@@ -140,7 +141,7 @@ class ComposeSerializer(Serializer):
     all_partners = serializers.BooleanField(
         default=False, help_text="Every engaged partner not marked as not involved, instead of `partners`."
     )
-    next_update = serializers.DateTimeField(
+    next_update = DateTimeField(
         required=False, allow_null=True, help_text="When the partners hear from us again (optional)."
     )
 
