@@ -294,3 +294,51 @@ def _schema_names_cached() -> tuple[list[str], list[str]]:
     if not _names:
         _names.append(_schema_names())
     return _names[0]
+
+
+# What the schema refuses, the API refuses (schemathesis's negative data rejection) --------------
+
+
+@pytest.mark.parametrize("page_size", ["abc", "0", "201", SUPERSCRIPT_TWO, HUGE])
+def test_a_page_size_the_schema_refuses_is_a_400(api, page_size):
+    body = _error(api.get("/api/v1/merchants/", {"page_size": page_size}), 400)
+    assert body["fields"] == {"page_size": ["Give a whole number from 1 to 200, once."]}
+
+
+def test_the_schema_documents_the_page_size_bounds():
+    (page_size,) = [
+        parameter
+        for parameter in SchemaGenerator().get_schema(request=None, public=True)["paths"]["/api/v1/merchants/"]["get"][
+            "parameters"
+        ]
+        if parameter["name"] == "page_size"
+    ]
+    assert (page_size["schema"]["minimum"], page_size["schema"]["maximum"]) == (1, 200)
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ("active=-4584", "active", "Give true or false."),
+        ("active=true&active=false", "active", "Give this parameter once."),
+        ("language=", "language", "Give a value, or leave the parameter out."),
+        ("page_size=5&page_size=6", "page_size", "Give a whole number from 1 to 200, once."),
+    ],
+)
+def test_a_query_parameter_the_schema_refuses_is_a_400(api, query, field, message):
+    assert _error(api.get(f"/api/v1/partners/?{query}"), 400)["fields"] == {field: [message]}
+
+
+@pytest.mark.parametrize("query", ["end=&family=", "family=ours&family=partners"])
+def test_the_report_parameters_the_schema_refuses_are_a_400(api, query):
+    assert _error(api.get(f"/api/v1/reports/sla/time-to/?{query}"), 400)["fields"]
+
+
+def test_a_number_for_a_text_field_is_a_400(api):
+    body = _error(api.post("/api/v1/tokens/", {"name": -122826}, format="json"), 400)
+    assert body["fields"] == {"name": ["Not a valid string."]}
+
+
+def test_text_longer_than_its_field_as_sent_is_a_400(api):
+    body = _error(api.post("/api/v1/saved-views/", {"name": "\f" + "*" * 80, "query": ""}, format="json"), 400)
+    assert body["fields"] == {"name": ["Ensure this field has no more than 80 characters."]}

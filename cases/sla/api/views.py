@@ -48,7 +48,7 @@ from cases.sla.selectors import ClockBadge, incident_sla, sla_at_risk
 from partners.api.serializers import PartnerRefSerializer
 from partners.models import BusinessCalendar, Partner
 from payhealth.api.fields import DateTimeField
-from payhealth.api.filters import ListFiltersOnly
+from payhealth.api.filters import ListFiltersOnly, query_parameter_errors
 from payhealth.api.pagination import Cursor
 from payhealth.api.serializers import ModelSerializer, Serializer
 
@@ -331,6 +331,9 @@ class AtRiskView(APIView):
 
     @extend_schema(summary="Clocks at risk", parameters=[AtRiskQuerySerializer], responses=AtRiskSerializer)
     def get(self, request):
+        errors = query_parameter_errors(request.query_params, ["family", "partner", "mine", "page"])
+        if errors:
+            raise ValidationError(errors)
         incoming = AtRiskQuerySerializer(data=request.query_params)
         incoming.is_valid(raise_exception=True)
         page = sla_at_risk(user=request.user, params=request.query_params)
@@ -470,7 +473,13 @@ ScorecardReportSerializer = _report(ScorecardRowSerializer)
 
 
 def report_filter(request) -> ReportFilter:
-    """The filter the HTML report would use for these parameters, or 400 with its field messages."""
+    """The filter the HTML report would use for these parameters, or 400 with its field messages.
+
+    The page reads an empty or repeated parameter as its default; the API refuses it, as its
+    schema says (a date, one of the choices)."""
+    errors = query_parameter_errors(request.query_params, [*ReportQuerySerializer().fields, "dimension", "page"])
+    if errors:
+        raise ValidationError(errors)
     form = SlaReportForm(request.query_params or None)
     filters = form.report_filter()
     if filters is None:
