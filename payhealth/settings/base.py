@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "payhealth.middleware.RefuseUnstorableTextMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -367,7 +368,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "payhealth.api.renderers.BrowsableAPIRenderer",  # development only: production answers JSON only
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["payhealth.api.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # The client's address for anonymous throttling: X-Forwarded-For only from a trusted proxy.
     "NUM_PROXIES": 1 if PAYHEALTH_TRUSTED_PROXY else 0,

@@ -488,3 +488,8 @@ def test_an_sla_escalation_from_a_template_beyond_the_limits_still_tells_the_des
         "No se pudo redactar el aviso de escalamiento a BBVA México con su plantilla: un gestor de socios debe "
         "corregir la plantilla de escalamiento por SLA." in " ".join(by_address["ana@payhealth.test"].split())
     )
+
+
+def test_an_index_that_is_not_ascii_digits_is_an_unknown_variable():
+    assert body_errors("{{ symptoms.0.code }}") == []
+    assert body_errors("{{ symptoms.².code }}") == ["Line 1: “symptoms.²” is not something a notice can show."]
