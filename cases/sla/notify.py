@@ -33,7 +33,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
@@ -161,7 +161,10 @@ def sla_event_notify(*, event_id: int) -> str:
     escalation_failed = False
     if event.kind == SlaClockEvent.Kind.BREACH and partner_still_due:
         try:
-            sla_escalate(clock=clock)
+            with transaction.atomic():  # a savepoint: a failed escalation leaves nothing half-written
+                sla_escalate(clock=clock)
+        except DatabaseError:
+            raise  # the database is away: the whole event is tried again (task retry, then the sweep)
         except ValidationError as error:  # its template cannot write it: the mail says so, once
             escalation_failed = True
             logger.warning(
@@ -169,6 +172,11 @@ def sla_event_notify(*, event_id: int) -> str:
                 clock.incident.reference,
                 clock.engagement.partner,
                 " ".join(error.messages),
+            )
+        except Exception:  # noqa: BLE001 - any other failure would fail again on every retry: tell the desk, once
+            escalation_failed = True
+            logger.exception(
+                "SLA breach on %s: the escalation to %s failed", clock.incident.reference, clock.engagement.partner
             )
     rows = [
         SlaNotification(event=event, recipient=user, address=user.email, escalation_failed=escalation_failed)

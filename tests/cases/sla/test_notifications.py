@@ -139,3 +139,50 @@ def test_a_mail_whose_worker_died_while_sending_is_sent_again_and_counted_as_a_p
 
     row.refresh_from_db()
     assert (row.status, row.attempts, row.possible_duplicates) == (Status.SENT, 2, 1)
+
+
+def test_an_escalation_that_breaks_is_undone_and_the_desk_is_told_once(smtp, partner_breach, monkeypatch):
+    """A failure that would recur on every retry (a defect, not the database) ends the loop: the
+    half-made escalation is rolled back, each person is mailed once that it failed."""
+    desk, breach = partner_breach
+
+    def broken_release(**kwargs):
+        raise RuntimeError("release broke")
+
+    monkeypatch.setattr("cases.sla.notify.notice_release", broken_release)
+    assert notify_and_mail(event_id=breach.pk) == "notified"
+
+    assert not Correspondence.objects.filter(incident=desk.incident, kind="sla_escalation").exists()
+    rows = mails(breach)
+    assert {row.status for row in rows.values()} == {Status.SENT}
+    assert all(row.escalation_failed for row in rows.values())
+    assert sla_event_notify(event_id=breach.pk) == "skipped"
+    assert len(smtp.seen) == len(rows) == 2
+
+
+def test_an_escalation_cut_by_the_database_is_tried_again_whole(smtp, partner_breach, monkeypatch):
+    from django.db import OperationalError
+
+    desk, breach = partner_breach
+
+    from cases.sla import notify
+
+    release, away = notify.notice_release, [True]
+
+    def database_away(**kwargs):
+        if away:
+            raise OperationalError("server closed the connection unexpectedly")
+        return release(**kwargs)
+
+    monkeypatch.setattr(notify, "notice_release", database_away)
+    with pytest.raises(OperationalError):
+        sla_event_notify(event_id=breach.pk)
+    breach.refresh_from_db()
+    assert breach.notified_at is None
+    assert not SlaNotification.objects.filter(event=breach).exists()
+
+    away.clear()  # the database is back
+    assert notify_and_mail(event_id=breach.pk) == "notified"
+    escalations = Correspondence.objects.filter(incident=desk.incident, kind="sla_escalation")
+    assert escalations.count() == 1
+    assert not any(row.escalation_failed for row in mails(breach).values())
