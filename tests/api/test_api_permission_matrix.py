@@ -258,7 +258,7 @@ def _snapshot() -> dict[str, int]:
     """Row counts of every model of the project's apps: what a refused write must not change."""
     return {
         model._meta.label: model._default_manager.count()
-        for app in ("accounts", "cases", "partners", "alerts", "webhooks")
+        for app in ("accounts", "cases", "partners", "alerts", "webhooks", "monitoring")
         if apps.is_installed(app)
         for model in apps.get_app_config(app).get_models()
     }
