@@ -202,7 +202,8 @@ def _pattern(value, pattern: re.Pattern, message: str, *, upper: bool = False) -
     return text
 
 
-def _holds_card_number(value) -> bool:
+def holds_card_number(value) -> bool:
+    """A card number in a value of any type: numbers are read as their digits."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return contains_card_number(str(value))
     return contains_card_number(value)
@@ -216,9 +217,9 @@ def row_validate(raw, number: int, *, minutes: int, earliest: datetime, latest: 
     # A card number anywhere in the row (a known field, an unknown one, a key) refuses the row
     # without its value ever being read further or quoted.
     for key, value in raw.items():
-        if _holds_card_number(key):
+        if holds_card_number(key):
             errors.append(RowError(number, ROW, str(CARD_NUMBER_MESSAGE)))
-        elif _holds_card_number(value):
+        elif holds_card_number(value):
             errors.append(RowError(number, key, str(CARD_NUMBER_MESSAGE)))
         elif key not in FIELDS:
             errors.append(RowError(number, str(key)[:40], _("Unknown field.")))
