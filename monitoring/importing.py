@@ -129,6 +129,10 @@ def buckets_import(
     columns = mapping_columns(mapping)
     kind, header, records = file_records(path)
     result = ImportResult(dry_run=dry_run)
+    for column in header:
+        if holds_card_number(column):
+            result.errors.append((RowError(0, ROW, str(CARD_NUMBER_MESSAGE)), 1, ""))
+            raise ImportFailed(result)
     missing = [columns[f] for f in FIELDS if f in REQUIRED and columns[f] not in header]
     if missing:
         for column in missing:

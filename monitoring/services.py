@@ -301,7 +301,9 @@ def _merge(rows: list[BucketRow], segment_ids: list[int], *, now: datetime) -> l
                 )
         cursor.execute(
             f"INSERT INTO monitoring_authbucket AS b (segment_id, bucket_start, {columns}, received_at, updated_at) "
+            # In key order, so concurrent batches lock the rows they share in the same order.
             f"SELECT segment_id, bucket_start, {columns}, %(now)s, %(now)s FROM {_TEMP} "
+            "ORDER BY segment_id, bucket_start "
             "ON CONFLICT (segment_id, bucket_start) DO UPDATE SET "
             + ", ".join(f"{name} = EXCLUDED.{name}" for name in _VALUE_COLUMNS)
             + f", updated_at = EXCLUDED.updated_at WHERE {differs} "

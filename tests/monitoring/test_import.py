@@ -145,3 +145,18 @@ def test_a_parquet_file_is_imported_the_same(data, tmp_path):
 
     assert "50 rows imported" in out and "50 inserted" in out
     assert AuthBucket.objects.count() == 50
+
+
+def test_an_import_mapping_names_only_fields_of_a_row(db):
+    from django.core.exceptions import ValidationError
+
+    good = ImportMapping(name="ok", columns={"merchant": "account"})
+    bad = ImportMapping(name="bad", columns={"pan": "tarjeta", "attempts": ""})
+
+    good.full_clean()
+    with pytest.raises(ValidationError) as refused:
+        bad.full_clean()
+    assert refused.value.message_dict["columns"] == [
+        "pan is not a field of a bucket row.",
+        "Give the column name for attempts.",
+    ]

@@ -3,16 +3,18 @@ demand, and dropped past the retention (read back from pg_catalog)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from monitoring.models import AuthBucket
 from monitoring.partitions import partitions_create_ahead, partitions_drop_expired, partitions_ensure
 from monitoring.services import buckets_upsert
+from monitoring.tasks import apply_metrics_retention_task, create_metrics_partitions_task
 from tests.monitoring.conftest import make_row
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +98,46 @@ def test_the_orm_reads_and_filters_the_partitioned_table(data):
 
     assert stored.pk == (stored.segment_id, start)
     assert AuthBucket.objects.filter(bucket_start__gte=start).count() == 1
+
+
+def test_the_orm_writes_the_partitioned_table_through_the_composite_key(data):
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    buckets_upsert([make_row(start)], source="test")
+    segment = AuthBucket.objects.get().segment
+    partitions_ensure(months=[(start - timedelta(days=40)).date()])
+    earlier = start - timedelta(days=40)
+
+    created = AuthBucket.objects.create(
+        segment=segment,
+        bucket_start=earlier,
+        attempts=10,
+        approvals=9,
+        soft_declines=1,
+        hard_declines=0,
+        errors=0,
+        amount_attempted=Decimal("10.00"),
+        amount_approved=Decimal("9.00"),
+        currency="MXN",
+        decline_codes={"05": 1},
+        received_at=start,
+        updated_at=start,
+    )
+    created.approvals, created.errors = 8, 1
+    created.save(update_fields=["approvals", "errors"])
+
+    assert AuthBucket.objects.get(pk=(segment.pk, earlier)).approvals == 8
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AuthBucket.objects.filter(pk=(segment.pk, earlier)).update(approvals=100)  # 100 + 1 + 1 ≠ 10
+
+
+def test_the_beat_tasks_create_and_drop_partitions(data, settings):
+    partitions_ensure(months=[datetime(2020, 1, 1).date()])
+
+    created = create_metrics_partitions_task.apply().get()
+    dropped = apply_metrics_retention_task.apply().get()
+
+    assert set(created) <= set(_partitions())
+    assert len(_partitions()) >= 3
+    assert dropped == {"dropped": ["monitoring_authbucket_p202001"], "receipts_purged": 0}
+    assert settings.CELERY_BEAT_SCHEDULE["create-metrics-partitions"]["task"] == create_metrics_partitions_task.name
+    assert settings.CELERY_BEAT_SCHEDULE["apply-metrics-retention"]["task"] == apply_metrics_retention_task.name
