@@ -223,50 +223,46 @@ def _hash(key: SegmentKey) -> str:
 
 
 def _segments_find_or_create(keys: set[SegmentKey]) -> tuple[dict[SegmentKey, int], int]:
-    """Segment id for each key, creating missing ones (and their merchant-level parents) on the
-    unique hash, so concurrent batches never duplicate a segment. At most five queries."""
-    parents = {(key[0], "", "", None, None, "", "", "") for key in keys}
-    hashes = {_hash(key): key for key in keys | parents}
-    found = dict(Segment.objects.filter(dimensions_hash__in=hashes).values_list("dimensions_hash", "id"))
-    missing_parents = [key for key in parents if _hash(key) not in found]
+    """Segment id for each key, and how many segments this call created. Missing segments (their
+    merchant-level parents first) are inserted with ON CONFLICT DO NOTHING on the unique hash, so
+    a concurrent batch creating the same segment waits for it and never duplicates it. At most
+    five queries."""
+    parents = {_merchant_level(key) for key in keys}
+    hashes = {key: _hash(key) for key in keys | parents}
+    found = dict(Segment.objects.filter(dimensions_hash__in=hashes.values()).values_list("dimensions_hash", "id"))
     created = 0
-    if missing_parents:
-        Segment.objects.bulk_create(
-            [Segment(merchant_id=key[0], dimensions_hash=_hash(key)) for key in missing_parents], ignore_conflicts=True
+    for wanted in (parents, keys):
+        missing = [key for key in wanted if hashes[key] not in found]
+        if not missing:
+            continue
+        inserted = _segments_insert(missing, hashes, found)
+        created += len(inserted)
+        found.update(inserted)
+        # Rows a concurrent batch inserted first (ours did nothing for them): read them now.
+        rest = [hashes[key] for key in missing if hashes[key] not in found]
+        if rest:
+            found.update(Segment.objects.filter(dimensions_hash__in=rest).values_list("dimensions_hash", "id"))
+    return {key: found[digest] for key, digest in hashes.items()}, created
+
+
+def _merchant_level(key: SegmentKey) -> SegmentKey:
+    return (key[0], "", "", None, None, "", "", "")
+
+
+def _segments_insert(keys: list[SegmentKey], hashes: dict, found: dict[str, int]) -> dict[str, int]:
+    """Insert the segments of `keys` (one statement); {hash: id} of those this call inserted."""
+    columns = list(zip(*keys, strict=True))
+    parent_ids = [None if key == _merchant_level(key) else found[hashes[_merchant_level(key)]] for key in keys]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO monitoring_segment (merchant_id, network, bin_prefix, issuer_id, route_id, country, "
+            "funding, entry_mode, dimensions_hash, parent_id, created_at) "
+            "SELECT *, now() FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::bigint[], %s::bigint[], "
+            "%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::bigint[]) "
+            "ON CONFLICT (dimensions_hash) DO NOTHING RETURNING dimensions_hash, id",
+            [*(list(column) for column in columns), [hashes[key] for key in keys], parent_ids],
         )
-        created += len(missing_parents)
-        found.update(
-            Segment.objects.filter(dimensions_hash__in=[_hash(key) for key in missing_parents]).values_list(
-                "dimensions_hash", "id"
-            )
-        )
-    missing = [key for key in keys if _hash(key) not in found]
-    if missing:
-        Segment.objects.bulk_create(
-            [
-                Segment(
-                    merchant_id=key[0],
-                    network=key[1],
-                    bin_prefix=key[2],
-                    issuer_id=key[3],
-                    route_id=key[4],
-                    country=key[5],
-                    funding=key[6],
-                    entry_mode=key[7],
-                    dimensions_hash=_hash(key),
-                    parent_id=found[_hash((key[0], "", "", None, None, "", "", ""))],
-                )
-                for key in missing
-            ],
-            ignore_conflicts=True,
-        )
-        created += len(missing)
-        found.update(
-            Segment.objects.filter(dimensions_hash__in=[_hash(key) for key in missing]).values_list(
-                "dimensions_hash", "id"
-            )
-        )
-    return {key: found[digest] for digest, key in hashes.items()}, created
+        return dict(cursor.fetchall())
 
 
 def _merge(rows: list[BucketRow], segment_ids: list[int], *, now: datetime) -> list[tuple[int, datetime, bool]]:
