@@ -28,6 +28,7 @@ DIMENSION_FIELDS = ("merchant", "network", "bin_prefix", "issuer", "route", "cou
 COUNT_FIELDS = ("attempts", "approvals", "soft_declines", "hard_declines", "errors")
 VALUE_FIELDS = ("bucket_start", *COUNT_FIELDS, "amount_attempted", "amount_approved", "currency", "decline_codes")
 FIELDS = DIMENSION_FIELDS + VALUE_FIELDS
+_FIELD_SET = frozenset(FIELDS)
 REQUIRED = frozenset({"merchant", "bucket_start", *COUNT_FIELDS, "amount_attempted", "amount_approved", "currency"})
 ROW = "row"  # the field name of errors about a row as a whole
 MAX_COUNT = 2**31 - 1  # PostgreSQL's integer
@@ -40,7 +41,6 @@ _BIN = re.compile(r"^\d{6,8}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DECLINE_CODE = re.compile(rf"^[A-Za-z0-9]{{1,{DECLINE_CODE_MAX}}}$")
-_INTEGER = re.compile(r"^[0-9]{1,10}$")
 _AMOUNT = re.compile(r"^[0-9]{1,16}(\.[0-9]{1,2})?$")
 _NETWORKS = frozenset(CardNetwork.values)
 # Every card number (13 to 19 digits, single spaces or dashes between groups) matches this.
@@ -107,8 +107,8 @@ def _count(value) -> int:
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and _INTEGER.match(value.strip()):
-        number = int(value.strip())
+    elif isinstance(value, str) and (text := value.strip()).isascii() and text.isdigit() and len(text) <= 10:
+        number = int(text)
     else:
         raise _Bad(_("Give a whole number."))
     if number < 0 or number > MAX_COUNT:
@@ -222,30 +222,34 @@ def holds_card_number(value) -> bool:
     return contains_card_number(value)
 
 
-def row_validate(raw, number: int, *, minutes: int, earliest: datetime, latest: datetime):
-    """A `BucketRow`, or the list of this row's `RowError`s."""
+def row_validate(raw, number: int, readers: dict):
+    """A `BucketRow`, or the list of this row's `RowError`s (`readers` from `_readers`)."""
     if not isinstance(raw, Mapping):
         return [RowError(number, ROW, _("A row is an object of field → value."))]
     errors: list[RowError] = []
     # A card number anywhere in the row (a known field, an unknown one, a key) refuses the row
     # without its value ever being read further or quoted.
+    # One search over the row's texts (joined by a character no card number spans) tells
+    # whether any of them needs the detector.
+    texts = "\x00".join(value for value in raw.values() if isinstance(value, str))
+    suspicious = _MAYBE_CARD_NUMBER.search(texts) is not None
     for key, value in raw.items():
-        if holds_card_number(key):
+        if key not in _FIELD_SET and holds_card_number(key):
             errors.append(RowError(number, ROW, str(CARD_NUMBER_MESSAGE)))
-        elif holds_card_number(value):
+        elif (suspicious or not isinstance(value, str)) and holds_card_number(value):
             errors.append(RowError(number, key, str(CARD_NUMBER_MESSAGE)))
-        elif key not in FIELDS:
+        elif key not in _FIELD_SET:
             errors.append(RowError(number, str(key)[:40], _("Unknown field.")))
     if errors:
         return errors
     values: dict = {}
-    for field in FIELDS:
+    for field, read in readers.items():
         value = raw.get(field)
         if field in REQUIRED and (value is None or (isinstance(value, str) and not value.strip())):
             errors.append(RowError(number, field, _("This field is required.")))
             continue
         try:
-            values[field] = _read(field, value, minutes=minutes, earliest=earliest, latest=latest)
+            values[field] = read(value)
         except _Bad as bad:
             errors.append(RowError(number, field, str(bad)))
     if errors:
@@ -277,43 +281,43 @@ ENTRY_MODE_MESSAGE = _lazy("Give card_present, ecommerce or 3ds.")
 CURRENCY_MESSAGE = _lazy("Use a three-letter ISO 4217 currency code such as MXN.")
 
 
-def _read(field: str, value, *, minutes: int, earliest: datetime, latest: datetime):
-    """The field's value read and checked; messages are translated only when one is raised."""
-    if field == "merchant":
-        return _pattern(value, _ACCOUNT, MERCHANT_MESSAGE)
-    if field == "network":
-        return _choice(value, _NETWORKS, NETWORK_MESSAGE, {"choices": ", ".join(sorted(_NETWORKS))})
-    if field == "bin_prefix":
-        return _pattern(value, _BIN, BIN_MESSAGE)
-    if field in ("issuer", "route"):
-        return _pattern(value.lower() if isinstance(value, str) else value, _CODE, PARTNER_MESSAGE)
-    if field == "country":
-        return _pattern(value, _COUNTRY, COUNTRY_MESSAGE, upper=True)
-    if field == "funding":
-        return _choice(value, _FUNDING, FUNDING_MESSAGE)
-    if field == "entry_mode":
-        return _choice(value, _ENTRY_MODES, ENTRY_MODE_MESSAGE)
-    if field == "bucket_start":
-        return _moment(value, minutes=minutes, earliest=earliest, latest=latest)
-    if field in COUNT_FIELDS:
-        return _count(value)
-    if field in ("amount_attempted", "amount_approved"):
-        return _amount(value)
-    if field == "currency":
-        return _pattern(value, _CURRENCY, CURRENCY_MESSAGE, upper=True)
-    return _decline_codes(value)
+def _readers(*, minutes: int, earliest: datetime, latest: datetime) -> dict:
+    """Field → the function that reads and checks its value (messages are translated only when
+    one is raised)."""
+    networks = {"choices": ", ".join(sorted(_NETWORKS))}
+    return {
+        "merchant": lambda v: _pattern(v, _ACCOUNT, MERCHANT_MESSAGE),
+        "network": lambda v: _choice(v, _NETWORKS, NETWORK_MESSAGE, networks),
+        "bin_prefix": lambda v: _pattern(v, _BIN, BIN_MESSAGE),
+        "issuer": _partner,
+        "route": _partner,
+        "country": lambda v: _pattern(v, _COUNTRY, COUNTRY_MESSAGE, upper=True),
+        "funding": lambda v: _choice(v, _FUNDING, FUNDING_MESSAGE),
+        "entry_mode": lambda v: _choice(v, _ENTRY_MODES, ENTRY_MODE_MESSAGE),
+        "bucket_start": lambda v: _moment(v, minutes=minutes, earliest=earliest, latest=latest),
+        **dict.fromkeys(COUNT_FIELDS, _count),
+        "amount_attempted": _amount,
+        "amount_approved": _amount,
+        "currency": lambda v: _pattern(v, _CURRENCY, CURRENCY_MESSAGE, upper=True),
+        "decline_codes": _decline_codes,
+    }
+
+
+def _partner(value) -> str:
+    return _pattern(value.lower() if isinstance(value, str) else value, _CODE, PARTNER_MESSAGE)
 
 
 def rows_validate(
     raws: Iterable, *, minutes: int, late_days: int, now: datetime, first_number: int = 1
 ) -> tuple[list[BucketRow], list[RowError]]:
-    """Every row checked: the good ones and every error (at most MAX_ERRORS, then one saying so)."""
+    """Every row checked: the good ones and every error."""
     earliest = now - timedelta(days=late_days)
     latest = bucket_floor(now, minutes) + timedelta(minutes=minutes)
+    readers = _readers(minutes=minutes, earliest=earliest, latest=latest)
     rows: list[BucketRow] = []
     errors: list[RowError] = []
     for number, raw in enumerate(raws, start=first_number):
-        checked = row_validate(raw, number, minutes=minutes, earliest=earliest, latest=latest)
+        checked = row_validate(raw, number, readers)
         if isinstance(checked, BucketRow):
             rows.append(checked)
         else:
