@@ -33,7 +33,7 @@ from monitoring.models import MetricsBatchReceipt, Segment, dimensions_hash
 from monitoring.partitions import month_of, partitions_ensure
 from monitoring.rows import MAX_ERRORS, BucketRow, RowError, rows_validate
 from partners.models import Partner
-from payhealth.pan import card_number_error, contains_card_number
+from payhealth.pan import CARD_NUMBER_MESSAGE, card_number_error, contains_card_number
 
 logger = logging.getLogger(__name__)
 
@@ -58,15 +58,19 @@ _VALUE_COLUMNS = (
 class BucketBatchInvalid(ValidationError):
     """A batch with at least one bad row; `row_errors` names each (row number, field, message).
 
-    As a Django ValidationError its fields are `rows.<number>.<field>`, which the API's one
-    error format shows as they are.
+    As a Django ValidationError its fields are `rows.<index>.<field>`, the row's index in the
+    batch counted from 0 like every list in the API's error format (row 37 is `rows.36`); a card
+    number also names `rows` itself, as every API input names the list that held one.
     """
 
     def __init__(self, row_errors: list[RowError]):
         self.row_errors = row_errors
         shown: dict[str, list[str]] = {}
         for error in row_errors[:MAX_ERRORS]:
-            shown.setdefault(f"rows.{error.row}.{error.field}", []).append(error.message)
+            shown.setdefault(f"rows.{error.row - 1}.{error.field}", []).append(error.message)
+        if any(error.message == str(CARD_NUMBER_MESSAGE) for error in row_errors):
+            # Like every API input holding a card number inside a list: the list is named too.
+            shown["rows"] = [str(CARD_NUMBER_MESSAGE)]
         if len(row_errors) > MAX_ERRORS:
             shown.setdefault("rows", []).append(
                 _("%(count)d more errors are not shown.") % {"count": len(row_errors) - MAX_ERRORS}

@@ -89,8 +89,8 @@ class MetricsBucketsView(APIView):
             "corrected row replaces the stored one. Rows up to PAYHEALTH_METRICS_LATE_DAYS (7) days late "
             "are accepted; older ones, and buckets more than one bucket ahead, are refused. Every row is "
             "checked first: any bad row refuses the whole batch with 400, and `fields` names each error "
-            "as `rows.<n>.<field>`, rows numbered from 1 (the first element of the list, the first line "
-            "of NDJSON). A card number anywhere refuses the batch. With an `Idempotency-Key`, repeating "
+            "as `rows.<index>.<field>`, the index counted from 0 (the first element of the list, the first "
+            "non-empty line of NDJSON). A card number anywhere refuses the batch. With an `Idempotency-Key`, repeating "
             f"the request returns the first answer with the header `{REPLAYED_HEADER}: true`; the same key "
             "with other rows is refused with 422. Keys are kept PAYHEALTH_METRICS_IDEMPOTENCY_HOURS (24)."
         ),

@@ -110,7 +110,8 @@ def test_a_card_number_in_any_field_of_row_37_refuses_the_whole_batch_naming_row
             buckets_upsert(rows, source="test")
 
         assert _errors(refused.value) == {(37, field)}, field
-        assert refused.value.message_dict == {f"rows.37.{field}": [str(CARD_NUMBER_MESSAGE)]}
+        message = [str(CARD_NUMBER_MESSAGE)]
+        assert refused.value.message_dict == {f"rows.36.{field}": message, "rows": message}  # index 36
         assert "4111" not in str(refused.value.message_dict)
         assert AuthBucket.objects.count() == 0 and Segment.objects.count() == 0
 
