@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -194,18 +194,21 @@ def test_the_upsert_runs_the_same_number_of_queries_for_10_and_2000_rows(data):
 
 
 def test_a_late_row_of_last_month_gets_its_partition_on_demand(data):
-    start = bucket()
-    first_of_month = start.replace(day=1, hour=0, minute=0)
-    late = first_of_month - timedelta(minutes=15)
-    if start - late > timedelta(days=7):
-        late = start  # not the first week of a month: the current month is enough
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'monitoring_authbucket'::regclass")
-        before = cursor.fetchone()[0]
+    now = datetime(2026, 3, 2, 12, 7, tzinfo=UTC)
+    late = datetime(2026, 2, 27, 23, 45, tzinfo=UTC)
 
-    buckets_upsert([make_row(late)], source="test")
+    def months() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'monitoring_authbucket'::regclass"
+            )
+            return {name for (name,) in cursor.fetchall()}
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'monitoring_authbucket'::regclass")
-        assert cursor.fetchone()[0] >= max(before, 1)
-    assert AuthBucket.objects.get().bucket_start == late
+    assert "monitoring_authbucket_p202602" not in months()
+
+    result = buckets_upsert([make_row(late), make_row(now.replace(minute=0))], source="test", now=now)
+
+    assert result.inserted == 2
+    assert {"monitoring_authbucket_p202602", "monitoring_authbucket_p202603"} <= months()
+    assert set(AuthBucket.objects.values_list("bucket_start", flat=True)) == {late, now.replace(minute=0)}
