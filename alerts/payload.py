@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from cases.models.incident import CardNetwork, Severity, impact_contradiction, validate_bin_prefix
+from payhealth.api.fields import DateTimeField
 from payhealth.pan import contains_card_number, mask_card_numbers, validate_no_card_number
 
 # How far in the future a window may end: monitoring clocks are not exactly ours.
@@ -96,8 +97,8 @@ class SegmentSerializer(serializers.Serializer):
 
 
 class WindowSerializer(serializers.Serializer):
-    start = serializers.DateTimeField(help_text="When the measured window starts (ISO 8601 with offset).")
-    end = serializers.DateTimeField(help_text="When it ends: after the start, and not in the future.")
+    start = DateTimeField(help_text="When the measured window starts (ISO 8601 with offset).")
+    end = DateTimeField(help_text="When it ends: after the start, and not in the future.")
 
     def validate(self, attrs: dict) -> dict:
         if attrs["end"] <= attrs["start"]:

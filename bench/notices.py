@@ -57,10 +57,9 @@ from django.utils import timezone  # noqa: E402
 
 from bench.figures import percentile  # noqa: E402
 from cases.correspondence.compose import notice_compose  # noqa: E402
-from cases.correspondence.dispatch import notice_send  # noqa: E402
+from cases.correspondence.dispatch import notice_send, notices_send  # noqa: E402
 from cases.models import Correspondence, Incident, PartnerEngagement  # noqa: E402
 from cases.numbering import next_reference  # noqa: E402
-from cases.services import notices_send  # noqa: E402
 from partners.models import NoticeTemplate, Partner, PartnerContact  # noqa: E402
 from partners.notices import load_notice_templates  # noqa: E402
 from payhealth.celery import app  # noqa: E402

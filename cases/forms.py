@@ -19,14 +19,13 @@ from django.utils.translation import gettext_lazy as _
 from cases.filters import OWNER_NONE, user_label
 from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
 from cases.models.incident import REOPEN_FROM, CardNetwork, Category, Severity, Status, validate_bin_prefix
-from cases.queue import QUEUE_PAGE_SIZES
 from cases.selectors import (
     incident_list_visible_to,
     incident_owner_choices,
     merchants_addable_to,
     partners_engageable_on,
 )
-from cases.services.bulk import BulkAction
+from cases.services.bulk import MAX_BULK_ROWS, BulkAction
 from partners.models import Partner
 from payhealth.forms import Form
 from payhealth.pan import contains_card_number
@@ -506,7 +505,7 @@ class SavedViewForm(Form):
 class IncidentBulkForm(Form):
     """One bulk action on the checked rows; each action names the one field it needs."""
 
-    MAX_ROWS = max(QUEUE_PAGE_SIZES)
+    MAX_ROWS = MAX_BULK_ROWS
 
     incident = forms.ModelMultipleChoiceField(
         label=_("Incidents"),

@@ -16,6 +16,7 @@ from cases.filters import IncidentFilterSet
 from cases.models import Incident
 from cases.models.incident import Status
 from cases.selectors import incident_list_visible_to, incident_name_lists
+from payhealth.ids import parse_page
 from payhealth.web import PageNumbers
 
 QUEUE_PAGE_SIZES = (25, 50, 100)
@@ -108,11 +109,7 @@ def _queue_order(sort: str, *, walk_index: bool = True) -> list:
 
 
 def _positive_int(value, default: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return default
-    return number if number > 0 else default
+    return parse_page(value, default)
 
 
 def incident_queue(*, user, params) -> IncidentQueuePage:

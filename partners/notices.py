@@ -478,7 +478,7 @@ def _resolve_schema(bits: tuple[str, ...], scope: dict):
     for depth, bit in enumerate(bits[1:], start=2):
         if isinstance(schema, dict) and bit in schema:
             schema = schema[bit]
-        elif isinstance(schema, ListOf) and bit.isdigit():
+        elif isinstance(schema, ListOf) and bit.isascii() and bit.isdigit():  # "²" is no index
             schema = schema.item
         else:
             raise KeyError(".".join(bits[:depth]))

@@ -1,9 +1,10 @@
 """The Celery application: configured from Django settings (CELERY_*), tasks found per app."""
 
+import logging
 import os
 import re
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import after_setup_logger, after_setup_task_logger
 
 from payhealth.logging import MaskCardNumbers
@@ -13,6 +14,37 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payhealth.settings.local")
 app = Celery("payhealth")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+logger = logging.getLogger(__name__)
+
+
+class RecoverOnConnect(bootsteps.StartStopStep):
+    """Each time a worker's consumer connects to the broker (at start, and again after the broker
+    came back), it publishes the recovery sweeps of PAYHEALTH_RECONNECT_TASKS with the moment it
+    connected: work queued before then whose task the broker may have lost is published again at
+    once, instead of waiting for its stuck threshold. Celery restarts the consumer's steps on
+    every reconnection, so `start` runs each time."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def start(self, consumer) -> None:
+        from django.conf import settings
+        from django.utils import timezone
+
+        connected = timezone.now().isoformat()
+        # Into a queue this worker consumes (the default one when it does), so it runs them itself.
+        queues = sorted(queue.name for queue in getattr(consumer.task_consumer, "queues", None) or [])
+        default = settings.CELERY_TASK_DEFAULT_QUEUE
+        options = {"queue": default if default in queues or not queues else queues[0]}
+        for name in settings.PAYHEALTH_RECONNECT_TASKS:
+            try:
+                consumer.app.send_task(name, kwargs={"reconnected_at": connected}, **options)
+            except Exception as exc:  # the broker went away again: the next connection retries
+                logger.warning("could not publish %s after connecting: %s", name, exc)
+                return
+        logger.info("connected to the broker: recovery sweeps published")
+
+
+app.steps["consumer"].add(RecoverOnConnect)
 
 
 @after_setup_logger.connect

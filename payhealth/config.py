@@ -59,6 +59,16 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     return number
 
 
+def require_longer(name: str, value: int, *, than: int) -> None:
+    """A stuck threshold must exceed the task time limit: a row younger than the limit may still
+    belong to a live task, and taking it back would send it twice."""
+    if value <= than:
+        raise ConfigError(
+            f"{name}={value} must be longer than PAYHEALTH_TASK_TIME_LIMIT={than} (seconds): "
+            "a task may still be working on a row that young"
+        )
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = _raw(name)
     if value is None:
@@ -201,7 +211,7 @@ def email_config(name: str, url: str) -> EmailConfig:
     except ValueError:
         raise ConfigError(f"{name} has an invalid port") from None
     query = parse_qs(parts.query)
-    timeout_values = query.get("timeout", ["30"])
+    timeout_values = query.get("timeout", ["15"])
     try:
         timeout = int(timeout_values[0])
     except ValueError:

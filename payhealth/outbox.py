@@ -11,18 +11,24 @@ publishes again, so a failed publish is logged and the request that already comm
 
 `backoff` is the one retry policy of the workers: exponential from a first delay, capped, with
 ±20 % jitter so a recovering server is not hit by every waiting task at the same second.
+`with_database_retries` is the one policy for recording an outcome while the database blinks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from functools import partial
+from typing import TypeVar
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Fail fast when the broker is down (the sweeps re-publish), instead of hanging the request.
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.2}
@@ -56,7 +62,40 @@ def publish_on_commit(task_name: str, ids: Iterable[int]) -> None:
         transaction.on_commit(partial(publish, task_name, ids))
 
 
+def parse_instant(value: str | None) -> datetime | None:
+    """An ISO 8601 instant a task received as text (JSON carries no datetimes); None stays None."""
+    return datetime.fromisoformat(value) if value else None
+
+
 def backoff(retries: int, *, first: float, cap: float) -> float:
     """Seconds before the next attempt after `retries` earlier retries: first × 2^retries, at most
     `cap`, with ±20 % jitter."""
     return min(first * 2 ** max(retries, 0), cap) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not secrets
+
+
+# A database that went away for a moment: the connection is dropped and the write tried again.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+
+def with_database_retries(write: Callable[[], T], *, within: float, first: float = 0.5, cap: float = 4.0) -> T:
+    """`write()`, tried again with backoff while the database is unreachable, for at most `within`
+    seconds; then the last error propagates.
+
+    For the outcome of something that cannot be undone (an SMTP server said 250, a receiver
+    answered 2xx): the worker knows it and must record it before anything may send it again. The
+    caller is outside any transaction (each try is its own), so the broken connection can be closed.
+    """
+    deadline = time.monotonic() + within
+    retries = 0
+    while True:
+        try:
+            return write()
+        except DATABASE_ERRORS as exc:
+            delay = backoff(retries, first=first, cap=cap)
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("database unavailable (%s): recording again in %.1fs", exc, delay)
+            with contextlib.suppress(*DATABASE_ERRORS):
+                connection.close()  # a new connection on the next try
+            time.sleep(delay)
+            retries += 1

@@ -19,3 +19,8 @@ urlpatterns = [
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
 ]
+
+handler400 = "payhealth.views.bad_request"
+handler403 = "payhealth.views.permission_denied"
+handler404 = "payhealth.views.page_not_found"
+handler500 = "payhealth.views.server_error"

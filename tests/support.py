@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -84,11 +85,12 @@ def start_celery_worker(*, queue: str, log_path: Path, env: dict[str, str] | Non
         str(concurrency),
     ]
     argv += ["-Q", queue, "-n", f"{queue}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    env = {**(env or subprocess_env()), "PAYHEALTH_TEST_WORKER_QUEUE": queue}  # what it publishes stays with it
     with log_path.open("ab") as output:
         return subprocess.Popen(
             argv,
             cwd=ROOT,
-            env=env or subprocess_env(),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -302,3 +304,71 @@ def published(callbacks, task_name: str) -> list[list[int]]:
     from payhealth.outbox import publish
 
     return [list(c.args[1]) for c in callbacks if getattr(c, "func", None) is publish and c.args[0] == task_name]
+
+
+# --- a private PostgreSQL ---------------------------------------------------------------------
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster (initdb, trust on loopback, no fsync) on a free port, to
+    stop and start under a worker's feet. PostgreSQL refuses to run as root: then it runs as the
+    `postgres` user of the Debian packages, in a directory of its own."""
+
+    def __init__(self) -> None:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+        pg_ctl = str(found[-1]) if found else shutil.which("pg_ctl")  # the packaged tools, all of one version
+        if pg_ctl is None:
+            raise AssertionError("this test needs PostgreSQL's server binaries (apt-get install postgresql)")
+        self.bin = Path(pg_ctl).parent
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="payhealth-pg-"))
+        self.data = self.workdir / "data"
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.workdir, "postgres", "postgres")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@{LOOPBACK}:{self.port}/{database}"
+
+    def _run(self, *argv: str) -> None:
+        command = [str(self.bin / argv[0]), *argv[1:]]
+        if self.as_root:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60, cwd=self.workdir)
+
+    def init(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.workdir} -c listen_addresses={LOOPBACK} -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.workdir / "server.log"), "-w", "start")
+
+    def stop(self) -> None:
+        """Fast shutdown: every session is cut, as when a database server goes away."""
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def copy_database(self, source_url: str, name: str) -> str:
+        """A copy of the database at `source_url` (schema and rows) as `name` here; returns its URL."""
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        dump = subprocess.run(
+            [str(self.bin / "pg_dump"), "--no-owner", "--no-privileges", "-d", source_url],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        subprocess.run(
+            [str(self.bin / "psql"), "-q", "-v", "ON_ERROR_STOP=1", "-d", self.url(name)],
+            input=dump.stdout,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        return self.url(name)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)

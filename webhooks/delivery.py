@@ -26,8 +26,8 @@ import logging
 import socket
 import ssl
 import time
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from django.conf import settings
@@ -41,7 +41,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from payhealth.links import absolute_url
-from payhealth.outbox import backoff, publish_on_commit
+from payhealth.outbox import DATABASE_ERRORS, backoff, publish_on_commit, with_database_retries
 from payhealth.pan import masked
 from webhooks import signing
 from webhooks.models import RESPONSE_BODY_LIMIT, WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -114,10 +114,34 @@ def webhook_deliver(*, delivery_id: int) -> str:
     if isinstance(claimed, _Held):
         raise WebhookRetry(claimed.reason, claimed.countdown)
     outcome = _post(url=claimed.url, secret=claimed.secret, delivery=claimed.delivery)
-    result, countdown = _record(claimed.delivery.pk, outcome)
+    try:
+        budget = max(settings.CELERY_TASK_SOFT_TIME_LIMIT / 2, 1.0)
+        result, countdown = with_database_retries(lambda: _record(claimed.delivery.pk, outcome), within=budget)
+    except DATABASE_ERRORS as exc:
+        raise OutcomeNotRecorded(asdict(outcome), backoff(0, first=5, cap=5)) from exc
     if result == "retry":
         raise WebhookRetry(outcome.error or f"HTTP {outcome.status}", countdown)
     return result
+
+
+def webhook_record_outcome(*, delivery_id: int, outcome: dict) -> str:
+    """Record the answer an earlier run of the task received while the database was away; never
+    POSTs again. Returns like `webhook_deliver`, or raises WebhookRetry."""
+    answer = Outcome(**outcome)
+    result, countdown = _record(delivery_id, answer)
+    if result == "retry":
+        raise WebhookRetry(answer.error or f"HTTP {answer.status}", countdown)
+    return result
+
+
+class OutcomeNotRecorded(Exception):  # noqa: N818 - a request to record later, not an error
+    """The receiver answered but the database could not take it: the task retries the recording
+    (never the POST) after `countdown` seconds, with the answer as it was."""
+
+    def __init__(self, outcome: dict, countdown: float) -> None:
+        super().__init__("the outcome of the delivery could not be recorded")
+        self.outcome = outcome
+        self.countdown = countdown
 
 
 def _lock(delivery_id: int) -> tuple[WebhookSubscription, WebhookDelivery] | None:
@@ -396,18 +420,24 @@ def mail_subscription_disabled(subscription_id: int) -> bool:
 
 
 def webhook_requeue_stuck(
-    *, stuck_after: timedelta | None = None, batch_size: int | None = None, max_batches: int = 50
+    *,
+    stuck_after: timedelta | None = None,
+    reconnected_at: datetime | None = None,
+    batch_size: int | None = None,
+    max_batches: int = 50,
 ) -> int:
     """Re-queue deliveries whose task was lost (still `pending` STUCK_AFTER seconds past their
     next attempt: broker outage, a publish that failed) or whose worker died (`delivering`
-    longer than a task may run). Batches of `batch_size`, each its own transaction, skipping
-    rows another sweep holds. Returns how many were re-queued."""
+    STUCK_AFTER seconds, longer than a task may run). After the broker came back
+    (`reconnected_at`), every due pending delivery is published again at once. Batches of
+    `batch_size`, each its own transaction, skipping rows another sweep holds. Returns how many
+    were re-queued."""
     if stuck_after is None:
         stuck_after = timedelta(seconds=settings.PAYHEALTH_WEBHOOK_STUCK_AFTER)
     batch_size = batch_size or settings.PAYHEALTH_WEBHOOK_SWEEP_BATCH
     total = 0
     for _batch in range(max_batches):
-        count = _requeue_batch(stuck_after=stuck_after, batch_size=batch_size)
+        count = _requeue_batch(stuck_after=stuck_after, reconnected_at=reconnected_at, batch_size=batch_size)
         total += count
         if count < batch_size:
             break
@@ -417,10 +447,12 @@ def webhook_requeue_stuck(
 
 
 @transaction.atomic
-def _requeue_batch(*, stuck_after: timedelta, batch_size: int) -> int:
+def _requeue_batch(*, stuck_after: timedelta, reconnected_at: datetime | None, batch_size: int) -> int:
     now = timezone.now()
-    sending_after = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    sending_after = timedelta(seconds=settings.PAYHEALTH_WEBHOOK_STUCK_AFTER)
     stuck = Q(status=Status.PENDING) & (Q(next_attempt_at__lt=now - stuck_after) | Q(next_attempt_at__isnull=True))
+    if reconnected_at is not None:
+        stuck |= Q(status=Status.PENDING, created_at__lt=reconnected_at, next_attempt_at__lte=now)
     interrupted = Q(status=Status.DELIVERING) & Q(next_attempt_at__lt=now - sending_after)
     rows = list(
         WebhookDelivery.objects.select_for_update(skip_locked=True)

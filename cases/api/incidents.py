@@ -50,9 +50,9 @@ from cases.services import (
     note_add,
     note_edit,
 )
-from payhealth.api.fields import BIG
 from payhealth.api.filters import FilterBackend, ListFiltersOnly
 from payhealth.api.pagination import Cursor
+from payhealth.ids import parse_id
 
 VIEW_INCIDENT = "cases.view_incident"
 CHANGE_INCIDENT = "cases.change_incident"
@@ -257,8 +257,8 @@ class IncidentPartViewSet(viewsets.GenericViewSet):
         return Response(self.serializer_class(self.rows().get(pk=pk)).data, status=status_code)
 
     def get_object(self):
-        pk = self.kwargs["pk"]
-        row = self.get_queryset().filter(pk=pk).first() if 0 < int(pk) < BIG else None
+        pk = parse_id(self.kwargs["pk"])
+        row = self.get_queryset().filter(pk=pk).first() if pk is not None else None
         if row is None:
             raise Http404
         return row

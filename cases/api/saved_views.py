@@ -12,7 +12,7 @@ from cases.api.incidents import VIEW_INCIDENT
 from cases.models import SavedView
 from cases.selectors import saved_views_of
 from cases.services import saved_view_create, saved_view_delete
-from payhealth.api.fields import BIG
+from payhealth.ids import parse_id
 
 
 @extend_schema_view(
@@ -33,8 +33,8 @@ class SavedViewViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets
         return saved_views_of(user=self.request.user)
 
     def get_object(self):
-        pk = self.kwargs["pk"]
-        view = self.get_queryset().filter(pk=pk).first() if pk.isdigit() and 0 < int(pk) < BIG else None
+        pk = parse_id(self.kwargs["pk"])
+        view = self.get_queryset().filter(pk=pk).first() if pk is not None else None
         if view is None:
             raise Http404
         return view

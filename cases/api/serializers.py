@@ -27,14 +27,24 @@ from cases.models import (
     ResponseCode,
     SavedView,
 )
-from cases.models.incident import CardNetwork, Category, Severity, Status
+from cases.models.incident import (
+    MAX_BIN_PREFIXES,
+    MAX_DECLINE_CODES,
+    MAX_MERCHANTS_PER_INCIDENT,
+    MAX_PARTNERS_PER_INCIDENT,
+    CardNetwork,
+    Category,
+    Severity,
+    Status,
+)
 from cases.services import BulkAction
+from cases.services.bulk import MAX_BULK_ROWS
 from partners.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer
-from payhealth.api.fields import BIG, ByIdOrKeyField
+from payhealth.api.fields import ByIdOrKeyField, DateTimeField
 from payhealth.api.serializers import ModelSerializer, Serializer
+from payhealth.ids import BIG, parse_id
 
 RATE_HELP = _("Approval rate as a share between 0 and 1 (0.925 means 92.5%).")
-MAX_BULK_ROWS = 100  # the queue's largest page (IncidentBulkForm.MAX_ROWS)
 
 
 # References to other objects ------------------------------------------------------------------
@@ -63,21 +73,23 @@ class OwnerField(serializers.PrimaryKeyRelatedField):
         return get_user_model().objects.filter(is_active=True)
 
     def to_internal_value(self, data):
-        if isinstance(data, int) and not 0 < data < BIG:
-            self.fail("does_not_exist", pk_value=data)
-        return super().to_internal_value(data)
+        if isinstance(data, bool) or not isinstance(data, int | str):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        if parse_id(data) is None:
+            self.fail("does_not_exist", pk_value=str(data)[:64])
+        return super().to_internal_value(parse_id(data))
 
 
 class CodeListField(serializers.ListField):
     child = serializers.CharField(max_length=64)
-    max_length = 50
+    max_length = MAX_DECLINE_CODES
 
 
 class BinPrefixListField(serializers.ListField):
     """BIN prefixes as strings; spaces and dashes are dropped, the service refuses card numbers."""
 
     child = serializers.CharField(max_length=32)
-    max_length = 50
+    max_length = MAX_BIN_PREFIXES
 
     def to_internal_value(self, data):
         items = super().to_internal_value(data)
@@ -252,10 +264,8 @@ class IncidentCreateSerializer(Serializer):
     severity = serializers.ChoiceField(choices=Severity.choices)
     summary = serializers.CharField(required=False, allow_blank=True, max_length=20000, default="")
     owner = OwnerField(required=False, allow_null=True, default=None, help_text=_("A user id; empty means you."))
-    started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    detected_at = serializers.DateTimeField(
-        required=False, allow_null=True, default=None, help_text=_("Empty means now.")
-    )
+    started_at = DateTimeField(required=False, allow_null=True, default=None)
+    detected_at = DateTimeField(required=False, allow_null=True, default=None, help_text=_("Empty means now."))
     card_networks = serializers.ListField(
         child=serializers.ChoiceField(choices=CardNetwork.choices), required=False, default=list, max_length=8
     )
@@ -264,8 +274,12 @@ class IncidentCreateSerializer(Serializer):
         required=False, default=list, help_text=_("6–8 digit prefixes only; card numbers are refused.")
     )
     country = serializers.CharField(max_length=2, required=False, allow_blank=True, default="")
-    merchants = serializers.ListField(child=MerchantByIdOrAccountField(), required=False, default=list, max_length=200)
-    partners = serializers.ListField(child=PartnerByIdOrCodeField(), required=False, default=list, max_length=50)
+    merchants = serializers.ListField(
+        child=MerchantByIdOrAccountField(), required=False, default=list, max_length=MAX_MERCHANTS_PER_INCIDENT
+    )
+    partners = serializers.ListField(
+        child=PartnerByIdOrCodeField(), required=False, default=list, max_length=MAX_PARTNERS_PER_INCIDENT
+    )
 
     def validate_country(self, value: str) -> str:
         return value.strip().upper()
@@ -284,9 +298,9 @@ class IncidentDetailsSerializer(Serializer):
     category = serializers.ChoiceField(choices=Category.choices, required=False)
     summary = serializers.CharField(required=False, allow_blank=True, max_length=20000)
     root_cause = serializers.CharField(required=False, allow_blank=True, max_length=20000)
-    started_at = serializers.DateTimeField(required=False, allow_null=True)
-    detected_at = serializers.DateTimeField(required=False, allow_null=True)
-    mitigated_at = serializers.DateTimeField(required=False, allow_null=True)
+    started_at = DateTimeField(required=False, allow_null=True)
+    detected_at = DateTimeField(required=False, allow_null=True)
+    mitigated_at = DateTimeField(required=False, allow_null=True)
     card_networks = serializers.ListField(
         child=serializers.ChoiceField(choices=CardNetwork.choices), required=False, max_length=8
     )

@@ -1,30 +1,45 @@
-"""Delivering queued notices over SMTP, and the sweep that re-queues stuck ones.
+"""Delivering queued notices over SMTP, and the sweep that takes back what a fault left behind.
 
 `correspondence_deliver` is what `deliver_correspondence_task` runs. It claims the row under a
 lock (`queued → sending`, committed), talks to the SMTP server outside any transaction, then
-records the outcome under the lock again:
+records the outcome:
 
-- accepted: `sent`, on the timeline; the partner's first notice stamps the engagement;
-- a transient error (connection refused, timeout, disconnect, an SMTP 4xx answer): back to
-  `queued` and `TransientDeliveryError`, which the task turns into a retry with backoff; on the
-  final attempt, `failed`;
+- accepted: `sent`, in a short transaction of its own (the row alone is locked), then, in a
+  second one, its consequences: the timeline row, which moves the SLA clocks and emits webhooks,
+  and the partner's first-notice stamp (`correspondence_record_sent`, idempotent through
+  `consequences_at`). The window between the server's 250 and the commit that says so is as
+  short as it can be, and no SLA clock is locked inside it;
+- a transient error (connection refused, timeout, disconnect, an SMTP 4xx answer, the task's soft
+  time limit): back to `queued` with `next_attempt_at` set by backoff, and
+  `TransientDeliveryError`, which the task turns into a retry; on the final attempt, `failed`;
 - a permanent error (an SMTP 5xx answer, anything else): `failed` with the server's answer.
 
+An outcome the database cannot take (it went away after the server accepted the message) is kept
+in the worker and recorded again with backoff (`payhealth.outbox.with_database_retries`) within
+the task's time, then handed to a retry of the same task (`OutcomeNotRecorded`), which records it
+without sending: a blip of the database never makes a notice go out twice.
+
 Anything not `queued` is skipped, so a task delivered twice sends once. While a row is
-`sending`, `sent_at` holds when the attempt began: the sweep uses it to find attempts whose
-worker died (older than the task time limit) and re-queues them. Such a row may already have
-reached the partner; the new attempt carries the same Message-ID (see `cases.correspondence.email`).
+`sending`, `sent_at` holds when the attempt began. The sweep takes back rows whose task was lost
+(`queued` PAYHEALTH_NOTICE_STUCK_AFTER seconds past their due time) or whose worker died
+(`sending` for that long, longer than a task may run), and completes the consequences of rows
+marked `sent` by a worker that died before the second step. A row taken back from `sending` may
+already have reached the partner: its next attempt carries the same Message-ID (see
+`cases.correspondence.email`) and `possible_duplicates` counts it.
 """
 
 from __future__ import annotations
 
 import logging
 import smtplib
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -32,7 +47,7 @@ from cases import timeline
 from cases.correspondence.email import build_email, send_email
 from cases.models import Correspondence, PartnerEngagement
 from cases.timeline.events import NoticeFailed, NoticeQueued, NoticeSent, PartnerUpdated
-from payhealth.outbox import publish_on_commit
+from payhealth.outbox import DATABASE_ERRORS, backoff, publish_on_commit, with_database_retries
 from payhealth.pan import masked
 
 logger = logging.getLogger(__name__)
@@ -40,6 +55,12 @@ Status = Correspondence.Status
 MAX_ERROR_LENGTH = 2000
 # Columns delivery never reads: the incident's long texts and search vector, the notice's HTML.
 UNREAD = ("incident__summary", "incident__root_cause", "incident__search_vector", "body_html")
+# A task may arrive a little before the row's next attempt (clock skew, countdown rounding).
+EARLY_SLACK = timedelta(seconds=2)
+# A notice marked sent whose consequences are still missing this long after is completed by the
+# sweep: its worker died between the two steps, or waits for the incident's clocks, in which case
+# whichever of the two comes second finds the work done (`consequences_at`, under the row's lock).
+CONSEQUENCES_GRACE = timedelta(seconds=10)
 
 
 # The task that runs `correspondence_deliver`; services publish it by name (payhealth.outbox).
@@ -47,7 +68,11 @@ DELIVER_TASK = "cases.deliver_correspondence_task"
 
 
 class TransientDeliveryError(Exception):
-    """The SMTP server could not take the message now; try again later."""
+    """The SMTP server could not take the message now; try again after `countdown` seconds."""
+
+    def __init__(self, reason: str, countdown: float = 0) -> None:
+        super().__init__(reason)
+        self.countdown = countdown
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -78,24 +103,86 @@ def describe_error(exc: BaseException) -> str:
     return masked(text)[:MAX_ERROR_LENGTH]  # a server quoting a card number back: never kept
 
 
+class OutcomeNotRecorded(Exception):  # noqa: N818 - a request to record later, not an error
+    """The server accepted the message but the database could not take it: the task retries the
+    recording (never the sending) after `countdown` seconds."""
+
+    def __init__(self, refused: dict[str, tuple[int, str]], countdown: float) -> None:
+        super().__init__("the outcome of the delivery could not be recorded")
+        self.refused = refused
+        self.countdown = countdown
+
+
+@dataclass(frozen=True)
+class MailOutcome:
+    """What the SMTP server said about one message."""
+
+    accepted: bool
+    refused: dict[str, tuple[int, str]] = field(default_factory=dict)
+    reason: str = ""
+    transient: bool = False
+
+
+def mail_attempt(message) -> MailOutcome:
+    """Hand one message to the SMTP server and classify its answer (never raises for the server's
+    sake: a soft time limit while talking to it is transient, the message may or may not be there)."""
+    try:
+        refused = send_email(message)
+    except SoftTimeLimitExceeded as exc:
+        return MailOutcome(accepted=False, reason=f"{type(exc).__name__}: {exc}", transient=True)
+    except Exception as exc:  # classified here: the server did not confirm it took the message
+        return MailOutcome(accepted=False, reason=describe_error(exc), transient=is_transient(exc))
+    return MailOutcome(accepted=True, refused=refused)
+
+
+def outcome_budget() -> float:
+    """Seconds a task may spend recording an outcome while the database is away: within its soft limit."""
+    return max(settings.CELERY_TASK_SOFT_TIME_LIMIT / 2, 1.0)
+
+
+def retry_countdown(attempts: int) -> float:
+    """Seconds before the next attempt of a notice or an SLA mail that made `attempts` attempts."""
+    return backoff(
+        attempts - 1, first=settings.PAYHEALTH_NOTICE_RETRY_BACKOFF, cap=settings.PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX
+    )
+
+
 def correspondence_deliver(*, correspondence_id: int, final_attempt: bool = False) -> str:
-    """Send one queued notice; returns "sent", "failed" or "skipped", or raises TransientDeliveryError."""
+    """Send one queued notice; returns "sent", "failed" or "skipped", or raises
+    TransientDeliveryError or OutcomeNotRecorded."""
     row = _claim(correspondence_id)
     if row is None:
         return "skipped"
-    try:
-        refused = send_email(build_email(row))
-    except Exception as exc:  # classified below: the server did not confirm it took the message
-        reason = describe_error(exc)
-        transient = is_transient(exc)
-        if transient and not final_attempt:
-            _release(row.pk, reason)
-            logger.info("notice %s: transient error, will retry: %s", row.pk, reason)
-            raise TransientDeliveryError(reason) from exc
-        _fail(row.pk, reason, gave_up=transient)
-        return "failed"
-    _mark_sent(row.pk, refused)
+    outcome = mail_attempt(build_email(row))
+    if outcome.accepted:
+        try:
+            with_database_retries(lambda: _mark_sent(row.pk, outcome.refused), within=outcome_budget())
+        except DATABASE_ERRORS as exc:
+            raise OutcomeNotRecorded(outcome.refused, retry_countdown(1)) from exc
+        _record_consequences_or_leave_to_sweep(row.pk)
+        return "sent"
+    if outcome.transient and not final_attempt:
+        countdown = retry_countdown(row.attempts)
+        with_database_retries(lambda: _release(row.pk, outcome.reason, countdown), within=outcome_budget())
+        logger.info("notice %s: transient error, will retry in %.0fs: %s", row.pk, countdown, outcome.reason)
+        raise TransientDeliveryError(outcome.reason, countdown)
+    with_database_retries(lambda: _fail(row.pk, outcome.reason, gave_up=outcome.transient), within=outcome_budget())
+    return "failed"
+
+
+def correspondence_record_accepted(*, correspondence_id: int, refused: dict[str, tuple[int, str]]) -> str:
+    """Record a message the server accepted in an earlier run of the task (its database was away)."""
+    _mark_sent(correspondence_id, refused)
+    _record_consequences_or_leave_to_sweep(correspondence_id)
     return "sent"
+
+
+def _record_consequences_or_leave_to_sweep(correspondence_id: int) -> None:
+    # A short budget: the row already says `sent`, and the sweep completes the rest in seconds.
+    try:
+        with_database_retries(lambda: correspondence_record_sent(correspondence_id=correspondence_id), within=2.0)
+    except DATABASE_ERRORS:  # the row says `sent`: the sweep applies the rest
+        logger.warning("notice %s: sent, its consequences are left to the sweep", correspondence_id)
 
 
 @transaction.atomic
@@ -109,23 +196,29 @@ def _claim(correspondence_id: int) -> Correspondence | None:
     )
     if row is None or row.status != Status.QUEUED:
         return None
+    now = timezone.now()
+    if row.next_attempt_at and row.next_attempt_at > now + EARLY_SLACK:
+        return None  # a duplicate task ahead of the retry that owns this attempt
     row.status = Status.SENDING
-    row.sent_at = timezone.now()  # while sending: when this attempt began (read by the sweep)
+    row.sent_at = now  # while sending: when this attempt began (read by the sweep)
+    row.next_attempt_at = None
     row.attempts += 1  # exact: the row is locked
-    row.save(update_fields=["status", "sent_at", "attempts"])
+    row.save(update_fields=["status", "sent_at", "next_attempt_at", "attempts"])
     return row
 
 
 @transaction.atomic
-def _release(correspondence_id: int, reason: str) -> None:
+def _release(correspondence_id: int, reason: str, countdown: float) -> None:
     row = Correspondence.objects.select_for_update().get(pk=correspondence_id)
     if row.status != Status.SENDING:
         return
+    now = timezone.now()
     row.status = Status.QUEUED
-    row.queued_at = timezone.now()
+    row.queued_at = now
+    row.next_attempt_at = now + timedelta(seconds=countdown)
     row.sent_at = None
     row.last_error = reason
-    row.save(update_fields=["status", "queued_at", "sent_at", "last_error"])
+    row.save(update_fields=["status", "queued_at", "next_attempt_at", "sent_at", "last_error"])
 
 
 def _locked_for_outcome(correspondence_id: int) -> Correspondence:
@@ -159,27 +252,42 @@ def _fail(correspondence_id: int, reason: str, *, gave_up: bool) -> None:
 
 @transaction.atomic
 def _mark_sent(correspondence_id: int, refused: dict[str, tuple[int, str]]) -> None:
-    """The server accepted the message: whatever the row says now, it was sent."""
-    row = _locked_for_outcome(correspondence_id)
+    """The server accepted the message: whatever the row says now, it was sent. The row alone is
+    locked, for as short as can be; the consequences follow in `correspondence_record_sent`."""
+    row = Correspondence.objects.select_for_update().only("pk", "status").get(pk=correspondence_id)
     if row.status == Status.SENT:
         return
-    now = timezone.now()
     row.status = Status.SENT
-    row.sent_at = now
+    row.sent_at = timezone.now()
+    row.next_attempt_at = None
+    row.refused_addresses = list(refused)
     row.last_error = masked("; ".join(f"{address}: {code} {answer}" for address, (code, answer) in refused.items()))
-    row.save(update_fields=["status", "sent_at", "last_error"])
-    if row.incident_id is not None:
-        sent = NoticeSent(
-            correspondence=row.pk,
-            partner=_partner_name(row),
-            language=row.language,
-            to=[address for address in row.to_addresses if address not in refused],
-            message_id=row.message_id,
-            attempts=row.attempts,
-            refused=row.last_error,
-        )
-        timeline.record(sent, incident=row.incident, actor=row.sent_by, at=now)
-        _stamp_first_notice(row, now)
+    row.save(update_fields=["status", "sent_at", "next_attempt_at", "refused_addresses", "last_error"])
+
+
+@transaction.atomic
+def correspondence_record_sent(*, correspondence_id: int) -> bool:
+    """The consequences of a sent notice, once: its timeline row (the SLA clocks and webhooks follow
+    it) and the partner's first-notice stamp. False when there was nothing (left) to do."""
+    row = _locked_for_outcome(correspondence_id)
+    if row.status != Status.SENT or row.consequences_at is not None:
+        return False
+    row.consequences_at = timezone.now()
+    row.save(update_fields=["consequences_at"])
+    if row.incident_id is None:
+        return True
+    sent = NoticeSent(
+        correspondence=row.pk,
+        partner=_partner_name(row),
+        language=row.language,
+        to=[address for address in row.to_addresses if address not in row.refused_addresses],
+        message_id=row.message_id,
+        attempts=row.attempts,
+        refused=row.last_error,
+    )
+    timeline.record(sent, incident=row.incident, actor=row.sent_by, at=row.sent_at)
+    _stamp_first_notice(row, row.sent_at)
+    return True
 
 
 def _stamp_first_notice(row: Correspondence, now) -> None:
@@ -205,62 +313,102 @@ def _stamp_first_notice(row: Correspondence, now) -> None:
     timeline.record(updated, incident=row.incident, actor=None, at=now)
 
 
-def stuck_thresholds() -> tuple[timedelta, timedelta]:
-    """How long a row may sit in `queued`, and in `sending` (the task's hard limit plus a minute)."""
-    return (
-        timedelta(seconds=settings.PAYHEALTH_NOTICE_STUCK_AFTER),
-        timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60),
-    )
+def stuck_threshold() -> timedelta:
+    """How long a row may sit in `queued` past its due time, or in `sending` (longer than a task
+    may run: PAYHEALTH_NOTICE_STUCK_AFTER > PAYHEALTH_TASK_TIME_LIMIT, checked at start-up)."""
+    return timedelta(seconds=settings.PAYHEALTH_NOTICE_STUCK_AFTER)
 
 
 def correspondence_requeue_stuck(
     *,
     stuck_after: timedelta | None = None,
     sending_after: timedelta | None = None,
+    reconnected_at: datetime | None = None,
     batch_size: int | None = None,
     max_batches: int = 50,
 ) -> int:
     """Re-queue notices stuck in `queued` (their task was lost: broker outage, a publish that
-    failed) or in `sending` longer than a task may run (its worker died). Works in batches of
-    `batch_size` rows, each its own transaction, skipping rows another sweep holds. Returns
-    how many rows were re-queued."""
-    default_queued, default_sending = stuck_thresholds()
-    stuck_after = default_queued if stuck_after is None else stuck_after
-    sending_after = default_sending if sending_after is None else sending_after
+    failed) or in `sending` longer than a task may run (its worker died), and complete the
+    consequences of notices a worker marked sent before it died. After the broker came back
+    (`reconnected_at`: a worker connected then), every due notice queued before that moment is
+    published again at once: its task may have been lost with the broker (a duplicate task is
+    skipped). Works in batches of `batch_size` rows, each its own transaction, skipping rows
+    another sweep holds. Returns how many rows were re-queued."""
+    stuck_after = stuck_threshold() if stuck_after is None else stuck_after
+    sending_after = stuck_threshold() if sending_after is None else sending_after
     batch_size = batch_size or settings.PAYHEALTH_NOTICE_SWEEP_BATCH
     total = 0
     for _batch in range(max_batches):
-        count = _requeue_batch(stuck_after=stuck_after, sending_after=sending_after, batch_size=batch_size)
+        count = _requeue_batch(
+            stuck_after=stuck_after, sending_after=sending_after, reconnected_at=reconnected_at, batch_size=batch_size
+        )
         total += count
         if count < batch_size:
             break
     if total:
         logger.warning("re-queued %s stuck notices", total)
+    _complete_sent(older_than=min(CONSEQUENCES_GRACE, sending_after), batch_size=batch_size, max_batches=max_batches)
     return total
 
 
 @transaction.atomic
-def _requeue_batch(*, stuck_after: timedelta, sending_after: timedelta, batch_size: int) -> int:
+def _requeue_batch(
+    *, stuck_after: timedelta, sending_after: timedelta, reconnected_at: datetime | None, batch_size: int
+) -> int:
     now = timezone.now()
-    stuck = Q(status=Status.QUEUED) & (Q(queued_at__lt=now - stuck_after) | Q(queued_at__isnull=True))
+    due = Coalesce("next_attempt_at", "queued_at")
+    stuck = Q(status=Status.QUEUED) & (Q(due_at__lt=now - stuck_after) | Q(queued_at__isnull=True))
+    if reconnected_at is not None:
+        stuck |= Q(status=Status.QUEUED, queued_at__lt=reconnected_at, due_at__lte=now)
     interrupted = Q(status=Status.SENDING) & (Q(sent_at__lt=now - sending_after) | Q(sent_at__isnull=True))
     rows = list(
         Correspondence.objects.select_for_update(of=("self",), skip_locked=True)
+        .alias(due_at=due)
         .filter(stuck | interrupted, direction=Correspondence.Direction.OUTBOUND)
         .select_related("incident", "engagement__partner")
+        .defer(*UNREAD, "body_text")
         .order_by("queued_at", "id")[:batch_size]
     )
     for row in rows:
-        reason = "interrupted_while_sending" if row.status == Status.SENDING else "stuck_in_queue"
+        interrupted_row = row.status == Status.SENDING
+        reason = "interrupted_while_sending" if interrupted_row else "stuck_in_queue"
         row.status = Status.QUEUED
         row.queued_at = now
+        row.next_attempt_at = None
         row.sent_at = None
-        row.save(update_fields=["status", "queued_at", "sent_at"])
-        if row.incident_id is None:
-            continue
+        if interrupted_row:  # the server may have taken it before the worker died
+            row.possible_duplicates += 1
+        row.save(update_fields=["status", "queued_at", "next_attempt_at", "sent_at", "possible_duplicates"])
+        if row.incident_id is None or not interrupted_row and reconnected_at is not None:
+            continue  # a task published again after an outage is not news on the timeline
         queued = NoticeQueued(
             correspondence=row.pk, partner=_partner_name(row), language=row.language, retry=False, requeued=reason
         )
         timeline.record(queued, incident=row.incident, actor=None, at=now)
     publish_on_commit(DELIVER_TASK, [row.pk for row in rows])
     return len(rows)
+
+
+def _complete_sent(*, older_than: timedelta, batch_size: int, max_batches: int) -> int:
+    """Apply the consequences a dead worker did not (each notice its own transaction); no stuck
+    threshold is needed here: nothing is sent, and applying them twice is impossible."""
+    done = 0
+    for _batch in range(max_batches):
+        ids = list(
+            Correspondence.objects.filter(
+                status=Status.SENT, consequences_at__isnull=True, sent_at__lt=timezone.now() - older_than
+            )
+            .order_by("sent_at")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        before = done
+        for pk in ids:
+            try:
+                done += correspondence_record_sent(correspondence_id=pk)
+            except Exception:  # one notice's failure must not hold back the others; logged, tried again
+                logger.exception("notice %s: could not record the consequences of its sending", pk)
+        if len(ids) < batch_size or done == before:
+            break
+    if done:
+        logger.warning("recorded the consequences of %s sent notices", done)
+    return done

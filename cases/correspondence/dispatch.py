@@ -214,8 +214,9 @@ def notice_retry(*, correspondence: Correspondence, actor) -> Correspondence:
 def _queue(row: Correspondence, *, actor, now, retry: bool = False, publish: bool = True) -> None:
     row.status = Status.QUEUED
     row.queued_at = now
+    row.next_attempt_at = None
     row.sent_by = acting_person(actor)
-    row.save(update_fields=["status", "queued_at", "sent_by"])
+    row.save(update_fields=["status", "queued_at", "next_attempt_at", "sent_by"])
     queued = NoticeQueued(
         correspondence=row.pk, partner=row.engagement.partner.name, language=row.language, retry=retry, requeued=""
     )

@@ -11,32 +11,49 @@ from django.conf import settings
 
 from cases.correspondence.delivery import (
     DELIVER_TASK,
+    OutcomeNotRecorded,
     TransientDeliveryError,
     correspondence_deliver,
+    correspondence_record_accepted,
     correspondence_requeue_stuck,
 )
 from cases.correspondence.inbound.store import inbound_poll_mailbox
-from payhealth.outbox import backoff
+from payhealth.outbox import DATABASE_ERRORS, parse_instant
 
 
-@shared_task(bind=True, name=DELIVER_TASK, acks_late=True, max_retries=None)
-def deliver_correspondence_task(self, correspondence_id: int) -> str:
-    """Deliver one queued notice; retries transient SMTP errors up to PAYHEALTH_NOTICE_MAX_RETRIES."""
-    retries = self.request.retries
-    final_attempt = retries >= settings.PAYHEALTH_NOTICE_MAX_RETRIES
+@shared_task(
+    bind=True,
+    name=DELIVER_TASK,
+    acks_late=True,
+    max_retries=None,
+    autoretry_for=DATABASE_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=30,
+)
+def deliver_correspondence_task(self, correspondence_id: int, accepted: dict | None = None) -> str:
+    """Deliver one queued notice; retries transient SMTP errors up to PAYHEALTH_NOTICE_MAX_RETRIES.
+
+    `accepted` (the refused recipients, by address) is set on a retry that only records a message
+    the server accepted while the database was away: that retry never sends. A database that is
+    away before anything was sent retries the task with backoff."""
+    if accepted is not None:
+        refused = {address: tuple(answer) for address, answer in accepted.items()}
+        return correspondence_record_accepted(correspondence_id=correspondence_id, refused=refused)
+    final_attempt = self.request.retries >= settings.PAYHEALTH_NOTICE_MAX_RETRIES
     try:
         return correspondence_deliver(correspondence_id=correspondence_id, final_attempt=final_attempt)
     except TransientDeliveryError as exc:
-        countdown = backoff(
-            retries, first=settings.PAYHEALTH_NOTICE_RETRY_BACKOFF, cap=settings.PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX
-        )
-        raise self.retry(countdown=countdown, exc=exc) from None
+        raise self.retry(args=[correspondence_id], kwargs={}, countdown=exc.countdown, exc=exc) from None
+    except OutcomeNotRecorded as exc:
+        kwargs = {"correspondence_id": correspondence_id, "accepted": exc.refused}
+        raise self.retry(args=[], kwargs=kwargs, countdown=exc.countdown, exc=exc) from None
 
 
 @shared_task(name="cases.requeue_stuck_correspondence_task", acks_late=True)
-def requeue_stuck_correspondence_task() -> int:
-    """Periodic (beat): re-queue notices whose delivery task was lost or whose worker died."""
-    return correspondence_requeue_stuck()
+def requeue_stuck_correspondence_task(reconnected_at: str | None = None) -> int:
+    """Periodic (beat), and whenever a worker (re)connects to the broker: re-queue notices whose
+    delivery task was lost or whose worker died."""
+    return correspondence_requeue_stuck(reconnected_at=parse_instant(reconnected_at))
 
 
 @shared_task(name="cases.poll_inbound_mailbox_task", acks_late=True)

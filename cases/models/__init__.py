@@ -17,7 +17,7 @@ from cases.models.incident import (
 from cases.models.merchant import Merchant
 from cases.models.response_code import ResponseCode
 from cases.models.saved_view import SavedView
-from cases.models.sla import SlaClock, SlaClockEvent, SlaPolicy
+from cases.models.sla import SlaClock, SlaClockEvent, SlaNotification, SlaPolicy
 from cases.models.timeline import CaseEvent
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "Severity",
     "SlaClock",
     "SlaClockEvent",
+    "SlaNotification",
     "SlaPolicy",
     "Source",
     "Status",

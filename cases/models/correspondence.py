@@ -23,6 +23,11 @@ class Correspondence(CardNumberFreeModel, models.Model):
     until it left for delivery (composing sets it, the severity-change service raises it). A
     notice needs a lead's approval when that, or the incident's severity now, is SEV1 or SEV2:
     lowering the incident for a moment cannot let a SEV1 draft go out unapproved.
+
+    Sending is recorded in two steps (cases/correspondence/delivery.py): `sent` at once, in a short
+    transaction, then its consequences (the timeline row, the SLA clocks, the partner's first
+    notice), stamped by `consequences_at`; a sweep completes the second step if a worker stopped
+    between the two.
     """
 
     class Direction(models.TextChoices):
@@ -120,6 +125,24 @@ class Correspondence(CardNumberFreeModel, models.Model):
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     received_at = models.DateTimeField(_("received at"), null=True, blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(
+        _("next attempt at"), null=True, blank=True, help_text=_("When a notice waiting to be retried is due.")
+    )
+    possible_duplicates = models.PositiveIntegerField(
+        _("possible duplicates"),
+        default=0,
+        help_text=_(
+            "Attempts whose outcome was lost (the worker stopped while the server was taking the message): "
+            "the partner may have received this notice more than once, always with the same Message-ID."
+        ),
+    )
+    refused_addresses = ArrayField(models.EmailField(), verbose_name=_("refused recipients"), default=list, blank=True)
+    consequences_at = models.DateTimeField(
+        _("sending recorded at"),
+        null=True,
+        blank=True,
+        help_text=_("When the sending was put on the timeline and the SLA clocks followed it."),
+    )
     last_error = models.TextField(_("last error"), blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -136,6 +159,11 @@ class Correspondence(CardNumberFreeModel, models.Model):
             models.Index(fields=["incident", "created_at"], name="corr_incident_time_idx"),
             models.Index(fields=["status", "queued_at"], name="corr_status_queued_idx"),
             models.Index(fields=["in_reply_to"], name="corr_in_reply_to_idx"),
+            models.Index(
+                fields=["sent_at"],
+                condition=Q(status="sent", consequences_at__isnull=True),
+                name="corr_sent_unrecorded_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(message_id=""), name="corr_message_id_present"),

@@ -24,6 +24,20 @@ from payhealth.pan import card_number_error, contains_card_number, is_card_numbe
 BIN_PREFIX_PATTERN = r"^\d{6,8}$"
 
 
+# What one incident may list: far beyond any real incident, and low enough that no crafted request
+# makes one row, one page or one notice enormous (README "API", limits). Checked by
+# `Incident.clean` and the incident services, so the pages, the API and alert intake share them.
+MAX_BIN_PREFIXES = 50
+MAX_DECLINE_CODES = 50
+MAX_MERCHANTS_PER_INCIDENT = 200
+MAX_PARTNERS_PER_INCIDENT = 50
+
+
+def too_many(count: int, limit: int) -> str:
+    """The field message for a list longer than its limit."""
+    return _("%(count)d given; at most %(limit)d are allowed.") % {"count": count, "limit": limit}
+
+
 def validate_bin_prefix(value: str) -> None:
     """A BIN prefix is 6 to 8 digits. A card number (`payhealth.pan`, however it is spaced) is
     refused without being quoted."""
@@ -242,6 +256,19 @@ class Incident(CardNumberFreeModel, models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    def clean(self) -> None:
+        errors = {
+            field: too_many(len(getattr(self, field)), limit)
+            for field, limit in (
+                ("card_networks", len(CardNetwork)),
+                ("decline_codes", MAX_DECLINE_CODES),
+                ("bin_prefixes", MAX_BIN_PREFIXES),
+            )
+            if len(getattr(self, field) or ()) > limit
+        }
+        if errors:
+            raise ValidationError(errors, code="too_many")
 
     def allowed_transitions(self) -> tuple[str, ...]:
         return TRANSITIONS.get(self.status, ())

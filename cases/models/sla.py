@@ -234,7 +234,10 @@ class SlaClockEvent(CardNumberFreeModel, models.Model):
     data = models.JSONField(_("data"), default=dict, blank=True)
     cycle = models.PositiveIntegerField(_("cycle"), default=1)
     notified_at = models.DateTimeField(
-        _("notified at"), null=True, blank=True, help_text=_("When the warning or breach notifications were sent.")
+        _("notified at"),
+        null=True,
+        blank=True,
+        help_text=_("When the warning or breach was handled: escalated, and one mail per person queued."),
     )
 
     class Meta:
@@ -251,3 +254,63 @@ class SlaClockEvent(CardNumberFreeModel, models.Model):
 
     def __str__(self) -> str:
         return f"{self.clock} {self.kind} {self.at:%Y-%m-%d %H:%M}"
+
+
+class SlaNotification(CardNumberFreeModel, models.Model):
+    """One warning or breach mail to one person: its own attempts, retries and outcome.
+
+    A person's mail server refusing it (a 550) fails this row alone: the others are sent, the
+    partner's escalation stands, and the refusal is shown with the event. The Message-ID is
+    derived from the event and the recipient, so an attempt repeated after a lost outcome is the
+    same message. While `sending`, `sent_at` holds when the attempt began (read by the sweep).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    event = models.ForeignKey(
+        SlaClockEvent, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("SLA event")
+    )
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recipient"),
+    )
+    address = models.EmailField(_("address"))
+    escalation_failed = models.BooleanField(
+        _("escalation failed"),
+        default=False,
+        help_text=_("The mail says the partner's escalation could not be written."),
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    possible_duplicates = models.PositiveIntegerField(
+        _("possible duplicates"),
+        default=0,
+        help_text=_("Attempts whose outcome was lost: the person may have received this mail more than once."),
+    )
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("SLA notification")
+        verbose_name_plural = _("SLA notifications")
+        ordering = ["event", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "address"], name="slanotification_once_per_address"),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False), name="slanotification_sent_has_time"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="slanotification_sweep_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} → {self.address}"

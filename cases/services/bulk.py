@@ -17,8 +17,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from cases.models import Incident
-from cases.models.incident import Severity, Status
+from cases.models.incident import Severity, Status, too_many
 from cases.services.incidents import incident_assign, incident_change_severity, incident_transition
+
+# The queue's largest page: a bulk action never covers more rows than one page shows.
+MAX_BULK_ROWS = 100
 
 
 class BulkAction(models.TextChoices):
@@ -80,6 +83,9 @@ def incidents_bulk_apply(*, actor, incidents: Iterable[Incident], action: str, *
         raise ValueError(f"unknown bulk action {action!r}")
     if not actor.has_perm("cases.change_incident"):
         raise PermissionDenied("Changing incidents needs the cases.change_incident permission.")
+    incidents = list(incidents)
+    if len(incidents) > MAX_BULK_ROWS:
+        raise ValidationError({"incidents": too_many(len(incidents), MAX_BULK_ROWS)}, code="too_many")
     results = []
     for incident in incidents:
         try:

@@ -16,7 +16,12 @@ from django.utils.translation import gettext as _
 
 from cases import timeline
 from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
-from cases.models.incident import derived_failed_attempts
+from cases.models.incident import (
+    MAX_MERCHANTS_PER_INCIDENT,
+    MAX_PARTNERS_PER_INCIDENT,
+    derived_failed_attempts,
+    too_many,
+)
 from cases.search import refresh_search
 from cases.timeline.events import MerchantAdded, MerchantRemoved, MerchantUpdated, PartnerEngaged, PartnerUpdated
 from partners.models import Partner
@@ -85,6 +90,9 @@ def merchant_impact_add(*, incident: Incident, actor, merchant: Merchant, **meas
     """Record a merchant as affected, with whatever impact is measured so far."""
     _check_fields(measures, IMPACT_FIELDS)
     locked = _locked_incident(incident)
+    count = AffectedMerchant.objects.filter(incident=locked).count()
+    if count >= MAX_MERCHANTS_PER_INCIDENT:
+        raise ValidationError({"merchant": too_many(count + 1, MAX_MERCHANTS_PER_INCIDENT)}, code="too_many")
     row = AffectedMerchant(incident=locked, merchant=merchant, **measures)
     if measures.get("failed_attempts") is None:  # not measured: what the observed rate implies
         row.failed_attempts = derived_failed_attempts(attempts=row.attempts, observed_rate=row.observed_rate)
@@ -147,6 +155,9 @@ def engagement_add(
 ) -> PartnerEngagement:
     """Engage a partner on the incident (once per partner)."""
     locked = _locked_incident(incident)
+    count = PartnerEngagement.objects.filter(incident=locked).count()
+    if count >= MAX_PARTNERS_PER_INCIDENT:
+        raise ValidationError({"partner": too_many(count + 1, MAX_PARTNERS_PER_INCIDENT)}, code="too_many")
     engagement = PartnerEngagement(incident=locked, partner=partner, folio=folio.strip(), partner_status=partner_status)
     _stamp(engagement, partner_status)
     engagement.full_clean()

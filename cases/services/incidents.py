@@ -12,7 +12,16 @@ from django.utils.translation import gettext as _
 
 from cases import timeline
 from cases.models import AffectedMerchant, Correspondence, Incident, Merchant, PartnerEngagement
-from cases.models.incident import REOPEN_FROM, Severity, Source, Status, less_severe_than
+from cases.models.incident import (
+    MAX_MERCHANTS_PER_INCIDENT,
+    MAX_PARTNERS_PER_INCIDENT,
+    REOPEN_FROM,
+    Severity,
+    Source,
+    Status,
+    less_severe_than,
+    too_many,
+)
 from cases.numbering import next_reference
 from cases.search import refresh_search
 from cases.timeline.events import (
@@ -52,6 +61,8 @@ def incident_open(
     """Open an incident with a fresh reference; the owner defaults to the author, unless
     `owner_is_author=False` (an alert from monitoring: the incident waits unowned for triage)."""
     _check_can_own(owner)
+    merchants, partners = list(dict.fromkeys(merchants)), list(dict.fromkeys(partners))
+    _check_counts(merchants=len(merchants), partners=len(partners))
     now = timezone.now()
     incident = Incident(
         title=title,
@@ -152,6 +163,17 @@ def incident_transition(
     )
     timeline.record(changed, incident=locked, actor=actor, at=now)
     return locked
+
+
+def _check_counts(*, merchants: int, partners: int) -> None:
+    """At most MAX_MERCHANTS_PER_INCIDENT merchants and MAX_PARTNERS_PER_INCIDENT partners on one incident."""
+    errors = {}
+    if merchants > MAX_MERCHANTS_PER_INCIDENT:
+        errors["merchants"] = too_many(merchants, MAX_MERCHANTS_PER_INCIDENT)
+    if partners > MAX_PARTNERS_PER_INCIDENT:
+        errors["partners"] = too_many(partners, MAX_PARTNERS_PER_INCIDENT)
+    if errors:
+        raise ValidationError(errors, code="too_many")
 
 
 def _check_can_own(owner) -> None:

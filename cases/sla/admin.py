@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from cases.models import SlaClock, SlaClockEvent, SlaPolicy
+from cases.models import SlaClock, SlaClockEvent, SlaNotification, SlaPolicy
 from cases.sla.policies import EDITABLE_FIELDS, sla_policy_save
 from payhealth.admin_forms import ReadOnlyAdminMixin, ServiceAdminMixin, ServiceFormMixin
 from payhealth.forms import ModelForm
@@ -67,8 +67,19 @@ class SlaClockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return obj.engagement.partner if obj.engagement_id else None
 
 
+class SlaNotificationInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """Each person's warning or breach mail: written by its delivery, shown with its event."""
+
+    model = SlaNotification
+    extra = 0
+    fields = ["address", "status", "attempts", "possible_duplicates", "sent_at", "last_error"]
+    readonly_fields = fields
+    ordering = ["id"]
+
+
 @admin.register(SlaClockEvent)
 class SlaClockEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    inlines = [SlaNotificationInline]
     list_display = ["at", "clock", "kind", "reason", "actor"]
     list_filter = ["kind"]
     search_fields = ["clock__incident__reference", "reason"]

@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+from django.utils.dateparse import parse_duration
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -105,22 +106,62 @@ def time_left_text(level: str, time_left: timedelta, *, business: bool) -> str:
 UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1), "min": timedelta(minutes=1)}
 _PART = re.compile(r"(\d+)\s*(min|d|h|m)", re.IGNORECASE)
 _WHOLE = re.compile(r"\s*(?:\d+\s*(?:min|d|h|m)\s*)+", re.IGNORECASE)
+# The clock form ("01:30:00", "1 04:00:00") and ISO 8601 ("PT1H30M"); a bare number is refused.
+_OTHER = re.compile(r"-?(?:\d+ )?\d+:\d+(?::\d+(?:\.\d+)?)?|-?P.+", re.IGNORECASE)
+# Days in the clock form ("1 21:00:00") or in ISO 8601 ("P2D", "P1DT4H").
+_CLOCK_DAYS = re.compile(r"\s*\d+\s+\d|\s*-?P\d+D", re.IGNORECASE)
+# No SLA target is longer (and a longer one would overflow the date arithmetic of its clocks).
+MAX_TARGET = timedelta(days=1500)
+# What the API documents; the parser takes more (any order, "min", spaces, ISO 8601).
+DURATION_PATTERN = r"^(?:[0-9]{1,3}d ?)?(?:[0-9]{1,4}h ?)?(?:[0-9]{1,4}m)?$|^(?:[0-9]{1,3} )?[0-9]{1,2}:[0-5][0-9]:00$"
+DURATION_FORMAT_MESSAGE = _(
+    "Write a duration with units, like 30m, 4h, 1h 30m or 2d (d = days, h = hours, m = minutes), "
+    "or as [days] hours:minutes:seconds, like 01:30:00."
+)
 
 
 def parse_duration_text(text: str) -> timedelta | None:
-    """ "1h 30m" → 90 minutes; "" → None (not tracked). Raises ValidationError with an example."""
+    """ "1h 30m" → 90 minutes, "01:30:00" and "PT1H30M" too; "" → None (not tracked).
+
+    The one reading of a typed target, for the policy form and the API alike: whole minutes, at
+    most MAX_TARGET; anything else raises ValidationError with an example.
+    """
     text = (text or "").strip()
     if not text:
         return None
-    if not _WHOLE.fullmatch(text):
+    if _WHOLE.fullmatch(text):
+        total = timedelta(0)
+        try:
+            for amount, unit in _PART.findall(text):
+                total += int(amount) * UNITS[unit.lower()]
+        except OverflowError:
+            total = None
+    else:
+        try:  # Django's reading of "[DD] HH:MM:SS" and ISO 8601, as DRF's DurationField had it
+            total = parse_duration(text) if len(text) <= 40 and _OTHER.fullmatch(text) else None
+        except (OverflowError, ValueError):
+            total = None
+        if total is None:
+            raise ValidationError(DURATION_FORMAT_MESSAGE, code="duration_format")
+    if total is None or not ZERO <= total <= MAX_TARGET:
         raise ValidationError(
-            _("Write a duration with units, like 30m, 4h, 1h 30m or 2d (d = days, h = hours, m = minutes)."),
-            code="duration_format",
+            _("Give a duration of at most %(days)d days.") % {"days": MAX_TARGET.days}, code="duration_range"
         )
-    total = timedelta(0)
-    for amount, unit in _PART.findall(text):
-        total += int(amount) * UNITS[unit.lower()]
+    if total % timedelta(minutes=1):
+        raise ValidationError(_("Give whole minutes."), code="duration_minutes")
     return total
+
+
+def days_refused_message(calendar) -> str:
+    """Why a target in days is refused on `calendar`, a business-hours one."""
+    return _(
+        "%(calendar)s counts business hours, so a day is ambiguous: give hours, e.g. 45h for five 9-hour business days."
+    ) % {"calendar": calendar.name}
+
+
+def gives_days(text: str) -> bool:
+    """The typed duration counts days ("2d", "1 04:00:00", "P1D"): ambiguous on a business calendar."""
+    return bool(re.search(r"\d\s*d", text or "", re.IGNORECASE) or _CLOCK_DAYS.match(text or ""))
 
 
 def format_duration_text(value: timedelta | None, *, days: bool = True) -> str:

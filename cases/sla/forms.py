@@ -8,7 +8,6 @@ business days). The form only parses; `sla_policy_save` decides and writes.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -17,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cases.models import SlaPolicy
 from cases.models.incident import Severity
-from cases.sla.durations import format_duration_text, parse_duration_text
+from cases.sla.durations import days_refused_message, format_duration_text, gives_days, parse_duration_text
 from partners.models import BusinessCalendar, Partner
 from payhealth.forms import Form
 
@@ -102,15 +101,8 @@ class SlaPolicyForm(Form):
         calendar = cleaned.get("calendar")
         if calendar is not None and not calendar.is_24x7:
             for field in self.DURATION_FIELDS:
-                if re.search(r"\d\s*d", self.data.get(self.add_prefix(field), ""), re.IGNORECASE):
-                    self.add_error(
-                        field,
-                        _(
-                            "%(calendar)s counts business hours, so a day is ambiguous: give hours, "
-                            "e.g. 45h for five 9-hour business days."
-                        )
-                        % {"calendar": calendar.name},
-                    )
+                if gives_days(self.data.get(self.add_prefix(field), "")):
+                    self.add_error(field, days_refused_message(calendar))
         return cleaned
 
     def service_fields(self) -> dict:

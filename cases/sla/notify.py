@@ -2,10 +2,19 @@
 
 `sla_event_notify` is what `notify_sla_event_task` runs for one warn/breach `SlaClockEvent`. It
 locks the event and returns at once when `notified_at` is set, so a task delivered twice, or
-queued again by the sweep, mails once. The incident's owner and every active lead get a mail in
-their own language, with the due time in their own time zone (their profile). Each mail's
-Message-ID is derived from the event and the recipient, so a resend after a crash (mail handed
-over, commit lost) is the same message, which mail clients de-duplicate.
+queued again by the sweep, does its work once. In one transaction it escalates a partner's
+breach and records one `SlaNotification` per person to tell (the incident's owner and every
+active lead), then marks the event notified; no mail leaves inside that transaction.
+
+Each person's mail is then its own delivery (`sla_mail_deliver`, run by `deliver_sla_mail_task`),
+in their language with the due time in their time zone, with the notice pipeline's policy: claimed
+under a lock, sent outside any transaction, a transient refusal (4xx, the server unreachable)
+retried with backoff up to PAYHEALTH_NOTICE_MAX_RETRIES times, a permanent one (5xx) recorded as
+failed with the server's answer and shown with the event. So one refused recipient never blocks
+the others, never rolls the escalation back, and never makes anybody's mail repeat. Each mail's
+Message-ID is derived from the event and the recipient, so a resend after a lost outcome (mail
+handed over, commit lost) is the same message, which mail clients de-duplicate; it is counted in
+`possible_duplicates`.
 
 A partner clock's breach also escalates: an `sla_escalation` notice to the partner's contacts
 of the next escalation level above the highest one already written to, composed and released
@@ -18,13 +27,15 @@ is still announced once.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -33,16 +44,29 @@ from django.utils.translation import gettext as _
 from accounts.roles import LEAD
 from cases.correspondence.compose import notice_compose
 from cases.correspondence.context import moment
+from cases.correspondence.delivery import (
+    EARLY_SLACK,
+    MAX_ERROR_LENGTH,
+    OutcomeNotRecorded,
+    TransientDeliveryError,
+    mail_attempt,
+    outcome_budget,
+    retry_countdown,
+    stuck_threshold,
+)
 from cases.correspondence.dispatch import notice_release
-from cases.correspondence.email import message_id, send_email, subject_with_token
-from cases.models import Correspondence, SlaClock, SlaClockEvent
+from cases.correspondence.email import message_id, subject_with_token
+from cases.models import Correspondence, SlaClock, SlaClockEvent, SlaNotification
 from cases.services.impact import engagement_update
 from cases.sla.durations import format_duration
 from cases.sla.rules import ACTIVE
 from partners.models import NoticeTemplate, PartnerContact
 from payhealth.links import absolute_url
+from payhealth.outbox import DATABASE_ERRORS, publish_on_commit, with_database_retries
 
 logger = logging.getLogger(__name__)
+# The task that sends one person's mail (`sla_mail_deliver`), published by name.
+SLA_MAIL_TASK = "cases.deliver_sla_mail_task"
 # Outbound notices that count as written to their addresses (sent, or on their way).
 WRITTEN = (
     Correspondence.Status.PENDING_APPROVAL,
@@ -121,7 +145,7 @@ def sla_mail(*, event: SlaClockEvent, user, escalation_failed: bool = False) -> 
 
 @transaction.atomic
 def sla_event_notify(*, event_id: int) -> str:
-    """Mail one warning or breach (and escalate a partner's breach), once; "notified" or "skipped"."""
+    """Escalate a partner's breach and queue one mail per person, once; "notified" or "skipped"."""
     event = (
         SlaClockEvent.objects.select_for_update(of=("self",))
         .select_related("clock__incident__owner", "clock__engagement__partner", "clock__calendar")
@@ -146,11 +170,167 @@ def sla_event_notify(*, event_id: int) -> str:
                 clock.engagement.partner,
                 " ".join(error.messages),
             )
-    for user in _recipients(clock.incident):
-        send_email(sla_mail(event=event, user=user, escalation_failed=escalation_failed))
+    rows = [
+        SlaNotification(event=event, recipient=user, address=user.email, escalation_failed=escalation_failed)
+        for user in _recipients(clock.incident)
+    ]
+    SlaNotification.objects.bulk_create(rows, ignore_conflicts=True)
     event.notified_at = timezone.now()
     event.save(update_fields=["notified_at"])
+    queued = SlaNotification.objects.filter(event=event, status=SlaNotification.Status.PENDING)
+    publish_on_commit(SLA_MAIL_TASK, list(queued.order_by("pk").values_list("pk", flat=True)))
     return "notified"
+
+
+# --- one person's mail ----------------------------------------------------------------------------
+
+
+def sla_mail_deliver(*, notification_id: int, final_attempt: bool = False) -> str:
+    """Send one person's warning or breach mail; "sent", "failed" or "skipped", or raises
+    TransientDeliveryError or OutcomeNotRecorded (see `cases.correspondence.delivery`)."""
+    row = _claim(notification_id)
+    if row is None:
+        return "skipped"
+    if row.recipient is None or not row.recipient.is_active:
+        with_database_retries(
+            lambda: _mail_failed(row.pk, _("The recipient was removed or deactivated before the mail was sent.")),
+            within=outcome_budget(),
+        )
+        return "failed"
+    outcome = mail_attempt(sla_mail(event=row.event, user=row.recipient, escalation_failed=row.escalation_failed))
+    if outcome.accepted:
+        try:
+            with_database_retries(lambda: _mail_sent(row.pk), within=outcome_budget())
+        except DATABASE_ERRORS as exc:
+            raise OutcomeNotRecorded({}, retry_countdown(1)) from exc
+        return "sent"
+    if outcome.transient and not final_attempt and row.attempts <= settings.PAYHEALTH_NOTICE_MAX_RETRIES:
+        countdown = retry_countdown(row.attempts)
+        with_database_retries(lambda: _mail_release(row.pk, outcome.reason, countdown), within=outcome_budget())
+        raise TransientDeliveryError(outcome.reason, countdown)
+    reason = outcome.reason
+    if outcome.transient:
+        reason = _("Gave up after %(attempts)s attempts: %(error)s") % {"attempts": row.attempts, "error": reason}
+    with_database_retries(lambda: _mail_failed(row.pk, reason), within=outcome_budget())
+    logger.warning("SLA mail %s to %s failed: %s", row.pk, row.address, reason)
+    return "failed"
+
+
+def sla_mail_record_accepted(*, notification_id: int) -> str:
+    """Record a mail the server accepted in an earlier run of the task (its database was away)."""
+    _mail_sent(notification_id)
+    return "sent"
+
+
+def _locked(notification_id: int) -> SlaNotification | None:
+    return SlaNotification.objects.select_for_update(of=("self",)).filter(pk=notification_id).first()
+
+
+@transaction.atomic
+def _claim(notification_id: int) -> SlaNotification | None:
+    row = (
+        SlaNotification.objects.select_for_update(of=("self",))
+        .select_related(
+            "recipient__profile",
+            "event__clock__incident__owner",
+            "event__clock__engagement__partner",
+            "event__clock__calendar",
+        )
+        .filter(pk=notification_id)
+        .first()
+    )
+    if row is None or row.status != SlaNotification.Status.PENDING:
+        return None
+    now = timezone.now()
+    if row.next_attempt_at and row.next_attempt_at > now + EARLY_SLACK:
+        return None  # a duplicate task ahead of the retry that owns this attempt
+    row.status = SlaNotification.Status.SENDING
+    row.sent_at = now  # while sending: when this attempt began (read by the sweep)
+    row.next_attempt_at = None
+    row.attempts += 1  # exact: the row is locked
+    row.save(update_fields=["status", "sent_at", "next_attempt_at", "attempts"])
+    return row
+
+
+@transaction.atomic
+def _mail_sent(notification_id: int) -> None:
+    """The server accepted the mail: whatever the row says now, it was sent."""
+    row = _locked(notification_id)
+    if row is None or row.status == SlaNotification.Status.SENT:
+        return
+    row.status = SlaNotification.Status.SENT
+    row.sent_at = timezone.now()
+    row.next_attempt_at = None
+    row.last_error = ""
+    row.save(update_fields=["status", "sent_at", "next_attempt_at", "last_error"])
+
+
+@transaction.atomic
+def _mail_release(notification_id: int, reason: str, countdown: float) -> None:
+    row = _locked(notification_id)
+    if row is None or row.status != SlaNotification.Status.SENDING:
+        return
+    row.status = SlaNotification.Status.PENDING
+    row.sent_at = None
+    row.next_attempt_at = timezone.now() + timedelta(seconds=countdown)
+    row.last_error = reason
+    row.save(update_fields=["status", "sent_at", "next_attempt_at", "last_error"])
+
+
+@transaction.atomic
+def _mail_failed(notification_id: int, reason: str) -> None:
+    row = _locked(notification_id)
+    if row is None or row.status not in (SlaNotification.Status.SENDING, SlaNotification.Status.PENDING):
+        return
+    row.status = SlaNotification.Status.FAILED
+    row.sent_at = None
+    row.next_attempt_at = None
+    row.last_error = reason[:MAX_ERROR_LENGTH]
+    row.save(update_fields=["status", "sent_at", "next_attempt_at", "last_error"])
+
+
+def sla_mail_requeue_stuck(*, reconnected_at: datetime | None = None, stuck_after: timedelta | None = None) -> int:
+    """Publish again the mails whose task was lost (`pending` past their due time) or whose worker
+    died (`sending` longer than a task may run; the mail may have gone: counted as a possible
+    duplicate). After the broker came back (`reconnected_at`), every due pending mail created
+    before then is published at once. Returns how many were published."""
+    stuck_after = stuck_threshold() if stuck_after is None else stuck_after
+    total = 0
+    for _batch in range(50):
+        count = _requeue_mail_batch(stuck_after=stuck_after, reconnected_at=reconnected_at)
+        total += count
+        if count < settings.PAYHEALTH_NOTICE_SWEEP_BATCH:
+            break
+    if total:
+        logger.warning("re-queued %s stuck SLA mails", total)
+    return total
+
+
+@transaction.atomic
+def _requeue_mail_batch(*, stuck_after: timedelta, reconnected_at: datetime | None) -> int:
+    now = timezone.now()
+    Status = SlaNotification.Status
+    due = Coalesce("next_attempt_at", "created_at")
+    stuck = Q(status=Status.PENDING, due_at__lt=now - stuck_after)
+    if reconnected_at is not None:
+        stuck |= Q(status=Status.PENDING, created_at__lt=reconnected_at, due_at__lte=now)
+    interrupted = Q(status=Status.SENDING) & (Q(sent_at__lt=now - stuck_after) | Q(sent_at__isnull=True))
+    rows = list(
+        SlaNotification.objects.select_for_update(skip_locked=True)
+        .alias(due_at=due)
+        .filter(stuck | interrupted)
+        .only("pk", "status", "possible_duplicates")
+        .order_by("pk")[: settings.PAYHEALTH_NOTICE_SWEEP_BATCH]
+    )
+    for row in rows:
+        if row.status == Status.SENDING:
+            row.possible_duplicates += 1
+        row.status = Status.PENDING
+        row.sent_at = None
+        row.next_attempt_at = None
+        row.save(update_fields=["status", "sent_at", "next_attempt_at", "possible_duplicates"])
+    publish_on_commit(SLA_MAIL_TASK, [row.pk for row in rows])
+    return len(rows)
 
 
 def next_escalation_level(engagement) -> int | None:

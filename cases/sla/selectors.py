@@ -18,15 +18,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import F, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from cases.models import Incident, SlaClock, SlaClockEvent
+from cases.models import Incident, SlaClock, SlaClockEvent, SlaNotification
 from cases.models.incident import OPEN_STATUSES, Severity
 from cases.selectors import incident_list_visible_to
 from cases.sla.durations import ZERO, Level, format_duration_long, time_left_text
 from partners.businesstime import Schedule, business_elapsed, schedules_for
+from payhealth.ids import parse_id, parse_page
 from payhealth.web import PageNumbers
 
 State = SlaClock.State
@@ -222,13 +223,7 @@ def attach_sla_badges(*, user, incidents: list[Incident], now=None) -> None:
 
 def sla_badges_for_ids(*, user, ids: Iterable, now=None, limit: int = 100) -> list[tuple[int, ClockBadge | None]]:
     """(incident id, badge or None) for the visible incidents among `ids` (the queue's live refresh)."""
-    wanted = []
-    for value in ids:
-        try:
-            wanted.append(int(value))
-        except (TypeError, ValueError):
-            continue
-    wanted = list(dict.fromkeys(wanted))[:limit]
+    wanted = list(dict.fromkeys(number for value in ids if (number := parse_id(value)) is not None))[:limit]
     if not wanted:
         return []
     visible = list(incident_list_visible_to(user=user).filter(pk__in=wanted).values_list("pk", flat=True))
@@ -276,7 +271,10 @@ def incident_sla(*, user, incident: Incident, now=None) -> IncidentSla:
     events: dict[int, list[SlaClockEvent]] = defaultdict(list)
     if clocks and user.has_perm("cases.view_slaclockevent"):
         for event in (
-            SlaClockEvent.objects.filter(clock__incident=incident).select_related("actor").order_by("at", "id")
+            SlaClockEvent.objects.filter(clock__incident=incident)
+            .select_related("actor")
+            .prefetch_related(Prefetch("notifications", queryset=SlaNotification.objects.order_by("id")))
+            .order_by("at", "id")
         ):
             events[event.clock_id].append(event)
     badges = []
@@ -351,11 +349,7 @@ def _open_clocks(user) -> QuerySet[SlaClock]:
 
 
 def _number(value, default: int = 1) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return default
-    return number if number > 0 else default
+    return parse_page(value, default)
 
 
 def sla_at_risk(*, user, params, now=None, per_page: int = AT_RISK_PAGE_SIZE) -> AtRiskPage:

@@ -142,8 +142,12 @@ def _sweep_batch(*, kind: str, now: datetime, batch: int) -> tuple[list[int], in
     return event_ids, (rows[0][1] if rows else 0)
 
 
-def sla_sweep(*, now: datetime | None = None, batch: int = SWEEP_BATCH) -> SweepResult:
-    """Fire the warnings, then the breaches, of every running clock that crossed them by `now`."""
+def sla_sweep(
+    *, now: datetime | None = None, batch: int = SWEEP_BATCH, reconnected_at: datetime | None = None
+) -> SweepResult:
+    """Fire the warnings, then the breaches, of every running clock that crossed them by `now`;
+    after the broker came back (`reconnected_at`), queue again every unnotified event recorded
+    before that moment (its task may have been lost with the broker)."""
     now = now or timezone.now()
     fired = {}
     queued: set[int] = set()
@@ -155,7 +159,7 @@ def sla_sweep(*, now: datetime | None = None, batch: int = SWEEP_BATCH) -> Sweep
             queued.update(event_ids)
             if marked < batch:
                 break
-    _requeue_unnotified(now, already_queued=queued)
+    _requeue_unnotified(now, already_queued=queued, reconnected_at=reconnected_at)
     if fired[SlaClockEvent.Kind.WARN] or fired[SlaClockEvent.Kind.BREACH]:
         logger.info(
             "SLA sweep: %s warnings, %s breaches", fired[SlaClockEvent.Kind.WARN], fired[SlaClockEvent.Kind.BREACH]
@@ -163,9 +167,11 @@ def sla_sweep(*, now: datetime | None = None, batch: int = SWEEP_BATCH) -> Sweep
     return SweepResult(warned=fired[SlaClockEvent.Kind.WARN], breached=fired[SlaClockEvent.Kind.BREACH])
 
 
-def _requeue_unnotified(now: datetime, *, already_queued: set[int]) -> None:
+def _requeue_unnotified(now: datetime, *, already_queued: set[int], reconnected_at: datetime | None = None) -> None:
     """Queue again the notifications of events whose task was lost (their task is idempotent)."""
     stuck_before = now - timedelta(seconds=settings.PAYHEALTH_NOTICE_STUCK_AFTER)
+    if reconnected_at is not None:
+        stuck_before = max(stuck_before, reconnected_at)
     ids = list(
         SlaClockEvent.objects.filter(
             kind__in=[SlaClockEvent.Kind.WARN, SlaClockEvent.Kind.BREACH], notified_at__isnull=True, at__lt=stuck_before

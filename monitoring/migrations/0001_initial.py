@@ -55,7 +55,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('cases', '0011_mask_stored_card_numbers'),
+        ('cases', '0012_mask_stored_card_numbers'),
         ('partners', '0004_default_notice_templates'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

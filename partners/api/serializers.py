@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from partners.models import BusinessCalendar, Holiday, NoticeTemplate, Partner, PartnerContact, WorkingHours
-from payhealth.api.fields import ByIdOrKeyField
+from payhealth.api.fields import ByIdOrKeyField, DateTimeField
 from payhealth.api.serializers import ModelSerializer, Serializer
 from payhealth.i18n import Language
 
@@ -158,8 +158,8 @@ class BusinessCalendarSerializer(ModelSerializer):
 class BusinessTimeQuerySerializer(Serializer):
     """`start` with `end` (how much business time lies between them) or with `duration` (when it ends)."""
 
-    start = serializers.DateTimeField(help_text="ISO 8601 with an offset, e.g. 2026-03-02T09:00:00-06:00.")
-    end = serializers.DateTimeField(required=False)
+    start = DateTimeField(help_text="ISO 8601 with an offset, e.g. 2026-03-02T09:00:00-06:00.")
+    end = DateTimeField(required=False)
     duration = serializers.DurationField(
         required=False,
         min_value=timedelta(0),
@@ -178,8 +178,8 @@ class BusinessTimeQuerySerializer(Serializer):
 
 class BusinessTimeSerializer(Serializer):
     calendar = serializers.CharField(help_text="The calendar's code.")
-    start = serializers.DateTimeField()
-    end = serializers.DateTimeField()
+    start = DateTimeField()
+    end = DateTimeField()
     business_seconds = serializers.IntegerField(help_text="Open time of the calendar between start and end.")
     wall_seconds = serializers.IntegerField(help_text="Elapsed real time between start and end.")
 

@@ -29,7 +29,7 @@ from partners.businesstime import ZERO, business_add, business_elapsed, schedule
 from partners.models import BusinessCalendar, Holiday, PartnerContact, WorkingHours
 from partners.selectors import partners_visible_to
 from partners.services import contact_delete, contact_save
-from payhealth.api.filters import ListFiltersOnly
+from payhealth.api.filters import ListFiltersOnly, query_parameter_errors
 from payhealth.api.pagination import Cursor
 from payhealth.forms import FilterSet
 
@@ -147,6 +147,9 @@ class BusinessCalendarViewSet(
     @action(detail=True, methods=["get"], url_path="business-time")
     def business_time(self, request, code=None):
         calendar = self.get_object()
+        errors = query_parameter_errors(request.query_params, ["start", "end", "duration"])
+        if errors:
+            raise ValidationError(errors)
         query = BusinessTimeQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         start = query.validated_data["start"]

@@ -11,7 +11,9 @@ called it.
 from __future__ import annotations
 
 from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
 from django.utils.encoding import force_str
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
@@ -57,6 +59,10 @@ def _flatten(detail) -> dict[str, list[str]]:
 def handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         exc = _from_django(exc)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
     response = exception_handler(exc, context)
     if response is None:
         return None
@@ -92,3 +98,11 @@ class ErrorSerializer(Serializer):
     """The API's one error shape (documented on every operation by `schema.add_error_responses`)."""
 
     error = ErrorBodySerializer()
+
+
+def error_response(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None) -> JsonResponse:
+    """The one error format outside DRF's views: unknown API paths, requests refused before any view."""
+    body: dict = {"status": status, "code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return JsonResponse({"error": body}, status=status)

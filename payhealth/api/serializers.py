@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.db import models
 from rest_framework import serializers
 from rest_framework.fields import empty
 
+from payhealth.api.fields import DateTimeField
 from payhealth.pan import CARD_NUMBER_CODE, CARD_NUMBER_MESSAGE, contains_card_number
 
 
@@ -36,13 +38,39 @@ def card_number_errors(fields, data) -> dict:
     return errors
 
 
+def text_errors(fields, data) -> dict:
+    """{field: [message]} for each text field whose value as sent is not text, or is longer than
+    its max_length.
+
+    DRF takes a number for a text field (it writes it as text) and trims surrounding whitespace
+    before it measures, so `-122826` and "\f" with 80 characters passed fields that the schema
+    (`type: string`, `maxLength: 80`) says refuse them; the schema is the contract.
+    """
+    errors = {}
+    if not isinstance(data, Mapping):
+        return errors
+    for name, field in fields.items():
+        if field.read_only or not isinstance(field, serializers.CharField):
+            continue
+        value = field.get_value(data)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            errors[name] = [str(field.error_messages["invalid"])]
+        elif isinstance(value, str) and field.max_length is not None and len(value) > field.max_length:
+            errors[name] = [field.error_messages["max_length"].format(max_length=field.max_length)]
+    return errors
+
+
 class CardNumberFreeSerializer:
-    """A serializer mixin that refuses input holding a card number in any of its fields."""
+    """A serializer mixin that refuses input holding a card number in any of its fields (and text
+    longer than its field takes, as sent)."""
 
     def to_internal_value(self, data):
         errors = card_number_errors(self.fields, data)
         if errors:
             raise serializers.ValidationError(errors, code=CARD_NUMBER_CODE)
+        errors = text_errors(self.fields, data)
+        if errors:
+            raise serializers.ValidationError(errors, code="invalid")
         return super().to_internal_value(data)
 
 
@@ -51,4 +79,9 @@ class Serializer(CardNumberFreeSerializer, serializers.Serializer):
 
 
 class ModelSerializer(CardNumberFreeSerializer, serializers.ModelSerializer):
-    """The API's model serializer."""
+    """The API's model serializer: instants as valid RFC 3339 (`payhealth.api.fields.DateTimeField`)."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: DateTimeField,
+    }

@@ -4,7 +4,8 @@ Variables (all optional; see README "Configuration"):
 DATABASE_URL, CELERY_BROKER_URL, EMAIL_URL, DEFAULT_FROM_EMAIL, SECRET_KEY, DEBUG, ALLOWED_HOSTS,
 CSRF_TRUSTED_ORIGINS, PAYHEALTH_VAR_DIR, PAYHEALTH_TIME_ZONE, PAYHEALTH_SMTP_SINK_PORT, LOG_LEVEL,
 PAYHEALTH_NOTICE_MAX_RETRIES, PAYHEALTH_NOTICE_RETRY_BACKOFF, PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX,
-PAYHEALTH_NOTICE_STUCK_AFTER, INBOUND_IMAP_URL, PAYHEALTH_INBOUND_TOKEN, PAYHEALTH_INBOUND_MAX_MESSAGE_BYTES,
+PAYHEALTH_NOTICE_STUCK_AFTER, PAYHEALTH_TASK_TIME_LIMIT, PAYHEALTH_RECOVERY_SWEEP_SECONDS,
+INBOUND_IMAP_URL, PAYHEALTH_INBOUND_TOKEN, PAYHEALTH_INBOUND_MAX_MESSAGE_BYTES,
 PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES, PAYHEALTH_SLA_POLL_SECONDS, PAYHEALTH_SITE_URL,
 PAYHEALTH_WEBHOOK_TIMEOUT, PAYHEALTH_WEBHOOK_MAX_ATTEMPTS, PAYHEALTH_WEBHOOK_RETRY_BACKOFF,
 PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX, PAYHEALTH_WEBHOOK_DISABLE_AFTER, PAYHEALTH_WEBHOOK_STUCK_AFTER,
@@ -62,6 +63,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "payhealth.middleware.RefuseUnstorableTextMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -220,11 +222,16 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TIME_LIMIT = 300
+# How long one task may run (README "Recovering from faults"): a task past the soft limit is
+# interrupted (a delivery counts it as a transient error), past the hard limit its process is
+# killed. Every stuck threshold below must exceed it, since a row in `sending` younger than the
+# limit may still belong to a live task: start-up refuses a threshold that does not.
+PAYHEALTH_TASK_TIME_LIMIT = config.env_int("PAYHEALTH_TASK_TIME_LIMIT", 30, minimum=10, maximum=3600)
+CELERY_TASK_TIME_LIMIT = PAYHEALTH_TASK_TIME_LIMIT
+CELERY_TASK_SOFT_TIME_LIMIT = PAYHEALTH_TASK_TIME_LIMIT - max(5, PAYHEALTH_TASK_TIME_LIMIT // 5)
 # Celery's Django fixup closes the database connection around every task unless this is set: a
 # new PostgreSQL connection per task tripled the time of a notice delivery (bench/notices.py).
 CELERY_DB_REUSE_MAX = 100
-CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Task modules of feature packages (autodiscovery finds only each app's own tasks.py).
 CELERY_IMPORTS = ["cases.correspondence.tasks", "cases.sla.tasks"]
@@ -236,19 +243,36 @@ CELERY_TASK_ROUTES = {
     "cases.poll_inbound_mailbox_task": {"queue": "default"},
     "cases.sweep_sla_clocks_task": {"queue": "default"},
     "cases.notify_sla_event_task": {"queue": "default"},
+    "cases.deliver_sla_mail_task": {"queue": "default"},
+    "cases.requeue_stuck_sla_mail_task": {"queue": "default"},
     "webhooks.deliver_webhook_task": {"queue": "default"},
     "webhooks.requeue_stuck_webhooks_task": {"queue": "default"},
     "monitoring.create_metrics_partitions_task": {"queue": "default"},
     "monitoring.apply_metrics_retention_task": {"queue": "default"},
 }
+# The recovery sweeps (notices, SLA mails, webhooks) are cheap indexed queries that find nothing
+# most of the time: they run every PAYHEALTH_RECOVERY_SWEEP_SECONDS, so a tick lost while the
+# broker was down, or a row whose task was lost, waits a few seconds rather than minutes.
+PAYHEALTH_RECOVERY_SWEEP_SECONDS = config.env_int("PAYHEALTH_RECOVERY_SWEEP_SECONDS", 10, minimum=1, maximum=3600)
+_recovery = float(PAYHEALTH_RECOVERY_SWEEP_SECONDS)
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stuck-correspondence": {"task": "cases.requeue_stuck_correspondence_task", "schedule": 60.0},
+    "requeue-stuck-correspondence": {"task": "cases.requeue_stuck_correspondence_task", "schedule": _recovery},
+    "requeue-stuck-sla-mail": {"task": "cases.requeue_stuck_sla_mail_task", "schedule": _recovery},
     "poll-inbound-mailbox": {"task": "cases.poll_inbound_mailbox_task", "schedule": 60.0},
     "sweep-sla-clocks": {"task": "cases.sweep_sla_clocks_task", "schedule": 60.0},
-    "requeue-stuck-webhooks": {"task": "webhooks.requeue_stuck_webhooks_task", "schedule": 60.0},
+    "requeue-stuck-webhooks": {"task": "webhooks.requeue_stuck_webhooks_task", "schedule": _recovery},
     "create-metrics-partitions": {"task": "monitoring.create_metrics_partitions_task", "schedule": 6 * 3600.0},
     "apply-metrics-retention": {"task": "monitoring.apply_metrics_retention_task", "schedule": 3600.0},
 }
+# Published by every worker each time it (re)connects to the broker (payhealth/celery.py): work
+# queued before an outage whose task the broker lost is published again at once, and the SLA
+# sweep a lost beat tick skipped runs now. Each is idempotent; `reconnected_at` names the moment.
+PAYHEALTH_RECONNECT_TASKS = [
+    "cases.sweep_sla_clocks_task",
+    "cases.requeue_stuck_correspondence_task",
+    "cases.requeue_stuck_sla_mail_task",
+    "webhooks.requeue_stuck_webhooks_task",
+]
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -263,11 +287,16 @@ PAYHEALTH_TIMELINE_LISTENERS = [
 
 # Partner notices (cases/correspondence/delivery.py): SMTP retries back off exponentially from
 # RETRY_BACKOFF seconds up to RETRY_BACKOFF_MAX, at most MAX_RETRIES times, then the notice
-# fails; the sweep re-queues notices left in `queued` longer than STUCK_AFTER seconds.
+# fails; the sweep re-queues notices left in `queued` STUCK_AFTER seconds past their next
+# attempt, or in `sending` STUCK_AFTER seconds after their attempt began (its worker died). The
+# same policy applies to the SLA warning and breach mails, one delivery per recipient.
 PAYHEALTH_NOTICE_MAX_RETRIES = config.env_int("PAYHEALTH_NOTICE_MAX_RETRIES", 6, minimum=0, maximum=50)
 PAYHEALTH_NOTICE_RETRY_BACKOFF = config.env_int("PAYHEALTH_NOTICE_RETRY_BACKOFF", 15, minimum=1, maximum=3600)
 PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX = config.env_int("PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX", 240, minimum=1, maximum=86400)
-PAYHEALTH_NOTICE_STUCK_AFTER = config.env_int("PAYHEALTH_NOTICE_STUCK_AFTER", 300, minimum=1, maximum=86400)
+PAYHEALTH_NOTICE_STUCK_AFTER = config.env_int(
+    "PAYHEALTH_NOTICE_STUCK_AFTER", PAYHEALTH_TASK_TIME_LIMIT + 15, minimum=1, maximum=86400
+)
+config.require_longer("PAYHEALTH_NOTICE_STUCK_AFTER", PAYHEALTH_NOTICE_STUCK_AFTER, than=PAYHEALTH_TASK_TIME_LIMIT)
 # How often SLA badges (queue, incident page, at-risk list) refresh themselves, in seconds.
 PAYHEALTH_SLA_POLL_SECONDS = config.env_int("PAYHEALTH_SLA_POLL_SECONDS", 30, minimum=1, maximum=3600)
 PAYHEALTH_NOTICE_SWEEP_BATCH = 200
@@ -278,7 +307,8 @@ PAYHEALTH_SITE_URL = config.env_str("PAYHEALTH_SITE_URL", "http://localhost:8000
 # failures (5xx, 408, 429, network) retry with backoff from RETRY_BACKOFF up to RETRY_BACKOFF_MAX
 # seconds (kept under the Redis visibility timeout) for MAX_ATTEMPTS attempts in all; a
 # subscription is disabled after DISABLE_AFTER failed deliveries in a row. The sweep re-queues
-# deliveries still pending STUCK_AFTER seconds past their next attempt.
+# deliveries still pending STUCK_AFTER seconds past their next attempt, or delivering
+# STUCK_AFTER seconds after their attempt began.
 PAYHEALTH_WEBHOOK_TIMEOUT = config.env_int("PAYHEALTH_WEBHOOK_TIMEOUT", 10, minimum=1, maximum=120)
 PAYHEALTH_WEBHOOK_MAX_ATTEMPTS = config.env_int("PAYHEALTH_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1, maximum=50)
 PAYHEALTH_WEBHOOK_RETRY_BACKOFF = config.env_int("PAYHEALTH_WEBHOOK_RETRY_BACKOFF", 30, minimum=1, maximum=3600)
@@ -286,7 +316,10 @@ PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX = config.env_int(
     "PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX", 1800, minimum=1, maximum=3000
 )
 PAYHEALTH_WEBHOOK_DISABLE_AFTER = config.env_int("PAYHEALTH_WEBHOOK_DISABLE_AFTER", 10, minimum=1, maximum=1000)
-PAYHEALTH_WEBHOOK_STUCK_AFTER = config.env_int("PAYHEALTH_WEBHOOK_STUCK_AFTER", 120, minimum=1, maximum=86400)
+PAYHEALTH_WEBHOOK_STUCK_AFTER = config.env_int(
+    "PAYHEALTH_WEBHOOK_STUCK_AFTER", PAYHEALTH_TASK_TIME_LIMIT + 15, minimum=1, maximum=86400
+)
+config.require_longer("PAYHEALTH_WEBHOOK_STUCK_AFTER", PAYHEALTH_WEBHOOK_STUCK_AFTER, than=PAYHEALTH_TASK_TIME_LIMIT)
 PAYHEALTH_WEBHOOK_SWEEP_BATCH = 200
 # Webhooks go to public addresses only (webhooks/targets.py): loopback, private, link-local,
 # multicast, unspecified and reserved addresses and local names are refused unless listed here
@@ -352,7 +385,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "payhealth.api.renderers.BrowsableAPIRenderer",  # development only: production answers JSON only
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["payhealth.api.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # The client's address for anonymous throttling: X-Forwarded-For only from a trusted proxy.
     "NUM_PROXIES": 1 if PAYHEALTH_TRUSTED_PROXY else 0,

@@ -1,5 +1,6 @@
 """Tests: the same PostgreSQL and broker as configured (or embedded), fast password hashing."""
 
+from payhealth import config
 from payhealth.settings.base import *  # noqa: F403
 
 DEBUG = False
@@ -20,3 +21,9 @@ PAYHEALTH_WEBHOOK_ALLOWED_HOSTS = ["localhost", "127.0.0.1", "::1"]
 # Login throttling counts in this process's memory (the live server runs in it too); the suite
 # empties the cache before each test (tests/conftest.py), so no test inherits another's failures.
 SILENCED_SYSTEM_CHECKS = ["axes.W001"]
+
+# A test's Celery worker consumes a queue of its own (tests/support.py sets this variable for
+# it): the tasks it publishes itself (a retry, an SLA mail, a sweep's work) go to that queue too.
+_test_worker_queue = config.env_str("PAYHEALTH_TEST_WORKER_QUEUE")
+if _test_worker_queue:
+    CELERY_TASK_ROUTES = {name: {"queue": _test_worker_queue} for name in CELERY_TASK_ROUTES}  # noqa: F405

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import SlaClock, SlaClockEvent, SlaPolicy
+from cases.sla.durations import DURATION_PATTERN
 from cases.sla.reports import ReportFilter, sla_attainment, sla_breaches, sla_partner_scorecard, sla_time_to
 from tests.api.helpers import token_client
 from tests.cases.sla.report_data import build_report_desk
@@ -208,8 +209,8 @@ def test_every_desk_role_reads_policies(analyst):
     assert (policy["name"], policy["calendar"], policy["acknowledge_target"], policy["resolve_target"]) == (
         "SEV1 default",
         "24x7",
-        "00:15:00",
-        "04:00:00",
+        "15m",
+        "4h",
     )
     assert (policy["partner"], policy["partner_kind"], policy["warn_at"]) == (None, "", "0.75")
 
@@ -232,7 +233,7 @@ def test_a_lead_adds_changes_and_deactivates_a_partner_policy(lead):
     )
     assert created.status_code == 201, created.json()
     policy_id = created.json()["id"]
-    assert (created.json()["partner"]["code"], created.json()["resolve_target"]) == ("prosa", "1 21:00:00")
+    assert (created.json()["partner"]["code"], created.json()["resolve_target"]) == ("prosa", "45h")
 
     changed = client.patch(reverse("api:sla-policy-detail", args=[policy_id]), {"acknowledge_target": "01:00:00"})
     assert changed.status_code == 200
@@ -266,3 +267,74 @@ def test_policy_rules_come_from_the_service(lead, partner_manager):
     assert (default.active, default.resolve_target) == (True, timedelta(hours=8))
     assert not SlaPolicy.objects.filter(name="Switches SEV2").exists()
     assert SlaClock.objects.count() == 0
+
+
+# --- targets as the policy form writes them --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored", "shown"),
+    [
+        ("30m", timedelta(minutes=30), "30m"),
+        ("4h", timedelta(hours=4), "4h"),
+        ("1h 30m", timedelta(minutes=90), "1h 30m"),
+        ("2d", timedelta(days=2), "48h"),
+        ("01:30:00", timedelta(minutes=90), "1h 30m"),
+        ("1 04:00:00", timedelta(hours=28), "28h"),
+        ("PT45H", timedelta(hours=45), "45h"),
+    ],
+)
+def test_targets_are_typed_as_in_the_policy_form_and_shown_as_it_shows_them(lead, typed, stored, shown):
+    client = token_client(lead)
+    created = client.post(
+        reverse("api:sla-policy-list"),
+        {
+            "name": "Switches SEV3",
+            "severity": "sev3",
+            "partner_kind": "switch",
+            "calendar": "24x7",
+            "acknowledge_target": typed,
+            "resolve_target": "8h",
+        },
+    )
+    assert created.status_code == 201, created.json()
+    assert created.json()["acknowledge_target"] == shown
+    assert SlaPolicy.objects.get(pk=created.json()["id"]).acknowledge_target == stored
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("90", "Write a duration with units, like 30m, 4h, 1h 30m or 2d"),
+        ("00:00:30", "Give whole minutes."),
+        ("99999999999d", "Give a duration of at most 1500 days."),
+        ("1501d", "Give a duration of at most 1500 days."),
+        ("-01:00:00", "Give a duration of at most 1500 days."),
+    ],
+)
+def test_a_target_the_form_refuses_is_a_field_error(lead, typed, message):
+    response = token_client(lead).post(
+        reverse("api:sla-policy-list"),
+        {"name": "x", "severity": "sev3", "partner_kind": "switch", "calendar": "24x7", "acknowledge_target": typed},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["acknowledge_target"][0].startswith(message)
+
+
+@pytest.mark.parametrize("typed", ["2d", "1 04:00:00", "P1D"])
+def test_days_are_refused_on_a_business_hours_calendar_as_on_the_form(lead, typed):
+    policy = SlaPolicy.objects.get(severity="sev3", partner=None, partner_kind="", active=True)
+    assert not policy.calendar.is_24x7
+    response = token_client(lead).patch(reverse("api:sla-policy-detail", args=[policy.pk]), {"resolve_target": typed})
+    assert response.status_code == 400
+    assert "a day is ambiguous" in response.json()["error"]["fields"]["resolve_target"][0]
+
+
+def test_the_schema_documents_the_target_format():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
+    target = schema["SlaPolicyWriteRequest"]["properties"]["acknowledge_target"]
+    assert target["pattern"] == DURATION_PATTERN
+    assert "1h 30m" in target["description"]
+    assert schema["SlaPolicy"]["properties"]["acknowledge_target"]["example"] == "1h 30m"

@@ -80,7 +80,7 @@ def test_a_second_run_finds_nothing(capsys):
 
 def test_the_upgrade_migration_masks_with_the_models_of_its_state():
     incident, *_ = _write_around_the_guards()
-    state = MigrationExecutor(connection).loader.project_state(("cases", "0011_mask_stored_card_numbers"))
+    state = MigrationExecutor(connection).loader.project_state(("cases", "0012_mask_stored_card_numbers"))
     done = card_numbers_scrub(apps=state.apps)
     assert done.total == 7
     assert done.card_numbers["cases.Incident.title"] == 1

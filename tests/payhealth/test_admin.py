@@ -33,6 +33,7 @@ from cases.models import (
     SavedView,
     SlaClock,
     SlaClockEvent,
+    SlaNotification,
     SlaPolicy,
 )
 from cases.search import search
@@ -56,7 +57,7 @@ pytestmark = pytest.mark.django_db
 
 User = get_user_model()
 OUR_APPS = ("accounts", "partners", "cases", "alerts", "webhooks", "monitoring")
-INLINE_ONLY = {WorkingHours, Holiday, WebhookAttempt}  # edited/shown on their parent's page
+INLINE_ONLY = {WorkingHours, Holiday, WebhookAttempt, SlaNotification}  # edited/shown on their parent's page
 # Django 5.2's admin refuses models with a composite primary key; a segment's page shows its buckets.
 NOT_REGISTERED = {AuthBucket}
 READ_ONLY = {

@@ -41,6 +41,18 @@ ROOT = Path(__file__).resolve().parents[2]
         ("PAYHEALTH_LOGIN_FAILURE_LIMIT", "0", "PAYHEALTH_LOGIN_FAILURE_LIMIT=0 is out of range"),
         ("PAYHEALTH_LOGIN_COOLOFF_MINUTES", "soon", "PAYHEALTH_LOGIN_COOLOFF_MINUTES='soon' is not a whole number"),
         ("PAYHEALTH_TRUSTED_PROXY", "perhaps", "PAYHEALTH_TRUSTED_PROXY='perhaps' is not a boolean"),
+        (
+            "PAYHEALTH_NOTICE_STUCK_AFTER",
+            "30",
+            "PAYHEALTH_NOTICE_STUCK_AFTER=30 must be longer than PAYHEALTH_TASK_TIME_LIMIT=30",
+        ),
+        (
+            "PAYHEALTH_WEBHOOK_STUCK_AFTER",
+            "20",
+            "PAYHEALTH_WEBHOOK_STUCK_AFTER=20 must be longer than PAYHEALTH_TASK_TIME_LIMIT=30",
+        ),
+        ("PAYHEALTH_TASK_TIME_LIMIT", "5", "PAYHEALTH_TASK_TIME_LIMIT=5 is out of range"),
+        ("PAYHEALTH_RECOVERY_SWEEP_SECONDS", "0", "PAYHEALTH_RECOVERY_SWEEP_SECONDS=0 is out of range"),
     ],
 )
 def test_manage_py_refuses_a_malformed_variable_with_one_line(name, value, fragment):

@@ -79,3 +79,26 @@ def test_backoff_doubles_from_the_first_delay_up_to_the_cap_with_jitter(retries,
 
     assert all(nominal * 0.8 <= delay <= nominal * 1.2 for delay in delays)
     assert len(set(delays)) > 1  # jittered, so waiting tasks spread out
+
+
+def test_an_outcome_is_recorded_again_while_the_database_blinks_then_given_up_after_the_budget(monkeypatch):
+    from django.db import OperationalError as DatabaseDown
+
+    closed: list[bool] = []
+    monkeypatch.setattr(outbox.connection, "close", lambda: closed.append(True))
+    tries: list[int] = []
+
+    def write() -> str:
+        tries.append(1)
+        if len(tries) < 3:
+            raise DatabaseDown("server closed the connection unexpectedly")
+        return "recorded"
+
+    assert outbox.with_database_retries(write, within=5, first=0.01, cap=0.02) == "recorded"
+    assert (len(tries), len(closed)) == (3, 2)  # a fresh connection before each new try
+
+    def never() -> None:
+        raise DatabaseDown("connection refused")
+
+    with pytest.raises(DatabaseDown):
+        outbox.with_database_retries(never, within=0.05, first=0.01, cap=0.02)

@@ -311,3 +311,53 @@ def test_a_receivers_answer_is_kept_without_card_numbers(httpserver, hook, analy
     webhook_deliver(delivery_id=delivery.pk)
 
     assert delivery.attempt_log.get().response_body == "refused: card 411111******1111"
+
+
+def test_after_the_broker_returns_every_pending_delivery_created_before_is_published_again(
+    hook, analyst, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    _incident, lost_with_the_broker = status_change(analyst)
+    reconnected_at = timezone.now()
+    _incident, after = status_change(analyst, to="triaging")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert webhook_requeue_stuck() == 0  # younger than the stuck threshold
+        assert webhook_requeue_stuck(reconnected_at=reconnected_at) == 1
+
+    assert published(callbacks, DELIVER_TASK) == [[lost_with_the_broker.pk]]
+    assert after.pk not in published(callbacks, DELIVER_TASK)[0]
+
+
+@pytest.mark.django_db(transaction=True)  # the worker drops its broken connection between tries
+def test_an_answer_the_database_could_not_take_is_recorded_again_and_never_posted_twice(
+    httpserver, hook, analyst, fast_retries, monkeypatch
+):
+    from django.db import OperationalError
+
+    from webhooks.delivery import OutcomeNotRecorded, webhook_record_outcome
+
+    httpserver.expect_request("/hook").respond_with_data("ok", status=200)
+    _incident, delivery = status_change(analyst)
+    real_record = delivery_module._record
+    down = {"tries": 0}
+
+    def database_away(delivery_id, outcome):
+        down["tries"] += 1
+        raise OperationalError("the database server closed the connection")
+
+    monkeypatch.setattr(delivery_module, "_record", database_away)
+    fast_retries.CELERY_TASK_SOFT_TIME_LIMIT = 0.2  # a short budget for recording, in this test
+    with pytest.raises(OutcomeNotRecorded) as kept:
+        webhook_deliver(delivery_id=delivery.pk)
+    assert down["tries"] >= 1
+    delivery.refresh_from_db()
+    assert delivery.status == Status.DELIVERING  # nothing recorded yet, and nothing retried
+
+    monkeypatch.setattr(delivery_module, "_record", real_record)
+    assert webhook_record_outcome(delivery_id=delivery.pk, outcome=kept.value.outcome) == "succeeded"
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == (Status.SUCCEEDED, 1, 200)
+    assert len(received(httpserver)) == 1

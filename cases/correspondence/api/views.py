@@ -33,9 +33,11 @@ from cases.correspondence.inbound.parse import sanitise_html
 from cases.correspondence.inbound.store import inbound_attach
 from cases.correspondence.selectors import correspondence_visible_to, triage_messages
 from cases.models import Attachment, Correspondence, PartnerEngagement
+from cases.models.incident import MAX_PARTNERS_PER_INCIDENT
 from cases.selectors import incident_visible_by_reference, incident_visible_or_404
 from partners.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer
 from partners.models import NoticeTemplate
+from payhealth.api.fields import DateTimeField
 from payhealth.api.pagination import Cursor
 from payhealth.api.serializers import ModelSerializer, Serializer
 from payhealth.i18n import Language
@@ -108,6 +110,7 @@ class CorrespondenceSerializer(ModelSerializer):
             "sent_at",
             "received_at",
             "attempts",
+            "possible_duplicates",
             "last_error",
             "created_at",
             "attachments",
@@ -133,13 +136,13 @@ class ComposeSerializer(Serializer):
     partners = serializers.ListField(
         child=PartnerByIdOrCodeField(),
         required=False,
-        max_length=500,
+        max_length=MAX_PARTNERS_PER_INCIDENT,
         help_text="Engaged partners to write to, by id or code.",
     )
     all_partners = serializers.BooleanField(
         default=False, help_text="Every engaged partner not marked as not involved, instead of `partners`."
     )
-    next_update = serializers.DateTimeField(
+    next_update = DateTimeField(
         required=False, allow_null=True, help_text="When the partners hear from us again (optional)."
     )
 

@@ -37,6 +37,7 @@ from cases.correspondence.selectors import incident_notices, notice_drafts, noti
 from cases.models import Correspondence, Incident, Severity
 from cases.models.incident import most_severe
 from cases.selectors import incident_list_visible_to, incident_visible_or_404
+from payhealth.ids import parse_ids
 from payhealth.web import add_service_errors, desk_permission
 
 Status = Correspondence.Status
@@ -56,7 +57,7 @@ def _notice(request, pk: int) -> Correspondence:
 
 
 def _ids(values) -> list[int]:
-    return sorted({int(value) for value in values if str(value).isdigit()})
+    return parse_ids(values)
 
 
 def _review_url(incident: Incident, ids: list[int]) -> str:

@@ -2,8 +2,10 @@
 leads' reports, read through the same selectors as the pages (`cases.sla.selectors`, `cases.sla.reports`)
 and written through the same services (`cases.sla.policies`).
 
-Durations a person edits (policy targets) are ISO 8601 or "[D ]HH:MM:SS" strings; durations the
-desk measures (time left, consumed, percentiles) are seconds, so clients can compute with them.
+Durations a person edits (policy targets) are written as the policy form has them, "30m", "4h",
+"1h 30m" ("2d" on a 24x7 calendar), and read in that form, "[D ]HH:MM:SS" and ISO 8601 too
+(`cases.sla.durations.parse_duration_text`, the form's parser); durations the desk measures (time
+left, consumed, percentiles) are seconds, so clients can compute with them.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -20,9 +23,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.serializers import UserRefSerializer
-from cases.models import SlaClock, SlaClockEvent, SlaPolicy
+from cases.models import SlaClock, SlaClockEvent, SlaNotification, SlaPolicy
 from cases.models.incident import Severity
 from cases.selectors import incident_visible_or_404
+from cases.sla.durations import (
+    DURATION_FORMAT_MESSAGE,
+    DURATION_PATTERN,
+    days_refused_message,
+    format_duration_text,
+    gives_days,
+    parse_duration_text,
+)
 from cases.sla.policies import EDITABLE_FIELDS, sla_policy_deactivate, sla_policy_save
 from cases.sla.reports import (
     DIMENSIONS,
@@ -36,10 +47,12 @@ from cases.sla.reports import (
 from cases.sla.selectors import ClockBadge, incident_sla, sla_at_risk
 from partners.api.serializers import PartnerRefSerializer
 from partners.models import BusinessCalendar, Partner
-from payhealth.api.filters import ListFiltersOnly
+from payhealth.api.fields import DateTimeField
+from payhealth.api.filters import ListFiltersOnly, query_parameter_errors
 from payhealth.api.pagination import Cursor
 from payhealth.api.serializers import ModelSerializer, Serializer
 
+TARGET_FIELDS = ("acknowledge_target", "first_notice_target", "update_every", "resolve_target")
 SLA_READ = ("cases.view_incident", "cases.view_slaclock")
 REPORTS = ("cases.view_sla_reports",)
 
@@ -51,12 +64,67 @@ def seconds(value: timedelta | None) -> float | None:
 # Policies -------------------------------------------------------------------------------------
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "nullable": True,
+        "example": "1h 30m",
+        "description": 'Business time in hours and minutes, e.g. "30m", "4h", "1h 30m", "45h".',
+    }
+)
+class TargetOutputField(serializers.Field):
+    """A target as the policy form shows it: hours and minutes, never days ("45h")."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return format_duration_text(value, days=False)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "nullable": True,
+        "pattern": DURATION_PATTERN,
+        "example": "1h 30m",
+        "description": (
+            'Business time: "30m", "4h", "1h 30m", "2d" (days on 24x7 calendars only), or "[D ]HH:MM:SS" '
+            '("01:30:00"); whole minutes, at most 1500 days; empty or null: not timed.'
+        ),
+    }
+)
+class TargetField(serializers.Field):
+    """A target typed as in the policy form, read by the form's own parser."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError(DURATION_FORMAT_MESSAGE, code="duration_format")
+        try:
+            return parse_duration_text(data)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages, code=error.code) from error
+
+    def to_representation(self, value):
+        return format_duration_text(value, days=False)
+
+
 class SlaPolicySerializer(ModelSerializer):
     partner = PartnerRefSerializer(read_only=True, allow_null=True)
     partner_kind = serializers.ChoiceField(
         choices=Partner.Kind.choices, allow_blank=True, read_only=True, help_text="Empty: every kind."
     )
     calendar = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    acknowledge_target = TargetOutputField()
+    first_notice_target = TargetOutputField()
+    update_every = TargetOutputField()
+    resolve_target = TargetOutputField()
 
     class Meta:
         model = SlaPolicy
@@ -77,10 +145,10 @@ class SlaPolicyWriteSerializer(Serializer):
         allow_null=True,
         help_text="A partner's code, for a policy of one partner.",
     )
-    acknowledge_target = serializers.DurationField(required=False, allow_null=True)
-    first_notice_target = serializers.DurationField(required=False, allow_null=True)
-    update_every = serializers.DurationField(required=False, allow_null=True)
-    resolve_target = serializers.DurationField(required=False, allow_null=True)
+    acknowledge_target = TargetField()
+    first_notice_target = TargetField()
+    update_every = TargetField()
+    resolve_target = TargetField()
     calendar = serializers.SlugRelatedField(
         slug_field="code", queryset=BusinessCalendar.objects.all(), help_text="A business calendar's code."
     )
@@ -88,6 +156,20 @@ class SlaPolicyWriteSerializer(Serializer):
         max_digits=3, decimal_places=2, required=False, help_text="Share of the target at which a warning fires."
     )
     retarget_on_severity_change = serializers.BooleanField(required=False)
+
+    def validate(self, attrs):
+        # Days are ambiguous on a business-hours calendar: the policy form's rule.
+        policy = self.context.get("policy")
+        calendar = attrs.get("calendar") or (policy.calendar if policy is not None else None)
+        if calendar is not None and not calendar.is_24x7:
+            errors = {
+                field: [days_refused_message(calendar)]
+                for field in TARGET_FIELDS
+                if isinstance(self.initial_data.get(field), str) and gives_days(self.initial_data[field])
+            }
+            if errors:
+                raise ValidationError(errors)
+        return attrs
 
 
 class SlaPolicyOrder(Cursor):
@@ -132,7 +214,7 @@ class SlaPolicyViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveMo
     @extend_schema(summary="Change an SLA policy", request=SlaPolicyWriteSerializer, responses=SlaPolicySerializer)
     def partial_update(self, request, pk=None):
         policy = self.get_object()
-        incoming = SlaPolicyWriteSerializer(data=request.data, partial=True)
+        incoming = SlaPolicyWriteSerializer(data=request.data, partial=True, context={"policy": policy})
         incoming.is_valid(raise_exception=True)
         return self._answer(sla_policy_save(actor=request.user, policy=policy, **incoming.validated_data))
 
@@ -150,13 +232,23 @@ class SlaPolicyViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveMo
 # Clocks ---------------------------------------------------------------------------------------
 
 
+class SlaNotificationSerializer(ModelSerializer):
+    """One person's mail about a warning or breach: sent, waiting for a retry, or refused (with the answer)."""
+
+    class Meta:
+        model = SlaNotification
+        fields = ["address", "status", "attempts", "possible_duplicates", "next_attempt_at", "sent_at", "last_error"]
+        read_only_fields = fields
+
+
 class SlaClockEventSerializer(ModelSerializer):
     actor = UserRefSerializer(read_only=True, allow_null=True)
     data = serializers.DictField(read_only=True)
+    notifications = SlaNotificationSerializer(many=True, read_only=True)
 
     class Meta:
         model = SlaClockEvent
-        fields = ["id", "kind", "at", "reason", "actor", "cycle", "data", "notified_at"]
+        fields = ["id", "kind", "at", "reason", "actor", "cycle", "data", "notified_at", "notifications"]
         read_only_fields = fields
 
 
@@ -178,12 +270,12 @@ class SlaClockSerializer(Serializer):
     consumed_seconds = serializers.SerializerMethodField(help_text="Used so far: live while running.")
     time_left_seconds = serializers.SerializerMethodField(help_text="Negative once overdue.")
     text = serializers.CharField(help_text="The time left in words, in your language.")
-    started_at = serializers.DateTimeField(source="clock.started_at")
-    due_at = serializers.DateTimeField(source="clock.due_at", allow_null=True)
-    warn_due_at = serializers.DateTimeField(source="clock.warn_due_at", allow_null=True)
-    warned_at = serializers.DateTimeField(source="clock.warned_at", allow_null=True)
-    breached_at = serializers.DateTimeField(source="clock.breached_at", allow_null=True)
-    stopped_at = serializers.DateTimeField(source="clock.stopped_at", allow_null=True)
+    started_at = DateTimeField(source="clock.started_at")
+    due_at = DateTimeField(source="clock.due_at", allow_null=True)
+    warn_due_at = DateTimeField(source="clock.warn_due_at", allow_null=True)
+    warned_at = DateTimeField(source="clock.warned_at", allow_null=True)
+    breached_at = DateTimeField(source="clock.breached_at", allow_null=True)
+    stopped_at = DateTimeField(source="clock.stopped_at", allow_null=True)
     pause_reason = serializers.CharField(source="clock.pause_reason")
     cycle = serializers.IntegerField(source="clock.cycle")
 
@@ -249,6 +341,9 @@ class AtRiskView(APIView):
 
     @extend_schema(summary="Clocks at risk", parameters=[AtRiskQuerySerializer], responses=AtRiskSerializer)
     def get(self, request):
+        errors = query_parameter_errors(request.query_params, ["family", "partner", "mine", "page"])
+        if errors:
+            raise ValidationError(errors)
         incoming = AtRiskQuerySerializer(data=request.query_params)
         incoming.is_valid(raise_exception=True)
         page = sla_at_risk(user=request.user, params=request.query_params)
@@ -337,7 +432,7 @@ class BreachRowSerializer(Serializer):
     family_label = serializers.CharField()
     partner = serializers.CharField(allow_blank=True)
     target_seconds = SecondsField(source="target")
-    breached_at = serializers.DateTimeField(allow_null=True)
+    breached_at = DateTimeField(allow_null=True)
     state = serializers.CharField()
     state_label = serializers.CharField()
     overdue_wall_seconds = SecondsField(source="overdue_wall")
@@ -388,7 +483,13 @@ ScorecardReportSerializer = _report(ScorecardRowSerializer)
 
 
 def report_filter(request) -> ReportFilter:
-    """The filter the HTML report would use for these parameters, or 400 with its field messages."""
+    """The filter the HTML report would use for these parameters, or 400 with its field messages.
+
+    The page reads an empty or repeated parameter as its default; the API refuses it, as its
+    schema says (a date, one of the choices)."""
+    errors = query_parameter_errors(request.query_params, [*ReportQuerySerializer().fields, "dimension", "page"])
+    if errors:
+        raise ValidationError(errors)
     form = SlaReportForm(request.query_params or None)
     filters = form.report_filter()
     if filters is None:

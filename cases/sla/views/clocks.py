@@ -23,6 +23,7 @@ from cases.models.incident import Severity
 from cases.selectors import incident_visible_or_404
 from cases.sla.selectors import OVERDUE_COUNT_CAP, incident_sla, sla_at_risk, sla_badges_for_ids, sla_overdue_count
 from partners.models import Partner
+from payhealth.ids import parse_ids
 from payhealth.pan import masked
 from payhealth.web import desk_permission, wants_fragment
 
@@ -33,7 +34,7 @@ AT_RISK_PARAMS = ("family", "severity", "partner", "mine", "page")
 
 def sla_open_ids(request: HttpRequest) -> set[int]:
     """Clocks whose history the viewer has expanded (the poll sends them), kept open on refresh."""
-    return {int(value) for value in request.GET.getlist("open") if value.isdigit()}
+    return set(parse_ids(request.GET.getlist("open")))
 
 
 def incident_sla_html(request: HttpRequest, incident, *, sla=None, oob: bool = False) -> str:

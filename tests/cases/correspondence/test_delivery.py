@@ -12,14 +12,18 @@ import logging
 import re
 import smtplib
 import socket
+import threading
 import time
 import uuid
 from datetime import timedelta
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
+from cases.correspondence import delivery as delivery_module
 from cases.correspondence.compose import notice_compose
 from cases.correspondence.delivery import (
     TransientDeliveryError,
@@ -29,9 +33,10 @@ from cases.correspondence.delivery import (
 )
 from cases.correspondence.dispatch import notice_retry, notice_send
 from cases.correspondence.tasks import deliver_correspondence_task
-from cases.models import CaseEvent, Correspondence, PartnerEngagement
+from cases.models import CaseEvent, Correspondence, PartnerEngagement, SlaClock
 from payhealth.celery import app
 from tests.cases.correspondence.data import notice_desk
+from tests.cases.sla.data import sla_desk
 from tests.support import (
     RedisServer,
     celery_broker,
@@ -177,7 +182,11 @@ def test_a_4xx_answer_puts_the_notice_back_in_the_queue_for_a_retry(smtp, desk, 
         correspondence_deliver(correspondence_id=row.pk)
     row.refresh_from_db()
     assert (row.status, row.attempts, row.last_error, row.sent_at) == (Status.QUEUED, 1, answer, None)
+    wait = (row.next_attempt_at - row.queued_at).total_seconds()
+    assert 0.8 * settings.PAYHEALTH_NOTICE_RETRY_BACKOFF <= wait <= 1.2 * settings.PAYHEALTH_NOTICE_RETRY_BACKOFF
+    assert correspondence_deliver(correspondence_id=row.pk) == "skipped"  # a duplicate task, ahead of the retry
 
+    Correspondence.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now())  # the retry is due
     assert correspondence_deliver(correspondence_id=row.pk) == "sent"
     row.refresh_from_db()
     assert (row.status, row.attempts, row.last_error) == (Status.SENT, 2, "")
@@ -239,6 +248,72 @@ def test_recipients_refused_one_by_one_are_noted_on_a_sent_notice(smtp, desk, an
     assert row.last_error == "intl@bbva.test: 550 5.1.1 No such user"
     assert smtp.accepted[0]["X-RcptTo"] == "operacion@bbva.test"
     assert events_of(row, CaseEvent.Kind.NOTICE_SENT)[0]["to"] == ["operacion@bbva.test"]
+
+
+# --- sent first, its consequences second --------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sent_update_commits_without_waiting_for_the_incidents_sla_clocks(settings, analyst, partner_manager):
+    """Another transaction holds every SLA clock of the incident: the notice is still recorded
+    `sent` at once (the window after the server's 250 never waits on a clock); the timeline row
+    and the clocks follow when the lock is released."""
+    live = sla_desk(actor=analyst)
+    row = queue_notices(live, analyst, partner_manager, partners=[live.visa])[0]
+    assert SlaClock.objects.filter(incident=live.incident).exists()
+    with scripted_smtp_server() as (port, handler):
+        smtp_settings(settings, port)
+        holder = psycopg.connect(database_url_for_workers(), autocommit=False)
+        outcome: list[str] = []
+        worker = threading.Thread(
+            target=lambda: (outcome.append(correspondence_deliver(correspondence_id=row.pk)), connection.close())
+        )
+        try:
+            holder.execute("select id from cases_slaclock where incident_id = %s for update", [live.incident.pk])
+            worker.start()
+            wait_for(
+                lambda: Correspondence.objects.get(pk=row.pk).status == Status.SENT,
+                timeout=30,
+                what="the notice to be recorded sent while the clocks are locked",
+            )
+            assert Correspondence.objects.get(pk=row.pk).consequences_at is None
+            assert events_of(row, CaseEvent.Kind.NOTICE_SENT) == []
+        finally:
+            holder.rollback()
+            holder.close()
+            worker.join(timeout=30)
+    assert outcome == ["sent"]
+    row.refresh_from_db()
+    assert row.consequences_at is not None
+    assert len(events_of(row, CaseEvent.Kind.NOTICE_SENT)) == 1
+    assert [m["Message-ID"] for m in handler.accepted] == [row.message_id]
+
+
+def test_the_sweep_completes_what_a_worker_that_died_after_the_sent_update_left(
+    smtp, desk, analyst, partner_manager, monkeypatch
+):
+    row = queue_notices(desk, analyst, partner_manager, partners=[desk.visa])[0]
+
+    def dies(**kwargs):
+        raise SystemExit("worker killed")  # between the two transactions
+
+    monkeypatch.setattr(delivery_module, "correspondence_record_sent", dies)
+    with pytest.raises(SystemExit):
+        correspondence_deliver(correspondence_id=row.pk)
+    monkeypatch.undo()
+    row.refresh_from_db()
+    assert (row.status, row.consequences_at) == (Status.SENT, None)
+    assert events_of(row, CaseEvent.Kind.NOTICE_SENT) == []
+
+    assert correspondence_requeue_stuck(sending_after=timedelta(0)) == 0  # nothing to send again
+    assert correspondence_requeue_stuck(sending_after=timedelta(0)) == 0
+
+    row.refresh_from_db()
+    assert row.consequences_at is not None
+    assert len(events_of(row, CaseEvent.Kind.NOTICE_SENT)) == 1
+    desk.visa_engagement.refresh_from_db()
+    assert desk.visa_engagement.partner_status == PartnerEngagement.PartnerStatus.NOTIFIED
+    assert len(smtp.seen) == 1
 
 
 # --- end to end: real workers, real broker, real SMTP server ----------------------------------
@@ -305,7 +380,9 @@ def live_desk(transactional_db, analyst):
 
 def wait_for_status(rows, status, *, timeout=30, worker=None):
     def done():
-        return all(Correspondence.objects.get(pk=row.pk).status == status for row in rows)
+        # A sent notice is done once its consequences (timeline, SLA clocks, first notice) are recorded too.
+        current = [Correspondence.objects.get(pk=row.pk) for row in rows]
+        return all(row.status == status and (status != Status.SENT or row.consequences_at) for row in current)
 
     try:
         wait_for(done, timeout=timeout, what=f"notices to be {status}")
@@ -455,7 +532,7 @@ def test_a_worker_killed_after_the_smtp_send_causes_no_message_with_another_mess
     wait_for_status([row], Status.SENT, worker=notice_worker)
 
     row.refresh_from_db()
-    assert row.attempts == 2
+    assert (row.attempts, row.possible_duplicates) == (2, 1)  # counted where deliveries are shown
     assert [m["Message-ID"] for m in live_smtp.accepted] == [row.message_id, row.message_id]
     assert len({m.get_content() for m in live_smtp.accepted}) == 1
     assert len(events_of(row, CaseEvent.Kind.NOTICE_SENT)) == 1
@@ -482,7 +559,8 @@ def test_a_broker_stopped_while_notices_are_queued_then_started_delivers_each_on
             assert live_smtp.seen == []
 
             redis.start()
-            assert correspondence_requeue_stuck(stuck_after=timedelta(0)) == 3  # what beat's sweep does
+            # What beat's sweep does (the reconnecting worker's own sweep may have taken some first).
+            assert correspondence_requeue_stuck(stuck_after=timedelta(0)) <= 3
             wait_for_status(drafts, Status.SENT, timeout=45, worker=worker)
 
             assert correspondence_requeue_stuck(stuck_after=timedelta(0)) == 0

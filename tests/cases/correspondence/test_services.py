@@ -550,7 +550,7 @@ def test_the_sweep_requeues_notices_stuck_in_queued_or_interrupted_while_sending
     )
     sending_recently = compose_breakage(desk, analyst, partners=[desk.visa]).drafts[0]
     Correspondence.objects.filter(pk=sending_recently.pk).update(
-        status=Status.SENDING, queued_at=now - timedelta(hours=1), sent_at=now - timedelta(minutes=2)
+        status=Status.SENDING, queued_at=now - timedelta(hours=1), sent_at=now - timedelta(seconds=20)
     )
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -565,6 +565,7 @@ def test_the_sweep_requeues_notices_stuck_in_queued_or_interrupted_while_sending
         Status.SENDING,
     ]
     assert rows[interrupted.pk].sent_at is None
+    assert (rows[interrupted.pk].possible_duplicates, rows[stuck.pk].possible_duplicates) == (1, 0)
     assert rows[stuck.pk].queued_at > now
     assert len(callbacks) == 1
     queued = notice_events(desk.incident, CaseEvent.Kind.NOTICE_QUEUED)

@@ -16,7 +16,6 @@ from accounts.models import Profile
 from cases.correspondence.compose import notice_compose
 from cases.models import CaseEvent, Correspondence, SlaClockEvent
 from cases.services import incident_transition
-from cases.sla.notify import sla_event_notify
 from cases.sla.sweep import sla_sweep
 from partners.models import NoticeTemplate
 from partners.notices import (
@@ -36,7 +35,7 @@ from partners.notices import (
 from partners.services import notice_template_activate
 from tests.api.helpers import token_client
 from tests.cases.correspondence.data import notice_desk
-from tests.cases.sla.data import deliver_notice, freeze, mx, sla_desk
+from tests.cases.sla.data import deliver_notice, freeze, mx, notify_and_mail, sla_desk
 from tests.factories import AffectedMerchantFactory, MerchantFactory
 
 SUBJECT = "[{{ reference }}] Update"
@@ -471,7 +470,7 @@ def test_an_sla_escalation_from_a_template_beyond_the_limits_still_tells_the_des
     breach = SlaClockEvent.objects.get(kind=SlaClockEvent.Kind.BREACH, clock=partner_ack)
     mail.outbox.clear()
 
-    assert sla_event_notify(event_id=breach.pk) == "notified"
+    assert notify_and_mail(event_id=breach.pk) == "notified"
 
     breach.refresh_from_db()
     assert breach.notified_at is not None
@@ -489,3 +488,8 @@ def test_an_sla_escalation_from_a_template_beyond_the_limits_still_tells_the_des
         "No se pudo redactar el aviso de escalamiento a BBVA México con su plantilla: un gestor de socios debe "
         "corregir la plantilla de escalamiento por SLA." in " ".join(by_address["ana@payhealth.test"].split())
     )
+
+
+def test_an_index_that_is_not_ascii_digits_is_an_unknown_variable():
+    assert body_errors("{{ symptoms.0.code }}") == []
+    assert body_errors("{{ symptoms.².code }}") == ["Line 1: “symptoms.²” is not something a notice can show."]

@@ -141,3 +141,15 @@ def assert_replay_matches(clock: SlaClock) -> None:
     replayed = clock_replay(clock)
     stored = {field: getattr(clock, field) for field in replayed}
     assert stored == replayed, (clock, stored, replayed)
+
+
+def notify_and_mail(*, event_id: int) -> str:
+    """`sla_event_notify`, then each person's mail as its task would send it (no broker here)."""
+    from cases.models import SlaNotification
+    from cases.sla.notify import sla_event_notify, sla_mail_deliver
+
+    result = sla_event_notify(event_id=event_id)
+    pending = SlaNotification.objects.filter(event_id=event_id, status=SlaNotification.Status.PENDING)
+    for pk in pending.order_by("pk").values_list("pk", flat=True):
+        sla_mail_deliver(notification_id=pk)
+    return result

@@ -166,7 +166,17 @@ def test_deactivating_frees_the_scope(lead, always):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("30m", 30 * M), ("1h 30m", 90 * M), ("2d", 48 * H), ("45 min", 45 * M), ("1d4h", 28 * H), ("", None)],
+    [
+        ("30m", 30 * M),
+        ("1h 30m", 90 * M),
+        ("2d", 48 * H),
+        ("45 min", 45 * M),
+        ("1d4h", 28 * H),
+        ("", None),
+        ("01:30:00", 90 * M),
+        ("1 04:00:00", 28 * H),
+        ("PT45H", 45 * H),
+    ],
 )
 def test_durations_are_parsed(text, expected):
     assert parse_duration_text(text) == expected

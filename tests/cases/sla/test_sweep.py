@@ -19,7 +19,7 @@ from django.utils import translation
 
 from accounts.models import Profile
 from cases.correspondence.delivery import correspondence_deliver
-from cases.models import CaseEvent, Correspondence, SlaClock, SlaClockEvent
+from cases.models import CaseEvent, Correspondence, SlaClock, SlaClockEvent, SlaNotification
 from cases.services import incident_open, incident_transition
 from cases.sla import sweep as sweep_module
 from cases.sla import tasks as tasks_module
@@ -28,13 +28,25 @@ from cases.sla.notify import sla_event_notify, sla_mail
 from cases.sla.sweep import SweepResult, sla_sweep
 from payhealth import outbox
 from payhealth.celery import app
-from tests.cases.sla.data import H, M, assert_replay_matches, deliver_notice, freeze, mx, partner_reply, sla_desk, utc
+from tests.cases.sla.data import (
+    H,
+    M,
+    assert_replay_matches,
+    deliver_notice,
+    freeze,
+    mx,
+    notify_and_mail,
+    partner_reply,
+    sla_desk,
+    utc,
+)
 from tests.database import HeldTransaction, backends_blocked_by
 from tests.factories import UserFactory
 from tests.support import (
     celery_routes,
     database_url_for_workers,
     delete_queue,
+    published,
     scripted_smtp_server,
     start_celery_worker,
     stop_celery_worker,
@@ -302,11 +314,12 @@ def test_one_sweep_over_many_crossing_clocks_takes_a_constant_number_of_queries(
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("held_in", ["sla_warning", "sla_breached"])
 def test_two_sweeps_at_the_same_time_fire_each_warning_and_breach_once(
-    monkeypatch, analyst, queued_notifications, held_in
+    monkeypatch, analyst, queued_notifications, held_in, settings
 ):
     """The overlap is certain: the first sweep is held inside its warning (or breach) batch, its
     clocks marked and locked but not committed, while the second sweep runs; the first commits
     only once the second has finished or is waiting for one of its locks."""
+    settings.PAYHEALTH_NOTICE_STUCK_AFTER = 3600  # fired events are not due for recovery yet
     incidents = sev1_incidents(monkeypatch, analyst, 20)
     held = HeldTransaction()
     real_published = sweep_module.timeline.published
@@ -377,7 +390,7 @@ def test_the_owner_and_every_lead_are_mailed_once_in_their_language_and_zone(mon
     sla_sweep(now=T0 + 12 * M)
     (warn,) = sweep_events(Kind.WARN)
 
-    assert sla_event_notify(event_id=warn.pk) == "notified"
+    assert notify_and_mail(event_id=warn.pk) == "notified"
     assert sla_event_notify(event_id=warn.pk) == "skipped"
 
     warn.refresh_from_db()
@@ -433,7 +446,7 @@ def test_a_partner_breach_escalates_to_the_next_level_once(monkeypatch, analyst,
     breach = SlaClockEvent.objects.get(kind=Kind.BREACH, clock=partner_ack)
     mail.outbox.clear()
 
-    assert sla_event_notify(event_id=breach.pk) == "notified"
+    assert notify_and_mail(event_id=breach.pk) == "notified"
     assert sla_event_notify(event_id=breach.pk) == "skipped"
 
     escalations = Correspondence.objects.filter(incident=desk.incident, kind="sla_escalation")
@@ -479,7 +492,7 @@ def test_a_partner_breach_answered_before_it_is_told_tells_the_desk_but_escalate
     partner_reply(notice)  # BBVA answers a minute late, before the notification task ran
     mail.outbox.clear()
 
-    assert sla_event_notify(event_id=breach.pk) == "notified"
+    assert notify_and_mail(event_id=breach.pk) == "notified"
 
     assert not Correspondence.objects.filter(incident=desk.incident, kind="sla_escalation").exists()
     assert desk.engagement(desk.bbva).escalation_level == 1
@@ -488,7 +501,7 @@ def test_a_partner_breach_answered_before_it_is_told_tells_the_desk_but_escalate
 
 # --- end to end: a real worker and a real SMTP server -----------------------------------------
 
-SLA_TASKS = ["cases.notify_sla_event_task", "cases.deliver_correspondence_task"]
+SLA_TASKS = ["cases.notify_sla_event_task", "cases.deliver_sla_mail_task", "cases.deliver_correspondence_task"]
 
 
 @pytest.fixture(scope="module")
@@ -591,3 +604,57 @@ def _zone_label():
     from cases.correspondence.context import zone_label
 
     return zone_label("America/Mexico_City")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_mails_everyone_once_when_the_server_refuses_one_lead(sla_worker, monkeypatch, analyst, lead):
+    """One lead's mailbox answers 550: the owner and the other lead are mailed once, the refusal
+    is recorded for that lead alone, and later sweeps send nothing again."""
+    smtp, log = sla_worker
+    smtp.reset()
+    other_lead = UserFactory(username="leo", role="lead", email="leo@payhealth.test")
+    smtp.refuse["lucia@payhealth.test"] = "550 5.1.1 <lucia@payhealth.test>: mailbox unavailable"
+    sev1_incidents(monkeypatch, analyst, 1)
+    try:
+        assert sla_sweep(now=T0 + 12 * M) == SweepResult(warned=1, breached=0)
+        (warn,) = sweep_events(Kind.WARN)
+
+        def settled():
+            rows = SlaNotification.objects.filter(event=warn)
+            return rows.count() == 3 and not rows.filter(status__in=["pending", "sending"]).exists()
+
+        wait_for(settled, timeout=60, what="every mail of the warning to be sent or refused")
+        for later in (T0 + 13 * M, T0 + 14 * M):  # sweeps after the refusal, the warning older than any threshold
+            assert sla_sweep(now=later) == SweepResult(warned=0, breached=0)
+        wait_until_worker_ran_everything_queued(log)  # any repeat would have been mailed by now
+    finally:
+        smtp.refuse.clear()
+
+    rows = {row.address: row for row in SlaNotification.objects.filter(event=warn)}
+    assert {address: (row.status, row.attempts) for address, row in rows.items()} == {
+        "ana@payhealth.test": ("sent", 1),
+        "leo@payhealth.test": ("sent", 1),
+        "lucia@payhealth.test": ("failed", 1),
+    }
+    assert rows["lucia@payhealth.test"].last_error.endswith("550 5.1.1 <lucia@payhealth.test>: mailbox unavailable")
+    assert sorted(m["To"] for m in smtp.accepted) == ["ana@payhealth.test", other_lead.email]
+    assert [m["To"] for m in smtp.seen].count("lucia@payhealth.test") == 0  # refused at RCPT, never handed over
+
+
+@pytest.mark.django_db
+def test_after_the_broker_returns_the_sweep_queues_again_an_unnotified_event_however_young(
+    monkeypatch, analyst, django_capture_on_commit_callbacks
+):
+    sev1_incidents(monkeypatch, analyst, 1)
+    sla_sweep(now=WARN_AT)  # its notification task is then lost with the broker
+    (warn,) = sweep_events(Kind.WARN)
+    soon = WARN_AT + timedelta(seconds=10)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        sla_sweep(now=soon)
+    assert published(callbacks, NOTIFY_TASK) == []  # younger than the stuck threshold
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        sla_sweep(now=soon, reconnected_at=WARN_AT + timedelta(seconds=5))
+    assert published(callbacks, NOTIFY_TASK) == [[warn.pk]]

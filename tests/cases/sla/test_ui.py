@@ -367,8 +367,8 @@ def test_incident_sla_reads_in_constant_queries(lead, paused_incident, django_as
     incident = paused_incident["incident"]
     lead.has_perm("cases.view_slaclock")  # permissions cached on the user, as in a request
 
-    # Clocks, events, then the mx-banking schedule (calendars, hours, holidays).
-    with django_assert_num_queries(5):
+    # Clocks, events, their mails, then the mx-banking schedule (calendars, hours, holidays).
+    with django_assert_num_queries(6):
         sla = incident_sla(user=lead, incident=incident)
     assert [badge.label for badge in sla.clocks] == ["Acknowledge", "Resolve", "Prosa · Acknowledge"]
 

@@ -14,7 +14,7 @@ def mask(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("cases", "0010_card_numbers_masked"),
+        ("cases", "0011_reliable_delivery"),
         ("accounts", "0004_desk_roles_not_staff"),
         ("partners", "0004_default_notice_templates"),
         ("alerts", "0002_default_rules"),
