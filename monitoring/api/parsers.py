@@ -1,6 +1,8 @@
 """The two bodies `POST /api/v1/metrics/buckets/` reads: JSON (a list of rows, or {"rows": [...]})
 and NDJSON (one row object per line). Both read at most MAX_BODY_BYTES_PER_ROW bytes per row
-allowed (PAYHEALTH_METRICS_MAX_ROWS), so an oversized body is refused before it is parsed."""
+allowed (PAYHEALTH_METRICS_MAX_ROWS), so an oversized body is refused before it is parsed, and
+both hold the API's JSON rules (`payhealth.api.parsers`): nesting beyond reason, a NUL or an
+unpaired surrogate is a 400."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser
 
+from payhealth.api.parsers import MAX_DEPTH, check_json
+
 MAX_BODY_BYTES_PER_ROW = 2048
 
 
@@ -22,6 +26,10 @@ class BodyTooLarge(APIException):
 
 def body_limit() -> int:
     return settings.PAYHEALTH_METRICS_MAX_ROWS * MAX_BODY_BYTES_PER_ROW
+
+
+def _too_deep() -> ParseError:
+    return ParseError(_("JSON nested deeper than %(depth)d levels.") % {"depth": MAX_DEPTH})
 
 
 def _read(stream) -> str:
@@ -40,9 +48,13 @@ class BucketsJSONParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
-            return json.loads(_read(stream))
+            data = json.loads(_read(stream))
+        except RecursionError:
+            raise _too_deep() from None
         except ValueError as error:
             raise ParseError(_("The body is not JSON: %(error)s") % {"error": error}) from None
+        check_json(data)
+        return data
 
 
 class NDJSONParser(BaseParser):
@@ -57,6 +69,9 @@ class NDJSONParser(BaseParser):
                 continue
             try:
                 rows.append(json.loads(line))
+            except RecursionError:
+                raise _too_deep() from None
             except ValueError:
                 raise ParseError(_("Line %(line)d is not JSON.") % {"line": number}) from None
+        check_json(rows)
         return rows

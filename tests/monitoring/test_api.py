@@ -208,3 +208,16 @@ def test_a_series_longer_than_31_days_or_backwards_is_refused(api, data):
     assert [r.status_code for r in (too_long, backwards, not_a_date)] == [400, 400, 400]
     assert set(too_long.json()["error"]["fields"]) == {"end"}
     assert set(backwards.json()["error"]["fields"]) == {"start"}
+
+
+@pytest.mark.parametrize("kind", ["application/json", "application/x-ndjson"])
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 5000 + "]" * 5000, '[{"merchant": "a\\u0000b"}]', '[{"merchant": "\\ud800"}]', '{"a": 1', "\x00"],
+)
+def test_hostile_bodies_are_a_400_in_both_formats(api, data, body, kind):
+    response = api.post(URL, body, content_type=kind)
+
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error"]["status"] == 400
+    assert AuthBucket.objects.count() == 0
