@@ -34,6 +34,8 @@ _READ_ALL = [
     "cases.view_slaclockevent",
     "alerts.view_alertseverityrule",
     "alerts.view_alertreceipt",
+    "monitoring.view_segment",
+    "monitoring.view_authbucket",
 ]
 
 _ANALYST_WRITES = [
@@ -51,6 +53,7 @@ _ANALYST_WRITES = [
     "cases.add_correspondence",  # drafting notices
     "cases.change_correspondence",
     "alerts.submit_alert",  # analysts and leads; a monitoring system posts with such a user's token
+    "monitoring.submit_metrics",  # payment data, likewise: posted with a desk user's token or imported
 ]
 
 _PARTNER_MANAGER_WRITES = [

@@ -30,5 +30,6 @@ API_MODULES = [
     "cases.correspondence.api.urls",
     "cases.sla.api.urls",
     "webhooks.api.urls",
+    "monitoring.api.urls",
 ]
 urlpatterns += [path("", include(module)) for module in API_MODULES]

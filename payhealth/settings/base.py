@@ -9,7 +9,8 @@ INBOUND_IMAP_URL, PAYHEALTH_INBOUND_TOKEN, PAYHEALTH_INBOUND_MAX_MESSAGE_BYTES,
 PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES, PAYHEALTH_SLA_POLL_SECONDS, PAYHEALTH_SITE_URL,
 PAYHEALTH_WEBHOOK_TIMEOUT, PAYHEALTH_WEBHOOK_MAX_ATTEMPTS, PAYHEALTH_WEBHOOK_RETRY_BACKOFF,
 PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX, PAYHEALTH_WEBHOOK_DISABLE_AFTER, PAYHEALTH_WEBHOOK_STUCK_AFTER,
-PAYHEALTH_WEBHOOK_ALLOWED_HOSTS,
+PAYHEALTH_WEBHOOK_ALLOWED_HOSTS, PAYHEALTH_METRICS_BUCKET_MINUTES, PAYHEALTH_METRICS_LATE_DAYS,
+PAYHEALTH_METRICS_RETENTION_DAYS, PAYHEALTH_METRICS_MAX_ROWS, PAYHEALTH_METRICS_IDEMPOTENCY_HOURS,
 PAYHEALTH_LOGIN_FAILURE_LIMIT, PAYHEALTH_LOGIN_COOLOFF_MINUTES, PAYHEALTH_TRUSTED_PROXY,
 PAYHEALTH_SESSION_HOURS, PAYHEALTH_SESSION_EXPIRE_AT_BROWSER_CLOSE (production: SECURE_COOKIES,
 PAYHEALTH_HSTS_SECONDS).
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "cases",
     "webhooks",
     "alerts",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -245,6 +247,8 @@ CELERY_TASK_ROUTES = {
     "cases.requeue_stuck_sla_mail_task": {"queue": "default"},
     "webhooks.deliver_webhook_task": {"queue": "default"},
     "webhooks.requeue_stuck_webhooks_task": {"queue": "default"},
+    "monitoring.create_metrics_partitions_task": {"queue": "default"},
+    "monitoring.apply_metrics_retention_task": {"queue": "default"},
 }
 # The recovery sweeps (notices, SLA mails, webhooks) are cheap indexed queries that find nothing
 # most of the time: they run every PAYHEALTH_RECOVERY_SWEEP_SECONDS, so a tick lost while the
@@ -257,6 +261,8 @@ CELERY_BEAT_SCHEDULE = {
     "poll-inbound-mailbox": {"task": "cases.poll_inbound_mailbox_task", "schedule": 60.0},
     "sweep-sla-clocks": {"task": "cases.sweep_sla_clocks_task", "schedule": 60.0},
     "requeue-stuck-webhooks": {"task": "webhooks.requeue_stuck_webhooks_task", "schedule": _recovery},
+    "create-metrics-partitions": {"task": "monitoring.create_metrics_partitions_task", "schedule": 6 * 3600.0},
+    "apply-metrics-retention": {"task": "monitoring.apply_metrics_retention_task", "schedule": 3600.0},
 }
 # Published by every worker each time it (re)connects to the broker (payhealth/celery.py): work
 # queued before an outage whose task the broker lost is published again at once, and the SLA
@@ -336,6 +342,17 @@ PAYHEALTH_INBOUND_MAX_MESSAGE_BYTES = config.env_int(
 PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES = config.env_int(
     "PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=0, maximum=1024**3
 )
+
+# Payment data (monitoring/, docs/monitoring.md): buckets of BUCKET_MINUTES (5, 15 or 60) aligned
+# in UTC; a row may come up to LATE_DAYS late; monthly partitions older than RETENTION_DAYS are
+# dropped; a batch holds at most MAX_ROWS rows; an Idempotency-Key is kept IDEMPOTENCY_HOURS.
+PAYHEALTH_METRICS_BUCKET_MINUTES = config.env_int("PAYHEALTH_METRICS_BUCKET_MINUTES", 15, minimum=5, maximum=60)
+if PAYHEALTH_METRICS_BUCKET_MINUTES not in (5, 15, 60):
+    raise config.ConfigError(f"PAYHEALTH_METRICS_BUCKET_MINUTES={PAYHEALTH_METRICS_BUCKET_MINUTES} is not 5, 15 or 60")
+PAYHEALTH_METRICS_LATE_DAYS = config.env_int("PAYHEALTH_METRICS_LATE_DAYS", 7, minimum=0, maximum=31)
+PAYHEALTH_METRICS_RETENTION_DAYS = config.env_int("PAYHEALTH_METRICS_RETENTION_DAYS", 400, minimum=62, maximum=3650)
+PAYHEALTH_METRICS_MAX_ROWS = config.env_int("PAYHEALTH_METRICS_MAX_ROWS", 5000, minimum=1, maximum=50000)
+PAYHEALTH_METRICS_IDEMPOTENCY_HOURS = config.env_int("PAYHEALTH_METRICS_IDEMPOTENCY_HOURS", 24, minimum=1, maximum=720)
 
 # The REST API (payhealth/api/). Tokens first, then the browser's session (with CSRF).
 PAYHEALTH_API_THROTTLE_TOKEN = config.env_str("PAYHEALTH_API_THROTTLE_TOKEN", "1200/min")

@@ -12,13 +12,14 @@ READ = {
     "cases.view_partnerengagement", "cases.view_investigationnote", "cases.view_correspondence",
     "cases.view_caseevent", "cases.view_slapolicy", "cases.view_slaclock", "cases.view_slaclockevent",
     "alerts.view_alertseverityrule", "alerts.view_alertreceipt",
+    "monitoring.view_segment", "monitoring.view_authbucket",
 }  # fmt: skip
 ANALYST_WRITES = {
     "cases.add_incident", "cases.change_incident", "cases.add_merchant", "cases.change_merchant",
     "cases.add_affectedmerchant", "cases.change_affectedmerchant", "cases.delete_affectedmerchant",
     "cases.add_partnerengagement", "cases.change_partnerengagement", "cases.add_investigationnote",
     "cases.change_investigationnote", "cases.add_correspondence", "cases.change_correspondence",
-    "alerts.submit_alert",
+    "alerts.submit_alert", "monitoring.submit_metrics",
 }  # fmt: skip
 MANAGER_WRITES = {
     "partners.add_partner", "partners.change_partner", "partners.add_partnercontact",

@@ -117,6 +117,11 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "alert-receipt-detail": {"get": DESK},
     "alert-rule-list": {"get": DESK, "post": LEADS},
     "alert-rule-detail": {"get": DESK, "put": LEADS, "patch": LEADS, "delete": LEADS},
+    # payment data: every desk role posts buckets (a monitoring system, with such a user's token) and reads
+    "metrics-buckets": {"post": DESK},
+    "segment-list": {"get": DESK},
+    "segment-detail": {"get": DESK},
+    "segment-series": {"get": DESK},
     # webhooks
     "webhook-subscription-list": {"get": MANAGERS, "post": MANAGERS},
     "webhook-subscription-detail": {"get": MANAGERS, "patch": MANAGERS, "delete": MANAGERS},
@@ -156,6 +161,8 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     },
     **{(f"sla-policy-{name}", "pk"): lambda w: MISSING for name in ("detail", "deactivate")},
     ("alert-receipt-detail", "pk"): lambda w: MISSING,
+    ("segment-detail", "pk"): lambda w: MISSING,
+    ("segment-series", "pk"): lambda w: MISSING,
     ("alert-rule-detail", "pk"): lambda w: MISSING,
     **{
         (f"webhook-subscription-{name}", "pk"): lambda w: MISSING
@@ -258,7 +265,7 @@ def _snapshot() -> dict[str, int]:
     """Row counts of every model of the project's apps: what a refused write must not change."""
     return {
         model._meta.label: model._default_manager.count()
-        for app in ("accounts", "cases", "partners", "alerts", "webhooks")
+        for app in ("accounts", "cases", "partners", "alerts", "webhooks", "monitoring")
         if apps.is_installed(app)
         for model in apps.get_app_config(app).get_models()
     }

@@ -26,7 +26,7 @@ from tests.factories import IncidentFactory, UserFactory
 
 PAN = "4111111111111111"
 FORMS_OF_A_PAN = ("4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111")
-OUR_PACKAGES = ("accounts", "alerts", "cases", "partners", "webhooks", "payhealth", "demo")
+OUR_PACKAGES = ("accounts", "alerts", "cases", "partners", "webhooks", "monitoring", "payhealth", "demo")
 # Monitoring's alert payload masks card numbers instead of refusing them (alerts/payload.py).
 MASKING_SERIALIZERS = {
     "alerts.payload.AlertPayloadSerializer",
@@ -87,7 +87,7 @@ def test_every_filterset_of_the_project_refuses_card_numbers():
     assert forgetful == [], "derive these from payhealth.forms.FilterSet"
 
 
-@pytest.mark.parametrize("app", ["accounts", "alerts", "cases", "partners", "webhooks"])
+@pytest.mark.parametrize("app", ["accounts", "alerts", "cases", "partners", "webhooks", "monitoring"])
 def test_every_model_of_the_project_refuses_card_numbers_at_save(app):
     forgetful = [
         model.__name__ for model in apps.get_app_config(app).get_models() if not issubclass(model, CardNumberFreeModel)

@@ -1,0 +1,1 @@
+"""Payment data: authorization outcome counts per segment and time bucket (docs/monitoring.md)."""

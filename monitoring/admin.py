@@ -1,0 +1,47 @@
+"""Payment data in the admin: segments and receipts are read-only (the upsert writes them); the
+import mappings are edited here alone (no page, no service).
+
+`AuthBucket` is not registered: Django 5.2's admin refuses models with a composite primary key.
+A segment's page shows its latest buckets instead.
+"""
+
+from django.contrib import admin
+from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from monitoring.models import ImportMapping, MetricsBatchReceipt, Segment
+from monitoring.selectors import segment_latest_buckets
+from payhealth.admin_forms import ReadOnlyAdminMixin
+
+LATEST = 24
+
+
+@admin.register(Segment)
+class SegmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "merchant", "network", "bin_prefix", "issuer", "route", "country", "funding", "entry_mode")
+    list_filter = ("network", "funding", "entry_mode", "country")
+    search_fields = ("merchant__account_id", "merchant__name", "bin_prefix", "issuer__code", "route__code")
+    list_select_related = ("merchant", "issuer", "route")
+    readonly_fields = ("latest_buckets",)
+
+    @admin.display(description=_("latest buckets"))
+    def latest_buckets(self, obj):
+        rows = segment_latest_buckets(segment=obj, limit=LATEST)
+        return format_html_join(
+            "\n",
+            "<div>{} · {} / {} · {}</div>",
+            ((b.bucket_start.isoformat(), b.approvals, b.attempts, b.decline_codes) for b in rows),
+        )
+
+
+@admin.register(MetricsBatchReceipt)
+class MetricsBatchReceiptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "user", "idempotency_key", "response_status")
+    search_fields = ("idempotency_key", "user__username")
+    list_select_related = ("user",)
+
+
+@admin.register(ImportMapping)
+class ImportMappingAdmin(admin.ModelAdmin):
+    list_display = ("name", "created_at")
+    search_fields = ("name",)

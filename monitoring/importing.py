@@ -1,0 +1,221 @@
+"""Importing buckets from a file (CSV, or Parquet): read, map columns to fields, check, upsert.
+
+A file is one batch: every row is checked, and any bad row (or a card number in any cell,
+mapped or not) leaves the database as it was. Rows are checked and written in chunks of
+CHUNK_ROWS inside one transaction, so memory stays flat however large the file is; after the
+first bad row the remaining rows are still checked (to report every error, up to MAX_ERRORS)
+but no longer written, and the transaction is rolled back. Each chunk goes through
+`buckets_upsert`, the one write path (COPY into a temporary table, one merge).
+
+Columns are mapped to fields by an `ImportMapping` (field → column name); a field the mapping
+leaves out is read from the column of its own name (the default mapping, docs/monitoring.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from monitoring.models import ImportMapping
+from monitoring.rows import FIELDS, MAX_ERRORS, REQUIRED, ROW, RowError, holds_card_number, rows_validate
+from monitoring.services import BucketBatchInvalid, buckets_upsert
+from payhealth.pan import CARD_NUMBER_MESSAGE
+
+CHUNK_ROWS = 5000
+PROGRESS_EVERY = 2.0  # seconds between progress reports
+
+
+@dataclass
+class ImportResult:
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    segments_created: int = 0
+    seconds: float = 0.0
+    dry_run: bool = False
+    errors: list[tuple[RowError, int, str]] = field(default_factory=list)  # (error, line, column)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+class ImportFailed(Exception):
+    """The file was refused; `result.errors` names each (row, line, column); nothing was written."""
+
+    def __init__(self, result: ImportResult):
+        super().__init__(_("%(count)d errors; nothing was imported.") % {"count": len(result.errors)})
+        self.result = result
+
+
+def mapping_columns(name: str | None) -> dict[str, str]:
+    """Field → column: the named mapping over the default one (each field's own name)."""
+    columns = {name_: name_ for name_ in FIELDS}
+    if name:
+        mapping = ImportMapping.objects.filter(name=name).first()
+        if mapping is None:
+            raise ValidationError({"mapping": _("No import mapping is named %(name)s.") % {"name": name}})
+        columns.update(mapping.columns)
+    return columns
+
+
+def _cell(value):
+    """A Parquet value as the row reader takes it (CSV cells are text already)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _csv_records(path: Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
+    handle = path.open(newline="", encoding="utf-8-sig")
+    reader = csv.DictReader(handle)
+    header = list(reader.fieldnames or [])
+
+    def records():
+        with handle:
+            for record in reader:
+                yield reader.line_num, record
+
+    return header, records()
+
+
+def _parquet_records(path: Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
+    import pyarrow.parquet as pq  # only for Parquet files
+
+    parquet = pq.ParquetFile(path)
+    header = list(parquet.schema_arrow.names)
+
+    def records():
+        number = 0
+        for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
+            for record in batch.to_pylist():
+                number += 1
+                yield number, {key: _cell(value) for key, value in record.items()}
+
+    return header, records()
+
+
+def file_records(path: Path) -> tuple[str, list[str], Iterator[tuple[int, dict]]]:
+    """(kind, header, records): each record with its line (CSV) or row (Parquet) number."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return "parquet", *_parquet_records(path)
+    return "csv", *_csv_records(path)
+
+
+def buckets_import(
+    *,
+    path: Path,
+    mapping: str | None = None,
+    actor=None,
+    dry_run: bool = False,
+    progress: Callable[[int, float], None] | None = None,
+) -> ImportResult:
+    """Import a file of buckets as one batch (module docstring); raises ImportFailed naming every error."""
+    columns = mapping_columns(mapping)
+    kind, header, records = file_records(path)
+    result = ImportResult(dry_run=dry_run)
+    for column in header:
+        if holds_card_number(column):
+            result.errors.append((RowError(0, ROW, str(CARD_NUMBER_MESSAGE)), 1, ""))
+            raise ImportFailed(result)
+    missing = [columns[f] for f in FIELDS if f in REQUIRED and columns[f] not in header]
+    if missing:
+        for column in missing:
+            result.errors.append((RowError(0, column, _("The file has no such column.")), 1, column))
+        raise ImportFailed(result)
+    wanted = {column: field_ for field_, column in columns.items() if column in header}
+    started = last_report = time.monotonic()
+    now = timezone.now()
+    seen: set[bytes] = set()
+    with transaction.atomic():
+        chunk: list[dict] = []
+        lines: list[int] = []
+        for line, record in records:
+            chunk.append(record)
+            lines.append(line)
+            if len(chunk) == CHUNK_ROWS:
+                _chunk(chunk, lines, wanted, result, seen, now=now, source=f"import:{kind}", actor=actor)
+                chunk, lines = [], []
+                if progress and time.monotonic() - last_report >= PROGRESS_EVERY:
+                    last_report = time.monotonic()
+                    progress(result.rows, result.rows / (last_report - started))
+        if chunk:
+            _chunk(chunk, lines, wanted, result, seen, now=now, source=f"import:{kind}", actor=actor)
+        result.seconds = time.monotonic() - started
+        if result.errors:
+            once = {(error.row, column): (error, line, column) for error, line, column in result.errors}
+            result.errors = list(once.values())
+            transaction.set_rollback(True)
+            raise ImportFailed(result)
+        if result.rows == 0:
+            result.errors.append((RowError(0, ROW, _("The file has no rows.")), 1, ""))
+            raise ImportFailed(result)
+        if dry_run:
+            transaction.set_rollback(True)
+    if progress:
+        progress(result.rows, result.rows_per_second)
+    return result
+
+
+def _chunk(records, lines, wanted, result: ImportResult, seen: set[bytes], *, now, source, actor) -> None:
+    first = result.rows + 1
+    result.rows += len(records)
+    if len(result.errors) >= MAX_ERRORS:
+        return
+    column_of = {field_: column for column, field_ in wanted.items()}
+
+    def fail(error: RowError, column: str) -> None:
+        result.errors.append((error, lines[error.row - first], column))
+
+    raws = []
+    for number, record in enumerate(records, start=first):
+        # A card number in any cell refuses the file, whether or not the mapping reads the column.
+        for column, value in record.items():
+            if holds_card_number(value):
+                fail(RowError(number, column or ROW, str(CARD_NUMBER_MESSAGE)), column or "")
+        raws.append({wanted[c]: v for c, v in record.items() if c in wanted and v not in (None, "")})
+    rows, errors = rows_validate(
+        raws,
+        minutes=settings.PAYHEALTH_METRICS_BUCKET_MINUTES,
+        late_days=settings.PAYHEALTH_METRICS_LATE_DAYS,
+        now=now,
+        first_number=first,
+    )
+    for error in errors:
+        fail(error, column_of.get(error.field, error.field))
+    for row in rows:
+        dimensions = (row.merchant, row.network, row.bin_prefix, row.issuer, row.route, row.country, row.funding)
+        key = "|".join([*dimensions, row.entry_mode, row.bucket_start.isoformat()])
+        digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
+        if digest in seen:
+            message = _("An earlier row already gives this segment and bucket.")
+            fail(RowError(row.number, "bucket_start", message), column_of["bucket_start"])
+        seen.add(digest)
+    if result.errors:
+        return
+    try:
+        with transaction.atomic():
+            done = buckets_upsert(rows, source=source, actor=actor, now=now)
+    except BucketBatchInvalid as invalid:  # unknown merchants or partners, found by the lookups
+        for error in invalid.row_errors:
+            fail(error, column_of.get(error.field, error.field))
+        return
+    result.inserted += done.inserted
+    result.updated += done.updated
+    result.unchanged += done.unchanged
+    result.segments_created += done.segments_created
