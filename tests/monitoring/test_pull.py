@@ -19,6 +19,7 @@ from django.utils import timezone
 from monitoring.models import AuthBucket, ImportMapping, MetricsPull
 from monitoring.pull import metrics_pull, query_parameters
 from monitoring.rows import bucket_floor
+from monitoring.tasks import pull_buckets_task
 from payhealth import config
 from payhealth.celery import app
 from tests.monitoring.conftest import ACCOUNT
@@ -209,6 +210,28 @@ def test_a_query_that_writes_fails_in_the_read_only_transaction(warehouse, mappi
 
     assert pull.last_error == "The source refused the query: cannot execute INSERT in a read-only transaction"
     assert warehouse.count("SELECT count(*) FROM auth_stats WHERE account = 'written'") == 0
+
+
+@pytest.mark.django_db
+def test_a_query_past_the_statement_timeout_is_cancelled_and_recorded(warehouse, mapping, data, settings):
+    settings.PAYHEALTH_METRICS_SOURCE_TIMEOUT_SECONDS = 1
+    slow = "SELECT * FROM auth_stats, pg_sleep(3) WHERE ts >= :start AND ts < :end"
+    settings.PAYHEALTH_METRICS_SOURCE_QUERY = config.select_query("Q", slow)
+    now = timezone.now()
+    warehouse.insert(at(now, 1))
+
+    pull = metrics_pull(now=now)
+
+    assert pull.last_error == "The source refused the query: canceling statement due to statement timeout"
+    assert (pull.failures, pull.window_end, AuthBucket.objects.count()) == (1, None, 0)
+
+
+@pytest.mark.django_db
+def test_the_task_does_nothing_without_a_source(settings):
+    settings.PAYHEALTH_METRICS_SOURCE_URL = ""
+
+    assert pull_buckets_task() == {"state": "disabled"}
+    assert not MetricsPull.objects.exists()
 
 
 @pytest.mark.django_db

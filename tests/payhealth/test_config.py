@@ -192,3 +192,23 @@ def test_a_source_query_may_be_a_with_select_with_semicolons_in_strings_and_comm
     )
 
     assert config.select_query("Q", query) == query.removesuffix(";")
+
+
+@pytest.mark.parametrize("url", ["", "postgresql://reader@warehouse.example:5432/dw"])
+def test_beat_pulls_from_the_warehouse_only_when_a_source_is_set(url):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/payhealth")
+    env |= {"DJANGO_SETTINGS_MODULE": "payhealth.settings.local", "PAYHEALTH_METRICS_SOURCE_URL": url}
+    env |= {"PAYHEALTH_METRICS_SOURCE_QUERY": "SELECT * FROM s WHERE t >= :start AND t < :end"}
+    env["PAYHEALTH_METRICS_PULL_SECONDS"] = "120"
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.CELERY_BEAT_SCHEDULE.get('pull-metrics-source'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode == 0, result.stderr
+    expected = "{'task': 'monitoring.pull_buckets_task', 'schedule': 120.0}" if url else "None"
+    assert result.stdout.strip() == expected
