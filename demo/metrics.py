@@ -1,0 +1,131 @@
+"""The demo's payment data: 35 days of buckets for a few demo merchants, three regressions at
+recent, believable times, and the "live" buckets beat replays while `make run` is up.
+
+Everything comes from `monitoring.generator` with its fixed seed and goes in through
+`monitoring.services.buckets_upsert` (COPY and one merge per day of data).
+
+Times are relative to the *anchor*: the moment the demo's payment data was first loaded (the
+creation time of the demo merchants' segments, which the first load takes from the database's
+clock). The 35 days end at the anchor and the regressions sit before it, so loading again, a day
+or a month later, regenerates exactly the same rows and changes nothing. The replay adds the
+buckets finished since the last one present, including a Prosa outage shortly after the anchor
+that a newcomer sees arrive.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max, Min
+
+from demo.catalog import merchant_account_id
+from monitoring import generator
+from monitoring.models import AuthBucket, Segment
+from monitoring.rows import bucket_floor
+from monitoring.services import buckets_upsert
+from partners.models import Partner
+
+SOURCE = "demo"
+DEMO_METRICS_DAYS = 35
+SLICES_PER_MERCHANT = 12  # the largest slices of the Mexican mix: enough tail, a quick first start
+REPLAY_CATCH_UP = timedelta(days=1)  # a replay after a long pause fills at most this much
+
+# (merchant name in demo.catalog, attempts per 15 minutes at the weekly peak)
+DEMO_METRICS_MERCHANTS = (
+    ("Aerolíneas Quetzal", 900),
+    ("Almacenes Del Valle", 700),
+    ("Súper Ahorro del Bajío", 500),
+    ("ViajaYa.mx", 400),
+    ("Electrónica Centella", 300),
+)
+ECOMMERCE_MERCHANTS = ("Aerolíneas Quetzal", "ViajaYa.mx", "Electrónica Centella")
+
+
+def demo_profiles() -> list[generator.MerchantProfile]:
+    """The demo merchants on the Mexican mix, with the issuers and routes the desk has."""
+    issuers = Partner.objects.filter(kind=Partner.Kind.ISSUER).values_list("code", flat=True)
+    routes = Partner.objects.filter(kind__in=(Partner.Kind.ACQUIRER, Partner.Kind.SWITCH)).values_list(
+        "code", flat=True
+    )
+    issuers, routes = set(issuers), set(routes)
+    return [
+        generator.profile(merchant_account_id(name), peak, issuers=issuers, routes=routes, count=SLICES_PER_MERCHANT)
+        for name, peak in DEMO_METRICS_MERCHANTS
+    ]
+
+
+def demo_regressions(anchor: datetime) -> list[generator.Regression]:
+    """The demo's regressions, relative to the anchor: three in the loaded history, and a Prosa
+    outage the live replay brings in half an hour after the first load."""
+    ecommerce = frozenset(merchant_account_id(name) for name in ECOMMERCE_MERCHANTS)
+    hour = timedelta(hours=1)
+    return [
+        generator.ThreeDSFailure(anchor - 9 * 24 * hour - 5 * hour, anchor - 9 * 24 * hour - 3 * hour, ecommerce),
+        generator.IssuerCodeSpike(anchor - 5 * 24 * hour - 4 * hour, anchor - 5 * 24 * hour - hour),
+        generator.RouteOutage(
+            anchor - 2 * 24 * hour - 7 * hour, anchor - 2 * 24 * hour - 6 * hour + timedelta(minutes=30)
+        ),
+        generator.RouteOutage(anchor + timedelta(minutes=30), anchor + timedelta(minutes=105)),
+    ]
+
+
+def _merchant_segments():
+    accounts = [merchant_account_id(name) for name, _peak in DEMO_METRICS_MERCHANTS]
+    return Segment.objects.filter(merchant__account_id__in=accounts, parent__isnull=True)
+
+
+def demo_anchor() -> datetime | None:
+    """When the demo's payment data was first loaded (bucket-aligned), or None before."""
+    first = _merchant_segments().aggregate(first=Min("created_at"))["first"]
+    return bucket_floor(first, settings.PAYHEALTH_METRICS_BUCKET_MINUTES) if first else None
+
+
+def _load(profiles, *, start: datetime, end: datetime, anchor: datetime) -> int:
+    """Generate and upsert [start, end) one day at a time; how many buckets changed."""
+    regressions = demo_regressions(anchor)
+    holidays = generator.desk_holidays()
+    changed = 0
+    day = timedelta(days=1)
+    moment = start
+    while moment < end:
+        upto = min(moment + day, end)
+        rows = generator.generate(profiles, start=moment, end=upto, regressions=regressions, holidays=holidays)
+        result = buckets_upsert(rows, source=SOURCE)
+        changed += result.inserted + result.updated
+        moment = upto
+    return changed
+
+
+@transaction.atomic
+def seed_demo_metrics(*, days: int = DEMO_METRICS_DAYS) -> int:
+    """Load `days` days of buckets ending at the anchor (the first load: now); idempotent.
+    Returns how many buckets were inserted or changed (0 when loaded before)."""
+    anchor = demo_anchor()
+    if anchor is None:
+        with connection.cursor() as cursor:  # the clock that stamps the segments this load creates
+            cursor.execute("SELECT now()")
+            anchor = bucket_floor(cursor.fetchone()[0], settings.PAYHEALTH_METRICS_BUCKET_MINUTES)
+    profiles = demo_profiles()
+    changed = _load(profiles, start=anchor - timedelta(days=days), end=anchor, anchor=anchor)
+    with connection.cursor() as cursor:  # fresh statistics for the planner
+        cursor.execute("ANALYZE monitoring_authbucket")
+    return changed
+
+
+@transaction.atomic
+def replay_demo_metrics(*, now: datetime) -> int:
+    """The buckets finished since the last one loaded (at most a day's worth), from the
+    generator: the demo's live data. Nothing before the demo data is loaded; idempotent.
+    Returns how many buckets were inserted or changed."""
+    anchor = demo_anchor()
+    if anchor is None:
+        return 0
+    minutes = settings.PAYHEALTH_METRICS_BUCKET_MINUTES
+    end = bucket_floor(now, minutes)
+    last = AuthBucket.objects.filter(segment__in=_merchant_segments()).aggregate(last=Max("bucket_start"))["last"]
+    start = max(last + timedelta(minutes=minutes) if last else anchor, end - REPLAY_CATCH_UP)
+    if start >= end:
+        return 0
+    return _load(demo_profiles(), start=start, end=end, anchor=anchor)
