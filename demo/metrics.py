@@ -15,7 +15,7 @@ that a newcomer sees arrive.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -30,7 +30,7 @@ from partners.models import Partner
 
 SOURCE = "demo"
 DEMO_METRICS_DAYS = 35
-SLICES_PER_MERCHANT = 12  # the largest slices of the Mexican mix: enough tail, a quick first start
+SLICES_PER_MERCHANT = len(generator.MX_SLICES)  # the whole Mexican mix, long tail included
 REPLAY_CATCH_UP = timedelta(days=1)  # a replay after a long pause fills at most this much
 
 # (merchant name in demo.catalog, attempts per 15 minutes at the weekly peak)
@@ -39,9 +39,8 @@ DEMO_METRICS_MERCHANTS = (
     ("Almacenes Del Valle", 700),
     ("Súper Ahorro del Bajío", 500),
     ("ViajaYa.mx", 400),
-    ("Electrónica Centella", 300),
 )
-ECOMMERCE_MERCHANTS = ("Aerolíneas Quetzal", "ViajaYa.mx", "Electrónica Centella")
+ECOMMERCE_MERCHANTS = ("Aerolíneas Quetzal", "ViajaYa.mx")
 
 
 def demo_profiles() -> list[generator.MerchantProfile]:
@@ -58,16 +57,21 @@ def demo_profiles() -> list[generator.MerchantProfile]:
 
 
 def demo_regressions(anchor: datetime) -> list[generator.Regression]:
-    """The demo's regressions, relative to the anchor: three in the loaded history, and a Prosa
-    outage the live replay brings in half an hour after the first load."""
+    """The demo's regressions: three in the loaded history, on days before the anchor at
+    believable local times, and a Prosa outage the live replay brings in half an hour after the
+    first load."""
     ecommerce = frozenset(merchant_account_id(name) for name in ECOMMERCE_MERCHANTS)
-    hour = timedelta(hours=1)
+    minutes = settings.PAYHEALTH_METRICS_BUCKET_MINUTES
+    today = anchor.astimezone(generator.LOCAL_TZ).date()
+
+    def local(days_before: int, hour: int, minute: int = 0) -> datetime:
+        moment = datetime.combine(today - timedelta(days=days_before), time(hour, minute), generator.LOCAL_TZ)
+        return bucket_floor(moment, minutes)
+
     return [
-        generator.ThreeDSFailure(anchor - 9 * 24 * hour - 5 * hour, anchor - 9 * 24 * hour - 3 * hour, ecommerce),
-        generator.IssuerCodeSpike(anchor - 5 * 24 * hour - 4 * hour, anchor - 5 * 24 * hour - hour),
-        generator.RouteOutage(
-            anchor - 2 * 24 * hour - 7 * hour, anchor - 2 * 24 * hour - 6 * hour + timedelta(minutes=30)
-        ),
+        generator.ThreeDSFailure(local(9, 19, 30), local(9, 21, 15), ecommerce),
+        generator.IssuerCodeSpike(local(5, 11), local(5, 14)),
+        generator.RouteOutage(local(2, 13, 15), local(2, 14, 45)),
         generator.RouteOutage(anchor + timedelta(minutes=30), anchor + timedelta(minutes=105)),
     ]
 

@@ -26,7 +26,7 @@ class Command(BaseCommand):
         "Build a believable demo desk: users for every role (password 'payhealth'), Mexican and "
         "international partners with contacts, merchants and ~200 incidents over the last 90 days. "
         "Idempotent. With --incidents N, add N more incidents over the last year for benchmarks."
-        " Also loads 35 days of payment data (authorization buckets) for five demo merchants."
+        " Also loads 35 days of payment data (authorization buckets) for four demo merchants."
     )
 
     def add_arguments(self, parser):
