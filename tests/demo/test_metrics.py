@@ -8,7 +8,9 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db.models import Max, Min
+from django.utils import timezone
 
 from demo import metrics
 from demo.desk import seed_desk
@@ -76,7 +78,7 @@ def test_the_loaded_history_holds_the_prosa_outage(small):
 
 @pytest.mark.django_db
 def test_the_replay_adds_the_finished_buckets_once(small):
-    assert metrics.replay_demo_metrics(now=metrics.generator.datetime.now(metrics.generator.LOCAL_TZ)) == 0
+    assert metrics.replay_demo_metrics(now=timezone.now()) == 0  # nothing loaded yet
     metrics.seed_demo_metrics(days=1)
     anchor = metrics.demo_anchor()
     before = AuthBucket.objects.count()
@@ -108,3 +110,11 @@ def test_beat_replays_demo_data_in_development_only():
     assert local.CELERY_BEAT_SCHEDULE["replay-demo-metrics"]["task"] == "demo.replay_demo_metrics_task"
     assert "replay-demo-metrics" not in base.CELERY_BEAT_SCHEDULE
     assert "demo.replay_demo_metrics_task" not in base.CELERY_TASK_ROUTES
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_seed_demo_refuses_a_bad_number_of_days(value):
+    with pytest.raises(CommandError, match="metrics-days"):
+        call_command("seed_demo", "--metrics-days", value, verbosity=0)
+    with pytest.raises(CommandError, match="metrics-days"):
+        call_command("seed_demo", metrics_days=value, verbosity=0)
