@@ -29,6 +29,7 @@ from demo.catalog import DEMO_PASSWORD, DEMO_USERS
 from demo.desk import DemoDesk, seed_desk
 from demo.incidents import DEMO_COUNT, DEMO_PREFIX, seed_demo_incidents
 from demo.sla import seed_demo_clocks
+from monitoring.models import AuthBucket, Segment
 from partners.models import Partner, PartnerContact
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USERS", "DemoDesk", "demo_counts", "seed_base", "seed_bulk"]
@@ -79,4 +80,6 @@ def demo_counts() -> list[tuple[str, int]]:
         ("timeline events", CaseEvent.objects.count()),
         ("SLA clocks", SlaClock.objects.count()),
         ("  running SLA clocks", SlaClock.objects.filter(state=SlaClock.State.RUNNING).count()),
+        ("payment segments", Segment.objects.count()),
+        ("payment buckets", AuthBucket.objects.count()),
     ]

@@ -9,6 +9,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # The demo desk is tested like the rest; it is a development app, absent from base and production.
 INSTALLED_APPS = [*INSTALLED_APPS, "demo"]  # noqa: F405
+CELERY_TASK_ROUTES = {**CELERY_TASK_ROUTES, "demo.replay_demo_metrics_task": {"queue": "default"}}  # noqa: F405
 
 # Throttling has its own test; the rest of the suite must never trip it.
 REST_FRAMEWORK = {

@@ -40,7 +40,7 @@ def row_counts() -> dict[str, int]:
 
 
 def seed(*args) -> None:
-    call_command("seed_demo", *args, verbosity=0)
+    call_command("seed_demo", "--no-metrics", *args, verbosity=0)
 
 
 @pytest.mark.django_db

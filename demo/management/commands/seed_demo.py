@@ -7,7 +7,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from demo import seed
+from demo import metrics, seed
 
 
 def positive_int(value) -> int:
@@ -26,6 +26,7 @@ class Command(BaseCommand):
         "Build a believable demo desk: users for every role (password 'payhealth'), Mexican and "
         "international partners with contacts, merchants and ~200 incidents over the last 90 days. "
         "Idempotent. With --incidents N, add N more incidents over the last year for benchmarks."
+        " Also loads 35 days of payment data (authorization buckets) for four demo merchants."
     )
 
     def add_arguments(self, parser):
@@ -35,13 +36,23 @@ class Command(BaseCommand):
             metavar="N",
             help="Add N bulk incidents (fingerprint 'bulk:…') instead of the curated demo incidents.",
         )
+        parser.add_argument(
+            "--metrics-days",
+            type=positive_int,
+            metavar="DAYS",
+            default=metrics.DEMO_METRICS_DAYS,
+            help=f"Days of payment data to load (default {metrics.DEMO_METRICS_DAYS}).",
+        )
+        parser.add_argument("--no-metrics", action="store_true", help="Load no payment data.")
 
-    def handle(self, *args, incidents=None, **options):
-        if incidents is not None:
-            try:
-                incidents = positive_int(incidents)
-            except argparse.ArgumentTypeError as error:
-                raise CommandError(f"--incidents {error}") from None
+    def handle(self, *args, incidents=None, metrics_days=metrics.DEMO_METRICS_DAYS, no_metrics=False, **options):
+        for name, value in (("--incidents", incidents), ("--metrics-days", metrics_days)):
+            if value is not None:
+                try:
+                    positive_int(value)
+                except argparse.ArgumentTypeError as error:
+                    raise CommandError(f"{name} {error}") from None
+        incidents = None if incidents is None else positive_int(incidents)
         verbosity = options.get("verbosity", 1)
         started = time.monotonic()
         if incidents is None:
@@ -49,6 +60,12 @@ class Command(BaseCommand):
             if verbosity >= 1:
                 elapsed = time.monotonic() - started
                 self.stdout.write(f"Demo desk ready: {created} demo incidents created ({elapsed:.1f} s).")
+            if not no_metrics:
+                started = time.monotonic()
+                changed = metrics.seed_demo_metrics(days=positive_int(metrics_days))
+                if verbosity >= 1:
+                    elapsed = time.monotonic() - started
+                    self.stdout.write(f"Payment data ready: {changed:,} buckets loaded ({elapsed:.1f} s).")
         else:
 
             def progress(done: int, total: int) -> None:
