@@ -36,6 +36,7 @@ _READ_ALL = [
     "alerts.view_alertreceipt",
     "monitoring.view_segment",
     "monitoring.view_authbucket",
+    "monitoring.view_metricspull",
 ]
 
 _ANALYST_WRITES = [

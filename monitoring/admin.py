@@ -1,5 +1,5 @@
-"""Payment data in the admin: segments and receipts are read-only (the upsert writes them); the
-import mappings are edited here alone (no page, no service).
+"""Payment data in the admin: segments, receipts and pulls are read-only (the upsert and the pull
+write them); the import mappings are edited here alone (no page, no service).
 
 `AuthBucket` is not registered: Django 5.2's admin refuses models with a composite primary key.
 A segment's page shows its latest buckets instead.
@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from monitoring.models import ImportMapping, MetricsBatchReceipt, Segment
+from monitoring.models import ImportMapping, MetricsBatchReceipt, MetricsPull, Segment
 from monitoring.selectors import segment_latest_buckets
 from payhealth.admin_forms import ReadOnlyAdminMixin
 
@@ -39,6 +39,11 @@ class MetricsBatchReceiptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "user", "idempotency_key", "response_status")
     search_fields = ("idempotency_key", "user__username")
     list_select_related = ("user",)
+
+
+@admin.register(MetricsPull)
+class MetricsPullAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("source", "window_end", "last_run_at", "last_success_at", "failures", "rows_read")
 
 
 @admin.register(ImportMapping)

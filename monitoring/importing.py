@@ -72,8 +72,8 @@ def mapping_columns(name: str | None) -> dict[str, str]:
     return columns
 
 
-def _cell(value):
-    """A Parquet value as the row reader takes it (CSV cells are text already)."""
+def cell_value(value):
+    """A Parquet or database value as the row reader takes it (CSV cells are text already)."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -105,7 +105,7 @@ def _parquet_records(path: Path) -> tuple[list[str], Iterator[tuple[int, dict]]]
         for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
             for record in batch.to_pylist():
                 number += 1
-                yield number, {key: _cell(value) for key, value in record.items()}
+                yield number, {key: cell_value(value) for key, value in record.items()}
 
     return header, records()
 

@@ -321,3 +321,36 @@ class ImportMapping(CardNumberFreeModel, models.Model):
                 errors.append(_("Give the column name for %(field)s.") % {"field": field})
         if errors:
             raise ValidationError({"columns": errors})
+
+
+class MetricsPull(CardNumberFreeModel, models.Model):
+    """The watermark of a scheduled pull from a source (the warehouse), one row per source.
+
+    `window_end` is the end of the last window pulled successfully: the next run reads from it
+    minus the lookback, so a failed run leaves it where it was and the next one retries the same
+    window. The row is locked for the whole run, which is how two beat ticks at once never run
+    twice. The counts are those of the last run; `last_error` never holds a value read from the
+    source (a bad row is named by its number and field).
+    """
+
+    source = models.SlugField(_("source"), max_length=50, unique=True)
+    window_end = models.DateTimeField(_("pulled up to"), null=True, blank=True)
+    last_window_start = models.DateTimeField(_("last window start"), null=True, blank=True)
+    last_window_end = models.DateTimeField(_("last window end"), null=True, blank=True)
+    last_run_at = models.DateTimeField(_("last run"), null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    last_error_row = models.PositiveIntegerField(_("row of the last error"), null=True, blank=True)
+    rows_read = models.PositiveIntegerField(_("rows read"), default=0)
+    rows_inserted = models.PositiveIntegerField(_("rows inserted"), default=0)
+    rows_updated = models.PositiveIntegerField(_("rows updated"), default=0)
+    rows_unchanged = models.PositiveIntegerField(_("rows unchanged"), default=0)
+    failures = models.PositiveIntegerField(_("failures in a row"), default=0)
+
+    class Meta:
+        verbose_name = _("metrics pull")
+        verbose_name_plural = _("metrics pulls")
+        ordering = ["source"]
+
+    def __str__(self) -> str:
+        return self.source

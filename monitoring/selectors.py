@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.db.models import QuerySet
 
-from monitoring.models import AuthBucket, Segment
+from monitoring.models import AuthBucket, MetricsPull, Segment
 
 RATE_PLACES = Decimal("0.0001")
 
@@ -17,6 +17,12 @@ def segments_visible_to(*, user) -> QuerySet[Segment]:
     if not user.has_perm("monitoring.view_segment"):
         return Segment.objects.none()
     return Segment.objects.select_related("merchant", "issuer", "route")
+
+
+def metrics_pulls_visible_to(*, user) -> QuerySet[MetricsPull]:
+    if not user.has_perm("monitoring.view_metricspull"):
+        return MetricsPull.objects.none()
+    return MetricsPull.objects.order_by("source")
 
 
 def segment_series(*, segment: Segment, start: datetime, end: datetime) -> QuerySet[AuthBucket]:

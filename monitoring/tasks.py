@@ -1,10 +1,12 @@
-"""Celery tasks of payment data: thin adapters over `monitoring.partitions` and the receipts."""
+"""Celery tasks of payment data: thin adapters over `monitoring.partitions`, the receipts and the pull."""
 
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from monitoring.partitions import partitions_create_ahead, partitions_drop_expired
+from monitoring.pull import metrics_pull
 from monitoring.services import metrics_receipts_purge
 
 
@@ -18,3 +20,23 @@ def create_metrics_partitions_task() -> list[str]:
 def apply_metrics_retention_task() -> dict:
     """Periodic (beat): drop partitions past PAYHEALTH_METRICS_RETENTION_DAYS, forget old Idempotency-Keys."""
     return {"dropped": partitions_drop_expired(), "receipts_purged": metrics_receipts_purge()}
+
+
+@shared_task(name="monitoring.pull_buckets_task", acks_late=True)
+def pull_buckets_task() -> dict:
+    """Periodic (beat, when PAYHEALTH_METRICS_SOURCE_URL is set): pull the next window of buckets.
+
+    Idempotent: the run locks the watermark row (a concurrent tick skips) and re-reading a window
+    changes nothing, so a redelivered task does no harm."""
+    if not settings.PAYHEALTH_METRICS_SOURCE_URL:
+        return {"state": "disabled"}
+    pull = metrics_pull()
+    if pull is None:
+        return {"state": "skipped"}
+    return {
+        "state": "failed" if pull.last_error else "pulled",
+        "rows": pull.rows_read,
+        "inserted": pull.rows_inserted,
+        "updated": pull.rows_updated,
+        "unchanged": pull.rows_unchanged,
+    }

@@ -287,3 +287,47 @@ def cache_config(name: str, url: str) -> dict:
         raise ConfigError(f"{name} has unsupported scheme {parts.scheme or 'none'!r} (use redis or rediss)")
     _check_server(name, parts)
     return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+
+
+def source_database_url(name: str, url: str) -> str:
+    """A postgresql:// URL naming a host and a database (a read-only source such as a warehouse),
+    or the empty string (no source)."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql"}:
+        raise ConfigError(f"{name} must be a postgresql:// URL, got scheme {parts.scheme or 'none'!r}")
+    _check_server(name, parts)
+    if not parts.path.strip("/"):
+        raise ConfigError(f"{name} names no database (postgresql://user@host:5432/DBNAME)")
+    return url
+
+
+_SQL_NOISE = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"", re.DOTALL)
+_SQL_PLACEHOLDER = re.compile(r"(?<![:\w]):(start|end)\b")
+
+
+def select_query(name: str, text: str) -> str:
+    """One SELECT (or WITH … SELECT) statement using the :start and :end placeholders.
+
+    Comments, quoted strings and quoted names are set aside first, so a `;` inside them is not a
+    second statement; dollar-quoted strings are refused as a whole (a query needs none). The
+    statement still runs in a read-only transaction: this check gives a clear message at start-up,
+    the transaction is what keeps the source unwritten.
+    """
+    bare = _SQL_NOISE.sub(" ", text).strip()
+    if "$" in bare:
+        raise ConfigError(f"{name} may not use dollar quoting or $n parameters; use :start and :end")
+    bare = bare.removesuffix(";").strip()
+    if not bare:
+        raise ConfigError(f"{name} is empty")
+    if ";" in bare:
+        raise ConfigError(f"{name} holds more than one statement; give a single SELECT")
+    first = re.match(r"\(*\s*([A-Za-z]+)", bare)
+    if first is None or first.group(1).upper() not in {"SELECT", "WITH"}:
+        raise ConfigError(f"{name} must be a single SELECT or WITH … SELECT statement")
+    placeholders = set(_SQL_PLACEHOLDER.findall(bare))
+    for placeholder in ("start", "end"):
+        if placeholder not in placeholders:
+            raise ConfigError(f"{name} does not use :{placeholder} (the window is start ≤ bucket_start < end)")
+    return text.strip().removesuffix(";").strip()

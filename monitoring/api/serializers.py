@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cases.models.incident import CardNetwork
-from monitoring.models import EntryMode, Funding, Segment
+from monitoring.models import EntryMode, Funding, MetricsPull, Segment
 from payhealth.api.serializers import ModelSerializer, Serializer
 
 COUNT = {"min_value": 0, "max_value": 2**31 - 1}
@@ -86,6 +86,27 @@ class SegmentSerializer(ModelSerializer):
             "parent",
             "dimensions_hash",
             "created_at",
+        ]
+        read_only_fields = fields
+
+
+class MetricsPullSerializer(ModelSerializer):
+    class Meta:
+        model = MetricsPull
+        fields = [
+            "source",
+            "window_end",
+            "last_window_start",
+            "last_window_end",
+            "last_run_at",
+            "last_success_at",
+            "last_error",
+            "last_error_row",
+            "rows_read",
+            "rows_inserted",
+            "rows_updated",
+            "rows_unchanged",
+            "failures",
         ]
         read_only_fields = fields
 

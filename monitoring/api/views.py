@@ -1,4 +1,5 @@
-"""Payment data over the API: posting buckets, listing segments, reading a segment's series.
+"""Payment data over the API: posting buckets, listing segments, reading a segment's series, the
+state of the warehouse pulls.
 
 A monitoring system posts buckets with the personal API token of a user holding
 `monitoring.submit_metrics` (every desk role): create a dedicated user with the analyst role and
@@ -29,13 +30,14 @@ from monitoring.api.parsers import BucketsJSONParser, NDJSONParser
 from monitoring.api.serializers import (
     BucketBatchResultSerializer,
     BucketBatchSerializer,
+    MetricsPullSerializer,
     SegmentSerializer,
     SeriesQuerySerializer,
     SeriesSerializer,
     bucket_minutes,
 )
-from monitoring.models import EntryMode, Funding, Segment
-from monitoring.selectors import approval_rate, segment_series, segments_visible_to
+from monitoring.models import EntryMode, Funding, MetricsPull, Segment
+from monitoring.selectors import approval_rate, metrics_pulls_visible_to, segment_series, segments_visible_to
 from monitoring.services import (
     IDEMPOTENCY_KEY_MAX,
     IdempotencyKeyReused,
@@ -214,3 +216,25 @@ class SegmentViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveMode
         ]
         data = {"segment": segment.pk, "bucket_minutes": bucket_minutes(), "start": start, "end": end}
         return Response(SeriesSerializer({**data, "buckets": buckets}).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="The warehouse pulls: each source's watermark and its last run",
+        description=(
+            "Read-only. `window_end` is the end of the last window pulled successfully; the next run "
+            "reads from it minus PAYHEALTH_METRICS_SOURCE_LOOKBACK_MINUTES. `last_error` (empty after a "
+            "success) names the bad row by its number, never its values."
+        ),
+    )
+)
+class MetricsPullViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = MetricsPullSerializer
+    queryset = MetricsPull.objects.none()
+    pagination_class = None
+    action_permissions = {"list": ("monitoring.view_metricspull",)}
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return MetricsPull.objects.none()
+        return metrics_pulls_visible_to(user=self.request.user)

@@ -16,6 +16,7 @@ PAYHEALTH_SESSION_HOURS, PAYHEALTH_SESSION_EXPIRE_AT_BROWSER_CLOSE (production: 
 PAYHEALTH_HSTS_SECONDS).
 """
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -249,6 +250,7 @@ CELERY_TASK_ROUTES = {
     "webhooks.requeue_stuck_webhooks_task": {"queue": "default"},
     "monitoring.create_metrics_partitions_task": {"queue": "default"},
     "monitoring.apply_metrics_retention_task": {"queue": "default"},
+    "monitoring.pull_buckets_task": {"queue": "default"},
 }
 # The recovery sweeps (notices, SLA mails, webhooks) are cheap indexed queries that find nothing
 # most of the time: they run every PAYHEALTH_RECOVERY_SWEEP_SECONDS, so a tick lost while the
@@ -353,6 +355,52 @@ PAYHEALTH_METRICS_LATE_DAYS = config.env_int("PAYHEALTH_METRICS_LATE_DAYS", 7, m
 PAYHEALTH_METRICS_RETENTION_DAYS = config.env_int("PAYHEALTH_METRICS_RETENTION_DAYS", 400, minimum=62, maximum=3650)
 PAYHEALTH_METRICS_MAX_ROWS = config.env_int("PAYHEALTH_METRICS_MAX_ROWS", 5000, minimum=1, maximum=50000)
 PAYHEALTH_METRICS_IDEMPOTENCY_HOURS = config.env_int("PAYHEALTH_METRICS_IDEMPOTENCY_HOURS", 24, minimum=1, maximum=720)
+
+# The warehouse pull (monitoring/pull.py, docs/monitoring.md): every PULL_SECONDS a read-only
+# SELECT with :start/:end runs against SOURCE_URL (empty: no pull) for the window from the last
+# pulled end minus LOOKBACK_MINUTES to now (aligned to a bucket end), its columns mapped to fields
+# by the import mapping named SOURCE_MAPPING (empty: the default mapping). The statement is
+# cancelled after SOURCE_TIMEOUT_SECONDS and a window of more than SOURCE_MAX_ROWS rows is refused.
+PAYHEALTH_METRICS_SOURCE_URL = config.source_database_url(
+    "PAYHEALTH_METRICS_SOURCE_URL", config.env_str("PAYHEALTH_METRICS_SOURCE_URL", "")
+)
+_source_query = config.env_str("PAYHEALTH_METRICS_SOURCE_QUERY", "")
+_source_query_file = config.env_str("PAYHEALTH_METRICS_SOURCE_QUERY_FILE", "")
+if _source_query and _source_query_file:
+    raise config.ConfigError("Set PAYHEALTH_METRICS_SOURCE_QUERY or PAYHEALTH_METRICS_SOURCE_QUERY_FILE, not both")
+if _source_query_file:
+    try:
+        _source_query = Path(_source_query_file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as _error:
+        raise config.ConfigError(f"PAYHEALTH_METRICS_SOURCE_QUERY_FILE cannot be read: {_error}") from None
+if PAYHEALTH_METRICS_SOURCE_URL and not _source_query:
+    raise config.ConfigError("PAYHEALTH_METRICS_SOURCE_URL is set: give PAYHEALTH_METRICS_SOURCE_QUERY too")
+PAYHEALTH_METRICS_SOURCE_QUERY = (
+    config.select_query("PAYHEALTH_METRICS_SOURCE_QUERY", _source_query) if _source_query else ""
+)
+PAYHEALTH_METRICS_SOURCE_MAPPING = config.env_str("PAYHEALTH_METRICS_SOURCE_MAPPING", "")
+if PAYHEALTH_METRICS_SOURCE_MAPPING and not re.fullmatch(r"[-a-zA-Z0-9_]{1,50}", PAYHEALTH_METRICS_SOURCE_MAPPING):
+    raise config.ConfigError("PAYHEALTH_METRICS_SOURCE_MAPPING is not the name (a slug) of an import mapping")
+PAYHEALTH_METRICS_PULL_SECONDS = config.env_int("PAYHEALTH_METRICS_PULL_SECONDS", 300, minimum=30, maximum=86400)
+PAYHEALTH_METRICS_SOURCE_LOOKBACK_MINUTES = config.env_int(
+    "PAYHEALTH_METRICS_SOURCE_LOOKBACK_MINUTES", 120, minimum=0, maximum=PAYHEALTH_METRICS_LATE_DAYS * 24 * 60
+)
+PAYHEALTH_METRICS_SOURCE_TIMEOUT_SECONDS = config.env_int(
+    "PAYHEALTH_METRICS_SOURCE_TIMEOUT_SECONDS", 15, minimum=1, maximum=3600
+)
+if PAYHEALTH_METRICS_SOURCE_TIMEOUT_SECONDS >= PAYHEALTH_TASK_TIME_LIMIT:
+    raise config.ConfigError(
+        f"PAYHEALTH_METRICS_SOURCE_TIMEOUT_SECONDS={PAYHEALTH_METRICS_SOURCE_TIMEOUT_SECONDS} must be shorter than "
+        f"PAYHEALTH_TASK_TIME_LIMIT={PAYHEALTH_TASK_TIME_LIMIT}: the pull runs inside one task"
+    )
+PAYHEALTH_METRICS_SOURCE_MAX_ROWS = config.env_int(
+    "PAYHEALTH_METRICS_SOURCE_MAX_ROWS", 50000, minimum=1, maximum=1_000_000
+)
+if PAYHEALTH_METRICS_SOURCE_URL:
+    CELERY_BEAT_SCHEDULE["pull-metrics-source"] = {
+        "task": "monitoring.pull_buckets_task",
+        "schedule": float(PAYHEALTH_METRICS_PULL_SECONDS),
+    }
 
 # The REST API (payhealth/api/). Tokens first, then the browser's session (with CSRF).
 PAYHEALTH_API_THROTTLE_TOKEN = config.env_str("PAYHEALTH_API_THROTTLE_TOKEN", "1200/min")

@@ -12,7 +12,7 @@ READ = {
     "cases.view_partnerengagement", "cases.view_investigationnote", "cases.view_correspondence",
     "cases.view_caseevent", "cases.view_slapolicy", "cases.view_slaclock", "cases.view_slaclockevent",
     "alerts.view_alertseverityrule", "alerts.view_alertreceipt",
-    "monitoring.view_segment", "monitoring.view_authbucket",
+    "monitoring.view_segment", "monitoring.view_authbucket", "monitoring.view_metricspull",
 }  # fmt: skip
 ANALYST_WRITES = {
     "cases.add_incident", "cases.change_incident", "cases.add_merchant", "cases.change_merchant",

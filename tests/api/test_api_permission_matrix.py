@@ -122,6 +122,7 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "segment-list": {"get": DESK},
     "segment-detail": {"get": DESK},
     "segment-series": {"get": DESK},
+    "metrics-pull-list": {"get": DESK},
     # webhooks
     "webhook-subscription-list": {"get": MANAGERS, "post": MANAGERS},
     "webhook-subscription-detail": {"get": MANAGERS, "patch": MANAGERS, "delete": MANAGERS},

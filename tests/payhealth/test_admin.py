@@ -38,7 +38,7 @@ from cases.models import (
 )
 from cases.search import search
 from cases.services import incident_open
-from monitoring.models import AuthBucket, ImportMapping, MetricsBatchReceipt, Segment
+from monitoring.models import AuthBucket, ImportMapping, MetricsBatchReceipt, MetricsPull, Segment
 from monitoring.services import buckets_upsert
 from partners.models import BusinessCalendar, Holiday, NoticeTemplate, Partner, WorkingHours
 from payhealth.admin_forms import ReadOnlyAdminMixin
@@ -63,7 +63,7 @@ NOT_REGISTERED = {AuthBucket}
 READ_ONLY = {
     *(CaseEvent, Correspondence, Attachment, SlaClock, SlaClockEvent, ReferenceCounter, ResponseCode, SavedView),
     *(ApiToken, AlertReceipt, WebhookDelivery, Group),
-    *(Segment, MetricsBatchReceipt),
+    *(Segment, MetricsBatchReceipt, MetricsPull),
 }
 # Never deleted in the admin: the desk's record, closed, deactivated or revoked instead.
 NEVER_DELETED = {Incident, PartnerEngagement, InvestigationNote, Merchant, Partner, SlaPolicy, NoticeTemplate, Profile}
@@ -187,6 +187,7 @@ def one_of_each(superuser, incident):
     buckets_upsert([row], source="admin check")
     MetricsBatchReceipt.objects.create(user=superuser, idempotency_key="m-1", body_sha256="0" * 64)
     ImportMapping.objects.create(name="warehouse", columns={"merchant": "account"})
+    MetricsPull.objects.create(source="warehouse", last_error="Row 2, merchant: No merchant has this account id.")
 
 
 def test_every_model_of_ours_is_registered():

@@ -53,6 +53,10 @@ ROOT = Path(__file__).resolve().parents[2]
         ),
         ("PAYHEALTH_TASK_TIME_LIMIT", "5", "PAYHEALTH_TASK_TIME_LIMIT=5 is out of range"),
         ("PAYHEALTH_RECOVERY_SWEEP_SECONDS", "0", "PAYHEALTH_RECOVERY_SWEEP_SECONDS=0 is out of range"),
+        ("PAYHEALTH_METRICS_SOURCE_URL", "mysql://wh.example/dw", "PAYHEALTH_METRICS_SOURCE_URL must be a postgresql"),
+        ("PAYHEALTH_METRICS_SOURCE_URL", "postgresql://wh.example/dw", "give PAYHEALTH_METRICS_SOURCE_QUERY too"),
+        ("PAYHEALTH_METRICS_SOURCE_QUERY", "DELETE FROM t", "must be a single SELECT"),
+        ("PAYHEALTH_METRICS_SOURCE_TIMEOUT_SECONDS", "30", "must be shorter than PAYHEALTH_TASK_TIME_LIMIT=30"),
     ],
 )
 def test_manage_py_refuses_a_malformed_variable_with_one_line(name, value, fragment):
@@ -163,3 +167,48 @@ def test_host_entries_are_normalised(entry, parsed):
 def test_host_entries_that_are_neither_name_nor_address_are_refused(entry):
     with pytest.raises(ValueError):
         config.host_entry(entry)
+
+
+@pytest.mark.parametrize(
+    ("query", "fragment"),
+    [
+        ("DELETE FROM stats WHERE ts >= :start AND ts < :end", "must be a single SELECT"),
+        ("SELECT * FROM stats WHERE ts >= :start AND ts < :end; DROP TABLE stats", "more than one statement"),
+        ("SELECT * FROM stats WHERE ts >= :start", "does not use :end"),
+        ("SELECT * FROM stats WHERE ts::date = ':start' AND ts < :end", "does not use :start"),
+        ("SELECT $$x$$ FROM stats WHERE ts >= :start AND ts < :end", "dollar quoting"),
+        ("  ", "is empty"),
+    ],
+)
+def test_a_source_query_that_is_not_one_select_with_both_placeholders_is_refused(query, fragment):
+    with pytest.raises(config.ConfigError, match=fragment):
+        config.select_query("PAYHEALTH_METRICS_SOURCE_QUERY", query)
+
+
+def test_a_source_query_may_be_a_with_select_with_semicolons_in_strings_and_comments():
+    query = (
+        "-- buckets; by merchant\nWITH w AS (SELECT * FROM stats WHERE note <> ';')\n"
+        "SELECT * FROM w WHERE ts >= :start AND ts < :end;"
+    )
+
+    assert config.select_query("Q", query) == query.removesuffix(";")
+
+
+@pytest.mark.parametrize("url", ["", "postgresql://reader@warehouse.example:5432/dw"])
+def test_beat_pulls_from_the_warehouse_only_when_a_source_is_set(url):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/payhealth")
+    env |= {"DJANGO_SETTINGS_MODULE": "payhealth.settings.local", "PAYHEALTH_METRICS_SOURCE_URL": url}
+    env |= {"PAYHEALTH_METRICS_SOURCE_QUERY": "SELECT * FROM s WHERE t >= :start AND t < :end"}
+    env["PAYHEALTH_METRICS_PULL_SECONDS"] = "120"
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.CELERY_BEAT_SCHEDULE.get('pull-metrics-source'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode == 0, result.stderr
+    expected = "{'task': 'monitoring.pull_buckets_task', 'schedule': 120.0}" if url else "None"
+    assert result.stdout.strip() == expected
