@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -365,3 +366,29 @@ def metrics_receipts_purge(*, now: datetime | None = None) -> int:
     expired = (now or timezone.now()) - timedelta(hours=settings.PAYHEALTH_METRICS_IDEMPOTENCY_HOURS)
     deleted, _details = MetricsBatchReceipt.objects.filter(created_at__lt=expired).delete()
     return deleted
+
+
+@dataclass(frozen=True)
+class BatchAnswer:
+    """What `POST /metrics/buckets/` answers: the status and body, replayed or new."""
+
+    status: int
+    body: dict
+    replayed: bool = False
+
+
+@transaction.atomic
+def buckets_submit(rows: list, *, actor, key: str = "") -> BatchAnswer:
+    """A batch posted to the API: with an Idempotency-Key, the first answer to the same key and
+    rows is replayed (IdempotencyKeyReused for other rows); otherwise `buckets_upsert`, and its
+    answer is kept on the key's receipt, all in one transaction."""
+    receipt = None
+    if key:
+        canonical = json.dumps(rows, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder, ensure_ascii=False)
+        receipt, first = metrics_receipt_claim(actor=actor, key=key, digest=body_digest(canonical.encode()))
+        if first is not None:
+            return BatchAnswer(status=first.response_status, body=first.response_body, replayed=True)
+    body = buckets_upsert(rows, source="api", actor=actor).as_dict()
+    if receipt is not None:
+        metrics_receipt_complete(receipt=receipt, status=200, body=body)
+    return BatchAnswer(status=200, body=body)

@@ -14,7 +14,7 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser
 
-from payhealth.api.parsers import MAX_DEPTH, check_json
+from payhealth.api.parsers import check_json, too_deep
 
 MAX_BODY_BYTES_PER_ROW = 2048
 
@@ -26,10 +26,6 @@ class BodyTooLarge(APIException):
 
 def body_limit() -> int:
     return settings.PAYHEALTH_METRICS_MAX_ROWS * MAX_BODY_BYTES_PER_ROW
-
-
-def _too_deep() -> ParseError:
-    return ParseError(_("JSON nested deeper than %(depth)d levels.") % {"depth": MAX_DEPTH})
 
 
 def _read(stream) -> str:
@@ -50,7 +46,7 @@ class BucketsJSONParser(BaseParser):
         try:
             data = json.loads(_read(stream))
         except RecursionError:
-            raise _too_deep() from None
+            raise too_deep() from None
         except ValueError as error:
             raise ParseError(_("The body is not JSON: %(error)s") % {"error": error}) from None
         check_json(data)
@@ -70,7 +66,7 @@ class NDJSONParser(BaseParser):
             try:
                 rows.append(json.loads(line))
             except RecursionError:
-                raise _too_deep() from None
+                raise too_deep() from None
             except ValueError:
                 raise ParseError(_("Line %(line)d is not JSON.") % {"line": number}) from None
         check_json(rows)

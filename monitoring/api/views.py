@@ -8,13 +8,10 @@ create its token on the API tokens page. Every desk role reads segments and seri
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import django_filters
 from django.core.exceptions import ValidationError
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -42,10 +39,7 @@ from monitoring.services import (
     IDEMPOTENCY_KEY_MAX,
     IdempotencyKeyReused,
     batch_check_size,
-    body_digest,
-    buckets_upsert,
-    metrics_receipt_claim,
-    metrics_receipt_complete,
+    buckets_submit,
 )
 from payhealth.api.exceptions import ErrorSerializer
 from payhealth.api.filters import ListFiltersOnly
@@ -68,11 +62,6 @@ def _rows_of(data) -> list:
     if isinstance(data, dict) and set(data) == {"rows"} and isinstance(data["rows"], list):
         return data["rows"]
     raise ValidationError({"rows": _('Send a list of rows, or an object {"rows": [...]}.')})
-
-
-def _digest(rows: list) -> str:
-    canonical = json.dumps(rows, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder, ensure_ascii=False)
-    return body_digest(canonical.encode())
 
 
 class MetricsBucketsView(APIView):
@@ -117,22 +106,14 @@ class MetricsBucketsView(APIView):
         rows = _rows_of(request.data)
         batch_check_size(len(rows))
         key = (request.headers.get("Idempotency-Key") or "").strip()
-        with transaction.atomic():
-            receipt = None
-            if key:
-                try:
-                    receipt, first = metrics_receipt_claim(actor=request.user, key=key, digest=_digest(rows))
-                except IdempotencyKeyReused as error:
-                    raise IdempotencyKeyConflict(str(error)) from error
-                if first is not None:
-                    response = Response(first.response_body, status=first.response_status)
-                    response[REPLAYED_HEADER] = "true"
-                    return response
-            result = buckets_upsert(rows, source="api", actor=request.user)
-            body = result.as_dict()
-            if receipt is not None:
-                metrics_receipt_complete(receipt=receipt, status=status.HTTP_200_OK, body=body)
-        return Response(body, status=status.HTTP_200_OK)
+        try:
+            answer = buckets_submit(rows, actor=request.user, key=key)
+        except IdempotencyKeyReused as error:
+            raise IdempotencyKeyConflict(str(error)) from error
+        response = Response(answer.body, status=answer.status)
+        if answer.replayed:
+            response[REPLAYED_HEADER] = "true"
+        return response
 
 
 class SegmentFilterSet(FilterSet):

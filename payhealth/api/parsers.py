@@ -19,6 +19,10 @@ MAX_DEPTH = 32
 UNSTORABLE_MESSAGE = _lazy("Text cannot contain NUL characters or invalid Unicode.")
 
 
+def too_deep() -> ParseError:
+    return ParseError(_("JSON nested deeper than %(depth)d levels.") % {"depth": MAX_DEPTH})
+
+
 def unstorable_text(text: str) -> bool:
     """`text` holds a NUL character or an unpaired surrogate: PostgreSQL can store neither."""
     if "\x00" in text:
@@ -37,7 +41,7 @@ def check_json(data) -> None:
     while stack:
         value, path, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise ParseError(_("JSON nested deeper than %(depth)d levels.") % {"depth": MAX_DEPTH})
+            raise too_deep()
         if isinstance(value, str):
             if unstorable_text(value):
                 raise ValidationError({path or "non_field_errors": [UNSTORABLE_MESSAGE]})
@@ -57,6 +61,6 @@ class JSONParser(parsers.JSONParser):
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError as error:
-            raise ParseError(_("JSON nested deeper than %(depth)d levels.") % {"depth": MAX_DEPTH}) from error
+            raise too_deep() from error
         check_json(data)
         return data
