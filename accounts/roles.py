@@ -37,6 +37,11 @@ _READ_ALL = [
     "monitoring.view_segment",
     "monitoring.view_authbucket",
     "monitoring.view_metricspull",
+    "monitoring.view_monitorsettings",
+    "monitoring.view_segmentmonitor",
+    "monitoring.view_detectorrun",
+    "monitoring.view_finding",
+    "monitoring.view_suppression",
 ]
 
 _ANALYST_WRITES = [
@@ -55,6 +60,8 @@ _ANALYST_WRITES = [
     "cases.change_correspondence",
     "alerts.submit_alert",  # analysts and leads; a monitoring system posts with such a user's token
     "monitoring.submit_metrics",  # payment data, likewise: posted with a desk user's token or imported
+    "monitoring.decide_finding",  # triage what the detector raises: suppress, false positive, open an incident
+    "monitoring.add_suppression",
 ]
 
 _PARTNER_MANAGER_WRITES = [
@@ -92,6 +99,10 @@ _LEAD_WRITES = [
     "alerts.add_alertseverityrule",
     "alerts.change_alertseverityrule",
     "alerts.delete_alertseverityrule",
+    "monitoring.add_monitorsettings",  # the detector's settings, global and per merchant
+    "monitoring.change_monitorsettings",
+    "monitoring.delete_monitorsettings",
+    "monitoring.delete_suppression",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

@@ -1,5 +1,7 @@
 """Payment data in the admin: segments, receipts and pulls are read-only (the upsert and the pull
-write them); the import mappings are edited here alone (no page, no service).
+write them); the import mappings are edited here alone (no page, no service). The detector's
+settings, runs, findings and suppressions are read-only too: the Monitors and Findings pages and
+the API change them, through the services that record who did what.
 
 `AuthBucket` is not registered: Django 5.2's admin refuses models with a composite primary key.
 A segment's page shows its latest buckets instead.
@@ -9,7 +11,17 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from monitoring.models import ImportMapping, MetricsBatchReceipt, MetricsPull, Segment
+from monitoring.models import (
+    DetectorRun,
+    Finding,
+    ImportMapping,
+    MetricsBatchReceipt,
+    MetricsPull,
+    MonitorSettings,
+    Segment,
+    SegmentMonitor,
+    Suppression,
+)
 from monitoring.selectors import segment_latest_buckets
 from payhealth.admin_forms import ReadOnlyAdminMixin
 
@@ -50,3 +62,35 @@ class MetricsPullAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class ImportMappingAdmin(admin.ModelAdmin):
     list_display = ("name", "created_at")
     search_fields = ("name",)
+
+
+@admin.register(MonitorSettings)
+class MonitorSettingsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("__str__", "enabled", "min_drop_pp", "min_excess_declines", "watch_q", "alert_q", "updated_at")
+    list_select_related = ("merchant",)
+
+
+@admin.register(SegmentMonitor)
+class SegmentMonitorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("segment", "state", "dispersion", "last_bucket_start", "baseline_rate", "observed_rate")
+    list_filter = ("state",)
+    list_select_related = ("segment__merchant",)
+
+
+@admin.register(DetectorRun)
+class DetectorRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("started_at", "finished_at", "segments", "tests", "rejected", "findings_opened", "error")
+
+
+@admin.register(Finding)
+class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "kind", "decline_code", "state", "segment", "observed_rate", "excess_declines")
+    list_filter = ("state", "kind", "test")
+    list_select_related = ("segment__merchant",)
+    search_fields = ("segment__merchant__name", "segment__merchant__account_id", "decline_code")
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("segment", "start", "end", "reason", "created_by")
+    list_select_related = ("segment__merchant", "created_by")

@@ -9,6 +9,7 @@ docs/monitoring.md explains the semantics.
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
@@ -354,3 +355,356 @@ class MetricsPull(CardNumberFreeModel, models.Model):
 
     def __str__(self) -> str:
         return self.source
+
+
+# --- Detection: settings, per-segment state, runs, findings, suppressions -------------------
+
+
+class MonitorSettings(CardNumberFreeModel, models.Model):
+    """The detector's settings: the global row (no merchant) and per-merchant overrides.
+
+    Every tunable is nullable: a per-merchant row overrides only the fields it sets, the global
+    row overrides the built-in `DETECTOR_DEFAULTS`, and `monitoring.detection.config.detector_config`
+    merges the three into the settings one merchant's segments are tested with. Leads edit both
+    (`monitoring.change_monitorsettings`).
+    """
+
+    merchant = models.OneToOneField(
+        "cases.Merchant",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="monitor_settings",
+        verbose_name=_("merchant"),
+        help_text=_("Empty for the global settings every merchant starts from."),
+    )
+    enabled = models.BooleanField(_("detector on"), null=True, blank=True)
+    min_bucket_attempts = models.PositiveIntegerField(
+        _("minimum attempts per bucket"),
+        null=True,
+        blank=True,
+        help_text=_("Below this a segment's buckets are only tested together, one hour at a time."),
+    )
+    min_hour_attempts = models.PositiveIntegerField(
+        _("minimum attempts per hour"),
+        null=True,
+        blank=True,
+        help_text=_("Below this in an hour a segment is too small to test at all."),
+    )
+    min_drop_pp = models.DecimalField(_("minimum drop (pp)"), max_digits=5, decimal_places=2, null=True, blank=True)
+    min_excess_declines = models.PositiveIntegerField(_("minimum excess declines"), null=True, blank=True)
+    watch_q = models.DecimalField(_("q-value for a watch"), max_digits=6, decimal_places=5, null=True, blank=True)
+    alert_q = models.DecimalField(_("q-value for an alert"), max_digits=6, decimal_places=5, null=True, blank=True)
+    alert_consecutive = models.PositiveSmallIntegerField(
+        _("rejecting buckets in a row for an alert"), null=True, blank=True
+    )
+    baseline_weeks = models.PositiveSmallIntegerField(_("baseline weeks"), null=True, blank=True)
+    baseline_slot_radius = models.PositiveSmallIntegerField(
+        _("baseline buckets either side of the slot"), null=True, blank=True
+    )
+    dispersion_floor = models.DecimalField(
+        _("minimum over-dispersion"), max_digits=8, decimal_places=7, null=True, blank=True
+    )
+    code_min_count = models.PositiveIntegerField(_("minimum count of a spiking code"), null=True, blank=True)
+    code_min_ratio = models.DecimalField(
+        _("minimum ratio to the expected count of a code"), max_digits=5, decimal_places=2, null=True, blank=True
+    )
+    code_min_share_pp = models.DecimalField(
+        _("minimum rise of a code's share (pp)"), max_digits=5, decimal_places=2, null=True, blank=True
+    )
+    recovery_buckets = models.PositiveSmallIntegerField(_("healthy buckets for a recovery"), null=True, blank=True)
+    recovery_within_pp = models.DecimalField(
+        _("recovered within (pp of the baseline)"), max_digits=5, decimal_places=2, null=True, blank=True
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("updated by"),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("detector settings")
+        verbose_name_plural = _("detector settings")
+        ordering = [F("merchant_id").asc(nulls_first=True)]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant"],
+                nulls_distinct=False,
+                name="monitorsettings_one_row_per_merchant",
+                violation_error_message=_("There is one settings row per merchant, and one global row."),
+            ),
+            models.CheckConstraint(
+                condition=(Q(watch_q__isnull=True) | Q(watch_q__gt=0, watch_q__lt=1))
+                & (Q(alert_q__isnull=True) | Q(alert_q__gt=0, alert_q__lt=1)),
+                name="monitorsettings_q_between_0_and_1",
+                violation_error_message=_("A q-value is between 0 and 1."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.merchant) if self.merchant_id else str(_("Global detector settings"))
+
+
+# Field → built-in default, for what neither the global row nor the merchant's row sets.
+DETECTOR_DEFAULTS: dict[str, object] = {
+    "enabled": True,
+    "min_bucket_attempts": 100,
+    "min_hour_attempts": 100,
+    "min_drop_pp": Decimal("2.00"),
+    "min_excess_declines": 20,
+    "watch_q": Decimal("0.01"),
+    "alert_q": Decimal("0.001"),
+    "alert_consecutive": 2,
+    "baseline_weeks": 4,
+    "baseline_slot_radius": 2,
+    "dispersion_floor": Decimal("0.0001"),
+    "code_min_count": 10,
+    "code_min_ratio": Decimal("2.00"),
+    "code_min_share_pp": Decimal("0.50"),
+    "recovery_buckets": 4,
+    "recovery_within_pp": Decimal("1.00"),
+}
+
+
+class SegmentState(models.TextChoices):
+    OK = "ok", _("OK")
+    WATCH = "watch", _("Watch")
+    ALERT = "alert", _("Alert")
+    LOW_VOLUME = "low_volume", _("Too little volume")
+
+
+class SegmentMonitor(CardNumberFreeModel, models.Model):
+    """The detector's memory of one segment: its state on the Monitors page, the over-dispersion
+    estimated nightly, and the running CUSUM that dates a change's start."""
+
+    segment = models.OneToOneField(
+        Segment, on_delete=models.CASCADE, primary_key=True, related_name="monitor", verbose_name=_("segment")
+    )
+    state = models.CharField(_("state"), max_length=12, choices=SegmentState.choices, default=SegmentState.OK)
+    dispersion = models.FloatField(
+        _("over-dispersion"),
+        null=True,
+        blank=True,
+        help_text=_("The beta-binomial intra-class correlation, estimated nightly by the method of moments."),
+    )
+    dispersion_estimated_at = models.DateTimeField(_("over-dispersion estimated at"), null=True, blank=True)
+    cusum = models.FloatField(_("CUSUM of z"), default=0.0)
+    cusum_zero_at = models.DateTimeField(_("CUSUM last at zero"), null=True, blank=True)
+    rejecting_in_a_row = models.PositiveSmallIntegerField(_("rejecting buckets in a row"), default=0)
+    healthy_in_a_row = models.PositiveSmallIntegerField(_("healthy buckets in a row"), default=0)
+    last_bucket_start = models.DateTimeField(_("last bucket tested"), null=True, blank=True)
+    baseline_rate = models.DecimalField(_("baseline rate"), max_digits=7, decimal_places=6, null=True, blank=True)
+    observed_rate = models.DecimalField(_("observed rate"), max_digits=7, decimal_places=6, null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("segment monitor")
+        verbose_name_plural = _("segment monitors")
+        ordering = ["segment_id"]
+        indexes = [models.Index(fields=["state"], name="segmentmonitor_state")]
+
+    def __str__(self) -> str:
+        return f"{self.segment_id}: {self.state}"
+
+
+class DetectorRun(CardNumberFreeModel, models.Model):
+    """One detection run: what it read and what it found. `watermark` is the largest bucket
+    `updated_at` it read, so the next run re-evaluates exactly the buckets inserted or corrected
+    since (late rows included)."""
+
+    started_at = models.DateTimeField(_("started at"), db_index=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    watermark = models.DateTimeField(_("read up to"), null=True, blank=True)
+    segments = models.PositiveIntegerField(_("segments"), default=0)
+    buckets = models.PositiveIntegerField(_("buckets tested"), default=0)
+    tests = models.PositiveIntegerField(_("tests"), default=0)
+    rejected = models.PositiveIntegerField(_("rejected after Benjamini–Hochberg"), default=0)
+    findings_opened = models.PositiveIntegerField(_("findings opened"), default=0)
+    findings_updated = models.PositiveIntegerField(_("findings updated"), default=0)
+    findings_recovered = models.PositiveIntegerField(_("findings recovered"), default=0)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("detector run")
+        verbose_name_plural = _("detector runs")
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class FindingKind(models.TextChoices):
+    APPROVAL_DROP = "approval_drop", _("Approval-rate drop")
+    DECLINE_CODE_SPIKE = "decline_code_spike", _("Decline-code spike")
+
+
+class FindingTest(models.TextChoices):
+    BUCKET = "bucket", _("Per bucket")
+    HOUR = "hour", _("One-hour window")
+
+
+class FindingState(models.TextChoices):
+    WATCH = "watch", _("Watch")
+    ALERTED = "alerted", _("Alerted")
+    RECOVERED = "recovered", _("Recovered")
+    SUPPRESSED = "suppressed", _("Suppressed")
+    FALSE_POSITIVE = "false_positive", _("False positive")
+
+
+ACTIVE_FINDING_STATES = (FindingState.WATCH, FindingState.ALERTED)
+
+
+class AttributionKind(models.TextChoices):
+    DROP = "drop", _("Real drop")
+    MIX_SHIFT = "mix_shift", _("Mix shift")
+
+
+class Finding(CardNumberFreeModel, models.Model):
+    """What the detector found on one segment: an approval-rate drop, or a spike of one decline
+    code. At most one active (watch or alerted) finding per segment, kind and code; later
+    rejecting buckets update it, and it ends recovered, suppressed or marked a false positive.
+
+    Rates are shares between 0 and 1 over the finding's window (`window_start` to `window_end`,
+    the end exclusive); `excess_declines` = declines − attempts × (1 − baseline rate), rounded.
+    `attribution` holds the rows that explain the excess declines, most explanatory first:
+
+        [{"dimension": "issuer", "key": "<id or value>", "label": "BBVA México",
+          "bin_prefix": "415231", "partner_id": 7, "explained": 0.83, "surprise": 0.41,
+          "excess_declines": 1029, "codes": [{"code": "91", "explained": 0.9}]}]
+
+    and `attribution_kind` says whether the drop is real or a mix shift (volume moved to weaker
+    slices with their own rates unchanged).
+    """
+
+    kind = models.CharField(_("kind"), max_length=20, choices=FindingKind.choices)
+    segment = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="findings", verbose_name=_("segment"))
+    decline_code = models.CharField(_("decline code"), max_length=DECLINE_CODE_MAX, blank=True)
+    test = models.CharField(_("test"), max_length=10, choices=FindingTest.choices, default=FindingTest.BUCKET)
+    state = models.CharField(_("state"), max_length=20, choices=FindingState.choices, default=FindingState.WATCH)
+    window_start = models.DateTimeField(_("window start"))
+    window_end = models.DateTimeField(_("window end"))
+    started_at = models.DateTimeField(_("estimated start"), null=True, blank=True)
+    baseline_rate = models.DecimalField(_("baseline rate"), max_digits=7, decimal_places=6)
+    observed_rate = models.DecimalField(_("observed rate"), max_digits=7, decimal_places=6)
+    attempts = models.PositiveBigIntegerField(_("attempts"))
+    approvals = models.PositiveBigIntegerField(_("approvals"))
+    excess_declines = models.BigIntegerField(_("excess declines"))
+    p_value = models.FloatField(_("p-value"))
+    q_value = models.FloatField(_("q-value"))
+    rejecting_in_a_row = models.PositiveSmallIntegerField(_("rejecting buckets in a row"), default=1)
+    attribution = models.JSONField(_("attribution"), default=list, blank=True)
+    attribution_kind = models.CharField(_("attribution"), max_length=10, choices=AttributionKind.choices, blank=True)
+    incident = models.ForeignKey(
+        "cases.Incident",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="findings",
+        verbose_name=_("incident"),
+    )
+    alerted_at = models.DateTimeField(_("alerted at"), null=True, blank=True)
+    recovered_at = models.DateTimeField(_("recovered at"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_note = models.TextField(_("decision note"), blank=True, max_length=2000)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("finding")
+        verbose_name_plural = _("findings")
+        ordering = ["-created_at", "-id"]
+        permissions = [("decide_finding", _("Can suppress a finding or mark it a false positive"))]
+        indexes = [
+            models.Index(fields=["state", "-created_at"], name="finding_state_created"),
+            models.Index(fields=["segment", "window_start"], name="finding_segment_window"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["segment", "kind", "decline_code"],
+                condition=Q(state__in=["watch", "alerted"]),
+                name="finding_one_active_per_segment",
+                violation_error_message=_("This segment already has an active finding of this kind."),
+            ),
+            models.CheckConstraint(
+                condition=Q(window_end__gt=F("window_start")),
+                name="finding_window_ends_after_start",
+                violation_error_message=_("A finding's window ends after it starts."),
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="decline_code_spike", decline_code__gt="") | Q(kind="approval_drop", decline_code=""),
+                name="finding_code_only_for_spikes",
+                violation_error_message=_("A decline-code spike names its code; a drop names none."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        label = self.get_kind_display()
+        if self.decline_code:
+            label = f"{label} {self.decline_code}"
+        return f"{label} · {self.segment_id} · {self.window_start:%Y-%m-%d %H:%M}"
+
+    @property
+    def drop_pp(self) -> Decimal:
+        return (self.baseline_rate - self.observed_rate) * 100
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_FINDING_STATES
+
+
+class Suppression(CardNumberFreeModel, models.Model):
+    """A window in which a segment raises nothing (a planned maintenance, a known test): the
+    detector skips its tests there and leaves its buckets out of every baseline. Suppressing a
+    merchant-level segment suppresses all its slices."""
+
+    segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, related_name="suppressions", verbose_name=_("segment")
+    )
+    start = models.DateTimeField(_("from"))
+    end = models.DateTimeField(_("until"))
+    reason = models.CharField(_("reason"), max_length=500)
+    finding = models.ForeignKey(
+        Finding,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="suppressions",
+        verbose_name=_("finding"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("suppression")
+        verbose_name_plural = _("suppressions")
+        ordering = ["-start", "-id"]
+        indexes = [models.Index(fields=["segment", "start", "end"], name="suppression_segment_window")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end__gt=F("start")),
+                name="suppression_ends_after_start",
+                violation_error_message=_("A suppression ends after it starts."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.segment_id} {self.start:%Y-%m-%d %H:%M}–{self.end:%Y-%m-%d %H:%M}"

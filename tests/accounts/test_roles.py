@@ -13,13 +13,15 @@ READ = {
     "cases.view_caseevent", "cases.view_slapolicy", "cases.view_slaclock", "cases.view_slaclockevent",
     "alerts.view_alertseverityrule", "alerts.view_alertreceipt",
     "monitoring.view_segment", "monitoring.view_authbucket", "monitoring.view_metricspull",
+    "monitoring.view_monitorsettings", "monitoring.view_segmentmonitor", "monitoring.view_detectorrun",
+    "monitoring.view_finding", "monitoring.view_suppression",
 }  # fmt: skip
 ANALYST_WRITES = {
     "cases.add_incident", "cases.change_incident", "cases.add_merchant", "cases.change_merchant",
     "cases.add_affectedmerchant", "cases.change_affectedmerchant", "cases.delete_affectedmerchant",
     "cases.add_partnerengagement", "cases.change_partnerengagement", "cases.add_investigationnote",
     "cases.change_investigationnote", "cases.add_correspondence", "cases.change_correspondence",
-    "alerts.submit_alert", "monitoring.submit_metrics",
+    "alerts.submit_alert", "monitoring.submit_metrics", "monitoring.decide_finding", "monitoring.add_suppression",
 }  # fmt: skip
 MANAGER_WRITES = {
     "partners.add_partner", "partners.change_partner", "partners.add_partnercontact",
@@ -40,6 +42,10 @@ LEAD_WRITES = {
     "alerts.change_alertseverityrule",
     "alerts.delete_alertseverityrule",
     "webhooks.manage_all_webhooksubscription",
+    "monitoring.add_monitorsettings",
+    "monitoring.change_monitorsettings",
+    "monitoring.delete_monitorsettings",
+    "monitoring.delete_suppression",
 }
 
 

@@ -38,7 +38,18 @@ from cases.models import (
 )
 from cases.search import search
 from cases.services import incident_open
-from monitoring.models import AuthBucket, ImportMapping, MetricsBatchReceipt, MetricsPull, Segment
+from monitoring.models import (
+    AuthBucket,
+    DetectorRun,
+    Finding,
+    ImportMapping,
+    MetricsBatchReceipt,
+    MetricsPull,
+    MonitorSettings,
+    Segment,
+    SegmentMonitor,
+    Suppression,
+)
 from monitoring.services import buckets_upsert
 from partners.models import BusinessCalendar, Holiday, NoticeTemplate, Partner, WorkingHours
 from payhealth.admin_forms import ReadOnlyAdminMixin
@@ -64,6 +75,7 @@ READ_ONLY = {
     *(CaseEvent, Correspondence, Attachment, SlaClock, SlaClockEvent, ReferenceCounter, ResponseCode, SavedView),
     *(ApiToken, AlertReceipt, WebhookDelivery, Group),
     *(Segment, MetricsBatchReceipt, MetricsPull),
+    *(MonitorSettings, SegmentMonitor, DetectorRun, Finding, Suppression),
 }
 # Never deleted in the admin: the desk's record, closed, deactivated or revoked instead.
 NEVER_DELETED = {Incident, PartnerEngagement, InvestigationNote, Merchant, Partner, SlaPolicy, NoticeTemplate, Profile}
@@ -188,6 +200,18 @@ def one_of_each(superuser, incident):
     MetricsBatchReceipt.objects.create(user=superuser, idempotency_key="m-1", body_sha256="0" * 64)
     ImportMapping.objects.create(name="warehouse", columns={"merchant": "account"})
     MetricsPull.objects.create(source="warehouse", last_error="Row 2, merchant: No merchant has this account id.")
+    segment = Segment.objects.get(merchant=merchant, network="visa")
+    MonitorSettings.objects.create(merchant=None, min_drop_pp="3.00")
+    SegmentMonitor.objects.create(segment=segment, state="watch", dispersion=0.001)
+    DetectorRun.objects.create(started_at=start, finished_at=start, segments=1, tests=1)
+    finding = Finding.objects.create(
+        kind="approval_drop", segment=segment, window_start=start, window_end=start + timedelta(minutes=15),
+        baseline_rate="0.95", observed_rate="0.90", attempts=10, approvals=9, excess_declines=1,
+        p_value=0.0001, q_value=0.001,
+    )  # fmt: skip
+    Suppression.objects.create(
+        segment=segment, start=start, end=start + timedelta(hours=2), reason="Mantenimiento", finding=finding
+    )
 
 
 def test_every_model_of_ours_is_registered():
