@@ -112,12 +112,12 @@ class Counts:
         for code, count in other.codes.items():
             self.codes[code] = self.codes.get(code, 0) + count
 
-    def outcome_mix(self) -> dict[str, int]:
+    def outcome_mix(self) -> dict[tuple[str, str], int]:
         """Approvals, errors, declines by code and declines without a code: every attempt once."""
         coded = sum(self.codes.values())
         declines = self.attempts - self.approvals - self.errors
-        mix = {"approved": self.approvals, "error": self.errors, "declined:?": max(0, declines - coded)}
-        mix.update({f"declined:{code}": count for code, count in self.codes.items()})
+        mix = {("approved", ""): self.approvals, ("error", ""): self.errors, ("declined", ""): max(0, declines - coded)}
+        mix.update({("code", code): count for code, count in self.codes.items()})
         return mix
 
 
@@ -190,7 +190,7 @@ def _slices(finding: Finding, ranges: list[tuple]) -> list[Slice]:
 # --- Statistics --------------------------------------------------------------------------------
 
 
-def surprise(before: dict[str, int], after: dict[str, int]) -> float:
+def surprise(before: dict, after: dict) -> float:
     """Jensen–Shannon divergence (base 2, so between 0 and 1) of two count mixes: the square of
     scipy's Jensen–Shannon distance. 0 when either side is empty."""
     keys = sorted(set(before) | set(after))
@@ -385,7 +385,7 @@ def _drop_candidate(dimension, attribute, slices, *, default_rate, code, excess_
                 rate_change=round(group.window.rate(base_rate) - base_rate, 4),
             )
         )
-    return Candidate(dimension, rows, explained)
+    return Candidate(dimension, _most_explanatory_first(rows), explained)
 
 
 def _share(counts: Counts, slices: list[Slice], side: str) -> float:
@@ -440,7 +440,11 @@ def _mix_candidate(dimension, attribute, slices, *, default_rate) -> Candidate |
                 rate_change=round(group.window.rate(base_rate) - base_rate, 4),
             )
         )
-    return Candidate(dimension, rows, explained)
+    return Candidate(dimension, _most_explanatory_first(rows), explained)
+
+
+def _most_explanatory_first(rows: list[AttributionRow]) -> list[AttributionRow]:
+    return sorted(rows, key=lambda row: (-row.explained, -row.surprise, row.key))
 
 
 def _best(candidates: list[tuple[int, Candidate | None]]) -> Candidate | None:
@@ -460,7 +464,10 @@ def finding_attribution(finding: Finding) -> Attribution:
     """
     if finding.excess_declines <= 0:
         return Attribution(kind="", excess_declines=finding.excess_declines)
-    merchant_id = Segment.objects.filter(pk=finding.segment_id).values_list("merchant_id", flat=True).first()
+    if Finding.segment.is_cached(finding):
+        merchant_id = finding.segment.merchant_id
+    else:
+        merchant_id = Segment.objects.filter(pk=finding.segment_id).values_list("merchant_id", flat=True).first()
     if merchant_id is None:
         return Attribution(kind="", excess_declines=finding.excess_declines)
     weeks = detector_config(merchant_id).baseline_weeks

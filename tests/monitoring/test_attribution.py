@@ -127,7 +127,7 @@ def test_an_issuer_drop_on_code_91_is_named_with_its_code_in_english_and_spanish
 
     with CaptureQueriesContext(connection) as captured:
         attribution = finding_attribution(finding)
-    assert len(captured) == 4  # merchant, settings, slices, their sums: never one query per slice
+    assert len(captured) == 3  # settings, slices, their sums: never one query per slice
 
     assert attribution.kind == AttributionKind.DROP == "drop"
     assert attribution.excess_declines == finding.excess_declines
@@ -177,11 +177,12 @@ def test_volume_moved_to_the_weakest_issuer_is_a_mix_shift_that_blames_no_partne
 
 def test_the_same_drop_on_the_ordinary_mix_is_not_a_mix_shift_and_costs_the_same_queries(merchant, partners):
     # Eighteen slices, three of them BBVA México's: the issuer still explains it, code 91 too.
-    big = generator.MerchantProfile(ACCOUNT, 10_000, generator.MX_SLICES)
+    big = dataclasses.replace(PROFILE, slices=generator.MX_SLICES)
     for code in ("nu-mx", "banamex"):
         PartnerFactory(code=code, kind=Partner.Kind.ISSUER)
     rows = load(BBVA_DROP, profile=big)
     finding = finding_for(rows)
+    finding = Finding.objects.get(pk=finding.pk)  # its segment not loaded: one query more
     with CaptureQueriesContext(connection) as captured:
         attribution = finding_attribution(finding)
     assert len(captured) == 4
@@ -277,3 +278,31 @@ def test_surprise_and_the_decomposition_add_up():
         [(Counts(1000, 900), Counts(1000, 900)), (Counts(1000, 700), Counts(3000, 2100))], default_rate=0.8
     )
     assert only_mix.rate_effect == pytest.approx(0.0) and only_mix.is_mix_shift
+
+
+@pytest.mark.parametrize(
+    ("regression", "dimension", "key", "code"),
+    [
+        (generator.RouteOutage(start=WINDOW, end=WINDOW + HOUR, route="prosa", failure=0.2), "route", "prosa", "91"),
+        (generator.ThreeDSFailure(start=WINDOW, end=WINDOW + HOUR, extra=0.3), "entry_mode", "3ds", "1A"),
+    ],
+)
+def test_a_route_outage_names_the_route_and_a_3ds_failure_the_entry_mode(
+    merchant, partners, regression, dimension, key, code
+):
+    # On the ordinary eighteen-slice mix, where five slices of three issuers are 3DS.
+    for extra in ("nu-mx", "banamex"):
+        PartnerFactory(code=extra, kind=Partner.Kind.ISSUER)
+    finding = finding_for(load((regression,), profile=dataclasses.replace(PROFILE, slices=generator.MX_SLICES)))
+    attribution = finding_attribution(finding)
+    top = attribution.rows[0]
+    assert attribution.kind == "drop" and top.dimension == dimension and top.explained >= 0.8
+    if dimension == "route":
+        assert top.partner_id == partners[key].pk and top.label == "Prosa"
+    else:
+        assert top.key == key and top.partner_id is None
+    assert top.codes[0]["code"] == code
+    store(finding, attribution)
+    assert attribution_sentence(finding, language="es").startswith(
+        "La ruta Prosa" if dimension == "route" else "El modo de entrada Comercio electrónico con 3DS"
+    )
