@@ -306,3 +306,15 @@ def test_a_route_outage_names_the_route_and_a_3ds_failure_the_entry_mode(
     assert attribution_sentence(finding, language="es").startswith(
         "La ruta Prosa" if dimension == "route" else "El modo de entrada Comercio electrónico con 3DS"
     )
+
+
+def test_a_decline_code_spike_attributes_the_excess_of_its_own_code(merchant, partners):
+    spike = (IssuerCodeSpike(start=WINDOW, end=WINDOW + HOUR, issuer="banorte", funding="debit", code="51", extra=0.1),)
+    rows = load(spike)
+    finding = finding_for(rows, kind=FindingKind.DECLINE_CODE_SPIKE, decline_code="51", excess_declines=900)
+    attribution = finding_attribution(finding)
+    top = attribution.rows[0]
+    assert attribution.kind == "drop" and (top.dimension, top.label) == ("issuer", "Banorte")
+    assert top.explained >= 0.8 and top.codes == []
+    store(finding, attribution)
+    assert attribution_sentence(finding, language="en").startswith("Issuer Banorte (BIN 493172), code 51, explains")
