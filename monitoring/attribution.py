@@ -39,6 +39,7 @@ from monitoring.models import (
     Finding,
     Funding,
     Segment,
+    SegmentMonitor,
     Suppression,
 )
 
@@ -96,6 +97,7 @@ class Counts:
     approvals: int = 0
     errors: int = 0
     codes: dict[str, int] = field(default_factory=dict)
+    buckets: int = 0
 
     @property
     def failures(self) -> int:
@@ -109,6 +111,7 @@ class Counts:
         self.attempts += other.attempts
         self.approvals += other.approvals
         self.errors += other.errors
+        self.buckets += other.buckets
         for code, count in other.codes.items():
             self.codes[code] = self.codes.get(code, 0) + count
 
@@ -126,6 +129,14 @@ class Slice:
     segment: Segment
     base: Counts = field(default_factory=Counts)
     window: Counts = field(default_factory=Counts)
+
+    @property
+    def dispersion(self) -> float | None:
+        """The over-dispersion the detector estimated for this slice, if any."""
+        try:
+            return self.segment.monitor.dispersion
+        except SegmentMonitor.DoesNotExist:
+            return None
 
 
 def baseline_ranges(finding: Finding, weeks: int) -> list[tuple]:
@@ -148,10 +159,10 @@ WITH b AS (
             WHERE x.segment_id IN (b.segment_id, s.parent_id)
               AND x.start <= b.bucket_start AND x."end" > b.bucket_start))
 )
-SELECT segment_id, in_window, NULL AS code, SUM(attempts), SUM(approvals), SUM(errors) FROM b GROUP BY 1, 2
+SELECT segment_id, in_window, NULL AS code, SUM(attempts), SUM(approvals), SUM(errors), COUNT(*) FROM b GROUP BY 1, 2
 UNION ALL
 SELECT b.segment_id, b.in_window, c.key,
-       SUM(CASE WHEN jsonb_typeof(c.value) = 'number' THEN (c.value)::text::numeric ELSE 0 END), 0, 0
+       SUM(CASE WHEN jsonb_typeof(c.value) = 'number' THEN (c.value)::text::numeric ELSE 0 END), 0, 0, 0
 FROM b CROSS JOIN LATERAL jsonb_each(b.decline_codes) c GROUP BY 1, 2, 3
 """
 
@@ -161,7 +172,7 @@ def _slices(finding: Finding, ranges: list[tuple]) -> list[Slice]:
     baseline leaves out suppressed buckets): two queries whatever the number of slices."""
     children = {
         segment.id: Slice(segment)
-        for segment in Segment.objects.filter(parent_id=finding.segment_id).select_related("issuer", "route")
+        for segment in Segment.objects.filter(parent_id=finding.segment_id).select_related("issuer", "route", "monitor")
     }
     if not children:
         return []
@@ -178,10 +189,11 @@ def _slices(finding: Finding, ranges: list[tuple]) -> list[Slice]:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for segment_id, in_window, code, attempts, approvals, errors in cursor.fetchall():
+        for segment_id, in_window, code, attempts, approvals, errors, buckets in cursor.fetchall():
             counts = children[segment_id].window if in_window else children[segment_id].base
             if code is None:
                 counts.attempts, counts.approvals, counts.errors = int(attempts), int(approvals), int(errors)
+                counts.buckets = int(buckets)
             elif attempts:
                 counts.codes[code] = int(attempts)
     return list(children.values())
@@ -218,24 +230,35 @@ class MixDecomposition:
         )
 
 
-def decompose(slices: Iterable[tuple[Counts, Counts]], *, default_rate: float) -> MixDecomposition:
-    """The parent's rate change split over (baseline, window) counts of its slices."""
+def _variance(rate: float, counts: Counts, dispersion: float) -> float:
+    """Variance of a rate over `counts`' buckets: binomial, times the beta-binomial design effect
+    1 + (attempts per bucket − 1) · dispersion."""
+    per_bucket = counts.attempts / counts.buckets if counts.buckets else counts.attempts
+    return rate * (1 - rate) / counts.attempts * (1 + max(0.0, per_bucket - 1) * dispersion)
+
+
+def decompose(
+    slices: Iterable[tuple[Counts, Counts]], *, default_rate: float, dispersions: Iterable[float] | None = None
+) -> MixDecomposition:
+    """The parent's rate change split over (baseline, window) counts of its slices; `dispersions`
+    (one per slice, 0 without) widens the noise of the rate effect."""
     pairs = list(slices)
+    spreads = list(dispersions) if dispersions is not None else [0.0] * len(pairs)
     total_base = sum(base.attempts for base, _window in pairs)
     total_window = sum(window.attempts for _base, window in pairs)
     if not total_base or not total_window:
         return MixDecomposition(0.0, 0.0, 0.0, 0.0)
     rate_effect = mix_effect = variance = 0.0
-    for base, window in pairs:
+    for (base, window), dispersion in zip(pairs, spreads, strict=True):
         w_base, w_window = base.attempts / total_base, window.attempts / total_window
         r_base = base.rate(default_rate)
         r_window = window.rate(r_base)
         rate_effect += w_window * (r_window - r_base)
         mix_effect += (w_window - w_base) * r_base
         if window.attempts:
-            spread = r_window * (1 - r_window) / window.attempts
+            spread = _variance(r_window, window, dispersion)
             if base.attempts:
-                spread += r_base * (1 - r_base) / base.attempts
+                spread += _variance(r_base, base, dispersion)
             variance += w_window * w_window * spread
     parent_base = sum(base.approvals for base, _window in pairs) / total_base
     parent_window = sum(window.approvals for _base, window in pairs) / total_window
@@ -470,14 +493,19 @@ def finding_attribution(finding: Finding) -> Attribution:
         merchant_id = Segment.objects.filter(pk=finding.segment_id).values_list("merchant_id", flat=True).first()
     if merchant_id is None:
         return Attribution(kind="", excess_declines=finding.excess_declines)
-    weeks = detector_config(merchant_id).baseline_weeks
-    slices = _slices(finding, baseline_ranges(finding, weeks))
+    config = detector_config(merchant_id)
+    slices = _slices(finding, baseline_ranges(finding, config.baseline_weeks))
     if not slices or not any(item.window.attempts for item in slices):
         return Attribution(kind="", excess_declines=finding.excess_declines)
     default_rate = float(finding.baseline_rate)
     code = finding.decline_code
     if not code and any(item.base.attempts for item in slices):
-        mix = decompose(((item.base, item.window) for item in slices), default_rate=default_rate)
+        floor = float(config.dispersion_floor)
+        mix = decompose(
+            [(item.base, item.window) for item in slices],
+            default_rate=default_rate,
+            dispersions=[max(item.dispersion or 0.0, floor) for item in slices],
+        )
         if mix.is_mix_shift:
             best = _best(
                 [

@@ -280,6 +280,22 @@ def test_surprise_and_the_decomposition_add_up():
     assert only_mix.rate_effect == pytest.approx(0.0) and only_mix.is_mix_shift
 
 
+def test_over_dispersion_widens_the_noise_a_mix_shift_is_judged_against():
+    from monitoring.attribution import Counts
+
+    # Volume moves to the weak slice and the strong one loses 7 pp: 4 binomial standard errors.
+    pairs = [
+        (Counts(10000, 9000, buckets=4), Counts(10000, 8300, buckets=4)),
+        (Counts(10000, 7000, buckets=4), Counts(30000, 21000, buckets=4)),
+    ]
+    binomial = decompose(pairs, default_rate=0.8)
+    assert -binomial.mix_effect >= 2 / 3 * binomial.drop and abs(binomial.rate_effect) > 3 * binomial.rate_error
+    assert not binomial.is_mix_shift
+    # Buckets that vary more than binomially (the detector's estimate) make the same change noise.
+    dispersed = decompose(pairs, default_rate=0.8, dispersions=[0.003, 0.003])
+    assert dispersed.rate_error > 2 * binomial.rate_error and dispersed.is_mix_shift
+
+
 @pytest.mark.parametrize(
     ("regression", "dimension", "key", "code"),
     [
