@@ -574,11 +574,12 @@ def _row_label(row: dict) -> str:
 
 
 def _fraction(value) -> float:
+    """A stored share as a number between −1 and 1, whatever was stored."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         return 0.0
-    return number if math.isfinite(number) else 0.0
+    return max(-1.0, min(1.0, number)) if math.isfinite(number) else 0.0
 
 
 def attribution_sentence(finding: Finding, *, language: str) -> str:

@@ -236,6 +236,7 @@ def test_hostile_labels_and_odd_stored_rows_never_break_the_sentence(merchant, p
         ["a string"],
         [{"dimension": 5, "explained": "NaN", "codes": "91", "bin_prefix": None}],
         [{"dimension": "network", "key": "<b>", "explained": 1e308 * 10, "codes": [{"nope": 1}, "x"]}],
+        [{"dimension": "issuer", "label": {"a": 1}, "explained": 1e307, "bin_prefix": 415231, "codes": [{"code": 91}]}],
     ):
         finding.attribution = stored
         for language in ("en", "es"):
@@ -243,6 +244,8 @@ def test_hostile_labels_and_odd_stored_rows_never_break_the_sentence(merchant, p
     finding.attribution_kind = AttributionKind.MIX_SHIFT
     finding.attribution = [{"share_change": "bad"}]
     assert "+0 pp" in attribution_sentence(finding, language="en")
+    finding.attribution = [{"label": "X", "share_change": -1e307}]
+    assert "(-100 pp de los intentos)" in attribution_sentence(finding, language="es")
 
 
 def test_suppressed_baseline_buckets_are_left_out(merchant, partners):
