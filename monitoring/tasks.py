@@ -8,6 +8,7 @@ from django.conf import settings
 from monitoring.partitions import partitions_create_ahead, partitions_drop_expired
 from monitoring.pull import metrics_pull
 from monitoring.services import metrics_receipts_purge
+from monitoring.uploads import import_job_run
 
 
 @shared_task(name="monitoring.create_metrics_partitions_task", acks_late=True)
@@ -40,3 +41,21 @@ def pull_buckets_task() -> dict:
         "updated": pull.rows_updated,
         "unchanged": pull.rows_unchanged,
     }
+
+
+IMPORT_TIME_LIMIT = 3600  # a file of up to PAYHEALTH_METRICS_UPLOAD_MAX_BYTES, well past the default task limit
+
+
+@shared_task(
+    name="monitoring.import_job_task",
+    acks_late=True,
+    time_limit=IMPORT_TIME_LIMIT,
+    soft_time_limit=IMPORT_TIME_LIMIT - 30,
+)
+def import_job_task(job_id: int) -> dict:
+    """Import an uploaded file (the upload page). Runs once: a redelivered task finds the job no
+    longer queued and does nothing."""
+    job = import_job_run(job_id)
+    if job is None:
+        return {"state": "missing"}
+    return {"state": job.state, "rows": job.rows_read, "inserted": job.inserted}
