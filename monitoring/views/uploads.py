@@ -18,7 +18,7 @@ RECENT_JOBS = 10
 @desk_permission("monitoring.submit_metrics")
 @require_http_methods(["GET", "HEAD", "POST"])
 def upload_start_view(request):
-    form = UploadForm(request.POST or None, request.FILES or None)
+    form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
     if request.method == "POST" and form.is_valid():
         try:
             job = upload_store(uploaded=form.cleaned_data["file"], actor=request.user)
