@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from scipy.stats import betabinom
+from scipy.stats import beta, betabinom
 
 from monitoring.charts.svg import Point
 from monitoring.detection.config import detector_config
@@ -29,6 +29,7 @@ from monitoring.models import Segment, SegmentMonitor
 WEEK = timedelta(days=7)
 ORIGIN = datetime.fromisoformat("2000-01-03T00:00:00+00:00")  # a Monday, midnight UTC
 BAND_QUANTILES = (0.005, 0.995)  # the 99 % interval
+EXACT_UP_TO = 300  # attempts; above, the moment-matched beta (band())
 DIMENSION_COLUMNS = {
     "issuer": "issuer_id",
     "route": "route_id",
@@ -131,6 +132,31 @@ def dispersion_estimate(samples: list[tuple[int, float, float]], floor: float) -
     return float(min(max(float(np.mean(values)), floor), 0.5))
 
 
+def band(*, attempts: np.ndarray, rate: np.ndarray, rho: float) -> tuple[np.ndarray, np.ndarray]:
+    """The 99 % interval of approvals ÷ attempts under a beta-binomial(attempts, rate, rho).
+
+    Exact (`betabinom.ppf`, which sums the probability mass) up to EXACT_UP_TO attempts; beyond,
+    the beta distribution with the same mean and variance, rate × (1 − rate) × (1 + (n − 1) rho) ÷ n,
+    which the beta-binomial's share converges to and which scipy computes in constant time."""
+    p = np.clip(rate, 1e-6, 1 - 1e-6)
+    n = attempts
+    low = np.empty(len(n))
+    high = np.empty(len(n))
+    small = n <= EXACT_UP_TO
+    if small.any():
+        scale = 1 / rho - 1
+        ns, ps = n[small], p[small]
+        low[small] = betabinom.ppf(BAND_QUANTILES[0], ns, ps * scale, (1 - ps) * scale) / ns
+        high[small] = betabinom.ppf(BAND_QUANTILES[1], ns, ps * scale, (1 - ps) * scale) / ns
+    large = ~small
+    if large.any():
+        nl, pl = n[large], p[large]
+        size = np.maximum(nl / (1 + (nl - 1) * rho) - 1, 1e-3)  # alpha + beta of the matching beta
+        low[large] = beta.ppf(BAND_QUANTILES[0], pl * size, (1 - pl) * size)
+        high[large] = beta.ppf(BAND_QUANTILES[1], pl * size, (1 - pl) * size)
+    return low, high
+
+
 def series_with_band(
     *, segment: Segment, start: datetime, end: datetime, step: timedelta, bins: list[Bin] | None = None
 ) -> tuple[list[Point], list[dict]]:
@@ -167,11 +193,7 @@ def series_with_band(
     low = np.full(len(bins), np.nan)
     high = np.full(len(bins), np.nan)
     if usable.any():
-        p = np.clip(p_arr[usable], 1e-6, 1 - 1e-6)
-        scale = 1 / rho - 1
-        n = n_arr[usable]
-        low[usable] = betabinom.ppf(BAND_QUANTILES[0], n, p * scale, (1 - p) * scale) / n
-        high[usable] = betabinom.ppf(BAND_QUANTILES[1], n, p * scale, (1 - p) * scale) / n
+        low[usable], high[usable] = band(attempts=n_arr[usable], rate=p_arr[usable], rho=rho)
     for index, item in enumerate(bins):
         band_low = None if np.isnan(low[index]) else float(low[index])
         band_high = None if np.isnan(high[index]) else float(high[index])

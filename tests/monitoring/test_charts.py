@@ -185,3 +185,19 @@ def test_pages_and_panels_are_refused_without_a_role(client, outsider, charted):
     for url in urls:
         assert client.get(url).status_code == 403
     assert Incident.objects.count() == 1
+
+
+def test_the_large_sample_band_agrees_with_the_exact_beta_binomial():
+    import numpy as np
+    from scipy.stats import betabinom
+
+    from monitoring.charts.series import band
+
+    n = np.array([400.0, 1500.0, 6000.0])
+    p = np.array([0.9, 0.85, 0.88])
+    rho = 0.001
+    low, high = band(attempts=n, rate=p, rho=rho)
+    scale = 1 / rho - 1
+    exact_low = betabinom.ppf(0.005, n, p * scale, (1 - p) * scale) / n
+    exact_high = betabinom.ppf(0.995, n, p * scale, (1 - p) * scale) / n
+    assert np.all(np.abs(low - exact_low) < 0.006) and np.all(np.abs(high - exact_high) < 0.006)
