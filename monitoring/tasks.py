@@ -8,7 +8,7 @@ from django.conf import settings
 from monitoring.partitions import partitions_create_ahead, partitions_drop_expired
 from monitoring.pull import metrics_pull
 from monitoring.services import metrics_receipts_purge
-from monitoring.uploads import import_job_run
+from monitoring.uploads import import_job_run, uploads_purge_abandoned
 
 
 @shared_task(name="monitoring.create_metrics_partitions_task", acks_late=True)
@@ -19,8 +19,13 @@ def create_metrics_partitions_task() -> list[str]:
 
 @shared_task(name="monitoring.apply_metrics_retention_task", acks_late=True)
 def apply_metrics_retention_task() -> dict:
-    """Periodic (beat): drop partitions past PAYHEALTH_METRICS_RETENTION_DAYS, forget old Idempotency-Keys."""
-    return {"dropped": partitions_drop_expired(), "receipts_purged": metrics_receipts_purge()}
+    """Periodic (beat): drop partitions past PAYHEALTH_METRICS_RETENTION_DAYS, forget old Idempotency-Keys,
+    delete uploaded files nobody imported within a day."""
+    return {
+        "dropped": partitions_drop_expired(),
+        "receipts_purged": metrics_receipts_purge(),
+        "uploads_purged": uploads_purge_abandoned(),
+    }
 
 
 @shared_task(name="monitoring.pull_buckets_task", acks_late=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import os
 import uuid
+from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 
@@ -281,6 +282,33 @@ def import_job_run(job_id: int) -> ImportJob | None:
     job.finished_at = timezone.now()
     job.save()
     return job
+
+
+ABANDONED_AFTER = timedelta(hours=24)
+
+
+def uploads_purge_abandoned(*, now=None) -> int:
+    """Files uploaded but never imported (no mapping chosen within a day) are deleted and their
+    jobs marked refused; beat runs this with the retention. Returns how many."""
+    now = now or timezone.now()
+    count = 0
+    for job in ImportJob.objects.filter(state=ImportJobState.UPLOADED, created_at__lt=now - ABANDONED_AFTER):
+        claimed = ImportJob.objects.filter(pk=job.pk, state=ImportJobState.UPLOADED).update(
+            state=ImportJobState.FAILED,
+            finished_at=now,
+            errors=[
+                {
+                    "row": 0,
+                    "line": 0,
+                    "column": "",
+                    "message": str(_("Not imported within a day; the file was deleted.")),
+                }
+            ],
+        )
+        if claimed:
+            job_path(job).unlink(missing_ok=True)
+            count += 1
+    return count
 
 
 def jobs_of(*, user):

@@ -247,3 +247,23 @@ def test_csv_and_parquet_import_through_a_real_worker_to_100_percent(client, ana
         delete_queue(app, queue)
     assert AuthBucket.objects.count() == 30 + 20
     assert list(upload_dir.iterdir()) == []
+
+
+def test_a_file_never_imported_is_deleted_after_a_day(client, analyst, data, upload_dir):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from monitoring.tasks import apply_metrics_retention_task
+
+    client.force_login(analyst)
+    upload(client, "old.csv", csv_bytes([flat(row) for row in make_rows(2)]))
+    upload(client, "new.csv", csv_bytes([flat(row) for row in make_rows(2)]))
+    old, new = ImportJob.objects.order_by("id")
+    ImportJob.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    assert apply_metrics_retention_task()["uploads_purged"] == 1
+    old.refresh_from_db()
+    new.refresh_from_db()
+    assert (old.state, new.state) == (ImportJobState.FAILED, ImportJobState.UPLOADED)
+    assert [p.name for p in upload_dir.iterdir()] == [new.stored_name]
+    assert map_and_start(client, old).status_code == 200  # no longer waiting for a mapping
