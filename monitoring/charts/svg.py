@@ -8,6 +8,7 @@ Every interpolated text goes through escape(); numbers are formatted here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,7 +50,7 @@ class Marker:
 
 
 def _percent(value: float) -> str:
-    return f"{value * 100:.1f}".rstrip("0").rstrip(".") + " %"
+    return f"{value * 100:.2f}".rstrip("0").rstrip(".") + " %"
 
 
 def _open(chart_id: str, title: str, description: str, width: int, height: int, css: str = "chart") -> list[str]:
@@ -63,17 +64,25 @@ def _open(chart_id: str, title: str, description: str, width: int, height: int, 
     ]
 
 
-def rate_range(points: Sequence[Point]) -> tuple[float, float]:
-    """The value axis: from a little under the lowest rate or band edge to a little over the
-    highest, on whole percentage points (a rate axis from 0 would flatten every drop)."""
+TICK_STEPS = (0.0025, 0.005, 0.01, 0.02, 0.025, 0.05, 0.1, 0.2, 0.25)
+
+
+def rate_range(points: Sequence[Point]) -> tuple[float, float, int]:
+    """The value axis (bottom, top, steps): four to six steps of a round size (¼, ½, 1, 2, 2.5,
+    5, 10, 20 or 25 points) from just under the lowest rate or band edge to over the highest,
+    never past 100 % (an axis from 0 would flatten every drop)."""
     values = [v for p in points for v in (p.rate, p.low, p.high) if v is not None]
     if not values:
-        return 0.0, 1.0
+        return 0.0, 1.0, 4
     low, high = min(values), max(values)
-    span = max(high - low, 0.02)
-    bottom = max(0.0, int((low - span * 0.1) * 100) / 100)
-    top = min(1.0, (int((high + span * 0.1) * 100) + 1) / 100)
-    return bottom, max(top, bottom + 0.01)
+    for step in TICK_STEPS:
+        for steps in (4, 5, 6):
+            bottom = max(0.0, math.floor(low / step + 1e-9) * step)
+            if bottom + steps * step > 1.0 + 1e-9:
+                bottom = 1.0 - steps * step
+            if bottom >= -1e-9 and bottom <= low + 1e-9 and bottom + steps * step >= high - 1e-9:
+                return max(bottom, 0.0), bottom + steps * step, steps
+    return 0.0, 1.0, 4
 
 
 def rate_chart_svg(
@@ -96,7 +105,7 @@ def rate_chart_svg(
     plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
     base_y = TOP + plot_h
-    bottom, top = rate_range(points)
+    bottom, top, steps = rate_range(points)
     span_s = max((end - start).total_seconds(), 1.0)
 
     def x_of(at: datetime) -> float:
@@ -106,8 +115,8 @@ def rate_chart_svg(
         return base_y - plot_h * (min(max(value, bottom), top) - bottom) / (top - bottom)
 
     out = _open(chart_id, title, description, WIDTH, HEIGHT)
-    for step in range(5):
-        value = bottom + (top - bottom) * step / 4
+    for step in range(steps + 1):
+        value = bottom + (top - bottom) * step / steps
         y = y_of(value)
         out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d0d7de"/>')
         out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#57606a">{_percent(value)}</text>')
