@@ -147,7 +147,7 @@ def incident_panel(*, incident, affected_merchant_ids: list[int]) -> list[Mercha
             observed_label=_("Observed approval rate"),
             band_label=_("Expected band (99 %)"),
             shade_label=_("Impact window"),
-            time_format="%d %b %H:%M",
+            time_format="d M H:i",
         )
         weeks = int(detector_config(merchant_id).baseline_weeks)
         mixes = decline_mix(segment=segment, start=window[0], end=window[1], weeks=weeks)
@@ -218,7 +218,7 @@ def merchant_panel(*, merchant: Merchant, now: datetime | None = None) -> dict |
         end=end,
         markers=markers,
         observed_label=_("Hourly approval rate"),
-        time_format="%d %b",
+        time_format="d M",
     )
     days: dict[str, list[int]] = {}
     for b in bins:
@@ -269,7 +269,7 @@ def segment_page(*, segment: Segment, window: str, dimension: str, now: datetime
         end=end,
         observed_label=_("Observed approval rate"),
         band_label=_("Expected band (99 %)"),
-        time_format="%d %b %H:%M",
+        time_format="d M H:i",
     )
     children = []
     if segment.is_merchant_level:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -98,7 +99,7 @@ def rate_chart_svg(
     observed_label: str,
     band_label: str = "",
     shade_label: str = "",
-    time_format: str = "%d %b %H:%M",
+    time_format: str = "d M H:i",  # a Django date format: month names in the active language
 ) -> SafeString:
     """The observed rate as a line over its expected band (a grey area), the impact window
     shaded, findings as marks on the time axis. Times are shown in the current time zone."""
@@ -175,7 +176,7 @@ def rate_chart_svg(
         at = start + (end - start) * step / 4
         x = LEFT + plot_w * step / 4
         anchor = "start" if step == 0 else "end" if step == 4 else "middle"
-        label = timezone.localtime(at).strftime(time_format)
+        label = date_format(timezone.localtime(at), time_format)
         out.append(f'<text x="{x:.1f}" y="{base_y + 24}" text-anchor="{anchor}" fill="#57606a">{escape(label)}</text>')
     out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{base_y}" y2="{base_y}" stroke="#57606a"/>')
     # Legend.

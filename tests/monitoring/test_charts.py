@@ -5,10 +5,12 @@ queries; permissions enforced on the server; hostile parameters never a 5xx."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
+from django.utils.formats import date_format
 
 from cases.models import Incident
 from monitoring.charts.series import series_with_band
@@ -201,3 +203,17 @@ def test_the_large_sample_band_agrees_with_the_exact_beta_binomial():
     exact_low = betabinom.ppf(0.005, n, p * scale, (1 - p) * scale) / n
     exact_high = betabinom.ppf(0.995, n, p * scale, (1 - p) * scale) / n
     assert np.all(np.abs(low - exact_low) < 0.006) and np.all(np.abs(high - exact_high) < 0.006)
+
+
+def test_the_time_axis_speaks_the_viewers_language(client, analyst, charted):
+    client.force_login(analyst)
+    url = reverse("monitoring:merchant_chart", args=[charted["merchant"].account_id])
+    months = {}
+    for language in ("en", "es"):
+        with translation.override(language):
+            months[language] = {date_format(datetime(2026, month, 1), "M") for month in range(1, 13)}
+    assert "Dic" in months["es"] and "Dec" not in months["es"]
+    for language in ("en", "es"):
+        svg = client.get(url, HTTP_ACCEPT_LANGUAGE=language).content.decode().split("</svg>")[0]
+        labels = re.findall(r'fill="#57606a">(\d\d \w+)</text>', svg)
+        assert labels and all(label.split()[1] in months[language] for label in labels), labels
