@@ -1,5 +1,5 @@
 """Payment data in the admin: segments, receipts and pulls are read-only (the upsert and the pull
-write them); the import mappings are edited here alone (no page, no service). The detector's
+write them); the import mappings are edited here (and saved from the upload page); uploads are read-only. The detector's
 settings, runs, findings and suppressions are read-only too: the Monitors and Findings pages and
 the API change them, through the services that record who did what.
 
@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from monitoring.models import (
     DetectorRun,
     Finding,
+    ImportJob,
     ImportMapping,
     MetricsBatchReceipt,
     MetricsPull,
@@ -62,6 +63,15 @@ class MetricsPullAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class ImportMappingAdmin(admin.ModelAdmin):
     list_display = ("name", "created_at")
     search_fields = ("name",)
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Files uploaded on the upload page and their imports (the page and the task write them)."""
+
+    list_display = ("created_at", "file_name", "created_by", "state", "rows_total", "rows_read", "inserted")
+    list_filter = ("state", "kind")
+    list_select_related = ("created_by",)
 
 
 @admin.register(MonitorSettings)

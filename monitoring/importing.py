@@ -121,19 +121,23 @@ def buckets_import(
     *,
     path: Path,
     mapping: str | None = None,
+    columns: dict[str, str] | None = None,
     actor=None,
     dry_run: bool = False,
     progress: Callable[[int, float], None] | None = None,
 ) -> ImportResult:
-    """Import a file of buckets as one batch (module docstring); raises ImportFailed naming every error."""
-    columns = mapping_columns(mapping)
+    """Import a file of buckets as one batch (module docstring); raises ImportFailed naming every error.
+
+    `columns` (field → column, as the upload page maps them) is used exactly as given: a field it
+    leaves out is not read. Without it, the named `mapping` over the default one."""
+    columns = dict(columns) if columns is not None else mapping_columns(mapping)
     kind, header, records = file_records(path)
     result = ImportResult(dry_run=dry_run)
     for column in header:
         if holds_card_number(column):
             result.errors.append((RowError(0, ROW, str(CARD_NUMBER_MESSAGE)), 1, ""))
             raise ImportFailed(result)
-    missing = [columns[f] for f in FIELDS if f in REQUIRED and columns[f] not in header]
+    missing = [columns.get(f, f) for f in FIELDS if f in REQUIRED and columns.get(f) not in header]
     if missing:
         for column in missing:
             result.errors.append((RowError(0, column, _("The file has no such column.")), 1, column))

@@ -708,3 +708,65 @@ class Suppression(CardNumberFreeModel, models.Model):
 
     def __str__(self) -> str:
         return f"{self.segment_id} {self.start:%Y-%m-%d %H:%M}–{self.end:%Y-%m-%d %H:%M}"
+
+
+# --- File uploads from the page ---------------------------------------------------------------
+
+
+class ImportJobState(models.TextChoices):
+    UPLOADED = "uploaded", _("Uploaded, waiting for its column mapping")
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Importing")
+    DONE = "done", _("Imported")
+    FAILED = "failed", _("Refused")
+
+
+class ImportJob(CardNumberFreeModel, models.Model):
+    """One file uploaded on the upload page and its import: the file waits in the private upload
+    directory (PAYHEALTH_METRICS_UPLOAD_DIR) under `stored_name` until the Celery task has
+    imported it (`monitoring.importing.buckets_import`, one batch), then is deleted. The task
+    writes the progress on its own connection, so the page sees it while the import's
+    transaction is still open. `errors` holds [{"row", "line", "column", "message"}], never a
+    value read from the file."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("uploaded by")
+    )
+    file_name = models.CharField(_("file name"), max_length=255)
+    stored_name = models.CharField(_("stored as"), max_length=64, unique=True)
+    kind = models.CharField(_("kind"), max_length=10)  # "csv" or "parquet"
+    size = models.PositiveBigIntegerField(_("size in bytes"), default=0)
+    header = models.JSONField(_("columns"), default=list)
+    mapping = models.JSONField(_("column mapping"), default=dict, blank=True)
+    state = models.CharField(_("state"), max_length=10, choices=ImportJobState.choices, default=ImportJobState.UPLOADED)
+    rows_total = models.PositiveIntegerField(_("rows in the file"), default=0)
+    rows_read = models.PositiveIntegerField(_("rows read"), default=0)
+    rows_per_second = models.FloatField(_("rows per second"), default=0.0)
+    inserted = models.PositiveIntegerField(_("inserted"), default=0)
+    updated = models.PositiveIntegerField(_("updated"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    segments_created = models.PositiveIntegerField(_("segments created"), default=0)
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import job")
+        verbose_name_plural = _("import jobs")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.file_name
+
+    @property
+    def percent(self) -> int:
+        if self.state == ImportJobState.DONE:
+            return 100
+        if not self.rows_total:
+            return 0
+        return min(100, self.rows_read * 100 // self.rows_total)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (ImportJobState.DONE, ImportJobState.FAILED)

@@ -8,6 +8,7 @@ from django.conf import settings
 from monitoring.partitions import partitions_create_ahead, partitions_drop_expired
 from monitoring.pull import metrics_pull
 from monitoring.services import metrics_receipts_purge
+from monitoring.uploads import import_job_run, uploads_purge_abandoned
 
 
 @shared_task(name="monitoring.create_metrics_partitions_task", acks_late=True)
@@ -18,8 +19,13 @@ def create_metrics_partitions_task() -> list[str]:
 
 @shared_task(name="monitoring.apply_metrics_retention_task", acks_late=True)
 def apply_metrics_retention_task() -> dict:
-    """Periodic (beat): drop partitions past PAYHEALTH_METRICS_RETENTION_DAYS, forget old Idempotency-Keys."""
-    return {"dropped": partitions_drop_expired(), "receipts_purged": metrics_receipts_purge()}
+    """Periodic (beat): drop partitions past PAYHEALTH_METRICS_RETENTION_DAYS, forget old Idempotency-Keys,
+    delete uploaded files nobody imported within a day."""
+    return {
+        "dropped": partitions_drop_expired(),
+        "receipts_purged": metrics_receipts_purge(),
+        "uploads_purged": uploads_purge_abandoned(),
+    }
 
 
 @shared_task(name="monitoring.pull_buckets_task", acks_late=True)
@@ -40,3 +46,21 @@ def pull_buckets_task() -> dict:
         "updated": pull.rows_updated,
         "unchanged": pull.rows_unchanged,
     }
+
+
+IMPORT_TIME_LIMIT = 3600  # a file of up to PAYHEALTH_METRICS_UPLOAD_MAX_BYTES, well past the default task limit
+
+
+@shared_task(
+    name="monitoring.import_job_task",
+    acks_late=True,
+    time_limit=IMPORT_TIME_LIMIT,
+    soft_time_limit=IMPORT_TIME_LIMIT - 30,
+)
+def import_job_task(job_id: int) -> dict:
+    """Import an uploaded file (the upload page). Runs once: a redelivered task finds the job no
+    longer queued and does nothing."""
+    job = import_job_run(job_id)
+    if job is None:
+        return {"state": "missing"}
+    return {"state": job.state, "rows": job.rows_read, "inserted": job.inserted}

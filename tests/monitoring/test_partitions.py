@@ -138,6 +138,6 @@ def test_the_beat_tasks_create_and_drop_partitions(data, settings):
 
     assert set(created) <= set(_partitions())
     assert len(_partitions()) >= 3
-    assert dropped == {"dropped": ["monitoring_authbucket_p202001"], "receipts_purged": 0}
+    assert dropped == {"dropped": ["monitoring_authbucket_p202001"], "receipts_purged": 0, "uploads_purged": 0}
     assert settings.CELERY_BEAT_SCHEDULE["create-metrics-partitions"]["task"] == create_metrics_partitions_task.name
     assert settings.CELERY_BEAT_SCHEDULE["apply-metrics-retention"]["task"] == apply_metrics_retention_task.name

@@ -42,6 +42,7 @@ from monitoring.models import (
     AuthBucket,
     DetectorRun,
     Finding,
+    ImportJob,
     ImportMapping,
     MetricsBatchReceipt,
     MetricsPull,
@@ -74,7 +75,7 @@ NOT_REGISTERED = {AuthBucket}
 READ_ONLY = {
     *(CaseEvent, Correspondence, Attachment, SlaClock, SlaClockEvent, ReferenceCounter, ResponseCode, SavedView),
     *(ApiToken, AlertReceipt, WebhookDelivery, Group),
-    *(Segment, MetricsBatchReceipt, MetricsPull),
+    *(Segment, MetricsBatchReceipt, MetricsPull, ImportJob),
     *(MonitorSettings, SegmentMonitor, DetectorRun, Finding, Suppression),
 }
 # Never deleted in the admin: the desk's record, closed, deactivated or revoked instead.
@@ -200,6 +201,7 @@ def one_of_each(superuser, incident):
     MetricsBatchReceipt.objects.create(user=superuser, idempotency_key="m-1", body_sha256="0" * 64)
     ImportMapping.objects.create(name="warehouse", columns={"merchant": "account"})
     MetricsPull.objects.create(source="warehouse", last_error="Row 2, merchant: No merchant has this account id.")
+    ImportJob.objects.create(created_by=superuser, file_name="b.csv", stored_name="0" * 32 + ".csv", kind="csv")
     segment = Segment.objects.get(merchant=merchant, network="visa")
     MonitorSettings.objects.create(merchant=None, min_drop_pp="3.00")
     SegmentMonitor.objects.create(segment=segment, state="watch", dispersion=0.001)

@@ -1,0 +1,1 @@
+"""The payment-data pages: charts (`charts`) and the file upload (`uploads`)."""
