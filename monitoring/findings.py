@@ -55,6 +55,7 @@ def finding_opened(finding: Finding) -> None:
     _emit(finding, EventType.FINDING_CREATED, "created")
 
 
+@transaction.atomic
 def finding_escalated(finding: Finding) -> None:
     """A watch finding became an alert (or a new finding opened straight as an alert): it opens
     the incident of its fingerprint or updates the open one (or the one a person already opened
@@ -62,6 +63,7 @@ def finding_escalated(finding: Finding) -> None:
     _link(finding, actor=detector_user(), how="alerted")
 
 
+@transaction.atomic
 def finding_refreshed(finding: Finding) -> None:
     """An active finding's window grew or its figures changed: its incident's impact is measured
     again from the buckets (the merchant's figures replaced; severity only goes up)."""
@@ -71,6 +73,7 @@ def finding_refreshed(finding: Finding) -> None:
     _apply(finding, actor=detector_user(), incident=incident)
 
 
+@transaction.atomic
 def finding_recovered(finding: Finding) -> None:
     """An active finding recovered: its open incident gets a proposal to resolve (people decide),
     and `finding.recovered` goes to the webhooks that listen."""

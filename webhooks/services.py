@@ -148,7 +148,8 @@ def webhook_emit_for_case_events(events: Iterable[CaseEvent]) -> list[WebhookDel
 def webhook_event_emit(event_type: str, payload: dict, event_id: uuid.UUID) -> list[WebhookDelivery]:
     """One pending delivery of an event that is not a timeline row (a detector finding) to every
     active subscription listening to `event_type`, published after the commit. `payload` is the
-    event's `data`; the envelope (`id`, `type`, `occurred_at`) is added here. Idempotent on
+    event's `data`; the envelope (`id`, `type`, `occurred_at`, and `incident` and `actor` null) is
+    added here. Idempotent on
     `event_id` (derive it from the event, e.g. uuid5 of "finding:42:created"): a subscription that
     already has a delivery of that id gets no second one. Costs nothing when nobody listens."""
     if event_type not in subscribed_event_types():
@@ -162,7 +163,14 @@ def webhook_event_emit(event_type: str, payload: dict, event_id: uuid.UUID) -> l
     if not subscriptions:
         return []
     now = timezone.now()
-    body = {"id": str(event_id), "type": event_type, "occurred_at": now.isoformat(), "data": payload}
+    body = {
+        "id": str(event_id),
+        "type": event_type,
+        "occurred_at": now.isoformat(),
+        "incident": None,  # the envelope of case events, kept: the facts are in `data`
+        "data": payload,
+        "actor": None,
+    }
     created = WebhookDelivery.objects.bulk_create(
         WebhookDelivery(
             subscription_id=subscription.pk,

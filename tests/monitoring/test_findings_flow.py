@@ -10,11 +10,13 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 from django.utils import translation
 from rest_framework.test import APIClient
 
 from accounts.services import api_token_create
 from cases.models import AffectedMerchant, CaseEvent, Incident
+from cases.services import incident_transition
 from cases.templatetags.cases_extras import event_sentence
 from cases.timeline.sentences import person
 from monitoring import findings
@@ -339,3 +341,29 @@ def test_a_person_attaches_a_finding_to_an_open_incident(outage, analyst):
     other = _finding(outage.segment(outage.merchants[1]), start=outage.start, end=outage.end, partner=outage.prosa)
     with pytest.raises(ValidationError):
         finding_attach(finding=other, incident=closed, actor=analyst)
+
+
+def test_the_incident_page_shows_the_proposal_with_a_resolve_button_on_the_status_change_path(client, analyst):
+    merchant = MerchantFactory(name="Tienda Recuperada")
+    segment = Segment.objects.create(merchant=merchant, dimensions_hash="recovered-merchant-level")
+    end = _floor(datetime.now(UTC))
+    finding = _finding(segment, start=end - timedelta(hours=1), end=end, kind="mix_shift")
+    finding_escalated(finding)
+    incident = incident_transition(incident=Incident.objects.get(), actor=analyst, to="investigating")
+    page = reverse("cases:incident_detail", args=[incident.reference])
+    client.force_login(analyst)
+    assert "resolution-proposal" not in client.get(page).content.decode()
+
+    finding.state, finding.recovered_at = FindingState.RECOVERED, end
+    finding.save()
+    finding_recovered(finding)
+
+    html = client.get(page).content.decode()
+    assert "resolution-proposal" in html and "the incident can be resolved" in html
+    response = client.post(reverse("cases:incident_transition", args=[incident.reference]), {"to": "resolved"})
+    assert response.status_code in (200, 302)
+    incident.refresh_from_db()
+    assert incident.status == "resolved"
+    changed = incident.events.filter(kind=CaseEvent.Kind.STATUS_CHANGED).latest("created_at")
+    assert changed.actor == analyst
+    assert "resolution-proposal" not in client.get(page).content.decode()
