@@ -35,7 +35,7 @@ from cases.models.incident import OPEN_STATUSES
 from cases.timeline.events import FindingLinked, ResolutionProposed
 from monitoring.attribution import attribution_rows_json, attribution_sentence, finding_attribution
 from monitoring.detection.config import detector_config
-from monitoring.impact import Impact, finding_impact
+from monitoring.impact import Impact, combined_impact, finding_impact
 from monitoring.models import ACTIVE_FINDING_STATES, AttributionKind, Finding, SegmentMonitor
 from partners.models import Partner
 from webhooks.models import EventType
@@ -206,12 +206,14 @@ def _open_incident_of(finding: Finding) -> Incident | None:
 def _link(finding: Finding, *, actor, how: str, incident: Incident | None = None) -> Incident:
     """Put the finding on an incident through the alert intake, then on its timeline."""
     partner = finding_partner(finding)
-    impact = finding_impact(finding)
+    own = finding_impact(finding)
     target = incident or _open_incident_of(finding)
     if target is not None:
-        applied = _apply(finding, actor=actor, incident=target, partner=partner, impact=impact)
+        applied = _apply(finding, actor=actor, incident=target, partner=partner, own=own)
     else:
         fingerprint = finding_fingerprint(partner=partner, account_id=finding.segment.merchant.account_id)
+        existing = Incident.objects.filter(fingerprint=fingerprint, status__in=OPEN_STATUSES).first()
+        impact = _merchant_impact(finding, existing, own=own)
         applied = alert_apply(
             actor=actor,
             data=_alert_data(finding, impact),
@@ -223,18 +225,18 @@ def _link(finding: Finding, *, actor, how: str, incident: Incident | None = None
         finding.incident = applied.incident
         Finding.objects.filter(pk=finding.pk).update(incident=applied.incident)
     timeline.record(
-        _linked_event(finding, how=how, partner=partner, impact=impact), incident=applied.incident, actor=actor
+        _linked_event(finding, how=how, partner=partner, impact=own), incident=applied.incident, actor=actor
     )
     return applied.incident
 
 
 def _apply(
-    finding: Finding, *, actor, incident: Incident, partner: Partner | None = None, impact: Impact | None = None
+    finding: Finding, *, actor, incident: Incident, partner: Partner | None = None, own: Impact | None = None
 ) -> AlertApplied:
-    """The finding's latest figures on a given open incident (the alert path's update)."""
-    if impact is None:
-        impact = finding_impact(finding)
+    """The merchant's latest figures on a given open incident (the alert path's update)."""
+    if own is None:
         partner = finding_partner(finding)
+    impact = _merchant_impact(finding, incident, own=own)
     return alert_apply_to_incident(
         actor=actor,
         incident=incident,
@@ -242,6 +244,31 @@ def _apply(
         segment=_alert_segment(finding, partner),
         with_merchant=impact.excess_declines > 0,
     )
+
+
+def _merchant_impact(finding: Finding, incident: Incident | None, *, own: Impact | None = None) -> Impact:
+    """The merchant's impact on the incident: the finding's segment together with the segments
+    of the merchant's other active findings on it (a merchant-level finding covers every slice,
+    so it alone counts when there is one). Slices are disjoint, so their figures add up."""
+    siblings = []
+    if incident is not None:
+        siblings = list(
+            Finding.objects.filter(
+                incident=incident, segment__merchant_id=finding.segment.merchant_id, state__in=ACTIVE_FINDING_STATES
+            )
+            .exclude(pk=finding.pk)
+            .exclude(segment_id=finding.segment_id)
+            .select_related("segment__merchant")
+            .order_by("segment_id", "-window_end")
+        )
+    chosen = {finding.segment_id: finding}
+    for sibling in siblings:
+        chosen.setdefault(sibling.segment_id, sibling)
+    merchant_level = [item for item in chosen.values() if item.segment.parent_id is None]
+    if merchant_level:
+        chosen = {merchant_level[0].segment_id: merchant_level[0]}
+    impacts = [own if item.pk == finding.pk and own is not None else finding_impact(item) for item in chosen.values()]
+    return combined_impact(impacts)
 
 
 def _alert_segment(finding: Finding, partner: Partner | None) -> dict:

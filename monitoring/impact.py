@@ -19,6 +19,7 @@ Money is Decimal throughout; counts are integers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -155,6 +156,40 @@ def finding_impact(finding: Finding) -> Impact:
         attempts=finding.attempts,
         approvals=finding.approvals,
         observed_rate=approval_rate(approvals=finding.approvals, attempts=finding.attempts),
+    )
+
+
+def combined_impact(impacts: Sequence[Impact]) -> Impact:
+    """The impacts of disjoint segments of one merchant as one: counts, amounts and codes summed,
+    the rates recomputed from the sums (never averaged), the window spanning them all."""
+    if len(impacts) == 1:
+        return impacts[0]
+    before: dict[str, int] = {}
+    during: dict[str, int] = {}
+    for impact in impacts:
+        _add(before, impact.codes_before)
+        _add(during, impact.codes_during)
+    attempts = sum(impact.attempts for impact in impacts)
+    approvals = sum(impact.approvals for impact in impacts)
+    base_attempts = sum(impact.baseline_attempts for impact in impacts)
+    base_approvals = sum(impact.baseline_approvals for impact in impacts)
+    baseline = approval_rate(approvals=base_approvals, attempts=base_attempts)
+    if baseline is None:  # no baseline data anywhere: the stand-ins, weighted by attempts
+        weighted = sum(impact.baseline_rate * impact.attempts for impact in impacts)
+        baseline = (weighted / attempts).quantize(RATE_PLACES) if attempts else impacts[0].baseline_rate
+    return Impact(
+        window_start=min(impact.window_start for impact in impacts),
+        window_end=max(impact.window_end for impact in impacts),
+        attempts=attempts,
+        approvals=approvals,
+        baseline_attempts=base_attempts,
+        baseline_approvals=base_approvals,
+        baseline_rate=baseline,
+        observed_rate=approval_rate(approvals=approvals, attempts=attempts),
+        amount_attempted=sum((impact.amount_attempted for impact in impacts), Decimal("0.00")),
+        currency=impacts[0].currency,
+        codes_before=dict(sorted(before.items())),
+        codes_during=dict(sorted(during.items())),
     )
 
 

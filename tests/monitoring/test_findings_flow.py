@@ -75,7 +75,7 @@ def _wire(row) -> dict:
 
 
 class Outage:
-    """Three merchants with a Prosa slice and an E-Global slice; four weeks of baseline slots
+    """Three merchants with two Prosa slices and an E-Global slice; four weeks of baseline slots
     loaded through the upsert, the outage's buckets posted through the API."""
 
     def __init__(self, api: APIClient) -> None:
@@ -84,7 +84,7 @@ class Outage:
         PartnerFactory(code="e-global", name="E-Global", kind=Partner.Kind.SWITCH)
         PartnerFactory(code="bbva-mx", name="BBVA México", kind=Partner.Kind.ISSUER)
         self.merchants = [MerchantFactory(account_id=account, name=f"Tienda {n}") for n, account in enumerate(ACCOUNTS)]
-        self.profiles = [profile(account, 20_000, count=2) for account in ACCOUNTS]
+        self.profiles = [profile(account, 20_000, count=3) for account in ACCOUNTS]
         # The window: four buckets ending two buckets ago; a fifth one arrives later.
         self.end = _floor(datetime.now(UTC)) - timedelta(minutes=MINUTES)
         self.start = self.end - timedelta(minutes=4 * MINUTES)
@@ -106,14 +106,20 @@ class Outage:
         assert response.status_code == 200, response.content
         self.posted += rows
 
-    def segment(self, merchant) -> Segment:
-        return Segment.objects.get(merchant=merchant, route=self.prosa)
+    def segments(self, merchant) -> list[Segment]:
+        """The merchant's slices routed through Prosa: the segments the outage hits."""
+        return list(Segment.objects.filter(merchant=merchant, route=self.prosa).order_by("bin_prefix"))
 
-    def expected(self, merchant, end: datetime) -> dict:
-        """The impact computed by hand from the rows posted and loaded (Decimal, exact)."""
+    def segment(self, merchant) -> Segment:
+        return self.segments(merchant)[0]
+
+    def expected(self, merchant, end: datetime, segments: list[Segment] | None = None) -> dict:
+        """The impact computed by hand from the rows posted and loaded (Decimal, exact), over
+        `segments` (every Prosa slice of the merchant unless given)."""
+        prefixes = {segment.bin_prefix for segment in segments or self.segments(merchant)}
 
         def prosa(row) -> bool:
-            return row["merchant"] == merchant.account_id and row["route"] == "prosa"
+            return row["merchant"] == merchant.account_id and row["route"] == "prosa" and row["bin_prefix"] in prefixes
 
         def moment(row) -> datetime:
             return datetime.fromisoformat(row["bucket_start"])
@@ -200,10 +206,18 @@ def _sentence(event: CaseEvent, language: str) -> str:
         return str(event_sentence(event))
 
 
-def test_a_prosa_outage_on_three_merchants_opens_one_sev1_incident_with_prosa_and_hand_computed_impact(outage):
-    hits = [
-        _finding(outage.segment(m), start=outage.start, end=outage.end, partner=outage.prosa) for m in outage.merchants
+def _hits(outage: Outage) -> list[Finding]:
+    """One finding per hit segment: both Prosa slices of each merchant."""
+    return [
+        _finding(segment, start=outage.start, end=outage.end, partner=outage.prosa)
+        for merchant in outage.merchants
+        for segment in outage.segments(merchant)
     ]
+
+
+def test_a_prosa_outage_on_three_merchants_opens_one_sev1_incident_with_prosa_and_hand_computed_impact(outage):
+    hits = _hits(outage)
+    assert len(hits) == 6
     for finding in hits:
         finding_opened(finding)
         finding_escalated(finding)
@@ -223,7 +237,7 @@ def test_a_prosa_outage_on_three_merchants_opens_one_sev1_incident_with_prosa_an
         assert expected["excess_declines"] > 0  # the database's generated column agrees with the hand figure
 
     linked = incident.events.filter(kind=CaseEvent.Kind.FINDING_LINKED)
-    assert linked.count() == 3
+    assert linked.count() == 6
     assert {event.actor.username for event in linked} == {DETECTOR_USERNAME}
     first = linked.first()
     english, spanish = _sentence(first, "en"), _sentence(first, "es")
@@ -235,9 +249,7 @@ def test_a_prosa_outage_on_three_merchants_opens_one_sev1_incident_with_prosa_an
 
 
 def test_further_buckets_refresh_the_impact_and_recovery_proposes_resolution(outage):
-    hits = [
-        _finding(outage.segment(m), start=outage.start, end=outage.end, partner=outage.prosa) for m in outage.merchants
-    ]
+    hits = _hits(outage)
     for finding in hits:
         finding_escalated(finding)
     incident = Incident.objects.get()
@@ -245,10 +257,10 @@ def test_further_buckets_refresh_the_impact_and_recovery_proposes_resolution(out
     outage.post(outage.end, later)
 
     merchant = outage.merchants[0]
-    grown = hits[0]
-    grown.window_end = later
-    grown.save()
-    finding_refreshed(grown)
+    for grown in hits[:2]:  # the merchant's two Prosa slices
+        grown.window_end = later
+        grown.save()
+        finding_refreshed(grown)
 
     row = AffectedMerchant.objects.get(incident=incident, merchant=merchant)
     expected = outage.expected(merchant, later)
@@ -264,7 +276,7 @@ def test_further_buckets_refresh_the_impact_and_recovery_proposes_resolution(out
     incident.refresh_from_db()
     assert incident.status not in ("resolved", "closed")  # proposed, never done by itself
     proposals = list(incident.events.filter(kind=CaseEvent.Kind.RESOLUTION_PROPOSED))
-    assert len(proposals) == 3
+    assert len(proposals) == 6
     assert proposals[-1].data["open_findings"] == 0
     assert _sentence(proposals[-1], "en").startswith("The approval rate of Tienda")
     assert _sentence(proposals[-1], "en").endswith(
@@ -334,7 +346,8 @@ def test_a_person_attaches_a_finding_to_an_open_incident(outage, analyst):
     assert finding.incident == incident
     row = AffectedMerchant.objects.get(incident=incident)
     assert row.merchant == outage.merchants[2]
-    assert row.excess_declines == outage.expected(outage.merchants[2], outage.end)["excess_declines"]
+    only = [finding.segment]
+    assert row.excess_declines == outage.expected(outage.merchants[2], outage.end, only)["excess_declines"]
     event = incident.events.get(kind=CaseEvent.Kind.FINDING_LINKED)
     assert _sentence(event, "es").endswith(SENTENCES["es"])
     closed = IncidentFactory(status="closed")
