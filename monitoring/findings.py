@@ -25,6 +25,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from accounts.roles import ANALYST
@@ -87,7 +88,8 @@ def finding_recovered(finding: Finding) -> None:
         proposal = ResolutionProposed(
             finding=finding.pk,
             merchant=finding.segment.merchant.name,
-            segment=str(finding.segment),
+            segment=_label(finding.segment, "en"),
+            segment_es=_label(finding.segment, "es"),
             baseline_rate=str(baseline),
             observed_rate=str(observed),
             buckets=config.recovery_buckets,
@@ -310,7 +312,8 @@ def _linked_event(finding: Finding, *, how: str, partner: Partner | None, impact
         decline_code=finding.decline_code,
         merchant=finding.segment.merchant.name,
         account_id=finding.segment.merchant.account_id,
-        segment=str(finding.segment),
+        segment=_label(finding.segment, "en"),
+        segment_es=_label(finding.segment, "es"),
         partner=partner.name if partner else "",
         attribution_kind=_attribution(finding).kind,
         window={"start": impact.window_start.isoformat(), "end": impact.window_end.isoformat()},
@@ -327,6 +330,12 @@ def _linked_event(finding: Finding, *, how: str, partner: Partner | None, impact
         sentence_en=attribution_sentence(finding, language="en"),
         sentence_es=attribution_sentence(finding, language="es"),
     )
+
+
+def _label(segment, language: str) -> str:
+    """The segment as people read it, in `language` (its choices are translated)."""
+    with translation.override(language):
+        return str(segment)
 
 
 # --- webhooks ------------------------------------------------------------------------------------

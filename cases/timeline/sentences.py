@@ -407,7 +407,7 @@ def _finding_linked(payload: ev.FindingLinked, actor: str) -> SafeString:
     text = _sentence(
         messages.get(payload.how or "", messages["alerted"]),
         actor=actor,
-        segment=payload.segment or payload.merchant or "—",
+        segment=_in_reader_language(payload.segment, payload.segment_es) or payload.merchant or "—",
         observed=share_as_percent(payload.observed_rate),
         baseline=share_as_percent(payload.baseline_rate),
         attempts=formats.number_format(payload.attempts or 0, use_l10n=True, force_grouping=True),
@@ -441,7 +441,7 @@ def _resolution_proposed(payload: ev.ResolutionProposed, actor: str) -> SafeStri
     )
     return _sentence(
         message,
-        segment=payload.segment or payload.merchant or "—",
+        segment=_in_reader_language(payload.segment, payload.segment_es) or payload.merchant or "—",
         pp=_number(payload.within_pp, 0 if str(payload.within_pp or "").endswith(".00") else 2),
         buckets=formats.number_format(payload.buckets or 0, use_l10n=True),
         observed=share_as_percent(payload.observed_rate),

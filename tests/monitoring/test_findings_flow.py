@@ -245,6 +245,7 @@ def test_a_prosa_outage_on_three_merchants_opens_one_sev1_incident_with_prosa_an
     assert english.endswith(SENTENCES["en"])
     assert spanish.startswith("Alerta del detector en Tienda")
     assert spanish.endswith(SENTENCES["es"])
+    assert "Debit" in english and "Débito" in spanish  # the segment in the reader's language
     assert first.data["codes_during"]["91"] > first.data["codes_before"].get("91", 0)
 
 
