@@ -269,7 +269,13 @@ def _merchant_impact(finding: Finding, incident: Incident | None, *, own: Impact
     merchant_level = [item for item in chosen.values() if item.segment.parent_id is None]
     if merchant_level:
         chosen = {merchant_level[0].segment_id: merchant_level[0]}
-    impacts = [own if item.pk == finding.pk and own is not None else finding_impact(item) for item in chosen.values()]
+    if len(chosen) == 1 and own is not None and finding.segment_id in chosen:
+        return own
+    weeks = detector_config(finding.segment.merchant_id).baseline_weeks
+    impacts = [
+        own if item.pk == finding.pk and own is not None else finding_impact(item, weeks=weeks)
+        for item in chosen.values()
+    ]
     return combined_impact(impacts)
 
 

@@ -137,10 +137,12 @@ def segment_impact(
     )
 
 
-def finding_impact(finding: Finding) -> Impact:
-    """The impact of the finding's window on its segment, against the merchant's baseline weeks."""
+def finding_impact(finding: Finding, *, weeks: int | None = None) -> Impact:
+    """The impact of the finding's window on its segment, against the merchant's baseline weeks
+    (`weeks`, when the caller already read the merchant's settings)."""
     segment = finding.segment
-    weeks = detector_config(segment.merchant_id).baseline_weeks
+    if weeks is None:
+        weeks = detector_config(segment.merchant_id).baseline_weeks
     impact = segment_impact(
         segment=segment,
         start=finding.window_start,

@@ -249,7 +249,7 @@ def test_a_prosa_outage_on_three_merchants_opens_one_sev1_incident_with_prosa_an
     assert first.data["codes_during"]["91"] > first.data["codes_before"].get("91", 0)
 
 
-def test_further_buckets_refresh_the_impact_and_recovery_proposes_resolution(outage):
+def test_further_buckets_refresh_the_impact_and_recovery_proposes_resolution(outage, django_assert_max_num_queries):
     hits = _hits(outage)
     for finding in hits:
         finding_escalated(finding)
@@ -261,7 +261,8 @@ def test_further_buckets_refresh_the_impact_and_recovery_proposes_resolution(out
     for grown in hits[:2]:  # the merchant's two Prosa slices
         grown.window_end = later
         grown.save()
-        finding_refreshed(grown)
+        with django_assert_max_num_queries(45):  # per finding per run; most are the intake's own
+            finding_refreshed(grown)
 
     row = AffectedMerchant.objects.get(incident=incident, merchant=merchant)
     expected = outage.expected(merchant, later)
