@@ -415,6 +415,9 @@ def _finding_linked(payload: ev.FindingLinked, actor: str) -> SafeString:
         currency=payload.currency or "",
         volume=_number(payload.volume_at_risk, 2),
     )
+    codes = _rising_codes(payload)
+    if codes:
+        text = mark_safe(f"{text} {codes}")  # noqa: S308 - both parts escaped
     explained = _in_reader_language(payload.sentence_en, payload.sentence_es).strip()
     if payload.attribution_kind == "mix_shift" and not explained:
         explained = _(
@@ -424,6 +427,31 @@ def _finding_linked(payload: ev.FindingLinked, actor: str) -> SafeString:
     if not explained:
         return text
     return mark_safe(f"{text} {escape(explained)}")  # noqa: S308 - both parts escaped
+
+
+def _rising_codes(payload: ev.FindingLinked, limit: int = 3) -> SafeString | str:
+    """ "Decline codes, expected from the baseline → seen: 91 12 → 340; 96 8 → 210." for the codes
+    that rose most (the baseline's counts scaled to the window's attempts); "" when none rose."""
+    before, during = payload.codes_before or {}, payload.codes_during or {}
+    attempts, base = payload.attempts or 0, payload.baseline_attempts or 0
+    if not isinstance(before, dict) or not isinstance(during, dict) or not attempts or not base:
+        return ""
+    try:
+        expected = {code: Decimal(before.get(code, 0)) * attempts / base for code in during}
+        rising = sorted(
+            (code for code in during if Decimal(during[code]) > expected[code]),
+            key=lambda code: (expected[code] - Decimal(during[code]), code),
+        )[:limit]
+    except (InvalidOperation, TypeError, ValueError):
+        return ""
+    if not rising:
+        return ""
+    parts = "; ".join(
+        f"{code} {formats.number_format(round(expected[code]), use_l10n=True, force_grouping=True)} → "
+        f"{formats.number_format(int(during[code]), use_l10n=True, force_grouping=True)}"
+        for code in rising
+    )
+    return _sentence(_("Decline codes, expected from the baseline → seen: %(codes)s."), codes=parts)
 
 
 @renders(ev.ResolutionProposed)

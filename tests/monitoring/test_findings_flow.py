@@ -246,6 +246,8 @@ def test_a_prosa_outage_on_three_merchants_opens_one_sev1_incident_with_prosa_an
     assert spanish.startswith("Alerta del detector en Tienda")
     assert spanish.endswith(SENTENCES["es"])
     assert "Debit" in english and "Débito" in spanish  # the segment in the reader's language
+    assert "Decline codes, expected from the baseline → seen: 9" in english  # 91 or 96 rose most
+    assert "Códigos de rechazo, esperados según la línea base → vistos: 9" in spanish
     assert first.data["codes_during"]["91"] > first.data["codes_before"].get("91", 0)
 
 
