@@ -123,3 +123,19 @@ def test_a_real_worker_delivers_finding_created_and_recovered_signed(tmp_path, h
     assert recovered["state"] == "recovered"
     assert recovered["incident"] == finding.incident.reference
     assert recovered["segment"]["merchant"] == "acct_HOOKED0001"
+
+
+@pytest.mark.django_db
+def test_the_documented_finding_keys_are_the_payloads_keys():
+    """docs/webhooks.md lists the `data` keys of finding events; they are what is sent."""
+    import re
+    from pathlib import Path
+
+    from monitoring.findings import finding_webhook_payload
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    paragraph = text[text.index("Their\n`data` keys:") : text.index("See [findings.md]")]
+    documented = set(re.findall(r"`([a-z_]+)`", paragraph)) - {"data", "null"}
+    payload = finding_webhook_payload(_finding())
+    sent = set(payload) | set(payload["segment"]) | set(payload["window"])
+    assert documented == sent
