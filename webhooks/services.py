@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -145,6 +145,7 @@ def webhook_emit_for_case_events(events: Iterable[CaseEvent]) -> list[WebhookDel
     return created
 
 
+@transaction.atomic
 def webhook_event_emit(event_type: str, payload: dict, event_id: uuid.UUID) -> list[WebhookDelivery]:
     """One pending delivery of an event that is not a timeline row (a detector finding) to every
     active subscription listening to `event_type`, published after the commit. `payload` is the
@@ -154,6 +155,10 @@ def webhook_event_emit(event_type: str, payload: dict, event_id: uuid.UUID) -> l
     already has a delivery of that id gets no second one. Costs nothing when nobody listens."""
     if event_type not in subscribed_event_types():
         return []
+    # Two emitters of one event at once: the second waits for the first's commit, then sees its
+    # deliveries (a lock on the event id only; subscriptions and deliveries are not held).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [event_id.int >> 65])
     subscriptions = list(
         WebhookSubscription.objects.filter(active=True, events__contains=[event_type])
         .exclude(deliveries__event_id=event_id)

@@ -5,15 +5,18 @@ receiver."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
+from django.db import connection, transaction
 
 from monitoring.findings import finding_escalated, finding_opened, finding_recovered
 from monitoring.models import Finding, FindingState, Segment
 from partners.models import Partner
+from tests.database import HeldTransaction
 from tests.factories import MerchantFactory, PartnerFactory, WebhookSubscriptionFactory
 from tests.support import wait_for
 from tests.webhooks.test_worker import running_worker
@@ -139,3 +142,38 @@ def test_the_documented_finding_keys_are_the_payloads_keys():
     payload = finding_webhook_payload(_finding())
     sent = set(payload) | set(payload["segment"]) | set(payload["window"])
     assert documented == sent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_emitters_of_one_event_at_once_give_one_delivery(partner_manager):
+    """The first emitter is held inside its transaction (deliveries written, not committed)
+    until PostgreSQL shows the second one waiting for it; the second then sends nothing."""
+    hook = WebhookSubscriptionFactory(owner=partner_manager, events=EVENTS)
+    event_id = webhook_event_id("finding:1:created")
+    held = HeldTransaction()
+    results: list = [None, None]
+
+    def emit(index: int) -> None:
+        try:
+            with transaction.atomic():
+                results[index] = webhook_event_emit("finding.created", {"finding": 1}, event_id)
+                held.hold()
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            results[index] = error
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=emit, args=(0,))
+    first.start()
+    held.wait_until_held()
+    second = threading.Thread(target=emit, args=(1,))
+    second.start()
+    try:
+        held.wait_until_blocking(1)
+    finally:
+        held.let_go()
+        first.join(timeout=30)
+        second.join(timeout=30)
+
+    assert [len(result) for result in results] == [1, 0], results
+    assert list(WebhookDelivery.objects.values_list("subscription_id", flat=True)) == [hook.pk]
