@@ -143,13 +143,14 @@ class AlertApplied:
     event: CaseEvent
 
 
-def alert_apply(*, actor, data: dict, segment: dict, fingerprint: str, with_merchant: bool = True) -> AlertApplied:
+def alert_apply(*, actor, data: dict, segment: dict, fingerprint: str, add_merchant: bool = True) -> AlertApplied:
     """The heart of the intake, shared by posted alerts and the detector's findings: open an
     incident for `fingerprint` or update the open one (impact, partners, codes, severity only
     up), and put the alert on its timeline. `data` has the shape of `validated_payload`'s answer,
     `segment` the shape of `_resolve_segment`'s (merchant, partner, issuer: rows or None).
-    `with_merchant` False records no impact for the merchant (a measurement without excess
-    declines). Runs inside the caller's transaction."""
+    `add_merchant` False does not add the merchant when it is not on the incident yet (a
+    measurement without excess declines); a merchant already there gets the figures anyway.
+    Runs inside the caller's transaction."""
     figures = _figures(data)
     existing = _open_incident(fingerprint)
     incident = None
@@ -162,7 +163,7 @@ def alert_apply(*, actor, data: dict, segment: dict, fingerprint: str, with_merc
                     segment=segment,
                     figures=figures,
                     fingerprint=fingerprint,
-                    with_merchant=with_merchant,
+                    add_merchant=add_merchant,
                 )
         except (IntegrityError, ValidationError):
             # Another alert for the segment opened its incident first (the partial unique
@@ -175,7 +176,7 @@ def alert_apply(*, actor, data: dict, segment: dict, fingerprint: str, with_merc
     else:
         outcome = AlertReceipt.Outcome.UPDATED
         incident = _update(
-            actor=actor, incident=existing, data=data, segment=segment, figures=figures, with_merchant=with_merchant
+            actor=actor, incident=existing, data=data, segment=segment, figures=figures, add_merchant=add_merchant
         )
     return AlertApplied(
         incident=incident,
@@ -193,7 +194,7 @@ def alert_apply(*, actor, data: dict, segment: dict, fingerprint: str, with_merc
 
 
 def alert_apply_to_incident(
-    *, actor, incident: Incident, data: dict, segment: dict, with_merchant: bool = True
+    *, actor, incident: Incident, data: dict, segment: dict, add_merchant: bool = True
 ) -> AlertApplied:
     """An alert's figures applied to a given open incident, whatever its fingerprint (a person
     attached the measurement to it): the update half of `alert_apply`."""
@@ -202,7 +203,7 @@ def alert_apply_to_incident(
         raise ValidationError({"incident": _("Only an open incident can take a monitoring alert.")})
     figures = _figures(data)
     locked = _update(
-        actor=actor, incident=locked, data=data, segment=segment, figures=figures, with_merchant=with_merchant
+        actor=actor, incident=locked, data=data, segment=segment, figures=figures, add_merchant=add_merchant
     )
     outcome = AlertReceipt.Outcome.UPDATED
     return AlertApplied(
@@ -338,7 +339,7 @@ def _title(data: dict, segment: dict, drop_pp: Decimal) -> str:
     return title[:200]
 
 
-def _open(*, actor, data: dict, segment: dict, figures: dict, fingerprint: str, with_merchant: bool = True) -> Incident:
+def _open(*, actor, data: dict, segment: dict, figures: dict, fingerprint: str, add_merchant: bool = True) -> Incident:
     window = data["window"]
     now = timezone.now()
     incident = incident_open(
@@ -358,7 +359,7 @@ def _open(*, actor, data: dict, segment: dict, figures: dict, fingerprint: str, 
         fingerprint=fingerprint,
         owner_is_author=False,  # the monitoring account is not a person: the desk picks it up
     )
-    if with_merchant:
+    if add_merchant:
         merchant_impact_add(incident=incident, actor=actor, merchant=segment["merchant"], **figures["measures"])
     for partner in (segment["partner"], segment["issuer"]):
         if partner is not None:
@@ -367,15 +368,16 @@ def _open(*, actor, data: dict, segment: dict, figures: dict, fingerprint: str, 
 
 
 def _update(
-    *, actor, incident: Incident, data: dict, segment: dict, figures: dict, with_merchant: bool = True
+    *, actor, incident: Incident, data: dict, segment: dict, figures: dict, add_merchant: bool = True
 ) -> Incident:
     """The latest measurement replaces the merchant's figures (windows overlap, so summing would
     double-count); decline codes, network and BIN prefix are merged in; severity only goes up."""
     merchant = segment["merchant"]
     row = AffectedMerchant.objects.filter(incident=incident, merchant=merchant).first()
-    if with_merchant and row is None:  # someone took the merchant off the incident; the alert says it is hit
-        merchant_impact_add(incident=incident, actor=actor, merchant=merchant, **figures["measures"])
-    elif with_merchant:
+    if row is None:
+        if add_merchant:  # someone took the merchant off the incident; the alert says it is hit
+            merchant_impact_add(incident=incident, actor=actor, merchant=merchant, **figures["measures"])
+    else:
         merchant_impact_update(affected=row, actor=actor, **figures["measures"])
     engaged = set(incident.engagements.values_list("partner_id", flat=True))
     for partner in (segment["partner"], segment["issuer"]):

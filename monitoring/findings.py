@@ -221,7 +221,7 @@ def _link(finding: Finding, *, actor, how: str, incident: Incident | None = None
             data=_alert_data(finding, impact),
             segment=_alert_segment(finding, partner),
             fingerprint=fingerprint,
-            with_merchant=impact.excess_declines > 0,
+            add_merchant=impact.excess_declines > 0,
         )
     if finding.incident_id != applied.incident.pk:
         finding.incident = applied.incident
@@ -244,7 +244,7 @@ def _apply(
         incident=incident,
         data=_alert_data(finding, impact),
         segment=_alert_segment(finding, partner),
-        with_merchant=impact.excess_declines > 0,
+        add_merchant=impact.excess_declines > 0,
     )
 
 

@@ -302,6 +302,24 @@ def test_a_second_alert_in_the_same_window_updates_the_incident_instead_of_openi
     assert Incident.objects.get().engagements.count() == 1
 
 
+def test_a_milder_refresh_replaces_the_figures_but_never_lowers_the_severity(outage):
+    finding = _finding(outage.segment(outage.merchants[0]), start=outage.start, end=outage.end, partner=outage.prosa)
+    finding_escalated(finding)
+    incident = Incident.objects.get()
+    assert incident.severity == "sev1"
+
+    # Corrected buckets put the window a week back, where the slice was healthy.
+    finding.window_start -= timedelta(weeks=1)
+    finding.window_end -= timedelta(weeks=1)
+    finding.save()
+    finding_refreshed(finding)
+
+    incident.refresh_from_db()
+    assert incident.severity == "sev1"
+    row = AffectedMerchant.objects.get(incident=incident)
+    assert row.observed_rate > Decimal("0.75") and row.excess_declines < 200  # the healthy week's figures
+
+
 def test_a_mix_shift_engages_no_partner_and_says_why(analyst):
     merchant = MerchantFactory(name="Tienda Mezcla")
     segment = Segment.objects.create(merchant=merchant, dimensions_hash="mix-shift-merchant-level")
