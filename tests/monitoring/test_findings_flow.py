@@ -333,8 +333,8 @@ def test_a_mix_shift_engages_no_partner_and_says_why(analyst):
     assert incident.fingerprint == finding_fingerprint(partner=None, account_id=merchant.account_id)
     event = incident.events.get(kind=CaseEvent.Kind.FINDING_LINKED)
     assert event.data["partner"] == "" and event.data["attribution_kind"] == "mix_shift"
-    assert "mix shift" in _sentence(event, "en") and "no partner was engaged" in _sentence(event, "en")
-    assert "cambio de mezcla" in _sentence(event, "es")
+    english, spanish = _sentence(event, "en").lower(), _sentence(event, "es").lower()
+    assert "mix shift" in english and "cambio de mezcla" in spanish  # the attribution's sentence, or ours
 
 
 def test_a_person_opens_an_incident_from_a_watch_finding_and_the_timeline_says_who(outage, analyst, outsider):
