@@ -20,6 +20,7 @@ from cases.services import incident_transition
 from cases.templatetags.cases_extras import event_sentence
 from cases.timeline.sentences import person
 from monitoring import findings
+from monitoring.attribution import attribution_rows_json, finding_attribution
 from monitoring.findings import (
     DETECTOR_USERNAME,
     finding_attach,
@@ -113,13 +114,20 @@ class Outage:
     def segment(self, merchant) -> Segment:
         return self.segments(merchant)[0]
 
-    def expected(self, merchant, end: datetime, segments: list[Segment] | None = None) -> dict:
+    def expected(
+        self, merchant, end: datetime, segments: list[Segment] | None = None, *, merchant_level: bool = False
+    ) -> dict:
         """The impact computed by hand from the rows posted and loaded (Decimal, exact), over
-        `segments` (every Prosa slice of the merchant unless given)."""
+        `segments` (every Prosa slice of the merchant unless given), or over the merchant-level
+        rows."""
         prefixes = {segment.bin_prefix for segment in segments or self.segments(merchant)}
 
         def prosa(row) -> bool:
-            return row["merchant"] == merchant.account_id and row["route"] == "prosa" and row["bin_prefix"] in prefixes
+            if row["merchant"] != merchant.account_id:
+                return False
+            if merchant_level:
+                return row["bin_prefix"] == "" and row["route"] == ""
+            return row["route"] == "prosa" and row["bin_prefix"] in prefixes
 
         def moment(row) -> datetime:
             return datetime.fromisoformat(row["bucket_start"])
@@ -193,7 +201,7 @@ def sentences(monkeypatch):
 
 
 @pytest.fixture
-def outage(analyst, sentences):
+def outage(analyst):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=analyst, name='monitor')[1]}")
     data = Outage(client)
@@ -215,7 +223,9 @@ def _hits(outage: Outage) -> list[Finding]:
     ]
 
 
-def test_a_prosa_outage_on_three_merchants_opens_one_sev1_incident_with_prosa_and_hand_computed_impact(outage):
+def test_a_prosa_outage_on_three_merchants_opens_one_sev1_incident_with_prosa_and_hand_computed_impact(
+    outage, sentences
+):
     hits = _hits(outage)
     assert len(hits) == 6
     for finding in hits:
@@ -358,7 +368,7 @@ def test_a_person_opens_an_incident_from_a_watch_finding_and_the_timeline_says_w
     assert Incident.objects.count() == 1
 
 
-def test_a_person_attaches_a_finding_to_an_open_incident(outage, analyst):
+def test_a_person_attaches_a_finding_to_an_open_incident(outage, analyst, sentences):
     incident = IncidentFactory(status="investigating")
     finding = _finding(outage.segment(outage.merchants[2]), start=outage.start, end=outage.end, partner=outage.prosa)
 
@@ -402,3 +412,39 @@ def test_the_incident_page_shows_the_proposal_with_a_resolve_button_on_the_statu
     changed = incident.events.filter(kind=CaseEvent.Kind.STATUS_CHANGED).latest("created_at")
     assert changed.actor == analyst
     assert "resolution-proposal" not in client.get(page).content.decode()
+
+
+def test_merchant_level_findings_attributed_to_prosa_by_the_attribution_land_on_one_incident(outage):
+    """The detector's other path: the drop found on each merchant as a whole, the attribution
+    (the real one) naming the Prosa route as the top slice, the partner engaged from that row."""
+    for merchant in outage.merchants:
+        hand = outage.expected(merchant, outage.end, merchant_level=True)
+        segment = Segment.objects.get(merchant=merchant, parent__isnull=True)
+        finding = _finding(
+            segment,
+            start=outage.start,
+            end=outage.end,
+            baseline_rate=hand["baseline_rate"],
+            observed_rate=hand["observed_rate"],
+            attempts=hand["attempts"],
+            approvals=hand["attempts"] - hand["failed_attempts"],
+            excess_declines=hand["excess_declines"],
+            attribution_kind="",
+        )
+        attribution = finding_attribution(finding)
+        finding.attribution, finding.attribution_kind = attribution_rows_json(attribution), attribution.kind
+        finding.save()
+        assert finding.attribution[0]["partner_id"] == outage.prosa.pk  # the attribution's top slice
+        finding_escalated(finding)
+
+    incident = Incident.objects.get()
+    assert list(incident.engagements.values_list("partner__code", flat=True)) == ["prosa"]
+    for merchant in outage.merchants:
+        row = AffectedMerchant.objects.get(incident=incident, merchant=merchant)
+        expected = outage.expected(merchant, outage.end, merchant_level=True)
+        assert {name: getattr(row, name) for name in expected} == expected
+    event = incident.events.filter(kind=CaseEvent.Kind.FINDING_LINKED).first()
+    assert event.data["sentence_en"] and event.data["sentence_es"] != event.data["sentence_en"]
+    assert "Prosa" in event.data["sentence_en"] and "Prosa" in event.data["sentence_es"]  # the attribution's own
+    assert _sentence(event, "en").endswith(event.data["sentence_en"])
+    assert _sentence(event, "es").endswith(event.data["sentence_es"])
