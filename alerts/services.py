@@ -113,30 +113,8 @@ def alert_ingest(*, actor, payload: dict, idempotency_key: str | None = None) ->
         country=segment["country"],
         bin_prefix=segment["bin_prefix"],
     )
-    figures = _figures(data)
-    existing = _open_incident(fingerprint)
-    incident = None
-    if existing is None:
-        try:
-            with transaction.atomic():  # a savepoint: a lost race rolls back to here only
-                incident = _open(actor=actor, data=data, segment=segment, figures=figures, fingerprint=fingerprint)
-        except (IntegrityError, ValidationError):
-            # Another alert for the segment opened its incident first (the partial unique
-            # constraint on open fingerprints refused ours): update that one instead.
-            existing = _open_incident(fingerprint)
-            if existing is None:
-                raise
-    if incident is not None:
-        outcome = AlertReceipt.Outcome.OPENED
-    else:
-        outcome = AlertReceipt.Outcome.UPDATED
-        incident = _update(actor=actor, incident=existing, data=data, segment=segment, figures=figures)
-    received = AlertReceived(outcome=outcome, fingerprint=fingerprint, **_event_data(data, segment, figures))
-    event = timeline.record(received, incident=incident, actor=actor)
-    if data["masked_card_numbers"]:
-        masked = CardNumbersMasked(origin="alert", count=data["masked_card_numbers"], correspondence=None)
-        timeline.record(masked, incident=incident, actor=actor)
-    incident.refresh_from_db(fields=["severity", "status"])
+    applied = alert_apply(actor=actor, data=data, segment=segment, fingerprint=fingerprint)
+    incident, outcome, event = applied.incident, applied.outcome, applied.event
     status = 201 if outcome == AlertReceipt.Outcome.OPENED else 200
     body = {
         "reference": incident.reference,
@@ -154,6 +132,105 @@ def alert_ingest(*, actor, payload: dict, idempotency_key: str | None = None) ->
     receipt.response_body = body
     receipt.save()
     return AlertResult(incident=incident, outcome=outcome, status=status, body=body, receipt=receipt, events=[event])
+
+
+@dataclass
+class AlertApplied:
+    """What a validated alert did to the desk: the incident it opened or updated, and its event."""
+
+    incident: Incident
+    outcome: str
+    event: CaseEvent
+
+
+def alert_apply(*, actor, data: dict, segment: dict, fingerprint: str, add_merchant: bool = True) -> AlertApplied:
+    """The heart of the intake, shared by posted alerts and the detector's findings: open an
+    incident for `fingerprint` or update the open one (impact, partners, codes, severity only
+    up), and put the alert on its timeline. `data` has the shape of `validated_payload`'s answer,
+    `segment` the shape of `_resolve_segment`'s (merchant, partner, issuer: rows or None).
+    `add_merchant` False does not add the merchant when it is not on the incident yet (a
+    measurement without excess declines); a merchant already there gets the figures anyway.
+    Runs inside the caller's transaction."""
+    figures = _figures(data)
+    existing = _open_incident(fingerprint)
+    incident = None
+    if existing is None:
+        try:
+            with transaction.atomic():  # a savepoint: a lost race rolls back to here only
+                incident = _open(
+                    actor=actor,
+                    data=data,
+                    segment=segment,
+                    figures=figures,
+                    fingerprint=fingerprint,
+                    add_merchant=add_merchant,
+                )
+        except (IntegrityError, ValidationError):
+            # Another alert for the segment opened its incident first (the partial unique
+            # constraint on open fingerprints refused ours): update that one instead.
+            existing = _open_incident(fingerprint)
+            if existing is None:
+                raise
+    if incident is not None:
+        outcome = AlertReceipt.Outcome.OPENED
+    else:
+        outcome = AlertReceipt.Outcome.UPDATED
+        incident = _update(
+            actor=actor, incident=existing, data=data, segment=segment, figures=figures, add_merchant=add_merchant
+        )
+    return AlertApplied(
+        incident=incident,
+        outcome=outcome,
+        event=_record_received(
+            actor=actor,
+            incident=incident,
+            outcome=outcome,
+            fingerprint=fingerprint,
+            data=data,
+            segment=segment,
+            figures=figures,
+        ),
+    )
+
+
+def alert_apply_to_incident(
+    *, actor, incident: Incident, data: dict, segment: dict, add_merchant: bool = True
+) -> AlertApplied:
+    """An alert's figures applied to a given open incident, whatever its fingerprint (a person
+    attached the measurement to it): the update half of `alert_apply`."""
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    if locked.status not in OPEN_STATUSES:
+        raise ValidationError({"incident": _("Only an open incident can take a monitoring alert.")})
+    figures = _figures(data)
+    locked = _update(
+        actor=actor, incident=locked, data=data, segment=segment, figures=figures, add_merchant=add_merchant
+    )
+    outcome = AlertReceipt.Outcome.UPDATED
+    return AlertApplied(
+        incident=locked,
+        outcome=outcome,
+        event=_record_received(
+            actor=actor,
+            incident=locked,
+            outcome=outcome,
+            fingerprint=locked.fingerprint or "",
+            data=data,
+            segment=segment,
+            figures=figures,
+        ),
+    )
+
+
+def _record_received(
+    *, actor, incident: Incident, outcome: str, fingerprint: str, data: dict, segment: dict, figures: dict
+) -> CaseEvent:
+    received = AlertReceived(outcome=outcome, fingerprint=fingerprint, **_event_data(data, segment, figures))
+    event = timeline.record(received, incident=incident, actor=actor)
+    if data.get("masked_card_numbers"):
+        masked = CardNumbersMasked(origin="alert", count=data["masked_card_numbers"], correspondence=None)
+        timeline.record(masked, incident=incident, actor=actor)
+    incident.refresh_from_db(fields=["severity", "status"])
+    return event
 
 
 def _claim_key(*, actor, key: str, digest: str, source: str) -> tuple[AlertReceipt | None, AlertResult | None]:
@@ -262,7 +339,7 @@ def _title(data: dict, segment: dict, drop_pp: Decimal) -> str:
     return title[:200]
 
 
-def _open(*, actor, data: dict, segment: dict, figures: dict, fingerprint: str) -> Incident:
+def _open(*, actor, data: dict, segment: dict, figures: dict, fingerprint: str, add_merchant: bool = True) -> Incident:
     window = data["window"]
     now = timezone.now()
     incident = incident_open(
@@ -282,20 +359,24 @@ def _open(*, actor, data: dict, segment: dict, figures: dict, fingerprint: str) 
         fingerprint=fingerprint,
         owner_is_author=False,  # the monitoring account is not a person: the desk picks it up
     )
-    merchant_impact_add(incident=incident, actor=actor, merchant=segment["merchant"], **figures["measures"])
+    if add_merchant:
+        merchant_impact_add(incident=incident, actor=actor, merchant=segment["merchant"], **figures["measures"])
     for partner in (segment["partner"], segment["issuer"]):
         if partner is not None:
             engagement_add(incident=incident, actor=actor, partner=partner)
     return incident
 
 
-def _update(*, actor, incident: Incident, data: dict, segment: dict, figures: dict) -> Incident:
+def _update(
+    *, actor, incident: Incident, data: dict, segment: dict, figures: dict, add_merchant: bool = True
+) -> Incident:
     """The latest measurement replaces the merchant's figures (windows overlap, so summing would
     double-count); decline codes, network and BIN prefix are merged in; severity only goes up."""
     merchant = segment["merchant"]
     row = AffectedMerchant.objects.filter(incident=incident, merchant=merchant).first()
-    if row is None:  # someone took the merchant off the incident; the alert says it is hit
-        merchant_impact_add(incident=incident, actor=actor, merchant=merchant, **figures["measures"])
+    if row is None:
+        if add_merchant:  # someone took the merchant off the incident; the alert says it is hit
+            merchant_impact_add(incident=incident, actor=actor, merchant=merchant, **figures["measures"])
     else:
         merchant_impact_update(affected=row, actor=actor, **figures["measures"])
     engaged = set(incident.engagements.values_list("partner_id", flat=True))

@@ -212,6 +212,22 @@ def incident_timeline(*, user, incident: Incident) -> QuerySet[CaseEvent]:
     return CaseEvent.objects.filter(incident=incident).select_related("actor").order_by("-created_at", "-id")
 
 
+def incident_resolution_proposal(*, user, incident: Incident) -> CaseEvent | None:
+    """The latest proposal to resolve (a recovered detector finding) made since the incident's
+    last status change, or None: a reopened incident shows none until a new one comes."""
+    if not user.has_perm("cases.view_caseevent"):
+        return None
+    latest = (
+        CaseEvent.objects.filter(
+            incident=incident, kind__in=[CaseEvent.Kind.RESOLUTION_PROPOSED, CaseEvent.Kind.STATUS_CHANGED]
+        )
+        .select_related("actor")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return latest if latest is not None and latest.kind == CaseEvent.Kind.RESOLUTION_PROPOSED else None
+
+
 def incident_notes(*, user, incident: Incident) -> QuerySet[InvestigationNote]:
     """Investigation notes in the order they were written, each with its author."""
     if not user.has_perm("cases.view_investigationnote"):

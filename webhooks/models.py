@@ -38,6 +38,8 @@ class EventType(models.TextChoices):
     REPLY_RECEIVED = "reply.received", _("Reply received")
     SLA_WARNING = "sla.warning", _("SLA warning")
     SLA_BREACH = "sla.breach", _("SLA breach")
+    FINDING_CREATED = "finding.created", _("Detector finding created")
+    FINDING_RECOVERED = "finding.recovered", _("Detector finding recovered")
     PING = "ping", _("Test ping")
 
 

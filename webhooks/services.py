@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -51,6 +51,11 @@ EVENT_ID_NAMESPACE = uuid.UUID("5b0f6f0e-8f43-4a57-9d0e-3f1a1c2b7e10")
 
 def event_id_for(event: CaseEvent) -> uuid.UUID:
     return uuid.uuid5(EVENT_ID_NAMESPACE, f"caseevent:{event.pk}")
+
+
+def webhook_event_id(name: str) -> uuid.UUID:
+    """The deterministic id of an event that is not a timeline row, from its name ("finding:42:created")."""
+    return uuid.uuid5(EVENT_ID_NAMESPACE, name)
 
 
 def incident_url(incident: Incident) -> str:
@@ -136,6 +141,52 @@ def webhook_emit_for_case_events(events: Iterable[CaseEvent]) -> list[WebhookDel
             for subscription in listeners
         ]
     created = WebhookDelivery.objects.bulk_create(deliveries)
+    _enqueue_on_commit([delivery.pk for delivery in created])
+    return created
+
+
+@transaction.atomic
+def webhook_event_emit(event_type: str, payload: dict, event_id: uuid.UUID) -> list[WebhookDelivery]:
+    """One pending delivery of an event that is not a timeline row (a detector finding) to every
+    active subscription listening to `event_type`, published after the commit. `payload` is the
+    event's `data`; the envelope (`id`, `type`, `occurred_at`, and `incident` and `actor` null) is
+    added here. Idempotent on
+    `event_id` (derive it from the event, e.g. uuid5 of "finding:42:created"): a subscription that
+    already has a delivery of that id gets no second one. Costs nothing when nobody listens."""
+    if event_type not in subscribed_event_types():
+        return []
+    # Two emitters of one event at once: the second waits for the first's commit, then sees its
+    # deliveries (a lock on the event id only; subscriptions and deliveries are not held).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [event_id.int >> 65])
+    subscriptions = list(
+        WebhookSubscription.objects.filter(active=True, events__contains=[event_type])
+        .exclude(deliveries__event_id=event_id)
+        .only("pk")
+        .order_by("pk")
+    )
+    if not subscriptions:
+        return []
+    now = timezone.now()
+    body = {
+        "id": str(event_id),
+        "type": event_type,
+        "occurred_at": now.isoformat(),
+        "incident": None,  # the envelope of case events, kept: the facts are in `data`
+        "data": payload,
+        "actor": None,
+    }
+    created = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
+            subscription_id=subscription.pk,
+            event_type=event_type,
+            event_id=event_id,
+            payload=body,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for subscription in subscriptions
+    )
     _enqueue_on_commit([delivery.pk for delivery in created])
     return created
 

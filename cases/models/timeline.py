@@ -39,6 +39,8 @@ class CaseEvent(CardNumberFreeModel, models.Model):
         REPLY_RECEIVED = "reply_received", _("Reply received")
         PARTNER_ACKNOWLEDGED = "partner_acknowledged", _("Partner acknowledged")
         ALERT_RECEIVED = "alert_received", _("Monitoring alert received")
+        FINDING_LINKED = "finding_linked", _("Detector finding linked")
+        RESOLUTION_PROPOSED = "resolution_proposed", _("Resolution proposed")
         CARD_NUMBERS_MASKED = "card_numbers_masked", _("Card numbers masked")
         SLA_PAUSED = "sla_paused", _("SLA clock paused")
         SLA_RESUMED = "sla_resumed", _("SLA clock resumed")

@@ -373,6 +373,62 @@ class AlertReceived(Payload):
     measured_severity: str
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FindingLinked(Payload):
+    """A detector finding joined the incident. `how`: "alerted" (the detector escalated it),
+    "opened" (a person opened the incident from it), "attached" (a person attached it).
+    `segment` is the segment as people read it in English, `segment_es` in Spanish; `partner` the
+    partner engaged for it ("" for a mix shift or none). Rates are decimal strings (shares),
+    `volume_at_risk` a decimal string in `currency`, times ISO 8601. `codes_before` are the
+    decline-code counts over the baseline's `baseline_attempts`, `codes_during` over the window's
+    `attempts`. `sentence_en` and
+    `sentence_es` are the attribution in both languages ("" when nothing could be said)."""
+
+    kind = Kind.FINDING_LINKED
+    finding: int
+    how: str
+    finding_kind: str
+    decline_code: str
+    merchant: str
+    account_id: str
+    segment: str
+    segment_es: str
+    partner: str
+    attribution_kind: str
+    window: dict
+    baseline_rate: str
+    observed_rate: str
+    attempts: int
+    failed_attempts: int
+    excess_declines: int
+    volume_at_risk: str
+    currency: str
+    baseline_attempts: int
+    codes_before: dict
+    codes_during: dict
+    sentence_en: str
+    sentence_es: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ResolutionProposed(Payload):
+    """The detector saw a finding of the incident recover: its approval rate back within
+    `within_pp` percentage points of the baseline for `buckets` buckets in a row. It proposes
+    resolving; people decide. `open_findings` is how many of the incident's findings are still
+    active (0: every one has recovered). `segment` reads in English, `segment_es` in Spanish."""
+
+    kind = Kind.RESOLUTION_PROPOSED
+    finding: int
+    merchant: str
+    segment: str
+    segment_es: str
+    baseline_rate: str
+    observed_rate: str
+    buckets: int
+    within_pp: str
+    open_findings: int
+
+
 # --- card data -----------------------------------------------------------------------------------
 
 

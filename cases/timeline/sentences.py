@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC
 from decimal import Decimal, InvalidOperation
 
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeString, mark_safe
@@ -365,6 +365,115 @@ def _alert(payload: ev.AlertReceived, actor: str) -> SafeString:
         baseline=share_as_percent(payload.baseline_rate),
         drop=formats.number_format(Decimal(str(payload.drop_pp or 0)), 2, use_l10n=True),
         attempts=formats.number_format(payload.attempts or 0, use_l10n=True, force_grouping=True),
+    )
+
+
+def _number(value, digits: int) -> str:
+    """A decimal string in the active language's format; the raw text if it is not a number."""
+    try:
+        number = Decimal(str(value if value not in (None, "") else 0))
+        return formats.number_format(number, digits, use_l10n=True, force_grouping=True)
+    except InvalidOperation:
+        return str(value)
+
+
+def _in_reader_language(english: str | None, spanish: str | None) -> str:
+    """A text stored in both languages, in the reader's (English for any other)."""
+    if (translation.get_language() or "").startswith(Language.SPANISH) and spanish:
+        return spanish
+    return english or ""
+
+
+@renders(ev.FindingLinked)
+def _finding_linked(payload: ev.FindingLinked, actor: str) -> SafeString:
+    """ "Detector finding on Cinépolis · Visa · 415231: approval rate 61.00 % against 86.00 % on
+    1,200 attempts, 300 excess declines (MXN 183,720.00 at risk); it was linked by Ana. Prosa
+    explains 90 % of the excess declines (codes 91, 96)." """
+    messages = {
+        "alerted": _(
+            "Detector alert on %(segment)s: approval rate %(observed)s against %(baseline)s on %(attempts)s "
+            "attempts, %(excess)s excess declines (%(currency)s %(volume)s at risk)."
+        ),
+        "opened": _(
+            "%(actor)s opened the incident from a detector finding on %(segment)s: approval rate %(observed)s "
+            "against %(baseline)s on %(attempts)s attempts, %(excess)s excess declines (%(currency)s %(volume)s "
+            "at risk)."
+        ),
+        "attached": _(
+            "%(actor)s attached a detector finding on %(segment)s: approval rate %(observed)s against "
+            "%(baseline)s on %(attempts)s attempts, %(excess)s excess declines (%(currency)s %(volume)s at risk)."
+        ),
+    }
+    text = _sentence(
+        messages.get(payload.how or "", messages["alerted"]),
+        actor=actor,
+        segment=_in_reader_language(payload.segment, payload.segment_es) or payload.merchant or "—",
+        observed=share_as_percent(payload.observed_rate),
+        baseline=share_as_percent(payload.baseline_rate),
+        attempts=formats.number_format(payload.attempts or 0, use_l10n=True, force_grouping=True),
+        excess=formats.number_format(payload.excess_declines or 0, use_l10n=True, force_grouping=True),
+        currency=payload.currency or "",
+        volume=_number(payload.volume_at_risk, 2),
+    )
+    codes = _rising_codes(payload)
+    if codes:
+        text = mark_safe(f"{text} {codes}")  # noqa: S308 - both parts escaped
+    explained = _in_reader_language(payload.sentence_en, payload.sentence_es).strip()
+    if payload.attribution_kind == "mix_shift" and not explained:
+        explained = _(
+            "The drop is a mix shift: volume moved to weaker slices whose own rates did not change, so no "
+            "partner was engaged."
+        )
+    if not explained:
+        return text
+    return mark_safe(f"{text} {escape(explained)}")  # noqa: S308 - both parts escaped
+
+
+def _rising_codes(payload: ev.FindingLinked, limit: int = 3) -> SafeString | str:
+    """ "Decline codes, expected from the baseline → seen: 91 12 → 340; 96 8 → 210." for the codes
+    that rose most (the baseline's counts scaled to the window's attempts); "" when none rose."""
+    before, during = payload.codes_before or {}, payload.codes_during or {}
+    attempts, base = payload.attempts or 0, payload.baseline_attempts or 0
+    if not isinstance(before, dict) or not isinstance(during, dict) or not attempts or not base:
+        return ""
+    try:
+        expected = {code: Decimal(before.get(code, 0)) * attempts / base for code in during}
+        rising = sorted(
+            (code for code in during if Decimal(during[code]) > expected[code]),
+            key=lambda code: (expected[code] - Decimal(during[code]), code),
+        )[:limit]
+    except (InvalidOperation, TypeError, ValueError):
+        return ""
+    if not rising:
+        return ""
+    parts = "; ".join(
+        f"{code} {formats.number_format(round(expected[code]), use_l10n=True, force_grouping=True)} → "
+        f"{formats.number_format(int(during[code]), use_l10n=True, force_grouping=True)}"
+        for code in rising
+    )
+    return _sentence(_("Decline codes, expected from the baseline → seen: %(codes)s."), codes=parts)
+
+
+@renders(ev.ResolutionProposed)
+def _resolution_proposed(payload: ev.ResolutionProposed, actor: str) -> SafeString:
+    message = (
+        _(
+            "The approval rate of %(segment)s is back within %(pp)s pp of the baseline for %(buckets)s buckets "
+            "(%(observed)s against %(baseline)s): the incident can be resolved."
+        )
+        if not payload.open_findings
+        else _(
+            "The approval rate of %(segment)s is back within %(pp)s pp of the baseline for %(buckets)s buckets "
+            "(%(observed)s against %(baseline)s); other findings of the incident are still active."
+        )
+    )
+    return _sentence(
+        message,
+        segment=_in_reader_language(payload.segment, payload.segment_es) or payload.merchant or "—",
+        pp=_number(payload.within_pp, 0 if str(payload.within_pp or "").endswith(".00") else 2),
+        buckets=formats.number_format(payload.buckets or 0, use_l10n=True),
+        observed=share_as_percent(payload.observed_rate),
+        baseline=share_as_percent(payload.baseline_rate),
     )
 
 

@@ -32,10 +32,12 @@ from cases.forms import (
     TransitionForm,
 )
 from cases.models import Incident
+from cases.models.incident import Status
 from cases.selectors import (
     incident_affected_merchants,
     incident_engagements,
     incident_notes,
+    incident_resolution_proposal,
     incident_timeline,
     incident_visible_or_404,
     response_codes_by_code,
@@ -159,6 +161,18 @@ class IncidentPage:
             else TransitionForm(incident=self.incident, target=target, engagements=self.engagements)
             for target in self.incident.allowed_transitions()
         ]
+
+    @cached_property
+    def resolution_proposal(self):
+        """The detector's proposal to resolve, with the lifecycle's own form for it, while
+        resolving is one of the next steps."""
+        if Status.RESOLVED not in self.incident.allowed_transitions():
+            return None
+        event = incident_resolution_proposal(user=self.user, incident=self.incident)
+        form = next((form for form in self.transition_forms if form.target == Status.RESOLVED), None)
+        if event is None or form is None:
+            return None
+        return {"event": event, "form": form}
 
     @cached_property
     def severity_form(self):
