@@ -40,6 +40,7 @@ class CaseEvent(CardNumberFreeModel, models.Model):
         PARTNER_ACKNOWLEDGED = "partner_acknowledged", _("Partner acknowledged")
         ALERT_RECEIVED = "alert_received", _("Monitoring alert received")
         CARD_NUMBERS_MASKED = "card_numbers_masked", _("Card numbers masked")
+        FINDING_DECIDED = "finding_decided", _("Detector finding decided")
         SLA_PAUSED = "sla_paused", _("SLA clock paused")
         SLA_RESUMED = "sla_resumed", _("SLA clock resumed")
         SLA_WARNING = "sla_warning", _("SLA warning")
