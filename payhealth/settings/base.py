@@ -469,6 +469,10 @@ SPECTACULAR_SETTINGS = {
         "SeverityEnum": "cases.models.incident.Severity",
         "CardNetworkEnum": "cases.models.incident.CardNetwork",
         "AlertOutcomeEnum": "alerts.models.AlertReceipt.Outcome",
+        "FindingStateEnum": "monitoring.models.FindingState",
+        "SegmentStateEnum": "monitoring.models.SegmentState",
+        "SlaClockStateEnum": "cases.models.sla.SlaClock.State",
+        "FindingKindEnum": "monitoring.models.FindingKind",
     },
 }
 
