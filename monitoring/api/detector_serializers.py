@@ -8,9 +8,19 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cases.models import Incident
+from cases.models.incident import CardNetwork
 from monitoring.attribution import attribution_sentence
 from monitoring.detection.config import TUNABLES
-from monitoring.models import Finding, MonitorSettings, Segment, SegmentMonitor, Suppression
+from monitoring.models import (
+    AttributionKind,
+    EntryMode,
+    Finding,
+    Funding,
+    MonitorSettings,
+    Segment,
+    SegmentMonitor,
+    Suppression,
+)
 from monitoring.triage import NOTE_MAX, REASON_MAX, SETTING_BOUNDS
 from payhealth.api.fields import ByIdOrKeyField, DateTimeField
 from payhealth.api.serializers import ModelSerializer, Serializer
@@ -28,6 +38,9 @@ class SegmentBriefSerializer(ModelSerializer):
     issuer = serializers.CharField(source="issuer.code", read_only=True, allow_null=True, default=None)
     route = serializers.CharField(source="route.code", read_only=True, allow_null=True, default=None)
     label = serializers.CharField(source="__str__", read_only=True, help_text="The segment as people read it.")
+    network = serializers.ChoiceField(choices=CardNetwork.choices, allow_blank=True, read_only=True)
+    funding = serializers.ChoiceField(choices=Funding.choices, allow_blank=True, read_only=True)
+    entry_mode = serializers.ChoiceField(choices=EntryMode.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Segment
@@ -74,6 +87,9 @@ class FindingSerializer(ModelSerializer):
     attribution = serializers.SerializerMethodField()
     attribution_sentence = serializers.SerializerMethodField(
         help_text="What explains the finding, one sentence in the caller's language."
+    )
+    attribution_kind = serializers.ChoiceField(
+        choices=AttributionKind.choices, allow_blank=True, read_only=True, help_text="Empty until attributed."
     )
     incident = serializers.CharField(source="incident.reference", read_only=True, allow_null=True, default=None)
     decided_by = serializers.CharField(source="decided_by.username", read_only=True, allow_null=True, default=None)
