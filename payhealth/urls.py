@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("cases.urls")),
     path("", include("cases.urls.partners")),
     path("", include("alerts.urls")),
+    path("", include("monitoring.urls")),
     path("webhooks/", include("webhooks.urls")),
     path("api/v1/", include("payhealth.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
