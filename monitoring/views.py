@@ -216,14 +216,20 @@ def finding_attach_view(request, finding_id: int):
 # The Monitors page -------------------------------------------------------------------------------
 
 
+def _shown(value) -> str:
+    """A setting as the page shows it: on/off for the switch, the number otherwise."""
+    if isinstance(value, bool):
+        return _("on") if value else _("off")
+    return "—" if value is None else str(value)
+
+
 def _setting_rows(row: MonitorSettings | None, effective) -> list[dict]:
     return [
         {
             "name": name,
             "label": MonitorSettings._meta.get_field(name).verbose_name,
-            "default": DETECTOR_DEFAULTS[name],
-            "value": getattr(row, name) if row is not None else None,
-            "effective": getattr(effective, name),
+            "default": _shown(DETECTOR_DEFAULTS[name]),
+            "effective": _shown(getattr(effective, name)),
         }
         for name in TUNABLES
     ]
@@ -236,7 +242,7 @@ def _overrides(user) -> list[dict]:
         {
             "row": row,
             "set": [
-                {"label": MonitorSettings._meta.get_field(name).verbose_name, "value": getattr(row, name)}
+                {"label": MonitorSettings._meta.get_field(name).verbose_name, "value": _shown(getattr(row, name))}
                 for name in TUNABLES
                 if getattr(row, name) is not None
             ],
