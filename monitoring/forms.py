@@ -20,7 +20,8 @@ from payhealth.forms import Form
 LATEST_YEAR = 9000
 
 
-def _sane(moment: datetime | None, field: str) -> datetime | None:
+def _sane(moment: datetime | None) -> datetime | None:
+    """Refuse a year no window reaches (and that time-zone arithmetic cannot hold)."""
     if moment is not None and moment.year > LATEST_YEAR:
         raise ValidationError(_("Give a date in the coming weeks."), code="range")
     return moment
@@ -31,7 +32,7 @@ class SuppressForm(Form):
     reason = forms.CharField(label=_("Reason"), max_length=REASON_MAX)
 
     def clean_until(self):
-        return _sane(self.cleaned_data.get("until"), "until")
+        return _sane(self.cleaned_data.get("until"))
 
 
 class FalsePositiveForm(Form):
@@ -76,10 +77,10 @@ class SuppressionForm(Form):
     reason = forms.CharField(label=_("Reason"), max_length=REASON_MAX)
 
     def clean_start(self):
-        return _sane(self.cleaned_data.get("start"), "start")
+        return _sane(self.cleaned_data.get("start"))
 
     def clean_end(self):
-        return _sane(self.cleaned_data.get("end"), "end")
+        return _sane(self.cleaned_data.get("end"))
 
 
 def _setting_field(name: str, *, inherited) -> forms.Field:
