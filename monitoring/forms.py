@@ -40,7 +40,7 @@ class FalsePositiveForm(Form):
 
 
 class AttachForm(Form):
-    incident = forms.ModelChoiceField(label=_("Open incident"), queryset=None, to_field_name="reference")
+    incident = forms.ModelChoiceField(label=_("An incident still open"), queryset=None, to_field_name="reference")
 
     def __init__(self, *args, incidents, **kwargs):
         super().__init__(*args, **kwargs)

@@ -57,6 +57,16 @@ FINDINGS_PER_PAGE = 25
 MONITORS_PER_PAGE = 50
 ATTACHABLE_INCIDENTS = 50
 QUEUE = "monitoring/finding_list.html"
+DIMENSION_LABELS = {
+    "issuer": gettext_lazy("Issuer"),
+    "route": gettext_lazy("Route (acquirer or switch)"),
+    "bin_prefix": gettext_lazy("BIN prefix"),
+    "network": gettext_lazy("Network"),
+    "country": gettext_lazy("Country"),
+    "funding": gettext_lazy("Funding"),
+    "entry_mode": gettext_lazy("Entry mode"),
+    "decline_code": gettext_lazy("Decline code"),
+}
 TAB_LABELS = {"watch": gettext_lazy("Watch"), "alert": gettext_lazy("Alert"), "recent": gettext_lazy("Recent")}
 DETAIL = "monitoring/finding_detail.html"
 VIEW_FINDING = "monitoring.view_finding"
@@ -120,11 +130,21 @@ def finding_detail(request, finding_id: int):
         DETAIL,
         {
             "finding": finding,
-            "attribution": finding.attribution if isinstance(finding.attribution, list) else [],
+            "attribution": _attribution_rows(finding),
             "suppressions": suppressions_visible_to(user=request.user).filter(finding=finding),
             "incidents": _attachable(request.user),
         },
     )
+
+
+def _attribution_rows(finding: Finding) -> list[dict]:
+    """The stored attribution rows with their dimension as people read it."""
+    rows = finding.attribution if isinstance(finding.attribution, list) else []
+    return [
+        row | {"dimension_label": DIMENSION_LABELS.get(row.get("dimension"), row.get("dimension", ""))}
+        for row in rows
+        if isinstance(row, dict)
+    ]
 
 
 def _action_answer(request, finding: Finding, *, forms: dict | None = None, error: str = ""):
@@ -139,7 +159,7 @@ def _action_answer(request, finding: Finding, *, forms: dict | None = None, erro
         return render(request, f"{DETAIL}#actions" if on_page else f"{QUEUE}#row", context)
     if forms or error:
         context |= {
-            "attribution": fresh.attribution if isinstance(fresh.attribution, list) else [],
+            "attribution": _attribution_rows(fresh),
             "suppressions": suppressions_visible_to(user=request.user).filter(finding=fresh),
         }
         return render(request, DETAIL, context, status=400)

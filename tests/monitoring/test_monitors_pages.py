@@ -74,6 +74,12 @@ def test_queue_in_spanish(client, analyst, findings):
     monitors = client.get(MONITORS, HTTP_ACCEPT_LANGUAGE="es").content.decode()
     assert "Configuración del detector" in monitors and "Ventanas de silenciamiento" in monitors
     assert "Volumen insuficiente" in monitors
+    detail = client.get(
+        reverse("monitoring:finding_detail", args=[findings["alert"].pk]), HTTP_ACCEPT_LANGUAGE="es"
+    ).content.decode()
+    assert (
+        "Qué explica los rechazos en exceso" in detail and "Emisor" in detail and "Un incidente aún abierto" in detail
+    )
 
 
 def test_suppress_from_the_queue_with_htmx(client, analyst, findings):
