@@ -6,9 +6,22 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
-from monitoring.models import AuthBucket, MetricsPull, Segment
+from cases.models import Incident
+from cases.models.incident import OPEN_STATUSES
+from monitoring.models import (
+    AuthBucket,
+    DetectorRun,
+    Finding,
+    FindingState,
+    MetricsPull,
+    MonitorSettings,
+    Segment,
+    SegmentMonitor,
+    SegmentState,
+    Suppression,
+)
 
 RATE_PLACES = Decimal("0.0001")
 
@@ -43,3 +56,82 @@ def approval_rate(*, approvals: int, attempts: int) -> Decimal | None:
     if not attempts:
         return None
     return (Decimal(approvals) / Decimal(attempts)).quantize(RATE_PLACES, rounding=ROUND_HALF_EVEN)
+
+
+# --- the detector: findings, segment states, suppressions, settings, runs -------------------------
+
+FINDING_TABS = {
+    "watch": (FindingState.WATCH,),
+    "alert": (FindingState.ALERTED,),
+    "recent": (FindingState.RECOVERED, FindingState.SUPPRESSED, FindingState.FALSE_POSITIVE),
+}
+
+
+def findings_visible_to(*, user) -> QuerySet[Finding]:
+    if not user.has_perm("monitoring.view_finding"):
+        return Finding.objects.none()
+    return Finding.objects.select_related(
+        "segment__merchant", "segment__issuer", "segment__route", "incident", "decided_by"
+    ).order_by("-created_at", "-id")
+
+
+def findings_filtered(
+    findings: QuerySet[Finding], *, states=(), kind: str = "", merchant: str = ""
+) -> QuerySet[Finding]:
+    """`merchant` is a merchant's account id."""
+    if states:
+        findings = findings.filter(state__in=states)
+    if kind:
+        findings = findings.filter(kind=kind)
+    if merchant:
+        findings = findings.filter(segment__merchant__account_id=merchant)
+    return findings
+
+
+def finding_tab_counts(*, user) -> dict[str, int]:
+    """Findings per queue tab, one query."""
+    counts = dict(
+        findings_visible_to(user=user).order_by().values_list("state").annotate(n=Count("id")).values_list("state", "n")
+    )
+    return {tab: sum(counts.get(state, 0) for state in states) for tab, states in FINDING_TABS.items()}
+
+
+def segment_monitors_visible_to(*, user) -> QuerySet[SegmentMonitor]:
+    if not user.has_perm("monitoring.view_segmentmonitor"):
+        return SegmentMonitor.objects.none()
+    return SegmentMonitor.objects.select_related("segment__merchant", "segment__issuer", "segment__route").order_by(
+        "segment_id"
+    )
+
+
+def segment_state_counts(monitors: QuerySet[SegmentMonitor]) -> dict[str, int]:
+    """Segments per state (every state named, zero included), one query."""
+    counts = dict(monitors.order_by().values_list("state").annotate(n=Count("pk")).values_list("state", "n"))
+    return {state: counts.get(state, 0) for state in SegmentState.values}
+
+
+def suppressions_visible_to(*, user) -> QuerySet[Suppression]:
+    if not user.has_perm("monitoring.view_suppression"):
+        return Suppression.objects.none()
+    return Suppression.objects.select_related(
+        "segment__merchant", "segment__issuer", "segment__route", "created_by", "finding"
+    ).order_by("-start", "-id")
+
+
+def monitor_settings_visible_to(*, user) -> QuerySet[MonitorSettings]:
+    if not user.has_perm("monitoring.view_monitorsettings"):
+        return MonitorSettings.objects.none()
+    return MonitorSettings.objects.select_related("merchant", "updated_by")
+
+
+def last_detector_run(*, user) -> DetectorRun | None:
+    if not user.has_perm("monitoring.view_detectorrun"):
+        return None
+    return DetectorRun.objects.order_by("-started_at", "-id").first()
+
+
+def incidents_attachable(*, user) -> QuerySet[Incident]:
+    """Open incidents a finding may be attached to, newest first."""
+    if not user.has_perm("cases.view_incident"):
+        return Incident.objects.none()
+    return Incident.objects.filter(status__in=OPEN_STATUSES).order_by("-created_at", "-id")

@@ -23,6 +23,8 @@ NAMES = sorted(
         *("page", "per_page", "sort", "q", "ids", "open", "family", "mine", "start", "end", "dimension"),
         *("title", "body", "reason", "to", "severity", "owner", "incidents", "name", "query", "kind", "language"),
         *("email", "code", "partner", "partners", "merchant", "merchants", "subject", "url", "events", "table"),
+        *("tab", "state", "until", "note", "incident", "segment", "enabled", "watch_q", "alert_q", "min_drop_pp"),
+        *("global-watch_q", "global-alert_q", "global-min_bucket_attempts", "global-enabled", "on"),
     }
 )
 

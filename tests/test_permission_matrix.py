@@ -23,6 +23,7 @@ from django.urls import reverse
 
 from cases.correspondence.compose import notice_compose
 from cases.models import Attachment, CaseEvent, Correspondence, Incident, InvestigationNote, SavedView, SlaPolicy
+from monitoring.models import ImportJob, Suppression
 from tests.factories import (
     AffectedMerchantFactory,
     IncidentFactory,
@@ -32,9 +33,10 @@ from tests.factories import (
     PartnerFactory,
     SlaClockFactory,
 )
+from tests.monitoring.findings_support import make_finding, slice_segment
 from tests.urlwalk import fill_url, url_patterns
 
-NAMESPACES = ("cases", "partners", "webhooks", "alerts")
+NAMESPACES = ("cases", "partners", "webhooks", "alerts", "monitoring")
 TOP_LEVEL_NAMES = ("home", "overview", "profile", "api_tokens")  # api_token_revoke: tests/api/test_tokens.py
 ROLES = ("analyst", "partner_manager", "lead")
 
@@ -77,7 +79,14 @@ ROLE_RESTRICTED: dict[str, set[str]] = {
     "alerts:rule_create": {"lead"},  # alerts.add_alertseverityrule
     "alerts:rule_edit": {"lead"},  # alerts.change_alertseverityrule
     "alerts:rule_delete": {"lead"},  # alerts.delete_alertseverityrule
+    "monitoring:monitor_settings_global": {"lead"},  # monitoring.change_monitorsettings
+    "monitoring:monitor_settings_remove": {"lead"},  # monitoring.delete_monitorsettings
+    "monitoring:suppression_remove": {"lead"},  # monitoring.delete_suppression
 }
+
+# A person's own uploads: the lead who uploaded the world's file opens it, every other role gets
+# 404 (tests/monitoring/test_uploads.py covers the owner rules in depth).
+OWNER_ONLY = {"monitoring:upload_detail", "monitoring:upload_progress"}
 
 # Endpoints for machines, not people: no login redirect (the mail gateway's POST answers 404 or
 # 401 with a bearer token instead). Their own tests cover them (tests/cases/correspondence/test_inbound.py).
@@ -142,6 +151,13 @@ def world(db, lead):
             size=4,
             content=b"4821",
         ),
+        "finding": (finding := make_finding(slice_segment(merchant))),
+        "suppression": Suppression.objects.create(
+            segment=finding.segment, start=finding.window_start, end=finding.window_end, reason="Matrix window"
+        ),
+        "upload": ImportJob.objects.create(
+            created_by=lead, file_name="matrix.csv", stored_name="matrix-upload", kind="csv", header=["merchant"]
+        ),
         "webhook": (webhook := _matrix_webhook()),
         "webhook_delivery": webhook.deliveries.create(
             event_type="ping", event_id="00000000-0000-4000-8000-000000000001", payload={"type": "ping"}
@@ -184,6 +200,8 @@ KWARG_VALUES: dict[str, Callable[[dict], object]] = {
     "subscription_id": lambda w: w["webhook"].pk,
     "delivery_id": lambda w: w["webhook_delivery"].pk,
     "table": lambda w: "breaches",
+    "finding_id": lambda w: w["finding"].pk,
+    "suppression_id": lambda w: w["suppression"].pk,
 }
 # (url name, kwarg name) → value, for kwargs whose name alone is ambiguous (a bare "pk").
 KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
@@ -194,6 +212,8 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
         for name in ("edit", "deactivate")
     },
     ("partners:calendar_detail", "code"): lambda w: "mx-banking",
+    ("monitoring:segment_detail", "pk"): lambda w: w["finding"].segment_id,
+    **{(f"monitoring:upload_{name}", "pk"): lambda w: w["upload"].pk for name in ("detail", "progress")},
     **{(f"alerts:rule_{name}", "pk"): lambda w: _default_alert_rule_pk() for name in ("edit", "delete")},
 }
 
@@ -312,5 +332,7 @@ def test_desk_roles_may_open_every_page(client, request, world, endpoint, who):
 
     if endpoint.name in ROLE_RESTRICTED and who not in ROLE_RESTRICTED[endpoint.name]:
         assert got == 403, f"GET {url} as {who} answered {got}"
+    elif endpoint.name in OWNER_ONLY and who != "lead":
+        assert got == 404, f"GET {url} as {who} answered {got}"
     else:
         assert got == (405 if post_only else 200), f"GET {url} as {who} answered {got}"

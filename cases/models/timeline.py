@@ -42,6 +42,7 @@ class CaseEvent(CardNumberFreeModel, models.Model):
         FINDING_LINKED = "finding_linked", _("Detector finding linked")
         RESOLUTION_PROPOSED = "resolution_proposed", _("Resolution proposed")
         CARD_NUMBERS_MASKED = "card_numbers_masked", _("Card numbers masked")
+        FINDING_DECIDED = "finding_decided", _("Detector finding decided")
         SLA_PAUSED = "sla_paused", _("SLA clock paused")
         SLA_RESUMED = "sla_resumed", _("SLA clock resumed")
         SLA_WARNING = "sla_warning", _("SLA warning")

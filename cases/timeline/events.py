@@ -429,6 +429,20 @@ class ResolutionProposed(Payload):
     open_findings: int
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FindingDecided(Payload):
+    """A person decided a detector finding of the incident: `decision` "suppressed" (the segment
+    raises nothing until `until`, ISO 8601) or "false_positive" (`until` None). `segment` is the
+    segment as people read it, `finding` the finding's id, `note` the reason given."""
+
+    kind = Kind.FINDING_DECIDED
+    finding: int
+    decision: str
+    segment: str
+    until: str | None
+    note: str
+
+
 # --- card data -----------------------------------------------------------------------------------
 
 

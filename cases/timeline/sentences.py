@@ -477,6 +477,27 @@ def _resolution_proposed(payload: ev.ResolutionProposed, actor: str) -> SafeStri
     )
 
 
+@renders(ev.FindingDecided)
+def _finding_decided(payload: ev.FindingDecided, actor: str) -> SafeString:
+    """ "Ana Ruiz suppressed the detector finding on Cinépolis · Visa until 6 Dec 2026 14:00: planned
+    maintenance." / "... marked the detector finding on ... a false positive: ..." """
+    if payload.decision == "suppressed":
+        until = parse_datetime(payload.until or "")
+        sentence = _sentence(
+            _("%(actor)s suppressed the detector finding on %(segment)s until %(until)s"),
+            actor=actor,
+            segment=payload.segment or "",
+            until=formats.date_format(timezone.localtime(until), "SHORT_DATETIME_FORMAT") if until else "—",
+        )
+    else:
+        sentence = _sentence(
+            _("%(actor)s marked the detector finding on %(segment)s a false positive"),
+            actor=actor,
+            segment=payload.segment or "",
+        )
+    return _with_reason(sentence, payload.note)
+
+
 # --- card data -------------------------------------------------------------------------------------
 
 

@@ -252,6 +252,7 @@ CELERY_TASK_ROUTES = {
     "monitoring.create_metrics_partitions_task": {"queue": "default"},
     "monitoring.apply_metrics_retention_task": {"queue": "default"},
     "monitoring.pull_buckets_task": {"queue": "default"},
+    "monitoring.import_job_task": {"queue": "default"},
 }
 # The recovery sweeps (notices, SLA mails, webhooks) are cheap indexed queries that find nothing
 # most of the time: they run every PAYHEALTH_RECOVERY_SWEEP_SECONDS, so a tick lost while the
@@ -475,6 +476,10 @@ SPECTACULAR_SETTINGS = {
         "SeverityEnum": "cases.models.incident.Severity",
         "CardNetworkEnum": "cases.models.incident.CardNetwork",
         "AlertOutcomeEnum": "alerts.models.AlertReceipt.Outcome",
+        "FindingStateEnum": "monitoring.models.FindingState",
+        "SegmentStateEnum": "monitoring.models.SegmentState",
+        "SlaClockStateEnum": "cases.models.sla.SlaClock.State",
+        "FindingKindEnum": "monitoring.models.FindingKind",
     },
 }
 

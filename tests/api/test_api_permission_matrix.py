@@ -123,6 +123,20 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "segment-detail": {"get": DESK},
     "segment-series": {"get": DESK},
     "metrics-pull-list": {"get": DESK},
+    # the detector: every desk role reads and triages; leads change its settings and remove windows
+    "finding-list": {"get": DESK},
+    "finding-detail": {"get": DESK},
+    "finding-suppress": {"post": DESK},
+    "finding-false-positive": {"post": DESK},
+    "finding-open-incident": {"post": DESK},
+    "finding-attach": {"post": DESK},
+    "monitor-list": {"get": DESK},
+    "monitor-detail": {"get": DESK},
+    "monitor-summary": {"get": DESK},
+    "monitor-settings": {"get": DESK, "patch": LEADS, "put": LEADS},
+    "monitor-settings-merchant": {"get": DESK, "patch": LEADS, "put": LEADS, "delete": LEADS},
+    "suppression-list": {"get": DESK, "post": DESK},
+    "suppression-detail": {"get": DESK, "delete": LEADS},
     # webhooks
     "webhook-subscription-list": {"get": MANAGERS, "post": MANAGERS},
     "webhook-subscription-detail": {"get": MANAGERS, "patch": MANAGERS, "delete": MANAGERS},
@@ -165,6 +179,12 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     ("segment-detail", "pk"): lambda w: MISSING,
     ("segment-series", "pk"): lambda w: MISSING,
     ("alert-rule-detail", "pk"): lambda w: MISSING,
+    **{
+        (f"finding-{name}", "pk"): lambda w: MISSING
+        for name in ("detail", "suppress", "false-positive", "open-incident", "attach")
+    },
+    ("monitor-detail", "pk"): lambda w: MISSING,
+    ("suppression-detail", "pk"): lambda w: MISSING,
     **{
         (f"webhook-subscription-{name}", "pk"): lambda w: MISSING
         for name in ("detail", "enable", "disable", "ping", "rotate-secret", "secret")

@@ -66,6 +66,7 @@ from tests.factories import (
     PartnerFactory,
     UserFactory,
 )
+from tests.monitoring.findings_support import make_finding, make_monitor, slice_segment
 
 MAX_EXAMPLES = 6  # per operation, mode and caller: about 2 minutes on 2 cores
 STATEFUL_EXAMPLES = 15  # sequences of linked calls per caller
@@ -111,6 +112,11 @@ def _demo_data(lead) -> None:
         note_add(incident=incident, actor=lead, body=f"Nota de prueba {n}")
         if status != "resolved":
             notice_compose(incident=incident, actor=lead, kind="breakage")
+    # The detector's findings, segment states and a suppression window for the triage routes.
+    for n, merchant in enumerate(merchants):
+        segment = slice_segment(merchant)
+        make_finding(segment, state=("alerted", "watch", "recovered")[n])
+        make_monitor(segment, ("alert", "watch", "ok")[n])
 
 
 def _settings(max_examples: int) -> hypothesis.settings:
