@@ -149,7 +149,7 @@ class State:
 
     cusum: np.ndarray
     cusum_zero_at: np.ndarray  # int64 seconds, -1: never
-    alert_run: np.ndarray  # consecutive buckets rejecting at the alert q (the drop)
+    alert_run: np.ndarray  # consecutive rejecting buckets (the drop): an alert needs alert_consecutive
     healthy_run: np.ndarray
     last_t: np.ndarray  # int64 seconds, -1: none yet
     active: dict[tuple[int, str, str], Active] = field(default_factory=dict)
@@ -235,13 +235,14 @@ def z_scores(n, x, p0, rho) -> np.ndarray:
     return z
 
 
-def lower_tail(n, x, p0, rho, *, exact_below: float = -1.5) -> np.ndarray:
-    """P(X ≤ x) for X beta-binomial with mean n p0 and intra-class correlation rho.
+def lower_tail(n, x, p0, rho, *, exact_below: float = -1.5, mid: bool = False) -> np.ndarray:
+    """P(X ≤ x) for X beta-binomial with mean n p0 and intra-class correlation rho (with `mid`,
+    the mid-p: P(X < x) + P(X = x) / 2).
 
-    Exact (scipy's beta-binomial) where z < `exact_below`, summed over the tail's terms that
-    matter (8 standard deviations below x; the terms fall faster than geometrically below the
-    mean); above it, where a p-value is over 0.05 and no q-value it feeds can reach a threshold,
-    its normal approximation."""
+    Exact where z < `exact_below`: scipy's beta-binomial mass at x, then the tail's terms below it
+    by the ratio of consecutive masses, over 8 standard deviations (the terms fall faster than
+    geometrically below the mean; scipy's own sum for very large buckets). Above it, where a
+    p-value is over 0.05 and no q-value it feeds can reach a threshold, the normal approximation."""
     n = np.asarray(n, float)
     x = np.asarray(x, float)
     p0 = np.clip(p0, 1e-6, 1 - 1e-6)
@@ -254,20 +255,28 @@ def lower_tail(n, x, p0, rho, *, exact_below: float = -1.5) -> np.ndarray:
         return out
     scale = (1 - rho[exact]) / rho[exact]
     a, b = p0[exact] * scale, (1 - p0[exact]) * scale
-    width = np.minimum(x[exact] + 1, np.ceil(8 * sd[exact]) + 10)
-    narrow = width <= 600
-    for part, use in ((np.flatnonzero(narrow), True), (np.flatnonzero(~narrow), False)):
-        if not len(part):
-            continue
-        if not use:  # very large buckets: scipy's own (slower) sum
-            out[exact[part]] = betabinom.cdf(x[exact[part]], n[exact[part]], a[part], b[part])
-            continue
-        for chunk in np.array_split(part, max(1, len(part) // 4096)):
-            span = int(width[chunk].max())
-            k = x[exact[chunk]][:, None] - np.arange(span)[None, :]
-            valid = (k >= 0) & (np.arange(span)[None, :] < width[chunk][:, None])
-            pmf = betabinom.pmf(np.maximum(k, 0), n[exact[chunk]][:, None], a[chunk][:, None], b[chunk][:, None])
-            out[exact[chunk]] = np.where(valid, pmf, 0.0).sum(axis=1)
+    ne, xe = n[exact], x[exact]
+    width = np.minimum(xe + 1, np.ceil(8 * sd[exact]) + 10)
+    mass = betabinom.pmf(xe, ne, a, b)
+    narrow = np.flatnonzero(width <= 2000)
+    wide = np.flatnonzero(width > 2000)
+    if len(wide):
+        out[exact[wide]] = betabinom.cdf(xe[wide], ne[wide], a[wide], b[wide])
+    for chunk in np.array_split(narrow, max(1, len(narrow) // 2048)) if len(narrow) else []:
+        span = int(width[chunk].max())
+        k = xe[chunk][:, None] - np.arange(span - 1)[None, :]  # P(k − 1) / P(k) for k = x, x − 1, …
+        kc = np.maximum(k, 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = (
+                kc
+                * (b[chunk][:, None] + ne[chunk][:, None] - kc)
+                / ((ne[chunk][:, None] - kc + 1) * (a[chunk][:, None] + kc - 1))
+            )
+        ratio = np.where(k > 0, np.nan_to_num(ratio, nan=0.0, posinf=0.0), 0.0)
+        terms = np.cumprod(ratio, axis=1)
+        out[exact[chunk]] = mass[chunk] * (1 + terms.sum(axis=1))
+    if mid:
+        out[exact] -= mass / 2
     return np.clip(out, 0.0, 1.0)
 
 
@@ -340,9 +349,8 @@ def evaluate(rows: Rows, segments: Segments, state: State, *, step: int, gate_fi
         # of attempts has far too heavy a lower tail.
         small = has_base & (n > 0) & (n < col("min_bucket_attempts"))
         if small.any():
-            tail = lower_tail(n[small], x[small], p0[small], rho[small], exact_below=np.inf)
-            below = lower_tail(n[small], x[small] - 1, p0[small], rho[small], exact_below=np.inf)
-            z[small] = ndtri(np.clip((tail + below) / 2, 1e-300, 1 - 1e-16))
+            tail = lower_tail(n[small], x[small], p0[small], rho[small], exact_below=np.inf, mid=True)
+            z[small] = ndtri(np.clip(tail, 1e-300, 1 - 1e-16))
 
     usable = rows.tested & ~rows.skip & has_base & (col("enabled") > 0) if count else np.zeros(0, bool)
     bucket_ok = usable & (n >= col("min_bucket_attempts"))
@@ -505,9 +513,8 @@ def _walk(rows: Rows, state: State, results: Results, col, *, step, has_base, p0
             )
             state.baseline_rate[nsegs] = np.where(tested, results.base_rate[nidx], p0[nidx])
             state.observed_rate[nsegs] = np.where(tested, obs_rate[nidx], rows.x[nidx] / np.maximum(rows.n[nidx], 1))
-            alert = results.alert_level[nidx]
             state.alert_run[nsegs] = np.where(
-                tested, np.where(alert, state.alert_run[nsegs] + 1, 0), state.alert_run[nsegs]
+                tested, np.where(results.rejecting[nidx], state.alert_run[nsegs] + 1, 0), state.alert_run[nsegs]
             )
             healthy = ~results.rejecting[nidx] & (obs_rate[nidx] >= results.base_rate[nidx] - within[nidx] - 1e-12)
             state.healthy_run[nsegs] = np.where(
@@ -570,7 +577,7 @@ def _drop(rows, results, state, col, i, s, t, step, is_new, win_n, win_x, win_e)
         finding.changed = True
         if "opened" not in finding.events and "refreshed" not in finding.events:
             finding.events.append("refreshed")
-        if is_new and finding.state == WATCH and state.alert_run[s] >= consecutive:
+        if is_new and finding.state == WATCH and results.alert_level[i] and state.alert_run[s] >= consecutive:
             finding.state = ALERTED
             finding.alerted_at = int(t + step)
             finding.events.append("escalated")
@@ -639,7 +646,6 @@ def _spike(rows, results, state, col, i, s, code, k, t, step, code_expected) -> 
         finding.events.append("refreshed")
         results.updated += 1
     if t >= finding.window_end:
-        previous_alert = finding.q_value <= col("alert_q")[i] and finding.window_end == t
         run = finding.rejecting_in_a_row + 1 if finding.window_end == t or finding.attempts == 0 else 1
         finding.rejecting_in_a_row = run
         finding.attempts += int(rows.n[i])
@@ -648,9 +654,7 @@ def _spike(rows, results, state, col, i, s, code, k, t, step, code_expected) -> 
         finding.count += int(rows.codes[i, k])
         finding.expected_count += float(code_expected[i, k])
         finding.window_end = int(t + step)
-        # Alert-level buckets in a row: this one and the last one (exact for alert_consecutive ≤ 2).
-        alert_run = (2 if previous_alert else 1) if alert else 0
-        if finding.state == WATCH and alert and (alert_run >= consecutive or (run >= consecutive and previous_alert)):
+        if finding.state == WATCH and alert and run >= consecutive:
             finding.state = ALERTED
             finding.alerted_at = int(t + step)
             finding.events.append("escalated")
