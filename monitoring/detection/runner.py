@@ -405,6 +405,19 @@ def detection_run(*, now: datetime | None = None) -> DetectorRun | None:
     days) is tested, findings opened, updated or recovered, and a DetectorRun recorded. None when
     another run holds the lock (runs never overlap)."""
     now = now or timezone.now()
+    try:
+        return _detection_run(now)
+    except Exception as error:
+        # The run's transaction is rolled back; its row says why (the first line only).
+        DetectorRun.objects.create(
+            started_at=now,
+            finished_at=timezone.now(),
+            error=(str(error).splitlines() or [type(error).__name__])[0][:500],
+        )
+        raise
+
+
+def _detection_run(now: datetime) -> DetectorRun | None:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_LOCK_KEY])
