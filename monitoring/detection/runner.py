@@ -128,14 +128,18 @@ GROUP BY 1, 2, 4
 
 def _changed(watermark: datetime | None, *, now: datetime) -> list[tuple[int, datetime, datetime]]:
     """(segment, bucket start, updated at) of every bucket inserted or changed since the watermark,
-    within the late days."""
+    within the late days, and settled: a batch stamps its rows with the time it started, so rows
+    younger than PAYHEALTH_DETECTION_SETTLE_SECONDS may belong to a batch still committing, whose
+    earlier stamps a watermark past them would skip for ever. They wait for the next run."""
     oldest = now - timedelta(days=settings.PAYHEALTH_METRICS_LATE_DAYS)
+    settled = now - timedelta(seconds=settings.PAYHEALTH_DETECTION_SETTLE_SECONDS)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT segment_id, bucket_start, updated_at FROM monitoring_authbucket "
-            "WHERE bucket_start >= %s AND bucket_start <= %s AND (%s::timestamptz IS NULL OR updated_at > %s) "
+            "WHERE bucket_start >= %s AND bucket_start <= %s AND updated_at <= %s "
+            "AND (%s::timestamptz IS NULL OR updated_at > %s) "
             "ORDER BY bucket_start, segment_id",
-            [oldest, now, watermark, watermark],
+            [oldest, now, settled, watermark, watermark],
         )
         return cursor.fetchall()
 

@@ -28,6 +28,12 @@ BIG = gen.Slice("415231", "visa", "debit", "ecommerce", 0.8, 0.9, gen.Decimal("5
 SMALL = gen.Slice("402766", "visa", "prepaid", "ecommerce", 0.03, 0.85, gen.Decimal("240.00"))
 
 
+@pytest.fixture(autouse=True)
+def _settled_at_once(settings):
+    """The runs below pass the same `now` as the batches they read: no settling time."""
+    settings.PAYHEALTH_DETECTION_SETTLE_SECONDS = 0
+
+
 @pytest.fixture
 def desk(db):
     merchant = MerchantFactory(account_id=ACCOUNT, name="Tienda Detectada")
@@ -177,6 +183,17 @@ def test_a_bank_holiday_with_40_percent_less_volume_raises_nothing(desk):
     assert detection_run(now=END).buckets > run.buckets
 
 
+def test_rows_still_settling_wait_for_the_next_run(desk, settings):
+    settings.PAYHEALTH_DETECTION_SETTLE_SECONDS = 60
+    _load(START, END)
+
+    early = detection_run(now=END + timedelta(seconds=59))
+    settled = detection_run(now=END + timedelta(seconds=60))
+
+    assert (early.segments, early.watermark) == (0, None)
+    assert settled.segments == 2 and settled.watermark == END
+
+
 def test_a_disabled_merchant_is_skipped(desk):
     MonitorSettings.objects.create(merchant=desk, enabled=False)
     _load(START, END, regressions=[_outage(END - timedelta(hours=2), END)])
@@ -239,9 +256,8 @@ def detection_worker(django_db_setup, tmp_path_factory):
 
     queue = f"detect-{uuid.uuid4().hex[:12]}"
     log = tmp_path_factory.mktemp("detect-worker") / "worker.log"
-    process = start_celery_worker(
-        queue=queue, log_path=log, env=subprocess_env(DATABASE_URL=database_url_for_workers())
-    )
+    env = subprocess_env(DATABASE_URL=database_url_for_workers(), PAYHEALTH_DETECTION_SETTLE_SECONDS="0")
+    process = start_celery_worker(queue=queue, log_path=log, env=env)
     try:
         wait_for(lambda: worker_is_ready(log) or process.poll() is not None, timeout=60, what="the worker")
         assert process.poll() is None, log.read_text()
