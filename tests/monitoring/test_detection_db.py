@@ -194,6 +194,20 @@ def test_rows_still_settling_wait_for_the_next_run(desk, settings):
     assert settled.segments == 2 and settled.watermark == END
 
 
+def test_a_run_while_another_holds_the_lock_is_skipped(desk):
+    import psycopg
+
+    from monitoring.detection import runner
+    from tests.support import database_url_for_workers
+
+    _load(START, END)
+    with psycopg.connect(database_url_for_workers()) as other, other.transaction():
+        other.execute("SELECT pg_advisory_xact_lock(%s)", [runner._LOCK_KEY])
+        assert detection_run(now=END) is None
+    assert not DetectorRun.objects.exists()
+    assert detection_run(now=END).segments == 2
+
+
 def test_a_disabled_merchant_is_skipped(desk):
     MonitorSettings.objects.create(merchant=desk, enabled=False)
     _load(START, END, regressions=[_outage(END - timedelta(hours=2), END)])
