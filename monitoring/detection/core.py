@@ -674,7 +674,13 @@ def _spike_quiet(rows, results, state, col, i, finding: Active, k, t, step, code
     finding.rejecting_in_a_row = 0
     finding.changed = True
     if share > share0 + col("recovery_within")[i]:
-        finding.window_end = int(t + step)  # still raised: the quiet count starts again
+        # Still raised without rejecting: the bucket joins the window and the quiet count restarts.
+        finding.attempts += int(n)
+        finding.approvals += int(rows.x[i])
+        finding.expected_approvals += float(results.p0[i] * n)
+        finding.count += int(rows.codes[i, k])
+        finding.expected_count += float(code_expected[i, k])
+        finding.window_end = int(t + step)
         return
     if (t + step - finding.window_end) // step >= col("recovery_buckets")[i]:
         finding.state = RECOVERED

@@ -173,3 +173,26 @@ def test_an_empty_run_is_fine():
     series = _series([gen.MerchantProfile("acct_EMPTY", 100, (ISSUER,))], start=NOISE_START, end=NOISE_START, seed=1)
     results, state = _run(series, np.arange(0))
     assert results.tests == 0 and not state.active
+
+
+def test_a_code_spike_alerts_with_its_code_and_a_drop_dates_its_start_and_both_recover():
+    profile = gen.MerchantProfile("acct_ISSUERDROP", 2450, (ISSUER,))
+    spike = gen.IssuerCodeSpike(start=DROP_AT, end=DROP_AT + timedelta(hours=1), extra=0.1)
+    series = _series([profile], start=NOISE_START, end=DROP_AT + timedelta(hours=4), seed=5, regressions=[spike])
+    first = (int(DROP_DAY.timestamp()) - series.start) // STEP + 8 * 4
+    results, state = _run(
+        series, np.arange(first, series.n.shape[1]), rho_until=(int(DROP_DAY.timestamp()) - series.start) // STEP
+    )
+
+    closed = {(f.seg, f.kind, f.code): f for f in state.closed}
+    drop, code = closed[(0, core.DROP, "")], closed[(0, core.SPIKE, "05")]
+    drop_at, end_at = int(DROP_AT.timestamp()), int((DROP_AT + timedelta(hours=1)).timestamp())
+    for finding in (drop, code):
+        assert finding.state == core.RECOVERED and finding.alerted_at is not None
+        assert drop_at < finding.alerted_at <= drop_at + 3 * STEP
+        assert finding.window_start == drop_at and finding.window_end == end_at
+        assert end_at < finding.recovered_at <= end_at + 6 * STEP
+    assert drop.started_at == drop_at  # the end of the last bucket at which the CUSUM was 0
+    assert drop.excess_declines > 0.05 * drop.attempts * 0.9 * 0.8
+    assert code.excess_declines > 0.8 * (code.count - code.expected_count) > 0
+    assert not state.active
