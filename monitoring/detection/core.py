@@ -554,7 +554,8 @@ def _drop(rows, results, state, col, i, s, t, step, is_new, win_n, win_x, win_e)
                 test="hour" if hour else "bucket",
                 window_start=int(start),
                 window_end=int(t + step),
-                started_at=int(zero + step) if zero >= 0 else int(start),
+                # The CUSUM dates a change only when this bucket moved it (a late bucket did not).
+                started_at=int(min(zero + step, start)) if zero >= 0 and is_new else int(start),
                 attempts=0,
                 approvals=0,
                 expected_approvals=0.0,
