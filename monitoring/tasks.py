@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
+from monitoring.detection.runner import detection_run, dispersion_estimate
 from monitoring.partitions import partitions_create_ahead, partitions_drop_expired
 from monitoring.pull import metrics_pull
 from monitoring.services import metrics_receipts_purge
@@ -64,3 +65,30 @@ def import_job_task(job_id: int) -> dict:
     if job is None:
         return {"state": "missing"}
     return {"state": job.state, "rows": job.rows_read, "inserted": job.inserted}
+
+
+@shared_task(name="monitoring.detection_run_task", acks_late=True)
+def detection_run_task() -> dict:
+    """Periodic (beat, every PAYHEALTH_DETECTION_SECONDS): test the buckets changed since the last run.
+
+    Idempotent: the run reads only buckets changed since the last watermark and takes an advisory
+    lock (a concurrent tick skips), so a redelivered task does no harm."""
+    run = detection_run()
+    if run is None:
+        return {"state": "skipped"}
+    return {
+        "state": "ran",
+        "run": run.pk,
+        "buckets": run.buckets,
+        "tests": run.tests,
+        "rejected": run.rejected,
+        "opened": run.findings_opened,
+        "updated": run.findings_updated,
+        "recovered": run.findings_recovered,
+    }
+
+
+@shared_task(name="monitoring.dispersion_estimate_task", acks_late=True)
+def dispersion_estimate_task() -> dict:
+    """Periodic (beat, nightly): re-estimate each segment's over-dispersion."""
+    return {"segments": dispersion_estimate()}

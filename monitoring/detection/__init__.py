@@ -1,2 +1,1 @@
-"""The detector: seasonal baselines, the tests, Benjamini–Hochberg, findings and attribution
-(docs/monitoring.md, "Detection")."""
+"""The detector: seasonal baselines, the tests, Benjamini–Hochberg, findings (docs/detection.md)."""

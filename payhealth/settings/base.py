@@ -21,6 +21,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
@@ -253,6 +254,8 @@ CELERY_TASK_ROUTES = {
     "monitoring.apply_metrics_retention_task": {"queue": "default"},
     "monitoring.pull_buckets_task": {"queue": "default"},
     "monitoring.import_job_task": {"queue": "default"},
+    "monitoring.detection_run_task": {"queue": "default"},
+    "monitoring.dispersion_estimate_task": {"queue": "default"},
 }
 # The recovery sweeps (notices, SLA mails, webhooks) are cheap indexed queries that find nothing
 # most of the time: they run every PAYHEALTH_RECOVERY_SWEEP_SECONDS, so a tick lost while the
@@ -403,6 +406,26 @@ PAYHEALTH_METRICS_UPLOAD_DIR = Path(config.env_str("PAYHEALTH_METRICS_UPLOAD_DIR
 PAYHEALTH_METRICS_UPLOAD_MAX_BYTES = config.env_int(
     "PAYHEALTH_METRICS_UPLOAD_MAX_BYTES", 100 * 1024 * 1024, minimum=1024, maximum=10 * 1024**3
 )
+# The detector (monitoring/detection, docs/detection.md): a run every PAYHEALTH_DETECTION_SECONDS
+# over the buckets changed since the last one, and the over-dispersion re-estimated nightly at
+# PAYHEALTH_DISPERSION_HOUR_UTC. Holidays (neither tested nor in baselines) come from the
+# business calendar PAYHEALTH_MONITORING_CALENDAR names.
+PAYHEALTH_DETECTION_SECONDS = config.env_int("PAYHEALTH_DETECTION_SECONDS", 300, minimum=30, maximum=86400)
+PAYHEALTH_DETECTION_SETTLE_SECONDS = config.env_int(
+    "PAYHEALTH_DETECTION_SETTLE_SECONDS", 60, minimum=0, maximum=PAYHEALTH_DETECTION_SECONDS
+)
+PAYHEALTH_DISPERSION_HOUR_UTC = config.env_int("PAYHEALTH_DISPERSION_HOUR_UTC", 8, minimum=0, maximum=23)
+PAYHEALTH_MONITORING_CALENDAR = config.env_str("PAYHEALTH_MONITORING_CALENDAR", "mx-banking")
+if not re.fullmatch(r"[-a-zA-Z0-9_]{1,50}", PAYHEALTH_MONITORING_CALENDAR):
+    raise config.ConfigError("PAYHEALTH_MONITORING_CALENDAR is not the code (a slug) of a business calendar")
+CELERY_BEAT_SCHEDULE["detect"] = {
+    "task": "monitoring.detection_run_task",
+    "schedule": float(PAYHEALTH_DETECTION_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["estimate-dispersion"] = {
+    "task": "monitoring.dispersion_estimate_task",
+    "schedule": crontab(minute=0, hour=PAYHEALTH_DISPERSION_HOUR_UTC),
+}
 if PAYHEALTH_METRICS_SOURCE_URL:
     CELERY_BEAT_SCHEDULE["pull-metrics-source"] = {
         "task": "monitoring.pull_buckets_task",
