@@ -417,6 +417,8 @@ API_KWARGS_BY_ROUTE = {
         for name in ("detail", "submit", "release", "approve", "reject", "send", "retry")
     },
     "correspondence-attach": "reply",
+    **{f"finding-{name}": "finding" for name in ("detail", "suppress", "false-positive", "open-incident", "attach")},
+    "suppression-detail": "suppression",
 }
 
 

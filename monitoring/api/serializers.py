@@ -70,6 +70,10 @@ class SegmentSerializer(ModelSerializer):
     merchant = serializers.CharField(source="merchant.account_id", read_only=True)
     issuer = serializers.CharField(source="issuer.code", read_only=True, allow_null=True, default=None)
     route = serializers.CharField(source="route.code", read_only=True, allow_null=True, default=None)
+    # An absent dimension reads "" (the schema says so: the choices or blank).
+    network = serializers.ChoiceField(choices=CardNetwork.choices, allow_blank=True, read_only=True)
+    funding = serializers.ChoiceField(choices=Funding.choices, allow_blank=True, read_only=True)
+    entry_mode = serializers.ChoiceField(choices=EntryMode.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Segment

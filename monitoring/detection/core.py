@@ -116,14 +116,14 @@ class Active:
     window_start: int
     window_end: int
     started_at: int | None
-    attempts: int
-    approvals: int
-    expected_approvals: float  # Σ attempts × baseline rate over the window
-    count: int  # declines (a drop) or the code's count (a spike) over the window
-    expected_count: float  # Σ attempts × (1 − baseline rate), or × the code's baseline share
-    p_value: float
-    q_value: float
-    rejecting_in_a_row: int
+    attempts: int = 0
+    approvals: int = 0
+    expected_approvals: float = 0.0  # Σ attempts × baseline rate over the window
+    count: int = 0  # declines (a drop) or the code's count (a spike) over the window
+    expected_count: float = 0.0  # Σ attempts × (1 − baseline rate), or × the code's baseline share
+    p_value: float = 1.0
+    q_value: float = 1.0
+    rejecting_in_a_row: int = 0
     alerted_at: int | None = None
     recovered_at: int | None = None
     id: int | None = None
@@ -556,14 +556,6 @@ def _drop(rows, results, state, col, i, s, t, step, is_new, win_n, win_x, win_e)
                 window_end=int(t + step),
                 # The CUSUM dates a change only when this bucket moved it (a late bucket did not).
                 started_at=int(min(zero + step, start)) if zero >= 0 and is_new else int(start),
-                attempts=0,
-                approvals=0,
-                expected_approvals=0.0,
-                count=0,
-                expected_count=0.0,
-                p_value=1.0,
-                q_value=1.0,
-                rejecting_in_a_row=0,
                 events=["opened"],
             )
             state.active[key] = finding
@@ -631,14 +623,6 @@ def _spike(rows, results, state, col, i, s, code, k, t, step, code_expected) -> 
             window_start=int(t),
             window_end=int(t),
             started_at=int(t),
-            attempts=0,
-            approvals=0,
-            expected_approvals=0.0,
-            count=0,
-            expected_count=0.0,
-            p_value=1.0,
-            q_value=1.0,
-            rejecting_in_a_row=0,
             events=["opened"],
         )
         state.active[key] = finding
