@@ -548,8 +548,10 @@ def finding_attribution(finding: Finding) -> Attribution:
 
 def _own_attribution(finding: Finding, own: list[Slice], *, default_rate: float, code: str) -> Attribution:
     """The attribution of a finding on a segment without children: one row for the segment
-    itself, named by its route (the partner the incident flow engages first), else its issuer,
-    else its BIN prefix, explaining all of it, with the codes that carry its excess declines."""
+    itself, explaining all of it, with the codes that carry its excess declines. A slice has
+    both an issuer and a route, so it is named by the partner that explains its parent over the
+    same window when that is one of its own (a switch failing shows on every slice routed
+    through it, an issuer on every slice it issues), else by its route, its issuer, its BIN."""
     if not own or not own[0].window.attempts:
         return Attribution(kind="", excess_declines=finding.excess_declines)
     item = own[0]
@@ -561,7 +563,8 @@ def _own_attribution(finding: Finding, own: list[Slice], *, default_rate: float,
     ]
     if not named:
         return Attribution(kind="", excess_declines=finding.excess_declines)
-    dimension, attribute = named[0]
+    parent = _parent_partner(finding, segment)
+    dimension, attribute = next((pair for pair in named if pair[0] == parent), named[0])
     group = _groups([item], attribute)[str(getattr(segment, attribute))]
     excess = _excess(group.base, group.window, default_rate=default_rate, code=code)
     base_rate = group.base.rate(default_rate)
@@ -578,6 +581,32 @@ def _own_attribution(finding: Finding, own: list[Slice], *, default_rate: float,
         rate_change=round(group.window.rate(base_rate) - base_rate, 4),
     )
     return Attribution(kind=AttributionKind.DROP.value, excess_declines=finding.excess_declines, rows=[row])
+
+
+def _parent_partner(finding: Finding, segment: Segment) -> str:
+    """ "route" or "issuer" when the top row of the parent's attribution over the finding's window
+    is the slice's own route or issuer; "" otherwise (no parent, a mix shift, another slice)."""
+    if segment.parent_id is None:
+        return ""
+    parent = Finding(
+        segment_id=segment.parent_id,
+        kind=finding.kind,
+        decline_code=finding.decline_code,
+        window_start=finding.window_start,
+        window_end=finding.window_end,
+        baseline_rate=finding.baseline_rate,
+        excess_declines=finding.excess_declines,
+    )
+    attribution = finding_attribution(parent)
+    if attribution.kind != AttributionKind.DROP or not attribution.rows:
+        return ""
+    top = attribution.rows[0]
+    own = {"route": segment.route_id, "issuer": segment.issuer_id}
+    return (
+        top.dimension
+        if top.dimension in own and own[top.dimension] is not None and top.key == str(own[top.dimension])
+        else ""
+    )
 
 
 def attribution_rows_json(attribution: Attribution) -> list[dict]:
