@@ -18,12 +18,17 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Max, Min
 
+from cases.models import Incident
+from cases.models.incident import OPEN_STATUSES, Status
+from cases.services import incident_transition
 from demo.catalog import merchant_account_id
 from monitoring import generator
-from monitoring.models import AuthBucket, Segment
+from monitoring.detection.runner import detection_run
+from monitoring.models import ACTIVE_FINDING_STATES, AuthBucket, DetectorRun, Segment
 from monitoring.rows import bucket_floor
 from monitoring.services import buckets_upsert
 from partners.models import Partner
@@ -32,6 +37,8 @@ SOURCE = "demo"
 DEMO_METRICS_DAYS = 35
 SLICES_PER_MERCHANT = len(generator.MX_SLICES)  # the whole Mexican mix, long tail included
 REPLAY_CATCH_UP = timedelta(days=1)  # a replay after a long pause fills at most this much
+LIVE_OUTAGE = timedelta(minutes=75)  # the live Prosa outage, from the anchor
+DEMO_RESOLVER = "analyst"  # the demo user who resolves the history's incidents
 
 # (merchant name in demo.catalog, attempts per 15 minutes at the weekly peak)
 DEMO_METRICS_MERCHANTS = (
@@ -58,8 +65,9 @@ def demo_profiles() -> list[generator.MerchantProfile]:
 
 def demo_regressions(anchor: datetime) -> list[generator.Regression]:
     """The demo's regressions: three in the loaded history, on days before the anchor at
-    believable local times, and a Prosa outage the live replay brings in half an hour after the
-    first load."""
+    believable local times, and a Prosa outage the live replay brings in from the anchor on (its
+    first buckets are the first live ones, so the detector alerts on it within about half an
+    hour of the first `make run`)."""
     ecommerce = frozenset(merchant_account_id(name) for name in ECOMMERCE_MERCHANTS)
     minutes = settings.PAYHEALTH_METRICS_BUCKET_MINUTES
     today = anchor.astimezone(generator.LOCAL_TZ).date()
@@ -72,7 +80,7 @@ def demo_regressions(anchor: datetime) -> list[generator.Regression]:
         generator.ThreeDSFailure(local(9, 19, 30), local(9, 21, 15), ecommerce),
         generator.IssuerCodeSpike(local(5, 11), local(5, 14)),
         generator.RouteOutage(local(2, 13, 15), local(2, 14, 45)),
-        generator.RouteOutage(anchor + timedelta(minutes=30), anchor + timedelta(minutes=105)),
+        generator.RouteOutage(anchor, anchor + LIVE_OUTAGE),
     ]
 
 
@@ -144,3 +152,26 @@ def replay_demo_metrics(*, now: datetime) -> int:
     if start >= end:
         return 0
     return _load(demo_profiles(), start=start, end=end, anchor=anchor)
+
+
+@transaction.atomic
+def seed_demo_detection() -> DetectorRun | None:
+    """The detector's first run, over the history just loaded (its last
+    PAYHEALTH_METRICS_LATE_DAYS), as beat's first run would do: the findings of the recent
+    regressions, and the incidents they open with the partner engaged and their resolution
+    proposed. Then the desk's answer to each proposal: an incident whose findings have all
+    recovered is resolved by the demo analyst, so the live outage opens an incident of its own
+    instead of joining one from days ago. Nothing when the detector has run before (idempotent)."""
+    if DetectorRun.objects.exists():
+        return None
+    run = detection_run(settle_seconds=0)  # the load above has committed; nothing else writes
+    if run is None:
+        return None
+    analyst = get_user_model().objects.filter(username=DEMO_RESOLVER).first()
+    if analyst is None:
+        return run
+    incidents = Incident.objects.filter(findings__isnull=False, status__in=OPEN_STATUSES).distinct()
+    for incident in incidents.exclude(findings__state__in=ACTIVE_FINDING_STATES).order_by("pk"):
+        incident = incident_transition(incident=incident, actor=analyst, to=Status.INVESTIGATING)
+        incident_transition(incident=incident, actor=analyst, to=Status.RESOLVED)
+    return run

@@ -152,7 +152,7 @@ WITH b AS (
     SELECT b.segment_id, b.bucket_start >= %(window_start)s AS in_window,
            b.attempts, b.approvals, b.errors, b.decline_codes
     FROM {buckets} b JOIN {segments} s ON s.id = b.segment_id
-    WHERE s.parent_id = %(parent)s
+    WHERE s.{match} = %(parent)s
       AND ({ranges})
       AND (b.bucket_start >= %(window_start)s OR NOT EXISTS (
             SELECT 1 FROM {suppressions} x
@@ -167,12 +167,14 @@ FROM b CROSS JOIN LATERAL jsonb_each(b.decline_codes) c GROUP BY 1, 2, 3
 """
 
 
-def _slices(finding: Finding, ranges: list[tuple]) -> list[Slice]:
+def _slices(finding: Finding, ranges: list[tuple], *, own: bool = False) -> list[Slice]:
     """The finding's segment's children with their sums over the window and the baseline (the
-    baseline leaves out suppressed buckets): two queries whatever the number of slices."""
+    baseline leaves out suppressed buckets): two queries whatever the number of slices. `own`:
+    the finding's segment itself instead (a segment without children)."""
+    wanted = {"pk": finding.segment_id} if own else {"parent_id": finding.segment_id}
     children = {
         segment.id: Slice(segment)
-        for segment in Segment.objects.filter(parent_id=finding.segment_id).select_related("issuer", "route", "monitor")
+        for segment in Segment.objects.filter(**wanted).select_related("issuer", "route", "monitor")
     }
     if not children:
         return []
@@ -182,6 +184,7 @@ def _slices(finding: Finding, ranges: list[tuple]) -> list[Slice]:
         params[f"start_{index}"], params[f"end_{index}"] = start, end
         clauses.append(f"(b.bucket_start >= %(start_{index})s AND b.bucket_start < %(end_{index})s)")
     sql = _SLICES_SQL.format(
+        match="id" if own else "parent_id",
         buckets=AuthBucket._meta.db_table,
         segments=Segment._meta.db_table,
         suppressions=Suppression._meta.db_table,
@@ -482,8 +485,9 @@ def finding_attribution(finding: Finding) -> Attribution:
     """The attribution of the finding's window against its baseline.
 
     Four queries whatever the number of slices: the merchant's settings, the children, and their
-    sums (counts and decline codes) over the window and the baseline. `kind` is "" when nothing
-    can be said: no children, or no excess declines to explain.
+    sums (counts and decline codes) over the window and the baseline; two more for a segment
+    without children, whose one row is the segment itself (its route, issuer or BIN prefix).
+    `kind` is "" when nothing can be said: no excess declines, or no attempts in the window.
     """
     if finding.excess_declines <= 0:
         return Attribution(kind="", excess_declines=finding.excess_declines)
@@ -494,11 +498,14 @@ def finding_attribution(finding: Finding) -> Attribution:
     if merchant_id is None:
         return Attribution(kind="", excess_declines=finding.excess_declines)
     config = detector_config(merchant_id)
-    slices = _slices(finding, baseline_ranges(finding, config.baseline_weeks))
-    if not slices or not any(item.window.attempts for item in slices):
-        return Attribution(kind="", excess_declines=finding.excess_declines)
+    ranges = baseline_ranges(finding, config.baseline_weeks)
+    slices = _slices(finding, ranges)
     default_rate = float(finding.baseline_rate)
     code = finding.decline_code
+    if not slices:  # a leaf: the slice itself carries the whole drop, its partner and its codes
+        return _own_attribution(finding, _slices(finding, ranges, own=True), default_rate=default_rate, code=code)
+    if not any(item.window.attempts for item in slices):
+        return Attribution(kind="", excess_declines=finding.excess_declines)
     if not code and any(item.base.attempts for item in slices):
         floor = float(config.dispersion_floor)
         mix = decompose(
@@ -536,6 +543,69 @@ def finding_attribution(finding: Finding) -> Attribution:
     )
     return Attribution(
         kind=AttributionKind.DROP.value, excess_declines=finding.excess_declines, rows=best.rows if best else []
+    )
+
+
+def _own_attribution(finding: Finding, own: list[Slice], *, default_rate: float, code: str) -> Attribution:
+    """The attribution of a finding on a segment without children: one row for the segment
+    itself, explaining all of it, with the codes that carry its excess declines. A slice has
+    both an issuer and a route, so it is named by the partner that explains its parent over the
+    same window when that is one of its own (a switch failing shows on every slice routed
+    through it, an issuer on every slice it issues), else by its route, its issuer, its BIN."""
+    if not own or not own[0].window.attempts:
+        return Attribution(kind="", excess_declines=finding.excess_declines)
+    item = own[0]
+    segment = item.segment
+    named = [
+        (dimension, attribute)
+        for dimension, attribute in (("route", "route_id"), ("issuer", "issuer_id"), ("bin_prefix", "bin_prefix"))
+        if getattr(segment, attribute)
+    ]
+    if not named:
+        return Attribution(kind="", excess_declines=finding.excess_declines)
+    parent = _parent_partner(finding, segment)
+    dimension, attribute = next((pair for pair in named if pair[0] == parent), named[0])
+    group = _groups([item], attribute)[str(getattr(segment, attribute))]
+    excess = _excess(group.base, group.window, default_rate=default_rate, code=code)
+    base_rate = group.base.rate(default_rate)
+    row = AttributionRow(
+        dimension=dimension,
+        key=group.key,
+        label=_label(dimension, segment, group.key),
+        explained=1.0,
+        surprise=round(surprise(group.base.outcome_mix(), group.window.outcome_mix()), 6),
+        excess_declines=round(excess),
+        partner_id=int(group.key) if dimension in PARTNER_DIMENSIONS else None,
+        bin_prefix=segment.bin_prefix if dimension != "bin_prefix" else group.key,
+        codes=[] if code else _codes(group, excess),
+        rate_change=round(group.window.rate(base_rate) - base_rate, 4),
+    )
+    return Attribution(kind=AttributionKind.DROP.value, excess_declines=finding.excess_declines, rows=[row])
+
+
+def _parent_partner(finding: Finding, segment: Segment) -> str:
+    """ "route" or "issuer" when the top row of the parent's attribution over the finding's window
+    is the slice's own route or issuer; "" otherwise (no parent, a mix shift, another slice)."""
+    if segment.parent_id is None:
+        return ""
+    parent = Finding(
+        segment_id=segment.parent_id,
+        kind=finding.kind,
+        decline_code=finding.decline_code,
+        window_start=finding.window_start,
+        window_end=finding.window_end,
+        baseline_rate=finding.baseline_rate,
+        excess_declines=finding.excess_declines,
+    )
+    attribution = finding_attribution(parent)
+    if attribution.kind != AttributionKind.DROP or not attribution.rows:
+        return ""
+    top = attribution.rows[0]
+    own = {"route": segment.route_id, "issuer": segment.issuer_id}
+    return (
+        top.dimension
+        if top.dimension in own and own[top.dimension] is not None and top.key == str(own[top.dimension])
+        else ""
     )
 
 

@@ -37,13 +37,14 @@ from cases.timeline.events import FindingLinked, ResolutionProposed
 from monitoring.attribution import attribution_rows_json, attribution_sentence, finding_attribution
 from monitoring.detection.config import detector_config
 from monitoring.impact import Impact, combined_impact, finding_impact
-from monitoring.models import ACTIVE_FINDING_STATES, AttributionKind, Finding, SegmentMonitor
+from monitoring.models import ACTIVE_FINDING_STATES, AttributionKind, Finding, FindingState, SegmentMonitor
 from partners.models import Partner
 from webhooks.models import EventType
 from webhooks.selectors import subscribed_event_types
 from webhooks.services import webhook_event_emit, webhook_event_id
 
 FINGERPRINT_VERSION = "v1"
+MEASURED_STATES = (*ACTIVE_FINDING_STATES, FindingState.RECOVERED)  # what counts in a merchant's figures
 DETECTOR_USERNAME = "payhealth-detector"
 DETECTOR_SOURCE = "PayHealth detector"
 
@@ -250,13 +251,15 @@ def _apply(
 
 def _merchant_impact(finding: Finding, incident: Incident | None, *, own: Impact | None = None) -> Impact:
     """The merchant's impact on the incident: the finding's segment together with the segments
-    of the merchant's other active findings on it (a merchant-level finding covers every slice,
+    of the merchant's other findings on it, active or recovered (a run catching up on hours of
+    data recovers one finding before the next one of the merchant is linked: its figures still
+    count) (a merchant-level finding covers every slice,
     so it alone counts when there is one). Slices are disjoint, so their figures add up."""
     siblings = []
     if incident is not None:
         siblings = list(
             Finding.objects.filter(
-                incident=incident, segment__merchant_id=finding.segment.merchant_id, state__in=ACTIVE_FINDING_STATES
+                incident=incident, segment__merchant_id=finding.segment.merchant_id, state__in=MEASURED_STATES
             )
             .exclude(pk=finding.pk)
             .exclude(segment_id=finding.segment_id)

@@ -23,6 +23,7 @@ from statsmodels.stats.multitest import multipletests
 
 # The CUSUM's reference value, in standard deviations of a bucket: a one-sided CUSUM with k
 # detects best a shift of 2k, and a drop worth alerting on is at least one standard deviation.
+RECOVERY_Z = -1.0  # a bucket within one (over-dispersed) standard deviation of its baseline is healthy
 CUSUM_K = 0.5
 
 # Test kinds of a row.
@@ -516,7 +517,10 @@ def _walk(rows: Rows, state: State, results: Results, col, *, step, has_base, p0
             state.alert_run[nsegs] = np.where(
                 tested, np.where(results.rejecting[nidx], state.alert_run[nsegs] + 1, 0), state.alert_run[nsegs]
             )
-            healthy = ~results.rejecting[nidx] & (obs_rate[nidx] >= results.base_rate[nidx] - within[nidx] - 1e-12)
+            # Healthy: not rejecting, and within `recovery_within` of the baseline or within the
+            # bucket's own noise (a small segment's rate wobbles by more than a point).
+            close = (obs_rate[nidx] >= results.base_rate[nidx] - within[nidx] - 1e-12) | (results.z[nidx] >= RECOVERY_Z)
+            healthy = ~results.rejecting[nidx] & close
             state.healthy_run[nsegs] = np.where(
                 tested, np.where(healthy, state.healthy_run[nsegs] + 1, 0), state.healthy_run[nsegs]
             )

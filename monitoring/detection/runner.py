@@ -127,13 +127,13 @@ GROUP BY 1, 2, 4
 """
 
 
-def _changed(watermark: datetime | None, *, now: datetime) -> list[tuple[int, datetime, datetime]]:
+def _changed(watermark: datetime | None, *, now: datetime, settle_seconds: int) -> list[tuple[int, datetime, datetime]]:
     """(segment, bucket start, updated at) of every bucket inserted or changed since the watermark,
     within the late days, and settled: a batch stamps its rows with the time it started, so rows
     younger than PAYHEALTH_DETECTION_SETTLE_SECONDS may belong to a batch still committing, whose
     earlier stamps a watermark past them would skip for ever. They wait for the next run."""
     oldest = now - timedelta(days=settings.PAYHEALTH_METRICS_LATE_DAYS)
-    settled = now - timedelta(seconds=settings.PAYHEALTH_DETECTION_SETTLE_SECONDS)
+    settled = now - timedelta(seconds=settle_seconds)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT segment_id, bucket_start, updated_at FROM monitoring_authbucket "
@@ -409,13 +409,16 @@ def _figures(finding: Finding) -> tuple:
     )
 
 
-def detection_run(*, now: datetime | None = None) -> DetectorRun | None:
+def detection_run(*, now: datetime | None = None, settle_seconds: int | None = None) -> DetectorRun | None:
     """One run: every bucket inserted or changed since the last run's watermark (within the late
     days) is tested, findings opened, updated or recovered, and a DetectorRun recorded. None when
-    another run holds the lock (runs never overlap)."""
+    another run holds the lock (runs never overlap). `settle_seconds` (default
+    PAYHEALTH_DETECTION_SETTLE_SECONDS): 0 for a caller whose own load has committed, the only
+    one writing buckets."""
     now = now or timezone.now()
+    settle = settings.PAYHEALTH_DETECTION_SETTLE_SECONDS if settle_seconds is None else settle_seconds
     try:
-        return _detection_run(now)
+        return _detection_run(now, settle)
     except Exception as error:
         # The run's transaction is rolled back; its row says why (the first line only).
         DetectorRun.objects.create(
@@ -426,7 +429,7 @@ def detection_run(*, now: datetime | None = None) -> DetectorRun | None:
         raise
 
 
-def _detection_run(now: datetime) -> DetectorRun | None:
+def _detection_run(now: datetime, settle_seconds: int) -> DetectorRun | None:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_LOCK_KEY])
@@ -434,7 +437,7 @@ def _detection_run(now: datetime) -> DetectorRun | None:
                 return None
         last = DetectorRun.objects.filter(watermark__isnull=False).order_by("-watermark").first()
         watermark = last.watermark if last else None
-        changed = _changed(watermark, now=now)
+        changed = _changed(watermark, now=now, settle_seconds=settle_seconds)
         run = DetectorRun(started_at=now, watermark=watermark)
         if changed:
             results, counts = evaluate_buckets([(s, start) for s, start, _ in changed], now=now)

@@ -88,11 +88,11 @@ def test_the_replay_adds_the_finished_buckets_once(small):
     first = snapshot()
     assert metrics.replay_demo_metrics(now=now) == 0
     assert snapshot() == first
-    # The live Prosa outage starts half an hour after the anchor.
-    live = AuthBucket.objects.get(
-        segment__route__code="prosa", segment__bin_prefix="415231", bucket_start=anchor + timedelta(minutes=30)
+    # The live Prosa outage starts at the anchor: its first bucket is the first live one.
+    live = AuthBucket.objects.get(segment__route__code="prosa", segment__bin_prefix="415231", bucket_start=anchor)
+    earlier = AuthBucket.objects.get(
+        segment__route__code="prosa", segment__bin_prefix="415231", bucket_start=anchor - timedelta(minutes=15)
     )
-    earlier = AuthBucket.objects.get(segment__route__code="prosa", segment__bin_prefix="415231", bucket_start=anchor)
     assert live.decline_codes.get("91", 0) > earlier.decline_codes.get("91", 0) + 10
 
 

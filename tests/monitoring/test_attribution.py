@@ -194,13 +194,22 @@ def test_the_same_drop_on_the_ordinary_mix_is_not_a_mix_shift_and_costs_the_same
     assert top.bin_prefix == ""
 
 
-def test_a_finding_without_children_or_without_excess_says_nothing_and_its_sentence_says_so(merchant, partners):
-    rows = load()
+def test_a_finding_on_a_slice_is_named_by_the_partner_that_explains_its_parent(merchant, partners):
+    # BBVA México fails its debit cards, all of them routed through Prosa: the slice's finding
+    # names the issuer (what explains the merchant), not the route it shares with healthy slices.
+    rows = load(BBVA_DROP)
     child = Segment.objects.get(bin_prefix="415231")
     on_child = finding_for(rows, segment=child, excess_declines=40)
-    assert finding_attribution(on_child) == Attribution(kind="", excess_declines=40, rows=[])
-    assert attribution_sentence(on_child, language="en") == "No slice explains the 40 excess declines."
-    assert attribution_sentence(on_child, language="es") == "Ningún segmento explica los 40 rechazos en exceso."
+    attribution = finding_attribution(on_child)
+    assert attribution.kind == "drop" and len(attribution.rows) == 1
+    (row,) = attribution.rows
+    assert (row.dimension, row.partner_id, row.bin_prefix, row.explained) == ("issuer", child.issuer_id, "415231", 1.0)
+    assert row.codes and row.codes[0]["code"] == "91"
+    store(on_child, attribution)
+    assert attribution_sentence(on_child, language="en") == (
+        "Issuer BBVA México (BIN 415231), code 91, explains 100 % of 40 excess declines."
+    )
+    assert attribution_sentence(on_child, language="es").startswith("El emisor BBVA México (BIN 415231), código 91,")
 
     on_child.delete()
     none = finding_for(rows, excess_declines=0)

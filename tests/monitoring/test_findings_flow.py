@@ -448,3 +448,21 @@ def test_merchant_level_findings_attributed_to_prosa_by_the_attribution_land_on_
     assert "Prosa" in event.data["sentence_en"] and "Prosa" in event.data["sentence_es"]  # the attribution's own
     assert _sentence(event, "en").endswith(event.data["sentence_en"])
     assert _sentence(event, "es").endswith(event.data["sentence_es"])
+
+
+def test_a_recovered_merchant_level_finding_still_gives_the_merchant_its_figures(outage):
+    """A run catching up on hours of data recovers the merchant-level finding before it links a
+    slice's: the merchant keeps its whole figures, not the slice's alone."""
+    merchant = outage.merchants[0]
+    whole = Segment.objects.get(merchant=merchant, parent__isnull=True)
+    level = _finding(whole, start=outage.start, end=outage.end, partner=outage.prosa)
+    finding_escalated(level)
+    level.state, level.recovered_at = FindingState.RECOVERED, outage.end
+    level.save()
+    finding_recovered(level)
+
+    finding_escalated(_finding(outage.segment(merchant), start=outage.start, end=outage.end, partner=outage.prosa))
+
+    row = AffectedMerchant.objects.get(merchant=merchant)
+    expected = outage.expected(merchant, outage.end, merchant_level=True)
+    assert {name: getattr(row, name) for name in expected} == expected

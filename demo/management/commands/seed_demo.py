@@ -66,6 +66,14 @@ class Command(BaseCommand):
                 if verbosity >= 1:
                     elapsed = time.monotonic() - started
                     self.stdout.write(f"Payment data ready: {changed:,} buckets loaded ({elapsed:.1f} s).")
+                started = time.monotonic()
+                run = metrics.seed_demo_detection()
+                if verbosity >= 1 and run is not None:
+                    elapsed = time.monotonic() - started
+                    self.stdout.write(
+                        f"Detector's first run: {run.buckets:,} buckets tested, {run.findings_opened} findings "
+                        f"({elapsed:.1f} s)."
+                    )
         else:
 
             def progress(done: int, total: int) -> None:
