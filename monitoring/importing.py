@@ -29,11 +29,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from monitoring.models import ImportMapping
-from monitoring.rows import FIELDS, MAX_ERRORS, REQUIRED, ROW, RowError, holds_card_number, rows_validate
-from monitoring.services import BucketBatchInvalid, buckets_upsert
+from monitoring.rows import FIELDS, MAX_ERRORS, REQUIRED, ROW, RowError, bucket_bounds, holds_card_number, rows_validate
+from monitoring.services import (
+    SUBMIT_PERMISSION,
+    BucketBatchInvalid,
+    BucketKeys,
+    bucket_columns_write,
+    buckets_upsert,
+)
 from payhealth.pan import CARD_NUMBER_MESSAGE
 
-CHUNK_ROWS = 5000
+CHUNK_ROWS = 5000  # rows checked one by one, then written together
+COLUMN_CHUNK_ROWS = 100_000  # rows checked by columns, then written together
+CSV_BLOCK_BYTES = 16 << 20  # about 100,000 rows of a CSV file
 PROGRESS_EVERY = 2.0  # seconds between progress reports
 
 
@@ -82,12 +90,12 @@ def cell_value(value):
 
 
 def _csv_records(path: Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
-    handle = path.open(newline="", encoding="utf-8-sig")
-    reader = csv.DictReader(handle)
-    header = list(reader.fieldnames or [])
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        header = list(csv.DictReader(handle).fieldnames or [])
 
     def records():
-        with handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
             for record in reader:
                 yield reader.line_num, record
 
@@ -143,24 +151,16 @@ def buckets_import(
             result.errors.append((RowError(0, column, _("The file has no such column.")), 1, column))
         raise ImportFailed(result)
     wanted = {column: field_ for field_, column in columns.items() if column in header}
-    started = last_report = time.monotonic()
     now = timezone.now()
-    seen: set[bytes] = set()
     with transaction.atomic():
-        chunk: list[dict] = []
-        lines: list[int] = []
-        for line, record in records:
-            chunk.append(record)
-            lines.append(line)
-            if len(chunk) == CHUNK_ROWS:
-                _chunk(chunk, lines, wanted, result, seen, now=now, source=f"import:{kind}", actor=actor)
-                chunk, lines = [], []
-                if progress and time.monotonic() - last_report >= PROGRESS_EVERY:
-                    last_report = time.monotonic()
-                    progress(result.rows, result.rows / (last_report - started))
-        if chunk:
-            _chunk(chunk, lines, wanted, result, seen, now=now, source=f"import:{kind}", actor=actor)
-        result.seconds = time.monotonic() - started
+        try:
+            with transaction.atomic():  # a savepoint: what the columns wrote goes if rows must be named
+                result = _by_columns(path, kind, header, wanted, now=now, actor=actor, progress=progress)
+        except _ByRows:
+            result = _by_rows(records, wanted, now=now, source=f"import:{kind}", actor=actor, progress=progress)
+        else:
+            records.close()
+        result.dry_run = dry_run
         if result.errors:
             once = {(error.row, column): (error, line, column) for error, line, column in result.errors}
             result.errors = list(once.values())
@@ -173,6 +173,97 @@ def buckets_import(
             transaction.set_rollback(True)
     if progress:
         progress(result.rows, result.rows_per_second)
+    return result
+
+
+class _ByRows(Exception):
+    """The file needs reading row by row: some row is not plainly good, or must be named."""
+
+
+class _Progress:
+    def __init__(self, progress: Callable[[int, float], None] | None):
+        self.progress = progress
+        self.started = self.last_report = time.monotonic()
+
+    def __call__(self, rows: int) -> None:
+        if self.progress and time.monotonic() - self.last_report >= PROGRESS_EVERY:
+            self.last_report = time.monotonic()
+            self.progress(rows, rows / (self.last_report - self.started))
+
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+
+def _batches(path: Path, kind: str) -> Iterator:
+    """The file as Arrow record batches of about COLUMN_CHUNK_ROWS rows, every CSV column as text."""
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        yield from pq.ParquetFile(path).iter_batches(batch_size=COLUMN_CHUNK_ROWS)
+        return
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    header = _csv_records(path)[0]
+    reader = pa_csv.open_csv(
+        path,
+        read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(header, pa.string())),
+    )
+    with reader:
+        yield from reader
+
+
+def _by_columns(path: Path, kind: str, header: list[str], wanted: dict, *, now, actor, progress) -> ImportResult:
+    """The file checked and written by columns (`monitoring.columnar`); _ByRows if any row needs
+    the row reader, to be accepted or named."""
+    if len(set(header)) != len(header) or (actor is not None and not actor.has_perm(SUBMIT_PERMISSION)):
+        raise _ByRows
+    import pyarrow as pa
+
+    from monitoring.columnar import columns_check
+
+    minutes = settings.PAYHEALTH_METRICS_BUCKET_MINUTES
+    earliest, latest = bucket_bounds(now=now, minutes=minutes, late_days=settings.PAYHEALTH_METRICS_LATE_DAYS)
+    result, report, seen = ImportResult(), _Progress(progress), BucketKeys()
+    try:
+        for batch in _batches(path, kind):
+            if batch.schema.names != header:
+                raise _ByRows
+            table = columns_check(batch, wanted, minutes=minutes, earliest=earliest, latest=latest)
+            done = (
+                bucket_columns_write(table, source=f"import:{kind}", now=now, seen=seen) if table is not None else None
+            )
+            if done is None:
+                raise _ByRows
+            result.rows += done.rows
+            result.inserted += done.inserted
+            result.updated += done.updated
+            result.unchanged += done.unchanged
+            result.segments_created += done.segments_created
+            report(result.rows)
+    except (pa.ArrowException, UnicodeDecodeError) as unreadable:  # the row reader says what it makes of it
+        raise _ByRows from unreadable
+    result.seconds = report.seconds()
+    return result
+
+
+def _by_rows(records, wanted: dict, *, now, source, actor, progress) -> ImportResult:
+    """The file checked row by row (`monitoring.rows`) and written in chunks of CHUNK_ROWS; after
+    the first error the rest is still checked, to name every error (up to MAX_ERRORS)."""
+    result, report, seen = ImportResult(), _Progress(progress), set()
+    chunk: list[dict] = []
+    lines: list[int] = []
+    for line, record in records:
+        chunk.append(record)
+        lines.append(line)
+        if len(chunk) == CHUNK_ROWS:
+            _chunk(chunk, lines, wanted, result, seen, now=now, source=source, actor=actor)
+            chunk, lines = [], []
+            report(result.rows)
+    if chunk:
+        _chunk(chunk, lines, wanted, result, seen, now=now, source=source, actor=actor)
+    result.seconds = report.seconds()
     return result
 
 
