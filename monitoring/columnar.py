@@ -60,8 +60,16 @@ def _no_card_number(column: pa.Array) -> None:
     elif pa.types.is_integer(column.type):
         if len(column) - column.null_count and pc.max(column).as_py() >= MIN_CARD_NUMBER:
             raise _NotPlain
+    elif _plain_decimal(column.type):
+        if pc.any(pc.match_substring_regex(pc.cast(column, pa.string()), _MAYBE_CARD_NUMBER)).as_py():
+            raise _NotPlain
     elif not pa.types.is_timestamp(column.type):
-        raise _NotPlain  # floats, decimals, binaries…: the row reader's own rules
+        raise _NotPlain  # floats, binaries…: the row reader's own rules
+
+
+def _plain_decimal(kind: pa.DataType) -> bool:
+    """A decimal written with 0 to 2 places, as Python writes its values too."""
+    return pa.types.is_decimal(kind) and 0 <= kind.scale <= 2
 
 
 def _text(batch: pa.RecordBatch, column: str | None, field: str) -> pa.Array:
@@ -93,8 +101,10 @@ def _count(values: pa.Array) -> pa.Array:
 def _amount(values: pa.Array) -> pa.Array:
     if values.null_count:
         raise _NotPlain
-    if pa.types.is_integer(values.type):
+    if pa.types.is_integer(values.type) or _plain_decimal(values.type):
         values = pc.cast(values, pa.string())
+    if not pa.types.is_string(values.type):
+        raise _NotPlain
     _all(pc.match_substring_regex(values, _AMOUNT))
     return values
 

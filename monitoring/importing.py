@@ -17,6 +17,7 @@ import csv
 import hashlib
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -226,22 +227,32 @@ def _by_columns(path: Path, kind: str, header: list[str], wanted: dict, *, now, 
     minutes = settings.PAYHEALTH_METRICS_BUCKET_MINUTES
     earliest, latest = bucket_bounds(now=now, minutes=minutes, late_days=settings.PAYHEALTH_METRICS_LATE_DAYS)
     result, report, seen = ImportResult(), _Progress(progress), BucketKeys()
-    try:
+
+    def checked() -> Iterator[pa.Table]:
         for batch in _batches(path, kind):
-            if batch.schema.names != header:
-                raise _ByRows
             table = columns_check(batch, wanted, minutes=minutes, earliest=earliest, latest=latest)
-            done = (
-                bucket_columns_write(table, source=f"import:{kind}", now=now, seen=seen) if table is not None else None
-            )
-            if done is None:
+            if batch.schema.names != header or table is None:
                 raise _ByRows
-            result.rows += done.rows
-            result.inserted += done.inserted
-            result.updated += done.updated
-            result.unchanged += done.unchanged
-            result.segments_created += done.segments_created
-            report(result.rows)
+            yield table
+
+    try:
+        # The next chunk is read and checked on a thread while this one is written: pyarrow and
+        # the database both work without holding the interpreter.
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            tables = checked()
+            pending = reader.submit(next, tables, None)
+            while (table := pending.result()) is not None:
+                pending = reader.submit(next, tables, None)
+                done = bucket_columns_write(table, source=f"import:{kind}", now=now, seen=seen)
+                if done is None:
+                    pending.cancel()
+                    raise _ByRows
+                result.rows += done.rows
+                result.inserted += done.inserted
+                result.updated += done.updated
+                result.unchanged += done.unchanged
+                result.segments_created += done.segments_created
+                report(result.rows)
     except (pa.ArrowException, UnicodeDecodeError) as unreadable:  # the row reader says what it makes of it
         raise _ByRows from unreadable
     result.seconds = report.seconds()

@@ -48,6 +48,7 @@ ISSUER_KINDS = frozenset({Partner.Kind.ISSUER})
 ROUTE_KINDS = frozenset({Partner.Kind.ACQUIRER, Partner.Kind.SWITCH})
 IDEMPOTENCY_KEY_MAX = 255
 _TEMP = "monitoring_upsert_batch"
+MERGE_WORK_MEM = "64MB"
 _VALUE_COLUMNS = (
     "attempts",
     "approvals",
@@ -399,7 +400,8 @@ def bucket_columns_write(table: pa.Table, *, source: str, now: datetime, seen: B
     text = io.BytesIO()
     pa_csv.write_csv(data, text, pa_csv.WriteOptions(include_header=False))
     with connection.cursor() as cursor:
-        cursor.execute(_CREATE_TEMP)
+        # The merge sorts the chunk: in memory rather than on disk (for the rest of the transaction).
+        cursor.execute(f"SET LOCAL work_mem = '{MERGE_WORK_MEM}'; {_CREATE_TEMP}")
         with cursor.copy(_COPY + " (FORMAT csv)") as copy:
             copy.write(text.getbuffer())
         cursor.execute(
