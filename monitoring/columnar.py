@@ -55,7 +55,8 @@ def _all(mask: pa.Array) -> None:
 
 def _no_card_number(column: pa.Array) -> None:
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        if pc.any(pc.match_substring_regex(column, _MAYBE_CARD_NUMBER)).as_py():
+        longest = pc.max(pc.binary_length(column)).as_py() or 0
+        if longest >= 13 and pc.any(pc.match_substring_regex(column, _MAYBE_CARD_NUMBER)).as_py():
             raise _NotPlain
     elif pa.types.is_integer(column.type):
         if len(column) - column.null_count and pc.max(column).as_py() >= MIN_CARD_NUMBER:
@@ -81,9 +82,11 @@ def _text(batch: pa.RecordBatch, column: str | None, field: str) -> pa.Array:
     values = batch.column(column)
     if not pa.types.is_string(values.type):
         raise _NotPlain
+    if values.null_count:
+        values = pc.fill_null(values, "")
     if field in REQUIRED:
-        _all(pc.not_equal(pc.fill_null(values, ""), ""))
-    return pc.fill_null(values, "")
+        _all(pc.not_equal(values, ""))
+    return values
 
 
 def _count(values: pa.Array) -> pa.Array:
@@ -119,13 +122,10 @@ def _moment(values: pa.Array, *, minutes: int, earliest: datetime, latest: datet
         micros = pc.cast(pc.cast(values, pa.timestamp("us", tz="UTC")), pa.int64())
         seconds = pc.divide(micros, 1_000_000)
         _all(pc.equal(pc.multiply(seconds, 1_000_000), micros))  # no fraction of a second
+    elif pa.types.is_string(values.type):
+        seconds = _distinct(values, _moment_text)
     else:
-        _all(pc.match_substring_regex(values, _MOMENT))
-        text = pc.utf8_slice_codeunits(values, 0, 19)
-        parsed = pc.strptime(text, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
-        # strptime rolls 30 February over into March: a date that reads back differently is no date.
-        _all(pc.equal(pc.strftime(parsed, format="%Y-%m-%dT%H:%M:%S"), text))
-        seconds = pc.cast(parsed, pa.int64())
+        raise _NotPlain
     step = minutes * 60
     _all(pc.equal(pc.subtract(seconds, pc.multiply(pc.divide(seconds, step), step)), 0))
     _all(pc.greater_equal(seconds, int(earliest.timestamp()) + (earliest.microsecond > 0)))
@@ -133,33 +133,63 @@ def _moment(values: pa.Array, *, minutes: int, earliest: datetime, latest: datet
     return seconds
 
 
-def _decline_codes(values: pa.Array | None, declines: np.ndarray) -> pa.Array:
-    """`code:count;…` as JSON objects (text), checked: codes once each, counts within the declines."""
-    count = len(declines)
+def _moment_text(values: pa.Array) -> pa.Array:
+    _all(pc.match_substring_regex(values, _MOMENT))
+    text = pc.utf8_slice_codeunits(values, 0, 19)
+    parsed = pc.strptime(text, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
+    # strptime rolls 30 February over into March: a date that reads back differently is no date.
+    _all(pc.equal(pc.strftime(parsed, format="%Y-%m-%dT%H:%M:%S"), text))
+    return pc.cast(parsed, pa.int64())
+
+
+def _distinct(values: pa.Array, read) -> pa.Array:
+    """`read` (values → values read, or _NotPlain) applied once to each distinct value: a file
+    repeats its merchants, dimensions and bucket starts on every row."""
+    encoded = pc.dictionary_encode(values)
+    return pc.take(read(encoded.dictionary), encoded.indices)
+
+
+def _decline_codes(values: pa.Array | None, declines: pa.Array) -> pa.Array:
+    """`code:count;…` as JSON objects (text), checked: codes once each, counts within the declines.
+    Each distinct text is read once; the sums are then compared row by row."""
     if values is None:
-        return pa.array(["{}"] * count, pa.string())
+        return pa.array(["{}"] * len(declines), pa.string())
     if not pa.types.is_string(values.type):
         raise _NotPlain
-    values = pc.fill_null(values, "")
-    _all(pc.match_substring_regex(values, _DECLINE_CODES))
-    parts = pc.split_pattern(values, ";")
+    encoded = pc.dictionary_encode(pc.fill_null(values, "") if values.null_count else values)
+    texts = encoded.dictionary
+    _all(pc.match_substring_regex(texts, _DECLINE_CODES))
+    parts = pc.split_pattern(texts, ";")
     flat = pc.list_flatten(parts)
     parents = pc.list_parent_indices(parts)
     given = pc.not_equal(flat, "")
     flat, parents = pc.filter(flat, given), pc.filter(parents, given)
     codes = pc.replace_substring_regex(flat, ":.*$", "")
     counts = pc.cast(pc.replace_substring_regex(flat, "^[^:]*:", ""), pa.int64()).to_numpy()
-    owners = parents.to_numpy()
     if len(counts) and counts.max() > MAX_COUNT:
         raise _NotPlain
     if len(flat) != len(pc.unique(pc.binary_join_element_wise(pc.cast(parents, pa.string()), codes, ":"))):
         raise _NotPlain  # a code given twice in a row
-    sums = np.zeros(count, dtype=np.int64)
-    np.add.at(sums, owners, counts)
-    if (sums > declines).any():
-        raise _NotPlain
-    pairs = pc.replace_substring_regex(values, f"({_CODE}):({_CODE_COUNT})", r'"\1":\2')
-    return pc.binary_join_element_wise("{", pc.replace_substring(pairs, ";", ","), "}", "")
+    sums = np.zeros(len(texts), dtype=np.int64)
+    np.add.at(sums, parents.to_numpy(), counts)
+    _all(pc.less_equal(pc.take(pa.array(sums), encoded.indices), declines))
+    pairs = pc.replace_substring_regex(texts, f"({_CODE}):({_CODE_COUNT})", r'"\1":\2')
+    return pc.take(pc.binary_join_element_wise("{", pc.replace_substring(pairs, ";", ","), "}", ""), encoded.indices)
+
+
+def _dimension(field: str, values: pa.Array) -> pa.Array:
+    """A text dimension (or the currency) checked and folded to its case."""
+    if field in _CHOICES:
+        _all(pc.string_is_ascii(values))
+        values = pc.utf8_lower(values)
+        _all(pc.is_in(values, pa.array(["", *_CHOICES[field]])))
+        return values
+    pattern, fold = _TEXTS[field]
+    if fold:
+        _all(pc.string_is_ascii(values))
+        values = pc.utf8_lower(values) if fold == "lower" else pc.utf8_upper(values)
+    _all(pc.match_substring_regex(values, pattern))
+    return values
 
 
 def columns_check(
@@ -180,18 +210,7 @@ def _columns(batch, wanted, *, minutes, earliest, latest) -> pa.Table:
     column_of = {field: column for column, field in wanted.items()}
     out: dict[str, pa.Array] = {}
     for field in DIMENSIONS + ("currency",):
-        values = _text(batch, column_of.get(field), field)
-        if field in _CHOICES:
-            _all(pc.string_is_ascii(values))
-            values = pc.utf8_lower(values)
-            _all(pc.is_in(values, pa.array(["", *_CHOICES[field]])))
-        else:
-            pattern, fold = _TEXTS[field]
-            if fold:
-                _all(pc.string_is_ascii(values))
-                values = pc.utf8_lower(values) if fold == "lower" else pc.utf8_upper(values)
-            _all(pc.match_substring_regex(values, pattern))
-        out[field] = values
+        out[field] = _distinct(_text(batch, column_of.get(field), field), lambda values, f=field: _dimension(f, values))
     if "bucket_start" not in column_of:
         raise _NotPlain
     out["bucket_start"] = _moment(
@@ -205,7 +224,7 @@ def _columns(batch, wanted, *, minutes, earliest, latest) -> pa.Table:
         out[field] = _amount(batch.column(column_of[field]))
     decimal = pa.decimal128(18, 2)
     _all(pc.less_equal(pc.cast(out["amount_approved"], decimal), pc.cast(out["amount_attempted"], decimal)))
-    declines = pc.add(out["soft_declines"], out["hard_declines"]).to_numpy()
+    declines = pc.add(out["soft_declines"], out["hard_declines"])
     codes = column_of.get("decline_codes")
     out["decline_codes"] = _decline_codes(batch.column(codes) if codes else None, declines)
     return pa.table(out)
