@@ -1,11 +1,21 @@
 """Importing buckets from a file (CSV, or Parquet): read, map columns to fields, check, upsert.
 
 A file is one batch: every row is checked, and any bad row (or a card number in any cell,
-mapped or not) leaves the database as it was. Rows are checked and written in chunks of
-CHUNK_ROWS inside one transaction, so memory stays flat however large the file is; after the
-first bad row the remaining rows are still checked (to report every error, up to MAX_ERRORS)
-but no longer written, and the transaction is rolled back. Each chunk goes through
-`buckets_upsert`, the one write path (COPY into a temporary table, one merge).
+mapped or not) leaves the database as it was. Two readers, inside one transaction:
+
+- **By columns** first (`_by_columns`): chunks of about COLUMN_CHUNK_ROWS rows read by pyarrow
+  (every CSV column as text), checked a column at a time (`monitoring.columnar`) and written by
+  `monitoring.services.bucket_columns_write` (COPY, one merge), the next chunk read and checked
+  on a thread while one is written. It takes only plainly good rows, with the values the row
+  reader would give them.
+- **By rows** (`_by_rows`) when anything is not plainly good (a bad row, an unknown merchant, a
+  row to be named, a looser spelling the row reader accepts): what the columns wrote is rolled
+  back to a savepoint and the file is read again from the start, in chunks of CHUNK_ROWS checked
+  row by row (`monitoring.rows`) and written through `buckets_upsert`; after the first bad row the
+  remaining rows are still checked (to report every error, up to MAX_ERRORS) but no longer
+  written, and the transaction is rolled back.
+
+Either way memory stays within a chunk (and 8 bytes a row for the keys already written).
 
 Columns are mapped to fields by an `ImportMapping` (field → column name); a field the mapping
 leaves out is read from the column of its own name (the default mapping, docs/monitoring.md).
