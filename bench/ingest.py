@@ -1,13 +1,15 @@
-"""Payment data ingest figures: rows/s through `manage.py import_buckets` (CSV, COPY) and through
-`POST /api/v1/metrics/buckets/` in process, for a generated file of 200,000 rows.
+"""Payment data ingest figures: rows/s through `manage.py import_buckets` (a CSV and a Parquet
+file) and through `POST /api/v1/metrics/buckets/` in process.
 
-    python bench/ingest.py [--rows 200000] [--segments 300] [--batch 5000]
+    python bench/ingest.py [--rows 1000000] [--api-rows 200000] [--segments 1500] [--batch 5000]
 
 The rows are `--segments` segments of bench merchants (`acct_BENCHINGEST…`, created here) ×
-15-minute buckets of the last days, so every row is a new bucket the first time. The file is
+15-minute buckets of the last days, so every row is a new bucket the first time. The CSV file is
 imported, then imported again (every row unchanged); then the same buckets of another card
-network are posted through the API in NDJSON batches of `--batch` rows (Bearer token, in
-process: Django's time, not the network's). The buckets stay in the database. Nothing is asserted.
+network as a Parquet file, twice; then `--api-rows` buckets of a third network are posted through
+the API in NDJSON batches of `--batch` rows (Bearer token, in process: Django's time, not the
+network's). Each import's time includes its commit. The buckets stay in the database. Nothing is
+asserted.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -31,8 +34,12 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("PAYHEALTH_API_THROTTLE_TOKEN", "10000000/min")
 
 import django  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.csv as pa_csv  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 
 django.setup()
+logging.getLogger("monitoring.services").setLevel(logging.WARNING)  # a line per batch otherwise
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
@@ -95,17 +102,18 @@ def _rows(count: int, segments: int, network: str):
 
 def _import(path: Path) -> float:
     started = time.perf_counter()
-    call_command("import_buckets", str(path), stdout=sys.stdout, stderr=open(os.devnull, "w"))  # noqa: SIM115
+    call_command("import_buckets", str(path), stdout=open(os.devnull, "w"), stderr=open(os.devnull, "w"))  # noqa: SIM115
     return time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--segments", type=int, default=300)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--api-rows", type=int, default=200_000)
+    parser.add_argument("--segments", type=int, default=1500)
     parser.add_argument("--batch", type=int, default=5000)
     args = parser.parse_args()
-    if args.rows // args.segments > 7 * 24 * 4 - 2:
+    if max(args.rows, args.api_rows) // args.segments > 7 * 24 * 4 - 2:
         raise SystemExit("More rows per segment than 15-minute buckets in the late window: add --segments.")
     _world()
     with tempfile.TemporaryDirectory() as folder:
@@ -117,12 +125,24 @@ def main() -> None:
             writer.writeheader()
             writer.writerow(first)
             writer.writerows(rows)
-        size = path.stat().st_size
-        print(f"CSV: {args.rows:,} rows, {size / 1e6:.1f} MB")
+        print(f"CSV: {args.rows:,} rows, {path.stat().st_size / 1e6:.1f} MB")
         seconds = _import(path)
-        print(f"import_buckets (new rows):       {args.rows / seconds:>10,.0f} rows/s ({seconds:.1f} s)")
+        print(f"import_buckets CSV (new rows):          {args.rows / seconds:>10,.0f} rows/s ({seconds:.1f} s)")
         seconds = _import(path)
-        print(f"import_buckets (all unchanged):  {args.rows / seconds:>10,.0f} rows/s ({seconds:.1f} s)")
+        print(f"import_buckets CSV (all unchanged):     {args.rows / seconds:>10,.0f} rows/s ({seconds:.1f} s)")
+        parquet = Path(folder) / "buckets.parquet"
+        # As a warehouse writes it: a timestamp with its zone, amounts as decimals.
+        types = {"bin_prefix": pa.string(), "amount_attempted": pa.decimal128(18, 2)}
+        types["amount_approved"] = types["amount_attempted"]
+        table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(column_types=types))
+        table = table.set_column(table.schema.get_field_index("network"), "network", pa.array(["amex"] * len(table)))
+        pq.write_table(table, parquet)
+        path.unlink()
+        print(f"Parquet: {args.rows:,} rows, {parquet.stat().st_size / 1e6:.1f} MB")
+        seconds = _import(parquet)
+        print(f"import_buckets Parquet (new rows):      {args.rows / seconds:>10,.0f} rows/s ({seconds:.1f} s)")
+        seconds = _import(parquet)
+        print(f"import_buckets Parquet (all unchanged): {args.rows / seconds:>10,.0f} rows/s ({seconds:.1f} s)")
 
     user, _ = get_user_model().objects.get_or_create(username="bench-ingest")
     user.groups.set([django.contrib.auth.models.Group.objects.get(name="analyst")])
@@ -142,14 +162,14 @@ def main() -> None:
         posted += len(batch)
         batch.clear()
 
-    for row in _rows(args.rows, args.segments, "mastercard"):
+    for row in _rows(args.api_rows, args.segments, "mastercard"):
         batch.append(json.dumps(row))
         if len(batch) == args.batch:
             post()
     if batch:
         post()
     api_token_revoke(token=token, actor=user)
-    print(f"API, NDJSON batches of {args.batch:,}:  {posted / spent:>10,.0f} rows/s ({spent:.1f} s)")
+    print(f"API, NDJSON batches of {args.batch:,}:          {posted / spent:>10,.0f} rows/s ({spent:.1f} s)")
 
 
 if __name__ == "__main__":

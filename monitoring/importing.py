@@ -1,11 +1,21 @@
 """Importing buckets from a file (CSV, or Parquet): read, map columns to fields, check, upsert.
 
 A file is one batch: every row is checked, and any bad row (or a card number in any cell,
-mapped or not) leaves the database as it was. Rows are checked and written in chunks of
-CHUNK_ROWS inside one transaction, so memory stays flat however large the file is; after the
-first bad row the remaining rows are still checked (to report every error, up to MAX_ERRORS)
-but no longer written, and the transaction is rolled back. Each chunk goes through
-`buckets_upsert`, the one write path (COPY into a temporary table, one merge).
+mapped or not) leaves the database as it was. Two readers, inside one transaction:
+
+- **By columns** first (`_by_columns`): chunks of about COLUMN_CHUNK_ROWS rows read by pyarrow
+  (every CSV column as text), checked a column at a time (`monitoring.columnar`) and written by
+  `monitoring.services.bucket_columns_write` (COPY, one merge), the next chunk read and checked
+  on a thread while one is written. It takes only plainly good rows, with the values the row
+  reader would give them.
+- **By rows** (`_by_rows`) when anything is not plainly good (a bad row, an unknown merchant, a
+  row to be named, a looser spelling the row reader accepts): what the columns wrote is rolled
+  back to a savepoint and the file is read again from the start, in chunks of CHUNK_ROWS checked
+  row by row (`monitoring.rows`) and written through `buckets_upsert`; after the first bad row the
+  remaining rows are still checked (to report every error, up to MAX_ERRORS) but no longer
+  written, and the transaction is rolled back.
+
+Either way memory stays within a chunk (and 8 bytes a row for the keys already written).
 
 Columns are mapped to fields by an `ImportMapping` (field → column name); a field the mapping
 leaves out is read from the column of its own name (the default mapping, docs/monitoring.md).
@@ -17,6 +27,7 @@ import csv
 import hashlib
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -29,11 +40,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from monitoring.models import ImportMapping
-from monitoring.rows import FIELDS, MAX_ERRORS, REQUIRED, ROW, RowError, holds_card_number, rows_validate
-from monitoring.services import BucketBatchInvalid, buckets_upsert
+from monitoring.rows import FIELDS, MAX_ERRORS, REQUIRED, ROW, RowError, bucket_bounds, holds_card_number, rows_validate
+from monitoring.services import (
+    SUBMIT_PERMISSION,
+    BucketBatchInvalid,
+    BucketKeys,
+    bucket_columns_write,
+    buckets_upsert,
+)
 from payhealth.pan import CARD_NUMBER_MESSAGE
 
-CHUNK_ROWS = 5000
+CHUNK_ROWS = 5000  # rows checked one by one, then written together
+COLUMN_CHUNK_ROWS = 100_000  # rows checked by columns, then written together
+CSV_BLOCK_BYTES = 16 << 20  # about 100,000 rows of a CSV file
 PROGRESS_EVERY = 2.0  # seconds between progress reports
 
 
@@ -82,12 +101,12 @@ def cell_value(value):
 
 
 def _csv_records(path: Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
-    handle = path.open(newline="", encoding="utf-8-sig")
-    reader = csv.DictReader(handle)
-    header = list(reader.fieldnames or [])
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        header = list(csv.DictReader(handle).fieldnames or [])
 
     def records():
-        with handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
             for record in reader:
                 yield reader.line_num, record
 
@@ -143,24 +162,16 @@ def buckets_import(
             result.errors.append((RowError(0, column, _("The file has no such column.")), 1, column))
         raise ImportFailed(result)
     wanted = {column: field_ for field_, column in columns.items() if column in header}
-    started = last_report = time.monotonic()
     now = timezone.now()
-    seen: set[bytes] = set()
     with transaction.atomic():
-        chunk: list[dict] = []
-        lines: list[int] = []
-        for line, record in records:
-            chunk.append(record)
-            lines.append(line)
-            if len(chunk) == CHUNK_ROWS:
-                _chunk(chunk, lines, wanted, result, seen, now=now, source=f"import:{kind}", actor=actor)
-                chunk, lines = [], []
-                if progress and time.monotonic() - last_report >= PROGRESS_EVERY:
-                    last_report = time.monotonic()
-                    progress(result.rows, result.rows / (last_report - started))
-        if chunk:
-            _chunk(chunk, lines, wanted, result, seen, now=now, source=f"import:{kind}", actor=actor)
-        result.seconds = time.monotonic() - started
+        try:
+            with transaction.atomic():  # a savepoint: what the columns wrote goes if rows must be named
+                result = _by_columns(path, kind, header, wanted, now=now, actor=actor, progress=progress)
+        except _ByRows:
+            result = _by_rows(records, wanted, now=now, source=f"import:{kind}", actor=actor, progress=progress)
+        else:
+            records.close()
+        result.dry_run = dry_run
         if result.errors:
             once = {(error.row, column): (error, line, column) for error, line, column in result.errors}
             result.errors = list(once.values())
@@ -173,6 +184,107 @@ def buckets_import(
             transaction.set_rollback(True)
     if progress:
         progress(result.rows, result.rows_per_second)
+    return result
+
+
+class _ByRows(Exception):
+    """The file needs reading row by row: some row is not plainly good, or must be named."""
+
+
+class _Progress:
+    def __init__(self, progress: Callable[[int, float], None] | None):
+        self.progress = progress
+        self.started = self.last_report = time.monotonic()
+
+    def __call__(self, rows: int) -> None:
+        if self.progress and time.monotonic() - self.last_report >= PROGRESS_EVERY:
+            self.last_report = time.monotonic()
+            self.progress(rows, rows / (self.last_report - self.started))
+
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+
+def _batches(path: Path, kind: str) -> Iterator:
+    """The file as Arrow record batches of about COLUMN_CHUNK_ROWS rows, every CSV column as text."""
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        yield from pq.ParquetFile(path).iter_batches(batch_size=COLUMN_CHUNK_ROWS)
+        return
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    header = _csv_records(path)[0]
+    reader = pa_csv.open_csv(
+        path,
+        read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(header, pa.string())),
+    )
+    with reader:
+        yield from reader
+
+
+def _by_columns(path: Path, kind: str, header: list[str], wanted: dict, *, now, actor, progress) -> ImportResult:
+    """The file checked and written by columns (`monitoring.columnar`); _ByRows if any row needs
+    the row reader, to be accepted or named."""
+    if len(set(header)) != len(header) or (actor is not None and not actor.has_perm(SUBMIT_PERMISSION)):
+        raise _ByRows
+    import pyarrow as pa
+
+    from monitoring.columnar import columns_check
+
+    minutes = settings.PAYHEALTH_METRICS_BUCKET_MINUTES
+    earliest, latest = bucket_bounds(now=now, minutes=minutes, late_days=settings.PAYHEALTH_METRICS_LATE_DAYS)
+    result, report, seen = ImportResult(), _Progress(progress), BucketKeys()
+
+    def checked() -> Iterator[pa.Table]:
+        for batch in _batches(path, kind):
+            table = columns_check(batch, wanted, minutes=minutes, earliest=earliest, latest=latest)
+            if batch.schema.names != header or table is None:
+                raise _ByRows
+            yield table
+
+    try:
+        # The next chunk is read and checked on a thread while this one is written: pyarrow and
+        # the database both work without holding the interpreter.
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            tables = checked()
+            pending = reader.submit(next, tables, None)
+            while (table := pending.result()) is not None:
+                pending = reader.submit(next, tables, None)
+                done = bucket_columns_write(table, source=f"import:{kind}", now=now, seen=seen)
+                if done is None:
+                    pending.cancel()
+                    raise _ByRows
+                result.rows += done.rows
+                result.inserted += done.inserted
+                result.updated += done.updated
+                result.unchanged += done.unchanged
+                result.segments_created += done.segments_created
+                report(result.rows)
+    except (pa.ArrowException, UnicodeDecodeError) as unreadable:  # the row reader says what it makes of it
+        raise _ByRows from unreadable
+    result.seconds = report.seconds()
+    return result
+
+
+def _by_rows(records, wanted: dict, *, now, source, actor, progress) -> ImportResult:
+    """The file checked row by row (`monitoring.rows`) and written in chunks of CHUNK_ROWS; after
+    the first error the rest is still checked, to name every error (up to MAX_ERRORS)."""
+    result, report, seen = ImportResult(), _Progress(progress), set()
+    chunk: list[dict] = []
+    lines: list[int] = []
+    for line, record in records:
+        chunk.append(record)
+        lines.append(line)
+        if len(chunk) == CHUNK_ROWS:
+            _chunk(chunk, lines, wanted, result, seen, now=now, source=source, actor=actor)
+            chunk, lines = [], []
+            report(result.rows)
+    if chunk:
+        _chunk(chunk, lines, wanted, result, seen, now=now, source=source, actor=actor)
+    result.seconds = report.seconds()
     return result
 
 

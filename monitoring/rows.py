@@ -307,12 +307,16 @@ def _partner(value) -> str:
     return _pattern(value.lower() if isinstance(value, str) else value, _CODE, PARTNER_MESSAGE)
 
 
+def bucket_bounds(*, now: datetime, minutes: int, late_days: int) -> tuple[datetime, datetime]:
+    """The earliest and the latest bucket start accepted at `now`."""
+    return now - timedelta(days=late_days), bucket_floor(now, minutes) + timedelta(minutes=minutes)
+
+
 def rows_validate(
     raws: Iterable, *, minutes: int, late_days: int, now: datetime, first_number: int = 1
 ) -> tuple[list[BucketRow], list[RowError]]:
     """Every row checked: the good ones and every error."""
-    earliest = now - timedelta(days=late_days)
-    latest = bucket_floor(now, minutes) + timedelta(minutes=minutes)
+    earliest, latest = bucket_bounds(now=now, minutes=minutes, late_days=late_days)
     readers = _readers(minutes=minutes, earliest=earliest, latest=latest)
     rows: list[BucketRow] = []
     errors: list[RowError] = []

@@ -16,12 +16,17 @@ The number of queries does not grow with the number of rows.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -43,6 +48,7 @@ ISSUER_KINDS = frozenset({Partner.Kind.ISSUER})
 ROUTE_KINDS = frozenset({Partner.Kind.ACQUIRER, Partner.Kind.SWITCH})
 IDEMPOTENCY_KEY_MAX = 255
 _TEMP = "monitoring_upsert_batch"
+MERGE_WORK_MEM = "64MB"
 _VALUE_COLUMNS = (
     "attempts",
     "approvals",
@@ -165,13 +171,14 @@ def _lookups(rows: list[BucketRow]) -> tuple[dict[str, int], dict[str, Partner]]
     merchants = dict(Merchant.objects.filter(account_id__in=accounts).values_list("account_id", "id"))
     partners = {p.code: p for p in Partner.objects.filter(code__in=codes).only("id", "code", "kind")} if codes else {}
     errors = []
+    checks = (
+        ("issuer", ISSUER_KINDS, _("This partner is not an issuer.")),
+        ("route", ROUTE_KINDS, _("This partner is neither an acquirer nor a switch.")),
+    )
     for row in rows:
         if row.merchant not in merchants:
             errors.append(RowError(row.number, "merchant", _("No merchant has this account id.")))
-        for name, kinds, message in (
-            ("issuer", ISSUER_KINDS, _("This partner is not an issuer.")),
-            ("route", ROUTE_KINDS, _("This partner is neither an acquirer nor a switch.")),
-        ):
+        for name, kinds, message in checks:
             code = getattr(row, name)
             if not code:
                 continue
@@ -270,20 +277,35 @@ def _segments_insert(keys: list[SegmentKey], hashes: dict, found: dict[str, int]
         return dict(cursor.fetchall())
 
 
+_COLUMNS = ", ".join(_VALUE_COLUMNS)
+_CREATE_TEMP = (
+    f"DROP TABLE IF EXISTS pg_temp.{_TEMP}; "
+    f"CREATE TEMPORARY TABLE {_TEMP} (segment_id bigint, bucket_start timestamptz, attempts integer, "
+    "approvals integer, soft_declines integer, hard_declines integer, errors integer, "
+    "amount_attempted numeric(18, 2), amount_approved numeric(18, 2), currency varchar(3), "
+    "decline_codes jsonb) ON COMMIT DROP"
+)
+_COPY = f"COPY {_TEMP} (segment_id, bucket_start, {_COLUMNS}) FROM STDIN"
+# Insert new buckets, correct the ones whose values differ, leave the rest untouched.
+_MERGE = (
+    f"INSERT INTO monitoring_authbucket AS b (segment_id, bucket_start, {_COLUMNS}, received_at, updated_at) "
+    # In key order, so concurrent batches lock the rows they share in the same order.
+    f"SELECT segment_id, bucket_start, {_COLUMNS}, %(now)s, %(now)s FROM {_TEMP} "
+    "ORDER BY segment_id, bucket_start "
+    "ON CONFLICT (segment_id, bucket_start) DO UPDATE SET "
+    + ", ".join(f"{name} = EXCLUDED.{name}" for name in _VALUE_COLUMNS)
+    + ", updated_at = EXCLUDED.updated_at WHERE "
+    + " OR ".join(f"b.{name} IS DISTINCT FROM EXCLUDED.{name}" for name in _VALUE_COLUMNS)
+    + " RETURNING b.segment_id, b.bucket_start, b.received_at = %(now)s AS inserted"
+)
+
+
 def _merge(rows: list[BucketRow], segment_ids: list[int], *, now: datetime) -> list[tuple[int, datetime, bool]]:
     """COPY the rows into a temporary table, then merge them: (segment id, bucket start, inserted?)
     for each bucket inserted or changed."""
-    columns = ", ".join(_VALUE_COLUMNS)
-    differs = " OR ".join(f"b.{name} IS DISTINCT FROM EXCLUDED.{name}" for name in _VALUE_COLUMNS)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"DROP TABLE IF EXISTS pg_temp.{_TEMP}; "
-            f"CREATE TEMPORARY TABLE {_TEMP} (segment_id bigint, bucket_start timestamptz, attempts integer, "
-            "approvals integer, soft_declines integer, hard_declines integer, errors integer, "
-            "amount_attempted numeric(18, 2), amount_approved numeric(18, 2), currency varchar(3), "
-            "decline_codes jsonb) ON COMMIT DROP"
-        )
-        with cursor.copy(f"COPY {_TEMP} (segment_id, bucket_start, {columns}) FROM STDIN") as copy:
+        cursor.execute(_CREATE_TEMP)
+        with cursor.copy(_COPY) as copy:
             for row, segment_id in zip(rows, segment_ids, strict=True):
                 copy.write_row(
                     (
@@ -300,18 +322,123 @@ def _merge(rows: list[BucketRow], segment_ids: list[int], *, now: datetime) -> l
                         json.dumps(row.decline_codes, sort_keys=True, separators=(",", ":")),
                     )
                 )
-        cursor.execute(
-            f"INSERT INTO monitoring_authbucket AS b (segment_id, bucket_start, {columns}, received_at, updated_at) "
-            # In key order, so concurrent batches lock the rows they share in the same order.
-            f"SELECT segment_id, bucket_start, {columns}, %(now)s, %(now)s FROM {_TEMP} "
-            "ORDER BY segment_id, bucket_start "
-            "ON CONFLICT (segment_id, bucket_start) DO UPDATE SET "
-            + ", ".join(f"{name} = EXCLUDED.{name}" for name in _VALUE_COLUMNS)
-            + f", updated_at = EXCLUDED.updated_at WHERE {differs} "
-            "RETURNING b.segment_id, b.bucket_start, b.received_at = %(now)s",
-            {"now": now},
-        )
+        cursor.execute(_MERGE, {"now": now})
         return cursor.fetchall()
+
+
+# --- Columns of a file (monitoring.columnar), written without a Python object per row -------------
+
+
+class BucketKeys:
+    """The (segment, bucket) of every row written so far by one import, to refuse a second row
+    for one of them: sorted 64-bit keys (segment id, bucket start in minutes)."""
+
+    def __init__(self):
+        self.keys = np.empty(0, dtype=np.int64)
+
+    def add(self, keys: np.ndarray) -> bool:
+        """Record `keys`; False (nothing recorded) if one repeats a key, or another of `keys`."""
+        if len(np.unique(keys)) != len(keys):
+            return False
+        if len(self.keys):
+            places = np.searchsorted(self.keys, keys).clip(max=len(self.keys) - 1)
+            if (self.keys[places] == keys).any():
+                return False
+        self.keys = np.sort(np.concatenate([self.keys, keys]))
+        return True
+
+
+def bucket_columns_write(table: pa.Table, *, source: str, now: datetime, seen: BucketKeys) -> UpsertResult | None:
+    """Write the rows of `table` (normalised columns from `monitoring.columnar.columns_check`),
+    as `buckets_upsert` writes rows: merchants and partners looked up, segments found or created,
+    COPY and one merge. None, having written nothing, when a row names an unknown merchant or
+    partner (or a partner of another kind) or repeats a segment and bucket of this import: the
+    caller then reads its rows one by one to name them. The number of queries does not depend
+    on the number of rows."""
+    accounts = pc.unique(table["merchant"])
+    merchants = dict(Merchant.objects.filter(account_id__in=accounts.to_pylist()).values_list("account_id", "id"))
+    if len(merchants) != len(accounts):
+        return None
+    merchant_ids = _lookup(table["merchant"], merchants)
+    issuers, routes = pc.unique(table["issuer"]).to_pylist(), pc.unique(table["route"]).to_pylist()
+    codes = {code for code in issuers + routes if code}
+    partners = {p.code: p for p in Partner.objects.filter(code__in=codes).only("id", "code", "kind")} if codes else {}
+    for used, kinds in ((issuers, ISSUER_KINDS), (routes, ROUTE_KINDS)):
+        if any(code and (code not in partners or partners[code].kind not in kinds) for code in used):
+            return None
+    partner_ids = {code: partner.pk for code, partner in partners.items()} | {"": ""}
+    parts = [
+        merchant_ids,
+        table["network"],
+        table["bin_prefix"],
+        _lookup(table["issuer"], partner_ids),
+        _lookup(table["route"], partner_ids),
+        table["country"],
+        table["funding"],
+        table["entry_mode"],
+    ]
+    row_keys = pc.binary_join_element_wise(*parts, "|")
+    unique_keys = pc.unique(row_keys)
+    keys = [_segment_key(text) for text in unique_keys.to_pylist()]
+    segments, created = _segments_find_or_create(set(keys))
+    segment_ids = pc.take(pa.array([segments[key] for key in keys], pa.int64()), pc.index_in(row_keys, unique_keys))
+    starts = table["bucket_start"]
+    minutes = pc.divide(starts, 60).to_numpy()
+    if not seen.add((segment_ids.to_numpy() << 32) | minutes):
+        return None
+    months = {
+        datetime.fromtimestamp(int(start), tz=UTC).date().replace(day=1) for start in np.unique(minutes // 1440 * 86400)
+    }
+    partitions_ensure(months=months)
+    data = pa.table(
+        {
+            "segment_id": segment_ids,
+            "bucket_start": pc.cast(starts, pa.timestamp("s", tz="UTC")),
+            **{name: table[name] for name in _VALUE_COLUMNS},
+        }
+    )
+    text = io.BytesIO()
+    pa_csv.write_csv(data, text, pa_csv.WriteOptions(include_header=False))
+    with connection.cursor() as cursor:
+        # The merge sorts the chunk: in memory rather than on disk (for the rest of the transaction).
+        cursor.execute(f"SET LOCAL work_mem = '{MERGE_WORK_MEM}'; {_CREATE_TEMP}")
+        with cursor.copy(_COPY + " (FORMAT csv)") as copy:
+            copy.write(text.getbuffer())
+        cursor.execute(
+            f"WITH merged AS ({_MERGE}) SELECT count(*) FILTER (WHERE inserted), count(*) FROM merged", {"now": now}
+        )
+        inserted, changed = cursor.fetchone()
+    result = UpsertResult(
+        rows=len(table),
+        inserted=inserted,
+        updated=changed - inserted,
+        unchanged=len(table) - changed,
+        segments_created=created,
+    )
+    logger.info("bucket_columns_write source=%s %s", source, result.as_dict())
+    return result
+
+
+def _lookup(values, ids: dict) -> pa.Array:
+    """Each value's id (from `ids`), as text."""
+    known = list(ids)
+    return pc.take(
+        pa.array([str(ids[value]) for value in known], pa.string()), pc.index_in(values, pa.array(known, pa.string()))
+    )
+
+
+def _segment_key(text: str) -> SegmentKey:
+    merchant, network, bin_prefix, issuer, route, country, funding, entry_mode = text.split("|")
+    return (
+        int(merchant),
+        network,
+        bin_prefix,
+        int(issuer) if issuer else None,
+        int(route) if route else None,
+        country,
+        funding,
+        entry_mode,
+    )
 
 
 # --- Idempotency-Key receipts (the API) ----------------------------------------------------------
