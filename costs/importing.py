@@ -96,7 +96,9 @@ class _Bad(Exception):
 
 
 def _text(value, *, limit: int = 120) -> str:
-    text = "" if value is None else str(value).strip()
+    if value is None:
+        return ""
+    text = (value if isinstance(value, str) else str(value)).strip()
     if len(text) > limit or "\x00" in text:
         raise _Bad(_("Too long, or not text."))
     return text
@@ -152,16 +154,27 @@ def _choice(value, allowed) -> str:
     return text
 
 
+_FUNDING = tuple(Funding.values)
+_REGION = tuple(Region.values)
+
+
+def _key_text(value) -> str:
+    return _text(value, limit=40).lower()
+
+
+def _funding(value) -> str:
+    return _choice(value, _FUNDING)
+
+
+def _region(value) -> str:
+    return _choice(value, _REGION)
+
+
+_COHORT_PARSERS = tuple((key, {"funding": _funding, "region": _region}.get(key, _key_text)) for key in MATCH_KEYS)
+
+
 def _cohort(get) -> dict:
-    out = {}
-    for key in MATCH_KEYS:
-        if key == "funding":
-            out[key] = get(key, lambda v: _choice(v, Funding.values))
-        elif key == "region":
-            out[key] = get(key, lambda v: _choice(v, Region.values))
-        else:
-            out[key] = get(key, lambda v: _text(v, limit=40).lower())
-    return out
+    return {key: get(key, parse) for key, parse in _COHORT_PARSERS}
 
 
 def _invoice_row(get, fee_codes: dict[str, str]) -> tuple:
@@ -181,7 +194,7 @@ def _invoice_row(get, fee_codes: dict[str, str]) -> tuple:
     if end < start:
         raise _Bad(_("The period ends before it starts."))
     cohort = _cohort(get)
-    code = get("fee_code", lambda v: _pattern(v, _CODE))
+    code = get("fee_code", lambda v: _pattern(v, _CODE)) or ""
     fee_type = fee_codes.get(code, fee_codes.get(code.lower(), code.lower() if code.lower() in FeeType.values else ""))
     return (
         start,
@@ -198,7 +211,7 @@ def _invoice_row(get, fee_codes: dict[str, str]) -> tuple:
 
 def _record_row(get) -> tuple:
     reference = get("reference", lambda v: _pattern(v, _REFERENCE))
-    if not reference:
+    if reference == "":
         raise _Bad(_("This field is required."))
     cohort = _cohort(get)
     return (
