@@ -19,6 +19,7 @@ class FeeRuleInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     fields = ("fee_type", "network", "funding", "product", "region", "giro", "entry_mode", "program_code")
     fields += ("rate_bps", "fixed_fee", "minimum_fee", "cap_fee", "priority", "specificity")
+    readonly_fields = fields
 
 
 @admin.register(RateCard)

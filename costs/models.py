@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from partners.models import Partner
@@ -175,13 +176,11 @@ class FeeRule(CardNumberFreeModel, models.Model):
 
     def explain(self, cohort: dict | None = None) -> str:
         """Why this rule applies: each key it requires (and that the cohort has), and what it leaves open."""
-        from django.utils.translation import gettext as _t
-
         labels = {key: str(self._meta.get_field(key).verbose_name) for key in MATCH_KEYS}
         given = [f"{labels[key]} = {value}" for key, value in self.keys().items()]
         open_ = [labels[key] for key in MATCH_KEYS if not getattr(self, key)]
         parts = [
-            _t("%(type)s rule of %(card)s, %(rate)s bps + %(fixed)s per transaction")
+            gettext("%(type)s rule of %(card)s, %(rate)s bps + %(fixed)s per transaction")
             % {
                 "type": self.get_fee_type_display(),
                 "card": self.rate_card,
@@ -190,18 +189,20 @@ class FeeRule(CardNumberFreeModel, models.Model):
             }
         ]
         parts.append(
-            _t("matches %(keys)s") % {"keys": ", ".join(given)} if given else _t("matches every cohort of its fee type")
+            gettext("matches %(keys)s") % {"keys": ", ".join(given)}
+            if given
+            else gettext("matches every cohort of its fee type")
         )
         if given and open_:
-            parts.append(_t("any %(keys)s") % {"keys": ", ".join(open_)})
+            parts.append(gettext("any %(keys)s") % {"keys": ", ".join(open_)})
         parts.append(
-            _t("specificity %(specificity)d, priority %(priority)d")
+            gettext("specificity %(specificity)d, priority %(priority)d")
             % {"specificity": len(given), "priority": self.priority}
         )
         if cohort:
             mismatched = [key for key, value in self.keys().items() if cohort.get(key, "") != value]
             if mismatched:
-                parts.append(_t("does not match on %(keys)s") % {"keys": ", ".join(labels[k] for k in mismatched)})
+                parts.append(gettext("does not match on %(keys)s") % {"keys": ", ".join(labels[k] for k in mismatched)})
         return "; ".join(parts)
 
 

@@ -3,6 +3,7 @@ specific rule wins and says why; the Mexico sample figures."""
 
 from __future__ import annotations
 
+import csv
 from datetime import date
 from decimal import Decimal
 
@@ -11,7 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from costs.matching import expected_fee, rule_match
 from costs.models import FeeRule, Giro, RateCard
-from costs.sample import SAMPLE_NOTE, sample_rate_card_create, sample_rules
+from costs.sample import INTERCHANGE_FILE, SAMPLE_NOTE, sample_rate_card_create, sample_rules
 from costs.services import fee_rule_add, rate_card_approve, rate_card_create
 from tests.costs.conftest import DEBIT_ECOM, JUNE
 
@@ -111,7 +112,9 @@ def test_the_mexico_sample_figures(acquirer):
     debit = [Decimal(r["rate_bps"]) for r in interchange if r["funding"] == "debit"]
     credit = [Decimal(r["rate_bps"]) for r in interchange if r["funding"] == "credit"]
     assert (max(debit), max(credit), min(debit), min(credit)) == (115, 191, 0, 0)
-    assert 40 <= sum(debit) / len(debit) <= 70 and 110 <= sum(credit) / len(credit) <= 150
+    weights = [Decimal(row["volume_weight"]) for row in csv.DictReader(INTERCHANGE_FILE.open())]
+    weighted = [sum(w * r for w, r in zip(weights, rates, strict=True)) / sum(weights) for rates in (debit, credit)]
+    assert 40 <= weighted[0] <= 50 and 125 <= weighted[1] <= 135  # about 0.45 % and 1.30 %
 
     card = sample_rate_card_create(partner=acquirer, effective_from=JUNE)
     assert card.state == "draft" and card.notes == SAMPLE_NOTE and "SAMPLE" in card.notes
