@@ -9,7 +9,7 @@ import pytest
 
 from costs.checks import costs_check, severity_of
 from costs.models import CostFinding, CostThresholds
-from tests.costs.conftest import DEBIT_ECOM, JUNE, load, records
+from tests.costs.conftest import DEBIT_ECOM, JUNE, bulk_load, load, records
 
 pytestmark = pytest.mark.django_db
 
@@ -88,11 +88,11 @@ def test_a_downgrade_share_from_2_to_6_percent_is_flagged_and_to_2_3_is_not(make
     rising, steady = make_partner(), make_partner()
     may = date(2026, 5, 1)
     for partner, share in ((rising, 6_000), (steady, 2_300)):  # per 100,000
-        load(partner, records(20_000, start=may, days=31, fee_bps=45, downgraded=400, prefix=f"M{share}-"))
+        bulk_load(partner, records(20_000, start=may, days=31, fee_bps=45, downgraded=400, prefix=f"M{share}-"))
         current = records(50_000, fee_bps=45, downgraded=share // 2, prefix=f"J{share}-")
         for row in current[: share // 2]:
             row["interchange_fee"] = "4.00"  # a downgraded transaction costs 80 bps instead of 45
-        load(partner, current)
+        bulk_load(partner, current)
 
     costs_check(period=JUNE)
 
