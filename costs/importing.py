@@ -10,6 +10,7 @@ its row. A file whose SHA-256 was imported before is refused. docs/costs.md list
 from __future__ import annotations
 
 import calendar
+import csv
 import hashlib
 import json
 import re
@@ -28,6 +29,7 @@ from monitoring.rows import holds_card_number
 from payhealth.pan import CARD_NUMBER_MESSAGE
 
 CHUNK_ROWS = 5000
+UNREADABLE = (UnicodeDecodeError, csv.Error, ValueError, OSError)  # pyarrow's errors derive from the last two
 MAX_ERRORS = 100
 MAX_AMOUNT = Decimal("9999999999999999.9999")
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,59}$")
@@ -294,7 +296,10 @@ def fee_import(
     required = INVOICE_REQUIRED if shape == FeeImport.Shape.INVOICE else RECORD_REQUIRED
     columns = {name: name for name in fields} | dict(mapping.get("columns") or {})
     fee_codes = {str(k): v for k, v in (mapping.get("fee_codes") or {}).items() if v in FeeType.values}
-    sha256, file_name, header, records = _source(path_or_rows)
+    try:
+        sha256, file_name, header, records = _source(path_or_rows)
+    except UNREADABLE:
+        raise FeeImportRefused([RowError(0, "", _("The file cannot be read as CSV or Parquet."))]) from None
     for column in header:
         if holds_card_number(column):
             raise FeeImportRefused([RowError(0, "", str(CARD_NUMBER_MESSAGE))])
@@ -313,7 +318,7 @@ def fee_import(
             )
             chunk: list[tuple] = []
             rows = 0
-            for number, record in records:
+            for number, record in _readable(records, errors):
                 rows = number
                 row = _read(number, record, columns, shape, fee_codes, errors)
                 if row is not None and not errors:
@@ -334,6 +339,16 @@ def fee_import(
     except IntegrityError:  # the same file, imported at the same moment by someone else
         raise FeeImportRefused([RowError(0, "", _("This file was imported before."))]) from None
     return fee_import_row
+
+
+def _readable(records, errors: list) -> Iterator[tuple[int, dict]]:
+    """The records until the file stops being readable (a wrong encoding, a broken Parquet page)."""
+    number = 0
+    try:
+        for number, record in records:
+            yield number, record
+    except UNREADABLE:
+        errors.append(RowError(number + 1, "", _("The file cannot be read as CSV or Parquet.")))
 
 
 def _read(number: int, record: dict, columns: dict, shape: str, fee_codes: dict, errors: list) -> tuple | None:

@@ -199,3 +199,20 @@ def test_running_twice_replaces_open_findings_and_keeps_decisions(
 )
 def test_severity_from_the_monthly_amount(amount, severity):
     assert severity_of(Decimal(amount)) == severity
+
+
+def test_every_kind_explains_itself_in_spanish(acquirer):
+    from django.utils import translation
+
+    load(acquirer, [{"period": "2026-06", "fee_code": "XQZ9", "amount": "12000"}], shape="invoice")
+    costs_check(partner=acquirer, period=JUNE)
+    (finding,) = findings()
+    with translation.override("es"):
+        text = finding.explanation()
+    assert text == "Adquirente MX cobró 12000.00 MXN en 2026-06 con el código de cargo XQZ9, que ningún mapeo reconoce."
+    for kind in CostFinding.Kind.values:  # every sentence formats with the figures a finding keeps
+        finding.kind = kind
+        finding.details = {"share_pct": "6", "baseline_share_pct": "2", "downgraded": 1, "q_value": 0.0001}
+        finding.details |= {"references": 1}
+        with translation.override("es"):
+            assert "%(" not in finding.explanation()

@@ -152,3 +152,17 @@ def test_hostile_values_are_row_errors(acquirer, bad):
         fee_import([row], partner=acquirer, shape="records")
     assert [e.row for e in refused.value.errors] == [1]
     assert nothing_imported()
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("latin1.csv", "reference,date,amount\nAñ,2026-06-01,1\n".encode("latin-1")),
+        ("roto.parquet", b"PAR1 no parquet"),
+    ],
+)
+def test_an_unreadable_file_is_refused(acquirer, tmp_path, name, content):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(FeeImportRefused, match="cannot be read"):
+        fee_import(tmp_path / name, partner=acquirer, shape="records")
+    assert nothing_imported()
