@@ -18,15 +18,17 @@ from partners.models import Partner
 RULE_FIELDS = (*MATCH_KEYS, "fee_type", "rate_bps", "fixed_fee", "minimum_fee", "cap_fee", "priority")
 
 
-def _decimal(value, name: str, *, optional: bool = False) -> Decimal | None:
+def _decimal(value, name: str, index: int, *, optional: bool = False) -> Decimal | None:
     if value in (None, "") and optional:
         return None
     try:
         number = Decimal(str(value if value not in (None, "") else 0))
     except InvalidOperation:
-        raise ValidationError({name: _("Enter a number.")}) from None
+        number = Decimal("NaN")
     if not number.is_finite() or number < 0:
-        raise ValidationError({name: _("Enter a number of zero or more.")})
+        raise ValidationError(
+            {"rules": _("Rule %(n)d: %(field)s is a number of zero or more.") % {"n": index, "field": name}}
+        )
     return number
 
 
@@ -42,19 +44,30 @@ def _rule(card: RateCard, spec: dict, index: int) -> FeeRule:
         raise ValidationError({"rules": _("Rule %(n)d: unknown funding.") % {"n": index}})
     if spec.get("region", "") not in ("", *Region.values):
         raise ValidationError({"rules": _("Rule %(n)d: domestic or cross-border only.") % {"n": index}})
+    if any("\x00" in str(spec.get(key) or "") for key in MATCH_KEYS):
+        raise ValidationError({"rules": _("Rule %(n)d: keys are plain text.") % {"n": index}})
+    try:
+        priority = int(str(spec.get("priority") or 0))
+    except ValueError:
+        raise ValidationError({"rules": _("Rule %(n)d: the priority is a whole number.") % {"n": index}}) from None
     rule = FeeRule(
         rate_card=card,
         fee_type=spec["fee_type"],
-        rate_bps=_decimal(spec.get("rate_bps"), "rate_bps"),
-        fixed_fee=_decimal(spec.get("fixed_fee"), "fixed_fee"),
-        minimum_fee=_decimal(spec.get("minimum_fee"), "minimum_fee", optional=True),
-        cap_fee=_decimal(spec.get("cap_fee"), "cap_fee", optional=True),
-        priority=int(spec.get("priority") or 0),
+        rate_bps=_decimal(spec.get("rate_bps"), "rate_bps", index),
+        fixed_fee=_decimal(spec.get("fixed_fee"), "fixed_fee", index),
+        minimum_fee=_decimal(spec.get("minimum_fee"), "minimum_fee", index, optional=True),
+        cap_fee=_decimal(spec.get("cap_fee"), "cap_fee", index, optional=True),
+        priority=priority,
         **{key: str(spec.get(key) or "").strip() for key in MATCH_KEYS},
     )
     if rule.minimum_fee is not None and rule.cap_fee is not None and rule.cap_fee < rule.minimum_fee:
         raise ValidationError({"rules": _("Rule %(n)d: the cap is below the minimum.") % {"n": index}})
-    rule.full_clean(exclude=["rate_card"])
+    try:
+        rule.full_clean(exclude=["rate_card"])
+    except ValidationError as invalid:
+        raise ValidationError(
+            {"rules": _("Rule %(n)d: %(errors)s") % {"n": index, "errors": invalid.messages}}
+        ) from None
     return rule
 
 

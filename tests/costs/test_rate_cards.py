@@ -96,8 +96,9 @@ def test_expected_fee_with_minimum_and_cap():
 def test_bad_rules_are_refused_with_their_number(acquirer):
     with pytest.raises(ValidationError, match="Rule 2"):
         rate_card_create(partner=acquirer, effective_from=JUNE, rules=[RULES[0], {"fee_type": "tip", "rate_bps": "1"}])
-    with pytest.raises(ValidationError):
-        rate_card_create(partner=acquirer, effective_from=JUNE, rules=[{"fee_type": "fx", "rate_bps": "-1"}])
+    for bad in ({"rate_bps": "-1"}, {"rate_bps": "NaN"}, {"rate_bps": "1e30"}, {"priority": "alta"}, {"giro": "a\x00"}):
+        with pytest.raises(ValidationError, match="Rule 1"):
+            rate_card_create(partner=acquirer, effective_from=JUNE, rules=[{"fee_type": "fx", **bad}])
     assert not RateCard.objects.exists()
 
 
