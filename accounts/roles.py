@@ -42,6 +42,14 @@ _READ_ALL = [
     "monitoring.view_detectorrun",
     "monitoring.view_finding",
     "monitoring.view_suppression",
+    "costs.view_giro",
+    "costs.view_ratecard",
+    "costs.view_feerule",
+    "costs.view_feeimport",
+    "costs.view_invoiceline",
+    "costs.view_feerecord",
+    "costs.view_costthresholds",
+    "costs.view_costfinding",
 ]
 
 _ANALYST_WRITES = [
@@ -103,6 +111,7 @@ _LEAD_WRITES = [
     "monitoring.change_monitorsettings",
     "monitoring.delete_monitorsettings",
     "monitoring.delete_suppression",
+    "costs.approve_ratecard",  # rate cards are used by the checks once a lead approved them
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "webhooks",
     "alerts",
     "monitoring",
+    "costs",
 ]
 
 MIDDLEWARE = [

@@ -15,6 +15,8 @@ READ = {
     "monitoring.view_segment", "monitoring.view_authbucket", "monitoring.view_metricspull",
     "monitoring.view_monitorsettings", "monitoring.view_segmentmonitor", "monitoring.view_detectorrun",
     "monitoring.view_finding", "monitoring.view_suppression",
+    "costs.view_giro", "costs.view_ratecard", "costs.view_feerule", "costs.view_feeimport",
+    "costs.view_invoiceline", "costs.view_feerecord", "costs.view_costthresholds", "costs.view_costfinding",
 }  # fmt: skip
 ANALYST_WRITES = {
     "cases.add_incident", "cases.change_incident", "cases.add_merchant", "cases.change_merchant",
@@ -46,6 +48,7 @@ LEAD_WRITES = {
     "monitoring.change_monitorsettings",
     "monitoring.delete_monitorsettings",
     "monitoring.delete_suppression",
+    "costs.approve_ratecard",
 }
 
 

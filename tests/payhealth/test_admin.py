@@ -38,6 +38,9 @@ from cases.models import (
 )
 from cases.search import search
 from cases.services import incident_open
+from costs.importing import fee_import
+from costs.models import CostFinding, CostThresholds, FeeImport, FeeRecord, FeeRule, Giro, InvoiceLine, RateCard
+from costs.services import rate_card_create
 from monitoring.models import (
     AuthBucket,
     DetectorRun,
@@ -68,7 +71,7 @@ from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 pytestmark = pytest.mark.django_db
 
 User = get_user_model()
-OUR_APPS = ("accounts", "partners", "cases", "alerts", "webhooks", "monitoring")
+OUR_APPS = ("accounts", "partners", "cases", "alerts", "webhooks", "monitoring", "costs")
 INLINE_ONLY = {WorkingHours, Holiday, WebhookAttempt, SlaNotification}  # edited/shown on their parent's page
 # Django 5.2's admin refuses models with a composite primary key; a segment's page shows its buckets.
 NOT_REGISTERED = {AuthBucket}
@@ -77,6 +80,7 @@ READ_ONLY = {
     *(ApiToken, AlertReceipt, WebhookDelivery, Group),
     *(Segment, MetricsBatchReceipt, MetricsPull, ImportJob),
     *(MonitorSettings, SegmentMonitor, DetectorRun, Finding, Suppression),
+    *(Giro, RateCard, FeeRule, FeeImport, InvoiceLine, FeeRecord, CostThresholds, CostFinding),
 }
 # Never deleted in the admin: the desk's record, closed, deactivated or revoked instead.
 NEVER_DELETED = {Incident, PartnerEngagement, InvestigationNote, Merchant, Partner, SlaPolicy, NoticeTemplate, Profile}
@@ -214,6 +218,23 @@ def one_of_each(superuser, incident):
     Suppression.objects.create(
         segment=segment, start=start, end=start + timedelta(hours=2), reason="Mantenimiento", finding=finding
     )
+    acquirer = Partner.objects.create(code="adquirente-admin", name="Adquirente", kind="acquirer", country="MX")
+    card = rate_card_create(
+        partner=acquirer, effective_from=start.date(), rules=[{"fee_type": "interchange", "rate_bps": "45"}]
+    )
+    fee_import(
+        [{"period": "2026-01", "fee_code": "IC", "count": "2", "volume": "100", "amount": "0.45"}],
+        partner=acquirer, shape="invoice", mapping={"fee_codes": {"IC": "interchange"}},
+    )  # fmt: skip
+    fee_import(
+        [{"reference": "ARN-ADMIN-1", "date": "2026-01-05", "amount": "100", "interchange_fee": "0.45"}],
+        partner=acquirer, shape="records",
+    )  # fmt: skip
+    CostThresholds.objects.create(partner=acquirer)
+    CostFinding.objects.create(
+        kind="unknown_fee", partner=acquirer, period=start.date().replace(day=1), key="admin-check",
+        fee_code="ZZ", amount="1200.00", severity="low", rule=card.rules.first(), rate_card=card,
+    )  # fmt: skip
 
 
 def test_every_model_of_ours_is_registered():

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CostsConfig(AppConfig):
+    name = "costs"
+    verbose_name = _("Partner costs")
+    default_auto_field = "django.db.models.BigAutoField"

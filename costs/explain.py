@@ -1,0 +1,68 @@
+"""A cost finding in one sentence, in the reader's language, from the figures it keeps."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+
+
+def _cohort(finding) -> str:
+    return ", ".join(f"{key} {value}" for key, value in sorted(finding.cohort.items())) or _("all cohorts")
+
+
+def finding_explanation(finding) -> str:
+    figures = {
+        "partner": finding.partner,
+        "period": finding.period.strftime("%Y-%m"),
+        "cohort": _cohort(finding),
+        "fee": finding.get_fee_type_display() or finding.fee_code,
+        "count": finding.count,
+        "volume": finding.volume,
+        "expected_bps": finding.expected_bps,
+        "billed_bps": finding.billed_bps,
+        "delta_bps": finding.delta_bps,
+        "expected": finding.expected_amount,
+        "billed": finding.billed_amount,
+        "amount": finding.amount,
+        "currency": finding.currency,
+        "version": finding.rate_card_version,
+        **{key: value for key, value in finding.details.items() if not isinstance(value, list | dict)},
+    }
+    kind = finding.Kind
+    if finding.kind == kind.RATE_DEVIATION:
+        text = _(
+            "%(partner)s billed %(fee)s at %(billed_bps)s bps for %(cohort)s in %(period)s where rate card "
+            "version %(version)s gives %(expected_bps)s bps: %(billed)s billed against %(expected)s expected "
+            "on %(count)s transactions and %(volume)s %(currency)s, a difference of %(amount)s %(currency)s."
+        )
+    elif finding.kind == kind.COST_REGRESSION:
+        text = _(
+            "%(partner)s billed %(fee)s at %(billed_bps)s bps for %(cohort)s in %(period)s, up from a median of "
+            "%(expected_bps)s bps over the previous three months with no rate card change: %(amount)s "
+            "%(currency)s more on %(volume)s %(currency)s."
+        )
+    elif finding.kind == kind.DOWNGRADE_SPIKE:
+        text = _(
+            "Downgraded transactions of %(partner)s for %(cohort)s rose to %(share_pct)s %% in %(period)s from "
+            "%(baseline_share_pct)s %% before (%(downgraded)s of %(count)s, q = %(q_value).2g); the excess "
+            "downgrades cost about %(amount)s %(currency)s."
+        )
+    elif finding.kind == kind.DUPLICATE_FEE:
+        text = _(
+            "%(partner)s billed %(fee)s twice or more for %(references)s references in %(period)s: %(count)s "
+            "extra charges, %(amount)s %(currency)s."
+        )
+    elif finding.kind == kind.UNKNOWN_FEE:
+        text = _(
+            "%(partner)s billed %(amount)s %(currency)s in %(period)s under fee code %(fee)s, which no mapping names."
+        )
+    elif finding.kind == kind.CROSS_BORDER_MISCLASS:
+        text = _(
+            "%(partner)s charged a cross-border fee on %(count)s transactions in %(period)s whose issuer and "
+            "merchant are in the same country (%(cohort)s): %(amount)s %(currency)s."
+        )
+    else:
+        text = _(
+            "%(partner)s billed interchange of %(amount)s %(currency)s (%(billed_bps)s bps) in %(period)s on "
+            "%(cohort)s, a giro without interchange."
+        )
+    return text % figures

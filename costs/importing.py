@@ -1,0 +1,381 @@
+"""Importing partner billing: invoice lines or transaction fee records, from CSV, Parquet or rows.
+
+One call imports one file whole or nothing: every row is read and checked (up to MAX_ERRORS
+errors are reported, each with its row number: row 1 is the first row under the header) and the
+valid rows are copied (PostgreSQL COPY) in chunks inside one transaction that rolls back when any
+row was bad. A card number in any cell, mapped or not, or in a column name refuses the file with
+its row. A file whose SHA-256 was imported before is refused. docs/costs.md lists the columns.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from django.db import IntegrityError, connection, transaction
+from django.utils.translation import gettext as _
+
+from costs.models import FEE_COLUMNS, MATCH_KEYS, FeeImport, FeeType, Funding, Region
+from monitoring.importing import cell_value, file_records
+from monitoring.rows import holds_card_number
+from payhealth.pan import CARD_NUMBER_MESSAGE
+
+CHUNK_ROWS = 5000
+UNREADABLE = (UnicodeDecodeError, csv.Error, ValueError, OSError)  # pyarrow's errors derive from the last two
+MAX_ERRORS = 100
+MAX_AMOUNT = Decimal("9999999999999999.9999")
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,59}$")
+_BIN = re.compile(r"^[0-9]{6,8}$")
+_LAST4 = re.compile(r"^[0-9]{4}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,63}$")
+_PERIOD = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+
+INVOICE_FIELDS = (
+    "period",
+    "period_start",
+    "period_end",
+    *MATCH_KEYS,
+    "fee_code",
+    "count",
+    "volume",
+    "amount",
+    "currency",
+)
+INVOICE_REQUIRED = ("fee_code", "amount")
+RECORD_FEES = tuple(FEE_COLUMNS.values())
+RECORD_FIELDS = (
+    "reference",
+    "date",
+    "bin",
+    "last4",
+    *MATCH_KEYS,
+    "issuer_country",
+    "merchant_country",
+    "amount",
+    "currency",
+    *RECORD_FEES,
+    "downgrade_reason",
+)
+RECORD_REQUIRED = ("reference", "date", "amount")
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # 0: the file as a whole
+    column: str
+    message: str
+
+    def __str__(self):
+        if self.row:
+            return _("Row %(row)d, %(column)s: %(message)s") % {
+                "row": self.row,
+                "column": self.column,
+                "message": self.message,
+            }
+        return f"{self.column}: {self.message}" if self.column else self.message
+
+
+class FeeImportRefused(Exception):
+    """Nothing was imported; `errors` says why, row by row."""
+
+    def __init__(self, errors: list[RowError]):
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors[:5]))
+
+
+class _Bad(Exception):
+    pass
+
+
+def _text(value, *, limit: int = 120) -> str:
+    if value is None:
+        return ""
+    text = (value if isinstance(value, str) else str(value)).strip()
+    if len(text) > limit or "\x00" in text:
+        raise _Bad(_("Too long, or not text."))
+    return text
+
+
+def _decimal(value, *, required: bool = False, signed: bool = True) -> Decimal:
+    text = _text(value, limit=40).replace(",", "")
+    if not text:
+        if required:
+            raise _Bad(_("This field is required."))
+        return Decimal(0)
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise _Bad(_("Enter a number.")) from None
+    if not number.is_finite() or abs(number) > MAX_AMOUNT or number.as_tuple().exponent < -4:
+        raise _Bad(_("Enter a number with at most 4 decimals."))
+    if not signed and number < 0:
+        raise _Bad(_("Enter a number of zero or more."))
+    return number
+
+
+def _count(value) -> int:
+    text = _text(value, limit=20)
+    if not text:
+        return 0
+    if not text.isascii() or not text.isdigit() or int(text) > 2**62:
+        raise _Bad(_("Enter a whole number of zero or more."))
+    return int(text)
+
+
+def _date(value) -> date:
+    text = _text(value, limit=32)[:10]
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _Bad(_("Enter a date as YYYY-MM-DD.")) from None
+
+
+def _pattern(value, pattern: re.Pattern, *, upper: bool = False) -> str:
+    text = _text(value, limit=64)
+    if upper:
+        text = text.upper()
+    if text and not pattern.match(text):
+        raise _Bad(_("Not a valid value."))
+    return text
+
+
+def _choice(value, allowed) -> str:
+    text = _text(value, limit=30).lower().replace("-", "_").replace(" ", "_")
+    if text and text not in allowed:
+        raise _Bad(_("Choose one of %(choices)s.") % {"choices": ", ".join(allowed)})
+    return text
+
+
+_FUNDING = tuple(Funding.values)
+_REGION = tuple(Region.values)
+
+
+def _key_text(value) -> str:
+    return _text(value, limit=40).lower()
+
+
+def _funding(value) -> str:
+    return _choice(value, _FUNDING)
+
+
+def _region(value) -> str:
+    return _choice(value, _REGION)
+
+
+_COHORT_PARSERS = tuple((key, {"funding": _funding, "region": _region}.get(key, _key_text)) for key in MATCH_KEYS)
+
+
+def _cohort(get) -> dict:
+    return {key: get(key, parse) for key, parse in _COHORT_PARSERS}
+
+
+def _invoice_row(get, fee_codes: dict[str, str]) -> tuple:
+    period = get("period", lambda v: _text(v, limit=20))
+    start = get("period_start", lambda v: _date(v) if _text(v) else None)
+    end = get("period_end", lambda v: _date(v) if _text(v) else None)
+    if start is None and period:
+        found = _PERIOD.match(period)
+        try:
+            day = date(int(found[1]), int(found[2]), 1) if found else _date(period).replace(day=1)
+        except (_Bad, ValueError):
+            raise _Bad(_("Enter the period as YYYY-MM.")) from None
+        start = day
+        end = end or day.replace(day=calendar.monthrange(day.year, day.month)[1])
+    if start is None or end is None:
+        raise _Bad(_("Give the period (YYYY-MM) or its first and last days."))
+    if end < start:
+        raise _Bad(_("The period ends before it starts."))
+    cohort = _cohort(get)
+    code = get("fee_code", lambda v: _pattern(v, _CODE)) or ""
+    fee_type = fee_codes.get(code, fee_codes.get(code.lower(), code.lower() if code.lower() in FeeType.values else ""))
+    return (
+        start,
+        end,
+        *(cohort[key] for key in MATCH_KEYS),
+        code,
+        fee_type,
+        get("count", _count),
+        get("volume", lambda v: _decimal(v, signed=False)),
+        get("amount", lambda v: _decimal(v, required=True)),
+        get("currency", lambda v: _pattern(v, _CURRENCY, upper=True)) or "MXN",
+    )
+
+
+def _record_row(get) -> tuple:
+    reference = get("reference", lambda v: _pattern(v, _REFERENCE))
+    if reference == "":
+        raise _Bad(_("This field is required."))
+    cohort = _cohort(get)
+    return (
+        reference,
+        get("date", _date),
+        get("bin", lambda v: _pattern(v, _BIN)),
+        get("last4", lambda v: _pattern(v, _LAST4)),
+        *(cohort[key] for key in MATCH_KEYS),
+        get("issuer_country", lambda v: _pattern(v, _COUNTRY, upper=True)),
+        get("merchant_country", lambda v: _pattern(v, _COUNTRY, upper=True)),
+        get("amount", lambda v: _decimal(v, required=True, signed=False)),
+        get("currency", lambda v: _pattern(v, _CURRENCY, upper=True)) or "MXN",
+        *(get(name, _decimal) for name in RECORD_FEES),
+        get("downgrade_reason", lambda v: _text(v, limit=120)),
+    )
+
+
+INVOICE_COLUMNS = (
+    "period_start",
+    "period_end",
+    *MATCH_KEYS,
+    "fee_code",
+    "fee_type",
+    "count",
+    "volume",
+    "amount",
+    "currency",
+)
+RECORD_COLUMNS = (
+    "reference",
+    "txn_date",
+    "bin_prefix",
+    "last4",
+    *MATCH_KEYS,
+    "issuer_country",
+    "merchant_country",
+    "amount",
+    "currency",
+    *RECORD_FEES,
+    "downgrade_reason",
+)
+
+
+def _source(path_or_rows) -> tuple[str, str, list[str], Iterator[tuple[int, dict]]]:
+    """(sha256, file name, header, records numbered from 1)."""
+    if isinstance(path_or_rows, str | Path):
+        path = Path(path_or_rows)
+        if path.suffix.lower() in (".xlsx", ".xls"):
+            raise FeeImportRefused([RowError(0, "", _("Send CSV or Parquet files."))])
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _kind, header, records = file_records(path)
+        return digest.hexdigest(), path.name, header, ((n, rec) for n, (_line, rec) in enumerate(records, start=1))
+    rows = list(path_or_rows)
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
+    header = list(dict.fromkeys(key for row in rows[:1] for key in row))
+    return digest, "", header, ((n, {k: cell_value(v) for k, v in row.items()}) for n, row in enumerate(rows, start=1))
+
+
+def fee_import(
+    path_or_rows: str | Path | Iterable[dict],
+    *,
+    partner,
+    shape: str,
+    mapping: dict | None = None,
+    actor=None,
+) -> FeeImport:
+    """Import a file (CSV or Parquet path) or an iterable of dicts, whole or not at all.
+
+    `mapping` = {"columns": {field: column}, "fee_codes": {partner's fee code: fee type}}; a field
+    the columns leave out is read from the column of its own name; a fee code not mapped (and not
+    itself a fee type's name) is stored with an empty fee type, which the checks report.
+    Raises FeeImportRefused listing the errors."""
+    if shape not in FeeImport.Shape.values:
+        raise FeeImportRefused([RowError(0, "shape", _("Choose invoice or records."))])
+    mapping = mapping or {}
+    fields = INVOICE_FIELDS if shape == FeeImport.Shape.INVOICE else RECORD_FIELDS
+    required = INVOICE_REQUIRED if shape == FeeImport.Shape.INVOICE else RECORD_REQUIRED
+    columns = {name: name for name in fields} | dict(mapping.get("columns") or {})
+    fee_codes = {str(k): v for k, v in (mapping.get("fee_codes") or {}).items() if v in FeeType.values}
+    try:
+        sha256, file_name, header, records = _source(path_or_rows)
+    except UNREADABLE:
+        raise FeeImportRefused([RowError(0, "", _("The file cannot be read as CSV or Parquet."))]) from None
+    for column in header:
+        if holds_card_number(column):
+            raise FeeImportRefused([RowError(0, "", str(CARD_NUMBER_MESSAGE))])
+    missing = [columns[name] for name in required if columns[name] not in header]
+    if header and missing:
+        raise FeeImportRefused([RowError(0, c, _("The file has no such column.")) for c in missing])
+    if FeeImport.objects.filter(sha256=sha256).exists():
+        raise FeeImportRefused([RowError(0, "", _("This file was imported before."))])
+    errors: list[RowError] = []
+    table = "costs_invoiceline" if shape == FeeImport.Shape.INVOICE else "costs_feerecord"
+    names = INVOICE_COLUMNS if shape == FeeImport.Shape.INVOICE else RECORD_COLUMNS
+    try:
+        with transaction.atomic():
+            fee_import_row = FeeImport.objects.create(
+                partner=partner, sha256=sha256, shape=shape, file_name=file_name[:255], imported_by=actor
+            )
+            chunk: list[tuple] = []
+            rows = 0
+            for number, record in _readable(records, errors):
+                rows = number
+                row = _read(number, record, columns, shape, fee_codes, errors)
+                if row is not None and not errors:
+                    chunk.append((fee_import_row.pk, partner.pk, number, *row))
+                    if len(chunk) == CHUNK_ROWS:
+                        _copy(table, names, chunk)
+                        chunk = []
+                if len(errors) >= MAX_ERRORS:
+                    break
+            if errors:
+                raise FeeImportRefused(errors)
+            if rows == 0:
+                raise FeeImportRefused([RowError(0, "", _("The file has no rows."))])
+            if chunk:
+                _copy(table, names, chunk)
+            fee_import_row.rows = rows
+            fee_import_row.save(update_fields=["rows"])
+    except IntegrityError:  # the same file, imported at the same moment by someone else
+        raise FeeImportRefused([RowError(0, "", _("This file was imported before."))]) from None
+    return fee_import_row
+
+
+def _readable(records, errors: list) -> Iterator[tuple[int, dict]]:
+    """The records until the file stops being readable (a wrong encoding, a broken Parquet page)."""
+    number = 0
+    try:
+        for number, record in records:
+            yield number, record
+    except UNREADABLE:
+        errors.append(RowError(number + 1, "", _("The file cannot be read as CSV or Parquet.")))
+
+
+def _read(number: int, record: dict, columns: dict, shape: str, fee_codes: dict, errors: list) -> tuple | None:
+    for column, value in record.items():
+        if holds_card_number(value):
+            errors.append(RowError(number, column or "", str(CARD_NUMBER_MESSAGE)))
+            return None
+    bad = []
+
+    def get(name, parse):
+        try:
+            return parse(record.get(columns[name]))
+        except _Bad as problem:
+            bad.append(RowError(number, columns[name], str(problem)))
+            return None
+
+    try:
+        row = _invoice_row(get, fee_codes) if shape == FeeImport.Shape.INVOICE else _record_row(get)
+    except _Bad as problem:
+        bad.append(RowError(number, "", str(problem)))
+        row = None
+    errors.extend(bad)
+    return None if bad else row
+
+
+def _copy(table: str, names: tuple[str, ...], rows: list[tuple]) -> None:
+    columns = ", ".join(("fee_import_id", "partner_id", "row", *names))
+    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)

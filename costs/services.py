@@ -1,0 +1,143 @@
+"""Rate cards: create a draft version, approve it (a lead; an approved card never changes, and it
+supersedes the partner's earlier versions from its effective date)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from costs.models import MATCH_KEYS, FeeRule, FeeType, Funding, RateCard, Region
+from partners.models import Partner
+
+RULE_FIELDS = (*MATCH_KEYS, "fee_type", "rate_bps", "fixed_fee", "minimum_fee", "cap_fee", "priority")
+
+
+def _decimal(value, name: str, index: int, *, optional: bool = False) -> Decimal | None:
+    if value in (None, "") and optional:
+        return None
+    try:
+        number = Decimal(str(value if value not in (None, "") else 0))
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite() or number < 0:
+        raise ValidationError(
+            {"rules": _("Rule %(n)d: %(field)s is a number of zero or more.") % {"n": index, "field": name}}
+        )
+    return number
+
+
+def _rule(card: RateCard, spec: dict, index: int) -> FeeRule:
+    unknown = set(spec) - set(RULE_FIELDS)
+    if unknown:
+        raise ValidationError(
+            {"rules": _("Rule %(n)d: unknown fields %(fields)s.") % {"n": index, "fields": sorted(unknown)}}
+        )
+    if spec.get("fee_type") not in FeeType.values:
+        raise ValidationError({"rules": _("Rule %(n)d: choose a fee type.") % {"n": index}})
+    if spec.get("funding", "") not in ("", *Funding.values):
+        raise ValidationError({"rules": _("Rule %(n)d: unknown funding.") % {"n": index}})
+    if spec.get("region", "") not in ("", *Region.values):
+        raise ValidationError({"rules": _("Rule %(n)d: domestic or cross-border only.") % {"n": index}})
+    if any("\x00" in str(spec.get(key) or "") for key in MATCH_KEYS):
+        raise ValidationError({"rules": _("Rule %(n)d: keys are plain text.") % {"n": index}})
+    try:
+        priority = int(str(spec.get("priority") or 0))
+    except ValueError:
+        raise ValidationError({"rules": _("Rule %(n)d: the priority is a whole number.") % {"n": index}}) from None
+    rule = FeeRule(
+        rate_card=card,
+        fee_type=spec["fee_type"],
+        rate_bps=_decimal(spec.get("rate_bps"), "rate_bps", index),
+        fixed_fee=_decimal(spec.get("fixed_fee"), "fixed_fee", index),
+        minimum_fee=_decimal(spec.get("minimum_fee"), "minimum_fee", index, optional=True),
+        cap_fee=_decimal(spec.get("cap_fee"), "cap_fee", index, optional=True),
+        priority=priority,
+        **{key: str(spec.get(key) or "").strip() for key in MATCH_KEYS},
+    )
+    if rule.minimum_fee is not None and rule.cap_fee is not None and rule.cap_fee < rule.minimum_fee:
+        raise ValidationError({"rules": _("Rule %(n)d: the cap is below the minimum.") % {"n": index}})
+    try:
+        rule.full_clean(exclude=["rate_card"])
+    except ValidationError as invalid:
+        raise ValidationError(
+            {"rules": _("Rule %(n)d: %(errors)s") % {"n": index, "errors": invalid.messages}}
+        ) from None
+    return rule
+
+
+@transaction.atomic
+def rate_card_create(
+    *,
+    partner: Partner,
+    effective_from: date,
+    rules: list[dict],
+    actor=None,
+    currency: str = "MXN",
+    notes: str = "",
+) -> RateCard:
+    """A new draft version of the partner's rate card with its rules (each a dict of FeeRule fields)."""
+    Partner.objects.select_for_update().get(pk=partner.pk)  # versions numbered one at a time
+    version = (RateCard.objects.filter(partner=partner).aggregate(v=Max("version"))["v"] or 0) + 1
+    card = RateCard(
+        partner=partner,
+        version=version,
+        effective_from=effective_from,
+        currency=currency,
+        notes=notes,
+        created_by=actor,
+    )
+    card.full_clean()
+    card.save()
+    built = [_rule(card, spec, n) for n, spec in enumerate(rules, start=1)]
+    for rule in built:
+        rule.save()
+    return card
+
+
+def _draft(card: RateCard) -> None:
+    if card.state != RateCard.State.DRAFT:
+        raise ValidationError(_("An approved or retired rate card never changes: create a new version."))
+
+
+@transaction.atomic
+def fee_rule_add(*, rate_card: RateCard, actor=None, **spec) -> FeeRule:
+    card = RateCard.objects.select_for_update().get(pk=rate_card.pk)
+    _draft(card)
+    rule = _rule(card, spec, card.rules.count() + 1)
+    rule.save()
+    return rule
+
+
+@transaction.atomic
+def rate_card_approve(*, rate_card: RateCard, actor) -> RateCard:
+    """A lead approves a draft (never their own): from its effective date it supersedes the
+    partner's earlier versions (their `effective_to` ends there) and retires approved versions
+    that would start on or after it."""
+    if actor is None or not actor.has_perm("costs.approve_ratecard"):
+        raise PermissionDenied(_("Only a lead approves rate cards."))
+    card = RateCard.objects.select_for_update().get(pk=rate_card.pk)
+    _draft(card)
+    if card.created_by_id is not None and card.created_by_id == actor.pk:
+        raise PermissionDenied(_("A rate card is approved by another lead than its author."))
+    if not card.rules.exists():
+        raise ValidationError(_("A rate card without rules cannot be approved."))
+    others = RateCard.objects.select_for_update().filter(partner=card.partner, state=RateCard.State.APPROVED)
+    now = timezone.now()
+    for other in others:
+        if other.effective_from >= card.effective_from:
+            other.state = RateCard.State.RETIRED
+            other.save(update_fields=["state"])
+        elif other.effective_to is None or other.effective_to > card.effective_from:
+            other.effective_to = card.effective_from
+            other.save(update_fields=["effective_to"])
+    card.state = RateCard.State.APPROVED
+    card.approved_by = actor
+    card.approved_at = now
+    card.save(update_fields=["state", "approved_by", "approved_at"])
+    return card
