@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from cases.models.incident import CardNetwork
 from monitoring.models import EntryMode, Funding, MetricsPull, Segment
+from payhealth.api.fields import DateTimeField
 from payhealth.api.serializers import ModelSerializer, Serializer
 
 COUNT = {"min_value": 0, "max_value": 2**31 - 1}
@@ -35,7 +36,7 @@ class BucketRowSerializer(Serializer):
     country = serializers.RegexField(r"^[A-Z]{2}$", required=False, allow_blank=True, help_text="ISO 3166 alpha-2.")
     funding = serializers.ChoiceField(choices=Funding.choices, required=False, allow_blank=True)
     entry_mode = serializers.ChoiceField(choices=EntryMode.choices, required=False, allow_blank=True)
-    bucket_start = serializers.DateTimeField(
+    bucket_start = DateTimeField(
         help_text="Start of the bucket with its offset, aligned to PAYHEALTH_METRICS_BUCKET_MINUTES in UTC."
     )
     attempts = serializers.IntegerField(**COUNT)
@@ -116,14 +117,12 @@ class MetricsPullSerializer(ModelSerializer):
 
 
 class SeriesQuerySerializer(Serializer):
-    start = serializers.DateTimeField(
-        help_text="ISO 8601 with an offset; default: 24 hours before `end`.", required=False
-    )
-    end = serializers.DateTimeField(help_text="ISO 8601 with an offset (exclusive); default: now.", required=False)
+    start = DateTimeField(help_text="ISO 8601 with an offset; default: 24 hours before `end`.", required=False)
+    end = DateTimeField(help_text="ISO 8601 with an offset (exclusive); default: now.", required=False)
 
 
 class SeriesBucketSerializer(Serializer):
-    bucket_start = serializers.DateTimeField()
+    bucket_start = DateTimeField()
     attempts = serializers.IntegerField()
     approvals = serializers.IntegerField()
     soft_declines = serializers.IntegerField()
@@ -140,14 +139,14 @@ class SeriesBucketSerializer(Serializer):
     amount_approved = serializers.DecimalField(max_digits=18, decimal_places=2, coerce_to_string=True)
     currency = serializers.CharField()
     decline_codes = DeclineCodesField(child=serializers.IntegerField(min_value=0))
-    updated_at = serializers.DateTimeField()
+    updated_at = DateTimeField()
 
 
 class SeriesSerializer(Serializer):
     segment = serializers.IntegerField()
     bucket_minutes = serializers.IntegerField()
-    start = serializers.DateTimeField()
-    end = serializers.DateTimeField()
+    start = DateTimeField()
+    end = DateTimeField()
     buckets = SeriesBucketSerializer(many=True)
 
 

@@ -204,8 +204,10 @@ def test_a_series_longer_than_31_days_or_backwards_is_refused(api, data):
     too_long = api.get(url, {"start": "2026-01-01T00:00:00Z", "end": "2026-03-01T00:00:00Z"})
     backwards = api.get(url, {"start": "2026-03-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"})
     not_a_date = api.get(url, {"start": "yesterday"})
+    before_1970 = api.get(url, {"start": "0165-01-20T20:03:39-06:36", "end": "0165-01-21T20:03:39-06:36"})
 
-    assert [r.status_code for r in (too_long, backwards, not_a_date)] == [400, 400, 400]
+    assert [r.status_code for r in (too_long, backwards, not_a_date, before_1970)] == [400, 400, 400, 400]
+    assert set(before_1970.json()["error"]["fields"]) == {"start", "end"}
     assert set(too_long.json()["error"]["fields"]) == {"end"}
     assert set(backwards.json()["error"]["fields"]) == {"start"}
 
