@@ -67,3 +67,27 @@ def make_monitor(segment: Segment, state: str = "ok") -> SegmentMonitor:
         segment=segment,
         defaults={"state": state, "baseline_rate": Decimal("0.93"), "observed_rate": Decimal("0.91")},
     )[0]
+
+
+def wire_row(row) -> dict:
+    """A generated row as a monitoring system posts it (JSON values)."""
+    return {
+        "merchant": row.merchant,
+        "network": row.network,
+        "bin_prefix": row.bin_prefix,
+        "issuer": row.issuer,
+        "route": row.route,
+        "country": row.country,
+        "funding": row.funding,
+        "entry_mode": row.entry_mode,
+        "bucket_start": row.bucket_start.isoformat(),
+        "attempts": row.attempts,
+        "approvals": row.approvals,
+        "soft_declines": row.soft_declines,
+        "hard_declines": row.hard_declines,
+        "errors": row.errors,
+        "amount_attempted": str(row.amount_attempted),
+        "amount_approved": str(row.amount_approved),
+        "currency": row.currency,
+        "decline_codes": row.decline_codes,
+    }

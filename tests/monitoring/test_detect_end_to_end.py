@@ -31,6 +31,7 @@ from monitoring.models import DetectorRun, Finding, FindingState
 from monitoring.services import buckets_upsert
 from partners.models import Partner
 from tests.factories import MerchantFactory, PartnerFactory, WebhookSubscriptionFactory
+from tests.monitoring.findings_support import wire_row
 from webhooks.models import WebhookDelivery
 from webhooks.selectors import SUBSCRIBED_TYPES_KEY
 
@@ -42,30 +43,6 @@ SEED = 7
 FOUR = Decimal("0.0001")
 OUTAGE_BUCKETS = 5  # three, then two more
 HEALTHY_BUCKETS = 16  # at most, for every finding to recover
-
-
-def _wire(row) -> dict:
-    """A generated row as a monitoring system posts it (JSON values)."""
-    return {
-        "merchant": row.merchant,
-        "network": row.network,
-        "bin_prefix": row.bin_prefix,
-        "issuer": row.issuer,
-        "route": row.route,
-        "country": row.country,
-        "funding": row.funding,
-        "entry_mode": row.entry_mode,
-        "bucket_start": row.bucket_start.isoformat(),
-        "attempts": row.attempts,
-        "approvals": row.approvals,
-        "soft_declines": row.soft_declines,
-        "hard_declines": row.hard_declines,
-        "errors": row.errors,
-        "amount_attempted": str(row.amount_attempted),
-        "amount_approved": str(row.amount_approved),
-        "currency": row.currency,
-        "decline_codes": row.decline_codes,
-    }
 
 
 def _outage_start(now: datetime) -> datetime:
@@ -102,7 +79,7 @@ class Replay:
         for week in range(1, WEEKS + 1):
             first = self.start - timedelta(weeks=week)
             story = OUTAGE_BUCKETS + HEALTHY_BUCKETS
-            rows = [_wire(row) for row in self._generate(first - 6 * STEP, first + (story + 2) * STEP)]
+            rows = [wire_row(row) for row in self._generate(first - 6 * STEP, first + (story + 2) * STEP)]
             buckets_upsert(rows, source="test", now=first + timedelta(hours=8))
             self.rows += rows
 
@@ -112,7 +89,7 @@ class Replay:
         )
 
     def post(self, start: datetime, end: datetime) -> list[dict]:
-        rows = [_wire(row) for row in self._generate(start, end)]
+        rows = [wire_row(row) for row in self._generate(start, end)]
         response = self.api.post(URL, rows, format="json", HTTP_IDEMPOTENCY_KEY=f"e2e-{start.isoformat()}")
         assert response.status_code == 200, response.content
         self.rows += rows
