@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from monitoring.models import Funding  # the same funding types as payment data
 from partners.models import Partner
 from payhealth.db import CardNumberFreeModel
 
@@ -26,12 +27,6 @@ class FeeType(models.TextChoices):
     CROSS_BORDER = "cross_border", _("Cross-border")
     FX = "fx", _("FX")
     OTHER = "other", _("Other")
-
-
-class Funding(models.TextChoices):
-    CREDIT = "credit", _("Credit")
-    DEBIT = "debit", _("Debit")
-    PREPAID = "prepaid", _("Prepaid")
 
 
 class Region(models.TextChoices):
