@@ -50,6 +50,9 @@ _READ_ALL = [
     "costs.view_feerecord",
     "costs.view_costthresholds",
     "costs.view_costfinding",
+    "costs.view_feeimportmapping",
+    "costs.view_billingcase",
+    "costs.view_creditnote",
 ]
 
 _ANALYST_WRITES = [
@@ -70,6 +73,15 @@ _ANALYST_WRITES = [
     "monitoring.submit_metrics",  # payment data, likewise: posted with a desk user's token or imported
     "monitoring.decide_finding",  # triage what the detector raises: suppress, false positive, open an incident
     "monitoring.add_suppression",
+    # Partner billing: import it, check it, confirm or dismiss findings, dispute them and record credits.
+    "costs.add_feeimport",
+    "costs.add_feeimportmapping",
+    "costs.change_feeimportmapping",
+    "costs.run_costs_check",
+    "costs.change_costfinding",
+    "costs.add_billingcase",
+    "costs.change_billingcase",
+    "costs.add_creditnote",
 ]
 
 _PARTNER_MANAGER_WRITES = [
@@ -96,6 +108,12 @@ _PARTNER_MANAGER_WRITES = [
     "webhooks.change_webhooksubscription",
     "webhooks.delete_webhooksubscription",
     "webhooks.view_webhookdelivery",
+    # Rate cards are drafted by whoever negotiates with the partner; a lead approves them.
+    "costs.add_ratecard",
+    "costs.change_ratecard",
+    "costs.add_feerule",
+    "costs.change_feerule",
+    "costs.delete_feerule",
 ]
 
 _LEAD_WRITES = [
@@ -112,6 +130,7 @@ _LEAD_WRITES = [
     "monitoring.delete_monitorsettings",
     "monitoring.delete_suppression",
     "costs.approve_ratecard",  # rate cards are used by the checks once a lead approved them
+    "costs.change_costthresholds",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

@@ -4,7 +4,19 @@ and the checks."""
 
 from django.contrib import admin
 
-from costs.models import CostFinding, CostThresholds, FeeImport, FeeRecord, FeeRule, Giro, InvoiceLine, RateCard
+from costs.models import (
+    BillingCase,
+    CostFinding,
+    CostThresholds,
+    CreditNote,
+    FeeImport,
+    FeeImportMapping,
+    FeeRecord,
+    FeeRule,
+    Giro,
+    InvoiceLine,
+    RateCard,
+)
 from payhealth.admin_forms import ReadOnlyAdminMixin
 
 
@@ -78,3 +90,29 @@ class CostFindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     list_filter = ("kind", "severity", "state")
     list_select_related = ("partner",)
+
+
+@admin.register(FeeImportMapping)
+class FeeImportMappingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("partner", "shape", "updated_by", "updated_at")
+    list_select_related = ("partner", "updated_by")
+
+
+class CreditNoteInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = CreditNote
+    extra = 0
+    fields = ("reference", "amount", "currency", "issued_on", "recorded_by", "recorded_at")
+    readonly_fields = fields
+
+
+@admin.register(BillingCase)
+class BillingCaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("incident", "partner", "period", "amount_disputed", "currency", "dispute_deadline")
+    list_select_related = ("incident", "partner")
+    inlines = [CreditNoteInline]
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("billing_case", "reference", "amount", "currency", "issued_on", "recorded_by")
+    list_select_related = ("billing_case__partner", "recorded_by")

@@ -417,12 +417,21 @@ class CostFinding(models.Model):
     details = models.JSONField(_("details"), default=dict, blank=True)
     sample_references = models.JSONField(_("sample references"), default=list, blank=True)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.OPEN)
+    billing_case = models.ForeignKey(
+        "costs.BillingCase",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="findings",
+        verbose_name=_("billing case"),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("cost finding")
         verbose_name_plural = _("cost findings")
         ordering = ["-period", "-amount"]
+        permissions = [("run_costs_check", _("Can run the cost checks"))]
         indexes = [models.Index(fields=["partner", "period", "state"], name="costfinding_partner_period_idx")]
         constraints = [
             models.UniqueConstraint(fields=["key"], condition=Q(state="open"), name="costfinding_one_open_per_key"),
@@ -441,3 +450,125 @@ class CostFinding(models.Model):
         from costs.explain import finding_explanation
 
         return finding_explanation(self)
+
+
+class FeeImportMapping(CardNumberFreeModel, models.Model):
+    """How one partner's files of one shape name their columns and fee codes: saved once, reused."""
+
+    partner = models.ForeignKey(
+        Partner, on_delete=models.CASCADE, related_name="fee_import_mappings", verbose_name=_("partner")
+    )
+    shape = models.CharField(_("shape"), max_length=10, choices=FeeImport.Shape.choices)
+    columns = models.JSONField(_("columns"), default=dict, blank=True, help_text=_("Field → the file's column."))
+    fee_codes = models.JSONField(_("fee codes"), default=dict, blank=True, help_text=_("Partner's code → fee type."))
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("updated by"),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("import column mapping")
+        verbose_name_plural = _("import column mappings")
+        ordering = ["partner__name", "shape"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "shape"],
+                name="feeimportmapping_one_per_partner_shape",
+                violation_error_message=_("This partner already has a mapping for this shape."),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.partner} · {self.get_shape_display()}"
+
+    def as_mapping(self) -> dict:
+        """The `mapping` argument of `fee_import`."""
+        return {"columns": dict(self.columns or {}), "fee_codes": dict(self.fee_codes or {})}
+
+
+class BillingCase(CardNumberFreeModel, models.Model):
+    """A dispute with a partner about what it billed, worked as an incident of category cost-rate regression.
+
+    The findings it disputes point at it; the amount in dispute is theirs at opening (editable by the
+    desk), the deadline is the last day the partner's dispute window allows; what the partner credits
+    back is recorded as credit notes.
+    """
+
+    incident = models.OneToOneField(
+        "cases.Incident", on_delete=models.CASCADE, related_name="billing_case", verbose_name=_("incident")
+    )
+    partner = models.ForeignKey(
+        Partner, on_delete=models.PROTECT, related_name="billing_cases", verbose_name=_("partner")
+    )
+    period = models.DateField(_("period"), help_text=_("The first day of the month billed."))
+    currency = models.CharField(_("currency"), max_length=3, default="MXN", validators=[ISO_CURRENCY])
+    amount_disputed = models.DecimalField(
+        _("amount in dispute"), max_digits=20, decimal_places=2, validators=[MinValueValidator(0)]
+    )
+    dispute_deadline = models.DateField(_("dispute deadline"))
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("opened by"),
+    )
+    opened_at = models.DateTimeField(_("opened at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("billing case")
+        verbose_name_plural = _("billing cases")
+        ordering = ["-opened_at"]
+        indexes = [models.Index(fields=["partner", "period"], name="billingcase_partner_period_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_disputed__gte=0), name="billingcase_amount_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.partner} · {self.period:%Y-%m} · {self.currency} {self.amount_disputed}"
+
+
+class CreditNote(CardNumberFreeModel, models.Model):
+    """What a partner credited back on a billing case: its credit note (or corrected invoice) number."""
+
+    billing_case = models.ForeignKey(
+        BillingCase, on_delete=models.CASCADE, related_name="credit_notes", verbose_name=_("billing case")
+    )
+    reference = models.CharField(_("credit note number"), max_length=80)
+    amount = models.DecimalField(
+        _("amount credited"), max_digits=20, decimal_places=2, validators=[MinValueValidator(0)]
+    )
+    currency = models.CharField(_("currency"), max_length=3, default="MXN", validators=[ISO_CURRENCY])
+    issued_on = models.DateField(_("issued on"))
+    note = models.TextField(_("note"), blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("credit note")
+        verbose_name_plural = _("credit notes")
+        ordering = ["billing_case", "issued_on", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["billing_case", "reference"],
+                name="creditnote_unique_reference",
+                violation_error_message=_("This credit note is already recorded on the case."),
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="creditnote_amount_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.reference} · {self.currency} {self.amount}"

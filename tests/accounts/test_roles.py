@@ -17,6 +17,7 @@ READ = {
     "monitoring.view_finding", "monitoring.view_suppression",
     "costs.view_giro", "costs.view_ratecard", "costs.view_feerule", "costs.view_feeimport",
     "costs.view_invoiceline", "costs.view_feerecord", "costs.view_costthresholds", "costs.view_costfinding",
+    "costs.view_feeimportmapping", "costs.view_billingcase", "costs.view_creditnote",
 }  # fmt: skip
 ANALYST_WRITES = {
     "cases.add_incident", "cases.change_incident", "cases.add_merchant", "cases.change_merchant",
@@ -24,6 +25,8 @@ ANALYST_WRITES = {
     "cases.add_partnerengagement", "cases.change_partnerengagement", "cases.add_investigationnote",
     "cases.change_investigationnote", "cases.add_correspondence", "cases.change_correspondence",
     "alerts.submit_alert", "monitoring.submit_metrics", "monitoring.decide_finding", "monitoring.add_suppression",
+    "costs.add_feeimport", "costs.add_feeimportmapping", "costs.change_feeimportmapping", "costs.run_costs_check",
+    "costs.change_costfinding", "costs.add_billingcase", "costs.change_billingcase", "costs.add_creditnote",
 }  # fmt: skip
 MANAGER_WRITES = {
     "partners.add_partner", "partners.change_partner", "partners.add_partnercontact",
@@ -34,6 +37,7 @@ MANAGER_WRITES = {
     "cases.send_correspondence", "cases.triage_correspondence",
     "webhooks.view_webhooksubscription", "webhooks.add_webhooksubscription",
     "webhooks.change_webhooksubscription", "webhooks.delete_webhooksubscription", "webhooks.view_webhookdelivery",
+    "costs.add_ratecard", "costs.change_ratecard", "costs.add_feerule", "costs.change_feerule", "costs.delete_feerule",
 }  # fmt: skip
 LEAD_WRITES = {
     "cases.approve_correspondence",
@@ -49,6 +53,7 @@ LEAD_WRITES = {
     "monitoring.delete_monitorsettings",
     "monitoring.delete_suppression",
     "costs.approve_ratecard",
+    "costs.change_costthresholds",
 }
 
 

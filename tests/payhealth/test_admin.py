@@ -39,7 +39,19 @@ from cases.models import (
 from cases.search import search
 from cases.services import incident_open
 from costs.importing import fee_import
-from costs.models import CostFinding, CostThresholds, FeeImport, FeeRecord, FeeRule, Giro, InvoiceLine, RateCard
+from costs.models import (
+    BillingCase,
+    CostFinding,
+    CostThresholds,
+    CreditNote,
+    FeeImport,
+    FeeImportMapping,
+    FeeRecord,
+    FeeRule,
+    Giro,
+    InvoiceLine,
+    RateCard,
+)
 from costs.services import rate_card_create
 from monitoring.models import (
     AuthBucket,
@@ -81,6 +93,7 @@ READ_ONLY = {
     *(Segment, MetricsBatchReceipt, MetricsPull, ImportJob),
     *(MonitorSettings, SegmentMonitor, DetectorRun, Finding, Suppression),
     *(Giro, RateCard, FeeRule, FeeImport, InvoiceLine, FeeRecord, CostThresholds, CostFinding),
+    *(FeeImportMapping, BillingCase, CreditNote),
 }
 # Never deleted in the admin: the desk's record, closed, deactivated or revoked instead.
 NEVER_DELETED = {Incident, PartnerEngagement, InvestigationNote, Merchant, Partner, SlaPolicy, NoticeTemplate, Profile}
@@ -235,6 +248,12 @@ def one_of_each(superuser, incident):
         kind="unknown_fee", partner=acquirer, period=start.date().replace(day=1), key="admin-check",
         fee_code="ZZ", amount="1200.00", severity="low", rule=card.rules.first(), rate_card=card,
     )  # fmt: skip
+    FeeImportMapping.objects.create(partner=acquirer, shape="invoice", fee_codes={"IC": "interchange"})
+    case = BillingCase.objects.create(
+        incident=incident, partner=acquirer, period=start.date().replace(day=1),
+        amount_disputed="1200.00", dispute_deadline=start.date() + timedelta(days=60),
+    )  # fmt: skip
+    CreditNote.objects.create(billing_case=case, reference="NC-1", amount="1200.00", issued_on=start.date())
 
 
 def test_every_model_of_ours_is_registered():
