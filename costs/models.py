@@ -224,6 +224,9 @@ class FeeImport(CardNumberFreeModel, models.Model):
         verbose_name=_("imported by"),
     )
     imported_at = models.DateTimeField(_("imported at"), auto_now_add=True)
+    checked_at = models.DateTimeField(
+        _("checked at"), null=True, blank=True, help_text=_("When the checks last ran over the months it holds.")
+    )
 
     class Meta:
         verbose_name = _("fee import")

@@ -141,3 +141,48 @@ def rate_card_approve(*, rate_card: RateCard, actor) -> RateCard:
     card.approved_at = now
     card.save(update_fields=["state", "approved_by", "approved_at"])
     return card
+
+
+def billing_import(source, *, partner: Partner, shape: str, mapping: dict | None = None, actor=None):
+    """Import a partner's billing (a CSV/Parquet path or rows) and check the months it holds.
+
+    Without `mapping`, the partner's saved column mapping for the shape is used (none: the columns
+    carry the fields' own names). The checks run in the worker once the import commits
+    (`costs.check_import_task`); raises `FeeImportRefused` like `fee_import`."""
+    from costs.importing import fee_import
+    from costs.models import FeeImportMapping
+    from payhealth.outbox import publish_on_commit
+
+    if mapping is None:
+        saved = FeeImportMapping.objects.filter(partner=partner, shape=shape).first()
+        mapping = saved.as_mapping() if saved else None
+    with transaction.atomic():
+        imported = fee_import(source, partner=partner, shape=shape, mapping=mapping, actor=actor)
+        publish_on_commit("costs.check_import_task", [imported.pk])
+    return imported
+
+
+def fee_import_months(imported) -> list[date]:
+    """The first days of the months an import's rows fall in."""
+    from django.db.models.functions import TruncMonth
+
+    from costs.models import FeeImport, FeeRecord, InvoiceLine
+
+    if imported.shape == FeeImport.Shape.RECORDS:
+        rows = FeeRecord.objects.filter(fee_import=imported).annotate(month=TruncMonth("txn_date"))
+    else:
+        rows = InvoiceLine.objects.filter(fee_import=imported).annotate(month=TruncMonth("period_start"))
+    return sorted(rows.values_list("month", flat=True).distinct())
+
+
+def fee_import_check(imported) -> list[dict]:
+    """Run the checks for every month an import holds, for its partner; idempotent (a re-run replaces
+    the months' open findings)."""
+    from costs.checks import costs_check
+
+    results = []
+    for month in fee_import_months(imported):
+        result = costs_check(partner=imported.partner, period=month)
+        results.append({"period": result.period.isoformat(), "findings": result.findings, "by_kind": result.by_kind})
+    type(imported).objects.filter(pk=imported.pk).update(checked_at=timezone.now())
+    return results

@@ -257,6 +257,7 @@ CELERY_TASK_ROUTES = {
     "monitoring.import_job_task": {"queue": "default"},
     "monitoring.detection_run_task": {"queue": "default"},
     "monitoring.dispersion_estimate_task": {"queue": "default"},
+    "costs.check_import_task": {"queue": "default"},
 }
 # The recovery sweeps (notices, SLA mails, webhooks) are cheap indexed queries that find nothing
 # most of the time: they run every PAYHEALTH_RECOVERY_SWEEP_SECONDS, so a tick lost while the

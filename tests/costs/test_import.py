@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import date
 from decimal import Decimal
 
 import pyarrow as pa
@@ -11,7 +12,7 @@ import pytest
 
 from costs.importing import FeeImportRefused, fee_import
 from costs.models import FeeImport, FeeRecord, InvoiceLine
-from tests.costs.conftest import records
+from tests.costs.conftest import DEBIT_ECOM, records
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +167,27 @@ def test_an_unreadable_file_is_refused(acquirer, tmp_path, name, content):
     with pytest.raises(FeeImportRefused, match="cannot be read"):
         fee_import(tmp_path / name, partner=acquirer, shape="records")
     assert nothing_imported()
+
+
+def test_billing_import_uses_the_partners_saved_mapping_and_its_check_covers_each_month(acquirer, approved_card):
+    """The saved mapping renames the columns; the check after the import runs per month it holds."""
+    from costs.models import CostFinding, FeeImportMapping
+    from costs.services import billing_import, fee_import_check, fee_import_months
+
+    approved_card(acquirer, [{"fee_type": "interchange", "rate_bps": "45", **DEBIT_ECOM}])
+    FeeImportMapping.objects.create(partner=acquirer, shape="records", columns={"reference": "arn", "date": "fecha"})
+    june = records(200, amount="50000.00", fee_bps=60, days=30)
+    july = records(200, amount="50000.00", fee_bps=45, days=30, start=date(2026, 7, 1), prefix="JUL")
+    rows = [
+        {("arn" if k == "reference" else "fecha" if k == "date" else k): v for k, v in r.items()} for r in june + july
+    ]
+    imported = billing_import(rows, partner=acquirer, shape="records")
+    assert imported.rows == 400 and imported.checked_at is None
+    assert fee_import_months(imported) == [date(2026, 6, 1), date(2026, 7, 1)]
+    results = fee_import_check(imported)
+    assert [r["period"] for r in results] == ["2026-06-01", "2026-07-01"]
+    june_findings = CostFinding.objects.filter(partner=acquirer, period=date(2026, 6, 1), kind="rate_deviation")
+    assert june_findings.get().billed_bps == Decimal("60.0000")  # +15 bps on MXN 10,000,000 = MXN 15,000
+    assert not CostFinding.objects.filter(partner=acquirer, period=date(2026, 7, 1)).exists()
+    imported.refresh_from_db()
+    assert imported.checked_at is not None
