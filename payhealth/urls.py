@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("alerts.urls")),
     path("webhooks/", include("webhooks.urls")),
     path("monitoring/", include("monitoring.urls")),
+    path("costs/", include("costs.urls")),
     path("api/v1/", include("payhealth.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -31,5 +31,6 @@ API_MODULES = [
     "cases.sla.api.urls",
     "webhooks.api.urls",
     "monitoring.api.urls",
+    "costs.api.urls",
 ]
 urlpatterns += [path("", include(module)) for module in API_MODULES]

@@ -1,0 +1,1 @@
+"""The partner-cost API: thin DRF views over the services of `costs`."""

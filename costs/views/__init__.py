@@ -1,0 +1,1 @@
+"""The partner-cost pages: thin views over the services of `costs`."""
