@@ -4,6 +4,7 @@ a JSON-only API, and `manage.py check --deploy` with nothing to say."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -62,11 +63,22 @@ def production_env(**extra: str) -> dict[str, str]:
 
 
 def report(**env: str) -> dict:
+    """The settings a production process starts with under `env` (one process per distinct `env`)."""
+    return json.loads(_report(tuple(sorted(env.items()))))
+
+
+@functools.cache
+def _report(env: tuple[tuple[str, str], ...]) -> str:
     result = subprocess.run(
-        [sys.executable, "-c", REPORT], cwd=ROOT, env=production_env(**env), capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", REPORT],
+        cwd=ROOT,
+        env=production_env(**dict(env)),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return result.stdout.strip().splitlines()[-1]
 
 
 def check_deploy(**env: str) -> subprocess.CompletedProcess:
