@@ -20,6 +20,7 @@ from cases.services.incidents import incident_open
 from costs.models import BillingCase, CostFinding
 from partners.models import NoticeTemplate, Partner, PartnerContact
 from partners.notices import load_notice_templates
+from tests.api.helpers import token_client
 from tests.costs.conftest import JUNE, load, records
 from tests.support import scripted_smtp_server, smtp_settings
 
@@ -270,3 +271,24 @@ def test_spanish_notice_is_approved_by_a_lead_and_delivered_with_its_csv(
     assert download.status_code == 200 and download.content == CSV_ES.encode("utf-8")
     client.force_login(outsider)
     assert client.get(reverse("cases:inbound_attachment", args=[attachment.pk])).status_code in (403, 404)
+
+
+def test_composing_over_the_api_lists_the_file_and_the_partner_left_out(analyst, approved_card):
+    desk = billing_desk(analyst=analyst, approved_card=approved_card)
+    other = Partner.objects.create(code="otro", name="Otro Banco", kind="issuer", country="MX", language="es")
+    PartnerContact.objects.create(partner=other, name="Mesa", email="mesa@otro.test")
+    engagement_add(incident=desk.incident, actor=analyst, partner=other)
+
+    response = token_client(analyst).post(
+        reverse("api:notice-compose", args=[desk.incident.reference]),
+        {"kind": KIND, "partners": ["adquirente-norte", "otro"]},
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    (draft,) = body["drafts"]
+    assert draft["kind"] == KIND and draft["language"] == "es"
+    assert [(a["filename"], a["content_type"], a["size"]) for a in draft["attachments"]] == [
+        (f"aclaracion-de-cobro-{desk.incident.reference}.csv", "text/csv; charset=utf-8", len(CSV_ES.encode()))
+    ]
+    assert [(s["partner"]["code"], s["code"]) for s in body["skipped"]] == [("otro", "not_applicable")]
