@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from cases.correspondence.compose import notice_compose
+from cases.correspondence.context import notice_context
 from cases.correspondence.delivery import correspondence_deliver
 from cases.correspondence.dispatch import notice_approve, notice_submit
 from cases.models import Attachment, CaseEvent, Correspondence, Incident
@@ -205,6 +206,11 @@ def test_a_partner_without_a_billing_case_gets_no_billing_notice(analyst, approv
     # Other kinds of notice to the same partner carry no file.
     (update,) = notice_compose(incident=desk.incident, actor=analyst, kind="update", partners=[other]).drafts
     assert not update.attachments.exists()
+    # Nor does the other partner's context show anything of the case.
+    other_billing = notice_context(engagement=update.engagement, language="es")["billing"]
+    assert other_billing["present"] is False and other_billing["rows"] == [] and other_billing["amount_disputed"] == ""
+    own_billing = notice_context(engagement=desk.case.incident.engagements.get(partner=desk.partner), language="es")
+    assert own_billing["billing"]["amount_disputed"] == "MXN 17,750.00"
 
 
 def test_hostile_cohort_values_stay_inert_in_the_text_and_the_csv(analyst, approved_card, client):
