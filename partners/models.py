@@ -219,6 +219,7 @@ class NoticeTemplate(CardNumberFreeModel, models.Model):
         RCA_REQUEST = "rca_request", _("RCA request")
         FOLLOW_UP = "follow_up", _("Follow-up")
         SLA_ESCALATION = "sla_escalation", _("SLA escalation")
+        BILLING_DISCREPANCY = "billing_discrepancy", _("Billing discrepancy")
 
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     language = models.CharField(_("language"), max_length=2, choices=Language.choices)

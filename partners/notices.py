@@ -43,7 +43,7 @@ from django.utils.translation import gettext_lazy
 from partners.models import NoticeTemplate
 
 DEFAULTS_DIR = Path(__file__).resolve().parent.parent / "templates" / "notices"
-KINDS = ("breakage", "update", "resolution", "rca_request", "follow_up", "sla_escalation")
+KINDS = ("breakage", "update", "resolution", "rca_request", "follow_up", "sla_escalation", "billing_discrepancy")
 LANGUAGES = ("en", "es")
 
 ALLOWED_TAGS = ("if", "for", "comment")
@@ -324,6 +324,49 @@ CONTEXT_SCHEMA: dict = {
     "now": MOMENT,
     "escalation_contacts": ListOf(CONTACT),
     "our_contact": {"name": LEAF, "team": LEAF, "email": LEAF},
+    # A billing dispute with the partner (filled by the costs app for incidents with a billing case;
+    # `present` is false otherwise). Amounts are formatted, e.g. "17,500.00"; totals carry the currency.
+    "billing": {
+        "present": LEAF,
+        "currency": LEAF,
+        "period": LEAF,
+        "rows": ListOf(
+            {
+                "kind": LEAF,
+                "cohort": LEAF,
+                "fee_type": LEAF,
+                "transactions": LEAF,
+                "volume": LEAF,
+                "expected_bps": LEAF,
+                "billed_bps": LEAF,
+                "expected": LEAF,
+                "billed": LEAF,
+                "difference": LEAF,
+                "cause": LEAF,
+                "rate_card_version": LEAF,
+            }
+        ),
+        "rate_cards": ListOf({"version": LEAF, "effective_from": LEAF, "effective_to": LEAF}),
+        "total_expected": LEAF,
+        "total_billed": LEAF,
+        "total_difference": LEAF,
+        "amount_disputed": LEAF,
+        "deadline": LEAF,
+        "attachment": LEAF,
+    },
+}
+EMPTY_BILLING = {
+    "present": False,
+    "currency": "",
+    "period": "",
+    "rows": [],
+    "rate_cards": [],
+    "total_expected": "",
+    "total_billed": "",
+    "total_difference": "",
+    "amount_disputed": "",
+    "deadline": "",
+    "attachment": "",
 }
 FORLOOP = {
     "counter": LEAF,
@@ -675,6 +718,34 @@ def sample_notice_contexts() -> list[dict]:
             }
         ],
         "our_contact": {"name": "Lucía Pérez", "team": "PayHealth Operations", "email": "payhealth@localhost"},
+        "billing": {
+            "present": True,
+            "currency": "MXN",
+            "period": "2026-06",
+            "rows": [
+                {
+                    "kind": "Rate deviation",
+                    "cohort": "network visa, funding debit",
+                    "fee_type": "Interchange",
+                    "transactions": "1,250",
+                    "volume": "1,250,000.00",
+                    "expected_bps": "150.00",
+                    "billed_bps": "290.00",
+                    "expected": "18,750.00",
+                    "billed": "36,250.00",
+                    "difference": "17,500.00",
+                    "cause": "Sample Bank billed Interchange at 290 bps where rate card version 3 gives 150 bps.",
+                    "rate_card_version": 3,
+                }
+            ],
+            "rate_cards": [{"version": 3, "effective_from": "2026-06-01", "effective_to": ""}],
+            "total_expected": "MXN 18,750.00",
+            "total_billed": "MXN 36,250.00",
+            "total_difference": "MXN 17,500.00",
+            "amount_disputed": "MXN 17,500.00",
+            "deadline": "2026-08-30",
+            "attachment": "billing-discrepancy-PH-2026-000123.csv",
+        },
     }
     empty = {
         **full,
@@ -686,6 +757,7 @@ def sample_notice_contexts() -> list[dict]:
         "next_update": None,
         "escalation_contacts": [],
         "our_contact": {"name": "", "team": "PayHealth Operations", "email": "payhealth@localhost"},
+        "billing": dict(EMPTY_BILLING),
     }
     return [full, empty]
 

@@ -29,7 +29,8 @@ from django.utils.translation import gettext as _
 from cases import timeline
 from cases.correspondence.context import IncidentFacts, incident_facts, notice_context
 from cases.correspondence.email import new_message_id, subject_with_token, thread_references
-from cases.models import Correspondence, Incident, PartnerEngagement, Severity
+from cases.correspondence.extensions import missing_for_kind, notice_files
+from cases.models import Attachment, Correspondence, Incident, PartnerEngagement, Severity
 from cases.timeline.events import NoticeDrafted, NoticeEdited
 from partners.models import NoticeTemplate, Partner, PartnerContact
 from partners.notices import (
@@ -50,7 +51,7 @@ class SkippedPartner:
     """A partner that got no notice, and why (shown to the person composing)."""
 
     partner: Partner
-    code: str  # not_engaged, not_involved, no_contacts
+    code: str  # not_engaged, not_involved, no_contacts, not_applicable
     reason: str
 
 
@@ -206,6 +207,11 @@ def notice_compose(
                 )
             )
             continue
+        first_language = shared.template(next(iter(groups))).language
+        missing = missing_for_kind(shared.facts(first_language).extensions, kind=kind, partner_id=partner.pk)
+        if missing is not None:
+            result.skipped.append(SkippedPartner(partner, "not_applicable", str(missing) % {"partner": partner.name}))
+            continue
         for language, contacts in groups.items():
             result.drafts.append(
                 _draft(
@@ -280,6 +286,15 @@ def _draft(engagement, *, actor, language, contacts, now, next_update, shared: _
     # database still enforces both); validating them here costs six queries per notice.
     row.full_clean(validate_unique=False, validate_constraints=False)
     row.save()
+    for file in notice_files(engagement, kind=kind, language=row.language):
+        # Made once, here: the text a lead approves and the mail delivered carry this same file.
+        Attachment.objects.create(
+            correspondence=row,
+            filename=file.filename,
+            content_type=file.content_type,
+            size=len(file.content),
+            content=file.content,
+        )
     drafted = NoticeDrafted(
         correspondence=row.pk,
         notice_kind=kind,

@@ -11,7 +11,7 @@ zone with the zone's name (Mexico City is UTC−6 all year, US zones follow DST)
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parseaddr
@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from cases.correspondence.extensions import extension_context, extension_values
 from cases.models import AffectedMerchant, CardNetwork, Incident, PartnerEngagement, ResponseCode, Severity, SlaPolicy
 from cases.models.incident import Category, Status
 from partners.models import PartnerContact
@@ -191,6 +192,8 @@ class IncidentFacts:
     symptoms: list[dict]
     impact: dict
     policies: list[SlaPolicy]
+    # What the registered providers add (`cases.correspondence.extensions`): name → {partner id: value}
+    extensions: dict = field(default_factory=dict)
 
 
 def incident_facts(incident: Incident, language: str) -> IncidentFacts:
@@ -201,6 +204,7 @@ def incident_facts(incident: Incident, language: str) -> IncidentFacts:
             symptoms=_symptoms(incident),
             impact=_impact(incident, language),
             policies=list(SlaPolicy.objects.filter(active=True, severity=incident.severity).select_related("calendar")),
+            extensions=extension_values(incident, language),
         )
 
 
@@ -268,4 +272,5 @@ def notice_context(
                 "team": team,
                 "email": address,
             },
+            **extension_context(facts.extensions, partner.pk),
         }

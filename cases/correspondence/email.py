@@ -13,6 +13,8 @@ import smtplib
 import threading
 import time
 import uuid
+from email import encoders
+from email.mime.base import MIMEBase
 from email.utils import parseaddr
 
 from django.conf import settings
@@ -77,7 +79,7 @@ def build_email(correspondence) -> EmailMessage:
         headers["In-Reply-To"] = correspondence.in_reply_to
     if correspondence.references:
         headers["References"] = correspondence.references
-    return EmailMessage(
+    message = EmailMessage(
         subject=subject_with_token(correspondence.subject, reference),
         body=correspondence.body_text,
         from_email=correspondence.from_address or settings.DEFAULT_FROM_EMAIL,
@@ -85,6 +87,25 @@ def build_email(correspondence) -> EmailMessage:
         cc=list(correspondence.cc_addresses),
         headers=headers,
     )
+    if correspondence.pk is not None:
+        for attachment in correspondence.attachments.filter(omitted=False).order_by("id"):
+            message.attach(_mime_file(attachment.filename, attachment.content_type, bytes(attachment.content)))
+    return message
+
+
+def _mime_file(filename: str, content_type: str, content: bytes) -> MIMEBase:
+    """A file part in base64, so the partner receives the stored bytes exactly (a text part's line
+    endings would be rewritten on the way)."""
+    kind, *parameters = content_type.split(";")
+    maintype, _sep, subtype = (kind.strip() or "application/octet-stream").partition("/")
+    params = dict(item.strip().partition("=")[::2] for item in parameters if "=" in item)
+    part = MIMEBase(
+        maintype or "application", subtype or "octet-stream", **{k: v.strip('"') for k, v in params.items()}
+    )
+    part.set_payload(content)
+    encoders.encode_base64(part)
+    part.add_header("Content-Disposition", "attachment", filename=filename)
+    return part
 
 
 # One SMTP connection per worker process (per thread), kept open between notices: connecting,

@@ -22,6 +22,11 @@ Status = Correspondence.Status
 IN_FLIGHT = (Status.QUEUED, Status.SENDING)
 
 
+def _attachment_names():
+    """A message's attachments without their content (listed with a download link)."""
+    return Prefetch("attachments", queryset=Attachment.objects.defer("content").order_by("id"))
+
+
 def correspondence_visible_to(*, user) -> QuerySet[Correspondence]:
     """Every message the user may read: those of visible incidents, and unmatched ones for triagers."""
     if not user.has_perm("cases.view_correspondence"):
@@ -68,7 +73,8 @@ def notice_drafts(*, incident: Incident, ids: list[int]) -> list[Correspondence]
     )
     if ids:
         rows = rows.filter(pk__in=ids)
-    return list(rows.select_related("engagement__partner", "created_by").order_by("engagement__partner__name", "id"))
+    rows = rows.select_related("engagement__partner", "created_by").prefetch_related(_attachment_names())
+    return list(rows.order_by("engagement__partner__name", "id"))
 
 
 def notices_pending_approval(*, user) -> QuerySet[Correspondence]:
@@ -80,6 +86,7 @@ def notices_pending_approval(*, user) -> QuerySet[Correspondence]:
             incident__in=incident_list_visible_to(user=user),
         )
         .select_related("incident", "engagement__partner", "created_by")
+        .prefetch_related(_attachment_names())
         .order_by("created_at", "id")
     )
 
@@ -105,6 +112,7 @@ def incident_notices(*, user, incident: Incident) -> IncidentNotices:
     rows = (
         Correspondence.objects.filter(incident=incident)
         .select_related("engagement__partner", "created_by", "approved_by", "sent_by")
+        .prefetch_related(_attachment_names())
         .defer("body_html")
         .order_by("created_at", "id")
     )

@@ -154,7 +154,7 @@ class ComposeSerializer(Serializer):
 
 class SkippedPartnerSerializer(Serializer):
     partner = PartnerRefSerializer()
-    code = serializers.ChoiceField(choices=["not_engaged", "not_involved", "no_contacts"])
+    code = serializers.ChoiceField(choices=["not_engaged", "not_involved", "no_contacts", "not_applicable"])
     reason = serializers.CharField()
 
 
@@ -216,7 +216,8 @@ class NoticeComposeView(APIView):
     @extend_schema(
         summary="Compose notices for an incident's partners",
         description="One draft per partner and language group. Partners that get no notice are listed in "
-        "`skipped` with the reason (not engaged, not involved, no contact). 201 when drafts were made, 200 when "
+        "`skipped` with the reason (not engaged, not involved, no contact, not applicable: a billing-discrepancy "
+        "notice to a partner without a billing case on the incident). 201 when drafts were made, 200 when "
         "every partner was skipped.",
         request=ComposeSerializer,
         responses={201: ComposeResultSerializer, 200: ComposeResultSerializer},

@@ -152,7 +152,8 @@ def triage_attach(request, message_id: int):
 @desk_permission("cases.view_correspondence")
 @require_safe
 def attachment_download(request, attachment_id: int):
-    """An attachment as a download, never displayed inline: its content came from outside.
+    """An attachment as a download, never displayed inline: a reply's content came from outside (a
+    notice's files, e.g. a billing-discrepancy CSV, are served the same way).
 
     Only of a message the user may read: an unmatched reply's attachments are for triagers alone.
     """

@@ -89,7 +89,7 @@ def test_loops_over_literals_are_refused_on_save():
         body_errors(LITERAL_LOOPS)
         == [
             "Line 1: a loop can only go over one of the notice's lists: scope.merchants, scope.networks, "
-            "scope.bin_prefixes, symptoms, escalation_contacts."
+            "scope.bin_prefixes, symptoms, escalation_contacts, billing.rows, billing.rate_cards."
         ]
         * 3
     )
