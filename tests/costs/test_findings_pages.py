@@ -183,9 +183,9 @@ def test_the_matrix_csv_has_a_row_per_partner_and_month(client, analyst, priced_
 def test_the_matrix_refuses_a_reversed_range_and_bounds_its_queries(
     client,
     analyst,
-    priced_june,
+    priced_june,  # noqa: F811 - the fixture
     make_partner,
-    django_assert_max_num_queries,  # noqa: F811 - the fixture
+    django_assert_max_num_queries,
 ):
     for _n in range(5):
         make_finding(make_partner())
