@@ -202,6 +202,6 @@ def test_the_pages_speak_spanish(client, analyst, priced_june):  # noqa: F811 - 
     listing = client.get(LIST, HTTP_ACCEPT_LANGUAGE="es").content.decode()
     assert '<html lang="es">' in listing and "Hallazgos de costos" in listing
     page = client.get(reverse("costs:finding_detail", args=[finding.pk]), HTTP_ACCEPT_LANGUAGE="es").content.decode()
-    assert "Esperado" in page and "Facturado" in page
+    assert "Esperado" in page and "Cobrado" in page and "Tarifa versión 1, vigente desde el 2026-06-01" in page
     matrix = client.get(MATRIX, HTTP_ACCEPT_LANGUAGE="es").content.decode()
     assert "Matriz socio × mes" in matrix
