@@ -77,7 +77,7 @@ class CostFindingSerializer(ModelSerializer):
         return finding.explanation()
 
 
-class DecideInputSerializer(Serializer):
+class CostDecideInputSerializer(Serializer):
     state = serializers.ChoiceField(
         choices=[CostFinding.State.CONFIRMED, CostFinding.State.DISMISSED, CostFinding.State.OPEN],
         help_text="confirmed, dismissed (with a reason) or open (reopen).",
@@ -114,13 +114,13 @@ class CostFindingViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.Retrieve
 
     @extend_schema(
         summary="Confirm, dismiss (with a reason) or reopen a cost finding",
-        request=DecideInputSerializer,
+        request=CostDecideInputSerializer,
         responses={200: CostFindingSerializer, **BAD_INPUT},
     )
     @action(detail=True, methods=["post"])
     def decide(self, request, pk=None):
         finding = self.get_object()
-        incoming = DecideInputSerializer(data=request.data)
+        incoming = CostDecideInputSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         decided = cost_finding_decide(finding=finding, actor=request.user, **incoming.validated_data)
         return Response(CostFindingSerializer(self.get_queryset().get(pk=decided.pk)).data)
@@ -153,7 +153,7 @@ MONTH_PARAMETERS = [
 ]
 
 
-class CellSerializer(Serializer):
+class CostMatrixCellSerializer(Serializer):
     month = serializers.CharField(help_text="YYYY-MM")
     billed_bps = serializers.DecimalField(allow_null=True, **BPS)
     expected_bps = serializers.DecimalField(allow_null=True, **BPS)
@@ -165,16 +165,16 @@ class CellSerializer(Serializer):
     findings = serializers.IntegerField()
 
 
-class MatrixRowSerializer(Serializer):
+class CostMatrixRowSerializer(Serializer):
     partner = serializers.CharField()
     partner_name = serializers.CharField()
     currency = serializers.CharField()
-    cells = CellSerializer(many=True)
+    cells = CostMatrixCellSerializer(many=True)
 
 
-class MatrixSerializer(Serializer):
+class CostMatrixSerializer(Serializer):
     months = serializers.ListField(child=serializers.CharField())
-    rows = MatrixRowSerializer(many=True)
+    rows = CostMatrixRowSerializer(many=True)
 
 
 class CostMatrixView(APIView):
@@ -184,7 +184,7 @@ class CostMatrixView(APIView):
         operation_id="cost_matrix_retrieve",
         summary="The partner × month matrix of Δbps, amount at stake and findings",
         parameters=MONTH_PARAMETERS,
-        responses={200: MatrixSerializer, **BAD_INPUT},
+        responses={200: CostMatrixSerializer, **BAD_INPUT},
     )
     def get(self, request):
         first, last = _months_from_query(request)
@@ -214,10 +214,10 @@ class CostMatrixView(APIView):
                 for row in figures.rows
             ],
         }
-        return Response(MatrixSerializer(data).data)
+        return Response(CostMatrixSerializer(data).data)
 
 
-class PointSerializer(Serializer):
+class CostPointSerializer(Serializer):
     at = serializers.DateField(help_text="The month's first day, or the day.")
     billed_bps = serializers.DecimalField(allow_null=True, **BPS)
     expected_bps = serializers.DecimalField(allow_null=True, **BPS)
@@ -227,19 +227,19 @@ class PointSerializer(Serializer):
     count = serializers.IntegerField()
 
 
-class SeriesSerializer(Serializer):
+class CostSeriesSerializer(Serializer):
     currency = serializers.CharField()
-    points = PointSerializer(many=True)
+    points = CostPointSerializer(many=True)
 
 
-class SeriesAnswerSerializer(Serializer):
+class CostSeriesAnswerSerializer(Serializer):
     partner = serializers.CharField()
     by = serializers.ChoiceField(choices=["month", "day"])
     cohort = serializers.DictField(child=serializers.CharField())
-    series = SeriesSerializer(many=True)
+    series = CostSeriesSerializer(many=True)
 
 
-class SeriesQuerySerializer(Serializer):
+class CostSeriesQuerySerializer(Serializer):
     partner = serializers.SlugRelatedField(slug_field="code", queryset=Partner.objects.all())
     network = serializers.CharField(required=False, allow_blank=True, max_length=30, default="")
     funding = serializers.ChoiceField(choices=Funding.choices, required=False, allow_blank=True, default="")
@@ -263,13 +263,13 @@ class CostSeriesView(APIView):
             OpenApiParameter("by", str, enum=["month", "day"]),
             *MONTH_PARAMETERS,
         ],
-        responses={200: SeriesAnswerSerializer, **BAD_INPUT},
+        responses={200: CostSeriesAnswerSerializer, **BAD_INPUT},
     )
     def get(self, request):
         errors = query_parameter_errors(request.query_params, ("partner", "network", "funding", "by"))
         if errors:
             raise ValidationError(errors)
-        query = SeriesQuerySerializer(data=request.query_params.dict())
+        query = CostSeriesQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         chosen = query.validated_data
         first, last = _months_from_query(request)
@@ -306,13 +306,13 @@ class CostSeriesView(APIView):
                 for one in series
             ],
         }
-        return Response(SeriesAnswerSerializer(data).data)
+        return Response(CostSeriesAnswerSerializer(data).data)
 
 
 # Running the checks ------------------------------------------------------------------------------
 
 
-class CheckInputSerializer(Serializer):
+class CostCheckInputSerializer(Serializer):
     partner = serializers.SlugRelatedField(slug_field="code", queryset=Partner.objects.all())
     period = serializers.CharField(help_text="The month to check, YYYY-MM.", max_length=10)
 
@@ -323,7 +323,7 @@ class CheckInputSerializer(Serializer):
         return month
 
 
-class CheckResultSerializer(Serializer):
+class CostCheckResultSerializer(Serializer):
     partner = serializers.CharField()
     period = serializers.CharField(help_text="YYYY-MM")
     findings = serializers.IntegerField(help_text="Findings raised (open) by this run.")
@@ -340,11 +340,11 @@ class CostCheckView(APIView):
             "Replaces the month's open findings of the partner; decided findings keep their state and "
             "are not raised again. Answers the findings raised, by kind."
         ),
-        request=CheckInputSerializer,
-        responses={200: CheckResultSerializer, **BAD_INPUT},
+        request=CostCheckInputSerializer,
+        responses={200: CostCheckResultSerializer, **BAD_INPUT},
     )
     def post(self, request):
-        incoming = CheckInputSerializer(data=request.data)
+        incoming = CostCheckInputSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         partner = incoming.validated_data["partner"]
         result = costs_check(partner=partner, period=incoming.validated_data["period"])
@@ -354,4 +354,4 @@ class CostCheckView(APIView):
             "findings": result.findings,
             "by_kind": {str(kind): count for kind, count in result.by_kind.items()},
         }
-        return Response(CheckResultSerializer(data).data)
+        return Response(CostCheckResultSerializer(data).data)

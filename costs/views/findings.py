@@ -303,8 +303,9 @@ def finding_decide(request, pk: int):
                 return render(request, f"{DETAIL}#decision", context)
             return redirect(reverse("costs:finding_detail", args=[pk]))
     context = _detail_context(request, finding, form)
-    template = f"{DETAIL}#decision" if wants_fragment(request) else DETAIL
-    return render(request, template, context, status=400)
+    if wants_fragment(request):  # htmx swaps a 200 only: the block with its errors
+        return render(request, f"{DETAIL}#decision", context)
+    return render(request, DETAIL, context, status=400)
 
 
 # The matrix --------------------------------------------------------------------------------------

@@ -205,3 +205,32 @@ def test_the_pages_speak_spanish(client, analyst, priced_june):  # noqa: F811 - 
     assert "Esperado" in page and "Cobrado" in page and "Tarifa versión 1, vigente desde el 2026-06-01" in page
     matrix = client.get(MATRIX, HTTP_ACCEPT_LANGUAGE="es").content.decode()
     assert "Matriz socio × mes" in matrix
+
+
+def test_a_downgrade_finding_shows_its_shares_and_q_value_and_htmx_gets_the_decision_block(client, analyst, acquirer):
+    details = {
+        "downgraded": 3000,
+        "share_pct": "6.000",
+        "baseline_share_pct": "2.000",
+        "baseline_transactions": 150000,
+        "excess": "2000.0",
+        "p_value": 1e-12,
+        "q_value": 3e-12,
+    }
+    finding = make_finding(
+        acquirer, kind="downgrade_spike", details=details, sample_references=["ARN0000007"], count=50000
+    )
+    client.force_login(analyst)
+
+    html = client.get(reverse("costs:finding_detail", args=[finding.pk])).content.decode()
+    assert "Downgrade share of the previous three months (%)" in html and "2.000" in html
+    assert "3e-12" in html and "ARN0000007" in html
+    assert "rose to 6.000 % in 2026-06" in html
+
+    fragment = client.post(
+        reverse("costs:finding_decide", args=[finding.pk]), {"state": "dismissed", "reason": ""}, HTTP_HX_REQUEST="true"
+    )
+    assert fragment.status_code == 200  # htmx swaps it in: the block with the error
+    assert CostFinding.objects.get(pk=finding.pk).state == "open"
+    body = fragment.content.decode()
+    assert body.lstrip().startswith('<section class="card" id="cost-decision"') and "Say why" in body
