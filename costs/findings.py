@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy
 from costs.models import CostFinding, FeeType
 from partners.models import Partner
 from payhealth.forms import FilterSet
+from payhealth.pan import card_number_error, contains_card_number
 
 CHANGE = "costs.change_costfinding"
 DECISIONS = {
@@ -165,6 +166,8 @@ def cost_finding_decide(*, finding: CostFinding, state: str, actor, reason: str 
         )
     if state == CostFinding.State.DISMISSED and not reason:
         raise ValidationError({"reason": _("Say why the finding is dismissed.")})
+    if contains_card_number(reason):
+        raise ValidationError({"reason": card_number_error()})
     if len(reason) > 1000:
         raise ValidationError({"reason": _("Keep the reason under 1,000 characters.")})
     details = dict(locked.details or {})

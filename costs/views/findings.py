@@ -99,6 +99,18 @@ def _partner_chart(filters) -> list[dict]:
     return series_charts(cost_series(partner=partner, first=first, last=last), chart_id="cost-months", by="month")
 
 
+SORT_KEYS = ("kind", "partner", "period", "count", "amount", "severity")
+
+
+def _sort_links(current: str) -> dict:
+    """Each sortable column's next order: descending first, ascending when it is already descending."""
+    current = current if current.lstrip("-") in SORT_KEYS else ""
+    return {
+        "current_sort": current,
+        "sorts": {key: key if current == f"-{key}" else f"-{key}" for key in SORT_KEYS},
+    }
+
+
 @desk_permission(VIEW)
 @require_GET
 def finding_list(request):
@@ -111,6 +123,7 @@ def finding_list(request):
         "charts": [] if results_only(request) else _partner_chart(filters),
         "can_decide": request.user.has_perm(CHANGE),
         "csv_query": request.GET.urlencode(),
+        **_sort_links(request.GET.get("sort", "")),
     }
     return render(request, f"{LIST}#results" if results_only(request) else LIST, context)
 

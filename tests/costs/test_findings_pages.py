@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from costs.checks import costs_check
@@ -65,6 +66,9 @@ def test_the_list_sorts_by_amount_either_way(client, analyst, three):
     descending = [int(row["Id"]) for row in _csv(client.get(reverse("costs:finding_list_csv"), {"sort": "-amount"}))]
     assert ascending == [three["b"].pk, three["c"].pk, three["a"].pk]
     assert descending == list(reversed(ascending))
+    page = client.get(LIST, {"sort": "-amount", "kind": "rate_deviation"}).content.decode()
+    assert page.index(f'id="cost-finding-{three["a"].pk}"') < page.index(f'id="cost-finding-{three["c"].pk}"')
+    assert 'href="?sort=amount&amp;kind=rate_deviation"' in page  # the column's link turns the order around
 
 
 def test_the_list_takes_a_bounded_number_of_queries(
@@ -127,6 +131,15 @@ def test_an_analyst_confirms_dismisses_with_a_reason_and_reopens(client, analyst
     assert decisions[1]["reason"] == "Billed under the new contract" and decisions[1]["by"] == analyst.pk
     page = client.get(reverse("costs:finding_detail", args=[finding.pk])).content.decode()
     assert "Billed under the new contract" in page
+
+
+def test_a_reason_holding_a_card_number_is_refused(analyst, priced_june):  # noqa: F811 - the fixture
+    with pytest.raises(ValidationError) as refused:
+        cost_finding_decide(
+            finding=priced_june["finding"], state="dismissed", actor=analyst, reason="card 4111 1111 1111 1111"
+        )
+    assert "reason" in refused.value.error_dict
+    assert "4111" not in str(CostFinding.objects.get().details)
 
 
 def test_deciding_needs_change_costfinding(client, priced_june):  # noqa: F811 - the fixture
