@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 from datetime import date
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -325,7 +326,7 @@ def finding_decide(request, pk: int):
 
 
 def _drill_url(partner, month) -> str:
-    query = f"partner={partner.code}&period_from={month:%Y-%m}&period_to={month:%Y-%m}"
+    query = urlencode({"partner": partner.code, "period_from": f"{month:%Y-%m}", "period_to": f"{month:%Y-%m}"})
     return f"{reverse('costs:finding_list')}?{query}"
 
 
