@@ -419,6 +419,7 @@ API_KWARGS_BY_ROUTE = {
     "correspondence-attach": "reply",
     **{f"finding-{name}": "finding" for name in ("detail", "suppress", "false-positive", "open-incident", "attach")},
     "suppression-detail": "suppression",
+    **{f"cost-finding-{name}": "cost_finding" for name in ("detail", "decide")},
 }
 
 

@@ -36,7 +36,7 @@ from tests.factories import (
 from tests.monitoring.findings_support import make_finding, slice_segment
 from tests.urlwalk import fill_url, url_patterns
 
-NAMESPACES = ("cases", "partners", "webhooks", "alerts", "monitoring")
+NAMESPACES = ("cases", "partners", "webhooks", "alerts", "monitoring", "costs")
 TOP_LEVEL_NAMES = ("home", "overview", "profile", "api_tokens")  # api_token_revoke: tests/api/test_tokens.py
 ROLES = ("analyst", "partner_manager", "lead")
 
@@ -158,6 +158,7 @@ def world(db, lead):
         "upload": ImportJob.objects.create(
             created_by=lead, file_name="matrix.csv", stored_name="matrix-upload", kind="csv", header=["merchant"]
         ),
+        "cost_finding": _cost_finding(partner),
         "webhook": (webhook := _matrix_webhook()),
         "webhook_delivery": webhook.deliveries.create(
             event_type="ping", event_id="00000000-0000-4000-8000-000000000001", payload={"type": "ping"}
@@ -215,7 +216,16 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     ("monitoring:segment_detail", "pk"): lambda w: w["finding"].segment_id,
     **{(f"monitoring:upload_{name}", "pk"): lambda w: w["upload"].pk for name in ("detail", "progress")},
     **{(f"alerts:rule_{name}", "pk"): lambda w: _default_alert_rule_pk() for name in ("edit", "delete")},
+    **{(f"costs:finding_{name}", "pk"): lambda w: w["cost_finding"].pk for name in ("detail", "decide")},
 }
+
+
+def _cost_finding(partner):
+    from costs.models import CostFinding
+
+    return CostFinding.objects.create(
+        kind="rate_deviation", partner=partner, period="2026-06-01", key="matrix", amount=Decimal(100), severity="low"
+    )
 
 
 def _default_alert_rule_pk() -> int:

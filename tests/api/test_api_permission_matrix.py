@@ -123,6 +123,13 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "segment-detail": {"get": DESK},
     "segment-series": {"get": DESK},
     "metrics-pull-list": {"get": DESK},
+    # partner costs: every desk role reads findings, decides them and runs the checks
+    "cost-finding-list": {"get": DESK},
+    "cost-finding-detail": {"get": DESK},
+    "cost-finding-decide": {"post": DESK},
+    "cost-matrix": {"get": DESK},
+    "cost-series": {"get": DESK},
+    "cost-checks": {"post": DESK},
     # the detector: every desk role reads and triages; leads change its settings and remove windows
     "finding-list": {"get": DESK},
     "finding-detail": {"get": DESK},
@@ -183,6 +190,7 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
         (f"finding-{name}", "pk"): lambda w: MISSING
         for name in ("detail", "suppress", "false-positive", "open-incident", "attach")
     },
+    **{(f"cost-finding-{name}", "pk"): lambda w: MISSING for name in ("detail", "decide")},
     ("monitor-detail", "pk"): lambda w: MISSING,
     ("suppression-detail", "pk"): lambda w: MISSING,
     **{
