@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+
+
+def _money(value) -> str | None:
+    """17,500.00: two decimals, grouped (the active language's separators; Mexican in Spanish)."""
+    return None if value is None else number_format(value, 2, force_grouping=True)
+
+
+def _bps(value) -> str | None:
+    return None if value is None else number_format(value, 2)
 
 
 def _cohort(finding) -> str:
@@ -15,14 +25,14 @@ def finding_explanation(finding) -> str:
         "period": finding.period.strftime("%Y-%m"),
         "cohort": _cohort(finding),
         "fee": finding.get_fee_type_display() or finding.fee_code,
-        "count": finding.count,
-        "volume": finding.volume,
-        "expected_bps": finding.expected_bps,
-        "billed_bps": finding.billed_bps,
-        "delta_bps": finding.delta_bps,
-        "expected": finding.expected_amount,
-        "billed": finding.billed_amount,
-        "amount": finding.amount,
+        "count": number_format(finding.count, 0, force_grouping=True),
+        "volume": _money(finding.volume),
+        "expected_bps": _bps(finding.expected_bps),
+        "billed_bps": _bps(finding.billed_bps),
+        "delta_bps": _bps(finding.delta_bps),
+        "expected": _money(finding.expected_amount),
+        "billed": _money(finding.billed_amount),
+        "amount": _money(finding.amount),
         "currency": finding.currency,
         "version": finding.rate_card_version,
         **{key: value for key, value in finding.details.items() if not isinstance(value, list | dict)},

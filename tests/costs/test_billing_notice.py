@@ -154,10 +154,8 @@ def test_the_spanish_and_english_notices_carry_the_table_rate_card_totals_and_de
     body = spanish.body_text.splitlines()
     for line in spanish_lines:
         assert line in body, line
-    cause = next(
-        line for line in body if line.startswith("- Adquirente Norte cobró Cuota de intercambio a 290.0000 pb")
-    )
-    assert f"la versión {version} de la tarifa indica 150.0000 pb" in cause
+    cause = next(line for line in body if line.startswith("- Adquirente Norte cobró Cuota de intercambio a 290.00 pb"))
+    assert f"la versión {version} de la tarifa indica 150.00 pb" in cause
     english_lines = [
         "Hello Adquirente Norte team,",
         f"- Version {version}, in force from 2026-06-01",
@@ -174,7 +172,7 @@ def test_the_spanish_and_english_notices_carry_the_table_rate_card_totals_and_de
     ]
     for line in english_lines:
         assert line in english.body_text.splitlines(), line
-    assert "- Adquirente Norte billed Interchange at 205.0000 bps" in english.body_text
+    assert "- Adquirente Norte billed Interchange at 205.00 bps" in english.body_text
     # The notice goes through the usual approval: a SEV2 incident's notice waits for a lead.
     assert spanish.template.kind == KIND and spanish.peak_severity == "sev2"
 

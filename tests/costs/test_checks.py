@@ -38,7 +38,7 @@ def test_billed_52_bps_on_a_45_bps_rule_is_one_deviation_of_exactly_17500(acquir
     assert finding.rule.rate_bps == 45 and finding.rate_card_version == 1  # the specific rule, not the 120 bps one
     assert finding.severity == "low"
     assert finding.cohort == DEBIT_ECOM
-    assert "17500.00" in finding.explanation() and "52.0000 bps" in finding.explanation()
+    assert "17,500.00 MXN" in finding.explanation() and "at 52.00 bps" in finding.explanation()
 
 
 def test_billed_45_4_bps_is_rounding_and_no_finding(acquirer, approved_card):
@@ -209,7 +209,8 @@ def test_every_kind_explains_itself_in_spanish(acquirer):
     (finding,) = findings()
     with translation.override("es"):
         text = finding.explanation()
-    assert text == "Adquirente MX cobró 12000.00 MXN en 2026-06 con el código de cargo XQZ9, que ningún mapeo reconoce."
+    expected = "Adquirente MX cobró 12,000.00 MXN en 2026-06 con el código de cargo XQZ9, que ningún mapeo reconoce."
+    assert text == expected
     for kind in CostFinding.Kind.values:  # every sentence formats with the figures a finding keeps
         finding.kind = kind
         finding.details = {"share_pct": "6", "baseline_share_pct": "2", "downgraded": 1, "q_value": 0.0001}

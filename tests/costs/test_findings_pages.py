@@ -98,7 +98,7 @@ def test_the_finding_page_shows_bps_money_rule_samples_and_a_chart(client, analy
     assert "ARN0000001" in html and "ARN0000002" in html
     assert "Rate card version 1, in force from 2026-06-01" in html
     assert "45.0000 bps" in html  # the rule's own explanation
-    assert "a difference of 21000.00 MXN" in html  # the sentence
+    assert "a difference of 21,000.00 MXN" in html  # the sentence
     # The month chart (one month with billing: a billed and an expected point) and the day chart (30 days).
     assert html.count("<svg") == 2
     assert html.count('class="chart-point chart-billed"') == 1 + 30
