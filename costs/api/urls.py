@@ -1,10 +1,21 @@
 """`/api/v1/` routes of partner costs."""
 
-from django.urls import path  # noqa: F401 - the resources add their routes below
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from costs.api.views import CostThresholdsView, FeeImportMappingView, FeeImportViewSet, RateCardViewSet, RuleMatchView
+
 router = SimpleRouter()
+router.register("rate-cards", RateCardViewSet, basename="rate-card")
+router.register("fee-imports", FeeImportViewSet, basename="fee-import")
 
 urlpatterns = [
+    path("rule-match/", RuleMatchView.as_view(), name="rule-match"),
+    path(
+        "fee-import-mappings/<int:partner_id>/<str:shape>/",
+        FeeImportMappingView.as_view(),
+        name="fee-import-mapping",
+    ),
+    path("cost-thresholds/<int:partner_id>/", CostThresholdsView.as_view(), name="cost-thresholds"),
     *router.urls,
 ]
