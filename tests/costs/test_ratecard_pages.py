@@ -14,7 +14,6 @@ from django.utils import translation
 
 from costs.models import CostThresholds, FeeRule, RateCard
 from costs.services import rate_card_create
-from tests.costs.conftest import JUNE
 
 VISA_DEBIT = {"fee_type": "interchange", "network": "visa", "funding": "debit", "rate_bps": "45"}
 ANY_INTERCHANGE = {"fee_type": "interchange", "rate_bps": "150"}
