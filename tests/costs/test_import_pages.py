@@ -32,7 +32,11 @@ from tests.support import (
 )
 
 CARD = "4111111111111111"
-INVOICE = b"period,network,funding,fee_code,count,volume,amount\n2026-06,visa,debit,IC,100,50000,225.00\n2026-06,,,ZZ,1,0,4200.50\n"
+INVOICE = (
+    b"period,network,funding,fee_code,count,volume,amount\n"
+    b"2026-06,visa,debit,IC,100,50000,225.00\n"
+    b"2026-06,,,ZZ,1,0,4200.50\n"
+)
 
 
 @pytest.fixture(autouse=True)
