@@ -364,6 +364,19 @@ class Preview:
     def ok(self) -> bool:
         return not self.errors and not self.imported_before and self.total > 0
 
+    def text_rows(self) -> list[tuple[int, dict | None]]:
+        """The rows with each value written as a file carries it (ISO dates, plain decimals)."""
+        return [
+            (number, None if values is None else {name: _as_text(value) for name, value in values.items()})
+            for number, values in self.rows
+        ]
+
+
+def _as_text(value) -> str:
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, date) else str(value)
+
 
 def fee_import_preview(
     path_or_rows: str | Path | Iterable[dict],

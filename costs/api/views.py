@@ -290,7 +290,7 @@ class FeeImportViewSet(
                     "dry_run": True,
                     "rows_read": preview.total,
                     "imported_before": preview.imported_before,
-                    "preview": [{"row": number, "values": values} for number, values in preview.rows],
+                    "preview": [{"row": number, "values": values} for number, values in preview.text_rows()],
                     "errors": [{"row": e.row, "column": e.column, "reason": e.message} for e in preview.errors],
                 }
                 return Response(FeeImportPreviewSerializer(body).data)

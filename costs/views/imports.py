@@ -37,15 +37,8 @@ def _preview_context(partner, shape, path, token) -> dict:
     except FeeImportRefused as refused:
         return {"refused": refused.errors}
     names = INVOICE_COLUMNS if shape == FeeImport.Shape.INVOICE else RECORD_COLUMNS
-    shown = [(number, None if values is None else [_cell(values[n]) for n in names]) for number, values in preview.rows]
+    shown = [(number, None if values is None else list(values.values())) for number, values in preview.text_rows()]
     return {"preview": preview, "shown": shown, "names": names, "token": token, "partner": partner, "shape": shape}
-
-
-def _cell(value) -> str:
-    """A value as read, written as the file would carry it (ISO dates, plain decimals)."""
-    if value is None:
-        return ""
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 @desk_permission("costs.add_feeimport")
