@@ -9,6 +9,15 @@ from partners.models import Partner
 from payhealth.api.serializers import ModelSerializer, Serializer
 
 
+class TextField(serializers.CharField):
+    """A text value of a dict (cohort keys, columns, fee codes): text as sent, never a number made text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class FeeRuleSerializer(ModelSerializer):
     class Meta:
         model = FeeRule
@@ -28,8 +37,8 @@ class FeeRuleSerializer(ModelSerializer):
 
 class RateCardSerializer(ModelSerializer):
     partner = serializers.PrimaryKeyRelatedField(read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = RateCard
@@ -117,7 +126,7 @@ class RuleMatchQuerySerializer(Serializer):
     partner = serializers.PrimaryKeyRelatedField(queryset=Partner.objects.all())
     on = serializers.DateField()
     fee_type = serializers.ChoiceField(choices=FeeType.choices)
-    cohort = serializers.DictField(child=serializers.CharField(max_length=40, allow_blank=True), required=False)
+    cohort = serializers.DictField(child=TextField(max_length=40, allow_blank=True), required=False)
 
     def validate_cohort(self, value):
         unknown = set(value) - set(MATCH_KEYS)
@@ -137,7 +146,7 @@ class RuleMatchSerializer(Serializer):
 
 class FeeImportSerializer(ModelSerializer):
     partner = serializers.PrimaryKeyRelatedField(read_only=True)
-    imported_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    imported_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     months = serializers.SerializerMethodField()
 
     class Meta:
@@ -193,8 +202,8 @@ class FeeImportPreviewSerializer(Serializer):
 class FeeImportMappingSerializer(Serializer):
     partner = serializers.IntegerField(read_only=True)
     shape = serializers.CharField(read_only=True)
-    columns = serializers.DictField(child=serializers.CharField(max_length=120, allow_blank=True), required=False)
-    fee_codes = serializers.DictField(child=serializers.CharField(max_length=20), required=False)
+    columns = serializers.DictField(child=TextField(max_length=120, allow_blank=True), required=False)
+    fee_codes = serializers.DictField(child=TextField(max_length=20), required=False)
     updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 

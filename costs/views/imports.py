@@ -32,13 +32,15 @@ def _saved_mapping(partner, shape) -> dict | None:
 
 
 def _preview_context(partner, shape, path, token) -> dict:
+    mapping = _saved_mapping(partner, shape)
     try:
-        preview = fee_import_preview(path, shape=shape, mapping=_saved_mapping(partner, shape))
+        preview = fee_import_preview(path, shape=shape, mapping=mapping)
     except FeeImportRefused as refused:
         return {"refused": refused.errors}
     names = INVOICE_COLUMNS if shape == FeeImport.Shape.INVOICE else RECORD_COLUMNS
     shown = [(number, None if values is None else list(values.values())) for number, values in preview.text_rows()]
-    return {"preview": preview, "shown": shown, "names": names, "token": token, "partner": partner, "shape": shape}
+    context = {"preview": preview, "shown": shown, "names": names, "token": token, "partner": partner, "shape": shape}
+    return context | {"mapping": mapping or {}}
 
 
 @desk_permission("costs.add_feeimport")
@@ -59,9 +61,10 @@ def import_upload(request):
         except FeeImportRefused as refused:
             context = {"form": UploadForm(initial=entry), "refused": refused.errors}
             return render(request, "costs/import_upload.html", context, status=400)
-        upload_discard(token)
-        kept.pop(token, None)
-        request.session[SESSION_KEY] = kept
+        finally:
+            upload_discard(token)
+            kept.pop(token, None)
+            request.session[SESSION_KEY] = kept
         messages.success(request, _("Imported %(rows)d rows; the checks run now.") % {"rows": imported.rows})
         return redirect("costs:import_detail", imported.pk)
     form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()

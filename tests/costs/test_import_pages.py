@@ -154,8 +154,10 @@ def test_the_mapping_page_saves_columns_and_fee_codes(client, analyst, acquirer)
     assert page.context["form"]["col_fee_code"].value() == "Concepto"
     # the upload reads with it
     content = INVOICE.replace(b"fee_code", b"Concepto")
-    preview = upload(client, acquirer, content).context["preview"]
+    response = upload(client, acquirer, content)
+    preview = response.context["preview"]
     assert preview.ok and preview.rows[0][1]["fee_type"] == "interchange"
+    assert "fee_code ← Concepto; IC = interchange" in response.content.decode()
     assert client.get(reverse("costs:mapping_edit", args=[acquirer.pk, "weekly"])).status_code == 404
 
 
