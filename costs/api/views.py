@@ -55,6 +55,7 @@ from payhealth.api.exceptions import ErrorSerializer
 from payhealth.api.filters import ListFiltersOnly
 from payhealth.api.parsers import JSONParser
 from payhealth.forms import FilterSet
+from payhealth.ids import parse_id
 
 
 class RateCardFilterSet(FilterSet):
@@ -176,10 +177,10 @@ class RateCardViewSet(
     @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
     def diff(self, request, pk=None):
         card = self.get_object()
-        against_id = request.query_params.get("against", "")
-        if not against_id.isdigit():
+        against_id = parse_id(request.query_params.get("against", ""))
+        if against_id is None:
             raise ValidationError({"against": _("Give the id of the version to compare with.")})
-        against = RateCard.objects.filter(pk=int(against_id)).first()
+        against = RateCard.objects.filter(pk=against_id).first()
         if against is None:
             raise ValidationError({"against": _("No such rate card.")})
         return Response(_diff_data(rate_card_diff(against, card)))

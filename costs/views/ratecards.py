@@ -30,6 +30,7 @@ from costs.services import (
     rule_specs,
 )
 from partners.models import Partner
+from payhealth.ids import parse_id
 from payhealth.web import add_service_errors, desk_permission
 
 RULE_CSV_COLUMNS = (
@@ -106,9 +107,9 @@ def ratecard_diff(request, pk: int):
     card = _card(pk)
     against_id = request.GET.get("against", "")
     if against_id:
-        if not against_id.isdigit():
+        if parse_id(against_id) is None:
             raise Http404
-        against = get_object_or_404(RateCard, pk=int(against_id), partner=card.partner_id)
+        against = get_object_or_404(RateCard, pk=parse_id(against_id), partner=card.partner_id)
     else:
         against = _previous(card)
     versions = RateCard.objects.filter(partner=card.partner_id).exclude(pk=card.pk).order_by("-version")
@@ -121,9 +122,9 @@ def ratecard_diff(request, pk: int):
 @require_http_methods(["GET", "HEAD", "POST"])
 def ratecard_create(request):
     source = None
-    source_id = request.GET.get("from", "")
-    if source_id.isdigit():
-        source = RateCard.objects.filter(pk=int(source_id)).select_related("partner").first()
+    source_id = parse_id(request.GET.get("from", ""))
+    if source_id is not None:
+        source = RateCard.objects.filter(pk=source_id).select_related("partner").first()
     if request.method == "POST":
         form = RateCardForm(request.POST)
         rules = RuleFormSet(request.POST, prefix="rules")
@@ -151,8 +152,8 @@ def ratecard_create(request):
         if source is not None:
             initial |= {"partner": source.partner_id, "currency": source.currency}
             specs = rule_specs(source)
-        elif request.GET.get("partner", "").isdigit():
-            initial["partner"] = int(request.GET["partner"])
+        elif parse_id(request.GET.get("partner", "")) is not None:
+            initial["partner"] = parse_id(request.GET["partner"])
         form = RateCardForm(initial=initial)
         rules = RuleFormSet(prefix="rules", initial=[*specs, *({} for _n in range(3))])
     status = 400 if request.method == "POST" else 200
