@@ -218,3 +218,22 @@ def test_thresholds_are_read_by_the_desk_and_set_by_leads(analyst, lead, acquire
     assert (str(saved.deviation_bps), saved.downgrade_q, saved.deviation_count) == ("4.0000", 0.01, 100)
     response = token_client(lead).put(url, {"deviation_count": -1}, format="json")
     assert response.status_code == 400 and "deviation_count" in response.json()["error"]["fields"]
+
+
+def test_a_parquet_file_is_previewed_and_imported(analyst, acquirer):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"period": ["2026-06", "2026-06"], "fee_code": ["IC", "ZZ"], "amount": ["225.00", "4200.50"]})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    client = token_client(analyst)
+    content = buffer.getvalue()
+    body = upload(client, acquirer, content, dry_run="true").json()
+    assert body["rows_read"] == 2 and body["errors"] == []
+    assert [row["values"]["fee_code"] for row in body["preview"]] == ["IC", "ZZ"]
+    response = upload(client, acquirer, content)
+    assert response.status_code == 201 and response.json()["file_name"] == "f.parquet"
+    assert sorted(InvoiceLine.objects.values_list("fee_code", flat=True)) == ["IC", "ZZ"]
