@@ -289,23 +289,7 @@ def fee_import(
     the columns leave out is read from the column of its own name; a fee code not mapped (and not
     itself a fee type's name) is stored with an empty fee type, which the checks report.
     Raises FeeImportRefused listing the errors."""
-    if shape not in FeeImport.Shape.values:
-        raise FeeImportRefused([RowError(0, "shape", _("Choose invoice or records."))])
-    mapping = mapping or {}
-    fields = INVOICE_FIELDS if shape == FeeImport.Shape.INVOICE else RECORD_FIELDS
-    required = INVOICE_REQUIRED if shape == FeeImport.Shape.INVOICE else RECORD_REQUIRED
-    columns = {name: name for name in fields} | dict(mapping.get("columns") or {})
-    fee_codes = {str(k): v for k, v in (mapping.get("fee_codes") or {}).items() if v in FeeType.values}
-    try:
-        sha256, file_name, header, records = _source(path_or_rows)
-    except UNREADABLE:
-        raise FeeImportRefused([RowError(0, "", _("The file cannot be read as CSV or Parquet."))]) from None
-    for column in header:
-        if holds_card_number(column):
-            raise FeeImportRefused([RowError(0, "", str(CARD_NUMBER_MESSAGE))])
-    missing = [columns[name] for name in required if columns[name] not in header]
-    if header and missing:
-        raise FeeImportRefused([RowError(0, c, _("The file has no such column.")) for c in missing])
+    columns, fee_codes, (sha256, file_name, _header, records) = _prepare(path_or_rows, shape=shape, mapping=mapping)
     if FeeImport.objects.filter(sha256=sha256).exists():
         raise FeeImportRefused([RowError(0, "", _("This file was imported before."))])
     errors: list[RowError] = []
@@ -339,6 +323,88 @@ def fee_import(
     except IntegrityError:  # the same file, imported at the same moment by someone else
         raise FeeImportRefused([RowError(0, "", _("This file was imported before."))]) from None
     return fee_import_row
+
+
+def _prepare(path_or_rows, *, shape: str, mapping: dict | None):
+    """The checks of the file as a whole, before any row: (columns, fee codes, source)."""
+    if shape not in FeeImport.Shape.values:
+        raise FeeImportRefused([RowError(0, "shape", _("Choose invoice or records."))])
+    mapping = mapping or {}
+    fields = INVOICE_FIELDS if shape == FeeImport.Shape.INVOICE else RECORD_FIELDS
+    required = INVOICE_REQUIRED if shape == FeeImport.Shape.INVOICE else RECORD_REQUIRED
+    columns = {name: name for name in fields} | dict(mapping.get("columns") or {})
+    fee_codes = {str(k): v for k, v in (mapping.get("fee_codes") or {}).items() if v in FeeType.values}
+    try:
+        source = _source(path_or_rows)
+    except UNREADABLE:
+        raise FeeImportRefused([RowError(0, "", _("The file cannot be read as CSV or Parquet."))]) from None
+    header = source[2]
+    for column in header:
+        if holds_card_number(column):
+            raise FeeImportRefused([RowError(0, "", str(CARD_NUMBER_MESSAGE))])
+    missing = [columns[name] for name in required if columns[name] not in header]
+    if header and missing:
+        raise FeeImportRefused([RowError(0, c, _("The file has no such column.")) for c in missing])
+    return columns, fee_codes, source
+
+
+@dataclass
+class Preview:
+    """What an import would read, with nothing written: the first rows as the mapping reads them
+    (None for a row that has errors), the errors (as `fee_import` would report them), the rows
+    read, and whether this very file was imported before."""
+
+    shape: str
+    rows: list[tuple[int, dict | None]]
+    errors: list[RowError]
+    total: int
+    imported_before: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.imported_before and self.total > 0
+
+    def text_rows(self) -> list[tuple[int, dict | None]]:
+        """The rows with each value written as a file carries it (ISO dates, plain decimals)."""
+        return [
+            (number, None if values is None else {name: _as_text(value) for name, value in values.items()})
+            for number, values in self.rows
+        ]
+
+
+def _as_text(value) -> str:
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def fee_import_preview(
+    path_or_rows: str | Path | Iterable[dict],
+    *,
+    shape: str,
+    mapping: dict | None = None,
+    limit: int = 20,
+) -> Preview:
+    """Read a file exactly as `fee_import` would (the same parsing, row by row) and write nothing.
+
+    Raises FeeImportRefused for a file refused as a whole (shape, unreadable, a card number in the
+    header, a required column missing); row errors are returned in the preview."""
+    columns, fee_codes, (sha256, _file_name, _header, records) = _prepare(path_or_rows, shape=shape, mapping=mapping)
+    names = INVOICE_COLUMNS if shape == FeeImport.Shape.INVOICE else RECORD_COLUMNS
+    errors: list[RowError] = []
+    rows: list[tuple[int, dict | None]] = []
+    total = 0
+    for number, record in _readable(records, errors):
+        total = number
+        row = _read(number, record, columns, shape, fee_codes, errors)
+        if len(rows) < limit:
+            rows.append((number, None if row is None else dict(zip(names, row, strict=True))))
+        if len(errors) >= MAX_ERRORS:
+            break
+    if total == 0 and not errors:
+        errors.append(RowError(0, "", _("The file has no rows.")))
+    imported_before = FeeImport.objects.filter(sha256=sha256).exists()
+    return Preview(shape=shape, rows=rows, errors=errors, total=total, imported_before=imported_before)
 
 
 def _readable(records, errors: list) -> Iterator[tuple[int, dict]]:

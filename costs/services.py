@@ -186,3 +186,161 @@ def fee_import_check(imported) -> list[dict]:
         results.append({"period": result.period.isoformat(), "findings": result.findings, "by_kind": result.by_kind})
     type(imported).objects.filter(pk=imported.pk).update(checked_at=timezone.now())
     return results
+
+
+@transaction.atomic
+def fee_rule_remove(*, rule: FeeRule, actor=None) -> None:
+    """Remove a rule from a draft (an approved or retired card never changes)."""
+    card = RateCard.objects.select_for_update().get(pk=rule.rate_card_id)
+    _draft(card)
+    FeeRule.objects.filter(pk=rule.pk, rate_card=card).delete()
+
+
+def rule_specs(card: RateCard) -> list[dict]:
+    """A card's rules as `rate_card_create` takes them: to start a new draft from a version."""
+    return [
+        {name: getattr(rule, name) for name in RULE_FIELDS if getattr(rule, name) not in (None, "")}
+        for rule in card.rules.order_by("fee_type", "-specificity", "-priority", "id")
+    ]
+
+
+def _rule_key(rule: FeeRule) -> tuple:
+    return (rule.fee_type, *(getattr(rule, key) for key in MATCH_KEYS))
+
+
+DIFF_FIELDS = ("rate_bps", "fixed_fee", "minimum_fee", "cap_fee", "priority")
+
+
+def rate_card_diff(old: RateCard, new: RateCard) -> dict:
+    """What changed from `old` to `new` (two versions of the same partner): rules added, removed
+    and changed, each rule known by its fee type and match keys, with old → new figures; and the
+    effective dates of both."""
+    if old.partner_id != new.partner_id:
+        raise ValidationError({"against": _("Compare two versions of the same partner's rate card.")})
+    before = {_rule_key(rule): rule for rule in old.rules.all()}
+    after = {_rule_key(rule): rule for rule in new.rules.all()}
+
+    def keys(key: tuple) -> dict:
+        return {name: value for name, value in zip(MATCH_KEYS, key[1:], strict=True) if value}
+
+    def order(key: tuple) -> tuple:
+        return (key[0], key[1:])
+
+    added = [
+        {"fee_type": k[0], "keys": keys(k), "rule": after[k]} for k in sorted(after.keys() - before.keys(), key=order)
+    ]
+    removed = [
+        {"fee_type": k[0], "keys": keys(k), "rule": before[k]} for k in sorted(before.keys() - after.keys(), key=order)
+    ]
+    changed = []
+    for k in sorted(before.keys() & after.keys(), key=order):
+        changes = {
+            name: (getattr(before[k], name), getattr(after[k], name))
+            for name in DIFF_FIELDS
+            if getattr(before[k], name) != getattr(after[k], name)
+        }
+        if changes:
+            changed.append({"fee_type": k[0], "keys": keys(k), "changes": changes, "old": before[k], "new": after[k]})
+    return {
+        "old": old,
+        "new": new,
+        "effective": {
+            "old": (old.effective_from, old.effective_to),
+            "new": (new.effective_from, new.effective_to),
+        },
+        "added": added,
+        "removed": removed,
+        "changed": changed,
+    }
+
+
+MAPPING_VALUE_MAX = 120
+
+
+@transaction.atomic
+def fee_import_mapping_save(*, partner: Partner, shape: str, columns: dict, fee_codes: dict, actor=None):
+    """Save how the partner's files of one shape name their columns (field → column; a field left
+    out or mapped to its own name is read from the column of its own name) and their fee codes
+    (partner's code → fee type). Replaces the partner's mapping for the shape."""
+    from costs.importing import INVOICE_FIELDS, RECORD_FIELDS
+    from costs.models import FeeImport, FeeImportMapping
+
+    if shape not in FeeImport.Shape.values:
+        raise ValidationError({"shape": _("Choose invoice or records.")})
+    fields = INVOICE_FIELDS if shape == FeeImport.Shape.INVOICE else RECORD_FIELDS
+    errors: dict[str, list[str]] = {}
+    clean_columns = {}
+    for field, column in (columns or {}).items():
+        column = str(column or "").strip()
+        if field not in fields:
+            errors.setdefault("columns", []).append(_("%(field)s is not a field of this shape.") % {"field": field})
+        elif len(column) > MAPPING_VALUE_MAX or "\x00" in column:
+            errors.setdefault(field, []).append(_("Too long, or not text."))
+        elif column and column != field:
+            clean_columns[field] = column
+    clean_codes = {}
+    for code, fee_type in (fee_codes or {}).items():
+        code = str(code or "").strip()
+        if not code or len(code) > 60 or "\x00" in code:
+            errors.setdefault("fee_codes", []).append(_("A fee code is 1 to 60 characters of text."))
+        elif fee_type not in FeeType.values:
+            errors.setdefault("fee_codes", []).append(
+                _("%(code)s: choose one of %(choices)s.") % {"code": code, "choices": ", ".join(FeeType.values)}
+            )
+        else:
+            clean_codes[code] = fee_type
+    if errors:
+        raise ValidationError(errors)
+    mapping, _created = FeeImportMapping.objects.select_for_update().get_or_create(partner=partner, shape=shape)
+    mapping.columns = clean_columns
+    mapping.fee_codes = clean_codes
+    mapping.updated_by = actor
+    mapping.full_clean()
+    mapping.save()
+    return mapping
+
+
+THRESHOLD_FIELDS = (
+    "deviation_bps",
+    "deviation_amount",
+    "deviation_count",
+    "regression_bps",
+    "downgrade_pp",
+    "downgrade_q",
+    "unknown_fee_amount",
+)
+
+
+@transaction.atomic
+def cost_thresholds_save(*, partner: Partner, actor, **values):
+    """A lead sets the partner's thresholds for the checks (a field not given keeps its value, or the default)."""
+    from costs.models import CostThresholds
+
+    if actor is None or not actor.has_perm("costs.change_costthresholds"):
+        raise PermissionDenied(_("Only a lead changes the thresholds."))
+    unknown = set(values) - set(THRESHOLD_FIELDS)
+    if unknown:
+        raise ValidationError(_("Unknown thresholds: %(fields)s.") % {"fields": ", ".join(sorted(unknown))})
+    thresholds, _created = CostThresholds.objects.select_for_update().get_or_create(partner=partner)
+    for name, value in values.items():
+        setattr(thresholds, name, value)
+    errors = {}
+    for name in THRESHOLD_FIELDS:
+        value = getattr(thresholds, name)
+        if value is None or (value < 0 if name != "downgrade_q" else not (0 < value <= 1)):
+            errors[name] = [
+                _("Enter a number above 0 and at most 1.") if name == "downgrade_q" else _("Enter zero or more.")
+            ]
+    if errors:
+        raise ValidationError(errors)
+    thresholds.full_clean()
+    thresholds.save()
+    return thresholds
+
+
+def fee_import_recheck(imported, *, actor=None) -> None:
+    """Run the checks of an import's months again, in the worker: the task the import queued."""
+    from payhealth.outbox import publish_on_commit
+
+    with transaction.atomic():
+        publish_on_commit("costs.check_import_task", [imported.pk])

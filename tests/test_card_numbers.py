@@ -386,6 +386,7 @@ def api_world(world, lead):  # noqa: F811 - the fixture
         "webhook_delivery": webhook.deliveries.create(
             event_type="ping", event_id="00000000-0000-4000-8000-000000000002", payload={"type": "ping"}
         ),
+        "rate_card": world["fee_rule"].rate_card,
     }
 
 
@@ -393,6 +394,8 @@ API_KWARGS = {
     "reference": lambda w: w["incident"].reference,
     "account_id": lambda w: w["merchant"].account_id,
     "code": lambda w: w["partner"].code,
+    "partner_id": lambda w: w["partner"].pk,
+    "shape": lambda w: "invoice",
     # Reads without text parameters need no row; a write whose object is missing answers 404 and
     # fails below until API_KWARGS_BY_ROUTE names its object.
     "pk": lambda w: 987654,
@@ -420,6 +423,8 @@ API_KWARGS_BY_ROUTE = {
     **{f"finding-{name}": "finding" for name in ("detail", "suppress", "false-positive", "open-incident", "attach")},
     "suppression-detail": "suppression",
     **{f"cost-finding-{name}": "cost_finding" for name in ("detail", "decide")},
+    **{f"rate-card-{name}": "rate_card" for name in ("detail", "add-rule", "remove-rule", "approve", "diff")},
+    **{f"fee-import-{name}": "fee_import" for name in ("detail", "check")},
 }
 
 

@@ -25,6 +25,7 @@ NAMES = sorted(
         *("email", "code", "partner", "partners", "merchant", "merchants", "subject", "url", "events", "table"),
         *("tab", "state", "until", "note", "incident", "segment", "enabled", "watch_q", "alert_q", "min_drop_pp"),
         *("global-watch_q", "global-alert_q", "global-min_bucket_attempts", "global-enabled", "on"),
+        *("against", "from", "shape", "fee_type", "effective_from", "token", "rule-fee_type", "rule-rate_bps"),
     }
 )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -23,6 +24,7 @@ from django.urls import reverse
 
 from cases.correspondence.compose import notice_compose
 from cases.models import Attachment, CaseEvent, Correspondence, Incident, InvestigationNote, SavedView, SlaPolicy
+from costs.models import FeeImport
 from monitoring.models import ImportJob, Suppression
 from tests.factories import (
     AffectedMerchantFactory,
@@ -82,6 +84,11 @@ ROLE_RESTRICTED: dict[str, set[str]] = {
     "monitoring:monitor_settings_global": {"lead"},  # monitoring.change_monitorsettings
     "monitoring:monitor_settings_remove": {"lead"},  # monitoring.delete_monitorsettings
     "monitoring:suppression_remove": {"lead"},  # monitoring.delete_suppression
+    "costs:ratecard_create": {"partner_manager", "lead"},  # costs.add_ratecard
+    "costs:ratecard_rule_add": {"partner_manager", "lead"},  # costs.add_feerule
+    "costs:ratecard_rule_remove": {"partner_manager", "lead"},  # costs.delete_feerule
+    "costs:ratecard_approve": {"lead"},  # costs.approve_ratecard
+    "costs:thresholds_edit": {"lead"},  # costs.change_costthresholds
 }
 
 # A person's own uploads: the lead who uploaded the world's file opens it, every other role gets
@@ -159,11 +166,21 @@ def world(db, lead):
             created_by=lead, file_name="matrix.csv", stored_name="matrix-upload", kind="csv", header=["merchant"]
         ),
         "cost_finding": _cost_finding(partner),
+        "fee_rule": _matrix_fee_rule(partner),
+        "fee_import": FeeImport.objects.create(partner=partner, sha256="0" * 64, shape="invoice", file_name="m.csv"),
         "webhook": (webhook := _matrix_webhook()),
         "webhook_delivery": webhook.deliveries.create(
             event_type="ping", event_id="00000000-0000-4000-8000-000000000001", payload={"type": "ping"}
         ),
     }
+
+
+def _matrix_fee_rule(partner):
+    """A rule of a draft rate card (written by nobody of the matrix, so a lead may approve it)."""
+    from costs.services import rate_card_create
+
+    card = rate_card_create(partner=partner, effective_from=date(2026, 6, 1), rules=[{"fee_type": "fx"}])
+    return card.rules.get()
 
 
 def _matrix_webhook():
@@ -203,6 +220,9 @@ KWARG_VALUES: dict[str, Callable[[dict], object]] = {
     "table": lambda w: "breaches",
     "finding_id": lambda w: w["finding"].pk,
     "suppression_id": lambda w: w["suppression"].pk,
+    "partner_id": lambda w: w["partner"].pk,
+    "shape": lambda w: "invoice",
+    "rule_id": lambda w: w["fee_rule"].pk,
 }
 # (url name, kwarg name) → value, for kwargs whose name alone is ambiguous (a bare "pk").
 KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
@@ -217,6 +237,11 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     **{(f"monitoring:upload_{name}", "pk"): lambda w: w["upload"].pk for name in ("detail", "progress")},
     **{(f"alerts:rule_{name}", "pk"): lambda w: _default_alert_rule_pk() for name in ("edit", "delete")},
     **{(f"costs:finding_{name}", "pk"): lambda w: w["cost_finding"].pk for name in ("detail", "decide")},
+    **{
+        (f"costs:ratecard_{name}", "pk"): lambda w: w["fee_rule"].rate_card_id
+        for name in ("detail", "rules_csv", "diff", "rule_add", "rule_remove", "approve")
+    },
+    **{(f"costs:import_{name}", "pk"): lambda w: w["fee_import"].pk for name in ("detail", "check")},
 }
 
 

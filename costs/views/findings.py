@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -209,13 +209,8 @@ def finding_list_csv(request):
 
 
 def rate_card_url(rate_card_id) -> str:
-    """The rate card's page where the pages of rate cards exist; its plain path otherwise."""
-    if rate_card_id is None:
-        return ""
-    try:
-        return reverse("costs:rate_card", kwargs={"pk": rate_card_id})
-    except NoReverseMatch:
-        return f"/costs/rate-cards/{rate_card_id}/"
+    """The rate card version's page ("" for a finding that no rate card priced)."""
+    return "" if rate_card_id is None else reverse("costs:ratecard_detail", kwargs={"pk": rate_card_id})
 
 
 DETAIL_LABELS = {

@@ -505,6 +505,7 @@ SPECTACULAR_SETTINGS = {
         "SegmentStateEnum": "monitoring.models.SegmentState",
         "SlaClockStateEnum": "cases.models.sla.SlaClock.State",
         "FindingKindEnum": "monitoring.models.FindingKind",
+        "RateCardStateEnum": "costs.models.RateCard.State",
     },
 }
 

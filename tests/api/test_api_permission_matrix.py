@@ -155,6 +155,19 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "webhook-delivery-list": {"get": MANAGERS},
     "webhook-delivery-detail": {"get": MANAGERS},
     "webhook-delivery-replay": {"post": MANAGERS},
+    # partner costs: every desk role reads, imports and maps; partner managers draft; leads approve and set thresholds
+    "rate-card-list": {"get": DESK, "post": MANAGERS},
+    "rate-card-detail": {"get": DESK},
+    "rate-card-add-rule": {"post": MANAGERS},
+    "rate-card-remove-rule": {"post": MANAGERS},
+    "rate-card-approve": {"post": LEADS},
+    "rate-card-diff": {"get": DESK},
+    "rule-match": {"post": DESK},
+    "fee-import-list": {"get": DESK, "post": DESK},
+    "fee-import-detail": {"get": DESK},
+    "fee-import-check": {"post": DESK},
+    "fee-import-mapping": {"get": DESK, "put": DESK},
+    "cost-thresholds": {"get": DESK, "put": LEADS},
 }
 
 # An id no row has: the route's permission is checked before its object is looked up, so an
@@ -198,6 +211,14 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
         for name in ("detail", "enable", "disable", "ping", "rotate-secret", "secret")
     },
     **{(f"webhook-delivery-{name}", "pk"): lambda w: MISSING for name in ("detail", "replay")},
+    **{
+        (f"rate-card-{name}", "pk"): lambda w: MISSING
+        for name in ("detail", "add-rule", "remove-rule", "approve", "diff")
+    },
+    **{(f"fee-import-{name}", "pk"): lambda w: MISSING for name in ("detail", "check")},
+    ("fee-import-mapping", "partner_id"): lambda w: MISSING,
+    ("fee-import-mapping", "shape"): lambda w: "invoice",
+    ("cost-thresholds", "partner_id"): lambda w: MISSING,
 }
 
 WHO = ("no_role", ANALYST, PARTNER_MANAGER, LEAD)
@@ -294,7 +315,7 @@ def _snapshot() -> dict[str, int]:
     """Row counts of every model of the project's apps: what a refused write must not change."""
     return {
         model._meta.label: model._default_manager.count()
-        for app in ("accounts", "cases", "partners", "alerts", "webhooks", "monitoring")
+        for app in ("accounts", "cases", "partners", "alerts", "webhooks", "monitoring", "costs")
         if apps.is_installed(app)
         for model in apps.get_app_config(app).get_models()
     }
