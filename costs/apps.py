@@ -6,3 +6,11 @@ class CostsConfig(AppConfig):
     name = "costs"
     verbose_name = _("Partner costs")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from cases.sla.reports.extensions import ScorecardColumn, register_scorecard_column
+        from costs.billing_report import billing_accuracy_column
+
+        register_scorecard_column(
+            ScorecardColumn(key="billing_accuracy", label=_("Billing accuracy"), values=billing_accuracy_column)
+        )
