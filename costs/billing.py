@@ -54,10 +54,10 @@ def money(value, *, field: str) -> Decimal:
         raise ValidationError({field: _("Enter an amount such as 1250.50.")}, code="invalid") from None
     if not amount.is_finite():
         raise ValidationError({field: _("Enter an amount such as 1250.50.")}, code="invalid")
-    if amount != amount.quantize(CENT):
-        raise ValidationError({field: _("Use at most two decimals.")}, code="decimals")
     if abs(amount) > MAX_AMOUNT:
         raise ValidationError({field: _("This amount is too large.")}, code="too_large")
+    if amount != amount.quantize(CENT):
+        raise ValidationError({field: _("Use at most two decimals.")}, code="decimals")
     return amount.quantize(CENT)
 
 
