@@ -36,7 +36,7 @@ from tests.factories import (
 from tests.monitoring.findings_support import make_finding, slice_segment
 from tests.urlwalk import fill_url, url_patterns
 
-NAMESPACES = ("cases", "partners", "webhooks", "alerts", "monitoring")
+NAMESPACES = ("cases", "partners", "webhooks", "alerts", "monitoring", "costs")
 TOP_LEVEL_NAMES = ("home", "overview", "profile", "api_tokens")  # api_token_revoke: tests/api/test_tokens.py
 ROLES = ("analyst", "partner_manager", "lead")
 
@@ -215,7 +215,23 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     ("monitoring:segment_detail", "pk"): lambda w: w["finding"].segment_id,
     **{(f"monitoring:upload_{name}", "pk"): lambda w: w["upload"].pk for name in ("detail", "progress")},
     **{(f"alerts:rule_{name}", "pk"): lambda w: _default_alert_rule_pk() for name in ("edit", "delete")},
+    ("costs:credit_note_record", "pk"): lambda w: _matrix_billing_case(w).pk,
 }
+
+
+def _matrix_billing_case(world: dict):
+    """A billing case on an incident of its own (one case per incident)."""
+    from costs.models import BillingCase
+
+    if "billing_case" not in world:
+        world["billing_case"] = BillingCase.objects.create(
+            incident=IncidentFactory(title="Matrix billing case", category="cost_rate"),
+            partner=world["partner"],
+            period="2026-06-01",
+            amount_disputed=Decimal("100.00"),
+            dispute_deadline="2026-08-29",
+        )
+    return world["billing_case"]
 
 
 def _default_alert_rule_pk() -> int:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from costs.models import BillingCase, CostFinding, CreditNote
+from payhealth.api.serializers import ModelSerializer, Serializer
 
 
-class BillingFindingSerializer(serializers.ModelSerializer):
+class BillingFindingSerializer(ModelSerializer):
     explanation = serializers.SerializerMethodField(help_text="The finding as one sentence, in the reader's language.")
 
     class Meta:
@@ -20,7 +21,7 @@ class BillingFindingSerializer(serializers.ModelSerializer):
         return finding.explanation()
 
 
-class CreditNoteSerializer(serializers.ModelSerializer):
+class CreditNoteSerializer(ModelSerializer):
     recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
@@ -29,7 +30,7 @@ class CreditNoteSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CreditNoteCreateSerializer(serializers.Serializer):
+class CreditNoteCreateSerializer(Serializer):
     reference = serializers.CharField(
         max_length=80, help_text="The partner's credit note (or corrected invoice) number."
     )
@@ -43,7 +44,7 @@ class CreditNoteCreateSerializer(serializers.Serializer):
     )
 
 
-class BillingCaseSerializer(serializers.ModelSerializer):
+class BillingCaseSerializer(ModelSerializer):
     incident = serializers.SlugRelatedField(slug_field="reference", read_only=True)
     partner = serializers.SlugRelatedField(slug_field="code", read_only=True)
     opened_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
@@ -73,25 +74,25 @@ class BillingCaseSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BillingCaseCreateSerializer(serializers.Serializer):
+class BillingCaseCreateSerializer(Serializer):
     findings = serializers.ListField(
         child=serializers.IntegerField(min_value=1), min_length=1, max_length=500, help_text="The cost findings' ids."
     )
     dispute_deadline = serializers.DateField(required=False, allow_null=True, default=None)
 
 
-class BillingCaseAmendSerializer(serializers.Serializer):
+class BillingCaseAmendSerializer(Serializer):
     amount_disputed = serializers.DecimalField(max_digits=20, decimal_places=2, required=False, min_value=0)
     dispute_deadline = serializers.DateField(required=False)
 
 
-class RecoveryQuerySerializer(serializers.Serializer):
+class RecoveryQuerySerializer(Serializer):
     start = serializers.RegexField(r"^\d{4}-\d{2}$", required=False, help_text="First month billed, YYYY-MM.")
     end = serializers.RegexField(r"^\d{4}-\d{2}$", required=False, help_text="Last month billed, YYYY-MM.")
     partner = serializers.CharField(required=False, help_text="A partner's code.")
 
 
-class RecoveryRowSerializer(serializers.Serializer):
+class RecoveryRowSerializer(Serializer):
     partner_id = serializers.IntegerField()
     partner = serializers.CharField()
     period = serializers.DateField()
@@ -104,7 +105,7 @@ class RecoveryRowSerializer(serializers.Serializer):
     open_balance = serializers.DecimalField(max_digits=20, decimal_places=2)
 
 
-class RecoveryReportSerializer(serializers.Serializer):
+class RecoveryReportSerializer(Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
     rows = RecoveryRowSerializer(many=True)

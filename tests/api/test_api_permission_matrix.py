@@ -148,6 +148,12 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "webhook-delivery-list": {"get": MANAGERS},
     "webhook-delivery-detail": {"get": MANAGERS},
     "webhook-delivery-replay": {"post": MANAGERS},
+    # costs: billing cases (every desk role opens them and records credit notes)
+    "billing-case-list": {"get": DESK, "post": DESK},
+    "billing-case-detail": {"get": DESK},
+    "billing-case-amend": {"post": DESK},
+    "billing-case-credit-notes": {"get": DESK, "post": DESK},
+    "billing-case-recovery": {"get": DESK},
 }
 
 # An id no row has: the route's permission is checked before its object is looked up, so an
@@ -190,6 +196,7 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
         for name in ("detail", "enable", "disable", "ping", "rotate-secret", "secret")
     },
     **{(f"webhook-delivery-{name}", "pk"): lambda w: MISSING for name in ("detail", "replay")},
+    **{(f"billing-case-{name}", "pk"): lambda w: MISSING for name in ("detail", "amend", "credit-notes")},
 }
 
 WHO = ("no_role", ANALYST, PARTNER_MANAGER, LEAD)
@@ -286,7 +293,7 @@ def _snapshot() -> dict[str, int]:
     """Row counts of every model of the project's apps: what a refused write must not change."""
     return {
         model._meta.label: model._default_manager.count()
-        for app in ("accounts", "cases", "partners", "alerts", "webhooks", "monitoring")
+        for app in ("accounts", "cases", "partners", "alerts", "webhooks", "monitoring", "costs")
         if apps.is_installed(app)
         for model in apps.get_app_config(app).get_models()
     }
