@@ -391,12 +391,12 @@ def api_world(world, lead):  # noqa: F811 - the fixture
     }
 
 
-def _billing_case(world):
+def _billing_case(objects: dict):
     from costs.models import BillingCase
 
     return BillingCase.objects.create(
         incident=IncidentFactory(title="Billing case", category="cost_rate"),
-        partner=world["partner"],
+        partner=objects["partner"],
         period="2026-06-01",
         amount_disputed=Decimal("100.00"),
         dispute_deadline="2026-08-29",
