@@ -471,3 +471,23 @@ def test_the_recovery_page_and_its_csv_show_the_same_rows(client, case, analyst)
     assert page.status_code == 200 and "19,499.75" in page.content.decode()
     assert csv.splitlines()[1] == "Adquirente MX,2026-06,MXN,1,2,20000.00,20000.00,500.25,19499.75"
     assert bad.status_code == 400
+
+
+def test_the_panel_reads_a_bounded_number_of_queries(client, acquirer, analyst):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    small = billing_case_open(findings=[finding(acquirer, "10.00")], actor=analyst)
+    big = billing_case_open(findings=[finding(acquirer, f"{n}.00") for n in range(1, 7)], actor=analyst)
+    for n in range(3):
+        credit_note_record(billing_case=big, reference=f"NC-{n}", amount="1", issued_on=date(2026, 8, 1), actor=analyst)
+    client.force_login(analyst)
+    counts = []
+    for case in (small, big):
+        url = reverse("costs:incident_billing_panel", args=[case.incident.reference])
+        client.get(url)  # warm up (session)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        counts.append(len(queries))
+
+    assert counts[0] == counts[1] and counts[0] <= 10, counts
