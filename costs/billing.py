@@ -198,7 +198,8 @@ def billing_case_open(*, findings, actor, dispute_deadline: dt.date | None = Non
 
 
 def _locked_case(billing_case: BillingCase) -> BillingCase:
-    Incident.objects.select_for_update().filter(pk=billing_case.incident_id).exists()  # incident first, as its services
+    """The case locked, after its incident (the order the incident's own services lock in)."""
+    list(Incident.objects.select_for_update().filter(pk=billing_case.incident_id).values_list("pk", flat=True))
     return (
         BillingCase.objects.select_for_update(of=("self",))
         .select_related("partner", "incident")

@@ -12,7 +12,7 @@ from datetime import UTC
 from decimal import Decimal, InvalidOperation
 
 from django.utils import formats, timezone, translation
-from django.utils.dateparse import parse_datetime
+from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
@@ -511,8 +511,6 @@ def _money(value) -> str:
 
 
 def _iso_date(value) -> str:
-    from django.utils.dateparse import parse_date
-
     day = parse_date(value or "") if isinstance(value, str) else None
     return formats.date_format(day, "SHORT_DATE_FORMAT") if day else "—"
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 import django_filters
 from django.db.models import DecimalField, OuterRef, Prefetch, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -33,6 +34,7 @@ from payhealth.api.exceptions import ErrorSerializer
 from payhealth.api.filters import ListFiltersOnly
 from payhealth.api.pagination import Cursor
 from payhealth.forms import FilterSet
+from payhealth.i18n import desk_zone
 
 VIEW = ("cases.view_incident", "costs.view_billingcase")
 MONEY = DecimalField(max_digits=20, decimal_places=2)
@@ -186,7 +188,7 @@ class BillingCaseViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.Retrieve
     def recovery(self, request):
         query = RecoveryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        today = dt.date.today().replace(day=1)
+        today = timezone.localtime(timezone.now(), desk_zone()).date().replace(day=1)
         try:
             end = _month(query.validated_data.get("end")) or today
             start = _month(query.validated_data.get("start")) or end.replace(year=end.year - 1)

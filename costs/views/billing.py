@@ -18,6 +18,7 @@ from django.db.models import Prefetch
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -30,6 +31,7 @@ from costs.billing_report import recovery_report, recovery_totals
 from costs.models import BillingCase, CostFinding, CreditNote
 from partners.models import Partner
 from payhealth.forms import Form
+from payhealth.i18n import desk_zone
 from payhealth.web import add_service_errors, desk_permission
 
 VIEW_CASE = "costs.view_billingcase"
@@ -186,7 +188,7 @@ class RecoveryFilterForm(Form):
 
     def clean(self):
         cleaned = super().clean()
-        today = dt.date.today()
+        today = timezone.localtime(timezone.now(), desk_zone()).date()
         cleaned["end"] = (cleaned.get("end") or today).replace(day=1)
         cleaned["start"] = (cleaned.get("start") or _months_ago(cleaned["end"], 11)).replace(day=1)
         if cleaned["start"] > cleaned["end"]:

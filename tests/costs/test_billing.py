@@ -279,6 +279,22 @@ def test_the_partner_acknowledges_within_5_business_days_of_its_calendar_and_the
     assert acknowledge.state == State.BREACHED  # it came after the 20th, 10:00: acknowledged by the credit
 
 
+def test_the_category_policy_wins_over_the_partners_own_policy(acquirer, analyst):
+    from cases.models import SlaPolicy
+
+    own = SlaPolicy.objects.get(severity="sev3", partner_kind="", partner=None, category="")
+    own.pk, own.partner, own.name = None, acquirer, "Adquirente SEV3"
+    own.save()
+    case = billing_case_open(findings=[finding(acquirer, "60000.00")], actor=analyst)
+
+    engagement_update(
+        engagement=PartnerEngagement.objects.get(incident=case.incident), actor=analyst, partner_status="notified"
+    )
+
+    policies = {(c.family, c.policy.name) for c in SlaClock.objects.filter(incident=case.incident)}
+    assert policies == {("ours", "SEV3 billing case"), ("partner", "SEV3 billing case")}
+
+
 def test_an_incident_of_another_category_keeps_the_generic_policy(acquirer, analyst):
     from cases.services import incident_open
 
