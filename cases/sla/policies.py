@@ -207,11 +207,15 @@ def load_default_sla_policies(SlaPolicy, BusinessCalendar) -> None:  # noqa: N80
 
 # Billing cases (incidents of category cost_rate) by severity: the partner acknowledges within 5
 # business days, the desk updates it every week (5 business days), the partner resolves (credits
-# back) within 40 business days, about the 60-day dispute window; on Mexico City banking hours, or
-# the partner's own calendar. Loaded once by a migration (docs/sla.md).
+# back) within 40 business days, about the 60-day dispute window; the first notice within 2
+# business days (SEV4: as needed, as its default policy); on Mexico City banking hours, or the
+# partner's own calendar. Loaded once by a migration (docs/sla.md).
 BILLING_CATEGORY = "cost_rate"
-BILLING_TARGETS = (5 * BUSINESS_DAY, 2 * BUSINESS_DAY, 5 * BUSINESS_DAY, 40 * BUSINESS_DAY, "mx-banking")
-BILLING_SLA_TARGETS = dict.fromkeys(("sev2", "sev3", "sev4"), BILLING_TARGETS)
+BILLING_SLA_TARGETS = {
+    "sev2": (5 * BUSINESS_DAY, 2 * BUSINESS_DAY, 5 * BUSINESS_DAY, 40 * BUSINESS_DAY, "mx-banking"),
+    "sev3": (5 * BUSINESS_DAY, 2 * BUSINESS_DAY, 5 * BUSINESS_DAY, 40 * BUSINESS_DAY, "mx-banking"),
+    "sev4": (5 * BUSINESS_DAY, None, 5 * BUSINESS_DAY, 40 * BUSINESS_DAY, "mx-banking"),  # notices as needed
+}
 
 
 def load_billing_sla_policies(SlaPolicy, BusinessCalendar) -> None:  # noqa: N803 - model classes
