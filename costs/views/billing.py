@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -141,13 +141,11 @@ def credit_note_record_view(request, pk: int):
     if form.is_valid():
         try:
             credit_note_record(billing_case=case, actor=request.user, **form.cleaned_data)
-        except PermissionDenied:
-            raise
         except ValidationError as error:
             add_service_errors(form, error)
         else:
-            messages.success(request, _("Credit note recorded."))
             if not request.htmx:
+                messages.success(request, _("Credit note recorded."))
                 return redirect("cases:incident_detail", incident.reference)
             form = None
     if not request.htmx:

@@ -507,3 +507,17 @@ def test_the_panel_reads_a_bounded_number_of_queries(client, acquirer, analyst):
         counts.append(len(queries))
 
     assert counts[0] == counts[1] and counts[0] <= 10, counts
+
+
+def test_a_plain_credit_note_post_goes_back_to_the_incident_with_a_message(client, case, analyst):
+    client.force_login(analyst)
+    url = reverse("costs:credit_note_record", args=[case.pk])
+
+    done = client.post(url, {"reference": "NC-5", "amount": "20000.00", "issued_on": "2026-08-03"}, follow=True)
+    refused = client.post(url, {"reference": "NC-6", "amount": "-1", "issued_on": "2026-08-03"}, follow=True)
+
+    assert [m.level_tag for m in done.context["messages"]] == ["success"]
+    assert [m.level_tag for m in refused.context["messages"]] == ["error"]
+    assert done.redirect_chain[-1][0] == reverse("cases:incident_detail", args=[case.incident.reference])
+    case.refresh_from_db()
+    assert case.settled_at is not None and case.credit_notes.count() == 1
