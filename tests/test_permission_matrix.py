@@ -215,7 +215,10 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     ("monitoring:segment_detail", "pk"): lambda w: w["finding"].segment_id,
     **{(f"monitoring:upload_{name}", "pk"): lambda w: w["upload"].pk for name in ("detail", "progress")},
     **{(f"alerts:rule_{name}", "pk"): lambda w: _default_alert_rule_pk() for name in ("edit", "delete")},
-    ("costs:credit_note_record", "pk"): lambda w: _matrix_billing_case(w).pk,
+    **{
+        (f"costs:{name}", "pk"): lambda w: _matrix_billing_case(w).pk
+        for name in ("credit_note_record", "billing_case_amend")
+    },
 }
 
 

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from cases.selectors import incident_visible_or_404
-from costs.billing import billing_case_open, credit_note_record
+from costs.billing import billing_case_amend, billing_case_open, credit_note_record
 from costs.billing_report import recovery_report, recovery_totals
 from costs.models import BillingCase, CostFinding, CreditNote
 from partners.models import Partner
@@ -52,6 +52,20 @@ class CreditNoteForm(Form):
     final = forms.BooleanField(
         label=gettext_lazy("Final: the partner credits nothing more on this case"), required=False
     )
+
+
+class BillingCaseAmendForm(Form):
+    amount_disputed = forms.DecimalField(
+        label=gettext_lazy("Amount in dispute"), max_digits=20, decimal_places=2, min_value=Decimal(0), required=False
+    )
+    dispute_deadline = forms.DateField(
+        label=gettext_lazy("Dispute deadline"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    @classmethod
+    def for_case(cls, case: BillingCase) -> BillingCaseAmendForm:
+        initial = {"amount_disputed": case.amount_disputed, "dispute_deadline": case.dispute_deadline}
+        return cls(initial=initial, auto_id="id_amend_%s")
 
 
 def _back(request) -> str:
@@ -104,10 +118,13 @@ def billing_case_of(incident) -> BillingCase | None:
     )
 
 
-def panel_context(request, case: BillingCase, *, form: CreditNoteForm | None = None) -> dict:
+def panel_context(
+    request, case: BillingCase, *, form: CreditNoteForm | None = None, amend_form: BillingCaseAmendForm | None = None
+) -> dict:
     credited = sum((note.amount for note in case.credit_notes.all()), Decimal(0))
     balance = max(case.amount_disputed - credited, Decimal(0)) if case.settled_at is None else Decimal(0)
     can_record = request.user.has_perm("costs.add_creditnote")
+    can_amend = request.user.has_perm("costs.change_billingcase")
     return {
         "case": case,
         "incident": case.incident,
@@ -117,6 +134,9 @@ def panel_context(request, case: BillingCase, *, form: CreditNoteForm | None = N
         "balance": balance,
         "form": form if form is not None else (CreditNoteForm(auto_id="id_credit_%s") if can_record else None),
         "can_record": can_record,
+        "amend_form": amend_form
+        if amend_form is not None
+        else (BillingCaseAmendForm.for_case(case) if can_amend else None),
     }
 
 
@@ -154,6 +174,31 @@ def credit_note_record_view(request, pk: int):
                 messages.error(request, error)
         return redirect("cases:incident_detail", incident.reference)
     return render(request, PANEL, panel_context(request, billing_case_of(incident), form=form))
+
+
+@desk_permission("cases.view_incident", VIEW_CASE, "costs.change_billingcase")
+@require_POST
+def billing_case_amend_view(request, pk: int):
+    """Correct the amount in dispute or the deadline; htmx gets the panel back, a plain post the incident."""
+    case = get_object_or_404(BillingCase.objects.select_related("incident"), pk=pk)
+    incident = incident_visible_or_404(user=request.user, reference=case.incident.reference)
+    form = BillingCaseAmendForm(request.POST, auto_id="id_amend_%s")
+    if form.is_valid():
+        try:
+            billing_case_amend(billing_case=case, actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            if not request.htmx:
+                messages.success(request, _("Billing case corrected."))
+                return redirect("cases:incident_detail", incident.reference)
+            form = None
+    if not request.htmx:
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("cases:incident_detail", incident.reference)
+    return render(request, PANEL, panel_context(request, billing_case_of(incident), amend_form=form))
 
 
 # --- the recovered-amount report -------------------------------------------------------------------

@@ -427,6 +427,8 @@ def test_pages_refuse_users_without_the_permission(client, acquirer, analyst, re
     assert client.post(reverse("costs:billing_case_open"), {"finding": [mine.pk]}).status_code == 403
     credit = reverse("costs:credit_note_record", args=[case.pk])
     assert client.post(credit, {"reference": "X", "amount": "1", "issued_on": "2026-08-01"}).status_code == 403
+    amend = reverse("costs:billing_case_amend", args=[case.pk])
+    assert client.post(amend, {"amount_disputed": "1"}).status_code == 403
     client.force_login(outsider)
     for url in (
         reverse("costs:recovery_report"),
@@ -434,7 +436,9 @@ def test_pages_refuse_users_without_the_permission(client, acquirer, analyst, re
         reverse("costs:incident_billing_panel", args=[case.incident.reference]),
     ):
         assert client.get(url).status_code == 403
+    case.refresh_from_db()
     assert not case.credit_notes.exists() and BillingCase.objects.count() == 1
+    assert case.amount_disputed == Decimal("50.00")
 
 
 @pytest.mark.parametrize(
@@ -521,3 +525,18 @@ def test_a_plain_credit_note_post_goes_back_to_the_incident_with_a_message(clien
     assert done.redirect_chain[-1][0] == reverse("cases:incident_detail", args=[case.incident.reference])
     case.refresh_from_db()
     assert case.settled_at is not None and case.credit_notes.count() == 1
+
+
+def test_the_panel_corrects_the_amount_and_deadline_in_place(client, case, analyst):
+    client.force_login(analyst)
+    url = reverse("costs:billing_case_amend", args=[case.pk])
+
+    ok = client.post(url, {"amount_disputed": "18000.50", "dispute_deadline": "2026-09-30"}, HTTP_HX_REQUEST="true")
+    refused = client.post(url, {"amount_disputed": "-3", "dispute_deadline": "2020-01-01"}, HTTP_HX_REQUEST="true")
+
+    assert ok.status_code == 200 and "18,000.50" in ok.content.decode()
+    assert refused.status_code == 200 and "errorlist" in refused.content.decode()
+    case.refresh_from_db()
+    assert (case.amount_disputed, case.dispute_deadline) == (Decimal("18000.50"), date(2026, 9, 30))
+    [amended] = events(case.incident, CaseEvent.Kind.BILLING_CASE_AMENDED)
+    assert amended.actor == analyst
