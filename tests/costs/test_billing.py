@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
+from django.utils import translation
 
 from cases.models import CaseEvent, Incident, PartnerEngagement, SlaClock
 from cases.models.incident import Category, Severity
@@ -84,8 +85,11 @@ def test_opening_a_case_disputes_the_findings_on_a_cost_rate_incident(acquirer, 
     assert incident.category == Category.COST_RATE
     assert incident.severity == Severity.SEV3  # 55,000.75 ≥ 50,000: medium
     assert "Adquirente MX" in incident.title and "55,000.75" in incident.title
-    assert "billed Interchange at 52.0000 bps" in incident.summary  # English
-    assert "cobró Cuota de intercambio a 52.0000 pb" in incident.summary.split("---")[1]  # and Spanish
+    english, spanish = incident.summary.split("---")
+    with translation.override("en"):
+        assert first.explanation() in english and second.explanation() in english
+    with translation.override("es"):
+        assert first.explanation() in spanish and "Cuota de intercambio" in spanish
     assert PartnerEngagement.objects.filter(incident=incident, partner=acquirer).exists()
     for row in (first, second):
         row.refresh_from_db()

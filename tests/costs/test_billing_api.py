@@ -29,7 +29,9 @@ def test_open_from_finding_ids_read_and_list_with_filters(acquirer, make_partner
     assert body["amount_disputed"] == "1500.75" and body["credited"] == "0.00" and body["open_balance"] == "1500.75"
     assert body["partner"] == "adquirente-mx" and body["dispute_deadline"] == "2026-09-01"
     assert sorted(f["id"] for f in body["findings"]) == sorted([first.pk, second.pk])
-    assert "52.0000 bps" in body["findings"][0]["explanation"]
+    shown = {f["id"]: f["explanation"] for f in body["findings"]}
+    assert shown == {row.pk: row.explanation() for row in (first, second)}
+    assert "billed Interchange" in shown[first.pk]
     other = make_partner()
     billing_case_open(findings=[finding(other, "10.00", period=date(2026, 7, 1))], actor=analyst)
 
