@@ -101,18 +101,18 @@ class FeeImportMappingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class CreditNoteInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = CreditNote
     extra = 0
-    fields = ("reference", "amount", "currency", "issued_on", "recorded_by", "recorded_at")
+    fields = ("reference", "amount", "currency", "issued_on", "final", "recorded_by", "recorded_at")
     readonly_fields = fields
 
 
 @admin.register(BillingCase)
 class BillingCaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("incident", "partner", "period", "amount_disputed", "currency", "dispute_deadline")
+    list_display = ("incident", "partner", "period", "amount_disputed", "currency", "dispute_deadline", "settled_at")
     list_select_related = ("incident", "partner")
     inlines = [CreditNoteInline]
 
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("billing_case", "reference", "amount", "currency", "issued_on", "recorded_by")
+    list_display = ("billing_case", "reference", "amount", "currency", "issued_on", "final", "recorded_by")
     list_select_related = ("billing_case__partner", "recorded_by")

@@ -360,6 +360,11 @@ class CostThresholds(models.Model):
     )
     downgrade_q = models.FloatField(_("downgrade q-value"), default=0.001)
     unknown_fee_amount = models.DecimalField(_("unknown fee amount"), max_digits=14, decimal_places=2, default=1000)
+    dispute_window_days = models.PositiveIntegerField(
+        _("dispute window (days)"),
+        default=60,
+        help_text=_("Days after the month billed ends within which the partner accepts a dispute."),
+    )
 
     class Meta:
         verbose_name = _("cost thresholds")
@@ -523,6 +528,12 @@ class BillingCase(CardNumberFreeModel, models.Model):
         verbose_name=_("opened by"),
     )
     opened_at = models.DateTimeField(_("opened at"), auto_now_add=True)
+    settled_at = models.DateTimeField(
+        _("settled at"),
+        null=True,
+        blank=True,
+        help_text=_("When the credited total reached the amount in dispute, or a final credit note was recorded."),
+    )
 
     class Meta:
         verbose_name = _("billing case")
@@ -550,6 +561,9 @@ class CreditNote(CardNumberFreeModel, models.Model):
     currency = models.CharField(_("currency"), max_length=3, default="MXN", validators=[ISO_CURRENCY])
     issued_on = models.DateField(_("issued on"))
     note = models.TextField(_("note"), blank=True)
+    final = models.BooleanField(
+        _("final"), default=False, help_text=_("The partner's last credit on the case: it settles the case.")
+    )
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

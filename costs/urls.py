@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from costs.views import findings, imports, ratecards
+from costs.views import billing, findings, imports, ratecards
 
 app_name = "costs"
 
@@ -35,4 +35,10 @@ urlpatterns = [
     path("imports/<int:pk>/check/", imports.import_check, name="import_check"),
     path("mappings/", imports.mapping_list, name="mapping_list"),
     path("mappings/<int:partner_id>/<str:shape>/", imports.mapping_edit, name="mapping_edit"),
+    path("billing-cases/open/", billing.billing_case_open_view, name="billing_case_open"),
+    path("billing-cases/<int:pk>/amend/", billing.billing_case_amend_view, name="billing_case_amend"),
+    path("billing-cases/<int:pk>/credit-notes/", billing.credit_note_record_view, name="credit_note_record"),
+    path("incidents/<str:reference>/billing-case/", billing.incident_billing_panel, name="incident_billing_panel"),
+    path("recovery/", billing.recovery_report_view, name="recovery_report"),
+    path("recovery/csv/", billing.recovery_report_csv, name="recovery_report_csv"),
 ]

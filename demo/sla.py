@@ -110,12 +110,14 @@ class PolicyBook:
     def __init__(self) -> None:
         self.policies = list(SlaPolicy.objects.filter(active=True).select_related("calendar"))
         self.schedules = schedules_for(BusinessCalendar.objects.values_list("pk", flat=True))
-        self._chosen: dict[tuple[str, int | None], SlaPolicy | None] = {}
+        self._chosen: dict[tuple[str, int | None, str], SlaPolicy | None] = {}
 
-    def policy_for(self, *, severity: str, partner: Partner | None = None) -> SlaPolicy | None:
-        key = (severity, None if partner is None else partner.pk)
+    def policy_for(self, *, severity: str, partner: Partner | None = None, category: str = "") -> SlaPolicy | None:
+        key = (severity, None if partner is None else partner.pk, category)
         if key not in self._chosen:
-            self._chosen[key] = SlaPolicy.most_specific(self.policies, severity=severity, partner=partner)
+            self._chosen[key] = SlaPolicy.most_specific(
+                self.policies, severity=severity, partner=partner, category=category
+            )
         return self._chosen[key]
 
 
@@ -178,7 +180,7 @@ class ReplayLedger:
     # -- the Ledger the rules write through --
 
     def policy_for(self, *, severity: str, partner: Partner | None = None) -> SlaPolicy | None:
-        return self.book.policy_for(severity=severity, partner=partner)
+        return self.book.policy_for(severity=severity, partner=partner, category=self.incident.category)
 
     def cycle_started_at(self, clock: SlaClock) -> datetime | None:
         for event in reversed(self.events[id(clock)]):

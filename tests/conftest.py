@@ -22,7 +22,7 @@ def _reference_data_after_flush(request):
     from accounts.roles import sync_roles
     from cases.models import ResponseCode, SlaPolicy
     from cases.reference_data import load_response_codes
-    from cases.sla.policies import load_default_sla_policies
+    from cases.sla.policies import load_billing_sla_policies, load_default_sla_policies
     from partners.models import BusinessCalendar, Holiday, NoticeTemplate, WorkingHours
     from partners.notices import load_notice_templates
     from partners.reference import load_calendars
@@ -30,6 +30,7 @@ def _reference_data_after_flush(request):
     load_calendars(BusinessCalendar, WorkingHours, Holiday)
     load_response_codes(ResponseCode)
     load_default_sla_policies(SlaPolicy, BusinessCalendar)
+    load_billing_sla_policies(SlaPolicy, BusinessCalendar)
     load_notice_templates(NoticeTemplate)
     sync_roles(Group, Permission)
     from alerts.models import AlertSeverityRule

@@ -93,7 +93,7 @@ def _now():
 def _default_sla_policy(severity: str):
     from cases.models import SlaPolicy
 
-    return SlaPolicy.objects.get(severity=severity, partner=None, partner_kind="", active=True)
+    return SlaPolicy.objects.get(severity=severity, partner=None, partner_kind="", category="", active=True)
 
 
 class SlaClockFactory(factory.django.DjangoModelFactory):

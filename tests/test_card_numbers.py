@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from decimal import Decimal
 from html.parser import HTMLParser
 from urllib.parse import unquote_plus, urlsplit
 
@@ -382,12 +383,25 @@ def api_world(world, lead):  # noqa: F811 - the fixture
         "notice_template": NoticeTemplate.objects.order_by("pk").first(),
         "sla_policy": SlaPolicy.objects.get(severity="sev1", partner_kind=""),
         "alert_rule": AlertSeverityRule.objects.get(priority=100),
+        "billing_case": _billing_case(world),
         "webhook": webhook,
         "webhook_delivery": webhook.deliveries.create(
             event_type="ping", event_id="00000000-0000-4000-8000-000000000002", payload={"type": "ping"}
         ),
         "rate_card": world["fee_rule"].rate_card,
     }
+
+
+def _billing_case(objects: dict):
+    from costs.models import BillingCase
+
+    return BillingCase.objects.create(
+        incident=IncidentFactory(title="Billing case", category="cost_rate"),
+        partner=objects["partner"],
+        period="2026-06-01",
+        amount_disputed=Decimal("100.00"),
+        dispute_deadline="2026-08-29",
+    )
 
 
 API_KWARGS = {
@@ -425,6 +439,7 @@ API_KWARGS_BY_ROUTE = {
     **{f"cost-finding-{name}": "cost_finding" for name in ("detail", "decide")},
     **{f"rate-card-{name}": "rate_card" for name in ("detail", "add-rule", "remove-rule", "approve", "diff")},
     **{f"fee-import-{name}": "fee_import" for name in ("detail", "check")},
+    **{f"billing-case-{name}": "billing_case" for name in ("detail", "amend", "credit-notes")},
 }
 
 

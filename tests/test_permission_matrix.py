@@ -242,6 +242,10 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
         for name in ("detail", "rules_csv", "diff", "rule_add", "rule_remove", "approve")
     },
     **{(f"costs:import_{name}", "pk"): lambda w: w["fee_import"].pk for name in ("detail", "check")},
+    **{
+        (f"costs:{name}", "pk"): lambda w: _matrix_billing_case(w).pk
+        for name in ("credit_note_record", "billing_case_amend")
+    },
 }
 
 
@@ -251,6 +255,21 @@ def _cost_finding(partner):
     return CostFinding.objects.create(
         kind="rate_deviation", partner=partner, period="2026-06-01", key="matrix", amount=Decimal(100), severity="low"
     )
+
+
+def _matrix_billing_case(world: dict):
+    """A billing case on an incident of its own (one case per incident)."""
+    from costs.models import BillingCase
+
+    if "billing_case" not in world:
+        world["billing_case"] = BillingCase.objects.create(
+            incident=IncidentFactory(title="Matrix billing case", category="cost_rate"),
+            partner=world["partner"],
+            period="2026-06-01",
+            amount_disputed=Decimal("100.00"),
+            dispute_deadline="2026-08-29",
+        )
+    return world["billing_case"]
 
 
 def _default_alert_rule_pk() -> int:

@@ -157,8 +157,10 @@ def _escalation_contacts(engagement: PartnerEngagement) -> list[dict]:
 
 
 def _update_policy(engagement: PartnerEngagement, policies: list[SlaPolicy]) -> SlaPolicy | None:
-    """The most specific active policy for the severity: the partner's, its kind's, the default."""
+    """The most specific active policy for the severity: of the incident's category first (`policies`
+    holds only those and the ones for any category), then the partner's, its kind's, the default."""
     partner = engagement.partner
+    policies = sorted(policies, key=lambda policy: not policy.category)
     scopes = (
         lambda policy: policy.partner_id == partner.pk,
         lambda policy: policy.partner_id is None and policy.partner_kind == partner.kind,
@@ -203,7 +205,11 @@ def incident_facts(incident: Incident, language: str) -> IncidentFacts:
             merchants=list(merchants.values_list("merchant__name", flat=True)),
             symptoms=_symptoms(incident),
             impact=_impact(incident, language),
-            policies=list(SlaPolicy.objects.filter(active=True, severity=incident.severity).select_related("calendar")),
+            policies=list(
+                SlaPolicy.objects.filter(active=True, severity=incident.severity, category__in=["", incident.category])
+                .select_related("calendar")
+                .order_by("-category", "pk")
+            ),
             extensions=extension_values(incident, language),
         )
 

@@ -16,13 +16,14 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from cases.models.incident import Severity
+from cases.models.incident import Category, Severity
 from partners.models import Partner
 from payhealth.db import CardNumberFreeModel
 
 
 class SlaPolicy(CardNumberFreeModel, models.Model):
-    """Targets for one severity, optionally narrowed to a partner kind or a single partner.
+    """Targets for one severity, optionally narrowed to a partner kind or a single partner, and
+    optionally to one incident category (billing cases run on their own, slower targets).
 
     Durations are measured in the policy calendar's business time (24x7 for SEV1/SEV2).
     An empty target means the metric is not tracked ("as needed").
@@ -38,6 +39,13 @@ class SlaPolicy(CardNumberFreeModel, models.Model):
     first_notice_target = models.DurationField(_("first partner notice within"), null=True, blank=True)
     update_every = models.DurationField(_("update every"), null=True, blank=True)
     resolve_target = models.DurationField(_("resolve within"), null=True, blank=True)
+    category = models.CharField(
+        _("incident category"),
+        max_length=20,
+        choices=Category.choices,
+        blank=True,
+        help_text=_("Empty: incidents of any category. A policy of the incident's category wins over one for any."),
+    )
     calendar = models.ForeignKey(
         "partners.BusinessCalendar", on_delete=models.PROTECT, related_name="sla_policies", verbose_name=_("calendar")
     )
@@ -62,7 +70,7 @@ class SlaPolicy(CardNumberFreeModel, models.Model):
         permissions = [("view_sla_reports", _("Can see SLA reports"))]
         constraints = [
             models.UniqueConstraint(
-                fields=["severity", "partner_kind", "partner"],
+                fields=["severity", "partner_kind", "partner", "category"],
                 nulls_distinct=False,
                 condition=Q(active=True),
                 name="slapolicy_one_active_per_scope",
@@ -92,12 +100,17 @@ class SlaPolicy(CardNumberFreeModel, models.Model):
         return 1 if self.partner_kind else 2
 
     @staticmethod
-    def most_specific(policies, *, severity: str, partner: Partner | None = None) -> SlaPolicy | None:
-        """Of `policies` (active ones), the one for the severity: the partner's own, else its kind's,
-        else the generic one. Without a partner only the generic policy applies."""
+    def most_specific(
+        policies, *, severity: str, partner: Partner | None = None, category: str = ""
+    ) -> SlaPolicy | None:
+        """Of `policies` (active ones), the one for the severity: a policy of the incident's
+        `category` before one for any category; then the partner's own, else its kind's, else the
+        generic one. Without a partner only the generic policies apply."""
 
         def applies(policy: SlaPolicy) -> bool:
             if policy.severity != severity:
+                return False
+            if policy.category and policy.category != category:
                 return False
             if policy.partner_id is not None:
                 return partner is not None and policy.partner_id == partner.pk
@@ -105,7 +118,11 @@ class SlaPolicy(CardNumberFreeModel, models.Model):
                 return partner is not None and policy.partner_kind == partner.kind
             return True
 
-        return min((policy for policy in policies if applies(policy)), key=lambda p: p.scope_rank, default=None)
+        return min(
+            (policy for policy in policies if applies(policy)),
+            key=lambda p: (0 if p.category else 1, p.scope_rank),
+            default=None,
+        )
 
     def calendar_id_for(self, partner: Partner | None) -> int:
         """The calendar a clock under this policy counts on: the policy's; a partner that keeps its own

@@ -33,13 +33,15 @@ from payhealth.outbox import publish_on_commit
 NOTIFY_TASK = "cases.notify_sla_event_task"
 
 
-def sla_policy_for(*, severity: str, partner: Partner | None = None) -> SlaPolicy | None:
-    """The active policy for the severity: the partner's own, else its kind's, else the generic one (one query)."""
+def sla_policy_for(*, severity: str, partner: Partner | None = None, category: str = "") -> SlaPolicy | None:
+    """The active policy for the severity: of the incident's category before any category's, then the
+    partner's own, else its kind's, else the generic one (one query)."""
     scope = Q(partner__isnull=True, partner_kind="")
     if partner is not None:
         scope |= Q(partner=partner) | Q(partner__isnull=True, partner_kind=partner.kind)
-    candidates = SlaPolicy.objects.filter(scope, active=True, severity=severity).select_related("calendar")
-    return SlaPolicy.most_specific(candidates, severity=severity, partner=partner)
+    categories = Q(category="") | Q(category=category) if category else Q(category="")
+    candidates = SlaPolicy.objects.filter(scope, categories, active=True, severity=severity).select_related("calendar")
+    return SlaPolicy.most_specific(candidates, severity=severity, partner=partner, category=category)
 
 
 def _locked_clocks(incident_id: int) -> list[SlaClock]:
@@ -79,9 +81,10 @@ class ClockLedger:
     # -- the Ledger the rules write through --
 
     def policy_for(self, *, severity: str, partner: Partner | None = None) -> SlaPolicy | None:
+        """The policy of the severity for the partner (None: ours) and the incident's category."""
         key = (severity, partner.pk if partner else None)
         if key not in self._policies:
-            self._policies[key] = sla_policy_for(severity=severity, partner=partner)
+            self._policies[key] = sla_policy_for(severity=severity, partner=partner, category=self.incident.category)
         return self._policies[key]
 
     def cycle_started_at(self, clock: SlaClock) -> datetime | None:
@@ -204,7 +207,7 @@ def sla_on_severity_change(*, incident: Incident, actor, at: datetime) -> None:
 def sla_on_notice_sent(*, correspondence: Correspondence, at: datetime) -> None:
     if correspondence.incident_id is None or correspondence.direction != Correspondence.Direction.OUTBOUND:
         return
-    incident = Incident.objects.only("pk", "status", "severity").get(pk=correspondence.incident_id)
+    incident = Incident.objects.only("pk", "status", "severity", "category").get(pk=correspondence.incident_id)
     ledger = ClockLedger(incident=incident, actor=None)
     engagement = (
         PartnerEngagement.objects.select_related("partner").get(pk=correspondence.engagement_id)
@@ -220,7 +223,7 @@ def sla_on_notice_sent(*, correspondence: Correspondence, at: datetime) -> None:
 
 @transaction.atomic
 def sla_on_partner_reply(*, engagement: PartnerEngagement, at: datetime, actor=None) -> None:
-    incident = Incident.objects.only("pk").get(pk=engagement.incident_id)
+    incident = Incident.objects.only("pk", "category").get(pk=engagement.incident_id)
     ledger = ClockLedger(incident=incident, actor=actor)
     rules.on_partner_reply(ledger, engagement=engagement, at=at)
     ledger.save()
@@ -228,7 +231,7 @@ def sla_on_partner_reply(*, engagement: PartnerEngagement, at: datetime, actor=N
 
 @transaction.atomic
 def sla_on_engagement_change(*, engagement: PartnerEngagement, actor, at: datetime) -> None:
-    incident = Incident.objects.only("pk", "status", "severity").get(pk=engagement.incident_id)
+    incident = Incident.objects.only("pk", "status", "severity", "category").get(pk=engagement.incident_id)
     ledger = ClockLedger(incident=incident, actor=actor)
     rules.on_engagement_change(ledger, engagement=engagement, status=incident.status, severity=incident.severity, at=at)
     ledger.save()

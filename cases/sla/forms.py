@@ -15,7 +15,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from cases.models import SlaPolicy
-from cases.models.incident import Severity
+from cases.models.incident import Category, Severity
 from cases.sla.durations import days_refused_message, format_duration_text, gives_days, parse_duration_text
 from partners.models import BusinessCalendar, Partner
 from payhealth.forms import Form
@@ -55,6 +55,12 @@ class SlaPolicyForm(Form):
         empty_label=_("Any partner"),
         help_text=_("Or narrow it to one partner (then leave the kind empty)."),
     )
+    category = forms.ChoiceField(
+        label=_("Incident category"),
+        choices=[("", _("Any category"))] + list(Category.choices),
+        required=False,
+        help_text=_("Narrow the policy to incidents of one category (billing cases: cost rate regression)."),
+    )
     calendar = forms.ModelChoiceField(
         label=_("Calendar"),
         queryset=BusinessCalendar.objects.order_by("name"),
@@ -90,6 +96,7 @@ class SlaPolicyForm(Form):
             "severity": policy.severity,
             "partner_kind": policy.partner_kind,
             "partner": policy.partner_id,
+            "category": policy.category,
             "calendar": policy.calendar_id,
             **{field: getattr(policy, field) for field in SlaPolicyForm.DURATION_FIELDS},
             "warn_percent": (policy.warn_at * HUNDRED).quantize(Decimal(1)),
@@ -113,6 +120,7 @@ class SlaPolicyForm(Form):
             "severity": data["severity"],
             "partner_kind": data["partner_kind"],
             "partner": data["partner"],
+            "category": data["category"],
             "calendar": data["calendar"],
             **{field: data[field] for field in self.DURATION_FIELDS},
             "warn_at": (data["warn_percent"] / HUNDRED).quantize(Decimal("0.01")),

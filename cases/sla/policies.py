@@ -22,6 +22,7 @@ EDITABLE_FIELDS = (
     "severity",
     "partner_kind",
     "partner",
+    "category",
     "acknowledge_target",
     "first_notice_target",
     "update_every",
@@ -40,10 +41,15 @@ SCOPE_CONSTRAINT = "slapolicy_one_active_per_scope"
 
 def _is_default(policy: SlaPolicy) -> bool:
     """The generic policy of a severity: the one every incident's own clocks use."""
-    return policy.partner_id is None and not policy.partner_kind
+    return policy.partner_id is None and not policy.partner_kind and not policy.category
 
 
 def _scope_taken_message(policy: SlaPolicy) -> str:
+    if policy.category:
+        return _("An active policy for %(severity)s, this scope and the category %(category)s already exists.") % {
+            "severity": policy.get_severity_display(),
+            "category": policy.get_category_display(),
+        }
     if policy.partner_id:
         return _("An active policy for %(severity)s and the partner %(partner)s already exists.") % {
             "severity": policy.get_severity_display(),
@@ -59,7 +65,11 @@ def _scope_taken_message(policy: SlaPolicy) -> str:
 
 def _scope_taken(policy: SlaPolicy) -> bool:
     others = SlaPolicy.objects.filter(
-        active=True, severity=policy.severity, partner_kind=policy.partner_kind, partner_id=policy.partner_id
+        active=True,
+        severity=policy.severity,
+        partner_kind=policy.partner_kind,
+        partner_id=policy.partner_id,
+        category=policy.category or "",
     )
     if policy.pk:
         others = others.exclude(pk=policy.pk)
@@ -116,6 +126,8 @@ def sla_policy_save(*, actor, policy: SlaPolicy | None = None, **fields) -> SlaP
         setattr(policy, name, value)
     if policy.partner_kind is None:
         policy.partner_kind = ""
+    if policy.category is None:
+        policy.category = ""
     policy.name = (policy.name or "").strip()
     errors = _errors(policy, was_active_default)
     try:
@@ -184,6 +196,38 @@ def load_default_sla_policies(SlaPolicy, BusinessCalendar) -> None:  # noqa: N80
             active=True,
             defaults={
                 "name": f"{severity.upper()} default",
+                "acknowledge_target": ack,
+                "first_notice_target": notice,
+                "update_every": update,
+                "resolve_target": resolve,
+                "calendar": BusinessCalendar.objects.get(code=calendar_code),
+            },
+        )
+
+
+# Billing cases (incidents of category cost_rate) by severity: the partner acknowledges within 5
+# business days, the desk updates it every week (5 business days), the partner resolves (credits
+# back) within 40 business days, about the 60-day dispute window; the first notice within 2
+# business days (SEV4: as needed, as its default policy); on Mexico City banking hours, or the
+# partner's own calendar. Loaded once by a migration (docs/sla.md).
+BILLING_CATEGORY = "cost_rate"
+BILLING_SLA_TARGETS = {
+    "sev2": (5 * BUSINESS_DAY, 2 * BUSINESS_DAY, 5 * BUSINESS_DAY, 40 * BUSINESS_DAY, "mx-banking"),
+    "sev3": (5 * BUSINESS_DAY, 2 * BUSINESS_DAY, 5 * BUSINESS_DAY, 40 * BUSINESS_DAY, "mx-banking"),
+    "sev4": (5 * BUSINESS_DAY, None, 5 * BUSINESS_DAY, 40 * BUSINESS_DAY, "mx-banking"),  # notices as needed
+}
+
+
+def load_billing_sla_policies(SlaPolicy, BusinessCalendar) -> None:  # noqa: N803 - model classes
+    for severity, (ack, notice, update, resolve, calendar_code) in BILLING_SLA_TARGETS.items():
+        SlaPolicy.objects.get_or_create(
+            severity=severity,
+            partner_kind="",
+            partner=None,
+            category=BILLING_CATEGORY,
+            active=True,
+            defaults={
+                "name": f"{severity.upper()} billing case",
                 "acknowledge_target": ack,
                 "first_notice_target": notice,
                 "update_every": update,

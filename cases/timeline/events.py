@@ -443,6 +443,56 @@ class FindingDecided(Payload):
     note: str
 
 
+# --- billing cases -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BillingCaseOpened(Payload):
+    """The desk opened a billing case with `partner` (its name and `code`) on this incident:
+    `amount` in dispute (a decimal string in `currency`) for the month `period` (YYYY-MM), over
+    `findings` (the cost findings' ids), to be disputed by `deadline` (ISO date)."""
+
+    kind = Kind.BILLING_CASE_OPENED
+    billing_case: int
+    partner: str
+    code: str
+    period: str
+    amount: str
+    currency: str
+    deadline: str
+    findings: list
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BillingCaseAmended(Payload):
+    """The desk corrected the billing case: `changes` maps "amount_disputed" and/or
+    "dispute_deadline" to {"from", "to"} (decimal strings, ISO dates); `currency` of the amounts."""
+
+    kind = Kind.BILLING_CASE_AMENDED
+    billing_case: int
+    currency: str
+    changes: dict
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CreditNoteRecorded(Payload):
+    """The partner credited `amount` (decimal string in `currency`) with credit note `reference`
+    issued on `issued_on` (ISO date); `credited` is the case's credited total since, `disputed` its
+    amount in dispute; `settled` is true when this note settled the case (total reached or final)."""
+
+    kind = Kind.CREDIT_NOTE_RECORDED
+    billing_case: int
+    credit_note: int
+    partner: str
+    reference: str
+    amount: str
+    currency: str
+    issued_on: str
+    credited: str
+    disputed: str
+    settled: bool
+
+
 # --- card data -----------------------------------------------------------------------------------
 
 

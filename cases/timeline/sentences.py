@@ -12,7 +12,7 @@ from datetime import UTC
 from decimal import Decimal, InvalidOperation
 
 from django.utils import formats, timezone, translation
-from django.utils.dateparse import parse_datetime
+from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
@@ -496,6 +496,95 @@ def _finding_decided(payload: ev.FindingDecided, actor: str) -> SafeString:
             segment=payload.segment or "",
         )
     return _with_reason(sentence, payload.note)
+
+
+# --- billing cases ---------------------------------------------------------------------------------
+
+
+def _money(value) -> str:
+    """A decimal string as money in the active language's format (two decimals, grouped)."""
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, TypeError):
+        return str(value or "—")
+    return formats.number_format(number, 2, use_l10n=True, force_grouping=True)
+
+
+def _iso_date(value) -> str:
+    day = parse_date(value or "") if isinstance(value, str) else None
+    return formats.date_format(day, "SHORT_DATE_FORMAT") if day else "—"
+
+
+@renders(ev.BillingCaseOpened)
+def _billing_case_opened(payload: ev.BillingCaseOpened, actor: str) -> SafeString:
+    """ "Ana Ruiz opened a billing case with Adquirente MX for 2026-06: MXN 17,500.00 in dispute
+    over 2 findings, dispute deadline 30/08/2026." """
+    count = len(payload.findings or [])
+    message = ngettext(
+        "%(actor)s opened a billing case with %(partner)s for %(period)s: %(currency)s %(amount)s in dispute "
+        "over %(count)s finding, dispute deadline %(deadline)s.",
+        "%(actor)s opened a billing case with %(partner)s for %(period)s: %(currency)s %(amount)s in dispute "
+        "over %(count)s findings, dispute deadline %(deadline)s.",
+        count,
+    )
+    return _sentence(
+        message,
+        actor=actor,
+        partner=payload.partner or "—",
+        period=payload.period or "—",
+        currency=payload.currency or "",
+        amount=_money(payload.amount),
+        count=count,
+        deadline=_iso_date(payload.deadline),
+    )
+
+
+@renders(ev.BillingCaseAmended)
+def _billing_case_amended(payload: ev.BillingCaseAmended, actor: str) -> SafeString:
+    """ "Ana Ruiz amended the billing case: amount in dispute MXN 17,500.00 → MXN 15,000.00." """
+    parts = []
+    changes = payload.changes or {}
+    if "amount_disputed" in changes:
+        change = changes["amount_disputed"]
+        parts.append(
+            _("amount in dispute %(currency)s %(old)s → %(currency)s %(new)s")
+            % {"currency": payload.currency or "", "old": _money(change.get("from")), "new": _money(change.get("to"))}
+        )
+    if "dispute_deadline" in changes:
+        change = changes["dispute_deadline"]
+        parts.append(
+            _("dispute deadline %(old)s → %(new)s")
+            % {"old": _iso_date(change.get("from")), "new": _iso_date(change.get("to"))}
+        )
+    return _sentence(
+        _("%(actor)s amended the billing case: %(changes)s."), actor=actor, changes="; ".join(parts) or "—"
+    )
+
+
+@renders(ev.CreditNoteRecorded)
+def _credit_note_recorded(payload: ev.CreditNoteRecorded, actor: str) -> SafeString:
+    """ "Ana Ruiz recorded credit note NC-1 of Adquirente MX for MXN 10,000.00 (MXN 10,000.00 of
+    MXN 17,500.00 credited)." """
+    params = {
+        "actor": actor,
+        "reference": payload.reference or "—",
+        "partner": payload.partner or "—",
+        "currency": payload.currency or "",
+        "amount": _money(payload.amount),
+        "credited": _money(payload.credited),
+        "disputed": _money(payload.disputed),
+    }
+    if payload.settled:
+        message = _(
+            "%(actor)s recorded credit note %(reference)s of %(partner)s for %(currency)s %(amount)s "
+            "(%(currency)s %(credited)s of %(currency)s %(disputed)s credited); the billing case is settled."
+        )
+    else:
+        message = _(
+            "%(actor)s recorded credit note %(reference)s of %(partner)s for %(currency)s %(amount)s "
+            "(%(currency)s %(credited)s of %(currency)s %(disputed)s credited)."
+        )
+    return _sentence(message, **params)
 
 
 # --- card data -------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from costs.api.billing import BillingCaseViewSet
 from costs.api.findings import CostCheckView, CostFindingViewSet, CostMatrixView, CostSeriesView
 from costs.api.views import CostThresholdsView, FeeImportMappingView, FeeImportViewSet, RateCardViewSet, RuleMatchView
 
@@ -10,6 +11,7 @@ router = SimpleRouter()
 router.register("cost-findings", CostFindingViewSet, basename="cost-finding")
 router.register("rate-cards", RateCardViewSet, basename="rate-card")
 router.register("fee-imports", FeeImportViewSet, basename="fee-import")
+router.register("billing-cases", BillingCaseViewSet, basename="billing-case")
 
 urlpatterns = [
     path("cost-matrix/", CostMatrixView.as_view(), name="cost-matrix"),

@@ -275,6 +275,12 @@ def _detail_context(request, finding: CostFinding, form: DecideForm | None = Non
         "detail_rows": _detail_rows(finding),
         "decisions": finding_decisions(finding),
         "can_decide": request.user.has_perm(CHANGE),
+        "can_open_case": (
+            finding.billing_case_id is None
+            and finding.state in (CostFinding.State.OPEN, CostFinding.State.CONFIRMED)
+            and finding.amount > 0
+            and request.user.has_perm("costs.add_billingcase")
+        ),
         "form": form or DecideForm(),
         "charts": _finding_charts(finding),
     }
@@ -282,7 +288,10 @@ def _detail_context(request, finding: CostFinding, form: DecideForm | None = Non
 
 def _finding(request, pk: int) -> CostFinding:
     return get_object_or_404(
-        cost_findings_visible_to(user=request.user).select_related("rule", "rate_card", "rate_card__partner"), pk=pk
+        cost_findings_visible_to(user=request.user).select_related(
+            "rule", "rate_card", "rate_card__partner", "billing_case__incident"
+        ),
+        pk=pk,
     )
 
 

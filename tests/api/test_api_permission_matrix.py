@@ -168,6 +168,12 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "fee-import-check": {"post": DESK},
     "fee-import-mapping": {"get": DESK, "put": DESK},
     "cost-thresholds": {"get": DESK, "put": LEADS},
+    # costs: billing cases (every desk role opens them and records credit notes)
+    "billing-case-list": {"get": DESK, "post": DESK},
+    "billing-case-detail": {"get": DESK},
+    "billing-case-amend": {"post": DESK},
+    "billing-case-credit-notes": {"get": DESK, "post": DESK},
+    "billing-case-recovery": {"get": DESK},
 }
 
 # An id no row has: the route's permission is checked before its object is looked up, so an
@@ -219,6 +225,7 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     ("fee-import-mapping", "partner_id"): lambda w: MISSING,
     ("fee-import-mapping", "shape"): lambda w: "invoice",
     ("cost-thresholds", "partner_id"): lambda w: MISSING,
+    **{(f"billing-case-{name}", "pk"): lambda w: MISSING for name in ("detail", "amend", "credit-notes")},
 }
 
 WHO = ("no_role", ANALYST, PARTNER_MANAGER, LEAD)

@@ -244,7 +244,7 @@ def test_a_lead_adds_changes_and_deactivates_a_partner_policy(lead):
 
 
 def test_policy_rules_come_from_the_service(lead, partner_manager):
-    default = SlaPolicy.objects.get(severity="sev2", partner=None, partner_kind="", active=True)
+    default = SlaPolicy.objects.get(severity="sev2", partner=None, partner_kind="", category="", active=True)
     client = token_client(lead)
 
     no_target = client.post(
@@ -323,7 +323,7 @@ def test_a_target_the_form_refuses_is_a_field_error(lead, typed, message):
 
 @pytest.mark.parametrize("typed", ["2d", "1 04:00:00", "P1D"])
 def test_days_are_refused_on_a_business_hours_calendar_as_on_the_form(lead, typed):
-    policy = SlaPolicy.objects.get(severity="sev3", partner=None, partner_kind="", active=True)
+    policy = SlaPolicy.objects.get(severity="sev3", partner=None, partner_kind="", category="", active=True)
     assert not policy.calendar.is_24x7
     response = token_client(lead).patch(reverse("api:sla-policy-detail", args=[policy.pk]), {"resolve_target": typed})
     assert response.status_code == 400

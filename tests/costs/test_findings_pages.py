@@ -247,3 +247,28 @@ def test_a_downgrade_finding_shows_its_shares_and_q_value_and_htmx_gets_the_deci
     assert CostFinding.objects.get(pk=finding.pk).state == "open"
     body = fragment.content.decode()
     assert body.lstrip().startswith('<section class="card" id="cost-decision"') and "Say why" in body
+
+
+def test_a_finding_opens_its_billing_case_from_its_page(client, analyst, priced_june):  # noqa: F811 - the fixture
+    """The page's form posts the finding to the billing-case service; afterwards the page links the case."""
+    finding = priced_june["finding"]
+    client.force_login(analyst)
+    page = client.get(reverse("costs:finding_detail", args=[finding.pk])).content.decode()
+    assert f'action="{reverse("costs:billing_case_open")}"' in page
+    assert f'name="finding" value="{finding.pk}"' in page
+
+    response = client.post(reverse("costs:billing_case_open"), {"finding": [finding.pk], "dispute_deadline": ""})
+
+    finding.refresh_from_db()
+    incident = finding.billing_case.incident
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "cases:incident_detail", args=[incident.reference]
+    )
+    assert (incident.category, finding.state, finding.billing_case.amount_disputed) == (
+        "cost_rate",
+        "confirmed",
+        finding.amount,
+    )
+    page = client.get(reverse("costs:finding_detail", args=[finding.pk])).content.decode()
+    assert reverse("cases:incident_detail", args=[incident.reference]) in page
+    assert f'name="finding" value="{finding.pk}"' not in page  # no second case for it

@@ -193,7 +193,7 @@ def one_of_each(superuser, incident):
         template_version=1,
         peak_severity=incident.severity,
     )
-    policy = SlaPolicy.objects.get(severity="sev2", partner_kind="", partner=None, active=True)
+    policy = SlaPolicy.objects.get(severity="sev2", partner_kind="", partner=None, category="", active=True)
     clock = incident.sla_clocks.get(family="ours", metric="acknowledge")  # started by incident_open
     assert (clock.policy, clock.target) == (policy, timedelta(minutes=30))
     assert clock.events.filter(kind="start").exists()

@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from accounts.api.serializers import UserRefSerializer
 from cases.models import SlaClock, SlaClockEvent, SlaNotification, SlaPolicy
-from cases.models.incident import Severity
+from cases.models.incident import Category, Severity
 from cases.selectors import incident_visible_or_404
 from cases.sla.durations import (
     DURATION_FORMAT_MESSAGE,
@@ -144,6 +144,12 @@ class SlaPolicyWriteSerializer(Serializer):
         required=False,
         allow_null=True,
         help_text="A partner's code, for a policy of one partner.",
+    )
+    category = serializers.ChoiceField(
+        choices=Category.choices,
+        required=False,
+        allow_blank=True,
+        help_text="An incident category, for a policy of those incidents only (empty: any category).",
     )
     acknowledge_target = TargetField()
     first_notice_target = TargetField()
@@ -462,6 +468,10 @@ class ScorecardRowSerializer(Serializer):
     met = serializers.IntegerField()
     breached = serializers.IntegerField()
     attainment = serializers.DecimalField(max_digits=4, decimal_places=1, allow_null=True)
+    extra = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="Columns other apps add to the scorecard, by key (billing_accuracy: the partner's billing accuracy).",
+    )
 
 
 def _report(rows_serializer, *, extra: dict | None = None):

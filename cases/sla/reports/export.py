@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases.models.incident import Status
+from cases.sla.reports.extensions import scorecard_columns
 from cases.sla.reports.filters import ReportFilter
 from cases.sla.reports.selectors import (
     DIMENSIONS,
@@ -158,6 +159,7 @@ def scorecard_table(*, user, filters: ReportFilter) -> tuple[list[str], Iterator
         _("Met"),
         _("Breached"),
         _("Attainment (%)"),
+        *[str(column.label) for column in scorecard_columns()],
     ]
 
     def rows():
@@ -180,6 +182,7 @@ def scorecard_table(*, user, filters: ReportFilter) -> tuple[list[str], Iterator
                 str(row.met),
                 str(row.breached),
                 _percent(row.attainment),
+                *row.extra_cells,
             ]
 
     return header, rows()

@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 
 from cases.models import CaseEvent, Correspondence, PartnerEngagement, SlaClock, SlaClockEvent
 from cases.models.incident import Severity, Status
+from cases.sla.reports.extensions import scorecard_columns, scorecard_extra
 from cases.sla.reports.filters import ReportFilter
 from partners.models import NoticeTemplate
 from payhealth.db import Percentile
@@ -447,10 +448,16 @@ class ScorecardRow:
     follow_ups: int  # of which follow-ups: each one a chase the partner made necessary
     met: int
     breached: int
+    extra: dict = field(default_factory=dict)  # columns other apps register (`reports.extensions`), by key
 
     @property
     def attainment(self) -> Decimal | None:
         return _percent(self.met, self.met + self.breached)
+
+    @property
+    def extra_cells(self) -> list[str]:
+        """The registered columns' texts, in the order of their headings."""
+        return [self.extra.get(column.key, "—") for column in scorecard_columns()]
 
 
 class GroupedSubquery(Subquery):
@@ -512,11 +519,16 @@ def sla_partner_scorecard(*, user, filters: ReportFilter) -> list[ScorecardRow]:
         )
         .order_by("engagement__partner__name", "engagement__partner_id")
     )
+    groups = list(grouped)
+    extra = scorecard_extra(filters, [group["engagement__partner_id"] for group in groups])
     return [
         ScorecardRow(
-            partner_id=group.pop("engagement__partner_id"), partner=group.pop("engagement__partner__name"), **group
+            partner_id=(partner_id := group.pop("engagement__partner_id")),
+            partner=group.pop("engagement__partner__name"),
+            extra=extra[partner_id],
+            **group,
         )
-        for group in grouped
+        for group in groups
     ]
 
 

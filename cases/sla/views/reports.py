@@ -34,6 +34,7 @@ from cases.sla.reports import (
     sla_time_to,
 )
 from cases.sla.reports.export import TABLE_BUILDERS
+from cases.sla.reports.extensions import scorecard_columns
 from cases.sla.reports.selectors import report_data_version
 
 PERMISSION = "cases.view_sla_reports"
@@ -87,6 +88,7 @@ def report_context(*, user, filters: ReportFilter, page) -> dict:
         **figures,
         "breaches": sla_breaches(user=user, filters=filters, page=page),
         "query": urlencode(filters.query()),
+        "scorecard_columns": scorecard_columns(),
     }
 
 

@@ -66,7 +66,9 @@ def test_opening_a_sev3_incident_starts_our_three_clocks_on_mexican_banking_hour
     assert {(clock.family, clock.calendar_id, clock.state) for clock in clocks.values()} == {
         ("ours", mx_banking.pk, State.RUNNING)
     }
-    assert {clock.policy for clock in clocks.values()} == {SlaPolicy.objects.get(severity="sev3", partner_kind="")}
+    assert {clock.policy for clock in clocks.values()} == {
+        SlaPolicy.objects.get(severity="sev3", partner_kind="", category="")
+    }
     ack = clocks["acknowledge"]
     assert (ack.target, ack.warn_after, ack.started_at) == (4 * H, 3 * H, utc(2026, 4, 13, 16))
     # 10:00 + 4 business hours = 14:00 CST (20:00Z); warning at 75 % = 13:00 CST

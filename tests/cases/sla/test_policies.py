@@ -30,7 +30,7 @@ def mx(db):
 
 
 def default_policy(severity: str) -> SlaPolicy:
-    return SlaPolicy.objects.get(severity=severity, partner=None, partner_kind="", active=True)
+    return SlaPolicy.objects.get(severity=severity, partner=None, partner_kind="", category="", active=True)
 
 
 def issuer_fields(calendar) -> dict:
