@@ -23,6 +23,7 @@ from decimal import Decimal
 import numpy as np
 from django.db import connection, transaction
 
+from costs.events import cost_findings_created
 from costs.models import MATCH_KEYS, CostFinding
 from monitoring.detection.core import bh, upper_tail_overdispersed
 
@@ -151,8 +152,9 @@ def _threshold(row: dict, name: str):
 @dataclass
 class CheckResult:
     period: date
-    findings: int
+    findings: int  # the month's open findings this run found (kept or created)
     by_kind: dict[str, int]
+    created: int = 0  # of which new (each sent as a `cost_finding.created` webhook)
 
 
 def _rate_deviation(params) -> list[dict]:
@@ -529,11 +531,49 @@ def costs_check(*, partner=None, period: date) -> CheckResult:
     if partner_id is not None:
         stale = stale.filter(partner_id=partner_id)
         decided = decided.filter(partner_id=partner_id)
-    stale.delete()
     already = set(decided.values_list("key", flat=True))
     findings = [f for f in (_finding(item, start) for item in found) if f.key not in already]
-    CostFinding.objects.bulk_create(findings)
+    # An open finding whose figures did not change is kept as it is (its id, links and the webhook
+    # already sent for it); the others are replaced.
+    kept = {old.key: old for old in stale if old.key in {f.key for f in findings}}
+    unchanged = {f.key for f in findings if f.key in kept and _figures(kept[f.key]) == _figures(f)}
+    stale.exclude(key__in=unchanged).delete()
+    created = CostFinding.objects.bulk_create([f for f in findings if f.key not in unchanged])
+    cost_findings_created(created)
     by_kind: dict[str, int] = {}
     for finding in findings:
         by_kind[finding.kind] = by_kind.get(finding.kind, 0) + 1
-    return CheckResult(period=start, findings=len(findings), by_kind=by_kind)
+    return CheckResult(period=start, findings=len(findings), by_kind=by_kind, created=len(created))
+
+
+# What a finding says: a re-run that finds the same keeps the open finding instead of replacing it.
+FIGURES = (
+    "kind",
+    "partner_id",
+    "period",
+    "key",
+    "cohort",
+    "fee_type",
+    "fee_code",
+    "rate_card_id",
+    "rule_id",
+    "rate_card_version",
+    "currency",
+    "count",
+    "volume",
+    "expected_bps",
+    "billed_bps",
+    "expected_amount",
+    "billed_amount",
+    "amount",
+    "severity",
+    "details",
+    "sample_references",
+)
+
+
+def _figures(finding: CostFinding) -> tuple:
+    return tuple(
+        json.dumps(value, sort_keys=True, default=str) if isinstance(value, dict | list) else value
+        for value in (getattr(finding, name) for name in FIGURES)
+    )
