@@ -112,3 +112,21 @@ def test_no_webhook_for_a_finding_nobody_subscribed_to(acquirer, approved_card, 
 
     assert costs_check(period=JUNE).created == 1
     assert not WebhookDelivery.objects.exists()
+
+
+def test_the_documented_keys_are_the_payloads_keys(acquirer):
+    """docs/webhooks.md lists the `data` keys of `cost_finding.created`; they are what is sent."""
+    import re
+    from pathlib import Path
+
+    from costs.events import cost_finding_webhook_payload
+
+    load(acquirer, [UNKNOWN_LINE], shape="invoice")
+    costs_check(period=JUNE)
+    text = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    paragraph = text[text.index("Its `data` keys: `finding`") : text.index("Money and rates are strings")]
+    documented = set(re.findall(r"`([a-z_]+)`", paragraph))
+    documented -= {"data", "rate_deviation", "cost_regression", "downgrade_spike", "duplicate_fee"}
+    documented -= {"unknown_fee", "cross_border_misclass", "zero_rated_giro", "code", "name", "network"}
+    documented -= {"funding", "giro"}
+    assert documented == set(cost_finding_webhook_payload(CostFinding.objects.get()))
