@@ -145,6 +145,7 @@ def main() -> None:
     parser.add_argument("--invoice-lines", type=int, default=10_000, help="invoice lines (default 10,000)")
     parser.add_argument("--parquet", action="store_true", help="send the records as Parquet instead of CSV")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--no-check", action="store_true", help="import only")
     args = parser.parse_args()
 
     server_db = settings.DATABASES["default"]["NAME"]
@@ -206,6 +207,9 @@ def _run(args) -> None:
     )
     seconds = time.perf_counter() - started
     print(f"Import {lines.rows:,} invoice lines (rows): {seconds:.2f} s, {lines.rows / seconds:,.0f} rows/s")
+    if args.no_check:
+        print(f"Peak memory (max RSS of this process): {_peak_mb():,.0f} MB")
+        return
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE costs_feerecord; ANALYZE costs_invoiceline")
     started = time.perf_counter()

@@ -153,13 +153,29 @@ def _date(values: pa.Array | None, rows: int) -> pa.Array:
         if values.null_count:
             raise _NotPlain
         return pc.cast(pc.cast(values, pa.date32()), pa.string())
-    text = _string(values, rows)
+    return _distinct(_string(values, rows), _date_text)
+
+
+def _date_text(text: pa.Array) -> pa.Array:
     _all(pc.match_substring_regex(text, _DATE))
-    unique = pc.unique(text)
-    parsed = pc.strptime(unique, format="%Y-%m-%d", unit="s", error_is_null=True)
+    parsed = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
     # strptime rolls 30 February over into March: a date that reads back differently is no date.
-    _all(pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), unique))
+    _all(pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), text))
     return text
+
+
+def _distinct(values: pa.Array, read) -> pa.Array:
+    """`read` applied once to each distinct value: a file repeats its networks, giros, countries
+    and days on every row."""
+    encoded = pc.dictionary_encode(values)
+    return pc.take(read(encoded.dictionary), encoded.indices)
+
+
+def _choice(values: pa.Array, allowed: tuple[str, ...]) -> pa.Array:
+    values = pc.utf8_lower(_ascii(values, 30))
+    values = pc.replace_substring(pc.replace_substring(values, "-", "_"), " ", "_")
+    _all(pc.is_in(values, pa.array(["", *allowed])))
+    return values
 
 
 def _cohort(column, rows: int) -> dict[str, pa.Array]:
@@ -167,13 +183,19 @@ def _cohort(column, rows: int) -> dict[str, pa.Array]:
     for key in MATCH_KEYS:
         values = _string(column(key), rows)
         if key in _CHOICES:
-            values = pc.utf8_lower(_ascii(values, 30))
-            values = pc.replace_substring(pc.replace_substring(values, "-", "_"), " ", "_")
-            _all(pc.is_in(values, pa.array(["", *_CHOICES[key]])))
+            out[key] = _distinct(values, lambda v, allowed=_CHOICES[key]: _choice(v, allowed))
         else:
-            values = pc.utf8_lower(_ascii(values, 40))
-        out[key] = values
+            out[key] = _distinct(values, lambda v: pc.utf8_lower(_ascii(v, 40)))
     return out
+
+
+def _country(values: pa.Array) -> pa.Array:
+    return _pattern(values, _COUNTRY, upper=True)
+
+
+def _currency(values: pa.Array) -> pa.Array:
+    currency = _pattern(values, _CURRENCY, upper=True)
+    return pc.if_else(pc.equal(currency, ""), "MXN", currency)
 
 
 def _records(column, rows: int) -> dict[str, pa.Array]:
@@ -181,18 +203,17 @@ def _records(column, rows: int) -> dict[str, pa.Array]:
     out = {
         "reference": reference,
         "txn_date": _date(column("date"), rows),
-        "bin_prefix": _pattern(_string(column("bin"), rows), _BIN),
+        "bin_prefix": _distinct(_string(column("bin"), rows), lambda v: _pattern(v, _BIN)),
         "last4": _pattern(_string(column("last4"), rows), _LAST4),
         **_cohort(column, rows),
-        "issuer_country": _pattern(_string(column("issuer_country"), rows), _COUNTRY, upper=True),
-        "merchant_country": _pattern(_string(column("merchant_country"), rows), _COUNTRY, upper=True),
+        "issuer_country": _distinct(_string(column("issuer_country"), rows), _country),
+        "merchant_country": _distinct(_string(column("merchant_country"), rows), _country),
         "amount": _number(column("amount"), rows, required=True, signed=False),
     }
-    currency = _pattern(_string(column("currency"), rows), _CURRENCY, upper=True)
-    out["currency"] = pc.if_else(pc.equal(currency, ""), "MXN", currency)
+    out["currency"] = _distinct(_string(column("currency"), rows), _currency)
     for name in RECORD_FEES:
         out[name] = _number(column(name), rows)
-    out["downgrade_reason"] = _plain(_string(column("downgrade_reason"), rows), 120)
+    out["downgrade_reason"] = _distinct(_string(column("downgrade_reason"), rows), lambda v: _plain(v, 120))
     return out
 
 
@@ -215,7 +236,6 @@ def _invoice(column, rows: int, fee_codes: dict[str, str]) -> dict[str, pa.Array
     for value in codes.dictionary.to_pylist():
         lower = value.lower()
         types.append(fee_codes.get(value, fee_codes.get(lower, lower if lower in FeeType.values else "")))
-    currency = _pattern(_string(column("currency"), rows), _CURRENCY, upper=True)
     return {
         "period_start": pc.take(starts, encoded.indices),
         "period_end": pc.take(ends, encoded.indices),
@@ -225,7 +245,7 @@ def _invoice(column, rows: int, fee_codes: dict[str, str]) -> dict[str, pa.Array
         "count": _count(column("count"), rows),
         "volume": _number(column("volume"), rows, signed=False),
         "amount": _number(column("amount"), rows, required=True),
-        "currency": pc.if_else(pc.equal(currency, ""), "MXN", currency),
+        "currency": _distinct(_string(column("currency"), rows), _currency),
     }
 
 

@@ -137,6 +137,7 @@ class _Month:
             "currency": "MXN",
             "interchange_fee": str(_money(amount * bps / 10000)),
             "markup_fee": str(_money(amount * markup_bps / 10000 + markup_fixed)),
+            "cross_border_fee": "",
             "downgrade_reason": "Sin datos de seguridad (3-D Secure)" if downgraded else "",
         }
         row.update(extra)
@@ -231,7 +232,17 @@ class _Month:
                 )
         if self.checked:
             code, amount = UNKNOWN_FEE
-            switch.append({"period": period, "fee_code": code, "count": "1", "volume": "0", "amount": str(amount)})
+            switch.append(
+                {
+                    "period": period,
+                    "network": "",
+                    "funding": "",
+                    "fee_code": code,
+                    "count": "1",
+                    "volume": "0",
+                    "amount": str(amount),
+                }
+            )
         return switch, network
 
 
