@@ -5,6 +5,10 @@ errors are reported, each with its row number: row 1 is the first row under the 
 valid rows are copied (PostgreSQL COPY) in chunks inside one transaction that rolls back when any
 row was bad. A card number in any cell, mapped or not, or in a column name refuses the file with
 its row. A file whose SHA-256 was imported before is refused. docs/costs.md lists the columns.
+
+A plainly good file (or rows of text) is first checked whole, column by column (costs/columnar.py),
+and copied as CSV; anything that check does not settle is read row by row as above, so every
+error still names its row and column.
 """
 
 from __future__ import annotations
