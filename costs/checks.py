@@ -9,6 +9,7 @@ Billing facts: each fee record gives one fact per fee type it bills (a copy of a
 type already billed counts once: DUPLICATE_FEE reports the copies), each mapped invoice line one
 fact over its period. Facts are priced by the rate card in force: a fact whose days span a rule's
 effective date is split at that date by days, so the expected fee follows the rule of each day.
+A run computes the month's facts once (temporary tables) for the checks of that month.
 """
 
 from __future__ import annotations
