@@ -9,6 +9,7 @@ Billing facts: each fee record gives one fact per fee type it bills (a copy of a
 type already billed counts once: DUPLICATE_FEE reports the copies), each mapped invoice line one
 fact over its period. Facts are priced by the rate card in force: a fact whose days span a rule's
 effective date is split at that date by days, so the expected fee follows the rule of each day.
+A run computes the month's facts once (temporary tables) for the checks of that month.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from decimal import Decimal
 import numpy as np
 from django.db import connection, transaction
 
+from costs.events import cost_findings_created
 from costs.models import MATCH_KEYS, CostFinding
 from monitoring.detection.core import bh, upper_tail_overdispersed
 
@@ -78,7 +80,7 @@ FEE_VALUES = ", ".join(
 
 # Billing facts of [start, end]: (partner, first day, last day, cohort keys, currency, fee type,
 # transactions, volume, billed). Copies of a (reference, fee type) already billed are left out.
-FACTS = f"""
+RECORDS = f"""
 records AS (
     SELECT r.id, r.partner_id, r.reference, r.txn_date, {", ".join("r." + k for k in MATCH_KEYS)},
            r.currency, r.amount, f.fee_type, f.fee,
@@ -87,7 +89,8 @@ records AS (
     CROSS JOIN LATERAL (VALUES {FEE_VALUES}) AS f (fee_type, fee)
     WHERE r.txn_date BETWEEN %(start)s AND %(end)s AND f.fee <> 0
       AND (%(partner)s::bigint IS NULL OR r.partner_id = %(partner)s::bigint)
-),
+)"""
+FACTS_OF_RECORDS = f"""
 facts AS (
     SELECT partner_id, txn_date AS d0, txn_date AS d1, {KEYS}, currency, fee_type,
            count(*)::numeric AS count, sum(amount) AS volume, sum(fee) AS billed
@@ -100,6 +103,9 @@ facts AS (
     WHERE period_start BETWEEN %(start)s AND %(end)s AND fee_type <> ''
       AND (%(partner)s::bigint IS NULL OR partner_id = %(partner)s::bigint)
 )"""
+FACTS = RECORDS + "," + FACTS_OF_RECORDS
+# The month's facts, computed once per run (`_month_facts`) and read by the checks of that month.
+MONTH_FACTS = "records AS (SELECT * FROM costs_run_records), facts AS (SELECT * FROM costs_run_facts)"
 
 # Each fact priced piece by piece: one piece per approved rate card overlapping its days, by the
 # most specific matching rule of that card; volume, count and billed amount shared by days.
@@ -151,13 +157,14 @@ def _threshold(row: dict, name: str):
 @dataclass
 class CheckResult:
     period: date
-    findings: int
+    findings: int  # the month's open findings this run found (kept or created)
     by_kind: dict[str, int]
+    created: int = 0  # of which new (each sent as a `cost_finding.created` webhook)
 
 
 def _rate_deviation(params) -> list[dict]:
     sql = f"""
-    WITH {FACTS}, {PRICED},
+    WITH {MONTH_FACTS}, {PRICED},
     g AS (
         SELECT partner_id, {KEYS}, currency, fee_type,
                sum(n) AS count, sum(v) AS volume, sum(b) AS billed, sum(e) AS expected,
@@ -344,7 +351,7 @@ def _downgrade_spike(params, start: date) -> list[dict]:
 
 def _duplicates(params) -> list[dict]:
     sql = f"""
-    WITH {FACTS}
+    WITH {MONTH_FACTS}
     SELECT partner_id, fee_type, currency, count(*) AS count, sum(fee) AS amount, sum(amount) AS volume,
            (array_agg(DISTINCT reference ORDER BY reference))[1:{SAMPLES}] AS samples,
            count(DISTINCT reference) AS refs
@@ -401,7 +408,7 @@ def _unknown_fees(params) -> list[dict]:
 
 def _cross_border(params) -> list[dict]:
     sql = f"""
-    WITH {FACTS}
+    WITH {MONTH_FACTS}
     SELECT r.partner_id, r.currency, f.issuer_country, count(*) AS count, sum(r.amount) AS volume,
            sum(r.fee) AS amount, (array_agg(r.reference ORDER BY r.reference))[1:{SAMPLES}] AS samples
     FROM records r JOIN costs_feerecord f ON f.id = r.id
@@ -429,7 +436,7 @@ def _cross_border(params) -> list[dict]:
 
 def _zero_rated(params) -> list[dict]:
     sql = f"""
-    WITH {FACTS}
+    WITH {MONTH_FACTS}
     SELECT partner_id, giro, currency, sum(count) AS count, sum(volume) AS volume, sum(billed) AS billed
     FROM facts
     WHERE fee_type = 'interchange' AND billed <> 0 AND giro IN (SELECT code FROM costs_giro WHERE zero_rated)
@@ -507,6 +514,21 @@ def _finding(found: dict, period: date) -> CostFinding:
     )
 
 
+def _month_facts(params: dict) -> None:
+    """The month's records (one row per fee billed, numbered per reference and fee type) and its
+    billing facts, as temporary tables dropped at the commit: computed once, read by four checks.
+    One round trip (a re-run inside the same transaction replaces them)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DROP TABLE IF EXISTS costs_run_facts, costs_run_records; "
+            f"CREATE TEMP TABLE costs_run_records ON COMMIT DROP AS WITH {RECORDS} SELECT * FROM records; "
+            "CREATE TEMP TABLE costs_run_facts ON COMMIT DROP AS "
+            f"WITH records AS (SELECT * FROM costs_run_records), {FACTS_OF_RECORDS} SELECT * FROM facts; "
+            "ANALYZE costs_run_records; ANALYZE costs_run_facts",
+            params,
+        )
+
+
 @transaction.atomic
 def costs_check(*, partner=None, period: date) -> CheckResult:
     """Run every check for the month of `period` (one partner, or all) and replace its open findings."""
@@ -515,6 +537,7 @@ def costs_check(*, partner=None, period: date) -> CheckResult:
     with connection.cursor() as cursor:  # one run per month at a time: re-runs wait, then replace
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('costs_check'), %s)", [start.year * 12 + start.month])
     params = {"start": start, "end": end, "period": start, "partner": partner_id}
+    _month_facts(params)
     found = [
         *_rate_deviation(params),
         *_cost_regression(params, start),
@@ -529,11 +552,49 @@ def costs_check(*, partner=None, period: date) -> CheckResult:
     if partner_id is not None:
         stale = stale.filter(partner_id=partner_id)
         decided = decided.filter(partner_id=partner_id)
-    stale.delete()
     already = set(decided.values_list("key", flat=True))
     findings = [f for f in (_finding(item, start) for item in found) if f.key not in already]
-    CostFinding.objects.bulk_create(findings)
+    # An open finding whose figures did not change is kept as it is (its id, links and the webhook
+    # already sent for it); the others are replaced.
+    kept = {old.key: old for old in stale if old.key in {f.key for f in findings}}
+    unchanged = {f.key for f in findings if f.key in kept and _figures(kept[f.key]) == _figures(f)}
+    stale.exclude(key__in=unchanged).delete()
+    created = CostFinding.objects.bulk_create([f for f in findings if f.key not in unchanged])
+    cost_findings_created(created)
     by_kind: dict[str, int] = {}
     for finding in findings:
         by_kind[finding.kind] = by_kind.get(finding.kind, 0) + 1
-    return CheckResult(period=start, findings=len(findings), by_kind=by_kind)
+    return CheckResult(period=start, findings=len(findings), by_kind=by_kind, created=len(created))
+
+
+# What a finding says: a re-run that finds the same keeps the open finding instead of replacing it.
+FIGURES = (
+    "kind",
+    "partner_id",
+    "period",
+    "key",
+    "cohort",
+    "fee_type",
+    "fee_code",
+    "rate_card_id",
+    "rule_id",
+    "rate_card_version",
+    "currency",
+    "count",
+    "volume",
+    "expected_bps",
+    "billed_bps",
+    "expected_amount",
+    "billed_amount",
+    "amount",
+    "severity",
+    "details",
+    "sample_references",
+)
+
+
+def _figures(finding: CostFinding) -> tuple:
+    return tuple(
+        json.dumps(value, sort_keys=True, default=str) if isinstance(value, dict | list) else value
+        for value in (getattr(finding, name) for name in FIGURES)
+    )

@@ -5,6 +5,10 @@ errors are reported, each with its row number: row 1 is the first row under the 
 valid rows are copied (PostgreSQL COPY) in chunks inside one transaction that rolls back when any
 row was bad. A card number in any cell, mapped or not, or in a column name refuses the file with
 its row. A file whose SHA-256 was imported before is refused. docs/costs.md lists the columns.
+
+A plainly good file (or rows of text) is first checked whole, column by column (costs/columnar.py),
+and copied as CSV; anything that check does not settle is read row by row as above, so every
+error still names its row and column.
 """
 
 from __future__ import annotations
@@ -12,23 +16,27 @@ from __future__ import annotations
 import calendar
 import csv
 import hashlib
+import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+import pyarrow as pa
 from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
+from costs.columnar import billing_columns
 from costs.models import FEE_COLUMNS, MATCH_KEYS, FeeImport, FeeType, Funding, Region
 from monitoring.importing import cell_value, file_records
 from monitoring.rows import holds_card_number
 from payhealth.pan import CARD_NUMBER_MESSAGE
 
 CHUNK_ROWS = 5000
+COPY_ROWS = 100_000  # rows per write of a file checked by columns
 UNREADABLE = (UnicodeDecodeError, csv.Error, ValueError, OSError)  # pyarrow's errors derive from the last two
 MAX_ERRORS = 100
 MAX_AMOUNT = Decimal("9999999999999999.9999")
@@ -257,8 +265,9 @@ RECORD_COLUMNS = (
 )
 
 
-def _source(path_or_rows) -> tuple[str, str, list[str], Iterator[tuple[int, dict]]]:
-    """(sha256, file name, header, records numbered from 1)."""
+def _source(path_or_rows) -> tuple[str, str, list[str], Iterator[tuple[int, dict]], Callable]:
+    """(sha256, file name, header, records numbered from 1, a function giving the whole table as
+    Arrow for the columnar check, or None when it cannot)."""
     if isinstance(path_or_rows, str | Path):
         path = Path(path_or_rows)
         if path.suffix.lower() in (".xlsx", ".xls"):
@@ -267,12 +276,47 @@ def _source(path_or_rows) -> tuple[str, str, list[str], Iterator[tuple[int, dict
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
-        _kind, header, records = file_records(path)
-        return digest.hexdigest(), path.name, header, ((n, rec) for n, (_line, rec) in enumerate(records, start=1))
+        kind, header, records = file_records(path)
+        numbered = ((n, rec) for n, (_line, rec) in enumerate(records, start=1))
+        return digest.hexdigest(), path.name, header, numbered, lambda: _file_table(path, kind, header)
     rows = list(path_or_rows)
     digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
     header = list(dict.fromkeys(key for row in rows[:1] for key in row))
-    return digest, "", header, ((n, {k: cell_value(v) for k, v in row.items()}) for n, row in enumerate(rows, start=1))
+    numbered = ((n, {k: cell_value(v) for k, v in row.items()}) for n, row in enumerate(rows, start=1))
+    return digest, "", header, numbered, lambda: _rows_table(rows, header)
+
+
+def _file_table(path: Path, kind: str, header: list[str]):
+    """The whole file as an Arrow table (CSV: every column as text, as the row reader reads it),
+    or None when Arrow reads it differently from the row reader (the row reader decides)."""
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    try:
+        if kind == "parquet":
+            return pq.read_table(path)
+        table = pa_csv.read_csv(
+            path,
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, OSError, ValueError):
+        return None
+    return table if table.column_names == header else None
+
+
+def _rows_table(rows: list, header: list[str]):
+    """Rows of text (every row with the same fields) as an Arrow table, or None."""
+    keys = set(header)
+    if not rows or not all(isinstance(row, dict) and row.keys() == keys for row in rows):
+        return None
+    if not all(value is None or isinstance(value, str) for row in rows for value in row.values()):
+        return None
+    return pa.table({key: pa.array([row[key] for row in rows], pa.string()) for key in header})
 
 
 def fee_import(
@@ -289,17 +333,27 @@ def fee_import(
     the columns leave out is read from the column of its own name; a fee code not mapped (and not
     itself a fee type's name) is stored with an empty fee type, which the checks report.
     Raises FeeImportRefused listing the errors."""
-    columns, fee_codes, (sha256, file_name, _header, records) = _prepare(path_or_rows, shape=shape, mapping=mapping)
+    columns, fee_codes, (sha256, file_name, _header, records, whole) = _prepare(
+        path_or_rows, shape=shape, mapping=mapping
+    )
     if FeeImport.objects.filter(sha256=sha256).exists():
         raise FeeImportRefused([RowError(0, "", _("This file was imported before."))])
     errors: list[RowError] = []
-    table = "costs_invoiceline" if shape == FeeImport.Shape.INVOICE else "costs_feerecord"
+    table_name = "costs_invoiceline" if shape == FeeImport.Shape.INVOICE else "costs_feerecord"
     names = INVOICE_COLUMNS if shape == FeeImport.Shape.INVOICE else RECORD_COLUMNS
     try:
         with transaction.atomic():
             fee_import_row = FeeImport.objects.create(
                 partner=partner, sha256=sha256, shape=shape, file_name=file_name[:255], imported_by=actor
             )
+            table = whole()
+            checked = None if table is None else billing_columns(table, columns, shape, fee_codes)
+            if checked is not None and checked.num_rows:  # every row plainly good: no row to name
+                _copy_columns(table_name, names, checked, fee_import_row.pk, partner.pk)
+                fee_import_row.rows = checked.num_rows
+                fee_import_row.save(update_fields=["rows"])
+                return fee_import_row
+            del table, checked
             chunk: list[tuple] = []
             rows = 0
             for number, record in _readable(records, errors):
@@ -308,7 +362,7 @@ def fee_import(
                 if row is not None and not errors:
                     chunk.append((fee_import_row.pk, partner.pk, number, *row))
                     if len(chunk) == CHUNK_ROWS:
-                        _copy(table, names, chunk)
+                        _copy(table_name, names, chunk)
                         chunk = []
                 if len(errors) >= MAX_ERRORS:
                     break
@@ -317,7 +371,7 @@ def fee_import(
             if rows == 0:
                 raise FeeImportRefused([RowError(0, "", _("The file has no rows."))])
             if chunk:
-                _copy(table, names, chunk)
+                _copy(table_name, names, chunk)
             fee_import_row.rows = rows
             fee_import_row.save(update_fields=["rows"])
     except IntegrityError:  # the same file, imported at the same moment by someone else
@@ -389,7 +443,7 @@ def fee_import_preview(
 
     Raises FeeImportRefused for a file refused as a whole (shape, unreadable, a card number in the
     header, a required column missing); row errors are returned in the preview."""
-    columns, fee_codes, (sha256, _file_name, _header, records) = _prepare(path_or_rows, shape=shape, mapping=mapping)
+    columns, fee_codes, (sha256, _file_name, _header, records, _whole) = _prepare(path_or_rows, shape=shape, mapping=mapping)
     names = INVOICE_COLUMNS if shape == FeeImport.Shape.INVOICE else RECORD_COLUMNS
     errors: list[RowError] = []
     rows: list[tuple[int, dict | None]] = []
@@ -438,6 +492,24 @@ def _read(number: int, record: dict, columns: dict, shape: str, fee_codes: dict,
         row = None
     errors.extend(bad)
     return None if bad else row
+
+
+def _copy_columns(table: str, names: tuple[str, ...], checked, fee_import_id: int, partner_id: int) -> None:
+    """The checked columns (text) copied as CSV, COPY_ROWS rows per write."""
+    import pyarrow.csv as pa_csv
+
+    rows = checked.num_rows
+    checked = checked.select(list(names))
+    checked = checked.add_column(0, "row", pa.array(range(1, rows + 1), pa.int64()))
+    checked = checked.add_column(0, "partner_id", pa.repeat(partner_id, rows))
+    checked = checked.add_column(0, "fee_import_id", pa.repeat(fee_import_id, rows))
+    columns = ", ".join(checked.column_names)
+    options = pa_csv.WriteOptions(include_header=False)
+    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+        for offset in range(0, rows, COPY_ROWS):
+            buffer = io.BytesIO()
+            pa_csv.write_csv(checked.slice(offset, COPY_ROWS), buffer, options)
+            copy.write(buffer.getbuffer())
 
 
 def _copy(table: str, names: tuple[str, ...], rows: list[tuple]) -> None:

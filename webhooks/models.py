@@ -40,6 +40,7 @@ class EventType(models.TextChoices):
     SLA_BREACH = "sla.breach", _("SLA breach")
     FINDING_CREATED = "finding.created", _("Detector finding created")
     FINDING_RECOVERED = "finding.recovered", _("Detector finding recovered")
+    COST_FINDING_CREATED = "cost_finding.created", _("Cost finding created")
     PING = "ping", _("Test ping")
 
 

@@ -7,7 +7,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from demo import metrics, seed
+from demo import costs, metrics, seed
 
 
 def positive_int(value) -> int:
@@ -26,7 +26,8 @@ class Command(BaseCommand):
         "Build a believable demo desk: users for every role (password 'payhealth'), Mexican and "
         "international partners with contacts, merchants and ~200 incidents over the last 90 days. "
         "Idempotent. With --incidents N, add N more incidents over the last year for benchmarks."
-        " Also loads 35 days of payment data (authorization buckets) for four demo merchants."
+        " Also loads 35 days of payment data (authorization buckets) for four demo merchants, and four"
+        " months of partner billing with approved sample rate cards, checked for cost findings."
     )
 
     def add_arguments(self, parser):
@@ -44,8 +45,17 @@ class Command(BaseCommand):
             help=f"Days of payment data to load (default {metrics.DEMO_METRICS_DAYS}).",
         )
         parser.add_argument("--no-metrics", action="store_true", help="Load no payment data.")
+        parser.add_argument("--no-costs", action="store_true", help="Load no partner billing.")
 
-    def handle(self, *args, incidents=None, metrics_days=metrics.DEMO_METRICS_DAYS, no_metrics=False, **options):
+    def handle(
+        self,
+        *args,
+        incidents=None,
+        metrics_days=metrics.DEMO_METRICS_DAYS,
+        no_metrics=False,
+        no_costs=False,
+        **options,
+    ):
         for name, value in (("--incidents", incidents), ("--metrics-days", metrics_days)):
             if value is not None:
                 try:
@@ -73,6 +83,16 @@ class Command(BaseCommand):
                     self.stdout.write(
                         f"Detector's first run: {run.buckets:,} buckets tested, {run.findings_opened} findings "
                         f"({elapsed:.1f} s)."
+                    )
+            if not no_costs:
+                started = time.monotonic()
+                billing = costs.seed_demo_costs()
+                if verbosity >= 1 and billing is not None:
+                    elapsed = time.monotonic() - started
+                    found = ", ".join(f"{count} {kind}" for kind, count in sorted(billing["findings"].items()))
+                    self.stdout.write(
+                        f"Partner billing ready: {billing['records']:,} fee records and {billing['invoice_lines']} "
+                        f"invoice lines, checked: {found} ({elapsed:.1f} s)."
                     )
         else:
 
