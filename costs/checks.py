@@ -529,6 +529,32 @@ def _month_facts(params: dict) -> None:
         )
 
 
+# Kinds about a cohort's rate, whose sample references are the cohort's transactions billed highest.
+COHORT_SAMPLED = (CostFinding.Kind.RATE_DEVIATION, CostFinding.Kind.COST_REGRESSION, CostFinding.Kind.ZERO_RATED_GIRO)
+
+
+def _sample_cohorts(found: list[dict]) -> None:
+    """Up to SAMPLES references for each finding about a cohort's rate, from the month's fee records
+    (invoice lines name none): the cohort's transactions with the highest fee for their amount."""
+    keys, values = ", ".join(MATCH_KEYS), ", ".join(["%s"] * len(MATCH_KEYS))
+    sql = f"""
+    SELECT reference FROM costs_run_records
+    WHERE copy = 1 AND partner_id = %s AND fee_type = %s AND currency = %s AND ({keys}) = ({values})
+    ORDER BY fee / NULLIF(amount, 0) DESC NULLS LAST, reference
+    LIMIT {SAMPLES}
+    """
+    with connection.cursor() as cursor:
+        for item in found:
+            if item["kind"] not in COHORT_SAMPLED or item.get("sample_references"):
+                continue
+            cohort = item["cohort"]
+            cursor.execute(
+                sql,
+                [item["partner_id"], item["fee_type"], item["currency"], *(cohort.get(k, "") for k in MATCH_KEYS)],
+            )
+            item["sample_references"] = [row[0] for row in cursor.fetchall()]
+
+
 @transaction.atomic
 def costs_check(*, partner=None, period: date) -> CheckResult:
     """Run every check for the month of `period` (one partner, or all) and replace its open findings."""
@@ -547,6 +573,7 @@ def costs_check(*, partner=None, period: date) -> CheckResult:
         *_cross_border(params),
         *_zero_rated(params),
     ]
+    _sample_cohorts(found)
     stale = CostFinding.objects.filter(period=start, state=CostFinding.State.OPEN)
     decided = CostFinding.objects.filter(period=start).exclude(state=CostFinding.State.OPEN)
     if partner_id is not None:

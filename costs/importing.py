@@ -443,7 +443,9 @@ def fee_import_preview(
 
     Raises FeeImportRefused for a file refused as a whole (shape, unreadable, a card number in the
     header, a required column missing); row errors are returned in the preview."""
-    columns, fee_codes, (sha256, _file_name, _header, records, _whole) = _prepare(path_or_rows, shape=shape, mapping=mapping)
+    columns, fee_codes, (sha256, _file_name, _header, records, _whole) = _prepare(
+        path_or_rows, shape=shape, mapping=mapping
+    )
     names = INVOICE_COLUMNS if shape == FeeImport.Shape.INVOICE else RECORD_COLUMNS
     errors: list[RowError] = []
     rows: list[tuple[int, dict | None]] = []
