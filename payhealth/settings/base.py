@@ -506,6 +506,9 @@ SPECTACULAR_SETTINGS = {
         "SlaClockStateEnum": "cases.models.sla.SlaClock.State",
         "FindingKindEnum": "monitoring.models.FindingKind",
         "RateCardStateEnum": "costs.models.RateCard.State",
+        "CostFindingKindEnum": "costs.models.CostFinding.Kind",
+        "CostFindingSeverityEnum": "costs.models.CostFinding.Severity",
+        "CostFindingStateEnum": "costs.models.CostFinding.State",
     },
 }
 
