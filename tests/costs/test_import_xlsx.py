@@ -156,6 +156,15 @@ def test_a_broken_legacy_or_hostile_workbook_is_refused_cleanly(acquirer, tmp_pa
     with zipfile.ZipFile(tmp_path / "bomba.xlsx", "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("xl/workbook.xml", "<workbook/>")
         archive.writestr("xl/worksheets/sheet1.xml", b"\x00" * (8 * 1024 * 1024))  # packs ~1000 to 1
+    laughs = workbook(tmp_path / "risas.xlsx", good_rows())
+    with zipfile.ZipFile(laughs) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    entities = b'<!DOCTYPE w [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    sheet = parts["xl/worksheets/sheet1.xml"]
+    parts["xl/worksheets/sheet1.xml"] = sheet.replace(b"<worksheet", entities + b"<worksheet", 1)
+    with zipfile.ZipFile(laughs, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
     wide = workbook(tmp_path / "ancha.xlsx", [["ARN1", "2026-06-01", 1, *range(300)]])
     monkeypatch.setattr(spreadsheet, "MAX_COLUMNS", 50)
 
@@ -169,6 +178,7 @@ def test_a_broken_legacy_or_hostile_workbook_is_refused_cleanly(acquirer, tmp_pa
     assert refusal("viejo.xls") == [
         (0, "Only XLSX workbooks are read: save the sheet as .xlsx (Excel workbook) or as CSV (UTF-8).")
     ]
+    assert refusal("risas.xlsx") == [(0, "The file cannot be read as an XLSX workbook.")]
     assert refusal("bomba.xlsx") == [(0, "The workbook unpacks to more than the upload limit allows.")]
     assert refusal(wide.name) == [(1, "The sheet has more than 50 columns.")]
     assert nothing_imported()
