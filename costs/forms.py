@@ -89,7 +89,9 @@ class RuleMatchForm(Form):
 class UploadForm(Form):
     partner = forms.ModelChoiceField(label=_("partner"), queryset=Partner.objects.none())
     shape = forms.ChoiceField(label=_("shape"), choices=FeeImport.Shape.choices)
-    file = forms.FileField(label=_("file"), help_text=_("CSV (UTF-8, a header row) or Parquet."))
+    file = forms.FileField(
+        label=_("file"), help_text=_("CSV (UTF-8, a header row), XLSX (the first sheet) or Parquet.")
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

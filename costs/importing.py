@@ -1,4 +1,4 @@
-"""Importing partner billing: invoice lines or transaction fee records, from CSV, Parquet or rows.
+"""Importing partner billing: invoice lines or transaction fee records, from CSV, XLSX, Parquet or rows.
 
 One call imports one file whole or nothing: every row is read and checked (up to MAX_ERRORS
 errors are reported, each with its row number: row 1 is the first row under the header) and the
@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 
 from costs.columnar import billing_columns
 from costs.models import FEE_COLUMNS, MATCH_KEYS, FeeImport, FeeType, Funding, Region
+from costs.spreadsheet import XlsxUnreadable, xlsx_records
 from monitoring.importing import cell_value, file_records
 from monitoring.rows import holds_card_number
 from payhealth.pan import CARD_NUMBER_MESSAGE
@@ -39,6 +40,7 @@ CHUNK_ROWS = 5000
 COPY_ROWS = 100_000  # rows per write of a file checked by columns
 UNREADABLE = (UnicodeDecodeError, csv.Error, ValueError, OSError)  # pyarrow's errors derive from the last two
 MAX_ERRORS = 100
+LEGACY_SPREADSHEETS = (".xls", ".xlsm", ".xlsb", ".ods")
 MAX_AMOUNT = Decimal("9999999999999999.9999")
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,59}$")
 _BIN = re.compile(r"^[0-9]{6,8}$")
@@ -99,6 +101,16 @@ class FeeImportRefused(Exception):
     def __init__(self, errors: list[RowError]):
         self.errors = errors
         super().__init__("; ".join(str(e) for e in errors[:5]))
+
+
+def legacy_spreadsheet_message() -> str:
+    return _("Only XLSX workbooks are read: save the sheet as .xlsx (Excel workbook) or as CSV (UTF-8).")
+
+
+def _unreadable(problem: Exception) -> str:
+    if isinstance(problem, XlsxUnreadable):
+        return str(problem)
+    return _("The file cannot be read as CSV, XLSX or Parquet.")
 
 
 class _Bad(Exception):
@@ -270,12 +282,17 @@ def _source(path_or_rows) -> tuple[str, str, list[str], Iterator[tuple[int, dict
     Arrow for the columnar check, or None when it cannot)."""
     if isinstance(path_or_rows, str | Path):
         path = Path(path_or_rows)
-        if path.suffix.lower() in (".xlsx", ".xls"):
-            raise FeeImportRefused([RowError(0, "", _("Send CSV or Parquet files."))])
+        suffix = path.suffix.lower()
+        if suffix in LEGACY_SPREADSHEETS:
+            raise FeeImportRefused([RowError(0, "", legacy_spreadsheet_message())])
         digest = hashlib.sha256()
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
+        if suffix == ".xlsx":
+            header, sheet = xlsx_records(path)
+            numbered = enumerate(sheet, start=1)
+            return digest.hexdigest(), path.name, header, numbered, lambda: None
         kind, header, records = file_records(path)
         numbered = ((n, rec) for n, (_line, rec) in enumerate(records, start=1))
         return digest.hexdigest(), path.name, header, numbered, lambda: _file_table(path, kind, header)
@@ -327,7 +344,7 @@ def fee_import(
     mapping: dict | None = None,
     actor=None,
 ) -> FeeImport:
-    """Import a file (CSV or Parquet path) or an iterable of dicts, whole or not at all.
+    """Import a file (CSV, XLSX or Parquet path) or an iterable of dicts, whole or not at all.
 
     `mapping` = {"columns": {field: column}, "fee_codes": {partner's fee code: fee type}}; a field
     the columns leave out is read from the column of its own name; a fee code not mapped (and not
@@ -390,8 +407,8 @@ def _prepare(path_or_rows, *, shape: str, mapping: dict | None):
     fee_codes = {str(k): v for k, v in (mapping.get("fee_codes") or {}).items() if v in FeeType.values}
     try:
         source = _source(path_or_rows)
-    except UNREADABLE:
-        raise FeeImportRefused([RowError(0, "", _("The file cannot be read as CSV or Parquet."))]) from None
+    except UNREADABLE as problem:
+        raise FeeImportRefused([RowError(0, "", _unreadable(problem))]) from None
     header = source[2]
     for column in header:
         if holds_card_number(column):
@@ -469,8 +486,8 @@ def _readable(records, errors: list) -> Iterator[tuple[int, dict]]:
     try:
         for number, record in records:
             yield number, record
-    except UNREADABLE:
-        errors.append(RowError(number + 1, "", _("The file cannot be read as CSV or Parquet.")))
+    except UNREADABLE as problem:
+        errors.append(RowError(number + 1, "", _unreadable(problem)))
 
 
 def _read(number: int, record: dict, columns: dict, shape: str, fee_codes: dict, errors: list) -> tuple | None:

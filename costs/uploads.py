@@ -20,6 +20,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from costs.importing import LEGACY_SPREADSHEETS, legacy_spreadsheet_message
+from costs.spreadsheet import XLS_MAGIC
 from monitoring.uploads import PARQUET_MAGIC, upload_dir
 
 SESSION_KEY = "costs_uploads"
@@ -40,13 +42,15 @@ def _refuse(message: str) -> ValidationError:
 
 
 def refuse_spreadsheet(name: str, head: bytes) -> None:
-    if name.lower().endswith((".xlsx", ".xls", ".xlsm", ".ods")) or head.startswith(XLSX_MAGIC):
-        raise _refuse(_("Spreadsheets are not read: export the sheet as CSV (UTF-8) and upload that file."))
+    """Refuses a spreadsheet that is not an XLSX workbook (a legacy .xls, .xlsm, .xlsb, .ods)."""
+    if name.lower().endswith(LEGACY_SPREADSHEETS) or head.startswith(XLS_MAGIC):
+        raise _refuse(legacy_spreadsheet_message())
 
 
 def upload_keep(uploaded) -> tuple[str, Path]:
-    """Keep an uploaded file (a Django UploadedFile): (token, path). Refuses spreadsheets and files
-    over the payment-data upload limit."""
+    """Keep an uploaded file (a Django UploadedFile): (token, path), named .csv, .xlsx or .parquet
+    by its content. Refuses spreadsheets other than XLSX and files over the payment-data upload
+    limit."""
     if uploaded.size > settings.PAYHEALTH_METRICS_UPLOAD_MAX_BYTES:
         limit = settings.PAYHEALTH_METRICS_UPLOAD_MAX_BYTES // (1024 * 1024) or 1
         raise _refuse(_("The file is larger than %(mib)d MiB.") % {"mib": limit})
@@ -56,6 +60,8 @@ def upload_keep(uploaded) -> tuple[str, Path]:
     refuse_spreadsheet(name, head)
     if head.startswith(PARQUET_MAGIC):
         name = f"{Path(name).stem}.parquet"
+    elif head.startswith(XLSX_MAGIC) or name.lower().endswith(".xlsx"):
+        name = f"{Path(name).stem}.xlsx"  # read as a workbook; a zip that is none is refused then
     elif not name.lower().endswith(".csv"):
         name = f"{Path(name).stem}.csv"
     _clean_stale()

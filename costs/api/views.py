@@ -258,14 +258,15 @@ class FeeImportViewSet(
         return FeeImport.objects.select_related("imported_by").order_by("-id")
 
     @extend_schema(
-        summary="Upload a partner's billing file (CSV or Parquet)",
+        summary="Upload a partner's billing file (CSV, XLSX or Parquet)",
         description=(
             "multipart/form-data with `partner`, `shape` (invoice or records) and `file`, read with the "
             "partner's saved column mapping. With `dry_run=true` nothing is written: the answer is the "
             "first 20 rows as they would be read and the validation report. Otherwise the file is "
             "imported whole (201) and its months are checked in the worker; a refused file is a 400 "
             "whose `rows` name each error's row (1 is the first under the header, 0 the file), column "
-            "and reason. Spreadsheets are refused: export CSV."
+            "and reason. An XLSX workbook is read from its first sheet (the header in its first row); a legacy "
+            "`.xls`, `.xlsm`, `.xlsb` or `.ods` is refused."
         ),
         request={"multipart/form-data": FeeImportUploadSerializer},
         responses={

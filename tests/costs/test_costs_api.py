@@ -175,7 +175,7 @@ def test_an_upload_imports_refuses_bad_rows_card_numbers_and_the_same_file_twice
     assert response.json()["error"]["rows"] == [{"row": 3, "column": "amount", "reason": "Enter a number."}]
     assert not FeeImport.objects.exists() and not InvoiceLine.objects.exists()
     response = upload(client, acquirer, b"PK\x03\x04zip", dry_run="true")
-    assert response.status_code == 400 and "export the sheet as CSV" in response.json()["error"]["message"]
+    assert response.status_code == 400 and "cannot be read as an XLSX" in response.json()["error"]["message"]
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = upload(client, acquirer, INVOICE)
     assert response.status_code == 201 and response.json()["months"] == ["2026-06"]

@@ -134,12 +134,15 @@ def test_a_parquet_invoice_with_a_column_mapping_and_fee_codes(acquirer, tmp_pat
     ]
 
 
-def test_an_invoice_without_its_required_column_and_an_xlsx_are_refused(acquirer, tmp_path):
+def test_an_invoice_without_its_required_column_a_broken_xlsx_and_an_xls_are_refused(acquirer, tmp_path):
     with pytest.raises(FeeImportRefused, match="no such column"):
         fee_import([{"period": "2026-06", "fee_code": "IC"}], partner=acquirer, shape="invoice")
     (tmp_path / "f.xlsx").write_bytes(b"PK")
-    with pytest.raises(FeeImportRefused, match="CSV or Parquet"):
+    with pytest.raises(FeeImportRefused, match="cannot be read as an XLSX workbook"):
         fee_import(tmp_path / "f.xlsx", partner=acquirer, shape="invoice")
+    (tmp_path / "f.xls").write_bytes(b"PK")
+    with pytest.raises(FeeImportRefused, match="Only XLSX workbooks are read"):
+        fee_import(tmp_path / "f.xls", partner=acquirer, shape="invoice")
     assert nothing_imported()
 
 

@@ -1,5 +1,5 @@
 """Import pages: upload → preview and validation report (nothing written) → import through
-`billing_import`; spreadsheets, bad rows, card numbers and a file sent twice refused; the column
+`billing_import`; broken and legacy spreadsheets, bad rows, card numbers and a file sent twice refused; the column
 mapping page; the history (filters, CSV) and an import's months with their findings; "Run checks
 again"; and one import checked by a real Celery worker."""
 
@@ -115,11 +115,14 @@ def test_a_card_number_is_refused_with_its_row_and_never_echoed(client, analyst,
     assert not FeeImport.objects.exists() and kept_files(upload_dir) == []
 
 
-def test_a_spreadsheet_is_refused_with_a_message_to_export_csv(client, analyst, acquirer, upload_dir):
+def test_a_broken_workbook_and_a_legacy_spreadsheet_are_refused(client, analyst, acquirer, upload_dir):
     client.force_login(analyst)
     response = upload(client, acquirer, b"PK\x03\x04rest of a zip", name="factura.xlsx")
     assert response.status_code == 400
-    assert "export the sheet as CSV" in response.content.decode()
+    assert "cannot be read as an XLSX workbook" in response.content.decode()
+    response = upload(client, acquirer, b"anything", name="factura.ods")
+    assert response.status_code == 400
+    assert "save the sheet as .xlsx (Excel workbook) or as CSV" in response.content.decode()
     assert kept_files(upload_dir) == []
 
 
