@@ -18,7 +18,7 @@ import calendar
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -43,7 +43,14 @@ DEFAULTS = {
     "downgrade_pp": Decimal(1),
     "downgrade_q": 0.001,
     "unknown_fee_amount": Decimal(1000),
+    "spike_bps": Decimal(5),
 }
+# COST_SPIKE: the last SPIKE_WINDOW days of the month against the SPIKE_BASELINE days before them.
+SPIKE_WINDOW = 7
+SPIKE_BASELINE = 28
+SPIKE_MIN_WINDOW_DAYS = 5  # days with billing needed in each part for the test to run
+SPIKE_MIN_BASELINE_DAYS = 14
+SPIKE_Q = 0.001
 KEYS = ", ".join(MATCH_KEYS)
 
 
@@ -83,7 +90,7 @@ FEE_VALUES = ", ".join(
 RECORDS = f"""
 records AS (
     SELECT r.id, r.partner_id, r.reference, r.txn_date, {", ".join("r." + k for k in MATCH_KEYS)},
-           r.currency, r.amount, f.fee_type, f.fee,
+           r.merchant, r.currency, r.amount, f.fee_type, f.fee,
            row_number() OVER (PARTITION BY r.partner_id, r.reference, f.fee_type ORDER BY r.id) AS copy
     FROM costs_feerecord r
     CROSS JOIN LATERAL (VALUES {FEE_VALUES}) AS f (fee_type, fee)
@@ -349,6 +356,126 @@ def _downgrade_spike(params, start: date) -> list[dict]:
     return out
 
 
+def _cost_spike(params, end: date) -> list[dict]:
+    """A sudden rise of the all-in effective bps (billed fees ÷ volume) of a partner, or of one of its
+    merchants: the last week of the month against the 28 days before it (docs/costs.md). Billed only,
+    so it sees a mix shift or a rate card change that every fee of the card explains."""
+    from scipy.stats import mannwhitneyu
+
+    from costs.effective import daily_bps
+    from costs.models import CostThresholds
+
+    window_from = end - timedelta(days=SPIKE_WINDOW - 1)
+    first = window_from - timedelta(days=SPIKE_BASELINE)
+    span = SPIKE_WINDOW + SPIKE_BASELINE
+    rows = daily_bps(start=first, end=end, partner=params["partner"], by_merchant=True)
+    series: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row["volume"]:
+            series.setdefault((row["partner_id"], row["merchant"], row["currency"]), []).append(row)
+    if not series:
+        return []
+    keys = list(series)
+    daily = np.full((len(keys), span), np.nan)
+    for i, key in enumerate(keys):
+        for row in series[key]:
+            daily[i, (row["day"] - first).days] = float(row["billed"] / row["volume"] * 10000)
+    baseline, window = daily[:, :SPIKE_BASELINE], daily[:, SPIKE_BASELINE:]
+    tested = (np.sum(~np.isnan(window), axis=1) >= SPIKE_MIN_WINDOW_DAYS) & (
+        np.sum(~np.isnan(baseline), axis=1) >= SPIKE_MIN_BASELINE_DAYS
+    )
+    p = np.ones(len(keys))
+    q = np.ones(len(keys))
+    if tested.any():
+        # One-sided Mann–Whitney U of the window's daily bps over the baseline's, every series at once.
+        with np.errstate(all="ignore"):
+            result = mannwhitneyu(
+                window[tested], baseline[tested], axis=1, alternative="greater", nan_policy="omit"
+            ).pvalue
+        p[tested] = np.nan_to_num(np.asarray(result, float), nan=1.0)
+        q[tested] = bh(p[tested], None)
+    limits = {
+        t["partner_id"]: t
+        for t in CostThresholds.objects.filter(partner_id__in={key[0] for key in keys}).values(
+            "partner_id", "spike_bps", "deviation_amount"
+        )
+    }
+    out = []
+    for i, key in enumerate(keys):
+        if not tested[i] or q[i] > SPIKE_Q:
+            continue
+        partner_id, merchant, currency = key
+        before = [row for row in series[key] if row["day"] < window_from]
+        after = [row for row in series[key] if row["day"] >= window_from]
+        billed, volume = sum(r["billed"] for r in after), sum(r["volume"] for r in after)
+        billed0, volume0 = sum(r["billed"] for r in before), sum(r["volume"] for r in before)
+        bps, bps0 = billed / volume * 10000, billed0 / volume0 * 10000
+        amount = (billed - billed0 * volume / volume0).quantize(CENT)  # (bps − bps₀) × volume ÷ 10⁴
+        limit = limits.get(partner_id, {})
+        spike_bps = limit.get("spike_bps", DEFAULTS["spike_bps"])
+        if bps - bps0 < spike_bps or amount < limit.get("deviation_amount", DEFAULTS["deviation_amount"]):
+            continue
+        out.append(
+            {
+                "kind": CostFinding.Kind.COST_SPIKE,
+                "partner_id": partner_id,
+                "cohort": {"merchant": merchant} if merchant else {},
+                "fee_type": "",
+                "currency": currency,
+                "count": sum(r["count"] for r in after),
+                "volume": volume,
+                "expected_bps": bps0,
+                "billed_bps": bps,
+                "expected_amount": billed - amount,
+                "billed_amount": billed,
+                "amount": amount,
+                "details": {
+                    "window_start": window_from.isoformat(),
+                    "window_end": end.isoformat(),
+                    "baseline_start": first.isoformat(),
+                    "baseline_end": (window_from - timedelta(days=1)).isoformat(),
+                    "baseline_volume": str(volume0.quantize(CENT)),
+                    "window_days": int(np.sum(~np.isnan(window[i]))),
+                    "baseline_days": int(np.sum(~np.isnan(baseline[i]))),
+                    "p_value": float(p[i]),
+                    "q_value": float(q[i]),
+                },
+            }
+        )
+    _sample_spikes(out, params["partner"], window_from, end)
+    return out
+
+
+def _sample_spikes(found: list[dict], partner_id, start: date, end: date) -> None:
+    """Up to SAMPLES references of each sudden rise: the window's transactions of its partner (or
+    merchant) whose billed fees are the highest for their amount."""
+    if not found:
+        return
+    sql = f"""
+    WITH {RECORDS}
+    SELECT reference FROM records
+    WHERE copy = 1 AND partner_id = %(of)s AND currency = %(currency)s
+      AND (%(merchant)s = '' OR merchant = %(merchant)s)
+    GROUP BY id, reference
+    ORDER BY sum(fee) / NULLIF(max(amount), 0) DESC NULLS LAST, reference
+    LIMIT {SAMPLES}
+    """
+    with connection.cursor() as cursor:
+        for item in found:
+            cursor.execute(
+                sql,
+                {
+                    "start": start,
+                    "end": end,
+                    "partner": item["partner_id"],
+                    "of": item["partner_id"],
+                    "currency": item["currency"],
+                    "merchant": item["cohort"].get("merchant", ""),
+                },
+            )
+            item["sample_references"] = [row[0] for row in cursor.fetchall()]
+
+
 def _duplicates(params) -> list[dict]:
     sql = f"""
     WITH {MONTH_FACTS}
@@ -568,6 +695,7 @@ def costs_check(*, partner=None, period: date) -> CheckResult:
         *_rate_deviation(params),
         *_cost_regression(params, start),
         *_downgrade_spike(params, start),
+        *_cost_spike(params, end),
         *_duplicates(params),
         *_unknown_fees(params),
         *_cross_border(params),
