@@ -362,13 +362,16 @@ def _cost_spike(params, end: date) -> list[dict]:
     so it sees a mix shift or a rate card change that every fee of the card explains."""
     from scipy.stats import mannwhitneyu
 
-    from costs.effective import daily_bps
-    from costs.models import CostThresholds
+    from costs.effective import DAILY_BPS, daily_bps_params
 
     window_from = end - timedelta(days=SPIKE_WINDOW - 1)
     first = window_from - timedelta(days=SPIKE_BASELINE)
     span = SPIKE_WINDOW + SPIKE_BASELINE
-    rows = daily_bps(start=first, end=end, partner=params["partner"], by_merchant=True)
+    sql = f"""
+    SELECT g.*, t.spike_bps AS t_spike_bps, t.deviation_amount AS t_deviation_amount
+    FROM ({DAILY_BPS}) g {THRESHOLDS}
+    """
+    rows = _rows(sql, daily_bps_params(start=first, end=end, partner=params["partner"], by_merchant=True))
     series: dict[tuple, list[dict]] = {}
     for row in rows:
         if row["volume"]:
@@ -394,12 +397,6 @@ def _cost_spike(params, end: date) -> list[dict]:
             ).pvalue
         p[tested] = np.nan_to_num(np.asarray(result, float), nan=1.0)
         q[tested] = bh(p[tested], None)
-    limits = {
-        t["partner_id"]: t
-        for t in CostThresholds.objects.filter(partner_id__in={key[0] for key in keys}).values(
-            "partner_id", "spike_bps", "deviation_amount"
-        )
-    }
     out = []
     for i, key in enumerate(keys):
         if not tested[i] or q[i] > SPIKE_Q:
@@ -411,9 +408,8 @@ def _cost_spike(params, end: date) -> list[dict]:
         billed0, volume0 = sum(r["billed"] for r in before), sum(r["volume"] for r in before)
         bps, bps0 = billed / volume * 10000, billed0 / volume0 * 10000
         amount = (billed - billed0 * volume / volume0).quantize(CENT)  # (bps − bps₀) × volume ÷ 10⁴
-        limit = limits.get(partner_id, {})
-        spike_bps = limit.get("spike_bps", DEFAULTS["spike_bps"])
-        if bps - bps0 < spike_bps or amount < limit.get("deviation_amount", DEFAULTS["deviation_amount"]):
+        limits = series[key][0]
+        if bps - bps0 < _threshold(limits, "spike_bps") or amount < _threshold(limits, "deviation_amount"):
             continue
         out.append(
             {

@@ -264,14 +264,20 @@ def daily_bps(*, start: date, end: date, partner=None, merchant: str = "", by_me
     one row per (partner, currency, day) with merchant "" (`whole_partner`), and, with `by_merchant`,
     one per (partner, merchant, currency, day) for records naming their merchant; with `merchant`,
     only that merchant's rows. Effective bps = billed ÷ volume × 10⁴."""
-    params = {
+    return _rows(
+        DAILY_BPS, daily_bps_params(start=start, end=end, partner=partner, merchant=merchant, by_merchant=by_merchant)
+    )
+
+
+def daily_bps_params(*, start: date, end: date, partner=None, merchant: str = "", by_merchant: bool = False) -> dict:
+    """The parameters of `DAILY_BPS` (a check reads the query joined to its thresholds)."""
+    return {
         "start": start,
         "end": end,
         "partner": getattr(partner, "pk", partner),
         "merchant": merchant or "",
         "by_merchant": bool(by_merchant),
     }
-    return _rows(DAILY_BPS, params)
 
 
 def merchant_series(*, partner, merchant: str, first: date, last: date) -> list[Series]:

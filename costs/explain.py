@@ -57,6 +57,9 @@ def finding_explanation(finding) -> str:
             "downgrades cost about %(amount)s %(currency)s."
         )
     elif finding.kind == kind.COST_SPIKE:
+        figures.setdefault("window_start", finding.period.isoformat())
+        figures.setdefault("window_end", finding.period.isoformat())
+        figures.setdefault("q_value", 1.0)
         figures["cohort"] = (
             _("merchant %(merchant)s") % {"merchant": finding.cohort["merchant"]}
             if finding.cohort.get("merchant")
