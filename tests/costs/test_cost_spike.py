@@ -11,6 +11,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from django.utils import translation
 
 from costs.checks import costs_check
 from costs.columnar import billing_columns
@@ -81,6 +82,12 @@ def test_a_merchant_whose_mix_shifts_to_credit_is_one_spike_with_the_exact_amoun
     assert all(ref.startswith("MIX") and ref >= "MIX28" for ref in finding.sample_references)  # credit, last week
     text = finding.explanation()
     assert "acct_MixShift01" in text and "170.00 bps" in text and "80.00 bps" in text and "6,300.00 MXN" in text
+    with translation.override("es"):
+        spanish = finding.explanation()
+    assert (
+        spanish.startswith("El costo efectivo de Adquirente MX para el comercio acct_MixShift01")
+        and "170.00 pb" in spanish
+    )
 
     again = costs_check(period=JUNE)  # a re-run keeps it; a dismissed one is not raised again
     assert again.created == 0 and spikes() == [finding]
