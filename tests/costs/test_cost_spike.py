@@ -11,6 +11,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from django.urls import reverse
 from django.utils import translation
 
 from costs.checks import costs_check
@@ -53,7 +54,9 @@ def spikes():
     return list(CostFinding.objects.filter(kind=CostFinding.Kind.COST_SPIKE).order_by("id"))
 
 
-def test_a_merchant_whose_mix_shifts_to_credit_is_one_spike_with_the_exact_amount(acquirer, approved_card):
+def test_a_merchant_whose_mix_shifts_to_credit_is_one_spike_with_the_exact_amount(
+    acquirer, approved_card, client, analyst
+):
     approved_card(acquirer, CARD, effective_from=MAY)
     rows = []
     for d, day in enumerate(DAYS):
@@ -88,6 +91,17 @@ def test_a_merchant_whose_mix_shifts_to_credit_is_one_spike_with_the_exact_amoun
         spanish.startswith("El costo efectivo de Adquirente MX para el comercio acct_MixShift01")
         and "170.00 pb" in spanish
     )
+
+    client.force_login(analyst)
+    html = client.get(reverse("costs:finding_detail", args=[finding.pk])).content.decode()
+    assert "Sudden cost rise" in html and "acct_MixShift01" in html and finding.sample_references[0] in html
+    assert "Last week from" in html and "2026-06-24" in html
+    # The partner's months (May and June priced), then the merchant's own days from the baseline's first
+    # day (27 May) to the end of June: billed only.
+    assert html.count('class="chart-point chart-billed"') == 2 + 35
+    assert html.count('class="chart-point chart-expected"') == 2
+    listed = client.get(reverse("costs:finding_list"), {"kind": "cost_spike"}).content.decode()
+    assert "acct_MixShift01" in listed
 
     again = costs_check(period=JUNE)  # a re-run keeps it; a dismissed one is not raised again
     assert again.created == 0 and spikes() == [finding]
