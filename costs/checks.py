@@ -360,8 +360,6 @@ def _cost_spike(params, end: date) -> list[dict]:
     """A sudden rise of the all-in effective bps (billed fees ÷ volume) of a partner, or of one of its
     merchants: the last week of the month against the 28 days before it (docs/costs.md). Billed only,
     so it sees a mix shift or a rate card change that every fee of the card explains."""
-    from scipy.stats import mannwhitneyu
-
     from costs.effective import DAILY_BPS, daily_bps_params
 
     window_from = end - timedelta(days=SPIKE_WINDOW - 1)
@@ -390,12 +388,7 @@ def _cost_spike(params, end: date) -> list[dict]:
     p = np.ones(len(keys))
     q = np.ones(len(keys))
     if tested.any():
-        # One-sided Mann–Whitney U of the window's daily bps over the baseline's, every series at once.
-        with np.errstate(all="ignore"):
-            result = mannwhitneyu(
-                window[tested], baseline[tested], axis=1, alternative="greater", nan_policy="omit"
-            ).pvalue
-        p[tested] = np.nan_to_num(np.asarray(result, float), nan=1.0)
+        p[tested] = _mann_whitney_greater(window[tested], baseline[tested])
         q[tested] = bh(p[tested], None)
     out = []
     for i, key in enumerate(keys):
@@ -440,6 +433,23 @@ def _cost_spike(params, end: date) -> list[dict]:
         )
     _sample_spikes(out, params["partner"], window_from, end)
     return out
+
+
+def _mann_whitney_greater(window: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """One-sided Mann–Whitney U p-values of each row's window days over its baseline days (NaN: a
+    day without billing). Vectorised: each row's days sorted with the gaps last, then one call per
+    pair of day counts (at most 3 × 15 of them), so scipy never loops over rows."""
+    from scipy.stats import mannwhitneyu
+
+    window, baseline = np.sort(window, axis=1), np.sort(baseline, axis=1)
+    n1, n2 = np.sum(~np.isnan(window), axis=1), np.sum(~np.isnan(baseline), axis=1)
+    p = np.ones(len(window))
+    for a, b in {(int(x), int(y)) for x, y in zip(n1, n2, strict=True)}:
+        rows = (n1 == a) & (n2 == b)
+        with np.errstate(all="ignore"):
+            result = mannwhitneyu(window[rows, :a], baseline[rows, :b], axis=1, alternative="greater").pvalue
+        p[rows] = np.nan_to_num(np.asarray(result, float), nan=1.0)
+    return p
 
 
 def _sample_spikes(found: list[dict], partner_id, start: date, end: date) -> None:

@@ -236,3 +236,20 @@ def test_the_cost_series_api_gives_a_merchants_days(acquirer, approved_card, ana
     monthly = client.get("/api/v1/cost-series/", {"partner": acquirer.code, "merchant": "acct_Api05"})
     assert bad.status_code == monthly.status_code == 400
     assert "merchant" in bad.json()["error"]["fields"] and "by" in monthly.json()["error"]["fields"]
+
+
+def test_the_rank_test_over_series_with_gaps_equals_scipys_one_series_at_a_time():
+    import numpy as np
+    from scipy.stats import mannwhitneyu
+
+    from costs.checks import _mann_whitney_greater
+
+    rng = np.random.default_rng(7)
+    daily = rng.normal(size=(60, 35))
+    daily[rng.random((60, 35)) < 0.15] = np.nan  # days without billing
+    daily[:5, 28:] += 3  # five series rise in their last week
+    expected = [
+        mannwhitneyu(row[28:][~np.isnan(row[28:])], row[:28][~np.isnan(row[:28])], alternative="greater").pvalue
+        for row in daily
+    ]
+    assert np.allclose(_mann_whitney_greater(daily[:, 28:], daily[:, :28]), expected, rtol=0, atol=1e-12)
