@@ -102,6 +102,10 @@ def test_a_merchant_whose_mix_shifts_to_credit_is_one_spike_with_the_exact_amoun
     assert html.count('class="chart-point chart-expected"') == 2
     listed = client.get(reverse("costs:finding_list"), {"kind": "cost_spike"}).content.decode()
     assert "acct_MixShift01" in listed
+    exported = client.get(reverse("costs:finding_list_csv"), {"kind": "cost_spike"})
+    exported = b"".join(exported.streaming_content).decode("utf-8-sig")
+    (row,) = list(csv.DictReader(exported.splitlines()))
+    assert (row["Merchant"], row["Amount at stake"]) == ("acct_MixShift01", "6300.00")
 
     again = costs_check(period=JUNE)  # a re-run keeps it; a dismissed one is not raised again
     assert again.created == 0 and spikes() == [finding]
