@@ -431,7 +431,7 @@ def _cost_spike(params, end: date) -> list[dict]:
                 },
             }
         )
-    _sample_spikes(out, params["partner"], window_from, end)
+    _sample_spikes(out, window_from, end)
     return out
 
 
@@ -452,7 +452,7 @@ def _mann_whitney_greater(window: np.ndarray, baseline: np.ndarray) -> np.ndarra
     return p
 
 
-def _sample_spikes(found: list[dict], partner_id, start: date, end: date) -> None:
+def _sample_spikes(found: list[dict], start: date, end: date) -> None:
     """Up to SAMPLES references of each sudden rise: the window's transactions of its partner (or
     merchant) whose billed fees are the highest for their amount."""
     if not found:
@@ -460,8 +460,7 @@ def _sample_spikes(found: list[dict], partner_id, start: date, end: date) -> Non
     sql = f"""
     WITH {RECORDS}
     SELECT reference FROM records
-    WHERE copy = 1 AND partner_id = %(of)s AND currency = %(currency)s
-      AND (%(merchant)s = '' OR merchant = %(merchant)s)
+    WHERE copy = 1 AND currency = %(currency)s AND (%(merchant)s = '' OR merchant = %(merchant)s)
     GROUP BY id, reference
     ORDER BY sum(fee) / NULLIF(max(amount), 0) DESC NULLS LAST, reference
     LIMIT {SAMPLES}
@@ -474,7 +473,6 @@ def _sample_spikes(found: list[dict], partner_id, start: date, end: date) -> Non
                     "start": start,
                     "end": end,
                     "partner": item["partner_id"],
-                    "of": item["partner_id"],
                     "currency": item["currency"],
                     "merchant": item["cohort"].get("merchant", ""),
                 },
