@@ -64,8 +64,8 @@ class InvoiceLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(FeeRecord)
 class FeeRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("partner", "reference", "txn_date", "network", "funding", "amount", "interchange_fee")
-    search_fields = ("reference",)
+    list_display = ("partner", "reference", "txn_date", "merchant", "network", "funding", "amount", "interchange_fee")
+    search_fields = ("reference", "merchant")
     list_select_related = ("partner",)
 
 

@@ -18,7 +18,7 @@ import calendar
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -43,7 +43,14 @@ DEFAULTS = {
     "downgrade_pp": Decimal(1),
     "downgrade_q": 0.001,
     "unknown_fee_amount": Decimal(1000),
+    "spike_bps": Decimal(5),
 }
+# COST_SPIKE: the last SPIKE_WINDOW days of the month against the SPIKE_BASELINE days before them.
+SPIKE_WINDOW = 7
+SPIKE_BASELINE = 28
+SPIKE_MIN_WINDOW_DAYS = 5  # days with billing needed in each part for the test to run
+SPIKE_MIN_BASELINE_DAYS = 14
+SPIKE_Q = 0.001
 KEYS = ", ".join(MATCH_KEYS)
 
 
@@ -83,7 +90,7 @@ FEE_VALUES = ", ".join(
 RECORDS = f"""
 records AS (
     SELECT r.id, r.partner_id, r.reference, r.txn_date, {", ".join("r." + k for k in MATCH_KEYS)},
-           r.currency, r.amount, f.fee_type, f.fee,
+           r.merchant, r.currency, r.amount, f.fee_type, f.fee,
            row_number() OVER (PARTITION BY r.partner_id, r.reference, f.fee_type ORDER BY r.id) AS copy
     FROM costs_feerecord r
     CROSS JOIN LATERAL (VALUES {FEE_VALUES}) AS f (fee_type, fee)
@@ -349,6 +356,130 @@ def _downgrade_spike(params, start: date) -> list[dict]:
     return out
 
 
+def _cost_spike(params, end: date) -> list[dict]:
+    """A sudden rise of the all-in effective bps (billed fees ÷ volume) of a partner, or of one of its
+    merchants: the last week of the month against the 28 days before it (docs/costs.md). Billed only,
+    so it sees a mix shift or a rate card change that every fee of the card explains."""
+    from costs.effective import DAILY_BPS, daily_bps_params
+
+    window_from = end - timedelta(days=SPIKE_WINDOW - 1)
+    first = window_from - timedelta(days=SPIKE_BASELINE)
+    span = SPIKE_WINDOW + SPIKE_BASELINE
+    sql = f"""
+    SELECT g.*, t.spike_bps AS t_spike_bps, t.deviation_amount AS t_deviation_amount
+    FROM ({DAILY_BPS}) g {THRESHOLDS}
+    """
+    rows = _rows(sql, daily_bps_params(start=first, end=end, partner=params["partner"], by_merchant=True))
+    series: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row["volume"]:
+            series.setdefault((row["partner_id"], row["merchant"], row["currency"]), []).append(row)
+    if not series:
+        return []
+    keys = list(series)
+    daily = np.full((len(keys), span), np.nan)
+    for i, key in enumerate(keys):
+        for row in series[key]:
+            daily[i, (row["day"] - first).days] = float(row["billed"] / row["volume"] * 10000)
+    baseline, window = daily[:, :SPIKE_BASELINE], daily[:, SPIKE_BASELINE:]
+    tested = (np.sum(~np.isnan(window), axis=1) >= SPIKE_MIN_WINDOW_DAYS) & (
+        np.sum(~np.isnan(baseline), axis=1) >= SPIKE_MIN_BASELINE_DAYS
+    )
+    p = np.ones(len(keys))
+    q = np.ones(len(keys))
+    if tested.any():
+        p[tested] = _mann_whitney_greater(window[tested], baseline[tested])
+        q[tested] = bh(p[tested], None)
+    out = []
+    for i, key in enumerate(keys):
+        if not tested[i] or q[i] > SPIKE_Q:
+            continue
+        partner_id, merchant, currency = key
+        before = [row for row in series[key] if row["day"] < window_from]
+        after = [row for row in series[key] if row["day"] >= window_from]
+        billed, volume = sum(r["billed"] for r in after), sum(r["volume"] for r in after)
+        billed0, volume0 = sum(r["billed"] for r in before), sum(r["volume"] for r in before)
+        bps, bps0 = billed / volume * 10000, billed0 / volume0 * 10000
+        amount = (billed - billed0 * volume / volume0).quantize(CENT)  # (bps − bps₀) × volume ÷ 10⁴
+        limits = series[key][0]
+        if bps - bps0 < _threshold(limits, "spike_bps") or amount < _threshold(limits, "deviation_amount"):
+            continue
+        out.append(
+            {
+                "kind": CostFinding.Kind.COST_SPIKE,
+                "partner_id": partner_id,
+                "cohort": {"merchant": merchant} if merchant else {},
+                "fee_type": "",
+                "currency": currency,
+                "count": sum(r["count"] for r in after),
+                "volume": volume,
+                "expected_bps": bps0,
+                "billed_bps": bps,
+                "expected_amount": billed - amount,
+                "billed_amount": billed,
+                "amount": amount,
+                "details": {
+                    "window_start": window_from.isoformat(),
+                    "window_end": end.isoformat(),
+                    "baseline_start": first.isoformat(),
+                    "baseline_end": (window_from - timedelta(days=1)).isoformat(),
+                    "baseline_volume": str(volume0.quantize(CENT)),
+                    "window_days": int(np.sum(~np.isnan(window[i]))),
+                    "baseline_days": int(np.sum(~np.isnan(baseline[i]))),
+                    "p_value": float(p[i]),
+                    "q_value": float(q[i]),
+                },
+            }
+        )
+    _sample_spikes(out, window_from, end)
+    return out
+
+
+def _mann_whitney_greater(window: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """One-sided Mann–Whitney U p-values of each row's window days over its baseline days (NaN: a
+    day without billing). Vectorised: each row's days sorted with the gaps last, then one call per
+    pair of day counts (at most 3 × 15 of them), so scipy never loops over rows."""
+    from scipy.stats import mannwhitneyu
+
+    window, baseline = np.sort(window, axis=1), np.sort(baseline, axis=1)
+    n1, n2 = np.sum(~np.isnan(window), axis=1), np.sum(~np.isnan(baseline), axis=1)
+    p = np.ones(len(window))
+    for a, b in {(int(x), int(y)) for x, y in zip(n1, n2, strict=True)}:
+        rows = (n1 == a) & (n2 == b)
+        with np.errstate(all="ignore"):
+            result = mannwhitneyu(window[rows, :a], baseline[rows, :b], axis=1, alternative="greater").pvalue
+        p[rows] = np.nan_to_num(np.asarray(result, float), nan=1.0)
+    return p
+
+
+def _sample_spikes(found: list[dict], start: date, end: date) -> None:
+    """Up to SAMPLES references of each sudden rise: the window's transactions of its partner (or
+    merchant) whose billed fees are the highest for their amount."""
+    if not found:
+        return
+    sql = f"""
+    WITH {RECORDS}
+    SELECT reference FROM records
+    WHERE copy = 1 AND currency = %(currency)s AND (%(merchant)s = '' OR merchant = %(merchant)s)
+    GROUP BY id, reference
+    ORDER BY sum(fee) / NULLIF(max(amount), 0) DESC NULLS LAST, reference
+    LIMIT {SAMPLES}
+    """
+    with connection.cursor() as cursor:
+        for item in found:
+            cursor.execute(
+                sql,
+                {
+                    "start": start,
+                    "end": end,
+                    "partner": item["partner_id"],
+                    "currency": item["currency"],
+                    "merchant": item["cohort"].get("merchant", ""),
+                },
+            )
+            item["sample_references"] = [row[0] for row in cursor.fetchall()]
+
+
 def _duplicates(params) -> list[dict]:
     sql = f"""
     WITH {MONTH_FACTS}
@@ -568,6 +699,7 @@ def costs_check(*, partner=None, period: date) -> CheckResult:
         *_rate_deviation(params),
         *_cost_regression(params, start),
         *_downgrade_spike(params, start),
+        *_cost_spike(params, end),
         *_duplicates(params),
         *_unknown_fees(params),
         *_cross_border(params),

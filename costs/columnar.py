@@ -40,6 +40,7 @@ _BIN = r"^([0-9]{6,8})?$"
 _LAST4 = r"^([0-9]{4})?$"
 _COUNTRY = r"^([A-Z]{2})?$"
 _CURRENCY = r"^([A-Z]{3})?$"
+_MERCHANT = r"^(acct_[A-Za-z0-9_]{1,59})?$"
 _CHOICES = {"funding": tuple(Funding.values), "region": tuple(Region.values)}
 RECORD_FEES = tuple(FEE_COLUMNS.values())
 
@@ -208,6 +209,7 @@ def _records(column, rows: int) -> dict[str, pa.Array]:
         **_cohort(column, rows),
         "issuer_country": _distinct(_string(column("issuer_country"), rows), _country),
         "merchant_country": _distinct(_string(column("merchant_country"), rows), _country),
+        "merchant": _distinct(_string(column("merchant"), rows), lambda v: _pattern(v, _MERCHANT)),
         "amount": _number(column("amount"), rows, required=True, signed=False),
     }
     out["currency"] = _distinct(_string(column("currency"), rows), _currency)

@@ -18,13 +18,13 @@ from decimal import Decimal
 
 from django.db.models import Count, Sum
 
-from costs.checks import FACTS, PRICED, _rows, months_back
+from costs.checks import FACTS, PRICED, RECORDS, _rows, months_back
 from costs.models import CostFinding
 
 BP = Decimal("0.01")
 CENT = Decimal("0.01")
 MAX_MONTHS = 36
-COHORT_KEYS = ("network", "funding")  # fee records carry no merchant: the charts split by these
+COHORT_KEYS = ("network", "funding")  # the priced charts split by these (invoice lines name no merchant)
 
 
 def month_end(first: date) -> date:
@@ -234,4 +234,76 @@ def cost_series(
                 )
             )
         out.append(Series(partner=partner, currency=currency, cohort=cohort, by=by, points=points))
+    return out
+
+
+# The daily effective cost of fee records, billed only (no pricing): per partner and currency, and per
+# (partner, merchant, currency) for records that name their merchant, in one pass (GROUPING SETS).
+# A transaction's billed fee is the sum of its fee types' first copies (`RECORDS`, as the checks count
+# them); its volume counts once, and only when at least one of its fees is a first copy.
+DAILY_BPS = f"""
+WITH {RECORDS},
+txn AS (
+    SELECT id, partner_id, merchant, currency, txn_date, max(amount) AS amount, sum(fee) AS fee
+    FROM records WHERE copy = 1
+    GROUP BY id, partner_id, merchant, currency, txn_date
+)
+SELECT partner_id, COALESCE(merchant, '') AS merchant, GROUPING(merchant) = 1 AS whole_partner,
+       currency, txn_date AS day, count(*) AS count, sum(amount) AS volume, sum(fee) AS billed
+FROM txn
+WHERE %(merchant)s = '' OR merchant = %(merchant)s
+GROUP BY GROUPING SETS ((partner_id, currency, txn_date), (partner_id, merchant, currency, txn_date))
+HAVING (GROUPING(merchant) = 1 AND %(merchant)s = '')
+    OR (GROUPING(merchant) = 0 AND merchant <> '' AND (%(by_merchant)s OR merchant = %(merchant)s))
+ORDER BY partner_id, merchant, currency, txn_date
+"""
+
+
+def daily_bps(*, start: date, end: date, partner=None, merchant: str = "", by_merchant: bool = False) -> list[dict]:
+    """Billed fees, volume and transactions of fee records per day of [start, end], duplicates left out:
+    one row per (partner, currency, day) with merchant "" (`whole_partner`), and, with `by_merchant`,
+    one per (partner, merchant, currency, day) for records naming their merchant; with `merchant`,
+    only that merchant's rows. Effective bps = billed ÷ volume × 10⁴."""
+    return _rows(
+        DAILY_BPS, daily_bps_params(start=start, end=end, partner=partner, merchant=merchant, by_merchant=by_merchant)
+    )
+
+
+def daily_bps_params(*, start: date, end: date, partner=None, merchant: str = "", by_merchant: bool = False) -> dict:
+    """The parameters of `DAILY_BPS` (a check reads the query joined to its thresholds)."""
+    return {
+        "start": start,
+        "end": end,
+        "partner": getattr(partner, "pk", partner),
+        "merchant": merchant or "",
+        "by_merchant": bool(by_merchant),
+    }
+
+
+def merchant_series(*, partner, merchant: str, first: date, last: date) -> list[Series]:
+    """A merchant's effective (billed) bps per day of [first, last] at a partner, one series per
+    currency; fee records price nothing per merchant, so the expected bps are gaps."""
+    rows = daily_bps(start=first, end=last, partner=partner, merchant=merchant)
+    steps = [date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1)]
+    by_currency: dict[str, dict] = {}
+    for row in rows:
+        by_currency.setdefault(row["currency"], {})[row["day"]] = row
+    out = []
+    for currency, days in sorted(by_currency.items()):
+        points = []
+        for step in steps:
+            row = days.get(step)
+            if row is None or not row["volume"]:
+                points.append(SeriesPoint(at=step, billed_bps=None, expected_bps=None))
+                continue
+            points.append(
+                SeriesPoint(
+                    at=step,
+                    billed_bps=_q(row["billed"] / row["volume"] * 10000),
+                    expected_bps=None,
+                    billed=Decimal(row["billed"]).quantize(CENT),
+                    count=int(row["count"]),
+                )
+            )
+        out.append(Series(partner=partner, currency=currency, cohort={"merchant": merchant}, by="day", points=points))
     return out

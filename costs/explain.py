@@ -56,6 +56,21 @@ def finding_explanation(finding) -> str:
             "%(baseline_share_pct)s %% before (%(downgraded)s of %(count)s, q = %(q_value).2g); the excess "
             "downgrades cost about %(amount)s %(currency)s."
         )
+    elif finding.kind == kind.COST_SPIKE:
+        figures.setdefault("window_start", finding.period.isoformat())
+        figures.setdefault("window_end", finding.period.isoformat())
+        figures.setdefault("q_value", 1.0)
+        figures["cohort"] = (
+            _("merchant %(merchant)s") % {"merchant": finding.cohort["merchant"]}
+            if finding.cohort.get("merchant")
+            else _("all its merchants")
+        )
+        text = _(
+            "The effective cost of %(partner)s for %(cohort)s, all fees together, rose to %(billed_bps)s bps "
+            "from %(window_start)s to %(window_end)s, from %(expected_bps)s bps over the 28 days before "
+            "(q = %(q_value).2g): %(amount)s %(currency)s more on %(volume)s %(currency)s, whether or not "
+            "each fee follows the rate card."
+        )
     elif finding.kind == kind.DUPLICATE_FEE:
         text = _(
             "%(partner)s billed %(fee)s twice or more for %(references)s references in %(period)s: %(count)s "

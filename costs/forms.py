@@ -163,4 +163,5 @@ class ThresholdsForm(ModelForm):
             "downgrade_pp",
             "downgrade_q",
             "unknown_fee_amount",
+            "spike_bps",
         ]

@@ -49,6 +49,7 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,63}$")
 _PERIOD = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+_MERCHANT = re.compile(r"^acct_[A-Za-z0-9_]{1,59}$")  # a merchant's account id (cases.Merchant.account_id)
 
 INVOICE_FIELDS = (
     "period",
@@ -71,6 +72,7 @@ RECORD_FIELDS = (
     *MATCH_KEYS,
     "issuer_country",
     "merchant_country",
+    "merchant",
     "amount",
     "currency",
     *RECORD_FEES,
@@ -244,6 +246,7 @@ def _record_row(get) -> tuple:
         *(cohort[key] for key in MATCH_KEYS),
         get("issuer_country", lambda v: _pattern(v, _COUNTRY, upper=True)),
         get("merchant_country", lambda v: _pattern(v, _COUNTRY, upper=True)),
+        get("merchant", lambda v: _pattern(v, _MERCHANT)),
         get("amount", lambda v: _decimal(v, required=True, signed=False)),
         get("currency", lambda v: _pattern(v, _CURRENCY, upper=True)) or "MXN",
         *(get(name, _decimal) for name in RECORD_FEES),
@@ -270,6 +273,7 @@ RECORD_COLUMNS = (
     *MATCH_KEYS,
     "issuer_country",
     "merchant_country",
+    "merchant",
     "amount",
     "currency",
     *RECORD_FEES,

@@ -304,6 +304,12 @@ class FeeRecord(CohortFields):
     last4 = models.CharField(_("last 4 digits"), max_length=4, blank=True)
     issuer_country = models.CharField(_("issuer country"), max_length=2, blank=True)
     merchant_country = models.CharField(_("merchant country"), max_length=2, blank=True)
+    merchant = models.CharField(
+        _("merchant"),
+        max_length=64,
+        blank=True,
+        help_text=_("The merchant's account id (acct_…) when the partner's file names it."),
+    )
     amount = models.DecimalField(_("amount"), max_digits=20, decimal_places=4)
     currency = models.CharField(_("currency"), max_length=3, default="MXN")
     interchange_fee = models.DecimalField(_("interchange fee"), max_digits=18, decimal_places=4, default=0)
@@ -320,6 +326,11 @@ class FeeRecord(CohortFields):
         indexes = [
             models.Index(fields=["partner", "txn_date"], name="feerecord_partner_date_idx"),
             models.Index(fields=["partner", "reference"], name="feerecord_partner_ref_idx"),
+            models.Index(
+                fields=["partner", "merchant", "txn_date"],
+                name="feerecord_partner_merch_idx",
+                condition=~Q(merchant=""),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -360,6 +371,13 @@ class CostThresholds(models.Model):
     )
     downgrade_q = models.FloatField(_("downgrade q-value"), default=0.001)
     unknown_fee_amount = models.DecimalField(_("unknown fee amount"), max_digits=14, decimal_places=2, default=1000)
+    spike_bps = models.DecimalField(
+        _("sudden cost rise (bps)"),
+        max_digits=8,
+        decimal_places=4,
+        default=5,
+        help_text=_("How far the last week's effective bps must rise above the 28 days before it."),
+    )
     dispute_window_days = models.PositiveIntegerField(
         _("dispute window (days)"),
         default=60,
@@ -385,6 +403,7 @@ class CostFinding(models.Model):
         UNKNOWN_FEE = "unknown_fee", _("Unknown fee")
         CROSS_BORDER_MISCLASS = "cross_border_misclass", _("Cross-border misclassification")
         ZERO_RATED_GIRO = "zero_rated_giro", _("Interchange on a zero-rated giro")
+        COST_SPIKE = "cost_spike", _("Sudden cost rise")
 
     class Severity(models.TextChoices):
         HIGH = "high", _("High")

@@ -308,6 +308,7 @@ THRESHOLD_FIELDS = (
     "downgrade_pp",
     "downgrade_q",
     "unknown_fee_amount",
+    "spike_bps",
 )
 
 

@@ -6,6 +6,7 @@ services as the pages. Every desk role reads; analysts decide findings and run t
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -14,7 +15,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from costs.checks import costs_check, months_back
-from costs.effective import MAX_MONTHS, cost_matrix, cost_series, default_range, month_end, months_between
+from costs.effective import (
+    MAX_MONTHS,
+    cost_matrix,
+    cost_series,
+    default_range,
+    merchant_series,
+    month_end,
+    months_between,
+)
 from costs.findings import CostFindingFilterSet, cost_finding_decide, cost_findings_visible_to, parse_month
 from costs.models import CostFinding, Funding
 from partners.models import Partner
@@ -244,6 +253,13 @@ class CostSeriesQuerySerializer(Serializer):
     network = serializers.CharField(required=False, allow_blank=True, max_length=30, default="")
     funding = serializers.ChoiceField(choices=Funding.choices, required=False, allow_blank=True, default="")
     by = serializers.ChoiceField(choices=["month", "day"], required=False, default="month")
+    merchant = serializers.RegexField(
+        r"^acct_[A-Za-z0-9_]{1,59}$",
+        required=False,
+        allow_blank=True,
+        default="",
+        error_messages={"invalid": gettext_lazy("Use an account id like acct_1Nv0FGQ9RKHgCVdK.")},
+    )
 
 
 class CostSeriesView(APIView):
@@ -254,19 +270,22 @@ class CostSeriesView(APIView):
         summary="A partner's billed and expected bps by month (or by day), optionally one cohort",
         description=(
             "`by=month` (default): the months from `from` to `to`. `by=day`: the days of the month `to` "
-            "(default: the current month). A bucket without priced billing has nulls."
+            "(default: the current month). A bucket without priced billing has nulls. With `merchant`: that "
+            "merchant's effective (billed) bps by day from its fee records, expected bps null; `by` must be "
+            "`day` and `network`/`funding` are not combined with it."
         ),
         parameters=[
             OpenApiParameter("partner", str, required=True, description="The partner's code."),
             OpenApiParameter("network", str, description="A network as the partner writes it (lower case)."),
             OpenApiParameter("funding", str, enum=list(Funding.values)),
             OpenApiParameter("by", str, enum=["month", "day"]),
+            OpenApiParameter("merchant", str, description="A merchant's account id (acct_…): its daily series."),
             *MONTH_PARAMETERS,
         ],
         responses={200: CostSeriesAnswerSerializer, **BAD_INPUT},
     )
     def get(self, request):
-        errors = query_parameter_errors(request.query_params, ("partner", "network", "funding", "by"))
+        errors = query_parameter_errors(request.query_params, ("partner", "network", "funding", "by", "merchant"))
         if errors:
             raise ValidationError(errors)
         query = CostSeriesQuerySerializer(data=request.query_params.dict())
@@ -275,18 +294,26 @@ class CostSeriesView(APIView):
         first, last = _months_from_query(request)
         if chosen["by"] == "day":
             first, last = last, month_end(last)
-        series = cost_series(
-            partner=chosen["partner"],
-            first=first,
-            last=last,
-            by=chosen["by"],
-            network=chosen["network"].strip().lower(),
-            funding=chosen["funding"],
-        )
+        if chosen["merchant"]:
+            if chosen["by"] != "day":
+                raise ValidationError({"by": [_("A merchant's series is by day: use by=day.")]})
+            if chosen["network"] or chosen["funding"]:
+                raise ValidationError({"merchant": [_("A merchant's series takes no network or funding.")]})
+            series = merchant_series(partner=chosen["partner"], merchant=chosen["merchant"], first=first, last=last)
+        else:
+            series = cost_series(
+                partner=chosen["partner"],
+                first=first,
+                last=last,
+                by=chosen["by"],
+                network=chosen["network"].strip().lower(),
+                funding=chosen["funding"],
+            )
+        cohort = (("network", chosen["network"]), ("funding", chosen["funding"]), ("merchant", chosen["merchant"]))
         data = {
             "partner": chosen["partner"].code,
             "by": chosen["by"],
-            "cohort": {k: v for k, v in (("network", chosen["network"]), ("funding", chosen["funding"])) if v},
+            "cohort": {k: v for k, v in cohort if v},
             "series": [
                 {
                     "currency": one.currency,

@@ -221,6 +221,7 @@ class CostThresholdsSerializer(ModelSerializer):
             "downgrade_pp",
             "downgrade_q",
             "unknown_fee_amount",
+            "spike_bps",
         ]
 
 

@@ -24,7 +24,15 @@ from django.views.decorators.http import require_GET, require_POST
 
 from costs.charts import series_charts
 from costs.checks import months_back
-from costs.effective import MAX_MONTHS, cost_matrix, cost_series, default_range, month_end, months_between
+from costs.effective import (
+    MAX_MONTHS,
+    cost_matrix,
+    cost_series,
+    default_range,
+    merchant_series,
+    month_end,
+    months_between,
+)
 from costs.findings import (
     MonthField,
     cost_finding_decide,
@@ -150,6 +158,7 @@ def _finding_csv_rows(findings, language: str):
             _("Period"),
             *MATCH_KEYS,
             _("Country"),
+            _("Merchant"),
             _("Fee type"),
             _("Fee code"),
             _("Rate card version"),
@@ -177,6 +186,7 @@ def _finding_csv_rows(findings, language: str):
                     f"{finding.period:%Y-%m}",
                     *(cohort.get(key, "") for key in MATCH_KEYS),
                     cohort.get("country", ""),
+                    cohort.get("merchant", ""),
                     finding.fee_type,
                     finding.fee_code,
                     "" if finding.rate_card_version is None else finding.rate_card_version,
@@ -225,6 +235,13 @@ DETAIL_LABELS = {
     "lines": gettext_lazy("Invoice lines"),
     "previous_bps": gettext_lazy("Billed bps of the previous three months"),
     "rules": gettext_lazy("Fee rules applied"),
+    "window_start": gettext_lazy("Last week from"),
+    "window_end": gettext_lazy("Last week to"),
+    "baseline_start": gettext_lazy("Baseline from"),
+    "baseline_end": gettext_lazy("Baseline to"),
+    "baseline_volume": gettext_lazy("Baseline volume"),
+    "window_days": gettext_lazy("Days billed in the last week"),
+    "baseline_days": gettext_lazy("Days billed in the baseline"),
 }
 
 
@@ -255,11 +272,16 @@ def _finding_charts(finding: CostFinding) -> dict:
         chart_id="finding-months",
         by="month",
     )
-    days = series_charts(
-        cost_series(partner=finding.partner, first=finding.period, last=month_end(finding.period), by="day", **cohort),
-        chart_id="finding-days",
-        by="day",
-    )
+    merchant = (finding.cohort or {}).get("merchant", "")
+    if finding.kind == CostFinding.Kind.COST_SPIKE and merchant:
+        # The merchant's own days: the baseline and the week checked (billed bps only).
+        start = date.fromisoformat(finding.details.get("baseline_start", finding.period.isoformat()))
+        daily = merchant_series(partner=finding.partner, merchant=merchant, first=start, last=month_end(finding.period))
+    else:
+        daily = cost_series(
+            partner=finding.partner, first=finding.period, last=month_end(finding.period), by="day", **cohort
+        )
+    days = series_charts(daily, chart_id="finding-days", by="day")
     return {"months": months, "days": days}
 
 

@@ -181,7 +181,7 @@ def test_running_twice_replaces_open_findings_and_keeps_decisions(
     first = {(f.kind, f.key, f.amount) for f in findings()}
     assert {kind for kind, _key, _amount in first} == {"duplicate_fee", "zero_rated_giro"}
 
-    with django_assert_max_num_queries(15):  # the month's facts are one more round trip
+    with django_assert_max_num_queries(16):  # the month's facts and the sudden rises' daily series: one each
         costs_check(partner=acquirer, period=JUNE)
     assert {(f.kind, f.key, f.amount) for f in findings()} == first
 

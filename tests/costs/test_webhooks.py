@@ -136,5 +136,5 @@ def test_the_documented_keys_are_the_payloads_keys(acquirer):
     documented = set(re.findall(r"`([a-z_]+)`", paragraph))
     documented -= {"data", "rate_deviation", "cost_regression", "downgrade_spike", "duplicate_fee"}
     documented -= {"unknown_fee", "cross_border_misclass", "zero_rated_giro", "code", "name", "network"}
-    documented -= {"funding", "giro"}
+    documented -= {"funding", "giro", "cost_spike"}
     assert documented == set(cost_finding_webhook_payload(CostFinding.objects.get()))
