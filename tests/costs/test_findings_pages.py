@@ -48,7 +48,7 @@ def test_filters_narrow_the_list_total_it_and_the_csv_holds_exactly_those_rows(c
     html = client.get(LIST, query).content.decode()
     assert f'id="cost-finding-{three["a"].pk}"' in html and f'id="cost-finding-{three["c"].pk}"' in html
     assert f'id="cost-finding-{three["b"].pk}"' not in html
-    assert "660000.00 MXN" in html  # the filtered set's amount at stake
+    assert "660,000.00 MXN" in html  # the filtered set's amount at stake
 
     rows = _csv(client.get(reverse("costs:finding_list_csv"), query))
     assert sorted(int(row["Id"]) for row in rows) == sorted([three["a"].pk, three["c"].pk])
@@ -92,9 +92,9 @@ def test_the_finding_page_shows_bps_money_rule_samples_and_a_chart(client, analy
     expected_row = html.split('id="cost-expected"')[1].split("</tr>")[0]
     billed_row = html.split('id="cost-billed"')[1].split("</tr>")[0]
     difference_row = html.split('id="cost-difference"')[1].split("</tr>")[0]
-    assert "45.0000" in expected_row and "135000.00" in expected_row
-    assert "52.0000" in billed_row and "156000.00" in billed_row
-    assert "7.0000" in difference_row and "21000.00" in difference_row
+    assert "45.00<" in expected_row and "135,000.00" in expected_row
+    assert "52.00<" in billed_row and "156,000.00" in billed_row
+    assert "7.00<" in difference_row and "21,000.00" in difference_row
     assert "ARN0000001" in html and "ARN0000002" in html
     assert "Rate card version 1, in force from 2026-06-01" in html
     assert "45.0000 bps" in html  # the rule's own explanation

@@ -95,7 +95,7 @@ def test_an_analyst_imports_billing_and_disputes_a_rate_deviation(
     expect(page.locator(".month-findings")).to_contain_text("Rate deviation")
     page.get_by_role("link", name="Cost findings").click()
     row = page.locator("#results tbody tr").filter(has_text="Rate deviation")
-    expect(row).to_contain_text("21000.00 MXN")
+    expect(row).to_contain_text("21,000.00 MXN")
     screenshot("cost-findings")
 
     row.get_by_role("link", name="Rate deviation").click()
