@@ -120,6 +120,9 @@ class SlaPolicySerializer(ModelSerializer):
     partner_kind = serializers.ChoiceField(
         choices=Partner.Kind.choices, allow_blank=True, read_only=True, help_text="Empty: every kind."
     )
+    category = serializers.ChoiceField(
+        choices=Category.choices, allow_blank=True, read_only=True, help_text="Empty: incidents of any category."
+    )
     calendar = serializers.SlugRelatedField(slug_field="code", read_only=True)
     acknowledge_target = TargetOutputField()
     first_notice_target = TargetOutputField()
