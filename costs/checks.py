@@ -126,12 +126,20 @@ FEE_FIELDS = tuple((str(fee_type), column) for fee_type, column in FEE_COLUMNS.i
 IN_WINDOW = (
     "r.txn_date BETWEEN %(first)s AND %(end)s AND (%(partner)s::bigint IS NULL OR r.partner_id = %(partner)s::bigint)"
 )
-RUN_COPIES = f"""
-WITH repeated AS (
+# The references billed more than once in the window, by sorting the references in the "C"
+# collation and counting runs: equality is the same as the database collation's (deterministic),
+# but comparing bytes sorts a million references several times faster than the locale does, and
+# faster than hashing them (the sorted subquery makes the planner group the runs in order).
+RUN_REPEATED = f"""
+SELECT partner_id, min(reference) AS reference
+FROM (
     SELECT r.partner_id, r.reference FROM costs_feerecord r
     WHERE {IN_WINDOW}
-    GROUP BY r.partner_id, r.reference HAVING count(*) > 1
-)
+    ORDER BY r.partner_id, r.reference COLLATE "C"
+) sorted
+GROUP BY partner_id, reference COLLATE "C" HAVING count(*) > 1
+"""
+RUN_COPIES = f"""
 SELECT r.*, row_number() OVER w AS ref_copy,
        {
     ", ".join(
@@ -141,12 +149,20 @@ SELECT r.*, row_number() OVER w AS ref_copy,
         for _t, c in FEE_FIELDS
     )
 }
-FROM costs_feerecord r JOIN repeated USING (partner_id, reference)
+FROM costs_feerecord r JOIN costs_run_repeated USING (partner_id, reference)
 WHERE {IN_WINDOW}
 WINDOW w AS (PARTITION BY r.partner_id, r.reference ORDER BY r.id)
 """
+# Besides the fee types, each day keeps apart its downgraded rows (`downgraded`) and its rows whose
+# issuer and merchant are of one country (`same_country`, else ''), with every row counted
+# (`rows_n`) and its interchange summed (`interchange_all`): the downgrade spike and the
+# cross-border check read the days too.
 RUN_DAYS = f"""
 SELECT r.partner_id, r.txn_date, {", ".join("r." + k for k in MATCH_KEYS)}, r.currency,
+       r.downgrade_reason <> '' AS downgraded,
+       CASE WHEN r.issuer_country <> '' AND r.issuer_country = r.merchant_country
+            THEN r.issuer_country ELSE '' END AS same_country,
+       count(*) AS rows_n, sum(r.interchange_fee) AS interchange_all,
        {
     ", ".join(
         f"count(*) FILTER (WHERE r.{c} <> 0) AS {c}_n, sum(r.amount) FILTER (WHERE r.{c} <> 0) AS {c}_v, "
@@ -156,7 +172,7 @@ SELECT r.partner_id, r.txn_date, {", ".join("r." + k for k in MATCH_KEYS)}, r.cu
 }
 FROM costs_feerecord r
 WHERE {IN_WINDOW} AND NOT EXISTS (SELECT 1 FROM costs_run_copies c WHERE c.id = r.id)
-GROUP BY r.partner_id, r.txn_date, {", ".join("r." + k for k in MATCH_KEYS)}, r.currency
+GROUP BY r.partner_id, r.txn_date, {", ".join("r." + k for k in MATCH_KEYS)}, r.currency, downgraded, same_country
 """
 # The days' facts, one row per fee type billed: (partner, day, cohort, currency, fee type, count, volume, billed).
 DAYS = f"""
@@ -202,10 +218,11 @@ MONTH_FACTS = "facts AS (SELECT * FROM costs_run_facts)"
 # most specific matching rule of that card; volume, count and billed amount shared by days.
 # The rule depends only on the partner, the cohort keys, the fee type and the card, so it is looked
 # up once per distinct cohort and card (`rules`), not once per fact: a month has tens of thousands
-# of facts (a cohort billed every day) but a few thousand cohorts.
+# of facts (a cohort billed every day) but a few thousand cohorts. MATERIALIZED: inlined, the
+# planner would run the lookup per fact again.
 PRICED = f"""
 cohorts AS (SELECT DISTINCT partner_id, {KEYS}, fee_type FROM facts),
-rules AS (
+rules AS MATERIALIZED (
     SELECT co.*, c.id AS card_id, c.version, c.effective_from, c.effective_to, rule.id AS rule_id,
            rule.rate_bps, rule.fixed_fee, rule.minimum_fee, rule.cap_fee
     FROM cohorts co
@@ -397,24 +414,29 @@ def _cost_regression(params) -> list[dict]:
 
 
 def _downgrade_spike(params) -> list[dict]:
-    sql = """
+    # From the run's days and the first row of each repeated reference. avg() is sum ÷ count in
+    # numeric (PostgreSQL's numeric_avg divides the same way), so the averages are the same figures.
+    current = "txn_date >= %(period)s"
+    sql = f"""
     WITH txn AS (
-        SELECT r.partner_id, r.network, r.funding, r.currency, r.reference, r.interchange_fee,
-               r.downgrade_reason <> '' AS downgraded, r.txn_date >= %(period)s AS current
-        FROM costs_feerecord r
-        LEFT JOIN costs_run_copies c ON c.id = r.id  -- a reference counts once: its first row
-        WHERE r.txn_date BETWEEN %(first)s AND %(end)s
-          AND (%(partner)s::bigint IS NULL OR r.partner_id = %(partner)s::bigint)
-          AND (c.id IS NULL OR c.ref_copy = 1)
+        SELECT partner_id, network, funding, currency, downgraded, {current} AS current,
+               rows_n AS n, interchange_all AS fee
+        FROM costs_run_days
+        UNION ALL
+        SELECT partner_id, network, funding, currency, downgrade_reason <> '', {current}, 1, interchange_fee
+        FROM costs_run_copies WHERE ref_copy = 1
     ),
     g AS (
         SELECT partner_id, network, funding, currency,
-               count(*) FILTER (WHERE current) AS n, count(*) FILTER (WHERE current AND downgraded) AS k,
-               count(*) FILTER (WHERE NOT current) AS n0, count(*) FILTER (WHERE NOT current AND downgraded) AS k0,
-               avg(interchange_fee) FILTER (WHERE current AND downgraded) AS fee_down,
-               avg(interchange_fee) FILTER (WHERE current AND NOT downgraded) AS fee_up,
-               sum(interchange_fee) FILTER (WHERE current) AS billed,
-               (array_agg(reference ORDER BY reference) FILTER (WHERE current AND downgraded))[1:10] AS samples
+               COALESCE(sum(n) FILTER (WHERE current), 0)::bigint AS n,
+               COALESCE(sum(n) FILTER (WHERE current AND downgraded), 0)::bigint AS k,
+               COALESCE(sum(n) FILTER (WHERE NOT current), 0)::bigint AS n0,
+               COALESCE(sum(n) FILTER (WHERE NOT current AND downgraded), 0)::bigint AS k0,
+               sum(fee) FILTER (WHERE current AND downgraded) / sum(n) FILTER (WHERE current AND downgraded)
+                   AS fee_down,
+               sum(fee) FILTER (WHERE current AND NOT downgraded) / sum(n) FILTER (WHERE current AND NOT downgraded)
+                   AS fee_up,
+               sum(fee) FILTER (WHERE current) AS billed
         FROM txn
         GROUP BY partner_id, network, funding, currency
     )
@@ -450,7 +472,12 @@ def _downgrade_spike(params) -> list[dict]:
                 "count": row["n"],
                 "billed_amount": row["billed"],
                 "amount": amount,
-                "sample_references": list(row["samples"] or []),
+                "sample_references": _references(
+                    params,
+                    row,
+                    "r.network = %(network)s AND r.funding = %(funding)s AND r.downgrade_reason <> ''",
+                    "ref_copy",
+                ),
                 "details": {
                     "downgraded": row["k"],
                     "share_pct": str((share * 100).quantize(Decimal("0.001"))),
@@ -523,16 +550,19 @@ def _unknown_fees(params) -> list[dict]:
 
 
 def _cross_border(params) -> list[dict]:
-    sql = f"""
-    SELECT r.partner_id, r.currency, r.issuer_country, count(*) AS count, sum(r.amount) AS volume,
-           sum(r.cross_border_fee) AS amount, (array_agg(r.reference ORDER BY r.reference))[1:{SAMPLES}] AS samples
-    FROM costs_feerecord r
-    LEFT JOIN costs_run_copies c ON c.id = r.id  -- a cross-border fee billed twice counts once
-    WHERE r.txn_date BETWEEN %(start)s AND %(end)s
-      AND (%(partner)s::bigint IS NULL OR r.partner_id = %(partner)s::bigint)
-      AND r.cross_border_fee <> 0 AND r.issuer_country <> '' AND r.issuer_country = r.merchant_country
-      AND (c.id IS NULL OR c.cross_border_fee_copy = 1)
-    GROUP BY r.partner_id, r.currency, r.issuer_country
+    sql = """
+    WITH xb AS (
+        SELECT partner_id, currency, same_country AS issuer_country, cross_border_fee_n AS n,
+               cross_border_fee_v AS v, cross_border_fee_b AS b
+        FROM costs_run_days WHERE txn_date >= %(start)s AND same_country <> '' AND cross_border_fee_n > 0
+        UNION ALL
+        SELECT partner_id, currency, issuer_country, 1, amount, cross_border_fee
+        FROM costs_run_copies
+        WHERE cross_border_fee_copy = 1 AND issuer_country <> '' AND issuer_country = merchant_country
+    )
+    SELECT partner_id, currency, issuer_country, sum(n)::bigint AS count, sum(v) AS volume, sum(b) AS amount
+    FROM xb
+    GROUP BY partner_id, currency, issuer_country
     """
     return [
         {
@@ -546,10 +576,30 @@ def _cross_border(params) -> list[dict]:
             "billed_amount": row["amount"],
             "expected_amount": Decimal(0),
             "amount": row["amount"],
-            "sample_references": row["samples"],
+            "sample_references": _references(
+                params,
+                row,
+                "r.cross_border_fee <> 0 AND r.issuer_country = %(issuer_country)s"
+                " AND r.merchant_country = %(issuer_country)s",
+                "cross_border_fee_copy",
+            ),
         }
         for row in _rows(sql, params)
     ]
+
+
+def _references(params: dict, row: dict, where: str, copy: str) -> list[str]:
+    """The first SAMPLES references (in their order) of the month's records of the row's partner and
+    currency that meet `where`, counting a repeated reference once (its row numbered 1 by `copy`)."""
+    sql = f"""
+    SELECT r.reference FROM costs_feerecord r
+    LEFT JOIN costs_run_copies c ON c.id = r.id
+    WHERE r.txn_date BETWEEN %(start)s AND %(end)s AND r.partner_id = %(partner_id)s
+      AND r.currency = %(currency)s AND {where} AND (c.id IS NULL OR c.{copy} = 1)
+    ORDER BY r.reference
+    LIMIT {SAMPLES}
+    """
+    return [found["reference"] for found in _rows(sql, {**params, **row})]
 
 
 def _zero_rated(params) -> list[dict]:
@@ -633,12 +683,15 @@ def _finding(found: dict, period: date) -> CostFinding:
 
 
 def _run_tables(params: dict) -> None:
-    """The run's copies, days and month's facts (RUN_COPIES, RUN_DAYS, RUN_FACTS) as temporary tables
-    dropped at the commit: computed once, read by every check. One round trip (a re-run inside the
-    same transaction replaces them). Only the small tables are analyzed: the days are read whole."""
+    """The run's repeated references, copies, days and month's facts (RUN_REPEATED, RUN_COPIES,
+    RUN_DAYS, RUN_FACTS) as temporary tables dropped at the commit: computed once, read by every
+    check. One round trip (a re-run inside the same transaction replaces them). The small tables are
+    analyzed (the planner then looks the copies up by index); the days are only read whole."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "DROP TABLE IF EXISTS costs_run_facts, costs_run_days, costs_run_copies; "
+            "DROP TABLE IF EXISTS costs_run_facts, costs_run_days, costs_run_copies, costs_run_repeated; "
+            f"CREATE TEMP TABLE costs_run_repeated ON COMMIT DROP AS {RUN_REPEATED}; "
+            "ANALYZE costs_run_repeated; "
             f"CREATE TEMP TABLE costs_run_copies ON COMMIT DROP AS {RUN_COPIES}; "
             "ANALYZE costs_run_copies; "
             f"CREATE TEMP TABLE costs_run_days ON COMMIT DROP AS {RUN_DAYS}; "
