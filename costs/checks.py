@@ -9,7 +9,8 @@ Billing facts: each fee record gives one fact per fee type it bills (a copy of a
 type already billed counts once: DUPLICATE_FEE reports the copies), each mapped invoice line one
 fact over its period. Facts are priced by the rate card in force: a fact whose days span a rule's
 effective date is split at that date by days, so the expected fee follows the rule of each day.
-A run computes the month's facts once (temporary tables) for the checks of that month.
+A run reads the month's records and its three previous months' once, into temporary tables that
+every check of the month reads (`_run_tables`; docs/costs.md, Performance).
 """
 
 from __future__ import annotations
@@ -106,7 +107,9 @@ facts AS (
 )"""
 FACTS = RECORDS + "," + FACTS_OF_RECORDS
 # A run reads the fee records of the month and of its PREVIOUS_PERIODS predecessors (the cost
-# regression's window) once, in two temporary tables (`_run_tables`):
+# regression's window) once, into temporary tables (`_run_tables`):
+#
+# costs_run_repeated: the (partner, reference) pairs billed more than once in the window.
 #
 # costs_run_copies: the rows of the references billed more than once in the window (a few), each
 # numbered as every check numbers it, in one window pass: `ref_copy` per reference (the downgrade
