@@ -9,7 +9,8 @@ Billing facts: each fee record gives one fact per fee type it bills (a copy of a
 type already billed counts once: DUPLICATE_FEE reports the copies), each mapped invoice line one
 fact over its period. Facts are priced by the rate card in force: a fact whose days span a rule's
 effective date is split at that date by days, so the expected fee follows the rule of each day.
-A run computes the month's facts once (temporary tables) for the checks of that month.
+A run reads the month's records and its three previous months' once, into temporary tables that
+every check of the month reads (`_run_tables`; docs/costs.md, Performance).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from costs.events import cost_findings_created
-from costs.models import MATCH_KEYS, CostFinding
+from costs.models import FEE_COLUMNS, MATCH_KEYS, CostFinding
 from monitoring.detection.core import bh, upper_tail_overdispersed
 
 HIGH_FROM = Decimal(500_000)
@@ -52,6 +53,7 @@ SPIKE_MIN_WINDOW_DAYS = 5  # days with billing needed in each part for the test 
 SPIKE_MIN_BASELINE_DAYS = 14
 SPIKE_Q = 0.001
 KEYS = ", ".join(MATCH_KEYS)
+WORK_MEM = "256MB"
 
 
 def month_bounds(day: date) -> tuple[date, date]:
@@ -111,30 +113,149 @@ facts AS (
       AND (%(partner)s::bigint IS NULL OR partner_id = %(partner)s::bigint)
 )"""
 FACTS = RECORDS + "," + FACTS_OF_RECORDS
-# The month's facts, computed once per run (`_month_facts`) and read by the checks of that month.
-MONTH_FACTS = "records AS (SELECT * FROM costs_run_records), facts AS (SELECT * FROM costs_run_facts)"
+# A run reads the fee records of the month and of its PREVIOUS_PERIODS predecessors (the cost
+# regression's window) once, into temporary tables (`_run_tables`):
+#
+# costs_run_repeated: the (partner, reference) pairs billed more than once in the window.
+#
+# costs_run_copies: the rows of the references billed more than once in the window (a few), each
+# numbered as every check numbers it, in one window pass: `ref_copy` per reference (the downgrade
+# spike's), and per fee type `<fee>_window_copy` across the whole window (the cost regression's)
+# and `<fee>_copy` within the month alone (the month's checks'; NULL on the earlier months' rows).
+# A running count of the rows billing that fee numbers them in id order, as row_number() over the
+# rows of that fee type would (ids are unique in a partition).
+#
+# costs_run_days: every other row (copy 1 of everything, however counted) summed per partner, day,
+# cohort and currency, each fee type's transactions, volume and billed amount side by side: one
+# scan and one hash aggregation of the records instead of a row per fee billed and a sort.
+#
+# The checks then read the days (tens of thousands of rows) and the copies (exploded per fee type,
+# `COPIES`) instead of the records. Sums of numeric are exact, so summing days into the month or
+# the months gives the very figures the records give (the same values and scales).
+FEE_FIELDS = tuple((str(fee_type), column) for fee_type, column in FEE_COLUMNS.items())
+IN_WINDOW = (
+    "r.txn_date BETWEEN %(first)s AND %(end)s AND (%(partner)s::bigint IS NULL OR r.partner_id = %(partner)s::bigint)"
+)
+# The references billed more than once in the window, by sorting the references in the "C"
+# collation and counting runs: equality is the same as the database collation's (deterministic),
+# but comparing bytes sorts a million references several times faster than the locale does, and
+# faster than hashing them (the sorted subquery makes the planner group the runs in order).
+RUN_REPEATED = f"""
+SELECT partner_id, min(reference) AS reference
+FROM (
+    SELECT r.partner_id, r.reference FROM costs_feerecord r
+    WHERE {IN_WINDOW}
+    ORDER BY r.partner_id, r.reference COLLATE "C"
+) sorted
+GROUP BY partner_id, reference COLLATE "C" HAVING count(*) > 1
+"""
+RUN_COPIES = f"""
+SELECT r.*, row_number() OVER w AS ref_copy,
+       {
+    ", ".join(
+        f"count(*) FILTER (WHERE r.{c} <> 0) OVER w AS {c}_window_copy, "
+        f"CASE WHEN r.txn_date >= %(start)s "
+        f"THEN count(*) FILTER (WHERE r.{c} <> 0 AND r.txn_date >= %(start)s) OVER w END AS {c}_copy"
+        for _t, c in FEE_FIELDS
+    )
+}
+FROM costs_feerecord r JOIN costs_run_repeated USING (partner_id, reference)
+WHERE {IN_WINDOW}
+WINDOW w AS (PARTITION BY r.partner_id, r.reference ORDER BY r.id)
+"""
+# Besides the fee types, each day keeps apart its downgraded rows (`downgraded`) and its rows whose
+# issuer and merchant are of one country (`same_country`, else ''), with every row counted
+# (`rows_n`) and its interchange summed (`interchange_all`): the downgrade spike and the
+# cross-border check read the days too.
+RUN_DAYS = f"""
+SELECT r.partner_id, r.txn_date, {", ".join("r." + k for k in MATCH_KEYS)}, r.currency,
+       r.downgrade_reason <> '' AS downgraded,
+       CASE WHEN r.issuer_country <> '' AND r.issuer_country = r.merchant_country
+            THEN r.issuer_country ELSE '' END AS same_country,
+       count(*) AS rows_n, sum(r.interchange_fee) AS interchange_all,
+       {
+    ", ".join(
+        f"count(*) FILTER (WHERE r.{c} <> 0) AS {c}_n, sum(r.amount) FILTER (WHERE r.{c} <> 0) AS {c}_v, "
+        f"sum(r.{c}) FILTER (WHERE r.{c} <> 0) AS {c}_b"
+        for _t, c in FEE_FIELDS
+    )
+}
+FROM costs_feerecord r
+WHERE {IN_WINDOW} AND NOT EXISTS (SELECT 1 FROM costs_run_copies c WHERE c.id = r.id)
+GROUP BY r.partner_id, r.txn_date, {", ".join("r." + k for k in MATCH_KEYS)}, r.currency, downgraded, same_country
+"""
+# The days' facts, one row per fee type billed: (partner, day, cohort, currency, fee type, count, volume, billed).
+DAYS = f"""
+days AS (
+    SELECT d.partner_id, d.txn_date, {", ".join("d." + k for k in MATCH_KEYS)}, d.currency, f.fee_type,
+           f.n::numeric AS count, f.v AS volume, f.b AS billed
+    FROM costs_run_days d
+    CROSS JOIN LATERAL (VALUES {", ".join(f"('{t}', d.{c}_n, d.{c}_v, d.{c}_b)" for t, c in FEE_FIELDS)})
+        AS f (fee_type, n, v, b)
+    WHERE f.n > 0
+)"""
+# The copies' rows, one per fee billed, with its numbers (`copy` within the month, `window_copy`).
+COPIES = f"""
+copies AS (
+    SELECT c.id, c.partner_id, c.reference, c.txn_date, {", ".join("c." + k for k in MATCH_KEYS)}, c.currency,
+           c.amount, f.fee_type, f.fee, f.copy, f.window_copy
+    FROM costs_run_copies c
+    CROSS JOIN LATERAL (VALUES {", ".join(f"('{t}', c.{c}, c.{c}_copy, c.{c}_window_copy)" for t, c in FEE_FIELDS)})
+        AS f (fee_type, fee, copy, window_copy)
+    WHERE f.fee <> 0
+)"""
+# The month's billing facts as FACTS gives them: the days of the month and the copies counted
+# first in the month, summed per day; and the month's invoice lines.
+RUN_FACTS = f"""
+WITH {DAYS}, {COPIES}
+SELECT partner_id, txn_date AS d0, txn_date AS d1, {KEYS}, currency, fee_type,
+       sum(count) AS count, sum(volume) AS volume, sum(billed) AS billed
+FROM (
+    SELECT * FROM days WHERE txn_date >= %(start)s
+    UNION ALL
+    SELECT partner_id, txn_date, {KEYS}, currency, fee_type, 1::numeric, amount, fee FROM copies WHERE copy = 1
+) month
+GROUP BY partner_id, txn_date, {KEYS}, currency, fee_type
+UNION ALL
+SELECT partner_id, period_start, period_end, {KEYS}, currency, fee_type, count::numeric, volume, amount
+FROM costs_invoiceline
+WHERE period_start BETWEEN %(start)s AND %(end)s AND fee_type <> ''
+  AND (%(partner)s::bigint IS NULL OR partner_id = %(partner)s::bigint)
+"""
+MONTH_FACTS = "facts AS (SELECT * FROM costs_run_facts)"
 
 # Each fact priced piece by piece: one piece per approved rate card overlapping its days, by the
 # most specific matching rule of that card; volume, count and billed amount shared by days.
-PRICED = """
-pieces AS (
-    SELECT f.*, c.id AS card_id, c.version, rule.id AS rule_id, rule.rate_bps, rule.fixed_fee,
-           rule.minimum_fee, rule.cap_fee,
-           ((LEAST(f.d1, COALESCE(c.effective_to - 1, f.d1)) - GREATEST(f.d0, c.effective_from) + 1)::numeric
-             / (f.d1 - f.d0 + 1)) AS share
-    FROM facts f
-    JOIN costs_ratecard c ON c.partner_id = f.partner_id AND c.state = 'approved'
-         AND c.effective_from <= f.d1 AND (c.effective_to IS NULL OR c.effective_to > f.d0)
+# The rule depends only on the partner, the cohort keys, the fee type and the card, so it is looked
+# up once per distinct cohort and card (`rules`), not once per fact: a month has tens of thousands
+# of facts (a cohort billed every day) but a few thousand cohorts. MATERIALIZED: inlined, the
+# planner would run the lookup per fact again.
+PRICED = f"""
+cohorts AS (SELECT DISTINCT partner_id, {KEYS}, fee_type FROM facts),
+rules AS MATERIALIZED (
+    SELECT co.*, c.id AS card_id, c.version, c.effective_from, c.effective_to, rule.id AS rule_id,
+           rule.rate_bps, rule.fixed_fee, rule.minimum_fee, rule.cap_fee
+    FROM cohorts co
+    JOIN costs_ratecard c ON c.partner_id = co.partner_id AND c.state = 'approved'
     CROSS JOIN LATERAL (
         SELECT * FROM costs_feerule fr
-        WHERE fr.rate_card_id = c.id AND fr.fee_type = f.fee_type
-          AND (fr.network = '' OR fr.network = f.network) AND (fr.funding = '' OR fr.funding = f.funding)
-          AND (fr.product = '' OR fr.product = f.product) AND (fr.region = '' OR fr.region = f.region)
-          AND (fr.giro = '' OR fr.giro = f.giro) AND (fr.entry_mode = '' OR fr.entry_mode = f.entry_mode)
-          AND (fr.program_code = '' OR fr.program_code = f.program_code)
+        WHERE fr.rate_card_id = c.id AND fr.fee_type = co.fee_type
+          AND (fr.network = '' OR fr.network = co.network) AND (fr.funding = '' OR fr.funding = co.funding)
+          AND (fr.product = '' OR fr.product = co.product) AND (fr.region = '' OR fr.region = co.region)
+          AND (fr.giro = '' OR fr.giro = co.giro) AND (fr.entry_mode = '' OR fr.entry_mode = co.entry_mode)
+          AND (fr.program_code = '' OR fr.program_code = co.program_code)
         ORDER BY fr.specificity DESC, fr.priority DESC, fr.id
         LIMIT 1
     ) rule
+),
+pieces AS (
+    SELECT f.*, r.card_id, r.version, r.rule_id, r.rate_bps, r.fixed_fee, r.minimum_fee, r.cap_fee,
+           ((LEAST(f.d1, COALESCE(r.effective_to - 1, f.d1)) - GREATEST(f.d0, r.effective_from) + 1)::numeric
+             / (f.d1 - f.d0 + 1)) AS share
+    FROM facts f
+    JOIN rules r ON r.partner_id = f.partner_id AND r.fee_type = f.fee_type
+         AND {" AND ".join(f"r.{k} = f.{k}" for k in MATCH_KEYS)}
+         AND r.effective_from <= f.d1 AND (r.effective_to IS NULL OR r.effective_to > f.d0)
 ),
 priced AS (
     SELECT p.*, p.count * p.share AS n, p.volume * p.share AS v, p.billed * p.share AS b,
@@ -227,28 +348,43 @@ def _cohort(row: dict) -> dict:
     }
 
 
-def _cost_regression(params, start: date) -> list[dict]:
-    first = months_back(start, PREVIOUS_PERIODS)
+def _cost_regression(params) -> list[dict]:
+    # Each cohort's months from the run's days and copies (a copy counted once across the window) and
+    # invoice lines; the previous months' median and rates grouped once per cohort and joined to
+    # the month's (a correlated subquery per cohort read every month of every cohort again).
+    same = " AND ".join(f"p.{k} = cur.{k}" for k in ("partner_id", *MATCH_KEYS, "currency", "fee_type"))
     sql = f"""
-    WITH {FACTS},
+    WITH {DAYS}, {COPIES},
     monthly AS (
-        SELECT partner_id, {KEYS}, currency, fee_type, date_trunc('month', d0)::date AS month,
+        SELECT partner_id, {KEYS}, currency, fee_type, month,
                sum(count) AS count, sum(volume) AS volume, sum(billed) AS billed
-        FROM facts GROUP BY partner_id, {KEYS}, currency, fee_type, date_trunc('month', d0)
+        FROM (
+            SELECT partner_id, {KEYS}, currency, fee_type, date_trunc('month', txn_date)::date AS month,
+                   count, volume, billed
+            FROM days
+            UNION ALL
+            SELECT partner_id, {KEYS}, currency, fee_type, date_trunc('month', txn_date)::date,
+                   1::numeric, amount, fee
+            FROM copies WHERE window_copy = 1
+            UNION ALL
+            SELECT partner_id, {KEYS}, currency, fee_type, date_trunc('month', period_start)::date,
+                   count::numeric, volume, amount
+            FROM costs_invoiceline
+            WHERE period_start BETWEEN %(first)s AND %(end)s AND fee_type <> ''
+              AND (%(partner)s::bigint IS NULL OR partner_id = %(partner)s::bigint)
+        ) facts
+        GROUP BY partner_id, {KEYS}, currency, fee_type, month
+    ),
+    previous AS (
+        SELECT partner_id, {KEYS}, currency, fee_type,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY (billed / volume * 10000)::float8) AS median_bps,
+               array_agg(round(billed / volume * 10000, 4) ORDER BY month) AS previous
+        FROM monthly WHERE month < %(period)s AND volume > 0
+        GROUP BY partner_id, {KEYS}, currency, fee_type
     ),
     g AS (
-        SELECT cur.*, cur.billed / cur.volume * 10000 AS billed_bps,
-               (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY (p.billed / p.volume * 10000)::float8)
-                FROM monthly p
-                WHERE p.month < %(period)s AND p.volume > 0 AND p.partner_id = cur.partner_id
-                  AND p.currency = cur.currency AND p.fee_type = cur.fee_type
-                  AND {" AND ".join(f"p.{k} = cur.{k}" for k in MATCH_KEYS)}) AS median_bps,
-               (SELECT array_agg(round(p.billed / p.volume * 10000, 4) ORDER BY p.month)
-                FROM monthly p
-                WHERE p.month < %(period)s AND p.volume > 0 AND p.partner_id = cur.partner_id
-                  AND p.currency = cur.currency AND p.fee_type = cur.fee_type
-                  AND {" AND ".join(f"p.{k} = cur.{k}" for k in MATCH_KEYS)}) AS previous
-        FROM monthly cur
+        SELECT cur.*, cur.billed / cur.volume * 10000 AS billed_bps, p.median_bps, p.previous
+        FROM monthly cur JOIN previous p ON {same}
         WHERE cur.month = %(period)s AND cur.volume > 0
           AND NOT EXISTS (
               SELECT 1 FROM costs_ratecard c
@@ -261,7 +397,7 @@ def _cost_regression(params, start: date) -> list[dict]:
     WHERE cardinality(g.previous) = {PREVIOUS_PERIODS}
     """
     out = []
-    for row in _rows(sql, {**params, "start": first, "first": first}):
+    for row in _rows(sql, params):
         median = Decimal(str(row["median_bps"])).quantize(Decimal("0.0001"))
         rise = row["billed_bps"] - median
         amount = (rise * row["volume"] / 10000).quantize(Decimal("0.01"))
@@ -287,33 +423,38 @@ def _cost_regression(params, start: date) -> list[dict]:
     return out
 
 
-def _downgrade_spike(params, start: date) -> list[dict]:
-    first = months_back(start, PREVIOUS_PERIODS)
-    sql = """
+def _downgrade_spike(params) -> list[dict]:
+    # From the run's days and the first row of each repeated reference. avg() is sum ÷ count in
+    # numeric (PostgreSQL's numeric_avg divides the same way), so the averages are the same figures.
+    current = "txn_date >= %(period)s"
+    sql = f"""
     WITH txn AS (
-        SELECT r.partner_id, r.network, r.funding, r.currency, r.reference, r.interchange_fee,
-               r.downgrade_reason <> '' AS downgraded, r.txn_date >= %(period)s AS current,
-               row_number() OVER (PARTITION BY r.partner_id, r.reference ORDER BY r.id) AS copy
-        FROM costs_feerecord r
-        WHERE r.txn_date BETWEEN %(first)s AND %(end)s
-          AND (%(partner)s::bigint IS NULL OR r.partner_id = %(partner)s::bigint)
+        SELECT partner_id, network, funding, currency, downgraded, {current} AS current,
+               rows_n AS n, interchange_all AS fee
+        FROM costs_run_days
+        UNION ALL
+        SELECT partner_id, network, funding, currency, downgrade_reason <> '', {current}, 1, interchange_fee
+        FROM costs_run_copies WHERE ref_copy = 1
     ),
     g AS (
         SELECT partner_id, network, funding, currency,
-               count(*) FILTER (WHERE current) AS n, count(*) FILTER (WHERE current AND downgraded) AS k,
-               count(*) FILTER (WHERE NOT current) AS n0, count(*) FILTER (WHERE NOT current AND downgraded) AS k0,
-               avg(interchange_fee) FILTER (WHERE current AND downgraded) AS fee_down,
-               avg(interchange_fee) FILTER (WHERE current AND NOT downgraded) AS fee_up,
-               sum(interchange_fee) FILTER (WHERE current) AS billed,
-               (array_agg(reference ORDER BY reference) FILTER (WHERE current AND downgraded))[1:10] AS samples
-        FROM txn WHERE copy = 1
+               COALESCE(sum(n) FILTER (WHERE current), 0)::bigint AS n,
+               COALESCE(sum(n) FILTER (WHERE current AND downgraded), 0)::bigint AS k,
+               COALESCE(sum(n) FILTER (WHERE NOT current), 0)::bigint AS n0,
+               COALESCE(sum(n) FILTER (WHERE NOT current AND downgraded), 0)::bigint AS k0,
+               sum(fee) FILTER (WHERE current AND downgraded) / sum(n) FILTER (WHERE current AND downgraded)
+                   AS fee_down,
+               sum(fee) FILTER (WHERE current AND NOT downgraded) / sum(n) FILTER (WHERE current AND NOT downgraded)
+                   AS fee_up,
+               sum(fee) FILTER (WHERE current) AS billed
+        FROM txn
         GROUP BY partner_id, network, funding, currency
     )
     SELECT g.*, t.downgrade_pp AS t_downgrade_pp, t.downgrade_q AS t_downgrade_q
     FROM g LEFT JOIN costs_costthresholds t ON t.partner_id = g.partner_id
     WHERE g.n > 0 AND g.n0 > 0
     """
-    rows = _rows(sql, {**params, "first": first})
+    rows = _rows(sql, params)
     if not rows:
         return []
     n = np.array([r["n"] for r in rows], float)
@@ -341,7 +482,12 @@ def _downgrade_spike(params, start: date) -> list[dict]:
                 "count": row["n"],
                 "billed_amount": row["billed"],
                 "amount": amount,
-                "sample_references": list(row["samples"] or []),
+                "sample_references": _references(
+                    params,
+                    row,
+                    "r.network = %(network)s AND r.funding = %(funding)s AND r.downgrade_reason <> ''",
+                    "ref_copy",
+                ),
                 "details": {
                     "downgraded": row["k"],
                     "share_pct": str((share * 100).quantize(Decimal("0.001"))),
@@ -482,11 +628,11 @@ def _sample_spikes(found: list[dict], start: date, end: date) -> None:
 
 def _duplicates(params) -> list[dict]:
     sql = f"""
-    WITH {MONTH_FACTS}
+    WITH {COPIES}
     SELECT partner_id, fee_type, currency, count(*) AS count, sum(fee) AS amount, sum(amount) AS volume,
            (array_agg(DISTINCT reference ORDER BY reference))[1:{SAMPLES}] AS samples,
            count(DISTINCT reference) AS refs
-    FROM records WHERE copy > 1
+    FROM copies WHERE copy > 1
     GROUP BY partner_id, fee_type, currency
     """
     return [
@@ -538,14 +684,19 @@ def _unknown_fees(params) -> list[dict]:
 
 
 def _cross_border(params) -> list[dict]:
-    sql = f"""
-    WITH {MONTH_FACTS}
-    SELECT r.partner_id, r.currency, f.issuer_country, count(*) AS count, sum(r.amount) AS volume,
-           sum(r.fee) AS amount, (array_agg(r.reference ORDER BY r.reference))[1:{SAMPLES}] AS samples
-    FROM records r JOIN costs_feerecord f ON f.id = r.id
-    WHERE r.copy = 1 AND r.fee_type = 'cross_border' AND f.issuer_country <> ''
-      AND f.issuer_country = f.merchant_country
-    GROUP BY r.partner_id, r.currency, f.issuer_country
+    sql = """
+    WITH xb AS (
+        SELECT partner_id, currency, same_country AS issuer_country, cross_border_fee_n AS n,
+               cross_border_fee_v AS v, cross_border_fee_b AS b
+        FROM costs_run_days WHERE txn_date >= %(start)s AND same_country <> '' AND cross_border_fee_n > 0
+        UNION ALL
+        SELECT partner_id, currency, issuer_country, 1, amount, cross_border_fee
+        FROM costs_run_copies
+        WHERE cross_border_fee_copy = 1 AND issuer_country <> '' AND issuer_country = merchant_country
+    )
+    SELECT partner_id, currency, issuer_country, sum(n)::bigint AS count, sum(v) AS volume, sum(b) AS amount
+    FROM xb
+    GROUP BY partner_id, currency, issuer_country
     """
     return [
         {
@@ -559,10 +710,30 @@ def _cross_border(params) -> list[dict]:
             "billed_amount": row["amount"],
             "expected_amount": Decimal(0),
             "amount": row["amount"],
-            "sample_references": row["samples"],
+            "sample_references": _references(
+                params,
+                row,
+                "r.cross_border_fee <> 0 AND r.issuer_country = %(issuer_country)s"
+                " AND r.merchant_country = %(issuer_country)s",
+                "cross_border_fee_copy",
+            ),
         }
         for row in _rows(sql, params)
     ]
+
+
+def _references(params: dict, row: dict, where: str, copy: str) -> list[str]:
+    """The first SAMPLES references (in their order) of the month's records of the row's partner and
+    currency that meet `where`, counting a repeated reference once (its row numbered 1 by `copy`)."""
+    sql = f"""
+    SELECT r.reference FROM costs_feerecord r
+    LEFT JOIN costs_run_copies c ON c.id = r.id
+    WHERE r.txn_date BETWEEN %(start)s AND %(end)s AND r.partner_id = %(partner_id)s
+      AND r.currency = %(currency)s AND {where} AND (c.id IS NULL OR c.{copy} = 1)
+    ORDER BY r.reference
+    LIMIT {SAMPLES}
+    """
+    return [found["reference"] for found in _rows(sql, {**params, **row})]
 
 
 def _zero_rated(params) -> list[dict]:
@@ -645,17 +816,21 @@ def _finding(found: dict, period: date) -> CostFinding:
     )
 
 
-def _month_facts(params: dict) -> None:
-    """The month's records (one row per fee billed, numbered per reference and fee type) and its
-    billing facts, as temporary tables dropped at the commit: computed once, read by four checks.
-    One round trip (a re-run inside the same transaction replaces them)."""
+def _run_tables(params: dict) -> None:
+    """The run's repeated references, copies, days and month's facts (RUN_REPEATED, RUN_COPIES,
+    RUN_DAYS, RUN_FACTS) as temporary tables dropped at the commit: computed once, read by every
+    check. One round trip (a re-run inside the same transaction replaces them). The small tables are
+    analyzed (the planner then looks the copies up by index); the days are only read whole."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "DROP TABLE IF EXISTS costs_run_facts, costs_run_records; "
-            f"CREATE TEMP TABLE costs_run_records ON COMMIT DROP AS WITH {RECORDS} SELECT * FROM records; "
-            "CREATE TEMP TABLE costs_run_facts ON COMMIT DROP AS "
-            f"WITH records AS (SELECT * FROM costs_run_records), {FACTS_OF_RECORDS} SELECT * FROM facts; "
-            "ANALYZE costs_run_records; ANALYZE costs_run_facts",
+            "DROP TABLE IF EXISTS costs_run_facts, costs_run_days, costs_run_copies, costs_run_repeated; "
+            f"CREATE TEMP TABLE costs_run_repeated ON COMMIT DROP AS {RUN_REPEATED}; "
+            "ANALYZE costs_run_repeated; "
+            f"CREATE TEMP TABLE costs_run_copies ON COMMIT DROP AS {RUN_COPIES}; "
+            "ANALYZE costs_run_copies; "
+            f"CREATE TEMP TABLE costs_run_days ON COMMIT DROP AS {RUN_DAYS}; "
+            f"CREATE TEMP TABLE costs_run_facts ON COMMIT DROP AS {RUN_FACTS}; "
+            "ANALYZE costs_run_facts",
             params,
         )
 
@@ -664,24 +839,32 @@ def _month_facts(params: dict) -> None:
 COHORT_SAMPLED = (CostFinding.Kind.RATE_DEVIATION, CostFinding.Kind.COST_REGRESSION, CostFinding.Kind.ZERO_RATED_GIRO)
 
 
-def _sample_cohorts(found: list[dict]) -> None:
+def _sample_cohorts(found: list[dict], params: dict) -> None:
     """Up to SAMPLES references for each finding about a cohort's rate, from the month's fee records
     (invoice lines name none): the cohort's transactions with the highest fee for their amount."""
-    keys, values = ", ".join(MATCH_KEYS), ", ".join(["%s"] * len(MATCH_KEYS))
-    sql = f"""
-    SELECT reference FROM costs_run_records
-    WHERE copy = 1 AND partner_id = %s AND fee_type = %s AND currency = %s AND ({keys}) = ({values})
-    ORDER BY fee / NULLIF(amount, 0) DESC NULLS LAST, reference
-    LIMIT {SAMPLES}
-    """
+    keys = ", ".join("r." + k for k in MATCH_KEYS)
+    values = ", ".join(["%s"] * len(MATCH_KEYS))
     with connection.cursor() as cursor:
         for item in found:
             if item["kind"] not in COHORT_SAMPLED or item.get("sample_references"):
                 continue
-            cohort = item["cohort"]
+            fee = FEE_COLUMNS[item["fee_type"]]  # a fee type's own column: never text from outside
             cursor.execute(
-                sql,
-                [item["partner_id"], item["fee_type"], item["currency"], *(cohort.get(k, "") for k in MATCH_KEYS)],
+                f"""
+                SELECT r.reference FROM costs_feerecord r
+                LEFT JOIN costs_run_copies c ON c.id = r.id  -- the month's first copy of a reference
+                WHERE r.txn_date BETWEEN %s AND %s AND r.partner_id = %s AND r.{fee} <> 0 AND r.currency = %s
+                  AND ({keys}) = ({values}) AND (c.id IS NULL OR c.{fee}_copy = 1)
+                ORDER BY r.{fee} / NULLIF(r.amount, 0) DESC NULLS LAST, r.reference
+                LIMIT {SAMPLES}
+                """,
+                [
+                    params["start"],
+                    params["end"],
+                    item["partner_id"],
+                    item["currency"],
+                    *(item["cohort"].get(k, "") for k in MATCH_KEYS),
+                ],
             )
             item["sample_references"] = [row[0] for row in cursor.fetchall()]
 
@@ -692,20 +875,31 @@ def costs_check(*, partner=None, period: date) -> CheckResult:
     start, end = month_bounds(period)
     partner_id = getattr(partner, "pk", partner)
     with connection.cursor() as cursor:  # one run per month at a time: re-runs wait, then replace
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('costs_check'), %s)", [start.year * 12 + start.month])
-    params = {"start": start, "end": end, "period": start, "partner": partner_id}
-    _month_facts(params)
+        # The run sorts and groups a month of records: with the default work_mem (4 MB) that spills
+        # to disk. set_config(…, true) is SET LOCAL: for this transaction only; same round trip.
+        cursor.execute(
+            "SELECT set_config('work_mem', %s, true), pg_advisory_xact_lock(hashtext('costs_check'), %s)",
+            [WORK_MEM, start.year * 12 + start.month],
+        )
+    params = {
+        "start": start,
+        "end": end,
+        "period": start,
+        "first": months_back(start, PREVIOUS_PERIODS),
+        "partner": partner_id,
+    }
+    _run_tables(params)
     found = [
         *_rate_deviation(params),
-        *_cost_regression(params, start),
-        *_downgrade_spike(params, start),
+        *_cost_regression(params),
+        *_downgrade_spike(params),
         *_cost_spike(params, end),
         *_duplicates(params),
         *_unknown_fees(params),
         *_cross_border(params),
         *_zero_rated(params),
     ]
-    _sample_cohorts(found)
+    _sample_cohorts(found, params)
     stale = CostFinding.objects.filter(period=start, state=CostFinding.State.OPEN)
     decided = CostFinding.objects.filter(period=start).exclude(state=CostFinding.State.OPEN)
     if partner_id is not None:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('costs', '0005_billing_case_flow'),
+        ('costs', '0006_perf_indexes'),
         ('partners', '0005_billing_discrepancy_notice'),
     ]
 

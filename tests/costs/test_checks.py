@@ -217,3 +217,19 @@ def test_every_kind_explains_itself_in_spanish(acquirer):
         finding.details |= {"references": 1}
         with translation.override("es"):
             assert "%(" not in finding.explanation()
+
+
+def test_a_reference_billed_again_next_month_is_a_copy_for_the_regression_and_new_for_the_month(acquirer):
+    # The cost regression counts a (reference, fee type) once across its four months; the month's
+    # checks count it once within the month: May's reference billed again in June is June's own.
+    for month, bps in ((3, 45), (4, 46), (5, 44)):
+        rows = records(200, start=date(2026, month, 1), days=28, amount="60000.00", fee_bps=bps, prefix=f"M{month}-")
+        load(acquirer, rows)
+    again = [row | {"date": "2026-06-10", "interchange_fee": "600.00"} for row in rows[:20]]  # 100 bps
+    load(acquirer, records(200, amount="60000.00", fee_bps=50) + again)
+
+    costs_check(partner=acquirer, period=JUNE)
+
+    (finding,) = findings()  # and no duplicate fee: each June reference is billed once in June
+    assert finding.kind == "cost_regression"
+    assert (finding.count, finding.billed_bps, finding.amount) == (200, Decimal(50), Decimal("6000.00"))

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from django.db import IntegrityError, connection, transaction
 
 from costs.importing import FeeImportRefused, fee_import
 from costs.models import FeeImport, FeeRecord, InvoiceLine
@@ -194,3 +195,13 @@ def test_billing_import_uses_the_partners_saved_mapping_and_its_check_covers_eac
     assert not CostFinding.objects.filter(partner=acquirer, period=date(2026, 7, 1)).exists()
     imported.refresh_from_db()
     assert imported.checked_at is not None
+
+
+def test_a_record_belongs_to_its_imports_partner(acquirer, make_partner):
+    # One foreign key, (import, partner) to the import's, checks both: a row cannot name another partner.
+    imported = fee_import(records(1, fee_bps=45), partner=acquirer, shape="records")
+    other = make_partner()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        FeeRecord.objects.filter(fee_import=imported).update(partner=other)
+        connection.check_constraints()  # the key is deferred: checked here, not at the commit
+    assert FeeRecord.objects.get(fee_import=imported).partner_id == acquirer.pk
