@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from costs.importing import INVOICE_FIELDS, RECORD_FIELDS
 from costs.models import MATCH_KEYS, CostThresholds, FeeImport, FeeType, Funding, Region
+from costs.services import THRESHOLD_FIELDS
 from partners.models import Partner
 from payhealth.forms import Form, ModelForm
 
@@ -155,13 +156,4 @@ class MappingForm(Form):
 class ThresholdsForm(ModelForm):
     class Meta:
         model = CostThresholds
-        fields = [
-            "deviation_bps",
-            "deviation_amount",
-            "deviation_count",
-            "regression_bps",
-            "downgrade_pp",
-            "downgrade_q",
-            "unknown_fee_amount",
-            "spike_bps",
-        ]
+        fields = list(THRESHOLD_FIELDS)

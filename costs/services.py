@@ -309,6 +309,7 @@ THRESHOLD_FIELDS = (
     "downgrade_q",
     "unknown_fee_amount",
     "spike_bps",
+    "dispute_window_days",
 )
 
 

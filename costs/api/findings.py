@@ -162,14 +162,19 @@ MONTH_PARAMETERS = [
 ]
 
 
-class CostMatrixCellSerializer(Serializer):
-    month = serializers.CharField(help_text="YYYY-MM")
+class EffectiveCostSerializer(Serializer):
+    """Billed against expected, in bps and money, over some transactions: a matrix cell's or a point's."""
+
     billed_bps = serializers.DecimalField(allow_null=True, **BPS)
     expected_bps = serializers.DecimalField(allow_null=True, **BPS)
     delta_bps = serializers.DecimalField(allow_null=True, **BPS)
     billed = serializers.DecimalField(allow_null=True, **MONEY)
     expected = serializers.DecimalField(allow_null=True, **MONEY)
     count = serializers.IntegerField()
+
+
+class CostMatrixCellSerializer(EffectiveCostSerializer):
+    month = serializers.CharField(help_text="YYYY-MM")
     at_stake = serializers.DecimalField(**MONEY)
     findings = serializers.IntegerField()
 
@@ -226,14 +231,8 @@ class CostMatrixView(APIView):
         return Response(CostMatrixSerializer(data).data)
 
 
-class CostPointSerializer(Serializer):
+class CostPointSerializer(EffectiveCostSerializer):
     at = serializers.DateField(help_text="The month's first day, or the day.")
-    billed_bps = serializers.DecimalField(allow_null=True, **BPS)
-    expected_bps = serializers.DecimalField(allow_null=True, **BPS)
-    delta_bps = serializers.DecimalField(allow_null=True, **BPS)
-    billed = serializers.DecimalField(allow_null=True, **MONEY)
-    expected = serializers.DecimalField(allow_null=True, **MONEY)
-    count = serializers.IntegerField()
 
 
 class CostSeriesSerializer(Serializer):

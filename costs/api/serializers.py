@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from costs.models import MATCH_KEYS, CostThresholds, FeeImport, FeeImportMapping, FeeRule, FeeType, RateCard
+from costs.services import THRESHOLD_FIELDS
 from partners.models import Partner
 from payhealth.api.serializers import ModelSerializer, Serializer
 
@@ -212,17 +213,7 @@ class CostThresholdsSerializer(ModelSerializer):
 
     class Meta:
         model = CostThresholds
-        fields = [
-            "partner",
-            "deviation_bps",
-            "deviation_amount",
-            "deviation_count",
-            "regression_bps",
-            "downgrade_pp",
-            "downgrade_q",
-            "unknown_fee_amount",
-            "spike_bps",
-        ]
+        fields = ["partner", *THRESHOLD_FIELDS]
 
 
 class FeeImportMappingModelSerializer(ModelSerializer):

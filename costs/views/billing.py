@@ -151,21 +151,20 @@ def incident_billing_panel(request, reference: str):
     return render(request, PANEL, panel_context(request, case))
 
 
-@desk_permission("cases.view_incident", VIEW_CASE, "costs.add_creditnote")
-@require_POST
-def credit_note_record_view(request, pk: int):
-    """Record a credit note on the case; htmx gets the panel back, a plain post goes to the incident."""
+def _panel_post(request, pk: int, *, form_class, prefix: str, service, done: str, form_name: str):
+    """A form posted from the billing-case panel, through its service: htmx gets the panel back (with
+    the form's errors), a plain post goes to the incident with a message."""
     case = get_object_or_404(BillingCase.objects.select_related("incident"), pk=pk)
     incident = incident_visible_or_404(user=request.user, reference=case.incident.reference)
-    form = CreditNoteForm(request.POST, auto_id="id_credit_%s")
+    form = form_class(request.POST, auto_id=f"id_{prefix}_%s")
     if form.is_valid():
         try:
-            credit_note_record(billing_case=case, actor=request.user, **form.cleaned_data)
+            service(billing_case=case, actor=request.user, **form.cleaned_data)
         except ValidationError as error:
             add_service_errors(form, error)
         else:
             if not request.htmx:
-                messages.success(request, _("Credit note recorded."))
+                messages.success(request, done)
                 return redirect("cases:incident_detail", incident.reference)
             form = None
     if not request.htmx:
@@ -173,32 +172,37 @@ def credit_note_record_view(request, pk: int):
             for error in errors:
                 messages.error(request, error)
         return redirect("cases:incident_detail", incident.reference)
-    return render(request, PANEL, panel_context(request, billing_case_of(incident), form=form))
+    return render(request, PANEL, panel_context(request, billing_case_of(incident), **{form_name: form}))
+
+
+@desk_permission("cases.view_incident", VIEW_CASE, "costs.add_creditnote")
+@require_POST
+def credit_note_record_view(request, pk: int):
+    """Record a credit note on the case."""
+    return _panel_post(
+        request,
+        pk,
+        form_class=CreditNoteForm,
+        prefix="credit",
+        service=credit_note_record,
+        done=_("Credit note recorded."),
+        form_name="form",
+    )
 
 
 @desk_permission("cases.view_incident", VIEW_CASE, "costs.change_billingcase")
 @require_POST
 def billing_case_amend_view(request, pk: int):
-    """Correct the amount in dispute or the deadline; htmx gets the panel back, a plain post the incident."""
-    case = get_object_or_404(BillingCase.objects.select_related("incident"), pk=pk)
-    incident = incident_visible_or_404(user=request.user, reference=case.incident.reference)
-    form = BillingCaseAmendForm(request.POST, auto_id="id_amend_%s")
-    if form.is_valid():
-        try:
-            billing_case_amend(billing_case=case, actor=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            if not request.htmx:
-                messages.success(request, _("Billing case corrected."))
-                return redirect("cases:incident_detail", incident.reference)
-            form = None
-    if not request.htmx:
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
-        return redirect("cases:incident_detail", incident.reference)
-    return render(request, PANEL, panel_context(request, billing_case_of(incident), amend_form=form))
+    """Correct the amount in dispute or the deadline."""
+    return _panel_post(
+        request,
+        pk,
+        form_class=BillingCaseAmendForm,
+        prefix="amend",
+        service=billing_case_amend,
+        done=_("Billing case corrected."),
+        form_name="amend_form",
+    )
 
 
 # --- the recovered-amount report -------------------------------------------------------------------

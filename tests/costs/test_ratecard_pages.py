@@ -227,13 +227,14 @@ def test_leads_edit_thresholds_starting_from_the_defaults(client, analyst, lead,
         "downgrade_q": "0.01",
         "unknown_fee_amount": "1000",
         "spike_bps": "6",
+        "dispute_window_days": "45",
     }
     assert client.post(url, {**data, "downgrade_q": "2"}).status_code == 400
     assert not CostThresholds.objects.exists()
     assert client.post(url, data).status_code == 302
     saved = CostThresholds.objects.get(partner=acquirer)
     assert (saved.deviation_bps, saved.deviation_count, saved.downgrade_q) == (Decimal("3.5"), 50, 0.01)
-    assert saved.spike_bps == Decimal(6)
+    assert (saved.spike_bps, saved.dispute_window_days) == (Decimal(6), 45)
 
 
 @pytest.mark.parametrize(
