@@ -15,15 +15,29 @@ def _bps(value) -> str | None:
     return None if value is None else number_format(value, 2)
 
 
-def _cohort(finding) -> str:
-    return ", ".join(f"{key} {value}" for key, value in sorted(finding.cohort.items())) or _("all cohorts")
+def cohort_text(cohort: dict, clean=str) -> str:
+    """ "network: visa; funding: Debit; Domestic; …" in the active language (choice values by their
+    label; the region's label says it all); `clean` writes a partner's value (the notices make it inert)."""
+    from costs.models import MATCH_KEYS, CohortFields
+
+    order = {key: n for n, key in enumerate(MATCH_KEYS)}
+    pairs = sorted(((str(k), str(v)) for k, v in (cohort or {}).items()), key=lambda kv: (order.get(kv[0], 99), kv[0]))
+    parts = []
+    for key, value in pairs:
+        if key not in order:
+            parts.append(f"{clean(key)}: {clean(value)}")
+            continue
+        field = CohortFields._meta.get_field(key)
+        shown = str(dict(field.choices).get(value, value)) if field.choices else value
+        parts.append(clean(shown) if key == "region" and shown != value else f"{field.verbose_name}: {clean(shown)}")
+    return "; ".join(parts) or str(_("all cohorts"))
 
 
 def finding_explanation(finding) -> str:
     figures = {
         "partner": finding.partner,
         "period": finding.period.strftime("%Y-%m"),
-        "cohort": _cohort(finding),
+        "cohort": cohort_text(finding.cohort),
         "fee": finding.get_fee_type_display() or finding.fee_code,
         "count": number_format(finding.count, 0, force_grouping=True),
         "volume": _money(finding.volume),

@@ -29,8 +29,9 @@ from cases.correspondence.extensions import (
     register_context_provider,
 )
 from cases.models.incident import Category
+from costs.explain import cohort_text
 from costs.matching import expected_fee
-from costs.models import FEE_COLUMNS, MATCH_KEYS, BillingCase, CohortFields, CostFinding, FeeRecord
+from costs.models import FEE_COLUMNS, MATCH_KEYS, BillingCase, CostFinding, FeeRecord
 from partners.models import NoticeTemplate
 from partners.notices import EMPTY_BILLING
 from payhealth.pan import masked
@@ -71,18 +72,7 @@ def inert(value) -> str:
 
 
 def _cohort_text(cohort: dict) -> str:
-    """ "network: visa; funding: Debit; Domestic; …" in the active language (choice values by their
-    label; the region's label says it all)."""
-    fields = {key: CohortFields._meta.get_field(key) for key in MATCH_KEYS}
-    parts = []
-    for key, value in _ordered(cohort):
-        field = fields.get(key)
-        if field is None:
-            parts.append(f"{inert(key)}: {inert(value)}")
-            continue
-        shown = str(dict(field.choices).get(value, value)) if field.choices else value
-        parts.append(inert(shown) if key == "region" and shown != value else f"{field.verbose_name}: {inert(shown)}")
-    return "; ".join(parts) or str(_("all cohorts"))
+    return cohort_text(cohort, clean=inert)
 
 
 def _ordered(cohort: dict) -> list[tuple[str, str]]:
