@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cases.correspondence import admin as correspondence_admin  # noqa: F401 - registers on import
 from cases.models import (
+    ActionItem,
     AffectedMerchant,
     CardNetwork,
     CaseEvent,
@@ -27,6 +28,7 @@ from cases.models import (
     InvestigationNote,
     Merchant,
     PartnerEngagement,
+    RcaRequest,
     ReferenceCounter,
     ResponseCode,
     SavedView,
@@ -150,6 +152,24 @@ class ReferenceCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     list_display = ["year", "last"]
     ordering = ["-year"]
+
+
+@admin.register(RcaRequest)
+class RcaRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Written by the RCA services on the incident page, which keep its timeline and clock."""
+
+    list_display = ["incident", "engagement", "status", "requested_at", "due_at"]
+    list_filter = ["status"]
+    raw_id_fields = ["incident", "engagement", "correspondence"]
+
+
+@admin.register(ActionItem)
+class ActionItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Written by the action-item services on the incident page, which keep its timeline."""
+
+    list_display = ["title", "incident", "owner", "partner", "due_date", "status"]
+    list_filter = ["status"]
+    raw_id_fields = ["incident", "rca"]
 
 
 # --- Incidents ------------------------------------------------------------------------------

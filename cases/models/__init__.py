@@ -15,12 +15,14 @@ from cases.models.incident import (
     Status,
 )
 from cases.models.merchant import Merchant
+from cases.models.rca import ActionItem, RcaRequest
 from cases.models.response_code import ResponseCode
 from cases.models.saved_view import SavedView
 from cases.models.sla import SlaClock, SlaClockEvent, SlaNotification, SlaPolicy
 from cases.models.timeline import CaseEvent
 
 __all__ = [
+    "ActionItem",
     "AffectedMerchant",
     "Attachment",
     "CardNetwork",
@@ -31,6 +33,7 @@ __all__ = [
     "InvestigationNote",
     "Merchant",
     "PartnerEngagement",
+    "RcaRequest",
     "ReferenceCounter",
     "ResponseCode",
     "SavedView",

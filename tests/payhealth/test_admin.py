@@ -21,6 +21,7 @@ from accounts.services import api_token_create
 from alerts.models import AlertReceipt
 from cases.admin import IncidentChildInlineMixin
 from cases.models import (
+    ActionItem,
     Attachment,
     CaseEvent,
     Correspondence,
@@ -28,6 +29,7 @@ from cases.models import (
     InvestigationNote,
     Merchant,
     PartnerEngagement,
+    RcaRequest,
     ReferenceCounter,
     ResponseCode,
     SavedView,
@@ -93,7 +95,7 @@ READ_ONLY = {
     *(Segment, MetricsBatchReceipt, MetricsPull, ImportJob),
     *(MonitorSettings, SegmentMonitor, DetectorRun, Finding, Suppression),
     *(Giro, RateCard, FeeRule, FeeImport, InvoiceLine, FeeRecord, CostThresholds, CostFinding),
-    *(FeeImportMapping, BillingCase, CreditNote),
+    *(FeeImportMapping, BillingCase, CreditNote, RcaRequest, ActionItem),
 }
 # Never deleted in the admin: the desk's record, closed, deactivated or revoked instead.
 NEVER_DELETED = {Incident, PartnerEngagement, InvestigationNote, Merchant, Partner, SlaPolicy, NoticeTemplate, Profile}
@@ -209,6 +211,10 @@ def one_of_each(superuser, incident):
         direction="in", status="received", subject="Re: Falla", message_id="<reply@bank.test>"
     )
     Attachment.objects.create(correspondence=reply, filename="folio.txt", content_type="text/plain", size=4)
+    rca = RcaRequest.objects.create(
+        incident=incident, engagement=engagement, requested_at=timezone.now(), due_at=timezone.now()
+    )
+    ActionItem.objects.create(incident=incident, rca=rca, title="Monitorear el enlace con el switch")
     merchant = MerchantFactory(account_id="acct_ADMINDATA01")
     start = timezone.now().replace(minute=0, second=0, microsecond=0)
     row = {"merchant": merchant.account_id, "network": "visa", "bucket_start": start.isoformat()}
