@@ -62,7 +62,7 @@ def test_a_refused_page_says_so_in_the_visitors_language_in_the_layout(client, o
     if language == "es":
         assert "Su rol no le permite ver esta página" in response.content.decode()
     # One line in the server log, whatever the language: no traceback.
-    records = [record for record in caplog.records if record.name.startswith("django")]
+    records = [record for record in caplog.records if record.levelno >= logging.WARNING]
     assert [(record.name, record.exc_info) for record in records] == [("django.request", None)]
 
 
@@ -146,3 +146,23 @@ def test_a_request_for_an_unknown_host_is_a_400_page_in_the_visitors_language(cl
     assert response.status_code == 400
     page = _page(response)
     assert (page["lang"], page["heading"]) == (language, HEADINGS[400][language])
+
+
+@pytest.mark.django_db
+def test_a_refusal_whose_layout_cannot_be_drawn_answers_the_bare_page(client, outsider, monkeypatch, caplog):
+    """The layout needs the session and the database; when drawing it fails, the visitor still
+    gets a 403 in their language, and the failure is logged once."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database down")
+
+    monkeypatch.setattr("payhealth.views.loader.render_to_string", broken)
+    client.force_login(outsider)
+
+    with caplog.at_level(logging.INFO):
+        response = client.get(reverse("cases:incident_list"), HTTP_ACCEPT_LANGUAGE="es")
+
+    assert response.status_code == 403
+    page = _page(response)
+    assert (page["lang"], page["heading"], page["layout"]) == ("es", HEADINGS[403]["es"], False)
+    assert [record.name for record in caplog.records if record.exc_info] == ["payhealth.views"]
