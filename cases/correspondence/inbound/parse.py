@@ -260,11 +260,12 @@ def parse_message(raw: bytes) -> ParsedMessage:
 
 
 def _raw_header(message: EmailMessage, name: str) -> str:
-    """A header's text as sent, not parsed by the policy (a broken Date must not raise here)."""
-    for header_name, value in message.raw_items():
-        if header_name.lower() == name.lower():
-            return " ".join(str(value).replace("\x00", "").split())
-    return ""
+    """A header's text as sent, not parsed by the policy (a broken Date must not raise here);
+    empty when absent or given more than once (which of two Dates would be true?)."""
+    values = [value for header_name, value in message.raw_items() if header_name.lower() == name.lower()]
+    if len(values) != 1:
+        return ""
+    return " ".join(str(values[0]).replace("\x00", "").split())
 
 
 # What of a message is text someone wrote, or could have: everything stored but the attachments' bytes.

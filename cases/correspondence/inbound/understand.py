@@ -56,7 +56,7 @@ _SENT_FROM = re.compile(r"^\s*(sent from my|enviado desde mi)\b", re.IGNORECASE)
 def _html_text(html: str) -> str:
     """The visible text of an HTML body, quoted blocks left out, one line per block."""
     html = re.sub(r"(?i)<br\s*/?>|</(p|div|li|tr|h\d)\s*>", "\n", html or "")
-    text = nh3.clean(html, tags=set(), clean_content_tags={"blockquote", "script", "style", "title"})
+    text = nh3.clean(html, tags=set(), attributes={}, clean_content_tags={"blockquote", "script", "style", "title"})
     return unescape(text)
 
 
