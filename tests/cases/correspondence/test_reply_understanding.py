@@ -496,3 +496,18 @@ def test_triage_attach_reads_the_reply_in_its_partners_zone(partner_manager, pro
     assert [item["value"] for item in row.candidates] == ["PRS-20190810-0042", "2019-08-10T17:30:00-05:00"]
     assert row.language == "es"
     assert timezone.is_aware(datetime.fromisoformat(row.candidates[1]["value"]))
+
+
+def test_the_triage_inbox_badges_an_unmatched_reply_by_what_it_says(client, partner_manager, db):
+    spanish = inbound_receive(
+        raw=mail(text="Buenas tardes, ¿es el incidente de ayer? Quedamos atentos.", sender="x@elsewhere.test"),
+        source="upload",
+    ).correspondence
+    english = inbound_receive(
+        raw=mail(text="Good afternoon, is this about yesterday's outage?", sender="y@elsewhere.test"),
+        source="upload",
+    ).correspondence
+    assert (spanish.language, english.language) == ("es", "en")
+    client.force_login(partner_manager)
+    html = client.get(reverse("cases:triage_inbox")).content.decode()
+    assert html.count('title="Spanish">ES<') == 1 and html.count('title="English">EN<') == 1
