@@ -511,3 +511,15 @@ def test_the_triage_inbox_badges_an_unmatched_reply_by_what_it_says(client, part
     client.force_login(partner_manager)
     html = client.get(reverse("cases:triage_inbox")).content.decode()
     assert html.count('title="Spanish">ES<') == 1 and html.count('title="English">EN<') == 1
+
+
+def test_a_confirmed_eta_reaches_later_notices_context(analyst, prosa):
+    from cases.correspondence.context import notice_context
+
+    desk, notice = prosa
+    row = receive_prosa_reply(notice).correspondence
+    assert notice_context(engagement=desk.prosa_engagement, language="es")["partner_eta"] is None
+    reply_candidate_confirm(correspondence=row, index=1, actor=analyst)
+    engagement = PartnerEngagement.objects.select_related("incident", "partner").get(pk=desk.prosa_engagement.pk)
+    eta = notice_context(engagement=engagement, language="es")["partner_eta"]
+    assert (eta["utc"], eta["offset"]) == ("2019-08-10 19:00 UTC", "UTC−05:00")
