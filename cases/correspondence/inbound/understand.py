@@ -35,6 +35,7 @@ LANGUAGES = ("en", "es")
 MIN_LETTERS = 12  # fewer letters than this: too short to tell, the partner's language stands
 MAX_TEXT = 20_000  # characters of a reply read for language and candidates
 MAX_CANDIDATES = 10
+MAX_MATCHES = 50  # time expressions read per pattern: a reply promises a few, not hundreds
 MAX_VALUE = 80  # PartnerEngagement.folio's length
 
 # --- the partner's own words --------------------------------------------------------------------
@@ -212,10 +213,15 @@ def _own_abbreviations(zone: ZoneInfo, year: int) -> set[str]:
 
 def _day_of(expression: str, base: datetime, language: str, month_first: bool):
     """The date a day expression names ("mañana", "12/08/2019", "Monday"), relative to `base`."""
+    return _parsed_day(" ".join(expression.lower().split()), base.replace(tzinfo=None), language, month_first)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_day(expression: str, base: datetime, language: str, month_first: bool):
     import dateparser
 
     settings = {
-        "RELATIVE_BASE": base.replace(tzinfo=None),
+        "RELATIVE_BASE": base,
         "PREFER_DATES_FROM": "future",
         "DATE_ORDER": "MDY" if month_first else "DMY",
         "RETURN_AS_TIMEZONE_AWARE": False,
@@ -234,7 +240,9 @@ def eta_candidates(text: str, *, sent_at: datetime, partner_timezone: str, langu
     found: dict[str, tuple[int, dict]] = {}
     text = text or ""
     for pattern in (_ETA, _DAY_TIME, _WITHIN):
-        for match in pattern.finditer(text):
+        for number, match in enumerate(pattern.finditer(text)):
+            if number >= MAX_MATCHES or len(found) >= MAX_CANDIDATES:
+                break
             if pattern is _WITHIN:
                 amount = int(match.group("amount"))
                 unit = timedelta(minutes=1) if match.group("unit").lower().startswith("m") else timedelta(hours=1)
