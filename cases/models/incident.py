@@ -463,6 +463,9 @@ class PartnerEngagement(CardNumberFreeModel, models.Model):
     first_notified_at = models.DateTimeField(_("first notified"), null=True, blank=True)
     acknowledged_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
     resolved_at = models.DateTimeField(_("resolved by partner"), null=True, blank=True)
+    eta = models.DateTimeField(
+        _("partner's ETA"), null=True, blank=True, help_text=_("When the partner expects to restore service.")
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
