@@ -22,16 +22,18 @@ def _style_sheet() -> str:
 
 
 def report_print_html(report: PostIncidentReport) -> str:
-    """The standalone document the PDF is made from (its style sheet inlined: no request, no URL)."""
+    """The standalone document the PDF is made from (no request, no URL; its style sheet is given
+    to WeasyPrint beside it, so no template holds inline style)."""
     with translation.override(report.language):
-        return render_to_string(PRINT_TEMPLATE, {"report": report, "style_sheet": _style_sheet()})
+        return render_to_string(PRINT_TEMPLATE, {"report": report})
 
 
 def report_pdf(report: PostIncidentReport) -> bytes:
     """The report as a PDF (A4, the print rules of the style sheet)."""
-    from weasyprint import HTML  # imported here: loading pango costs time every page does not need
+    from weasyprint import CSS, HTML  # imported here: loading pango costs time every page does not need
 
-    return HTML(string=report_print_html(report), url_fetcher=_no_fetch).write_pdf()
+    style = CSS(string=_style_sheet(), url_fetcher=_no_fetch)
+    return HTML(string=report_print_html(report), url_fetcher=_no_fetch).write_pdf(stylesheets=[style])
 
 
 def _no_fetch(url: str, *args, **kwargs):

@@ -14,7 +14,7 @@ from cases.correspondence.delivery import correspondence_deliver
 from cases.correspondence.dispatch import notice_approve, notice_submit
 from cases.models import Attachment, CaseEvent, Correspondence
 from tests.api.helpers import token_client
-from tests.cases.pir.conftest import INTERNAL_NOTE, PROSA_FOLIO
+from tests.cases.pir.scenario import INTERNAL_NOTE, PROSA_FOLIO
 from tests.support import scripted_smtp_server, smtp_settings
 
 

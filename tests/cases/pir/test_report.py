@@ -13,7 +13,7 @@ from pypdf import PdfReader
 
 from cases.pir.report import incident_report, report_language
 from tests.api.helpers import token_client
-from tests.cases.pir.conftest import INTERNAL_NOTE, PROSA_FOLIO
+from tests.cases.pir.scenario import INTERNAL_NOTE, PROSA_FOLIO
 
 
 def test_the_report_reads_the_outage_in_the_desks_zone(report_desk):
