@@ -35,7 +35,7 @@ LANG = OpenApiParameter(
 
 
 class PdfRenderer(BaseRenderer):
-    """Lets a client ask for `application/pdf`; an error answer is still JSON text."""
+    """Lets a client ask for `application/pdf` (errors still answer JSON: see the view)."""
 
     media_type = "application/pdf"
     format = "pdf"
@@ -101,6 +101,13 @@ class IncidentReportPdfView(APIView):
         parameters=[LANG],
         responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF.")},
     )
+    def handle_exception(self, exc):
+        """Errors answer JSON, as everywhere in the API, even to a client that asked for the PDF."""
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
     def get(self, request, reference: str):
         incident = incident_visible_or_404(user=request.user, reference=reference)
         language = report_language(request.query_params.get("lang"))
