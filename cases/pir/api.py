@@ -96,11 +96,6 @@ class IncidentReportPdfView(APIView):
     action_permissions = {"get": READ}
     renderer_classes = [JSONRenderer, PdfRenderer]
 
-    @extend_schema(
-        summary="An incident's post-incident report as a PDF",
-        parameters=[LANG],
-        responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF.")},
-    )
     def handle_exception(self, exc):
         """Errors answer JSON, as everywhere in the API, even to a client that asked for the PDF."""
         response = super().handle_exception(exc)
@@ -108,6 +103,11 @@ class IncidentReportPdfView(APIView):
         self.request.accepted_media_type = JSONRenderer.media_type
         return response
 
+    @extend_schema(
+        summary="An incident's post-incident report as a PDF",
+        parameters=[LANG],
+        responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF.")},
+    )
     def get(self, request, reference: str):
         incident = incident_visible_or_404(user=request.user, reference=reference)
         language = report_language(request.query_params.get("lang"))
