@@ -228,7 +228,10 @@ KWARG_VALUES: dict[str, Callable[[dict], object]] = {
 KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     ("cases:savedview_delete", "pk"): lambda w: w["saved_view"].pk,
     ("cases:reply_candidate_confirm", "pk"): lambda w: w["reply"].pk,
-    **{(f"cases:notice_{name}", "pk"): lambda w: w["notice"].pk for name in ("edit", "approve", "reject", "retry")},
+    **{
+        (f"cases:notice_{name}", "pk"): lambda w: w["notice"].pk
+        for name in ("edit", "approve", "reject", "retry", "attach_report")
+    },
     **{
         (f"cases:sla_policy_{name}", "pk"): lambda w: SlaPolicy.objects.get(severity="sev1", partner_kind="").pk
         for name in ("edit", "deactivate")

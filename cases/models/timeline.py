@@ -51,6 +51,7 @@ class CaseEvent(CardNumberFreeModel, models.Model):
         SLA_RESUMED = "sla_resumed", _("SLA clock resumed")
         SLA_WARNING = "sla_warning", _("SLA warning")
         SLA_BREACHED = "sla_breached", _("SLA breached")
+        REPORT_ATTACHED = "report_attached", _("Post-incident report attached")
 
     incident = models.ForeignKey(
         "cases.Incident", on_delete=models.CASCADE, related_name="events", verbose_name=_("incident")

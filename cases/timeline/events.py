@@ -355,6 +355,17 @@ class ReplyReceived(Payload):
     partner_reply: bool
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ReportAttached(Payload):
+    """The post-incident report, as a PDF in the notice's language, attached to a draft notice."""
+
+    kind = Kind.REPORT_ATTACHED
+    correspondence: int
+    partner: str
+    language: str
+    filename: str
+
+
 # --- monitoring ----------------------------------------------------------------------------------
 
 

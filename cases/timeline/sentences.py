@@ -356,6 +356,16 @@ def _reply(payload: ev.ReplyReceived, actor: str) -> SafeString:
     )
 
 
+@renders(ev.ReportAttached)
+def _report_attached(payload: ev.ReportAttached, actor: str) -> SafeString:
+    return _sentence(
+        _("%(actor)s attached the post-incident report (%(filename)s) to the draft notice for %(partner)s."),
+        actor=actor,
+        filename=payload.filename or "",
+        partner=payload.partner or "",
+    )
+
+
 # --- monitoring ------------------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """URLs of the cases app: each view module declares its own patterns."""
 
 from cases.correspondence import views as correspondence
+from cases.pir import views as pir
 from cases.sla import views as sla
 from cases.views import directory, incident, queue
 
@@ -11,4 +12,5 @@ urlpatterns = [
     *directory.urlpatterns,
     *correspondence.urlpatterns,
     *sla.urlpatterns,
+    *pir.urlpatterns,
 ]

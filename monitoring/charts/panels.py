@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases.models import Merchant
+from cases.pir.extensions import ReportChart
 from monitoring.charts.series import (
     DIMENSION_COLUMNS,
     Bin,
@@ -289,3 +290,13 @@ def segment_page(*, segment: Segment, window: str, dimension: str, now: datetime
 
 
 __all__ = ["DIMENSION_COLUMNS", "incident_panel", "merchant_panel", "segment_page"]
+
+
+def incident_report_charts(incident) -> list[ReportChart]:
+    """The approval-rate charts of the incident's merchants for its post-incident report
+    (`cases.pir.extensions`): the same drawings as the incident page's panel."""
+    merchant_ids = list(incident.affected_merchants.order_by("merchant__name").values_list("merchant_id", flat=True))
+    return [
+        ReportChart(title=item.merchant.name, svg=str(item.chart))
+        for item in incident_panel(incident=incident, affected_merchant_ids=merchant_ids)
+    ]

@@ -29,6 +29,7 @@ API_MODULES = [
     "cases.api.urls",
     "cases.correspondence.api.urls",
     "cases.sla.api.urls",
+    "cases.pir.api",
     "webhooks.api.urls",
     "monitoring.api.urls",
     "costs.api.urls",

@@ -91,6 +91,10 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "correspondence-retry": {"post": MANAGERS},
     "correspondence-attach": {"post": MANAGERS},
     "correspondence-confirm": {"post": DESK},  # cases.change_partnerengagement: a reply's folio or ETA
+    # The post-incident report: desk roles read it; attaching it to a draft is for whoever may edit that draft.
+    "incident-report": {"get": DESK},
+    "incident-report-pdf": {"get": DESK},
+    "correspondence-attach-report": {"post": DESK},
     # cases: SLA clocks, policies and the leads' reports
     "incident-sla": {"get": DESK},
     "sla-at-risk": {"get": DESK},
@@ -202,6 +206,7 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
         for name in ("detail", "submit", "release", "approve", "reject", "send", "retry", "attach", "confirm")
     },
     **{(f"sla-policy-{name}", "pk"): lambda w: MISSING for name in ("detail", "deactivate")},
+    ("correspondence-attach-report", "pk"): lambda w: MISSING,  # no PDF made per caller (tests/cases/pir)
     ("alert-receipt-detail", "pk"): lambda w: MISSING,
     ("segment-detail", "pk"): lambda w: MISSING,
     ("segment-series", "pk"): lambda w: MISSING,
