@@ -135,3 +135,44 @@ class InboundAttachForm(Form):
                     % {"partner": partner, "reference": self.incident.reference},
                 )
         return cleaned
+
+
+class AckAnswerForm(Form):
+    """The partner's answer on the public acknowledgement page: sending it acknowledges the notice;
+    the folio, the ETA (in the partner's own zone), an update and a file are optional."""
+
+    contact = forms.ChoiceField(label=_("You are"))
+    folio = forms.CharField(label=_("Your folio"), max_length=80, required=False)
+    eta = forms.DateTimeField(
+        label=_("Estimated resolution"),
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    update = forms.CharField(
+        label=_("Update"), max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 5})
+    )
+    file = forms.FileField(label=_("File (optional)"), required=False)
+
+    def __init__(self, *args, recipients: list[str], max_file_bytes: int, allowed_types: dict[str, str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_file_bytes, self.allowed_types = max_file_bytes, allowed_types
+        self.fields["contact"].choices = [(address, address) for address in recipients]
+        if len(recipients) == 1:
+            self.fields["contact"].initial = recipients[0]
+            self.fields["contact"].widget = forms.HiddenInput()
+        self.fields["file"].widget.attrs["accept"] = ",".join(sorted({*allowed_types, *allowed_types.values()}))
+
+    def clean_file(self):
+        upload = self.cleaned_data.get("file")
+        if upload is None:
+            return None
+        if upload.size > self.max_file_bytes:
+            raise ValidationError(
+                _("The file is larger than %(limit)s MB.") % {"limit": round(self.max_file_bytes / 1024 / 1024, 1)},
+                code="file_too_large",
+            )
+        content_type = (upload.content_type or "").split(";")[0].strip().lower()
+        if content_type not in self.allowed_types:
+            raise ValidationError(_("Send a PDF, PNG, JPEG, text or CSV file."), code="file_type")
+        return upload

@@ -352,6 +352,17 @@ PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES = config.env_int(
     "PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=0, maximum=1024**3
 )
 
+# Acknowledgement links (cases/correspondence/acklinks.py): each notice carries a signed link to a
+# public page where the partner acknowledges, gives its folio and ETA or sends an update; it is
+# valid DAYS days from drafting, takes a file of up to MAX_FILE_BYTES, and answers at most
+# RATE_PER_TOKEN requests an hour per link and RATE_PER_IP an hour per address (429 beyond).
+PAYHEALTH_ACK_LINK_DAYS = config.env_int("PAYHEALTH_ACK_LINK_DAYS", 14, minimum=1, maximum=365)
+PAYHEALTH_ACK_LINK_MAX_FILE_BYTES = config.env_int(
+    "PAYHEALTH_ACK_LINK_MAX_FILE_BYTES", 5 * 1024 * 1024, minimum=1024, maximum=100 * 1024 * 1024
+)
+PAYHEALTH_ACK_LINK_RATE_PER_TOKEN = config.env_int("PAYHEALTH_ACK_LINK_RATE_PER_TOKEN", 30, minimum=1, maximum=10_000)
+PAYHEALTH_ACK_LINK_RATE_PER_IP = config.env_int("PAYHEALTH_ACK_LINK_RATE_PER_IP", 120, minimum=1, maximum=100_000)
+
 # Payment data (monitoring/, docs/monitoring.md): buckets of BUCKET_MINUTES (5, 15 or 60) aligned
 # in UTC; a row may come up to LATE_DAYS late; monthly partitions older than RETENTION_DAYS are
 # dropped; a batch holds at most MAX_ROWS rows; an Idempotency-Key is kept IDEMPOTENCY_HOURS.

@@ -31,6 +31,7 @@ from cases.correspondence.dispatch import (
 )
 from cases.correspondence.inbound.parse import sanitise_html
 from cases.correspondence.inbound.store import inbound_attach
+from cases.correspondence.portal import ack_link_revoke
 from cases.correspondence.selectors import correspondence_visible_to, triage_messages
 from cases.models import Attachment, Correspondence, PartnerEngagement
 from cases.models.incident import MAX_PARTNERS_PER_INCIDENT
@@ -45,7 +46,7 @@ from payhealth.i18n import Language
 Direction = Correspondence.Direction
 Status = Correspondence.Status
 IN_FLIGHT = (Status.QUEUED, Status.SENDING)
-NOTICE_ACTIONS = ("partial_update", "submit", "approve", "reject", "send", "release", "retry")
+NOTICE_ACTIONS = ("partial_update", "submit", "approve", "reject", "send", "release", "retry", "revoke_ack_link")
 
 
 def correspondence_rows():
@@ -267,6 +268,7 @@ class CorrespondenceViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         "send": ("cases.send_correspondence",),
         "release": ("cases.add_correspondence",),
         "retry": ("cases.send_correspondence",),
+        "revoke_ack_link": ("cases.send_correspondence",),
         "approvals": ("cases.approve_correspondence",),
         "triage": ("cases.triage_correspondence",),
         "attach": ("cases.triage_correspondence",),
@@ -349,6 +351,17 @@ class CorrespondenceViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         return self._answer(notice_retry(correspondence=self.get_object(), actor=request.user))
+
+    @_decision(
+        "Revoke a notice's acknowledgement link",
+        "The partner's signed link to the acknowledgement page stops working at once (410); "
+        "partner managers and leads. A notice without a link, or with one revoked already, is a 400.",
+    )
+    @action(detail=True, methods=["post"], url_path="revoke-ack-link")
+    def revoke_ack_link(self, request, pk=None):
+        notice = self.get_object()
+        ack_link_revoke(correspondence=notice, actor=request.user)
+        return self._answer(notice)
 
     @extend_schema(
         summary="Notices waiting for a lead's approval, oldest first", responses=CorrespondenceSerializer(many=True)
