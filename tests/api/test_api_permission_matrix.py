@@ -89,6 +89,7 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "correspondence-reject": {"post": LEADS},
     "correspondence-send": {"post": MANAGERS},
     "correspondence-retry": {"post": MANAGERS},
+    "correspondence-revoke-ack-link": {"post": MANAGERS},
     "correspondence-attach": {"post": MANAGERS},
     # cases: SLA clocks, policies and the leads' reports
     "incident-sla": {"get": DESK},
@@ -198,7 +199,7 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     **{(f"calendar-{name}", "code"): lambda w: w["calendar"].code for name in ("detail", "business-time")},
     **{
         (f"correspondence-{name}", "pk"): lambda w: w["notice"].pk
-        for name in ("detail", "submit", "release", "approve", "reject", "send", "retry", "attach")
+        for name in ("detail", "submit", "release", "approve", "reject", "send", "retry", "attach", "revoke-ack-link")
     },
     **{(f"sla-policy-{name}", "pk"): lambda w: MISSING for name in ("detail", "deactivate")},
     ("alert-receipt-detail", "pk"): lambda w: MISSING,
