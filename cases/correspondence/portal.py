@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from cases import timeline
 from cases.correspondence.compose import locked_notice, require_permission
+from cases.correspondence.context import zone_label
 from cases.correspondence.email import new_message_id, subject_with_token
 from cases.correspondence.inbound.store import _add_to_thread, _locked_incident
 from cases.models import AckLink, Attachment, Correspondence, PartnerEngagement
@@ -73,7 +74,7 @@ def _body(answer: PortalAnswer, *, zone: str) -> str:
         lines.append(_("Folio: %(folio)s") % {"folio": answer.folio})
     if answer.eta is not None:
         eta = formats.date_format(answer.eta.astimezone(ZoneInfo(zone)), "DATETIME_FORMAT")
-        lines.append(_("Estimated resolution: %(eta)s (%(zone)s)") % {"eta": eta, "zone": zone})
+        lines.append(_("Estimated resolution: %(eta)s (%(zone)s)") % {"eta": eta, "zone": zone_label(zone)})
     if answer.update:
         lines += ["", answer.update]
     return "\n".join(lines) + "\n"

@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cases.correspondence.acklinks import AckLinkRefused, ack_link_for_token
+from cases.correspondence.context import zone_label
 from cases.correspondence.forms import AckAnswerForm
 from cases.correspondence.portal import ALLOWED_FILE_TYPES, PortalAnswer, PortalFile, ack_link_revoke, portal_answer
 from cases.correspondence.views.notices import _notice, _section
@@ -51,7 +52,9 @@ def _private(response):
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["X-Frame-Options"] = "DENY"
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"  # the token is in the address
+    # The token is in the address: never sent to another site (a form posted with "no-referrer"
+    # would carry "Origin: null", which the CSRF check refuses).
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -110,7 +113,7 @@ def ack_page(request, reference: str, token: str):
             "form": form,
             "language": language,
             "other_language": Language.SPANISH if language == Language.ENGLISH else Language.ENGLISH,
-            "zone": partner.timezone,
+            "zone": zone_label(partner.timezone),
         }
         return _private(render(request, PAGE, context, status=status))
 
