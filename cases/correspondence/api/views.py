@@ -33,7 +33,7 @@ from cases.correspondence.inbound.parse import sanitise_html
 from cases.correspondence.inbound.store import inbound_attach
 from cases.correspondence.portal import ack_link_revoke
 from cases.correspondence.selectors import correspondence_visible_to, triage_messages
-from cases.models import Attachment, Correspondence, PartnerEngagement
+from cases.models import AckLink, Attachment, Correspondence, PartnerEngagement
 from cases.models.incident import MAX_PARTNERS_PER_INCIDENT
 from cases.selectors import incident_visible_by_reference, incident_visible_or_404
 from partners.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer
@@ -51,7 +51,7 @@ NOTICE_ACTIONS = ("partial_update", "submit", "approve", "reject", "send", "rele
 
 def correspondence_rows():
     return Correspondence.objects.select_related(
-        "incident", "engagement__partner", "created_by", "approved_by", "sent_by"
+        "incident", "engagement__partner", "created_by", "approved_by", "sent_by", "ack_link"
     ).prefetch_related(Prefetch("attachments", queryset=Attachment.objects.defer("content").order_by("id")))
 
 
@@ -62,6 +62,16 @@ class AttachmentSerializer(ModelSerializer):
     class Meta:
         model = Attachment
         fields = ["id", "filename", "content_type", "size", "omitted"]
+        read_only_fields = fields
+
+
+class AckLinkSerializer(ModelSerializer):
+    """A notice's acknowledgement link: until when it is valid, whether the desk revoked it, how
+    many answers came through it (the link itself is in the notice's text)."""
+
+    class Meta:
+        model = AckLink
+        fields = ["expires_at", "revoked_at", "uses", "last_used_at"]
         read_only_fields = fields
 
 
@@ -79,6 +89,7 @@ class CorrespondenceSerializer(ModelSerializer):
     approved_by = UserRefSerializer(read_only=True, allow_null=True)
     sent_by = UserRefSerializer(read_only=True, allow_null=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
+    ack_link = AckLinkSerializer(read_only=True, allow_null=True, help_text="Outbound notices only; null otherwise.")
 
     class Meta:
         model = Correspondence
@@ -115,6 +126,7 @@ class CorrespondenceSerializer(ModelSerializer):
             "last_error",
             "created_at",
             "attachments",
+            "ack_link",
         ]
         read_only_fields = fields
 

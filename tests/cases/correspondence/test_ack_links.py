@@ -251,7 +251,9 @@ def test_revoking_through_the_api(client, prosa, partner_manager, analyst):
     client.force_login(analyst)
     assert client.post(url).status_code == 403
     client.force_login(partner_manager)
-    assert client.post(url).status_code == 200
+    revoked = client.post(url)
+    assert revoked.status_code == 200
+    assert revoked.json()["ack_link"]["revoked_at"] is not None and revoked.json()["ack_link"]["uses"] == 0
     again = client.post(url)
     assert again.status_code == 400 and again.json()["error"]["code"]
     assert AckLink.objects.get(correspondence=prosa.visa_notice).revoked_at is not None
@@ -313,3 +315,26 @@ def test_the_link_in_the_sent_mail_is_the_one_approved(monkeypatch, analyst, par
     [mail] = mailoutbox
     assert ack_url(notice.ack_link) in mail.body
     assert re.search(r"vigente hasta .*hora del centro de México|vigente hasta", mail.body)
+
+
+HOSTILE = ["²", "١٢", "99999999999999999999", "-1", "0001-01-01", "9999-12-31T23:59", "x" * 3000, "<script>x</script>"]
+
+
+def test_hostile_input_never_makes_a_server_error(client, prosa, settings):
+    settings.PAYHEALTH_ACK_LINK_RATE_PER_TOKEN = settings.PAYHEALTH_ACK_LINK_RATE_PER_IP = 1000
+    client.raise_request_exception = False
+    url = page_url(prosa.bbva_notice)
+    for value in HOSTILE:
+        assert client.get(url, {"lang": value}).status_code == 200, value
+        fields = {"contact": value, "folio": value, "eta": value, "update": value}
+        assert client.post(url, fields).status_code == 400, value
+        token = reverse("cases:ack_page", args=[prosa.incident.reference, value.replace("/", "")])
+        assert client.get(token).status_code == 404, value
+        assert (
+            client.get(
+                reverse("cases:ack_page", args=[value.replace("/", ""), ack_token(prosa.bbva_notice.ack_link)])
+            ).status_code
+            == 404
+        )
+    assert client.get(url + "?lang=%00").status_code == 400  # NUL refused before any view
+    assert not Correspondence.objects.filter(direction="in").exists()
