@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from cases.correspondence.acklinks import ack_token, ack_url
 from cases.correspondence.compose import notice_compose
@@ -143,7 +143,14 @@ def test_acknowledging_with_folio_and_eta_records_a_reply_and_sets_the_engagemen
     assert answered.actor is None
     assert answered.data["contact"] == "Mesa de Control BBVA (mesa@bbva.test)"
     assert set(answered.data["changes"]) == {"folio", "eta"}
-    assert "Mesa de Control BBVA (mesa@bbva.test) (BBVA México)" in sentence(answered)
+    with translation.override("en"):
+        assert "Mesa de Control BBVA (mesa@bbva.test) (BBVA México) answered through the acknowledgement link: " in (
+            sentence(answered)
+        )
+    with translation.override("es"):
+        spoken = sentence(answered)
+        assert "Mesa de Control BBVA (mesa@bbva.test) (BBVA México) respondió mediante el enlace" in spoken
+        assert "BBVA-20190810-0042" in spoken and "una actualización" in spoken
     [received] = events(prosa.incident, "reply_received")
     assert (received.data["source"], received.data["partner_reply"]) == ("portal", True)
     assert len(events(prosa.incident, "partner_acknowledged")) == 1
