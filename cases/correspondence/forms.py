@@ -3,8 +3,11 @@ editor, and attaching an unmatched reply to an incident."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cases.models import PartnerEngagement
@@ -162,6 +165,12 @@ class AckAnswerForm(Form):
             self.fields["contact"].initial = recipients[0]
             self.fields["contact"].widget = forms.HiddenInput()
         self.fields["file"].widget.attrs["accept"] = ",".join(sorted({*allowed_types, *allowed_types.values()}))
+
+    def clean_eta(self):
+        eta = self.cleaned_data.get("eta")
+        if eta is not None and eta < timezone.now() - timedelta(minutes=5):
+            raise ValidationError(_("This time has already passed; give the time you expect a solution."), code="past")
+        return eta
 
     def clean_file(self):
         upload = self.cleaned_data.get("file")

@@ -167,6 +167,8 @@ def test_bad_input_is_refused_with_field_errors_and_writes_nothing(client, prosa
     assert response.status_code == 400
     html = response.content.decode()
     assert html.count('class="errors"') >= 2
+    past = client.post(url + "?lang=es", {"contact": "mesa@bbva.test", "eta": "2019-08-10T12:00"})
+    assert past.status_code == 400 and "Esta hora ya pasó" in past.content.decode()
     card = client.post(url, {"contact": "mesa@bbva.test", "update": "Tarjeta 4111 1111 1111 1111"})
     assert card.status_code == 400 and "4111 1111 1111 1111" not in card.content.decode()
     exe = SimpleUploadedFile("run.exe", b"MZ...", content_type="application/x-msdownload")
