@@ -511,7 +511,7 @@ class PartnerEngagementAdmin(IncidentChildAdmin):
     autocomplete_fields = ["incident", "partner"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["eta", "created_at", "updated_at"]  # the ETA is confirmed from a partner's reply
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("incident", "partner")

@@ -295,6 +295,7 @@ CONTACT = {"name": LEAF, "email": LEAF, "phone": LEAF, "role": LEAF, "level": LE
 CONTEXT_SCHEMA: dict = {
     "reference": LEAF,
     "folio": LEAF,
+    "partner_eta": MOMENT,  # when the partner expects to restore service (confirmed from its reply), or None
     "title": LEAF,
     "severity": LEAF,
     "severity_label": LEAF,
@@ -671,6 +672,7 @@ def sample_notice_contexts() -> list[dict]:
     full = {
         "reference": "PH-2026-000123",
         "folio": "INC-4471",
+        "partner_eta": _moment("2026-03-02 20:00", "2026-03-02 14:00 CST", "UTC−06:00", "Central Mexico time"),
         "title": "Debit approvals down",
         "severity": "SEV1",
         "severity_label": "SEV1 – critical",
@@ -750,6 +752,7 @@ def sample_notice_contexts() -> list[dict]:
     empty = {
         **full,
         "folio": "",
+        "partner_eta": None,
         "window": {**full["window"], "end": None, "ongoing": True},
         "scope": {"merchants": [], "merchant_count": 0, "networks": [], "bin_prefixes": [], "country": ""},
         "symptoms": [],

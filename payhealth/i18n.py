@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import zoneinfo
 
+from babel import Locale, UnknownLocaleError
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 
@@ -20,6 +22,19 @@ class Language(models.TextChoices):
 
     ENGLISH = "en", _("English")
     SPANISH = "es", _("Spanish")
+
+
+def country_name(code: str, language: str | None = None) -> str:
+    """A two-letter ISO country code as the country's name in `language` (the active language by
+    default), from the CLDR data Babel ships: "MX" → "México" in Spanish, "Mexico" in English.
+    A code CLDR does not know (GLOBAL, LATAM, a typo) comes back as it was given."""
+    if not code:
+        return code
+    try:
+        locale = Locale.parse((language or get_language() or settings.LANGUAGE_CODE).replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        locale = Locale.parse(settings.LANGUAGE_CODE)
+    return locale.territories.get(code.strip().upper(), code)
 
 
 def validate_timezone(value: str) -> None:

@@ -232,6 +232,7 @@ KWARG_VALUES: dict[str, Callable[[dict], object]] = {
 # (url name, kwarg name) → value, for kwargs whose name alone is ambiguous (a bare "pk").
 KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     ("cases:savedview_delete", "pk"): lambda w: w["saved_view"].pk,
+    ("cases:reply_candidate_confirm", "pk"): lambda w: w["reply"].pk,
     **{(f"cases:notice_{name}", "pk"): lambda w: w["notice"].pk for name in ("edit", "approve", "reject", "retry")},
     ("cases:notice_ack_link_revoke", "pk"): lambda w: w["notice"].pk,
     **{

@@ -176,10 +176,12 @@ class EngagementSerializer(ModelSerializer):
             "first_notified_at",
             "acknowledged_at",
             "resolved_at",
+            "eta",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {"eta": {"help_text": "When the partner expects to restore service (confirmed from a reply)."}}
 
 
 class IncidentLinksSerializer(Serializer):

@@ -249,6 +249,7 @@ def notice_context(
         return {
             "reference": incident.reference,
             "folio": engagement.folio,
+            "partner_eta": moment(engagement.eta, zone),
             "title": incident.title,
             "severity": incident.severity.upper(),
             "severity_label": str(Severity(incident.severity).label),

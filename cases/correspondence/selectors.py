@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from cases.correspondence.inbound.parse import sanitise_html
 from cases.models import Attachment, Correspondence, Incident
@@ -105,6 +107,42 @@ class IncidentNotices:
     in_flight: bool  # something is queued or sending: the section keeps polling
 
 
+def reply_candidates_for_display(row: Correspondence) -> list[dict]:
+    """A received reply's folio and ETA candidates as the page shows them: `index` (what the
+    confirm button posts), `kind`, `value`, `when` (an ETA as a datetime), `excerpt`, and
+    `confirmed_at` / `confirmed_by` once confirmed. Unreadable entries are left out."""
+    if row.direction != Correspondence.Direction.INBOUND:
+        return []
+    shown = []
+    for index, item in enumerate(row.candidates or []):
+        if not isinstance(item, dict) or item.get("kind") not in ("folio", "eta"):
+            continue
+        value = str(item.get("value") or "")
+        when = _aware(value) if item["kind"] == "eta" else None
+        if not value or (item["kind"] == "eta" and when is None):
+            continue
+        shown.append(
+            {
+                "index": index,
+                "kind": item["kind"],
+                "value": value,
+                "when": when,
+                "excerpt": str(item.get("excerpt") or ""),
+                "confirmed_at": _aware(str(item.get("confirmed_at") or "")),
+                "confirmed_by": str(item.get("confirmed_by") or ""),
+            }
+        )
+    return shown
+
+
+def _aware(value: str):
+    try:
+        parsed = parse_datetime(value) if value else None
+    except ValueError:
+        return None
+    return parsed if parsed is not None and timezone.is_aware(parsed) else None
+
+
 def incident_notices(*, user, incident: Incident) -> IncidentNotices:
     """Every message of the incident (out and in), grouped per partner thread, in one query."""
     if not user.has_perm("cases.view_correspondence"):
@@ -118,6 +156,7 @@ def incident_notices(*, user, incident: Incident) -> IncidentNotices:
     )
     threads: dict[object, NoticeThread] = {}
     for row in rows:
+        row.candidate_list = reply_candidates_for_display(row)
         key = row.engagement_id
         if key not in threads:
             threads[key] = NoticeThread(partner=row.engagement.partner if row.engagement_id else None)

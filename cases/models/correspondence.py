@@ -124,6 +124,18 @@ class Correspondence(CardNumberFreeModel, models.Model):
     queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     received_at = models.DateTimeField(_("received at"), null=True, blank=True)
+    sent_at_header = models.DateTimeField(
+        _("Date header"),
+        null=True,
+        blank=True,
+        help_text=_("When a received message says it was written (its Date header); empty when absent or unreadable."),
+    )
+    candidates = models.JSONField(
+        _("folio and ETA candidates"),
+        default=list,
+        blank=True,
+        help_text=_("The folios and estimated times a received message names, for a person to confirm."),
+    )
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(
         _("next attempt at"), null=True, blank=True, help_text=_("When a notice waiting to be retried is due.")

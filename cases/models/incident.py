@@ -459,11 +459,13 @@ class PartnerEngagement(CardNumberFreeModel, models.Model):
         _("partner status"), max_length=20, choices=PartnerStatus.choices, default=PartnerStatus.NOT_NOTIFIED
     )
     folio = models.CharField(_("partner's folio"), max_length=80, blank=True)
-    eta = models.DateTimeField(_("partner's estimated resolution"), null=True, blank=True)
     escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=1)
     first_notified_at = models.DateTimeField(_("first notified"), null=True, blank=True)
     acknowledged_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
     resolved_at = models.DateTimeField(_("resolved by partner"), null=True, blank=True)
+    eta = models.DateTimeField(
+        _("partner's ETA"), null=True, blank=True, help_text=_("When the partner expects to restore service.")
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

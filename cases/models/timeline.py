@@ -38,6 +38,7 @@ class CaseEvent(CardNumberFreeModel, models.Model):
         NOTICE_FAILED = "notice_failed", _("Notice failed")
         REPLY_RECEIVED = "reply_received", _("Reply received")
         PARTNER_ACKNOWLEDGED = "partner_acknowledged", _("Partner acknowledged")
+        REPLY_FACT_CONFIRMED = "reply_fact_confirmed", _("Folio or ETA confirmed from a reply")
         ALERT_RECEIVED = "alert_received", _("Monitoring alert received")
         FINDING_LINKED = "finding_linked", _("Detector finding linked")
         RESOLUTION_PROPOSED = "resolution_proposed", _("Resolution proposed")

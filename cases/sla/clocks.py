@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from cases import timeline
+from cases.correspondence.inbound.store import reply_acknowledged_at
 from cases.models import CaseEvent, Correspondence, Incident, PartnerEngagement, SlaClock, SlaClockEvent, SlaPolicy
 from cases.services.impact import ENGAGEMENT_TIMES
 from cases.sla import rules
@@ -222,10 +223,14 @@ def sla_on_notice_sent(*, correspondence: Correspondence, at: datetime) -> None:
 
 
 @transaction.atomic
-def sla_on_partner_reply(*, engagement: PartnerEngagement, at: datetime, actor=None) -> None:
+def sla_on_partner_reply(
+    *, engagement: PartnerEngagement, at: datetime, actor=None, acknowledged_at: datetime | None = None
+) -> None:
+    """A partner's reply received at `at`; its acknowledge clock stops at `acknowledged_at` (the
+    reply's Date, bounded) when given."""
     incident = Incident.objects.only("pk", "category").get(pk=engagement.incident_id)
     ledger = ClockLedger(incident=incident, actor=actor)
-    rules.on_partner_reply(ledger, engagement=engagement, at=at)
+    rules.on_partner_reply(ledger, engagement=engagement, at=at, acknowledged_at=acknowledged_at)
     ledger.save()
 
 
@@ -286,8 +291,13 @@ def _notice_sent(row: CaseEvent, payload: ev.NoticeSent) -> None:
 def _reply_received(row: CaseEvent, payload: ev.ReplyReceived) -> None:
     if not (payload.partner_reply and payload.engagement):
         return  # auto-replies, bounces and colleagues' copies answer nothing
-    received_at = Correspondence.objects.values_list("received_at", flat=True).get(pk=payload.correspondence)
-    sla_on_partner_reply(engagement=_engagement(payload.engagement), at=received_at or row.created_at, actor=row.actor)
+    reply = Correspondence.objects.get(pk=payload.correspondence)
+    sla_on_partner_reply(
+        engagement=_engagement(payload.engagement),
+        at=reply.received_at or row.created_at,
+        acknowledged_at=reply_acknowledged_at(reply) if reply.received_at else None,
+        actor=row.actor,
+    )
 
 
 def _partner_engaged(row: CaseEvent, payload: ev.PartnerEngaged) -> None:

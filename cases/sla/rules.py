@@ -501,13 +501,17 @@ def on_notice_sent(
         ledger.append(new_update, Kind.PAUSE, at, reason=waiting)
 
 
-def on_partner_reply(ledger: Ledger, *, engagement: PartnerEngagement, at: datetime) -> None:
+def on_partner_reply(
+    ledger: Ledger, *, engagement: PartnerEngagement, at: datetime, acknowledged_at: datetime | None = None
+) -> None:
     """A partner's real reply (never an auto-reply, never a colleague's copy): its acknowledge clock
-    is met, and our clocks paused while waiting on a partner resume, unless that partner is
+    is met (at `acknowledged_at`, when the partner wrote it, if given; else when it arrived), and
+    our clocks paused while waiting on a partner resume when it arrived, unless that partner is
     already marked resolved or not involved (its "thanks, closing our folio" ends no wait)."""
+    stop_at = min(acknowledged_at, at) if acknowledged_at is not None else at
     for clock in _of(ledger, engagement):
         if clock.metric == Metric.ACKNOWLEDGE and clock.state in ACTIVE:
-            ledger.append(clock, Kind.STOP, at, data={"reply": True})
+            ledger.append(clock, Kind.STOP, stop_at, data={"reply": True})
     if engagement.partner_status in (PartnerStatus.RESOLVED, PartnerStatus.NOT_INVOLVED):
         return
     for clock in list(ledger.clocks):

@@ -13,6 +13,7 @@ from cases.markdown import render_markdown
 from cases.models import CaseEvent
 from cases.models.incident import CardNetwork
 from cases.timeline.sentences import label, person, sentence, share_as_percent
+from payhealth.i18n import country_name
 
 register = template.Library()
 Kind = CaseEvent.Kind
@@ -26,6 +27,7 @@ def markdown_filter(text: str) -> SafeString:
 
 register.filter("share_as_percent", share_as_percent)
 register.filter("person", person)
+register.filter("country_name", country_name)  # "MX" → "México" in Spanish, "Mexico" in English
 
 
 @register.filter

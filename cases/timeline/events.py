@@ -238,6 +238,19 @@ class PartnerAcknowledged(Payload):
     changes: dict
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ReplyFactConfirmed(Payload):
+    """A person confirmed a folio or ETA the partner's reply named (`fact` is "folio" or "eta")."""
+
+    kind = Kind.REPLY_FACT_CONFIRMED
+    correspondence: int
+    partner: str
+    code: str
+    engagement: int
+    fact: str
+    changes: dict
+
+
 # --- notices and replies -----------------------------------------------------------------------
 
 

@@ -271,6 +271,24 @@ def _partner_acknowledged(payload: ev.PartnerAcknowledged, actor: str) -> SafeSt
     return _sentence(_("%(partner)s acknowledged the incident."), partner=payload.partner or "")
 
 
+@renders(ev.ReplyFactConfirmed)
+def _reply_fact_confirmed(payload: ev.ReplyFactConfirmed, actor: str) -> SafeString:
+    value = ((payload.changes or {}).get(payload.fact) or {}).get("to")
+    if payload.fact == "eta":
+        return _sentence(
+            _("%(actor)s confirmed from %(partner)s's reply its estimated time of restoration: %(eta)s."),
+            actor=actor,
+            partner=payload.partner or "",
+            eta=_value("eta_at", value),  # formatted as a time, in the viewer's zone
+        )
+    return _sentence(
+        _("%(actor)s confirmed from %(partner)s's reply its folio %(folio)s."),
+        actor=actor,
+        partner=payload.partner or "",
+        folio=value or "",
+    )
+
+
 # --- notices and replies --------------------------------------------------------------------------
 
 

@@ -35,6 +35,8 @@ DEBUG = config.env_bool("DEBUG", False)
 SECRET_KEY = config.env_str("SECRET_KEY", "")
 ALLOWED_HOSTS = config.env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = config.env_list("CSRF_TRUSTED_ORIGINS", [])
+# A refused CSRF check answers the desk's own 403 page, in the visitor's language.
+CSRF_FAILURE_VIEW = "payhealth.views.csrf_failure"
 
 INSTALLED_APPS = [
     "payhealth.admin_site.PayHealthAdminConfig",  # the admin, for superusers only

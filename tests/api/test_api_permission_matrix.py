@@ -91,6 +91,7 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "correspondence-retry": {"post": MANAGERS},
     "correspondence-revoke-ack-link": {"post": MANAGERS},
     "correspondence-attach": {"post": MANAGERS},
+    "correspondence-confirm": {"post": DESK},  # cases.change_partnerengagement: a reply's folio or ETA
     # cases: SLA clocks, policies and the leads' reports
     "incident-sla": {"get": DESK},
     "sla-at-risk": {"get": DESK},
@@ -199,7 +200,10 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     **{(f"calendar-{name}", "code"): lambda w: w["calendar"].code for name in ("detail", "business-time")},
     **{
         (f"correspondence-{name}", "pk"): lambda w: w["notice"].pk
-        for name in ("detail", "submit", "release", "approve", "reject", "send", "retry", "attach", "revoke-ack-link")
+        for name in (
+            *("detail", "submit", "release", "approve", "reject", "send", "retry", "attach"),
+            *("confirm", "revoke-ack-link"),
+        )
     },
     **{(f"sla-policy-{name}", "pk"): lambda w: MISSING for name in ("detail", "deactivate")},
     ("alert-receipt-detail", "pk"): lambda w: MISSING,

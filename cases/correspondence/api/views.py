@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.db.models import Prefetch
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -29,10 +29,11 @@ from cases.correspondence.dispatch import (
     notice_send,
     notice_submit,
 )
+from cases.correspondence.inbound.confirm import reply_candidate_confirm
 from cases.correspondence.inbound.parse import sanitise_html
 from cases.correspondence.inbound.store import inbound_attach
 from cases.correspondence.portal import ack_link_revoke
-from cases.correspondence.selectors import correspondence_visible_to, triage_messages
+from cases.correspondence.selectors import correspondence_visible_to, reply_candidates_for_display, triage_messages
 from cases.models import AckLink, Attachment, Correspondence, PartnerEngagement
 from cases.models.incident import MAX_PARTNERS_PER_INCIDENT
 from cases.selectors import incident_visible_by_reference, incident_visible_or_404
@@ -75,6 +76,22 @@ class AckLinkSerializer(ModelSerializer):
         read_only_fields = fields
 
 
+class ReplyCandidateSerializer(Serializer):
+    """A folio or ETA a received reply names, for a person to confirm (never applied on its own)."""
+
+    index = serializers.IntegerField(help_text="What to post to `confirm` as `candidate`.")
+    kind = serializers.ChoiceField(choices=[("folio", "folio"), ("eta", "eta")])
+    value = serializers.CharField(help_text="The folio, or the ETA in ISO 8601 with the partner's UTC offset.")
+    eta = DateTimeField(source="when", allow_null=True, help_text="The ETA as an instant; null for a folio.")
+    excerpt = serializers.CharField(help_text="The words of the reply it was read from.")
+    confirmed_at = DateTimeField(allow_null=True)
+    confirmed_by = serializers.CharField(help_text="Who confirmed it; empty until confirmed.")
+
+
+class ConfirmCandidateSerializer(Serializer):
+    candidate = serializers.IntegerField(min_value=0, max_value=999, help_text="The candidate's `index`.")
+
+
 class CorrespondenceSerializer(ModelSerializer):
     """One message of a partner thread, outbound or received."""
 
@@ -90,6 +107,9 @@ class CorrespondenceSerializer(ModelSerializer):
     sent_by = UserRefSerializer(read_only=True, allow_null=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
     ack_link = AckLinkSerializer(read_only=True, allow_null=True, help_text="Outbound notices only; null otherwise.")
+    candidates = serializers.SerializerMethodField(
+        help_text="Folios and ETAs a received reply names, to confirm with `confirm`; empty for notices."
+    )
 
     class Meta:
         model = Correspondence
@@ -121,6 +141,8 @@ class CorrespondenceSerializer(ModelSerializer):
             "queued_at",
             "sent_at",
             "received_at",
+            "sent_at_header",
+            "candidates",
             "attempts",
             "possible_duplicates",
             "last_error",
@@ -132,6 +154,10 @@ class CorrespondenceSerializer(ModelSerializer):
 
     def get_body_html(self, row) -> str:
         return str(sanitise_html(row.body_html)) if row.body_html else ""
+
+    @extend_schema_field(ReplyCandidateSerializer(many=True))
+    def get_candidates(self, row) -> list:
+        return ReplyCandidateSerializer(reply_candidates_for_display(row), many=True).data
 
 
 class ThreadSerializer(Serializer):
@@ -284,6 +310,7 @@ class CorrespondenceViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         "approvals": ("cases.approve_correspondence",),
         "triage": ("cases.triage_correspondence",),
         "attach": ("cases.triage_correspondence",),
+        "confirm": ("cases.change_partnerengagement",),
     }
 
     def get_queryset(self):
@@ -416,3 +443,17 @@ class CorrespondenceViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
                 )
         row = inbound_attach(correspondence=message, incident=incident, engagement=engagement, actor=request.user)
         return self._answer(row)
+
+    @_decision(
+        "Confirm a folio or ETA a received reply names",
+        "Sets the partner engagement's `folio` or `eta` from the reply's candidate `index`, and records it on "
+        "the incident's timeline with who confirmed it.",
+        ConfirmCandidateSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def confirm(self, request, pk=None):
+        reply = self.get_object()
+        incoming = ConfirmCandidateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        reply_candidate_confirm(correspondence=reply, index=incoming.validated_data["candidate"], actor=request.user)
+        return self._answer(reply)

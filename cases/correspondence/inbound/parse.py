@@ -21,10 +21,11 @@ import hashlib
 import mimetypes
 import re
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 import nh3
 from django.utils.safestring import SafeString, mark_safe
@@ -86,6 +87,7 @@ class ParsedMessage:
     is_auto_reply: bool
     attachments: list[ParsedAttachment] = field(default_factory=list)
     masked_card_numbers: int = 0
+    sent_at: datetime | None = None  # the Date header; None when absent or unreadable
 
 
 def sanitise_html(html: str) -> SafeString:
@@ -160,6 +162,28 @@ def _clean_filename(name: str | None, content_type: str, number: int) -> str:
     return name
 
 
+# Dates outside these years are a broken clock or a forgery, never a reply to one of our notices.
+DATE_YEARS = range(1990, 2200)
+
+
+def header_date(value: str) -> datetime | None:
+    """The instant of a Date header (RFC 5322), in UTC; None for anything unreadable or absurd."""
+    if not value or len(value) > 200:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (ValueError, TypeError, IndexError, OverflowError):
+        return None
+    if parsed is None or parsed.year not in DATE_YEARS:
+        return None
+    if parsed.tzinfo is None:  # "-0000": the zone is unknown; RFC 5322 says read it as UTC
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
 def is_auto_reply(message: EmailMessage, sender_email: str) -> bool:
     """Out-of-office answers, bounces and other robots (RFC 3834, RFC 3464, common practice)."""
     auto_submitted = _header(message, "Auto-Submitted").lower()
@@ -230,8 +254,18 @@ def parse_message(raw: bytes) -> ParsedMessage:
             language="es" if language.startswith("es") else "en",
             is_auto_reply=is_auto_reply(message, sender_email),
             attachments=attachments,
+            sent_at=header_date(_raw_header(message, "Date")),
         )
     )
+
+
+def _raw_header(message: EmailMessage, name: str) -> str:
+    """A header's text as sent, not parsed by the policy (a broken Date must not raise here);
+    empty when absent or given more than once (which of two Dates would be true?)."""
+    values = [value for header_name, value in message.raw_items() if header_name.lower() == name.lower()]
+    if len(values) != 1:
+        return ""
+    return " ".join(str(values[0]).replace("\x00", "").split())
 
 
 # What of a message is text someone wrote, or could have: everything stored but the attachments' bytes.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import parseaddr
 
 from django.conf import settings
@@ -28,7 +29,8 @@ from cases import timeline
 from cases.correspondence.compose import require_permission
 from cases.correspondence.email import message_domain
 from cases.correspondence.inbound.match import find_thread
-from cases.correspondence.inbound.parse import InboundParseError, ParsedMessage, parse_message
+from cases.correspondence.inbound.parse import InboundParseError, ParsedMessage, message_ids, parse_message
+from cases.correspondence.inbound.understand import detect_language, own_text, reply_candidates
 from cases.models import Attachment, Correspondence, Incident, PartnerEngagement
 from cases.timeline.events import CardNumbersMasked, PartnerAcknowledged, ReplyReceived
 from payhealth import config
@@ -100,12 +102,12 @@ def _store(parsed: ParsedMessage, *, source: str) -> InboundResult:
     match = find_thread(parsed)
     incident = _locked_incident(match.incident) if match.incident is not None else None
     now = timezone.now()
-    row = Correspondence.objects.create(
+    row = Correspondence(
         incident=incident,
         engagement=match.engagement,
         direction=Correspondence.Direction.INBOUND,
         channel=Correspondence.Channel.EMAIL,
-        language=match.parent.language if match.parent is not None else parsed.language,
+        language=parsed.language,
         subject=parsed.subject,
         body_text=parsed.body_text,
         body_html=parsed.body_html,
@@ -119,13 +121,65 @@ def _store(parsed: ParsedMessage, *, source: str) -> InboundResult:
         is_auto_reply=parsed.is_auto_reply,
         masked_card_numbers=parsed.masked_card_numbers,
         received_at=now,
+        sent_at_header=parsed.sent_at,
     )
+    _understand(row)
+    row.save(force_insert=True)
     _keep_attachments(row, parsed)
     acknowledged = False
     if incident is not None:
         acknowledged = _add_to_thread(row, incident=incident, actor=None, how=match.how, source=source)
     logger.info("inbound message %s via %s: %s", row.message_id, source, match.how)
     return InboundResult(row, created=True, how=match.how, acknowledged=acknowledged)
+
+
+def _understand(row: Correspondence) -> None:
+    """The reply's language from what the partner wrote (else the partner's), and the folios and
+    ETAs it names (ETAs only once its partner, and so its time zone, is known)."""
+    partner = row.engagement.partner if row.engagement_id else None
+    text = own_text(row.body_text, row.body_html)
+    row.language = detect_language(text, fallback=partner.language if partner is not None else row.language)
+    written = row.sent_at_header if row.sent_at_header is not None else row.received_at or timezone.now()
+    candidates = reply_candidates(
+        subject=row.subject,
+        text=text,
+        sent_at=written,
+        partner_timezone=partner.timezone if partner is not None else "",
+        language=row.language,
+    )
+    row.candidates = [item for item in candidates if partner is not None or item["kind"] == "folio"]
+
+
+def reply_acknowledged_at(row: Correspondence) -> datetime:
+    """When the partner answered: the reply's Date header, bounded by its receipt (never later)
+    and by the sending of the notice it answers (never earlier); no usable Date, or no notice sent
+    to bound it, gives the receipt."""
+    received = row.received_at or timezone.now()
+    written = row.sent_at_header
+    if written is None or written >= received:
+        return received
+    answered = _answered_notice_sent_at(row, received=received)
+    if answered is None:
+        return received
+    return min(max(written, answered), received)
+
+
+def _answered_notice_sent_at(row: Correspondence, *, received: datetime) -> datetime | None:
+    """When the notice the reply answers was sent: the one its headers name, else the latest
+    notice sent to its partner before it arrived."""
+    sent = Correspondence.objects.filter(
+        direction=Correspondence.Direction.OUTBOUND, sent_at__isnull=False, sent_at__lte=received
+    )
+    named = [row.in_reply_to, *reversed(message_ids(row.references))]
+    named = [item for item in named if item]
+    if named:
+        by_id = dict(sent.filter(message_id__in=named).values_list("message_id", "sent_at"))
+        for message_id in named:
+            if message_id in by_id:
+                return by_id[message_id]
+    if row.engagement_id is None:
+        return None
+    return sent.filter(engagement_id=row.engagement_id).order_by("-sent_at").values_list("sent_at", flat=True).first()
 
 
 def _keep_attachments(row: Correspondence, parsed: ParsedMessage) -> None:
@@ -183,8 +237,9 @@ def _acknowledge(*, engagement_id: int, incident: Incident, row: Correspondence)
     engagement = PartnerEngagement.objects.select_for_update().select_related("partner").get(pk=engagement_id)
     if engagement.acknowledged_at is not None:
         return False
-    changes = {"acknowledged_at": {"from": None, "to": row.received_at}}
-    engagement.acknowledged_at = row.received_at
+    acknowledged_at = reply_acknowledged_at(row)
+    changes = {"acknowledged_at": {"from": None, "to": acknowledged_at}}
+    engagement.acknowledged_at = acknowledged_at
     if engagement.partner_status in BEFORE_ACKNOWLEDGED:
         changes["partner_status"] = {"from": engagement.partner_status, "to": PartnerStatus.ACKNOWLEDGED}
         engagement.partner_status = PartnerStatus.ACKNOWLEDGED
@@ -223,7 +278,9 @@ def inbound_attach(
     if row.incident_id is not None:
         raise ValidationError(_("This message is already part of an incident's thread."), code="already_attached")
     row.incident, row.engagement = locked, engagement
-    row.save(update_fields=["incident", "engagement"])
+    if engagement is not None:
+        _understand(row)  # now that its partner is known: its language and time zone
+    row.save(update_fields=["incident", "engagement", "language", "candidates"])
     _add_to_thread(row, incident=locked, actor=actor, how="triage", source="triage")
     return row
 

@@ -33,6 +33,7 @@ from cases.correspondence.dispatch import (
     notices_release,
 )
 from cases.correspondence.forms import NoticeComposeForm, NoticeDecisionForm, NoticeEditForm
+from cases.correspondence.inbound.confirm import reply_candidate_confirm
 from cases.correspondence.selectors import incident_notices, notice_drafts, notices_pending_approval
 from cases.models import Correspondence, Incident, Severity
 from cases.models.incident import most_severe
@@ -102,6 +103,29 @@ def notice_retry_view(request, pk: int):
     if request.htmx:
         return _section(request, notice.incident)
     return redirect(reverse("cases:incident_detail", args=[notice.incident.reference]) + "#incident-notices")
+
+
+@desk_permission("cases.change_partnerengagement")
+@require_POST
+def reply_candidate_confirm_view(request, reference: str, pk: int):
+    """One click on a folio or ETA a partner's reply names: it becomes the engagement's."""
+    incident = incident_visible_or_404(user=request.user, reference=reference)
+    reply = get_object_or_404(Correspondence, pk=pk, incident=incident, direction=Correspondence.Direction.INBOUND)
+    value = request.POST.get("candidate", "")
+    index = int(value) if value.isascii() and value.isdigit() and len(value) <= 3 else -1
+    try:
+        reply_candidate_confirm(correspondence=reply, index=index, actor=request.user)
+    except ValidationError as error:
+        problem = {"reply": reply.pk, "message": " ".join(error.messages)}  # shown under the reply's candidates
+        if request.htmx:
+            context = {"incident": incident, "notices": incident_notices(user=request.user, incident=incident)}
+            return HttpResponse(render_to_string(SECTION, {**context, "candidate_error": problem}, request))
+        context = _compose_context(request, incident, mode="messages", candidate_error=problem)
+        return render(request, COMPOSE, context, status=400)
+    if request.htmx:
+        return _section(request, incident)
+    messages.success(request, _("Confirmed; the partner's engagement now shows it."))
+    return redirect(reverse("cases:incident_detail", args=[incident.reference]) + "#incident-notices")
 
 
 # Compose, review, send --------------------------------------------------------------------------
@@ -301,6 +325,7 @@ urlpatterns = [
     path(f"{_ON_INCIDENT}new/", notice_compose_view, name="notice_compose"),
     path(f"{_ON_INCIDENT}review/", notice_review_view, name="notice_review"),
     path(f"{_ON_INCIDENT}send/", notice_release_view, name="notice_release"),
+    path(f"{_ON_INCIDENT}replies/<int:pk>/confirm/", reply_candidate_confirm_view, name="reply_candidate_confirm"),
     path("notices/approvals/", notice_approvals_view, name="notice_approvals"),
     path("notices/<int:pk>/edit/", notice_edit_view, name="notice_edit"),
     path("notices/<int:pk>/approve/", notice_approve_view, name="notice_approve"),

@@ -388,7 +388,7 @@ def test_the_context_carries_what_a_breakage_notice_says(desk, lead):
         "baseline_rate": "91.33 %",
         "observed_rate": "73.33 %",
         "drop_pp": "18.00",
-        "change": "18.00 puntos porcentuales menos",
+        "change": "caída de 18.00 puntos porcentuales",
         "attempts": "150,000",
         "excess_declines": "27,000",
         "amount_at_risk": "MXN 1,750,000.50",
@@ -440,7 +440,7 @@ def test_a_sev1_notice_promises_the_next_update_on_the_24x7_cadence(desk):
 
 @pytest.mark.parametrize(
     ("language", "text"),
-    [("en", "5.00 percentage points higher"), ("es", "5.00 puntos porcentuales más")],
+    [("en", "5.00 percentage points higher"), ("es", "alza de 5.00 puntos porcentuales")],
 )
 def test_an_approval_rate_that_rose_is_written_as_having_risen(desk, language, text):
     """An update after recovery: the observed rate is above the baseline, and the notice says so."""
