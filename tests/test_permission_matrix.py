@@ -54,6 +54,7 @@ ROLE_RESTRICTED: dict[str, set[str]] = {
     "cases:notice_approve": {"lead"},
     "cases:notice_reject": {"lead"},
     "cases:notice_retry": {"partner_manager", "lead"},  # cases.send_correspondence
+    "cases:notice_ack_link_revoke": {"partner_manager", "lead"},
     "partners:notice_template_list": {"partner_manager", "lead"},  # partners.change_noticetemplate
     "partners:notice_template_edit": {"partner_manager", "lead"},
     "partners:notice_template_preview": {"partner_manager", "lead"},
@@ -98,6 +99,9 @@ OWNER_ONLY = {"monitoring:upload_detail", "monitoring:upload_progress"}
 # Endpoints for machines, not people: no login redirect (the mail gateway's POST answers 404 or
 # 401 with a bearer token instead). Their own tests cover them (tests/cases/correspondence/test_inbound.py).
 MACHINE_ENDPOINTS = {"cases:inbound_raw"}
+# Public pages a partner opens with a signed link, no login (tests/cases/correspondence/test_ack_links.py
+# covers them: forged, expired and revoked links refused, rate limits).
+PUBLIC_ENDPOINTS = {"cases:ack_page"}
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,8 @@ def desk_endpoints() -> list[Endpoint]:
 
 
 ENDPOINTS = desk_endpoints()
-PEOPLE_ENDPOINTS = [endpoint for endpoint in ENDPOINTS if endpoint.name not in MACHINE_ENDPOINTS]
+SIGNED_IN_ENDPOINTS = [endpoint for endpoint in ENDPOINTS if endpoint.name not in PUBLIC_ENDPOINTS]
+PEOPLE_ENDPOINTS = [endpoint for endpoint in SIGNED_IN_ENDPOINTS if endpoint.name not in MACHINE_ENDPOINTS]
 
 
 @pytest.fixture
@@ -232,6 +237,7 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
         (f"cases:notice_{name}", "pk"): lambda w: w["notice"].pk
         for name in ("edit", "approve", "reject", "retry", "attach_report")
     },
+    ("cases:notice_ack_link_revoke", "pk"): lambda w: w["notice"].pk,
     **{
         (f"cases:sla_policy_{name}", "pk"): lambda w: SlaPolicy.objects.get(severity="sev1", partner_kind="").pk
         for name in ("edit", "deactivate")
@@ -358,7 +364,7 @@ def test_anonymous_post_is_refused_and_changes_nothing(client, request, world, e
     assert _snapshot() == before
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+@pytest.mark.parametrize("endpoint", SIGNED_IN_ENDPOINTS, ids=str)
 def test_user_without_a_role_is_refused(client, request, world, endpoint):
     url = _url(endpoint, world)
     post_only = _is_post_only(client, request, url)
@@ -380,7 +386,7 @@ def test_user_without_a_role_is_refused(client, request, world, endpoint):
 
 
 @pytest.mark.parametrize("who", ROLES)
-@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+@pytest.mark.parametrize("endpoint", SIGNED_IN_ENDPOINTS, ids=str)
 def test_desk_roles_may_open_every_page(client, request, world, endpoint, who):
     url = _url(endpoint, world)
     post_only = _is_post_only(client, request, url)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from cases.models import Attachment, Correspondence
+from cases.models import AckLink, Attachment, Correspondence
 from payhealth.admin_forms import ReadOnlyAdminMixin
 
 
@@ -103,3 +103,16 @@ class CorrespondenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("partner"), ordering="engagement__partner__name")
     def partner(self, obj: Correspondence):
         return obj.engagement.partner if obj.engagement_id else None
+
+
+@admin.register(AckLink)
+class AckLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """A notice's acknowledgement link: made when the notice is drafted, revoked on the incident's
+    page or through the API; its key is never shown (the token is signed from it)."""
+
+    list_display = ["correspondence", "engagement", "expires_at", "revoked_at", "uses", "created_at"]
+    list_filter = ["revoked_at"]
+    list_select_related = ["correspondence", "engagement__incident", "engagement__partner"]
+    fields = ["correspondence", "engagement", "recipients", "expires_at", "revoked_at", "revoked_by", "uses"]
+    fields += ["last_used_at", "created_at"]
+    readonly_fields = fields

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases import timeline
+from cases.correspondence.acklinks import ack_link_add_to_notice
 from cases.correspondence.context import IncidentFacts, incident_facts, notice_context
 from cases.correspondence.email import new_message_id, subject_with_token, thread_references
 from cases.correspondence.extensions import missing_for_kind, notice_files
@@ -295,6 +296,7 @@ def _draft(engagement, *, actor, language, contacts, now, next_update, shared: _
             size=len(file.content),
             content=file.content,
         )
+    ack_link_add_to_notice(row, now=now)  # the partner's signed link, in the text a lead approves
     drafted = NoticeDrafted(
         correspondence=row.pk,
         notice_kind=kind,

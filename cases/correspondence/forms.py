@@ -3,8 +3,11 @@ editor, and attaching an unmatched reply to an incident."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cases.models import PartnerEngagement
@@ -135,3 +138,50 @@ class InboundAttachForm(Form):
                     % {"partner": partner, "reference": self.incident.reference},
                 )
         return cleaned
+
+
+class AckAnswerForm(Form):
+    """The partner's answer on the public acknowledgement page: sending it acknowledges the notice;
+    the folio, the ETA (in the partner's own zone), an update and a file are optional."""
+
+    contact = forms.ChoiceField(label=_("You are"))
+    folio = forms.CharField(label=_("Your folio"), max_length=80, required=False)
+    eta = forms.DateTimeField(
+        label=_("Estimated resolution"),
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    update = forms.CharField(
+        label=_("Update"), max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 5})
+    )
+    file = forms.FileField(label=_("File (optional)"), required=False)
+
+    def __init__(self, *args, recipients: list[str], max_file_bytes: int, allowed_types: dict[str, str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_file_bytes, self.allowed_types = max_file_bytes, allowed_types
+        self.fields["contact"].choices = [(address, address) for address in recipients]
+        if len(recipients) == 1:
+            self.fields["contact"].initial = recipients[0]
+            self.fields["contact"].widget = forms.HiddenInput()
+        self.fields["file"].widget.attrs["accept"] = ",".join(sorted({*allowed_types, *allowed_types.values()}))
+
+    def clean_eta(self):
+        eta = self.cleaned_data.get("eta")
+        if eta is not None and eta < timezone.now() - timedelta(minutes=5):
+            raise ValidationError(_("This time has already passed; give the time you expect a solution."), code="past")
+        return eta
+
+    def clean_file(self):
+        upload = self.cleaned_data.get("file")
+        if upload is None:
+            return None
+        if upload.size > self.max_file_bytes:
+            raise ValidationError(
+                _("The file is larger than %(limit)s MB.") % {"limit": round(self.max_file_bytes / 1024 / 1024, 1)},
+                code="file_too_large",
+            )
+        content_type = (upload.content_type or "").split(";")[0].strip().lower()
+        if content_type not in self.allowed_types:
+            raise ValidationError(_("Send a PDF, PNG, JPEG, text or CSV file."), code="file_type")
+        return upload

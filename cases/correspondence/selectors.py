@@ -149,7 +149,7 @@ def incident_notices(*, user, incident: Incident) -> IncidentNotices:
         return IncidentNotices(threads=[], in_flight=False)
     rows = (
         Correspondence.objects.filter(incident=incident)
-        .select_related("engagement__partner", "created_by", "approved_by", "sent_by")
+        .select_related("engagement__partner", "created_by", "approved_by", "sent_by", "ack_link")
         .prefetch_related(_attachment_names())
         .defer("body_html")
         .order_by("created_at", "id")

@@ -1,5 +1,6 @@
 """The cases app's tables, one module per part of the domain."""
 
+from cases.models.acklink import AckLink
 from cases.models.attachment import Attachment
 from cases.models.correspondence import Correspondence
 from cases.models.incident import (
@@ -22,6 +23,7 @@ from cases.models.sla import SlaClock, SlaClockEvent, SlaNotification, SlaPolicy
 from cases.models.timeline import CaseEvent
 
 __all__ = [
+    "AckLink",
     "ActionItem",
     "AffectedMerchant",
     "Attachment",

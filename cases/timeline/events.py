@@ -366,6 +366,31 @@ class ReportAttached(Payload):
     filename: str
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PartnerPortalAnswered(Payload):
+    """A partner contact answered through a notice's acknowledgement link (`correspondence` is the
+    reply it made). `contact` is who answered, `changes` the folio and ETA it set (from → to),
+    `update` whether it wrote a text, `file` the name of the file it sent ("" without one)."""
+
+    kind = Kind.PARTNER_PORTAL_ANSWERED
+    correspondence: int
+    partner: str
+    engagement: int
+    contact: str
+    changes: dict
+    update: bool
+    file: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AckLinkRevoked(Payload):
+    """The desk revoked a notice's acknowledgement link (`correspondence` is the notice)."""
+
+    kind = Kind.ACK_LINK_REVOKED
+    correspondence: int
+    partner: str
+
+
 # --- monitoring ----------------------------------------------------------------------------------
 
 

@@ -112,7 +112,7 @@ def _value(field: str, value) -> str:
         return ", ".join(str(item) for item in value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return formats.number_format(value, use_l10n=True, force_grouping=True)
-    if field.endswith("_at") and isinstance(value, str):
+    if (field.endswith("_at") or field == "eta") and isinstance(value, str):
         parsed = parse_datetime(value)
         if parsed is not None:
             if timezone.is_naive(parsed):
@@ -362,6 +362,37 @@ def _report_attached(payload: ev.ReportAttached, actor: str) -> SafeString:
         _("%(actor)s attached the post-incident report (%(filename)s) to the draft notice for %(partner)s."),
         actor=actor,
         filename=payload.filename or "",
+        partner=payload.partner or "",
+    )
+
+
+@renders(ev.PartnerPortalAnswered)
+def _portal_answered(payload: ev.PartnerPortalAnswered, actor: str) -> SafeString:
+    changes = _changes(PartnerEngagement, payload.changes)
+    facts = [changes] if changes else []
+    if payload.update:
+        facts.append(_("an update"))
+    if payload.file:
+        facts.append(_("the file %(file)s") % {"file": payload.file})
+    if not facts:
+        return _sentence(
+            _("%(contact)s (%(partner)s) answered through the acknowledgement link."),
+            contact=payload.contact or "",
+            partner=payload.partner or "",
+        )
+    return _sentence(
+        _("%(contact)s (%(partner)s) answered through the acknowledgement link: %(facts)s."),
+        contact=payload.contact or "",
+        partner=payload.partner or "",
+        facts="; ".join(facts),
+    )
+
+
+@renders(ev.AckLinkRevoked)
+def _ack_link_revoked(payload: ev.AckLinkRevoked, actor: str) -> SafeString:
+    return _sentence(
+        _("%(actor)s revoked the acknowledgement link of the notice to %(partner)s."),
+        actor=actor,
         partner=payload.partner or "",
     )
 

@@ -89,6 +89,7 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "correspondence-reject": {"post": LEADS},
     "correspondence-send": {"post": MANAGERS},
     "correspondence-retry": {"post": MANAGERS},
+    "correspondence-revoke-ack-link": {"post": MANAGERS},
     "correspondence-attach": {"post": MANAGERS},
     "correspondence-confirm": {"post": DESK},  # cases.change_partnerengagement: a reply's folio or ETA
     # The post-incident report: desk roles read it; attaching it to a draft is for whoever may edit that draft.
@@ -203,7 +204,10 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     **{(f"calendar-{name}", "code"): lambda w: w["calendar"].code for name in ("detail", "business-time")},
     **{
         (f"correspondence-{name}", "pk"): lambda w: w["notice"].pk
-        for name in ("detail", "submit", "release", "approve", "reject", "send", "retry", "attach", "confirm")
+        for name in (
+            *("detail", "submit", "release", "approve", "reject", "send", "retry", "attach"),
+            *("confirm", "revoke-ack-link"),
+        )
     },
     **{(f"sla-policy-{name}", "pk"): lambda w: MISSING for name in ("detail", "deactivate")},
     ("correspondence-attach-report", "pk"): lambda w: MISSING,  # no PDF made per caller (tests/cases/pir)

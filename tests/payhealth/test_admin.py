@@ -21,6 +21,7 @@ from accounts.services import api_token_create
 from alerts.models import AlertReceipt
 from cases.admin import IncidentChildInlineMixin
 from cases.models import (
+    AckLink,
     ActionItem,
     Attachment,
     CaseEvent,
@@ -95,7 +96,7 @@ READ_ONLY = {
     *(Segment, MetricsBatchReceipt, MetricsPull, ImportJob),
     *(MonitorSettings, SegmentMonitor, DetectorRun, Finding, Suppression),
     *(Giro, RateCard, FeeRule, FeeImport, InvoiceLine, FeeRecord, CostThresholds, CostFinding),
-    *(FeeImportMapping, BillingCase, CreditNote, RcaRequest, ActionItem),
+    *(FeeImportMapping, BillingCase, CreditNote, RcaRequest, ActionItem, AckLink),
 }
 # Never deleted in the admin: the desk's record, closed, deactivated or revoked instead.
 NEVER_DELETED = {Incident, PartnerEngagement, InvestigationNote, Merchant, Partner, SlaPolicy, NoticeTemplate, Profile}
@@ -185,7 +186,7 @@ def one_of_each(superuser, incident):
     AffectedMerchantFactory(incident=incident, merchant=MerchantFactory(), baseline_rate="0.9", attempts=100)
     InvestigationNote.objects.create(incident=incident, author=superuser, body="BIN 415231 rechaza con 05")
     template = NoticeTemplate.objects.get(kind="breakage", language="es", active=True)  # shipped default
-    Correspondence.objects.create(
+    notice = Correspondence.objects.create(
         incident=incident,
         engagement=engagement,
         direction="out",
@@ -194,6 +195,9 @@ def one_of_each(superuser, incident):
         template=template,
         template_version=1,
         peak_severity=incident.severity,
+    )
+    AckLink.objects.create(
+        correspondence=notice, engagement=engagement, key="k" * 32, expires_at=timezone.now(), recipients=[]
     )
     policy = SlaPolicy.objects.get(severity="sev2", partner_kind="", partner=None, category="", active=True)
     clock = incident.sla_clocks.get(family="ours", metric="acknowledge")  # started by incident_open

@@ -32,8 +32,9 @@ from cases.correspondence.dispatch import (
 from cases.correspondence.inbound.confirm import reply_candidate_confirm
 from cases.correspondence.inbound.parse import sanitise_html
 from cases.correspondence.inbound.store import inbound_attach
+from cases.correspondence.portal import ack_link_revoke
 from cases.correspondence.selectors import correspondence_visible_to, reply_candidates_for_display, triage_messages
-from cases.models import Attachment, Correspondence, PartnerEngagement
+from cases.models import AckLink, Attachment, Correspondence, PartnerEngagement
 from cases.models.incident import MAX_PARTNERS_PER_INCIDENT
 from cases.selectors import incident_visible_by_reference, incident_visible_or_404
 from partners.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer
@@ -46,12 +47,12 @@ from payhealth.i18n import Language
 Direction = Correspondence.Direction
 Status = Correspondence.Status
 IN_FLIGHT = (Status.QUEUED, Status.SENDING)
-NOTICE_ACTIONS = ("partial_update", "submit", "approve", "reject", "send", "release", "retry")
+NOTICE_ACTIONS = ("partial_update", "submit", "approve", "reject", "send", "release", "retry", "revoke_ack_link")
 
 
 def correspondence_rows():
     return Correspondence.objects.select_related(
-        "incident", "engagement__partner", "created_by", "approved_by", "sent_by"
+        "incident", "engagement__partner", "created_by", "approved_by", "sent_by", "ack_link"
     ).prefetch_related(Prefetch("attachments", queryset=Attachment.objects.defer("content").order_by("id")))
 
 
@@ -62,6 +63,16 @@ class AttachmentSerializer(ModelSerializer):
     class Meta:
         model = Attachment
         fields = ["id", "filename", "content_type", "size", "omitted"]
+        read_only_fields = fields
+
+
+class AckLinkSerializer(ModelSerializer):
+    """A notice's acknowledgement link: until when it is valid, whether the desk revoked it, how
+    many answers came through it (the link itself is in the notice's text)."""
+
+    class Meta:
+        model = AckLink
+        fields = ["expires_at", "revoked_at", "uses", "last_used_at"]
         read_only_fields = fields
 
 
@@ -95,6 +106,7 @@ class CorrespondenceSerializer(ModelSerializer):
     approved_by = UserRefSerializer(read_only=True, allow_null=True)
     sent_by = UserRefSerializer(read_only=True, allow_null=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
+    ack_link = AckLinkSerializer(read_only=True, allow_null=True, help_text="Outbound notices only; null otherwise.")
     candidates = serializers.SerializerMethodField(
         help_text="Folios and ETAs a received reply names, to confirm with `confirm`; empty for notices."
     )
@@ -136,6 +148,7 @@ class CorrespondenceSerializer(ModelSerializer):
             "last_error",
             "created_at",
             "attachments",
+            "ack_link",
         ]
         read_only_fields = fields
 
@@ -293,6 +306,7 @@ class CorrespondenceViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         "send": ("cases.send_correspondence",),
         "release": ("cases.add_correspondence",),
         "retry": ("cases.send_correspondence",),
+        "revoke_ack_link": ("cases.send_correspondence",),
         "approvals": ("cases.approve_correspondence",),
         "triage": ("cases.triage_correspondence",),
         "attach": ("cases.triage_correspondence",),
@@ -376,6 +390,17 @@ class CorrespondenceViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         return self._answer(notice_retry(correspondence=self.get_object(), actor=request.user))
+
+    @_decision(
+        "Revoke a notice's acknowledgement link",
+        "The partner's signed link to the acknowledgement page stops working at once (410); "
+        "partner managers and leads. A notice without a link, or with one revoked already, is a 400.",
+    )
+    @action(detail=True, methods=["post"], url_path="revoke-ack-link")
+    def revoke_ack_link(self, request, pk=None):
+        notice = self.get_object()
+        ack_link_revoke(correspondence=notice, actor=request.user)
+        return self._answer(notice)
 
     @extend_schema(
         summary="Notices waiting for a lead's approval, oldest first", responses=CorrespondenceSerializer(many=True)
