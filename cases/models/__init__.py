@@ -2,6 +2,7 @@
 
 from cases.models.attachment import Attachment
 from cases.models.correspondence import Correspondence
+from cases.models.decline_count import IncidentDeclineCode
 from cases.models.incident import (
     AffectedMerchant,
     CardNetwork,
@@ -30,6 +31,7 @@ __all__ = [
     "Category",
     "Correspondence",
     "Incident",
+    "IncidentDeclineCode",
     "InvestigationNote",
     "Merchant",
     "PartnerEngagement",
