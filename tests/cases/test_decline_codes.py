@@ -273,3 +273,34 @@ def test_a_spanish_notice_gives_the_spanish_meaning_and_the_share(incident, anal
     assert "Código de respuesta 91: Emisor o switch fuera de operación" in draft.body_text
     assert "75.0 % de los rechazos durante el incidente, 25.0 % antes" in draft.body_text
     assert "Issuer or switch inoperative" not in draft.body_text
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"code": "4111 1111 1111 1111", "count_during": 1}, "code"),
+        ({"code": "x" * 65, "count_during": 1}, "code"),
+        ({"code": "91", "count_during": 10**13}, "count_during"),
+        (
+            {
+                "code": "91",
+                "count_during": 1,
+                "window_start": "2026-12-06T10:00:00Z",
+                "window_end": "2026-12-06T09:00:00Z",
+            },
+            "window_end",
+        ),
+    ],
+)
+def test_bad_counts_are_a_400_naming_the_field_and_write_nothing(incident, analyst, body, field):
+    api = APIClient()
+    api.force_authenticate(analyst)
+    events = incident.events.count()
+
+    response = api.post(f"/api/v1/incidents/{incident.reference}/decline-codes/", body, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()["error"]["fields"]
+    assert "4111" not in response.content.decode()
+    assert not IncidentDeclineCode.objects.filter(incident=incident).exclude(code__in=["91", "05"]).exists()
+    assert incident.events.count() == events
