@@ -300,7 +300,8 @@ def incident_decline_lines(*, incident: Incident) -> list[DeclineCodeLine]:
     for code in codes:
         row = rows.get(code)
         before = row.count_before if row is not None else None
-        during = row.count_during if row is not None else None
+        # Nothing counted during for any code: codes typed in without figures, not zero declines.
+        during = row.count_during if row is not None and total_during else None
         lines.append(
             DeclineCodeLine(
                 code=code,

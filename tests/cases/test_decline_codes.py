@@ -304,3 +304,13 @@ def test_bad_counts_are_a_400_naming_the_field_and_write_nothing(incident, analy
     assert "4111" not in response.content.decode()
     assert not IncidentDeclineCode.objects.filter(incident=incident).exclude(code__in=["91", "05"]).exists()
     assert incident.events.count() == events
+
+
+def test_codes_without_figures_show_no_counts_rather_than_zero(incident):
+    lines = incident_decline_lines(incident=incident)
+
+    assert [(line.code, line.count_before, line.count_during, line.share_during) for line in lines] == [
+        ("91", None, None, None),
+        ("05", None, None, None),
+    ]
+    assert [line.meanings[0].category for line in lines] == ["issuer_unavailable", "soft"]
