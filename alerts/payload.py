@@ -120,7 +120,15 @@ class VolumeSerializer(serializers.Serializer):
 
 class DeclineCodeSerializer(serializers.Serializer):
     code = serializers.CharField(max_length=64, help_text="A response code as the network or acquirer sends it.")
-    count = serializers.IntegerField(min_value=0, max_value=10**12)
+    count = serializers.IntegerField(min_value=0, max_value=10**12, help_text="Declines with this code in the window.")
+    count_before = serializers.IntegerField(
+        min_value=0,
+        max_value=10**12,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Declines with this code over the baseline, when the monitor measured it.",
+    )
 
 
 class AlertPayloadSerializer(serializers.Serializer):

@@ -38,7 +38,9 @@ from alerts.payload import validated_payload
 from alerts.selectors import alert_severity_for, severity_rank
 from cases import timeline
 from cases.models import AffectedMerchant, CaseEvent, Incident, Merchant
+from cases.models.decline_count import IncidentDeclineCode
 from cases.models.incident import OPEN_STATUSES, CardNetwork, Category, Source, derived_failed_attempts
+from cases.services.decline_counts import decline_counts_record
 from cases.services.impact import engagement_add, merchant_impact_add, merchant_impact_update
 from cases.services.incidents import incident_change_severity, incident_open, incident_update_details
 from cases.timeline.events import AlertReceived, CardNumbersMasked
@@ -364,6 +366,7 @@ def _open(*, actor, data: dict, segment: dict, figures: dict, fingerprint: str, 
     for partner in (segment["partner"], segment["issuer"]):
         if partner is not None:
             engagement_add(incident=incident, actor=actor, partner=partner)
+    _record_counts(actor=actor, incident=incident, data=data)
     return incident
 
 
@@ -401,7 +404,29 @@ def _update(
             reason=_("A monitoring alert measured a drop of %(drop)s pp on %(attempts)s attempts.")
             % {"drop": f"{figures['drop_pp'].quantize(Decimal('0.01'))}", "attempts": data["attempts"]},
         )
+    _record_counts(actor=actor, incident=incident, data=data)
     return incident
+
+
+def _record_counts(*, actor, incident: Incident, data: dict) -> None:
+    """The alert's decline-code counts replace the ones recorded for its codes (a measurement
+    sent again changes nothing); a count before the outage is kept when the alert has none."""
+    counts = []
+    for item in data["decline_codes"]:
+        entry = {"code": item["code"], "count_during": item["count"]}
+        if item.get("count_before") is not None:
+            entry["count_before"] = item["count_before"]
+        counts.append(entry)
+    if counts:
+        decline_counts_record(
+            incident=incident,
+            actor=actor,
+            counts=counts,
+            source=IncidentDeclineCode.Source.ALERT,
+            window_start=data["window"]["start"],
+            window_end=data["window"]["end"],
+            on_timeline=False,  # the "alert received" row that follows lists the codes and counts
+        )
 
 
 def _event_data(data: dict, segment: dict, figures: dict) -> dict:

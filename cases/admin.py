@@ -25,6 +25,7 @@ from cases.models import (
     CardNetwork,
     CaseEvent,
     Incident,
+    IncidentDeclineCode,
     InvestigationNote,
     Merchant,
     PartnerEngagement,
@@ -140,10 +141,21 @@ class MerchantAdmin(ServiceAdminMixin, admin.ModelAdmin):
 class ResponseCodeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Reference data shipped with PayHealth (`cases/data/decline_codes.csv`, loaded by a migration)."""
 
-    list_display = ["scheme", "code", "meaning", "category", "retryable"]
-    list_filter = ["scheme", "category", "retryable"]
-    search_fields = ["code", "meaning"]
+    list_display = ["scheme", "code", "meaning", "meaning_es", "category", "retryable", "visa_category"]
+    list_filter = ["scheme", "category", "retryable", "visa_category"]
+    search_fields = ["code", "meaning", "meaning_es"]
     ordering = ["scheme", "code"]
+
+
+@admin.register(IncidentDeclineCode)
+class IncidentDeclineCodeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Written by alert intake and the incident page's services, which keep the incident's codes
+    seen and its timeline in step."""
+
+    list_display = ["incident", "code", "count_before", "count_during", "source", "updated_at"]
+    list_filter = ["source"]
+    search_fields = ["incident__reference", "code"]
+    list_select_related = ["incident"]
 
 
 @admin.register(ReferenceCounter)

@@ -563,3 +563,20 @@ class IncidentBulkForm(Form):
         if action == BulkAction.STATUS:
             return {"to": data["to_status"], "reason": data["reason"].strip()}
         return {"severity": data["to_severity"], "reason": data["reason"].strip()}
+
+
+class DeclineCountForm(Form):
+    """A decline code's counts before and during the outage (decline_counts_record)."""
+
+    code = forms.CharField(label=_("Code"), max_length=64)
+    count_before = forms.IntegerField(
+        label=_("Count before"), min_value=0, max_value=10**12, required=False, help_text=_("Empty when unknown.")
+    )
+    count_during = forms.IntegerField(label=_("Count during"), min_value=0, max_value=10**12, initial=0)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "id_declinecount_%s")
+        super().__init__(*args, **kwargs)
+
+    def clean_code(self) -> str:
+        return self.cleaned_data["code"].strip()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
@@ -14,6 +16,7 @@ from cases.models import (
     AffectedMerchant,
     CaseEvent,
     Incident,
+    IncidentDeclineCode,
     InvestigationNote,
     Merchant,
     PartnerEngagement,
@@ -255,9 +258,62 @@ def response_codes_by_code(*, codes) -> dict[str, list[ResponseCode]]:
     found: dict[str, list[ResponseCode]] = {code: [] for code in wanted}
     if not wanted:
         return found
-    for row in ResponseCode.objects.filter(code__in=wanted).order_by("scheme", "code"):
+    rows = ResponseCode.objects.filter(code__in=wanted).exclude(scheme__in=ResponseCode.ADVICE_SCHEMES)
+    for row in rows.order_by("scheme", "code"):
         found[row.code].append(row)
     return found
+
+
+SHARE_STEP = Decimal("0.001")  # a share to a tenth of a percent
+
+
+def decline_share(count: int | None, total: int) -> Decimal | None:
+    """`count` of `total` declines as a share rounded half up to 0.1 %; None when not measured."""
+    if count is None or not total:
+        return None
+    return (Decimal(count) / Decimal(total)).quantize(SHARE_STEP, rounding=ROUND_HALF_UP)
+
+
+@dataclass
+class DeclineCodeLine:
+    """One code seen on an incident: what it means (one row per scheme that has it), its counts
+    before and during, and its share of the declines counted in each period."""
+
+    code: str
+    meanings: list[ResponseCode]
+    row: IncidentDeclineCode | None
+    count_before: int | None = None
+    count_during: int | None = None
+    share_before: Decimal | None = None
+    share_during: Decimal | None = None
+
+
+def incident_decline_lines(*, incident: Incident) -> list[DeclineCodeLine]:
+    """The incident's codes seen, in their order, with meanings, counts and shares. A period's
+    shares are over the codes counted in it: before only where the count before is known."""
+    codes = list(dict.fromkeys(incident.decline_codes))
+    rows = {row.code: row for row in IncidentDeclineCode.objects.filter(incident=incident)}
+    meanings = response_codes_by_code(codes=codes)
+    total_before = sum(row.count_before for row in rows.values() if row.code in codes and row.count_before is not None)
+    total_during = sum(row.count_during for row in rows.values() if row.code in codes)
+    lines = []
+    for code in codes:
+        row = rows.get(code)
+        before = row.count_before if row is not None else None
+        # Nothing counted during for any code: codes typed in without figures, not zero declines.
+        during = row.count_during if row is not None and total_during else None
+        lines.append(
+            DeclineCodeLine(
+                code=code,
+                meanings=meanings.get(code, []),
+                row=row,
+                count_before=before,
+                count_during=during,
+                share_before=decline_share(before, total_before),
+                share_during=decline_share(during, total_during),
+            )
+        )
+    return lines
 
 
 def incident_owner_choices(*, user) -> QuerySet:

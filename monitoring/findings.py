@@ -305,7 +305,10 @@ def _alert_data(finding: Finding, impact: Impact) -> dict:
         "attempts": impact.attempts,
         "failed_attempts": impact.failed_attempts,
         "volume_at_risk": {"amount": impact.volume_at_risk, "currency": impact.currency},
-        "decline_codes": [{"code": code, "count": count} for code, count in impact.rising_codes()],
+        "decline_codes": [
+            {"code": code, "count": count, "count_before": int(impact.codes_before.get(code, 0))}
+            for code, count in impact.rising_codes()
+        ],
         "severity_hint": "",
         "title": "",
         "source": DETECTOR_SOURCE,

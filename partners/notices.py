@@ -310,7 +310,17 @@ CONTEXT_SCHEMA: dict = {
         "bin_prefixes": ListOf(LEAF),
         "country": LEAF,
     },
-    "symptoms": ListOf({"code": LEAF, "meaning": LEAF, "category": LEAF}),
+    "symptoms": ListOf(
+        {
+            "code": LEAF,
+            "meaning": LEAF,
+            "category": LEAF,
+            "count_before": LEAF,
+            "count_during": LEAF,
+            "share_before": LEAF,
+            "share_during": LEAF,
+        }
+    ),
     "impact": {
         "measured": LEAF,
         "baseline_rate": LEAF,
@@ -697,7 +707,17 @@ def sample_notice_contexts() -> list[dict]:
             "bin_prefixes": ["415231", "52998801"],
             "country": "MX",
         },
-        "symptoms": [{"code": "05", "meaning": "Do not honor", "category": "Soft decline"}],
+        "symptoms": [
+            {
+                "code": "05",
+                "meaning": "Do not honor",
+                "category": "Soft decline",
+                "count_before": "1,200",
+                "count_during": "9,800",
+                "share_before": "40.0%",
+                "share_during": "62.5%",
+            }
+        ],
         "impact": {
             "measured": True,
             "baseline_rate": "92.40%",

@@ -12,11 +12,21 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path
 from django.utils import timezone
 
+from accounts.roles import LEAD, role_of
 from partners.businesstime import next_openings, schedule_for
 from partners.models import BusinessCalendar, WorkingHours
 
 UPCOMING_HOLIDAYS = 12
 NEXT_OPENINGS = 5
+
+
+def missing_holiday_year(calendar: BusinessCalendar, *, today) -> int | None:
+    """Next year, when a calendar that keeps holidays has none recorded for it: its clocks would
+    run through every holiday of that year. None when it has some, or is always open."""
+    if calendar.is_24x7:
+        return None
+    year = today.year + 1
+    return None if calendar.holidays.filter(date__year=year).exists() else year
 
 
 @login_required
@@ -43,6 +53,8 @@ def calendar_detail(request, code: str):
         "has_open_hours": schedule.has_open_hours,
         "now": now,
         "policies": calendar.sla_policies.filter(active=True).order_by("severity", "name"),
+        # Leads own the calendars the SLA policies run on: they are the ones told to add the days.
+        "missing_year": missing_holiday_year(calendar, today=today) if role_of(request.user) == LEAD else None,
     }
     return render(request, "partners/calendar_detail.html", context)
 

@@ -22,12 +22,14 @@ from cases.filters import IncidentFilterSet
 from cases.models import (
     AffectedMerchant,
     Incident,
+    IncidentDeclineCode,
     InvestigationNote,
     PartnerEngagement,
 )
 from cases.models.incident import Source
 from cases.selectors import (
     incident_affected_merchants,
+    incident_decline_lines,
     incident_engagements,
     incident_list_visible_to,
     incident_name_lists,
@@ -36,6 +38,8 @@ from cases.selectors import (
     incident_visible_or_404,
 )
 from cases.services import (
+    decline_count_remove,
+    decline_counts_record,
     engagement_add,
     engagement_update,
     incident_assign,
@@ -361,6 +365,70 @@ class AffectedMerchantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     @extend_schema(summary="Take a merchant off the incident", parameters=[REFERENCE_PARAMETER], responses={204: None})
     def destroy(self, request, reference=None, pk=None):
         merchant_impact_remove(affected=self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Decline-code counts before and during, with shares", parameters=[REFERENCE_PARAMETER]),
+    retrieve=extend_schema(summary="One decline code's counts", parameters=[REFERENCE_PARAMETER]),
+)
+class DeclineCountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, IncidentPartViewSet):
+    """Each decline code seen on the incident with its counts over the baseline (`count_before`,
+    null when unknown) and the impact window (`count_during`), and its share of the declines
+    counted in each period. Written by alert intake and by analysts; the incident's
+    `decline_codes` follow (a new code joins, a removed one leaves)."""
+
+    queryset = IncidentDeclineCode.objects.none()
+    serializer_class = s.DeclineCountSerializer
+    action_permissions = {
+        "list": (VIEW_INCIDENT,),
+        "retrieve": (VIEW_INCIDENT,),
+        "create": (VIEW_INCIDENT, CHANGE_INCIDENT),
+        "destroy": (VIEW_INCIDENT, CHANGE_INCIDENT),
+    }
+
+    def rows(self):
+        return IncidentDeclineCode.objects.filter(incident=self.incident).order_by("-count_during", "code")
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["lines"] = {line.code: line for line in incident_decline_lines(incident=self.incident)}
+        return context
+
+    def _one(self, pk, *, status_code=status.HTTP_200_OK) -> Response:
+        serializer = self.serializer_class(self.rows().get(pk=pk), context=self.get_serializer_context())
+        return Response(serializer.data, status=status_code)
+
+    @extend_schema(
+        summary="Set a decline code's counts",
+        description="Replaces the code's counts (an absent `count_before` keeps the recorded one); "
+        "a code not on the incident yet is added to its `decline_codes`. Recorded on the timeline.",
+        parameters=[REFERENCE_PARAMETER],
+        request=s.DeclineCountInputSerializer,
+        responses={200: s.DeclineCountSerializer},
+    )
+    def create(self, request, reference=None):
+        incoming = s.DeclineCountInputSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        counts = {"code": data["code"], "count_during": data["count_during"]}
+        if "count_before" in data:
+            counts["count_before"] = data["count_before"]
+        rows = decline_counts_record(
+            incident=self.incident,
+            actor=request.user,
+            counts=[counts],
+            window_start=data["window_start"],
+            window_end=data["window_end"],
+        )
+        return self._one(rows[0].pk)
+
+    @extend_schema(
+        summary="Take a decline code off the incident", parameters=[REFERENCE_PARAMETER], responses={204: None}
+    )
+    def destroy(self, request, reference=None, pk=None):
+        decline_count_remove(incident=self.incident, actor=request.user, code=self.get_object().code)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -21,6 +21,7 @@ from cases.models import (
     AffectedMerchant,
     CaseEvent,
     Incident,
+    IncidentDeclineCode,
     InvestigationNote,
     Merchant,
     PartnerEngagement,
@@ -497,8 +498,57 @@ class MerchantInputSerializer(Serializer):
 class ResponseCodeSerializer(ModelSerializer):
     class Meta:
         model = ResponseCode
-        fields = ["id", "scheme", "code", "meaning", "category", "retryable"]
+        fields = ["id", "scheme", "code", "meaning", "meaning_es", "category", "retryable", "visa_category"]
         read_only_fields = fields
+
+
+SHARE_HELP = "Share of the declines counted in that period (0.125 is 12.5%), to 0.1%; null when not counted."
+
+
+class DeclineCountSerializer(ModelSerializer):
+    """A decline code's counts on an incident, before (baseline) and during (impact window)."""
+
+    share_before = serializers.SerializerMethodField(help_text=SHARE_HELP)
+    share_during = serializers.SerializerMethodField(help_text=SHARE_HELP)
+
+    class Meta:
+        model = IncidentDeclineCode
+        fields = [
+            "id",
+            "code",
+            "count_before",
+            "count_during",
+            "share_before",
+            "share_during",
+            "window_start",
+            "window_end",
+            "source",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def _share(self, row, name):
+        line = self.context.get("lines", {}).get(row.code)
+        value = getattr(line, name, None) if line is not None else None
+        return float(value) if value is not None else None
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_share_before(self, row):
+        return self._share(row, "share_before")
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_share_during(self, row):
+        return self._share(row, "share_during")
+
+
+class DeclineCountInputSerializer(Serializer):
+    """Set one code's counts; a code not on the incident yet joins its codes seen."""
+
+    code = serializers.CharField(max_length=64)
+    count_before = serializers.IntegerField(min_value=0, max_value=10**12, required=False, allow_null=True)
+    count_during = serializers.IntegerField(min_value=0, max_value=10**12)
+    window_start = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    window_end = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
 class SavedViewSerializer(ModelSerializer):

@@ -4,7 +4,13 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from cases.api.directory import MerchantViewSet, PartnerViewSet, ResponseCodeViewSet
-from cases.api.incidents import AffectedMerchantViewSet, EngagementViewSet, IncidentNoteViewSet, IncidentViewSet
+from cases.api.incidents import (
+    AffectedMerchantViewSet,
+    DeclineCountViewSet,
+    EngagementViewSet,
+    IncidentNoteViewSet,
+    IncidentViewSet,
+)
 from cases.api.saved_views import SavedViewViewSet
 
 router = SimpleRouter()
@@ -33,6 +39,7 @@ urlpatterns = [
         "merchant",
         {"get": "retrieve", "patch": "partial_update", "delete": "destroy"},
     ),
+    *_parts("decline-codes", DeclineCountViewSet, "decline-code", {"get": "retrieve", "delete": "destroy"}),
     *_parts("engagements", EngagementViewSet, "engagement", {"get": "retrieve", "patch": "partial_update"}),
     *router.urls,
 ]

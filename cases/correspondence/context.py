@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
@@ -23,7 +23,16 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from cases.correspondence.extensions import extension_context, extension_values
-from cases.models import AffectedMerchant, CardNetwork, Incident, PartnerEngagement, ResponseCode, Severity, SlaPolicy
+from cases.models import (
+    AffectedMerchant,
+    CardNetwork,
+    Incident,
+    IncidentDeclineCode,
+    PartnerEngagement,
+    ResponseCode,
+    Severity,
+    SlaPolicy,
+)
 from cases.models.incident import Category, Status
 from partners.models import PartnerContact
 
@@ -124,20 +133,49 @@ def _impact(incident: Incident, language: str) -> dict:
 
 
 def _symptoms(incident: Incident) -> list[dict]:
+    """Each code seen, its meaning in the notice's language (the active one: compose overrides
+    it), its category and, when counted, its count and share of the declines before and during."""
+    language = translation.get_language() or "en"
     meanings: dict[str, list[ResponseCode]] = defaultdict(list)
-    for row in ResponseCode.objects.filter(code__in=incident.decline_codes).order_by("scheme", "code"):
+    rows = ResponseCode.objects.filter(code__in=incident.decline_codes).exclude(scheme__in=ResponseCode.ADVICE_SCHEMES)
+    for row in rows.order_by("scheme", "code"):
         meanings[row.code].append(row)
+    codes = list(dict.fromkeys(incident.decline_codes))
+    counts = {row.code: row for row in IncidentDeclineCode.objects.filter(incident=incident, code__in=codes)}
+    total_before = sum(row.count_before for row in counts.values() if row.count_before is not None)
+    total_during = sum(row.count_during for row in counts.values())
     symptoms = []
-    for code in dict.fromkeys(incident.decline_codes):
+    for code in codes:
         rows = meanings.get(code, [])
+        counted = counts.get(code)
+        before = counted.count_before if counted is not None else None
+        # A row with nothing counted during (a code typed in without figures) has no figures to show.
+        during = counted.count_during if counted is not None and total_during else None
         symptoms.append(
             {
                 "code": code,
-                "meaning": " / ".join(dict.fromkeys(row.meaning for row in rows)),
+                "meaning": " / ".join(dict.fromkeys(row.meaning_in(language) for row in rows)),
                 "category": str(rows[0].get_category_display()) if rows else "",
+                "count_before": _count(before, language),
+                "count_during": _count(during, language),
+                "share_before": _share(before, total_before, language),
+                "share_during": _share(during, total_during, language),
             }
         )
     return symptoms
+
+
+def _count(value: int | None, language: str) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def _share(count: int | None, total: int, language: str) -> str:
+    """A share of the period's declines as "12.5%" ("12.5 %" in Spanish), to 0.1 % rounded half
+    up; "" when not counted."""
+    if count is None or not total:
+        return ""
+    share = (Decimal(count) * 100 / Decimal(total)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return f"{share}{' %' if language == 'es' else '%'}"
 
 
 def _escalation_contacts(engagement: PartnerEngagement) -> list[dict]:

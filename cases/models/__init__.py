@@ -3,6 +3,7 @@
 from cases.models.acklink import AckLink
 from cases.models.attachment import Attachment
 from cases.models.correspondence import Correspondence
+from cases.models.decline_count import IncidentDeclineCode
 from cases.models.incident import (
     AffectedMerchant,
     CardNetwork,
@@ -32,6 +33,7 @@ __all__ = [
     "Category",
     "Correspondence",
     "Incident",
+    "IncidentDeclineCode",
     "InvestigationNote",
     "Merchant",
     "PartnerEngagement",

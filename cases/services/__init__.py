@@ -6,6 +6,7 @@ Grouped by subject in the modules of this package and re-exported here.
 """
 
 from cases.services.bulk import BulkAction, BulkRowResult, incidents_bulk_apply
+from cases.services.decline_counts import decline_count_remove, decline_counts_record
 from cases.services.impact import (
     engagement_add,
     engagement_update,
@@ -27,6 +28,8 @@ from cases.services.saved_views import saved_view_create, saved_view_delete
 __all__ = [
     "BulkAction",
     "BulkRowResult",
+    "decline_count_remove",
+    "decline_counts_record",
     "engagement_add",
     "engagement_update",
     "incident_assign",

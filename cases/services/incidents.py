@@ -24,6 +24,7 @@ from cases.models.incident import (
 )
 from cases.numbering import next_reference
 from cases.search import refresh_search
+from cases.services.decline_counts import decline_counts_follow_codes
 from cases.timeline.events import (
     DetailsChanged,
     IncidentOpened,
@@ -104,6 +105,8 @@ def incident_open(
             partner_status=engagement.partner_status,
         )
         timeline.record(engaged, incident=incident, actor=actor, at=now)
+    if incident.decline_codes:
+        decline_counts_follow_codes(incident=incident)
     refresh_search(incident_ids=[incident.pk])
     return incident
 
@@ -270,6 +273,8 @@ def incident_update_details(*, incident: Incident, actor, **changes) -> Incident
     locked.full_clean()
     locked.save(update_fields=[*changed, "updated_at"])
     timeline.record(DetailsChanged(changes=changed), incident=locked, actor=actor)
+    if "decline_codes" in changed:
+        decline_counts_follow_codes(incident=locked)
     if {"title", "summary", "root_cause"} & set(changed):
         refresh_search(incident_ids=[locked.pk])
     return locked

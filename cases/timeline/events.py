@@ -542,6 +542,17 @@ class CreditNoteRecorded(Payload):
     settled: bool
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DeclineCountsChanged(Payload):
+    """Decline-code counts of the incident changed. `changes`: {code: {"from": counts or None,
+    "to": counts or None}} with counts {"count_before": int or None, "count_during": int}; None
+    "from" is a code added, None "to" a code removed. `source`: "alert" or "manual"."""
+
+    kind = Kind.DECLINE_COUNTS_CHANGED
+    source: str
+    changes: dict
+
+
 # --- card data -----------------------------------------------------------------------------------
 
 

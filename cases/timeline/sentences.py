@@ -620,6 +620,29 @@ def _billing_case_amended(payload: ev.BillingCaseAmended, actor: str) -> SafeStr
     )
 
 
+@renders(ev.DeclineCountsChanged)
+def _decline_counts_changed(payload: ev.DeclineCountsChanged, actor: str) -> SafeString:
+    """ "Ana Ruiz changed the decline-code counts: 91 (before 3, during 1,200); 05 removed." """
+    parts = []
+    for code, change in (payload.changes or {}).items():
+        after = (change or {}).get("to")
+        if after is None:
+            parts.append(_("%(code)s removed") % {"code": code})
+            continue
+        before = after.get("count_before")
+        parts.append(
+            _("%(code)s (before %(before)s, during %(during)s)")
+            % {
+                "code": code,
+                "before": "—" if before is None else formats.number_format(before, force_grouping=True),
+                "during": formats.number_format(after.get("count_during") or 0, force_grouping=True),
+            }
+        )
+    return _sentence(
+        _("%(actor)s changed the decline-code counts: %(changes)s."), actor=actor, changes="; ".join(parts)
+    )
+
+
 @renders(ev.CreditNoteRecorded)
 def _credit_note_recorded(payload: ev.CreditNoteRecorded, actor: str) -> SafeString:
     """ "Ana Ruiz recorded credit note NC-1 of Adquirente MX for MXN 10,000.00 (MXN 10,000.00 of

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from django_htmx.http import HttpResponseClientRedirect
 
 from cases.forms import (
+    DeclineCountForm,
     EngagementForm,
     IncidentDetailsForm,
     IncidentOpenForm,
@@ -35,14 +36,16 @@ from cases.models import Incident
 from cases.models.incident import Status
 from cases.selectors import (
     incident_affected_merchants,
+    incident_decline_lines,
     incident_engagements,
     incident_notes,
     incident_resolution_proposal,
     incident_timeline,
     incident_visible_or_404,
-    response_codes_by_code,
 )
 from cases.services import (
+    decline_count_remove,
+    decline_counts_record,
     engagement_add,
     engagement_update,
     incident_assign,
@@ -149,8 +152,12 @@ class IncidentPage:
 
     @cached_property
     def decline_codes(self):
-        meanings = response_codes_by_code(codes=self.incident.decline_codes)
-        return [(code, meanings.get(code, [])) for code in self.incident.decline_codes]
+        """Each code seen with its meanings, counts and shares before and during."""
+        return incident_decline_lines(incident=self.incident)
+
+    @cached_property
+    def decline_count_form(self):
+        return self.forms.get("decline_count") or DeclineCountForm()
 
     @cached_property
     def transition_forms(self):
@@ -500,6 +507,34 @@ def incident_engagement_edit_view(request, reference: str, engagement_id: int):
     return _save(request, incident, "partners", form, write, key=key, oob=("timeline",))
 
 
+# Decline-code counts ---------------------------------------------------------------------------
+
+
+@desk_permission("cases.change_incident")
+@require_POST
+def incident_decline_count_view(request, reference: str):
+    """Set one code's counts before and during (a new code joins the codes seen)."""
+    incident = incident_visible_or_404(user=request.user, reference=reference)
+    form = DeclineCountForm(request.POST)
+
+    def write(data):
+        counts = {"code": data["code"], "count_before": data["count_before"], "count_during": data["count_during"]}
+        decline_counts_record(incident=incident, actor=request.user, counts=[counts])
+
+    return _save(request, incident, "details", form, write, key="decline_count", oob=("timeline",))
+
+
+@desk_permission("cases.change_incident")
+@require_POST
+def incident_decline_count_remove_view(request, reference: str):
+    """Take a code (posted as `code`: codes may hold any character) off the incident."""
+    incident = incident_visible_or_404(user=request.user, reference=reference)
+    # Removed by someone else meanwhile: nothing to do, the fresh table shows it is gone.
+    with suppress(ValidationError):
+        decline_count_remove(incident=incident, actor=request.user, code=request.POST.get("code", "").strip())
+    return _done(request, incident, "details", oob=("timeline",))
+
+
 _ON_INCIDENT = "incidents/<str:reference>/"
 
 urlpatterns = [
@@ -510,6 +545,12 @@ urlpatterns = [
     path(f"{_ON_INCIDENT}severity/", incident_severity_view, name="incident_severity"),
     path(f"{_ON_INCIDENT}owner/", incident_owner_view, name="incident_owner"),
     path(f"{_ON_INCIDENT}details/", incident_details_view, name="incident_details"),
+    path(f"{_ON_INCIDENT}decline-codes/", incident_decline_count_view, name="incident_decline_count"),
+    path(
+        f"{_ON_INCIDENT}decline-codes/remove/",
+        incident_decline_count_remove_view,
+        name="incident_decline_count_remove",
+    ),
     path(f"{_ON_INCIDENT}notes/", incident_note_add_view, name="incident_note_add"),
     path(f"{_ON_INCIDENT}notes/<int:note_id>/edit/", incident_note_edit_view, name="incident_note_edit"),
     path(f"{_ON_INCIDENT}merchants/", incident_merchants_view, name="incident_merchants"),

@@ -66,6 +66,8 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "incident-note-detail": {"get": DESK, "patch": DESK},
     "incident-merchant-list": {"get": DESK, "post": DESK},
     "incident-merchant-detail": {"get": DESK, "patch": DESK, "delete": DESK},
+    "incident-decline-code-list": {"get": DESK, "post": DESK},
+    "incident-decline-code-detail": {"get": DESK, "delete": DESK},
     "incident-engagement-list": {"get": DESK, "post": DESK},
     "incident-engagement-detail": {"get": DESK, "patch": DESK},
     # cases: reference data and the caller's saved views
@@ -196,6 +198,7 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     ("incident-note-detail", "pk"): lambda w: w["note"].pk,
     ("incident-merchant-detail", "pk"): lambda w: w["affected"].pk,
     ("incident-engagement-detail", "pk"): lambda w: w["engagement"].pk,
+    ("incident-decline-code-detail", "pk"): lambda w: w["decline_count"].pk,
     ("saved-view-detail", "pk"): lambda w: w["saved_view"].pk,
     ("token-detail", "pk"): lambda w: w["token"].pk,
     ("token-revoke", "pk"): lambda w: w["token"].pk,
@@ -285,7 +288,7 @@ def world(db, lead):
     partner = PartnerFactory(code="api-matrix")
     incident = IncidentFactory(title="API matrix incident", owner=lead, created_by=lead)
     engagement = PartnerEngagementFactory(incident=incident, partner=partner)
-    from cases.models import InvestigationNote, SavedView
+    from cases.models import IncidentDeclineCode, InvestigationNote, SavedView
 
     return {
         "incident": incident,
@@ -299,6 +302,7 @@ def world(db, lead):
         "engagement": engagement,
         "note": InvestigationNote.objects.create(incident=incident, author=lead, body="A matrix note"),
         "saved_view": SavedView.objects.create(owner=lead, name="Matrix view", query="status=new"),
+        "decline_count": IncidentDeclineCode.objects.create(incident=incident, code="91", count_during=5),
         "token": api_token_create(user=lead, name="matrix fixture token")[0],
     }
 

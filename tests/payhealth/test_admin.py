@@ -27,6 +27,7 @@ from cases.models import (
     CaseEvent,
     Correspondence,
     Incident,
+    IncidentDeclineCode,
     InvestigationNote,
     Merchant,
     PartnerEngagement,
@@ -97,6 +98,7 @@ READ_ONLY = {
     *(MonitorSettings, SegmentMonitor, DetectorRun, Finding, Suppression),
     *(Giro, RateCard, FeeRule, FeeImport, InvoiceLine, FeeRecord, CostThresholds, CostFinding),
     *(FeeImportMapping, BillingCase, CreditNote, RcaRequest, ActionItem, AckLink),
+    IncidentDeclineCode,
 }
 # Never deleted in the admin: the desk's record, closed, deactivated or revoked instead.
 NEVER_DELETED = {Incident, PartnerEngagement, InvestigationNote, Merchant, Partner, SlaPolicy, NoticeTemplate, Profile}
@@ -219,6 +221,7 @@ def one_of_each(superuser, incident):
         incident=incident, engagement=engagement, requested_at=timezone.now(), due_at=timezone.now()
     )
     ActionItem.objects.create(incident=incident, rca=rca, title="Monitorear el enlace con el switch")
+    IncidentDeclineCode.objects.create(incident=incident, code="91", count_before=3, count_during=120)
     merchant = MerchantFactory(account_id="acct_ADMINDATA01")
     start = timezone.now().replace(minute=0, second=0, microsecond=0)
     row = {"merchant": merchant.account_id, "network": "visa", "bucket_start": start.isoformat()}

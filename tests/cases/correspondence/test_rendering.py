@@ -378,9 +378,10 @@ def test_the_context_carries_what_a_breakage_notice_says(desk, lead):
         "bin_prefixes": ["415231"],
         "country": "MX",
     }
+    # The notice is in Spanish: so are the codes' meanings.
     assert [(s["code"], s["meaning"]) for s in context["symptoms"]] == [
-        ("05", "Do not honor"),
-        ("91", "Issuer or switch inoperative"),
+        ("05", "No aceptar (rechazo genérico del emisor)"),
+        ("91", "Emisor o switch fuera de operación"),
     ]
     # Weighted by attempts: (0.92×100k + 0.90×50k) / 150k = 91.33 %, (0.70×100k + 0.80×50k) / 150k = 73.33 %.
     assert context["impact"] == {
