@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.apps import apps
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.services import api_token_create
@@ -68,6 +70,11 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "incident-merchant-detail": {"get": DESK, "patch": DESK, "delete": DESK},
     "incident-engagement-list": {"get": DESK, "post": DESK},
     "incident-engagement-detail": {"get": DESK, "patch": DESK},
+    "incident-rca-list": {"get": DESK},
+    "incident-rca-detail": {"get": DESK},
+    "incident-rca-status": {"post": DESK},
+    "incident-action-item-list": {"get": DESK, "post": DESK},
+    "incident-action-item-detail": {"get": DESK, "patch": DESK},
     # cases: reference data and the caller's saved views
     "merchant-list": {"get": DESK, "post": DESK},
     "merchant-detail": {"get": DESK, "patch": DESK},
@@ -190,6 +197,9 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     ("incident-note-detail", "pk"): lambda w: w["note"].pk,
     ("incident-merchant-detail", "pk"): lambda w: w["affected"].pk,
     ("incident-engagement-detail", "pk"): lambda w: w["engagement"].pk,
+    ("incident-rca-detail", "pk"): lambda w: w["rca"].pk,
+    ("incident-rca-status", "pk"): lambda w: w["rca"].pk,
+    ("incident-action-item-detail", "pk"): lambda w: w["action_item"].pk,
     ("saved-view-detail", "pk"): lambda w: w["saved_view"].pk,
     ("token-detail", "pk"): lambda w: w["token"].pk,
     ("token-revoke", "pk"): lambda w: w["token"].pk,
@@ -275,7 +285,7 @@ def world(db, lead):
     partner = PartnerFactory(code="api-matrix")
     incident = IncidentFactory(title="API matrix incident", owner=lead, created_by=lead)
     engagement = PartnerEngagementFactory(incident=incident, partner=partner)
-    from cases.models import InvestigationNote, SavedView
+    from cases.models import ActionItem, InvestigationNote, RcaRequest, SavedView
 
     return {
         "incident": incident,
@@ -288,6 +298,13 @@ def world(db, lead):
         "affected": AffectedMerchantFactory(incident=incident, merchant=merchant),
         "engagement": engagement,
         "note": InvestigationNote.objects.create(incident=incident, author=lead, body="A matrix note"),
+        "rca": RcaRequest.objects.create(
+            incident=incident,
+            engagement=engagement,
+            requested_at=timezone.now(),
+            due_at=timezone.now() + timedelta(days=7),
+        ),
+        "action_item": ActionItem.objects.create(incident=incident, title="Matrix action"),
         "saved_view": SavedView.objects.create(owner=lead, name="Matrix view", query="status=new"),
         "token": api_token_create(user=lead, name="matrix fixture token")[0],
     }

@@ -145,6 +145,11 @@ class ComposeSerializer(Serializer):
     next_update = DateTimeField(
         required=False, allow_null=True, help_text="When the partners hear from us again (optional)."
     )
+    confirm_repeat = serializers.BooleanField(
+        default=False,
+        help_text="Send another breakage notice to partners that already got one on this incident "
+        "(refused with 400 on `confirm_repeat` otherwise).",
+    )
 
     def validate(self, attrs):
         if not attrs.get("all_partners") and not attrs.get("partners"):
@@ -233,6 +238,7 @@ class NoticeComposeView(APIView):
             kind=data["kind"],
             partners=None if data["all_partners"] else data["partners"],
             next_update=data.get("next_update"),
+            confirm_repeat=data["confirm_repeat"],
         )
         drafts = correspondence_rows().filter(pk__in=[draft.pk for draft in result.drafts]).order_by("id")
         body = {
