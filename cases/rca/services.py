@@ -153,17 +153,18 @@ def rca_change(
 
 
 def reminder_from(partner: Partner, due: datetime) -> datetime:
-    """One business day before the due close: the opening of the partner's business day it closes."""
+    """One business day before the due day: the opening of the partner's business day before it."""
     schedule = partner_schedule(partner)
     if schedule.always_open:
         return due - timedelta(days=1)
-    day = due.astimezone(schedule.tz).date()
-    for opens, _closes in open_intervals(schedule, due - timedelta(days=1)):
-        if opens.astimezone(schedule.tz).date() == day:
-            return opens
+    due_day = due.astimezone(schedule.tz).date()
+    openings: dict[date, datetime] = {}
+    for opens, _closes in open_intervals(schedule, due - timedelta(days=14)):
         if opens >= due:
             break
-    return due - timedelta(days=1)
+        openings.setdefault(opens.astimezone(schedule.tz).date(), opens)
+    before = [day for day in openings if day < due_day]
+    return openings[max(before)] if before else due - timedelta(days=1)
 
 
 def rca_overdue(*, now: datetime | None = None):
