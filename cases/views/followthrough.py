@@ -28,8 +28,9 @@ PANEL_PAGE = "cases/incident_followthrough.html"
 CHANGE = "cases.change_incident"
 
 
-def followthrough(incident: Incident, *, forms=None, editing: int | None = None) -> dict:
-    """What the panel shows: RCAs with their move form, action items (one in edit mode), the add form."""
+def followthrough(incident: Incident, *, forms=None, editing: int | None = None, adding: bool = False) -> dict:
+    """What the panel shows: RCAs with their move form, action items (one in edit mode), and the add
+    form on the panel's own page (`adding`; the incident page links to it)."""
     forms = forms or {}
     rcas = list(
         RcaRequest.objects.filter(incident=incident)
@@ -54,7 +55,7 @@ def followthrough(incident: Incident, *, forms=None, editing: int | None = None)
     return {
         "rcas": rcas,
         "items": items,
-        "add_form": forms.get(("item", None)) or ActionItemForm(incident=incident),
+        "add_form": forms.get(("item", None)) or (ActionItemForm(incident=incident) if adding else None),
     }
 
 
@@ -71,7 +72,7 @@ def _page(request, incident: Incident, **kwargs):
 def followthrough_view(request, reference: str):
     """The panel on a page of its own (where a form with errors comes back)."""
     incident = incident_visible_or_404(user=request.user, reference=reference)
-    return _page(request, incident)
+    return _page(request, incident, adding=True)
 
 
 @desk_permission(CHANGE)

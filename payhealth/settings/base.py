@@ -513,6 +513,9 @@ SPECTACULAR_SETTINGS = {
         "CostFindingKindEnum": "costs.models.CostFinding.Kind",
         "CostFindingSeverityEnum": "costs.models.CostFinding.Severity",
         "CostFindingStateEnum": "costs.models.CostFinding.State",
+        "ActionItemStatusEnum": "cases.models.rca.ActionItem.Status",
+        "RcaStatusEnum": "cases.models.rca.RcaRequest.Status",
+        "RcaMoveEnum": [("received", "Received"), ("accepted", "Accepted"), ("rejected", "Rejected")],
     },
 }
 

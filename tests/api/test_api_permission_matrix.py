@@ -84,6 +84,7 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     # cases: notices and correspondence
     "incident-correspondence": {"get": DESK},
     "notice-compose": {"post": DESK},
+    "notice-next-kinds": {"get": DESK},
     "correspondence-approvals": {"get": LEADS},
     "correspondence-triage": {"get": MANAGERS},
     "correspondence-detail": {"get": DESK, "patch": DESK},

@@ -147,6 +147,12 @@ def test_the_api_refuses_a_second_breakage_notice_without_confirm_repeat(
     api.force_authenticate(analyst)
     url = reverse("api:notice-compose", args=[desk.incident.reference])
 
+    nexts = api.get(reverse("api:notice-next-kinds", args=[desk.incident.reference])).json()
+    assert [(row["partner"]["code"], row["kind"], row["breakage_sent"]) for row in nexts] == [
+        ("bbva-mx", "breakage", False),
+        ("prosa", "update", True),
+        ("visa", "breakage", False),
+    ]
     refused = api.post(url, {"kind": "breakage", "partners": ["prosa"]}, format="json")
     assert refused.status_code == 400
     assert "confirm_repeat" in refused.content.decode()
@@ -364,6 +370,8 @@ def test_the_incident_page_adds_and_completes_action_items(client, db, email, an
         ).content.decode()
     )
 
+    panel = client.get(reverse("cases:incident_followthrough", args=[reference]), HTTP_ACCEPT_LANGUAGE=language)
+    assert 'name="title"' in panel.content.decode()
     add = reverse("cases:incident_action_item_add", args=[reference])
     assert client.post(add, {"title": ""}, HTTP_ACCEPT_LANGUAGE=language).status_code == 200
     assert ActionItem.objects.count() == 0
