@@ -10,15 +10,13 @@ from cases.rca.services import desk_users
 from partners.models import Partner
 from payhealth.forms import Form
 
+MOVES_TO = (RcaRequest.Status.RECEIVED, RcaRequest.Status.ACCEPTED, RcaRequest.Status.REJECTED)
+
 
 class RcaMoveForm(Form):
     status = forms.ChoiceField(
         label=_("Mark the RCA"),
-        choices=[
-            (RcaRequest.Status.RECEIVED, _("Received")),
-            (RcaRequest.Status.ACCEPTED, _("Accepted")),
-            (RcaRequest.Status.REJECTED, _("Rejected")),
-        ],
+        choices=[(status.value, status.label) for status in MOVES_TO],
     )
     note = forms.CharField(label=_("Note"), required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
     root_cause = forms.CharField(
