@@ -403,3 +403,19 @@ def test_the_api_adds_and_updates_action_items(db, email, analyst, outsider):
     assert done.status_code == 200 and done.json()["done_at"]
     api.force_authenticate(outsider)
     assert api.post(url, {"title": "y"}, format="json").status_code == 403
+
+
+def test_the_incident_page_edits_an_action_item_and_hands_it_to_a_partner(client, db, email, analyst):
+    desk = prosa_desk(owner=analyst)
+    item = action_item_add(incident=desk.incident, actor=analyst, title="Revisar reversos", owner=analyst)
+    client.force_login(analyst)
+    edit = reverse("cases:incident_action_item_edit", args=[desk.incident.reference, item.pk])
+
+    assert 'value="Revisar reversos"' in client.get(edit).content.decode()
+    answer = client.post(edit, {"title": "Revisar reversos duplicados", "partner": desk.bbva.pk, "status": "open"})
+
+    assert answer.status_code == 302
+    item.refresh_from_db()
+    assert (item.title, item.owner, item.partner) == ("Revisar reversos duplicados", None, desk.bbva)
+    change = CaseEvent.objects.filter(kind="action_item_changed").get()
+    assert change.data["changes"]["owner"] == {"from": "ana", "to": "BBVA México"}
