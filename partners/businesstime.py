@@ -271,3 +271,32 @@ def next_openings(schedule: Schedule, at: datetime, count: int) -> list[tuple[da
         return []
     intervals = open_intervals(schedule, at)
     return [next(intervals) for _ in range(count)]
+
+
+def business_days_close(schedule: Schedule, start: datetime, days: int) -> datetime:
+    """The close of the `days`-th business day after the local day of `start` (UTC).
+
+    "Within five business days" of a request made on Saturday 10 August 2019 in Mexico City is
+    the close of Friday 16 August: the request's own day never counts, whether open or not. A
+    24x7 schedule counts calendar days to the end of the local day. Raises ValueError for a
+    schedule without business hours or a count below 1.
+    """
+    start = _utc(start, "start")
+    if days < 1:
+        raise ValueError(f"The number of business days must be at least 1, got {days}.")
+    first = start.astimezone(schedule.tz).date() + ONE_DAY
+    if schedule.always_open:
+        return datetime.combine(first + (days - 1) * ONE_DAY, time(), tzinfo=schedule.tz).astimezone(UTC) + ONE_DAY
+    since = datetime.combine(first, time(), tzinfo=schedule.tz)
+    counted: list[date] = []
+    close = None
+    for opens, closes in open_intervals(schedule, since):
+        day = opens.astimezone(schedule.tz).date()
+        if day < first:
+            continue
+        if day not in counted:
+            if len(counted) == days:
+                break
+            counted.append(day)
+        close = closes
+    return close

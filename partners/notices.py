@@ -333,6 +333,9 @@ CONTEXT_SCHEMA: dict = {
     },
     "next_update": MOMENT,
     "now": MOMENT,
+    # An RCA request's due date (filled for that kind only): `due_date` is the partner's day in words,
+    # "viernes 16/08/2019"; `reminder` is a reminder of an open request, `overdue` past its due date.
+    "rca": {"due": MOMENT, "due_date": LEAF, "reminder": LEAF, "overdue": LEAF},
     "escalation_contacts": ListOf(CONTACT),
     "our_contact": {"name": LEAF, "team": LEAF, "email": LEAF},
     # A billing dispute with the partner (filled by the costs app for incidents with a billing case;
@@ -730,6 +733,12 @@ def sample_notice_contexts() -> list[dict]:
         },
         "next_update": _moment("2026-03-02 16:00", "2026-03-02 10:00 CST", "UTC−06:00", "Central Mexico time"),
         "now": _moment("2026-03-02 15:30", "2026-03-02 09:30 CST", "UTC−06:00", "Central Mexico time"),
+        "rca": {
+            "due": _moment("2026-03-10 00:00", "2026-03-09 18:00 CST", "UTC−06:00", "Central Mexico time"),
+            "due_date": "Monday, 9 March 2026",
+            "reminder": True,
+            "overdue": True,
+        },
         "escalation_contacts": [
             {
                 "name": "Ana Ruiz",
@@ -778,6 +787,7 @@ def sample_notice_contexts() -> list[dict]:
         "symptoms": [],
         "impact": dict.fromkeys(full["impact"], "") | {"measured": False},
         "next_update": None,
+        "rca": {"due": None, "due_date": "", "reminder": False, "overdue": False},
         "escalation_contacts": [],
         "our_contact": {"name": "", "team": "PayHealth Operations", "email": "payhealth@localhost"},
         "billing": dict(EMPTY_BILLING),

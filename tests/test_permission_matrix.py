@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -23,7 +23,17 @@ from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 
 from cases.correspondence.compose import notice_compose
-from cases.models import Attachment, CaseEvent, Correspondence, Incident, InvestigationNote, SavedView, SlaPolicy
+from cases.models import (
+    ActionItem,
+    Attachment,
+    CaseEvent,
+    Correspondence,
+    Incident,
+    InvestigationNote,
+    RcaRequest,
+    SavedView,
+    SlaPolicy,
+)
 from costs.models import FeeImport
 from monitoring.models import ImportJob, Suppression
 from tests.factories import (
@@ -152,6 +162,8 @@ def world(db, lead):
         # A running clock, so the SLA badges, section and at-risk list render a real row.
         "sla_clock": SlaClockFactory(incident=incident),
         "note": InvestigationNote.objects.create(incident=incident, author=lead, body="A note"),
+        "rca": _matrix_rca(engagement),
+        "action_item": ActionItem.objects.create(incident=incident, title="Matrix action"),
         "saved_view": SavedView.objects.create(owner=lead, name="Matrix view", query="status=new"),
         "reply": _unmatched_reply(),
         # On a reply of the incident's thread: every desk role reads it (an unmatched reply's
@@ -178,6 +190,15 @@ def world(db, lead):
             event_type="ping", event_id="00000000-0000-4000-8000-000000000001", payload={"type": "ping"}
         ),
     }
+
+
+def _matrix_rca(engagement):
+    from django.utils import timezone
+
+    now = timezone.now()
+    return RcaRequest.objects.create(
+        incident=engagement.incident, engagement=engagement, requested_at=now, due_at=now + timedelta(days=7)
+    )
 
 
 def _matrix_fee_rule(partner):
@@ -228,6 +249,8 @@ KWARG_VALUES: dict[str, Callable[[dict], object]] = {
     "partner_id": lambda w: w["partner"].pk,
     "shape": lambda w: "invoice",
     "rule_id": lambda w: w["fee_rule"].pk,
+    "rca_id": lambda w: w["rca"].pk,
+    "item_id": lambda w: w["action_item"].pk,
 }
 # (url name, kwarg name) → value, for kwargs whose name alone is ambiguous (a bare "pk").
 KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {

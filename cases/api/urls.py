@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from cases.api.directory import MerchantViewSet, PartnerViewSet, ResponseCodeViewSet
+from cases.api.followthrough import ActionItemViewSet, RcaViewSet
 from cases.api.incidents import (
     AffectedMerchantViewSet,
     DeclineCountViewSet,
@@ -41,5 +42,9 @@ urlpatterns = [
     ),
     *_parts("decline-codes", DeclineCountViewSet, "decline-code", {"get": "retrieve", "delete": "destroy"}),
     *_parts("engagements", EngagementViewSet, "engagement", {"get": "retrieve", "patch": "partial_update"}),
+    path(f"{_ON_INCIDENT}rcas/", RcaViewSet.as_view({"get": "list"}), name="incident-rca-list"),
+    path(f"{_ON_INCIDENT}rcas/<int:pk>/", RcaViewSet.as_view({"get": "retrieve"}), name="incident-rca-detail"),
+    path(f"{_ON_INCIDENT}rcas/<int:pk>/status/", RcaViewSet.as_view({"post": "move"}), name="incident-rca-status"),
+    *_parts("action-items", ActionItemViewSet, "action-item", {"get": "retrieve", "patch": "partial_update"}),
     *router.urls,
 ]

@@ -31,6 +31,7 @@ from cases.correspondence.acklinks import ack_link_add_to_notice
 from cases.correspondence.context import IncidentFacts, incident_facts, notice_context
 from cases.correspondence.email import new_message_id, subject_with_token, thread_references
 from cases.correspondence.extensions import missing_for_kind, notice_files
+from cases.correspondence.followup import EMPTY_RCA, partners_with_breakage, rca_context
 from cases.models import Attachment, Correspondence, Incident, PartnerEngagement, Severity
 from cases.timeline.events import NoticeDrafted, NoticeEdited
 from partners.models import NoticeTemplate, Partner, PartnerContact
@@ -150,6 +151,7 @@ def notice_compose(
     partners: Iterable[Partner] | None = None,
     next_update: datetime | None = None,
     escalation_level: int | None = None,
+    confirm_repeat: bool = False,
 ) -> NoticeComposeResult:
     """Draft one notice per partner and language group from the active templates.
 
@@ -157,6 +159,7 @@ def notice_compose(
     `escalation_level` addresses only the contacts of that level (SLA escalations).
     A partner without an engagement or without a contact that receives notices is reported in
     `skipped`, never dropped silently. The Message-ID is fixed here, once.
+    A second breakage notice to a partner that already got one needs `confirm_repeat`.
     """
     require_permission(actor, "cases.add_correspondence", _("Drafting notices needs a desk role."))
     if kind not in NoticeTemplate.Kind.values:
@@ -174,6 +177,18 @@ def notice_compose(
         ]
     else:
         chosen = list(dict.fromkeys(partners))
+    if kind == NoticeTemplate.Kind.BREAKAGE and not confirm_repeat:
+        repeated = partners_with_breakage(locked, [partner.pk for partner in chosen])
+        if repeated:
+            raise ValidationError(
+                {
+                    "confirm_repeat": _(
+                        "%(partners)s already got a breakage notice on this incident; confirm to send another."
+                    )
+                    % {"partners": ", ".join(repeated)}
+                },
+                code="repeat_breakage",
+            )
     now = timezone.now()
     result = NoticeComposeResult()
     shared = _ComposeCache(kind=kind, incident=locked)
@@ -260,6 +275,11 @@ def _draft(engagement, *, actor, language, contacts, now, next_update, shared: _
         now=now,
         next_update=next_update,
         facts=shared.facts(template.language),
+    )
+    context["rca"] = (
+        rca_context(engagement, language=template.language, now=now)
+        if kind == NoticeTemplate.Kind.RCA_REQUEST
+        else dict(EMPTY_RCA)
     )
     rendered = _render(template, context)
     in_reply_to, references = _thread_headers(thread_parent(engagement, template.language))

@@ -35,10 +35,16 @@ class NoticeComposeForm(Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         help_text=_("Optional: when the partners hear from us again."),
     )
+    confirm_repeat = forms.BooleanField(
+        label=_("Yes, send another breakage notice to partners that already got one"),
+        required=False,
+    )
 
-    def __init__(self, *args, incident, **kwargs):
+    def __init__(self, *args, incident, suggested_kind=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.incident = incident
+        if suggested_kind:
+            self.fields["kind"].initial = suggested_kind
         self.fields["partners"].queryset = Partner.objects.filter(engagements__incident=incident).order_by("name")
 
     def clean(self):

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from payhealth.db import CardNumberFreeModel
 
@@ -16,10 +17,11 @@ class RcaRequest(CardNumberFreeModel, models.Model):
     """
 
     class Status(models.TextChoices):
-        REQUESTED = "requested", _("Requested")
-        RECEIVED = "received", _("Received")
-        ACCEPTED = "accepted", _("Accepted")
-        REJECTED = "rejected", _("Rejected")
+        # "the RCA": masculine in Spanish ("el análisis"), unlike a received reply
+        REQUESTED = "requested", pgettext_lazy("RCA status", "Requested")
+        RECEIVED = "received", pgettext_lazy("RCA status", "Received")
+        ACCEPTED = "accepted", pgettext_lazy("RCA status", "Accepted")
+        REJECTED = "rejected", pgettext_lazy("RCA status", "Rejected")
 
     incident = models.ForeignKey(
         "cases.Incident", on_delete=models.CASCADE, related_name="rca_requests", verbose_name=_("incident")

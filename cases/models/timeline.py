@@ -55,6 +55,10 @@ class CaseEvent(CardNumberFreeModel, models.Model):
         SLA_WARNING = "sla_warning", _("SLA warning")
         SLA_BREACHED = "sla_breached", _("SLA breached")
         REPORT_ATTACHED = "report_attached", _("Post-incident report attached")
+        RCA_REQUESTED = "rca_requested", _("RCA requested")
+        RCA_CHANGED = "rca_changed", _("RCA status changed")
+        ACTION_ITEM_ADDED = "action_item_added", _("Action item added")
+        ACTION_ITEM_CHANGED = "action_item_changed", _("Action item changed")
 
     incident = models.ForeignKey(
         "cases.Incident", on_delete=models.CASCADE, related_name="events", verbose_name=_("incident")

@@ -56,11 +56,12 @@ from cases.correspondence.delivery import (
 )
 from cases.correspondence.dispatch import notice_release
 from cases.correspondence.email import message_id, subject_with_token
+from cases.correspondence.followup import next_notice_kinds
 from cases.models import Correspondence, SlaClock, SlaClockEvent, SlaNotification
 from cases.services.impact import engagement_update
 from cases.sla.durations import format_duration
 from cases.sla.rules import ACTIVE
-from partners.models import NoticeTemplate, PartnerContact
+from partners.models import NoticeTemplate, Partner, PartnerContact
 from payhealth.links import absolute_url
 from payhealth.outbox import DATABASE_ERRORS, publish_on_commit, with_database_retries
 
@@ -178,6 +179,14 @@ def sla_event_notify(*, event_id: int) -> str:
             logger.exception(
                 "SLA breach on %s: the escalation to %s failed", clock.incident.reference, clock.engagement.partner
             )
+    if event.kind == SlaClockEvent.Kind.WARN and clock.metric == SlaClock.Metric.UPDATE and clock.state in ACTIVE:
+        try:
+            with transaction.atomic():
+                sla_draft_update(clock=clock)
+        except DatabaseError:
+            raise
+        except ValidationError as error:  # no template: the warning mail still tells the desk
+            logger.warning("SLA warning on %s: no update drafted: %s", clock.incident.reference, error.messages)
     rows = [
         SlaNotification(event=event, recipient=user, address=user.email, escalation_failed=escalation_failed)
         for user in _recipients(clock.incident)
@@ -352,6 +361,21 @@ def next_escalation_level(engagement) -> int | None:
     levels = list(contacts.values_list("escalation_level", "email"))
     highest = max((level for level, email in levels if email.lower() in written), default=0)
     return min((level for level, _email in levels if level > highest), default=None)
+
+
+@transaction.atomic
+def sla_draft_update(*, clock: SlaClock) -> list[Correspondence]:
+    """Our update cadence is about to be missed: draft the update for review (by PayHealth itself) to
+    every partner whose thread is due an update, once per warning (the caller's event lock). The
+    drafts go through the usual review, approval and sending; nothing is sent here."""
+    incident = clock.incident
+    partners = [
+        pk for pk, suggestion in next_notice_kinds(incident).items() if suggestion.kind == NoticeTemplate.Kind.UPDATE
+    ]
+    if not partners:
+        return []
+    chosen = list(Partner.objects.filter(pk__in=partners).order_by("name"))
+    return notice_compose(incident=incident, actor=None, kind=NoticeTemplate.Kind.UPDATE, partners=chosen).drafts
 
 
 @transaction.atomic

@@ -11,6 +11,7 @@ from celery import shared_task
 from django.conf import settings
 
 from cases.correspondence.delivery import OutcomeNotRecorded, TransientDeliveryError
+from cases.rca.services import rca_sweep
 from cases.sla.clocks import NOTIFY_TASK
 from cases.sla.notify import (
     SLA_MAIL_TASK,
@@ -26,9 +27,11 @@ from payhealth.outbox import DATABASE_ERRORS, parse_instant
 @shared_task(name="cases.sweep_sla_clocks_task", acks_late=True)
 def sweep_sla_clocks_task(reconnected_at: str | None = None) -> dict[str, int]:
     """Periodic (beat), and whenever a worker (re)connects to the broker (a tick lost in an outage
-    runs then): fire the SLA warnings and breaches of clocks that crossed them."""
+    runs then): fire the SLA warnings and breaches of clocks that crossed them, and draft the RCA
+    reminders that are due."""
     result = sla_sweep(reconnected_at=parse_instant(reconnected_at))
-    return {"warned": result.warned, "breached": result.breached}
+    reminders = rca_sweep()
+    return {"warned": result.warned, "breached": result.breached, "rca_reminders": reminders}
 
 
 @shared_task(name=NOTIFY_TASK, acks_late=True, autoretry_for=DATABASE_ERRORS, retry_backoff=2, retry_backoff_max=30)

@@ -607,3 +607,53 @@ class SlaWarning(SlaCrossing):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SlaBreached(SlaCrossing):
     kind = Kind.SLA_BREACHED
+
+
+# --- follow-through: RCAs and action items ------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RcaRequested(Payload):
+    """An RCA request notice went out: `due` (ISO 8601) is when the partner's analysis is due;
+    `reminder` names a reminder drafted by PayHealth ("due_soon" or "overdue", "" for the request)."""
+
+    kind = Kind.RCA_REQUESTED
+    rca: int
+    partner: str
+    due: str
+    correspondence: int | None
+    reminder: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RcaChanged(Payload):
+    """An RCA moved from one status to another (requested, received, accepted, rejected), with a note."""
+
+    kind = Kind.RCA_CHANGED
+    rca: int
+    partner: str
+    was: str = key("from")
+    to: str
+    note: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ActionItemAdded(Payload):
+    """`owner`: the desk user's username or the partner's name; `due`: ISO date or None."""
+
+    kind = Kind.ACTION_ITEM_ADDED
+    item: int
+    title: str
+    owner: str | None
+    due: str | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ActionItemChanged(Payload):
+    """`changes`: field → {"from": …, "to": …} as text; `status` the item's status after the change."""
+
+    kind = Kind.ACTION_ITEM_CHANGED
+    item: int
+    title: str
+    status: str
+    changes: dict

@@ -18,7 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from cases.models import AffectedMerchant, CaseEvent, Incident, PartnerEngagement, SlaClock
+from cases.models import ActionItem, AffectedMerchant, CaseEvent, Incident, PartnerEngagement, RcaRequest, SlaClock
 from cases.models.incident import Category, Severity, Status
 from cases.timeline import events as ev
 from partners.models import NoticeTemplate
@@ -728,3 +728,57 @@ def _sla(payload: ev.SlaClockChange, actor: str) -> SafeString:
     else:
         sentence = _sentence(str(ours), metric=metric)
     return _with_reason(sentence, payload.reason)
+
+
+# --- follow-through: RCAs and action items -------------------------------------------------------
+
+
+def _local_date(value: str | None) -> str:
+    moment = parse_datetime(value or "")
+    if moment is None:
+        day = parse_date(value or "")
+        return formats.date_format(day, "SHORT_DATE_FORMAT") if day else "—"
+    return formats.date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT")
+
+
+@renders(ev.RcaRequested)
+def _rca_requested(payload: ev.RcaRequested, actor: str) -> SafeString:
+    if payload.reminder == "overdue":
+        message = _("%(actor)s drafted a reminder to %(partner)s: their RCA was due %(due)s.")
+    elif payload.reminder:
+        message = _("%(actor)s drafted a reminder to %(partner)s: their RCA is due %(due)s.")
+    else:
+        message = _("RCA requested from %(partner)s, due %(due)s.")
+    return _sentence(message, actor=actor, partner=payload.partner or "", due=_local_date(payload.due))
+
+
+@renders(ev.RcaChanged)
+def _rca_changed(payload: ev.RcaChanged, actor: str) -> SafeString:
+    sentence = _sentence(
+        _("%(actor)s marked the RCA of %(partner)s %(status)s"),
+        actor=actor,
+        partner=payload.partner or "",
+        status=label(RcaRequest.Status, payload.to).lower(),
+    )
+    return _with_reason(sentence, payload.note)
+
+
+@renders(ev.ActionItemAdded)
+def _action_item_added(payload: ev.ActionItemAdded, actor: str) -> SafeString:
+    return _sentence(
+        _("%(actor)s added the action item “%(title)s” (owner: %(owner)s, due %(due)s)."),
+        actor=actor,
+        title=payload.title or "",
+        owner=payload.owner or "—",
+        due=_local_date(payload.due),
+    )
+
+
+@renders(ev.ActionItemChanged)
+def _action_item_changed(payload: ev.ActionItemChanged, actor: str) -> SafeString:
+    return _sentence(
+        _("%(actor)s changed the action item “%(title)s” (%(status)s)."),
+        actor=actor,
+        title=payload.title or "",
+        status=label(ActionItem.Status, payload.status).lower(),
+    )

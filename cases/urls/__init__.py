@@ -3,12 +3,13 @@
 from cases.correspondence import views as correspondence
 from cases.pir import views as pir
 from cases.sla import views as sla
-from cases.views import directory, incident, queue
+from cases.views import directory, followthrough, incident, queue
 
 app_name = "cases"
 urlpatterns = [
     *queue.urlpatterns,
     *incident.urlpatterns,
+    *followthrough.urlpatterns,
     *directory.urlpatterns,
     *correspondence.urlpatterns,
     *sla.urlpatterns,

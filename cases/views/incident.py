@@ -60,6 +60,7 @@ from cases.services import (
     note_edit,
 )
 from cases.sla.selectors import incident_sla
+from cases.views.followthrough import followthrough
 from payhealth.web import add_service_errors, desk_permission
 
 PAGE = "cases/incident_detail.html"
@@ -192,6 +193,11 @@ class IncidentPage:
     @cached_property
     def details_form(self):
         return self._form("details", lambda: IncidentDetailsForm(incident=self.incident))
+
+    @cached_property
+    def followthrough(self):
+        """The RCAs asked of partners and the action items (cases.views.followthrough)."""
+        return followthrough(self.incident)
 
     @cached_property
     def sla(self):

@@ -6,7 +6,8 @@ CSRF_TRUSTED_ORIGINS, PAYHEALTH_VAR_DIR, PAYHEALTH_TIME_ZONE, PAYHEALTH_SMTP_SIN
 PAYHEALTH_NOTICE_MAX_RETRIES, PAYHEALTH_NOTICE_RETRY_BACKOFF, PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX,
 PAYHEALTH_NOTICE_STUCK_AFTER, PAYHEALTH_TASK_TIME_LIMIT, PAYHEALTH_RECOVERY_SWEEP_SECONDS,
 INBOUND_IMAP_URL, PAYHEALTH_INBOUND_TOKEN, PAYHEALTH_INBOUND_MAX_MESSAGE_BYTES,
-PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES, PAYHEALTH_SLA_POLL_SECONDS, PAYHEALTH_SITE_URL, PAYHEALTH_ACK_LINK_DAYS,
+PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES, PAYHEALTH_SLA_POLL_SECONDS, PAYHEALTH_RCA_DUE_BUSINESS_DAYS,
+PAYHEALTH_SITE_URL, PAYHEALTH_ACK_LINK_DAYS,
 PAYHEALTH_ACK_LINK_MAX_FILE_BYTES, PAYHEALTH_ACK_LINK_RATE_PER_TOKEN, PAYHEALTH_ACK_LINK_RATE_PER_IP,
 PAYHEALTH_WEBHOOK_TIMEOUT, PAYHEALTH_WEBHOOK_MAX_ATTEMPTS, PAYHEALTH_WEBHOOK_RETRY_BACKOFF,
 PAYHEALTH_WEBHOOK_RETRY_BACKOFF_MAX, PAYHEALTH_WEBHOOK_DISABLE_AFTER, PAYHEALTH_WEBHOOK_STUCK_AFTER,
@@ -294,6 +295,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # webhooks turn the kinds they publish into deliveries.
 PAYHEALTH_TIMELINE_LISTENERS = [
     "cases.sla.clocks.on_case_events",
+    "cases.rca.services.on_case_events",
     "webhooks.services.webhook_emit_for_case_events",
 ]
 
@@ -310,6 +312,9 @@ PAYHEALTH_NOTICE_STUCK_AFTER = config.env_int(
 )
 config.require_longer("PAYHEALTH_NOTICE_STUCK_AFTER", PAYHEALTH_NOTICE_STUCK_AFTER, than=PAYHEALTH_TASK_TIME_LIMIT)
 # How often SLA badges (queue, incident page, at-risk list) refresh themselves, in seconds.
+# An RCA request asks for the analysis by the close of this many business days after the day it
+# is drafted, on the partner's calendar; reminders are drafted one business day before and when overdue.
+PAYHEALTH_RCA_DUE_BUSINESS_DAYS = config.env_int("PAYHEALTH_RCA_DUE_BUSINESS_DAYS", 5, minimum=1, maximum=60)
 PAYHEALTH_SLA_POLL_SECONDS = config.env_int("PAYHEALTH_SLA_POLL_SECONDS", 30, minimum=1, maximum=3600)
 PAYHEALTH_NOTICE_SWEEP_BATCH = 200
 # The address people open PayHealth at, for links in mail (SLA warnings and breaches).
@@ -526,6 +531,9 @@ SPECTACULAR_SETTINGS = {
         "CostFindingKindEnum": "costs.models.CostFinding.Kind",
         "CostFindingSeverityEnum": "costs.models.CostFinding.Severity",
         "CostFindingStateEnum": "costs.models.CostFinding.State",
+        "ActionItemStatusEnum": "cases.models.rca.ActionItem.Status",
+        "RcaStatusEnum": "cases.models.rca.RcaRequest.Status",
+        "RcaMoveEnum": [("received", "Received"), ("accepted", "Accepted"), ("rejected", "Rejected")],
     },
 }
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.apps import apps
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.services import api_token_create
@@ -70,6 +72,11 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "incident-decline-code-detail": {"get": DESK, "delete": DESK},
     "incident-engagement-list": {"get": DESK, "post": DESK},
     "incident-engagement-detail": {"get": DESK, "patch": DESK},
+    "incident-rca-list": {"get": DESK},
+    "incident-rca-detail": {"get": DESK},
+    "incident-rca-status": {"post": DESK},
+    "incident-action-item-list": {"get": DESK, "post": DESK},
+    "incident-action-item-detail": {"get": DESK, "patch": DESK},
     # cases: reference data and the caller's saved views
     "merchant-list": {"get": DESK, "post": DESK},
     "merchant-detail": {"get": DESK, "patch": DESK},
@@ -79,6 +86,7 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     # cases: notices and correspondence
     "incident-correspondence": {"get": DESK},
     "notice-compose": {"post": DESK},
+    "notice-next-kinds": {"get": DESK},
     "correspondence-approvals": {"get": LEADS},
     "correspondence-triage": {"get": MANAGERS},
     "correspondence-detail": {"get": DESK, "patch": DESK},
@@ -199,6 +207,9 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     ("incident-merchant-detail", "pk"): lambda w: w["affected"].pk,
     ("incident-engagement-detail", "pk"): lambda w: w["engagement"].pk,
     ("incident-decline-code-detail", "pk"): lambda w: w["decline_count"].pk,
+    ("incident-rca-detail", "pk"): lambda w: w["rca"].pk,
+    ("incident-rca-status", "pk"): lambda w: w["rca"].pk,
+    ("incident-action-item-detail", "pk"): lambda w: w["action_item"].pk,
     ("saved-view-detail", "pk"): lambda w: w["saved_view"].pk,
     ("token-detail", "pk"): lambda w: w["token"].pk,
     ("token-revoke", "pk"): lambda w: w["token"].pk,
@@ -288,7 +299,7 @@ def world(db, lead):
     partner = PartnerFactory(code="api-matrix")
     incident = IncidentFactory(title="API matrix incident", owner=lead, created_by=lead)
     engagement = PartnerEngagementFactory(incident=incident, partner=partner)
-    from cases.models import IncidentDeclineCode, InvestigationNote, SavedView
+    from cases.models import ActionItem, IncidentDeclineCode, InvestigationNote, RcaRequest, SavedView
 
     return {
         "incident": incident,
@@ -301,6 +312,13 @@ def world(db, lead):
         "affected": AffectedMerchantFactory(incident=incident, merchant=merchant),
         "engagement": engagement,
         "note": InvestigationNote.objects.create(incident=incident, author=lead, body="A matrix note"),
+        "rca": RcaRequest.objects.create(
+            incident=incident,
+            engagement=engagement,
+            requested_at=timezone.now(),
+            due_at=timezone.now() + timedelta(days=7),
+        ),
+        "action_item": ActionItem.objects.create(incident=incident, title="Matrix action"),
         "saved_view": SavedView.objects.create(owner=lead, name="Matrix view", query="status=new"),
         "decline_count": IncidentDeclineCode.objects.create(incident=incident, code="91", count_during=5),
         "token": api_token_create(user=lead, name="matrix fixture token")[0],

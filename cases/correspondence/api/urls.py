@@ -4,7 +4,12 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from cases.correspondence.api.templates import NoticeTemplateViewSet
-from cases.correspondence.api.views import CorrespondenceViewSet, IncidentCorrespondenceView, NoticeComposeView
+from cases.correspondence.api.views import (
+    CorrespondenceViewSet,
+    IncidentCorrespondenceView,
+    NoticeComposeView,
+    NoticeNextKindsView,
+)
 
 router = SimpleRouter()
 router.register("correspondence", CorrespondenceViewSet, basename="correspondence")
@@ -17,5 +22,6 @@ urlpatterns = [
         name="incident-correspondence",
     ),
     path("incidents/<str:reference>/notices/compose/", NoticeComposeView.as_view(), name="notice-compose"),
+    path("incidents/<str:reference>/notices/next-kinds/", NoticeNextKindsView.as_view(), name="notice-next-kinds"),
     *router.urls,
 ]

@@ -29,6 +29,7 @@ from cases.correspondence.dispatch import (
     notice_send,
     notice_submit,
 )
+from cases.correspondence.followup import next_notice_kinds, partners_with_breakage
 from cases.correspondence.inbound.confirm import reply_candidate_confirm
 from cases.correspondence.inbound.parse import sanitise_html
 from cases.correspondence.inbound.store import inbound_attach
@@ -38,7 +39,7 @@ from cases.models import AckLink, Attachment, Correspondence, PartnerEngagement
 from cases.models.incident import MAX_PARTNERS_PER_INCIDENT
 from cases.selectors import incident_visible_by_reference, incident_visible_or_404
 from partners.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer
-from partners.models import NoticeTemplate
+from partners.models import NoticeTemplate, Partner
 from payhealth.api.fields import DateTimeField
 from payhealth.api.pagination import Cursor
 from payhealth.api.serializers import ModelSerializer, Serializer
@@ -184,6 +185,11 @@ class ComposeSerializer(Serializer):
     next_update = DateTimeField(
         required=False, allow_null=True, help_text="When the partners hear from us again (optional)."
     )
+    confirm_repeat = serializers.BooleanField(
+        default=False,
+        help_text="Send another breakage notice to partners that already got one on this incident "
+        "(refused with 400 on `confirm_repeat` otherwise).",
+    )
 
     def validate(self, attrs):
         if not attrs.get("all_partners") and not attrs.get("partners"):
@@ -272,6 +278,7 @@ class NoticeComposeView(APIView):
             kind=data["kind"],
             partners=None if data["all_partners"] else data["partners"],
             next_update=data.get("next_update"),
+            confirm_repeat=data["confirm_repeat"],
         )
         drafts = correspondence_rows().filter(pk__in=[draft.pk for draft in result.drafts]).order_by("id")
         body = {
@@ -457,3 +464,38 @@ class CorrespondenceViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         incoming.is_valid(raise_exception=True)
         reply_candidate_confirm(correspondence=reply, index=incoming.validated_data["candidate"], actor=request.user)
         return self._answer(reply)
+
+
+class NextKindSerializer(Serializer):
+    partner = PartnerRefSerializer()
+    kind = serializers.ChoiceField(choices=NoticeTemplate.Kind.choices)
+    reason = serializers.CharField()
+    breakage_sent = serializers.BooleanField(help_text="A breakage notice already went to this partner.")
+
+
+class NoticeNextKindsView(APIView):
+    """The next logical notice kind in each engaged partner's thread, and why."""
+
+    action_permissions = {"get": ("cases.view_correspondence",)}
+
+    @extend_schema(
+        summary="The next notice kind for each engaged partner",
+        description="breakage → update → resolution (once the incident is mitigated or resolved) → RCA request → "
+        "follow-up, from the notices on their way to each partner. `breakage_sent`: composing another breakage "
+        "notice to it needs `confirm_repeat`.",
+        responses=NextKindSerializer(many=True),
+    )
+    def get(self, request, reference: str):
+        incident = incident_visible_or_404(user=request.user, reference=reference)
+        suggestions = next_notice_kinds(incident)
+        broken = set(partners_with_breakage(incident))
+        rows = [
+            {
+                "partner": partner,
+                "kind": suggestions[partner.pk].kind,
+                "reason": suggestions[partner.pk].reason,
+                "breakage_sent": partner.name in broken,
+            }
+            for partner in Partner.objects.filter(pk__in=suggestions).order_by("name")
+        ]
+        return Response(NextKindSerializer(rows, many=True).data)

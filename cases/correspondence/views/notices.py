@@ -32,12 +32,14 @@ from cases.correspondence.dispatch import (
     notice_retry,
     notices_release,
 )
+from cases.correspondence.followup import next_notice_kinds, partners_with_breakage, suggested_kind
 from cases.correspondence.forms import NoticeComposeForm, NoticeDecisionForm, NoticeEditForm
 from cases.correspondence.inbound.confirm import reply_candidate_confirm
 from cases.correspondence.selectors import incident_notices, notice_drafts, notices_pending_approval
 from cases.models import Correspondence, Incident, Severity
 from cases.models.incident import most_severe
 from cases.selectors import incident_list_visible_to, incident_visible_or_404
+from partners.models import NoticeTemplate, Partner
 from payhealth.ids import parse_ids
 from payhealth.web import add_service_errors, desk_permission
 
@@ -145,7 +147,12 @@ def _compose_context(request, incident, **extra) -> dict:
 def notice_compose_view(request, reference: str):
     """Pick the kind and the partners; one draft per partner and language group, then the review."""
     incident = incident_visible_or_404(user=request.user, reference=reference)
-    form = NoticeComposeForm(request.POST if request.method == "POST" else None, incident=incident)
+    suggestions = next_notice_kinds(incident)
+    form = NoticeComposeForm(
+        request.POST if request.method == "POST" else None,
+        incident=incident,
+        suggested_kind=suggested_kind(suggestions),
+    )
     if form.is_bound and form.is_valid():
         try:
             result = notice_compose(
@@ -154,6 +161,7 @@ def notice_compose_view(request, reference: str):
                 kind=form.cleaned_data["kind"],
                 partners=form.chosen_partners(),
                 next_update=form.cleaned_data["next_update"],
+                confirm_repeat=form.cleaned_data["confirm_repeat"],
             )
         except ValidationError as error:
             add_service_errors(form, error)
@@ -166,7 +174,21 @@ def notice_compose_view(request, reference: str):
                 form.add_error(None, skipped.reason)
             if not result.skipped:
                 form.add_error(None, _("No partner is engaged on this incident yet."))
-    return render(request, COMPOSE, _compose_context(request, incident, form=form, mode="compose"))
+    names = dict(Partner.objects.filter(pk__in=suggestions).values_list("pk", "name"))
+    context = _compose_context(
+        request,
+        incident,
+        form=form,
+        mode="compose",
+        next_kinds=sorted(
+            (
+                (names[pk], NoticeTemplate.Kind(next_kind.kind).label, next_kind.reason)
+                for pk, next_kind in suggestions.items()
+            ),
+        ),
+        already_broken=partners_with_breakage(incident),
+    )
+    return render(request, COMPOSE, context)
 
 
 def _review(request, incident, ids, *, editing=None, forms=None, errors=(), status=200) -> HttpResponse:

@@ -20,7 +20,8 @@ from django.views.decorators.http import require_GET
 
 from cases.models import SlaClock
 from cases.models.incident import Severity
-from cases.selectors import incident_visible_or_404
+from cases.rca.services import rca_overdue
+from cases.selectors import incident_list_visible_to, incident_visible_or_404
 from cases.sla.selectors import OVERDUE_COUNT_CAP, incident_sla, sla_at_risk, sla_badges_for_ids, sla_overdue_count
 from partners.models import Partner
 from payhealth.ids import parse_ids
@@ -29,6 +30,7 @@ from payhealth.web import desk_permission, wants_fragment
 
 SLA = "cases/_sla.html"
 AT_RISK = "cases/sla_at_risk.html"
+RCA_ROWS = 50
 AT_RISK_PARAMS = ("family", "severity", "partner", "mine", "page")
 
 
@@ -104,6 +106,10 @@ def sla_at_risk_view(request: HttpRequest) -> HttpResponse:
         if page.has_previous
         else None,
         "next_query": _with(params, page=page.number + 1) if page.has_next else None,
+        # Partners' RCAs past their due date (a callable: the whole page only, not the htmx refresh).
+        "overdue_rcas": lambda: list(
+            rca_overdue().filter(incident__in=incident_list_visible_to(user=request.user))[:RCA_ROWS]
+        ),
     }
     return render(request, f"{AT_RISK}#results" if wants_fragment(request) else AT_RISK, context)
 

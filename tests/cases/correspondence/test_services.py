@@ -505,7 +505,7 @@ def test_release_sends_a_sev3_notice_and_submits_a_sev2_one(desk, analyst, partn
     notice_release(correspondence=sev3, actor=partner_manager)
     desk.incident.severity = "sev2"
     desk.incident.save()
-    sev2 = compose_breakage(desk, analyst, partners=[desk.visa]).drafts[0]
+    sev2 = compose_breakage(desk, analyst, partners=[desk.visa], confirm_repeat=True).drafts[0]
     notice_release(correspondence=sev2, actor=analyst)
 
     sev3.refresh_from_db()
@@ -548,7 +548,7 @@ def test_the_sweep_requeues_notices_stuck_in_queued_or_interrupted_while_sending
     Correspondence.objects.filter(pk=interrupted.pk).update(
         status=Status.SENDING, queued_at=now - timedelta(minutes=20), sent_at=now - timedelta(minutes=7)
     )
-    sending_recently = compose_breakage(desk, analyst, partners=[desk.visa]).drafts[0]
+    sending_recently = compose_breakage(desk, analyst, partners=[desk.visa], confirm_repeat=True).drafts[0]
     Correspondence.objects.filter(pk=sending_recently.pk).update(
         status=Status.SENDING, queued_at=now - timedelta(hours=1), sent_at=now - timedelta(seconds=20)
     )
@@ -576,7 +576,7 @@ def test_the_sweep_requeues_notices_stuck_in_queued_or_interrupted_while_sending
 
 def test_the_sweep_works_in_batches(desk, analyst, partner_manager, django_capture_on_commit_callbacks):
     for _round in range(3):
-        for draft in compose_breakage(desk, analyst).drafts:
+        for draft in compose_breakage(desk, analyst, confirm_repeat=True).drafts:
             notice_send(correspondence=draft, actor=partner_manager)
     Correspondence.objects.update(queued_at=timezone.now() - timedelta(hours=1))
 
