@@ -39,7 +39,7 @@ def test_the_report_reads_the_outage_in_the_desks_zone(report_desk):
         ("Acuse de recibo", "Cumplido", "15 min", "12 min"),
         ("Prosa · Acuse de recibo", "Incumplido", "15 min", "23 min"),
     ]
-    assert [(r.partner, r.status_text) for r in report.rcas] == [("Prosa", "Recibida")]
+    assert [(r.partner, r.status_text) for r in report.rcas] == [("Prosa", "Recibido")]
     assert [(a.title, a.owner, a.status_text) for a in report.action_items][0] == (
         "Rotate certificates with a canary",
         "Prosa",
