@@ -34,6 +34,7 @@ from cases.models import Attachment, Correspondence, Incident, PartnerEngagement
 from cases.timeline.events import NoticeDrafted, NoticeEdited
 from partners.models import NoticeTemplate, Partner, PartnerContact
 from partners.notices import (
+    INTERNAL_KINDS,
     NoticeRenderError,
     RenderedNotice,
     notice_template_errors,
@@ -67,6 +68,11 @@ def require_permission(actor, permission: str, message: str) -> None:
         return
     if not actor.has_perm(permission):
         raise PermissionDenied(message)
+
+
+def notice_addressee(row: Correspondence) -> str:
+    """Whom a notice goes to, as the timeline names it: the partner, or a merchant's account team."""
+    return row.addressee_name
 
 
 def acting_person(actor):
@@ -160,6 +166,14 @@ def notice_compose(
     require_permission(actor, "cases.add_correspondence", _("Drafting notices needs a desk role."))
     if kind not in NoticeTemplate.Kind.values:
         raise ValidationError({"kind": _("Unknown notice kind %(kind)s.") % {"kind": kind}}, code="invalid")
+    if kind in INTERNAL_KINDS:
+        raise ValidationError(
+            {
+                "kind": _("%(kind)s is internal: it goes to a merchant's account team, never to a partner.")
+                % {"kind": NoticeTemplate.Kind(kind).label}
+            },
+            code="internal_kind",
+        )
     locked = Incident.objects.select_for_update().get(pk=incident.pk)
     engagements = {
         engagement.partner_id: engagement
@@ -333,7 +347,7 @@ def locked_notice(correspondence: Correspondence) -> Correspondence:
     incident = Incident.objects.select_for_update().get(pk=correspondence.incident_id)
     row = (
         Correspondence.objects.select_for_update(of=("self",))
-        .select_related("engagement__partner")
+        .select_related("engagement__partner", "merchant")
         .get(pk=correspondence.pk)
     )
     row.incident = incident
@@ -374,6 +388,6 @@ def notice_edit(*, correspondence: Correspondence, actor, subject: str, body_tex
         fields.append("created_by")
     row.full_clean()
     row.save(update_fields=fields)
-    edited = NoticeEdited(correspondence=row.pk, partner=row.engagement.partner.name, changed=changed)
+    edited = NoticeEdited(correspondence=row.pk, partner=notice_addressee(row), changed=changed)
     timeline.record(edited, incident=row.incident, actor=actor)
     return row

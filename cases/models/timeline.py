@@ -46,6 +46,8 @@ class CaseEvent(CardNumberFreeModel, models.Model):
         BILLING_CASE_OPENED = "billing_case_opened", _("Billing case opened")
         BILLING_CASE_AMENDED = "billing_case_amended", _("Billing case amended")
         CREDIT_NOTE_RECORDED = "credit_note_recorded", _("Credit note recorded")
+        SAMPLES_UPLOADED = "samples_uploaded", _("Sample transactions uploaded")
+        SAMPLES_REMOVED = "samples_removed", _("Sample transactions removed")
         SLA_PAUSED = "sla_paused", _("SLA clock paused")
         SLA_RESUMED = "sla_resumed", _("SLA clock resumed")
         SLA_WARNING = "sla_warning", _("SLA warning")
