@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from cases.api.directory import MerchantViewSet, PartnerViewSet, ResponseCodeViewSet
 from cases.api.incidents import AffectedMerchantViewSet, EngagementViewSet, IncidentNoteViewSet, IncidentViewSet
+from cases.api.samples import SampleTransactionViewSet
 from cases.api.saved_views import SavedViewViewSet
 
 router = SimpleRouter()
@@ -34,5 +35,15 @@ urlpatterns = [
         {"get": "retrieve", "patch": "partial_update", "delete": "destroy"},
     ),
     *_parts("engagements", EngagementViewSet, "engagement", {"get": "retrieve", "patch": "partial_update"}),
+    path(
+        f"{_ON_INCIDENT}samples/",
+        SampleTransactionViewSet.as_view({"get": "list", "post": "create", "delete": "clear"}),
+        name="incident-sample-list",
+    ),
+    path(
+        f"{_ON_INCIDENT}samples/<int:pk>/",
+        SampleTransactionViewSet.as_view({"get": "retrieve", "delete": "destroy"}),
+        name="incident-sample-detail",
+    ),
     *router.urls,
 ]

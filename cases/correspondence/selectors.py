@@ -73,7 +73,7 @@ def notice_drafts(*, incident: Incident, ids: list[int]) -> list[Correspondence]
     )
     if ids:
         rows = rows.filter(pk__in=ids)
-    rows = rows.select_related("engagement__partner", "created_by").prefetch_related(_attachment_names())
+    rows = rows.select_related("engagement__partner", "merchant", "created_by").prefetch_related(_attachment_names())
     return list(rows.order_by("engagement__partner__name", "id"))
 
 
@@ -85,7 +85,7 @@ def notices_pending_approval(*, user) -> QuerySet[Correspondence]:
             status=Status.PENDING_APPROVAL,
             incident__in=incident_list_visible_to(user=user),
         )
-        .select_related("incident", "engagement__partner", "created_by")
+        .select_related("incident", "engagement__partner", "merchant", "created_by")
         .prefetch_related(_attachment_names())
         .order_by("created_at", "id")
     )

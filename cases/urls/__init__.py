@@ -2,12 +2,13 @@
 
 from cases.correspondence import views as correspondence
 from cases.sla import views as sla
-from cases.views import directory, incident, queue
+from cases.views import directory, incident, queue, samples
 
 app_name = "cases"
 urlpatterns = [
     *queue.urlpatterns,
     *incident.urlpatterns,
+    *samples.urlpatterns,
     *directory.urlpatterns,
     *correspondence.urlpatterns,
     *sla.urlpatterns,

@@ -77,6 +77,9 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     # cases: notices and correspondence
     "incident-correspondence": {"get": DESK},
     "notice-compose": {"post": DESK},
+    "incident-account-update": {"post": DESK},
+    "incident-sample-list": {"get": DESK, "post": DESK, "delete": DESK},
+    "incident-sample-detail": {"get": DESK, "delete": DESK},
     "correspondence-approvals": {"get": LEADS},
     "correspondence-triage": {"get": MANAGERS},
     "correspondence-detail": {"get": DESK, "patch": DESK},
@@ -189,6 +192,8 @@ KWARG_VALUES: dict[str, Callable[[dict], object]] = {
 KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     ("incident-note-detail", "pk"): lambda w: w["note"].pk,
     ("incident-merchant-detail", "pk"): lambda w: w["affected"].pk,
+    ("incident-sample-detail", "pk"): lambda w: MISSING,
+    ("incident-account-update", "id"): lambda w: MISSING,
     ("incident-engagement-detail", "pk"): lambda w: w["engagement"].pk,
     ("saved-view-detail", "pk"): lambda w: w["saved_view"].pk,
     ("token-detail", "pk"): lambda w: w["token"].pk,

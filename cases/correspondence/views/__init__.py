@@ -2,6 +2,6 @@
 (the mail gateway's endpoint, the triage inbox, attachments) in the `cases:` namespace; the notice
 template editor is in the `partners:` namespace (`cases.urls.partners`)."""
 
-from cases.correspondence.views import inbound, notices
+from cases.correspondence.views import account, inbound, notices
 
-urlpatterns = [*notices.urlpatterns, *inbound.urlpatterns]
+urlpatterns = [*notices.urlpatterns, *inbound.urlpatterns, *account.urlpatterns]

@@ -2,8 +2,7 @@
 
 HEADER = "date_time,amount,currency,card,rrn,stan,auth_code,response_code,terminal_id,entry_mode,merchant,partner\r\n"
 GOOD = (
-    HEADER
-    + "2019-08-10T10:52:13-05:00,1250.00,MXN,415231******1234,921815000123,000123,,91,TPV00042,chip,"
+    HEADER + "2019-08-10T10:52:13-05:00,1250.00,MXN,415231******1234,921815000123,000123,,91,TPV00042,chip,"
     "Farmacias Nube,prosa\r\n"
     + "2019-08-10T16:03:40Z,389.90,mxn,455511XXXXXX9876,921816000456,000456,,96,,contactless,,\r\n"
     + "2019-08-10 11:15:00-05:00,75.50,MXN,520416******4321,921816000789,000789,,05,ECOM0001,ecommerce,,BBVA México\r\n"

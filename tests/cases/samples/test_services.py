@@ -67,14 +67,12 @@ def test_a_good_file_is_stored_whole_with_masked_cards_and_a_timeline_entry(anal
         (
             "es",
             [
-                "Línea 2, columna fecha_hora: indique la zona horaria (p. ej., -05:00) o escriba la hora en UTC "
-                "con Z.",
+                "Línea 2, columna fecha_hora: indique la zona horaria (p. ej., -05:00) o escriba la hora en UTC con Z.",
                 "Línea 3, columna monto: el monto tiene más de dos decimales.",
                 "Línea 3, columna moneda: escriba la moneda con su código de tres letras, p. ej., MXN.",
                 "Línea 3, columna tarjeta: escriba la tarjeta con sus primeros 6 a 8 dígitos, la parte "
                 "enmascarada y sus últimos 4, p. ej., 415231******1234.",
-                "Línea 3, columna socio: no es un socio involucrado en este incidente (escriba su código o su "
-                "nombre).",
+                "Línea 3, columna socio: no es un socio involucrado en este incidente (escriba su código o su nombre).",
             ],
         ),
     ],
