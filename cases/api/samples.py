@@ -109,7 +109,12 @@ class SampleTransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         samples_remove(incident=self.incident, actor=request.user, ids=[self.get_object().pk])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(summary="Remove every sample transaction", parameters=[REFERENCE_PARAMETER], responses={204: None})
+    @extend_schema(
+        summary="Remove every sample transaction",
+        operation_id="incidents_samples_clear",
+        parameters=[REFERENCE_PARAMETER],
+        responses={204: None},
+    )
     def clear(self, request, reference=None):
         with suppress(ValidationError):  # nothing left to remove: the outcome asked for
             samples_remove(incident=self.incident, actor=request.user)

@@ -126,9 +126,14 @@ def _refuse(messages: list[str] | str) -> ValidationError:
     return ValidationError({"file": messages if isinstance(messages, list) else [messages]}, code="invalid")
 
 
-def _decode(content: bytes) -> str:
-    if len(content) > settings.PAYHEALTH_SAMPLES_MAX_BYTES:
+def samples_check_size(size: int) -> None:
+    """Refuse a file over PAYHEALTH_SAMPLES_MAX_BYTES before it is read (pages and API)."""
+    if size > settings.PAYHEALTH_SAMPLES_MAX_BYTES:
         raise _refuse(_("The file is larger than %(kib)s KiB.") % {"kib": settings.PAYHEALTH_SAMPLES_MAX_BYTES // 1024})
+
+
+def _decode(content: bytes) -> str:
+    samples_check_size(len(content))
     if not content.strip():
         raise _refuse(_("The file is empty."))
     if b"\x00" in content:

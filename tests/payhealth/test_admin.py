@@ -32,6 +32,7 @@ from cases.models import (
     RcaRequest,
     ReferenceCounter,
     ResponseCode,
+    SampleTransaction,
     SavedView,
     SlaClock,
     SlaClockEvent,
@@ -96,6 +97,7 @@ READ_ONLY = {
     *(MonitorSettings, SegmentMonitor, DetectorRun, Finding, Suppression),
     *(Giro, RateCard, FeeRule, FeeImport, InvoiceLine, FeeRecord, CostThresholds, CostFinding),
     *(FeeImportMapping, BillingCase, CreditNote, RcaRequest, ActionItem),
+    SampleTransaction,
 }
 # Never deleted in the admin: the desk's record, closed, deactivated or revoked instead.
 NEVER_DELETED = {Incident, PartnerEngagement, InvestigationNote, Merchant, Partner, SlaPolicy, NoticeTemplate, Profile}
@@ -215,6 +217,17 @@ def one_of_each(superuser, incident):
         incident=incident, engagement=engagement, requested_at=timezone.now(), due_at=timezone.now()
     )
     ActionItem.objects.create(incident=incident, rca=rca, title="Monitorear el enlace con el switch")
+    SampleTransaction.objects.create(
+        incident=incident,
+        engagement=engagement,
+        occurred_at=timezone.now(),
+        amount="1250.00",
+        currency="MXN",
+        card="415231******1234",
+        response_code="91",
+        line=2,
+        uploaded_at=timezone.now(),
+    )
     merchant = MerchantFactory(account_id="acct_ADMINDATA01")
     start = timezone.now().replace(minute=0, second=0, microsecond=0)
     row = {"merchant": merchant.account_id, "network": "visa", "bucket_start": start.isoformat()}
