@@ -193,7 +193,7 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     ("incident-note-detail", "pk"): lambda w: w["note"].pk,
     ("incident-merchant-detail", "pk"): lambda w: w["affected"].pk,
     ("incident-sample-detail", "pk"): lambda w: MISSING,
-    ("incident-account-update", "id"): lambda w: MISSING,
+    ("incident-account-update", "pk"): lambda w: MISSING,
     ("incident-engagement-detail", "pk"): lambda w: w["engagement"].pk,
     ("saved-view-detail", "pk"): lambda w: w["saved_view"].pk,
     ("token-detail", "pk"): lambda w: w["token"].pk,

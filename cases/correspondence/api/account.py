@@ -22,22 +22,22 @@ class AccountUpdateComposeView(APIView):
 
     @extend_schema(
         summary="Draft the internal update to an affected merchant's account team",
-        description="`id` is the affected merchant's row on the incident (`/incidents/{reference}/merchants/`). "
+        description="`pk` is the affected merchant's row on the incident (`/incidents/{reference}/merchants/`). "
         "The draft goes to the merchant's account manager in their language, never to a partner; a merchant "
         "without an account manager's address is a 400.",
         parameters=[
             OpenApiParameter("reference", str, OpenApiParameter.PATH, description="PH-2026-000123"),
-            OpenApiParameter("id", int, OpenApiParameter.PATH),
+            OpenApiParameter("pk", int, OpenApiParameter.PATH),
         ],
         request=None,
         responses={201: CorrespondenceSerializer},
     )
-    def post(self, request, reference: str, id: str):  # noqa: A002 - the path's name
+    def post(self, request, reference: str, pk: str):
         incident = incident_visible_or_404(user=request.user, reference=reference)
-        pk = parse_id(id)
+        row_id = parse_id(pk)
         affected = (
-            AffectedMerchant.objects.select_related("merchant").filter(pk=pk, incident=incident).first()
-            if pk is not None
+            AffectedMerchant.objects.select_related("merchant").filter(pk=row_id, incident=incident).first()
+            if row_id is not None
             else None
         )
         if affected is None:

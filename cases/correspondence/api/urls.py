@@ -19,7 +19,7 @@ urlpatterns = [
     ),
     path("incidents/<str:reference>/notices/compose/", NoticeComposeView.as_view(), name="notice-compose"),
     path(
-        "incidents/<str:reference>/merchants/<str:id>/account-update/",
+        "incidents/<str:reference>/merchants/<str:pk>/account-update/",
         AccountUpdateComposeView.as_view(),
         name="incident-account-update",
     ),

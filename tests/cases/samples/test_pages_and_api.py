@@ -169,6 +169,8 @@ def test_the_account_team_button_and_api_action(client, analyst):
     assert answer.status_code == 302 and answer["Location"].endswith(f"?ids={row.pk}")
     review = client.get(answer["Location"]).content.decode()
     assert "Laura Gómez · Farmacias Nube" in html.unescape(review)
+    section = client.get(reverse("cases:incident_notices", args=[desk.incident.reference]), **HTMX)
+    assert "<h3>Laura Gómez · Farmacias Nube</h3>" in html.unescape(section.content.decode())
 
     api = token_client(analyst).post(
         reverse("api:incident-account-update", args=[desk.incident.reference, affected.pk])
