@@ -28,6 +28,7 @@ _READ_ALL = [
     "cases.view_partnerengagement",
     "cases.view_investigationnote",
     "cases.view_correspondence",
+    "cases.view_sampletransaction",
     "cases.view_caseevent",
     "cases.view_slapolicy",
     "cases.view_slaclock",
@@ -67,6 +68,8 @@ _ANALYST_WRITES = [
     "cases.change_partnerengagement",
     "cases.add_investigationnote",
     "cases.change_investigationnote",
+    "cases.add_sampletransaction",  # sample transactions: uploaded as CSV, removed
+    "cases.delete_sampletransaction",
     "cases.add_correspondence",  # drafting notices
     "cases.change_correspondence",
     "alerts.submit_alert",  # analysts and leads; a monitoring system posts with such a user's token

@@ -32,6 +32,7 @@ from cases.models import (
     RcaRequest,
     ReferenceCounter,
     ResponseCode,
+    SampleTransaction,
     SavedView,
 )
 from cases.services import (
@@ -182,6 +183,15 @@ class ActionItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["title", "incident", "owner", "partner", "due_date", "status"]
     list_filter = ["status"]
     raw_id_fields = ["incident", "rca"]
+
+
+@admin.register(SampleTransaction)
+class SampleTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Uploaded and removed on the incident page or the API (`cases.services.samples`), which keep
+    the timeline and refuse a file holding a card number."""
+
+    list_display = ["incident", "occurred_at", "amount", "currency", "card", "response_code", "engagement"]
+    raw_id_fields = ["incident", "engagement", "merchant"]
 
 
 # --- Incidents ------------------------------------------------------------------------------

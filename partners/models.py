@@ -220,6 +220,7 @@ class NoticeTemplate(CardNumberFreeModel, models.Model):
         FOLLOW_UP = "follow_up", _("Follow-up")
         SLA_ESCALATION = "sla_escalation", _("SLA escalation")
         BILLING_DISCREPANCY = "billing_discrepancy", _("Billing discrepancy")
+        ACCOUNT_UPDATE = "account_update", _("Internal update for the account team")
 
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     language = models.CharField(_("language"), max_length=2, choices=Language.choices)

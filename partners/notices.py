@@ -43,7 +43,18 @@ from django.utils.translation import gettext_lazy
 from partners.models import NoticeTemplate
 
 DEFAULTS_DIR = Path(__file__).resolve().parent.parent / "templates" / "notices"
-KINDS = ("breakage", "update", "resolution", "rca_request", "follow_up", "sla_escalation", "billing_discrepancy")
+KINDS = (
+    "breakage",
+    "update",
+    "resolution",
+    "rca_request",
+    "follow_up",
+    "sla_escalation",
+    "billing_discrepancy",
+    "account_update",
+)
+# Kinds addressed to our own people (a merchant's account manager), never to a partner.
+INTERNAL_KINDS = ("account_update",)
 LANGUAGES = ("en", "es")
 
 ALLOWED_TAGS = ("if", "for", "comment")
@@ -368,6 +379,36 @@ CONTEXT_SCHEMA: dict = {
         "deadline": LEAF,
         "attachment": LEAF,
     },
+}
+# An internal update to a merchant's account team (`present` is false in partner notices): that
+# merchant's own impact, the partners engaged and what to tell the merchant.
+CONTEXT_SCHEMA["account"] = {
+    "present": LEAF,
+    "merchant": LEAF,
+    "merchant_account": LEAF,
+    "manager": LEAF,
+    "measured": LEAF,
+    "baseline_rate": LEAF,
+    "observed_rate": LEAF,
+    "change": LEAF,
+    "attempts": LEAF,
+    "excess_declines": LEAF,
+    "volume_at_risk": LEAF,
+    "partners": ListOf({"name": LEAF, "kind": LEAF, "status": LEAF}),
+}
+EMPTY_ACCOUNT = {
+    "present": False,
+    "merchant": "",
+    "merchant_account": "",
+    "manager": "",
+    "measured": False,
+    "baseline_rate": "",
+    "observed_rate": "",
+    "change": "",
+    "attempts": "",
+    "excess_declines": "",
+    "volume_at_risk": "",
+    "partners": [],
 }
 EMPTY_BILLING = {
     "present": False,
@@ -777,6 +818,20 @@ def sample_notice_contexts() -> list[dict]:
             "deadline": "2026-08-30",
             "attachment": "billing-discrepancy-PH-2026-000123.csv",
         },
+        "account": {
+            "present": True,
+            "merchant": "Merchant A",
+            "merchant_account": "acct_1Nv0FGQ9RKHgCVdK",
+            "manager": "Laura Gómez",
+            "measured": True,
+            "baseline_rate": "93.10%",
+            "observed_rate": "44.55%",
+            "change": "48.55 percentage points lower",
+            "attempts": "182,400",
+            "excess_declines": "88,556",
+            "volume_at_risk": "MXN 38,650,210.40",
+            "partners": [{"name": "Sample Bank", "kind": "Issuer", "status": "Notified"}],
+        },
     }
     empty = {
         **full,
@@ -791,6 +846,7 @@ def sample_notice_contexts() -> list[dict]:
         "escalation_contacts": [],
         "our_contact": {"name": "", "team": "PayHealth Operations", "email": "payhealth@localhost"},
         "billing": dict(EMPTY_BILLING),
+        "account": dict(EMPTY_ACCOUNT),
     }
     return [full, empty]
 

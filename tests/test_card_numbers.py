@@ -417,6 +417,7 @@ API_KWARGS = {
 API_KWARGS_BY_ROUTE = {
     "incident-note-detail": "note",
     "incident-merchant-detail": "affected",
+    "incident-account-update": "affected",
     "incident-engagement-detail": "engagement",
     "saved-view-detail": "saved_view",
     "partner-contact-detail": "contact",

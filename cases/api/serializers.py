@@ -478,6 +478,7 @@ class MerchantSerializer(ModelSerializer):
             "segment",
             "account_manager",
             "account_manager_email",
+            "account_manager_language",
             "created_at",
             "open_incidents",
             "recent_incidents",
@@ -493,6 +494,12 @@ class MerchantInputSerializer(Serializer):
     segment = serializers.ChoiceField(choices=Merchant.Segment.choices, required=False)
     account_manager = serializers.CharField(max_length=160, required=False, allow_blank=True)
     account_manager_email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+    account_manager_language = serializers.ChoiceField(
+        choices=Merchant._meta.get_field("account_manager_language").choices,
+        required=False,
+        allow_blank=True,
+        help_text=_("The language of the internal updates to the account manager; empty means English."),
+    )
 
 
 class ResponseCodeSerializer(ModelSerializer):

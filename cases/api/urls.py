@@ -12,6 +12,7 @@ from cases.api.incidents import (
     IncidentNoteViewSet,
     IncidentViewSet,
 )
+from cases.api.samples import SampleTransactionViewSet
 from cases.api.saved_views import SavedViewViewSet
 
 router = SimpleRouter()
@@ -46,5 +47,15 @@ urlpatterns = [
     path(f"{_ON_INCIDENT}rcas/<int:pk>/", RcaViewSet.as_view({"get": "retrieve"}), name="incident-rca-detail"),
     path(f"{_ON_INCIDENT}rcas/<int:pk>/status/", RcaViewSet.as_view({"post": "move"}), name="incident-rca-status"),
     *_parts("action-items", ActionItemViewSet, "action-item", {"get": "retrieve", "patch": "partial_update"}),
+    path(
+        f"{_ON_INCIDENT}samples/",
+        SampleTransactionViewSet.as_view({"get": "list", "post": "create", "delete": "clear"}),
+        name="incident-sample-list",
+    ),
+    path(
+        f"{_ON_INCIDENT}samples/<int:pk>/",
+        SampleTransactionViewSet.as_view({"get": "retrieve", "delete": "destroy"}),
+        name="incident-sample-detail",
+    ),
     *router.urls,
 ]

@@ -36,6 +36,7 @@ from cases.models import Attachment, Correspondence, Incident, PartnerEngagement
 from cases.timeline.events import NoticeDrafted, NoticeEdited
 from partners.models import NoticeTemplate, Partner, PartnerContact
 from partners.notices import (
+    INTERNAL_KINDS,
     NoticeRenderError,
     RenderedNotice,
     notice_template_errors,
@@ -69,6 +70,11 @@ def require_permission(actor, permission: str, message: str) -> None:
         return
     if not actor.has_perm(permission):
         raise PermissionDenied(message)
+
+
+def notice_addressee(row: Correspondence) -> str:
+    """Whom a notice goes to, as the timeline names it: the partner, or a merchant's account team."""
+    return row.addressee_name
 
 
 def acting_person(actor):
@@ -164,6 +170,14 @@ def notice_compose(
     require_permission(actor, "cases.add_correspondence", _("Drafting notices needs a desk role."))
     if kind not in NoticeTemplate.Kind.values:
         raise ValidationError({"kind": _("Unknown notice kind %(kind)s.") % {"kind": kind}}, code="invalid")
+    if kind in INTERNAL_KINDS:
+        raise ValidationError(
+            {
+                "kind": _("%(kind)s is internal: it goes to a merchant's account team, never to a partner.")
+                % {"kind": NoticeTemplate.Kind(kind).label}
+            },
+            code="internal_kind",
+        )
     locked = Incident.objects.select_for_update().get(pk=incident.pk)
     engagements = {
         engagement.partner_id: engagement
@@ -355,7 +369,7 @@ def locked_notice(correspondence: Correspondence) -> Correspondence:
     incident = Incident.objects.select_for_update().get(pk=correspondence.incident_id)
     row = (
         Correspondence.objects.select_for_update(of=("self",))
-        .select_related("engagement__partner")
+        .select_related("engagement__partner", "merchant")
         .get(pk=correspondence.pk)
     )
     row.incident = incident
@@ -396,6 +410,6 @@ def notice_edit(*, correspondence: Correspondence, actor, subject: str, body_tex
         fields.append("created_by")
     row.full_clean()
     row.save(update_fields=fields)
-    edited = NoticeEdited(correspondence=row.pk, partner=row.engagement.partner.name, changed=changed)
+    edited = NoticeEdited(correspondence=row.pk, partner=notice_addressee(row), changed=changed)
     timeline.record(edited, incident=row.incident, actor=actor)
     return row

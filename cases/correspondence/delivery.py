@@ -223,12 +223,12 @@ def _release(correspondence_id: int, reason: str, countdown: float) -> None:
 
 def _locked_for_outcome(correspondence_id: int) -> Correspondence:
     rows = Correspondence.objects.select_for_update(of=("self",))
-    rows = rows.select_related("incident", "engagement__partner", "sent_by").defer(*UNREAD, "body_text")
+    rows = rows.select_related("incident", "engagement__partner", "merchant", "sent_by").defer(*UNREAD, "body_text")
     return rows.get(pk=correspondence_id)
 
 
 def _partner_name(row: Correspondence) -> str:
-    return row.engagement.partner.name if row.engagement_id else ""
+    return row.addressee_name
 
 
 @transaction.atomic
@@ -291,6 +291,8 @@ def correspondence_record_sent(*, correspondence_id: int) -> bool:
 
 
 def _stamp_first_notice(row: Correspondence, now) -> None:
+    if row.engagement_id is None:
+        return  # an internal update to a merchant's account team: no partner to stamp
     seen = row.engagement
     if seen.first_notified_at is not None and seen.partner_status != PartnerEngagement.PartnerStatus.NOT_NOTIFIED:
         return  # notified before: nothing to stamp (the common case, without taking the lock)
@@ -365,7 +367,7 @@ def _requeue_batch(
         Correspondence.objects.select_for_update(of=("self",), skip_locked=True)
         .alias(due_at=due)
         .filter(stuck | interrupted, direction=Correspondence.Direction.OUTBOUND)
-        .select_related("incident", "engagement__partner")
+        .select_related("incident", "engagement__partner", "merchant")
         .defer(*UNREAD, "body_text")
         .order_by("queued_at", "id")[:batch_size]
     )

@@ -20,7 +20,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases import timeline
-from cases.correspondence.compose import NEEDS_APPROVAL, acting_person, expect_status, locked_notice, require_permission
+from cases.correspondence.compose import (
+    NEEDS_APPROVAL,
+    acting_person,
+    expect_status,
+    locked_notice,
+    notice_addressee,
+    require_permission,
+)
 from cases.correspondence.delivery import DELIVER_TASK
 from cases.models import Correspondence, Incident
 from cases.models.incident import most_severe
@@ -71,7 +78,7 @@ def notice_submit(*, correspondence: Correspondence, actor) -> Correspondence:
         )
     row.status = Status.PENDING_APPROVAL
     row.save(update_fields=["status"])
-    submitted = NoticeSubmitted(correspondence=row.pk, partner=row.engagement.partner.name, language=row.language)
+    submitted = NoticeSubmitted(correspondence=row.pk, partner=notice_addressee(row), language=row.language)
     timeline.record(submitted, incident=row.incident, actor=actor)
     return row
 
@@ -91,9 +98,7 @@ def notice_approve(*, correspondence: Correspondence, actor, comment: str = "") 
     now = timezone.now()
     row.approved_by, row.approved_at = actor, now
     row.save(update_fields=["approved_by", "approved_at"])
-    approved = NoticeApproved(
-        correspondence=row.pk, partner=row.engagement.partner.name, comment=(comment or "").strip()
-    )
+    approved = NoticeApproved(correspondence=row.pk, partner=notice_addressee(row), comment=(comment or "").strip())
     timeline.record(approved, incident=row.incident, actor=actor, at=now)
     _queue(row, actor=actor, now=now)
     return row
@@ -113,7 +118,7 @@ def notice_reject(*, correspondence: Correspondence, actor, comment: str) -> Cor
         raise PermissionDenied(_("You wrote this notice: another lead must review it."))
     row.status = Status.DRAFT
     row.save(update_fields=["status"])
-    rejected = NoticeRejected(correspondence=row.pk, partner=row.engagement.partner.name, comment=comment)
+    rejected = NoticeRejected(correspondence=row.pk, partner=notice_addressee(row), comment=comment)
     timeline.record(rejected, incident=row.incident, actor=actor)
     return row
 
@@ -143,7 +148,7 @@ def notices_send(*, correspondences: Iterable[Correspondence], actor) -> list[Co
     }
     rows = list(
         Correspondence.objects.select_for_update(of=("self",))
-        .select_related("engagement__partner")
+        .select_related("engagement__partner", "merchant")
         .filter(pk__in=ids, direction=Correspondence.Direction.OUTBOUND, incident_id__in=list(incidents))
         .order_by("pk")
     )
@@ -218,7 +223,7 @@ def _queue(row: Correspondence, *, actor, now, retry: bool = False, publish: boo
     row.sent_by = acting_person(actor)
     row.save(update_fields=["status", "queued_at", "next_attempt_at", "sent_by"])
     queued = NoticeQueued(
-        correspondence=row.pk, partner=row.engagement.partner.name, language=row.language, retry=retry, requeued=""
+        correspondence=row.pk, partner=notice_addressee(row), language=row.language, retry=retry, requeued=""
     )
     timeline.record(queued, incident=row.incident, actor=actor, at=now)
     if publish:

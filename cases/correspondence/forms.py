@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from cases.models import PartnerEngagement
 from cases.selectors import incident_list_visible_to, incident_visible_by_reference
 from partners.models import NoticeTemplate, Partner
+from partners.notices import INTERNAL_KINDS
 from payhealth.forms import Form
 
 
@@ -20,7 +21,10 @@ class NoticeComposeForm(Form):
     """Which notice, to whom: chosen engaged partners, or all of them (the bulk action)."""
 
     kind = forms.ChoiceField(
-        label=_("Kind of notice"), choices=NoticeTemplate.Kind.choices, initial=NoticeTemplate.Kind.BREAKAGE
+        label=_("Kind of notice"),
+        # The internal update to a merchant's account team is drafted from the merchant's row, not here.
+        choices=[choice for choice in NoticeTemplate.Kind.choices if choice[0] not in INTERNAL_KINDS],
+        initial=NoticeTemplate.Kind.BREAKAGE,
     )
     partners = forms.ModelMultipleChoiceField(
         label=_("Partners"),

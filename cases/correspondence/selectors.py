@@ -75,7 +75,7 @@ def notice_drafts(*, incident: Incident, ids: list[int]) -> list[Correspondence]
     )
     if ids:
         rows = rows.filter(pk__in=ids)
-    rows = rows.select_related("engagement__partner", "created_by").prefetch_related(_attachment_names())
+    rows = rows.select_related("engagement__partner", "merchant", "created_by").prefetch_related(_attachment_names())
     return list(rows.order_by("engagement__partner__name", "id"))
 
 
@@ -87,7 +87,7 @@ def notices_pending_approval(*, user) -> QuerySet[Correspondence]:
             status=Status.PENDING_APPROVAL,
             incident__in=incident_list_visible_to(user=user),
         )
-        .select_related("incident", "engagement__partner", "created_by")
+        .select_related("incident", "engagement__partner", "merchant", "created_by")
         .prefetch_related(_attachment_names())
         .order_by("created_at", "id")
     )
@@ -99,6 +99,7 @@ class NoticeThread:
 
     partner: object  # a Partner, or None for replies not tied to a partner yet
     messages: list = field(default_factory=list)
+    account_team: str = ""  # an internal thread with a merchant's account team ("Laura Gómez · Farmacias Nube")
 
 
 @dataclass
@@ -149,7 +150,7 @@ def incident_notices(*, user, incident: Incident) -> IncidentNotices:
         return IncidentNotices(threads=[], in_flight=False)
     rows = (
         Correspondence.objects.filter(incident=incident)
-        .select_related("engagement__partner", "created_by", "approved_by", "sent_by", "ack_link")
+        .select_related("engagement__partner", "merchant", "created_by", "approved_by", "sent_by", "ack_link")
         .prefetch_related(_attachment_names())
         .defer("body_html")
         .order_by("created_at", "id")
@@ -157,11 +158,16 @@ def incident_notices(*, user, incident: Incident) -> IncidentNotices:
     threads: dict[object, NoticeThread] = {}
     for row in rows:
         row.candidate_list = reply_candidates_for_display(row)
-        key = row.engagement_id
+        key = ("merchant", row.merchant_id) if row.merchant_id else row.engagement_id
         if key not in threads:
-            threads[key] = NoticeThread(partner=row.engagement.partner if row.engagement_id else None)
+            threads[key] = NoticeThread(
+                partner=row.engagement.partner if row.engagement_id else None,
+                account_team=row.addressee_name if row.merchant_id else "",
+            )
         threads[key].messages.append(row)
-    ordered = sorted(threads.values(), key=lambda t: (t.partner is None, t.partner.name if t.partner else ""))
+    ordered = sorted(
+        threads.values(), key=lambda t: (t.partner is None, t.partner.name if t.partner else t.account_team)
+    )
     return IncidentNotices(
         threads=ordered,
         in_flight=any(row.status in IN_FLIGHT for thread in ordered for row in thread.messages),

@@ -19,6 +19,7 @@ from cases.models.incident import (
 from cases.models.merchant import Merchant
 from cases.models.rca import ActionItem, RcaRequest
 from cases.models.response_code import ResponseCode
+from cases.models.sample import SampleTransaction
 from cases.models.saved_view import SavedView
 from cases.models.sla import SlaClock, SlaClockEvent, SlaNotification, SlaPolicy
 from cases.models.timeline import CaseEvent
@@ -40,6 +41,7 @@ __all__ = [
     "RcaRequest",
     "ReferenceCounter",
     "ResponseCode",
+    "SampleTransaction",
     "SavedView",
     "Severity",
     "SlaClock",

@@ -65,6 +65,15 @@ class Correspondence(CardNumberFreeModel, models.Model):
         related_name="messages",
         verbose_name=_("partner engagement"),
     )
+    merchant = models.ForeignKey(
+        "cases.Merchant",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("merchant"),
+        help_text=_("An internal update to this merchant's account manager (never sent to a partner)."),
+    )
     direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices)
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL)
     kind = models.CharField(_("notice kind"), max_length=20, choices=NoticeTemplate.Kind.choices, blank=True)
@@ -180,9 +189,16 @@ class Correspondence(CardNumberFreeModel, models.Model):
         constraints = [
             models.CheckConstraint(condition=~Q(message_id=""), name="corr_message_id_present"),
             models.CheckConstraint(
-                condition=Q(direction="in") | Q(engagement__isnull=False),
+                condition=Q(direction="in") | Q(engagement__isnull=False) | Q(merchant__isnull=False),
                 name="corr_outbound_has_engagement",
-                violation_error_message=_("An outbound message belongs to a partner thread."),
+                violation_error_message=_(
+                    "An outbound message belongs to a partner thread or to a merchant's account team."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(engagement__isnull=True) | Q(merchant__isnull=True),
+                name="corr_partner_or_account_team",
+                violation_error_message=_("A message goes to a partner or to a merchant's account team, not both."),
             ),
             models.CheckConstraint(
                 condition=Q(direction="out") | Q(status="received"), name="corr_inbound_is_received"
@@ -200,3 +216,14 @@ class Correspondence(CardNumberFreeModel, models.Model):
 
     def __str__(self) -> str:
         return self.subject
+
+    @property
+    def addressee_name(self) -> str:
+        """Whom the message is with, as the timeline names it: the partner, or a merchant's account
+        team ("Laura Gómez · Farmacias Nube"); "" for a reply not tied to either."""
+        if self.engagement_id:
+            return self.engagement.partner.name
+        if self.merchant_id:
+            manager = self.merchant.account_manager or self.merchant.account_manager_email
+            return f"{manager} · {self.merchant.name}" if manager else self.merchant.name
+        return ""

@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from payhealth.db import CardNumberFreeModel
+from payhealth.i18n import Language
 
 
 class Merchant(CardNumberFreeModel, models.Model):
@@ -31,6 +32,13 @@ class Merchant(CardNumberFreeModel, models.Model):
     segment = models.CharField(_("segment"), max_length=20, choices=Segment.choices, default=Segment.ENTERPRISE)
     account_manager = models.CharField(_("account manager"), max_length=160, blank=True)
     account_manager_email = models.EmailField(_("account manager email"), blank=True)
+    account_manager_language = models.CharField(
+        _("account manager language"),
+        max_length=2,
+        choices=Language.choices,
+        blank=True,
+        help_text=_("The language of the internal updates to the account manager; empty means English."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

@@ -50,6 +50,8 @@ class CaseEvent(CardNumberFreeModel, models.Model):
         PARTNER_PORTAL_ANSWERED = "partner_portal_answered", _("Partner answered through the link")
         ACK_LINK_REVOKED = "ack_link_revoked", _("Acknowledgement link revoked")
         DECLINE_COUNTS_CHANGED = "decline_counts_changed", _("Decline-code counts changed")
+        SAMPLES_UPLOADED = "samples_uploaded", _("Sample transactions uploaded")
+        SAMPLES_REMOVED = "samples_removed", _("Sample transactions removed")
         SLA_PAUSED = "sla_paused", _("SLA clock paused")
         SLA_RESUMED = "sla_resumed", _("SLA clock resumed")
         SLA_WARNING = "sla_warning", _("SLA warning")

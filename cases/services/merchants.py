@@ -14,6 +14,7 @@ MERCHANT_FIELDS = (
     "segment",
     "account_manager",
     "account_manager_email",
+    "account_manager_language",
 )
 
 

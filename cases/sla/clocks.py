@@ -28,6 +28,7 @@ from cases.sla.rules import ACTIVE, TIMELINE_PAYLOADS, Kind, SentNotice, State
 from cases.timeline import events as ev
 from partners.businesstime import Schedule, schedules_for
 from partners.models import Partner
+from partners.notices import INTERNAL_KINDS
 from payhealth.outbox import publish_on_commit
 
 # The task that mails a warning or breach (`sla_event_notify`), published by name.
@@ -208,6 +209,8 @@ def sla_on_severity_change(*, incident: Incident, actor, at: datetime) -> None:
 def sla_on_notice_sent(*, correspondence: Correspondence, at: datetime) -> None:
     if correspondence.incident_id is None or correspondence.direction != Correspondence.Direction.OUTBOUND:
         return
+    if correspondence.engagement_id is None and correspondence.kind in INTERNAL_KINDS:
+        return  # an internal update to a merchant's account team moves no SLA clock
     incident = Incident.objects.only("pk", "status", "severity", "category").get(pk=correspondence.incident_id)
     ledger = ClockLedger(incident=incident, actor=None)
     engagement = (

@@ -496,6 +496,26 @@ class FindingDecided(Payload):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class SamplesUploaded(Payload):
+    """An analyst uploaded `count` sample transactions (`filename`, masked); `partners`: the names of
+    the partners some rows are for ("" stands for the rows for every partner)."""
+
+    kind = Kind.SAMPLES_UPLOADED
+    count: int
+    filename: str
+    partners: list
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SamplesRemoved(Payload):
+    """`count` sample transactions were removed (`all`: every sample of the incident)."""
+
+    kind = Kind.SAMPLES_REMOVED
+    count: int
+    all: bool
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class BillingCaseOpened(Payload):
     """The desk opened a billing case with `partner` (its name and `code`) on this incident:
     `amount` in dispute (a decimal string in `currency`) for the month `period` (YYYY-MM), over

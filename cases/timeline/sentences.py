@@ -574,6 +574,28 @@ def _iso_date(value) -> str:
     return formats.date_format(day, "SHORT_DATE_FORMAT") if day else "—"
 
 
+@renders(ev.SamplesUploaded)
+def _samples_uploaded(payload: ev.SamplesUploaded, actor: str) -> SafeString:
+    count = payload.count or 0
+    message = ngettext(
+        "%(actor)s uploaded %(count)s sample transaction (%(file)s).",
+        "%(actor)s uploaded %(count)s sample transactions (%(file)s).",
+        count,
+    )
+    return _sentence(message, actor=actor, count=count, file=payload.filename or "—")
+
+
+@renders(ev.SamplesRemoved)
+def _samples_removed(payload: ev.SamplesRemoved, actor: str) -> SafeString:
+    count = payload.count or 0
+    message = ngettext(
+        "%(actor)s removed %(count)s sample transaction.",
+        "%(actor)s removed %(count)s sample transactions.",
+        count,
+    )
+    return _sentence(message, actor=actor, count=count)
+
+
 @renders(ev.BillingCaseOpened)
 def _billing_case_opened(payload: ev.BillingCaseOpened, actor: str) -> SafeString:
     """ "Ana Ruiz opened a billing case with Adquirente MX for 2026-06: MXN 17,500.00 in dispute

@@ -3,13 +3,14 @@
 from cases.correspondence import views as correspondence
 from cases.pir import views as pir
 from cases.sla import views as sla
-from cases.views import directory, followthrough, incident, queue
+from cases.views import directory, followthrough, incident, queue, samples
 
 app_name = "cases"
 urlpatterns = [
     *queue.urlpatterns,
     *incident.urlpatterns,
     *followthrough.urlpatterns,
+    *samples.urlpatterns,
     *directory.urlpatterns,
     *correspondence.urlpatterns,
     *sla.urlpatterns,

@@ -87,6 +87,9 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "incident-correspondence": {"get": DESK},
     "notice-compose": {"post": DESK},
     "notice-next-kinds": {"get": DESK},
+    "incident-account-update": {"post": DESK},
+    "incident-sample-list": {"get": DESK, "post": DESK, "delete": DESK},
+    "incident-sample-detail": {"get": DESK, "delete": DESK},
     "correspondence-approvals": {"get": LEADS},
     "correspondence-triage": {"get": MANAGERS},
     "correspondence-detail": {"get": DESK, "patch": DESK},
@@ -205,6 +208,8 @@ KWARG_VALUES: dict[str, Callable[[dict], object]] = {
 KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     ("incident-note-detail", "pk"): lambda w: w["note"].pk,
     ("incident-merchant-detail", "pk"): lambda w: w["affected"].pk,
+    ("incident-sample-detail", "pk"): lambda w: MISSING,
+    ("incident-account-update", "pk"): lambda w: MISSING,
     ("incident-engagement-detail", "pk"): lambda w: w["engagement"].pk,
     ("incident-decline-code-detail", "pk"): lambda w: w["decline_count"].pk,
     ("incident-rca-detail", "pk"): lambda w: w["rca"].pk,

@@ -34,6 +34,7 @@ from cases.models import (
     RcaRequest,
     ReferenceCounter,
     ResponseCode,
+    SampleTransaction,
     SavedView,
     SlaClock,
     SlaClockEvent,
@@ -99,6 +100,7 @@ READ_ONLY = {
     *(Giro, RateCard, FeeRule, FeeImport, InvoiceLine, FeeRecord, CostThresholds, CostFinding),
     *(FeeImportMapping, BillingCase, CreditNote, RcaRequest, ActionItem, AckLink),
     IncidentDeclineCode,
+    SampleTransaction,
 }
 # Never deleted in the admin: the desk's record, closed, deactivated or revoked instead.
 NEVER_DELETED = {Incident, PartnerEngagement, InvestigationNote, Merchant, Partner, SlaPolicy, NoticeTemplate, Profile}
@@ -222,6 +224,17 @@ def one_of_each(superuser, incident):
     )
     ActionItem.objects.create(incident=incident, rca=rca, title="Monitorear el enlace con el switch")
     IncidentDeclineCode.objects.create(incident=incident, code="91", count_before=3, count_during=120)
+    SampleTransaction.objects.create(
+        incident=incident,
+        engagement=engagement,
+        occurred_at=timezone.now(),
+        amount="1250.00",
+        currency="MXN",
+        card="415231******1234",
+        response_code="91",
+        line=2,
+        uploaded_at=timezone.now(),
+    )
     merchant = MerchantFactory(account_id="acct_ADMINDATA01")
     start = timezone.now().replace(minute=0, second=0, microsecond=0)
     row = {"merchant": merchant.account_id, "network": "visa", "bucket_start": start.isoformat()}

@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from cases.correspondence.api.account import AccountUpdateComposeView
 from cases.correspondence.api.templates import NoticeTemplateViewSet
 from cases.correspondence.api.views import (
     CorrespondenceViewSet,
@@ -23,5 +24,10 @@ urlpatterns = [
     ),
     path("incidents/<str:reference>/notices/compose/", NoticeComposeView.as_view(), name="notice-compose"),
     path("incidents/<str:reference>/notices/next-kinds/", NoticeNextKindsView.as_view(), name="notice-next-kinds"),
+    path(
+        "incidents/<str:reference>/merchants/<str:pk>/account-update/",
+        AccountUpdateComposeView.as_view(),
+        name="incident-account-update",
+    ),
     *router.urls,
 ]

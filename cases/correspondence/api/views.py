@@ -53,7 +53,7 @@ NOTICE_ACTIONS = ("partial_update", "submit", "approve", "reject", "send", "rele
 
 def correspondence_rows():
     return Correspondence.objects.select_related(
-        "incident", "engagement__partner", "created_by", "approved_by", "sent_by", "ack_link"
+        "incident", "engagement__partner", "merchant", "created_by", "approved_by", "sent_by", "ack_link"
     ).prefetch_related(Prefetch("attachments", queryset=Attachment.objects.defer("content").order_by("id")))
 
 
@@ -98,6 +98,12 @@ class CorrespondenceSerializer(ModelSerializer):
 
     incident = serializers.SlugRelatedField(slug_field="reference", read_only=True, allow_null=True)
     partner = PartnerRefSerializer(source="engagement.partner", read_only=True, allow_null=True)
+    merchant = serializers.SlugRelatedField(
+        slug_field="account_id",
+        read_only=True,
+        allow_null=True,
+        help_text="An internal update to this merchant's account team (no partner); empty otherwise.",
+    )
     kind = serializers.ChoiceField(
         choices=NoticeTemplate.Kind.choices, allow_blank=True, read_only=True, help_text="Empty for received mail."
     )
@@ -118,6 +124,7 @@ class CorrespondenceSerializer(ModelSerializer):
             "id",
             "incident",
             "partner",
+            "merchant",
             "direction",
             "channel",
             "kind",

@@ -2,6 +2,6 @@
 (the mail gateway's endpoint, the triage inbox, attachments) in the `cases:` namespace; the notice
 template editor is in the `partners:` namespace (`cases.urls.partners`)."""
 
-from cases.correspondence.views import ack, inbound, notices
+from cases.correspondence.views import account, ack, inbound, notices
 
-urlpatterns = [*notices.urlpatterns, *inbound.urlpatterns, *ack.urlpatterns]
+urlpatterns = [*notices.urlpatterns, *inbound.urlpatterns, *ack.urlpatterns, *account.urlpatterns]

@@ -58,6 +58,7 @@ SPANISH_TERMS = {
     "follow_up": ["seguimiento", "acuse de recibo", "folio"],
     "sla_escalation": ["escalamos", "escalamiento", "acuse de recibo", "día hábil"],
     "billing_discrepancy": ["aclaración", "puntos base", "nota de crédito", "folio", "tarifa"],
+    "account_update": ["tasa de aprobación", "Rechazos adicionales", "Monto en riesgo", "causa raíz", "socios"],
 }  # fmt: skip
 INFORMAL = re.compile(r"\b(tú|tu|tus|te|ti|puedes|tienes|envíanos|comparte|confirma|dinos|quieres)\b", re.I)
 
@@ -81,9 +82,9 @@ def test_the_loader_creates_version_one_of_each_default_once():
     first = load_notice_templates(NoticeTemplate)
     again = load_notice_templates(NoticeTemplate)
 
-    assert len(first) == 14
+    assert len(first) == 16
     assert again == []
-    assert NoticeTemplate.objects.filter(active=True, version=1).count() == 14
+    assert NoticeTemplate.objects.filter(active=True, version=1).count() == 16
     breakage = NoticeTemplate.objects.get(kind="breakage", language="es")
     assert (breakage.subject, breakage.body) == read_default_template("breakage", "es")
 
@@ -114,7 +115,7 @@ def test_the_command_loads_the_defaults(capsys):
     out = capsys.readouterr().out
     assert "loaded breakage/en v1" in out
     assert out.strip().endswith("notice templates up to date")
-    assert NoticeTemplate.objects.filter(active=True).count() == 14
+    assert NoticeTemplate.objects.filter(active=True).count() == 16
 
 
 # --- the sandbox ------------------------------------------------------------------------------
