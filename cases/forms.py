@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cases.filters import OWNER_NONE, user_label
 from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
-from cases.models.incident import REOPEN_FROM, CardNetwork, Category, Severity, Status, validate_bin_prefix
+from cases.models.incident import REOPEN_FROM, CardNetwork, Category, EntryMode, Severity, Status, validate_bin_prefix
 from cases.selectors import (
     incident_list_visible_to,
     incident_owner_choices,
@@ -231,6 +231,17 @@ class IncidentDetailsForm(TimeZoneHelp, Form):
     decline_codes = decline_codes_field()
     bin_prefixes = bin_prefixes_field()
     country = forms.CharField(label=_("Country"), max_length=2, required=False)
+    entry_modes = forms.MultipleChoiceField(
+        label=_("Entry modes"), choices=EntryMode.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    partner_title_en = forms.CharField(label=_("Partner-facing title (English)"), max_length=200, required=False)
+    partner_title_es = forms.CharField(label=_("Partner-facing title (Spanish)"), max_length=200, required=False)
+    partner_summary_en = forms.CharField(
+        label=_("What we see (English)"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
+    partner_summary_es = forms.CharField(
+        label=_("What we see (Spanish)"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
 
     def __init__(self, *args, incident: Incident, **kwargs):
         kwargs.setdefault("initial", {name: getattr(incident, name) for name in self.base_fields})

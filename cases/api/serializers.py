@@ -34,6 +34,7 @@ from cases.models.incident import (
     MAX_PARTNERS_PER_INCIDENT,
     CardNetwork,
     Category,
+    EntryMode,
     Severity,
     Status,
 )
@@ -228,6 +229,11 @@ class IncidentDetailSerializer(ModelSerializer):
             "decline_codes",
             "bin_prefixes",
             "country",
+            "entry_modes",
+            "partner_title_en",
+            "partner_title_es",
+            "partner_summary_en",
+            "partner_summary_es",
             "created_at",
             "updated_at",
             "allowed_transitions",
@@ -307,6 +313,13 @@ class IncidentDetailsSerializer(Serializer):
     decline_codes = CodeListField(required=False)
     bin_prefixes = BinPrefixListField(required=False)
     country = serializers.CharField(max_length=2, required=False, allow_blank=True)
+    entry_modes = serializers.ListField(
+        child=serializers.ChoiceField(choices=EntryMode.choices), required=False, max_length=len(EntryMode)
+    )
+    partner_title_en = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    partner_title_es = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    partner_summary_en = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    partner_summary_es = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
     def validate_country(self, value: str) -> str:
         return value.strip().upper()

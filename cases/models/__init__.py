@@ -6,6 +6,7 @@ from cases.models.incident import (
     AffectedMerchant,
     CardNetwork,
     Category,
+    EntryMode,
     Incident,
     InvestigationNote,
     PartnerEngagement,
@@ -14,7 +15,7 @@ from cases.models.incident import (
     Source,
     Status,
 )
-from cases.models.merchant import Merchant
+from cases.models.merchant import Merchant, MerchantRoute
 from cases.models.rca import ActionItem, RcaRequest
 from cases.models.response_code import ResponseCode
 from cases.models.saved_view import SavedView
@@ -29,9 +30,11 @@ __all__ = [
     "CaseEvent",
     "Category",
     "Correspondence",
+    "EntryMode",
     "Incident",
     "InvestigationNote",
     "Merchant",
+    "MerchantRoute",
     "PartnerEngagement",
     "RcaRequest",
     "ReferenceCounter",

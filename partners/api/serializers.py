@@ -189,13 +189,31 @@ class NoticeTemplateSerializer(ModelSerializer):
 
     class Meta:
         model = NoticeTemplate
-        fields = ["id", "kind", "language", "version", "subject", "body", "active", "author", "created_at"]
+        fields = [
+            "id",
+            "kind",
+            "language",
+            "partner_kind",
+            "version",
+            "subject",
+            "body",
+            "active",
+            "author",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
 class NoticeTemplateWriteSerializer(Serializer):
     kind = serializers.ChoiceField(choices=NoticeTemplate.Kind.choices)
     language = serializers.ChoiceField(choices=Language.choices)
+    partner_kind = serializers.ChoiceField(
+        choices=Partner.Kind.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Empty: the template for partners of any kind; else the variant for that kind.",
+    )
     subject = serializers.CharField(max_length=250, trim_whitespace=False)
     body = serializers.CharField(trim_whitespace=False)
 

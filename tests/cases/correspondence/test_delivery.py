@@ -105,7 +105,7 @@ def test_a_delivered_notice_has_its_language_subject_token_headers_and_content(s
     reference = desk.incident.reference
     assert spanish["Message-ID"] == spanish_row.message_id
     assert subject(spanish) == spanish_row.subject
-    assert subject(spanish).startswith(f"[{reference}] SEV3 Aviso de incidencia: Débito BBVA")
+    assert subject(spanish).startswith(f"[{reference}] SEV3 Aviso de falla: Débito BBVA")
     assert (spanish["To"], spanish["From"]) == ("operacion@bbva.test", "PayHealth Operations <payhealth@localhost>")
     assert spanish["X-PayHealth-Reference"] == reference
     assert spanish["In-Reply-To"] is None and spanish["References"] is None
