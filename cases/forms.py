@@ -475,6 +475,39 @@ class PartnerChoiceField(forms.ModelChoiceField):
         return f"{obj.name} · {obj.get_kind_display()}"
 
 
+class EngagementScopeForm(Form):
+    """What one partner's notices show of the incident (engagement_scope_edit)."""
+
+    bin_prefixes = bin_prefixes_field()
+    networks = forms.MultipleChoiceField(
+        label=_("Card networks"), choices=CardNetwork.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    entry_modes = forms.MultipleChoiceField(
+        label=_("Entry modes"), choices=EntryMode.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    merchants = forms.ModelMultipleChoiceField(
+        label=_("Merchants"), queryset=Merchant.objects.none(), widget=forms.CheckboxSelectMultiple, required=False
+    )
+
+    def __init__(self, *args, engagement: PartnerEngagement, scope=None, **kwargs):
+        self.engagement = engagement
+        kwargs.setdefault("auto_id", f"id_scope{engagement.pk}_%s")
+        if scope is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "bin_prefixes": scope.bin_prefixes,
+                    "networks": scope.networks,
+                    "entry_modes": scope.entry_modes,
+                    "merchants": [item.merchant.pk for item in scope.merchants],
+                },
+            )
+        super().__init__(*args, **kwargs)
+        self.fields["merchants"].queryset = Merchant.objects.filter(
+            impacts__incident_id=engagement.incident_id
+        ).order_by("name")
+
+
 class EngagementForm(Form):
     """Engage a partner, or record its folio and status (engagement_add / engagement_update)."""
 

@@ -85,7 +85,7 @@ class PartnerAdmin(ServiceAdminMixin, LockedFieldsMixin, admin.ModelAdmin):
     prepopulated_fields = {"code": ["name"]}
     readonly_fields = ["created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["name", "code", "kind", "country", "active"]}),
+        (None, {"fields": ["name", "code", "kind", "country", "active", "bin_prefixes"]}),
         (_("Language and hours"), {"fields": ["language", "timezone", "calendar"]}),
         (_("Notes"), {"fields": ["notes"]}),
         (_("Audit"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),

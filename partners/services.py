@@ -89,7 +89,18 @@ def notice_template_activate(*, actor, template: NoticeTemplate) -> NoticeTempla
 
 # --- partners and contacts ----------------------------------------------------------------------
 
-PARTNER_FIELDS = ("code", "name", "kind", "country", "timezone", "language", "calendar", "notes", "active")
+PARTNER_FIELDS = (
+    "code",
+    "name",
+    "kind",
+    "country",
+    "timezone",
+    "language",
+    "calendar",
+    "bin_prefixes",
+    "notes",
+    "active",
+)
 CONTACT_FIELDS = ("name", "email", "phone", "role", "language", "receives_notices", "escalation_level", "active")
 
 

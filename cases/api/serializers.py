@@ -40,6 +40,7 @@ from cases.models.incident import (
 )
 from cases.services import BulkAction
 from cases.services.bulk import MAX_BULK_ROWS
+from cases.services.scope import engagement_scope
 from partners.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer
 from payhealth.api.fields import ByIdOrKeyField, DateTimeField
 from payhealth.api.serializers import ModelSerializer, Serializer
@@ -163,8 +164,25 @@ class AffectedMerchantSerializer(ModelSerializer):
         read_only_fields = fields
 
 
+class EngagementScopeSerializer(Serializer):
+    """What this partner's notices show of the incident; `edited` false: derived, not yet edited."""
+
+    bin_prefixes = BinPrefixListField(required=False)
+    networks = serializers.ListField(
+        child=serializers.ChoiceField(choices=CardNetwork.choices), required=False, max_length=len(CardNetwork)
+    )
+    entry_modes = serializers.ListField(
+        child=serializers.ChoiceField(choices=EntryMode.choices), required=False, max_length=len(EntryMode)
+    )
+    merchants = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=MAX_MERCHANTS_PER_INCIDENT
+    )
+    edited = serializers.BooleanField(read_only=True)
+
+
 class EngagementSerializer(ModelSerializer):
     partner = PartnerRefSerializer()
+    scope = serializers.SerializerMethodField()
 
     class Meta:
         model = PartnerEngagement
@@ -177,10 +195,22 @@ class EngagementSerializer(ModelSerializer):
             "first_notified_at",
             "acknowledged_at",
             "resolved_at",
+            "scope",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(EngagementScopeSerializer)
+    def get_scope(self, engagement) -> dict:
+        scope = engagement_scope(engagement)
+        return {
+            "bin_prefixes": scope.bin_prefixes,
+            "networks": scope.networks,
+            "entry_modes": scope.entry_modes,
+            "merchants": [item.merchant.pk for item in scope.merchants],
+            "edited": scope.edited,
+        }
 
 
 class IncidentLinksSerializer(Serializer):
@@ -467,6 +497,9 @@ class EngagementUpdateSerializer(Serializer):
     partner_status = serializers.ChoiceField(choices=PartnerEngagement.PartnerStatus.choices, required=False)
     folio = serializers.CharField(required=False, allow_blank=True, max_length=80)
     escalation_level = serializers.IntegerField(min_value=1, max_value=32767, required=False)
+    scope = EngagementScopeSerializer(
+        required=False, help_text="What this partner's notices show; send all four lists (merchants by id)."
+    )
 
 
 # Merchants, response codes, saved views -------------------------------------------------------

@@ -81,6 +81,7 @@ class PartnerSerializer(ModelSerializer):
             "timezone",
             "language",
             "calendar",
+            "bin_prefixes",
             "notes",
             "active",
             "open_incidents",
@@ -114,6 +115,12 @@ class PartnerWriteSerializer(Serializer):
         required=False,
         allow_null=True,
         help_text="A business calendar's code; null for the desk's default calendar.",
+    )
+    bin_prefixes = serializers.ListField(
+        child=serializers.CharField(max_length=32),
+        required=False,
+        max_length=50,
+        help_text="An issuer's own BIN prefixes (6–8 digits each): its notices show only these.",
     )
     notes = serializers.CharField(required=False, allow_blank=True)
     active = serializers.BooleanField(required=False)

@@ -292,3 +292,66 @@ def test_templates_of_a_partner_kind_are_saved_as_their_own_versions(prosa, part
             actor=partner_manager, kind="breakage", language="es", partner_kind="bank", subject="x", body="y"
         )
     assert "partner_kind" in refused.value.message_dict
+
+
+# --- the incident page and the API ------------------------------------------------------------
+
+
+def test_the_incident_page_shows_and_edits_each_partners_scope(client, prosa, partner_manager):
+    from django.urls import reverse
+
+    client.force_login(partner_manager)
+    page = client.get(reverse("cases:incident_detail", args=[prosa.incident.reference])).content.decode()
+    assert "What each partner&#x27;s notices show" in page or "What each partner's notices show" in page
+    assert 'Farmacias Nube <span class="mono">(7654321)</span>' in page  # Prosa's affiliation number
+    url = reverse("cases:incident_engagement_scope", args=[prosa.incident.reference, prosa.bbva_engagement.pk])
+    assert client.get(url).status_code == 200
+
+    refused = client.post(url, {"bin_prefixes": "4111 1111 1111 1111", "networks": ["visa"]})
+    saved = client.post(url, {"bin_prefixes": "415231", "networks": ["visa"], "entry_modes": ["chip"]})
+
+    assert "4111 1111 1111 1111" not in refused.content.decode()
+    assert saved.status_code == 302
+    engagement = PartnerEngagement.objects.get(pk=prosa.bbva_engagement.pk)
+    assert (engagement.scope_edited, engagement.scope_bin_prefixes, engagement.scope_entry_modes) == (
+        True,
+        ["415231"],
+        ["chip"],
+    )
+
+
+def test_the_api_reads_and_writes_an_engagements_scope_and_the_incidents_partner_texts(client, prosa, partner_manager):
+    from django.urls import reverse
+
+    client.force_login(partner_manager)
+    url = reverse("api:incident-engagement-detail", args=[prosa.incident.reference, prosa.visa_engagement.pk])
+    before = client.get(url).json()["scope"]
+    changed = client.patch(
+        url, {"scope": {"bin_prefixes": ["455511"], "networks": ["visa"]}}, content_type="application/json"
+    )
+    bad = client.patch(url, {"scope": {"bin_prefixes": ["4111111111111111"]}}, content_type="application/json")
+    details = client.patch(
+        reverse("api:incident-detail", args=[prosa.incident.reference]),
+        {"partner_title_es": "Falla del switch de Prosa", "entry_modes": ["magstripe"]},
+        content_type="application/json",
+    )
+
+    assert before == {
+        "bin_prefixes": ["415231", "455511"],
+        "networks": ["visa"],
+        "entry_modes": ["chip", "contactless", "ecommerce"],
+        "merchants": sorted(before["merchants"]),
+        "edited": False,
+    }
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["scope"] | {"merchants": []} == {
+        "bin_prefixes": ["455511"],
+        "networks": ["visa"],
+        "entry_modes": [],
+        "merchants": [],
+        "edited": True,
+    }
+    assert bad.status_code == 400 and "4111111111111111" not in bad.content.decode()
+    assert details.status_code == 200, details.content
+    assert details.json()["partner_title_es"] == "Falla del switch de Prosa"
+    assert details.json()["entry_modes"] == ["magstripe"]
