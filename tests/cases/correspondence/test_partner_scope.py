@@ -355,3 +355,25 @@ def test_the_api_reads_and_writes_an_engagements_scope_and_the_incidents_partner
     assert details.status_code == 200, details.content
     assert details.json()["partner_title_es"] == "Falla del switch de Prosa"
     assert details.json()["entry_modes"] == ["magstripe"]
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_compose_page_says_which_partner_text_is_missing_in_the_readers_language(
+    client, prosa, partner_manager, language
+):
+    from django.urls import reverse
+
+    prosa.incident.partner_title_en = ""
+    prosa.incident.save(update_fields=["partner_title_en"])
+    client.force_login(partner_manager)
+
+    page = client.get(
+        reverse("cases:notice_compose", args=[prosa.incident.reference]), HTTP_ACCEPT_LANGUAGE=language
+    ).content.decode()
+
+    expected = {
+        "en": "Before this notice can be sent, fill in the incident&#x27;s partner-facing title (English).",
+        "es": "Antes de enviar este aviso, capture en el incidente: título para socios (inglés).",
+    }[language]
+    assert expected in page
+    assert "(Spanish)" not in page and "(español)." not in page
