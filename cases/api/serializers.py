@@ -23,6 +23,7 @@ from cases.models import (
     Incident,
     InvestigationNote,
     Merchant,
+    MerchantRoute,
     PartnerEngagement,
     ResponseCode,
     SavedView,
@@ -505,7 +506,21 @@ class EngagementUpdateSerializer(Serializer):
 # Merchants, response codes, saved views -------------------------------------------------------
 
 
+class MerchantRouteSerializer(ModelSerializer):
+    partner = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = MerchantRoute
+        fields = ["partner", "affiliation"]
+        read_only_fields = fields
+
+
 class MerchantSerializer(ModelSerializer):
+    routes = MerchantRouteSerializer(
+        many=True,
+        read_only=True,
+        help_text=_("The partners it goes through, with the affiliation number each gave it."),
+    )
     open_incidents = serializers.IntegerField(read_only=True, help_text=_("Open incidents affecting the merchant."))
     recent_incidents = serializers.IntegerField(read_only=True, help_text=_("Incidents opened in the last 90 days."))
     account_manager_email = serializers.CharField(read_only=True, help_text=_("An email address, or empty."))
@@ -521,6 +536,7 @@ class MerchantSerializer(ModelSerializer):
             "segment",
             "account_manager",
             "account_manager_email",
+            "routes",
             "created_at",
             "open_incidents",
             "recent_incidents",

@@ -377,3 +377,16 @@ def test_the_compose_page_says_which_partner_text_is_missing_in_the_readers_lang
     }[language]
     assert expected in page
     assert "(Spanish)" not in page and "(español)." not in page
+
+
+def test_the_merchant_page_and_api_show_its_affiliation_numbers(client, prosa, partner_manager):
+    from django.urls import reverse
+
+    merchant = prosa.incident.affected_merchants.get(merchant__name="Farmacias Nube").merchant
+    client.force_login(partner_manager)
+
+    page = client.get(reverse("cases:merchant_detail", args=[merchant.account_id])).content.decode()
+    api = client.get(reverse("api:merchant-detail", args=[merchant.account_id])).json()
+
+    assert 'Prosa: <span class="mono">7654321</span>' in page
+    assert api["routes"] == [{"partner": "prosa", "affiliation": "7654321"}]
