@@ -144,9 +144,9 @@ class IncidentPage:
                 ("engagement", row.pk),
                 lambda r=row: EngagementForm(incident=self.incident, user=self.user, engagement=r),
             )
-            row.scope = engagement_scope(row)
+            # The scope is derived (a few queries) only for the one being edited.
             row.scope_form = self._form(
-                ("scope", row.pk), lambda r=row: EngagementScopeForm(engagement=r, scope=r.scope)
+                ("scope", row.pk), lambda r=row: EngagementScopeForm(engagement=r, scope=engagement_scope(r))
             )
         return rows
 
