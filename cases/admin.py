@@ -28,6 +28,7 @@ from cases.models import (
     IncidentDeclineCode,
     InvestigationNote,
     Merchant,
+    MerchantRoute,
     PartnerEngagement,
     RcaRequest,
     ReferenceCounter,
@@ -45,6 +46,8 @@ from cases.services import (
     merchant_impact_add,
     merchant_impact_remove,
     merchant_impact_update,
+    merchant_route_delete,
+    merchant_route_save,
     note_add,
     note_edit,
 )
@@ -136,6 +139,43 @@ class MerchantAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class MerchantRouteAdminForm(ServiceFormMixin, ModelForm):
+    def save_through_service(self, actor):
+        data = self.cleaned_data
+        return merchant_route_save(
+            actor=actor,
+            merchant=data.get("merchant") or self.instance.merchant,
+            partner=data.get("partner") or self.instance.partner,
+            affiliation=data.get("affiliation", ""),
+        )
+
+
+@admin.register(MerchantRoute)
+class MerchantRouteAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    """Which partners a merchant's authorizations go through, with the affiliation number each gave it
+    (a switch's or acquirer's notice shows it); saved by `merchant_route_save`."""
+
+    form = MerchantRouteAdminForm
+    fields = ["merchant", "partner", "affiliation", "created_at"]
+    list_display = ["merchant", "partner", "affiliation", "created_at"]
+    list_filter = ["partner__kind"]
+    search_fields = ["merchant__name", "merchant__account_id", "partner__name", "affiliation"]
+    list_select_related = ["merchant", "partner"]
+    autocomplete_fields = ["merchant", "partner"]
+    ordering = ["merchant__name", "partner__name"]
+    readonly_fields = ["created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["merchant", "partner", "created_at"] if obj is not None else ["created_at"]
+
+    def delete_model(self, request, obj):
+        merchant_route_delete(actor=request.user, route=obj)
+
+    def delete_queryset(self, request, queryset):
+        for route in queryset:
+            merchant_route_delete(actor=request.user, route=route)
 
 
 @admin.register(ResponseCode)

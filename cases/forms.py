@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cases.filters import OWNER_NONE, user_label
 from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
-from cases.models.incident import REOPEN_FROM, CardNetwork, Category, Severity, Status, validate_bin_prefix
+from cases.models.incident import REOPEN_FROM, CardNetwork, Category, EntryMode, Severity, Status, validate_bin_prefix
 from cases.selectors import (
     incident_list_visible_to,
     incident_owner_choices,
@@ -231,6 +231,17 @@ class IncidentDetailsForm(TimeZoneHelp, Form):
     decline_codes = decline_codes_field()
     bin_prefixes = bin_prefixes_field()
     country = forms.CharField(label=_("Country"), max_length=2, required=False)
+    entry_modes = forms.MultipleChoiceField(
+        label=_("Entry modes"), choices=EntryMode.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    partner_title_en = forms.CharField(label=_("Partner-facing title (English)"), max_length=200, required=False)
+    partner_title_es = forms.CharField(label=_("Partner-facing title (Spanish)"), max_length=200, required=False)
+    partner_summary_en = forms.CharField(
+        label=_("What we see (English)"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
+    partner_summary_es = forms.CharField(
+        label=_("What we see (Spanish)"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
 
     def __init__(self, *args, incident: Incident, **kwargs):
         kwargs.setdefault("initial", {name: getattr(incident, name) for name in self.base_fields})
@@ -462,6 +473,39 @@ class MerchantImpactForm(Form):
 class PartnerChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
         return f"{obj.name} · {obj.get_kind_display()}"
+
+
+class EngagementScopeForm(Form):
+    """What one partner's notices show of the incident (engagement_scope_edit)."""
+
+    bin_prefixes = bin_prefixes_field()
+    networks = forms.MultipleChoiceField(
+        label=_("Card networks"), choices=CardNetwork.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    entry_modes = forms.MultipleChoiceField(
+        label=_("Entry modes"), choices=EntryMode.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    merchants = forms.ModelMultipleChoiceField(
+        label=_("Merchants"), queryset=Merchant.objects.none(), widget=forms.CheckboxSelectMultiple, required=False
+    )
+
+    def __init__(self, *args, engagement: PartnerEngagement, scope=None, **kwargs):
+        self.engagement = engagement
+        kwargs.setdefault("auto_id", f"id_scope{engagement.pk}_%s")
+        if scope is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "bin_prefixes": scope.bin_prefixes,
+                    "networks": scope.networks,
+                    "entry_modes": scope.entry_modes,
+                    "merchants": [item.merchant.pk for item in scope.merchants],
+                },
+            )
+        super().__init__(*args, **kwargs)
+        self.fields["merchants"].queryset = Merchant.objects.filter(
+            impacts__incident_id=engagement.incident_id
+        ).order_by("name")
 
 
 class EngagementForm(Form):

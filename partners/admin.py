@@ -85,7 +85,7 @@ class PartnerAdmin(ServiceAdminMixin, LockedFieldsMixin, admin.ModelAdmin):
     prepopulated_fields = {"code": ["name"]}
     readonly_fields = ["created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["name", "code", "kind", "country", "active"]}),
+        (None, {"fields": ["name", "code", "kind", "country", "active", "bin_prefixes"]}),
         (_("Language and hours"), {"fields": ["language", "timezone", "calendar"]}),
         (_("Notes"), {"fields": ["notes"]}),
         (_("Audit"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
@@ -151,7 +151,7 @@ class NoticeTemplateAdminForm(ModelForm):
 
     class Meta:
         model = NoticeTemplate
-        fields = ["kind", "language", "active", "subject", "body"]
+        fields = ["kind", "language", "partner_kind", "active", "subject", "body"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -175,24 +175,34 @@ class NoticeTemplateAdmin(LockedFieldsMixin, admin.ModelAdmin):
     service as the template editor, as the next active version."""
 
     form = NoticeTemplateAdminForm
-    list_display = ["__str__", "kind", "language", "version", "subject", "active", "author", "created_at"]
-    list_filter = ["kind", "language", "active"]
+    list_display = [
+        "__str__",
+        "kind",
+        "partner_kind",
+        "language",
+        "version",
+        "subject",
+        "active",
+        "author",
+        "created_at",
+    ]
+    list_filter = ["kind", "partner_kind", "language", "active"]
     search_fields = ["subject", "body"]
     list_select_related = ["author"]
     date_hierarchy = "created_at"
-    ordering = ["kind", "language", "-version"]
+    ordering = ["kind", "partner_kind", "language", "-version"]
     readonly_fields = ["version", "author", "created_at"]
     actions = ["activate"]
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["kind", "language", "subject", "body"]
-        return ["kind", "language", "version", "active", "subject", "body", "author", "created_at"]
+            return ["kind", "language", "partner_kind", "subject", "body"]
+        return ["kind", "language", "partner_kind", "version", "active", "subject", "body", "author", "created_at"]
 
     def get_locked_fields(self, request, obj=None):
         # Another kind or language is another template, not another version of this one; a version
         # becomes active by saving a new text or through the "activate" action (one service each).
-        return ("kind", "language", "active") if obj is not None else ()
+        return ("kind", "language", "partner_kind", "active") if obj is not None else ()
 
     @admin.action(description=_("Make the selected version the active one of its kind and language"))
     def activate(self, request, queryset):
@@ -210,7 +220,12 @@ class NoticeTemplateAdmin(LockedFieldsMixin, admin.ModelAdmin):
         if change and not {"subject", "body"} & set(form.changed_data):
             return  # nothing else is editable on a saved version
         saved = notice_template_save(
-            actor=request.user, kind=obj.kind, language=obj.language, subject=obj.subject, body=obj.body
+            actor=request.user,
+            kind=obj.kind,
+            language=obj.language,
+            partner_kind=obj.partner_kind,
+            subject=obj.subject,
+            body=obj.body,
         )
         if change:
             self.message_user(

@@ -6,14 +6,31 @@ networks, switches, processors, 3DS servers, token services, aggregators.
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.lookups import Regex
 from django.utils.translation import gettext_lazy as _
 
 from payhealth.db import CardNumberFreeModel
 from payhealth.i18n import Language, validate_timezone
+from payhealth.pan import card_number_error, contains_card_number, is_card_number
+
+
+def validate_partner_bin_prefix(value: str) -> None:
+    """6 to 8 digits; a card number is refused without being quoted (as on incidents)."""
+    compact = re.sub(r"[\s-]", "", value or "")
+    if contains_card_number(value) or is_card_number(compact):
+        raise card_number_error()
+    if not re.match(r"^\d{6,8}$", compact):
+        raise ValidationError(
+            _("%(value)s is not a BIN prefix (6 to 8 digits)."), params={"value": value}, code="bin_prefix"
+        )
 
 
 class BusinessCalendar(CardNumberFreeModel, models.Model):
@@ -137,6 +154,13 @@ class Partner(CardNumberFreeModel, models.Model):
         verbose_name=_("calendar"),
         help_text=_("Business hours the partner keeps; empty means the desk's default calendar."),
     )
+    bin_prefixes = ArrayField(
+        models.CharField(max_length=32, validators=[validate_partner_bin_prefix]),
+        verbose_name=_("BIN prefixes"),
+        default=list,
+        blank=True,
+        help_text=_("An issuer's own BIN prefixes (6–8 digits): its notices show only these."),
+    )
     notes = models.TextField(_("notes"), blank=True)
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -147,6 +171,21 @@ class Partner(CardNumberFreeModel, models.Model):
         verbose_name_plural = _("partners")
         ordering = ["name"]
         indexes = [models.Index(fields=["active", "kind"], name="partner_active_kind_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Regex(
+                    models.Func(
+                        models.F("bin_prefixes"),
+                        models.Value(","),
+                        function="array_to_string",
+                        output_field=models.TextField(),
+                    ),
+                    models.Value(r"^(\d{6,8}(,\d{6,8})*)?$"),
+                ),
+                name="partner_bin_prefixes_only",
+                violation_error_message=_("BIN prefixes have 6 to 8 digits; card numbers are never stored."),
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -224,6 +263,13 @@ class NoticeTemplate(CardNumberFreeModel, models.Model):
 
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     language = models.CharField(_("language"), max_length=2, choices=Language.choices)
+    partner_kind = models.CharField(
+        _("partner kind"),
+        max_length=20,
+        choices=Partner.Kind.choices,
+        blank=True,
+        help_text=_("Empty: for partners of any kind; else only for that kind (its own asks)."),
+    )
     version = models.PositiveIntegerField(_("version"), default=1)
     subject = models.CharField(_("subject"), max_length=250)
     body = models.TextField(_("body"))
@@ -241,15 +287,15 @@ class NoticeTemplate(CardNumberFreeModel, models.Model):
     class Meta:
         verbose_name = _("notice template")
         verbose_name_plural = _("notice templates")
-        ordering = ["kind", "language", "-version"]
+        ordering = ["kind", "partner_kind", "language", "-version"]
         constraints = [
             models.UniqueConstraint(
-                fields=["kind", "language", "version"],
+                fields=["kind", "language", "partner_kind", "version"],
                 name="noticetemplate_unique_version",
                 violation_error_message=_("That version of the template already exists."),
             ),
             models.UniqueConstraint(
-                fields=["kind", "language"],
+                fields=["kind", "language", "partner_kind"],
                 condition=Q(active=True),
                 name="noticetemplate_one_active",
                 violation_error_message=_("Another version of this template is already active for that language."),
@@ -258,4 +304,5 @@ class NoticeTemplate(CardNumberFreeModel, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} ({self.language}) v{self.version}"
+        for_kind = f" · {self.get_partner_kind_display()}" if self.partner_kind else ""
+        return f"{self.get_kind_display()}{for_kind} ({self.language}) v{self.version}"

@@ -299,7 +299,20 @@ class ListOf:
 
 
 LEAF = None  # a string, number or boolean: nothing below it can be named
-MOMENT = {"utc": LEAF, "local": LEAF, "offset": LEAF, "zone": LEAF, "iso": LEAF}
+# `text` is the one a reader's bank expects: "sábado 10/08/2019, 10:47 h, hora del centro de México
+# (horario de verano, UTC−05:00)" or "Saturday 10 Aug 2019, 10:47 CDT (Central Mexico time, UTC−05:00)".
+MOMENT = {
+    "utc": LEAF,
+    "local": LEAF,
+    "offset": LEAF,
+    "zone": LEAF,
+    "iso": LEAF,
+    "text": LEAF,
+    "date": LEAF,
+    "time": LEAF,
+    "weekday": LEAF,
+    "dst": LEAF,
+}
 CONTACT = {"name": LEAF, "email": LEAF, "phone": LEAF, "role": LEAF, "level": LEAF}
 
 # Every name a template may use, for one partner.
@@ -307,19 +320,24 @@ CONTEXT_SCHEMA: dict = {
     "reference": LEAF,
     "folio": LEAF,
     "partner_eta": MOMENT,  # when the partner expects to restore service (confirmed from its reply), or None
-    "title": LEAF,
+    "title": LEAF,  # the partner-facing title in the notice's language
+    "summary": LEAF,  # "what we see", in the notice's language
     "severity": LEAF,
     "severity_label": LEAF,
     "status": LEAF,
     "category": LEAF,
-    "partner": {"name": LEAF, "code": LEAF, "timezone": LEAF, "zone": LEAF},
+    "partner": {"name": LEAF, "code": LEAF, "timezone": LEAF, "zone": LEAF, "kind": LEAF},
     "window": {"start": MOMENT, "end": MOMENT, "detected": MOMENT, "ongoing": LEAF},
     "scope": {
         "merchants": ListOf(LEAF),
         "merchant_count": LEAF,
         "networks": ListOf(LEAF),
         "bin_prefixes": ListOf(LEAF),
-        "country": LEAF,
+        "country": LEAF,  # the country's name in the notice's language
+        "country_code": LEAF,
+        # What this partner sees only: merchants with the affiliation number it gave them, if known.
+        "merchant_rows": ListOf({"name": LEAF, "affiliation": LEAF}),
+        "entry_modes": ListOf(LEAF),
     },
     "symptoms": ListOf(
         {
@@ -341,6 +359,7 @@ CONTEXT_SCHEMA: dict = {
         "attempts": LEAF,
         "excess_declines": LEAF,
         "amount_at_risk": LEAF,
+        "drop": LEAF,  # "caída de 48.55 puntos porcentuales" / "a drop of 48.55 percentage points"
     },
     "next_update": MOMENT,
     "now": MOMENT,
@@ -348,7 +367,16 @@ CONTEXT_SCHEMA: dict = {
     # "viernes 16/08/2019"; `reminder` is a reminder of an open request, `overdue` past its due date.
     "rca": {"due": MOMENT, "due_date": LEAF, "reminder": LEAF, "overdue": LEAF},
     "escalation_contacts": ListOf(CONTACT),
-    "our_contact": {"name": LEAF, "team": LEAF, "email": LEAF},
+    # The desk: who signs, its team mailbox, and its 24×7 line, bridge and escalation manager.
+    "our_contact": {
+        "name": LEAF,
+        "team": LEAF,
+        "email": LEAF,
+        "desk": LEAF,
+        "phone": LEAF,
+        "bridge": LEAF,
+        "escalation": {"name": LEAF, "phone": LEAF, "email": LEAF},
+    },
     # A billing dispute with the partner (filled by the costs app for incidents with a billing case;
     # `present` is false otherwise). Amounts are formatted, e.g. "17,500.00"; totals carry the currency.
     "billing": {
@@ -718,7 +746,20 @@ def notice_template_errors(*, subject: str, body: str) -> dict[str, list[str]]:
 
 
 def _moment(utc: str, local: str, offset: str, zone: str) -> dict:
-    return {"utc": f"{utc} UTC", "local": local, "offset": offset, "zone": zone, "iso": utc.replace(" ", "T") + "Z"}
+    day, clock = local.split(" ")[:2]
+    year, month, date = day.split("-")
+    return {
+        "utc": f"{utc} UTC",
+        "local": local,
+        "offset": offset,
+        "zone": zone,
+        "iso": utc.replace(" ", "T") + "Z",
+        "text": f"Monday {int(date)} Mar {year}, {clock} CST ({zone}, {offset})",
+        "date": f"{date}/{month}/{year}",
+        "time": clock,
+        "weekday": "Monday",
+        "dst": False,
+    }
 
 
 def sample_notice_contexts() -> list[dict]:
@@ -728,6 +769,7 @@ def sample_notice_contexts() -> list[dict]:
         "folio": "INC-4471",
         "partner_eta": _moment("2026-03-02 20:00", "2026-03-02 14:00 CST", "UTC−06:00", "Central Mexico time"),
         "title": "Debit approvals down",
+        "summary": "Debit card authorizations at two merchants decline with response code 05 since 09:04.",
         "severity": "SEV1",
         "severity_label": "SEV1 – critical",
         "status": "Investigating",
@@ -737,6 +779,7 @@ def sample_notice_contexts() -> list[dict]:
             "code": "sample-bank",
             "timezone": "America/Mexico_City",
             "zone": "Central Mexico time",
+            "kind": "Issuer",
         },
         "window": {
             "start": _moment("2026-03-02 15:04", "2026-03-02 09:04 CST", "UTC−06:00", "Central Mexico time"),
@@ -749,7 +792,13 @@ def sample_notice_contexts() -> list[dict]:
             "merchant_count": 2,
             "networks": ["Visa", "Mastercard"],
             "bin_prefixes": ["415231", "52998801"],
-            "country": "MX",
+            "country": "Mexico",
+            "country_code": "MX",
+            "merchant_rows": [
+                {"name": "Merchant A", "affiliation": "7012345"},
+                {"name": "Merchant B", "affiliation": ""},
+            ],
+            "entry_modes": ["Chip (EMV)", "E-commerce"],
         },
         "symptoms": [
             {
@@ -771,6 +820,7 @@ def sample_notice_contexts() -> list[dict]:
             "attempts": "120,000",
             "excess_declines": "25,560",
             "amount_at_risk": "MXN 1,234,567.89",
+            "drop": "a drop of 21.30 percentage points",
         },
         "next_update": _moment("2026-03-02 16:00", "2026-03-02 10:00 CST", "UTC−06:00", "Central Mexico time"),
         "now": _moment("2026-03-02 15:30", "2026-03-02 09:30 CST", "UTC−06:00", "Central Mexico time"),
@@ -789,7 +839,15 @@ def sample_notice_contexts() -> list[dict]:
                 "level": 2,
             }
         ],
-        "our_contact": {"name": "Lucía Pérez", "team": "PayHealth Operations", "email": "payhealth@localhost"},
+        "our_contact": {
+            "name": "Lucía Pérez",
+            "team": "PayHealth Operations",
+            "email": "payhealth@localhost",
+            "desk": "PayHealth Operations",
+            "phone": "+52 55 0000 0001",
+            "bridge": "https://meet.example.com/payhealth",
+            "escalation": {"name": "Marta Gómez", "phone": "+52 55 0000 0002", "email": "marta@example.com"},
+        },
         "billing": {
             "present": True,
             "currency": "MXN",
@@ -838,13 +896,31 @@ def sample_notice_contexts() -> list[dict]:
         "folio": "",
         "partner_eta": None,
         "window": {**full["window"], "end": None, "ongoing": True},
-        "scope": {"merchants": [], "merchant_count": 0, "networks": [], "bin_prefixes": [], "country": ""},
+        "summary": "",
+        "scope": {
+            "merchants": [],
+            "merchant_count": 0,
+            "networks": [],
+            "bin_prefixes": [],
+            "country": "",
+            "country_code": "",
+            "merchant_rows": [],
+            "entry_modes": [],
+        },
         "symptoms": [],
         "impact": dict.fromkeys(full["impact"], "") | {"measured": False},
         "next_update": None,
         "rca": {"due": None, "due_date": "", "reminder": False, "overdue": False},
         "escalation_contacts": [],
-        "our_contact": {"name": "", "team": "PayHealth Operations", "email": "payhealth@localhost"},
+        "our_contact": {
+            "name": "",
+            "team": "PayHealth Operations",
+            "email": "payhealth@localhost",
+            "desk": "PayHealth Operations",
+            "phone": "",
+            "bridge": "",
+            "escalation": {"name": "", "phone": "", "email": ""},
+        },
         "billing": dict(EMPTY_BILLING),
         "account": dict(EMPTY_ACCOUNT),
     }
@@ -854,47 +930,74 @@ def sample_notice_contexts() -> list[dict]:
 # --- shipped defaults -------------------------------------------------------------------------
 
 
-def read_default_template(kind: str, language: str) -> tuple[str, str]:
-    """(subject, body) of the shipped default for a kind and language."""
-    text = (DEFAULTS_DIR / language / f"{kind}.txt").read_text(encoding="utf-8")
+def read_default_template(kind: str, language: str, partner_kind: str = "") -> tuple[str, str]:
+    """(subject, body) of the shipped default for a kind and language (and partner kind, for a variant)."""
+    name = f"{kind}.{partner_kind}.txt" if partner_kind else f"{kind}.txt"
+    text = (DEFAULTS_DIR / language / name).read_text(encoding="utf-8")
     first, _sep, rest = text.partition("\n")
     if not first.startswith("Subject:") or not rest.startswith("\n"):
-        raise ValueError(f"{language}/{kind}.txt must start with 'Subject: …' and a blank line")
+        raise ValueError(f"{language}/{name} must start with 'Subject: …' and a blank line")
     return first.removeprefix("Subject:").strip(), rest[1:]
 
 
-def load_notice_templates(NoticeTemplate, *, refresh: bool = False) -> list[str]:  # noqa: N803 - model class
+def default_variants() -> list[tuple[str, str]]:
+    """(kind, partner kind) of every shipped default, the generic ones with partner kind ""; a variant
+    ships in every language (`templates/notices/<language>/<kind>.<partner kind>.txt`)."""
+    variants = [(kind, "") for kind in KINDS]
+    for path in sorted((DEFAULTS_DIR / LANGUAGES[0]).glob("*.*.txt")):
+        kind, _dot, partner_kind = path.name.removesuffix(".txt").partition(".")
+        if kind in KINDS:
+            variants.append((kind, partner_kind))
+    return variants
+
+
+def load_notice_templates(NoticeTemplate, *, refresh: bool | str = False) -> list[str]:  # noqa: N803 - model class
     """Create version 1 of every default template that has no version yet; idempotent.
 
     With `refresh`, a default whose text differs from the active version becomes a new active
-    version (partner managers' edits stay in the history). Takes the model class so a data
-    migration can pass its historical model. Returns what changed, e.g. ["breakage/es v1"].
+    version (partner managers' edits stay in the history); with `refresh="unedited"`, only where
+    the active version is a shipped one no person wrote. Takes the model class so a data migration
+    can pass its historical model (before partner kinds existed, only the generic defaults load).
+    Returns what changed, e.g. ["breakage/es v1", "breakage.issuer/es v1"].
     """
     with transaction.atomic():
         return _load_notice_templates(NoticeTemplate, refresh=refresh)
 
 
-def _load_notice_templates(NoticeTemplate, *, refresh: bool) -> list[str]:  # noqa: N803 - model class
+def _load_notice_templates(NoticeTemplate, *, refresh: bool | str) -> list[str]:  # noqa: N803 - model class
     changed = []
-    for kind in KINDS:
+    by_partner_kind = any(field.name == "partner_kind" for field in NoticeTemplate._meta.get_fields())
+    for kind, partner_kind in default_variants():
+        if partner_kind and not by_partner_kind:
+            continue
+        scope = {"partner_kind": partner_kind} if by_partner_kind else {}
+        label = f"{kind}.{partner_kind}" if partner_kind else kind
         for language in LANGUAGES:
-            subject, body = read_default_template(kind, language)
-            versions = NoticeTemplate.objects.select_for_update().filter(kind=kind, language=language)
+            subject, body = read_default_template(kind, language, partner_kind)
+            versions = NoticeTemplate.objects.select_for_update().filter(kind=kind, language=language, **scope)
             latest = versions.order_by("-version").first()
             if latest is None:
                 NoticeTemplate.objects.create(
-                    kind=kind, language=language, version=1, subject=subject, body=body, active=True
+                    kind=kind, language=language, version=1, subject=subject, body=body, active=True, **scope
                 )
-                changed.append(f"{kind}/{language} v1")
+                changed.append(f"{label}/{language} v1")
                 continue
             if not refresh:
                 continue
             active = versions.filter(active=True).first()
             if active is not None and (active.subject, active.body) == (subject, body):
                 continue
+            if refresh == "unedited" and (active is None or active.author_id is not None):
+                continue
             versions.filter(active=True).update(active=False)
             NoticeTemplate.objects.create(
-                kind=kind, language=language, version=latest.version + 1, subject=subject, body=body, active=True
+                kind=kind,
+                language=language,
+                version=latest.version + 1,
+                subject=subject,
+                body=body,
+                active=True,
+                **scope,
             )
-            changed.append(f"{kind}/{language} v{latest.version + 1}")
+            changed.append(f"{label}/{language} v{latest.version + 1}")
     return changed

@@ -14,8 +14,11 @@ from payhealth.i18n import Language
 
 
 @transaction.atomic
-def notice_template_save(*, actor, kind: str, language: str, subject: str, body: str) -> NoticeTemplate:
-    """Save a template text as the next active version of its kind and language.
+def notice_template_save(
+    *, actor, kind: str, language: str, subject: str, body: str, partner_kind: str = ""
+) -> NoticeTemplate:
+    """Save a template text as the next active version of its kind and language (and partner kind,
+    for the variant partners of that kind get; "" is the one for any kind).
 
     Refused, with the line and the reason, when it does not compile, names a variable outside
     the allowed context or cannot render: a broken template is found here, never at send time.
@@ -29,6 +32,9 @@ def notice_template_save(*, actor, kind: str, language: str, subject: str, body:
         errors["kind"] = [_("Unknown notice kind %(kind)s.") % {"kind": kind}]
     if language not in Language.values:
         errors["language"] = [_("Unknown language %(language)s.") % {"language": language}]
+    partner_kind = (partner_kind or "").strip()
+    if partner_kind and partner_kind not in Partner.Kind.values:
+        errors["partner_kind"] = [_("Unknown partner kind %(kind)s.") % {"kind": partner_kind}]
     subject = (subject or "").strip()
     body = (body or "").replace("\r\n", "\n").strip("\n") + "\n"
     errors.update(notice_template_errors(subject=subject, body=body))
@@ -36,7 +42,9 @@ def notice_template_save(*, actor, kind: str, language: str, subject: str, body:
         raise ValidationError(errors, code="invalid_template")
     # Lock every version of this kind and language, so two saves queue instead of racing; the
     # very first version of a pair is still guarded by noticetemplate_unique_version.
-    versions = list(NoticeTemplate.objects.select_for_update().filter(kind=kind, language=language))
+    versions = list(
+        NoticeTemplate.objects.select_for_update().filter(kind=kind, language=language, partner_kind=partner_kind)
+    )
     active = next((version for version in versions if version.active), None)
     if active is not None and (active.subject, active.body) == (subject, body):
         return active
@@ -44,6 +52,7 @@ def notice_template_save(*, actor, kind: str, language: str, subject: str, body:
     template = NoticeTemplate(
         kind=kind,
         language=language,
+        partner_kind=partner_kind,
         version=max((version.version for version in versions), default=0) + 1,
         subject=subject,
         body=body,
@@ -64,7 +73,9 @@ def notice_template_activate(*, actor, template: NoticeTemplate) -> NoticeTempla
     """
     if not actor.has_perm("partners.change_noticetemplate"):
         raise PermissionDenied(_("Only partner managers and leads can edit notice templates."))
-    versions = NoticeTemplate.objects.select_for_update().filter(kind=template.kind, language=template.language)
+    versions = NoticeTemplate.objects.select_for_update().filter(
+        kind=template.kind, language=template.language, partner_kind=template.partner_kind
+    )
     locked = versions.get(pk=template.pk)
     errors = notice_template_errors(subject=locked.subject, body=locked.body)
     if errors:
@@ -78,7 +89,18 @@ def notice_template_activate(*, actor, template: NoticeTemplate) -> NoticeTempla
 
 # --- partners and contacts ----------------------------------------------------------------------
 
-PARTNER_FIELDS = ("code", "name", "kind", "country", "timezone", "language", "calendar", "notes", "active")
+PARTNER_FIELDS = (
+    "code",
+    "name",
+    "kind",
+    "country",
+    "timezone",
+    "language",
+    "calendar",
+    "bin_prefixes",
+    "notes",
+    "active",
+)
 CONTACT_FIELDS = ("name", "email", "phone", "role", "language", "receives_notices", "escalation_level", "active")
 
 

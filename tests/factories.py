@@ -66,6 +66,11 @@ class IncidentFactory(factory.django.DjangoModelFactory):
     title = factory.Sequence(lambda n: f"Approval rate drop {n}")
     category = "auth_rate"
     severity = "sev3"
+    # What partners read; a notice is sent only with both in its language.
+    partner_title_en = factory.LazyAttribute(lambda incident: incident.title)
+    partner_title_es = factory.LazyAttribute(lambda incident: incident.title)
+    partner_summary_en = "Authorizations decline more than usual."
+    partner_summary_es = "Las autorizaciones se rechazan más de lo habitual."
 
 
 class AffectedMerchantFactory(factory.django.DjangoModelFactory):

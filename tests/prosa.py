@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from cases.models import Incident, PartnerEngagement
+from cases.models import Incident, MerchantRoute, PartnerEngagement
 from partners.models import BusinessCalendar, NoticeTemplate, Partner, PartnerContact
 from partners.notices import load_notice_templates
 from partners.reference import MX_BANKING, US_BUSINESS
@@ -57,6 +57,7 @@ def prosa_desk(*, owner=None) -> ProsaDesk:
         code="bbva-mx",
         name="BBVA México",
         kind=Partner.Kind.ISSUER,
+        bin_prefixes=["415231", "455511"],  # its own; 520416 is another issuer's Mastercard BIN
         country="MX",
         language="es",
         timezone="America/Mexico_City",
@@ -89,10 +90,22 @@ def prosa_desk(*, owner=None) -> ProsaDesk:
         decline_codes=["91", "96"],
         bin_prefixes=["415231", "455511", "520416"],
         country="MX",
+        entry_modes=["chip", "contactless", "ecommerce"],
+        partner_title_en="Prosa switch outage: card authorizations failing (91/96)",
+        partner_title_es="Caída del switch de Prosa: autorizaciones con rechazo (91/96)",
+        partner_summary_en="Since 10:47 card-present and online authorizations routed through Prosa decline with "
+        "response codes 91 and 96; approval fell from 93 % to 45 %.",
+        partner_summary_es="Desde las 10:47 h las autorizaciones presenciales y en línea que se enrutan por Prosa "
+        "se rechazan con los códigos 91 y 96; la aprobación bajó de 93 % a 45 %.",
     )
+    farmacias = MerchantFactory(name="Farmacias Nube", country="MX")
+    pizzeria = MerchantFactory(name="Pizzería Roma", country="MX")
+    # Both merchants' authorizations go through Prosa, each with the affiliation number Prosa gave it.
+    MerchantRoute.objects.create(merchant=farmacias, partner=prosa, affiliation="7654321")
+    MerchantRoute.objects.create(merchant=pizzeria, partner=prosa, affiliation="1029384")
     AffectedMerchantFactory(
         incident=incident,
-        merchant=MerchantFactory(name="Farmacias Nube", country="MX"),
+        merchant=farmacias,
         baseline_rate=Decimal("0.9310"),
         observed_rate=Decimal("0.4455"),
         attempts=182_400,
@@ -102,7 +115,7 @@ def prosa_desk(*, owner=None) -> ProsaDesk:
     )
     AffectedMerchantFactory(
         incident=incident,
-        merchant=MerchantFactory(name="Pizzería Roma", country="MX"),
+        merchant=pizzeria,
         baseline_rate=Decimal("0.9050"),
         observed_rate=Decimal("0.4400"),
         attempts=12_300,

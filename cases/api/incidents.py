@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from django.db import transaction
 from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
@@ -54,6 +55,7 @@ from cases.services import (
     note_add,
     note_edit,
 )
+from cases.services.scope import engagement_scope_edit
 from payhealth.api.filters import FilterBackend, ListFiltersOnly
 from payhealth.api.pagination import Cursor
 from payhealth.ids import parse_id
@@ -471,5 +473,11 @@ class EngagementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Incide
         engagement = self.get_object()
         incoming = s.EngagementUpdateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        engagement_update(engagement=engagement, actor=request.user, **incoming.validated_data)
+        changes = dict(incoming.validated_data)
+        scope = changes.pop("scope", None)
+        with transaction.atomic():
+            if changes:
+                engagement_update(engagement=engagement, actor=request.user, **changes)
+            if scope is not None:
+                engagement_scope_edit(engagement=engagement, actor=request.user, **scope)
         return self._one(engagement.pk)

@@ -24,6 +24,7 @@ from cases.models import (
     IncidentDeclineCode,
     InvestigationNote,
     Merchant,
+    MerchantRoute,
     PartnerEngagement,
     ResponseCode,
     SavedView,
@@ -35,11 +36,13 @@ from cases.models.incident import (
     MAX_PARTNERS_PER_INCIDENT,
     CardNetwork,
     Category,
+    EntryMode,
     Severity,
     Status,
 )
 from cases.services import BulkAction
 from cases.services.bulk import MAX_BULK_ROWS
+from cases.services.scope import engagement_scope
 from partners.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer
 from payhealth.api.fields import ByIdOrKeyField, DateTimeField
 from payhealth.api.serializers import ModelSerializer, Serializer
@@ -163,8 +166,25 @@ class AffectedMerchantSerializer(ModelSerializer):
         read_only_fields = fields
 
 
+class EngagementScopeSerializer(Serializer):
+    """What this partner's notices show of the incident; `edited` false: derived, not yet edited."""
+
+    bin_prefixes = BinPrefixListField(required=False)
+    networks = serializers.ListField(
+        child=serializers.ChoiceField(choices=CardNetwork.choices), required=False, max_length=len(CardNetwork)
+    )
+    entry_modes = serializers.ListField(
+        child=serializers.ChoiceField(choices=EntryMode.choices), required=False, max_length=len(EntryMode)
+    )
+    merchants = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=MAX_MERCHANTS_PER_INCIDENT
+    )
+    edited = serializers.BooleanField(read_only=True)
+
+
 class EngagementSerializer(ModelSerializer):
     partner = PartnerRefSerializer()
+    scope = serializers.SerializerMethodField()
 
     class Meta:
         model = PartnerEngagement
@@ -178,11 +198,23 @@ class EngagementSerializer(ModelSerializer):
             "acknowledged_at",
             "resolved_at",
             "eta",
+            "scope",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
         extra_kwargs = {"eta": {"help_text": "When the partner expects to restore service (confirmed from a reply)."}}
+
+    @extend_schema_field(EngagementScopeSerializer)
+    def get_scope(self, engagement) -> dict:
+        scope = engagement_scope(engagement)
+        return {
+            "bin_prefixes": scope.bin_prefixes,
+            "networks": scope.networks,
+            "entry_modes": scope.entry_modes,
+            "merchants": [item.merchant.pk for item in scope.merchants],
+            "edited": scope.edited,
+        }
 
 
 class IncidentLinksSerializer(Serializer):
@@ -231,6 +263,11 @@ class IncidentDetailSerializer(ModelSerializer):
             "decline_codes",
             "bin_prefixes",
             "country",
+            "entry_modes",
+            "partner_title_en",
+            "partner_title_es",
+            "partner_summary_en",
+            "partner_summary_es",
             "created_at",
             "updated_at",
             "allowed_transitions",
@@ -310,6 +347,13 @@ class IncidentDetailsSerializer(Serializer):
     decline_codes = CodeListField(required=False)
     bin_prefixes = BinPrefixListField(required=False)
     country = serializers.CharField(max_length=2, required=False, allow_blank=True)
+    entry_modes = serializers.ListField(
+        child=serializers.ChoiceField(choices=EntryMode.choices), required=False, max_length=len(EntryMode)
+    )
+    partner_title_en = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    partner_title_es = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    partner_summary_en = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    partner_summary_es = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
     def validate_country(self, value: str) -> str:
         return value.strip().upper()
@@ -457,12 +501,29 @@ class EngagementUpdateSerializer(Serializer):
     partner_status = serializers.ChoiceField(choices=PartnerEngagement.PartnerStatus.choices, required=False)
     folio = serializers.CharField(required=False, allow_blank=True, max_length=80)
     escalation_level = serializers.IntegerField(min_value=1, max_value=32767, required=False)
+    scope = EngagementScopeSerializer(
+        required=False, help_text="What this partner's notices show; send all four lists (merchants by id)."
+    )
 
 
 # Merchants, response codes, saved views -------------------------------------------------------
 
 
+class MerchantRouteSerializer(ModelSerializer):
+    partner = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = MerchantRoute
+        fields = ["partner", "affiliation"]
+        read_only_fields = fields
+
+
 class MerchantSerializer(ModelSerializer):
+    routes = MerchantRouteSerializer(
+        many=True,
+        read_only=True,
+        help_text=_("The partners it goes through, with the affiliation number each gave it."),
+    )
     open_incidents = serializers.IntegerField(read_only=True, help_text=_("Open incidents affecting the merchant."))
     recent_incidents = serializers.IntegerField(read_only=True, help_text=_("Incidents opened in the last 90 days."))
     account_manager_email = serializers.CharField(read_only=True, help_text=_("An email address, or empty."))
@@ -479,6 +540,7 @@ class MerchantSerializer(ModelSerializer):
             "account_manager",
             "account_manager_email",
             "account_manager_language",
+            "routes",
             "created_at",
             "open_incidents",
             "recent_incidents",

@@ -103,12 +103,16 @@ def notice_recipients(engagement: PartnerEngagement, *, level: int | None = None
     return dict(sorted(groups.items(), key=lambda item: (item[0] != partner.language, item[0])))
 
 
-def active_template(kind: str, language: str) -> NoticeTemplate:
-    """The active version for the kind in `language`, else the English one."""
+def active_template(kind: str, language: str, partner_kind: str = "") -> NoticeTemplate:
+    """The active version for the kind in `language`, else the English one: the variant for the
+    partner's kind when there is one (its own asks), else the one for any kind."""
     for candidate in dict.fromkeys((language, Language.ENGLISH)):
-        template = NoticeTemplate.objects.filter(kind=kind, language=candidate, active=True).first()
-        if template is not None:
-            return template
+        for for_kind in dict.fromkeys((partner_kind, "")):
+            template = NoticeTemplate.objects.filter(
+                kind=kind, language=candidate, partner_kind=for_kind, active=True
+            ).first()
+            if template is not None:
+                return template
     raise ValidationError(
         _("There is no active %(kind)s template; load the defaults or write one.")
         % {"kind": NoticeTemplate.Kind(kind).label},
@@ -237,7 +241,7 @@ def notice_compose(
                 )
             )
             continue
-        first_language = shared.template(next(iter(groups))).language
+        first_language = shared.template(next(iter(groups)), partner.kind).language
         missing = missing_for_kind(shared.facts(first_language).extensions, kind=kind, partner_id=partner.pk)
         if missing is not None:
             result.skipped.append(SkippedPartner(partner, "not_applicable", str(missing) % {"partner": partner.name}))
@@ -264,13 +268,13 @@ class _ComposeCache:
 
     def __init__(self, *, kind: str, incident: Incident) -> None:
         self.kind, self.incident = kind, incident
-        self._templates: dict[str, NoticeTemplate] = {}
+        self._templates: dict[tuple[str, str], NoticeTemplate] = {}
         self._facts: dict[str, IncidentFacts] = {}
 
-    def template(self, language: str) -> NoticeTemplate:
-        if language not in self._templates:
-            self._templates[language] = active_template(self.kind, language)
-        return self._templates[language]
+    def template(self, language: str, partner_kind: str = "") -> NoticeTemplate:
+        if (language, partner_kind) not in self._templates:
+            self._templates[language, partner_kind] = active_template(self.kind, language, partner_kind)
+        return self._templates[language, partner_kind]
 
     def facts(self, language: str) -> IncidentFacts:
         if language not in self._facts:
@@ -281,7 +285,7 @@ class _ComposeCache:
 def _draft(engagement, *, actor, language, contacts, now, next_update, shared: _ComposeCache) -> Correspondence:
     incident = engagement.incident
     kind = shared.kind
-    template = shared.template(language)
+    template = shared.template(language, engagement.partner.kind)
     context = notice_context(
         engagement=engagement,
         language=template.language,

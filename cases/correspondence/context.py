@@ -5,7 +5,10 @@ Only plain dicts, lists, strings, numbers and booleans leave this module (the sh
 nothing of another partner: escalation contacts are the addressed partner's own, and the
 incident's summary and root cause (desk notes that may name other partners) are left out.
 Words are rendered in the notice's language; times are given in UTC and in the partner's
-zone with the zone's name (Mexico City is UTC−6 all year, US zones follow DST).
+zone with the zone's name (Mexico City is UTC−6 since its daylight saving time ended in 2022, US
+zones follow DST), written the way a bank in that language writes them (`moment`). Each partner
+sees only its own scope (`cases.services.scope`) and the incident's partner-facing title and
+summary in the notice's language.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from cases.models import (
     Severity,
     SlaPolicy,
 )
-from cases.models.incident import Category, Status
+from cases.models.incident import Category, EntryMode, Status
+from cases.services.scope import engagement_scope
 from partners.models import PartnerContact
 
 # Names people use for the zones partners keep; any other zone shows its IANA name.
@@ -56,10 +60,45 @@ def zone_label(zone: str) -> str:
     return str(ZONE_LABELS.get(zone, zone))
 
 
-def moment(value: datetime | None, zone: str) -> dict | None:
-    """One instant in UTC and in `zone`, e.g. local "2026-03-02 09:04 CST", offset "UTC−06:00"."""
+WEEKDAYS = {
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+    "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
+}
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# Country names as a notice writes them (ISO code → English, Spanish); any other code shows as given.
+COUNTRY_NAMES = {
+    "MX": ("Mexico", "México"),
+    "US": ("United States", "Estados Unidos"),
+    "CA": ("Canada", "Canadá"),
+    "BR": ("Brazil", "Brasil"),
+    "CO": ("Colombia", "Colombia"),
+    "AR": ("Argentina", "Argentina"),
+    "CL": ("Chile", "Chile"),
+    "PE": ("Peru", "Perú"),
+    "ES": ("Spain", "España"),
+    "GB": ("United Kingdom", "Reino Unido"),
+    "GT": ("Guatemala", "Guatemala"),
+    "CR": ("Costa Rica", "Costa Rica"),
+    "PA": ("Panama", "Panamá"),
+    "DO": ("Dominican Republic", "República Dominicana"),
+}
+
+
+def country_name(code: str, language: str) -> str:
+    names = COUNTRY_NAMES.get((code or "").upper())
+    if names is None:
+        return code or ""
+    return names[1] if language == "es" else names[0]
+
+
+def moment(value: datetime | None, zone: str, language: str | None = None) -> dict | None:
+    """One instant in UTC and in `zone`, e.g. local "2026-03-02 09:04 CST", offset "UTC−06:00", and
+    `text` as a bank in the language writes it: "sábado 10/08/2019, 10:47 h, hora del centro de
+    México (horario de verano, UTC−05:00)", "Saturday 10 Aug 2019, 10:47 CDT (Central Mexico time,
+    UTC−05:00)". Daylight saving time is named only when it applied."""
     if value is None:
         return None
+    language = "es" if (language or translation.get_language() or "en").startswith("es") else "en"
     local = value.astimezone(ZoneInfo(zone))
     abbreviation = local.tzname() or ""
     if abbreviation[:1] in {"+", "-"}:  # zones without a letter abbreviation
@@ -67,12 +106,30 @@ def moment(value: datetime | None, zone: str) -> dict | None:
     minutes = int(local.utcoffset().total_seconds() // 60)
     offset = f"UTC{'+' if minutes >= 0 else MINUS}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
     utc = value.astimezone(UTC)
+    dst = bool(local.dst())
+    weekday = WEEKDAYS[language][local.weekday()]
+    with translation.override(language):
+        label = zone_label(zone)
+    if language == "es":
+        summer = "horario de verano, " if dst else ""
+        text = f"{weekday} {local:%d/%m/%Y}, {local:%H:%M} h, {label} ({summer}{offset})"
+    else:
+        text = (
+            f"{weekday} {local.day} {MONTHS_EN[local.month - 1]} {local.year}, {local:%H:%M}"
+            + (f" {abbreviation}" if abbreviation else "")
+            + f" ({label}, {offset})"
+        )
     return {
         "utc": f"{utc:%Y-%m-%d %H:%M} UTC",
         "local": f"{local:%Y-%m-%d %H:%M}" + (f" {abbreviation}" if abbreviation else ""),
         "offset": offset,
-        "zone": zone_label(zone),
+        "zone": label,
         "iso": utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "text": text,
+        "date": f"{local:%d/%m/%Y}",
+        "time": f"{local:%H:%M}",
+        "weekday": weekday,
+        "dst": dst,
     }
 
 
@@ -88,6 +145,17 @@ def rate_change(baseline: Decimal, observed: Decimal) -> str:
         return _("%(points)s percentage points lower") % {"points": amount}
     if points > 0:
         return _("%(points)s percentage points higher") % {"points": amount}
+    return str(_("unchanged"))
+
+
+def drop_words(baseline: Decimal, observed: Decimal) -> str:
+    """ "caída de 48.55 puntos porcentuales" / "a drop of 48.55 percentage points" (a rise when it rose)."""
+    points = (observed - baseline) * 100
+    amount = f"{abs(points):,.2f}"
+    if points < 0:
+        return _("a drop of %(points)s percentage points") % {"points": amount}
+    if points > 0:
+        return _("a rise of %(points)s percentage points") % {"points": amount}
     return str(_("unchanged"))
 
 
@@ -112,6 +180,7 @@ def _impact(incident: Incident, language: str) -> dict:
             "attempts": f"{attempts:,}" if attempts else "",
             "excess_declines": f"{excess:,}" if excess else "",
             "amount_at_risk": amount,
+            "drop": "",
         }
     weight = sum(row.attempts for row in measured)
     if weight:
@@ -129,6 +198,7 @@ def _impact(incident: Incident, language: str) -> dict:
         "attempts": f"{attempts:,}",
         "excess_declines": f"{excess:,}",
         "amount_at_risk": amount or "—",
+        "drop": drop_words(baseline, observed),
     }
 
 
@@ -258,6 +328,36 @@ def desk_sender() -> tuple[str, str]:
     return team or address, address
 
 
+def desk_contact() -> dict:
+    """Our desk as partners reach it, in the active language (settings PAYHEALTH_DESK_*)."""
+    return {
+        "desk": settings.PAYHEALTH_DESK_NAME or str(_("PayHealth Operations")),
+        "phone": settings.PAYHEALTH_DESK_PHONE,
+        "bridge": settings.PAYHEALTH_DESK_BRIDGE_URL,
+        "escalation": {
+            "name": settings.PAYHEALTH_DESK_ESCALATION_NAME,
+            "phone": settings.PAYHEALTH_DESK_ESCALATION_PHONE,
+            "email": settings.PAYHEALTH_DESK_ESCALATION_EMAIL,
+        },
+    }
+
+
+def _scope(engagement: PartnerEngagement, language: str) -> dict:
+    incident = engagement.incident
+    scope = engagement_scope(engagement)
+    names = [item.merchant.name for item in scope.merchants]
+    return {
+        "merchants": names,
+        "merchant_count": len(names),
+        "networks": [str(CardNetwork(value).label) for value in scope.networks],
+        "bin_prefixes": list(scope.bin_prefixes),
+        "country": country_name(incident.country, language),
+        "country_code": incident.country,
+        "merchant_rows": [{"name": item.merchant.name, "affiliation": item.affiliation} for item in scope.merchants],
+        "entry_modes": [str(EntryMode(value).label) for value in scope.entry_modes],
+    }
+
+
 def notice_context(
     *,
     engagement: PartnerEngagement,
@@ -280,7 +380,6 @@ def notice_context(
         next_update = next_update_at(engagement, facts.policies, now)
     start = incident.started_at or incident.detected_at or incident.created_at
     end = incident.mitigated_at or incident.resolved_at
-    merchants = list(facts.merchants)
     signer = author if getattr(author, "pk", None) else incident.owner
     team, address = desk_sender()
     with translation.override(language):
@@ -288,34 +387,36 @@ def notice_context(
             "reference": incident.reference,
             "folio": engagement.folio,
             "partner_eta": moment(engagement.eta, zone),
-            "title": incident.title,
+            "title": incident.partner_title(language) or incident.title,
+            "summary": incident.partner_summary(language),
             "severity": incident.severity.upper(),
             "severity_label": str(Severity(incident.severity).label),
             "status": str(Status(incident.status).label),
             "category": str(Category(incident.category).label),
-            "partner": {"name": partner.name, "code": partner.code, "timezone": zone, "zone": zone_label(zone)},
+            "partner": {
+                "name": partner.name,
+                "code": partner.code,
+                "timezone": zone,
+                "zone": zone_label(zone),
+                "kind": str(partner.get_kind_display()),
+            },
             "window": {
-                "start": moment(start, zone),
-                "end": moment(end, zone),
-                "detected": moment(incident.detected_at, zone),
+                "start": moment(start, zone, language),
+                "end": moment(end, zone, language),
+                "detected": moment(incident.detected_at, zone, language),
                 "ongoing": end is None,
             },
-            "scope": {
-                "merchants": merchants,
-                "merchant_count": len(merchants),
-                "networks": [str(CardNetwork(value).label) for value in incident.card_networks],
-                "bin_prefixes": list(incident.bin_prefixes),
-                "country": incident.country,
-            },
+            "scope": _scope(engagement, language),
             "symptoms": [dict(symptom) for symptom in facts.symptoms],
             "impact": dict(facts.impact),
-            "next_update": moment(next_update, zone),
-            "now": moment(now, zone),
+            "next_update": moment(next_update, zone, language),
+            "now": moment(now, zone, language),
             "escalation_contacts": _escalation_contacts(engagement),
             "our_contact": {
                 "name": (signer.get_full_name() or signer.get_username()) if signer else "",
                 "team": team,
                 "email": address,
+                **desk_contact(),
             },
             **extension_context(facts.extensions, partner.pk),
         }

@@ -70,6 +70,7 @@ def notice_submit(*, correspondence: Correspondence, actor) -> Correspondence:
     if not notice_may_submit(actor, row):
         raise PermissionDenied(_("Only the author of a draft, a partner manager or a lead can submit it for approval."))
     expect_status(row, Status.DRAFT)
+    _require_partner_text(row, actor)
     severity = notice_approval_severity(row)
     if severity not in NEEDS_APPROVAL:
         raise ValidationError(
@@ -95,6 +96,7 @@ def notice_approve(*, correspondence: Correspondence, actor, comment: str = "") 
     expect_status(row, Status.PENDING_APPROVAL)
     if row.created_by_id == actor.pk:
         raise PermissionDenied(_("You wrote this notice: another lead must approve it."))
+    _require_partner_text(row, actor)
     now = timezone.now()
     row.approved_by, row.approved_at = actor, now
     row.save(update_fields=["approved_by", "approved_at"])
@@ -157,6 +159,7 @@ def notices_send(*, correspondences: Iterable[Correspondence], actor) -> list[Co
     for row in rows:
         row.incident = incidents[row.incident_id]
         expect_status(row, Status.DRAFT)
+        _require_partner_text(row, actor)
         if notice_needs_approval(row):
             raise ValidationError(_approval_required(row), code="approval_required")
     now = timezone.now()
@@ -164,6 +167,30 @@ def notices_send(*, correspondences: Iterable[Correspondence], actor) -> list[Co
         _queue(row, actor=actor, now=now, publish=False)
     _publish_on_commit([row.pk for row in rows])
     return rows
+
+
+# Notices about something else than the incident's outage: a billing dispute speaks of the charges.
+PARTNER_TEXT_NOT_USED = ("billing_discrepancy",)
+
+
+def partner_text_missing(incident: Incident, language: str) -> str:
+    """Why a notice in `language` cannot be sent yet: the incident's partner-facing title or summary
+    in that language is empty ("" when both are there)."""
+    missing = incident.missing_partner_text(language)
+    if not missing:
+        return ""
+    names = ", ".join(str(Incident._meta.get_field(field).verbose_name) for field in missing)
+    return _("Before this notice can be sent, fill in the incident's %(fields)s.") % {"fields": names}
+
+
+def _require_partner_text(row: Correspondence, actor) -> None:
+    """A person sends a notice only with the title and summary partners read in its language;
+    PayHealth itself (an SLA escalation) is not held back by it."""
+    if acting_person(actor) is None or row.kind in PARTNER_TEXT_NOT_USED:
+        return
+    reason = partner_text_missing(row.incident, row.language)
+    if reason:
+        raise ValidationError(reason, code="partner_text_missing")
 
 
 def _approval_required(row: Correspondence) -> str:

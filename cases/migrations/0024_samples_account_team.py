@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('cases', '0023_rca_timeline_kinds'),
-        ('partners', '0008_account_update_notice'),
+        ('partners', '0009_account_update_notice'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
         ("accounts", "0004_desk_roles_not_staff"),
         ("contenttypes", "0002_remove_content_type_name"),

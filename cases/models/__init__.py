@@ -8,6 +8,7 @@ from cases.models.incident import (
     AffectedMerchant,
     CardNetwork,
     Category,
+    EntryMode,
     Incident,
     InvestigationNote,
     PartnerEngagement,
@@ -16,7 +17,7 @@ from cases.models.incident import (
     Source,
     Status,
 )
-from cases.models.merchant import Merchant
+from cases.models.merchant import Merchant, MerchantRoute
 from cases.models.rca import ActionItem, RcaRequest
 from cases.models.response_code import ResponseCode
 from cases.models.sample import SampleTransaction
@@ -33,10 +34,12 @@ __all__ = [
     "CaseEvent",
     "Category",
     "Correspondence",
+    "EntryMode",
     "Incident",
     "IncidentDeclineCode",
     "InvestigationNote",
     "Merchant",
+    "MerchantRoute",
     "PartnerEngagement",
     "RcaRequest",
     "ReferenceCounter",

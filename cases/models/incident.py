@@ -113,6 +113,19 @@ class CardNetwork(models.TextChoices):
     UNIONPAY = "unionpay", "UnionPay"
 
 
+class EntryMode(models.TextChoices):
+    """How the card reached the terminal or page (what a partner's NOC filters its logs by)."""
+
+    CHIP = "chip", _("Chip (EMV)")
+    CONTACTLESS = "contactless", _("Contactless")
+    MAGSTRIPE = "magstripe", _("Magnetic stripe")
+    MANUAL = "manual", _("Key entered")
+    ECOMMERCE = "ecommerce", _("E-commerce")
+    ECOMMERCE_3DS = "3ds", _("E-commerce with 3DS")
+    TOKEN = "token", _("Tokenised wallet")
+    RECURRING = "recurring", _("Recurring / card on file")
+
+
 class Source(models.TextChoices):
     MANUAL = "manual", _("Manual")
     ALERT = "alert", _("Monitoring alert")
@@ -192,6 +205,22 @@ class Incident(CardNumberFreeModel, models.Model):
         help_text=_("6–8 digit prefixes only; card numbers are never stored."),
     )
     country = models.CharField(_("country"), max_length=2, blank=True)
+    entry_modes = ArrayField(
+        models.CharField(max_length=20, choices=EntryMode.choices),
+        verbose_name=_("entry modes"),
+        default=list,
+        blank=True,
+    )
+    # What partners read, in each notice language: a notice cannot be sent in a language whose
+    # partner title or summary is empty (`cases.correspondence.dispatch`).
+    partner_title_en = models.CharField(_("partner-facing title (English)"), max_length=200, blank=True)
+    partner_title_es = models.CharField(_("partner-facing title (Spanish)"), max_length=200, blank=True)
+    partner_summary_en = models.TextField(
+        _("what we see (English)"), max_length=2000, blank=True, help_text=_("A short summary partners read.")
+    )
+    partner_summary_es = models.TextField(
+        _("what we see (Spanish)"), max_length=2000, blank=True, help_text=_("A short summary partners read.")
+    )
     source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.MANUAL)
     fingerprint = models.CharField(
         _("fingerprint"), max_length=128, blank=True, help_text=_("Alert de-duplication key of the segment.")
@@ -262,6 +291,7 @@ class Incident(CardNumberFreeModel, models.Model):
             field: too_many(len(getattr(self, field)), limit)
             for field, limit in (
                 ("card_networks", len(CardNetwork)),
+                ("entry_modes", len(EntryMode)),
                 ("decline_codes", MAX_DECLINE_CODES),
                 ("bin_prefixes", MAX_BIN_PREFIXES),
             )
@@ -272,6 +302,23 @@ class Incident(CardNumberFreeModel, models.Model):
 
     def allowed_transitions(self) -> tuple[str, ...]:
         return TRANSITIONS.get(self.status, ())
+
+    def get_entry_modes_display(self) -> list[str]:
+        return [str(EntryMode(value).label) for value in self.entry_modes if value in EntryMode.values]
+
+    def partner_title(self, language: str) -> str:
+        return getattr(self, f"partner_title_{language}", "") or ""
+
+    def partner_summary(self, language: str) -> str:
+        return getattr(self, f"partner_summary_{language}", "") or ""
+
+    def missing_partner_text(self, language: str) -> list[str]:
+        """The partner-facing fields still empty for `language` (a notice in it cannot be sent)."""
+        return [
+            field
+            for field in (f"partner_title_{language}", f"partner_summary_{language}")
+            if hasattr(self, field) and not (getattr(self, field) or "").strip()
+        ]
 
 
 # An observed approval rate typed to one decimal of a percentage is off by at most 0.05 pp; failed
@@ -460,6 +507,30 @@ class PartnerEngagement(CardNumberFreeModel, models.Model):
     )
     folio = models.CharField(_("partner's folio"), max_length=80, blank=True)
     escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=1)
+    # What this partner's notices show of the incident (`cases.correspondence.scope`). Until someone
+    # edits it (`scope_edited`), it is derived from the partner's BINs, network and merchant routes.
+    scope_edited = models.BooleanField(_("scope edited"), default=False)
+    scope_bin_prefixes = ArrayField(
+        models.CharField(max_length=32, validators=[validate_bin_prefix]),
+        verbose_name=_("BIN prefixes in scope"),
+        default=list,
+        blank=True,
+    )
+    scope_networks = ArrayField(
+        models.CharField(max_length=20, choices=CardNetwork.choices),
+        verbose_name=_("card networks in scope"),
+        default=list,
+        blank=True,
+    )
+    scope_entry_modes = ArrayField(
+        models.CharField(max_length=20, choices=EntryMode.choices),
+        verbose_name=_("entry modes in scope"),
+        default=list,
+        blank=True,
+    )
+    scope_merchants = models.ManyToManyField(
+        "cases.Merchant", blank=True, related_name="+", verbose_name=_("merchants in scope")
+    )
     first_notified_at = models.DateTimeField(_("first notified"), null=True, blank=True)
     acknowledged_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
     resolved_at = models.DateTimeField(_("resolved by partner"), null=True, blank=True)
@@ -480,6 +551,11 @@ class PartnerEngagement(CardNumberFreeModel, models.Model):
                 violation_error_message=_("This partner is already engaged on the incident."),
             ),
             models.CheckConstraint(condition=Q(escalation_level__gte=1), name="engagement_level_positive"),
+            models.CheckConstraint(
+                condition=Regex(ArrayToString(F("scope_bin_prefixes"), Value(",")), Value(r"^(\d{6,8}(,\d{6,8})*)?$")),
+                name="engagement_scope_bins_only",
+                violation_error_message=_("BIN prefixes have 6 to 8 digits; card numbers are never stored."),
+            ),
         ]
         indexes = [
             models.Index(fields=["partner", "partner_status"], name="engagement_partner_status_idx"),

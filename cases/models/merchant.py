@@ -60,3 +60,40 @@ class Merchant(CardNumberFreeModel, models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class MerchantRoute(CardNumberFreeModel, models.Model):
+    """A partner a merchant's authorizations go through (its acquirer, switch, processor…), with the
+    affiliation number (merchant ID) that partner gave the merchant: what its NOC searches by."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="routes", verbose_name=_("merchant"))
+    partner = models.ForeignKey(
+        "partners.Partner", on_delete=models.PROTECT, related_name="merchant_routes", verbose_name=_("partner")
+    )
+    affiliation = models.CharField(
+        _("affiliation number"),
+        max_length=40,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z0-9][A-Za-z0-9 ./-]*$", _("Letters, digits, spaces, dots, dashes and slashes only.")
+            )
+        ],
+        help_text=_("The merchant ID (número de afiliación) this partner assigned."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("merchant route")
+        verbose_name_plural = _("merchant routes")
+        ordering = ["merchant", "partner"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "partner"],
+                name="merchantroute_unique",
+                violation_error_message=_("This merchant already has a route through that partner."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant} → {self.partner}" + (f" ({self.affiliation})" if self.affiliation else "")

@@ -21,7 +21,7 @@ from cases.services.incidents import (
     incident_transition,
     incident_update_details,
 )
-from cases.services.merchants import merchant_create, merchant_update
+from cases.services.merchants import merchant_create, merchant_route_delete, merchant_route_save, merchant_update
 from cases.services.notes import note_add, note_edit
 from cases.services.saved_views import saved_view_create, saved_view_delete
 
@@ -39,6 +39,8 @@ __all__ = [
     "incident_update_details",
     "incidents_bulk_apply",
     "merchant_create",
+    "merchant_route_delete",
+    "merchant_route_save",
     "merchant_impact_add",
     "merchant_impact_remove",
     "merchant_impact_update",

@@ -247,6 +247,11 @@ EDITABLE_DETAILS = (
     "decline_codes",
     "bin_prefixes",
     "country",
+    "entry_modes",
+    "partner_title_en",
+    "partner_title_es",
+    "partner_summary_en",
+    "partner_summary_es",
 )
 
 
@@ -263,7 +268,7 @@ def incident_update_details(*, incident: Incident, actor, **changes) -> Incident
     changed = {}
     for field, value in changes.items():
         old = getattr(locked, field)
-        if field in ("card_networks", "decline_codes", "bin_prefixes"):
+        if field in ("card_networks", "decline_codes", "bin_prefixes", "entry_modes"):
             value = list(value)
         if old != value:
             changed[field] = {"from": old, "to": value}

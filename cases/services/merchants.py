@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from cases.models import Merchant
+from cases.models import Merchant, MerchantRoute
 
 MERCHANT_FIELDS = (
     "account_id",
@@ -58,3 +58,25 @@ def merchant_update(*, merchant: Merchant, actor, **changes) -> Merchant:
     locked.full_clean()
     locked.save(update_fields=changed)
     return locked
+
+
+@transaction.atomic
+def merchant_route_save(*, actor, merchant: Merchant, partner, affiliation: str = "") -> MerchantRoute:
+    """Record that the merchant's authorizations go through `partner`, with the affiliation number
+    (merchant ID) that partner gave it; saving again changes the number."""
+    affiliation = (affiliation or "").strip()
+    route = MerchantRoute.objects.select_for_update().filter(merchant=merchant, partner=partner).first()
+    if route is None:
+        route = MerchantRoute(merchant=merchant, partner=partner)
+    elif route.affiliation == affiliation:
+        return route
+    route.affiliation = affiliation
+    route.full_clean()
+    route.save()
+    return route
+
+
+@transaction.atomic
+def merchant_route_delete(*, actor, route: MerchantRoute) -> None:
+    """The merchant no longer goes through that partner."""
+    MerchantRoute.objects.filter(pk=route.pk).delete()

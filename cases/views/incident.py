@@ -24,6 +24,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from cases.forms import (
     DeclineCountForm,
     EngagementForm,
+    EngagementScopeForm,
     IncidentDetailsForm,
     IncidentOpenForm,
     MerchantImpactForm,
@@ -59,6 +60,7 @@ from cases.services import (
     note_add,
     note_edit,
 )
+from cases.services.scope import engagement_scope, engagement_scope_edit
 from cases.sla.selectors import incident_sla
 from cases.views.followthrough import followthrough
 from payhealth.web import add_service_errors, desk_permission
@@ -141,9 +143,14 @@ class IncidentPage:
     def engagements(self):
         rows = list(incident_engagements(user=self.user, incident=self.incident))
         for row in rows:
+            row.incident = self.incident
             row.form = self._form(
                 ("engagement", row.pk),
                 lambda r=row: EngagementForm(incident=self.incident, user=self.user, engagement=r),
+            )
+            # The scope is derived (a few queries) only for the one being edited.
+            row.scope_form = self._form(
+                ("scope", row.pk), lambda r=row: EngagementScopeForm(engagement=r, scope=engagement_scope(r))
             )
         return rows
 
@@ -541,6 +548,30 @@ def incident_decline_count_remove_view(request, reference: str):
     return _done(request, incident, "details", oob=("timeline",))
 
 
+@desk_permission("cases.change_partnerengagement")
+@require_http_methods(["GET", "POST"])
+def incident_engagement_scope_view(request, reference: str, engagement_id: int):
+    """GET: the partner's scope in edit mode. POST: save what its notices show."""
+    incident = incident_visible_or_404(user=request.user, reference=reference)
+    engagement = get_object_or_404(incident.engagements.select_related("partner"), pk=engagement_id)
+    key = ("scope", engagement.pk)
+    if request.method == "GET":
+        return _part_or_page(request, IncidentPage(request, incident, editing=key), "partners")
+    form = EngagementScopeForm(request.POST, engagement=engagement)
+
+    def write(data):
+        engagement_scope_edit(
+            engagement=engagement,
+            actor=request.user,
+            bin_prefixes=data["bin_prefixes"],
+            networks=data["networks"],
+            entry_modes=data["entry_modes"],
+            merchants=list(data["merchants"]),
+        )
+
+    return _save(request, incident, "partners", form, write, key=key, oob=("timeline",))
+
+
 _ON_INCIDENT = "incidents/<str:reference>/"
 
 urlpatterns = [
@@ -571,5 +602,10 @@ urlpatterns = [
         f"{_ON_INCIDENT}partners/<int:engagement_id>/edit/",
         incident_engagement_edit_view,
         name="incident_engagement_edit",
+    ),
+    path(
+        f"{_ON_INCIDENT}partners/<int:engagement_id>/scope/",
+        incident_engagement_scope_view,
+        name="incident_engagement_scope",
     ),
 ]

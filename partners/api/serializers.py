@@ -81,6 +81,7 @@ class PartnerSerializer(ModelSerializer):
             "timezone",
             "language",
             "calendar",
+            "bin_prefixes",
             "notes",
             "active",
             "open_incidents",
@@ -114,6 +115,12 @@ class PartnerWriteSerializer(Serializer):
         required=False,
         allow_null=True,
         help_text="A business calendar's code; null for the desk's default calendar.",
+    )
+    bin_prefixes = serializers.ListField(
+        child=serializers.CharField(max_length=32),
+        required=False,
+        max_length=50,
+        help_text="An issuer's own BIN prefixes (6–8 digits each): its notices show only these.",
     )
     notes = serializers.CharField(required=False, allow_blank=True)
     active = serializers.BooleanField(required=False)
@@ -189,13 +196,31 @@ class NoticeTemplateSerializer(ModelSerializer):
 
     class Meta:
         model = NoticeTemplate
-        fields = ["id", "kind", "language", "version", "subject", "body", "active", "author", "created_at"]
+        fields = [
+            "id",
+            "kind",
+            "language",
+            "partner_kind",
+            "version",
+            "subject",
+            "body",
+            "active",
+            "author",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
 class NoticeTemplateWriteSerializer(Serializer):
     kind = serializers.ChoiceField(choices=NoticeTemplate.Kind.choices)
     language = serializers.ChoiceField(choices=Language.choices)
+    partner_kind = serializers.ChoiceField(
+        choices=Partner.Kind.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Empty: the template for partners of any kind; else the variant for that kind.",
+    )
     subject = serializers.CharField(max_length=250, trim_whitespace=False)
     body = serializers.CharField(trim_whitespace=False)
 

@@ -251,13 +251,24 @@ def test_templates_are_listed_by_kind_language_and_active(analyst):
     load_notice_templates(NoticeTemplate)
 
     response = token_client(analyst).get(
-        reverse("api:notice-template-list"), {"kind": "breakage", "language": "es", "active": "true"}
+        reverse("api:notice-template-list"),
+        {"kind": "breakage", "language": "es", "active": "true"},
     )
 
     assert response.status_code == 200
-    (row,) = response.json()["results"]
+    rows = response.json()["results"]
+    assert {r["partner_kind"] for r in rows} == {
+        "",
+        "switch",
+        "issuer",
+        "acquirer",
+        "card_network",
+        "processor",
+        "three_ds",
+    }
+    (row,) = [r for r in rows if r["partner_kind"] == ""]
     assert (row["kind"], row["language"], row["version"], row["active"]) == ("breakage", "es", 1, True)
-    assert row["id"] == NoticeTemplate.objects.get(kind="breakage", language="es", active=True).pk
+    assert row["id"] == NoticeTemplate.objects.get(kind="breakage", language="es", partner_kind="", active=True).pk
     assert row["body"].startswith("Estimado equipo de {{ partner.name }}")
 
 
@@ -278,7 +289,7 @@ def test_saving_a_template_makes_a_new_active_version(partner_manager):
     assert (first.json()["version"], first.json()["author"]) == (2, partner_manager.username)
     assert again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
-    active = NoticeTemplate.objects.get(kind="update", language="es", active=True)
+    active = NoticeTemplate.objects.get(kind="update", language="es", partner_kind="", active=True)
     assert (active.version, active.subject) == (2, "Actualización {{ reference }}")
 
 
@@ -292,7 +303,7 @@ def test_a_template_naming_an_unknown_variable_is_refused_with_the_line(partner_
 
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {"body": ["Line 2: unknown variable “settings”."]}
-    assert NoticeTemplate.objects.filter(kind="update", language="en").count() == 1
+    assert NoticeTemplate.objects.filter(kind="update", language="en", partner_kind="").count() == 1
 
 
 def test_an_analyst_reads_templates_but_cannot_save_or_preview(analyst):
@@ -302,7 +313,7 @@ def test_an_analyst_reads_templates_but_cannot_save_or_preview(analyst):
 
     assert client.post(reverse("api:notice-template-list"), text).status_code == 403
     assert client.post(reverse("api:notice-template-preview"), {**text}).status_code == 403
-    assert NoticeTemplate.objects.filter(kind="update", language="en").count() == 1
+    assert NoticeTemplate.objects.filter(kind="update", language="en", partner_kind="").count() == 1
 
 
 def test_the_preview_renders_spanish_values_for_an_engaged_partner(partner_manager):

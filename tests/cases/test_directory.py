@@ -241,9 +241,10 @@ def test_no_role_user_sees_no_merchant_through_the_selector(desk):
 # Query counts -------------------------------------------------------------------------------
 
 # Every page: session, user, profile (time zone), user and group permissions, role (6).
-# List: + countries of the filter, count, page. Detail: + merchant, volume, worst drop, count, page.
+# List: + countries of the filter, count, page. Detail: + merchant, volume, worst drop, count, page,
+# its routes (affiliation numbers).
 LIST_QUERIES = 9
-DETAIL_QUERIES = 11
+DETAIL_QUERIES = 12
 
 
 def _merchants_with_incidents(count: int) -> None:

@@ -111,7 +111,7 @@ def assert_delivered_in_both_languages(messages, desk) -> None:
     spanish, english = by_recipient["operacion@bbva.test"], by_recipient["support@visa.test"]
     assert (spanish["Content-Language"], english["Content-Language"]) == ("es-MX", "en")
     assert all(token in str(message["Subject"]) for message in messages)
-    assert "Aviso de incidencia" in str(spanish["Subject"]) and "acuse de recibo" in spanish.get_content()
+    assert "Aviso de falla" in str(spanish["Subject"]) and "acuse de recibo" in spanish.get_content()
     assert "please confirm receipt" in str(english["Subject"])
 
 
@@ -127,7 +127,7 @@ def test_a_breakage_notice_reaches_a_spanish_bank_and_an_english_network(
     expect(previews).to_have_count(2)
     spanish, english = page.locator('.notice-message[lang="es"]'), page.locator('.notice-message[lang="en"]')
     expect(spanish).to_contain_text("BBVA México")
-    expect(spanish).to_contain_text("Aviso de incidencia")
+    expect(spanish).to_contain_text("Aviso de falla")
     expect(spanish).to_contain_text("operacion@bbva.test")
     expect(english).to_contain_text("Visa")
     expect(english).to_contain_text("please confirm receipt")

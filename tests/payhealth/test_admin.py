@@ -30,6 +30,7 @@ from cases.models import (
     IncidentDeclineCode,
     InvestigationNote,
     Merchant,
+    MerchantRoute,
     PartnerEngagement,
     RcaRequest,
     ReferenceCounter,
@@ -189,7 +190,7 @@ def one_of_each(superuser, incident):
     engagement = PartnerEngagementFactory(incident=incident, partner=contact.partner)
     AffectedMerchantFactory(incident=incident, merchant=MerchantFactory(), baseline_rate="0.9", attempts=100)
     InvestigationNote.objects.create(incident=incident, author=superuser, body="BIN 415231 rechaza con 05")
-    template = NoticeTemplate.objects.get(kind="breakage", language="es", active=True)  # shipped default
+    template = NoticeTemplate.objects.get(kind="breakage", language="es", partner_kind="", active=True)  # shipped
     notice = Correspondence.objects.create(
         incident=incident,
         engagement=engagement,
@@ -235,6 +236,7 @@ def one_of_each(superuser, incident):
         line=2,
         uploaded_at=timezone.now(),
     )
+    MerchantRoute.objects.create(merchant=MerchantFactory(), partner=contact.partner, affiliation="7654321")
     merchant = MerchantFactory(account_id="acct_ADMINDATA01")
     start = timezone.now().replace(minute=0, second=0, microsecond=0)
     row = {"merchant": merchant.account_id, "network": "visa", "bucket_start": start.isoformat()}
@@ -506,14 +508,14 @@ def test_the_admin_cannot_write_a_message_to_a_partner(admin_client, one_of_each
 
 
 def test_editing_a_notice_template_text_saves_a_new_version(admin_client, superuser):
-    first = NoticeTemplate.objects.get(kind="update", language="en", active=True)  # shipped default
+    first = NoticeTemplate.objects.get(kind="update", language="en", partner_kind="", active=True)  # shipped
     url = admin_url(NoticeTemplate, "change", first.pk)
 
     response = admin_client.post(url, form_data(admin_client.get(url), body="New text"))
 
     assert response.status_code == 302
     assert list(
-        NoticeTemplate.objects.filter(kind="update", language="en")
+        NoticeTemplate.objects.filter(kind="update", language="en", partner_kind="")
         .order_by("version")
         .values_list("version", "body", "active", "author")
     ) == [(1, first.body, False, None), (2, "New text\n", True, superuser.pk)]
@@ -527,7 +529,9 @@ def test_adding_a_template_makes_it_the_next_active_version(admin_client, superu
 
     assert response.status_code == 302
     assert list(
-        NoticeTemplate.objects.filter(kind="update", language="es").order_by("version").values_list("version", "active")
+        NoticeTemplate.objects.filter(kind="update", language="es", partner_kind="")
+        .order_by("version")
+        .values_list("version", "active")
     ) == [(1, False), (2, True)]
 
 
@@ -540,7 +544,7 @@ def test_a_template_naming_an_unknown_variable_is_refused_with_the_line(admin_cl
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors["body"]
     assert any("2" in error and "settings" in error for error in errors), errors
-    assert NoticeTemplate.objects.filter(kind="update", language="es").count() == 1
+    assert NoticeTemplate.objects.filter(kind="update", language="es", partner_kind="").count() == 1
 
 
 def test_a_merchant_is_saved_by_its_service_and_its_refusals_are_form_errors(admin_client):

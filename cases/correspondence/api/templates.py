@@ -29,7 +29,7 @@ from payhealth.forms import FilterSet
 class NoticeTemplateFilterSet(FilterSet):
     class Meta:
         model = NoticeTemplate
-        fields = ["kind", "language", "active"]
+        fields = ["kind", "language", "partner_kind", "active"]
 
 
 @extend_schema_view(
@@ -66,7 +66,10 @@ class NoticeTemplateViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.Retri
         incoming = NoticeTemplateWriteSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         before = NoticeTemplate.objects.filter(
-            kind=incoming.validated_data["kind"], language=incoming.validated_data["language"], active=True
+            kind=incoming.validated_data["kind"],
+            language=incoming.validated_data["language"],
+            partner_kind=incoming.validated_data.get("partner_kind", ""),
+            active=True,
         ).values_list("pk", flat=True)
         before = set(before)
         template = notice_template_save(actor=request.user, **incoming.validated_data)

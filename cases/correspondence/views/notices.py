@@ -31,6 +31,7 @@ from cases.correspondence.dispatch import (
     notice_reject,
     notice_retry,
     notices_release,
+    partner_text_missing,
 )
 from cases.correspondence.followup import next_notice_kinds, partners_with_breakage, suggested_kind
 from cases.correspondence.forms import NoticeComposeForm, NoticeDecisionForm, NoticeEditForm
@@ -40,6 +41,7 @@ from cases.models import Correspondence, Incident, Severity
 from cases.models.incident import most_severe
 from cases.selectors import incident_list_visible_to, incident_visible_or_404
 from partners.models import NoticeTemplate, Partner
+from payhealth.i18n import Language
 from payhealth.ids import parse_ids
 from payhealth.web import add_service_errors, desk_permission
 
@@ -137,6 +139,10 @@ def _compose_context(request, incident, **extra) -> dict:
     return {
         "incident": incident,
         "needs_approval": incident.severity in NEEDS_APPROVAL,
+        # What partners read is missing in these languages: drafts are made, but not sent, until filled in.
+        "partner_text_missing": [
+            reason for reason in (partner_text_missing(incident, language) for language in Language.values) if reason
+        ],
         "notices": incident_notices(user=request.user, incident=incident),
         **extra,
     }

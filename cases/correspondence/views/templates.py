@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from cases.correspondence.compose import notice_template_preview
 from cases.correspondence.forms import NoticeTemplateForm
-from partners.models import NoticeTemplate
+from partners.models import NoticeTemplate, Partner
 from partners.notices import ALLOWED_FILTERS, ALLOWED_TAGS, CONTEXT_SCHEMA, ListOf
 from partners.services import notice_template_save
 from payhealth.i18n import Language
@@ -58,25 +58,47 @@ def _pair(kind: str, language: str) -> tuple[str, str]:
     return kind, language
 
 
+def _partner_kind(request) -> str:
+    """The partner kind whose variant is edited (`?partner_kind=issuer`); "" is the one for any kind."""
+    value = request.GET.get("partner_kind", "")
+    if value and value not in Partner.Kind.values:
+        raise Http404
+    return value
+
+
 @editor_permission
 def notice_template_list(request):
-    """Each kind in each language, with its active version."""
+    """Each kind in each language, with its active version; then each kind's variants per partner
+    kind (filter with `?partner_kind=`)."""
     active = {
-        (template.kind, template.language): template
+        (template.kind, template.partner_kind, template.language): template
         for template in NoticeTemplate.objects.filter(active=True).select_related("author")
     }
+    wanted = _partner_kind(request)
+    pairs = [(kind, "") for kind in NoticeTemplate.Kind.values] + sorted(
+        {(kind, partner_kind) for kind, partner_kind, _language in active if partner_kind}
+    )
     rows = [
         {
             "kind": kind,
-            "label": label,
+            "partner_kind": partner_kind,
+            "label": NoticeTemplate.Kind(kind).label,
+            "partner_kind_label": Partner.Kind(partner_kind).label if partner_kind else "",
             "languages": [
-                {"code": code, "label": language_label, "template": active.get((kind, code))}
+                {"code": code, "label": language_label, "template": active.get((kind, partner_kind, code))}
                 for code, language_label in Language.choices
             ],
         }
-        for kind, label in NoticeTemplate.Kind.choices
+        for kind, partner_kind in pairs
+        if not wanted or partner_kind == wanted
     ]
-    return render(request, "partners/notice_template_list.html", {"rows": rows, "languages": Language.choices})
+    context = {
+        "rows": rows,
+        "languages": Language.choices,
+        "partner_kinds": Partner.Kind.choices,
+        "partner_kind": wanted,
+    }
+    return render(request, "partners/notice_template_list.html", context)
 
 
 @editor_permission
@@ -84,8 +106,11 @@ def notice_template_list(request):
 def notice_template_edit(request, kind: str, language: str):
     """GET: the active text (or an older version's, `?version=N`) in the editor. POST: save a new version."""
     kind, language = _pair(kind, language)
+    partner_kind = _partner_kind(request)
     versions = list(
-        NoticeTemplate.objects.filter(kind=kind, language=language).select_related("author").order_by("-version")
+        NoticeTemplate.objects.filter(kind=kind, language=language, partner_kind=partner_kind)
+        .select_related("author")
+        .order_by("-version")
     )
     if request.method == "POST":
         form = NoticeTemplateForm(request.POST, user=request.user)
@@ -95,6 +120,7 @@ def notice_template_edit(request, kind: str, language: str):
                     actor=request.user,
                     kind=kind,
                     language=language,
+                    partner_kind=partner_kind,
                     subject=form.cleaned_data["subject"],
                     body=form.cleaned_data["body"],
                 )
@@ -102,7 +128,8 @@ def notice_template_edit(request, kind: str, language: str):
                 add_service_errors(form, error)
             else:
                 messages.success(request, _("Saved: version %(version)s is now in use.") % {"version": saved.version})
-                return redirect(reverse("partners:notice_template_edit", args=[kind, language]))
+                url = reverse("partners:notice_template_edit", args=[kind, language])
+                return redirect(f"{url}?partner_kind={partner_kind}" if partner_kind else url)
     else:
         wanted = request.GET.get("version", "")
         chosen = next((v for v in versions if str(v.version) == wanted), None) or next(
@@ -114,6 +141,8 @@ def notice_template_edit(request, kind: str, language: str):
         "form": form,
         "kind": kind,
         "kind_label": NoticeTemplate.Kind(kind).label,
+        "partner_kind": partner_kind,
+        "partner_kind_label": Partner.Kind(partner_kind).label if partner_kind else "",
         "language": language,
         "language_label": Language(language).label,
         "versions": versions,

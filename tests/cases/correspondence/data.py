@@ -31,7 +31,9 @@ class NoticeDesk:
 
 def notice_desk(*, owner=None, severity: str = "sev3") -> NoticeDesk:
     load_notice_templates(NoticeTemplate)
-    bbva = PartnerFactory(code="bbva-mx", name="BBVA México", language="es", timezone="America/Mexico_City")
+    bbva = PartnerFactory(
+        code="bbva-mx", name="BBVA México", language="es", timezone="America/Mexico_City", bin_prefixes=["415231"]
+    )
     visa = PartnerFactory(
         code="visa",
         name="Visa",

@@ -105,7 +105,7 @@ def test_a_delivered_notice_has_its_language_subject_token_headers_and_content(s
     reference = desk.incident.reference
     assert spanish["Message-ID"] == spanish_row.message_id
     assert subject(spanish) == spanish_row.subject
-    assert subject(spanish).startswith(f"[{reference}] SEV3 Aviso de incidencia: Débito BBVA")
+    assert subject(spanish).startswith(f"[{reference}] SEV3 Aviso de falla: Débito BBVA")
     assert (spanish["To"], spanish["From"]) == ("operacion@bbva.test", "PayHealth Operations <payhealth@localhost>")
     assert spanish["X-PayHealth-Reference"] == reference
     assert spanish["In-Reply-To"] is None and spanish["References"] is None
@@ -117,14 +117,16 @@ def test_a_delivered_notice_has_its_language_subject_token_headers_and_content(s
         "acuse de recibo",
         "- Tasa de aprobación: 73.33 % observada contra 91.33 % de referencia",
         "- Monto en riesgo: MXN 1,750,000.50",
-        "- Código de respuesta 05: Do not honor",
-        ", UTC−06:00) / 2026-03-06 15:00 UTC",
+        "- Código 05: Do not honor",
+        "hora del centro de México (UTC−06:00) / 2026-03-06 15:00 UTC",
     ]
     for text in expected:
         assert text in body
     assert english["Message-ID"] == english_row.message_id
     assert english["To"] == "intl@bbva.test"
-    assert subject(english).startswith(f"[{reference}] SEV3 Débito BBVA: caída de aprobación: please confirm receipt")
+    assert subject(english).startswith(
+        f"[{reference}] SEV3 Breakage notice: Débito BBVA: caída de aprobación; please confirm receipt"
+    )
     assert "Hello BBVA México team," in english.get_content()
     for row in drafts:
         row.refresh_from_db()
@@ -413,7 +415,8 @@ def test_a_real_worker_delivers_english_and_spanish_notices_with_their_headers(
     assert all(subject(m).startswith(f"[{reference}] SEV3 ") for m in (spanish, english, visa))
     assert "Le solicitamos" in spanish.get_content() and "acuse de recibo" in spanish.get_content()
     assert "What we ask of you" in english.get_content()
-    assert "- Start: 2026-03-06 10:00 EST (US Eastern time, UTC−05:00) / 2026-03-06 15:00 UTC" in visa.get_content()
+    start = "- Start: Friday 6 Mar 2026, 10:00 EST (US Eastern time, UTC−05:00) / 2026-03-06 15:00 UTC"
+    assert start in visa.get_content()
     engagements = PartnerEngagement.objects.filter(incident=live_desk.incident)
     assert {e.partner_status for e in engagements} == {PartnerEngagement.PartnerStatus.NOTIFIED}
 

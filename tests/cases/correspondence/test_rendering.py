@@ -13,6 +13,7 @@ from partners.notices import (
     KINDS,
     LANGUAGES,
     NoticeRenderError,
+    default_variants,
     load_notice_templates,
     notice_template_errors,
     read_default_template,
@@ -51,7 +52,7 @@ def test_every_default_renders_without_stray_blank_lines(kind, language):
 # Glossary terms (partners/data/glossary_en_es.csv) each Spanish default of that kind uses.
 SPANISH_TERMS = {
     "breakage": ["tasa de aprobación", "rechazo", "folio", "acuse de recibo", "ventana de afectación", "día hábil",
-                 "escalamiento", "restablecer el servicio", "Código de respuesta"],
+                 "escalamiento", "restablecer el servicio", "Códigos de respuesta observados"],
     "update": ["tasa de aprobación", "Rechazos adicionales", "folio", "acuse de recibo", "día hábil"],
     "resolution": ["tasa de aprobación", "Ventana de afectación", "folio", "causa raíz"],
     "rca_request": ["causa raíz", "días hábiles", "Ventana de afectación", "reversos", "cargos duplicados"],
@@ -82,11 +83,14 @@ def test_the_loader_creates_version_one_of_each_default_once():
     first = load_notice_templates(NoticeTemplate)
     again = load_notice_templates(NoticeTemplate)
 
-    assert len(first) == 16
+    shipped = len(default_variants()) * len(LANGUAGES)
+    assert len(first) == shipped > len(KINDS) * len(LANGUAGES)  # the variants per partner kind, too
     assert again == []
-    assert NoticeTemplate.objects.filter(active=True, version=1).count() == 16
-    breakage = NoticeTemplate.objects.get(kind="breakage", language="es")
+    assert NoticeTemplate.objects.filter(active=True, version=1).count() == shipped
+    breakage = NoticeTemplate.objects.get(kind="breakage", language="es", partner_kind="")
     assert (breakage.subject, breakage.body) == read_default_template("breakage", "es")
+    issuer = NoticeTemplate.objects.get(kind="breakage", language="es", partner_kind="issuer")
+    assert (issuer.subject, issuer.body) == read_default_template("breakage", "es", "issuer")
 
 
 @pytest.mark.django_db
@@ -100,7 +104,7 @@ def test_refresh_makes_a_changed_default_the_next_active_version_and_keeps_edits
     changed = load_notice_templates(NoticeTemplate, refresh=True)
 
     assert changed == ["update/en v3"]
-    versions = list(NoticeTemplate.objects.filter(kind="update", language="en").order_by("version"))
+    versions = list(NoticeTemplate.objects.filter(kind="update", language="en", partner_kind="").order_by("version"))
     assert [(v.version, v.active) for v in versions] == [(1, False), (2, False), (3, True)]
     assert versions[1].subject == "[{{ reference }}] Edited"
 
@@ -115,7 +119,7 @@ def test_the_command_loads_the_defaults(capsys):
     out = capsys.readouterr().out
     assert "loaded breakage/en v1" in out
     assert out.strip().endswith("notice templates up to date")
-    assert NoticeTemplate.objects.filter(active=True).count() == 16
+    assert NoticeTemplate.objects.filter(active=True).count() == len(default_variants()) * len(LANGUAGES)
 
 
 # --- the sandbox ------------------------------------------------------------------------------
@@ -285,7 +289,7 @@ def test_loops_may_name_their_item_and_forloop(partner_manager):
 @pytest.mark.django_db
 def test_saving_creates_the_next_version_and_deactivates_the_previous(partner_manager):
     load_notice_templates(NoticeTemplate)
-    first = NoticeTemplate.objects.get(kind="breakage", language="es", active=True)
+    first = NoticeTemplate.objects.get(kind="breakage", language="es", partner_kind="", active=True)
 
     saved = notice_template_save(
         actor=partner_manager,
@@ -311,7 +315,7 @@ def test_saving_creates_the_next_version_and_deactivates_the_previous(partner_ma
     )
     assert saved.body == "Estimado equipo de {{ partner.name }}:\nLe informamos…\n"
     assert unchanged.pk == saved.pk
-    assert NoticeTemplate.objects.filter(kind="breakage", language="es").count() == first.version + 1
+    assert NoticeTemplate.objects.filter(kind="breakage", language="es", partner_kind="").count() == first.version + 1
 
 
 @pytest.mark.django_db
@@ -329,12 +333,17 @@ def test_mexico_city_is_utc_minus_six_all_year_and_new_york_follows_dst():
     winter = datetime(2026, 3, 6, 15, 0, tzinfo=UTC)
     summer = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
 
-    assert moment(winter, "America/Mexico_City") | {"zone": ""} == {
+    assert moment(winter, "America/Mexico_City", "en") | {"zone": ""} == {
         "utc": "2026-03-06 15:00 UTC",
         "local": "2026-03-06 09:00 CST",
         "offset": "UTC−06:00",
         "zone": "",
         "iso": "2026-03-06T15:00:00Z",
+        "text": "Friday 6 Mar 2026, 09:00 CST (Central Mexico time, UTC−06:00)",
+        "date": "06/03/2026",
+        "time": "09:00",
+        "weekday": "Friday",
+        "dst": False,
     }
     assert moment(summer, "America/Mexico_City")["local"] == "2026-03-09 09:00 CST"
     assert (moment(winter, "America/New_York")["local"], moment(winter, "America/New_York")["offset"]) == (
@@ -372,12 +381,15 @@ def test_the_context_carries_what_a_breakage_notice_says(desk, lead):
 
     assert (context["reference"], context["folio"], context["severity"]) == (desk.incident.reference, "MX-7781", "SEV3")
     assert context["status"] == "En investigación"
-    assert context["scope"] == {
+    assert context["scope"] == {  # an issuer sees its own BIN prefixes and their network only
         "merchants": ["Tiendas Sol", "Viajes Luna"],
         "merchant_count": 2,
-        "networks": ["Visa", "Mastercard"],
+        "networks": ["Visa"],
         "bin_prefixes": ["415231"],
-        "country": "MX",
+        "country": "México",
+        "country_code": "MX",
+        "merchant_rows": [{"name": "Tiendas Sol", "affiliation": ""}, {"name": "Viajes Luna", "affiliation": ""}],
+        "entry_modes": [],
     }
     # The notice is in Spanish: so are the codes' meanings.
     assert [(s["code"], s["meaning"]) for s in context["symptoms"]] == [
@@ -394,6 +406,7 @@ def test_the_context_carries_what_a_breakage_notice_says(desk, lead):
         "attempts": "150,000",
         "excess_declines": "27,000",
         "amount_at_risk": "MXN 1,750,000.50",
+        "drop": "caída de 18.00 puntos porcentuales",
     }
     assert context["escalation_contacts"] == [
         {
@@ -408,14 +421,18 @@ def test_the_context_carries_what_a_breakage_notice_says(desk, lead):
         "name": lead.get_full_name(),
         "team": "PayHealth Operations",
         "email": "payhealth@localhost",
+        "desk": "Operaciones PayHealth",
+        "phone": "",
+        "bridge": "",
+        "escalation": {"name": "", "phone": "", "email": ""},
     }
     assert context["next_update"] is None  # SEV3 updates run on business days: "within one business day"
 
 
 @pytest.mark.django_db
-def test_more_than_three_merchants_read_as_multiple_merchants(desk):
-    for name in ("Alfa", "Beta"):
-        AffectedMerchantFactory(incident=desk.incident, merchant=MerchantFactory(name=name))
+def test_more_than_twenty_merchants_read_as_multiple_merchants(desk):
+    for number in range(19):
+        AffectedMerchantFactory(incident=desk.incident, merchant=MerchantFactory(name=f"Comercio {number}"))
     subject, body = read_default_template("breakage", "en")
 
     rendered = render_notice(
@@ -425,7 +442,7 @@ def test_more_than_three_merchants_read_as_multiple_merchants(desk):
         language="en",
     )
 
-    assert "- Merchants: multiple merchants (4)\n" in rendered.body
+    assert "- Merchants: multiple merchants (21)\n" in rendered.body
 
 
 @pytest.mark.django_db

@@ -67,18 +67,20 @@ def test_compose_drafts_one_notice_per_partner_and_language_group(desk, analyst)
         assert draft.status == Status.DRAFT
         assert draft.created_by == analyst
         assert draft.kind == "breakage"
-        assert draft.template == NoticeTemplate.objects.get(kind="breakage", language=draft.language, active=True)
+        assert draft.template == NoticeTemplate.objects.get(
+            kind="breakage", language=draft.language, partner_kind=draft.engagement.partner.kind, active=True
+        )
         assert draft.template_version == draft.template.version
         assert draft.subject.startswith(f"[{desk.incident.reference}] SEV3 ")
         assert MESSAGE_ID.match(draft.message_id)
         assert (draft.in_reply_to, draft.references) == ("", "")
         assert draft.from_address == "PayHealth Operations <payhealth@localhost>"
-    assert "Aviso de incidencia" in spanish.subject
+    assert "Aviso de falla" in spanish.subject
     assert "Estimado equipo de BBVA México:" in spanish.body_text
     assert "Su folio: MX-7781" in spanish.body_text
     assert "Hello BBVA México team," in english.body_text
-    assert "- Start: 2026-03-06 10:00 EST (US Eastern time, UTC−05:00) / 2026-03-06 15:00 UTC" in visa.body_text
-    assert "- Inicio: 2026-03-06 09:00 CST" in spanish.body_text
+    assert "- Start: Friday 6 Mar 2026, 10:00 EST (US Eastern time, UTC−05:00) / 2026-03-06 15:00 UTC" in visa.body_text
+    assert "- Inicio: viernes 06/03/2026, 09:00 h, hora del centro de México (UTC−06:00)" in spanish.body_text
     assert len({d.message_id for d in drafts.values()}) == 3
 
 

@@ -89,7 +89,8 @@ def test_loops_over_literals_are_refused_on_save():
         body_errors(LITERAL_LOOPS)
         == [
             "Line 1: a loop can only go over one of the notice's lists: scope.merchants, scope.networks, "
-            "scope.bin_prefixes, symptoms, escalation_contacts, billing.rows, billing.rate_cards."
+            "scope.bin_prefixes, scope.merchant_rows, scope.entry_modes, symptoms, escalation_contacts, billing.rows, "
+            "billing.rate_cards."
         ]
         * 3
     )
@@ -397,7 +398,7 @@ def test_the_admin_refuses_it(client, desk, django_user_model):
 def stored(kind: str, body: str) -> NoticeTemplate:
     """An active template that breaks a limit, as if written before the limits or by SQL."""
     NoticeTemplate.objects.filter(kind=kind, language="en", active=True).update(body=body)
-    return NoticeTemplate.objects.get(kind=kind, language="en", active=True)
+    return NoticeTemplate.objects.get(kind=kind, language="en", partner_kind="", active=True)
 
 
 @pytest.mark.parametrize("body", [DEEP_IFS, LITERAL_LOOPS, "x" * (MAX_LINE_CHARS + 1) + "\n"])
@@ -408,7 +409,9 @@ def test_composing_from_a_stored_template_beyond_the_limits_fails_with_a_clear_e
         notice_compose(incident=desk.incident, actor=analyst, kind="update", partners=[desk.visa])
 
     assert refused.value.code == "template_broken"
-    assert refused.value.messages[0].startswith(f"Template {template} cannot be rendered: Line ")
+    visa_template = NoticeTemplate.objects.get(kind="update", language="en", partner_kind="card_network", active=True)
+    assert template.body == visa_template.body  # every partner kind's variant is broken alike
+    assert refused.value.messages[0].startswith(f"Template {visa_template} cannot be rendered: Line ")
     assert not Correspondence.objects.exists()
     assert not CaseEvent.objects.filter(kind="notice_drafted").exists()
 

@@ -79,7 +79,7 @@ def test_composing_for_all_partners_drafts_one_message_per_language_and_shows_th
         assert f'id="notice-{draft.pk}"' in html
         assert draft.subject in html
     assert 'lang="es"' in html and 'lang="en"' in html
-    assert "Aviso de incidencia" in html and "please confirm receipt" in html
+    assert "Aviso de falla" in html and "please confirm receipt" in html
     assert "Send 3 notices" in html
 
 
@@ -407,8 +407,8 @@ def test_the_template_list_shows_every_kind_and_language(client, desk, partner_m
 def test_the_editor_shows_the_active_text_the_variables_and_the_versions(client, desk, partner_manager):
     response = login(client, partner_manager).get(reverse("partners:notice_template_edit", args=["breakage", "es"]))
     html = response.content.decode()
-    assert "Aviso de incidencia" in html
-    assert "window.start.local" in html and "escalation_contacts" in html
+    assert "Aviso de falla" in html
+    assert "window.start.text" in html and "escalation_contacts" in html
     assert "v1" in html and "in use" in html
 
 
@@ -418,7 +418,7 @@ def test_saving_a_template_creates_a_new_version(client, desk, partner_manager):
         {"subject": "[{{ reference }}] Update", "body": "Hello {{ partner.name }}.\n"},
     )
     assert response.status_code == 302
-    active = NoticeTemplate.objects.get(kind="update", language="en", active=True)
+    active = NoticeTemplate.objects.get(kind="update", language="en", partner_kind="", active=True)
     assert (active.version, active.author) == (2, partner_manager)
 
 

@@ -109,6 +109,14 @@ def sla_desk(*, actor, severity: str = "sev3", partners: bool = True) -> SlaDesk
         severity=severity,
         partners=[bbva, visa] if partners else [],
     )
+    # What partners read, in both languages (a notice is sent only with them).
+    type(incident).objects.filter(pk=incident.pk).update(
+        partner_title_en="BBVA debit: approval drop",
+        partner_title_es="Débito BBVA: caída de aprobación",
+        partner_summary_en="BBVA debit authorizations decline more than usual.",
+        partner_summary_es="Las autorizaciones de débito BBVA se rechazan más de lo habitual.",
+    )
+    incident.refresh_from_db()
     return SlaDesk(incident=incident, bbva=bbva, visa=visa)
 
 

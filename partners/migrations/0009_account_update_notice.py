@@ -13,7 +13,7 @@ def forwards(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('partners', '0007_rca_due_date_template'),
+        ('partners', '0008_rca_due_date_template'),
     ]
 
     operations = [

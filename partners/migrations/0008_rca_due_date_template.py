@@ -22,7 +22,7 @@ def forwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("partners", "0006_holidays_through_2035"),
+        ("partners", "0007_notice_scope"),
     ]
 
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
