@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from datetime import timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
 from urllib.parse import unquote_plus, urlsplit
@@ -38,6 +39,7 @@ from django.db import connection
 from django.forms import BaseForm
 from django.forms.formsets import BaseFormSet
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework import serializers
 from rest_framework.test import APIClient
@@ -47,7 +49,7 @@ from alerts.payload import AlertPayloadSerializer
 from cases.correspondence.compose import notice_compose
 from cases.correspondence.dispatch import notice_submit
 from cases.correspondence.inbound import store as inbound_store
-from cases.models import CaseEvent, Correspondence, SlaPolicy
+from cases.models import ActionItem, CaseEvent, Correspondence, RcaRequest, SlaPolicy
 from partners.models import NoticeTemplate
 from payhealth.pan import CARD_NUMBER_CODE, CARD_NUMBER_MESSAGE, contains_card_number
 from tests.alerts.conftest import alert_payload
@@ -389,6 +391,13 @@ def api_world(world, lead):  # noqa: F811 - the fixture
             event_type="ping", event_id="00000000-0000-4000-8000-000000000002", payload={"type": "ping"}
         ),
         "rate_card": world["fee_rule"].rate_card,
+        "action_item": ActionItem.objects.create(incident=world["incident"], title="Revisar el enlace"),
+        "rca": RcaRequest.objects.create(
+            incident=world["incident"],
+            engagement=world["engagement"],
+            requested_at=timezone.now(),
+            due_at=timezone.now() + timedelta(days=7),
+        ),
     }
 
 
@@ -420,6 +429,8 @@ API_KWARGS_BY_ROUTE = {
     "incident-account-update": "affected",
     "incident-engagement-detail": "engagement",
     "saved-view-detail": "saved_view",
+    "incident-action-item-detail": "action_item",
+    **{f"incident-rca-{name}": "rca" for name in ("detail", "status")},
     "partner-contact-detail": "contact",
     "notice-template-detail": "notice_template",
     "sla-policy-detail": "sla_policy",

@@ -270,7 +270,7 @@ def test_a_spanish_notice_gives_the_spanish_meaning_and_the_share(incident, anal
     [draft] = notice_compose(incident=incident, actor=analyst, kind="breakage", partners=[bank]).drafts
 
     assert draft.language == "es"
-    assert "Código de respuesta 91: Emisor o switch fuera de operación" in draft.body_text
+    assert "Código 91: Emisor o switch fuera de operación" in draft.body_text
     assert "75.0 % de los rechazos durante el incidente, 25.0 % antes" in draft.body_text
     assert "Issuer or switch inoperative" not in draft.body_text
 

@@ -117,7 +117,7 @@ def test_a_delivered_notice_has_its_language_subject_token_headers_and_content(s
         "acuse de recibo",
         "- Tasa de aprobación: 73.33 % observada contra 91.33 % de referencia",
         "- Monto en riesgo: MXN 1,750,000.50",
-        "- Código 05: Do not honor",
+        "- Código 05: No aceptar (rechazo genérico del emisor)",
         "hora del centro de México (UTC−06:00) / 2026-03-06 15:00 UTC",
     ]
     for text in expected:

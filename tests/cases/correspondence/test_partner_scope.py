@@ -15,7 +15,14 @@ from cases.correspondence.dispatch import notice_release
 from cases.models import CaseEvent, PartnerEngagement
 from cases.services.scope import engagement_scope_edit, network_of_bin
 from partners.models import NoticeTemplate, Partner
-from partners.notices import KINDS, LANGUAGES, default_variants, notice_template_errors, read_default_template
+from partners.notices import (
+    INTERNAL_KINDS,
+    KINDS,
+    LANGUAGES,
+    default_variants,
+    notice_template_errors,
+    read_default_template,
+)
 from partners.notices import render_notice as render
 from tests.prosa import prosa_desk
 
@@ -32,7 +39,7 @@ ENGLISH = re.compile(
     r"hello|team|impact|update|folio \(ticket)\b",
     re.IGNORECASE,
 )
-MATRIX_KINDS = [kind for kind in KINDS if kind != "rca_request"]  # the RCA request is written elsewhere
+MATRIX_KINDS = [kind for kind in KINDS if kind != "rca_request" and kind not in INTERNAL_KINDS]  # RCA: elsewhere
 
 
 @pytest.fixture

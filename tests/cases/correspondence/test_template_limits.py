@@ -90,7 +90,7 @@ def test_loops_over_literals_are_refused_on_save():
         == [
             "Line 1: a loop can only go over one of the notice's lists: scope.merchants, scope.networks, "
             "scope.bin_prefixes, scope.merchant_rows, scope.entry_modes, symptoms, escalation_contacts, billing.rows, "
-            "billing.rate_cards."
+            "billing.rate_cards, account.partners."
         ]
         * 3
     )
