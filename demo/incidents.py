@@ -207,6 +207,11 @@ def build_story(rng: random.Random, *, reference: str, fingerprint: str, categor
     }
     incident.title = story.titles[language]
     incident.summary = texts.SUMMARIES[language][category].format(**context)
+    # What partners read: the title and "what we see" in each language (a notice needs its language's).
+    for lang in story.titles:
+        setattr(incident, f"partner_title_{lang}", story.titles[lang])
+        summary = texts.SUMMARIES[lang][category].format(**stories.in_language(context, lang))
+        setattr(incident, f"partner_summary_{lang}", summary)
     if status in (Status.RESOLVED, Status.CLOSED):
         incident.root_cause = rng.choice(texts.ROOT_CAUSES[language][category]).format(**context)
 

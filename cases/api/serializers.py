@@ -46,6 +46,7 @@ from cases.services.scope import engagement_scope
 from partners.api.serializers import PartnerByIdOrCodeField, PartnerRefSerializer
 from payhealth.api.fields import ByIdOrKeyField, DateTimeField
 from payhealth.api.serializers import ModelSerializer, Serializer
+from payhealth.i18n import Language
 from payhealth.ids import BIG, parse_id
 
 RATE_HELP = _("Approval rate as a share between 0 and 1 (0.925 means 92.5%).")
@@ -527,6 +528,10 @@ class MerchantSerializer(ModelSerializer):
     open_incidents = serializers.IntegerField(read_only=True, help_text=_("Open incidents affecting the merchant."))
     recent_incidents = serializers.IntegerField(read_only=True, help_text=_("Incidents opened in the last 90 days."))
     account_manager_email = serializers.CharField(read_only=True, help_text=_("An email address, or empty."))
+
+    account_manager_language = serializers.ChoiceField(
+        choices=Language.choices, allow_blank=True, read_only=True, help_text="Empty: English."
+    )
 
     class Meta:
         model = Merchant

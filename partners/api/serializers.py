@@ -193,6 +193,9 @@ class BusinessTimeSerializer(Serializer):
 
 class NoticeTemplateSerializer(ModelSerializer):
     author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    partner_kind = serializers.ChoiceField(
+        choices=Partner.Kind.choices, allow_blank=True, read_only=True, help_text="Empty: for partners of any kind."
+    )
 
     class Meta:
         model = NoticeTemplate

@@ -18,6 +18,7 @@ READ = {
     "costs.view_giro", "costs.view_ratecard", "costs.view_feerule", "costs.view_feeimport",
     "costs.view_invoiceline", "costs.view_feerecord", "costs.view_costthresholds", "costs.view_costfinding",
     "costs.view_feeimportmapping", "costs.view_billingcase", "costs.view_creditnote",
+    "cases.view_sampletransaction",
 }  # fmt: skip
 ANALYST_WRITES = {
     "cases.add_incident", "cases.change_incident", "cases.add_merchant", "cases.change_merchant",
@@ -27,6 +28,7 @@ ANALYST_WRITES = {
     "alerts.submit_alert", "monitoring.submit_metrics", "monitoring.decide_finding", "monitoring.add_suppression",
     "costs.add_feeimport", "costs.add_feeimportmapping", "costs.change_feeimportmapping", "costs.run_costs_check",
     "costs.change_costfinding", "costs.add_billingcase", "costs.change_billingcase", "costs.add_creditnote",
+    "cases.add_sampletransaction", "cases.delete_sampletransaction",
 }  # fmt: skip
 MANAGER_WRITES = {
     "partners.add_partner", "partners.change_partner", "partners.add_partnercontact",

@@ -108,6 +108,9 @@ def ack_page(request, reference: str, token: str):
         context = {
             "link": link,
             "incident": incident,
+            # What the partner reads: the partner-facing title and summary in the page's language.
+            "title": incident.partner_title(language) or incident.title,
+            "summary": incident.partner_summary(language),
             "engagement": engagement,
             "partner": partner,
             "form": form,

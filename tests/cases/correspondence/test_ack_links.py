@@ -97,7 +97,8 @@ def test_the_page_speaks_the_notices_language_and_shows_only_this_partners_facts
     html = response.content.decode()
     assert '<html lang="es">' in html
     assert "Acusar recibo y enviar" in html or "acuse" in html.lower()
-    assert prosa.incident.reference in html and prosa.incident.title in html
+    assert prosa.incident.reference in html and prosa.incident.partner_title("es") in html
+    assert prosa.incident.partner_summary("es") in html and prosa.incident.title not in html  # the partner-facing
     assert "BBVA México" in html and "BBVA-7781" in html
     assert "Visa" not in html and "VISA-SECRET-1" not in html and "Prosa</dd>" not in html
     assert response["X-Robots-Tag"] == "noindex, nofollow"
@@ -107,6 +108,7 @@ def test_the_page_speaks_the_notices_language_and_shows_only_this_partners_facts
 
     english = client.get(page_url(prosa.bbva_notice) + "?lang=en").content.decode()
     assert '<html lang="en">' in english and "Acknowledge and send" in english
+    assert prosa.incident.partner_title("en") in english
 
     visa = client.get(page_url(prosa.visa_notice)).content.decode()
     assert '<html lang="en">' in visa and "BBVA" not in visa

@@ -1,0 +1,137 @@
+"""The Prosa outage of Saturday 10 August 2019, end to end, as the desk lived it: one SEV1 incident,
+three partners notified in their own language through a real SMTP server on loopback, a reply
+with a folio, an acknowledgement through the signed link and an RCA request with its due date.
+
+Prosa (the switch that failed) and BBVA México (an issuer whose host was fine) read Spanish; Visa
+reads English. Each part is tested in depth next to its code; this test checks that they hold
+together on one incident.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from django.urls import reverse
+
+from cases.correspondence.acklinks import ack_token
+from cases.correspondence.compose import notice_compose
+from cases.correspondence.delivery import correspondence_deliver
+from cases.correspondence.dispatch import notice_approve, notice_submit
+from cases.correspondence.inbound.confirm import reply_candidate_confirm
+from cases.correspondence.inbound.store import inbound_receive
+from cases.models import Correspondence, PartnerEngagement
+from tests.cases.correspondence.test_reply_understanding import PROSA_REPLY, mail
+from tests.cases.sla.data import freeze
+from tests.prosa import prosa_desk
+from tests.support import scripted_smtp_server, smtp_settings
+
+pytestmark = pytest.mark.django_db
+
+DESK_PHONE = "+52 55 8000 2400"
+NOTIFIED = datetime(2019, 8, 10, 16, 5, tzinfo=UTC)  # 11:05 h in Mexico City (UTC−05:00 then)
+# Words that give an English sentence away in a Spanish notice (names of partners and codes aside).
+ENGLISH = re.compile(r"\b(the|please|we|your|our|with|within|ongoing|merchants?|response code|dear|hello)\b", re.I)
+
+
+@pytest.fixture
+def smtp(settings):
+    settings.PAYHEALTH_SITE_URL = "https://desk.example.test/"
+    settings.PAYHEALTH_DESK_PHONE = DESK_PHONE
+    with scripted_smtp_server() as (port, handler):
+        smtp_settings(settings, port)
+        yield handler
+
+
+def _without_names(body: str) -> str:
+    """The text without what is a name in any language: the contacts' and the desk's, the link."""
+    body = re.sub(r"https?://\S+", "", body)
+    for name in ("Visa Issuer & Acquirer Support", "PayHealth", "payhealth@localhost"):
+        body = body.replace(name, "")
+    return body
+
+
+def test_the_prosa_outage_from_first_notice_to_rca(smtp, monkeypatch, analyst, partner_manager, lead, client):
+    clock = freeze(monkeypatch, NOTIFIED)
+    desk = prosa_desk(owner=analyst)
+
+    # --- one breakage notice per partner, each with its own scope and asks, in its language ---------
+    drafts = notice_compose(incident=desk.incident, actor=partner_manager, kind="breakage").drafts
+    by_partner = {draft.engagement.partner.code: draft for draft in drafts}
+    assert sorted(by_partner) == ["bbva-mx", "prosa", "visa"]
+    prosa, bbva, visa = by_partner["prosa"], by_partner["bbva-mx"], by_partner["visa"]
+    assert (prosa.language, bbva.language, visa.language) == ("es", "es", "en")
+
+    assert "Caída del switch de Prosa" in prosa.subject and "Prosa switch outage" not in prosa.subject
+    assert "stand-in/STIP" in prosa.body_text  # the switch is asked whether stand-in is active
+    assert "7654321" in prosa.body_text  # the merchants' affiliation numbers at Prosa
+    assert "host autorizador" in bbva.body_text  # the issuer checks its host...
+    assert "restablecer el servicio" not in bbva.body_text  # ...and is not asked to restore Prosa's service
+    assert "415231" in bbva.body_text and "455511" in bbva.body_text
+    assert "520416" not in bbva.body_text  # another issuer's BIN
+    assert "stand-in processing (STIP)" in visa.body_text
+    assert "520416" not in visa.body_text and "Mastercard" not in visa.body_text  # Visa sees Visa only
+
+    for spanish in (prosa, bbva):
+        assert "sábado 10/08/2019, 10:47 h, hora del centro de México (horario de verano, UTC−05:00)" in (
+            spanish.body_text
+        )
+        assert not ENGLISH.search(_without_names(spanish.body_text)), ENGLISH.search(_without_names(spanish.body_text))
+    assert "Saturday 10 Aug 2019, 11:47 EDT" in visa.body_text  # Visa reads New York time
+    assert all(DESK_PHONE in draft.body_text for draft in drafts)
+
+    # --- a lead approves (SEV1); the notices leave through the SMTP server -------------------------
+    for draft in drafts:
+        notice_submit(correspondence=draft, actor=partner_manager)
+        notice_approve(correspondence=draft, actor=lead)
+        assert correspondence_deliver(correspondence_id=draft.pk) == "sent"
+    delivered = {str(message["To"]): message for message in smtp.accepted}
+    assert sorted(delivered) == ["mesa@bbva.test", "noc@prosa.test", "support@visa.test"]
+    assert delivered["noc@prosa.test"]["Content-Language"] == "es-MX"
+    assert "host autorizador" in delivered["mesa@bbva.test"].get_content()
+
+    # --- Prosa answers by mail at 11:20 h with its folio: offered, then confirmed by a person -----
+    clock.at = datetime(2019, 8, 10, 16, 30, tzinfo=UTC)
+    prosa.refresh_from_db()
+    reply = inbound_receive(
+        raw=mail(text=PROSA_REPLY, in_reply_to=prosa.message_id, date="Sat, 10 Aug 2019 11:20:00 -0500"),
+        source="upload",
+    ).correspondence
+    assert reply.language == "es"
+    engagement = PartnerEngagement.objects.get(pk=desk.prosa_engagement.pk)
+    assert engagement.folio == ""  # offered, not applied
+    assert engagement.acknowledged_at == datetime(2019, 8, 10, 16, 20, tzinfo=UTC)  # its Date, not its receipt
+    folio = next(i for i, item in enumerate(reply.candidates) if item["kind"] == "folio")
+    reply_candidate_confirm(correspondence=reply, index=folio, actor=analyst)
+    engagement.refresh_from_db()
+    assert engagement.folio == "PRS-20190810-0042"
+
+    # --- BBVA acknowledges through the signed link in its notice: its clock stops ------------------
+    bbva.refresh_from_db()
+    url = reverse("cases:ack_page", args=[desk.incident.reference, ack_token(bbva.ack_link)])
+    assert url in bbva.body_text
+    clock.at = datetime(2019, 8, 10, 16, 45, tzinfo=UTC)
+    page = client.get(url)
+    assert page.status_code == 200 and "Caída del switch de Prosa" in page.content.decode()
+    assert "Visa" not in page.content.decode()  # nothing of another partner
+    answered = client.post(url, {"contact": "mesa@bbva.test", "folio": "BBVA-77120", "update": "Host sin fallas."})
+    assert answered.status_code in (200, 302)
+    bbva_engagement = PartnerEngagement.objects.get(pk=desk.bbva_engagement.pk)
+    assert (bbva_engagement.folio, bbva_engagement.acknowledged_at) == ("BBVA-77120", clock.at)
+    answer = Correspondence.objects.get(engagement=bbva_engagement, direction="in")
+    assert (answer.channel, answer.language, answer.in_reply_to) == ("portal", "es", bbva.message_id)
+    # (the partner acknowledge clock it stops is tested on an SLA-managed desk: test_ack_links.py)
+    forged = url.rstrip("/")[:-3] + "abc/"
+    assert client.get(forged).status_code == 404
+    other = reverse("cases:ack_page", args=["PH-2019-999999", ack_token(bbva.ack_link)])
+    assert client.get(other).status_code == 404
+
+    # --- after the outage, the RCA request names a date: five business days on Prosa's calendar ---
+    clock.at = datetime(2019, 8, 10, 23, 40, tzinfo=UTC)  # 18:40 h, the service back since 18:17 h
+    [rca] = notice_compose(
+        incident=desk.incident, actor=partner_manager, kind="rca_request", partners=[desk.prosa]
+    ).drafts
+    assert "viernes 16/08/2019" in rca.body_text
+    assert rca.language == "es" and not ENGLISH.search(_without_names(rca.body_text))
+    assert Correspondence.objects.filter(incident=desk.incident, direction="in").count() == 2  # mail and link
