@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from cases import timeline
 from cases.correspondence.compose import locked_notice, require_permission
 from cases.correspondence.context import zone_label
-from cases.correspondence.email import new_message_id, subject_with_token
+from cases.correspondence.email import new_message_id, subject_with_token, thread_references
 from cases.correspondence.inbound.store import _add_to_thread, _locked_incident
 from cases.models import AckLink, Attachment, Correspondence, PartnerEngagement
 from cases.timeline.events import AckLinkRevoked, PartnerPortalAnswered
@@ -127,7 +127,7 @@ def portal_answer(*, link: AckLink, answer: PortalAnswer, now: datetime) -> Corr
         status=Correspondence.Status.RECEIVED,
         message_id=new_message_id(incident.reference),
         in_reply_to=notice.message_id,
-        references=" ".join(item for item in (notice.references, notice.message_id) if item),
+        references=thread_references(notice.references, notice.message_id),
         masked_card_numbers=masked,
         received_at=now,
     )
