@@ -19,12 +19,12 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from cases import timeline
-from cases.correspondence.compose import _render, acting_person, active_template, require_permission
+from cases.correspondence.compose import acting_person, active_template, render_template, require_permission
 from cases.correspondence.context import (
-    _percent,
     desk_sender,
     incident_facts,
     moment,
+    percent_text,
     rate_change,
     zone_label,
 )
@@ -48,8 +48,8 @@ def _merchant_impact(row: AffectedMerchant, language: str) -> dict:
     measured = row.baseline_rate is not None and row.observed_rate is not None
     return {
         "measured": measured,
-        "baseline_rate": _percent(Decimal(row.baseline_rate), language) if measured else "",
-        "observed_rate": _percent(Decimal(row.observed_rate), language) if measured else "",
+        "baseline_rate": percent_text(Decimal(row.baseline_rate), language) if measured else "",
+        "observed_rate": percent_text(Decimal(row.observed_rate), language) if measured else "",
         "change": rate_change(Decimal(row.baseline_rate), Decimal(row.observed_rate)) if measured else "",
         "attempts": f"{row.attempts:,}" if row.attempts else "",
         "excess_declines": f"{row.excess_declines:,}" if row.excess_declines else "",
@@ -174,7 +174,7 @@ def account_update_compose(*, incident: Incident, merchant: Merchant, actor) -> 
     now = timezone.now()
     template = active_template(KIND, account_manager_language(merchant))
     context = account_context(affected=affected, language=template.language, author=actor, now=now)
-    rendered = _render(template, context)
+    rendered = render_template(template, context)
     parent = _thread_parent(locked, merchant)
     row = Correspondence(
         incident=locked,

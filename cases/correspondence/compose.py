@@ -120,7 +120,7 @@ def active_template(kind: str, language: str, partner_kind: str = "") -> NoticeT
     )
 
 
-def _render(template: NoticeTemplate, context: dict) -> RenderedNotice:
+def render_template(template: NoticeTemplate, context: dict) -> RenderedNotice:
     try:
         return render_notice(subject=template.subject, body=template.body, context=context, language=template.language)
     except NoticeRenderError as exc:
@@ -299,7 +299,7 @@ def _draft(engagement, *, actor, language, contacts, now, next_update, shared: _
         if kind == NoticeTemplate.Kind.RCA_REQUEST
         else dict(EMPTY_RCA)
     )
-    rendered = _render(template, context)
+    rendered = render_template(template, context)
     in_reply_to, references = _thread_headers(thread_parent(engagement, template.language))
     row = Correspondence(
         incident=incident,
@@ -327,13 +327,7 @@ def _draft(engagement, *, actor, language, contacts, now, next_update, shared: _
     row.save()
     for file in notice_files(engagement, kind=kind, language=row.language):
         # Made once, here: the text a lead approves and the mail delivered carry this same file.
-        Attachment.objects.create(
-            correspondence=row,
-            filename=file.filename,
-            content_type=file.content_type,
-            size=len(file.content),
-            content=file.content,
-        )
+        Attachment.kept(row, filename=file.filename, content_type=file.content_type, content=file.content)
     ack_link_add_to_notice(row, now=now)  # the partner's signed link, in the text a lead approves
     drafted = NoticeDrafted(
         correspondence=row.pk,

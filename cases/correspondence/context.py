@@ -133,7 +133,7 @@ def moment(value: datetime | None, zone: str, language: str | None = None) -> di
     }
 
 
-def _percent(share: Decimal, language: str) -> str:
+def percent_text(share: Decimal, language: str) -> str:
     return f"{share * 100:.2f}{' %' if language == 'es' else '%'}"
 
 
@@ -191,8 +191,8 @@ def _impact(incident: Incident, language: str) -> dict:
         observed = sum(row.observed_rate for row in measured) / len(measured)
     return {
         "measured": True,
-        "baseline_rate": _percent(baseline, language),
-        "observed_rate": _percent(observed, language),
+        "baseline_rate": percent_text(baseline, language),
+        "observed_rate": percent_text(observed, language),
         "drop_pp": f"{(baseline - observed) * 100:.2f}",
         "change": rate_change(baseline, observed),
         "attempts": f"{attempts:,}",

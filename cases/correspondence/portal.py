@@ -132,13 +132,7 @@ def portal_answer(*, link: AckLink, answer: PortalAnswer, now: datetime) -> Corr
         received_at=now,
     )
     if file is not None:
-        Attachment.objects.create(
-            correspondence=row,
-            filename=file.filename,
-            content_type=file.content_type,
-            size=len(file.content),
-            content=file.content,
-        )
+        Attachment.kept(row, filename=file.filename, content_type=file.content_type, content=file.content)
     changes = _set_engagement(engagement.pk, folio=folio, eta=answer.eta)
     answered = PartnerPortalAnswered(
         correspondence=row.pk,

@@ -1,4 +1,4 @@
-"""Files that came with inbound mail."""
+"""Files of a message: what inbound mail or a partner's answer brought, what a notice carries."""
 
 from django.db import models
 from django.db.models import Q
@@ -8,7 +8,7 @@ from payhealth.db import CardNumberFreeModel
 
 
 class Attachment(CardNumberFreeModel, models.Model):
-    """One file of an inbound message, kept in the database with the message.
+    """One file of a message, kept in the database with the message.
 
     A file over PAYHEALTH_INBOUND_MAX_ATTACHMENT_BYTES is not kept: its row stays, with its name,
     type and size and `omitted` set, so the message says what was left out instead of silently
@@ -40,3 +40,14 @@ class Attachment(CardNumberFreeModel, models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+    @classmethod
+    def kept(cls, correspondence, *, filename: str, content_type: str, content: bytes) -> "Attachment":
+        """Store a file whole with its message (its size is that of its content)."""
+        return cls.objects.create(
+            correspondence=correspondence,
+            filename=filename,
+            content_type=content_type,
+            size=len(content),
+            content=content,
+        )

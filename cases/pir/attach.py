@@ -51,9 +51,7 @@ def notice_attach_report(*, correspondence: Correspondence, actor) -> Attachment
         if row.language != language:  # changed while the PDF was made: never attach the other language
             raise ValidationError(_("The notice changed meanwhile; try again."), code="changed")
         row.attachments.filter(filename=filename, content_type=PDF).delete()
-        attachment = Attachment.objects.create(
-            correspondence=row, filename=filename, content_type=PDF, size=len(content), content=content
-        )
+        attachment = Attachment.kept(row, filename=filename, content_type=PDF, content=content)
         attached = ReportAttached(
             correspondence=row.pk, partner=row.engagement.partner.name, language=language, filename=filename
         )
