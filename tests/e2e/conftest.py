@@ -122,3 +122,26 @@ def login(page, live_server):
         page.wait_for_url(f"{live_server.url}/")
 
     return do
+
+
+@pytest.fixture
+def sized_page(browser, browser_problems):
+    """A fresh tab at a given viewport and locale: `sized_page(width=390, height=844, locale="es-MX")`.
+    Like `page`, the test fails if a page it visited logged an error or a CSP violation."""
+    contexts = []
+
+    def make(*, width: int = 1440, height: int = 900, locale: str = "en-US"):
+        context = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
+        context.add_init_script(REPORT_CSP_VIOLATIONS)
+        contexts.append(context)
+        tab = context.new_page()
+        tab.on("console", browser_problems.console)
+        tab.on("pageerror", browser_problems.uncaught)
+        tab.set_default_timeout(TIMEOUT_MS)
+        return tab
+
+    yield make
+    for context in contexts:
+        context.close()
+    problems = browser_problems.unexpected()
+    assert not problems, "the browser reported:\n" + "\n".join(problems)
