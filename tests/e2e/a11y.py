@@ -34,7 +34,8 @@ def widest_elements(page, limit: int = 5) -> list[str]:
                 .filter(([el, right]) => right > width + 1)
                 .sort((a, b) => b[1] - a[1]).slice(0, limit)
                 .map(([el, right]) => `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}`
-                    + `${el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\\s+/).join(".") : ""}`
+                    + (typeof el.className === "string" && el.className.trim()
+                        ? "." + el.className.trim().split(/\\s+/).join(".") : "")
                     + ` right=${Math.round(right)}`);
         }""",
         limit,
