@@ -105,7 +105,7 @@ def test_djangos_records_are_printed_by_one_handler_only():
 
 
 @pytest.mark.django_db
-def test_a_server_error_still_logs_its_traceback(client, lead, monkeypatch, console):
+def test_a_server_error_still_logs_its_traceback(client, lead, monkeypatch, console, caplog):
     """Only refusals lose the traceback; a real failure keeps it."""
     from cases.views import overview
 
@@ -116,9 +116,12 @@ def test_a_server_error_still_logs_its_traceback(client, lead, monkeypatch, cons
     client.raise_request_exception = False
     client.force_login(lead)
 
-    response = client.get(reverse("overview"))
+    with caplog.at_level(logging.INFO):
+        response = client.get(reverse("overview"))
 
     assert response.status_code == 500
+    [record] = [record for record in caplog.records if record.name == "django.request"]
+    assert record.exc_info is not None
     written = console.getvalue()
     assert " ERROR django.request: Internal Server Error: /" in written
     assert "Traceback (most recent call last)" in written and "RuntimeError: boom" in written
