@@ -50,6 +50,7 @@ STOP_TIMEOUT = 15.0
 # most); the banner is then printed again if anything came after it.
 SETTLED_AFTER = 3.0
 SETTLE_AT_MOST = 60.0
+WAIT_HINT_AFTER = 60.0  # a process that has not answered by then is named, once
 # The queues of the development worker; every task route must name one of them (a test checks).
 WORKER_QUEUES = ("default",)
 COLOURS = {"web": "32", "worker": "36", "beat": "35", "mailsink": "33"}
@@ -171,6 +172,7 @@ class Command(BaseCommand):
         failed = None
         waiting = {c.name for c in children}
         banner_at = None  # when the banner was printed
+        started, hinted = time.monotonic(), False
         settled = False
         while not stop_requested.wait(0.2):
             failed = next((c for c in children if c.process.poll() is not None), None)
@@ -178,6 +180,11 @@ class Command(BaseCommand):
                 break
             if waiting:
                 waiting -= {c.name for c in children if c.name in waiting and self.answers(c)}
+                if waiting and not hinted and time.monotonic() - started >= WAIT_HINT_AFTER:
+                    hinted = True
+                    self.say(
+                        f"still waiting for {', '.join(sorted(waiting))} to answer (their lines above may say why)"
+                    )
                 if not waiting:
                     self.banner(port)
                     banner_at = time.monotonic()
