@@ -5,11 +5,15 @@ import os
 import re
 
 from celery import Celery, bootsteps
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import after_setup_logger, after_setup_task_logger, beat_init, worker_ready
 
 from payhealth.logging import MaskCardNumbers
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payhealth.settings.local")
+# `runstack` names a file here for each worker and beat it starts; the process creates it once it
+# is ready (a worker connected to the broker, beat with its schedule loaded), so the "running at"
+# banner waits for the real thing.
+READY_FILE_VARIABLE = "PAYHEALTH_READY_FILE"
 
 app = Celery("payhealth")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -54,6 +58,15 @@ def _mask_card_numbers_in_worker_logs(logger, **kwargs) -> None:
     for handler in logger.handlers:
         if not any(isinstance(existing, MaskCardNumbers) for existing in handler.filters):
             handler.addFilter(MaskCardNumbers())
+
+
+@worker_ready.connect
+@beat_init.connect
+def _say_ready(**kwargs) -> None:
+    path = os.environ.get(READY_FILE_VARIABLE)
+    if path:
+        with open(path, "a"):
+            pass
 
 
 @app.task(name="payhealth.ping_task")

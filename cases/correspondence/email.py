@@ -75,6 +75,8 @@ def build_email(correspondence) -> EmailMessage:
         "Content-Language": "es-MX" if correspondence.language == "es" else correspondence.language,
         "X-PayHealth-Reference": reference,
     }
+    if correspondence.kind:  # breakage, update, rca_request…: names the file the local mail sink keeps
+        headers["X-PayHealth-Kind"] = correspondence.kind
     if correspondence.in_reply_to:
         headers["In-Reply-To"] = correspondence.in_reply_to
     if correspondence.references:

@@ -139,6 +139,7 @@ def sla_mail(*, event: SlaClockEvent, user, escalation_failed: bool = False) -> 
             "Message-ID": message_id("ph", "sla", incident.reference, event.pk, user.pk),
             "Content-Language": "es-MX" if language == "es" else language,
             "X-PayHealth-Reference": incident.reference,
+            "X-PayHealth-Kind": "sla_breach" if event.kind == SlaClockEvent.Kind.BREACH else "sla_warning",
             "Auto-Submitted": "auto-generated",
         },
     )

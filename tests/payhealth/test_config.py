@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
         ("PAYHEALTH_TIME_ZONE", "Mexico/Atlantis", "PAYHEALTH_TIME_ZONE='Mexico/Atlantis' is not an IANA time zone"),
         ("PAYHEALTH_SMTP_SINK_PORT", "70000", "PAYHEALTH_SMTP_SINK_PORT=70000 is out of range"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL='LOUD'"),
+        ("PAYHEALTH_REQUEST_LOG_LEVEL", "chatty", "PAYHEALTH_REQUEST_LOG_LEVEL='CHATTY' is not one of DEBUG"),
+        ("PAYHEALTH_WORKER_LOG_LEVEL", "5", "PAYHEALTH_WORKER_LOG_LEVEL='5' is not one of DEBUG"),
         ("PAYHEALTH_API_THROTTLE_TOKEN", "fast", "PAYHEALTH_API_THROTTLE_TOKEN='fast' is not a rate like 1200/min"),
         ("PAYHEALTH_API_THROTTLE_ANON", "0/min", "PAYHEALTH_API_THROTTLE_ANON='0/min' is not a rate"),
         ("CACHE_URL", "memcached://127.0.0.1:11211", "CACHE_URL has unsupported scheme 'memcached'"),

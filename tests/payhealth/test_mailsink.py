@@ -1,6 +1,8 @@
-"""The local SMTP sink keeps every message as a file, in arrival order, and never overwrites one."""
+"""The local SMTP sink keeps every message as a file named after its date, kind and incident, and
+never overwrites one."""
 
 import email
+import re
 import socket
 import subprocess
 import sys
@@ -61,30 +63,100 @@ def test_a_message_sent_through_django_smtp_backend_lands_as_an_eml_file(sink, s
     ]
 
 
-def test_files_sort_by_arrival(sink, sink_settings):
-    _, mail_dir, _ = sink
+def test_a_notice_lands_named_after_its_date_kind_and_reference(sink, sink_settings):
+    _, mail_dir, reports = sink
 
-    for number in range(1, 4):
-        EmailMessage(subject=f"Update {number}", body="-", to=["ops@acquirer.example"]).send()
+    EmailMessage(
+        subject="[PH-2026-000183] SEV2 Aviso de falla: Débito BBVA",
+        body="-",
+        to=["operacion@bbva.test"],
+        headers={
+            "Date": "Sun, 06 Dec 2026 04:15:30 -0600",
+            "X-PayHealth-Kind": "breakage",
+            "X-PayHealth-Reference": "PH-2026-000183",
+        },
+    ).send()
+    EmailMessage(
+        subject="[PH-2026-000183] RCA",
+        body="-",
+        to=["operacion@bbva.test"],
+        headers={"Date": "Sun, 06 Dec 2026 10:15:31 +0000", "X-PayHealth-Kind": "rca_request"},
+    ).send()
 
-    subjects = [read_eml(path)["Subject"] for path in sorted(mail_dir.glob("*.eml"))]
-    assert subjects == ["Update 1", "Update 2", "Update 3"]
+    names = sorted(path.name for path in mail_dir.glob("*.eml"))
+    assert len(names) == 2
+    assert re.fullmatch(r"20261206-101530-breakage-PH-2026-000183-[0-9a-f]{6}\.eml", names[0]), names
+    # No reference header: the subject's token names the incident; `_` is not kept.
+    assert re.fullmatch(r"20261206-101531-rca-request-PH-2026-000183-[0-9a-f]{6}\.eml", names[1]), names
+    assert reports[0].startswith(f"mail {names[0]}: from ")
 
 
-def test_a_restarted_sink_never_overwrites_a_file_from_the_same_instant(tmp_path):
+@pytest.mark.django_db
+def test_a_delivered_notice_gets_its_kind_and_reference_in_the_name(sink, sink_settings, analyst, partner_manager):
+    from cases.correspondence.compose import notice_compose
+    from cases.correspondence.delivery import correspondence_deliver
+    from cases.correspondence.dispatch import notice_send
+    from tests.cases.correspondence.data import notice_desk
+
+    desk = notice_desk(owner=analyst)
+    drafts = notice_compose(incident=desk.incident, actor=analyst, kind="update", partners=[desk.bbva]).drafts
+    for draft in drafts:
+        notice_send(correspondence=draft, actor=partner_manager)
+        assert correspondence_deliver(correspondence_id=draft.pk) == "sent"
+
+    names = sorted(path.name for path in sink[1].glob("*.eml"))
+    pattern = rf"\d{{8}}-\d{{6}}-update-{desk.incident.reference}-[0-9a-f]{{6}}\.eml"
+    assert len(names) == len(drafts) and all(re.fullmatch(pattern, name) for name in names), names
+
+
+def test_a_message_without_those_headers_is_named_after_its_arrival(tmp_path):
     instant = datetime(2026, 3, 2, 15, 4, 5, 123456, tzinfo=UTC)
+    handler = MailSinkHandler(tmp_path, report=lambda line: None, clock=lambda: instant)
+
+    plain = handler.store("a@example.test", ["b@example.test"], b"Subject: hello\r\n\r\nhi\r\n")
+    hostile = handler.store(
+        "a@example.test",
+        ["b@example.test"],
+        b"Date: yesterday, more or less\r\nX-PayHealth-Kind: ../../etc/passwd\r\n"
+        b"X-PayHealth-Reference: PH-1/../..\\x \xff\r\nSubject: =?utf-8?q?broken\r\n\r\nhi\r\n",
+    )
+    no_time_zone = handler.store(
+        "a@example.test", ["b@example.test"], b"Date: Mon, 02 Mar 2026 09:00:00 -0000\r\n\r\nhi\r\n"
+    )
+
+    assert re.fullmatch(r"20260302-150405-mail-[0-9a-f]{6}\.eml", plain.name), plain.name
+    assert re.fullmatch(r"20260302-150405-etc-passwd-PH-1-x-[0-9a-f]{6}\.eml", hostile.name), hostile.name
+    assert re.fullmatch(r"20260302-150405-mail-[0-9a-f]{6}\.eml", no_time_zone.name), no_time_zone.name
+    assert {path.parent for path in (plain, hostile, no_time_zone)} == {tmp_path}
+
+
+def test_the_same_message_twice_never_overwrites_a_file(tmp_path):
+    """A notice sent again after a crash (same headers, same second), and by a restarted sink."""
+    instant = datetime(2026, 3, 2, 15, 4, 5, tzinfo=UTC)
     first = MailSinkHandler(tmp_path, report=lambda line: None, clock=lambda: instant)
     restarted = MailSinkHandler(tmp_path, report=lambda line: None, clock=lambda: instant)
+    message = b"X-PayHealth-Kind: update\r\nX-PayHealth-Reference: PH-2026-000001\r\nSubject: one\r\n\r\nx\r\n"
 
-    first.store("a@example.test", ["b@example.test"], b"Subject: one\r\n\r\nfirst\r\n")
-    restarted.store("a@example.test", ["b@example.test"], b"Subject: two\r\n\r\nsecond\r\n")
+    paths = [handler.store("a@example.test", ["b@example.test"], message) for handler in (first, restarted, first)]
 
-    files = sorted(tmp_path.glob("*.eml"))
-    assert [path.name for path in files] == [
-        "20260302T150405.123456Z-000001.eml",
-        "20260302T150405.123456Z-000002.eml",
-    ]
-    assert [read_eml(path)["Subject"] for path in files] == ["one", "two"]
+    assert len({path.name for path in paths}) == 3
+    assert sorted(tmp_path.glob("*.eml")) == sorted(paths)
+    assert all(path.name.startswith("20260302-150405-update-PH-2026-000001-") for path in paths)
+    assert [read_eml(path)["Subject"] for path in paths] == ["one", "one", "one"]
+
+
+def test_a_taken_name_draws_another_short_id(tmp_path, monkeypatch):
+    from payhealth import mailsink
+
+    instant = datetime(2026, 3, 2, 15, 4, 5, tzinfo=UTC)
+    (tmp_path / "20260302-150405-mail-aaaaaa.eml").write_bytes(b"kept")
+    drawn = iter(["aaaaaa", "bbbbbb"])
+    monkeypatch.setattr(mailsink.secrets, "token_hex", lambda n: next(drawn))
+
+    path = MailSinkHandler(tmp_path, report=lambda line: None, clock=lambda: instant).store("a@x.test", [], b"\r\n")
+
+    assert path.name == "20260302-150405-mail-bbbbbb.eml"
+    assert (tmp_path / "20260302-150405-mail-aaaaaa.eml").read_bytes() == b"kept"
 
 
 def test_a_port_in_use_is_refused(tmp_path):

@@ -6,6 +6,12 @@ SIGTERM stops them all, and when one dies the others are stopped and the command
 broken stack never looks alive. Each child runs in its own process group: the terminal's Ctrl-C
 reaches only this command, which then stops the children in order (a Celery worker that got
 SIGINT from the terminal and SIGTERM from us would skip its warm shutdown).
+
+The terminal stays quiet: Celery starts without its banners at PAYHEALTH_WORKER_LOG_LEVEL,
+requests are logged at PAYHEALTH_REQUEST_LOG_LEVEL (refusals and errors only, by default), and
+the banner with the address, the demo logins and the mail folder is printed once every process
+answers (the web server over HTTP, the sink over SMTP, worker and beat by creating their ready
+file), then once more when start-up has settled if anything was printed after it.
 """
 
 from __future__ import annotations
@@ -13,20 +19,38 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.shortcuts import resolve_url
+
+from payhealth.celery import READY_FILE_VARIABLE
 
 LOOPBACK = "127.0.0.1"
-DEMO_USERS = ("analyst", "partner_manager", "lead", "admin")
+# The demo desk's logins (demo/management/commands/seed_demo.py) and what each may do.
+DEMO_USERS = (
+    ("analyst", "analyst"),
+    ("partner_manager", "partner manager"),
+    ("lead", "lead"),
+    ("admin", "superuser, Django admin"),
+)
 DEMO_PASSWORD = "payhealth"
 STOP_TIMEOUT = 15.0
+# Start-up has settled when no process printed for this long (or this long after the banner at
+# most); the banner is then printed again if anything came after it.
+SETTLED_AFTER = 3.0
+SETTLE_AT_MOST = 60.0
+WAIT_HINT_AFTER = 60.0  # a process that has not answered by then is named, once
 # The queues of the development worker; every task route must name one of them (a test checks).
 WORKER_QUEUES = ("default",)
 COLOURS = {"web": "32", "worker": "36", "beat": "35", "mailsink": "33"}
@@ -60,6 +84,26 @@ def port_answers(port: int, host: str = LOOPBACK) -> bool:
         return False
 
 
+def http_answers(port: int, host: str = LOOPBACK) -> bool:
+    """The web server answers HTTP (any status: a page that fails still proves it serves)."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}{resolve_url(settings.LOGIN_URL)}", timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def smtp_answers(port: int, host: str = LOOPBACK) -> bool:
+    """The SMTP server greets a new connection and answers NOOP."""
+    try:
+        with smtplib.SMTP(host, port, timeout=2) as smtp:
+            return smtp.noop()[0] == 250
+    except (OSError, smtplib.SMTPException):
+        return False
+
+
 def exit_description(returncode: int) -> str:
     if returncode < 0:
         return f"was killed by {signal.Signals(-returncode).name}"
@@ -73,9 +117,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000, help="web port on 127.0.0.1 (default %(default)s)")
+        parser.add_argument(
+            "--settle",
+            type=float,
+            default=SETTLED_AFTER,
+            help="seconds without output after which start-up counts as over (default %(default)s)",
+        )
 
-    def handle(self, *args, port, **options):
+    def handle(self, *args, port, settle=SETTLED_AFTER, **options):
         self._out_lock = threading.Lock()
+        self._last_output = time.monotonic()
+        self._banner_printed = False
+        self._lines_after_banner = 0
         self._colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         children = self.children(port)
 
@@ -97,12 +150,16 @@ class Command(BaseCommand):
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, on_signal)
 
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_RUNSERVER_HIDE_WARNING": "true"}
         for child in children:
+            child_env = env
+            if "ready_file" in child.extra:
+                child.extra["ready_file"].unlink(missing_ok=True)
+                child_env = {**env, READY_FILE_VARIABLE: str(child.extra["ready_file"])}
             child.process = subprocess.Popen(
                 child.argv,
                 cwd=settings.BASE_DIR,
-                env=env,
+                env=child_env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -110,17 +167,35 @@ class Command(BaseCommand):
             )
             child.reader = threading.Thread(target=self.relay, args=(child,), daemon=True)
             child.reader.start()
-            self.say(f"started {child.name} (pid {child.process.pid}): {' '.join(child.argv[1:])}")
+        self.say(f"starting {', '.join(c.name for c in children)}; the address follows once they all answer")
 
         failed = None
-        announced = False
+        waiting = {c.name for c in children}
+        banner_at = None  # when the banner was printed
+        started, hinted = time.monotonic(), False
+        settled = False
         while not stop_requested.wait(0.2):
             failed = next((c for c in children if c.process.poll() is not None), None)
             if failed:
                 break
-            if not announced and port_answers(port):
-                announced = True
-                self.banner(port, any(c.name == "mailsink" for c in children))
+            if waiting:
+                waiting -= {c.name for c in children if c.name in waiting and self.answers(c)}
+                if waiting and not hinted and time.monotonic() - started >= WAIT_HINT_AFTER:
+                    hinted = True
+                    self.say(
+                        f"still waiting for {', '.join(sorted(waiting))} to answer (their lines above may say why)"
+                    )
+                if not waiting:
+                    self.banner(port)
+                    banner_at = time.monotonic()
+            elif not settled:
+                now = time.monotonic()
+                with self._out_lock:
+                    quiet_since, printed_after = self._last_output, self._lines_after_banner
+                if now - quiet_since >= settle or now - banner_at >= max(settle, SETTLE_AT_MOST):
+                    settled = True
+                    if printed_after:
+                        self.banner(port)
 
         if failed:
             self.say(f"{failed.name} {exit_description(failed.process.returncode)}; stopping the others")
@@ -141,16 +216,22 @@ class Command(BaseCommand):
         run_dir.mkdir(parents=True, exist_ok=True)
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         celery = [sys.executable, "-m", "celery", "-A", "payhealth"]
+        celery = [*celery, "--quiet"]  # no banners
+        level = settings.PAYHEALTH_WORKER_LOG_LEVEL
         children = [
             Child("web", [*manage, "runserver", f"{LOOPBACK}:{port}", "--noreload"], extra={"port": port}),
-            Child("worker", [*celery, "worker", "-l", "info", "--concurrency", "2", "-Q", ",".join(WORKER_QUEUES)]),
+            Child(
+                "worker",
+                [*celery, "worker", "-l", level, "--concurrency", "2", "-Q", ",".join(WORKER_QUEUES)],
+                extra={"ready_file": run_dir / "worker.ready"},
+            ),
             Child(
                 "beat",
                 [
                     *celery,
                     "beat",
                     "-l",
-                    "info",
+                    level,
                     "--scheduler",
                     "django_celery_beat.schedulers:DatabaseScheduler",
                     "--pidfile",
@@ -158,6 +239,7 @@ class Command(BaseCommand):
                     "--schedule",
                     str(run_dir / "celerybeat-schedule"),
                 ],
+                extra={"ready_file": run_dir / "beat.ready"},
             ),
         ]
         if self.mail_goes_to_sink():
@@ -176,6 +258,15 @@ class Command(BaseCommand):
             and settings.EMAIL_PORT == settings.PAYHEALTH_SMTP_SINK_PORT
         )
 
+    @staticmethod
+    def answers(child: Child) -> bool:
+        """The child is ready: it answers on its port, or it created its ready file."""
+        if child.name == "web":
+            return http_answers(child.extra["port"])
+        if child.name == "mailsink":
+            return smtp_answers(child.extra["port"])
+        return Path(child.extra["ready_file"]).exists()
+
     def relay(self, child: Child) -> None:
         prefix = f"{child.name:<8}| "
         if self._colour:
@@ -185,6 +276,9 @@ class Command(BaseCommand):
             with self._out_lock:
                 sys.stdout.write(f"{prefix}{line}\n")
                 sys.stdout.flush()
+                self._last_output = time.monotonic()
+                if self._banner_printed:
+                    self._lines_after_banner += 1
         child.process.stdout.close()
 
     def say(self, message: str) -> None:
@@ -192,18 +286,31 @@ class Command(BaseCommand):
             sys.stdout.write(f"{'runstack':<8}| {message}\n")
             sys.stdout.flush()
 
-    def banner(self, port: int, with_sink: bool) -> None:
+    def banner_lines(self, port: int) -> list[str]:
+        width = max(len(name) for name, _ in DEMO_USERS)
         lines = [
-            "",
+            "=" * 72,
             f"PayHealth is running at http://{LOOPBACK}:{port}/",
-            f"Log in as {', '.join(DEMO_USERS)} (password: {DEMO_PASSWORD})",
+            f"Log in with password {DEMO_PASSWORD!r} as:",
+            *(f"  {name:<{width}}  {role}" for name, role in DEMO_USERS),
         ]
-        if with_sink:
-            lines.append(f"Mail sent by PayHealth is kept as .eml files in {settings.PAYHEALTH_MAIL_DIR}")
-        lines += ["Press Ctrl-C to stop everything.", ""]
+        if self.mail_goes_to_sink():
+            lines.append(
+                f"Mail sent by PayHealth lands as .eml files in {settings.PAYHEALTH_MAIL_DIR}"
+                f" (mail sink at smtp://{LOOPBACK}:{settings.PAYHEALTH_SMTP_SINK_PORT})"
+            )
+        else:
+            lines.append(f"Mail goes to {settings.EMAIL_HOST}:{settings.EMAIL_PORT} (EMAIL_URL)")
+        lines += ["Press Ctrl-C to stop everything.", "=" * 72]
+        return lines
+
+    def banner(self, port: int) -> None:
         with self._out_lock:
-            sys.stdout.write("\n".join(lines) + "\n")
+            sys.stdout.write("\n" + "\n".join(self.banner_lines(port)) + "\n\n")
             sys.stdout.flush()
+            self._banner_printed = True
+            self._lines_after_banner = 0
+            self._last_output = time.monotonic()
 
     def stop_all(self, children: list[Child]) -> None:
         for child in children:

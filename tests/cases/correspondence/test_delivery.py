@@ -108,6 +108,7 @@ def test_a_delivered_notice_has_its_language_subject_token_headers_and_content(s
     assert subject(spanish).startswith(f"[{reference}] SEV3 Aviso de falla: Débito BBVA")
     assert (spanish["To"], spanish["From"]) == ("operacion@bbva.test", "PayHealth Operations <payhealth@localhost>")
     assert spanish["X-PayHealth-Reference"] == reference
+    assert spanish["X-PayHealth-Kind"] == "breakage"
     assert spanish["In-Reply-To"] is None and spanish["References"] is None
     body = spanish.get_content()
     expected = [
