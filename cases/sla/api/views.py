@@ -339,7 +339,7 @@ class AtRiskSerializer(Serializer):
     results = AtRiskClockSerializer(
         many=True,
         source="rows",
-        help_text="Running clocks by severity (SEV1 first), in each overdue first (most overdue first) then soonest due.",
+        help_text="Running clocks by severity (SEV1 first); in each, the most overdue first, then the soonest due.",
     )
     paused = AtRiskClockSerializer(many=True, help_text="Paused clocks, least time left first (at most 25).")
     paused_count = serializers.IntegerField()
