@@ -97,9 +97,19 @@ def log_in(tab, live_server, username: str) -> None:
     tab.wait_for_url(f"{live_server.url}/")
 
 
+MAIN_OVERFLOW = """() => {
+    const width = document.documentElement.clientWidth;
+    return [...document.querySelectorAll("main *")]
+        .filter((el) => el.getBoundingClientRect().right > width + 1 && !el.closest(".table-scroll"))
+        .slice(0, 5).map((el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + "." + el.className);
+}"""
+
+
 def check(tab) -> None:
-    assert_page_fits(tab)
+    """The page's own content first (what these pages are responsible for), then the whole page."""
+    assert tab.evaluate(MAIN_OVERFLOW) == [], f"{tab.url}: content wider than the screen"
     assert_accessible(tab)
+    assert_page_fits(tab)
 
 
 @pytest.mark.parametrize(
