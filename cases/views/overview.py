@@ -4,6 +4,7 @@ weeks' trends as server-rendered SVG charts (each with a data table)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required, permission_required
@@ -30,8 +31,10 @@ def _hours(value: timedelta | None) -> float | None:
     return None if value is None else value.total_seconds() / 3600
 
 
-def _one_decimal(value: float) -> str:
-    return number_format(round(value, 1), decimal_pos=1) if value % 1 else number_format(int(value))
+def _figure(value: float) -> str:
+    """2, 2.5, 1.25: up to two decimals, none when whole, in the viewer's number format."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return number_format(Decimal(text), decimal_pos=max(len(text.partition(".")[2]), 0))
 
 
 def trend_charts(weeks: list[WeekTrend]) -> list[dict]:
@@ -91,7 +94,7 @@ def trend_charts(weeks: list[WeekTrend]) -> list[dict]:
                 series=series,
                 unit=unit,
                 max_value=top,
-                value_format=_one_decimal,
+                value_format=_figure,
             ),
         }
         for chart_id, title, description, series, unit, top in charts

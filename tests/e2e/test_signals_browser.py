@@ -139,6 +139,7 @@ def test_signals_at_every_size_and_language(sized_page, live_server, desk, scree
     expect(rows.nth(0)).to_contain_text(text["overdue"])
     expect(rows.nth(0)).to_contain_text(desk["critical"].reference)
     check(tab)
+    expect(tab.locator("#nav-overdue .nav-count")).to_have_text("4")  # the badge on every page
     if size == DESKTOP and locale == "en-US":
         screenshot_dir(tab, "sla-at-risk")
 
@@ -167,6 +168,7 @@ def test_signals_at_every_size_and_language(sized_page, live_server, desk, scree
     expect(tab.locator("svg#trend-attainment title").first).to_have_count(1)
     expect(tab.locator("#tile-sev1 .figure")).to_have_text("1")
     check(tab)
+    expect(tab.locator("#nav-approvals .nav-count")).to_have_text("2")
     if size == DESKTOP and locale == "en-US":
         screenshot_dir(tab, "overview-dashboard-en")
     tab.locator("#tile-sev1").click()
