@@ -61,6 +61,7 @@ ROLE_RESTRICTED: dict[str, set[str]] = {
     "cases:triage_inbox": {"partner_manager", "lead"},  # cases.triage_correspondence
     "cases:triage_attach": {"partner_manager", "lead"},
     "cases:notice_approvals": {"lead"},  # cases.approve_correspondence
+    "cases:notice_approvals_count": {"lead"},
     "cases:notice_approve": {"lead"},
     "cases:notice_reject": {"lead"},
     "cases:notice_retry": {"partner_manager", "lead"},  # cases.send_correspondence

@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import CharField, DateTimeField, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from cases.correspondence.inbound.parse import sanitise_html
-from cases.models import Attachment, Correspondence, Incident
+from cases.models import Attachment, CaseEvent, Correspondence, Incident
 from cases.selectors import incident_list_visible_to
 
 Status = Correspondence.Status
@@ -79,18 +81,45 @@ def notice_drafts(*, incident: Incident, ids: list[int]) -> list[Correspondence]
     return list(rows.order_by("engagement__partner__name", "id"))
 
 
+def _pending(*, user) -> QuerySet[Correspondence]:
+    return Correspondence.objects.filter(
+        direction=Correspondence.Direction.OUTBOUND,
+        status=Status.PENDING_APPROVAL,
+        incident__in=incident_list_visible_to(user=user),
+    )
+
+
 def notices_pending_approval(*, user) -> QuerySet[Correspondence]:
-    """SEV1/SEV2 notices waiting for a lead, oldest first, of incidents the user sees."""
+    """SEV1/SEV2 notices waiting for a lead, of incidents the user sees, oldest request first.
+
+    Each carries `submitted_at` and `submitted_by_id` (the latest submission on the timeline; the
+    notice's creation and author for one submitted before the timeline recorded it).
+    """
+    submissions = (
+        CaseEvent.objects.filter(incident=OuterRef("incident"), kind=CaseEvent.Kind.NOTICE_SUBMITTED)
+        .alias(notice=KT("data__correspondence"))
+        .filter(notice=Cast(OuterRef("pk"), CharField()))
+        .order_by("-created_at", "-id")
+    )
     return (
-        Correspondence.objects.filter(
-            direction=Correspondence.Direction.OUTBOUND,
-            status=Status.PENDING_APPROVAL,
-            incident__in=incident_list_visible_to(user=user),
+        _pending(user=user)
+        .annotate(
+            submitted_at=Coalesce(
+                Subquery(submissions.values("created_at")[:1]), F("created_at"), output_field=DateTimeField()
+            ),
+            submitted_by_id=Coalesce(
+                Subquery(submissions.values("actor")[:1]), F("created_by"), output_field=IntegerField()
+            ),
         )
         .select_related("incident", "engagement__partner", "merchant", "created_by")
         .prefetch_related(_attachment_names())
-        .order_by("created_at", "id")
+        .order_by("submitted_at", "id")
     )
+
+
+def notices_pending_count(*, user) -> int:
+    """How many notices wait for a lead (the navigation's badge): one count."""
+    return _pending(user=user).count()
 
 
 @dataclass

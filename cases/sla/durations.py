@@ -101,6 +101,18 @@ def time_left_text(level: str, time_left: timedelta, *, business: bool) -> str:
     return gettext("%(duration)s left") % {"duration": duration}
 
 
+def due_text(time_left: timedelta, *, business: bool) -> str:
+    """ "overdue by 3 h 12 min" or "due in 25 min" (business time says so): the at-risk list's rows."""
+    duration = format_duration(time_left, business=business)
+    if time_left <= ZERO:
+        if business:
+            return gettext("overdue by %(duration)s business") % {"duration": duration}
+        return gettext("overdue by %(duration)s") % {"duration": duration}
+    if business:
+        return gettext("due in %(duration)s business") % {"duration": duration}
+    return gettext("due in %(duration)s") % {"duration": duration}
+
+
 # Typed targets -----------------------------------------------------------------------------------
 
 UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1), "min": timedelta(minutes=1)}

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from cases.models import Incident, SlaClock, SlaClockEvent, SlaNotification
 from cases.models.incident import OPEN_STATUSES, Severity
 from cases.selectors import incident_list_visible_to
-from cases.sla.durations import ZERO, Level, format_duration_long, time_left_text
+from cases.sla.durations import ZERO, Level, due_text, format_duration_long, time_left_text
 from partners.businesstime import Schedule, business_elapsed, schedules_for
 from payhealth.ids import parse_id, parse_page
 from payhealth.web import PageNumbers
@@ -34,6 +34,7 @@ State = SlaClock.State
 Family = SlaClock.Family
 METRIC_ORDER = {metric: index for index, metric in enumerate(SlaClock.Metric.values)}
 ACTIVE_STATES = (State.RUNNING, State.PAUSED)
+SEVERITY_ORDER = {severity: index for index, severity in enumerate(Severity.values)}
 
 
 # Time arithmetic -----------------------------------------------------------------------------
@@ -130,6 +131,11 @@ class ClockBadge:
     @property
     def overdue(self) -> bool:
         return self.level in (Level.OVERDUE, Level.BREACHED)
+
+    @property
+    def due_text(self) -> str:
+        """ "overdue by 3 h 12 min" / "due in 25 min": a running clock's row on the at-risk list."""
+        return due_text(-abs(self.time_left) if self.overdue else self.time_left, business=self.business)
 
 
 def _schedule_of(clock: SlaClock, schedules: dict[int, Schedule]) -> Schedule:
@@ -352,12 +358,22 @@ def _number(value, default: int = 1) -> int:
     return parse_page(value, default)
 
 
-def sla_at_risk(*, user, params, now=None, per_page: int = AT_RISK_PAGE_SIZE) -> AtRiskPage:
-    """Running clocks of open incidents, overdue first then soonest due, with the paused ones apart.
+def _at_risk_key(badge: ClockBadge) -> tuple:
+    """Severity (SEV1 first); overdue before due; then by time left, a duration: most overdue first,
+    then soonest due."""
+    clock = badge.clock
+    return (SEVERITY_ORDER.get(clock.incident.severity, 99), not badge.overdue, badge.time_left, clock.pk)
 
-    Ordered by `due_at`, an instant, so clocks on different calendars compare correctly; the
-    (state, due_at) index serves the order, and the page is read in two steps (ids, then rows)
-    so the OFFSET walks narrow tuples only. The count stops at AT_RISK_COUNT_CAP.
+
+def sla_at_risk(*, user, params, now=None, per_page: int = AT_RISK_PAGE_SIZE) -> AtRiskPage:
+    """Running clocks of open incidents by severity (SEV1 first); within a severity the overdue ones,
+    most overdue first, then the others, soonest due first; the paused ones apart.
+
+    The database orders on the incident's severity, then overdue (`due_at` passed) before not, then
+    `due_at`, and pages on that order; the clocks of a page are then ordered on their time left (a
+    duration of each clock's own calendar, so a business-hours clock overdue by 3 business hours
+    sorts after a 24x7 one overdue by 5 hours). The page is read in two steps (ids, then rows) so
+    the OFFSET walks narrow tuples only. The count stops at AT_RISK_COUNT_CAP.
     """
     now = now or timezone.now()
     filters = AtRiskFilters.from_params(params)
@@ -369,15 +385,14 @@ def sla_at_risk(*, user, params, now=None, per_page: int = AT_RISK_PAGE_SIZE) ->
     count = min(count, cap)
     number = min(number, max(1, -(-count // per_page)))
     offset = (number - 1) * per_page
+    not_overdue = Case(When(due_at__lte=now, then=Value(0)), default=Value(1), output_field=IntegerField())
     ids = list(
-        running.order_by(F("due_at").asc(nulls_last=True), "id").values_list("pk", flat=True)[
-            offset : offset + per_page
-        ]
+        running.annotate(not_overdue=not_overdue)
+        .order_by("incident__severity", "not_overdue", F("due_at").asc(nulls_last=True), "id")
+        .values_list("pk", flat=True)[offset : offset + per_page]
     )
     related = ("calendar", "engagement__partner", "incident", "incident__owner")
     rows = list(SlaClock.objects.filter(pk__in=ids).select_related(*related)) if ids else []
-    position = {pk: index for index, pk in enumerate(ids)}
-    rows.sort(key=lambda clock: position[clock.pk])
 
     paused_qs = filters.apply(_open_clocks(user).filter(state=State.PAUSED), user=user)
     # Least time left first; sorted on narrow tuples, the wide rows read for the few shown.
@@ -391,8 +406,10 @@ def sla_at_risk(*, user, params, now=None, per_page: int = AT_RISK_PAGE_SIZE) ->
         paused_count = paused_qs.order_by().count()
 
     schedules = clock_schedules([*rows, *paused])
+    badges = [clock_badge(clock, now=now, schedule=_schedule_of(clock, schedules)) for clock in rows]
+    badges.sort(key=_at_risk_key)
     return AtRiskPage(
-        rows=[clock_badge(clock, now=now, schedule=_schedule_of(clock, schedules)) for clock in rows],
+        rows=badges,
         paused=[clock_badge(clock, now=now, schedule=_schedule_of(clock, schedules)) for clock in paused],
         paused_count=paused_count,
         count=count,
@@ -404,14 +421,21 @@ def sla_at_risk(*, user, params, now=None, per_page: int = AT_RISK_PAGE_SIZE) ->
 
 
 OVERDUE_COUNT_CAP = 99
+ATTENTION_SEVERITIES = (Severity.SEV1, Severity.SEV2)
 
 
-def sla_overdue_count(*, user, now=None) -> int:
-    """Running clocks of open incidents already past due (the nav's badge), counted up to 100.
+def sla_attention_count(*, user, now=None) -> int:
+    """What the navigation's badge counts for `user`, up to OVERDUE_COUNT_CAP + 1: running clocks of
+    open incidents that are the viewer's own and overdue, or on a SEV1/SEV2 incident (anyone's) and
+    at risk (overdue, or past their warning instant). A clock that is both counts once.
 
-    An index range scan on (state, due_at) that stops early: above OVERDUE_COUNT_CAP the badge
-    says "99+" rather than count a backlog on every page.
+    One query: a count that stops at the cap, so a backlog never costs a full count on every page.
     """
     now = now or timezone.now()
-    overdue = _open_clocks(user).filter(state=State.RUNNING, due_at__lte=now)
-    return overdue.order_by().values("pk")[: OVERDUE_COUNT_CAP + 1].count()
+    overdue = Q(due_at__lte=now)
+    at_risk = overdue | Q(warn_due_at__lte=now) | Q(warned_at__isnull=False) | Q(breached_at__isnull=False)
+    wanted = (Q(incident__owner=user) & (overdue | Q(breached_at__isnull=False))) | (
+        Q(incident__severity__in=ATTENTION_SEVERITIES) & at_risk
+    )
+    clocks = _open_clocks(user).filter(wanted, state=State.RUNNING)
+    return clocks.order_by().values("pk")[: OVERDUE_COUNT_CAP + 1].count()

@@ -116,12 +116,12 @@ def test_lead_watches_slas(page, live_server, login, screenshot, desk, settings)
     expect(section.locator("details.sla-history").first).to_have_attribute("open", "")
     screenshot("sla-incident")
 
-    # The at-risk list from the navigation: overdue first, the paused clock apart.
+    # The at-risk list from the navigation: by severity, overdue first, the paused clock apart.
     nav = page.get_by_role("navigation", name="Main").get_by_role("link", name=re.compile("At risk"))
     expect(nav.locator(".nav-count")).to_have_text("2")
     nav.click()
     expect(page.get_by_role("heading", name="SLA clocks at risk")).to_be_visible()
-    rows = page.locator(".at-risk-table tbody tr")
+    rows = page.locator(".at-risk-rows > li")
     expect(rows).to_have_count(2)
     expect(rows.nth(0)).to_contain_text(switch.reference)  # due 7 min ago, Prosa's 5 min ago
     expect(rows.nth(0)).to_contain_text("overdue by 7 min")
@@ -130,4 +130,3 @@ def test_lead_watches_slas(page, live_server, login, screenshot, desk, settings)
     page.get_by_label("Whose clock").select_option("ours")
     expect(rows).to_have_count(1)
     expect(page).to_have_url(re.compile(r"family=ours"))
-    screenshot("sla-at-risk")

@@ -9,14 +9,17 @@ answers 403 and changes nothing.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -36,7 +39,12 @@ from cases.correspondence.dispatch import (
 from cases.correspondence.followup import next_notice_kinds, partners_with_breakage, suggested_kind
 from cases.correspondence.forms import NoticeComposeForm, NoticeDecisionForm, NoticeEditForm
 from cases.correspondence.inbound.confirm import reply_candidate_confirm
-from cases.correspondence.selectors import incident_notices, notice_drafts, notices_pending_approval
+from cases.correspondence.selectors import (
+    incident_notices,
+    notice_drafts,
+    notices_pending_approval,
+    notices_pending_count,
+)
 from cases.models import Correspondence, Incident, Severity
 from cases.models.incident import most_severe
 from cases.selectors import incident_list_visible_to, incident_visible_or_404
@@ -302,21 +310,36 @@ def notice_release_view(request, reference: str):
 
 
 def _approvals(request, *, forms=None, error: str = "", status: int = 200) -> HttpResponse:
+    """The pending notices by severity (SEV1 first), then the longest waiting first, each with who
+    asked and for how long."""
     pending = list(notices_pending_approval(user=request.user))
     forms = forms or {}
+    now = timezone.now()
+    people = get_user_model().objects.in_bulk({notice.submitted_by_id for notice in pending} - {None})
     for notice in pending:
         notice.own = notice.created_by_id == request.user.pk
         notice.approval_severity = notice_approval_severity(notice)
         notice.approval_label = Severity(notice.approval_severity).label
+        notice.submitted_by = people.get(notice.submitted_by_id)
+        notice.waiting = max(now - notice.submitted_at, timedelta(0))
         notice.form = forms.get(notice.pk) or NoticeDecisionForm(notice=notice)
+    pending.sort(key=lambda notice: (Severity.values.index(notice.approval_severity), notice.submitted_at, notice.pk))
     return render(request, APPROVALS, {"pending": pending, "error": error}, status=status)
 
 
 @desk_permission("cases.approve_correspondence")
 @require_safe
 def notice_approvals_view(request):
-    """SEV1/SEV2 notices waiting for a lead, with their full text."""
+    """SEV1/SEV2 notices waiting for a lead, one compact row each with the full text a click away."""
     return _approvals(request)
+
+
+@desk_permission("cases.approve_correspondence")
+@require_safe
+def notice_approvals_count_view(request):
+    """The navigation's badge on Approvals: how many notices wait (nothing when none)."""
+    context = {"pending_count": notices_pending_count(user=request.user)}
+    return render(request, f"{APPROVALS}#nav_count", context)
 
 
 def _decide(request, pk: int, service, done_message: str):
@@ -355,6 +378,7 @@ urlpatterns = [
     path(f"{_ON_INCIDENT}send/", notice_release_view, name="notice_release"),
     path(f"{_ON_INCIDENT}replies/<int:pk>/confirm/", reply_candidate_confirm_view, name="reply_candidate_confirm"),
     path("notices/approvals/", notice_approvals_view, name="notice_approvals"),
+    path("notices/approvals/count/", notice_approvals_count_view, name="notice_approvals_count"),
     path("notices/<int:pk>/edit/", notice_edit_view, name="notice_edit"),
     path("notices/<int:pk>/approve/", notice_approve_view, name="notice_approve"),
     path("notices/<int:pk>/reject/", notice_reject_view, name="notice_reject"),

@@ -337,7 +337,9 @@ class AtRiskSerializer(Serializer):
     page = serializers.IntegerField(source="number")
     num_pages = serializers.IntegerField()
     results = AtRiskClockSerializer(
-        many=True, source="rows", help_text="Running clocks, overdue first then soonest due."
+        many=True,
+        source="rows",
+        help_text="Running clocks by severity (SEV1 first); in each, the most overdue first, then the soonest due.",
     )
     paused = AtRiskClockSerializer(many=True, help_text="Paused clocks, least time left first (at most 25).")
     paused_count = serializers.IntegerField()

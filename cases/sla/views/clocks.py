@@ -4,10 +4,11 @@
   band; the section polls it.
 - `sla/badges/?id=…`: the queue's SLA cells for the ids of the page on screen, each an out-of-band
   swap, so the table itself is not re-rendered.
-- `sla/at-risk/`: running clocks of open incidents, overdue first then soonest due; paused ones
-  apart. Its results poll the same URL (htmx gets only the results part).
-- `sla/at-risk/count/`: the number of overdue clocks, for the navigation's badge (loaded by htmx
-  after the page, so no page pays for it).
+- `sla/at-risk/`: running clocks of open incidents by severity, overdue first (most overdue
+  first) then soonest due; paused ones apart. Its results poll the same URL (htmx gets only the
+  results part).
+- `sla/at-risk/count/`: what needs the viewer (their own overdue clocks, and SEV1/SEV2 clocks at
+  risk), for the navigation's badge (loaded by htmx after the page, so no page pays for it).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from cases.models import SlaClock
 from cases.models.incident import Severity
 from cases.rca.services import rca_overdue
 from cases.selectors import incident_list_visible_to, incident_visible_or_404
-from cases.sla.selectors import OVERDUE_COUNT_CAP, incident_sla, sla_at_risk, sla_badges_for_ids, sla_overdue_count
+from cases.sla.selectors import OVERDUE_COUNT_CAP, incident_sla, sla_at_risk, sla_attention_count, sla_badges_for_ids
 from partners.models import Partner
 from payhealth.ids import parse_ids
 from payhealth.pan import masked
@@ -117,8 +118,9 @@ def sla_at_risk_view(request: HttpRequest) -> HttpResponse:
 @desk_permission("cases.view_incident", "cases.view_slaclock")
 @require_GET
 def sla_overdue_count_view(request: HttpRequest) -> HttpResponse:
-    count = sla_overdue_count(user=request.user)
-    context = {"overdue_count": count, "overdue_capped": count > OVERDUE_COUNT_CAP}
+    """The navigation's badge: the viewer's own overdue clocks and every SEV1/SEV2 clock at risk."""
+    count = sla_attention_count(user=request.user)
+    context = {"attention_count": count, "attention_capped": count > OVERDUE_COUNT_CAP}
     return render(request, f"{AT_RISK}#nav_count", context)
 
 

@@ -455,11 +455,11 @@ def _ids(page):
     return [badge.clock.pk for badge in page.rows]
 
 
-def test_at_risk_lists_running_clocks_overdue_first_then_soonest(analyst, at_risk):
+def test_at_risk_lists_running_clocks_by_severity_overdue_first_then_soonest(analyst, at_risk):
     page = sla_at_risk(user=analyst, params=QueryDict())
 
-    assert _ids(page) == [at_risk[name].pk for name in ("overdue", "soon", "partner", "later")]
-    assert page.rows[0].level == Level.OVERDUE
+    assert _ids(page) == [at_risk[name].pk for name in ("soon", "later", "overdue", "partner")]
+    assert page.rows[2].level == Level.OVERDUE
     assert [badge.clock.pk for badge in page.paused] == [at_risk["paused"].pk]
     assert page.count == 4 and not page.count_capped
 
@@ -467,13 +467,13 @@ def test_at_risk_lists_running_clocks_overdue_first_then_soonest(analyst, at_ris
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("family=ours", ["overdue", "soon", "later"]),
+        ("family=ours", ["soon", "later", "overdue"]),
         ("family=partner", ["partner"]),
         ("severity=sev1", ["soon", "later"]),
         ("severity=sev3&severity=sev4", ["overdue", "partner"]),
         ("partner=visa", ["partner"]),
         ("mine=1", ["soon", "later"]),
-        ("family=nonsense&severity=sev9", ["overdue", "soon", "partner", "later"]),
+        ("family=nonsense&severity=sev9", ["soon", "later", "overdue", "partner"]),
     ],
 )
 def test_at_risk_filters(analyst, at_risk, query, expected):
@@ -487,9 +487,9 @@ def test_at_risk_pages(analyst, at_risk):
     second = sla_at_risk(user=analyst, params=QueryDict("page=2"), per_page=3)
     beyond = sla_at_risk(user=analyst, params=QueryDict("page=99"), per_page=3)
 
-    assert _ids(first) == [at_risk[name].pk for name in ("overdue", "soon", "partner")]
+    assert _ids(first) == [at_risk[name].pk for name in ("soon", "later", "overdue")]
     assert first.has_next and not first.has_previous
-    assert _ids(second) == [at_risk["later"].pk] and second.has_previous and not second.has_next
+    assert _ids(second) == [at_risk["partner"].pk] and second.has_previous and not second.has_next
     assert beyond.number == 2
 
 
@@ -501,8 +501,8 @@ def test_at_risk_page_renders_and_refreshes_its_results(client, analyst, at_risk
     fragment = client.get(url, {"family": "ours"}, HTTP_HX_REQUEST="true").content.decode()
 
     assert "<h1>SLA clocks at risk</h1>" in page
-    rows = re.findall(r'<tr id="at-risk-(\d+)"', page)
-    assert rows == [str(at_risk[name].pk) for name in ("overdue", "soon", "later")]
+    rows = re.findall(r'<li id="at-risk-(\d+)"', page)
+    assert rows == [str(at_risk[name].pk) for name in ("soon", "later", "overdue")]
     assert "overdue by" in _text(page) and "business" in _text(page)  # the mx-banking clock
     assert "Paused: waiting on a partner — Visa is replaying the batch" in _text(page)
     assert fragment.lstrip().startswith('<section id="at-risk-results"')
@@ -521,13 +521,16 @@ def test_at_risk_costs_the_same_for_more_rows(client, analyst, at_risk, always):
     assert _queries(client, url) == before
 
 
-def test_nav_shows_the_overdue_count(client, analyst, at_risk):
-    client.force_login(analyst)
+def test_nav_shows_the_overdue_count(client, lead, at_risk):
+    client.force_login(lead)
 
     html = client.get(reverse("cases:sla_overdue_count")).content.decode()
     home = client.get(reverse("cases:incident_list")).content.decode()
 
-    assert re.search(r'<span class="nav-count" title="1 overdue clock">1</span>', html)  # the closed one is not counted
+    # The lead's own overdue clock; not the closed one.
+    assert html.strip() == (
+        '<span class="nav-count" aria-hidden="true">1</span><span class="visually-hidden">1 item needs you</span>'
+    )
     assert f'hx-get="{reverse("cases:sla_overdue_count")}"' in home
     assert f'href="{reverse("cases:sla_at_risk")}"' in home
 
@@ -595,15 +598,18 @@ def test_clock_badge_names_the_partner_and_calendar(always):
     assert badge.text == "1 h 30 min left" and badge.title == "1 hour, 30 minutes"
 
 
-def test_nav_count_stops_counting_at_a_cap(client, analyst, at_risk, monkeypatch):
+def test_nav_count_stops_counting_at_a_cap(client, lead, at_risk, monkeypatch):
     """Past the cap the badge says "99+" instead of counting a whole backlog on every page."""
     import cases.sla.selectors
     import cases.sla.views.clocks
 
     monkeypatch.setattr(cases.sla.selectors, "OVERDUE_COUNT_CAP", 0)
     monkeypatch.setattr(cases.sla.views.clocks, "OVERDUE_COUNT_CAP", 0)
-    client.force_login(analyst)
+    client.force_login(lead)
 
     html = client.get(reverse("cases:sla_overdue_count")).content.decode()
 
-    assert html.strip() == '<span class="nav-count" title="More than 99 overdue clocks">99+</span>'
+    assert html.strip() == (
+        '<span class="nav-count" aria-hidden="true">99+</span>'
+        '<span class="visually-hidden">More than 99 items need you</span>'
+    )
