@@ -213,6 +213,12 @@ def _prepare_rows(incidents) -> None:
         incident.url = detail_url.replace(marker, incident.reference)
         incident.select_label = gettext("Select %(reference)s") % {"reference": incident.reference}
         incident.severity_label = labels["severity"].get(incident.severity, incident.severity)
+        # "SEV1" on the badge, the rest of the label ("– critical") for screen readers and the title.
+        incident.severity_short = incident.severity.upper()
+        label = incident.severity_label
+        incident.severity_rest = (
+            label[len(incident.severity_short) :] if label.startswith(incident.severity_short) else f" ({label})"
+        )
         incident.status_label = labels["status"].get(incident.status, incident.status)
         incident.category_label = labels["category"].get(incident.category, incident.category)
         incident.owner_label = user_label(incident.owner) if incident.owner else ""
@@ -221,6 +227,7 @@ def _prepare_rows(incidents) -> None:
             setattr(incident, f"{name}_iso", moment.isoformat())
             setattr(incident, f"{name}_display", date_format(moment, "SHORT_DATETIME_FORMAT"))
         incident.age = timesince(incident.created_at, incident.closed_at or now, depth=1)
+        incident.updated_ago = timesince(incident.updated_at, now, depth=1)
         incident.partners_cell = _names_cell(incident.partner_names)
         incident.merchants_cell = _names_cell(incident.merchant_names)
 
