@@ -49,7 +49,7 @@
     const ticked = document.querySelectorAll('#bulk input[name="incident"]:checked').length;
     if (ticked === 0) return;
     const text = ticked === 1 ? label.dataset.one : label.dataset.many;
-    label.textContent = text.replace("%(count)s", String(ticked));
+    label.textContent = text.replace("#", String(ticked));
   }
 
   document.addEventListener("keydown", (event) => {
