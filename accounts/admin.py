@@ -41,7 +41,9 @@ class ProfileAdmin(ServiceAdminMixin, LockedFieldsMixin, admin.ModelAdmin):
     """Saved by `profile_update`, the service of the profile page."""
 
     form = ProfileAdminForm
-    fields = ["user", "timezone", "language"]
+    fields = ["user", "timezone", "language", "queue_columns"]
+    # Chosen by the person in the queue's column menu (`profile_queue_columns_update`).
+    readonly_fields = ["queue_columns"]
     list_display = ["user", "timezone", "language"]
     list_filter = ["language", "timezone"]
     search_fields = ["user__username", "user__email", "user__first_name", "user__last_name"]

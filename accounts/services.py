@@ -53,6 +53,17 @@ def profile_update(*, user, timezone: str, language: str) -> Profile:
     return profile
 
 
+@transaction.atomic
+def profile_queue_columns_update(*, user, columns) -> Profile:
+    """Save the optional columns `user` wants in the incident queue (a list of known keys; None
+    goes back to the default columns). Unknown or repeated keys are refused."""
+    profile = Profile.objects.select_for_update().get(pk=profile_for(user=user).pk)
+    profile.queue_columns = None if columns is None else list(columns)
+    profile.full_clean(validate_constraints=False)
+    profile.save(update_fields=["queue_columns"])
+    return profile
+
+
 def token_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 

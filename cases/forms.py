@@ -16,6 +16,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import QUEUE_COLUMNS
 from cases.filters import OWNER_NONE, user_label
 from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
 from cases.models.incident import REOPEN_FROM, CardNetwork, Category, EntryMode, Severity, Status, validate_bin_prefix
@@ -544,6 +545,21 @@ class EngagementForm(Form):
 class SavedViewForm(Form):
     name = forms.CharField(label=_("Name"), max_length=80, widget=forms.TextInput(attrs={"autocomplete": "off"}))
     query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+
+
+class QueueColumnsForm(Form):
+    """The incident queue's optional columns, chosen in its column menu; `reset` goes back to the
+    default columns."""
+
+    column = forms.MultipleChoiceField(
+        label=_("Columns"), required=False, choices=[(key, key) for key in QUEUE_COLUMNS]
+    )
+    reset = forms.BooleanField(required=False)
+
+    def chosen_columns(self) -> list[str] | None:
+        if self.cleaned_data.get("reset"):
+            return None
+        return list(dict.fromkeys(self.cleaned_data.get("column") or []))
 
 
 class IncidentBulkForm(Form):

@@ -7,6 +7,7 @@ shared FilterSet (`cases.filters`, also the API list's) with the visibility of `
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from django.db.models import Case, F, Value, When
@@ -23,6 +24,9 @@ QUEUE_PAGE_SIZES = (25, 50, 100)
 QUEUE_DEFAULT_SORT = "-created"
 # Sort keys of the queue's `sort` parameter; anything else falls back to the default.
 QUEUE_SORTS = ("reference", "severity", "status", "created", "updated", "owner")
+# A whole incident reference typed in the search box: that incident is listed whatever the
+# other filters say (the status filter's default "open" included), so a closed one is found too.
+EXACT_REFERENCE = re.compile(r"PH-\d{4}-\d{6}", re.IGNORECASE)
 
 
 @dataclass
@@ -37,6 +41,8 @@ class IncidentQueuePage(PageNumbers):
     sort: str
     # True when counting stopped at `count`: there are more matches than that.
     count_capped: bool = False
+    # True when the search was a whole reference, listed whatever the other filters.
+    reference_match: bool = False
 
     @property
     def on_page(self) -> int:
@@ -112,6 +118,12 @@ def _positive_int(value, default: int) -> int:
     return parse_page(value, default)
 
 
+def exact_reference(params) -> str | None:
+    """The whole incident reference searched for (upper case), or None."""
+    value = (params.get("q") or "").strip()
+    return value.upper() if EXACT_REFERENCE.fullmatch(value) else None
+
+
 def incident_queue(*, user, params) -> IncidentQueuePage:
     """The analysts' queue: filtered, sorted and paginated incidents visible to `user`.
 
@@ -119,6 +131,8 @@ def incident_queue(*, user, params) -> IncidentQueuePage:
     for the page's ids and one for its rows (owner joined, partner and merchant names
     aggregated). Invalid filters list nothing rather than silently widen to every incident.
     With a costly filter (QUEUE_COSTLY_COUNT_FILTERS) the count stops at QUEUE_COUNT_CAP.
+    A search for a whole reference lists that incident (when the user may see it) whatever the
+    other filters, with the same queries.
     """
     filterset = IncidentFilterSet(params, queryset=incident_list_visible_to(user=user), user=user)
     sort = params.get("sort") or QUEUE_DEFAULT_SORT
@@ -128,13 +142,19 @@ def incident_queue(*, user, params) -> IncidentQueuePage:
     if per_page not in QUEUE_PAGE_SIZES:
         per_page = QUEUE_PAGE_SIZES[0]
     number = _positive_int(params.get("page"), 1)
-    if not filterset.is_valid():
+    reference = exact_reference(params)
+    if not filterset.is_valid() and reference is None:
         return IncidentQueuePage(filterset=filterset, incidents=[], count=0, number=1, per_page=per_page, sort=sort)
 
-    queryset = filterset.qs
-    if any(filterset.form.cleaned_data.get(name) for name in QUEUE_COSTLY_COUNT_FILTERS):
+    if reference is not None:
+        # The reference's unique index: at most one row, whatever the filters.
+        queryset = incident_list_visible_to(user=user).filter(reference=reference)
+        count, capped = queryset.order_by().count(), False
+    elif any(filterset.form.cleaned_data.get(name) for name in QUEUE_COSTLY_COUNT_FILTERS):
+        queryset = filterset.qs
         count, capped = _count_matches(queryset, cap=max(QUEUE_COUNT_CAP, number * per_page))
     else:
+        queryset = filterset.qs
         count, capped = queryset.order_by().count(), False
     last_page = max(1, -(-count // per_page))
     number = min(number, last_page)
@@ -165,4 +185,5 @@ def incident_queue(*, user, params) -> IncidentQueuePage:
         per_page=per_page,
         sort=sort,
         count_capped=capped,
+        reference_match=reference is not None,
     )

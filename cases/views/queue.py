@@ -23,8 +23,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
-from cases.filters import FILTER_PARAMS, STATUS_OPEN, user_label
-from cases.forms import IncidentBulkForm, SavedViewForm
+from accounts.models import QUEUE_COLUMNS, QUEUE_COLUMNS_DEFAULT
+from accounts.services import profile_queue_columns_update
+from cases.filters import FILTER_PARAMS, STATUS_ALL, STATUS_OPEN, user_label
+from cases.forms import IncidentBulkForm, QueueColumnsForm, SavedViewForm
 from cases.models import Merchant
 from cases.models.incident import Category, Severity, Status
 from cases.queue import QUEUE_DEFAULT_SORT, QUEUE_PAGE_SIZES, incident_queue
@@ -38,14 +40,30 @@ QUEUE_PARAMS = (*FILTER_PARAMS, "sort", "per_page", "page")
 RESULTS = "cases/incident_list.html#results"
 SAVED_VIEWS = "cases/incident_list.html#saved_views"
 
-# Column headers that sort, and the direction a first click sorts in.
+# Column headers that sort: the column, the sort key it sorts by, the direction of a first click,
+# and whether the column reads the key backwards (the youngest incident has the smallest age).
 SORTABLE_COLUMNS = {
-    "reference": "reference",
-    "severity": "severity",
-    "status": "status",
-    "owner": "owner",
-    "created": "-created",
-    "updated": "-updated",
+    "reference": ("reference", "reference", False),
+    "severity": ("severity", "severity", False),
+    "status": ("status", "status", False),
+    "owner": ("owner", "owner", False),
+    "opened": ("created", "-created", False),
+    "age": ("created", "-created", True),
+    "updated": ("updated", "-updated", False),
+}
+
+# The optional columns' headers (the column chooser's labels too).
+COLUMN_LABELS = {
+    "severity": _("Severity"),
+    "status": _("Status"),
+    "sla": _("SLA"),
+    "category": _("Category"),
+    "owner": _("Owner"),
+    "partners": _("Partners"),
+    "merchants": _("Merchants"),
+    "opened": _("Opened"),
+    "age": _("Age"),
+    "updated": _("Last update"),
 }
 
 
@@ -88,16 +106,34 @@ def _with(params: QueryDict, **changes) -> str:
 
 def _sort_columns(params: QueryDict, sort: str) -> dict[str, dict]:
     columns = {}
-    for column, first in SORTABLE_COLUMNS.items():
-        current = sort.lstrip("-") == column
+    for column, (key, first, backwards) in SORTABLE_COLUMNS.items():
+        current = sort.lstrip("-") == key
         descending = sort.startswith("-")
         # A second click on the sorted column reverses it; a first click uses its natural order.
-        target = (column if descending else f"-{column}") if current else first
+        target = (key if descending else f"-{key}") if current else first
+        shown_descending = descending != backwards
         columns[column] = {
             "query": _with(params, sort=None if target == QUEUE_DEFAULT_SORT else target, page=None),
-            "aria_sort": ("descending" if descending else "ascending") if current else "none",
+            "aria_sort": ("descending" if shown_descending else "ascending") if current else "none",
         }
     return columns
+
+
+def _user_columns(user) -> tuple[str, ...]:
+    """The optional columns the user chose (their profile, loaded with the request), else the default."""
+    profile = getattr(user, "profile", None)
+    return profile.chosen_queue_columns if profile is not None else QUEUE_COLUMNS_DEFAULT
+
+
+def _column_choices(shown) -> list[dict]:
+    return [{"key": key, "label": COLUMN_LABELS[key], "shown": key in shown} for key in QUEUE_COLUMNS]
+
+
+def _names_cell(names: list[str]) -> dict:
+    """A list of names as one cell: the first name and how many more ("BBVA México +2"), with the
+    whole list for the cell's title."""
+    names = [name for name in names or [] if name]
+    return {"first": names[0] if names else "", "more": max(0, len(names) - 1), "all": ", ".join(names)}
 
 
 def _page_links(params: QueryDict, page) -> list[dict]:
@@ -177,6 +213,12 @@ def _prepare_rows(incidents) -> None:
         incident.url = detail_url.replace(marker, incident.reference)
         incident.select_label = gettext("Select %(reference)s") % {"reference": incident.reference}
         incident.severity_label = labels["severity"].get(incident.severity, incident.severity)
+        # "SEV1" on the badge, the rest of the label ("– critical") for screen readers and the title.
+        incident.severity_short = incident.severity.upper()
+        label = incident.severity_label
+        incident.severity_rest = (
+            label[len(incident.severity_short) :] if label.startswith(incident.severity_short) else f" ({label})"
+        )
         incident.status_label = labels["status"].get(incident.status, incident.status)
         incident.category_label = labels["category"].get(incident.category, incident.category)
         incident.owner_label = user_label(incident.owner) if incident.owner else ""
@@ -185,20 +227,38 @@ def _prepare_rows(incidents) -> None:
             setattr(incident, f"{name}_iso", moment.isoformat())
             setattr(incident, f"{name}_display", date_format(moment, "SHORT_DATETIME_FORMAT"))
         incident.age = timesince(incident.created_at, incident.closed_at or now, depth=1)
-        incident.more_merchants = max(0, len(incident.merchant_names) - 2)
-        incident.merchant_names = incident.merchant_names[:2]
+        incident.updated_ago = timesince(incident.updated_at, now, depth=1)
+        incident.partners_cell = _names_cell(incident.partner_names)
+        incident.merchants_cell = _names_cell(incident.merchant_names)
+
+
+def _all_statuses_query(params: QueryDict, page) -> str | None:
+    """The same search over every status, offered when a search found nothing."""
+    if page.incidents or not params.get("q") or params.getlist("status") == [STATUS_ALL]:
+        return None
+    changed = params.copy()
+    changed.setlist("status", [STATUS_ALL])
+    changed.pop("page", None)
+    return changed.urlencode()
 
 
 def _queue_context(request: HttpRequest, params: QueryDict, **extra) -> dict:
     page = incident_queue(user=request.user, params=params)
     params = masked_query(params)
     _prepare_rows(page.incidents)
+    columns = _user_columns(request.user)
     # The most urgent SLA clock of each row: one query for the page's clocks (cases.sla.selectors).
-    attach_sla_badges(user=request.user, incidents=page.incidents)
+    if "sla" in columns:
+        attach_sla_badges(user=request.user, incidents=page.incidents)
     saved_query = saved_view_query(params.urlencode())
     context = {
         "page": page,
         "params": params,
+        "columns": columns,
+        "column_choices": _column_choices(columns),
+        # The reference and title always show; the checkbox column when rows can be changed.
+        "column_count": 2 + len(columns) + request.user.has_perm("cases.change_incident"),
+        "all_statuses_query": _all_statuses_query(params, page),
         "saved_query": saved_query,
         "sort_columns": _sort_columns(params, page.sort),
         "page_links": _page_links(params, page) if page.num_pages > 1 or page.count_capped else [],
@@ -267,6 +327,38 @@ def incident_bulk(request: HttpRequest) -> HttpResponse:
     return redirect(_list_url(params))
 
 
+@login_required
+@permission_required("cases.view_incident", raise_exception=True)
+@require_POST
+def incident_columns(request: HttpRequest) -> HttpResponse:
+    """Save the queue's columns on the user's profile, then show the queue with them."""
+    form = QueueColumnsForm(request.POST)
+    params = masked_query(_queue_params(request.POST.get("return_query", "")))
+    saved = False
+    if form.is_valid():
+        try:
+            # The request's user now carries the saved profile, which the page below reads.
+            request.user.profile = profile_queue_columns_update(user=request.user, columns=form.chosen_columns())
+            saved = True
+        except ValidationError as error:
+            form.add_error(None, error)
+    if wants_fragment(request):
+        extra = {"oob_saved_list": True}
+        if not saved:
+            extra["columns_errors"] = _form_errors(form)
+        return render(request, RESULTS, _queue_context(request, params, **extra))
+    if saved:
+        messages.success(request, _("Columns saved."))
+    else:
+        for error in _form_errors(form):
+            messages.error(request, error)
+    return redirect(_list_url(params))
+
+
+def _form_errors(form) -> list[str]:
+    return [str(error) for errors in form.errors.values() for error in errors]
+
+
 def _list_url(params: QueryDict | str) -> str:
     query = params.urlencode() if isinstance(params, QueryDict) else params
     url = reverse("cases:incident_list")
@@ -316,6 +408,7 @@ def savedview_delete(request: HttpRequest, pk: int) -> HttpResponse:
 urlpatterns = [
     path("incidents/", incident_list, name="incident_list"),
     path("incidents/bulk/", incident_bulk, name="incident_bulk"),
+    path("incidents/columns/", incident_columns, name="incident_columns"),
     path("incidents/views/", savedview_create, name="savedview_create"),
     path("incidents/views/<int:pk>/delete/", savedview_delete, name="savedview_delete"),
 ]

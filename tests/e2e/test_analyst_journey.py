@@ -97,7 +97,8 @@ def test_analyst_journey(page, live_server, login, screenshot, desk, language):
     page.fill("#id_q", "prosa")
     expect(page).to_have_url(re.compile(r"q=prosa"))
     expect(results.locator("tbody tr")).to_have_count(1)
-    screenshot(f"queue-{language}")
+    if language == "es":
+        screenshot("queue-es")  # queue-en is the dense queue of test_queue_browser.py
 
     # Open the incident.
     results.get_by_role("link", name=desk.reference).click()
