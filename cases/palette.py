@@ -24,7 +24,7 @@ from cases.selectors import (
     partner_directory,
 )
 
-# At most this many results of each kind; the query longer than this is refused by the view.
+# At most this many incidents, merchants and partners; a longer query is refused by the view.
 PER_GROUP = 6
 MAX_QUERY_LENGTH = 200
 
@@ -32,7 +32,8 @@ MAX_QUERY_LENGTH = 200
 @dataclass(frozen=True)
 class Destination:
     """A page or an action: its label, the URL name (with the incident's reference when
-    `on_incident`), the permissions its view demands, and other words it is known by."""
+    `on_incident`), the permissions its view demands, and other words it is known by (translated,
+    space-separated, in the message context "command palette keywords")."""
 
     label: Promise
     url_name: str
@@ -45,36 +46,87 @@ class Destination:
 
 # Every destination of the navigation bar and the user menu, with its view's permission.
 PAGES = (
-    Destination(_("Incidents"), "cases:incident_list", ("cases.view_incident",), keywords=_("queue home")),
-    Destination(_("At risk"), "cases:sla_at_risk", ("cases.view_slaclock",), keywords=_("SLA clocks overdue")),
-    Destination(_("Overview"), "overview", ("cases.view_incident",), keywords=_("dashboard")),
+    Destination(
+        _("Incidents"),
+        "cases:incident_list",
+        ("cases.view_incident",),
+        keywords=pgettext_lazy("command palette keywords", "queue home"),
+    ),
+    Destination(
+        _("At risk"),
+        "cases:sla_at_risk",
+        ("cases.view_slaclock",),
+        keywords=pgettext_lazy("command palette keywords", "SLA clocks overdue"),
+    ),
+    Destination(
+        _("Overview"),
+        "overview",
+        ("cases.view_incident",),
+        keywords=pgettext_lazy("command palette keywords", "dashboard"),
+    ),
     Destination(_("Merchants"), "cases:merchant_list", ("cases.view_merchant",)),
     Destination(_("Partners"), "partners:partner_list", ("partners.view_partner",)),
-    Destination(_("Approvals"), "cases:notice_approvals", ("cases.approve_correspondence",), keywords=_("notices")),
+    Destination(
+        _("Approvals"),
+        "cases:notice_approvals",
+        ("cases.approve_correspondence",),
+        keywords=pgettext_lazy("command palette keywords", "notices"),
+    ),
     Destination(_("Notice templates"), "partners:notice_template_list", ("partners.change_noticetemplate",)),
-    Destination(_("Reply inbox"), "cases:triage_inbox", ("cases.triage_correspondence",), keywords=_("mail")),
-    Destination(_("Findings"), "monitoring:finding_list", ("monitoring.view_finding",), keywords=_("detector")),
+    Destination(
+        _("Reply inbox"),
+        "cases:triage_inbox",
+        ("cases.triage_correspondence",),
+        keywords=pgettext_lazy("command palette keywords", "mail"),
+    ),
+    Destination(
+        _("Findings"),
+        "monitoring:finding_list",
+        ("monitoring.view_finding",),
+        keywords=pgettext_lazy("command palette keywords", "detector"),
+    ),
     Destination(_("Cost findings"), "costs:finding_list", ("costs.view_costfinding",)),
     Destination(_("Monitors"), "monitoring:monitor_list", ("monitoring.view_segmentmonitor",)),
-    Destination(_("Costs"), "costs:ratecard_index", ("costs.view_ratecard",), keywords=_("rate cards fees")),
+    Destination(
+        _("Costs"),
+        "costs:ratecard_index",
+        ("costs.view_ratecard",),
+        keywords=pgettext_lazy("command palette keywords", "rate cards fees"),
+    ),
     Destination(_("Alert rules"), "alerts:rule_list", ("alerts.view_alertseverityrule",)),
     Destination(_("Webhooks"), "webhooks:subscription_list", ("webhooks.view_webhooksubscription",)),
-    Destination(_("Upload data"), "monitoring:upload_start", ("monitoring.submit_metrics",), keywords=_("import")),
+    Destination(
+        _("Upload data"),
+        "monitoring:upload_start",
+        ("monitoring.submit_metrics",),
+        keywords=pgettext_lazy("command palette keywords", "import"),
+    ),
     Destination(_("SLA reports"), "cases:sla_report", ("cases.view_sla_reports",)),
     Destination(_("SLA policies"), "cases:sla_policy_list", ("cases.view_slapolicy",)),
-    Destination(_("Your preferences"), "profile", keywords=_("profile time zone language")),
+    Destination(
+        _("Your preferences"),
+        "profile",
+        keywords=pgettext_lazy("command palette keywords", "profile time zone language"),
+    ),
     Destination(_("API tokens"), "api_tokens"),
-    Destination(_("Administration"), "admin:index", superuser=True, keywords=_("admin")),
+    Destination(
+        _("Administration"), "admin:index", superuser=True, keywords=pgettext_lazy("command palette keywords", "admin")
+    ),
 )
 
 ACTIONS = (
-    Destination(_("New incident"), "cases:incident_create", ("cases.add_incident",), keywords=_("open create")),
+    Destination(
+        _("New incident"),
+        "cases:incident_create",
+        ("cases.add_incident",),
+        keywords=pgettext_lazy("command palette keywords", "open create"),
+    ),
     Destination(
         _("Record impact"),
         "cases:incident_merchant_add",
         ("cases.view_incident", "cases.add_affectedmerchant"),
         on_incident=True,
-        keywords=_("affected merchant"),
+        keywords=pgettext_lazy("command palette keywords", "affected merchant"),
     ),
     Destination(
         _("Add a note"),
@@ -82,7 +134,7 @@ ACTIONS = (
         ("cases.view_incident", "cases.add_investigationnote"),
         on_incident=True,
         anchor="incident-notes",
-        keywords=_("investigation note"),
+        keywords=pgettext_lazy("command palette keywords", "investigation note"),
     ),
 )
 
@@ -118,7 +170,7 @@ def _destinations(user, text: str, destinations, incident) -> list[dict]:
             url += f"#{destination.anchor}"
         detail = incident.reference if destination.on_incident else ""
         rows.append({"label": str(destination.label), "detail": detail, "url": url})
-    return rows[:PER_GROUP]
+    return rows  # a fixed, short list: every page the user may open is offered
 
 
 def _incidents(user, text: str) -> list[dict]:

@@ -1,7 +1,6 @@
 """Full-text search in Spanish and English over incidents and what hangs off them."""
 
 import pytest
-
 from django.db import connection
 
 from cases.models import Incident, InvestigationNote, ReferenceCounter
