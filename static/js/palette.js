@@ -72,6 +72,7 @@
       listbox.append(box);
     }
     shown = query;
+    input.setAttribute("aria-expanded", count ? "true" : "false");
     select(options()[0] || null);
     if (count === 0) {
       status.textContent = dialog.dataset.empty;
