@@ -1,9 +1,18 @@
-"""Full-text search over incidents, in Spanish and English.
+"""Full-text search over incidents, in Spanish and English, forgiving of accents, case and partial references.
 
 `Incident.search_vector` holds the reference, title, summary and root cause, the names of the
 affected merchants and engaged partners, and the investigation notes, each stemmed both as
 Spanish and as English (the desk writes in both). Services that change any of these call
 `refresh_search` in their transaction; the GIN index makes `search` fast on large desks.
+
+The document and the query go through the same text search configurations (`payhealth_es`,
+`payhealth_en`, `payhealth_simple`, created by the `search_unaccent` migration): each runs
+PostgreSQL's `unaccent` before its dictionary, so "pizzeria" finds "Pizzería" and "PIZZERÍA"
+finds "Pizzeria".
+
+A number or part of a reference ("183", "000183", "2026-000183", "ph-2026-183") is turned into
+the whole references it can mean (`reference_candidates`), PH-<year>-<six digits> for the years
+that have incidents, which the unique index on `reference` answers.
 """
 
 from __future__ import annotations
@@ -12,30 +21,51 @@ import re
 from collections.abc import Iterable
 
 from django.db import connection
-from django.db.models import BooleanField, FloatField, QuerySet
+from django.db.models import BooleanField, Case, FloatField, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
+from django.utils import timezone
 
-_DOCUMENT = """
-    setweight(to_tsvector('simple', coalesce(i.reference, '')), 'A')
-    || setweight(to_tsvector('spanish', coalesce(i.title, '')), 'A')
-    || setweight(to_tsvector('english', coalesce(i.title, '')), 'A')
-    || setweight(to_tsvector('spanish', coalesce(i.summary, '') || ' ' || coalesce(i.root_cause, '')), 'B')
-    || setweight(to_tsvector('english', coalesce(i.summary, '') || ' ' || coalesce(i.root_cause, '')), 'B')
-    || setweight(to_tsvector('simple', coalesce((
+from cases.models import ReferenceCounter
+
+# The text search configurations of the `search_unaccent` migration: unaccent, then the dictionary.
+SPANISH = "payhealth_es"
+ENGLISH = "payhealth_en"
+SIMPLE = "payhealth_simple"
+
+_DOCUMENT = f"""
+    setweight(to_tsvector('{SIMPLE}', coalesce(i.reference, '')), 'A')
+    || setweight(to_tsvector('{SPANISH}', coalesce(i.title, '')), 'A')
+    || setweight(to_tsvector('{ENGLISH}', coalesce(i.title, '')), 'A')
+    || setweight(to_tsvector('{SPANISH}', coalesce(i.summary, '') || ' ' || coalesce(i.root_cause, '')), 'B')
+    || setweight(to_tsvector('{ENGLISH}', coalesce(i.summary, '') || ' ' || coalesce(i.root_cause, '')), 'B')
+    || setweight(to_tsvector('{SIMPLE}', coalesce((
         SELECT string_agg(m.name || ' ' || m.account_id, ' ')
         FROM cases_affectedmerchant am JOIN cases_merchant m ON m.id = am.merchant_id
         WHERE am.incident_id = i.id), '')), 'B')
-    || setweight(to_tsvector('simple', coalesce((
+    || setweight(to_tsvector('{SIMPLE}', coalesce((
         SELECT string_agg(p.name || ' ' || p.code, ' ')
         FROM cases_partnerengagement e JOIN partners_partner p ON p.id = e.partner_id
         WHERE e.incident_id = i.id), '')), 'B')
-    || setweight(to_tsvector('spanish', coalesce((
+    || setweight(to_tsvector('{SPANISH}', coalesce((
         SELECT string_agg(n.body, ' ') FROM cases_investigationnote n WHERE n.incident_id = i.id), '')), 'C')
-    || setweight(to_tsvector('english', coalesce((
+    || setweight(to_tsvector('{ENGLISH}', coalesce((
         SELECT string_agg(n.body, ' ') FROM cases_investigationnote n WHERE n.incident_id = i.id), '')), 'C')
 """
 
-_REFERENCE = re.compile(r"^\s*PH-\d{4}-\d{1,6}\s*$", re.IGNORECASE)
+_QUERY = (
+    f"(websearch_to_tsquery('{SPANISH}', %s) || websearch_to_tsquery('{ENGLISH}', %s)"
+    f" || websearch_to_tsquery('{SIMPLE}', %s))"
+)
+
+# Longer text is cut here: nobody types more into a search box, and the query stays cheap.
+MAX_SEARCH_LENGTH = 500
+# A reference with its year (PH-2026-000183, ph-2026-183, 2026-000183, 2026/183): that year only.
+_WITH_YEAR = re.compile(r"^(?:PH[\s-]*)?(\d{4})[\s/-]+(\d{1,9})$", re.IGNORECASE)
+# A number alone, or after the prefix (183, 000183, PH-183): that number in every year.
+_NUMBER = re.compile(r"^(?:PH[\s-]*)?(\d{1,9})$", re.IGNORECASE)
+_MAX_NUMBER = 999_999  # six digits
+# Years looked at for a number without its year: the most recent ones (a desk's lifetime).
+_MAX_YEARS = 30
 
 
 def refresh_search(*, incident_ids: Iterable[int]) -> None:
@@ -47,27 +77,80 @@ def refresh_search(*, incident_ids: Iterable[int]) -> None:
         cursor.execute(f"UPDATE cases_incident i SET search_vector = {_DOCUMENT} WHERE i.id = ANY(%s)", [ids])
 
 
-def search(queryset: QuerySet, text: str) -> QuerySet:
-    """Incidents matching `text` (web-search syntax: words, "phrases", -exclusions), best first.
+def _clean(text: str | None) -> str:
+    # PostgreSQL refuses NUL in text; it never means anything in a search.
+    return (text or "").replace("\x00", " ").strip()[:MAX_SEARCH_LENGTH].strip()
 
-    A full reference (PH-2026-000123) matches that incident exactly.
+
+def _parse_reference(text: str) -> tuple[int | None, int] | None:
+    """(year or None, number) when `text` is a reference or part of one, else None."""
+    text = text.strip()
+    if match := _WITH_YEAR.match(text):
+        year, number = int(match[1]), int(match[2])
+    elif match := _NUMBER.match(text):
+        year, number = None, int(match[1])
+    else:
+        return None
+    if not 1 <= number <= _MAX_NUMBER:
+        return None
+    return year, number
+
+
+def is_reference_with_year(text: str) -> bool:
+    """Whether `text` names one reference whole, with its year ("ph-2026-183", "2026-000183")."""
+    parsed = _parse_reference(_clean(text))
+    return parsed is not None and parsed[0] is not None
+
+
+def reference_candidates(text: str) -> list[str]:
+    """The whole references `text` can mean, newest year first: "183" → PH-2026-000183, PH-2025-000183
+    (for each year that has issued that number); "ph-2026-183" → PH-2026-000183; words → [].
+
+    Exact values, so a lookup on them is answered by the unique index on `reference`.
     """
-    text = (text or "").strip()
+    parsed = _parse_reference(_clean(text))
+    if parsed is None:
+        return []
+    year, number = parsed
+    if year is not None:
+        years = [year]
+    else:
+        issued = ReferenceCounter.objects.filter(last__gte=number).order_by("-year").values_list("year", flat=True)
+        years = list(issued[:_MAX_YEARS])
+        if not years:
+            years = [timezone.now().year]
+    return [f"PH-{year:04d}-{number:06d}" for year in years]
+
+
+def search(queryset: QuerySet, text: str) -> QuerySet:
+    """Incidents matching `text` (web-search syntax: words, "phrases", -exclusions), best first
+    by `search_rank`; accents and case do not matter.
+
+    A reference with its year (PH-2026-000183, ph-2026-183, 2026-183) matches that incident
+    alone; a number ("183", "000183") matches the incidents numbered so in any year, and the
+    incidents whose text holds it.
+    """
+    text = _clean(text)
     if not text:
         return queryset
-    if _REFERENCE.match(text):
-        return queryset.filter(reference=text.strip().upper())  # stored upper-case: the unique index answers
-    query = (
-        "(websearch_to_tsquery('spanish', %s) || websearch_to_tsquery('english', %s)"
-        " || websearch_to_tsquery('simple', %s))"
-    )
+    parsed = _parse_reference(text)
+    candidates = reference_candidates(text)
+    if parsed is not None and parsed[0] is not None:
+        return queryset.filter(reference__in=candidates)  # stored upper-case: the unique index answers
     params = [text, text, text]
+    matches_text = RawSQL(f"cases_incident.search_vector @@ {_QUERY}", params, output_field=BooleanField())
+    rank = RawSQL(f"ts_rank(cases_incident.search_vector, {_QUERY})", params, output_field=FloatField())
+    if not candidates:
+        return queryset.alias(search_match=matches_text).filter(search_match=True).annotate(search_rank=rank)
     return (
-        queryset.alias(
-            search_match=RawSQL(f"cases_incident.search_vector @@ {query}", params, output_field=BooleanField())
-        )
-        .filter(search_match=True)
+        queryset.alias(search_match=matches_text)
+        .filter(Q(search_match=True) | Q(reference__in=candidates))
         .annotate(
-            search_rank=RawSQL(f"ts_rank(cases_incident.search_vector, {query})", params, output_field=FloatField())
+            # A reference's own incident comes before those that merely mention its number.
+            search_rank=Case(
+                When(reference__in=candidates, then=Value(1.0)),
+                default=rank,
+                output_field=FloatField(),
+            )
         )
     )

@@ -3,7 +3,7 @@
 from cases.correspondence import views as correspondence
 from cases.pir import views as pir
 from cases.sla import views as sla
-from cases.views import directory, followthrough, incident, queue, samples
+from cases.views import directory, followthrough, incident, palette, queue, samples
 
 app_name = "cases"
 urlpatterns = [
@@ -15,4 +15,5 @@ urlpatterns = [
     *correspondence.urlpatterns,
     *sla.urlpatterns,
     *pir.urlpatterns,
+    *palette.urlpatterns,
 ]
