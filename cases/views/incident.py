@@ -566,7 +566,7 @@ def incident_merchant_add_view(request, reference: str):
     def write(data):
         merchant_impact_add(incident=incident, actor=request.user, merchant=data["merchant"], **form.measures())
 
-    return _save(request, incident, "merchants", form, write, key=key, oob=("timeline",))
+    return _save(request, incident, "merchants", form, write, key=key)
 
 
 @desk_permission("cases.change_affectedmerchant")
@@ -583,7 +583,7 @@ def incident_merchant_edit_view(request, reference: str, row_id: int):
     def write(data):
         merchant_impact_update(affected=row, actor=request.user, **form.measures())
 
-    return _save(request, incident, "merchants", form, write, key=key, oob=("timeline",))
+    return _save(request, incident, "merchants", form, write, key=key)
 
 
 @desk_permission("cases.delete_affectedmerchant")
@@ -594,7 +594,7 @@ def incident_merchant_remove_view(request, reference: str, row_id: int):
     # Removed by someone else meanwhile: nothing to do, the fresh table shows it is gone.
     with suppress(ValidationError):
         merchant_impact_remove(affected=row, actor=request.user)
-    return _done(request, incident, "merchants", oob=("timeline",))
+    return _done(request, incident, "merchants")
 
 
 # Partner engagements --------------------------------------------------------------------------
@@ -628,7 +628,7 @@ def incident_engagement_add_view(request, reference: str):
         )
 
     # The waiting-on-partner choice lists engaged partners: refresh the actions too.
-    return _save(request, incident, "partners", form, write, key=key, oob=("actions", "timeline"))
+    return _save(request, incident, "partners", form, write, key=key, oob=("header", "actions", "timeline"))
 
 
 @desk_permission("cases.change_partnerengagement")
@@ -647,7 +647,7 @@ def incident_engagement_edit_view(request, reference: str, engagement_id: int):
             engagement=engagement, actor=request.user, partner_status=data["partner_status"], folio=data["folio"]
         )
 
-    return _save(request, incident, "partners", form, write, key=key, oob=("timeline",))
+    return _save(request, incident, "partners", form, write, key=key)
 
 
 # Decline-code counts ---------------------------------------------------------------------------
@@ -664,7 +664,7 @@ def incident_decline_count_view(request, reference: str):
         counts = {"code": data["code"], "count_before": data["count_before"], "count_during": data["count_during"]}
         decline_counts_record(incident=incident, actor=request.user, counts=[counts])
 
-    return _save(request, incident, "details", form, write, key="decline_count", oob=("timeline",))
+    return _save(request, incident, "details", form, write, key="decline_count")
 
 
 @desk_permission("cases.change_incident")
@@ -675,7 +675,7 @@ def incident_decline_count_remove_view(request, reference: str):
     # Removed by someone else meanwhile: nothing to do, the fresh table shows it is gone.
     with suppress(ValidationError):
         decline_count_remove(incident=incident, actor=request.user, code=request.POST.get("code", "").strip())
-    return _done(request, incident, "details", oob=("timeline",))
+    return _done(request, incident, "details")
 
 
 @desk_permission("cases.change_partnerengagement")
