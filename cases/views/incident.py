@@ -348,8 +348,8 @@ def _render_part(request, page: IncidentPage, part: str, *, oob=()) -> HttpRespo
     html = render_to_string(f"{PAGE}#{part}", {"page": page, "incident": page.incident}, request)
     for name in oob:
         html += render_to_string(f"{PAGE}#{name}", {"page": page, "incident": page.incident, "oob": True}, request)
-    if "timeline" in oob:
-        # A write that reaches the timeline may have paused, resumed or stopped SLA clocks.
+    if "timeline" in oob or (part == "timeline" and request.method == "POST"):
+        # A write that reaches the timeline (the activity feed) may have paused, resumed or stopped SLA clocks.
         html += render_to_string(
             "cases/_sla.html#section", {"sla": page.sla, "incident": page.incident, "oob": True}, request
         )
