@@ -16,6 +16,7 @@ from django.utils import timezone
 from cases.models import (
     AffectedMerchant,
     CaseEvent,
+    Correspondence,
     Incident,
     IncidentDeclineCode,
     InvestigationNote,
@@ -351,6 +352,20 @@ def incident_notes(*, user, incident: Incident) -> QuerySet[InvestigationNote]:
     if not user.has_perm("cases.view_investigationnote"):
         return InvestigationNote.objects.none()
     return incident.notes.select_related("author").order_by("created_at", "id")
+
+
+def incident_feed_messages(*, user, incident: Incident) -> QuerySet[Correspondence]:
+    """The partner messages the activity feed shows: sent or on their way, failed, and received
+    (drafts and those awaiting approval stay on the messages section), each with its partner."""
+    if not user.has_perm("cases.view_correspondence"):
+        return Correspondence.objects.none()
+    return (
+        Correspondence.objects.filter(incident=incident)
+        .exclude(status__in=[Correspondence.Status.DRAFT, Correspondence.Status.PENDING_APPROVAL])
+        .select_related("engagement__partner", "created_by")
+        .defer("body_text", "body_html", "references", "candidates")
+        .order_by("-created_at", "-id")
+    )
 
 
 def incident_affected_merchants(*, user, incident: Incident) -> QuerySet[AffectedMerchant]:

@@ -10,7 +10,11 @@ nothing.
 from __future__ import annotations
 
 from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from functools import cached_property
+from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
@@ -33,12 +37,13 @@ from cases.forms import (
     SeverityForm,
     TransitionForm,
 )
-from cases.models import Incident
+from cases.models import CaseEvent, Incident
 from cases.models.incident import Status
 from cases.selectors import (
     incident_affected_merchants,
     incident_decline_lines,
     incident_engagements,
+    incident_feed_messages,
     incident_notes,
     incident_resolution_proposal,
     incident_timeline,
@@ -68,6 +73,31 @@ from payhealth.web import add_service_errors, desk_permission
 PAGE = "cases/incident_detail.html"
 NEW = "new"  # the key of a form adding a row, beside the keys of rows being edited
 FORM_PAGE = "cases/incident_form.html"
+
+# The activity feed's filters (the `feed` query parameter); anything else shows everything.
+FEED_FILTERS = ("all", "notes", "messages", "events")
+# Under "all", an event that only repeats an entry the feed shows itself (the note).
+FEED_REPEATS = {CaseEvent.Kind.NOTE_ADDED}
+TOP_CODES = 3  # decline codes in the header
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One entry of the activity feed: a note, a partner message or a timeline event."""
+
+    kind: str  # "note", "message" or "event"
+    at: datetime
+    pk: int
+    obj: object
+
+
+def _weighted_rate(rows, attribute: str) -> Decimal | None:
+    """The approval rate over the merchants measured, weighted by their attempts."""
+    measured = [row for row in rows if getattr(row, attribute) is not None and row.attempts]
+    attempts = sum(row.attempts for row in measured)
+    if not attempts:
+        return None
+    return (sum(getattr(row, attribute) * row.attempts for row in measured) / attempts).quantize(Decimal("0.0001"))
 
 
 class IncidentPage:
@@ -134,6 +164,99 @@ class IncidentPage:
             "excess_declines": sum(row.excess_declines or 0 for row in self.merchants),
             "volumes": sorted(volumes.items()),
         }
+
+    @cached_property
+    def impact(self) -> dict:
+        """The header's figures, each only when recorded: the approval-rate drop (weighted by
+        attempts), excess declines, volume at risk per currency and the top decline codes."""
+        rows = self.merchants
+        before, during = _weighted_rate(rows, "baseline_rate"), _weighted_rate(rows, "observed_rate")
+        drop = (before - during) * 100 if before is not None and during is not None else None
+        measured = [row.excess_declines for row in rows if row.excess_declines is not None]
+        codes = sorted(
+            (line for line in self.decline_codes if line.count_during),
+            key=lambda line: -line.count_during,
+        )[:TOP_CODES]
+        figures = {
+            "before": before,
+            "during": during,
+            "drop_pp": drop,
+            "excess_declines": sum(measured) if measured else None,
+            "volumes": self.merchant_totals["volumes"],
+            "codes": codes,
+        }
+        figures["any"] = drop is not None or bool(measured) or bool(figures["volumes"]) or bool(codes)
+        return figures
+
+    @cached_property
+    def partner_board(self) -> list[dict]:
+        """Each engaged partner with its most urgent running clock, else its latest one."""
+        clocks: dict[int, list] = {}
+        for badge in self.sla.clocks:
+            if badge.clock.engagement_id:
+                clocks.setdefault(badge.clock.engagement_id, []).append(badge)
+        active = {id(badge) for badge in self.sla.active}
+        board = []
+        for engagement in self.engagements:
+            badges = clocks.get(engagement.pk, [])
+            running = [badge for badge in badges if id(badge) in active]
+            clock = min(running, key=lambda badge: badge.time_left) if running else (badges[-1] if badges else None)
+            board.append({"engagement": engagement, "clock": clock})
+        return board
+
+    @cached_property
+    def scope_open(self) -> bool:
+        return any(engagement.scope_form for engagement in self.engagements)
+
+    @cached_property
+    def messages(self):
+        return list(incident_feed_messages(user=self.user, incident=self.incident))
+
+    @cached_property
+    def feed_filter(self) -> str:
+        """The feed's filter: the page's `feed` parameter, or for a write over htmx the one of
+        the page it came from; an unknown value shows everything."""
+        value = self.request.GET.get("feed")
+        if value is None and getattr(self.request, "htmx", False) and self.request.htmx.current_url:
+            value = parse_qs(urlsplit(self.request.htmx.current_url).query).get("feed", [""])[0]
+        return value if value in FEED_FILTERS else "all"
+
+    @cached_property
+    def _feed_items(self) -> dict[str, list[FeedItem]]:
+        notes = [FeedItem("note", note.created_at, note.pk, note) for note in self.notes]
+        messages = [FeedItem("message", _message_time(message), message.pk, message) for message in self.messages]
+        events = [FeedItem("event", event.created_at, event.pk, event) for event in self.events]
+        return {"notes": notes, "messages": messages, "events": events}
+
+    @cached_property
+    def _feed_merged(self) -> list[FeedItem]:
+        items = self._feed_items
+        events = [item for item in items["events"] if item.obj.kind not in FEED_REPEATS]
+        merged = items["notes"] + items["messages"] + events
+        return sorted(merged, key=lambda item: (item.at, item.pk), reverse=True)
+
+    @cached_property
+    def feed(self) -> list[FeedItem]:
+        """Notes, partner messages and timeline events, newest first, as the filter asks."""
+        if self.feed_filter == "all":
+            return self._feed_merged
+        return sorted(self._feed_items[self.feed_filter], key=lambda item: (item.at, item.pk), reverse=True)
+
+    @cached_property
+    def feed_choices(self) -> list[dict]:
+        items = self._feed_items
+        labels = {
+            "all": _("All"),
+            "notes": _("Notes"),
+            "messages": _("Partner messages"),
+            "events": _("Events"),
+        }
+        counts = {name: len(entries) for name, entries in items.items()}
+        counts["all"] = len(self._feed_merged)
+        return [
+            {"value": name, "label": labels[name], "count": counts[name], "current": name == self.feed_filter}
+            for name in FEED_FILTERS
+        ]
 
     @cached_property
     def merchant_add_form(self):
@@ -216,12 +339,17 @@ class IncidentPage:
         return reverse("cases:incident_detail", args=[self.incident.reference])
 
 
+def _message_time(message) -> datetime:
+    """When a message happened: received, sent, queued, else written."""
+    return message.received_at or message.sent_at or message.queued_at or message.created_at
+
+
 def _render_part(request, page: IncidentPage, part: str, *, oob=()) -> HttpResponse:
     html = render_to_string(f"{PAGE}#{part}", {"page": page, "incident": page.incident}, request)
     for name in oob:
         html += render_to_string(f"{PAGE}#{name}", {"page": page, "incident": page.incident, "oob": True}, request)
-    if "timeline" in oob:
-        # A write that reaches the timeline may have paused, resumed or stopped SLA clocks.
+    if "timeline" in oob or (part == "timeline" and request.method == "POST"):
+        # A write that reaches the timeline (the activity feed) may have paused, resumed or stopped SLA clocks.
         html += render_to_string(
             "cases/_sla.html#section", {"sla": page.sla, "incident": page.incident, "oob": True}, request
         )
@@ -308,6 +436,8 @@ def incident_create(request):
 @require_safe
 def incident_detail(request, reference: str):
     page = IncidentPage(request, incident_visible_or_404(user=request.user, reference=reference))
+    if request.htmx and "feed" in request.GET:  # a filter of the activity feed: the feed alone
+        return _render_part(request, page, "timeline")
     return render(request, PAGE, {"page": page, "incident": page.incident})
 
 
@@ -390,7 +520,7 @@ def incident_note_add_view(request, reference: str):
     def write(data):
         note_add(incident=incident, actor=request.user, body=data["body"])
 
-    return _save(request, incident, "notes", form, write, key="note", oob=("timeline",))
+    return _save(request, incident, "timeline", form, write, key="note", oob=())
 
 
 @desk_permission("cases.change_investigationnote")
@@ -401,7 +531,7 @@ def incident_note_edit_view(request, reference: str, note_id: int):
     note = get_object_or_404(incident.notes, pk=note_id)
     key = ("note", note.pk)
     if request.method == "GET":
-        return _part_or_page(request, IncidentPage(request, incident, editing=key), "notes")
+        return _part_or_page(request, IncidentPage(request, incident, editing=key), "timeline")
     if note.author_id != request.user.pk:
         raise PermissionDenied
     form = NoteForm(request.POST, auto_id=f"id_note{note.pk}_%s")
@@ -409,7 +539,7 @@ def incident_note_edit_view(request, reference: str, note_id: int):
     def write(data):
         note_edit(note=note, actor=request.user, body=data["body"])
 
-    return _save(request, incident, "notes", form, write, key=key, oob=("timeline",))
+    return _save(request, incident, "timeline", form, write, key=key, oob=())
 
 
 # Affected merchants ---------------------------------------------------------------------------
@@ -436,7 +566,7 @@ def incident_merchant_add_view(request, reference: str):
     def write(data):
         merchant_impact_add(incident=incident, actor=request.user, merchant=data["merchant"], **form.measures())
 
-    return _save(request, incident, "merchants", form, write, key=key, oob=("timeline",))
+    return _save(request, incident, "merchants", form, write, key=key)
 
 
 @desk_permission("cases.change_affectedmerchant")
@@ -453,7 +583,7 @@ def incident_merchant_edit_view(request, reference: str, row_id: int):
     def write(data):
         merchant_impact_update(affected=row, actor=request.user, **form.measures())
 
-    return _save(request, incident, "merchants", form, write, key=key, oob=("timeline",))
+    return _save(request, incident, "merchants", form, write, key=key)
 
 
 @desk_permission("cases.delete_affectedmerchant")
@@ -464,7 +594,7 @@ def incident_merchant_remove_view(request, reference: str, row_id: int):
     # Removed by someone else meanwhile: nothing to do, the fresh table shows it is gone.
     with suppress(ValidationError):
         merchant_impact_remove(affected=row, actor=request.user)
-    return _done(request, incident, "merchants", oob=("timeline",))
+    return _done(request, incident, "merchants")
 
 
 # Partner engagements --------------------------------------------------------------------------
@@ -498,7 +628,7 @@ def incident_engagement_add_view(request, reference: str):
         )
 
     # The waiting-on-partner choice lists engaged partners: refresh the actions too.
-    return _save(request, incident, "partners", form, write, key=key, oob=("actions", "timeline"))
+    return _save(request, incident, "partners", form, write, key=key, oob=("header", "actions", "timeline"))
 
 
 @desk_permission("cases.change_partnerengagement")
@@ -517,7 +647,7 @@ def incident_engagement_edit_view(request, reference: str, engagement_id: int):
             engagement=engagement, actor=request.user, partner_status=data["partner_status"], folio=data["folio"]
         )
 
-    return _save(request, incident, "partners", form, write, key=key, oob=("timeline",))
+    return _save(request, incident, "partners", form, write, key=key)
 
 
 # Decline-code counts ---------------------------------------------------------------------------
@@ -534,7 +664,7 @@ def incident_decline_count_view(request, reference: str):
         counts = {"code": data["code"], "count_before": data["count_before"], "count_during": data["count_during"]}
         decline_counts_record(incident=incident, actor=request.user, counts=[counts])
 
-    return _save(request, incident, "details", form, write, key="decline_count", oob=("timeline",))
+    return _save(request, incident, "details", form, write, key="decline_count")
 
 
 @desk_permission("cases.change_incident")
@@ -545,7 +675,7 @@ def incident_decline_count_remove_view(request, reference: str):
     # Removed by someone else meanwhile: nothing to do, the fresh table shows it is gone.
     with suppress(ValidationError):
         decline_count_remove(incident=incident, actor=request.user, code=request.POST.get("code", "").strip())
-    return _done(request, incident, "details", oob=("timeline",))
+    return _done(request, incident, "details")
 
 
 @desk_permission("cases.change_partnerengagement")

@@ -226,12 +226,26 @@ def test_only_the_author_gets_the_note_in_edit_mode(client, incident, analyst, l
 
 def test_a_write_over_htmx_returns_the_part_and_refreshes_the_timeline_out_of_band(client, incident, analyst):
     login(client, analyst)
+    response = client.post(
+        url("incident_severity", incident), {"severity": "sev1", "reason": "Llamada con Prosa"}, **HTMX
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section id="incident-actions"')
+    assert 'id="incident-header"' in html and 'id="incident-timeline"' in html and 'hx-swap-oob="true"' in html
+    assert "Llamada con Prosa" in html  # the new event, in the refreshed activity feed
+    assert "<html" not in html
+
+
+def test_a_note_over_htmx_returns_the_activity_feed_with_the_note_on_top(client, incident, analyst):
+    login(client, analyst)
     response = client.post(url("incident_note_add", incident), {"body": "Llamada con **Prosa**"}, **HTMX)
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.lstrip().startswith('<section id="incident-notes"')
-    assert "<strong>Prosa</strong>" in html
-    assert 'id="incident-timeline"' in html and 'hx-swap-oob="true"' in html
+    assert html.lstrip().startswith('<section id="incident-timeline"')
+    feed = html[html.index('<ol class="feed-list') :]
+    assert feed.index("<strong>Prosa</strong>") < feed.index("opened the incident")
+    assert 'id="incident-notes"' in html  # the note box, empty again
     assert "<html" not in html
 
 
@@ -239,7 +253,7 @@ def test_a_write_without_htmx_redirects_back_to_the_part(client, incident, analy
     login(client, analyst)
     response = client.post(url("incident_note_add", incident), {"body": "Plain form post"})
     assert response.status_code == 302
-    assert response["Location"] == url("incident_detail", incident) + "#incident-notes"
+    assert response["Location"] == url("incident_detail", incident) + "#incident-timeline"
     assert incident.notes.get().body == "Plain form post"
 
 

@@ -107,7 +107,7 @@ def test_analyst_journey(page, live_server, login, screenshot, desk, language):
     # A note, in Markdown.
     page.locator("#incident-notes textarea[name=body]").fill("Prosa confirma **intermitencia** en su enlace con BBVA.")
     page.get_by_role("button", name=text["add_note"]).click()
-    expect(page.locator("#incident-notes .note-body strong")).to_have_text("intermitencia")
+    expect(page.locator("#incident-timeline .feed-note .note-body strong").first).to_have_text("intermitencia")
 
     # An affected merchant with its measured rates.
     page.get_by_role("link", name=text["add_a_merchant"]).click()
@@ -136,7 +136,6 @@ def test_analyst_journey(page, live_server, login, screenshot, desk, language):
     expect(actions.locator("h2 .badge")).to_have_text(text["waiting"])
     actions.get_by_role("button", name=text["to_investigating"]).click()
     expect(actions.locator("h2 .badge")).to_have_text(text["investigating"])
-    screenshot(f"incident-{language}")
 
     # What the browser did is what the database holds, with the analyst on every row.
     incident = Incident.objects.get(pk=desk.pk)

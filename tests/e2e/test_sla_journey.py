@@ -95,6 +95,7 @@ def test_lead_watches_slas(page, live_server, login, screenshot, desk, settings)
 
     # The incident page: badges in the header, every clock, the paused one's reason and history.
     page.get_by_role("link", name=waiting.reference).click()
+    page.locator("#side-sla > summary").click()  # the SLA section, folded in the side panel
     section = page.locator("#incident-sla")
     expect(section.get_by_role("heading", name="SLA")).to_be_visible()
     expect(page.locator("#incident-sla-badges")).to_contain_text("paused, 38 h 30 min business left")
