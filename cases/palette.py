@@ -47,13 +47,13 @@ class Destination:
 # Every destination of the navigation bar and the user menu, with its view's permission.
 PAGES = (
     Destination(
-        _("Incidents"),
+        _("Incident queue"),
         "cases:incident_list",
         ("cases.view_incident",),
         keywords=pgettext_lazy("command palette keywords", "queue home"),
     ),
     Destination(
-        _("At risk"),
+        _("SLA at risk"),
         "cases:sla_at_risk",
         ("cases.view_slaclock",),
         keywords=pgettext_lazy("command palette keywords", "SLA clocks overdue"),
@@ -80,7 +80,7 @@ PAGES = (
         keywords=pgettext_lazy("command palette keywords", "mail"),
     ),
     Destination(
-        _("Findings"),
+        _("Detector findings"),
         "monitoring:finding_list",
         ("monitoring.view_finding",),
         keywords=pgettext_lazy("command palette keywords", "detector"),
@@ -88,15 +88,15 @@ PAGES = (
     Destination(_("Cost findings"), "costs:finding_list", ("costs.view_costfinding",)),
     Destination(_("Monitors"), "monitoring:monitor_list", ("monitoring.view_segmentmonitor",)),
     Destination(
-        _("Costs"),
+        _("Rate cards"),
         "costs:ratecard_index",
         ("costs.view_ratecard",),
         keywords=pgettext_lazy("command palette keywords", "rate cards fees"),
     ),
-    Destination(_("Alert rules"), "alerts:rule_list", ("alerts.view_alertseverityrule",)),
+    Destination(_("Alert severity rules"), "alerts:rule_list", ("alerts.view_alertseverityrule",)),
     Destination(_("Webhooks"), "webhooks:subscription_list", ("webhooks.view_webhooksubscription",)),
     Destination(
-        _("Upload data"),
+        _("Upload payment data"),
         "monitoring:upload_start",
         ("monitoring.submit_metrics",),
         keywords=pgettext_lazy("command palette keywords", "import"),

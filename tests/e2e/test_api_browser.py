@@ -27,6 +27,7 @@ def test_lead_creates_a_token_uses_it_and_reads_the_api_reference(page, live_ser
     page.on("request", lambda r: foreign.append(r.url) if _leaves_the_host(r.url) else None)
     login("lucia")
 
+    page.locator(".usermenu > button").click()  # the user menu
     page.get_by_role("link", name="API tokens").click()
     page.fill("#token-name", "monitoring alerts")
     page.get_by_role("button", name="Create token").click()

@@ -64,7 +64,8 @@ def test_an_analyst_uploads_a_csv_and_reads_the_charts(page, live_server, login,
         assert worker.poll() is None, log.read_text()
         with celery_routes(app, ["monitoring.import_job_task"], queue):
             login("ana")
-            page.get_by_role("link", name="Upload data").click()
+            page.locator("header").get_by_role("button", name="Monitoring", exact=True).click()  # the nav's menu
+            page.get_by_role("link", name="Upload payment data").click()
             expect(page.get_by_role("heading", name="Upload payment data", level=1)).to_be_visible()
             rows = make_rows(24, merchant=ACCOUNT, start=charted["now"] - timedelta(minutes=15))
             page.set_input_files(

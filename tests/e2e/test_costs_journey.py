@@ -93,6 +93,7 @@ def test_an_analyst_imports_billing_and_disputes_a_rate_deviation(
 
     page.reload()
     expect(page.locator(".month-findings")).to_contain_text("Rate deviation")
+    page.locator("header").get_by_role("button", name="Costs", exact=True).click()  # the nav's menu
     page.get_by_role("link", name="Cost findings").click()
     row = page.locator("#results tbody tr").filter(has_text="Rate deviation")
     expect(row).to_contain_text("21,000.00 MXN")

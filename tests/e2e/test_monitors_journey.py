@@ -70,7 +70,8 @@ def test_analyst_suppresses_a_finding_from_the_queue(page, live_server, login, s
     UserFactory(username="ana", role="analyst", first_name="Ana", last_name="Ruiz")
     login("ana")
 
-    page.get_by_role("link", name="Findings", exact=True).click()
+    page.locator("header").get_by_role("button", name="Monitoring", exact=True).click()  # the nav's menu
+    page.get_by_role("link", name="Detector findings", exact=True).click()
     expect(page.get_by_role("heading", name="Detector findings", level=1)).to_be_visible()
     row = page.locator(f"#finding-{desk['prosa'].pk}")
     expect(row).to_contain_text("93.12 % → 70.24 %")
@@ -98,6 +99,7 @@ def test_lead_edits_a_merchants_settings(page, live_server, login, screenshot, b
     UserFactory(username="lucia", role="lead", first_name="Lucía")
     login("lucia")
 
+    page.locator("header").get_by_role("button", name="Monitoring", exact=True).click()  # the nav's menu
     page.get_by_role("link", name="Monitors", exact=True).click()
     expect(page.get_by_role("heading", name="Monitors", level=1)).to_be_visible()
     expect(page.locator(".monitor-run")).to_contain_text("12 tests, 2 rejected")

@@ -171,7 +171,7 @@ def test_a_sev1_notice_is_approved_by_a_lead_then_sent(browser, page, live_serve
         lead.set_default_timeout(15_000)
         log_in(lead, live_server, "lucia")
         lead.locator("nav.mainnav").get_by_role("link", name="Approvals").click()
-        expect(lead.locator("h1")).to_have_text("Notices to approve")
+        expect(lead.locator("h1")).to_have_text("Approvals")
         pending = lead.locator(".approval-rows > li")
         expect(pending).to_have_count(2)
         for remaining in (1, 0):

@@ -25,6 +25,7 @@ def test_analyst_logs_in_and_switches_language(page, live_server, login, screens
 
     page.select_option("#language-select", "es")
     expect(page.locator("h1")).to_have_text("Resumen")  # waits for the page the switch loads
+    page.locator(".usermenu > button").click()  # the user menu
     expect(page.get_by_role("button", name="Cerrar sesión")).to_be_visible()
     expect(page.get_by_text("Esperando al socio")).to_be_visible()
     screenshot("overview-es")

@@ -21,18 +21,18 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 H, M = timedelta(hours=1), timedelta(minutes=1)
 TEXT = {
     "en": {
-        "at_risk": "SLA clocks at risk",
+        "at_risk": "SLA at risk",
         "overdue": "overdue by 3 d 23 h",
-        "approvals": "Notices to approve",
+        "approvals": "Approvals",
         "waiting": "waiting 2 h",
         "overview": "Overview",
         "trends": "The last 12 weeks",
         "need_you": "4 items need you",
     },
     "es": {
-        "at_risk": "Relojes de SLA en riesgo",
+        "at_risk": "SLA en riesgo",
         "overdue": "excedido por 3 d 23 h",
-        "approvals": "Avisos por aprobar",
+        "approvals": "Aprobaciones",
         "waiting": "en espera desde hace 2 h",
         "overview": "Resumen",
         "trends": "Las últimas 12 semanas",

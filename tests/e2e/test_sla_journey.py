@@ -118,10 +118,10 @@ def test_lead_watches_slas(page, live_server, login, screenshot, desk, settings)
     screenshot("sla-incident")
 
     # The at-risk list from the navigation: by severity, overdue first, the paused clock apart.
-    nav = page.get_by_role("navigation", name="Main").get_by_role("link", name=re.compile("At risk"))
+    nav = page.get_by_role("navigation", name="Main").get_by_role("link", name=re.compile("at risk"))
     expect(nav.locator(".nav-count")).to_have_text("2")
     nav.click()
-    expect(page.get_by_role("heading", name="SLA clocks at risk")).to_be_visible()
+    expect(page.get_by_role("heading", name="SLA at risk")).to_be_visible()
     rows = page.locator(".at-risk-rows > li")
     expect(rows).to_have_count(2)
     expect(rows.nth(0)).to_contain_text(switch.reference)  # due 7 min ago, Prosa's 5 min ago

@@ -21,6 +21,7 @@ def test_lead_reads_the_sla_reports_and_downloads_the_breaches(page, live_server
     UserFactory(username="lucia", role="lead", first_name="Lucía")
     login("lucia")
 
+    page.locator("header").get_by_role("button", name="Reports", exact=True).click()  # the nav's menu
     page.get_by_role("link", name="SLA reports").click()
     expect(page.get_by_role("heading", name="SLA reports", level=1)).to_be_visible()
 
