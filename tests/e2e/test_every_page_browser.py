@@ -259,12 +259,38 @@ def _overflow(tab) -> tuple[int, list[str]]:
         )
     try:
         overflow = page_overflow(tab)
-        return overflow, widest_elements(tab) if overflow > 0 else []
+        return overflow, _widest(tab) if overflow > 0 else []
     finally:
         if SHELL_REWRITTEN_ELSEWHERE:
             tab.evaluate(
                 "(shell) => document.querySelectorAll(shell).forEach((el) => { el.style.display = ''; })", SHELL
             )
+
+
+def _widest(tab, limit: int = 5) -> list[str]:
+    """The elements reaching furthest past the right edge that no scrolling container holds (the
+    ones that widen the page), else tests/e2e/a11y.py's widest elements."""
+    loose = tab.evaluate(
+        """(limit) => {
+            const width = document.documentElement.clientWidth;
+            const held = (el) => {
+                for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+                    if (getComputedStyle(up).overflowX !== "visible") return true;
+                }
+                return false;
+            };
+            return [...document.querySelectorAll("body *")]
+                .map((el) => [el, el.getBoundingClientRect().right])
+                .filter(([el, right]) => right > width + 1 && !held(el))
+                .sort((a, b) => b[1] - a[1]).slice(0, limit)
+                .map(([el, right]) => `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}`
+                    + (typeof el.className === "string" && el.className.trim()
+                        ? "." + el.className.trim().split(/\\s+/).join(".") : "")
+                    + ` right=${Math.round(right)}`);
+        }""",
+        limit,
+    )
+    return loose or widest_elements(tab, limit)
 
 
 def _violations(tab) -> list[dict]:
