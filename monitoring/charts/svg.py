@@ -1,7 +1,8 @@
 """Server-rendered SVG charts of approval rates: no JavaScript, no chart library.
 
 Like the SLA reports' bar charts (`cases.sla.reports.charts`), each chart is an image with a
-title and a description for screen readers (role="img", aria-labelledby), every mark carries a
+title and a description for screen readers (role="img", or "group" when its marks are links;
+aria-labelledby), every mark carries a
 <title> (the browser's tooltip), and the page puts a table with the same numbers next to it.
 Every interpolated text goes through escape(); numbers are formatted here.
 """
@@ -54,12 +55,17 @@ def _percent(value: float) -> str:
     return f"{value * 100:.2f}".rstrip("0").rstrip(".") + " %"
 
 
-def _open(chart_id: str, title: str, description: str, width: int, height: int, css: str = "chart") -> list[str]:
+def _open(
+    chart_id: str, title: str, description: str, width: int, height: int, css: str = "chart", *, links: bool = False
+) -> list[str]:
+    """The chart's opening: an image, or a group when it holds links (an image's parts are not
+    reachable, so links inside one would be lost to keyboards and screen readers)."""
     cid = escape(chart_id)
+    role = "group" if links else "img"
     size = 'width="100%"' if css == "chart" else f'width="{width}" height="{height}"'
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="{css}" id="{cid}" viewBox="0 0 {width} {height}" '
-        f'{size} role="img" aria-labelledby="{cid}-title {cid}-desc" font-family="sans-serif" font-size="11">',
+        f'{size} role="{role}" aria-labelledby="{cid}-title {cid}-desc" font-family="sans-serif" font-size="11">',
         f'<title id="{cid}-title">{escape(title)}</title>',
         f'<desc id="{cid}-desc">{escape(description)}</desc>',
     ]
@@ -115,7 +121,7 @@ def rate_chart_svg(
     def y_of(value: float) -> float:
         return base_y - plot_h * (min(max(value, bottom), top) - bottom) / (top - bottom)
 
-    out = _open(chart_id, title, description, WIDTH, HEIGHT)
+    out = _open(chart_id, title, description, WIDTH, HEIGHT, links=any(marker.url for marker in markers))
     for step in range(steps + 1):
         value = bottom + (top - bottom) * step / steps
         y = y_of(value)
