@@ -28,37 +28,6 @@ from tests.urlwalk import fill_url, url_patterns
 
 pytestmark = [pytest.mark.slow]
 
-# Pages another change is rebuilding right now (the queue, the incident page, the overview, At
-# risk, the approvals, the profile and the error pages): left out of the sweep until it lands.
-REWRITTEN_ELSEWHERE = {
-    "home": "the queue is being rebuilt",
-    "cases:incident_list": "the queue is being rebuilt",
-    "cases:incident_detail": "the incident page is being rebuilt",
-    "overview": "the overview is being rebuilt",
-    "cases:sla_at_risk": "At risk is being rebuilt",
-    "cases:notice_approvals": "the approvals page is being rebuilt",
-    "profile": "the profile page is being rebuilt",
-    # The incident page's sections opened on their own (without JavaScript) are the incident page.
-    **dict.fromkeys(
-        (
-            "cases:incident_details",
-            "cases:incident_note_edit",
-            "cases:incident_merchants",
-            "cases:incident_merchant_add",
-            "cases:incident_merchant_edit",
-            "cases:incident_engagements",
-            "cases:incident_engagement_add",
-            "cases:incident_engagement_edit",
-            "cases:incident_engagement_scope",
-        ),
-        "the incident page is being rebuilt",
-    ),
-}
-# The header and the design system are being rebuilt too: until then the sweep neither measures
-# the header's width nor reports what axe-core finds inside it.
-SHELL_REWRITTEN_ELSEWHERE = True
-SHELL = "header.topbar"
-
 
 @dataclass(frozen=True)
 class Page:
@@ -232,7 +201,6 @@ def test_the_inventory_covers_every_page(client, lead, desk):
     assert not stale, "entries of PAGES that are not whole pages:\n" + "\n".join(stale)
     names = {name for _, _, _, name in _patterns()}
     assert {page.name for page in PAGES} <= names
-    assert set(REWRITTEN_ELSEWHERE) <= set(inventory)
 
 
 def _url(name: str, kwargs: tuple[str, ...], data: dict) -> str:
@@ -251,20 +219,9 @@ LOCALES = {"en": "en-US", "es": "es-MX"}
 
 
 def _overflow(tab) -> tuple[int, list[str]]:
-    """How far the page scrolls sideways, and the widest elements; with the header left out while
-    it is rebuilt elsewhere."""
-    if SHELL_REWRITTEN_ELSEWHERE:
-        tab.evaluate(
-            "(shell) => document.querySelectorAll(shell).forEach((el) => { el.style.display = 'none'; })", SHELL
-        )
-    try:
-        overflow = page_overflow(tab)
-        return overflow, _widest(tab) if overflow > 0 else []
-    finally:
-        if SHELL_REWRITTEN_ELSEWHERE:
-            tab.evaluate(
-                "(shell) => document.querySelectorAll(shell).forEach((el) => { el.style.display = ''; })", SHELL
-            )
+    """How far the page scrolls sideways, and the widest elements."""
+    overflow = page_overflow(tab)
+    return overflow, _widest(tab) if overflow > 0 else []
 
 
 def _widest(tab, limit: int = 5) -> list[str]:
@@ -294,11 +251,10 @@ def _widest(tab, limit: int = 5) -> list[str]:
 
 
 def _violations(tab) -> list[dict]:
-    """axe-core's serious and critical violations (as tests/e2e/a11y.py), outside the header while
-    it is rebuilt elsewhere."""
+    """axe-core's serious and critical violations (as tests/e2e/a11y.py)."""
     if not tab.evaluate("() => typeof window.axe !== 'undefined'"):
         tab.evaluate(AXE_SOURCE)
-    context = {"exclude": [[SHELL]]} if SHELL_REWRITTEN_ELSEWHERE else {"include": [["html"]]}
+    context = {"include": [["html"]]}
     found = tab.evaluate(
         """async (context) => {
             const result = await axe.run(context, {resultTypes: ["violations"]});
@@ -330,9 +286,9 @@ def _check(tab, url: str, *, language: str, accessible: bool) -> list[str]:
 
 
 def sweep(tab, base: str, desk: dict, *, language: str, accessible: bool, pages=None) -> dict[str, list[str]]:
-    """Every page of `pages` (the inventory less the pages rebuilt elsewhere) → its problems: the
-    public ones first, then signed in as the lead once."""
-    pages = [page for page in PAGES if page.name not in REWRITTEN_ELSEWHERE] if pages is None else pages
+    """Every page of `pages` (the whole inventory by default) → its problems: the public ones
+    first, then signed in as the lead once."""
+    pages = PAGES if pages is None else pages
     found = {}
     for page in [page for page in pages if page.public]:
         found[page.name] = _check(tab, base + page.url(desk, language), language=language, accessible=accessible)
@@ -359,10 +315,3 @@ def test_every_page_fits_and_is_accessible(sized_page, live_server, desk, size, 
     assert not failures, f"{len(failures)} pages fail at {size} in {language}:\n" + "\n".join(
         f"{name}: " + "\n    ".join(problems) for name, problems in sorted(failures.items())
     )
-
-
-@pytest.mark.parametrize(
-    "name", [pytest.param(name, marks=pytest.mark.skip(reason=reason)) for name, reason in REWRITTEN_ELSEWHERE.items()]
-)
-def test_pages_rewritten_elsewhere(name):
-    """Listed so that the report shows each page the sweep leaves out, and why."""
