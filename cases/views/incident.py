@@ -12,6 +12,7 @@ from __future__ import annotations
 from contextlib import suppress
 from functools import cached_property
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -389,6 +390,7 @@ def incident_note_add_view(request, reference: str):
 
     def write(data):
         note_add(incident=incident, actor=request.user, body=data["body"])
+        messages.success(request, _("Your note was added to the incident."))
 
     return _save(request, incident, "notes", form, write, key="note", oob=("timeline",))
 
