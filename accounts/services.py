@@ -64,6 +64,17 @@ def profile_queue_columns_update(*, user, columns) -> Profile:
     return profile
 
 
+@transaction.atomic
+def profile_language_set(*, user, language: str) -> Profile:
+    """Remember the language a person chose with the switch at the top of the page."""
+    profile = profile_for(user=user)
+    if profile.language != language:
+        profile.language = language
+        profile.full_clean()
+        profile.save(update_fields=["language"])
+    return profile
+
+
 def token_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 

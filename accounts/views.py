@@ -1,17 +1,71 @@
 import math
 
 from axes.helpers import get_cool_off
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.views import i18n
 from django.views.decorators.http import require_POST
 
 from accounts.forms import ApiTokenForm, ProfileForm
 from accounts.models import ApiToken
-from accounts.services import api_token_create, api_token_revoke, profile_for, profile_update
+from accounts.services import (
+    api_token_create,
+    api_token_revoke,
+    profile_for,
+    profile_language_set,
+    profile_update,
+)
+from payhealth.i18n import Language
+
+
+def remember_language(response, language: str) -> None:
+    """The browser keeps `language` (Django's language cookie); an empty one forgets it, so the
+    browser's own languages (Accept-Language) choose again."""
+    if not language:
+        response.delete_cookie(
+            settings.LANGUAGE_COOKIE_NAME, path=settings.LANGUAGE_COOKIE_PATH, domain=settings.LANGUAGE_COOKIE_DOMAIN
+        )
+        return
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in; then the language saved on the person's profile is the browser's, so a
+    new browser (or one whose cookie was cleared) comes back in the language they chose."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        language = profile_for(user=form.get_user()).language
+        if language:
+            translation.activate(language)
+            remember_language(response, language)
+        return response
+
+
+def set_language(request):
+    """The language switch at the top of every page (Django's `set_language`), which also saves
+    the choice on a signed-in person's profile, so their next sign-in, anywhere, keeps it."""
+    response = i18n.set_language(request)
+    language = request.POST.get("language", "") if request.method == "POST" else ""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and language in Language.values:
+        profile_language_set(user=user, language=language)
+    return response
 
 
 @login_required
@@ -25,7 +79,7 @@ def profile_edit(request):
         response = redirect("profile")
         if form.cleaned_data["language"]:
             translation.activate(form.cleaned_data["language"])
-            response.set_cookie("django_language", form.cleaned_data["language"])
+        remember_language(response, form.cleaned_data["language"])
         return response
     return render(request, "accounts/profile.html", {"form": form})
 

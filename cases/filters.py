@@ -21,7 +21,7 @@ from cases.models.incident import OPEN_STATUSES, CardNetwork, Category, Severity
 from cases.search import search
 from cases.selectors import incident_owner_choices
 from partners.models import Partner
-from payhealth.forms import FilterSet, Form
+from payhealth.forms import DateInput, FilterSet, Form
 
 _FULL_REFERENCE = re.compile(r"^PH-\d{4}-\d{6}$", re.IGNORECASE)
 STATUS_OPEN = "open"
@@ -104,12 +104,8 @@ class IncidentFilterSet(FilterSet):
         method="filter_network",
         widget=forms.CheckboxSelectMultiple,
     )
-    created_from = django_filters.DateFilter(
-        label=_("Opened from"), method="filter_created_from", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    created_to = django_filters.DateFilter(
-        label=_("Opened until"), method="filter_created_to", widget=forms.DateInput(attrs={"type": "date"})
-    )
+    created_from = django_filters.DateFilter(label=_("Opened from"), method="filter_created_from", widget=DateInput)
+    created_to = django_filters.DateFilter(label=_("Opened until"), method="filter_created_to", widget=DateInput)
 
     class Meta:
         model = Incident

@@ -28,7 +28,7 @@ from cases.selectors import (
 )
 from cases.services.bulk import MAX_BULK_ROWS, BulkAction
 from partners.models import Partner
-from payhealth.forms import Form
+from payhealth.forms import DateTimeLocalInput, Form
 from payhealth.pan import contains_card_number
 
 SHARE = Decimal("0.0001")
@@ -98,7 +98,7 @@ class CommaSeparatedField(forms.CharField):
 class LocalDateTimeField(forms.DateTimeField):
     """A date and time typed in the viewer's zone with the browser's date-time picker."""
 
-    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+    widget = DateTimeLocalInput
 
     def has_changed(self, initial, data):
         # The picker shows minutes; a stored time with seconds is unchanged if the minute is.

@@ -10,7 +10,7 @@ from costs.importing import INVOICE_FIELDS, RECORD_FIELDS
 from costs.models import MATCH_KEYS, CostThresholds, FeeImport, FeeType, Funding, Region
 from costs.services import THRESHOLD_FIELDS
 from partners.models import Partner
-from payhealth.forms import Form, ModelForm
+from payhealth.forms import DateInput, Form, ModelForm
 
 KEY_LABELS = {
     "network": _("network"),
@@ -63,7 +63,7 @@ RuleFormSet = formset_factory(RuleForm, extra=0, max_num=500, validate_max=True)
 
 class RateCardForm(Form):
     partner = forms.ModelChoiceField(label=_("partner"), queryset=Partner.objects.none())
-    effective_from = forms.DateField(label=_("effective from"), widget=forms.DateInput(attrs={"type": "date"}))
+    effective_from = forms.DateField(label=_("effective from"), widget=DateInput)
     currency = forms.RegexField(label=_("currency"), regex=r"^[A-Z]{3}$", initial="MXN", max_length=3)
     notes = forms.CharField(label=_("notes"), required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
 
@@ -74,7 +74,7 @@ class RateCardForm(Form):
 
 class RuleMatchForm(Form):
     partner = forms.ModelChoiceField(label=_("partner"), queryset=Partner.objects.none())
-    on = forms.DateField(label=_("date"), widget=forms.DateInput(attrs={"type": "date"}))
+    on = forms.DateField(label=_("date"), widget=DateInput)
     fee_type = forms.ChoiceField(label=_("fee type"), choices=FeeType.choices)
 
     def __init__(self, *args, **kwargs):

@@ -4,6 +4,11 @@ Every form of the desk derives from `CardNumberFreeForm` (through `Form` and `Mo
 the admin's through `payhealth.admin_site`, the FilterSets' through `FilterSet`), so a new field
 is covered the day it is added: the check reads each field's submitted value whatever its type
 (text, lists, JSON, hidden or choice fields).
+
+The browser's date pickers (`DateInput`, `DateTimeLocalInput`, `MonthInput` here) take their
+value in ISO form whatever the page's language: a date localized for Spanish ("06/09/2026") in
+an `<input type=date>` is an empty field. Every date field of the desk's forms uses them; dates
+shown as text elsewhere stay localized.
 """
 
 from __future__ import annotations
@@ -13,6 +18,33 @@ from django import forms
 from django.http import QueryDict
 
 from payhealth.pan import card_number_error, contains_card_number, masked
+
+
+class DateInput(forms.DateInput):
+    """`<input type=date>` whose value is always `YYYY-MM-DD`, in English and in Spanish alike."""
+
+    input_type = "date"
+    iso_format = "%Y-%m-%d"
+
+    def __init__(self, attrs=None, format=None):
+        super().__init__(attrs, format=format or self.iso_format)
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    """`<input type=datetime-local>` whose value is always `YYYY-MM-DDTHH:MM` (in the viewer's zone)."""
+
+    input_type = "datetime-local"
+    iso_format = "%Y-%m-%dT%H:%M"
+
+    def __init__(self, attrs=None, format=None):
+        super().__init__(attrs, format=format or self.iso_format)
+
+
+class MonthInput(DateInput):
+    """`<input type=month>` whose value is always `YYYY-MM`."""
+
+    input_type = "month"
+    iso_format = "%Y-%m"
 
 
 class CardNumberFreeForm:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+from django.contrib import messages
 from django.http import HttpResponseBadRequest
 from django.utils.translation import gettext
 
@@ -25,6 +28,59 @@ class PrivateAnswersMiddleware:
         if user is not None and user.is_authenticated:
             response["Cache-Control"] = "private, no-store"
         return response
+
+
+# htmx answers whose page is about to change: their messages wait for that page's toasts.
+NAVIGATING_HEADERS = ("HX-Redirect", "HX-Location", "HX-Refresh")
+TOAST_EVENT = "phToast"
+
+
+class HtmxToastsMiddleware:
+    """The messages of an htmx answer (a note added, a notice sent, a part saved) go with it in an
+    `HX-Trigger` header, `{"phToast": [{"level": "success", "text": "…"}]}`, which static/js/toasts.js
+    shows as toasts: an htmx swap redraws a part of the page, never the layout's toast region.
+
+    Left for the next full page: the messages of a redirect (htmx follows it, and this middleware
+    sees the answer it lands on), of an answer telling htmx to load another page, and of one whose
+    template showed them already. Other events of the answer's `HX-Trigger` are kept."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.headers.get("HX-Request") != "true" or request.headers.get("HX-Boosted") == "true":
+            return response
+        if 300 <= response.status_code < 400 or any(header in response for header in NAVIGATING_HEADERS):
+            return response
+        storage = getattr(request, "_messages", None)
+        if storage is None or storage.used:
+            return response
+        toasts = [{"level": _level(message), "text": str(message)} for message in storage]
+        if not toasts:
+            return response
+        response["HX-Trigger"] = json.dumps(_with_event(response.get("HX-Trigger"), toasts), ensure_ascii=True)
+        return response
+
+
+def _level(message) -> str:
+    return messages.DEFAULT_TAGS.get(message.level, "info")
+
+
+def _with_event(existing: str | None, toasts: list[dict]) -> dict:
+    """The answer's own HX-Trigger events (a name, names separated by commas, or JSON) plus ours."""
+    events: dict = {}
+    if existing:
+        try:
+            parsed = json.loads(existing)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            events.update(parsed)
+        else:
+            events.update({name.strip(): None for name in existing.split(",") if name.strip()})
+    events[TOAST_EVENT] = toasts
+    return events
 
 
 class RefuseUnstorableTextMiddleware:

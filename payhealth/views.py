@@ -2,21 +2,26 @@
 `/api/`, routes that do not exist included; the pages answer in the visitor's language.
 
 403, 404 and a refused CSRF check are pages of the desk's layout (the visitor's session and
-language are at hand). 400 and 500 are bare pages that need neither the database nor the
-request: a 400 may come from a request Django distrusts (an unknown Host), a 500 from a database
-that is down. The language is the one LocaleMiddleware chose for the request, still active when
-Django calls these views.
+language are at hand), with the ways on: home, the incident queue and back to the page the
+visitor came from. 400 and 500 are bare pages that need neither the database nor the request: a
+400 may come from a request Django distrusts (an unknown Host), a 500 from a database that is
+down; the 500 page says what happened in both languages, the visitor's first. The language is
+the one LocaleMiddleware chose for the request, still active when Django calls these views.
 """
 
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit, urlunsplit
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpResponse
 from django.template import loader
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 from payhealth.api.exceptions import error_response
+from payhealth.pan import contains_card_number
 
 API_PREFIX = "/api/"
 
@@ -37,10 +42,26 @@ def _bare(template_name: str, status: int) -> HttpResponse:
     return HttpResponse(body, status=status)
 
 
+def back_url(request) -> str:
+    """The page the visitor came from (the Referer), when it is a page of this site other than
+    this one; its query string is left out when it holds a card number. Empty otherwise."""
+    referer = request.META.get("HTTP_REFERER", "")
+    try:
+        host = request.get_host()
+    except DisallowedHost:
+        return ""
+    if not referer or not url_has_allowed_host_and_scheme(referer, allowed_hosts={host}):
+        return ""
+    parts = urlsplit(referer)
+    query = "" if contains_card_number(parts.query) else parts.query
+    url = urlunsplit(("", "", parts.path or "/", query, ""))
+    return "" if url == request.get_full_path() else url
+
+
 def _in_layout(request, template_name: str, status: int) -> HttpResponse:
     """A page of the desk's layout; its bare twin when the layout cannot be drawn (no database)."""
     try:
-        body = loader.render_to_string(template_name, request=request)
+        body = loader.render_to_string(template_name, {"back_url": back_url(request)}, request=request)
     except Exception:
         logger.exception("The %s error page could not be drawn in the layout; its bare page was answered.", status)
         return _bare(f"errors/{status}_bare.html", status)

@@ -14,7 +14,7 @@ from cases.models import PartnerEngagement
 from cases.selectors import incident_list_visible_to, incident_visible_by_reference
 from partners.models import NoticeTemplate, Partner
 from partners.notices import INTERNAL_KINDS
-from payhealth.forms import Form
+from payhealth.forms import DateTimeLocalInput, Form
 
 
 class NoticeComposeForm(Form):
@@ -36,7 +36,7 @@ class NoticeComposeForm(Form):
     next_update = forms.DateTimeField(
         label=_("Next update (your time)"),
         required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        widget=DateTimeLocalInput,
         help_text=_("Optional: when the partners hear from us again."),
     )
     confirm_repeat = forms.BooleanField(
@@ -160,7 +160,7 @@ class AckAnswerForm(Form):
         label=_("Estimated resolution"),
         required=False,
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        widget=DateTimeLocalInput,
     )
     update = forms.CharField(
         label=_("Update"), max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 5})

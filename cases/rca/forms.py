@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from cases.models import ActionItem, RcaRequest
 from cases.rca.services import desk_users
 from partners.models import Partner
-from payhealth.forms import Form
+from payhealth.forms import DateInput, Form
 
 MOVES_TO = (RcaRequest.Status.RECEIVED, RcaRequest.Status.ACCEPTED, RcaRequest.Status.REJECTED)
 
@@ -39,7 +39,7 @@ class ActionItemForm(Form):
     partner = forms.ModelChoiceField(
         label=_("Owner at a partner"), queryset=Partner.objects.none(), required=False, empty_label=_("No partner")
     )
-    due_date = forms.DateField(label=_("Due date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    due_date = forms.DateField(label=_("Due date"), required=False, widget=DateInput)
     status = forms.ChoiceField(label=_("Status"), choices=ActionItem.Status.choices, required=False)
 
     def __init__(self, *args, incident, item=None, **kwargs):

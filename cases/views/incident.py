@@ -16,6 +16,7 @@ from decimal import Decimal
 from functools import cached_property
 from urllib.parse import parse_qs, urlsplit
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -519,6 +520,7 @@ def incident_note_add_view(request, reference: str):
 
     def write(data):
         note_add(incident=incident, actor=request.user, body=data["body"])
+        messages.success(request, _("Your note was added to the incident."))
 
     return _save(request, incident, "timeline", form, write, key="note", oob=())
 

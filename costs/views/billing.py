@@ -30,7 +30,7 @@ from costs.billing import billing_case_amend, billing_case_open, credit_note_rec
 from costs.billing_report import recovery_report, recovery_totals
 from costs.models import BillingCase, CostFinding, CreditNote
 from partners.models import Partner
-from payhealth.forms import Form
+from payhealth.forms import DateInput, Form, MonthInput
 from payhealth.i18n import desk_zone
 from payhealth.web import add_service_errors, desk_permission
 
@@ -39,7 +39,7 @@ PANEL = "costs/_billing_case_panel.html"
 
 
 class BillingCaseOpenForm(Form):
-    dispute_deadline = forms.DateField(label=gettext_lazy("Dispute deadline"), required=False)
+    dispute_deadline = forms.DateField(label=gettext_lazy("Dispute deadline"), required=False, widget=DateInput)
 
 
 class CreditNoteForm(Form):
@@ -47,7 +47,7 @@ class CreditNoteForm(Form):
     amount = forms.DecimalField(
         label=gettext_lazy("Amount credited"), max_digits=20, decimal_places=2, min_value=Decimal("0.01")
     )
-    issued_on = forms.DateField(label=gettext_lazy("Issued on"), widget=forms.DateInput(attrs={"type": "date"}))
+    issued_on = forms.DateField(label=gettext_lazy("Issued on"), widget=DateInput)
     note = forms.CharField(label=gettext_lazy("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     final = forms.BooleanField(
         label=gettext_lazy("Final: the partner credits nothing more on this case"), required=False
@@ -58,9 +58,7 @@ class BillingCaseAmendForm(Form):
     amount_disputed = forms.DecimalField(
         label=gettext_lazy("Amount in dispute"), max_digits=20, decimal_places=2, min_value=Decimal(0), required=False
     )
-    dispute_deadline = forms.DateField(
-        label=gettext_lazy("Dispute deadline"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    dispute_deadline = forms.DateField(label=gettext_lazy("Dispute deadline"), required=False, widget=DateInput)
 
     @classmethod
     def for_case(cls, case: BillingCase) -> BillingCaseAmendForm:
@@ -218,13 +216,13 @@ class RecoveryFilterForm(Form):
         label=gettext_lazy("From month"),
         required=False,
         input_formats=["%Y-%m", "%Y-%m-%d"],
-        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+        widget=MonthInput,
     )
     end = forms.DateField(
         label=gettext_lazy("To month"),
         required=False,
         input_formats=["%Y-%m", "%Y-%m-%d"],
-        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+        widget=MonthInput,
     )
     partner = forms.ModelChoiceField(
         label=gettext_lazy("Partner"),

@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Inside the messages middleware: an htmx answer's messages go as toasts in its HX-Trigger.
+    "payhealth.middleware.HtmxToastsMiddleware",
     "accounts.middleware.UserTimezoneMiddleware",
     # Last, so that it sees the login view's answer first and can replace it by the lockout page.
     "axes.middleware.AxesMiddleware",

@@ -166,3 +166,87 @@ def test_a_refusal_whose_layout_cannot_be_drawn_answers_the_bare_page(client, ou
     page = _page(response)
     assert (page["lang"], page["heading"], page["layout"]) == ("es", HEADINGS[403]["es"], False)
     assert [record.name for record in caplog.records if record.exc_info] == ["payhealth.views"]
+
+
+# The ways on: home, the queue, back -------------------------------------------------------------
+
+WAYS = {
+    "en": {"queue": "Incident queue", "back": "Back to the previous page", "nav": "Where to go from here"},
+    "es": {"queue": "Bandeja de incidentes", "back": "Volver a la página anterior", "nav": "A dónde ir desde aquí"},
+}
+
+
+def _links(html: str) -> dict[str, str]:
+    nav = re.search(r'<nav class="error-links"[^>]*>(.*?)</nav>', html, re.S).group(1)
+    return {text: href for href, text in re.findall(r'<a class="button[^"]*" href="([^"]*)">([^<]*)</a>', nav)}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["en", "es"])
+@pytest.mark.parametrize("status", [403, 404])
+def test_a_refused_or_missing_page_offers_home_the_queue_and_back(client, analyst, language, status):
+    client.force_login(analyst)
+    address = reverse("cases:notice_approvals") if status == 403 else "/no-such-page/"
+
+    response = client.get(address, HTTP_ACCEPT_LANGUAGE=language, HTTP_REFERER="http://testserver/incidents/?q=visa")
+
+    assert response.status_code == status
+    html = response.content.decode()
+    assert f'<nav class="error-links" aria-label="{WAYS[language]["nav"]}">' in html
+    assert _links(html) == {
+        HOME_LINK[language]: "/",
+        WAYS[language]["queue"]: "/incidents/",
+        WAYS[language]["back"]: "/incidents/?q=visa",
+    }
+    assert _page(response)["layout"] and _page(response)["heading"] == HEADINGS[status][language]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "referer",
+    ["https://elsewhere.example/phish/", "http://testserver/no-such-page/", "javascript:alert(1)", ""],
+)
+def test_the_way_back_is_only_to_another_page_of_this_site(client, analyst, referer):
+    client.force_login(analyst)
+
+    response = client.get("/no-such-page/", HTTP_REFERER=referer)
+
+    assert "Back to the previous page" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_way_back_never_echoes_a_card_number(client, analyst):
+    client.force_login(analyst)
+
+    response = client.get("/no-such-page/", HTTP_REFERER="http://testserver/incidents/?q=4111111111111111")
+
+    html = response.content.decode()
+    assert _links(html)["Back to the previous page"] == "/incidents/" and "4111111111111111" not in html
+
+
+@pytest.mark.django_db
+def test_someone_without_the_queue_is_not_offered_it(client, outsider):
+    client.force_login(outsider)
+
+    response = client.get(reverse("cases:incident_list"))
+
+    assert response.status_code == 403 and "Incident queue" not in _links(response.content.decode())
+
+
+@pytest.mark.parametrize(
+    ("language", "other", "other_heading"),
+    [("en", "es", "Error del servidor"), ("es", "en", "Server error")],
+)
+def test_the_500_page_says_it_in_both_languages_without_the_database(language, other, other_heading):
+    """No `db` fixture: a query would fail the test."""
+    request = RequestFactory().get("/incidents/")
+
+    with translation.override(language):
+        response = server_error(request)
+
+    html = response.content.decode()
+    assert _page(response)["heading"] == HEADINGS[500][language] and _page(response)["lang"] == language
+    second = re.search(rf'<div class="error-other-language" lang="{other}">(.*?)</div>', html, re.S).group(1)
+    assert f"<h2>{other_heading}</h2>" in second
+    assert f'<a href="/">{HOME_LINK[other]}</a>' in second
+    assert 'class="mainnav"' not in html and "<nav" not in html

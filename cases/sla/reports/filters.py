@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from cases.models import SlaClock
 from cases.models.incident import Severity
 from partners.models import Partner
-from payhealth.forms import Form
+from payhealth.forms import DateInput, Form
 from payhealth.i18n import desk_zone
 
 DEFAULT_DAYS = 90
@@ -68,8 +68,8 @@ class ReportFilter:
 class SlaReportForm(Form):
     """The report filters. Unbound (no query string), it stands for the last 90 days."""
 
-    start = forms.DateField(label=_("Start date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("End date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(label=_("Start date"), required=False, widget=DateInput)
+    end = forms.DateField(label=_("End date"), required=False, widget=DateInput)
     severity = forms.ChoiceField(label=_("Severity"), required=False)
     partner = forms.ModelChoiceField(
         label=_("Partner"), queryset=Partner.objects.none(), required=False, empty_label=_("All partners")
