@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from accounts.models import Profile
 from cases.models import Incident
+from cases.search import refresh_search
 from tests.e2e.a11y import (
     DESKTOP,
     PHONE,
@@ -218,4 +219,32 @@ def test_phone_shows_cards_without_sideways_scroll(sized_page, live_server, fort
     if language == "es":
         tab.screenshot(path=str(screenshot_path("queue-mobile-es")), full_page=True)
     assert_page_fits(tab)
+    assert_accessible(tab)
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_search_forgives_accents_and_finds_a_closed_reference(sized_page, live_server, forty, language):
+    """What people type: "pizzeria" finds "Pizzería"; a closed incident's whole reference is found
+    with the default filters (open only); a word found only among closed incidents offers every
+    status."""
+    pizza = IncidentFactory(title="Rechazos en Pizzería Napoli", severity="sev2", status="investigating")
+    closed = IncidentFactory(title="Lote de Visa reprocesado", severity="sev3", status="closed")
+    refresh_search(incident_ids=[pizza.pk, closed.pk])  # what the services do when they write
+    tab = open_queue(sized_page, live_server, language=language, viewport=DESKTOP)
+    rows = tab.locator("#results tbody tr")
+
+    tab.fill("#id_q", "pizzeria")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(pizza.reference)
+
+    tab.fill("#id_q", closed.reference.lower())
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(closed.reference)
+
+    tab.fill("#id_q", "reprocesado")
+    all_statuses = tab.locator("a[data-all-statuses]")
+    expect(all_statuses).to_have_text({"en": "Search all statuses", "es": "Buscar en todos los estados"}[language])
+    all_statuses.click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(closed.reference)
     assert_accessible(tab)
