@@ -207,4 +207,4 @@ def test_the_template_editor_previews_live_and_refuses_a_bad_template(page, live
     page.get_by_label("Body").fill("Hola {{ partner.name }}, folio {{ folio }}.\n")
     expect(preview).to_contain_text("Hola BBVA México, folio MX-7781.")
     page.get_by_role("button", name="Save as a new version").click()
-    expect(page.locator(".messages")).to_contain_text("version 2 is now in use")
+    expect(page.locator("#toasts")).to_contain_text("version 2 is now in use")
