@@ -214,6 +214,29 @@ def test_composing_for_everyone_gives_each_partner_the_notice_of_its_kind(prosa,
     assert "Lo que observamos\nDesde las 10:47 h" in bbva.body_text
 
 
+@override_settings(**DESK)
+def test_the_spanish_notices_use_the_glossarys_wording(prosa):
+    """The wording list of locale/GLOSSARY.md, as a Mexican bank's NOC reads it."""
+    _c, _t, breakage = _body(prosa.prosa_engagement, "breakage", "es")
+    _c, _t, resolution = _body(prosa.bbva_engagement, "resolution", "es")
+
+    for words in (
+        "Aviso de falla",
+        "Códigos de respuesta observados",
+        "- Marcas: Visa, Mastercard",
+        "- País: México",
+        "caída de 48.42 puntos porcentuales",
+        "Le solicitamos:",
+        "quede registrada en nuestro caso",
+        "por parte de ustedes",
+        "Operaciones PayHealth",
+    ):
+        assert words in f"{breakage.subject}\n{breakage.body}", words
+    assert "por parte de ustedes" in resolution.body
+    for english_or_informal in ("Aviso de incidencia", "- País: MX", "Marcas: visa", " tu ", " tus "):
+        assert english_or_informal not in breakage.body
+
+
 # --- dates and numbers -------------------------------------------------------------------------
 
 
