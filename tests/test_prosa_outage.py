@@ -23,6 +23,12 @@ from cases.correspondence.dispatch import notice_approve, notice_submit
 from cases.correspondence.inbound.confirm import reply_candidate_confirm
 from cases.correspondence.inbound.store import inbound_receive
 from cases.models import Correspondence, Incident, PartnerEngagement
+from tests.cases.correspondence.test_delivery import (  # noqa: F401 - the worker's fixtures
+    live_smtp,
+    notice_worker,
+    smtp_server,
+    wait_for_status,
+)
 from tests.cases.correspondence.test_reply_understanding import PROSA_REPLY, mail
 from tests.cases.sla.data import freeze
 from tests.prosa import prosa_desk
@@ -157,3 +163,32 @@ def test_the_prosa_outage_from_first_notice_to_rca(smtp, monkeypatch, analyst, p
     assert "lunes 10/08/2026, 10:47 h, hora del centro de México (UTC−06:00)" in later.body_text
     assert "horario de verano" not in later.body_text and DESK_PHONE in later.body_text
     assert not ENGLISH.search(_without_names(later.body_text)), ENGLISH.search(_without_names(later.body_text))
+
+
+# --- the same three notices through a real Celery worker and SMTP server ----------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("transactional_db")  # the worker reads what this test committed
+def test_the_prosa_notices_leave_through_a_real_worker(request, analyst, partner_manager, lead, settings):
+    worker, smtp_sink = request.getfixturevalue("notice_worker"), request.getfixturevalue("live_smtp")
+    settings.PAYHEALTH_DESK_PHONE = DESK_PHONE
+    desk = prosa_desk(owner=analyst)
+    drafts = notice_compose(incident=desk.incident, actor=partner_manager, kind="breakage").drafts
+    for draft in drafts:  # SEV1: a lead's approval sends it, on the worker
+        notice_submit(correspondence=draft, actor=partner_manager)
+        notice_approve(correspondence=draft, actor=lead)
+
+    wait_for_status(drafts, Correspondence.Status.SENT, worker=worker)
+
+    delivered = {str(message["To"]): message for message in smtp_sink.accepted}
+    assert sorted(delivered) == ["mesa@bbva.test", "noc@prosa.test", "support@visa.test"]
+    addresses = ("noc@prosa.test", "mesa@bbva.test", "support@visa.test")
+    prosa, bbva, visa = (delivered[address].get_content() for address in addresses)
+    assert [delivered[address]["Content-Language"] for address in addresses] == ["es-MX", "es-MX", "en"]
+    assert "stand-in/STIP" in prosa and "7654321" in prosa
+    assert "host autorizador" in bbva and "restablecer el servicio" not in bbva and "520416" not in bbva
+    assert "stand-in processing (STIP)" in visa and "Mastercard" not in visa
+    assert "sábado 10/08/2019, 10:47 h, hora del centro de México (horario de verano, UTC−05:00)" in bbva
+    assert all(DESK_PHONE in body for body in (prosa, bbva, visa))
+    assert all(f"/ack/{desk.incident.reference}/" in body for body in (prosa, bbva, visa))
