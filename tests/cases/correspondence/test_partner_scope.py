@@ -99,6 +99,9 @@ def test_every_kind_for_every_partner_kind_in_both_languages_says_what_a_noc_nee
             assert "CDT" not in rendered.body  # "hora del centro de México (horario de verano…)", not the code
             spanish = rendered.body  # the decline codes' meanings included: they come in Spanish
             assert ENGLISH.findall(spanish) == [], (partner_kind, template)
+            assert "Issuer or switch inoperative" not in spanish and "System malfunction" not in spanish
+            if "Código 91" in spanish:
+                assert "Código 91: Emisor o switch fuera de operación" in spanish
             assert not re.search(r"\b(tú|tu|tus|te|puedes|envíanos)\b", spanish, re.IGNORECASE)
 
 
