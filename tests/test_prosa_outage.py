@@ -1,6 +1,7 @@
 """The Prosa outage of Saturday 10 August 2019, end to end, as the desk lived it: one SEV1 incident,
 three partners notified in their own language through a real SMTP server on loopback, a reply
-with a folio, an acknowledgement through the signed link and an RCA request with its due date.
+with a folio, an acknowledgement through the signed link, an RCA request with its due date, the
+link refused once expired, and the same outage dated 2026 (no summer time in Mexico City since 2022).
 
 Prosa (the switch that failed) and BBVA México (an issuer whose host was fine) read Spanish; Visa
 reads English. Each part is tested in depth next to its code; this test checks that they hold
@@ -10,7 +11,7 @@ together on one incident.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
@@ -21,7 +22,13 @@ from cases.correspondence.delivery import correspondence_deliver
 from cases.correspondence.dispatch import notice_approve, notice_submit
 from cases.correspondence.inbound.confirm import reply_candidate_confirm
 from cases.correspondence.inbound.store import inbound_receive
-from cases.models import Correspondence, PartnerEngagement
+from cases.models import Correspondence, Incident, PartnerEngagement
+from tests.cases.correspondence.test_delivery import (  # noqa: F401 - the worker's fixtures
+    live_smtp,
+    notice_worker,
+    smtp_server,
+    wait_for_status,
+)
 from tests.cases.correspondence.test_reply_understanding import PROSA_REPLY, mail
 from tests.cases.sla.data import freeze
 from tests.prosa import prosa_desk
@@ -32,7 +39,9 @@ pytestmark = pytest.mark.django_db
 DESK_PHONE = "+52 55 8000 2400"
 NOTIFIED = datetime(2019, 8, 10, 16, 5, tzinfo=UTC)  # 11:05 h in Mexico City (UTC−05:00 then)
 # Words that give an English sentence away in a Spanish notice (names of partners and codes aside).
-ENGLISH = re.compile(r"\b(the|please|we|your|our|with|within|ongoing|merchants?|response code|dear|hello)\b", re.I)
+ENGLISH = re.compile(
+    r"\b(the|please|we|your|our|with|within|ongoing|merchants?|response code|dear|hello|time|until)\b", re.I
+)
 
 
 @pytest.fixture
@@ -135,3 +144,51 @@ def test_the_prosa_outage_from_first_notice_to_rca(smtp, monkeypatch, analyst, p
     assert "viernes 16/08/2019" in rca.body_text
     assert rca.language == "es" and not ENGLISH.search(_without_names(rca.body_text))
     assert Correspondence.objects.filter(incident=desk.incident, direction="in").count() == 2  # mail and link
+
+    # --- two weeks after it was drafted, BBVA's link has expired: refused, nothing recorded -----------
+    clock.at = bbva.ack_link.expires_at + timedelta(minutes=1)
+    expired = client.get(url)
+    assert expired.status_code == 410 and "Caída del switch de Prosa" not in expired.content.decode()
+    assert client.post(url, {"contact": "mesa@bbva.test", "folio": "BBVA-99999"}).status_code == 410
+    assert PartnerEngagement.objects.get(pk=desk.bbva_engagement.pk).folio == "BBVA-77120"
+
+    # --- the same outage on Monday 10 August 2026: Mexico City has kept no summer time since 2022 --
+    Incident.objects.filter(pk=desk.incident.pk).update(
+        detected_at=datetime(2026, 8, 10, 16, 50, tzinfo=UTC),
+        started_at=datetime(2026, 8, 10, 16, 47, tzinfo=UTC),  # 10:47 h, UTC−06:00
+        mitigated_at=datetime(2026, 8, 11, 0, 17, tzinfo=UTC),
+    )
+    clock.at = datetime(2026, 8, 11, 0, 40, tzinfo=UTC)
+    [later] = notice_compose(incident=desk.incident, actor=partner_manager, kind="update", partners=[desk.bbva]).drafts
+    assert "lunes 10/08/2026, 10:47 h, hora del centro de México (UTC−06:00)" in later.body_text
+    assert "horario de verano" not in later.body_text and DESK_PHONE in later.body_text
+    assert not ENGLISH.search(_without_names(later.body_text)), ENGLISH.search(_without_names(later.body_text))
+
+
+# --- the same three notices through a real Celery worker and SMTP server ----------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("transactional_db")  # the worker reads what this test committed
+def test_the_prosa_notices_leave_through_a_real_worker(request, analyst, partner_manager, lead, settings):
+    worker, smtp_sink = request.getfixturevalue("notice_worker"), request.getfixturevalue("live_smtp")
+    settings.PAYHEALTH_DESK_PHONE = DESK_PHONE
+    desk = prosa_desk(owner=analyst)
+    drafts = notice_compose(incident=desk.incident, actor=partner_manager, kind="breakage").drafts
+    for draft in drafts:  # SEV1: a lead's approval sends it, on the worker
+        notice_submit(correspondence=draft, actor=partner_manager)
+        notice_approve(correspondence=draft, actor=lead)
+
+    wait_for_status(drafts, Correspondence.Status.SENT, worker=worker)
+
+    delivered = {str(message["To"]): message for message in smtp_sink.accepted}
+    assert sorted(delivered) == ["mesa@bbva.test", "noc@prosa.test", "support@visa.test"]
+    addresses = ("noc@prosa.test", "mesa@bbva.test", "support@visa.test")
+    prosa, bbva, visa = (delivered[address].get_content() for address in addresses)
+    assert [delivered[address]["Content-Language"] for address in addresses] == ["es-MX", "es-MX", "en"]
+    assert "stand-in/STIP" in prosa and "7654321" in prosa
+    assert "host autorizador" in bbva and "restablecer el servicio" not in bbva and "520416" not in bbva
+    assert "stand-in processing (STIP)" in visa and "Mastercard" not in visa
+    assert "sábado 10/08/2019, 10:47 h, hora del centro de México (horario de verano, UTC−05:00)" in bbva
+    assert all(DESK_PHONE in body for body in (prosa, bbva, visa))
+    assert all(f"/ack/{desk.incident.reference}/" in body for body in (prosa, bbva, visa))

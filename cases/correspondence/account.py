@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from cases import timeline
 from cases.correspondence.compose import acting_person, active_template, render_template, require_permission
 from cases.correspondence.context import (
+    desk_contact,
     desk_sender,
     incident_facts,
     moment,
@@ -85,9 +86,9 @@ def account_context(*, affected: AffectedMerchant, language: str, author=None, n
             "category": str(Category(incident.category).label),
             "partner": {"name": "", "code": "", "timezone": zone, "zone": zone_label(zone)},
             "window": {
-                "start": moment(start, zone),
-                "end": moment(end, zone),
-                "detected": moment(incident.detected_at, zone),
+                "start": moment(start, zone, language),
+                "end": moment(end, zone, language),
+                "detected": moment(incident.detected_at, zone, language),
                 "ongoing": end is None,
             },
             "scope": {
@@ -100,12 +101,13 @@ def account_context(*, affected: AffectedMerchant, language: str, author=None, n
             "symptoms": [dict(symptom) for symptom in facts.symptoms],
             "impact": dict(facts.impact),
             "next_update": None,
-            "now": moment(now, zone),
+            "now": moment(now, zone, language),
             "escalation_contacts": [],
             "our_contact": {
                 "name": (signer.get_full_name() or signer.get_username()) if signer else "",
                 "team": team,
                 "email": address,
+                **desk_contact(),  # the 24×7 line, bridge and escalation manager, as on partner notices
             },
             **extension_context({}, 0),
             "account": {

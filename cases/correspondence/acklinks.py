@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
-from django.utils import formats, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 
-from cases.correspondence.context import zone_label
+from cases.correspondence.context import moment
 from cases.models import AckLink, Correspondence
 from payhealth.links import absolute_url
 
@@ -64,12 +63,14 @@ def ack_link_create(correspondence: Correspondence, *, now: datetime) -> AckLink
 
 
 def ack_link_footer(link: AckLink, *, language: str, zone: str) -> str:
-    """The notice's last lines, in its language: what the link is for, the link, until when."""
+    """The notice's last lines, in its language: what the link is for, the link, until when (written
+    as the notice writes its other dates: "sábado 24/08/2019, 19:30 h, hora del centro de México…")."""
     with translation.override(language):
-        until = formats.date_format(link.expires_at.astimezone(ZoneInfo(zone)), "DATETIME_FORMAT")
-        return _(
-            "Acknowledge, give your folio and ETA, or send an update here: %(url)s (valid until %(until)s, %(zone)s)"
-        ) % {"url": ack_url(link), "until": until, "zone": zone_label(zone)}
+        until = moment(link.expires_at, zone, language)["text"]
+        return _("Acknowledge, give your folio and ETA, or send an update here: %(url)s\nValid until %(until)s.") % {
+            "url": ack_url(link),
+            "until": until,
+        }
 
 
 def ack_link_add_to_notice(correspondence: Correspondence, *, now: datetime) -> AckLink:

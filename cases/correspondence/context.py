@@ -386,7 +386,7 @@ def notice_context(
         return {
             "reference": incident.reference,
             "folio": engagement.folio,
-            "partner_eta": moment(engagement.eta, zone),
+            "partner_eta": moment(engagement.eta, zone, language),
             "title": incident.partner_title(language) or incident.title,
             "summary": incident.partner_summary(language),
             "severity": incident.severity.upper(),

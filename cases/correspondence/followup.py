@@ -137,7 +137,7 @@ def rca_context(engagement: PartnerEngagement, *, language: str, now: datetime) 
     existing = open_rca(engagement) if engagement.pk else None
     due = existing.due_at if existing is not None else rca_due(partner, now)
     return {
-        "due": moment(due, partner.timezone),
+        "due": moment(due, partner.timezone, language),  # the zone named in the notice's language
         "due_date": due_date_text(due, partner.timezone, language),
         "reminder": existing is not None,
         "overdue": existing is not None and now >= existing.due_at,

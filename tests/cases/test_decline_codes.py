@@ -69,6 +69,18 @@ def test_iso_codes_carry_their_category_retry_flag_and_visa_category(value, cate
     assert (row.category, row.retryable, row.visa_category) == (category, retryable, visa)
 
 
+def test_mastercards_own_79_82_83_defer_the_retry_to_the_advice_code_and_visa_5c_9g_may_be_retried():
+    for value, reason in (("79", "life-cycle"), ("82", "policy"), ("83", "fraud or security")):
+        row = code("iso8583", value)
+        assert f"Mastercard: {reason} decline (Mastercard use only" in row.meaning
+        assert "merchant advice code says whether a retry is allowed" in row.meaning
+        assert "uso exclusivo de Mastercard" in row.meaning_es
+    assert "Cannot verify PIN (Mastercard)" not in code("iso8583", "83").meaning
+    for value in ("5C", "9G"):
+        row = code("iso8583", value)
+        assert (row.retryable, row.visa_category) == (True, 2) and row.meaning_es
+
+
 def test_mastercard_advice_codes_say_whether_a_retry_is_allowed():
     advice = {row.code: row.retryable for row in ResponseCode.objects.filter(scheme="mastercard_mac")}
 

@@ -189,8 +189,11 @@ def test_our_update_cadence_warning_drafts_the_update_once(monkeypatch, db, emai
 # --- the RCA request's due date ------------------------------------------------------------------
 
 
-def test_the_rca_request_states_friday_16_08_2019_in_spanish_and_english(monkeypatch, db, email, analyst):
+def test_the_rca_request_states_friday_16_08_2019_in_spanish_and_english(monkeypatch, db, email, analyst, settings):
     freeze(monkeypatch, RCA_ASKED)
+    settings.PAYHEALTH_DESK_PHONE = "+52 55 8000 2400"
+    settings.PAYHEALTH_DESK_BRIDGE_URL = "https://bridge.example.com/payhealth"
+    settings.PAYHEALTH_DESK_ESCALATION_NAME = "Marta Gómez"
     desk = prosa_desk(owner=analyst)
 
     drafts = {
@@ -202,6 +205,20 @@ def test_the_rca_request_states_friday_16_08_2019_in_spanish_and_english(monkeyp
     assert "en un plazo de cinco días hábiles" not in prosa.body_text
     assert "by the end of the business day on Friday, 16 August 2019" in visa.body_text
     assert "within five business days" not in visa.body_text
+    # The due hour in the partner's zone, and the window, the way each bank writes a date.
+    assert "al cierre del día hábil (18:00 h, hora del centro de México, horario de verano, UTC−05:00)" in (
+        prosa.body_text
+    )
+    assert "- Inicio: sábado 10/08/2019, 10:47 h, hora del centro de México (horario de verano, UTC−05:00)" in (
+        prosa.body_text
+    )
+    assert "2019-08-10 10:47 CDT" not in prosa.body_text
+    assert "- Start: Saturday 10 Aug 2019, 11:47 EDT" in visa.body_text
+    # Our desk's 24×7 line, bridge and escalation manager sign it, as every notice.
+    for row, line in ((prosa, "Línea 24×7: +52 55 8000 2400"), (visa, "24×7 line: +52 55 8000 2400")):
+        assert line in row.body_text
+        assert "https://bridge.example.com/payhealth" in row.body_text and "Marta Gómez" in row.body_text
+    assert "Operaciones PayHealth" in prosa.body_text
 
 
 def test_a_sent_rca_request_opens_an_rca_due_friday_at_close(

@@ -11,6 +11,7 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
+from cases.models import SlaClock
 from cases.sla.durations import Level, time_left_text
 from payhealth.i18n import country_name
 from tests.factories import IncidentFactory, PartnerEngagementFactory, PartnerFactory
@@ -78,3 +79,15 @@ def test_an_sla_overrun_says_by_how_much(language, text):
 )
 def test_a_country_is_shown_by_its_name_in_the_visitors_language(code, language, name):
     assert country_name(code, language) == name
+
+
+@pytest.mark.parametrize(
+    ("language", "labels"),
+    [
+        ("es", ["Acuse de recibo", "Primer aviso al socio", "Frecuencia de actualización", "Resolución"]),
+        ("en", ["Acknowledge", "First partner notice", "Update cadence", "Resolve"]),
+    ],
+)
+def test_sla_metrics_are_named_by_nouns(language, labels):
+    with translation.override(language):
+        assert [str(label) for _value, label in SlaClock.Metric.choices] == labels

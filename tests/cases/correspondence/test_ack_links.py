@@ -16,6 +16,7 @@ from django.utils import timezone, translation
 
 from cases.correspondence.acklinks import ack_token, ack_url
 from cases.correspondence.compose import notice_compose
+from cases.correspondence.context import moment
 from cases.correspondence.portal import PortalAnswer, ack_link_revoke, portal_answer
 from cases.models import AckLink, CaseEvent, Correspondence, SlaClock
 from cases.timeline.sentences import sentence
@@ -71,9 +72,14 @@ def test_each_notice_carries_its_own_link_in_its_language(prosa):
     assert ack_url(bbva.ack_link) in bbva.body_text
     assert ack_url(bbva.ack_link).startswith(f"{SITE}/ack/{prosa.incident.reference}/")
     assert "Para dar acuse de recibo, compartir su folio y tiempo estimado o enviar una actualización" in bbva.body_text
-    assert "vigente hasta" in bbva.body_text
+    # Until when, written as the notice writes its other dates (14 days after it was drafted).
+    until = {
+        row: moment(row.ack_link.expires_at, row.engagement.partner.timezone, row.language) for row in (bbva, visa)
+    }
+    assert f"\nVigente hasta el {until[bbva]['text']}." in bbva.body_text
+    assert re.search(r"Vigente hasta el \w+ \d\d/\d\d/\d{4}, \d\d:\d\d h, hora del centro de México", bbva.body_text)
     assert "Acknowledge, give your folio and ETA, or send an update here" in visa.body_text
-    assert "valid until" in visa.body_text and "US Eastern time" in visa.body_text
+    assert f"\nValid until {until[visa]['text']}." in visa.body_text and "US Eastern time" in visa.body_text
     assert ack_url(visa.ack_link) in visa.body_text and ack_url(bbva.ack_link) not in visa.body_text
 
 
@@ -325,7 +331,9 @@ def test_the_link_in_the_sent_mail_is_the_one_approved(monkeypatch, analyst, par
     notice = deliver_notice(desk, author=analyst, sender=partner_manager, partner=desk.bbva)
     [mail] = mailoutbox
     assert ack_url(notice.ack_link) in mail.body
-    assert re.search(r"vigente hasta .*hora del centro de México|vigente hasta", mail.body)
+    assert re.search(
+        r"Vigente hasta el lunes 27/04/2026, \d\d:\d\d h, hora del centro de México \(UTC−06:00\)\.", mail.body
+    )
 
 
 HOSTILE = ["²", "١٢", "99999999999999999999", "-1", "0001-01-01", "9999-12-31T23:59", "x" * 3000, "<script>x</script>"]

@@ -36,10 +36,10 @@ DESK = {
 # Words that give away an English sentence in a Spanish notice (partner and merchant names have none).
 ENGLISH = re.compile(
     r"\b(the|please|we|your|our|ongoing|merchants|merchant ID|response code|approval|declines?|kind regards|"
-    r"hello|team|impact|update|folio \(ticket)\b",
+    r"hello|team|impact|update|time|until|folio \(ticket)\b",
     re.IGNORECASE,
 )
-MATRIX_KINDS = [kind for kind in KINDS if kind != "rca_request" and kind not in INTERNAL_KINDS]  # RCA: elsewhere
+MATRIX_KINDS = [kind for kind in KINDS if kind not in INTERNAL_KINDS]  # the account team: tests/cases/samples
 
 
 @pytest.fixture
@@ -91,15 +91,17 @@ def test_every_kind_for_every_partner_kind_in_both_languages_says_what_a_noc_nee
         assert "https://bridge.example.com/payhealth" in rendered.body
         assert "Marta Gómez" in rendered.body
         assert "{" not in text and "}" not in text and "\n\n\n" not in rendered.body
-        if kind in ("breakage", "update", "resolution", "sla_escalation"):
+        if kind in ("breakage", "update", "resolution", "sla_escalation", "rca_request"):
             assert context["window"]["start"]["text"] in rendered.body
             assert "2019-08-10 15:47 UTC" in rendered.body
         if language == "es":
             assert "Operaciones PayHealth" in rendered.body
-            spanish = rendered.body
-            for symptom in context["symptoms"]:  # meanings come from the response code reference
-                spanish = spanish.replace(symptom["meaning"], "") if symptom["meaning"] else spanish
+            assert "CDT" not in rendered.body  # "hora del centro de México (horario de verano…)", not the code
+            spanish = rendered.body  # the decline codes' meanings included: they come in Spanish
             assert ENGLISH.findall(spanish) == [], (partner_kind, template)
+            assert "Issuer or switch inoperative" not in spanish and "System malfunction" not in spanish
+            if "Código 91" in spanish:
+                assert "Código 91: Emisor o switch fuera de operación" in spanish
             assert not re.search(r"\b(tú|tu|tus|te|puedes|envíanos)\b", spanish, re.IGNORECASE)
 
 
@@ -213,6 +215,29 @@ def test_composing_for_everyone_gives_each_partner_the_notice_of_its_kind(prosa,
     assert bbva.subject.startswith(f"[{prosa.incident.reference}] SEV1 Aviso de falla: Caída del switch de Prosa")
     assert "Prosa switch outage" not in bbva.subject
     assert "Lo que observamos\nDesde las 10:47 h" in bbva.body_text
+
+
+@override_settings(**DESK)
+def test_the_spanish_notices_use_the_glossarys_wording(prosa):
+    """The wording list of locale/GLOSSARY.md, as a Mexican bank's NOC reads it."""
+    _c, _t, breakage = _body(prosa.prosa_engagement, "breakage", "es")
+    _c, _t, resolution = _body(prosa.bbva_engagement, "resolution", "es")
+
+    for words in (
+        "Aviso de falla",
+        "Códigos de respuesta observados",
+        "- Marcas: Visa, Mastercard",
+        "- País: México",
+        "caída de 48.42 puntos porcentuales",
+        "Le solicitamos:",
+        "quede registrada en nuestro caso",
+        "por parte de ustedes",
+        "Operaciones PayHealth",
+    ):
+        assert words in f"{breakage.subject}\n{breakage.body}", words
+    assert "por parte de ustedes" in resolution.body
+    for english_or_informal in ("Aviso de incidencia", "- País: MX", "Marcas: visa", " tu ", " tus "):
+        assert english_or_informal not in breakage.body
 
 
 # --- dates and numbers -------------------------------------------------------------------------

@@ -110,6 +110,24 @@ def test_refresh_makes_a_changed_default_the_next_active_version_and_keeps_edits
 
 
 @pytest.mark.django_db
+def test_refresh_unedited_brings_a_shipped_version_up_to_date_and_leaves_a_persons_edit_active(partner_manager):
+    """What the data migrations run when a shipped default changes (the RCA request's signature)."""
+    NoticeTemplate.objects.all().delete()
+    load_notice_templates(NoticeTemplate)
+    NoticeTemplate.objects.filter(kind="rca_request", language="es").update(body="Cuerpo de una versión anterior.\n")
+    notice_template_save(
+        actor=partner_manager, kind="rca_request", language="en", subject="[{{ reference }}] Ours", body="Ours.\n"
+    )
+
+    changed = load_notice_templates(NoticeTemplate, refresh="unedited")
+
+    assert changed == ["rca_request/es v2"]
+    spanish = NoticeTemplate.objects.get(kind="rca_request", language="es", active=True)
+    assert "Línea 24×7: {{ our_contact.phone }}" in spanish.body
+    assert NoticeTemplate.objects.get(kind="rca_request", language="en", active=True).body == "Ours.\n"
+
+
+@pytest.mark.django_db
 def test_the_command_loads_the_defaults(capsys):
     NoticeTemplate.objects.all().delete()
 

@@ -33,6 +33,7 @@ def _deliver(settings, row: Correspondence):
 
 
 def test_spanish_account_update_is_approved_and_delivered_to_the_account_manager(analyst, lead, settings):
+    settings.PAYHEALTH_DESK_PHONE = "+52 55 8000 2400"
     desk = prosa_desk()
     merchant = _farmacias("es")
     clocks_before = SlaClock.objects.filter(incident=desk.incident).count()
@@ -52,6 +53,10 @@ def test_spanish_account_update_is_approved_and_delivered_to_the_account_manager
     assert "Socios involucrados\n- BBVA México (" in body and "\n- Prosa (" in body and "\n- Visa (" in body
     assert "Qué decirle al comercio" in body and "no necesita hacer ningún cambio" not in body
     assert "Los pagos rechazados durante la afectación no se cobraron" in body
+    # Dates the way a Mexican reader writes them, and the desk's 24×7 line to call.
+    assert "Inicio de la afectación: sábado 10/08/2019, 10:47 h, hora del centro de México (horario de verano" in body
+    assert "El servicio se restableció el sábado 10/08/2019, 18:17 h" in body
+    assert "Línea 24×7: +52 55 8000 2400" in body and "Operaciones PayHealth" in body
     # SEV1: a lead approves it (never its author), which sends it.
     notice_submit(correspondence=row, actor=analyst)
     with pytest.raises(PermissionDenied):
