@@ -201,3 +201,17 @@ def test_the_export_walks_its_index_instead_of_sorting(lead):
     assert "slaclock_breach_order_idx" in plan
     sort_keys = [line for line in plan.splitlines() if "Sort Key" in line]
     assert [key for key in sort_keys if "COALESCE" in key] == []  # (the lateral's top-1 of a clock's events may sort)
+
+
+@pytest.mark.parametrize("path", ["/sla/reports/", "/api/v1/reports/sla/breaches/"])
+def test_an_end_date_with_no_next_day_is_a_field_error_on_the_page_and_the_api(client, lead, path):
+    client.force_login(lead)
+
+    response = client.get(path, {"start": "9999-12-30", "end": "9999-12-31"})
+
+    if path.startswith("/api/"):
+        assert response.status_code == 400
+        assert response.json()["error"]["fields"]["end"] == ["Choose an end date before the year 9999."]
+    else:
+        assert response.status_code == 200  # the form again, with its message
+        assert "Choose an end date before the year 9999." in response.content.decode()
