@@ -175,6 +175,31 @@ def fee_import_months(imported) -> list[date]:
     return sorted(rows.values_list("month", flat=True).distinct())
 
 
+def fee_imports_months(imports) -> dict[int, list[date]]:
+    """`fee_import_months` of many imports at once: two grouped queries (records, invoice lines)
+    whatever the number of imports, for lists and their CSV (not a query per import)."""
+    from django.db.models.functions import TruncMonth
+
+    from costs.models import FeeImport, FeeRecord, InvoiceLine
+
+    imports = list(imports)
+    months: dict[int, set[date]] = {imported.pk: set() for imported in imports}
+    records = [i.pk for i in imports if i.shape == FeeImport.Shape.RECORDS]
+    lines = [i.pk for i in imports if i.shape != FeeImport.Shape.RECORDS]
+    for model, ids, field in ((FeeRecord, records, "txn_date"), (InvoiceLine, lines, "period_start")):
+        if not ids:
+            continue
+        grouped = (
+            model.objects.filter(fee_import_id__in=ids)
+            .annotate(month=TruncMonth(field))
+            .values_list("fee_import_id", "month")
+            .distinct()
+        )
+        for pk, month in grouped:
+            months[pk].add(month)
+    return {pk: sorted(found) for pk, found in months.items()}
+
+
 def fee_import_check(imported) -> list[dict]:
     """Run the checks for every month an import holds, for its partner; idempotent (a re-run replaces
     the months' open findings)."""

@@ -176,12 +176,16 @@ def _finding_csv_rows(findings, language: str):
             _("Sample references"),
         ]
         yield "\ufeff" + writer.writerow(header)
+        # Labels once per export, in the requester's language (not a translation lookup per row).
+        kinds = {value: str(label) for value, label in CostFinding.Kind.choices}
+        severities = {value: str(label) for value, label in CostFinding.Severity.choices}
+        states = {value: str(label) for value, label in CostFinding.State.choices}
         for finding in findings.iterator(chunk_size=2000):
             cohort = finding.cohort or {}
             yield writer.writerow(
                 [
                     finding.pk,
-                    finding.get_kind_display(),
+                    kinds.get(finding.kind, finding.kind),
                     finding.partner.name,
                     f"{finding.period:%Y-%m}",
                     *(cohort.get(key, "") for key in MATCH_KEYS),
@@ -199,8 +203,8 @@ def _finding_csv_rows(findings, language: str):
                     "" if finding.expected_amount is None else finding.expected_amount,
                     "" if finding.billed_amount is None else finding.billed_amount,
                     finding.amount,
-                    finding.get_severity_display(),
-                    finding.get_state_display(),
+                    severities.get(finding.severity, finding.severity),
+                    states.get(finding.state, finding.state),
                     " ".join(finding.sample_references or []),
                 ]
             )

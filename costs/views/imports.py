@@ -18,7 +18,13 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from costs.forms import ImportFilterForm, MappingForm, UploadForm
 from costs.importing import INVOICE_COLUMNS, RECORD_COLUMNS, FeeImportRefused, fee_import_preview
 from costs.models import CostFinding, FeeImport, FeeImportMapping
-from costs.services import billing_import, fee_import_mapping_save, fee_import_months, fee_import_recheck
+from costs.services import (
+    billing_import,
+    fee_import_mapping_save,
+    fee_import_months,
+    fee_import_recheck,
+    fee_imports_months,
+)
 from costs.uploads import SESSION_KEY, upload_discard, upload_keep, upload_path
 from partners.models import Partner
 from payhealth.web import add_service_errors, desk_permission
@@ -105,8 +111,9 @@ def _imports(request):
 def import_list(request):
     form, rows = _imports(request)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    months = fee_imports_months(page.object_list)
     for imported in page.object_list:
-        imported.months = fee_import_months(imported)
+        imported.months = months[imported.pk]
     return render(request, "costs/import_list.html", {"filters": form, "page": page})
 
 
@@ -120,8 +127,10 @@ def import_list_csv(request):
     writer.writerow(
         ["id", "partner", "shape", "file_name", "rows", "months", "imported_by", "imported_at", "checked_at"]
     )
-    for imported in rows[:10000]:
-        months = " ".join(month.strftime("%Y-%m") for month in fee_import_months(imported))
+    imports = list(rows[:10000])
+    months_of = fee_imports_months(imports)
+    for imported in imports:
+        months = " ".join(month.strftime("%Y-%m") for month in months_of[imported.pk])
         writer.writerow(
             [
                 imported.pk,

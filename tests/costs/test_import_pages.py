@@ -259,3 +259,27 @@ def test_an_import_through_the_page_is_checked_by_a_real_worker(client, analyst,
         "4200.50",
         "2026-06-01",
     )
+
+
+def test_the_history_csv_reads_every_imports_months_in_fixed_queries(client, analyst, acquirer):
+    """Given 2 then 6 imports, the CSV runs the same queries (the months are grouped, not one query each)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def imports(months):
+        for month in months:
+            billing_import(io_rows(INVOICE.replace(b"2026-06", month.encode())), partner=acquirer, shape="invoice")
+
+    client.force_login(analyst)
+    imports(["2026-01", "2026-02"])
+    with CaptureQueriesContext(connection) as two:
+        first = client.get(reverse("costs:import_list_csv"))
+    imports(["2026-03", "2026-04", "2026-05", "2026-06"])
+
+    with CaptureQueriesContext(connection) as six:
+        response = client.get(reverse("costs:import_list_csv"))
+
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert sorted(r["months"] for r in rows) == ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"]
+    assert len(list(csv.DictReader(io.StringIO(first.content.decode())))) == 2
+    assert len(six.captured_queries) == len(two.captured_queries)

@@ -93,7 +93,10 @@ class SlaReportForm(Form):
         if "start" in cleaned and not cleaned["start"] and cleaned.get("end"):
             cleaned["start"] = cleaned["end"] - dt.timedelta(days=DEFAULT_DAYS - 1)
         start, end = cleaned.get("start"), cleaned.get("end")
-        if start and end:
+        if end and end >= dt.date.max - dt.timedelta(days=1):
+            # The range ends at the next day's midnight, in UTC: 9999-12-31 has none.
+            self.add_error("end", _("Choose an end date before the year 9999."))
+        elif start and end:
             if start > end:
                 self.add_error("start", _("The start date is after the end date."))
             elif (end - start).days + 1 > MAX_DAYS:
