@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -214,6 +215,21 @@ class SlaClock(CardNumberFreeModel, models.Model):
             models.Index(fields=["state", "warn_due_at"], name="slaclock_warn_sweep_idx"),
             models.Index(fields=["state", "due_at"], name="slaclock_due_sweep_idx"),
             models.Index(fields=["metric", "started_at"], name="slaclock_report_idx"),
+            # The overview's weekly trends read only the clocks whose outcome fell in the last
+            # weeks: our acknowledgements (MTTA, index only), met clocks by their stop, and
+            # breached ones by their breach (or stop) instant (`cases.selectors.incident_trends`).
+            models.Index(
+                fields=["stopped_at"],
+                include=["started_at"],
+                condition=Q(family="ours", metric="acknowledge", state__in=["met", "breached"]),
+                name="slaclock_ack_stopped_idx",
+            ),
+            models.Index(fields=["stopped_at"], condition=Q(state="met"), name="slaclock_met_stopped_idx"),
+            models.Index(
+                Coalesce("breached_at", "stopped_at"),
+                condition=Q(state="breached") | Q(breached_at__isnull=False),
+                name="slaclock_breach_outcome_idx",
+            ),
         ]
 
     def __str__(self) -> str:
