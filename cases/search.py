@@ -122,6 +122,38 @@ def reference_candidates(text: str) -> list[str]:
     return [f"PH-{year:04d}-{number:06d}" for year in years]
 
 
+# Up to this many matches the search is answered by their ids (`few_matches`).
+FEW_MATCHES = 1000
+
+
+def few_matches(text: str, candidates: list[str]) -> list[int] | None:
+    """The ids of every incident matching `text` (or one of the reference `candidates`) when
+    there are at most FEW_MATCHES of them, else None. One query, cheap either way.
+
+    PostgreSQL guesses full-text matches from word statistics and is often wrong by orders of
+    magnitude (a rare two-word search guessed at thousands of rows and having five, or a word
+    absent from the statistics guessed at a handful and having thousands). Trusting the guess, a
+    page ordered by date or id walks that index backwards re-checking the wide search vectors
+    of every row (seconds on a large desk) where the GIN index had the handful at once. The
+    match set is therefore read first in a MATERIALIZED CTE, planned alone and without the
+    outer LIMIT: the GIN index for anything but the commonest words (a scan of the table finds
+    those at once), and read only up to FEW_MATCHES + 1 rows.
+    """
+    condition = f"i.search_vector @@ {_QUERY}"
+    params: list = [text, text, text]
+    if candidates:
+        condition = f"({condition} OR i.reference = ANY(%s))"
+        params.append(candidates)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH matches AS MATERIALIZED (SELECT i.id FROM cases_incident i WHERE {condition})"
+            " SELECT id FROM matches LIMIT %s",
+            [*params, FEW_MATCHES + 1],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    return ids if len(ids) <= FEW_MATCHES else None
+
+
 def search(queryset: QuerySet, text: str) -> QuerySet:
     """Incidents matching `text` (web-search syntax: words, "phrases", -exclusions), best first
     by `search_rank`; accents and case do not matter.
@@ -140,6 +172,15 @@ def search(queryset: QuerySet, text: str) -> QuerySet:
     params = [text, text, text]
     matches_text = RawSQL(f"cases_incident.search_vector @@ {_QUERY}", params, output_field=BooleanField())
     rank = RawSQL(f"ts_rank(cases_incident.search_vector, {_QUERY})", params, output_field=FloatField())
+    few = few_matches(text, candidates)
+    if few is not None:
+        # The few matching ids stand for the text search: every later plan knows how many rows
+        # it has (the primary key answers) instead of trusting a full-text estimate.
+        return queryset.filter(pk__in=few).annotate(
+            search_rank=rank
+            if not candidates
+            else Case(When(reference__in=candidates, then=Value(1.0)), default=rank, output_field=FloatField())
+        )
     if not candidates:
         return queryset.alias(search_match=matches_text).filter(search_match=True).annotate(search_rank=rank)
     return (

@@ -64,6 +64,13 @@ VIEW_INCIDENT = "cases.view_incident"
 CHANGE_INCIDENT = "cases.change_incident"
 
 
+# What a row of the list shows (`IncidentListSerializer`).
+INCIDENT_LIST_COLUMNS = (
+    *("reference", "title", "category", "severity", "status", "source", "created_at", "updated_at", "closed_at"),
+    *("owner__id", "owner__username", "owner__first_name", "owner__last_name"),
+)
+
+
 class TimelineCursor(Cursor):
     ordering = ("-created_at", "-id")
 
@@ -122,7 +129,12 @@ class IncidentViewSet(ListFiltersOnly, viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Incident.objects.none()
-        return incident_list_visible_to(user=self.request.user).annotate(**incident_name_lists())
+        # The list's columns alone: the search vector and the long texts stay in the database.
+        return (
+            incident_list_visible_to(user=self.request.user)
+            .only(*INCIDENT_LIST_COLUMNS)
+            .annotate(**incident_name_lists())
+        )
 
     def get_serializer_class(self):
         return s.IncidentListSerializer if self.action == "list" else s.IncidentDetailSerializer

@@ -244,6 +244,22 @@ class Incident(CardNumberFreeModel, models.Model):
             ),
             GinIndex(fields=["card_networks"], name="incident_networks_gin"),
             GinIndex(fields=["search_vector"], name="incident_search_gin"),
+            # The overview: open incidents counted by severity and owner, and the most urgent
+            # listed, from the open rows' entries alone (about a tenth of a grown desk's), never
+            # the whole created_at index or the wide rows (docs/performance.md, "Overview").
+            models.Index(
+                fields=["severity", "-created_at"],
+                include=["owner"],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="incident_open_severity_idx",
+            ),
+            # The overview's weekly resolutions and their median time to resolve, index only.
+            models.Index(
+                fields=["resolved_at"],
+                include=["created_at"],
+                condition=Q(resolved_at__isnull=False),
+                name="incident_resolved_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(reference__regex=r"^PH-\d{4}-\d{6}$"), name="incident_reference_format"),

@@ -225,6 +225,21 @@ class SlaClock(CardNumberFreeModel, models.Model):
                 name="slaclock_breach_order_idx",
                 condition=Q(breached_at__isnull=False) | Q(state="breached"),
             ),
+            # The overview's weekly trends read only the clocks whose outcome fell in the last
+            # weeks: our acknowledgements (MTTA, index only), met clocks by their stop, and
+            # breached ones by their breach (or stop) instant (`cases.selectors.incident_trends`).
+            models.Index(
+                fields=["stopped_at"],
+                include=["started_at"],
+                condition=Q(family="ours", metric="acknowledge", state__in=["met", "breached"]),
+                name="slaclock_ack_stopped_idx",
+            ),
+            models.Index(fields=["stopped_at"], condition=Q(state="met"), name="slaclock_met_stopped_idx"),
+            models.Index(
+                Coalesce("breached_at", "stopped_at"),
+                condition=Q(state="breached") | Q(breached_at__isnull=False),
+                name="slaclock_breach_outcome_idx",
+            ),
         ]
 
     def __str__(self) -> str:

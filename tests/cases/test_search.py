@@ -2,10 +2,12 @@
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from cases.models import Incident, InvestigationNote, ReferenceCounter
 from cases.search import reference_candidates, refresh_search, search
 from cases.services import incident_open
+from tests.api.helpers import token_client
 from tests.factories import IncidentFactory, MerchantFactory, PartnerFactory
 
 pytestmark = pytest.mark.django_db
@@ -180,6 +182,16 @@ def test_hostile_text_never_breaks_the_query(db, text):
     assert isinstance(references(text), list)
 
 
+def _probe_plan(text: str) -> str:
+    """The plan of the query that reads the ids matching `text`."""
+    with CaptureQueriesContext(connection) as captured:
+        search(Incident.objects.all(), text)
+    (probe,) = [query["sql"] for query in captured.captured_queries if query["sql"].startswith("WITH matches")]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {probe}")
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
 def test_the_gin_index_answers_on_a_large_desk(db):
     """A few thousand incidents: the planner uses the GIN index for words and the unique index
     for reference candidates (sequential scans are switched off only to see which index it picks)."""
@@ -199,17 +211,75 @@ def test_the_gin_index_answers_on_a_large_desk(db):
     ReferenceCounter.objects.update_or_create(year=2024, defaults={"last": 3000})
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE cases_incident")
-    # Best first, as the palette asks (the queue's own orders walk their own indexes).
-    plan = search(Incident.objects.all(), "pizzeria aprobacion").order_by("-search_rank").explain()
+    # The matching ids are read first (`few_matches`); the page then reads those rows alone.
+    plan = _probe_plan("pizzeria aprobacion")
     if "incident_search_gin" not in plan:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL enable_seqscan = off")
-        plan = search(Incident.objects.all(), "pizzeria aprobacion").order_by("-search_rank").explain()
+        plan = _probe_plan("pizzeria aprobacion")
     assert "incident_search_gin" in plan, plan
     assert references("pizzeria aprobacion") == [template.reference]
 
-    plan = search(Incident.objects.all(), "183").order_by("-search_rank").explain()
+    plan = _probe_plan("183")
     assert "incident_search_gin" in plan, plan
     assert "BitmapOr" in plan, plan  # the two indexes answer together, no scan of every row
     assert "Index Scan on cases_incident_reference" in plan, plan  # an index of `reference`
     assert "PH-2024-000183" in references("183")
+
+
+@pytest.mark.parametrize("few", [0, 1, 1000])
+def test_the_same_incidents_whether_matches_are_few_or_many(desk, analyst, monkeypatch, few):
+    """Below FEW_MATCHES the search is answered by the matching ids, above it by the text filter."""
+    bbva, visa = desk
+    monkeypatch.setattr("cases.search.FEW_MATCHES", few)
+    assert found("bbva") == [bbva.title]
+    assert sorted(found("rechazos timeouts")) == []
+    assert sorted(found("aprobación OR timeouts")) == sorted([bbva.title, visa.title])
+    number = visa.reference.rsplit("-", 1)[1].lstrip("0")
+    assert search(Incident.objects.all(), number).order_by("-search_rank").first() == visa
+
+
+def test_a_rare_word_is_found_through_the_gin_index_with_the_same_queries(client, analyst):
+    """On 3,000 incidents the matching ids are read once through the GIN index; the queue's and
+    the API's pages then read those ids alone, whatever the planner guesses for the words."""
+
+    template = searchable(title="Timeouts on switch", summary="Rechazos con código 05")
+    columns = [field.column for field in Incident._meta.concrete_fields if field.column not in ("id",)]
+    chosen = {"reference": "'PH-2024-' || lpad(g::text, 6, '0')", "fingerprint": "''"}
+    select = ", ".join(chosen.get(column, f'i."{column}"') for column in columns)
+    names = ", ".join(f'"{column}"' for column in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO cases_incident ({names})"
+            f" SELECT {select} FROM cases_incident i, generate_series(1, 3000) g WHERE i.id = %s",
+            [template.pk],
+        )
+    rare = searchable(title="Zanahorias en el autorizador", status="closed")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE cases_incident")
+    client.force_login(analyst)
+    api = token_client(analyst)
+    pages = [
+        (client, "/", {"q": "zanahoria", "status": "all"}, 17),
+        (api, "/api/v1/incidents/", {"q": "zanahoria", "status": "all"}, 8),
+    ]
+    for who, url, params, most in pages:
+        who.get(url, params)  # caches that are not per request (content types, permissions)
+        with CaptureQueriesContext(connection) as captured:
+            response = who.get(url, params)
+        assert response.status_code == 200
+        assert rare.reference in response.content.decode()
+        assert len(captured) <= most, [query["sql"] for query in captured.captured_queries]
+        text_queries = [query["sql"] for query in captured.captured_queries if "@@" in query["sql"]]
+        probe = [sql for sql in text_queries if sql.startswith("WITH matches AS MATERIALIZED")]
+        assert len(probe) == 1, text_queries
+        # Only the page's rows rank themselves; no other query filters on the search vector.
+        assert all(sql in probe or "WHERE" not in sql.split("@@")[0] for sql in text_queries), text_queries
+        with connection.cursor() as cursor:
+            # On 3,000 small rows reading the table can cost less than the index; sequential
+            # scans are switched off only to see which index the planner picks then.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {probe[0]}")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            cursor.execute("SET LOCAL enable_seqscan = on")
+        assert "Bitmap Index Scan on incident_search_gin" in plan, plan

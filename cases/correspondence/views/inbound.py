@@ -18,6 +18,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models.functions import Lower
 from django.http import HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import get_object_or_404, redirect, render
@@ -101,21 +102,39 @@ def inbound_raw(request):
     return JsonResponse(result.as_dict(), status=201 if result.created else 200)
 
 
-def _guessed_partner(message: Correspondence) -> int | None:
-    """The partner whose contact wrote the message, to preselect in the form."""
-    sender = parseaddr(message.from_address)[1]
-    if not sender:
-        return None
-    return PartnerContact.objects.filter(email__iexact=sender).values_list("partner_id", flat=True).first()
+def _guessed_partners(messages: list[Correspondence]) -> dict[int, int | None]:
+    """The partner whose contact wrote each message (by message id), to preselect in its form:
+    one query for the whole page (the first contact by id when several share an address)."""
+    senders = {message.pk: parseaddr(message.from_address)[1].lower() for message in messages}
+    found: dict[str, int] = {}
+    wanted = {sender for sender in senders.values() if sender}
+    if wanted:
+        contacts = (
+            PartnerContact.objects.annotate(address=Lower("email"))
+            .filter(address__in=wanted)
+            .order_by("pk")
+            .values_list("address", "partner_id")
+        )
+        for address, partner_id in contacts:
+            found.setdefault(address, partner_id)
+    return {pk: found.get(sender) for pk, sender in senders.items()}
 
 
 def _inbox(request, forms_by_id: dict | None = None, status: int = 200):
     page = Paginator(triage_messages(user=request.user), MESSAGES_PER_PAGE).get_page(request.GET.get("page"))
     forms_by_id = forms_by_id or {}
-    for message in replies_for_display(page.object_list):
-        message.attach_form = forms_by_id.get(message.pk) or InboundAttachForm(
-            user=request.user, initial={"partner": _guessed_partner(message)}, prefix=f"m{message.pk}"
+    messages_shown = list(replies_for_display(page.object_list))
+    guessed = _guessed_partners(messages_shown)
+    partner_choices = None
+    for message in messages_shown:
+        form = forms_by_id.get(message.pk) or InboundAttachForm(
+            user=request.user, initial={"partner": guessed[message.pk]}, prefix=f"m{message.pk}"
         )
+        # The partner options are the same in every row's form: read once for the page.
+        if partner_choices is None:
+            partner_choices = list(form.fields["partner"].choices)
+        form.fields["partner"].choices = partner_choices
+        message.attach_form = form
     return render(request, "cases/triage_inbox.html", {"page": page}, status=status)
 
 

@@ -16,8 +16,9 @@ from email.utils import make_msgid
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -28,6 +29,7 @@ from cases.correspondence.inbound.parse import parse_message, sanitise_html
 from cases.correspondence.inbound.store import inbound_attach, inbound_receive
 from cases.correspondence.tasks import poll_inbound_mailbox_task
 from cases.models import CaseEvent, Correspondence, PartnerEngagement
+from partners.models import Partner
 from payhealth import config
 from tests.factories import IncidentFactory, PartnerContactFactory, PartnerEngagementFactory, PartnerFactory
 
@@ -455,6 +457,36 @@ def test_triage_inbox_lists_unmatched_messages_newest_first(client, partner_mana
     assert "¿Es el incidente de ayer?" in html
     assert "<p>hola</p>" in html and "x()" not in html
     assert "threaded one" not in html
+
+
+def _unmatched_from_partners(count: int, start: int) -> None:
+    for number in range(start, start + count):
+        partner = PartnerFactory(code=f"p{number}", name=f"Partner {number}")
+        PartnerContactFactory(partner=partner, email=f"ops{number}@partner.test")
+        inbound_receive(raw=raw_mail(subject=f"Consulta {number}", sender=f"OPS{number}@partner.test"), source="t")
+
+
+def test_the_triage_inbox_costs_the_same_queries_for_2_and_12_messages(client, partner_manager):
+    """Each message's form preselects its sender's partner; the guesses and the partner options
+    are read once for the page, not once per message."""
+    client.force_login(partner_manager)
+    _unmatched_from_partners(2, 0)
+    client.get(reverse("cases:triage_inbox"))  # caches that are not per request (content types)
+    with CaptureQueriesContext(connection) as two:
+        client.get(reverse("cases:triage_inbox"))
+    _unmatched_from_partners(10, 2)
+
+    with CaptureQueriesContext(connection) as twelve:
+        response = client.get(reverse("cases:triage_inbox"))
+
+    assert len(twelve) == len(two)
+    listed = response.context["page"].object_list
+    assert len(listed) == 12
+    for message in listed:
+        number = int(message.subject.rsplit(" ", 1)[1])
+        partner = Partner.objects.get(code=f"p{number}")
+        assert message.attach_form.initial["partner"] == partner.pk  # the address matched whatever its case
+        assert f'<option value="{partner.pk}" selected>Partner {number}</option>' in response.content.decode()
 
 
 def test_attach_from_triage_threads_the_message_and_acknowledges(client, partner_manager, thread, unmatched):
