@@ -12,7 +12,7 @@ breakage notice per partner and incident (1,000), then queues them: by default w
 action `notices_send`, once per incident (200 notices a transaction), or with `--rate N`, one
 `notice_send` at a time, N per second. The SMTP sink (`payhealth.mailsink`, the one `make run`
 starts) runs in this process on a free loopback port and writes every message to a temporary
-folder; its file names carry the arrival time. Workers are `celery worker` processes on the
+folder, noting when it stored each one (its arrival). Workers are `celery worker` processes on the
 configured broker, consuming a queue of their own (`--pool threads` suits this I/O-bound task
 too). Throughput is notices ÷ (last arrival − first `queued_at`); latency is each notice's
 arrival − its `queued_at`, so it includes the commit, publishing, the broker, the worker's two
@@ -69,6 +69,12 @@ PARTNERS = 200
 INCIDENTS = 5
 TARGET_PER_SECOND = 100
 BENCH_USER = "bench-notices"
+PARTNER_TEXT = {
+    "partner_title_en": "Approval rate drop on debit authorizations",
+    "partner_title_es": "Caída de aprobación en autorizaciones de débito",
+    "partner_summary_en": "Since 10:00 we see issuer declines (05, 91) rise on debit card authorizations.",
+    "partner_summary_es": "Desde las 10:00 vemos subir los rechazos del emisor (05, 91) en autorizaciones de débito.",
+}
 
 
 def free_port() -> int:
@@ -125,6 +131,8 @@ def bench_desk() -> tuple[list[Incident], object]:
                 PartnerEngagement.objects.bulk_create(
                     PartnerEngagement(incident=incident, partner=partner) for partner in partners
                 )
+            # Partners read a title and summary of their own language: a notice without them is refused.
+            Incident.objects.filter(pk=incident.pk).update(**PARTNER_TEXT)
             incidents.append(incident)
     return incidents, user
 
@@ -169,14 +177,23 @@ def wait_until_ready(log_dir: Path, count: int, timeout: float = 60) -> None:
     raise SystemExit(f"workers did not start within {timeout}s; logs in {log_dir}")
 
 
-def arrivals(mail_dir: Path) -> dict[str, datetime]:
-    """Message-ID → arrival time, read from the sink's files (named by UTC arrival time)."""
+class ArrivalClock:
+    """The sink's report, called as it stores each message: file name → arrival time (UTC)."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, datetime] = {}
+
+    def __call__(self, line: str) -> None:  # "mail <file name>: from … to …"
+        self.times[line.split()[1].rstrip(":")] = datetime.now(UTC)
+
+
+def arrivals(mail_dir: Path, clock: ArrivalClock) -> dict[str, datetime]:
+    """Message-ID → arrival time, from the sink's files and the moments it stored them."""
     found = {}
     for path in mail_dir.glob("*.eml"):
-        stamp = datetime.strptime(path.name.split("-")[0], "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
         with path.open("rb") as handle:
             headers = BytesHeaderParser(policy=default_policy).parse(handle)
-        found[str(headers["Message-ID"]).strip()] = stamp
+        found[str(headers["Message-ID"]).strip()] = clock.times[path.name]
     return found
 
 
@@ -194,14 +211,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="payhealth-bench-") as scratch:
         scratch = Path(scratch)
         port = free_port()
-        sink = mailsink_start(mail_dir=scratch / "mail", port=port, report=lambda line: None)
+        clock = ArrivalClock()
+        sink = mailsink_start(mail_dir=scratch / "mail", port=port, report=clock)
         workers = start_workers(options.workers, options.concurrency, options.pool, queue, port, scratch)
         try:
             wait_until_ready(scratch, options.workers)
             started = time.monotonic()
             drafts = []
             for incident in incidents:
-                drafts += notice_compose(incident=incident, actor=user, kind="breakage").drafts
+                drafts += notice_compose(incident=incident, actor=user, kind="breakage", confirm_repeat=True).drafts
             print(f"composed {len(drafts)} notices to {PARTNERS} partners in {time.monotonic() - started:.1f}s")
 
             started = time.monotonic()
@@ -230,7 +248,7 @@ def main() -> None:
             sink.stop()
 
         rows = {row.message_id: row for row in Correspondence.objects.filter(pk__in=ids)}
-        received = arrivals(scratch / "mail")
+        received = arrivals(scratch / "mail", clock)
         statuses = {}
         for row in rows.values():
             statuses[row.status] = statuses.get(row.status, 0) + 1
