@@ -167,6 +167,20 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
             worker.wait()
 
 
+def workers_cpu_seconds(workers: list[subprocess.Popen]) -> float:
+    """User + system CPU time of every process of the workers' sessions (main and pool), from /proc."""
+    sessions = {worker.pid for worker in workers}
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[3]) in sessions:  # the session id (each worker starts its own)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def wait_until_ready(log_dir: Path, count: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -222,6 +236,7 @@ def main() -> None:
                 drafts += notice_compose(incident=incident, actor=user, kind="breakage", confirm_repeat=True).drafts
             print(f"composed {len(drafts)} notices to {PARTNERS} partners in {time.monotonic() - started:.1f}s")
 
+            cpu_before = workers_cpu_seconds(workers)
             started = time.monotonic()
             if options.rate:
                 for number, draft in enumerate(drafts):
@@ -242,6 +257,7 @@ def main() -> None:
                 if not pending:
                     break
                 time.sleep(0.2)
+            cpu = workers_cpu_seconds(workers) - cpu_before
             connection.close()
         finally:
             stop_workers(workers)
@@ -268,6 +284,7 @@ def main() -> None:
     print(f"delivered {len(latencies)}/{len(rows)} (statuses {statuses}; duplicate Message-IDs {duplicates})")
     print(f"throughput: {rate:.0f} messages/s from first queued to last received ({window:.2f}s)")
     print(f"            {len(latencies) / delivering:.0f} messages/s from first to last received")
+    print(f"worker CPU: {cpu:.1f} s, {cpu / len(rows) * 1000:.1f} ms a notice (the workers' processes, not PostgreSQL)")
     print(
         "latency queued → received: "
         f"p50 {statistics.median(latencies) * 1000:.0f} ms, p95 {percentile(latencies, 0.95) * 1000:.0f} ms, "
