@@ -1,7 +1,8 @@
 """Handing work to Celery from the services: by task name, after the commit, never failing the request.
 
 Services publish with `publish_on_commit("cases.deliver_correspondence_task", ids)`: one task per
-id, each carrying only the id, published once the transaction that wrote the rows commits (a
+id, each carrying only the id (or, for a task registered with `publish_in_batches`, one task per
+batch of ids, carrying their list), published once the transaction that wrote the rows commits (a
 rolled-back write queues nothing). Publishing by name means no service imports a task module, so
 tasks (thin adapters that call services) are the only arrow between the two.
 
@@ -34,17 +35,35 @@ T = TypeVar("T")
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.2}
 
 
+# Tasks that take a list of ids as well as one id, and how many ids one of their tasks carries
+# (`publish_in_batches`); every other task gets one id.
+BATCHED: dict[str, Callable[[], int]] = {}
+
+
+def publish_in_batches(task_name: str, size: Callable[[], int]) -> None:
+    """Publish `task_name` with up to `size()` ids a task (a list; a lone id stays an id)."""
+    BATCHED[task_name] = size
+
+
+def _chunks(task_name: str, ids: list[int]) -> list[int | list[int]]:
+    size = max(BATCHED[task_name](), 1) if task_name in BATCHED else 1
+    if size == 1:
+        return list(ids)
+    return [ids[start] if len(ids) - start == 1 else ids[start : start + size] for start in range(0, len(ids), size)]
+
+
 def publish(task_name: str, ids: Iterable[int]) -> int:
-    """Publish one `task_name` task per id over one broker connection; returns how many went out."""
+    """Publish `task_name` for the ids over one broker connection, one task per id (or per batch
+    of ids, see `publish_in_batches`); returns how many ids went out."""
     from payhealth.celery import app
 
     ids = list(ids)
     published = 0
     try:
         with app.producer_or_acquire() as producer:
-            for pk in ids:
-                app.send_task(task_name, args=[pk], producer=producer, retry_policy=PUBLISH_RETRY_POLICY)
-                published += 1
+            for chunk in _chunks(task_name, ids):
+                app.send_task(task_name, args=[chunk], producer=producer, retry_policy=PUBLISH_RETRY_POLICY)
+                published += len(chunk) if isinstance(chunk, list) else 1
     except Exception as exc:  # kombu's OperationalError, a socket error: the broker is unreachable
         logger.warning(
             "broker unavailable (%s): %s %s task(s) not published; the sweep publishes them again",

@@ -188,7 +188,8 @@ class ScriptedSMTPHandler:
     """An SMTP server's DATA answers, from a script: each queued answer once ("451 4.3.0 Try
     later", "550 5.7.1 Rejected"), then "250 OK". Every message it saw is kept, with the ones
     it accepted. `before_answer(message)` runs before answering (to pause or observe);
-    `refuse` maps a recipient to the answer its RCPT TO gets ("550 5.1.1 No such user")."""
+    `refuse` maps a recipient to the answer its RCPT TO gets ("550 5.1.1 No such user");
+    `sessions` counts the SMTP sessions clients opened (one greeting each)."""
 
     def __init__(self) -> None:
         self.script: deque[str] = deque()
@@ -196,7 +197,20 @@ class ScriptedSMTPHandler:
         self.seen: list[EmailMessage] = []
         self.accepted: list[EmailMessage] = []
         self.before_answer: Callable[[EmailMessage], None] | None = None
+        self.sessions = 0
         self._lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses) -> list[str]:  # noqa: N802
+        with self._lock:
+            self.sessions += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_HELO(self, server, session, envelope, hostname) -> str:  # noqa: N802 - aiosmtpd's hook
+        with self._lock:
+            self.sessions += 1
+        session.host_name = hostname
+        return f"250 {server.hostname}"
 
     async def handle_RCPT(self, server, session, envelope, address, options) -> str:  # noqa: N802 - aiosmtpd's hook
         if address in self.refuse:
@@ -224,6 +238,7 @@ class ScriptedSMTPHandler:
             self.seen.clear()
             self.accepted.clear()
             self.before_answer = None
+            self.sessions = 0
 
 
 @contextlib.contextmanager

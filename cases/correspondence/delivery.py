@@ -19,6 +19,17 @@ in the worker and recorded again with backoff (`payhealth.outbox.with_database_r
 the task's time, then handed to a retry of the same task (`OutcomeNotRecorded`), which records it
 without sending: a blip of the database never makes a notice go out twice.
 
+A bulk send (and the sweep) publishes one task per PAYHEALTH_NOTICE_DELIVERY_BATCH notices:
+`correspondence_deliver_batch` claims them with one UPDATE, sends them one after the other over
+one SMTP connection, marks those the server accepted `sent` with one UPDATE and records their
+consequences together (one INSERT of timeline rows). Each notice keeps its own outcome: one the
+server refuses or cannot take now fails or goes back to the queue alone, with its own retry,
+and the others are never sent again; once the server cannot be reached, the rest of the batch
+goes back to the queue untried. The window between a 250 and the commit that says so is then
+the rest of the batch's conversation (a few milliseconds a message): a worker that dies inside
+it leaves those notices `sending`, and the sweep sends them again as the same messages, counted
+in `possible_duplicates`, exactly as for a single notice.
+
 Anything not `queued` is skipped, so a task delivered twice sends once. While a row is
 `sending`, `sent_at` holds when the attempt began. The sweep takes back rows whose task was lost
 (`queued` PAYHEALTH_NOTICE_STUCK_AFTER seconds past their due time) or whose worker died
@@ -37,17 +48,29 @@ from datetime import datetime, timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.mail import get_connection
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Prefetch, Q, prefetch_related_objects
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases import timeline
-from cases.correspondence.email import build_email, send_email
-from cases.models import Correspondence, PartnerEngagement
+from cases.correspondence.email import (
+    SENDABLE_ATTACHMENTS,
+    build_email,
+    send_email,
+    sendable_attachments_query,
+)
+from cases.models import Attachment, CaseEvent, Correspondence, PartnerEngagement
 from cases.timeline.events import NoticeFailed, NoticeQueued, NoticeSent, PartnerUpdated
-from payhealth.outbox import DATABASE_ERRORS, backoff, publish_on_commit, with_database_retries
+from payhealth.outbox import (
+    DATABASE_ERRORS,
+    backoff,
+    publish_in_batches,
+    publish_on_commit,
+    with_database_retries,
+)
 from payhealth.pan import masked
 
 logger = logging.getLogger(__name__)
@@ -63,8 +86,10 @@ EARLY_SLACK = timedelta(seconds=2)
 CONSEQUENCES_GRACE = timedelta(seconds=10)
 
 
-# The task that runs `correspondence_deliver`; services publish it by name (payhealth.outbox).
+# The task that runs `correspondence_deliver`; services publish it by name (payhealth.outbox),
+# up to PAYHEALTH_NOTICE_DELIVERY_BATCH notices a task (`correspondence_deliver_batch`).
 DELIVER_TASK = "cases.deliver_correspondence_task"
+publish_in_batches(DELIVER_TASK, lambda: settings.PAYHEALTH_NOTICE_DELIVERY_BATCH)
 
 
 class TransientDeliveryError(Exception):
@@ -107,9 +132,9 @@ class OutcomeNotRecorded(Exception):  # noqa: N818 - a request to record later, 
     """The server accepted the message but the database could not take it: the task retries the
     recording (never the sending) after `countdown` seconds."""
 
-    def __init__(self, refused: dict[str, tuple[int, str]], countdown: float) -> None:
+    def __init__(self, accepted: dict[int, dict[str, tuple[int, str]]], countdown: float) -> None:
         super().__init__("the outcome of the delivery could not be recorded")
-        self.refused = refused
+        self.accepted = accepted  # notice id → the recipients the server refused
         self.countdown = countdown
 
 
@@ -121,18 +146,49 @@ class MailOutcome:
     refused: dict[str, tuple[int, str]] = field(default_factory=dict)
     reason: str = ""
     transient: bool = False
+    unreachable: bool = False  # no answer from the server at all: the rest of a batch may wait too
+    time_up: bool = False  # the task's soft time limit: the rest of a batch waits for its retry
 
 
-def mail_attempt(message) -> MailOutcome:
+def mail_attempt(message, connection=None) -> MailOutcome:
     """Hand one message to the SMTP server and classify its answer (never raises for the server's
     sake: a soft time limit while talking to it is transient, the message may or may not be there)."""
     try:
-        refused = send_email(message)
+        refused = send_email(message, connection)
     except SoftTimeLimitExceeded as exc:
-        return MailOutcome(accepted=False, reason=f"{type(exc).__name__}: {exc}", transient=True)
+        reason = f"{type(exc).__name__}: {exc}"
+        return MailOutcome(accepted=False, reason=reason, transient=True, unreachable=True, time_up=True)
     except Exception as exc:  # classified here: the server did not confirm it took the message
-        return MailOutcome(accepted=False, reason=describe_error(exc), transient=is_transient(exc))
+        unreachable = not isinstance(exc, smtplib.SMTPResponseException) and is_transient(exc)
+        return MailOutcome(
+            accepted=False, reason=describe_error(exc), transient=is_transient(exc), unreachable=unreachable
+        )
     return MailOutcome(accepted=True, refused=refused)
+
+
+def mail_attempts(rows: list[Correspondence]) -> list[MailOutcome]:
+    """Each row's message over one SMTP connection (Django's `get_connection()` made once for the
+    batch, its session kept open by `cases.correspondence.email`). A message the server refuses
+    does not stop the others; once the server is unreachable (refused connection, timeout,
+    disconnect, twice in a row: the first may be a kept session the server had closed) or the
+    task's time is up, the rest are not tried and share that outcome."""
+    connection = get_connection(fail_silently=False)
+    outcomes: list[MailOutcome] = []
+    unreachable = 0
+    for row in rows:
+        try:
+            message = build_email(row)
+        except Exception as exc:  # a row that cannot become a message fails alone, with the reason
+            logger.exception("notice %s: could not build its message", row.pk)
+            outcomes.append(MailOutcome(accepted=False, reason=describe_error(exc)))
+            continue
+        outcome = mail_attempt(message, connection)
+        outcomes.append(outcome)
+        unreachable = unreachable + 1 if outcome.unreachable else 0
+        if unreachable >= 2 or outcome.time_up:
+            outcomes += [outcome] * (len(rows) - len(outcomes))
+            break
+    return outcomes
 
 
 def outcome_budget() -> float:
@@ -147,64 +203,122 @@ def retry_countdown(attempts: int) -> float:
     )
 
 
+@dataclass
+class BatchResult:
+    """What became of each notice of a batch: sent, failed, skipped (not queued, or not yet due),
+    or back in the queue with the reason and the seconds before its retry is due."""
+
+    sent: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    retry: dict[int, tuple[str, float]] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return f"sent {len(self.sent)}, failed {len(self.failed)}, retry {len(self.retry)}, skipped {len(self.skipped)}"
+
+
 def correspondence_deliver(*, correspondence_id: int, final_attempt: bool = False) -> str:
     """Send one queued notice; returns "sent", "failed" or "skipped", or raises
     TransientDeliveryError or OutcomeNotRecorded."""
-    row = _claim(correspondence_id)
-    if row is None:
-        return "skipped"
-    outcome = mail_attempt(build_email(row))
-    if outcome.accepted:
-        try:
-            with_database_retries(lambda: _mark_sent(row.pk, outcome.refused), within=outcome_budget())
-        except DATABASE_ERRORS as exc:
-            raise OutcomeNotRecorded(outcome.refused, retry_countdown(1)) from exc
-        _record_consequences_or_leave_to_sweep(row.pk)
+    result = correspondence_deliver_batch(correspondence_ids=[correspondence_id], final_attempt=final_attempt)
+    if correspondence_id in result.retry:
+        reason, countdown = result.retry[correspondence_id]
+        raise TransientDeliveryError(reason, countdown)
+    if result.sent:
         return "sent"
-    if outcome.transient and not final_attempt:
-        countdown = retry_countdown(row.attempts)
-        with_database_retries(lambda: _release(row.pk, outcome.reason, countdown), within=outcome_budget())
-        logger.info("notice %s: transient error, will retry in %.0fs: %s", row.pk, countdown, outcome.reason)
-        raise TransientDeliveryError(outcome.reason, countdown)
-    with_database_retries(lambda: _fail(row.pk, outcome.reason, gave_up=outcome.transient), within=outcome_budget())
-    return "failed"
+    return "failed" if result.failed else "skipped"
 
 
-def correspondence_record_accepted(*, correspondence_id: int, refused: dict[str, tuple[int, str]]) -> str:
-    """Record a message the server accepted in an earlier run of the task (its database was away)."""
-    _mark_sent(correspondence_id, refused)
-    _record_consequences_or_leave_to_sweep(correspondence_id)
+def correspondence_deliver_batch(*, correspondence_ids: list[int], final_attempt: bool = False) -> BatchResult:
+    """Send the queued notices among `correspondence_ids` over one SMTP connection, each exactly as
+    `correspondence_deliver` would: claimed together (one UPDATE), sent one by one, the accepted
+    ones marked sent together (one UPDATE) and their consequences recorded together. A notice
+    the server refuses, or cannot take now, fails or goes back to the queue alone (`retry` says
+    when it is due); the others are never sent again. Raises OutcomeNotRecorded when the
+    database could not take the accepted ones."""
+    rows = _claim(correspondence_ids)
+    claimed = {row.pk for row in rows}
+    result = BatchResult(skipped=[pk for pk in correspondence_ids if pk not in claimed])
+    if not rows:
+        return result
+    outcomes = mail_attempts(rows)
+    accepted = {row.pk: outcome.refused for row, outcome in zip(rows, outcomes, strict=True) if outcome.accepted}
+    if accepted:
+        try:
+            with_database_retries(lambda: _mark_sent(accepted), within=outcome_budget())
+        except DATABASE_ERRORS as exc:
+            raise OutcomeNotRecorded(accepted, retry_countdown(1)) from exc
+        result.sent = list(accepted)
+    for row, outcome in zip(rows, outcomes, strict=True):
+        if outcome.accepted:
+            continue
+        if outcome.transient and not final_attempt:
+            countdown = retry_countdown(row.attempts)
+            with_database_retries(
+                lambda pk=row.pk, reason=outcome.reason, wait=countdown: _release(pk, reason, wait),
+                within=outcome_budget(),
+            )
+            logger.info("notice %s: transient error, will retry in %.0fs: %s", row.pk, countdown, outcome.reason)
+            result.retry[row.pk] = (outcome.reason, countdown)
+        else:
+            with_database_retries(
+                lambda pk=row.pk, reason=outcome.reason, gave_up=outcome.transient: _fail(pk, reason, gave_up=gave_up),
+                within=outcome_budget(),
+            )
+            result.failed.append(row.pk)
+    if accepted:
+        _record_consequences_or_leave_to_sweep(list(accepted))
+    return result
+
+
+def correspondence_record_accepted(*, accepted: dict[int, dict[str, tuple[int, str]]]) -> str:
+    """Record messages the server accepted in an earlier run of the task (its database was away)."""
+    _mark_sent(accepted)
+    _record_consequences_or_leave_to_sweep(list(accepted))
     return "sent"
 
 
-def _record_consequences_or_leave_to_sweep(correspondence_id: int) -> None:
-    # A short budget: the row already says `sent`, and the sweep completes the rest in seconds.
+def _record_consequences_or_leave_to_sweep(correspondence_ids: list[int]) -> None:
+    # A short budget: the rows already say `sent`, and the sweep completes the rest in seconds.
     try:
-        with_database_retries(lambda: correspondence_record_sent(correspondence_id=correspondence_id), within=2.0)
-    except DATABASE_ERRORS:  # the row says `sent`: the sweep applies the rest
-        logger.warning("notice %s: sent, its consequences are left to the sweep", correspondence_id)
+        with_database_retries(lambda: correspondence_record_sent(correspondence_ids=correspondence_ids), within=2.0)
+    except DATABASE_ERRORS:  # the rows say `sent`: the sweep applies the rest
+        logger.warning("notices %s: sent, their consequences are left to the sweep", correspondence_ids)
 
 
 @transaction.atomic
-def _claim(correspondence_id: int) -> Correspondence | None:
-    row = (
+def _claim(correspondence_ids: list[int]) -> list[Correspondence]:
+    """Lock the rows (in id order), take those queued and due into `sending` with one UPDATE, and
+    read the files their messages carry with one query."""
+    rows = list(
         Correspondence.objects.select_for_update(of=("self",))
         .select_related("incident")
         .defer(*UNREAD)
-        .filter(pk=correspondence_id, direction=Correspondence.Direction.OUTBOUND)
-        .first()
+        .filter(pk__in=correspondence_ids, direction=Correspondence.Direction.OUTBOUND)
+        .order_by("pk")
     )
-    if row is None or row.status != Status.QUEUED:
-        return None
     now = timezone.now()
-    if row.next_attempt_at and row.next_attempt_at > now + EARLY_SLACK:
-        return None  # a duplicate task ahead of the retry that owns this attempt
-    row.status = Status.SENDING
-    row.sent_at = now  # while sending: when this attempt began (read by the sweep)
-    row.next_attempt_at = None
-    row.attempts += 1  # exact: the row is locked
-    row.save(update_fields=["status", "sent_at", "next_attempt_at", "attempts"])
-    return row
+    # A row not queued was sent or claimed already; one not due yet belongs to a retry to come
+    # (this is a duplicate task ahead of it).
+    rows = [
+        row
+        for row in rows
+        if row.status == Status.QUEUED and not (row.next_attempt_at and row.next_attempt_at > now + EARLY_SLACK)
+    ]
+    if not rows:
+        return []
+    Correspondence.objects.filter(pk__in=[row.pk for row in rows]).update(
+        status=Status.SENDING,
+        sent_at=now,  # while sending: when this attempt began (read by the sweep)
+        next_attempt_at=None,
+        attempts=F("attempts") + 1,  # exact: the rows are locked
+    )
+    for row in rows:
+        row.status, row.sent_at, row.next_attempt_at = Status.SENDING, now, None
+        row.attempts += 1
+    files = Prefetch("attachments", sendable_attachments_query(Attachment.objects.all()), to_attr=SENDABLE_ATTACHMENTS)
+    prefetch_related_objects(rows, files)
+    return rows
 
 
 @transaction.atomic
@@ -221,10 +335,10 @@ def _release(correspondence_id: int, reason: str, countdown: float) -> None:
     row.save(update_fields=["status", "queued_at", "next_attempt_at", "sent_at", "last_error"])
 
 
-def _locked_for_outcome(correspondence_id: int) -> Correspondence:
+def _locked_for_outcome(correspondence_ids: list[int]):
     rows = Correspondence.objects.select_for_update(of=("self",))
     rows = rows.select_related("incident", "engagement__partner", "merchant", "sent_by").defer(*UNREAD, "body_text")
-    return rows.get(pk=correspondence_id)
+    return rows.filter(pk__in=correspondence_ids).order_by("pk")
 
 
 def _partner_name(row: Correspondence) -> str:
@@ -233,7 +347,7 @@ def _partner_name(row: Correspondence) -> str:
 
 @transaction.atomic
 def _fail(correspondence_id: int, reason: str, *, gave_up: bool) -> None:
-    row = _locked_for_outcome(correspondence_id)
+    row = _locked_for_outcome([correspondence_id]).get()
     if row.status != Status.SENDING:
         return
     if gave_up:
@@ -250,44 +364,58 @@ def _fail(correspondence_id: int, reason: str, *, gave_up: bool) -> None:
     timeline.record(failed, incident=row.incident, actor=row.sent_by)
 
 
-@transaction.atomic
-def _mark_sent(correspondence_id: int, refused: dict[str, tuple[int, str]]) -> None:
-    """The server accepted the message: whatever the row says now, it was sent. The row alone is
-    locked, for as short as can be; the consequences follow in `correspondence_record_sent`."""
-    row = Correspondence.objects.select_for_update().only("pk", "status").get(pk=correspondence_id)
-    if row.status == Status.SENT:
-        return
-    row.status = Status.SENT
-    row.sent_at = timezone.now()
-    row.next_attempt_at = None
-    row.refused_addresses = list(refused)
-    row.last_error = masked("; ".join(f"{address}: {code} {answer}" for address, (code, answer) in refused.items()))
-    row.save(update_fields=["status", "sent_at", "next_attempt_at", "refused_addresses", "last_error"])
+def _refused_text(refused: dict[str, tuple[int, str]]) -> str:
+    return masked("; ".join(f"{address}: {code} {answer}" for address, (code, answer) in refused.items()))
 
 
 @transaction.atomic
-def correspondence_record_sent(*, correspondence_id: int) -> bool:
-    """The consequences of a sent notice, once: its timeline row (the SLA clocks and webhooks follow
-    it) and the partner's first-notice stamp. False when there was nothing (left) to do."""
-    row = _locked_for_outcome(correspondence_id)
-    if row.status != Status.SENT or row.consequences_at is not None:
-        return False
-    row.consequences_at = timezone.now()
-    row.save(update_fields=["consequences_at"])
-    if row.incident_id is None:
-        return True
-    sent = NoticeSent(
-        correspondence=row.pk,
-        partner=_partner_name(row),
-        language=row.language,
-        to=[address for address in row.to_addresses if address not in row.refused_addresses],
-        message_id=row.message_id,
-        attempts=row.attempts,
-        refused=row.last_error,
-    )
-    timeline.record(sent, incident=row.incident, actor=row.sent_by, at=row.sent_at)
-    _stamp_first_notice(row, row.sent_at)
-    return True
+def _mark_sent(accepted: dict[int, dict[str, tuple[int, str]]]) -> None:
+    """The server accepted these messages (id → the recipients it refused): whatever the rows say
+    now, they were sent. One UPDATE for those every recipient took, locking the rows alone, for
+    as short as can be; the consequences follow in `correspondence_record_sent`. A row already
+    `sent` keeps its time."""
+    now = timezone.now()
+    unsent = Correspondence.objects.exclude(status=Status.SENT)
+    fields = {"status": Status.SENT, "sent_at": now, "next_attempt_at": None}
+    everyone = sorted(pk for pk, refused in accepted.items() if not refused)
+    if everyone:
+        unsent.filter(pk__in=everyone).update(**fields, refused_addresses=[], last_error="")
+    for pk, refused in sorted(accepted.items()):
+        if refused:
+            unsent.filter(pk=pk).update(**fields, refused_addresses=list(refused), last_error=_refused_text(refused))
+
+
+@transaction.atomic
+def correspondence_record_sent(*, correspondence_id: int | None = None, correspondence_ids: list[int] = ()) -> int:
+    """The consequences of sent notices, once each: their timeline rows (the SLA clocks and
+    webhooks follow them, written with one INSERT) and the partners' first-notice stamps. Returns
+    how many notices had something (left) to do."""
+    ids = [correspondence_id] if correspondence_id is not None else list(correspondence_ids)
+    rows = [row for row in _locked_for_outcome(ids) if row.status == Status.SENT and row.consequences_at is None]
+    if not rows:
+        return 0
+    Correspondence.objects.filter(pk__in=[row.pk for row in rows]).update(consequences_at=timezone.now())
+    events = []
+    for row in rows:
+        if row.incident_id is None:
+            continue
+        sent = NoticeSent(
+            correspondence=row.pk,
+            partner=_partner_name(row),
+            language=row.language,
+            to=[address for address in row.to_addresses if address not in row.refused_addresses],
+            message_id=row.message_id,
+            attempts=row.attempts,
+            refused=row.last_error,
+        )
+        event = timeline.event(sent, incident=row.incident, actor=row.sent_by, at=row.sent_at)
+        event.refuse_card_numbers()  # what `save()` checks; the texts were masked when stored
+        events.append(event)
+    timeline.published(CaseEvent.objects.bulk_create(events))
+    for row in sorted(rows, key=lambda row: row.engagement_id or 0):  # engagements locked in id order
+        if row.incident_id is not None:
+            _stamp_first_notice(row, row.sent_at)
+    return len(rows)
 
 
 def _stamp_first_notice(row: Correspondence, now) -> None:

@@ -89,10 +89,27 @@ def build_email(correspondence) -> EmailMessage:
         cc=list(correspondence.cc_addresses),
         headers=headers,
     )
-    if correspondence.pk is not None:
-        for attachment in correspondence.attachments.filter(omitted=False).order_by("id"):
-            message.attach(_mime_file(attachment.filename, attachment.content_type, bytes(attachment.content)))
+    for attachment in sendable_attachments(correspondence):
+        message.attach(_mime_file(attachment.filename, attachment.content_type, bytes(attachment.content)))
     return message
+
+
+# The attribute a batch's rows carry their files in, read with one query for the whole batch.
+SENDABLE_ATTACHMENTS = "sendable_attachments"
+
+
+def sendable_attachments_query(attachments):
+    """The files a notice's message carries, in the order they were stored."""
+    return attachments.filter(omitted=False).order_by("id")
+
+
+def sendable_attachments(correspondence) -> list:
+    """The files of `correspondence` (prefetched into SENDABLE_ATTACHMENTS, or read now)."""
+    if hasattr(correspondence, SENDABLE_ATTACHMENTS):
+        return getattr(correspondence, SENDABLE_ATTACHMENTS)
+    if correspondence.pk is None:
+        return []
+    return list(sendable_attachments_query(correspondence.attachments.all()))
 
 
 def _mime_file(filename: str, content_type: str, content: bytes) -> MIMEBase:
@@ -156,15 +173,18 @@ def _open_smtp(backend: SmtpBackend) -> SmtpBackend:
     return backend
 
 
-def send_email(message: EmailMessage) -> dict[str, tuple[int, str]]:
+def send_email(message: EmailMessage, connection=None) -> dict[str, tuple[int, str]]:
     """Hand the message to the configured backend; returns the recipients the server refused.
+
+    `connection` is Django's `get_connection()`, made once for a batch of messages; without it
+    one is made for this message. Either way the SMTP session is the one kept open above.
 
     Django's SMTP backend drops smtplib's answer about refused recipients, so for SMTP the
     message goes through the backend's connection directly (the same steps as its `_send`).
     Any error (connection refused, timeout, an SMTP 4xx or 5xx answer) propagates, and the
     connection is dropped so the next notice starts on a fresh one.
     """
-    connection = get_connection(fail_silently=False)
+    connection = connection or get_connection(fail_silently=False)
     if not isinstance(connection, SmtpBackend):
         connection.send_messages([message])
         return {}

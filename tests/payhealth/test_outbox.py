@@ -30,13 +30,15 @@ def sent(monkeypatch):
     return sent
 
 
-def test_publish_sends_one_task_per_id_by_name(sent):
+def test_publish_sends_one_task_per_id_by_name(sent, settings):
+    settings.PAYHEALTH_NOTICE_DELIVERY_BATCH = 1  # notices are published in batches (test_delivery.py)
     assert outbox.publish(TASK, [3, 1, 2]) == 3
 
     assert sent == [(TASK, [3]), (TASK, [1]), (TASK, [2])]
 
 
-def test_a_broker_outage_is_logged_and_does_not_fail_the_caller(monkeypatch, caplog):
+def test_a_broker_outage_is_logged_and_does_not_fail_the_caller(monkeypatch, caplog, settings):
+    settings.PAYHEALTH_NOTICE_DELIVERY_BATCH = 1
     sent = []
 
     def send_task(name, args, **options):

@@ -8,6 +8,7 @@ parallel run on the same broker never takes their tasks.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import smtplib
@@ -21,20 +22,25 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cases.correspondence import delivery as delivery_module
+from cases.correspondence import email as email_module
 from cases.correspondence.compose import notice_compose
 from cases.correspondence.delivery import (
+    DELIVER_TASK,
     TransientDeliveryError,
     correspondence_deliver,
+    correspondence_deliver_batch,
     correspondence_requeue_stuck,
     describe_error,
 )
-from cases.correspondence.dispatch import notice_retry, notice_send
+from cases.correspondence.dispatch import notice_retry, notice_send, notices_send
 from cases.correspondence.tasks import deliver_correspondence_task
 from cases.models import CaseEvent, Correspondence, PartnerEngagement, SlaClock
 from payhealth.celery import app
+from payhealth.outbox import publish
 from tests.cases.correspondence.data import notice_desk
 from tests.cases.sla.data import sla_desk
 from tests.support import (
@@ -251,6 +257,109 @@ def test_recipients_refused_one_by_one_are_noted_on_a_sent_notice(smtp, desk, an
     assert row.last_error == "intl@bbva.test: 550 5.1.1 No such user"
     assert smtp.accepted[0]["X-RcptTo"] == "operacion@bbva.test"
     assert events_of(row, CaseEvent.Kind.NOTICE_SENT)[0]["to"] == ["operacion@bbva.test"]
+
+
+# --- a batch of notices over one SMTP connection ----------------------------------------------
+
+
+def drafts_queued(desk, author, sender) -> list[Correspondence]:
+    """Three notices (BBVA in Spanish and in English, Visa) queued by the bulk action."""
+    drafts = notice_compose(incident=desk.incident, actor=author, kind="breakage").drafts
+    notices_send(correspondences=drafts, actor=sender)
+    return sorted(drafts, key=lambda row: row.pk)
+
+
+def test_notices_are_published_in_batches_a_lone_id_as_an_id(settings, monkeypatch):
+    settings.PAYHEALTH_NOTICE_DELIVERY_BATCH = 2
+    sent_tasks = []
+    monkeypatch.setattr(app, "send_task", lambda name, args, **options: sent_tasks.append((name, args)))
+    monkeypatch.setattr(app, "producer_or_acquire", lambda: contextlib.nullcontext("producer"))
+
+    assert publish(DELIVER_TASK, [11, 12, 13]) == 3
+
+    assert sent_tasks == [(DELIVER_TASK, [[11, 12]]), (DELIVER_TASK, [13])]
+
+
+def test_a_batch_of_notices_goes_over_one_smtp_connection_and_is_recorded_with_few_queries(
+    smtp, desk, analyst, partner_manager
+):
+    drafts = drafts_queued(desk, analyst, partner_manager)
+    email_module._drop_smtp()  # no session kept from an earlier test
+
+    with CaptureQueriesContext(connection) as queries:
+        result = correspondence_deliver_batch(correspondence_ids=[row.pk for row in drafts])
+
+    assert (result.sent, result.failed, result.retry, result.skipped) == ([row.pk for row in drafts], [], {}, [])
+    assert smtp.sessions == 1
+    assert sorted(m["Message-ID"] for m in smtp.accepted) == sorted(row.message_id for row in drafts)
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('UPDATE "cases_correspondence"')]
+    assert len(updates) == 3  # claimed together, sent together, consequences together
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "cases_caseevent"')]
+    notice_sent_inserts = [sql for sql in inserts if "notice_sent" in sql]
+    assert len(notice_sent_inserts) <= 1
+    for row in drafts:
+        row.refresh_from_db()
+        assert (row.status, row.attempts, row.consequences_at is not None) == (Status.SENT, 1, True)
+        assert len(events_of(row, CaseEvent.Kind.NOTICE_SENT)) == 1
+
+    again = correspondence_deliver_batch(correspondence_ids=[row.pk for row in drafts])  # the task delivered twice
+    assert again.skipped == [row.pk for row in drafts]
+    assert len(smtp.seen) == 3
+
+
+def test_a_notice_the_server_cannot_take_does_not_resend_the_others_of_its_batch(smtp, desk, analyst, partner_manager):
+    desk.bbva_intl.language = ""  # BBVA's two contacts in one (Spanish) notice: one is refused
+    desk.bbva_intl.save()
+    desk.visa.contacts.create(name="Visa LatAm", email="latam@visa.test", language="es")
+    drafts = drafts_queued(desk, analyst, partner_manager)
+    assert len(drafts) == 3
+    email_module._drop_smtp()
+    smtp.refuse["intl@bbva.test"] = "550 5.1.1 No such user"
+    busy = "451 4.3.0 Try again later"
+    smtp.script.extend(["250 OK", busy])  # the first message taken, the second answered 451
+
+    result = correspondence_deliver_batch(correspondence_ids=[row.pk for row in drafts])
+
+    first, second, third = drafts
+    assert result.sent == [first.pk, third.pk]
+    assert list(result.retry) == [second.pk] and result.retry[second.pk][0] == busy
+    assert smtp.sessions == 2  # a fresh session after the 451, for the third message
+    for row in drafts:
+        row.refresh_from_db()
+    assert (second.status, second.attempts, second.last_error) == (Status.QUEUED, 1, busy)
+    assert {first.status, third.status} == {Status.SENT}
+    refused_one = next(row for row in (first, third) if "intl@bbva.test" in row.to_addresses)
+    assert refused_one.last_error == "intl@bbva.test: 550 5.1.1 No such user"
+    assert refused_one.refused_addresses == ["intl@bbva.test"]
+
+    Correspondence.objects.filter(pk=second.pk).update(next_attempt_at=timezone.now())  # its retry is due
+    retried = correspondence_deliver_batch(correspondence_ids=[row.pk for row in drafts])  # e.g. the sweep's batch
+
+    assert (retried.sent, sorted(retried.skipped)) == ([second.pk], sorted([first.pk, third.pk]))
+    seen = [m["Message-ID"] for m in smtp.seen]
+    assert sorted(seen) == sorted([first.message_id, second.message_id, second.message_id, third.message_id])
+    assert sorted(m["Message-ID"] for m in smtp.accepted) == sorted(row.message_id for row in drafts)
+    for row in drafts:
+        assert len(events_of(row, CaseEvent.Kind.NOTICE_SENT)) == 1
+
+
+def test_an_unreachable_server_puts_the_whole_batch_back_without_trying_each_notice(
+    settings, desk, analyst, partner_manager
+):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    smtp_settings(settings, port)
+    drafts = drafts_queued(desk, analyst, partner_manager)
+    email_module._drop_smtp()
+
+    result = correspondence_deliver_batch(correspondence_ids=[row.pk for row in drafts])
+
+    assert sorted(result.retry) == [row.pk for row in drafts]
+    for row in drafts:
+        row.refresh_from_db()
+        assert (row.status, row.attempts) == (Status.QUEUED, 1)
+        assert row.last_error.startswith("ConnectionRefusedError: ")
 
 
 # --- sent first, its consequences second --------------------------------------------------------
