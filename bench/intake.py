@@ -118,6 +118,41 @@ def wait_applied(since_id: int, timeout: float = 600) -> float:
     return time.perf_counter()
 
 
+def statements_per_alert(plain_user, segments: BenchSegments, count: int = 40) -> None:
+    """In process: SQL statements per alert, applied in the request (`?wait=true`) and in a batch."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from alerts.services import alert_accept, alert_ingest, alert_receipts_apply
+
+    print(f"In process: SQL statements per alert ({count} alerts each, half new segments, half repeats)")
+    print(f"{'path':<34}{'statements':>10}{'savepoints':>11}{'ms/alert':>9}")
+    bodies = [segments.payload(index=i) if i % 2 else segments.repeated(i) for i in range(count)]
+    with CaptureQueriesContext(connection) as sync:
+        started = time.perf_counter()
+        for body in bodies:
+            alert_ingest(actor=plain_user, payload=body, idempotency_key=str(uuid.uuid4()))
+        sync_ms = (time.perf_counter() - started) * 1000 / count
+    bodies = [segments.payload(index=i) if i % 2 else segments.repeated(i) for i in range(count)]
+    with CaptureQueriesContext(connection) as accept:
+        started = time.perf_counter()
+        for body in bodies:
+            alert_accept(actor=plain_user, payload=body, idempotency_key=str(uuid.uuid4()))
+        accept_ms = (time.perf_counter() - started) * 1000 / count
+    with CaptureQueriesContext(connection) as batch:
+        started = time.perf_counter()
+        applied = alert_receipts_apply(limit=count)
+        batch_ms = (time.perf_counter() - started) * 1000 / max(applied, 1)
+    for label, captured, ms in (
+        ("?wait=true, in the request", sync, sync_ms),
+        ("202: the request", accept, accept_ms),
+        (f"202: the worker, a batch of {applied}", batch, batch_ms),
+    ):
+        savepoints = sum(1 for q in captured.captured_queries if q["sql"].startswith("SAVEPOINT"))
+        print(f"{label:<34}{len(captured) / count:>10.1f}{savepoints / count:>11.1f}{ms:>9.1f}")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=2000, help="alerts per run (default 2000)")
@@ -136,6 +171,8 @@ def main() -> None:
     if pending(0):
         raise SystemExit(f"{pending(0)} receipts are pending already: let a worker apply them first.")
     try:
+        statements_per_alert(user, segments)
+        first_id = AlertReceipt.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         process, port = start_gunicorn(options.workers)
         try:
             for _index in range(5 * options.workers):  # every worker imports and connects first
