@@ -35,12 +35,19 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH_DIR]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payhealth.settings.local")
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("PAYHEALTH_API_THROTTLE_TOKEN", "10000000/min")  # measured, not throttled
+
+import django  # noqa: E402
+
+django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
 
 from accounts.services import api_token_create, api_token_revoke  # noqa: E402
 from alerts.models import AlertReceipt  # noqa: E402
-from bench.api import Segments, request, start_gunicorn, stop  # noqa: E402 - sets Django up
+from bench.api import Segments, request, start_gunicorn, stop  # noqa: E402
 from bench.figures import percentile  # noqa: E402
 
 ALERTS = "/api/v1/alerts/"
@@ -173,7 +180,7 @@ def main() -> None:
     try:
         statements_per_alert(user, segments)
         first_id = AlertReceipt.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-        process, port = start_gunicorn(options.workers)
+        process, port = start_gunicorn(options.workers, timeout=300)  # a busy machine starts slowly
         try:
             for _index in range(5 * options.workers):  # every worker imports and connects first
                 request(port, "GET", "/api/v1/alerts/rules/", plain)
