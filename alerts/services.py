@@ -17,6 +17,10 @@ alert's `severity_hint` if that is more severe. A hint never lowers what the rul
 monitor cannot talk a 30 pp outage down to SEV4). An alert on an open incident raises its
 severity the same way when the new figures call for more, and never lowers it: people may have
 raised it on purpose.
+
+Two ways in: `alert_ingest` applies the alert in the request (`?wait=true`); `alert_accept`
+stores a pending receipt and answers 202, and `alert_receipts_apply` (the worker) applies
+pending receipts in batches with the same `alert_apply` (see "Asynchronous intake" below).
 """
 
 from __future__ import annotations

@@ -195,7 +195,8 @@ def start_gunicorn(workers: int, *, timeout: float = 60) -> tuple[subprocess.Pop
         if process.poll() is not None:
             raise SystemExit(f"gunicorn exited: {process.stderr.read().decode()[-2000:]}")
         try:
-            connection_ = http.client.HTTPConnection(HOST, port, timeout=2)
+            # A busy machine builds the schema slowly: wait for the answer rather than ask again.
+            connection_ = http.client.HTTPConnection(HOST, port, timeout=max(2, timeout / 2))
             connection_.request("GET", "/api/v1/schema/", headers={"Host": "localhost"})
             if connection_.getresponse().status == 200:
                 return process, port
