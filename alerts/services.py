@@ -28,12 +28,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -51,7 +52,7 @@ from cases.services.impact import engagement_add, merchant_impact_add, merchant_
 from cases.services.incidents import incident_change_severity, incident_open, incident_update_details
 from cases.timeline.events import AlertReceived, CardNumbersMasked
 from partners.models import Partner
-from payhealth.outbox import DATABASE_ERRORS, publish_on_commit
+from payhealth.outbox import publish, publish_on_commit
 from payhealth.pan import card_number_error, contains_card_number
 
 logger = logging.getLogger(__name__)
@@ -486,7 +487,10 @@ def _event_data(data: dict, segment: dict, figures: dict) -> dict:
 # pending again (never applied twice).
 
 APPLY_TASK = "alerts.apply_pending_alerts_task"
-ALERT_BATCH_SIZE = 200
+ALERT_BATCH_SIZE = 100
+# Seconds a task spends applying before it commits and hands the rest to the next task: well
+# inside the soft time limit (PAYHEALTH_TASK_TIME_LIMIT − 5 s at least, 25 s by default).
+APPLY_BUDGET_SECONDS = 8.0
 
 _INSERT_RECEIPT = """
 INSERT INTO alerts_alertreceipt
@@ -560,11 +564,14 @@ def alert_accept(*, actor, payload, idempotency_key: str | None = None) -> Alert
     )
 
 
-def alert_receipts_apply(*, limit: int = ALERT_BATCH_SIZE) -> int:
+def alert_receipts_apply(*, limit: int = ALERT_BATCH_SIZE, budget: float = APPLY_BUDGET_SECONDS) -> int:
     """Apply one batch of pending receipts (oldest first) in one transaction; returns how many it
-    took. Each receipt is applied in a savepoint: one that fails (its merchant gone, an incident
-    at its limits) is marked failed with its field errors and the others are applied. A database
-    error (connection lost, deadlock) rolls the whole batch back: it is pending again."""
+    applied or marked failed. Each receipt is applied in a savepoint: one that fails (its merchant
+    gone, an incident at its limits) is marked failed with its field errors and the others are
+    applied. A database error (connection lost, deadlock) or anything unexpected rolls the whole
+    batch back: it is pending again. Past `budget` seconds the batch stops and commits what it
+    applied (the rest stays pending), so a slow database never runs a task into its time limit."""
+    deadline = time.monotonic() + budget
     with transaction.atomic(), deferred_search_refresh():
         receipts = list(
             AlertReceipt.objects.select_for_update(of=("self",), skip_locked=True)
@@ -576,25 +583,40 @@ def alert_receipts_apply(*, limit: int = ALERT_BATCH_SIZE) -> int:
             return 0
         rules = list(AlertSeverityRule.objects.filter(active=True).order_by("priority", "id"))
         now = timezone.now()
+        done = []
         # Grouped by segment, in arrival order within one: incidents are locked in the same order
         # by every worker (no deadlock), and a segment's alerts are applied as they came.
         for receipt in sorted(receipts, key=lambda r: (r.fingerprint, r.pk)):
+            if done and time.monotonic() > deadline:
+                break
             _apply_receipt(receipt, rules=rules, now=now)
+            done.append(receipt)
         AlertReceipt.objects.bulk_update(
-            receipts, ["state", "incident", "outcome", "error", "applied_at", "response_body"], batch_size=500
+            done, ["state", "incident", "outcome", "error", "applied_at", "response_body"], batch_size=500
         )
-    return len(receipts)
+    return len(done)
 
 
-def alert_receipts_drain(*, limit: int = ALERT_BATCH_SIZE, max_batches: int = 50) -> int:
-    """Apply batches until none is pending (or `max_batches`): what the task and the sweep run."""
+def alert_receipts_drain(*, limit: int = ALERT_BATCH_SIZE, budget: float = APPLY_BUDGET_SECONDS) -> int:
+    """Apply batches until none is pending or `budget` seconds are spent (then the task is published
+    again for the rest): what the task and the sweep run."""
+    deadline = time.monotonic() + budget
     applied = 0
-    for _batch in range(max_batches):
-        taken = alert_receipts_apply(limit=limit)
+    while True:
+        left = deadline - time.monotonic()
+        taken = alert_receipts_apply(limit=limit, budget=max(left, 0))
         applied += taken
-        if taken < limit:
-            break
-    return applied
+        if taken == 0:
+            return applied
+        if time.monotonic() >= deadline:
+            if AlertReceipt.objects.filter(state=AlertReceipt.State.PENDING).exists():
+                publish(APPLY_TASK, [0])
+            return applied
+
+
+# What the apply step may fail with for one alert (its data, or a rule of the desk): recorded on
+# the receipt. Anything else (the database gone, the task's time limit) rolls the batch back.
+RECORDED_ERRORS = (ValidationError, IntegrityError, DataError, ValueError, TypeError, KeyError, LookupError)
 
 
 def _apply_receipt(receipt: AlertReceipt, *, rules: list, now) -> None:
@@ -609,9 +631,7 @@ def _apply_receipt(receipt: AlertReceipt, *, rules: list, now) -> None:
     except ValidationError as error:
         receipt.state = AlertReceipt.State.FAILED
         receipt.error = _error_fields(error)
-    except DATABASE_ERRORS:
-        raise  # the whole batch again, later
-    except Exception as error:  # a bug must not block the queue behind it: recorded, not retried
+    except RECORDED_ERRORS as error:  # a bug in one alert's data must not block the queue behind it
         logger.exception("alert receipt %s failed", receipt.pk)
         receipt.state = AlertReceipt.State.FAILED
         receipt.error = {NON_FIELD_ERRORS: [f"{type(error).__name__}: {error}"[:500]]}

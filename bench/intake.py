@@ -148,7 +148,7 @@ def statements_per_alert(plain_user, segments: BenchSegments, count: int = 40) -
         accept_ms = (time.perf_counter() - started) * 1000 / count
     with CaptureQueriesContext(connection) as batch:
         started = time.perf_counter()
-        applied = alert_receipts_apply(limit=count)
+        applied = alert_receipts_apply(limit=count, budget=3600)  # the whole batch, however slow
         batch_ms = (time.perf_counter() - started) * 1000 / max(applied, 1)
     for label, captured, ms in (
         ("?wait=true, in the request", sync, sync_ms),

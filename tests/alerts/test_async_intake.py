@@ -161,6 +161,18 @@ def test_a_database_error_mid_batch_rolls_the_whole_batch_back_and_nothing_is_ap
     assert CaseEvent.objects.filter(kind="alert_received").count() == 2
 
 
+def test_a_batch_past_its_time_budget_commits_what_it_applied_and_leaves_the_rest_pending(analyst, segment_world):
+    client = token_client(analyst)
+    ids = [_accepted(client, alert_payload(attempts=1000 + n))["id"] for n in range(3)]
+
+    assert alert_receipts_apply(budget=0) == 1  # at least one, whatever the budget
+
+    states = dict(AlertReceipt.objects.values_list("pk", "state"))
+    assert [states[pk] for pk in ids] == ["applied", "pending", "pending"]
+    assert alert_receipts_apply() == 2
+    assert CaseEvent.objects.filter(kind="alert_received").count() == 3
+
+
 HOSTILE = [
     [],
     "alert",
