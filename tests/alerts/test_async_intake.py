@@ -62,11 +62,12 @@ def test_an_alert_is_accepted_with_202_a_receipt_and_a_status_url_and_applied_la
 
 def test_the_same_key_returns_the_same_receipt_and_answer_and_another_body_is_refused(analyst, segment_world):
     client = token_client(analyst)
-    first = client.post(URL, alert_payload(), format="json", HTTP_IDEMPOTENCY_KEY="a-2")
-    again = client.post(URL, alert_payload(), format="json", HTTP_IDEMPOTENCY_KEY="a-2")
+    payload = alert_payload()  # once: its window is computed from the clock
+    first = client.post(URL, payload, format="json", HTTP_IDEMPOTENCY_KEY="a-2")
+    again = client.post(URL, payload, format="json", HTTP_IDEMPOTENCY_KEY="a-2")
     alert_receipts_apply()
-    after_apply = client.post(URL, alert_payload(), format="json", HTTP_IDEMPOTENCY_KEY="a-2")
-    other = client.post(URL, alert_payload(attempts=999), format="json", HTTP_IDEMPOTENCY_KEY="a-2")
+    after_apply = client.post(URL, payload, format="json", HTTP_IDEMPOTENCY_KEY="a-2")
+    other = client.post(URL, {**payload, "attempts": 999}, format="json", HTTP_IDEMPOTENCY_KEY="a-2")
 
     assert (first.status_code, again.status_code, after_apply.status_code) == (202, 202, 202)
     assert again.content == first.content == after_apply.content
@@ -78,9 +79,10 @@ def test_the_same_key_returns_the_same_receipt_and_answer_and_another_body_is_re
 
 def test_a_key_first_answered_in_the_request_replays_that_answer(analyst, segment_world):
     client = token_client(analyst)
-    waited = client.post(f"{URL}?wait=true", alert_payload(), format="json", HTTP_IDEMPOTENCY_KEY="a-3")
+    payload = alert_payload()
+    waited = client.post(f"{URL}?wait=true", payload, format="json", HTTP_IDEMPOTENCY_KEY="a-3")
 
-    again = client.post(URL, alert_payload(), format="json", HTTP_IDEMPOTENCY_KEY="a-3")
+    again = client.post(URL, payload, format="json", HTTP_IDEMPOTENCY_KEY="a-3")
 
     assert (waited.status_code, again.status_code) == (201, 201)
     assert again.content == waited.content
