@@ -14,8 +14,8 @@ Against a database with the demo desk (`manage.py seed_demo`, plus `--incidents 
 3. End to end: the same again with the worker running while the clients post: accepted/s, and
    how long after the last answer the last receipt was applied.
 
-Alerts are for segments with BIN prefixes starting with 8 from the monitor "bench/intake.py"
-(bench/api.py uses 9); the incidents they open stay in the database. Nothing is asserted. Run it
+Alerts are for segments with BIN prefixes starting with 8 (bench/api.py uses 9), source
+"bench/api.py"; the incidents they open stay in the database. Nothing is asserted. Run it
 against a database and a broker of its own: a worker already consuming the default queue would
 apply the receipts during step 1.
 """
