@@ -546,6 +546,7 @@ SPECTACULAR_SETTINGS = {
         "SeverityEnum": "cases.models.incident.Severity",
         "CardNetworkEnum": "cases.models.incident.CardNetwork",
         "AlertOutcomeEnum": "alerts.models.AlertReceipt.Outcome",
+        "AlertReceiptStateEnum": "alerts.models.AlertReceipt.State",
         "FindingStateEnum": "monitoring.models.FindingState",
         "SegmentStateEnum": "monitoring.models.SegmentState",
         "SlaClockStateEnum": "cases.models.sla.SlaClock.State",
