@@ -108,14 +108,26 @@ class AlertSeverityRule(CardNumberFreeModel, models.Model):
 
 
 class AlertReceipt(CardNumberFreeModel, models.Model):
-    """One alert accepted from monitoring: the audit row and the idempotency record.
+    """One alert accepted from monitoring: the audit row, the idempotency record and, for an alert
+    taken asynchronously, the work item the worker applies.
 
     With an `Idempotency-Key`, the key is unique per user: a repeat with the same body gets the
     stored answer back (status and body), a repeat with another body is refused. The row is
     inserted before the alert is processed, so a concurrent repeat waits on the first one's
     transaction and then replays its answer. Alerts without a key get a receipt too (audit),
-    with an empty key that nothing is unique on. Failed alerts leave no receipt.
+    with an empty key that nothing is unique on.
+
+    An alert answered at once (`?wait=true`) is applied in the request: its receipt is born
+    `applied`, and an alert that fails there leaves no receipt. An alert accepted for later (the
+    default, 202) is born `pending` with its payload (card numbers already masked); the worker
+    applies it and marks it `applied` (with the incident and outcome) or `failed` (with the
+    field errors), in the transaction that applied it.
     """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        APPLIED = "applied", _("Applied")
+        FAILED = "failed", _("Failed")
 
     class Outcome(models.TextChoices):
         OPENED = "opened", _("Opened an incident")
@@ -140,6 +152,11 @@ class AlertReceipt(CardNumberFreeModel, models.Model):
     response_status = models.PositiveSmallIntegerField(_("response status"), null=True, blank=True)
     response_body = models.JSONField(_("response body"), default=dict, blank=True)
     created_at = models.DateTimeField(_("received at"), auto_now_add=True, db_index=True)
+    state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.APPLIED)
+    payload = models.JSONField(_("payload"), null=True, blank=True, editable=False)
+    masked_card_numbers = models.PositiveSmallIntegerField(_("card numbers masked"), default=0)
+    error = models.JSONField(_("error"), default=dict, blank=True)
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("alert receipt")
@@ -153,6 +170,10 @@ class AlertReceipt(CardNumberFreeModel, models.Model):
                 name="alertreceipt_unique_key_per_user",
                 violation_error_message=_("This idempotency key was already used."),
             )
+        ]
+        indexes = [
+            # The worker's queue: pending receipts in arrival order, a tiny index that empties itself.
+            models.Index(fields=["id"], condition=Q(state="pending"), name="alertreceipt_pending"),
         ]
 
     def __str__(self) -> str:

@@ -185,11 +185,17 @@ class AlertPayloadSerializer(serializers.Serializer):
 
 def validated_payload(payload) -> dict:
     """The payload's validated data, or a ValidationError keyed by each bad field's dotted path."""
+    return masked_and_validated(payload)[0]
+
+
+def masked_and_validated(payload) -> tuple[dict, object]:
+    """`validated_payload`'s answer, and the payload as it may be stored for later (card numbers
+    masked; the title and BIN prefix, which refuse one, have none once validated)."""
     payload, masked = _without_card_numbers(payload)
     serializer = AlertPayloadSerializer(data=payload)
     if not serializer.is_valid():
         raise ValidationError(_flatten(serializer.errors))
-    return {**serializer.validated_data, "masked_card_numbers": masked}
+    return {**serializer.validated_data, "masked_card_numbers": masked}, payload
 
 
 def _without_card_numbers(payload) -> tuple[object, int]:

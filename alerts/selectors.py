@@ -41,3 +41,25 @@ def alert_receipts_visible_to(*, user) -> QuerySet[AlertReceipt]:
     if not user.has_perm("alerts.view_alertreceipt"):
         return AlertReceipt.objects.none()
     return AlertReceipt.objects.select_related("user", "incident")
+
+
+def alert_status_visible_to(*, user) -> QuerySet[AlertReceipt]:
+    """The receipts whose state a user may ask for: every one with the right to read receipts,
+    else their own alerts (a monitoring account follows what it sent)."""
+    receipts = AlertReceipt.objects.only(
+        "id",
+        "user_id",
+        "state",
+        "created_at",
+        "applied_at",
+        "fingerprint",
+        "outcome",
+        "incident_id",
+        "response_body",
+        "error",
+    )
+    if user.has_perm("alerts.view_alertreceipt"):
+        return receipts
+    if user.has_perm("alerts.submit_alert"):
+        return receipts.filter(user=user)
+    return AlertReceipt.objects.none()

@@ -17,35 +17,45 @@ alert's `severity_hint` if that is more severe. A hint never lowers what the rul
 monitor cannot talk a 30 pp outage down to SEV4). An alert on an open incident raises its
 severity the same way when the new figures call for more, and never lowers it: people may have
 raised it on purpose.
+
+Two ways in: `alert_ingest` applies the alert in the request (`?wait=true`); `alert_accept`
+stores a pending receipt and answers 202, and `alert_receipts_apply` (the worker) applies
+pending receipts in batches with the same `alert_apply` (see "Asynchronous intake" below).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from alerts.models import AlertReceipt, AlertSeverityRule
-from alerts.payload import validated_payload
+from alerts.payload import masked_and_validated, validated_payload
 from alerts.selectors import alert_severity_for, severity_rank
 from cases import timeline
 from cases.models import AffectedMerchant, CaseEvent, Incident, Merchant
 from cases.models.decline_count import IncidentDeclineCode
 from cases.models.incident import OPEN_STATUSES, CardNetwork, Category, Source, derived_failed_attempts
+from cases.search import deferred_search_refresh
 from cases.services.decline_counts import decline_counts_record
 from cases.services.impact import engagement_add, merchant_impact_add, merchant_impact_update
 from cases.services.incidents import incident_change_severity, incident_open, incident_update_details
 from cases.timeline.events import AlertReceived, CardNumbersMasked
 from partners.models import Partner
+from payhealth.outbox import publish, publish_on_commit
 from payhealth.pan import card_number_error, contains_card_number
+
+logger = logging.getLogger(__name__)
 
 FINGERPRINT_VERSION = "v1"
 IDEMPOTENCY_KEY_MAX = 255
@@ -92,13 +102,7 @@ def alert_ingest(*, actor, payload: dict, idempotency_key: str | None = None) ->
     nothing if this one failed). Without a key every post is processed. Any error rolls back
     everything, receipt included.
     """
-    key = (idempotency_key or "").strip()
-    if len(key) > IDEMPOTENCY_KEY_MAX:
-        raise ValidationError(
-            {"Idempotency-Key": _("The Idempotency-Key has at most %(max)d characters.") % {"max": IDEMPOTENCY_KEY_MAX}}
-        )
-    if contains_card_number(key):
-        raise ValidationError({"Idempotency-Key": card_number_error()})
+    key = _checked_key(idempotency_key)
     data = validated_payload(payload)
     digest = body_digest(payload)
     receipt = None
@@ -136,6 +140,17 @@ def alert_ingest(*, actor, payload: dict, idempotency_key: str | None = None) ->
     return AlertResult(incident=incident, outcome=outcome, status=status, body=body, receipt=receipt, events=[event])
 
 
+def _checked_key(idempotency_key: str | None) -> str:
+    key = (idempotency_key or "").strip()
+    if len(key) > IDEMPOTENCY_KEY_MAX:
+        raise ValidationError(
+            {"Idempotency-Key": _("The Idempotency-Key has at most %(max)d characters.") % {"max": IDEMPOTENCY_KEY_MAX}}
+        )
+    if contains_card_number(key):
+        raise ValidationError({"Idempotency-Key": card_number_error()})
+    return key
+
+
 @dataclass
 class AlertApplied:
     """What a validated alert did to the desk: the incident it opened or updated, and its event."""
@@ -145,15 +160,18 @@ class AlertApplied:
     event: CaseEvent
 
 
-def alert_apply(*, actor, data: dict, segment: dict, fingerprint: str, add_merchant: bool = True) -> AlertApplied:
+def alert_apply(
+    *, actor, data: dict, segment: dict, fingerprint: str, add_merchant: bool = True, rules=None
+) -> AlertApplied:
     """The heart of the intake, shared by posted alerts and the detector's findings: open an
     incident for `fingerprint` or update the open one (impact, partners, codes, severity only
     up), and put the alert on its timeline. `data` has the shape of `validated_payload`'s answer,
     `segment` the shape of `_resolve_segment`'s (merchant, partner, issuer: rows or None).
     `add_merchant` False does not add the merchant when it is not on the incident yet (a
     measurement without excess declines); a merchant already there gets the figures anyway.
-    Runs inside the caller's transaction."""
-    figures = _figures(data)
+    Runs inside the caller's transaction. `rules`: the active severity rules, when the caller
+    read them once for many alerts."""
+    figures = _figures(data, rules=rules)
     existing = _open_incident(fingerprint)
     incident = None
     if existing is None:
@@ -261,19 +279,22 @@ def _claim_key(*, actor, key: str, digest: str, source: str) -> tuple[AlertRecei
     )
 
 
-def _resolve_segment(segment: dict) -> dict:
-    """The segment with its merchant and partners looked up; unknown ones are field errors."""
+def _resolve_segment(segment: dict, *, rows: bool = True) -> dict:
+    """The segment with its merchant and partners looked up; unknown ones are field errors.
+    Two queries (the merchant, both partners at once); `rows=False` only checks that they exist
+    (the request of an alert taken for later), without loading the merchant's row."""
     errors = {}
-    merchant = Merchant.objects.filter(account_id=segment["merchant"]).first()
-    if merchant is None:
+    merchants = Merchant.objects.filter(account_id=segment["merchant"])
+    merchant = merchants.first() if rows else merchants.exists()
+    if not merchant:
         errors["segment.merchant"] = _("No merchant has the account id %(value)s.") % {"value": segment["merchant"]}
-    partner = issuer = None
-    if segment["partner"]:
-        partner = Partner.objects.filter(code=segment["partner"]).first()
-        if partner is None:
-            errors["segment.partner"] = _("No partner has the code %(value)s.") % {"value": segment["partner"]}
+    codes = [code for code in (segment["partner"], segment["issuer"]) if code]
+    found = {row.code: row for row in Partner.objects.filter(code__in=codes)} if codes else {}
+    partner = found.get(segment["partner"]) if segment["partner"] else None
+    issuer = found.get(segment["issuer"]) if segment["issuer"] else None
+    if segment["partner"] and partner is None:
+        errors["segment.partner"] = _("No partner has the code %(value)s.") % {"value": segment["partner"]}
     if segment["issuer"]:
-        issuer = Partner.objects.filter(code=segment["issuer"]).first()
         if issuer is None:
             errors["segment.issuer"] = _("No partner has the code %(value)s.") % {"value": segment["issuer"]}
         elif issuer.kind != Partner.Kind.ISSUER:
@@ -285,7 +306,7 @@ def _resolve_segment(segment: dict) -> dict:
     return {**segment, "merchant": merchant, "partner": partner, "issuer": issuer}
 
 
-def _figures(data: dict) -> dict:
+def _figures(data: dict, rules=None) -> dict:
     baseline = data["baseline_approval_rate"]
     observed = data["observed_approval_rate"]
     attempts = data["attempts"]
@@ -299,6 +320,7 @@ def _figures(data: dict) -> dict:
         attempts=attempts,
         volume=volume["amount"] if volume else None,
         currency=volume["currency"] if volume else "",
+        rules=rules,
     )
     severity = measured
     if data["severity_hint"] and severity_rank(data["severity_hint"]) < severity_rank(measured):
@@ -453,6 +475,204 @@ def _event_data(data: dict, segment: dict, figures: dict) -> dict:
         "severity_hint": data["severity_hint"],
         "measured_severity": figures["measured_severity"],
     }
+
+
+# --- Asynchronous intake ----------------------------------------------------------------------
+#
+# `alert_accept` is the request's half: validate, check the segment's merchant and partners
+# exist, insert one pending receipt (one statement, ON CONFLICT on the Idempotency-Key) and
+# answer 202. `alert_receipts_apply` is the worker's half: a batch of pending receipts, locked
+# with SKIP LOCKED so that workers never share one, applied with `alert_apply` and marked in the
+# same transaction: a worker that dies mid-batch rolls everything back and the receipts are
+# pending again (never applied twice).
+
+APPLY_TASK = "alerts.apply_pending_alerts_task"
+ALERT_BATCH_SIZE = 100
+# Seconds a task spends applying before it commits and hands the rest to the next task: well
+# inside the soft time limit (PAYHEALTH_TASK_TIME_LIMIT − 5 s at least, 25 s by default).
+APPLY_BUDGET_SECONDS = 8.0
+
+_INSERT_RECEIPT = """
+INSERT INTO alerts_alertreceipt
+    (user_id, idempotency_key, body_sha256, source, outcome, fingerprint, response_status,
+     response_body, created_at, state, payload, masked_card_numbers, error, applied_at, incident_id)
+VALUES (%s, %s, %s, %s, '', %s, 202, '{}'::jsonb, now(), 'pending', %s::jsonb, %s, '{}'::jsonb, NULL, NULL)
+ON CONFLICT (user_id, idempotency_key) WHERE NOT (idempotency_key = '') DO NOTHING
+RETURNING id
+"""
+
+
+@dataclass
+class AlertAccepted:
+    """The answer to an alert accepted for later (or the stored answer a repeated key replays)."""
+
+    receipt_id: int
+    status: int
+    body: dict
+    replayed: bool = False
+
+
+def accepted_answer(*, receipt_id: int, fingerprint: str) -> dict:
+    """The 202 body: the same for the first request and every replay of its key."""
+    return {
+        "id": receipt_id,
+        "status_url": reverse("api:alert-status", args=[receipt_id]),
+        "fingerprint": fingerprint,
+    }
+
+
+def alert_accept(*, actor, payload, idempotency_key: str | None = None) -> AlertAccepted:
+    """Take an alert for the worker: the same field errors as `alert_ingest` (nothing written),
+    then one pending receipt, published to the worker once committed. A key already used returns
+    that request's answer (202 with the same receipt, or the answer `?wait=true` gave); with
+    another body it is refused (`IdempotencyKeyReused`)."""
+    key = _checked_key(idempotency_key)
+    data, stored = masked_and_validated(payload)
+    _resolve_segment(data["segment"], rows=False)
+    segment = data["segment"]
+    fingerprint = alert_fingerprint(
+        merchant=segment["merchant"],
+        partner=segment["partner"],
+        issuer=segment["issuer"],
+        network=segment["network"],
+        country=segment["country"],
+        bin_prefix=segment["bin_prefix"],
+    )
+    digest = body_digest(payload)
+    document = json.dumps(stored, cls=DjangoJSONEncoder, ensure_ascii=False)
+    # One statement, autocommitted: no transaction of our own to begin and commit.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_RECEIPT, [actor.pk, key, digest, data["source"], fingerprint, document, data["masked_card_numbers"]]
+        )
+        row = cursor.fetchone()
+    if row is None:  # the key was used (the insert waited for that request to commit)
+        first = AlertReceipt.objects.only("id", "body_sha256", "fingerprint", "response_status", "response_body").get(
+            user=actor, idempotency_key=key
+        )
+        if first.body_sha256 != digest:
+            raise IdempotencyKeyReused(
+                _("This Idempotency-Key was already used with a different request body. Use a new key for a new alert.")
+            )
+        body = first.response_body
+        if first.response_status == 202:
+            body = accepted_answer(receipt_id=first.pk, fingerprint=first.fingerprint)
+        return AlertAccepted(receipt_id=first.pk, status=first.response_status, body=body, replayed=True)
+    publish_on_commit(APPLY_TASK, [row[0]])  # at once, or after the caller's transaction if in one
+    return AlertAccepted(
+        receipt_id=row[0], status=202, body=accepted_answer(receipt_id=row[0], fingerprint=fingerprint)
+    )
+
+
+def alert_receipts_apply(*, limit: int = ALERT_BATCH_SIZE, budget: float = APPLY_BUDGET_SECONDS) -> int:
+    """Apply one batch of pending receipts (oldest first) in one transaction; returns how many it
+    applied or marked failed. Each receipt is applied in a savepoint: one that fails (its merchant
+    gone, an incident at its limits) is marked failed with its field errors and the others are
+    applied. A database error (connection lost, deadlock) or anything unexpected rolls the whole
+    batch back: it is pending again. Past `budget` seconds the batch stops and commits what it
+    applied (the rest stays pending), so a slow database never runs a task into its time limit."""
+    deadline = time.monotonic() + budget
+    with transaction.atomic(), deferred_search_refresh():
+        receipts = list(
+            AlertReceipt.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("user")
+            .filter(state=AlertReceipt.State.PENDING)
+            .order_by("id")[:limit]
+        )
+        if not receipts:
+            return 0
+        rules = list(AlertSeverityRule.objects.filter(active=True).order_by("priority", "id"))
+        now = timezone.now()
+        done = []
+        # Grouped by segment, in arrival order within one: incidents are locked in the same order
+        # by every worker (no deadlock), and a segment's alerts are applied as they came.
+        for receipt in sorted(receipts, key=lambda r: (r.fingerprint, r.pk)):
+            if done and time.monotonic() > deadline:
+                break
+            _apply_receipt(receipt, rules=rules, now=now)
+            done.append(receipt)
+        AlertReceipt.objects.bulk_update(
+            done, ["state", "incident", "outcome", "error", "applied_at", "response_body"], batch_size=500
+        )
+    return len(done)
+
+
+def alert_receipts_drain(*, limit: int = ALERT_BATCH_SIZE, budget: float = APPLY_BUDGET_SECONDS) -> int:
+    """Apply batches until none is pending or `budget` seconds are spent (then the task is published
+    again for the rest): what the task and the sweep run."""
+    deadline = time.monotonic() + budget
+    applied = 0
+    while True:
+        left = deadline - time.monotonic()
+        taken = alert_receipts_apply(limit=limit, budget=max(left, 0))
+        applied += taken
+        if taken == 0:
+            return applied
+        if time.monotonic() >= deadline:
+            if AlertReceipt.objects.filter(state=AlertReceipt.State.PENDING).exists():
+                publish(APPLY_TASK, [0])
+            return applied
+
+
+# What the apply step may fail with for one alert (its data, or a rule of the desk): recorded on
+# the receipt. Anything else (the database gone, the task's time limit) rolls the batch back.
+RECORDED_ERRORS = (ValidationError, IntegrityError, DataError, ValueError, TypeError, KeyError, LookupError)
+
+
+def _apply_receipt(receipt: AlertReceipt, *, rules: list, now) -> None:
+    try:
+        with transaction.atomic():  # a savepoint: a failing alert leaves nothing of itself behind
+            data = validated_payload(receipt.payload)
+            data["masked_card_numbers"] = receipt.masked_card_numbers
+            segment = _resolve_segment(data["segment"])
+            applied = alert_apply(
+                actor=receipt.user, data=data, segment=segment, fingerprint=receipt.fingerprint, rules=rules
+            )
+    except ValidationError as error:
+        receipt.state = AlertReceipt.State.FAILED
+        receipt.error = _error_fields(error)
+    except RECORDED_ERRORS as error:  # a bug in one alert's data must not block the queue behind it
+        logger.exception("alert receipt %s failed", receipt.pk)
+        receipt.state = AlertReceipt.State.FAILED
+        receipt.error = {NON_FIELD_ERRORS: [f"{type(error).__name__}: {error}"[:500]]}
+    else:
+        receipt.state = AlertReceipt.State.APPLIED
+        receipt.incident = applied.incident
+        receipt.outcome = applied.outcome
+        receipt.response_body = {
+            "reference": applied.incident.reference,
+            "url": reverse("cases:incident_detail", args=[applied.incident.reference]),
+            "outcome": applied.outcome,
+            "severity": applied.incident.severity,
+            "fingerprint": receipt.fingerprint,
+        }
+    receipt.applied_at = now
+
+
+def _error_fields(error: ValidationError) -> dict[str, list[str]]:
+    if hasattr(error, "error_dict"):
+        return {name: [str(message) for message in messages] for name, messages in error.message_dict.items()}
+    return {NON_FIELD_ERRORS: [str(message) for message in error.messages]}
+
+
+def alert_receipt_status(*, receipt: AlertReceipt) -> dict:
+    """What the status URL answers: the state, and once applied the incident it opened or updated."""
+    body = {
+        "id": receipt.pk,
+        "state": receipt.state,
+        "received_at": receipt.created_at,
+        "applied_at": receipt.applied_at,
+        "fingerprint": receipt.fingerprint,
+        "outcome": receipt.outcome or None,
+        "reference": None,
+        "url": None,
+        "severity": None,
+        "errors": receipt.error or None,
+    }
+    if receipt.state == AlertReceipt.State.APPLIED and receipt.incident_id:
+        answer = receipt.response_body or {}
+        body.update(reference=answer.get("reference"), url=answer.get("url"), severity=answer.get("severity"))
+    return body
 
 
 # --- Severity rules (leads) -------------------------------------------------------------------

@@ -17,8 +17,10 @@ that have incidents, which the unique index on `reference` answers.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 
 from django.db import connection
 from django.db.models import BooleanField, Case, FloatField, Q, QuerySet, Value, When
@@ -68,9 +70,40 @@ _MAX_NUMBER = 999_999  # six digits
 _MAX_YEARS = 30
 
 
+# Inside `deferred_search_refresh`, the incidents whose document to recompute, else None.
+_deferred_ids: ContextVar[set[int] | None] = ContextVar("deferred_search_refresh", default=None)
+
+
 def refresh_search(*, incident_ids: Iterable[int]) -> None:
-    """Recompute the search document of the given incidents (call inside the changing transaction)."""
-    ids = list(incident_ids)
+    """Recompute the search document of the given incidents (call inside the changing transaction).
+
+    Inside `deferred_search_refresh` the ids are only noted, and recomputed once at its end."""
+    deferred = _deferred_ids.get()
+    if deferred is not None:
+        deferred.update(incident_ids)
+        return
+    _refresh_now(incident_ids)
+
+
+@contextlib.contextmanager
+def deferred_search_refresh() -> Iterator[None]:
+    """Many writes, one search refresh: every `refresh_search` inside is collected and run as one
+    UPDATE when the block ends without an error (use it inside the writing transaction). A batch
+    of alerts touching the same incident recomputes its document once instead of per change."""
+    if _deferred_ids.get() is not None:  # nested: the outer block refreshes
+        yield
+        return
+    ids: set[int] = set()
+    token = _deferred_ids.set(ids)
+    try:
+        yield
+    finally:
+        _deferred_ids.reset(token)
+    _refresh_now(ids)
+
+
+def _refresh_now(incident_ids: Iterable[int]) -> None:
+    ids = sorted(incident_ids)
     if not ids:
         return
     with connection.cursor() as cursor:

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Post a monitoring alert to PayHealth: opens an incident for the segment, or updates the open one.
+# The answer is 202 with the receipt's `status_url` (GET it for the incident once a worker has
+# applied the alert, usually within a second); WAIT=true applies it in the request and answers
+# 201/200 with the incident instead (slower: use it only when the caller needs the reference).
 #
 #   PAYHEALTH_URL=https://payhealth.example.com PAYHEALTH_TOKEN=ph_xxx_yyy MERCHANT=acct_… ./docs/alerts-example.sh
 #
@@ -16,9 +19,11 @@ end=$(date -u +%Y-%m-%dT%H:%M:00Z)
 start=$(date -u -d '-15 minutes' +%Y-%m-%dT%H:%M:00Z 2>/dev/null || date -u -v-15M +%Y-%m-%dT%H:%M:00Z)
 merchant="${MERCHANT:?set MERCHANT to a merchant account id (acct_…) from the Merchants page}"
 key="${IDEMPOTENCY_KEY:-grafana-auth-rate-$(date -u +%Y%m%d%H%M)}"
+query=""
+if [ "${WAIT:-false}" = "true" ]; then query="?wait=true"; fi
 
 curl --fail-with-body --silent --show-error \
-  -X POST "$PAYHEALTH_URL/api/v1/alerts/" \
+  -X POST "$PAYHEALTH_URL/api/v1/alerts/$query" \
   -H "Authorization: Bearer $PAYHEALTH_TOKEN" \
   -H "Content-Type: application/json" \
   -H "Idempotency-Key: $key" \

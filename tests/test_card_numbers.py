@@ -607,7 +607,9 @@ def test_every_alert_field_refuses_or_masks_a_card_number(lead):
         for part in path:
             usual = usual[part]
         payload = _with(payload, path, f"{usual if isinstance(usual, str) else ''} {shape}".strip())
-        response = client.post(reverse("api:alert-intake"), payload, format="json", HTTP_IDEMPOTENCY_KEY=f"k{number}")
+        response = client.post(
+            reverse("api:alert-intake") + "?wait=true", payload, format="json", HTTP_IDEMPOTENCY_KEY=f"k{number}"
+        )
         what = f"alert with {'.'.join(map(str, path))}"
         assert response.status_code < 500, what
         assert_not_echoed(response, what)

@@ -16,6 +16,33 @@ class AlertResponseSerializer(Serializer):
     fingerprint = serializers.CharField()
 
 
+class AlertAcceptedSerializer(Serializer):
+    """The answer to an alert accepted for the worker (also what a replayed Idempotency-Key returns)."""
+
+    id = serializers.IntegerField(help_text="The receipt's id.")
+    status_url = serializers.CharField(help_text="Path to GET for the alert's state and, once applied, its incident.")
+    fingerprint = serializers.CharField(help_text="The segment's de-duplication key.")
+
+
+class AlertStatusSerializer(Serializer):
+    """Where an accepted alert is."""
+
+    id = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=AlertReceipt.State.choices)
+    received_at = serializers.DateTimeField()
+    applied_at = serializers.DateTimeField(allow_null=True, help_text="When it was applied or failed.")
+    fingerprint = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=AlertReceipt.Outcome.choices, allow_null=True)
+    reference = serializers.CharField(allow_null=True, help_text="The incident's reference, once applied.")
+    url = serializers.CharField(allow_null=True, help_text="Path of the incident's page, once applied.")
+    severity = serializers.ChoiceField(choices=Severity.choices, allow_null=True)
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        allow_null=True,
+        help_text="Failed: the messages per field (dotted paths, as a 400 names them).",
+    )
+
+
 class AlertReceiptSerializer(ModelSerializer):
     user = serializers.CharField(source="user.username", read_only=True)
     incident = serializers.CharField(source="incident.reference", read_only=True, allow_null=True, default=None)
@@ -31,6 +58,9 @@ class AlertReceiptSerializer(ModelSerializer):
             "incident",
             "outcome",
             "fingerprint",
+            "state",
+            "applied_at",
+            "error",
             "body_sha256",
             "response_status",
             "response_body",

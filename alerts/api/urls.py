@@ -1,10 +1,14 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from alerts.api.views import AlertIntakeView, AlertReceiptViewSet, AlertSeverityRuleViewSet
+from alerts.api.views import AlertIntakeView, AlertReceiptViewSet, AlertSeverityRuleViewSet, AlertStatusView
 
 router = SimpleRouter()
 router.register("alerts/receipts", AlertReceiptViewSet, basename="alert-receipt")
 router.register("alerts/rules", AlertSeverityRuleViewSet, basename="alert-rule")
 
-urlpatterns = [path("alerts/", AlertIntakeView.as_view(), name="alert-intake"), *router.urls]
+urlpatterns = [
+    path("alerts/", AlertIntakeView.as_view(), name="alert-intake"),
+    path("alerts/<int:pk>/", AlertStatusView.as_view(), name="alert-status"),
+    *router.urls,
+]

@@ -10,17 +10,26 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import APIException
+from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from alerts.api.serializers import AlertReceiptSerializer, AlertResponseSerializer, AlertSeverityRuleSerializer
+from alerts.api.serializers import (
+    AlertAcceptedSerializer,
+    AlertReceiptSerializer,
+    AlertResponseSerializer,
+    AlertSeverityRuleSerializer,
+    AlertStatusSerializer,
+)
 from alerts.models import AlertReceipt, AlertSeverityRule
 from alerts.payload import AlertPayloadSerializer
-from alerts.selectors import alert_receipts_visible_to, alert_rules_visible_to
+from alerts.selectors import alert_receipts_visible_to, alert_rules_visible_to, alert_status_visible_to
 from alerts.services import (
     IDEMPOTENCY_KEY_MAX,
     IdempotencyKeyReused,
+    alert_accept,
     alert_ingest,
+    alert_receipt_status,
     alert_rule_create,
     alert_rule_delete,
     alert_rule_update,
@@ -47,33 +56,47 @@ class AlertIntakeView(APIView):
         operation_id="alerts_create",
         summary="Submit a monitoring alert",
         description=(
-            "An alert whose segment fingerprint matches an open incident updates it (201 → 200); "
-            "otherwise it opens one with severity from the severity rules, raised (never lowered) "
-            "by `severity_hint`. With an `Idempotency-Key`, repeating the request returns the first "
-            f"answer, same status and body, with the header `{REPLAYED_HEADER}: true`; the same key "
-            "with a different body is refused with 422. Without the header every post is processed."
+            "By default the alert is validated (field errors, unknown merchant or partners: 400, "
+            "nothing kept), stored as a pending receipt and answered 202 with the receipt's id and "
+            "its `status_url`; a worker applies it within moments. With `?wait=true` it is applied "
+            "in the request instead and answered with the incident: an alert whose segment "
+            "fingerprint matches an open incident updates it (200), otherwise it opens one (201) "
+            "with severity from the severity rules, raised (never lowered) by `severity_hint`. "
+            "With an `Idempotency-Key`, repeating the request returns the first answer, same status "
+            f"and body, with the header `{REPLAYED_HEADER}: true`; the same key with a different "
+            "body is refused with 422. Without the header every post is processed."
         ),
         request=AlertPayloadSerializer,
         parameters=[
+            OpenApiParameter(
+                "wait",
+                bool,
+                OpenApiParameter.QUERY,
+                required=False,
+                description="true: apply the alert in the request and answer with the incident (slower).",
+            ),
             OpenApiParameter(
                 "Idempotency-Key",
                 {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
                 OpenApiParameter.HEADER,
                 required=False,
                 description="A key unique per alert (e.g. a UUID), at most 255 characters, kept per user.",
-            )
+            ),
         ],
         responses={
-            201: OpenApiResponse(AlertResponseSerializer, description="A new incident was opened."),
-            200: OpenApiResponse(AlertResponseSerializer, description="The open incident was updated."),
+            202: OpenApiResponse(AlertAcceptedSerializer, description="Accepted: the worker applies it."),
+            201: OpenApiResponse(AlertResponseSerializer, description="With wait: a new incident was opened."),
+            200: OpenApiResponse(AlertResponseSerializer, description="With wait: the open incident was updated."),
             422: OpenApiResponse(ErrorSerializer, description="The Idempotency-Key was used for another body."),
         },
     )
     def post(self, request):
+        key = request.headers.get("Idempotency-Key")
         try:
-            result = alert_ingest(
-                actor=request.user, payload=request.data, idempotency_key=request.headers.get("Idempotency-Key")
-            )
+            if request.query_params.get("wait", "").lower() not in ("true", "1", "yes"):
+                result = alert_accept(actor=request.user, payload=request.data, idempotency_key=key)
+            else:
+                result = alert_ingest(actor=request.user, payload=request.data, idempotency_key=key)
         except IdempotencyKeyReused as error:
             raise IdempotencyKeyConflict(str(error)) from error
         # Keys in a fixed order, so a replay (read back from the database) is byte-for-byte the first answer.
@@ -81,6 +104,27 @@ class AlertIntakeView(APIView):
         if result.replayed:
             response[REPLAYED_HEADER] = "true"
         return response
+
+
+class AlertStatusView(APIView):
+    """Where an accepted alert is: pending, applied (with its incident) or failed (with why)."""
+
+    action_permissions = {"get": ("alerts.submit_alert",)}
+
+    @extend_schema(
+        operation_id="alerts_status",
+        summary="The state of an accepted alert",
+        description=(
+            "The receipt's `state`: `pending` until a worker applies it, then `applied` with the "
+            "incident's `reference` and `url` and the `outcome` (opened or updated), or `failed` with "
+            "the field `errors` that stopped it. Senders see their own alerts; users who may read "
+            "every receipt see any."
+        ),
+        responses={200: AlertStatusSerializer, 404: ErrorSerializer},
+    )
+    def get(self, request, pk: int):
+        receipt = get_object_or_404(alert_status_visible_to(user=request.user), pk=pk)
+        return Response(AlertStatusSerializer(alert_receipt_status(receipt=receipt)).data)
 
 
 class AlertReceiptFilterSet(CardNumberFreeFilterSet, filters.FilterSet):

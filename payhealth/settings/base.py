@@ -269,6 +269,7 @@ CELERY_TASK_ROUTES = {
     "monitoring.detection_run_task": {"queue": "default"},
     "monitoring.dispersion_estimate_task": {"queue": "default"},
     "costs.check_import_task": {"queue": "default"},
+    "alerts.apply_pending_alerts_task": {"queue": "default"},
 }
 # The recovery sweeps (notices, SLA mails, webhooks) are cheap indexed queries that find nothing
 # most of the time: they run every PAYHEALTH_RECOVERY_SWEEP_SECONDS, so a tick lost while the
@@ -281,6 +282,7 @@ CELERY_BEAT_SCHEDULE = {
     "poll-inbound-mailbox": {"task": "cases.poll_inbound_mailbox_task", "schedule": 60.0},
     "sweep-sla-clocks": {"task": "cases.sweep_sla_clocks_task", "schedule": 60.0},
     "requeue-stuck-webhooks": {"task": "webhooks.requeue_stuck_webhooks_task", "schedule": _recovery},
+    "apply-pending-alerts": {"task": "alerts.apply_pending_alerts_task", "schedule": _recovery},
     "create-metrics-partitions": {"task": "monitoring.create_metrics_partitions_task", "schedule": 6 * 3600.0},
     "apply-metrics-retention": {"task": "monitoring.apply_metrics_retention_task", "schedule": 3600.0},
 }
@@ -292,6 +294,7 @@ PAYHEALTH_RECONNECT_TASKS = [
     "cases.requeue_stuck_correspondence_task",
     "cases.requeue_stuck_sla_mail_task",
     "webhooks.requeue_stuck_webhooks_task",
+    "alerts.apply_pending_alerts_task",
 ]
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
@@ -546,6 +549,7 @@ SPECTACULAR_SETTINGS = {
         "SeverityEnum": "cases.models.incident.Severity",
         "CardNetworkEnum": "cases.models.incident.CardNetwork",
         "AlertOutcomeEnum": "alerts.models.AlertReceipt.Outcome",
+        "AlertReceiptStateEnum": "alerts.models.AlertReceipt.State",
         "FindingStateEnum": "monitoring.models.FindingState",
         "SegmentStateEnum": "monitoring.models.SegmentState",
         "SlaClockStateEnum": "cases.models.sla.SlaClock.State",

@@ -12,7 +12,7 @@ from tests.api.helpers import session_client, token_client
 
 pytestmark = pytest.mark.django_db
 
-URL = "/api/v1/alerts/"
+URL = "/api/v1/alerts/?wait=true"  # applied in the request: the answer names the incident
 RULES = "/api/v1/alerts/rules/"
 RECEIPTS = "/api/v1/alerts/receipts/"
 

@@ -9,7 +9,7 @@ from cases.models import CaseEvent, Incident
 from tests.alerts.conftest import alert_payload
 from tests.api.helpers import token_client
 
-URL = "/api/v1/alerts/"
+URL = "/api/v1/alerts/?wait=true"  # applied in the request: the answer names the incident
 
 
 def test_the_same_key_and_body_replays_the_first_answer(analyst, segment_world):

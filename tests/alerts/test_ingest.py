@@ -17,7 +17,7 @@ from cases.models import CaseEvent, Incident
 from tests.alerts.conftest import alert_payload
 from tests.api.helpers import token_client
 
-URL = "/api/v1/alerts/"
+URL = "/api/v1/alerts/?wait=true"  # applied in the request: the answer names the incident
 FINGERPRINT = "alert:v1:" + hashlib.sha256(b"v1|acct_ALERTS0001|prosa|banco-norte|visa|MX|457173").hexdigest()
 
 

@@ -13,7 +13,7 @@ from payhealth.pan import CARD_NUMBER_MESSAGE
 from tests.alerts.conftest import alert_payload
 from tests.api.helpers import token_client
 
-URL = "/api/v1/alerts/"
+URL = "/api/v1/alerts/?wait=true"  # applied in the request: the answer names the incident
 
 
 def _future() -> str:

@@ -132,6 +132,7 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "notice-template-preview": {"post": MANAGERS},
     # alerts
     "alert-intake": {"post": DESK},
+    "alert-status": {"get": DESK},  # a sender's own receipts (and any, to those who read receipts)
     "alert-receipt-list": {"get": DESK},
     "alert-receipt-detail": {"get": DESK},
     "alert-rule-list": {"get": DESK, "post": LEADS},
@@ -231,6 +232,7 @@ KWARG_VALUES_BY_ENDPOINT: dict[tuple[str, str], Callable[[dict], object]] = {
     **{(f"sla-policy-{name}", "pk"): lambda w: MISSING for name in ("detail", "deactivate")},
     ("correspondence-attach-report", "pk"): lambda w: MISSING,  # no PDF made per caller (tests/cases/pir)
     ("alert-receipt-detail", "pk"): lambda w: MISSING,
+    ("alert-status", "pk"): lambda w: MISSING,
     ("segment-detail", "pk"): lambda w: MISSING,
     ("segment-series", "pk"): lambda w: MISSING,
     ("alert-rule-detail", "pk"): lambda w: MISSING,

@@ -1,0 +1,233 @@
+"""Asynchronous alert intake: accepted/s over HTTP with concurrent clients, applied/s by the worker.
+
+    python bench/intake.py [--alerts 2000] [--clients 8] [--workers 4] [--concurrency 1] [--user analyst]
+
+Against a database with the demo desk (`manage.py seed_demo`, plus `--incidents N` for size):
+
+1. Accepted: gunicorn (`--workers` sync workers, started here on a free loopback port) and
+   `--clients` threads posting alerts as fast as they are answered (202), each with its own
+   Idempotency-Key: `--alerts` alerts for new segments, then `--alerts` repeats of 8 segments.
+   No worker runs meanwhile: the receipts stay pending (their task messages wait in the broker).
+2. Applied: a Celery worker (`--concurrency` processes, started here on the default queue) takes
+   the pending receipts in batches; the figure is receipts applied per second, from the worker
+   being ready to none pending.
+3. End to end: the same again with the worker running while the clients post: accepted/s, and
+   how long after the last answer the last receipt was applied.
+
+Alerts are for segments with BIN prefixes starting with 8 (bench/api.py uses 9), source
+"bench/api.py"; the incidents they open stay in the database. Nothing is asserted. Run it
+against a database and a broker of its own: a worker already consuming the default queue would
+apply the receipts during step 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH_DIR]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payhealth.settings.local")
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("PAYHEALTH_API_THROTTLE_TOKEN", "10000000/min")  # measured, not throttled
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+
+from accounts.services import api_token_create, api_token_revoke  # noqa: E402
+from alerts.models import AlertReceipt  # noqa: E402
+from bench.api import Segments, request, start_gunicorn, stop  # noqa: E402
+from bench.figures import percentile  # noqa: E402
+
+ALERTS = "/api/v1/alerts/"
+
+
+class BenchSegments(Segments):
+    def _bin(self) -> str:
+        with self.lock:
+            self.counter += 1
+            return f"8{self.run:03d}{self.counter:04d}"[:8]
+
+    def repeated(self, index: int) -> dict:
+        slot = index % 8
+        return self.payload(bin_prefix=f"8{self.run:03d}9{slot:03d}"[:8], index=slot)
+
+
+def post_all(port: int, plain: str, clients: int, total: int, make_body) -> tuple[float, list[float], dict]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    counter = iter(range(total))
+
+    def client():
+        while True:
+            with lock:
+                index = next(counter, None)
+            if index is None:
+                return
+            status, elapsed, _content = request(port, "POST", ALERTS, plain, make_body(index))
+            with lock:
+                latencies.append(elapsed)
+                statuses[status] = statuses.get(status, 0) + 1
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started, latencies, statuses
+
+
+def line(label: str, count: int, seconds: float, latencies: list[float], statuses: dict) -> None:
+    answers = ", ".join(f"{n}×{status}" for status, n in sorted(statuses.items()))
+    print(
+        f"{label:<34}{count / seconds:>10.1f}{percentile(latencies, 0.5):>9.1f}"
+        f"{percentile(latencies, 0.95):>9.1f}  {answers}"
+    )
+
+
+def pending(since_id: int) -> int:
+    return AlertReceipt.objects.filter(pk__gt=since_id, state=AlertReceipt.State.PENDING).count()
+
+
+def start_worker(concurrency: int) -> tuple[subprocess.Popen, Path]:
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-intake-worker-{uuid.uuid4().hex[:8]}.log"  # noqa: S108
+    argv = [sys.executable, "-m", "celery", "-A", "payhealth", "worker", "-l", "info", "-Q", "default"]
+    argv += ["--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    with log.open("wb") as output:
+        process = subprocess.Popen(argv, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while b" ready." not in log.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the worker did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.05)
+    return process, log
+
+
+def wait_applied(since_id: int, timeout: float = 600) -> float:
+    started = time.perf_counter()
+    while pending(since_id):
+        if time.perf_counter() - started > timeout:
+            raise SystemExit("receipts still pending after the timeout")
+        time.sleep(0.05)
+    return time.perf_counter()
+
+
+def statements_per_alert(plain_user, segments: BenchSegments, count: int = 40) -> None:
+    """In process: SQL statements per alert, applied in the request (`?wait=true`) and in a batch."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from alerts.services import alert_accept, alert_ingest, alert_receipts_apply
+
+    print(f"In process: SQL statements per alert ({count} alerts each, half new segments, half repeats)")
+    print(f"{'path':<34}{'statements':>10}{'savepoints':>11}{'ms/alert':>9}")
+    bodies = [segments.payload(index=i) if i % 2 else segments.repeated(i) for i in range(count)]
+    with CaptureQueriesContext(connection) as sync:
+        started = time.perf_counter()
+        for body in bodies:
+            alert_ingest(actor=plain_user, payload=body, idempotency_key=str(uuid.uuid4()))
+        sync_ms = (time.perf_counter() - started) * 1000 / count
+    bodies = [segments.payload(index=i) if i % 2 else segments.repeated(i) for i in range(count)]
+    with CaptureQueriesContext(connection) as accept:
+        started = time.perf_counter()
+        for body in bodies:
+            alert_accept(actor=plain_user, payload=body, idempotency_key=str(uuid.uuid4()))
+        accept_ms = (time.perf_counter() - started) * 1000 / count
+    with CaptureQueriesContext(connection) as batch:
+        started = time.perf_counter()
+        applied = alert_receipts_apply(limit=count, budget=3600)  # the whole batch, however slow
+        batch_ms = (time.perf_counter() - started) * 1000 / max(applied, 1)
+    for label, captured, ms in (
+        ("?wait=true, in the request", sync, sync_ms),
+        ("202: the request", accept, accept_ms),
+        (f"202: the worker, a batch of {applied}", batch, batch_ms),
+    ):
+        savepoints = sum(1 for q in captured.captured_queries if q["sql"].startswith("SAVEPOINT"))
+        print(f"{label:<34}{len(captured) / count:>10.1f}{savepoints / count:>11.1f}{ms:>9.1f}")
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=2000, help="alerts per run (default 2000)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (default 4)")
+    parser.add_argument("--concurrency", type=int, default=1, help="Celery worker processes (default 1)")
+    parser.add_argument("--user", default="analyst", help="whose token to use (default: the demo analyst)")
+    options = parser.parse_args()
+
+    user = get_user_model().objects.filter(username=options.user).first()
+    if user is None:
+        raise SystemExit(f"No user {options.user!r}: run `manage.py seed_demo` first.")
+    token, plain = api_token_create(user=user, name=f"bench/intake.py {uuid.uuid4().hex[:8]}")
+    segments = BenchSegments()
+    first_id = AlertReceipt.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    if pending(0):
+        raise SystemExit(f"{pending(0)} receipts are pending already: let a worker apply them first.")
+    try:
+        statements_per_alert(user, segments)
+        first_id = AlertReceipt.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        process, port = start_gunicorn(options.workers, timeout=300)  # a busy machine starts slowly
+        try:
+            for _index in range(5 * options.workers):  # every worker imports and connects first
+                request(port, "GET", "/api/v1/alerts/rules/", plain)
+            print(
+                f"Accepted over HTTP: gunicorn {options.workers} sync workers, {options.clients} clients, "
+                f"{options.alerts} alerts per run, no worker running"
+            )
+            print(f"{'run':<34}{'accepted/s':>10}{'p50 ms':>9}{'p95 ms':>9}  answers")
+            seconds, latencies, statuses = post_all(
+                port, plain, options.clients, options.alerts, lambda i: segments.payload(index=i)
+            )
+            line("new segments", options.alerts, seconds, latencies, statuses)
+            seconds, latencies, statuses = post_all(port, plain, options.clients, options.alerts, segments.repeated)
+            line("repeats of 8 segments", options.alerts, seconds, latencies, statuses)
+
+            waiting = pending(first_id)
+            worker, log = start_worker(options.concurrency)
+            ready = time.perf_counter()
+            try:
+                done = wait_applied(first_id)
+                print(f"\nApplied by a worker ({options.concurrency} process(es)): {waiting} pending receipts")
+                print(f"{'applied/s':>10}{'seconds':>9}")
+                print(f"{waiting / (done - ready):>10.1f}{done - ready:>9.1f}")
+
+                print(f"\nEnd to end, the worker running: {options.alerts} alerts, half new, half repeats")
+                print(f"{'run':<34}{'accepted/s':>10}{'p50 ms':>9}{'p95 ms':>9}  answers")
+                mark = AlertReceipt.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+                seconds, latencies, statuses = post_all(
+                    port,
+                    plain,
+                    options.clients,
+                    options.alerts,
+                    lambda i: segments.payload(index=i) if i % 2 else segments.repeated(i),
+                )
+                answered = time.perf_counter()
+                line("mixed, worker running", options.alerts, seconds, latencies, statuses)
+                done = wait_applied(mark)
+                failed = AlertReceipt.objects.filter(pk__gt=first_id, state=AlertReceipt.State.FAILED).count()
+                print(f"last receipt applied {done - answered:.1f} s after the last answer; {failed} failed in all")
+            finally:
+                stop(worker)
+                print(f"(worker log: {log})")
+        finally:
+            stop(process)
+    finally:
+        api_token_revoke(token=token, actor=user)
+
+
+if __name__ == "__main__":
+    main()
