@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
 from django.db.models import (
     BooleanField,
     Case,
@@ -418,14 +419,26 @@ class IncidentPageLists:
     owner_choices: list | None  # who may own incidents, for a user who may change the owner
 
 
-def incident_page_lists(*, user, incident: Incident) -> IncidentPageLists:
-    """Every list the incident page shows, read in one query.
+_PAGE_LIST_PERMISSIONS = (
+    "cases.view_affectedmerchant",
+    "cases.view_partnerengagement",
+    "cases.view_caseevent",
+    "cases.view_investigationnote",
+    "cases.view_correspondence",
+    "cases.change_incident",
+)
+_PAGE_LIST_SENTINEL = -7_000_000_001  # the incident id the cached SQL is compiled with
+_page_list_queries: dict[tuple[bool, ...], tuple[str, list, int, dict]] = {}
 
-    Each list is an array of JSON rows computed by PostgreSQL for this incident (`json_of`), so a
-    page costs one round trip for them, whatever their sizes, instead of one per list. The rows,
-    orders and visibility are those of `incident_affected_merchants`, `incident_engagements`,
-    `incident_timeline`, `incident_notes`, `incident_feed_messages` and `incident_decline_lines`.
-    """
+
+def _page_list_query(user) -> tuple[str, list, int, dict]:
+    """The SQL of `incident_page_lists` for what this user may see, compiled once per process per
+    set of permissions (building and compiling a query of this size costs more than running it):
+    the SQL, its parameters, the index of the incident id among them, and each list's model."""
+    key = tuple(user.has_perm(permission) for permission in _PAGE_LIST_PERMISSIONS)
+    if key in _page_list_queries:
+        return _page_list_queries[key]
+    allowed = {permission for permission, held in zip(_PAGE_LIST_PERMISSIONS, key, strict=True) if held}
     user_model, user_exclude = _USER_ROW
     lists = {
         "decline_rows": (
@@ -460,31 +473,31 @@ def incident_page_lists(*, user, incident: Incident) -> IncidentPageLists:
             {"owner": _USER_ROW, "partner": (Partner, ())},
         ),
     }
-    if user.has_perm("cases.view_affectedmerchant"):
+    if _held(allowed, "cases.view_affectedmerchant"):
         lists["merchants"] = (
             AffectedMerchant.objects.filter(incident=OuterRef("pk")).order_by("merchant__name", "id"),
             AffectedMerchant,
             {"merchant": (Merchant, ())},
         )
-    if user.has_perm("cases.view_partnerengagement"):
+    if _held(allowed, "cases.view_partnerengagement"):
         lists["engagements"] = (
             PartnerEngagement.objects.filter(incident=OuterRef("pk")).order_by("partner__name", "id"),
             PartnerEngagement,
             {"partner": (Partner, ())},
         )
-    if user.has_perm("cases.view_caseevent"):
+    if _held(allowed, "cases.view_caseevent"):
         lists["events"] = (
             CaseEvent.objects.filter(incident=OuterRef("pk")).order_by("-created_at", "-id"),
             CaseEvent,
             {"actor": _USER_ROW},
         )
-    if user.has_perm("cases.view_investigationnote"):
+    if _held(allowed, "cases.view_investigationnote"):
         lists["notes"] = (
             InvestigationNote.objects.filter(incident=OuterRef("pk")).order_by("created_at", "id"),
             InvestigationNote,
             {"author": _USER_ROW},
         )
-    if user.has_perm("cases.view_correspondence"):
+    if _held(allowed, "cases.view_correspondence"):
         lists["messages"] = (
             Correspondence.objects.filter(incident=OuterRef("pk"))
             .exclude(status__in=[Correspondence.Status.DRAFT, Correspondence.Status.PENDING_APPROVAL])
@@ -493,15 +506,49 @@ def incident_page_lists(*, user, incident: Incident) -> IncidentPageLists:
             {"engagement": (PartnerEngagement, (), {"partner": (Partner, ())}), "created_by": _USER_ROW},
             ("body_text", "body_html", "references", "candidates"),
         )
-    if user.has_perm("cases.change_incident"):
+    if _held(allowed, "cases.change_incident"):
         lists["owner_choices"] = (incident_owner_choices(user=user), user_model, {}, user_exclude)
     annotations = {}
     for name, (rows, model, related, *exclude) in lists.items():
         annotations[f"page_{name}"] = ArraySubquery(
             rows.values(json=json_of(model, exclude=exclude[0] if exclude else (), related=related))
         )
-    values = Incident.objects.filter(pk=incident.pk).values(**annotations).first() or {}
-    read = {name: [from_json(lists[name][1], row) for row in values.get(f"page_{name}") or []] for name in lists}
+    query = Incident.objects.filter(pk=_PAGE_LIST_SENTINEL).values(**annotations).query
+    sql, params = query.sql_with_params()
+    params = list(params)
+    compiled = (
+        sql,
+        params,
+        params.index(_PAGE_LIST_SENTINEL),
+        {f"page_{name}": spec[1] for name, spec in lists.items()},
+    )
+    _page_list_queries[key] = compiled
+    return compiled
+
+
+def _held(allowed: set[str], permission: str) -> bool:
+    return permission in allowed
+
+
+def incident_page_lists(*, user, incident: Incident) -> IncidentPageLists:
+    """Every list the incident page shows, read in one query.
+
+    Each list is an array of JSON rows computed by PostgreSQL for this incident (`json_of`), so a
+    page costs one round trip for them, whatever their sizes, instead of one per list. The rows,
+    orders and visibility are those of `incident_affected_merchants`, `incident_engagements`,
+    `incident_timeline`, `incident_notes`, `incident_feed_messages` and `incident_decline_lines`.
+    """
+    sql, params, at, models = _page_list_query(user)
+    params = [*params[:at], incident.pk, *params[at + 1 :]]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        columns = [column.name for column in cursor.description]
+    values = dict(zip(columns, row, strict=True)) if row else {}
+    read = {
+        name[len("page_") :]: [from_json(model, item) for item in values.get(name) or []]
+        for name, model in models.items()
+    }
     meanings: dict[str, list[ResponseCode]] = {code: [] for code in dict.fromkeys(incident.decline_codes) if code}
     for row in read["meanings"]:
         meanings.setdefault(row.code, []).append(row)
