@@ -152,6 +152,22 @@ class OwnerChoiceField(forms.ModelChoiceField):
         return _owner_label(obj)
 
 
+class _ListedChoices(forms.models.ModelChoiceIterator):
+    """A model choice field's options from a list read already (`field.listed`), not a query."""
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.field.listed:
+            yield self.choice(obj)
+
+    def __len__(self):
+        return len(self.field.listed) + (self.field.empty_label is not None)
+
+    def __bool__(self):
+        return self.field.empty_label is not None or bool(self.field.listed)
+
+
 class MerchantChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
         return f"{obj.name} · {obj.account_id}"
@@ -343,11 +359,18 @@ class SeverityForm(Form):
 class OwnerForm(Form):
     owner = OwnerChoiceField(label=_("Owner"), queryset=None, required=False, empty_label=_("Nobody"))
 
-    def __init__(self, *args, incident: Incident, user, **kwargs):
+    def __init__(self, *args, incident: Incident, user, owners=None, **kwargs):
+        """`owners`: the choices read already (`incident_owner_choices`), for a form only shown;
+        a submitted form checks the choice against the query."""
         kwargs.setdefault("initial", {"owner": incident.owner_id})
         kwargs.setdefault("auto_id", "id_owner_%s")
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = incident_owner_choices(user=user)
+        field = self.fields["owner"]
+        field.queryset = incident_owner_choices(user=user)
+        if owners is not None and not self.is_bound:
+            field.listed = owners
+            field.iterator = _ListedChoices
+            field.widget.choices = field.choices
 
 
 class NoteForm(Form):

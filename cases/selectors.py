@@ -8,12 +8,27 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import BooleanField, Case, Count, DateTimeField, F, OuterRef, Q, QuerySet, Sum, Value, When
+from django.db import connection
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DateTimeField,
+    F,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, TruncWeek
 from django.http import Http404
 from django.utils import timezone
 
 from cases.models import (
+    ActionItem,
     AffectedMerchant,
     CaseEvent,
     Correspondence,
@@ -22,6 +37,7 @@ from cases.models import (
     InvestigationNote,
     Merchant,
     PartnerEngagement,
+    RcaRequest,
     ResponseCode,
     SavedView,
     SlaClock,
@@ -29,7 +45,7 @@ from cases.models import (
 from cases.models.incident import OPEN_STATUSES, Severity
 from partners.models import Partner
 from partners.selectors import partners_visible_to
-from payhealth.db import Percentile
+from payhealth.db import Percentile, from_json, json_of
 
 
 def incident_list_visible_to(*, user) -> QuerySet[Incident]:
@@ -414,6 +430,174 @@ def incident_engagements(*, user, incident: Incident) -> QuerySet[PartnerEngagem
     return incident.engagements.select_related("partner").order_by("partner__name", "id")
 
 
+# What the page never shows of a person (the login's secrets stay in the database).
+_USER_ROW = (get_user_model(), ("password",))
+
+
+@dataclass
+class IncidentPageLists:
+    """The incident page's lists, each as its own selector above returns it (empty where the user
+    may not see it)."""
+
+    merchants: list[AffectedMerchant]
+    engagements: list[PartnerEngagement]
+    events: list[CaseEvent]
+    notes: list[InvestigationNote]
+    messages: list[Correspondence]
+    decline_rows: list[IncidentDeclineCode]
+    meanings: dict[str, list[ResponseCode]]
+    rcas: list[RcaRequest]
+    action_items: list[ActionItem]
+    owner_choices: list | None  # who may own incidents, for a user who may change the owner
+
+
+_PAGE_LIST_PERMISSIONS = (
+    "cases.view_affectedmerchant",
+    "cases.view_partnerengagement",
+    "cases.view_caseevent",
+    "cases.view_investigationnote",
+    "cases.view_correspondence",
+    "cases.change_incident",
+)
+_PAGE_LIST_SENTINEL = -7_000_000_001  # the incident id the cached SQL is compiled with
+_page_list_queries: dict[tuple[bool, ...], tuple[str, list, int, dict]] = {}
+
+
+def _page_list_query(user) -> tuple[str, list, int, dict]:
+    """The SQL of `incident_page_lists` for what this user may see, compiled once per process per
+    set of permissions (building and compiling a query of this size costs more than running it):
+    the SQL, its parameters, the index of the incident id among them, and each list's model."""
+    key = tuple(user.has_perm(permission) for permission in _PAGE_LIST_PERMISSIONS)
+    if key in _page_list_queries:
+        return _page_list_queries[key]
+    allowed = {permission for permission, held in zip(_PAGE_LIST_PERMISSIONS, key, strict=True) if held}
+    user_model, user_exclude = _USER_ROW
+    lists = {
+        "decline_rows": (
+            IncidentDeclineCode.objects.filter(incident=OuterRef("pk")).order_by("id"),
+            IncidentDeclineCode,
+            {},
+        ),
+        "meanings": (
+            # The codes of the incident's `decline_codes` array, as `response_codes_by_code` reads them.
+            ResponseCode.objects.filter(
+                Func(
+                    F("code"),
+                    OuterRef("decline_codes"),
+                    arg_joiner=" = ANY(",
+                    template="%(expressions)s)",
+                    output_field=BooleanField(),
+                )
+            )
+            .exclude(scheme__in=ResponseCode.ADVICE_SCHEMES)
+            .order_by("scheme", "code"),
+            ResponseCode,
+            {},
+        ),
+        "rcas": (
+            RcaRequest.objects.filter(incident=OuterRef("pk")).order_by("requested_at", "pk"),
+            RcaRequest,
+            {"engagement": (PartnerEngagement, (), {"partner": (Partner, ())}), "decided_by": (*_USER_ROW, {})},
+        ),
+        "action_items": (
+            ActionItem.objects.filter(incident=OuterRef("pk")).order_by("due_date", "pk"),
+            ActionItem,
+            {"owner": _USER_ROW, "partner": (Partner, ())},
+        ),
+    }
+    if _held(allowed, "cases.view_affectedmerchant"):
+        lists["merchants"] = (
+            AffectedMerchant.objects.filter(incident=OuterRef("pk")).order_by("merchant__name", "id"),
+            AffectedMerchant,
+            {"merchant": (Merchant, ())},
+        )
+    if _held(allowed, "cases.view_partnerengagement"):
+        lists["engagements"] = (
+            PartnerEngagement.objects.filter(incident=OuterRef("pk")).order_by("partner__name", "id"),
+            PartnerEngagement,
+            {"partner": (Partner, ())},
+        )
+    if _held(allowed, "cases.view_caseevent"):
+        lists["events"] = (
+            CaseEvent.objects.filter(incident=OuterRef("pk")).order_by("-created_at", "-id"),
+            CaseEvent,
+            {"actor": _USER_ROW},
+        )
+    if _held(allowed, "cases.view_investigationnote"):
+        lists["notes"] = (
+            InvestigationNote.objects.filter(incident=OuterRef("pk")).order_by("created_at", "id"),
+            InvestigationNote,
+            {"author": _USER_ROW},
+        )
+    if _held(allowed, "cases.view_correspondence"):
+        lists["messages"] = (
+            Correspondence.objects.filter(incident=OuterRef("pk"))
+            .exclude(status__in=[Correspondence.Status.DRAFT, Correspondence.Status.PENDING_APPROVAL])
+            .order_by("-created_at", "-id"),
+            Correspondence,
+            {"engagement": (PartnerEngagement, (), {"partner": (Partner, ())}), "created_by": _USER_ROW},
+            ("body_text", "body_html", "references", "candidates"),
+        )
+    if _held(allowed, "cases.change_incident"):
+        lists["owner_choices"] = (incident_owner_choices(user=user), user_model, {}, user_exclude)
+    annotations = {}
+    for name, (rows, model, related, *exclude) in lists.items():
+        annotations[f"page_{name}"] = ArraySubquery(
+            rows.values(json=json_of(model, exclude=exclude[0] if exclude else (), related=related))
+        )
+    query = Incident.objects.filter(pk=_PAGE_LIST_SENTINEL).values(**annotations).query
+    sql, params = query.sql_with_params()
+    params = list(params)
+    compiled = (
+        sql,
+        params,
+        params.index(_PAGE_LIST_SENTINEL),
+        {f"page_{name}": spec[1] for name, spec in lists.items()},
+    )
+    _page_list_queries[key] = compiled
+    return compiled
+
+
+def _held(allowed: set[str], permission: str) -> bool:
+    return permission in allowed
+
+
+def incident_page_lists(*, user, incident: Incident) -> IncidentPageLists:
+    """Every list the incident page shows, read in one query.
+
+    Each list is an array of JSON rows computed by PostgreSQL for this incident (`json_of`), so a
+    page costs one round trip for them, whatever their sizes, instead of one per list. The rows,
+    orders and visibility are those of `incident_affected_merchants`, `incident_engagements`,
+    `incident_timeline`, `incident_notes`, `incident_feed_messages` and `incident_decline_lines`.
+    """
+    sql, params, at, models = _page_list_query(user)
+    params = [*params[:at], incident.pk, *params[at + 1 :]]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        columns = [column.name for column in cursor.description]
+    values = dict(zip(columns, row, strict=True)) if row else {}
+    read = {
+        name[len("page_") :]: [from_json(model, item) for item in values.get(name) or []]
+        for name, model in models.items()
+    }
+    meanings: dict[str, list[ResponseCode]] = {code: [] for code in dict.fromkeys(incident.decline_codes) if code}
+    for row in read["meanings"]:
+        meanings.setdefault(row.code, []).append(row)
+    return IncidentPageLists(
+        merchants=read.get("merchants", []),
+        engagements=read.get("engagements", []),
+        events=read.get("events", []),
+        notes=read.get("notes", []),
+        messages=read.get("messages", []),
+        decline_rows=read["decline_rows"],
+        meanings=meanings,
+        rcas=read["rcas"],
+        action_items=read["action_items"],
+        owner_choices=read.get("owner_choices"),
+    )
+
+
 def response_codes_by_code(*, codes) -> dict[str, list[ResponseCode]]:
     """What each code means, in one query: a code may exist in several schemes (ISO 8583 "05", Stripe)."""
     wanted = [code for code in dict.fromkeys(codes) if code]
@@ -450,12 +634,17 @@ class DeclineCodeLine:
     share_during: Decimal | None = None
 
 
-def incident_decline_lines(*, incident: Incident) -> list[DeclineCodeLine]:
+def incident_decline_lines(*, incident: Incident, rows=None, meanings=None) -> list[DeclineCodeLine]:
     """The incident's codes seen, in their order, with meanings, counts and shares. A period's
-    shares are over the codes counted in it: before only where the count before is known."""
+    shares are over the codes counted in it: before only where the count before is known.
+    `rows` and `meanings`, when given, are the incident's decline-code rows and what its codes mean
+    (`incident_page_lists` reads them with the page's other lists)."""
     codes = list(dict.fromkeys(incident.decline_codes))
-    rows = {row.code: row for row in IncidentDeclineCode.objects.filter(incident=incident)}
-    meanings = response_codes_by_code(codes=codes)
+    if rows is None:
+        rows = IncidentDeclineCode.objects.filter(incident=incident)
+    rows = {row.code: row for row in rows}
+    if meanings is None:
+        meanings = response_codes_by_code(codes=codes)
     total_before = sum(row.count_before for row in rows.values() if row.code in codes and row.count_before is not None)
     total_during = sum(row.count_during for row in rows.values() if row.code in codes)
     lines = []

@@ -109,25 +109,35 @@ def schedule_for(calendar) -> Schedule:
 
 
 def schedules_for(calendar_ids: Iterable[int]) -> dict[int, Schedule]:
-    """Schedules of many calendars by id, in 3 queries (calendars, working hours, holidays)."""
+    """Schedules of many calendars by id, in one query: each calendar with its working hours and
+    holidays as arrays (the hours as JSON rows, their times as "HH:MM:SS")."""
+    from django.contrib.postgres.expressions import ArraySubquery
+    from django.db.models import OuterRef
+    from django.db.models.functions import JSONObject
+
     from partners.models import BusinessCalendar, Holiday, WorkingHours
 
-    calendars = {calendar.pk: calendar for calendar in BusinessCalendar.objects.filter(pk__in=set(calendar_ids))}
-    hours: dict[int, list[tuple[int, time, time]]] = {pk: [] for pk in calendars}
-    for calendar_id, weekday, opens, closes in WorkingHours.objects.filter(calendar_id__in=calendars).values_list(
-        "calendar_id", "weekday", "opens", "closes"
-    ):
-        hours[calendar_id].append((weekday, opens, closes))
-    holidays: dict[int, list[date]] = {pk: [] for pk in calendars}
-    for calendar_id, day in Holiday.objects.filter(calendar_id__in=calendars).values_list("calendar_id", "date"):
-        holidays[calendar_id].append(day)
+    hours = WorkingHours.objects.filter(calendar=OuterRef("pk")).values(
+        json=JSONObject(weekday="weekday", opens="opens", closes="closes")
+    )
+    holidays = Holiday.objects.filter(calendar=OuterRef("pk")).values("date")
+    calendars = BusinessCalendar.objects.filter(pk__in=set(calendar_ids)).annotate(
+        hour_rows=ArraySubquery(hours), holiday_dates=ArraySubquery(holidays)
+    )
     return {
-        pk: (
+        calendar.pk: (
             Schedule(tz=ZoneInfo(calendar.timezone), always_open=True)
             if calendar.is_24x7
-            else _build(calendar, hours[pk], holidays[pk])
+            else _build(
+                calendar,
+                [
+                    (row["weekday"], time.fromisoformat(row["opens"]), time.fromisoformat(row["closes"]))
+                    for row in calendar.hour_rows or []
+                ],
+                calendar.holiday_dates or [],
+            )
         )
-        for pk, calendar in calendars.items()
+        for calendar in calendars
     }
 
 

@@ -55,7 +55,7 @@ from cases.services import (
     note_add,
     note_edit,
 )
-from cases.services.scope import engagement_scope_edit
+from cases.services.scope import engagement_scope_edit, engagement_scopes
 from payhealth.api.filters import FilterBackend, ListFiltersOnly
 from payhealth.api.pagination import Cursor
 from payhealth.ids import parse_id
@@ -142,10 +142,18 @@ class IncidentViewSet(ListFiltersOnly, viewsets.GenericViewSet):
     def get_object(self) -> Incident:
         return incident_visible_or_404(user=self.request.user, reference=self.kwargs[self.lookup_field])
 
-    def _detail(self, incident: Incident, *, status_code=status.HTTP_200_OK) -> Response:
-        fresh = incident_visible_or_404(user=self.request.user, reference=incident.reference)
+    def _detail(self, incident: Incident, *, status_code=status.HTTP_200_OK, fresh: Incident | None = None) -> Response:
+        """The incident as it is now: read again after a write; `fresh` when it was just read."""
+        fresh = fresh or incident_visible_or_404(user=self.request.user, reference=incident.reference)
         fresh.api_merchants = list(incident_affected_merchants(user=self.request.user, incident=fresh))
         fresh.api_engagements = list(incident_engagements(user=self.request.user, incident=fresh))
+        if self.request.user.has_perm("cases.view_affectedmerchant"):  # the merchants a derived scope starts from
+            # Every partner's scope at once (two queries at most), not two queries per partner.
+            merchants = [row.merchant for row in fresh.api_merchants]
+            scopes = engagement_scopes(fresh.api_engagements, merchants=merchants)
+            for engagement in fresh.api_engagements:
+                engagement.incident = fresh
+                engagement.api_scope = scopes[engagement.pk]
         return Response(s.IncidentDetailSerializer(fresh).data, status=status_code)
 
     def list(self, request):
@@ -154,7 +162,8 @@ class IncidentViewSet(ListFiltersOnly, viewsets.GenericViewSet):
         return self.get_paginated_response(s.IncidentListSerializer(page, many=True).data)
 
     def retrieve(self, request, reference=None):
-        return self._detail(self.get_object())
+        incident = self.get_object()
+        return self._detail(incident, fresh=incident)
 
     @extend_schema(
         summary="Open an incident", request=s.IncidentCreateSerializer, responses={201: s.IncidentDetailSerializer}

@@ -208,7 +208,7 @@ class EngagementSerializer(ModelSerializer):
 
     @extend_schema_field(EngagementScopeSerializer)
     def get_scope(self, engagement) -> dict:
-        scope = engagement_scope(engagement)
+        scope = getattr(engagement, "api_scope", None) or engagement_scope(engagement)
         return {
             "bin_prefixes": scope.bin_prefixes,
             "networks": scope.networks,

@@ -82,18 +82,24 @@ class PartnerScope:
     edited: bool
 
 
-def default_scope(engagement: PartnerEngagement) -> PartnerScope:
-    """The scope derived from the partner's BINs, network and routes (see the module)."""
+def default_scope(engagement: PartnerEngagement, *, merchants=None, routes=None) -> PartnerScope:
+    """The scope derived from the partner's BINs, network and routes (see the module).
+    `merchants` (the incident's affected merchants by name) and `routes` (this partner's merchant id
+    → affiliation), when given, were read already (`engagement_scopes`)."""
     incident, partner = engagement.incident, engagement.partner
-    merchants = [
-        row.merchant
-        for row in AffectedMerchant.objects.filter(incident=incident)
-        .select_related("merchant")
-        .order_by("merchant__name")
-    ]
-    routes = dict(
-        MerchantRoute.objects.filter(partner=partner, merchant__in=merchants).values_list("merchant_id", "affiliation")
-    )
+    if merchants is None:
+        merchants = [
+            row.merchant
+            for row in AffectedMerchant.objects.filter(incident=incident)
+            .select_related("merchant")
+            .order_by("merchant__name")
+        ]
+    if routes is None:
+        routes = dict(
+            MerchantRoute.objects.filter(partner=partner, merchant__in=merchants).values_list(
+                "merchant_id", "affiliation"
+            )
+        )
     bins, networks = list(incident.bin_prefixes), list(incident.card_networks)
     if partner.kind == Partner.Kind.ISSUER:
         bins = [prefix for prefix in bins if _covers(prefix, list(partner.bin_prefixes))]
@@ -133,6 +139,47 @@ def engagement_scope(engagement: PartnerEngagement) -> PartnerScope:
         ],
         edited=True,
     )
+
+
+def engagement_scopes(engagements, *, merchants) -> dict[int, PartnerScope]:
+    """Engagement id → `engagement_scope` for every engagement of one incident, in two queries
+    whatever their number: the partners' routes to the merchants, and the merchants chosen on
+    edited scopes. `merchants` are the incident's affected merchants, by name."""
+    engagements = list(engagements)
+    chosen: dict[int, list[Merchant]] = {engagement.pk: [] for engagement in engagements if engagement.scope_edited}
+    if chosen:
+        through = PartnerEngagement.scope_merchants.through
+        for link in (
+            through.objects.filter(partnerengagement_id__in=chosen)
+            .select_related("merchant")
+            .order_by("merchant__name")
+        ):
+            chosen[link.partnerengagement_id].append(link.merchant)
+    wanted = {merchant.pk for merchant in merchants} | {m.pk for rows in chosen.values() for m in rows}
+    routes: dict[int, dict[int, str]] = {engagement.partner_id: {} for engagement in engagements}
+    if wanted and routes:
+        for partner_id, merchant_id, affiliation in MerchantRoute.objects.filter(
+            partner_id__in=routes, merchant_id__in=wanted
+        ).values_list("partner_id", "merchant_id", "affiliation"):
+            routes[partner_id][merchant_id] = affiliation
+    scopes = {}
+    for engagement in engagements:
+        partner_routes = routes[engagement.partner_id]
+        if not engagement.scope_edited:
+            scopes[engagement.pk] = default_scope(engagement, merchants=merchants, routes=partner_routes)
+            continue
+        show_affiliation = engagement.partner.kind != Partner.Kind.ISSUER
+        scopes[engagement.pk] = PartnerScope(
+            bin_prefixes=list(engagement.scope_bin_prefixes),
+            networks=list(engagement.scope_networks),
+            entry_modes=list(engagement.scope_entry_modes),
+            merchants=[
+                ScopeMerchant(merchant, partner_routes.get(merchant.pk, "") if show_affiliation else "")
+                for merchant in chosen[engagement.pk]
+            ],
+            edited=True,
+        )
+    return scopes
 
 
 def _choices(values, allowed, field: str) -> list[str]:

@@ -121,7 +121,7 @@ class ClockLedger:
     def _need(self, calendar_ids) -> None:
         missing = {pk for pk in calendar_ids if pk is not None and pk not in self.schedules}
         if missing:
-            # Every calendar of the incident's clocks at once (3 queries), not one by one.
+            # Every calendar of the incident's clocks at once (one query), not one by one.
             missing |= {c.calendar_id for c in self.clocks if c.calendar_id not in self.schedules}
             self.schedules.update(schedules_for(missing))
 

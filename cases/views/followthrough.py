@@ -28,15 +28,19 @@ PANEL_PAGE = "cases/incident_followthrough.html"
 CHANGE = "cases.change_incident"
 
 
-def followthrough(incident: Incident, *, forms=None, editing: int | None = None, adding: bool = False) -> dict:
+def followthrough(
+    incident: Incident, *, forms=None, editing: int | None = None, adding: bool = False, rcas=None, items=None
+) -> dict:
     """What the panel shows: RCAs with their move form, action items (one in edit mode), and the add
-    form on the panel's own page (`adding`; the incident page links to it)."""
+    form on the panel's own page (`adding`; the incident page links to it). `rcas` and `items`,
+    when given, are the incident's, read already in the same order (the incident page's lists)."""
     forms = forms or {}
-    rcas = list(
-        RcaRequest.objects.filter(incident=incident)
-        .select_related("engagement__partner", "decided_by")
-        .order_by("requested_at", "pk")
-    )
+    if rcas is None:
+        rcas = list(
+            RcaRequest.objects.filter(incident=incident)
+            .select_related("engagement__partner", "decided_by")
+            .order_by("requested_at", "pk")
+        )
     now = timezone.now()
     language = translation.get_language() or "en"
     for rca in rcas:
@@ -45,9 +49,10 @@ def followthrough(incident: Incident, *, forms=None, editing: int | None = None,
         local = rca.due_at.astimezone(ZoneInfo(zone))
         rca.due_text = f"{due_date_text(rca.due_at, zone, language[:2])} {local:%H:%M} ({zone_label(zone)})"
         rca.form = forms.get(("rca", rca.pk)) or RcaMoveForm(rca=rca)
-    items = list(
-        ActionItem.objects.filter(incident=incident).select_related("owner", "partner").order_by("due_date", "pk")
-    )
+    if items is None:
+        items = list(
+            ActionItem.objects.filter(incident=incident).select_related("owner", "partner").order_by("due_date", "pk")
+        )
     for item in items:
         item.form = forms.get(("item", item.pk)) or (
             ActionItemForm(incident=incident, item=item) if editing == item.pk else None

@@ -41,13 +41,8 @@ from cases.forms import (
 from cases.models import CaseEvent, Incident
 from cases.models.incident import Status
 from cases.selectors import (
-    incident_affected_merchants,
     incident_decline_lines,
-    incident_engagements,
-    incident_feed_messages,
-    incident_notes,
-    incident_resolution_proposal,
-    incident_timeline,
+    incident_page_lists,
     incident_visible_or_404,
 )
 from cases.services import (
@@ -124,12 +119,17 @@ class IncidentPage:
         return build() if self.editing == key else None
 
     @cached_property
+    def lists(self):
+        """Every list the page shows, read in one query (cases.selectors.incident_page_lists)."""
+        return incident_page_lists(user=self.user, incident=self.incident)
+
+    @cached_property
     def events(self):
-        return list(incident_timeline(user=self.user, incident=self.incident))
+        return self.lists.events
 
     @cached_property
     def notes(self):
-        notes = list(incident_notes(user=self.user, incident=self.incident))
+        notes = self.lists.notes
         can_edit = self.user.has_perm("cases.change_investigationnote")
         for note in notes:
             note.editable = can_edit and note.author_id == self.user.pk
@@ -145,7 +145,7 @@ class IncidentPage:
 
     @cached_property
     def merchants(self):
-        rows = list(incident_affected_merchants(user=self.user, incident=self.incident))
+        rows = self.lists.merchants
         for row in rows:
             row.form = self._form(
                 ("merchant", row.pk), lambda r=row: MerchantImpactForm(incident=self.incident, user=self.user, row=r)
@@ -211,7 +211,7 @@ class IncidentPage:
 
     @cached_property
     def messages(self):
-        return list(incident_feed_messages(user=self.user, incident=self.incident))
+        return self.lists.messages
 
     @cached_property
     def feed_filter(self) -> str:
@@ -265,7 +265,7 @@ class IncidentPage:
 
     @cached_property
     def engagements(self):
-        rows = list(incident_engagements(user=self.user, incident=self.incident))
+        rows = self.lists.engagements
         for row in rows:
             row.incident = self.incident
             row.form = self._form(
@@ -285,7 +285,9 @@ class IncidentPage:
     @cached_property
     def decline_codes(self):
         """Each code seen with its meanings, counts and shares before and during."""
-        return incident_decline_lines(incident=self.incident)
+        return incident_decline_lines(
+            incident=self.incident, rows=self.lists.decline_rows, meanings=self.lists.meanings
+        )
 
     @cached_property
     def decline_count_form(self):
@@ -307,7 +309,11 @@ class IncidentPage:
         resolving is one of the next steps."""
         if Status.RESOLVED not in self.incident.allowed_transitions():
             return None
-        event = incident_resolution_proposal(user=self.user, incident=self.incident)
+        # The latest proposal made since the last status change (cases.selectors.incident_resolution_proposal),
+        # read from the timeline the page has already: newest first, and empty without view_caseevent.
+        kinds = (CaseEvent.Kind.RESOLUTION_PROPOSED, CaseEvent.Kind.STATUS_CHANGED)
+        latest = next((event for event in self.events if event.kind in kinds), None)
+        event = latest if latest is not None and latest.kind == CaseEvent.Kind.RESOLUTION_PROPOSED else None
         form = next((form for form in self.transition_forms if form.target == Status.RESOLVED), None)
         if event is None or form is None:
             return None
@@ -319,7 +325,9 @@ class IncidentPage:
 
     @cached_property
     def owner_form(self):
-        return self.forms.get("owner") or OwnerForm(incident=self.incident, user=self.user)
+        return self.forms.get("owner") or OwnerForm(
+            incident=self.incident, user=self.user, owners=self.lists.owner_choices
+        )
 
     @cached_property
     def details_form(self):
@@ -328,7 +336,7 @@ class IncidentPage:
     @cached_property
     def followthrough(self):
         """The RCAs asked of partners and the action items (cases.views.followthrough)."""
-        return followthrough(self.incident)
+        return followthrough(self.incident, rcas=self.lists.rcas, items=self.lists.action_items)
 
     @cached_property
     def sla(self):

@@ -148,6 +148,26 @@ def test_the_list_costs_the_same_queries_for_5_and_50_incidents(analyst, django_
 # Detail ---------------------------------------------------------------------------------------
 
 
+def test_the_detail_costs_the_same_few_queries_small_or_large(analyst, django_assert_max_num_queries):
+    small, large = IncidentFactory(owner=analyst), IncidentFactory(owner=analyst)
+    for incident, size in ((small, 1), (large, 20)):
+        for _ in range(size):
+            PartnerEngagementFactory(incident=incident, partner=PartnerFactory())
+            AffectedMerchantFactory(incident=incident)
+    client = token_client(analyst)
+    client.get(detail(small.reference))  # warm caches that are not per request (content types)
+    counts = {}
+    # The token, the user's permissions (user's, groups'), the incident, its merchants, its partners,
+    # and their routes to the merchants (every partner's scope at once).
+    for incident in (small, large):
+        with django_assert_max_num_queries(7) as captured:
+            response = client.get(detail(incident.reference))
+        assert response.status_code == 200
+        counts[incident.pk] = len(captured.captured_queries)
+    assert counts[small.pk] == counts[large.pk]
+    assert len(response.json()["merchants"]) == 20 and len(response.json()["engagements"]) == 20
+
+
 def test_detail_by_reference_nests_merchants_partners_and_links(analyst):
     incident = IncidentFactory(owner=analyst, status="closed")
     merchant = MerchantFactory(name="Tienda Sol", account_id="acct_SOL0000001")

@@ -262,6 +262,109 @@ def test_the_query_count_does_not_grow_with_the_feed(client, analyst, django_ass
     assert feed(html).count('class="feed-item feed-note"') == 30
 
 
+# The page's budget: the session, the user, the viewer's profile with groups and permissions
+# (accounts.middleware.user_preload), the incident, the page's lists in one query
+# (cases.selectors.incident_page_lists), the SLA clocks, their events with their mails, and the
+# business calendars' schedules (one query).
+INCIDENT_PAGE_MAX_QUERIES = 10
+
+
+def crowded(incident, analyst, *, partners: int, merchants: int, events: int, messages: int):
+    """Everything the page shows, `partners`/`merchants`/`events`/`messages` of each: engagements
+    with running clocks (one on a business calendar), clock events with mails, notes, notices and
+    replies, decline-code counts, an RCA and action items."""
+    from cases.models import ActionItem, RcaRequest, SlaNotification
+    from partners.models import BusinessCalendar, WorkingHours
+    from tests.factories import SlaClockEventFactory
+
+    calendar = BusinessCalendar.objects.create(
+        code=f"office-{incident.pk}", name=f"Office {incident.pk}", timezone="America/Mexico_City", is_24x7=False
+    )
+    for weekday in range(5):
+        WorkingHours.objects.create(calendar=calendar, weekday=weekday, opens="09:00", closes="18:00")
+    engagements = [
+        PartnerEngagement.objects.create(incident=incident, partner=PartnerFactory()) for _ in range(partners)
+    ]
+    for index, engagement in enumerate(engagements):
+        clock = SlaClockFactory(incident=incident, engagement=engagement)
+        if index == 0:
+            clock.calendar = calendar
+            clock.save(update_fields=["calendar"])
+        event = SlaClockEventFactory(clock=clock)
+        SlaNotification.objects.create(
+            event=event, address=f"lead{index}@payhealth.test", status="sent", sent_at=timezone.now()
+        )
+    for index in range(merchants):
+        AffectedMerchant.objects.create(
+            incident=incident,
+            merchant=MerchantFactory(),
+            baseline_rate=Decimal("0.95"),
+            observed_rate=Decimal("0.80"),
+            attempts=1000 + index,
+            failed_attempts=200,
+            volume_at_risk=Decimal("1000.50"),
+        )
+    for index in range(messages):
+        note_add(incident=incident, actor=analyst, body=f"Note {index} with **Markdown**")
+        at = timezone.now() - timedelta(minutes=index)
+        inbound = index % 2 == 0
+        Correspondence.objects.create(
+            incident=incident,
+            engagement=engagements[index % len(engagements)],
+            direction="in" if inbound else "out",
+            subject=f"Message {index}",
+            message_id=f"<{incident.pk}.{index}@payhealth.test>",
+            created_by=None if inbound else analyst,
+            **({"received_at": at, "status": "received"} if inbound else {"sent_at": at, "status": "sent"}),
+        )
+    decline_counts_record(
+        incident=incident, actor=analyst, counts=[{"code": "05", "count_before": 10, "count_during": 90}]
+    )
+    rca = RcaRequest.objects.create(
+        incident=incident,
+        engagement=engagements[0],
+        requested_at=timezone.now(),
+        due_at=timezone.now() + timedelta(days=5),
+    )
+    for index in range(3):
+        ActionItem.objects.create(incident=incident, rca=rca, title=f"Action {index}", owner=analyst)
+    CaseEvent.objects.bulk_create(
+        CaseEvent(
+            incident=incident,
+            actor=analyst,
+            kind=CaseEvent.Kind.STATUS_CHANGED,
+            created_at=timezone.now() - timedelta(hours=2, minutes=index),
+            data={"from": "investigating", "to": "waiting_on_partner", "reason": "x"},
+        )
+        for index in range(events)
+    )
+
+
+@pytest.mark.parametrize("role", ["analyst", "lead", "partner_manager"])
+def test_the_incident_page_costs_ten_queries_at_most_small_or_large(client, analyst, role, request):
+    viewer = request.getfixturevalue(role)
+    small = incident_open(actor=analyst, title="small", category="outage", severity="sev2", decline_codes=["05"])
+    large = incident_open(actor=analyst, title="large", category="outage", severity="sev2", decline_codes=["05", "51"])
+    crowded(small, analyst, partners=1, merchants=1, events=2, messages=2)
+    crowded(large, analyst, partners=5, merchants=20, events=200, messages=30)
+    client.force_login(viewer)
+    client.get(url(small))  # warm caches that are not per page (content types)
+    counts = {}
+    for incident in (small, large):
+        with CaptureQueriesContext(connection) as queries:
+            html = client.get(url(incident)).content.decode()
+        counts[incident.title] = len(queries)
+        assert 'id="incident-sla"' in html and "lead0@payhealth.test" in html
+    assert counts["small"] == counts["large"] <= INCIDENT_PAGE_MAX_QUERIES, counts
+    # Everything is there: 20 merchants, 5 partners, 30 notes and messages, the follow-through.
+    assert html.count('id="merchant-row-') == 20
+    assert html.count('class="partner-chip"') == 5
+    assert feed(html).count('class="feed-item feed-message') == 30
+    assert feed(html).count('class="feed-item feed-note"') == 30
+    assert html.count('class="action-item action-open"') == 3
+    assert html.count('id="rca-') == 1
+
+
 def test_a_feed_filter_with_a_nul_byte_is_refused_without_a_server_error(client, busy, analyst):
     client.force_login(analyst)
     response = client.get(reverse("cases:incident_detail", args=[busy.reference]), {"feed": "events\x00"})

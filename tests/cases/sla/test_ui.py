@@ -266,8 +266,8 @@ def test_sla_adds_constant_queries_to_the_queue_and_its_poll(client, analyst):
     )
 
     assert counts_small == counts_large
-    # Poll: session, user, profile, 2 permission loads, visible ids, clocks, 3 for the mx-banking schedule.
-    assert counts_large[1] == 10
+    # Poll: session, user, profile with groups and permissions, visible ids, clocks, the mx-banking schedule.
+    assert counts_large[1] == 6
 
 
 # The incident page ------------------------------------------------------------------------------
@@ -367,8 +367,8 @@ def test_incident_sla_reads_in_constant_queries(lead, paused_incident, django_as
     incident = paused_incident["incident"]
     lead.has_perm("cases.view_slaclock")  # permissions cached on the user, as in a request
 
-    # Clocks, events, their mails, then the mx-banking schedule (calendars, hours, holidays).
-    with django_assert_num_queries(6):
+    # Clocks, events with their mails, then the mx-banking schedule (calendar, hours and holidays at once).
+    with django_assert_num_queries(3):
         sla = incident_sla(user=lead, incident=incident)
     assert [badge.label for badge in sla.clocks] == ["Acknowledge", "Resolve", "Prosa · Acknowledge"]
 
