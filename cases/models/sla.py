@@ -12,7 +12,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -214,6 +215,13 @@ class SlaClock(CardNumberFreeModel, models.Model):
             models.Index(fields=["state", "warn_due_at"], name="slaclock_warn_sweep_idx"),
             models.Index(fields=["state", "due_at"], name="slaclock_due_sweep_idx"),
             models.Index(fields=["metric", "started_at"], name="slaclock_report_idx"),
+            # The reports' breach list, latest breach first (see `cases.sla.reports.selectors`).
+            models.Index(
+                Coalesce("breached_at", "stopped_at").desc(nulls_last=True),
+                F("id").desc(),
+                name="slaclock_breach_list_idx",
+                condition=Q(breached_at__isnull=False) | Q(state="breached"),
+            ),
         ]
 
     def __str__(self) -> str:

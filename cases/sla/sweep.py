@@ -28,6 +28,7 @@ from django.utils import timezone
 from cases import timeline
 from cases.models import CaseEvent, Incident, PartnerEngagement, SlaClock, SlaClockEvent
 from cases.sla.clocks import NOTIFY_TASK
+from cases.sla.rollups import sla_rollup_mark
 from cases.timeline.events import SlaBreached, SlaWarning, sql_object
 from partners.models import Partner
 from payhealth.outbox import publish_on_commit
@@ -109,7 +110,8 @@ WITH due AS (
 )
 SELECT inserted.id, (SELECT count(*) FROM crossed),
        (SELECT jsonb_agg(jsonb_build_object('id', id, 'incident', incident_id, 'at', created_at, 'data', data))
-        FROM timeline)
+        FROM timeline),
+       (SELECT array_agg(DISTINCT incident_id) FROM crossed)
 FROM inserted ORDER BY inserted.id
 """
 
@@ -122,6 +124,8 @@ def _sweep_batch(*, kind: str, now: datetime, batch: int) -> tuple[list[int], in
         cursor.execute(_statement(kind), {"now": now, "batch": batch, "kind": kind, "waiting": waiting})
         rows = cursor.fetchall()
     event_ids = [row[0] for row in rows]
+    if rows:
+        sla_rollup_mark(incident_ids=rows[0][3] or [])  # a breach moves the reports' figures
     if event_ids:
         publish_on_commit(NOTIFY_TASK, event_ids)
         # The timeline rows the statement inserted go to the timeline's listeners (webhooks).
