@@ -145,23 +145,33 @@ def sla_rollup_fold(*, first: dt.date | None = None, last: dt.date | None = None
     return len(days)
 
 
+def sla_rollup_span(*, first: dt.date | None = None, last: dt.date | None = None) -> tuple:
+    """(first, last) with a missing end replaced by the first or last desk day that has clocks;
+    (None, None) when there are no clocks and an end is missing."""
+    if first is not None and last is not None:
+        return first, last
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (min(started_at) AT TIME ZONE %s)::date, (max(started_at) AT TIME ZONE %s)::date "
+            f"FROM {SlaClock._meta.db_table}",
+            [_zone(), _zone()],
+        )
+        low, high = cursor.fetchone()
+    if low is None:
+        return None, None
+    return first or low, last or high
+
+
 @transaction.atomic
 def sla_rollup_rebuild(*, first: dt.date | None = None, last: dt.date | None = None) -> int:
     """Re-compute every day from first to last (default: every day that has clocks) from the clocks
-    alone; returns the number of rollup rows written."""
-    if first is None or last is None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT min((started_at AT TIME ZONE %s)::date), max((started_at AT TIME ZONE %s)::date) "
-                f"FROM {SlaClock._meta.db_table}",
-                [_zone(), _zone()],
-            )
-            low, high = cursor.fetchone()
-        if low is None:
-            SlaRollupPending.objects.all().delete()
-            SlaRollup.objects.all().delete()
-            return 0
-        first, last = first or low, last or high
+    alone; returns the number of rollup rows of the range."""
+    if first is None and last is None:
+        SlaRollup.objects.all().delete()  # also the days whose clocks are gone
+    first, last = sla_rollup_span(first=first, last=last)
+    if first is None:
+        SlaRollupPending.objects.all().delete()
+        return 0
     if first > last:
         return 0
     with connection.cursor() as cursor:
