@@ -1,8 +1,9 @@
 """The SLA reports' rollups (`SlaRollup`): kept up to date, rebuilt on demand, checked against the clocks.
 
 How they stay right. Every path that writes a clock or what a rollup is grouped by calls
-`sla_rollup_mark` in its own transaction: the live hooks (`ClockLedger.save`), the sweep, a
-severity or owner change (the timeline listener in `cases.sla.clocks`) and the demo seed. It
+`sla_rollup_mark` in its own transaction: the live hooks (`ClockLedger.save`), a severity or owner
+change (the timeline listener in `cases.sla.clocks`) and the demo seed; the sweep runs its
+statement (`mark_sql`) as a part of its own single statement. It
 records the desk days of the incident's clocks in `SlaRollupPending`, one upsert. The pending days
 are folded, each re-computed whole from its clocks (a day is a few thousand clocks on a busy desk),
 by `sla_rollup_fold`: every minute from beat, and by each report read for the days of its range
@@ -32,13 +33,18 @@ from django.db import connection, transaction
 from cases.models import Incident, PartnerEngagement, SlaClock, SlaRollup, SlaRollupPending
 from payhealth.i18n import desk_zone
 
-MARK_SQL = """
-    INSERT INTO {pending} (day)
-    SELECT DISTINCT (started_at AT TIME ZONE %(zone)s)::date FROM {clock}
-    WHERE incident_id = ANY(%(incidents)s)
+
+def mark_sql(clocks: str) -> str:
+    """The statement marking the desk days of the clocks `clocks` (a condition on `c`) pending,
+    for a statement of its own or a CTE of another's (the sweep's); takes %(zone)s."""
+    return f"""
+    INSERT INTO {SlaRollupPending._meta.db_table} (day)
+    SELECT DISTINCT (c.started_at AT TIME ZONE %(zone)s)::date FROM {SlaClock._meta.db_table} c
+    WHERE {clocks}
     ORDER BY 1
     ON CONFLICT (day) DO UPDATE SET day = EXCLUDED.day
-"""
+    """
+
 
 TAKE_SQL = """
     DELETE FROM {pending} WHERE day IN (
@@ -84,7 +90,8 @@ def _tables() -> dict[str, str]:
     }
 
 
-def _zone() -> str:
+def rollup_zone() -> str:
+    """The desk zone's name, as PostgreSQL takes it for a desk day."""
     return settings.PAYHEALTH_TIME_ZONE
 
 
@@ -105,7 +112,7 @@ def sla_rollup_mark(*, incident_ids: Iterable[int]) -> None:
     if not ids:
         return
     with connection.cursor() as cursor:
-        cursor.execute(MARK_SQL.format(**_tables()), {"zone": _zone(), "incidents": ids})
+        cursor.execute(mark_sql("c.incident_id = ANY(%(incidents)s)"), {"zone": rollup_zone(), "incidents": ids})
 
 
 def _recompute(cursor, *, first: dt.date, last: dt.date, days: list[dt.date] | None) -> None:
@@ -120,7 +127,7 @@ def _recompute(cursor, *, first: dt.date, last: dt.date, days: list[dt.date] | N
     cursor.execute(
         COMPUTE_SQL.format(**tables),
         {
-            "zone": _zone(),
+            "zone": rollup_zone(),
             "metrics": list(SlaClock.Metric.values),
             "los": [lo for lo, _hi in spans],
             "his": [hi for _lo, hi in spans],
@@ -154,7 +161,7 @@ def sla_rollup_span(*, first: dt.date | None = None, last: dt.date | None = None
         cursor.execute(
             f"SELECT (min(started_at) AT TIME ZONE %s)::date, (max(started_at) AT TIME ZONE %s)::date "
             f"FROM {SlaClock._meta.db_table}",
-            [_zone(), _zone()],
+            [rollup_zone(), rollup_zone()],
         )
         low, high = cursor.fetchone()
     if low is None:
