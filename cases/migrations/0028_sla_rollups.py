@@ -30,7 +30,6 @@ class Migration(migrations.Migration):
             name='SlaRollup',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('grain', models.CharField(choices=[('day', 'Day'), ('month', 'Month')], default='day', max_length=5, verbose_name='grain')),
                 ('day', models.DateField(verbose_name='day')),
                 ('family', models.CharField(choices=[('ours', 'Ours'), ('partner', 'Partner')], max_length=10, verbose_name='family')),
                 ('metric', models.CharField(choices=[('acknowledge', 'Acknowledge'), ('first_notice', 'First partner notice'), ('update', 'Update cadence'), ('resolve', 'Resolve')], max_length=20, verbose_name='metric')),
@@ -73,7 +72,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='slarollup',
-            constraint=models.UniqueConstraint(fields=('grain', 'day', 'family', 'metric', 'severity', 'partner', 'owner'), name='slarollup_unique_group', nulls_distinct=False),
+            constraint=models.UniqueConstraint(fields=('day', 'family', 'metric', 'severity', 'partner', 'owner'), name='slarollup_unique_group', nulls_distinct=False),
         ),
         migrations.RunPython(mark_every_clock_day, migrations.RunPython.noop),
     ]

@@ -1,12 +1,11 @@
 """The SLA reports' rollups: the clocks summed per desk day and report dimension.
 
-One `SlaRollup` day row per desk day (the day of the clock's first start in the desk's zone),
-family, metric, incident severity, partner (of a partner clock; none for ours) and incident owner,
-and one month row per month summing them. Severity and owner are the incident's current ones, so
-a change re-computes the days of its clocks. The durations the reports take percentiles of are
-kept as arrays of exact values (see docs/performance.md, "SLA report rollups").
-`SlaRollupPending` lists the desk days whose rollups are due a re-computation: written in the
-transaction that changed a clock (`cases.sla.rollups`).
+One `SlaRollup` row per desk day (the day of the clock's first start in the desk's zone), family,
+metric, incident severity, partner (of a partner clock; none for ours) and incident owner. Severity
+and owner are the incident's current ones, so a change re-computes the days of its clocks. The
+durations the reports take percentiles of are kept as arrays of exact values (see
+docs/performance.md, "SLA report rollups"). `SlaRollupPending` lists the desk days whose rollups
+are due a re-computation: written in the transaction that changed a clock (`cases.sla.rollups`).
 """
 
 from __future__ import annotations
@@ -21,13 +20,6 @@ from cases.models.sla import SlaClock
 
 
 class SlaRollup(models.Model):
-    class Grain(models.TextChoices):
-        DAY = "day", _("Day")
-        MONTH = "month", _("Month")
-
-    # A month row (day = its first day) is the sum of the month's day rows: a report reads the
-    # whole months of its range from them and only the days at its edges from day rows.
-    grain = models.CharField(_("grain"), max_length=5, choices=Grain.choices, default=Grain.DAY)
     day = models.DateField(_("day"))
     family = models.CharField(_("family"), max_length=10, choices=SlaClock.Family.choices)
     metric = models.CharField(_("metric"), max_length=20, choices=SlaClock.Metric.choices)
@@ -58,7 +50,7 @@ class SlaRollup(models.Model):
         verbose_name_plural = _("SLA rollups")
         constraints = [
             models.UniqueConstraint(
-                fields=["grain", "day", "family", "metric", "severity", "partner", "owner"],
+                fields=["day", "family", "metric", "severity", "partner", "owner"],
                 nulls_distinct=False,
                 name="slarollup_unique_group",
             ),

@@ -59,9 +59,9 @@ TAKE_SQL = """
 # the durations are those of clocks stopped met or breached. Each span of desk days is an instant
 # range the (metric, started_at) index answers (one range scan per span).
 COMPUTE_SQL = """
-    INSERT INTO {rollup} (grain, day, family, metric, severity, partner_id, owner_id,
+    INSERT INTO {rollup} (day, family, metric, severity, partner_id, owner_id,
                           clocks, engagements, met, breached, wall, business)
-    SELECT 'day', (c.started_at AT TIME ZONE %(zone)s)::date, c.family, c.metric, i.severity, e.partner_id, i.owner_id,
+    SELECT (c.started_at AT TIME ZONE %(zone)s)::date, c.family, c.metric, i.severity, e.partner_id, i.owner_id,
            count(*),
            count(*) FILTER (WHERE c.engagement_id IS NOT NULL AND NOT EXISTS (
                SELECT 1 FROM {clock} o WHERE o.incident_id = c.incident_id AND o.engagement_id = c.engagement_id
@@ -74,33 +74,7 @@ COMPUTE_SQL = """
     JOIN {clock} c ON c.metric = ANY(%(metrics)s) AND c.started_at >= span.lo AND c.started_at < span.hi
     JOIN {incident} i ON i.id = c.incident_id
     LEFT JOIN {engagement} e ON e.id = c.engagement_id
-    GROUP BY 2, 3, 4, 5, 6, 7
-"""
-
-# The month rows of `months` re-summed from their day rows: counts added, duration arrays
-# concatenated in day order (the two arrays stay parallel: one unnest, one order).
-MONTHS_SQL = """
-    WITH d AS (
-        SELECT * FROM {rollup}
-        WHERE grain = 'day' AND day >= %(low)s AND day < %(high)s
-          AND date_trunc('month', day)::date = ANY(%(months)s)
-    ), counts AS (
-        SELECT date_trunc('month', day)::date AS month, family, metric, severity, partner_id, owner_id,
-               sum(clocks) AS clocks, sum(engagements) AS engagements, sum(met) AS met, sum(breached) AS breached
-        FROM d GROUP BY 1, 2, 3, 4, 5, 6
-    ), arrays AS (
-        SELECT date_trunc('month', d.day)::date AS month, d.family, d.metric, d.severity, d.partner_id, d.owner_id,
-               array_agg(u.wall ORDER BY d.day, u.n) AS wall, array_agg(u.business ORDER BY d.day, u.n) AS business
-        FROM d CROSS JOIN LATERAL unnest(d.wall, d.business) WITH ORDINALITY AS u(wall, business, n)
-        GROUP BY 1, 2, 3, 4, 5, 6
-    )
-    INSERT INTO {rollup} (grain, day, family, metric, severity, partner_id, owner_id,
-                          clocks, engagements, met, breached, wall, business)
-    SELECT 'month', c.month, c.family, c.metric, c.severity, c.partner_id, c.owner_id,
-           c.clocks, c.engagements, c.met, c.breached, coalesce(a.wall, '{{}}'), coalesce(a.business, '{{}}')
-    FROM counts c LEFT JOIN arrays a
-      ON a.month = c.month AND a.family = c.family AND a.metric = c.metric AND a.severity = c.severity
-     AND a.partner_id IS NOT DISTINCT FROM c.partner_id AND a.owner_id IS NOT DISTINCT FROM c.owner_id
+    GROUP BY 1, 2, 3, 4, 5, 6
 """
 STOPPED = "c.state IN ('met', 'breached') AND c.stopped_at IS NOT NULL"
 
@@ -141,25 +115,15 @@ def sla_rollup_mark(*, incident_ids: Iterable[int]) -> None:
         cursor.execute(mark_sql("c.incident_id = ANY(%(incidents)s)"), {"zone": rollup_zone(), "incidents": ids})
 
 
-def _month(day: dt.date) -> dt.date:
-    return day.replace(day=1)
-
-
 def _recompute(cursor, *, first: dt.date, last: dt.date, days: list[dt.date] | None) -> None:
-    """Replace the day rollups of `days` (None: every day from first to last) by their clocks',
-    then the month rollups of their months by the sum of their days (4 statements)."""
+    """Replace the rollups of `days` (None: every day from first to last) by their clocks' (2 statements)."""
     tables = _tables()
     if days is None:
-        cursor.execute(f"DELETE FROM {tables['rollup']} WHERE grain = 'day' AND day >= %s AND day <= %s", [first, last])
+        cursor.execute(f"DELETE FROM {tables['rollup']} WHERE day >= %s AND day <= %s", [first, last])
         spans = [_span(first, last)]
-        months, month = [], _month(first)
-        while month <= last:
-            months.append(month)
-            month = _month(month + dt.timedelta(days=31))
     else:
-        cursor.execute(f"DELETE FROM {tables['rollup']} WHERE grain = 'day' AND day = ANY(%s)", [days])
+        cursor.execute(f"DELETE FROM {tables['rollup']} WHERE day = ANY(%s)", [days])
         spans = [_span(day, day) for day in days]
-        months = sorted({_month(day) for day in days})
     cursor.execute(
         COMPUTE_SQL.format(**tables),
         {
@@ -169,17 +133,12 @@ def _recompute(cursor, *, first: dt.date, last: dt.date, days: list[dt.date] | N
             "his": [hi for _lo, hi in spans],
         },
     )
-    cursor.execute(f"DELETE FROM {tables['rollup']} WHERE grain = 'month' AND day = ANY(%s)", [months])
-    cursor.execute(
-        MONTHS_SQL.format(**tables),
-        {"months": months, "low": months[0], "high": _month(months[-1] + dt.timedelta(days=31))},
-    )
 
 
 def sla_rollup_fold(*, first: dt.date | None = None, last: dt.date | None = None, wait: bool = True) -> int:
     """Re-compute the pending days between first and last (default: all); returns how many.
 
-    One statement when nothing is pending, five otherwise, whatever the number of days; in the
+    One statement when nothing is pending, three otherwise, whatever the number of days; in the
     caller's transaction if there is one (no savepoint: a report reads right after). With
     `wait=False` (beat) a day a writer or another fold holds is left for the next run; a report
     waits for it, so it reads the writer's committed clocks."""
@@ -233,7 +192,7 @@ def sla_rollup_differences(*, first: dt.date, last: dt.date) -> list[tuple]:
     """The rollup rows of the range that differ from a re-computation from the clocks (empty: equal).
 
     Re-computes inside a savepoint rolled back afterwards, so nothing is changed."""
-    fields = ["grain", "day", "family", "metric", "severity", "partner_id", "owner_id", "clocks", "engagements", "met"]
+    fields = ["day", "family", "metric", "severity", "partner_id", "owner_id", "clocks", "engagements", "met"]
     fields += ["breached", "wall", "business"]
 
     def rows():

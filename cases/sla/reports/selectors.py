@@ -93,25 +93,12 @@ def rollups_in_range(filters: ReportFilter, *, family: bool = True) -> QuerySet[
     a rollup dimension, so a partner filter reads the clocks (`clocks_in_range`), a few of them.
     """
     sla_rollup_fold(first=filters.start, last=filters.end)
-    rows = SlaRollup.objects.filter(_grains(filters.start, filters.end))
+    rows = SlaRollup.objects.filter(day__gte=filters.start, day__lte=filters.end)
     if filters.severity:
         rows = rows.filter(severity=filters.severity)
     if family and filters.family:
         rows = rows.filter(family=filters.family)
     return rows
-
-
-def _grains(start: dt.date, end: dt.date) -> Q:
-    """The rollup rows covering start..end once: the month rows of the months wholly inside it,
-    the day rows of the days before and after them."""
-    first_month = start if start.day == 1 else (start.replace(day=1) + dt.timedelta(days=31)).replace(day=1)
-    after_end = end + dt.timedelta(days=1)
-    end_month = after_end.replace(day=1)  # the first day of the month `end` ends, or of its own
-    if first_month >= end_month:
-        return Q(grain=SlaRollup.Grain.DAY, day__gte=start, day__lte=end)
-    return Q(grain=SlaRollup.Grain.MONTH, day__gte=first_month, day__lt=end_month) | Q(
-        Q(day__gte=start, day__lt=first_month) | Q(day__gte=end_month, day__lte=end), grain=SlaRollup.Grain.DAY
-    )
 
 
 def _percent(part: int, whole: int) -> Decimal | None:
