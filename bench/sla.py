@@ -65,21 +65,21 @@ SWEEP_TARGET_S = 1.0
 PAGE_TARGET_MS = 300
 
 
-def ensure_desk(seed: bool) -> int:
+def ensure_desk(seed: bool, wanted: int = INCIDENTS) -> int:
     total = Incident.objects.count()
-    if total >= INCIDENTS:
+    if total >= wanted:
         return total
-    missing = INCIDENTS - total
+    missing = wanted - total
     if not seed:
         raise SystemExit(
-            f"The desk has {total:,} incidents; the benchmark wants {INCIDENTS:,}. Run\n"
+            f"The desk has {total:,} incidents; the benchmark wants {wanted:,} (--incidents). Run\n"
             f"    python manage.py seed_demo && python manage.py seed_demo --incidents {missing}\n"
             "or run this script with --seed."
         )
     print(f"Seeding {missing:,} incidents (a few minutes)…", flush=True)
     if not get_user_model().objects.filter(username="lead").exists():
         call_command("seed_demo")
-        missing = max(INCIDENTS - Incident.objects.count(), 0)
+        missing = max(wanted - Incident.objects.count(), 0)
     if missing:
         call_command("seed_demo", incidents=missing)
     with connection.cursor() as cursor:
@@ -205,9 +205,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20, help="timed requests of the report page (default 20)")
     parser.add_argument("--user", default="lead", help="username to log in as (default: the demo lead)")
     parser.add_argument("--seed", action="store_true", help=f"seed the desk up to {INCIDENTS:,} incidents if needed")
+    parser.add_argument("--incidents", type=int, default=INCIDENTS, help=f"desk size wanted (default {INCIDENTS:,})")
     options = parser.parse_args()
 
-    total = ensure_desk(options.seed)
+    total = ensure_desk(options.seed, options.incidents)
     user = get_user_model().objects.filter(username=options.user).first()
     if user is None:
         raise SystemExit(f"No user {options.user!r}: run `manage.py seed_demo` first.")
