@@ -14,12 +14,18 @@ incidents (adding only the missing ones); without it, it says how and stops.
   unchanged, every run measures the same work and no notification is queued (they are queued on
   commit). It prints how many running clocks there were and how many warnings and breaches it
   fired. Target: under 1 s.
+- Rollups: `rebuild_sla_rollups` of the year, timed (what an upgrade or a zone change costs), and
+  the fold of one pending day (what beat does each minute after a change on that day).
+- Report figures uncached, for the year: read from the rollups (what the page does) and, for
+  comparison, from the clocks (what it did before the rollups, and still does with a partner
+  filter); median of 3 runs each.
 - Report page: the last 365 days (the desk's days) through `django.test.Client`, logged in as
   the demo lead, 3 warm-up requests then `--requests` timed ones: median and p95 of the server
   time, and the query count. Target: p95 under 300 ms. The page caches its aggregates for five
   minutes under a fingerprint of the data (cases/sla/reports/selectors.py), so the timed requests are
   the cached page plus the live breach page; the aggregates' own uncached time is printed
   before it (what the first lead after a change waits).
+- Breach page: the first and the 20th page of the year's breach list, uncached.
 - CSV: the year's breach list (and the attainment and scorecard tables) streamed to the last
   byte, `--csv-runs` times: median time to the last byte and to the first chunk, rows, bytes and
   the query count. Target for the breach list: under 2 s, one query. `--csv-only` skips the sweep
@@ -104,18 +110,76 @@ def bench_sweep() -> None:
     )
 
 
-def bench_figures(user, start, end) -> None:
-    """The page's aggregates computed without the cache: what the first lead after a change waits."""
-    from cases.sla.reports import ReportFilter
+def bench_rollups(start, end) -> None:
+    from cases.sla.rollups import sla_rollup_fold, sla_rollup_mark, sla_rollup_rebuild
+
+    started = time.perf_counter()
+    rows = sla_rollup_rebuild(first=start, last=end)
+    elapsed = time.perf_counter() - started
+    print(f"rebuild_sla_rollups, one year: {elapsed * 1000:.0f} ms, {rows:,} rollup rows")
+    clock = SlaClock.objects.filter(started_at__date__gte=end - timedelta(days=30)).order_by("-pk").first()
+    if clock is not None:
+        with transaction.atomic():
+            sla_rollup_mark(incident_ids=[clock.incident_id])
+        started = time.perf_counter()
+        days = sla_rollup_fold()
+        elapsed = time.perf_counter() - started
+        print(f"fold of {days} pending day(s) (one incident's clocks changed): {elapsed * 1000:.0f} ms")
+
+
+def _timed_figures(user, filters, runs: int = 3) -> float:
     from cases.sla.views.reports import _report_figures
 
-    filters = ReportFilter(start=start, end=end)
     samples = []
-    for _ in range(3):
+    for _ in range(runs):
         started = time.perf_counter()
         _report_figures(user=user, filters=filters)
         samples.append((time.perf_counter() - started) * 1000)
-    print(f"SLA report figures, one year, uncached: median {statistics.median(samples):.0f} ms (3 runs)")
+    return statistics.median(samples)
+
+
+def bench_figures(user, start, end) -> None:
+    """The page's aggregates computed without the cache, from the rollups and from the clocks."""
+    from cases.sla.reports import ReportFilter, selectors
+
+    filters = ReportFilter(start=start, end=end)
+    with connection.cursor() as cursor:
+        cursor.execute("SET jit = off")  # the recommended setting (docs/performance.md)
+    rollups = _timed_figures(user, filters)
+    saved = {
+        name: getattr(selectors, name)
+        for name in ("_attainment_from_rollups", "_time_to_from_rollups", "_scorecard_from_rollups")
+    }
+    severities = ["", *selectors.Severity.values]
+    selectors._attainment_from_rollups = selectors._attainment_from_clocks
+    selectors._time_to_from_rollups = lambda f: selectors._time_to_from_clocks(f, severities)
+    selectors._scorecard_from_rollups = selectors._scorecard_from_clocks
+    try:
+        clocks = _timed_figures(user, filters)
+    finally:
+        for name, value in saved.items():
+            setattr(selectors, name, value)
+    verdict = "ok" if rollups < PAGE_TARGET_MS else "SLOW"
+    print(
+        f"SLA report figures, one year, uncached: from the rollups median {rollups:.0f} ms "
+        f"(target < {PAGE_TARGET_MS} ms: {verdict}); from the clocks {clocks:.0f} ms (3 runs each)"
+    )
+
+
+def bench_breach_pages(user, start, end) -> None:
+    from cases.sla.reports import ReportFilter, sla_breaches
+
+    filters = ReportFilter(start=start, end=end)
+    for page in (1, 20):
+        samples = []
+        for _ in range(5):
+            started = time.perf_counter()
+            result = sla_breaches(user=user, filters=filters, page=page)
+            samples.append((time.perf_counter() - started) * 1000)
+        print(
+            f"Breach list page {page} of {result.page.paginator.num_pages:,} ({result.total:,} breaches): "
+            f"median {statistics.median(samples):.1f} ms (5 runs)"
+        )
 
 
 def bench_page(client: Client, url: str, requests: int) -> None:
@@ -186,7 +250,9 @@ def main() -> None:
     query = f"start={start.isoformat()}&end={end.isoformat()}"
     if not options.csv_only:
         bench_sweep()
+        bench_rollups(start, end)
         bench_figures(user, start, end)
+        bench_breach_pages(user, start, end)
         bench_page(client, f"{reverse('cases:sla_report')}?{query}", options.requests)
     for table, label in (("breaches", "Breaches"), ("attainment", "Attainment"), ("scorecard", "Scorecard")):
         url = f"{reverse('cases:sla_report_csv', args=[table])}?{query}"

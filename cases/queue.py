@@ -71,7 +71,10 @@ def _count_matches(queryset, *, cap: int) -> tuple[int, bool]:
     500,000 incidents, against 19 ms on the search index without it). Few expected matches
     are counted exactly.
     """
-    plan = json.loads(queryset.order_by().values("pk").explain(format="json"))
+    explained = queryset.order_by().values("pk").explain(format="json")
+    if not explained:  # Django knows the filter matches nothing (an empty id list): no plan, no rows
+        return 0, False
+    plan = json.loads(explained)
     if plan[0]["Plan"]["Plan Rows"] <= QUEUE_EXACT_COUNT_ESTIMATE:
         return queryset.order_by().count(), False
     count = queryset.order_by().values("pk")[: cap + 1].count()

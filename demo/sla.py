@@ -37,6 +37,7 @@ from cases import timeline
 from cases.models import CaseEvent, Correspondence, Incident, PartnerEngagement, SlaClock, SlaClockEvent, SlaPolicy
 from cases.models.incident import Status
 from cases.sla import rules
+from cases.sla.rollups import sla_rollup_mark
 from cases.sla.rules import TIMELINE_PAYLOADS, SentNotice
 from demo.stories import Lifecycle
 from partners.businesstime import schedules_for
@@ -423,6 +424,7 @@ def write_clocks(ledgers: Iterable[ReplayLedger]) -> tuple[int, int]:
         _copy(raw, SlaClock._meta.db_table, CLOCK_COLUMNS, clock_rows)
         _copy(raw, SlaClockEvent._meta.db_table, EVENT_COLUMNS, event_rows)
         _copy(raw, CaseEvent._meta.db_table, TIMELINE_COLUMNS, timeline_rows)
+    sla_rollup_mark(incident_ids={clock.incident_id for clock in clocks})  # the reports' days to re-compute
     return len(clocks), len(events)
 
 

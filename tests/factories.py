@@ -6,6 +6,7 @@ from django.contrib.auth.models import Group
 
 from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
 from cases.numbering import next_reference
+from cases.sla.rollups import sla_rollup_mark
 from partners.models import Partner, PartnerContact
 
 
@@ -125,6 +126,13 @@ class SlaClockFactory(factory.django.DjangoModelFactory):
     consumed_at = factory.LazyAttribute(lambda o: o.started_at)
     due_at = factory.LazyAttribute(lambda o: o.started_at + o.target if o.state == "running" else None)
     warn_due_at = factory.LazyAttribute(lambda o: o.started_at + o.warn_after if o.state == "running" else None)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        clock = super()._create(model_class, *args, **kwargs)
+        # Written past the SLA engine, like any other path it marks the reports' rollups.
+        sla_rollup_mark(incident_ids=[clock.incident_id])
+        return clock
 
 
 class SlaClockEventFactory(factory.django.DjangoModelFactory):

@@ -24,6 +24,7 @@ from cases.correspondence.inbound.store import reply_acknowledged_at
 from cases.models import CaseEvent, Correspondence, Incident, PartnerEngagement, SlaClock, SlaClockEvent, SlaPolicy
 from cases.services.impact import ENGAGEMENT_TIMES
 from cases.sla import rules
+from cases.sla.rollups import sla_rollup_mark
 from cases.sla.rules import ACTIVE, TIMELINE_PAYLOADS, Kind, SentNotice, State
 from cases.timeline import events as ev
 from partners.businesstime import Schedule, schedules_for
@@ -173,6 +174,7 @@ class ClockLedger:
                 facts["event"] = crossing.pk
             timeline.record(payload(**facts), incident=self.incident, actor=actor, at=at)
         publish_on_commit(NOTIFY_TASK, [event.pk for event in self.breaches])
+        sla_rollup_mark(incident_ids=[self.incident.pk])
 
 
 # --- the hooks ----------------------------------------------------------------------------------
@@ -282,6 +284,11 @@ def _status_changed(row: CaseEvent, payload: ev.StatusChanged) -> None:
 
 def _severity_changed(row: CaseEvent, payload: ev.SeverityChanged) -> None:
     sla_on_severity_change(incident=row.incident, actor=row.actor, at=row.created_at)
+    sla_rollup_mark(incident_ids=[row.incident_id])  # the reports group every clock by severity
+
+
+def _owner_changed(row: CaseEvent, payload: ev.OwnerChanged) -> None:
+    sla_rollup_mark(incident_ids=[row.incident_id])  # the reports group every clock by owner
 
 
 def _notice_sent(row: CaseEvent, payload: ev.NoticeSent) -> None:
@@ -317,6 +324,7 @@ HANDLERS = {
     CaseEvent.Kind.OPENED: _opened,
     CaseEvent.Kind.STATUS_CHANGED: _status_changed,
     CaseEvent.Kind.SEVERITY_CHANGED: _severity_changed,
+    CaseEvent.Kind.OWNER_CHANGED: _owner_changed,
     CaseEvent.Kind.NOTICE_SENT: _notice_sent,
     CaseEvent.Kind.REPLY_RECEIVED: _reply_received,
     CaseEvent.Kind.PARTNER_ENGAGED: _partner_engaged,

@@ -3,7 +3,8 @@ warning and breach exactly once.
 
 Set-based: one SQL statement per kind and batch marks the crossed clocks (`UPDATE … RETURNING`),
 appends their `SlaClockEvent`s (`INSERT … ON CONFLICT DO NOTHING` on the one-warning-and-one-
-breach-per-cycle constraint) and their timeline rows, whatever the number of clocks. Exactly once
+breach-per-cycle constraint) and their timeline rows, and marks their desk days for the SLA
+report rollups (`cases.sla.rollups.mark_sql`), whatever the number of clocks. Exactly once
 under concurrent sweeps: a sweep locks the rows it marks and skips rows another holds
 (`FOR UPDATE SKIP LOCKED`), the `UPDATE` re-checks `warned_at IS NULL` / `breached_at IS NULL`
 on the row it locked, and the unique constraint refuses a second event for the same cycle.
@@ -28,6 +29,7 @@ from django.utils import timezone
 from cases import timeline
 from cases.models import CaseEvent, Incident, PartnerEngagement, SlaClock, SlaClockEvent
 from cases.sla.clocks import NOTIFY_TASK
+from cases.sla.rollups import mark_sql, rollup_zone
 from cases.timeline.events import SlaBreached, SlaWarning, sql_object
 from partners.models import Partner
 from payhealth.outbox import publish_on_commit
@@ -90,6 +92,8 @@ WITH due AS (
     JOIN {Incident._meta.db_table} AS incident ON incident.id = crossed.incident_id
     LEFT JOIN {PartnerEngagement._meta.db_table} AS engagement ON engagement.id = crossed.engagement_id
     LEFT JOIN {Partner._meta.db_table} AS partner ON partner.id = engagement.partner_id
+), marked AS ({mark_sql("c.id IN (SELECT id FROM crossed)")}
+    RETURNING day
 ), inserted AS (
     INSERT INTO {SlaClockEvent._meta.db_table} (clock_id, kind, at, reason, data, cycle)
     SELECT id, %(kind)s, at, '',
@@ -119,7 +123,8 @@ def _sweep_batch(*, kind: str, now: datetime, batch: int) -> tuple[list[int], in
     """One statement: (ids of the events fired, how many clocks it marked)."""
     with connection.cursor() as cursor:
         waiting = list(PartnerEngagement.WAITING_STATUSES)
-        cursor.execute(_statement(kind), {"now": now, "batch": batch, "kind": kind, "waiting": waiting})
+        params = {"now": now, "batch": batch, "kind": kind, "waiting": waiting, "zone": rollup_zone()}
+        cursor.execute(_statement(kind), params)
         rows = cursor.fetchall()
     event_ids = [row[0] for row in rows]
     if event_ids:

@@ -20,6 +20,7 @@ from cases.sla.notify import (
     sla_mail_record_accepted,
     sla_mail_requeue_stuck,
 )
+from cases.sla.rollups import sla_rollup_fold
 from cases.sla.sweep import sla_sweep
 from payhealth.outbox import DATABASE_ERRORS, parse_instant
 
@@ -28,10 +29,11 @@ from payhealth.outbox import DATABASE_ERRORS, parse_instant
 def sweep_sla_clocks_task(reconnected_at: str | None = None) -> dict[str, int]:
     """Periodic (beat), and whenever a worker (re)connects to the broker (a tick lost in an outage
     runs then): fire the SLA warnings and breaches of clocks that crossed them, and draft the RCA
-    reminders that are due."""
+    reminders that are due; then re-compute the SLA report rollups of the days marked pending."""
     result = sla_sweep(reconnected_at=parse_instant(reconnected_at))
     reminders = rca_sweep()
-    return {"warned": result.warned, "breached": result.breached, "rca_reminders": reminders}
+    folded = sla_rollup_fold(wait=False)  # the SLA reports' rollups of the days changed since
+    return {"warned": result.warned, "breached": result.breached, "rca_reminders": reminders, "rollup_days": folded}
 
 
 @shared_task(name=NOTIFY_TASK, acks_late=True, autoretry_for=DATABASE_ERRORS, retry_backoff=2, retry_backoff_max=30)

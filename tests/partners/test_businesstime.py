@@ -233,10 +233,10 @@ def test_schedule_for_reads_the_calendar_in_two_queries(db, django_assert_num_qu
     assert date(2026, 3, 16) in schedule.holidays  # Natalicio de Benito Juárez
 
 
-def test_schedules_for_reads_many_calendars_in_three_queries(db, django_assert_num_queries):
+def test_schedules_for_reads_many_calendars_in_one_query(db, django_assert_num_queries):
     ids = list(BusinessCalendar.objects.values_list("pk", flat=True))
 
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(1):
         by_id = schedules_for(ids)
 
     by_code = {code: by_id[pk] for pk, code in BusinessCalendar.objects.values_list("pk", "code")}

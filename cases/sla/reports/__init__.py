@@ -1,4 +1,6 @@
-"""SLA reports for leads: every figure is a SQL aggregate over `SlaClock` rows.
+"""SLA reports for leads: every figure is a SQL aggregate over the day rollups of the clocks
+(`SlaRollup`, kept by `cases.sla.rollups`; docs/performance.md), or over the `SlaClock` rows
+themselves with a partner filter, with the same rules and the same figures.
 
 Each selector takes the user (nothing unless they hold `cases.view_sla_reports`) and a
 `ReportFilter` (build it with `SlaReportForm(request.GET).report_filter()` or directly):

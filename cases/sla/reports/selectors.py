@@ -1,5 +1,8 @@
-"""The SLA report queries. Each is one SQL aggregate (the breach list: a count and a page);
-Python only reshapes the handful of result rows. See the package docstring for the row fields.
+"""The SLA report queries. The figures are sums and percentiles over the day rollups
+(`cases.models.SlaRollup`, kept by `cases.sla.rollups`), one query each after a fold of the range's
+pending days; with a partner filter they are aggregates over the clocks. The breach list is read
+from the clocks, one page along an index. Python only reshapes the handful of result rows. See the
+package docstring for the row fields.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from django.db import connection
 from django.db.models import (
     Case,
     Count,
+    DateField,
     DateTimeField,
     DurationField,
     Exists,
@@ -23,18 +27,20 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models.functions import Coalesce, Trunc, TruncMonth
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from cases.models import CaseEvent, Correspondence, PartnerEngagement, SlaClock, SlaClockEvent
+from cases.models import CaseEvent, Correspondence, PartnerEngagement, SlaClock, SlaClockEvent, SlaRollup
 from cases.models.incident import Severity, Status
 from cases.sla.reports.extensions import scorecard_columns, scorecard_extra
 from cases.sla.reports.filters import ReportFilter
-from partners.models import NoticeTemplate
+from cases.sla.rollups import sla_rollup_fold
+from partners.models import NoticeTemplate, Partner
 from payhealth.db import Percentile
 from payhealth.i18n import desk_zone
 
@@ -79,6 +85,22 @@ def clocks_in_range(filters: ReportFilter, *, family: bool = True) -> QuerySet[S
     return clocks
 
 
+def rollups_in_range(filters: ReportFilter, *, family: bool = True) -> QuerySet[SlaRollup]:
+    """The day rollups of the range, narrowed by severity and (if `family`) family, after folding
+    the range's pending days (one statement when none is pending).
+
+    The rollups answer every filter but a partner's: "our clocks on incidents engaging it" is not
+    a rollup dimension, so a partner filter reads the clocks (`clocks_in_range`), a few of them.
+    """
+    sla_rollup_fold(first=filters.start, last=filters.end)
+    rows = SlaRollup.objects.filter(day__gte=filters.start, day__lte=filters.end)
+    if filters.severity:
+        rows = rows.filter(severity=filters.severity)
+    if family and filters.family:
+        rows = rows.filter(family=filters.family)
+    return rows
+
+
 def _percent(part: int, whole: int) -> Decimal | None:
     if not whole:
         return None
@@ -119,6 +141,51 @@ def sla_attainment(*, user, filters: ReportFilter, dimension: str) -> list[Attai
         raise ValueError(f"Unknown dimension {dimension!r}; one of {DIMENSIONS}.")
     if not reports_allowed(user):
         return []
+    grouped = (
+        _attainment_from_clocks(filters, dimension) if filters.partner else _attainment_from_rollups(filters, dimension)
+    )
+    metric_labels = dict(SlaClock.Metric.choices)
+    severity_labels = dict(Severity.choices)
+    rows = []
+    for group in grouped:
+        if dimension == "severity":
+            key = group["incident__severity"]
+            label = str(severity_labels.get(key, key))
+        elif dimension == "partner":
+            key = str(group["engagement__partner_id"] or "")
+            label = group["engagement__partner__name"] or _("Our clocks")
+        elif dimension == "owner":
+            key = str(group["incident__owner_id"] or "")
+            label = _person(
+                group["incident__owner__first_name"],
+                group["incident__owner__last_name"],
+                group["incident__owner__username"],
+            ) or _("Unassigned")
+        else:
+            month = group["month"]
+            if isinstance(month, dt.datetime):
+                month = timezone.localtime(month, desk_zone()).date()
+            key = month.strftime("%Y-%m")
+            label = formats.date_format(month, "YEAR_MONTH_FORMAT")
+        rows.append(
+            AttainmentRow(
+                dimension=dimension,
+                key=key,
+                label=label,
+                metric=group["metric"],
+                metric_label=str(metric_labels.get(group["metric"], group["metric"])),
+                met=group["met"],
+                breached=group["breached"],
+            )
+        )
+    return rows
+
+
+METRIC_ORDER = Case(*[When(metric=m, then=Value(i)) for i, m in enumerate(METRICS)], output_field=IntegerField())
+
+
+def _attainment_from_clocks(filters: ReportFilter, dimension: str) -> list[dict]:
+    """The attainment groups read from the clocks (a partner filter: see `rollups_answer`)."""
     clocks = clocks_in_range(filters).filter(MET | BREACHED)
     columns = {
         "severity": ["incident__severity"],
@@ -144,45 +211,54 @@ def sla_attainment(*, user, filters: ReportFilter, dimension: str) -> list[Attai
         ],
         "month": ["month"],
     }[dimension]
-    metric_order = Case(*[When(metric=m, then=Value(i)) for i, m in enumerate(METRICS)], output_field=IntegerField())
-    grouped = (
+    return list(
         clocks.values("metric", *columns)
         .annotate(met=Count("pk", filter=MET), breached=Count("pk", filter=BREACHED))
-        .order_by(*order, metric_order)
+        .order_by(*order, METRIC_ORDER)
     )
-    metric_labels = dict(SlaClock.Metric.choices)
-    severity_labels = dict(Severity.choices)
-    rows = []
-    for group in grouped:
-        if dimension == "severity":
-            key = group["incident__severity"]
-            label = str(severity_labels.get(key, key))
-        elif dimension == "partner":
-            key = str(group["engagement__partner_id"] or "")
-            label = group["engagement__partner__name"] or _("Our clocks")
-        elif dimension == "owner":
-            key = str(group["incident__owner_id"] or "")
-            label = _person(
-                group["incident__owner__first_name"],
-                group["incident__owner__last_name"],
-                group["incident__owner__username"],
-            ) or _("Unassigned")
-        else:
-            month = timezone.localtime(group["month"], desk_zone()).date()
-            key = month.strftime("%Y-%m")
-            label = formats.date_format(month, "YEAR_MONTH_FORMAT")
-        rows.append(
-            AttainmentRow(
-                dimension=dimension,
-                key=key,
-                label=label,
-                metric=group["metric"],
-                metric_label=str(metric_labels.get(group["metric"], group["metric"])),
-                met=group["met"],
-                breached=group["breached"],
-            )
-        )
-    return rows
+
+
+# The rollup's columns under the names the clock queries give them.
+ROLLUP_COLUMNS = {
+    "severity": {"incident__severity": "severity"},
+    "partner": {"engagement__partner_id": "partner_id", "engagement__partner__name": "partner__name"},
+    "owner": {
+        "incident__owner_id": "owner_id",
+        "incident__owner__first_name": "owner__first_name",
+        "incident__owner__last_name": "owner__last_name",
+        "incident__owner__username": "owner__username",
+    },
+    "month": {"month": "month"},
+}
+
+
+def _attainment_from_rollups(filters: ReportFilter, dimension: str) -> list[dict]:
+    """The attainment groups summed from the day rollups (one query over a few rows a day)."""
+    names = ROLLUP_COLUMNS[dimension]
+    rows = rollups_in_range(filters)
+    if dimension == "month":
+        rows = rows.annotate(month=Trunc("day", "month", output_field=DateField()))
+    order = {
+        "severity": ["severity"],
+        "partner": [F("partner__name").asc(nulls_first=True), "partner_id"],
+        "owner": [F("owner__first_name").asc(nulls_last=True), "owner__last_name", "owner__username", "owner_id"],
+        "month": ["month"],
+    }[dimension]
+    grouped = (
+        rows.values("metric", *names.values())
+        .annotate(met_n=Sum("met"), breached_n=Sum("breached"))
+        .filter(Q(met_n__gt=0) | Q(breached_n__gt=0))
+        .order_by(*order, METRIC_ORDER)
+    )
+    return [
+        {
+            "metric": group["metric"],
+            "met": group["met_n"],
+            "breached": group["breached_n"],
+            **{name: group[column] for name, column in names.items()},
+        }
+        for group in grouped
+    ]
 
 
 @dataclass
@@ -231,10 +307,36 @@ def sla_time_to(*, user, filters: ReportFilter) -> list[TimeToRow]:
     """
     if not reports_allowed(user):
         return []
+    severities = ["", *Severity.values]
+    values = _time_to_from_clocks(filters, severities) if filters.partner else _time_to_from_rollups(filters)
+    metric_labels = dict(SlaClock.Metric.choices)
+    severity_labels = dict(Severity.choices)
+    rows = []
+    for metric in TIME_TO_METRICS:
+        for severity in severities:
+            name = f"{metric}_{severity or 'all'}"
+            if severity and not values.get(f"{name}_n"):
+                continue
+            rows.append(
+                TimeToRow(
+                    metric=metric,
+                    metric_label=str(metric_labels[metric]),
+                    severity=severity,
+                    severity_label=str(severity_labels[severity]) if severity else _("All severities"),
+                    clocks=values.get(f"{name}_n") or 0,
+                    wall_p50=values.get(f"{name}_wall_p50"),
+                    wall_p90=values.get(f"{name}_wall_p90"),
+                    business_p50=values.get(f"{name}_business_p50"),
+                    business_p90=values.get(f"{name}_business_p90"),
+                )
+            )
+    return rows
+
+
+def _time_to_from_clocks(filters: ReportFilter, severities: list[str]) -> dict:
     clocks = clocks_in_range(filters, family=False).filter(
         STOPPED_WITH_OUTCOME, family=SlaClock.Family.OURS, metric__in=TIME_TO_METRICS
     )
-    severities = ["", *Severity.values]
     figures = {}
     for metric in TIME_TO_METRICS:
         for severity in severities:
@@ -245,29 +347,40 @@ def sla_time_to(*, user, filters: ReportFilter) -> list[TimeToRow]:
             figures[f"{name}_wall_p90"] = Percentile(WALL_TIME, 0.9, filter=when)
             figures[f"{name}_business_p50"] = Percentile("consumed", 0.5, filter=when)
             figures[f"{name}_business_p90"] = Percentile("consumed", 0.9, filter=when)
-    values = clocks.aggregate(**figures)
-    metric_labels = dict(SlaClock.Metric.choices)
-    severity_labels = dict(Severity.choices)
-    rows = []
-    for metric in TIME_TO_METRICS:
-        for severity in severities:
-            name = f"{metric}_{severity or 'all'}"
-            if severity and not values[f"{name}_n"]:
-                continue
-            rows.append(
-                TimeToRow(
-                    metric=metric,
-                    metric_label=str(metric_labels[metric]),
-                    severity=severity,
-                    severity_label=str(severity_labels[severity]) if severity else _("All severities"),
-                    clocks=values[f"{name}_n"],
-                    wall_p50=values[f"{name}_wall_p50"],
-                    wall_p90=values[f"{name}_wall_p90"],
-                    business_p50=values[f"{name}_business_p50"],
-                    business_p90=values[f"{name}_business_p90"],
-                )
-            )
-    return rows
+    return clocks.aggregate(**figures)
+
+
+# percentile_cont over the rollups' exact durations, unnested: the same values, so the same
+# interpolation as over the clocks. One row per metric and one per metric and severity.
+TIME_TO_SQL = """
+    SELECT r.metric, r.severity, GROUPING(r.severity) AS overall, count(*),
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY u.wall),
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY u.wall),
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY u.business),
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY u.business)
+    FROM ({rows}) AS r CROSS JOIN LATERAL unnest(r.wall, r.business) AS u(wall, business)
+    GROUP BY GROUPING SETS ((r.metric), (r.metric, r.severity))
+"""
+
+
+def _time_to_from_rollups(filters: ReportFilter) -> dict:
+    rows = (
+        rollups_in_range(filters, family=False)
+        .filter(family=SlaClock.Family.OURS, metric__in=TIME_TO_METRICS)
+        .values("metric", "severity", "wall", "business")
+    )
+    sql, params = rows.query.sql_with_params()
+    values = {}
+    with connection.cursor() as cursor:
+        cursor.execute(TIME_TO_SQL.format(rows=sql), params)
+        for metric, severity, overall, count, wall_p50, wall_p90, business_p50, business_p90 in cursor.fetchall():
+            name = f"{metric}_{'all' if overall else severity}"
+            values[f"{name}_n"] = count
+            values[f"{name}_wall_p50"] = wall_p50
+            values[f"{name}_wall_p90"] = wall_p90
+            values[f"{name}_business_p50"] = business_p50
+            values[f"{name}_business_p90"] = business_p90
+    return values
 
 
 # Breaches ----------------------------------------------------------------------------------
@@ -410,13 +523,35 @@ def breach_row(values: dict) -> BreachRow:
     )
 
 
+class _CountedPaginator(Paginator):
+    """A paginator told its count (summed from the rollups) instead of counting the rows."""
+
+    def __init__(self, object_list, per_page, *, count: int):
+        super().__init__(object_list, per_page)
+        self._known_count = count
+
+    @property
+    def count(self) -> int:
+        return self._known_count
+
+
+def breach_count(filters: ReportFilter) -> int:
+    """How many clocks of the range breached: summed from the rollups (their `breached` is this
+    list's rule), or, with a partner filter, counted over the clocks alone (no join for the rows)."""
+    if filters.partner:
+        return clocks_in_range(filters).filter(BREACHED).order_by().count()
+    return rollups_in_range(filters).aggregate(n=Coalesce(Sum("breached"), 0))["n"]
+
+
 def sla_breaches(
     *, user, filters: ReportFilter, page: int | str | None = 1, per_page: int | None = None, now=None
 ) -> BreachPage:
-    """One page of the breach list (a count query and a page query); BREACHES_PER_PAGE rows by default."""
-    paged = Paginator(breach_queryset(user=user, filters=filters, now=now), per_page or BREACHES_PER_PAGE).get_page(
-        page
-    )
+    """One page of the breach list, BREACHES_PER_PAGE rows by default: the count from the rollups,
+    the page read along the `slaclock_breach_order_idx` index (latest breach first), never sorting
+    every breach of the range to show one page."""
+    rows = breach_queryset(user=user, filters=filters, now=now)
+    count = breach_count(filters) if reports_allowed(user) else 0
+    paged = _CountedPaginator(rows, per_page or BREACHES_PER_PAGE, count=count).get_page(page)
     return BreachPage(rows=[breach_row(values) for values in paged.object_list], page=paged)
 
 
@@ -495,6 +630,20 @@ def sla_partner_scorecard(*, user, filters: ReportFilter) -> list[ScorecardRow]:
     scalar subqueries per partner. The family filter does not apply (these are partner clocks)."""
     if not reports_allowed(user):
         return []
+    groups = _scorecard_from_clocks(filters) if filters.partner else _scorecard_from_rollups(filters)
+    extra = scorecard_extra(filters, [group["engagement__partner_id"] for group in groups])
+    return [
+        ScorecardRow(
+            partner_id=(partner_id := group.pop("engagement__partner_id")),
+            partner=group.pop("engagement__partner__name"),
+            extra=extra[partner_id],
+            **group,
+        )
+        for group in groups
+    ]
+
+
+def _scorecard_from_clocks(filters: ReportFilter) -> list[dict]:
     clocks = clocks_in_range(filters, family=False).filter(family=SlaClock.Family.PARTNER)
     ack = Q(STOPPED_WITH_OUTCOME, metric=SlaClock.Metric.ACKNOWLEDGE)
     resolve = Q(STOPPED_WITH_OUTCOME, metric=SlaClock.Metric.RESOLVE)
@@ -519,17 +668,101 @@ def sla_partner_scorecard(*, user, filters: ReportFilter) -> list[ScorecardRow]:
         )
         .order_by("engagement__partner__name", "engagement__partner_id")
     )
-    groups = list(grouped)
-    extra = scorecard_extra(filters, [group["engagement__partner_id"] for group in groups])
-    return [
-        ScorecardRow(
-            partner_id=(partner_id := group.pop("engagement__partner_id")),
-            partner=group.pop("engagement__partner__name"),
-            extra=extra[partner_id],
-            **group,
-        )
-        for group in groups
-    ]
+    return list(grouped)
+
+
+# Per partner: the counts summed over its rollups, the percentiles over their unnested durations.
+SCORECARD_SQL = """
+    WITH r AS ({rows}),
+    sums AS (
+        SELECT partner_id, sum(engagements) AS engagements, sum(met) AS met, sum(breached) AS breached
+        FROM r GROUP BY partner_id
+    ),
+    times AS (
+        SELECT r.partner_id,
+               count(*) FILTER (WHERE r.metric = 'acknowledge') AS acknowledged,
+               {p5}u.business) FILTER (WHERE r.metric = 'acknowledge') AS ack_b50,
+               {p9}u.business) FILTER (WHERE r.metric = 'acknowledge') AS ack_b90,
+               {p5}u.wall) FILTER (WHERE r.metric = 'acknowledge') AS ack_w50,
+               {p9}u.wall) FILTER (WHERE r.metric = 'acknowledge') AS ack_w90,
+               count(*) FILTER (WHERE r.metric = 'resolve') AS resolved,
+               {p5}u.business) FILTER (WHERE r.metric = 'resolve') AS res_b50,
+               {p9}u.business) FILTER (WHERE r.metric = 'resolve') AS res_b90,
+               {p5}u.wall) FILTER (WHERE r.metric = 'resolve') AS res_w50,
+               {p9}u.wall) FILTER (WHERE r.metric = 'resolve') AS res_w90
+        FROM r CROSS JOIN LATERAL unnest(r.wall, r.business) AS u(wall, business)
+        GROUP BY r.partner_id
+    )
+    SELECT p.id, p.name, sums.engagements,
+           coalesce(times.acknowledged, 0), times.ack_b50, times.ack_b90, times.ack_w50, times.ack_w90,
+           coalesce(times.resolved, 0), times.res_b50, times.res_b90, times.res_w50, times.res_w90,
+           sums.met, sums.breached
+    FROM sums JOIN {partner} p ON p.id = sums.partner_id
+    LEFT JOIN times ON times.partner_id = sums.partner_id
+    ORDER BY p.name, p.id
+"""
+SCORECARD_FIELDS = (
+    "engagement__partner_id",
+    "engagement__partner__name",
+    "engagements",
+    "acknowledged",
+    "acknowledge_p50",
+    "acknowledge_p90",
+    "acknowledge_wall_p50",
+    "acknowledge_wall_p90",
+    "resolved",
+    "resolve_p50",
+    "resolve_p90",
+    "resolve_wall_p50",
+    "resolve_wall_p90",
+    "met",
+    "breached",
+)
+
+
+def _scorecard_from_rollups(filters: ReportFilter) -> list[dict]:
+    """The scorecard's groups from the rollups (one query) and the notices sent in range (one query)."""
+    rows = rollups_in_range(filters, family=False).filter(family=SlaClock.Family.PARTNER)
+    rows = rows.values("partner_id", "metric", "engagements", "met", "breached", "wall", "business")
+    sql, params = rows.query.sql_with_params()
+    sql = SCORECARD_SQL.format(
+        rows=sql,
+        partner=Partner._meta.db_table,
+        p5="percentile_cont(0.5) WITHIN GROUP (ORDER BY ",
+        p9="percentile_cont(0.9) WITHIN GROUP (ORDER BY ",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        groups = [dict(zip(SCORECARD_FIELDS, row, strict=True)) for row in cursor.fetchall()]
+    sent = _sent_counts(filters, [group["engagement__partner_id"] for group in groups])
+    for group in groups:
+        group["engagements"] = int(group["engagements"])
+        group["met"] = int(group["met"])
+        group["breached"] = int(group["breached"])
+        group["notices"], group["follow_ups"] = sent.get(group["engagement__partner_id"], (0, 0))
+    return groups
+
+
+def _sent_counts(filters: ReportFilter, partner_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """(notices, follow-ups) sent in range to each partner, in one grouped query."""
+    if not partner_ids:
+        return {}
+    start, end = filters.bounds()
+    sent = Correspondence.objects.filter(
+        direction=Correspondence.Direction.OUTBOUND,
+        status=Correspondence.Status.SENT,
+        sent_at__gte=start,
+        sent_at__lt=end,
+        engagement__partner_id__in=partner_ids,
+    )
+    if filters.severity:
+        sent = sent.filter(incident__severity=filters.severity)
+    counted = (
+        sent.values("engagement__partner_id")
+        .annotate(n=Count("pk"), f=Count("pk", filter=Q(kind=NoticeTemplate.Kind.FOLLOW_UP)))
+        .order_by()
+    )
+    return {row["engagement__partner_id"]: (row["n"], row["f"]) for row in counted}
 
 
 def report_data_version() -> str:

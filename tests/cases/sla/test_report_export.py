@@ -71,8 +71,9 @@ def test_breach_csv_is_one_query_whatever_the_rows(client, lead):
     # Read through a server-side cursor inside a transaction: streamed, not copied first (WITH HOLD).
     assert clock_queries[0].startswith("DECLARE ")
     assert "WITH HOLD" not in clock_queries[0]
-    # Besides it, only the fixed lookups of any page: session, user, profile, permissions (user, group).
-    assert len(five) == len(fifty) == 1 + 5
+    # Besides it, only the fixed lookups of any page: session, user, and the viewer's profile,
+    # groups and permissions read together.
+    assert len(five) == len(fifty) == 1 + 3
 
 
 def _page_rows(language: str) -> list[list[str]]:

@@ -1,0 +1,73 @@
+"""The SLA reports' rollups: the clocks summed per desk day and report dimension.
+
+One `SlaRollup` row per desk day (the day of the clock's first start in the desk's zone), family,
+metric, incident severity, partner (of a partner clock; none for ours) and incident owner. Severity
+and owner are the incident's current ones, so a change re-computes the days of its clocks. The
+durations the reports take percentiles of are kept as arrays of exact values (see
+docs/performance.md, "SLA report rollups"). `SlaRollupPending` lists the desk days whose rollups
+are due a re-computation: written in the transaction that changed a clock (`cases.sla.rollups`).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from cases.models.incident import Severity
+from cases.models.sla import SlaClock
+
+
+class SlaRollup(models.Model):
+    day = models.DateField(_("day"))
+    family = models.CharField(_("family"), max_length=10, choices=SlaClock.Family.choices)
+    metric = models.CharField(_("metric"), max_length=20, choices=SlaClock.Metric.choices)
+    severity = models.CharField(_("severity"), max_length=4, choices=Severity.choices)
+    partner = models.ForeignKey(
+        "partners.Partner", on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("partner")
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("owner"),
+    )
+    clocks = models.PositiveIntegerField(_("clocks"), default=0)
+    # Engagements whose first partner clock is in this row (a partner's clocks start together).
+    engagements = models.PositiveIntegerField(_("engagements"), default=0)
+    met = models.PositiveIntegerField(_("met"), default=0)
+    breached = models.PositiveIntegerField(_("breached"), default=0)
+    # Clocks stopped met or breached: their wall time (stopped − started) and business time
+    # (consumed), each array in the same clock order, so element i of both is one clock.
+    wall = ArrayField(models.DurationField(), default=list, verbose_name=_("wall times"))
+    business = ArrayField(models.DurationField(), default=list, verbose_name=_("business times"))
+
+    class Meta:
+        verbose_name = _("SLA rollup")
+        verbose_name_plural = _("SLA rollups")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "family", "metric", "severity", "partner", "owner"],
+                nulls_distinct=False,
+                name="slarollup_unique_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.family}/{self.metric} {self.severity}"
+
+
+class SlaRollupPending(models.Model):
+    """A desk day whose rollups are stale: folded by the next read of a report covering it, or by beat."""
+
+    day = models.DateField(_("day"), primary_key=True)
+
+    class Meta:
+        verbose_name = _("pending SLA rollup day")
+        verbose_name_plural = _("pending SLA rollup days")
+
+    def __str__(self) -> str:
+        return str(self.day)

@@ -1,0 +1,211 @@
+"""The SLA reports' rollups (`SlaRollup`): kept up to date, rebuilt on demand, checked against the clocks.
+
+How they stay right. Every path that writes a clock or what a rollup is grouped by calls
+`sla_rollup_mark` in its own transaction: the live hooks (`ClockLedger.save`), a severity or owner
+change (the timeline listener in `cases.sla.clocks`) and the demo seed; the sweep runs its
+statement (`mark_sql`) as a part of its own single statement. It
+records the desk days of the incident's clocks in `SlaRollupPending`, one upsert. The pending days
+are folded, each re-computed whole from its clocks (a day is a few thousand clocks on a busy desk),
+by `sla_rollup_fold`: every minute from beat, and by each report read for the days of its range
+first, so a report never shows a figure older than the clocks it is read after. Re-computing a
+whole day rather than adding deltas is what makes late events safe: a re-opened clock, a severity
+or owner change, a breach found at the stop, all re-compute the day they belong to.
+
+Concurrency: the mark is an upsert that locks the day's pending row until the writer commits; the
+fold deletes the pending rows it takes (`FOR UPDATE`, in day order), so it waits for a writer
+holding one and reads that writer's committed clocks, and a writer marking a day being folded
+waits for the fold to commit and marks it again.
+
+Snapshotted: a rollup groups by the incident's severity and owner and the engagement's partner as
+they are when its day is folded, the day in the desk's zone (PAYHEALTH_TIME_ZONE: changing it
+needs `manage.py rebuild_sla_rollups`). Deleting an incident or engagement outright (the admin)
+does not mark its days: run the rebuild after such a clean-up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from cases.models import Incident, PartnerEngagement, SlaClock, SlaRollup, SlaRollupPending
+from payhealth.i18n import desk_zone
+
+
+def mark_sql(clocks: str) -> str:
+    """The statement marking the desk days of the clocks `clocks` (a condition on `c`) pending,
+    for a statement of its own or a CTE of another's (the sweep's); takes %(zone)s."""
+    return f"""
+    INSERT INTO {SlaRollupPending._meta.db_table} (day)
+    SELECT DISTINCT (c.started_at AT TIME ZONE %(zone)s)::date FROM {SlaClock._meta.db_table} c
+    WHERE {clocks}
+    ORDER BY 1
+    ON CONFLICT (day) DO UPDATE SET day = EXCLUDED.day
+    """
+
+
+TAKE_SQL = """
+    DELETE FROM {pending} WHERE day IN (
+        SELECT day FROM {pending} WHERE day >= %(first)s AND day <= %(last)s
+        ORDER BY day FOR UPDATE {skip}
+    )
+    RETURNING day
+"""
+
+# The clocks of the chosen days grouped as a rollup. The outcome rules are the reports' (see
+# `cases.sla.reports`): met = stopped met and never breached; breached = breached at any point;
+# the durations are those of clocks stopped met or breached. Each span of desk days is an instant
+# range the (metric, started_at) index answers (one range scan per span).
+COMPUTE_SQL = """
+    INSERT INTO {rollup} (day, family, metric, severity, partner_id, owner_id,
+                          clocks, engagements, met, breached, wall, business)
+    SELECT (c.started_at AT TIME ZONE %(zone)s)::date, c.family, c.metric, i.severity, e.partner_id, i.owner_id,
+           count(*),
+           count(*) FILTER (WHERE c.engagement_id IS NOT NULL AND NOT EXISTS (
+               SELECT 1 FROM {clock} o WHERE o.incident_id = c.incident_id AND o.engagement_id = c.engagement_id
+               AND (o.started_at, o.id) < (c.started_at, c.id))),
+           count(*) FILTER (WHERE c.state = 'met' AND c.breached_at IS NULL),
+           count(*) FILTER (WHERE c.breached_at IS NOT NULL OR c.state = 'breached'),
+           coalesce(array_agg(c.stopped_at - c.started_at ORDER BY c.id) FILTER (WHERE {stopped}), '{{}}'),
+           coalesce(array_agg(c.consumed ORDER BY c.id) FILTER (WHERE {stopped}), '{{}}')
+    FROM unnest(%(los)s::timestamptz[], %(his)s::timestamptz[]) AS span(lo, hi)
+    JOIN {clock} c ON c.metric = ANY(%(metrics)s) AND c.started_at >= span.lo AND c.started_at < span.hi
+    JOIN {incident} i ON i.id = c.incident_id
+    LEFT JOIN {engagement} e ON e.id = c.engagement_id
+    GROUP BY 1, 2, 3, 4, 5, 6
+"""
+STOPPED = "c.state IN ('met', 'breached') AND c.stopped_at IS NOT NULL"
+
+
+def _tables() -> dict[str, str]:
+    return {
+        "pending": SlaRollupPending._meta.db_table,
+        "rollup": SlaRollup._meta.db_table,
+        "clock": SlaClock._meta.db_table,
+        "incident": Incident._meta.db_table,
+        "engagement": PartnerEngagement._meta.db_table,
+        "stopped": STOPPED,
+    }
+
+
+def rollup_zone() -> str:
+    """The desk zone's name, as PostgreSQL takes it for a desk day."""
+    return settings.PAYHEALTH_TIME_ZONE
+
+
+def _span(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[first instant, first instant after] of desk days first..last (a DST day is 23 or 25 hours)."""
+    zone = desk_zone()
+    return (
+        dt.datetime.combine(first, dt.time.min, tzinfo=zone),
+        dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=zone),
+    )
+
+
+def sla_rollup_mark(*, incident_ids: Iterable[int]) -> None:
+    """Mark the desk days of these incidents' clocks for re-computation (one statement).
+
+    Call it in the transaction that changed the clocks, or the incident's severity or owner."""
+    ids = sorted({int(pk) for pk in incident_ids if pk is not None})
+    if not ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(mark_sql("c.incident_id = ANY(%(incidents)s)"), {"zone": rollup_zone(), "incidents": ids})
+
+
+def _recompute(cursor, *, first: dt.date, last: dt.date, days: list[dt.date] | None) -> None:
+    """Replace the rollups of `days` (None: every day from first to last) by their clocks' (2 statements)."""
+    tables = _tables()
+    if days is None:
+        cursor.execute(f"DELETE FROM {tables['rollup']} WHERE day >= %s AND day <= %s", [first, last])
+        spans = [_span(first, last)]
+    else:
+        cursor.execute(f"DELETE FROM {tables['rollup']} WHERE day = ANY(%s)", [days])
+        spans = [_span(day, day) for day in days]
+    cursor.execute(
+        COMPUTE_SQL.format(**tables),
+        {
+            "zone": rollup_zone(),
+            "metrics": list(SlaClock.Metric.values),
+            "los": [lo for lo, _hi in spans],
+            "his": [hi for _lo, hi in spans],
+        },
+    )
+
+
+def sla_rollup_fold(*, first: dt.date | None = None, last: dt.date | None = None, wait: bool = True) -> int:
+    """Re-compute the pending days between first and last (default: all); returns how many.
+
+    One statement when nothing is pending, three otherwise, whatever the number of days; in the
+    caller's transaction if there is one (no savepoint: a report reads right after). With
+    `wait=False` (beat) a day a writer or another fold holds is left for the next run; a report
+    waits for it, so it reads the writer's committed clocks."""
+    first = first or dt.date.min
+    last = last or dt.date.max
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(TAKE_SQL.format(skip="" if wait else "SKIP LOCKED", **_tables()), {"first": first, "last": last})
+        days = sorted(row[0] for row in cursor.fetchall())
+        if days:
+            _recompute(cursor, first=days[0], last=days[-1], days=days)
+    return len(days)
+
+
+def sla_rollup_span(*, first: dt.date | None = None, last: dt.date | None = None) -> tuple:
+    """(first, last) with a missing end replaced by the first or last desk day that has clocks;
+    (None, None) when there are no clocks and an end is missing."""
+    if first is not None and last is not None:
+        return first, last
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (min(started_at) AT TIME ZONE %s)::date, (max(started_at) AT TIME ZONE %s)::date "
+            f"FROM {SlaClock._meta.db_table}",
+            [rollup_zone(), rollup_zone()],
+        )
+        low, high = cursor.fetchone()
+    if low is None:
+        return None, None
+    return first or low, last or high
+
+
+@transaction.atomic
+def sla_rollup_rebuild(*, first: dt.date | None = None, last: dt.date | None = None) -> int:
+    """Re-compute every day from first to last (default: every day that has clocks) from the clocks
+    alone; returns the number of rollup rows of the range."""
+    if first is None and last is None:
+        SlaRollup.objects.all().delete()  # also the days whose clocks are gone
+    first, last = sla_rollup_span(first=first, last=last)
+    if first is None:
+        SlaRollupPending.objects.all().delete()
+        return 0
+    if first > last:
+        return 0
+    with connection.cursor() as cursor:
+        # Taking the pending days of the range first keeps a concurrent writer's mark waiting.
+        cursor.execute(TAKE_SQL.format(skip="", **_tables()), {"first": first, "last": last})
+        _recompute(cursor, first=first, last=last, days=None)
+    return SlaRollup.objects.filter(day__gte=first, day__lte=last).count()
+
+
+def sla_rollup_differences(*, first: dt.date, last: dt.date) -> list[tuple]:
+    """The rollup rows of the range that differ from a re-computation from the clocks (empty: equal).
+
+    Re-computes inside a savepoint rolled back afterwards, so nothing is changed."""
+    fields = ["day", "family", "metric", "severity", "partner_id", "owner_id", "clocks", "engagements", "met"]
+    fields += ["breached", "wall", "business"]
+
+    def rows():
+        return {
+            tuple(tuple(value) if isinstance(value, list) else value for value in row)
+            for row in SlaRollup.objects.filter(day__gte=first, day__lte=last).values_list(*fields)
+        }
+
+    stored = rows()
+    with transaction.atomic():
+        sid = transaction.savepoint()
+        with connection.cursor() as cursor:
+            _recompute(cursor, first=first, last=last, days=None)
+        recomputed = rows()
+        transaction.savepoint_rollback(sid)
+    return sorted(stored ^ recomputed, key=repr)

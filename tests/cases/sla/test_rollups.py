@@ -1,0 +1,256 @@
+"""The SLA reports' rollups: equal to a re-computation from the clocks on a varied desk (DST days,
+paused, running, cancelled, partner and our clocks), kept right by the live paths (hooks, sweep,
+severity and owner changes), rebuilt by the command, and read in a number of queries that does
+not grow with the data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from cases.models import Category, SlaClock, SlaRollup, SlaRollupPending
+from cases.services.incidents import incident_assign, incident_change_severity, incident_open
+from cases.sla.reports import ReportFilter, selectors, sla_attainment, sla_breaches, sla_partner_scorecard, sla_time_to
+from cases.sla.rollups import sla_rollup_differences, sla_rollup_fold, sla_rollup_rebuild
+from cases.sla.sweep import sla_sweep
+from tests.api.helpers import token_client
+from tests.factories import IncidentFactory, PartnerEngagementFactory, PartnerFactory, SlaClockFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+MEXICO = ZoneInfo("America/Mexico_City")
+# Mexico City kept daylight saving time until 2022: 3 April 2022 had 23 hours, 30 October 25.
+SPRING = dt.date(2022, 4, 3)
+AUTUMN = dt.date(2022, 10, 30)
+YEAR_2022 = ReportFilter(start=dt.date(2022, 1, 1), end=dt.date(2022, 12, 31))
+
+
+def local(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=MEXICO)
+
+
+def varied_desk() -> dict:
+    """~60 clocks over both 2022 DST days and their neighbours, every state, ours and partners'."""
+    ana, bruno = UserFactory(role="analyst"), UserFactory(role="analyst")
+    prosa, visa = PartnerFactory(), PartnerFactory()
+    owners = itertools.cycle([ana, bruno, None])
+    severities = itertools.cycle(["sev1", "sev2", "sev3", "sev4"])
+    hours = [(0, 5), (0, 59), (1, 30), (2, 30), (12, 0), (22, 59), (23, 30), (23, 59)]
+    states = itertools.cycle(["met", "breached", "running", "paused", "cancelled", "met", "breached_running"])
+    made = []
+    for day in (
+        SPRING - dt.timedelta(days=1),
+        SPRING,
+        AUTUMN - dt.timedelta(days=1),
+        AUTUMN,
+        AUTUMN + dt.timedelta(days=1),
+    ):
+        for hour, minute in hours[::2] if day not in (SPRING, AUTUMN) else hours:
+            started = local(day, hour, minute)
+            incident = IncidentFactory(severity=next(severities), owner=next(owners))
+            engagement = PartnerEngagementFactory(incident=incident, partner=prosa if hour % 2 else visa)
+            for metric, partner in (
+                ("acknowledge", None),
+                ("resolve", None),
+                ("acknowledge", engagement),
+                ("resolve", engagement),
+            ):
+                state = next(states)
+                consumed = dt.timedelta(minutes=7 * (len(made) % 13) + 1, seconds=len(made) % 7)
+                kwargs = {}
+                if state in ("met", "breached", "cancelled"):
+                    kwargs["stopped_at"] = started + consumed + dt.timedelta(minutes=len(made) % 5)
+                if state == "breached":
+                    kwargs["breached_at"] = started + consumed / 2 if len(made) % 2 else None
+                if state == "breached_running":
+                    state, kwargs["breached_at"] = "running", started + consumed
+                if state in ("running", "paused") and "breached_at" not in kwargs and len(made) % 3 == 0:
+                    kwargs["breached_at"] = started + consumed
+                made.append(
+                    SlaClockFactory(
+                        incident=incident,
+                        engagement=partner,
+                        metric=metric,
+                        started_at=started,
+                        state=state,
+                        consumed=consumed,
+                        target=dt.timedelta(minutes=30),
+                        due_at=None,
+                        warn_due_at=None,
+                        **kwargs,
+                    )
+                )
+    return {"clocks": made, "ana": ana, "bruno": bruno, "prosa": prosa, "visa": visa}
+
+
+def report_figures(user, filters: ReportFilter) -> tuple:
+    return (
+        [sla_attainment(user=user, filters=filters, dimension=d) for d in selectors.DIMENSIONS],
+        sla_time_to(user=user, filters=filters),
+        [
+            (
+                row.partner_id,
+                row.engagements,
+                row.acknowledged,
+                row.acknowledge_p50,
+                row.acknowledge_p90,
+                row.acknowledge_wall_p50,
+                row.acknowledge_wall_p90,
+                row.resolved,
+                row.resolve_p50,
+                row.resolve_p90,
+                row.resolve_wall_p50,
+                row.resolve_wall_p90,
+                row.met,
+                row.breached,
+                row.notices,
+                row.follow_ups,
+            )
+            for row in sla_partner_scorecard(user=user, filters=filters)
+        ],
+        sla_breaches(user=user, filters=filters).total,
+    )
+
+
+def figures_from_clocks(user, filters: ReportFilter, monkeypatch) -> tuple:
+    """The same figures with every selector reading the clocks (the way they did before rollups)."""
+    with monkeypatch.context() as patched:
+        patched.setattr(selectors, "_attainment_from_rollups", selectors._attainment_from_clocks)
+        patched.setattr(
+            selectors,
+            "_time_to_from_rollups",
+            lambda f: selectors._time_to_from_clocks(f, ["", "sev1", "sev2", "sev3", "sev4"]),
+        )
+        patched.setattr(selectors, "_scorecard_from_rollups", selectors._scorecard_from_clocks)
+        patched.setattr(
+            selectors, "breach_count", lambda f: selectors.clocks_in_range(f).filter(selectors.BREACHED).count()
+        )
+        return report_figures(user, filters)
+
+
+FILTERS = [
+    YEAR_2022,
+    ReportFilter(start=SPRING, end=SPRING),
+    ReportFilter(start=AUTUMN, end=AUTUMN),
+    ReportFilter(start=AUTUMN - dt.timedelta(days=1), end=AUTUMN + dt.timedelta(days=1), severity="sev3"),
+    ReportFilter(start=dt.date(2022, 1, 1), end=dt.date(2022, 12, 31), family="partner"),
+    ReportFilter(start=dt.date(2022, 1, 1), end=dt.date(2022, 12, 31), family="ours", severity="sev1"),
+]
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=lambda f: "-".join(f.query().values()))
+def test_report_figures_from_rollups_equal_those_from_the_clocks(filters, lead, monkeypatch):
+    varied_desk()
+
+    from_rollups = report_figures(lead, filters)
+    from_clocks = figures_from_clocks(lead, filters, monkeypatch)
+
+    assert from_rollups == from_clocks
+    assert from_rollups[3] > 0 or filters.severity  # breaches are part of the desk
+
+
+def test_rollups_equal_a_recompute_and_the_dst_days_hold_their_whole_day(lead):
+    desk = varied_desk()
+    sla_rollup_fold()
+
+    assert not SlaRollupPending.objects.exists()
+    assert sla_rollup_differences(first=dt.date(2022, 1, 1), last=dt.date(2022, 12, 31)) == []
+    # 00:05 to 23:59 local of the 23- and 25-hour days are one desk day each.
+    for day, starts in ((SPRING, 8), (AUTUMN, 8)):
+        rows = SlaRollup.objects.filter(day=day)
+        assert sum(row.clocks for row in rows) == starts * 4
+    assert sum(row.clocks for row in SlaRollup.objects.all()) == len(desk["clocks"])
+    paused_or_running = [c for c in desk["clocks"] if c.state in ("running", "paused")]
+    assert paused_or_running  # they count breached when past target, never in the durations
+    stopped = [c for c in desk["clocks"] if c.state in ("met", "breached") and c.stopped_at]
+    assert sum(len(row.wall) for row in SlaRollup.objects.all()) == len(stopped)
+
+
+def test_a_changed_rollup_is_found_and_the_command_puts_it_right(lead):
+    varied_desk()
+    call_command("rebuild_sla_rollups", "--start", "2022-01-01", "--end", "2022-12-31")
+    call_command("rebuild_sla_rollups", "--check")  # equal: no error
+    SlaRollup.objects.filter(day=AUTUMN).update(met=99)
+
+    with pytest.raises(CommandError, match="rollup rows differ"):
+        call_command("rebuild_sla_rollups", "--check")
+    call_command("rebuild_sla_rollups")
+    call_command("rebuild_sla_rollups", "--check")
+    with pytest.raises(CommandError, match="not a date"):
+        call_command("rebuild_sla_rollups", "--start", "yesterday")
+
+
+def test_a_late_owner_or_severity_change_moves_the_days_figures(lead, analyst):
+    incident = incident_open(actor=analyst, title="Late changes", category=Category.OUTAGE, severity="sev2")
+    today = incident.created_at.astimezone(MEXICO).date()
+    filters = ReportFilter(start=today, end=today)
+    clock = SlaClock.objects.get(incident=incident, metric="acknowledge")
+    SlaClock.objects.filter(pk=clock.pk).update(state="met", stopped_at=clock.started_at + dt.timedelta(minutes=5))
+    sla_rollup_rebuild(first=today, last=today)  # the direct update above is no service: rebuild
+    assert [(r.key, r.met) for r in sla_attainment(user=lead, filters=filters, dimension="severity")] == [("sev2", 1)]
+
+    incident_change_severity(incident=incident, actor=lead, severity="sev1", reason="Wider than thought")
+    other = UserFactory(username="otto", role="analyst")
+    incident_assign(incident=incident, actor=lead, owner=other)
+
+    assert SlaRollupPending.objects.filter(day=today).exists()  # marked in the changes' transactions
+    by_severity = sla_attainment(user=lead, filters=filters, dimension="severity")
+    by_owner = sla_attainment(user=lead, filters=filters, dimension="owner")
+    assert [(r.key, r.metric, r.met) for r in by_severity] == [("sev1", "acknowledge", 1)]
+    assert [(r.key, r.met) for r in by_owner] == [(str(other.pk), 1)]
+    assert sla_rollup_differences(first=today, last=today) == []
+
+
+def test_the_sweeps_breach_reaches_the_rollups(lead, analyst):
+    incident = incident_open(actor=analyst, title="Swept", category=Category.OUTAGE, severity="sev1")
+    today = incident.created_at.astimezone(MEXICO).date()
+    filters = ReportFilter(start=today, end=today)
+    sla_rollup_fold()
+    assert sla_breaches(user=lead, filters=filters).total == 0
+
+    sla_sweep(now=incident.created_at + dt.timedelta(days=1))
+
+    assert SlaRollupPending.objects.filter(day=today).exists()
+    assert (
+        sla_breaches(user=lead, filters=filters).total == SlaClock.objects.filter(breached_at__isnull=False).count() > 0
+    )
+    assert sla_rollup_differences(first=today, last=today) == []
+
+
+def _queries(callable_) -> int:
+    with CaptureQueriesContext(connection) as context:
+        callable_()
+    return len(context)
+
+
+def test_report_and_api_queries_do_not_grow_with_the_data(lead):
+    varied_desk()
+    sla_rollup_fold()
+    client = token_client(lead)
+    endpoints = ["attainment", "time-to", "breaches", "scorecard"]
+
+    def counts():
+        sla_rollup_fold()
+        selector_count = _queries(lambda: report_figures(lead, YEAR_2022))
+        api = [
+            _queries(
+                lambda e=e: client.get(reverse(f"api:sla-report-{e}"), {"start": "2022-01-01", "end": "2022-12-31"})
+            )
+            for e in endpoints
+        ]
+        return selector_count, api
+
+    counts()  # warm up: the lead's permissions, the token, content types
+    before = counts()
+    varied_desk(), varied_desk()  # three times the clocks
+    # 4 attainment + time-to + scorecard (and its notice counts) + breach count and page, each
+    # figure after its one-statement fold.
+    assert counts() == before
+    assert before[0] <= 17
