@@ -99,7 +99,7 @@ def bench_sweep() -> None:
     )
 
 
-def bench_figures(user, start, end) -> None:
+def bench_figures(user, start, end) -> list[float]:
     """The page's aggregates computed without the cache: what the first lead after a change waits."""
     from cases.sla.reports import ReportFilter
     from cases.sla.views.reports import _report_figures
@@ -111,9 +111,10 @@ def bench_figures(user, start, end) -> None:
         _report_figures(user=user, filters=filters)
         samples.append((time.perf_counter() - started) * 1000)
     print(f"SLA report figures, one year, uncached: median {statistics.median(samples):.0f} ms (3 runs)")
+    return samples
 
 
-def bench_page(client: Client, url: str, requests: int) -> None:
+def bench_page(client: Client, url: str, requests: int) -> dict:
     result = measure(client, url, requests)
     p95 = result["p95"]
     verdict = "ok" if p95 < PAGE_TARGET_MS else "SLOW"
@@ -123,9 +124,10 @@ def bench_page(client: Client, url: str, requests: int) -> None:
         f"target p95 < {PAGE_TARGET_MS} ms: {verdict}"
     )
     print(f"    {url}")
+    return result
 
 
-def bench_csv(client: Client, url: str) -> None:
+def bench_csv(client: Client, url: str) -> dict:
     started = time.perf_counter()
     response = client.get(url)
     size = lines = 0
@@ -135,6 +137,7 @@ def bench_csv(client: Client, url: str) -> None:
     elapsed = time.perf_counter() - started
     print(f"Breaches CSV, one year: {elapsed * 1000:.0f} ms, {lines - 1:,} rows, {size / 1024:,.0f} KiB")
     print(f"    {url}")
+    return {"ms": elapsed * 1000, "rows": lines - 1}
 
 
 def main() -> None:
