@@ -11,9 +11,17 @@ from demo import seed as demo_seed
 from demo.desk import seed_desk
 
 
-def search_documents() -> dict[int, str]:
+def search_documents() -> dict[int, list[str]]:
+    """Each incident's lexemes with their weights (positions depend on the order the merchants'
+    and partners' names are aggregated in, which SQL leaves open)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id, search_vector::text FROM cases_incident ORDER BY id")
+        cursor.execute(
+            """
+            SELECT i.id, array_agg(t.lexeme || ':' || array_to_string(t.weights, '') ORDER BY t.lexeme)
+            FROM cases_incident i, unnest(i.search_vector) t
+            GROUP BY i.id
+            """
+        )
         return dict(cursor.fetchall())
 
 
