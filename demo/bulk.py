@@ -56,7 +56,8 @@ STAGE_TABLE = "demo_bulk_incident_stage"
 
 @dataclass
 class BulkProgress:
-    """What a run has written so far: incidents and rows of every table (clocks and their events too)."""
+    """What a run has written so far: incidents, and rows of every table (the clocks and their
+    events too, not the timeline rows of the clocks' pauses and crossings)."""
 
     done: int = 0
     total: int = 0
