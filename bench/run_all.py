@@ -419,7 +419,11 @@ def main() -> None:
     rows = []
     with PeakMemory() as memory:
         for measurement in (measure_pages, measure_sla, measure_api, measure_notices):
-            rows += measurement(settings)
+            try:
+                rows += measurement(settings)
+            except (Exception, SystemExit) as error:  # one failed part must not lose the others' figures
+                print(f"{measurement.__name__} failed: {error}", flush=True)
+                rows.append(Row(f"{measurement.__name__}: FAILED ({str(error)[:40]})", 0, target="", met=False))
     print(f"\n{total:,} incidents; {settings.requests} requests per page; {os.cpu_count()} CPUs\n")
     print_table(rows)
     print("\nPeak resident memory (VmHWM):")
