@@ -179,7 +179,7 @@ def request(port: int, method: str, path: str, plain: str, body: dict | None = N
     return response.status, (time.perf_counter() - started) * 1000, content
 
 
-def start_gunicorn(workers: int) -> tuple[subprocess.Popen, int]:
+def start_gunicorn(workers: int, timeout: float = 60) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = dict(os.environ)
     process = subprocess.Popen(
@@ -190,7 +190,7 @@ def start_gunicorn(workers: int) -> tuple[subprocess.Popen, int]:
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"gunicorn exited: {process.stderr.read().decode()[-2000:]}")
@@ -201,8 +201,8 @@ def start_gunicorn(workers: int) -> tuple[subprocess.Popen, int]:
                 return process, port
         except OSError:
             time.sleep(0.2)
-    process.kill()
-    raise SystemExit("gunicorn did not answer within 60 s")
+    os.killpg(process.pid, 9)  # the master and the workers it forked
+    raise SystemExit(f"gunicorn did not answer within {timeout:.0f} s")
 
 
 def stop(process: subprocess.Popen) -> None:

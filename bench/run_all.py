@@ -346,7 +346,7 @@ def measure_api(settings) -> list[Row]:
             reference = 16 if label.startswith("list, first page") else None
             rows.append(page_row(f"API {label}", result, p95_ms=30, reference=reference))
         segments = api.Segments()
-        process, port = api.start_gunicorn(settings.gunicorn_workers)
+        process, port = api.start_gunicorn(settings.gunicorn_workers, timeout=300)  # a busy machine is slow to boot
         try:
             for _ in range(5 * settings.gunicorn_workers):  # every worker imports and connects first
                 api.request(port, "GET", api.INCIDENTS, plain)
@@ -400,6 +400,7 @@ def measure_notices(settings) -> list[Row]:
 
 
 def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # in order with the subprocesses' output, never copied by a fork
     settings = options()
     os.environ["DATABASE_URL"] = settings.database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payhealth.settings.local")
