@@ -141,13 +141,15 @@ class Segments:
 # In process ------------------------------------------------------------------------------------
 
 
-def in_process(plain: str, requests: int, urls: list[tuple[str, str]]) -> None:
+def in_process(plain: str, requests: int, urls: list[tuple[str, str]]) -> dict[str, dict]:
     client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {plain}")
     print(f"\nIn process (django.test.Client), {requests} requests each")
     print(f"{'endpoint':<38}{'median ms':>10}{'p95 ms':>9}{'max ms':>9}{'queries':>9}")
+    results = {}
     for label, url in urls:
-        result = measure(client, url, requests)
+        result = results[label] = measure(client, url, requests)
         print(f"{label:<38}{result['median']:>10.1f}{result['p95']:>9.1f}{result['max']:>9.1f}{result['queries']:>9}")
+    return results
 
 
 # Over HTTP against gunicorn --------------------------------------------------------------------
@@ -202,7 +204,7 @@ def start_gunicorn(workers: int, *, timeout: float = 60) -> tuple[subprocess.Pop
                 return process, port
         except OSError:
             time.sleep(0.2)
-    process.kill()
+    os.killpg(process.pid, 9)  # the master and the workers it forked
     raise SystemExit(f"gunicorn did not answer within {timeout:.0f} s")
 
 
@@ -226,7 +228,7 @@ def sequential(port: int, plain: str, label: str, calls, expected: set[int]) -> 
     print(f"{label:<38}{summary(samples)}  {answers}")
 
 
-def concurrent(port: int, plain: str, label: str, clients: int, total: int, make_body) -> None:
+def concurrent(port: int, plain: str, label: str, clients: int, total: int, make_body) -> dict:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
@@ -255,6 +257,7 @@ def concurrent(port: int, plain: str, label: str, clients: int, total: int, make
         f"{label:<38}{total / seconds:>10.1f}{percentile(latencies, 0.5):>9.1f}"
         f"{percentile(latencies, 0.95):>9.1f}  {answers}"
     )
+    return {"per_second": total / seconds, "p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95)}
 
 
 def main() -> None:

@@ -219,8 +219,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="pool processes per worker (default %(default)s)")
     parser.add_argument("--pool", default="prefork", help="Celery pool: prefork or threads (default %(default)s)")
     parser.add_argument("--rate", type=float, default=0, help="queue N notices per second; 0 = one burst (default)")
-    options = parser.parse_args()
+    run(parser.parse_args())
 
+
+def run(options) -> dict:
+    """One run with `options` (workers, concurrency, pool, rate); prints it and returns its figures."""
     incidents, user = bench_desk()
     queue = f"bench-notices-{uuid.uuid4().hex[:8]}"
     app.conf.update(task_routes={**app.conf.task_routes, "cases.deliver_correspondence_task": {"queue": queue}})
@@ -294,6 +297,7 @@ def main() -> None:
     )
     if not options.rate:
         print(f"target ≥ {TARGET_PER_SECOND} messages/s: {'met' if rate >= TARGET_PER_SECOND else 'NOT met'}")
+    return {"per_second": rate, "delivered": len(latencies), "p95_ms": percentile(latencies, 0.95) * 1000}
 
 
 if __name__ == "__main__":

@@ -118,19 +118,8 @@ def detail_incident(author) -> Incident:
     return incident
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=30, help="measured requests per page (default 30)")
-    parser.add_argument("--user", default="analyst", help="username to log in as (default: the demo analyst)")
-    parser.add_argument("--only", default="", help="measure only the pages whose label contains this text")
-    options = parser.parse_args()
-
-    user = get_user_model().objects.filter(username=options.user).first()
-    if user is None:
-        raise SystemExit(f"No user {options.user!r}: run `manage.py seed_demo` first.")
-    client = Client(HTTP_HOST="localhost")
-    client.force_login(user)
-    total = Incident.objects.count()
+def queue_pages(user) -> list[tuple[str, str]]:
+    """(label, URL) of every page measured, the incident page's worst case included (created once)."""
     codes = set(Partner.objects.values_list("code", flat=True))
     partner = "prosa" if "prosa" in codes else min(codes, default="")
     queue = reverse("cases:incident_list")
@@ -161,6 +150,23 @@ def main() -> None:
         )
     except NoReverseMatch:
         print("Note: cases:incident_detail does not exist yet; the incident page is skipped.")
+    return pages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=30, help="measured requests per page (default 30)")
+    parser.add_argument("--user", default="analyst", help="username to log in as (default: the demo analyst)")
+    parser.add_argument("--only", default="", help="measure only the pages whose label contains this text")
+    options = parser.parse_args()
+
+    user = get_user_model().objects.filter(username=options.user).first()
+    if user is None:
+        raise SystemExit(f"No user {options.user!r}: run `manage.py seed_demo` first.")
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    total = Incident.objects.count()
+    pages = queue_pages(user)
 
     print(
         f"{total:,} incidents; {options.requests} requests per page as {user.username!r}; target p95 < {TARGET_MS} ms"

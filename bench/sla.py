@@ -127,7 +127,7 @@ def bench_rollups(start, end) -> None:
         print(f"fold of {days} pending day(s) (one incident's clocks changed): {elapsed * 1000:.0f} ms")
 
 
-def _timed_figures(user, filters, runs: int = 3) -> float:
+def _timed_figures(user, filters, runs: int = 3) -> list[float]:
     from cases.sla.views.reports import _report_figures
 
     samples = []
@@ -135,17 +135,18 @@ def _timed_figures(user, filters, runs: int = 3) -> float:
         started = time.perf_counter()
         _report_figures(user=user, filters=filters)
         samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
+    return samples
 
 
-def bench_figures(user, start, end) -> None:
+def bench_figures(user, start, end) -> list[float]:
     """The page's aggregates computed without the cache, from the rollups and from the clocks."""
     from cases.sla.reports import ReportFilter, selectors
 
     filters = ReportFilter(start=start, end=end)
     with connection.cursor() as cursor:
         cursor.execute("SET jit = off")  # the recommended setting (docs/performance.md)
-    rollups = _timed_figures(user, filters)
+    rollup_samples = _timed_figures(user, filters)
+    rollups = statistics.median(rollup_samples)
     saved = {
         name: getattr(selectors, name)
         for name in ("_attainment_from_rollups", "_time_to_from_rollups", "_scorecard_from_rollups")
@@ -155,7 +156,7 @@ def bench_figures(user, start, end) -> None:
     selectors._time_to_from_rollups = lambda f: selectors._time_to_from_clocks(f, severities)
     selectors._scorecard_from_rollups = selectors._scorecard_from_clocks
     try:
-        clocks = _timed_figures(user, filters)
+        clocks = statistics.median(_timed_figures(user, filters))
     finally:
         for name, value in saved.items():
             setattr(selectors, name, value)
@@ -164,6 +165,7 @@ def bench_figures(user, start, end) -> None:
         f"SLA report figures, one year, uncached: from the rollups median {rollups:.0f} ms "
         f"(target < {PAGE_TARGET_MS} ms: {verdict}); from the clocks {clocks:.0f} ms (3 runs each)"
     )
+    return rollup_samples
 
 
 def bench_breach_pages(user, start, end) -> None:
@@ -182,7 +184,7 @@ def bench_breach_pages(user, start, end) -> None:
         )
 
 
-def bench_page(client: Client, url: str, requests: int) -> None:
+def bench_page(client: Client, url: str, requests: int) -> dict:
     result = measure(client, url, requests)
     p95 = result["p95"]
     verdict = "ok" if p95 < PAGE_TARGET_MS else "SLOW"
@@ -192,9 +194,10 @@ def bench_page(client: Client, url: str, requests: int) -> None:
         f"target p95 < {PAGE_TARGET_MS} ms: {verdict}"
     )
     print(f"    {url}")
+    return result
 
 
-def bench_csv(client: Client, url: str, label: str, runs: int = 3) -> None:
+def bench_csv(client: Client, url: str, label: str = "Breaches", runs: int = 3) -> dict:
     """One CSV streamed to its last byte, `runs` times: time to the first and to the last byte,
     rows, size and the queries it ran (the session and permission lookups included)."""
     first_ms, last_ms = [], []
@@ -220,6 +223,7 @@ def bench_csv(client: Client, url: str, label: str, runs: int = 3) -> None:
         f"{len(captured.captured_queries)} queries; target < {CSV_TARGET_S:.0f} s: {verdict}"
     )
     print(f"    {url}")
+    return {"ms": statistics.median(last_ms), "rows": lines - 1, "queries": len(captured.captured_queries)}
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 
 from django.db import connection
@@ -108,6 +108,20 @@ def _refresh_now(incident_ids: Iterable[int]) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE cases_incident i SET search_vector = {_DOCUMENT} WHERE i.id = ANY(%s)", [ids])
+
+
+def incidents_insert_from(cursor, table: str, columns: Sequence[str]) -> int:
+    """Insert the incidents staged in `table` (laid out as the incident table) with their search
+    document, computed in the same statement; returns how many were inserted.
+
+    For bulk loads (`demo.bulk`): computing the document as the row is written, instead of
+    `refresh_search` after it, writes each incident once. Their affected merchants, engagements
+    and notes must be written first (the foreign keys are checked at commit).
+    """
+    names = ", ".join(column for column in columns if column != "search_vector")
+    staged = ", ".join(f"i.{column}" for column in columns if column != "search_vector")
+    cursor.execute(f"INSERT INTO cases_incident ({names}, search_vector) SELECT {staged}, {_DOCUMENT} FROM {table} i")
+    return cursor.rowcount
 
 
 def _clean(text: str | None) -> str:

@@ -25,7 +25,7 @@ from cases.models import (
     SlaClock,
 )
 from cases.sla.rollups import sla_rollup_fold
-from demo.bulk import BULK_PREFIX, seed_bulk_incidents
+from demo.bulk import BULK_PREFIX, BulkProgress, seed_bulk_incidents
 from demo.catalog import DEMO_PASSWORD, DEMO_USERS
 from demo.desk import DemoDesk, seed_desk
 from demo.incidents import DEMO_COUNT, DEMO_PREFIX, seed_demo_incidents
@@ -33,7 +33,7 @@ from demo.sla import seed_demo_clocks
 from monitoring.models import AuthBucket, Segment
 from partners.models import Partner, PartnerContact
 
-__all__ = ["DEMO_PASSWORD", "DEMO_USERS", "DemoDesk", "demo_counts", "seed_base", "seed_bulk"]
+__all__ = ["DEMO_PASSWORD", "DEMO_USERS", "BulkProgress", "DemoDesk", "demo_counts", "seed_base", "seed_bulk"]
 
 
 @transaction.atomic
@@ -45,7 +45,7 @@ def seed_base(*, now: datetime | None = None) -> int:
     return created
 
 
-def seed_bulk(count: int, *, now: datetime | None = None, progress: Callable[[int, int], None] | None = None):
+def seed_bulk(count: int, *, now: datetime | None = None, progress: Callable[[BulkProgress], None] | None = None):
     """Make sure the desk exists, then add `count` bulk incidents; returns their references."""
     with transaction.atomic():
         desk = seed_desk()

@@ -406,9 +406,9 @@ def write_clocks(ledgers: Iterable[ReplayLedger]) -> tuple[int, int]:
         return 0, 0
     events = [event for ledger in ledgers for clock in ledger.clocks for event in ledger.events[id(clock)]]
     with connection.cursor() as cursor:
-        for clock, pk in zip(clocks, _reserve_ids(cursor, SlaClock, len(clocks)), strict=True):
+        for clock, pk in zip(clocks, reserve_ids(cursor, SlaClock, len(clocks)), strict=True):
             clock.pk = pk
-        for event, pk in zip(events, _reserve_ids(cursor, SlaClockEvent, len(events)), strict=True):
+        for event, pk in zip(events, reserve_ids(cursor, SlaClockEvent, len(events)), strict=True):
             event.pk = pk
         clock_rows = ([getattr(clock, column) for column in CLOCK_COLUMNS] for clock in clocks)
         event_rows = (
@@ -421,9 +421,9 @@ def write_clocks(ledgers: Iterable[ReplayLedger]) -> tuple[int, int]:
             for row in timeline_rows_of(ledger)
         )
         raw = cursor.cursor  # the psycopg cursor under Django's wrapper
-        _copy(raw, SlaClock._meta.db_table, CLOCK_COLUMNS, clock_rows)
-        _copy(raw, SlaClockEvent._meta.db_table, EVENT_COLUMNS, event_rows)
-        _copy(raw, CaseEvent._meta.db_table, TIMELINE_COLUMNS, timeline_rows)
+        copy_rows(raw, SlaClock._meta.db_table, CLOCK_COLUMNS, clock_rows)
+        copy_rows(raw, SlaClockEvent._meta.db_table, EVENT_COLUMNS, event_rows)
+        copy_rows(raw, CaseEvent._meta.db_table, TIMELINE_COLUMNS, timeline_rows)
     sla_rollup_mark(incident_ids={clock.incident_id for clock in clocks})  # the reports' days to re-compute
     return len(clocks), len(events)
 
@@ -441,13 +441,13 @@ def timeline_rows_of(ledger: ReplayLedger) -> list[CaseEvent]:
     return rows
 
 
-def _reserve_ids(cursor, model, count: int) -> list[int]:
+def reserve_ids(cursor, model, count: int) -> list[int]:
     table = model._meta.db_table
     cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count])
     return [row[0] for row in cursor.fetchall()]
 
 
-def _copy(cursor, table: str, columns: tuple[str, ...], rows) -> None:
+def copy_rows(cursor, table: str, columns: tuple[str, ...], rows) -> None:
     statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
     with cursor.copy(statement) as copy:
         for row in rows:

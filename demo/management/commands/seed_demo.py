@@ -95,16 +95,27 @@ class Command(BaseCommand):
                         f"invoice lines, checked: {found} ({elapsed:.1f} s)."
                     )
         else:
+            last = seed.BulkProgress()  # the latest progress, for the final figures
 
-            def progress(done: int, total: int) -> None:
-                if verbosity >= 2 or (verbosity >= 1 and (done == total or done % 20_000 == 0)):
-                    self.stdout.write(f"  {done:,}/{total:,} incidents ({time.monotonic() - started:.0f} s)")
+            def progress(state: seed.BulkProgress) -> None:
+                if verbosity >= 2 or (
+                    verbosity >= 1 and (state.done == state.total or state.done - last.done >= 20_000)
+                ):
+                    elapsed = time.monotonic() - started
+                    self.stdout.write(
+                        f"  {state.done:,}/{state.total:,} incidents, {state.rows:,} rows ({elapsed:.0f} s, "
+                        f"{state.done / elapsed:,.0f} incidents/s, {state.rows / elapsed:,.0f} rows/s)"
+                    )
+                    last.done = state.done
+                last.rows = state.rows
 
             references = seed.seed_bulk(incidents, progress=progress)
             if verbosity >= 1:
+                elapsed = time.monotonic() - started
                 self.stdout.write(
                     f"Added {len(references):,} bulk incidents ({references[0]} … {references[-1]}) "
-                    f"in {time.monotonic() - started:.1f} s."
+                    f"and {last.rows:,} rows in all in {elapsed:.1f} s: {len(references) / elapsed:,.0f} "
+                    f"incidents/s, {last.rows / elapsed:,.0f} rows/s."
                 )
         if verbosity >= 1:
             for label, count in seed.demo_counts():

@@ -1,0 +1,92 @@
+"""The bulk seed's COPY path (`demo.bulk`): the rows it writes are the rows the services would hold."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.db.models import Count, F
+
+from cases.models import AffectedMerchant, CaseEvent, Incident, PartnerEngagement, SlaClock, SlaRollup
+from cases.search import refresh_search
+from demo import bulk
+from demo import seed as demo_seed
+from demo.desk import seed_desk
+
+
+def search_documents() -> dict[int, list[str]]:
+    """Each incident's lexemes with their weights (positions depend on the order the merchants'
+    and partners' names are aggregated in, which SQL leaves open)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT i.id, array_agg(t.lexeme || ':' || array_to_string(t.weights, '') ORDER BY t.lexeme)
+            FROM cases_incident i, unnest(i.search_vector) t
+            GROUP BY i.id
+            """
+        )
+        return dict(cursor.fetchall())
+
+
+@pytest.mark.django_db
+def test_search_documents_are_written_as_refresh_search_computes_them():
+    demo_seed.seed_bulk(40)
+    written = search_documents()
+    assert len(written) == 40 and all(written.values())
+
+    refresh_search(incident_ids=written)
+
+    assert search_documents() == written
+
+
+@pytest.mark.django_db
+def test_a_search_finds_a_bulk_incident_by_its_merchant_and_partner():
+    demo_seed.seed_bulk(20)
+    row = AffectedMerchant.objects.select_related("incident", "merchant").order_by("pk").first()
+    engagement = PartnerEngagement.objects.filter(incident=row.incident).select_related("partner").first()
+    from cases.search import search
+
+    for text in (row.merchant.account_id, engagement.partner.code):
+        assert row.incident in search(Incident.objects.all(), text)
+
+
+@pytest.mark.django_db
+def test_references_follow_the_order_the_incidents_opened_in():
+    demo_seed.seed_bulk(60)
+    by_time = list(Incident.objects.order_by("created_at", "pk").values_list("reference", flat=True))
+    assert by_time == sorted(by_time)  # one year's numbers ascend, and 2025's come before 2026's
+    assert len(set(by_time)) == 60
+
+
+@pytest.mark.django_db
+def test_the_sla_report_rollups_match_the_clocks_after_a_bulk_seed():
+    demo_seed.seed_bulk(30)
+
+    assert SlaClock.objects.count() >= 60  # at least acknowledge and resolve, each incident
+    assert SlaRollup.objects.exists()
+    # Changes nothing; raises when any day's rollup differs from a recompute from its clocks.
+    call_command("rebuild_sla_rollups", "--check", stdout=io.StringIO())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_processes_write_the_same_kind_of_desk():
+    """Two forked workers, one batch each at a time, committed: every incident whole, numbered once."""
+    with transaction.atomic():
+        desk = seed_desk()
+
+    references = bulk.seed_bulk_incidents(desk, 36, batch_size=8, jobs=2)
+
+    assert len(references) == len(set(references)) == 36
+    bulk_incidents = Incident.objects.filter(fingerprint__startswith=bulk.BULK_PREFIX)
+    assert sorted(bulk_incidents.values_list("reference", flat=True)) == sorted(references)
+    per_incident = bulk_incidents.annotate(
+        merchants=Count("affected_merchants", distinct=True),
+        partners=Count("engagements", distinct=True),
+        clocks=Count("sla_clocks", distinct=True),
+    )
+    assert not per_incident.filter(merchants__lt=1) and not per_incident.filter(merchants__gt=3)
+    assert not per_incident.filter(partners__lt=1) and not per_incident.filter(partners__gt=2)
+    assert not per_incident.filter(clocks__lt=2)
+    assert not Incident.objects.filter(search_vector__isnull=True)
+    first = CaseEvent.objects.filter(incident__in=bulk_incidents, kind="opened")
+    assert first.count() == 36 and not first.exclude(created_at=F("incident__created_at"))
