@@ -228,13 +228,15 @@ def sequential(port: int, plain: str, label: str, calls, expected: set[int]) -> 
     print(f"{label:<38}{summary(samples)}  {answers}")
 
 
-def concurrent(port: int, plain: str, label: str, clients: int, total: int, make_body) -> dict:
+def post_all(port: int, plain: str, clients: int, total: int, make_body) -> tuple[float, list[float], dict]:
+    """`clients` threads post `total` alerts (body `make_body(index)`) between them: the seconds it
+    took, each request's latency and how many answers of each status."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
     counter = iter(range(total))
 
-    def worker():
+    def client():
         while True:
             with lock:
                 index = next(counter, None)
@@ -245,13 +247,17 @@ def concurrent(port: int, plain: str, label: str, clients: int, total: int, make
                 latencies.append(elapsed)
                 statuses[status] = statuses.get(status, 0) + 1
 
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    seconds = time.perf_counter() - started
+    return time.perf_counter() - started, latencies, statuses
+
+
+def concurrent(port: int, plain: str, label: str, clients: int, total: int, make_body) -> dict:
+    seconds, latencies, statuses = post_all(port, plain, clients, total, make_body)
     answers = ", ".join(f"{count}×{status}" for status, count in sorted(statuses.items()))
     print(
         f"{label:<38}{total / seconds:>10.1f}{percentile(latencies, 0.5):>9.1f}"

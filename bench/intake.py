@@ -26,7 +26,6 @@ import argparse
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -47,7 +46,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 
 from accounts.services import api_token_create, api_token_revoke  # noqa: E402
 from alerts.models import AlertReceipt  # noqa: E402
-from bench.api import Segments, request, start_gunicorn, stop  # noqa: E402
+from bench.api import Segments, post_all, request, start_gunicorn, stop  # noqa: E402
 from bench.figures import percentile  # noqa: E402
 
 ALERTS = "/api/v1/alerts/"
@@ -62,32 +61,6 @@ class BenchSegments(Segments):
     def repeated(self, index: int) -> dict:
         slot = index % 8
         return self.payload(bin_prefix=f"8{self.run:03d}9{slot:03d}"[:8], index=slot)
-
-
-def post_all(port: int, plain: str, clients: int, total: int, make_body) -> tuple[float, list[float], dict]:
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    lock = threading.Lock()
-    counter = iter(range(total))
-
-    def client():
-        while True:
-            with lock:
-                index = next(counter, None)
-            if index is None:
-                return
-            status, elapsed, _content = request(port, "POST", ALERTS, plain, make_body(index))
-            with lock:
-                latencies.append(elapsed)
-                statuses[status] = statuses.get(status, 0) + 1
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - started, latencies, statuses
 
 
 def line(label: str, count: int, seconds: float, latencies: list[float], statuses: dict) -> None:

@@ -606,19 +606,24 @@ class GroupedSubquery(Subquery):
         return []
 
 
-def _sent_to_partner(filters: ReportFilter, **extra) -> GroupedSubquery:
-    """How many outbound notices were sent in range to the outer row's partner (a scalar subquery)."""
+def _sent_in_range(filters: ReportFilter, **conditions):
+    """Outbound notices sent in the report's range (and severity), narrowed by `conditions`."""
     start, end = filters.bounds()
     sent = Correspondence.objects.filter(
         direction=Correspondence.Direction.OUTBOUND,
         status=Correspondence.Status.SENT,
         sent_at__gte=start,
         sent_at__lt=end,
-        engagement__partner_id=OuterRef("engagement__partner_id"),
-        **extra,
+        **conditions,
     )
     if filters.severity:
         sent = sent.filter(incident__severity=filters.severity)
+    return sent
+
+
+def _sent_to_partner(filters: ReportFilter, **extra) -> GroupedSubquery:
+    """How many outbound notices were sent in range to the outer row's partner (a scalar subquery)."""
+    sent = _sent_in_range(filters, engagement__partner_id=OuterRef("engagement__partner_id"), **extra)
     # COUNT as a plain function: no GROUP BY inside, so the subquery always returns one row (0 too).
     counted = sent.order_by().values(n=Func(F("pk"), function="COUNT", output_field=IntegerField()))
     return GroupedSubquery(counted, output_field=IntegerField())
@@ -747,16 +752,7 @@ def _sent_counts(filters: ReportFilter, partner_ids: list[int]) -> dict[int, tup
     """(notices, follow-ups) sent in range to each partner, in one grouped query."""
     if not partner_ids:
         return {}
-    start, end = filters.bounds()
-    sent = Correspondence.objects.filter(
-        direction=Correspondence.Direction.OUTBOUND,
-        status=Correspondence.Status.SENT,
-        sent_at__gte=start,
-        sent_at__lt=end,
-        engagement__partner_id__in=partner_ids,
-    )
-    if filters.severity:
-        sent = sent.filter(incident__severity=filters.severity)
+    sent = _sent_in_range(filters, engagement__partner_id__in=partner_ids)
     counted = (
         sent.values("engagement__partner_id")
         .annotate(n=Count("pk"), f=Count("pk", filter=Q(kind=NoticeTemplate.Kind.FOLLOW_UP)))
