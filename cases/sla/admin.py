@@ -2,7 +2,8 @@
 
 A policy is saved by `sla_policy_save`, the service of the policies page, which refuses what the
 page refuses; a policy is never deleted (clocks keep the policy they ran under), only
-deactivated. Clocks and their events are derived from the incident's life: the admin shows them.
+deactivated. Clocks and their events are derived from the incident's life, and the reports' rollups
+from the clocks (`manage.py rebuild_sla_rollups` re-computes them): the admin shows them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from cases.models import SlaClock, SlaClockEvent, SlaNotification, SlaPolicy
+from cases.models import SlaClock, SlaClockEvent, SlaNotification, SlaPolicy, SlaRollup, SlaRollupPending
 from cases.sla.policies import EDITABLE_FIELDS, sla_policy_save
 from payhealth.admin_forms import ReadOnlyAdminMixin, ServiceAdminMixin, ServiceFormMixin
 from payhealth.forms import ModelForm
@@ -86,3 +87,22 @@ class SlaClockEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["clock", "actor"]
     date_hierarchy = "at"
     ordering = ["-at", "-id"]
+
+
+@admin.register(SlaRollup)
+class SlaRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The clocks summed per desk day and report dimension, re-computed from the clocks only."""
+
+    list_display = ["day", "family", "metric", "severity", "partner", "owner", "clocks", "met", "breached"]
+    list_filter = ["family", "metric", "severity"]
+    list_select_related = ["partner", "owner"]
+    date_hierarchy = "day"
+    ordering = ["-day", "family", "metric", "severity"]
+
+
+@admin.register(SlaRollupPending)
+class SlaRollupPendingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Desk days due a re-computation: folded by beat or by the next report covering them."""
+
+    list_display = ["day"]
+    ordering = ["day"]

@@ -41,9 +41,12 @@ from cases.models import (
     SlaClockEvent,
     SlaNotification,
     SlaPolicy,
+    SlaRollup,
+    SlaRollupPending,
 )
 from cases.search import search
 from cases.services import incident_open
+from cases.sla.rollups import sla_rollup_fold, sla_rollup_mark
 from costs.importing import fee_import
 from costs.models import (
     BillingCase,
@@ -102,6 +105,8 @@ READ_ONLY = {
     *(FeeImportMapping, BillingCase, CreditNote, RcaRequest, ActionItem, AckLink),
     IncidentDeclineCode,
     SampleTransaction,
+    SlaRollup,
+    SlaRollupPending,
 }
 # Never deleted in the admin: the desk's record, closed, deactivated or revoked instead.
 NEVER_DELETED = {Incident, PartnerEngagement, InvestigationNote, Merchant, Partner, SlaPolicy, NoticeTemplate, Profile}
@@ -208,6 +213,8 @@ def one_of_each(superuser, incident):
     clock = incident.sla_clocks.get(family="ours", metric="acknowledge")  # started by incident_open
     assert (clock.policy, clock.target) == (policy, timedelta(minutes=30))
     assert clock.events.filter(kind="start").exists()
+    sla_rollup_fold()  # the clock's day summed for the reports (a rollup row)…
+    sla_rollup_mark(incident_ids=[incident.pk])  # …and due again (a pending day)
     api_token_create(user=superuser, name="admin check")
     AlertReceipt.objects.create(user=superuser, idempotency_key="k-1", body_sha256="0" * 64, incident=incident)
     subscription = WebhookSubscriptionFactory(owner=superuser)
