@@ -17,9 +17,10 @@ from django.utils.translation import gettext_lazy as _
 
 from cases.models.incident import Severity
 from cases.models.sla import SlaClock
+from payhealth.db import CardNumberFreeModel
 
 
-class SlaRollup(models.Model):
+class SlaRollup(CardNumberFreeModel, models.Model):
     day = models.DateField(_("day"))
     family = models.CharField(_("family"), max_length=10, choices=SlaClock.Family.choices)
     metric = models.CharField(_("metric"), max_length=20, choices=SlaClock.Metric.choices)
@@ -60,7 +61,7 @@ class SlaRollup(models.Model):
         return f"{self.day} {self.family}/{self.metric} {self.severity}"
 
 
-class SlaRollupPending(models.Model):
+class SlaRollupPending(CardNumberFreeModel, models.Model):
     """A desk day whose rollups are stale: folded by the next read of a report covering it, or by beat."""
 
     day = models.DateField(_("day"), primary_key=True)
