@@ -29,6 +29,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 
 from cases.models import Incident, PartnerEngagement, SlaClock, SlaRollup, SlaRollupPending
 from payhealth.i18n import desk_zone
@@ -59,9 +60,9 @@ TAKE_SQL = """
 # the durations are those of clocks stopped met or breached. Each span of desk days is an instant
 # range the (metric, started_at) index answers (one range scan per span).
 COMPUTE_SQL = """
-    INSERT INTO {rollup} (day, family, metric, severity, partner_id, owner_id,
+    INSERT INTO {rollup} (span, day, family, metric, severity, partner_id, owner_id,
                           clocks, engagements, met, breached, wall, business)
-    SELECT (c.started_at AT TIME ZONE %(zone)s)::date, c.family, c.metric, i.severity, e.partner_id, i.owner_id,
+    SELECT 'day', (c.started_at AT TIME ZONE %(zone)s)::date, c.family, c.metric, i.severity, e.partner_id, i.owner_id,
            count(*),
            count(*) FILTER (WHERE c.engagement_id IS NOT NULL AND NOT EXISTS (
                SELECT 1 FROM {clock} o WHERE o.incident_id = c.incident_id AND o.engagement_id = c.engagement_id
@@ -74,9 +75,33 @@ COMPUTE_SQL = """
     JOIN {clock} c ON c.metric = ANY(%(metrics)s) AND c.started_at >= span.lo AND c.started_at < span.hi
     JOIN {incident} i ON i.id = c.incident_id
     LEFT JOIN {engagement} e ON e.id = c.engagement_id
-    GROUP BY 1, 2, 3, 4, 5, 6
+    GROUP BY 2, 3, 4, 5, 6, 7
 """
 STOPPED = "c.state IN ('met', 'breached') AND c.stopped_at IS NOT NULL"
+
+# The month rows of the chosen months summed from their day rows in one pass: each day row is
+# unnested into its durations (a row without any keeps one row, n NULL), its counts taken once (at
+# n NULL or 1), the durations concatenated in day and array order.
+MONTHS_SQL = """
+    INSERT INTO {rollup} (span, day, family, metric, severity, partner_id, owner_id,
+                          clocks, engagements, met, breached, wall, business)
+    SELECT 'month', date_trunc('month', r.day)::date, r.family, r.metric, r.severity, r.partner_id, r.owner_id,
+           sum(r.clocks) FILTER (WHERE u.n IS NULL OR u.n = 1),
+           sum(r.engagements) FILTER (WHERE u.n IS NULL OR u.n = 1),
+           sum(r.met) FILTER (WHERE u.n IS NULL OR u.n = 1),
+           sum(r.breached) FILTER (WHERE u.n IS NULL OR u.n = 1),
+           coalesce(array_agg(u.wall ORDER BY r.day, u.n) FILTER (WHERE u.n IS NOT NULL), '{{}}'),
+           coalesce(array_agg(u.business ORDER BY r.day, u.n) FILTER (WHERE u.n IS NOT NULL), '{{}}')
+    FROM {rollup} r
+    LEFT JOIN LATERAL unnest(r.wall, r.business) WITH ORDINALITY AS u(wall, business, n) ON true
+    WHERE r.span = 'day' AND r.day >= %(first)s AND r.day < %(after)s
+      AND date_trunc('month', r.day)::date = ANY(%(months)s::date[])
+    GROUP BY 2, 3, 4, 5, 6, 7
+"""
+# Month re-sums of the same month take turns (a transaction-scoped lock per month, in month
+# order), so the second one starts after the first committed and reads its day rows.
+MONTH_LOCK_SQL = "SELECT pg_advisory_xact_lock(%(lock)s, m) FROM unnest(%(keys)s::int[]) AS m ORDER BY m"
+MONTH_LOCK = 0x534C41  # the first key of the months' advisory locks
 
 
 def _tables() -> dict[str, str]:
@@ -116,13 +141,14 @@ def sla_rollup_mark(*, incident_ids: Iterable[int]) -> None:
 
 
 def _recompute(cursor, *, first: dt.date, last: dt.date, days: list[dt.date] | None) -> None:
-    """Replace the rollups of `days` (None: every day from first to last) by their clocks' (2 statements)."""
+    """Replace the rollups of `days` (None: every day from first to last) by their clocks', then
+    the month rows of their months by their day rows' (5 statements)."""
     tables = _tables()
     if days is None:
-        cursor.execute(f"DELETE FROM {tables['rollup']} WHERE day >= %s AND day <= %s", [first, last])
+        cursor.execute(f"DELETE FROM {tables['rollup']} WHERE span = 'day' AND day >= %s AND day <= %s", [first, last])
         spans = [_span(first, last)]
     else:
-        cursor.execute(f"DELETE FROM {tables['rollup']} WHERE day = ANY(%s)", [days])
+        cursor.execute(f"DELETE FROM {tables['rollup']} WHERE span = 'day' AND day = ANY(%s)", [days])
         spans = [_span(day, day) for day in days]
     cursor.execute(
         COMPUTE_SQL.format(**tables),
@@ -132,6 +158,35 @@ def _recompute(cursor, *, first: dt.date, last: dt.date, days: list[dt.date] | N
             "los": [lo for lo, _hi in spans],
             "his": [hi for _lo, hi in spans],
         },
+    )
+    months = _months_between(first, last) if days is None else {_month(day) for day in days}
+    _resum_months(cursor, sorted(months))
+
+
+def _month(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _next_month(month: dt.date) -> dt.date:
+    return (month + dt.timedelta(days=32)).replace(day=1)
+
+
+def _months_between(first: dt.date, last: dt.date) -> set[dt.date]:
+    """The first days of every month from first's to last's (first..last a span of whole days)."""
+    months, month = set(), _month(first)
+    while month <= last:
+        months.add(month)
+        month = _next_month(month)
+    return months
+
+
+def _resum_months(cursor, months: list[dt.date]) -> None:
+    """Replace the month rows of `months` by the sums of their day rows (3 statements)."""
+    tables = _tables()
+    cursor.execute(MONTH_LOCK_SQL, {"lock": MONTH_LOCK, "keys": [m.year * 12 + m.month for m in months]})
+    cursor.execute(f"DELETE FROM {tables['rollup']} WHERE span = 'month' AND day = ANY(%s)", [months])
+    cursor.execute(
+        MONTHS_SQL.format(**tables), {"first": months[0], "after": _next_month(months[-1]), "months": months}
     )
 
 
@@ -172,7 +227,8 @@ def sla_rollup_span(*, first: dt.date | None = None, last: dt.date | None = None
 @transaction.atomic
 def sla_rollup_rebuild(*, first: dt.date | None = None, last: dt.date | None = None) -> int:
     """Re-compute every day from first to last (default: every day that has clocks) from the clocks
-    alone; returns the number of rollup rows of the range."""
+    alone, and the month rows of their months; returns the number of rollup rows of the range (its
+    day rows and the month rows of its months)."""
     if first is None and last is None:
         SlaRollup.objects.all().delete()  # also the days whose clocks are gone
     first, last = sla_rollup_span(first=first, last=last)
@@ -185,20 +241,29 @@ def sla_rollup_rebuild(*, first: dt.date | None = None, last: dt.date | None = N
         # Taking the pending days of the range first keeps a concurrent writer's mark waiting.
         cursor.execute(TAKE_SQL.format(skip="", **_tables()), {"first": first, "last": last})
         _recompute(cursor, first=first, last=last, days=None)
-    return SlaRollup.objects.filter(day__gte=first, day__lte=last).count()
+    return _rows_of(first, last).count()
+
+
+def _rows_of(first: dt.date, last: dt.date):
+    """The day rows of first..last and the month rows of their months."""
+    return SlaRollup.objects.filter(
+        Q(span=SlaRollup.Span.DAY, day__gte=first, day__lte=last)
+        | Q(span=SlaRollup.Span.MONTH, day__gte=_month(first), day__lte=last)
+    )
 
 
 def sla_rollup_differences(*, first: dt.date, last: dt.date) -> list[tuple]:
-    """The rollup rows of the range that differ from a re-computation from the clocks (empty: equal).
+    """The rollup rows of the range (its day rows and the month rows of its months) that differ
+    from a re-computation from the clocks (empty: equal).
 
     Re-computes inside a savepoint rolled back afterwards, so nothing is changed."""
-    fields = ["day", "family", "metric", "severity", "partner_id", "owner_id", "clocks", "engagements", "met"]
+    fields = ["span", "day", "family", "metric", "severity", "partner_id", "owner_id", "clocks", "engagements", "met"]
     fields += ["breached", "wall", "business"]
 
     def rows():
         return {
             tuple(tuple(value) if isinstance(value, list) else value for value in row)
-            for row in SlaRollup.objects.filter(day__gte=first, day__lte=last).values_list(*fields)
+            for row in _rows_of(first, last).values_list(*fields)
         }
 
     stored = rows()

@@ -142,6 +142,12 @@ FILTERS = [
     ReportFilter(start=AUTUMN - dt.timedelta(days=1), end=AUTUMN + dt.timedelta(days=1), severity="sev3"),
     ReportFilter(start=dt.date(2022, 1, 1), end=dt.date(2022, 12, 31), family="partner"),
     ReportFilter(start=dt.date(2022, 1, 1), end=dt.date(2022, 12, 31), family="ours", severity="sev1"),
+    # Month rows at the range's edges: April whole (the 23-hour day inside it), 1 to 29 October
+    # from day rows (the 25-hour day left out); then 3 to 30 April from day rows and October whole.
+    ReportFilter(start=dt.date(2022, 4, 1), end=dt.date(2022, 10, 29)),
+    ReportFilter(start=SPRING, end=dt.date(2022, 10, 31)),
+    ReportFilter(start=dt.date(2022, 3, 31), end=AUTUMN, severity="sev2"),
+    ReportFilter(start=dt.date(2022, 10, 1), end=dt.date(2022, 10, 31), family="partner"),
 ]
 
 
@@ -163,14 +169,25 @@ def test_rollups_equal_a_recompute_and_the_dst_days_hold_their_whole_day(lead):
     assert not SlaRollupPending.objects.exists()
     assert sla_rollup_differences(first=dt.date(2022, 1, 1), last=dt.date(2022, 12, 31)) == []
     # 00:05 to 23:59 local of the 23- and 25-hour days are one desk day each.
+    days = SlaRollup.objects.filter(span="day")
     for day, starts in ((SPRING, 8), (AUTUMN, 8)):
-        rows = SlaRollup.objects.filter(day=day)
+        rows = days.filter(day=day)
         assert sum(row.clocks for row in rows) == starts * 4
-    assert sum(row.clocks for row in SlaRollup.objects.all()) == len(desk["clocks"])
+    assert sum(row.clocks for row in days) == len(desk["clocks"])
     paused_or_running = [c for c in desk["clocks"] if c.state in ("running", "paused")]
     assert paused_or_running  # they count breached when past target, never in the durations
     stopped = [c for c in desk["clocks"] if c.state in ("met", "breached") and c.stopped_at]
-    assert sum(len(row.wall) for row in SlaRollup.objects.all()) == len(stopped)
+    assert sum(len(row.wall) for row in days) == len(stopped)
+    # A month row holds its days: April (2 and 3 April), October (29 to 31 October).
+    months = SlaRollup.objects.filter(span="month")
+    assert sorted({row.day for row in months}) == [dt.date(2022, 4, 1), dt.date(2022, 10, 1)]
+    for month in (4, 10):
+        in_month = [row for row in days if row.day.month == month]
+        month_rows = [row for row in months if row.day.month == month]
+        for name in ("clocks", "engagements", "met", "breached"):
+            assert sum(getattr(row, name) for row in month_rows) == sum(getattr(row, name) for row in in_month)
+        assert sorted(d for row in month_rows for d in row.wall) == sorted(d for row in in_month for d in row.wall)
+    assert sum(row.clocks for row in months) == len(desk["clocks"])
 
 
 def test_a_changed_rollup_is_found_and_the_command_puts_it_right(lead):
@@ -182,6 +199,12 @@ def test_a_changed_rollup_is_found_and_the_command_puts_it_right(lead):
     with pytest.raises(CommandError, match="rollup rows differ"):
         call_command("rebuild_sla_rollups", "--check")
     call_command("rebuild_sla_rollups")
+    call_command("rebuild_sla_rollups", "--check")
+    SlaRollup.objects.filter(span="month", day=dt.date(2022, 4, 1)).update(wall=[])  # a month row too
+
+    with pytest.raises(CommandError, match="rollup rows differ"):
+        call_command("rebuild_sla_rollups", "--check", "--start", "2022-04-03", "--end", "2022-04-03")
+    call_command("rebuild_sla_rollups", "--start", "2022-04-03", "--end", "2022-04-03")
     call_command("rebuild_sla_rollups", "--check")
     with pytest.raises(CommandError, match="not a date"):
         call_command("rebuild_sla_rollups", "--start", "yesterday")
