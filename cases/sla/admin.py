@@ -91,10 +91,10 @@ class SlaClockEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(SlaRollup)
 class SlaRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The clocks summed per desk day and report dimension, re-computed from the clocks only."""
+    """The clocks summed per desk day (and month) and report dimension, re-computed from the clocks only."""
 
-    list_display = ["day", "family", "metric", "severity", "partner", "owner", "clocks", "met", "breached"]
-    list_filter = ["family", "metric", "severity"]
+    list_display = ["span", "day", "family", "metric", "severity", "partner", "owner", "clocks", "met", "breached"]
+    list_filter = ["span", "family", "metric", "severity"]
     list_select_related = ["partner", "owner"]
     date_hierarchy = "day"
     ordering = ["-day", "family", "metric", "severity"]
