@@ -7,7 +7,9 @@ the months wholly inside its range from month rows and only its edge days from d
 and owner are the incident's current ones, so a change re-computes the days of its clocks. The
 durations the reports take percentiles of are kept as arrays of exact values (see
 docs/performance.md, "SLA report rollups"). `SlaRollupPending` lists the desk days whose rollups
-are due a re-computation: written in the transaction that changed a clock (`cases.sla.rollups`).
+are due a re-computation: written in the transaction that changed a clock (`cases.sla.rollups`);
+`SlaRollupStaleMonth` the months whose month rows are due a re-sum of their day rows, done by the
+first report that reads them.
 """
 
 from __future__ import annotations
@@ -82,3 +84,16 @@ class SlaRollupPending(CardNumberFreeModel, models.Model):
 
     def __str__(self) -> str:
         return str(self.day)
+
+
+class SlaRollupStaleMonth(CardNumberFreeModel, models.Model):
+    """A month whose month rows no longer sum its day rows: re-summed by the next report reading it whole."""
+
+    month = models.DateField(_("month"), primary_key=True)  # its first day
+
+    class Meta:
+        verbose_name = _("stale SLA rollup month")
+        verbose_name_plural = _("stale SLA rollup months")
+
+    def __str__(self) -> str:
+        return self.month.strftime("%Y-%m")

@@ -15,10 +15,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from cases.models import Category, SlaClock, SlaRollup, SlaRollupPending
+from cases.models import Category, SlaClock, SlaRollup, SlaRollupPending, SlaRollupStaleMonth
 from cases.services.incidents import incident_assign, incident_change_severity, incident_open
 from cases.sla.reports import ReportFilter, selectors, sla_attainment, sla_breaches, sla_partner_scorecard, sla_time_to
-from cases.sla.rollups import sla_rollup_differences, sla_rollup_fold, sla_rollup_rebuild
+from cases.sla.rollups import sla_rollup_differences, sla_rollup_fold, sla_rollup_rebuild, whole_months
 from cases.sla.sweep import sla_sweep
 from tests.api.helpers import token_client
 from tests.factories import IncidentFactory, PartnerEngagementFactory, PartnerFactory, SlaClockFactory, UserFactory
@@ -164,9 +164,10 @@ def test_report_figures_from_rollups_equal_those_from_the_clocks(filters, lead, 
 
 def test_rollups_equal_a_recompute_and_the_dst_days_hold_their_whole_day(lead):
     desk = varied_desk()
-    sla_rollup_fold()
+    sla_rollup_fold(months=(dt.date(2022, 1, 1), dt.date(2023, 1, 1)))  # as a report of 2022 does
 
     assert not SlaRollupPending.objects.exists()
+    assert not SlaRollupStaleMonth.objects.exists()
     assert sla_rollup_differences(first=dt.date(2022, 1, 1), last=dt.date(2022, 12, 31)) == []
     # 00:05 to 23:59 local of the 23- and 25-hour days are one desk day each.
     days = SlaRollup.objects.filter(span="day")
@@ -208,6 +209,31 @@ def test_a_changed_rollup_is_found_and_the_command_puts_it_right(lead):
     call_command("rebuild_sla_rollups", "--check")
     with pytest.raises(CommandError, match="not a date"):
         call_command("rebuild_sla_rollups", "--start", "yesterday")
+
+
+def test_a_fold_leaves_a_month_stale_until_a_report_reads_it_whole(lead, monkeypatch):
+    desk = varied_desk()
+    call_command("rebuild_sla_rollups")
+    april = ReportFilter(start=dt.date(2022, 4, 1), end=dt.date(2022, 4, 30))
+    before = report_figures(lead, april)
+    clock = next(c for c in desk["clocks"] if c.started_at.astimezone(MEXICO).date() == SPRING and c.state == "met")
+    SlaClock.objects.filter(pk=clock.pk).update(state="breached", breached_at=clock.stopped_at)
+    SlaRollupPending.objects.create(day=SPRING)  # as the clock's own save marks it
+
+    sla_rollup_fold(wait=False)  # beat: the day re-computed, its month only marked stale
+
+    assert list(SlaRollupStaleMonth.objects.values_list("month", flat=True)) == [dt.date(2022, 4, 1)]
+    assert sla_rollup_differences(first=SPRING, last=SPRING) == []  # a stale month is not compared
+    # The 3rd of April alone reads its day row; April whole re-sums the month first.
+    assert report_figures(lead, ReportFilter(start=SPRING, end=SPRING)) == figures_from_clocks(
+        lead, ReportFilter(start=SPRING, end=SPRING), monkeypatch
+    )
+    assert SlaRollupStaleMonth.objects.exists()
+    after = report_figures(lead, april)
+    assert not SlaRollupStaleMonth.objects.exists()
+    assert after == figures_from_clocks(lead, april, monkeypatch)
+    assert after[3] == before[3] + 1  # one more breach
+    assert sla_rollup_differences(first=dt.date(2022, 4, 1), last=dt.date(2022, 4, 30)) == []
 
 
 def test_a_late_owner_or_severity_change_moves_the_days_figures(lead, analyst):
@@ -260,7 +286,7 @@ def test_report_and_api_queries_do_not_grow_with_the_data(lead):
     endpoints = ["attainment", "time-to", "breaches", "scorecard"]
 
     def counts():
-        sla_rollup_fold()
+        sla_rollup_fold(months=whole_months(YEAR_2022.start, YEAR_2022.end))  # nothing pending or stale
         selector_count = _queries(lambda: report_figures(lead, YEAR_2022))
         api = [
             _queries(
