@@ -37,7 +37,8 @@ def local(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
 
 
 def varied_desk() -> dict:
-    """~60 clocks over both 2022 DST days and their neighbours, every state, ours and partners'."""
+    """~140 clocks over both 2022 DST days and their neighbours and two month edges, every state,
+    ours and partners'."""
     ana, bruno = UserFactory(role="analyst"), UserFactory(role="analyst")
     prosa, visa = PartnerFactory(), PartnerFactory()
     owners = itertools.cycle([ana, bruno, None])
@@ -51,6 +52,8 @@ def varied_desk() -> dict:
         AUTUMN - dt.timedelta(days=1),
         AUTUMN,
         AUTUMN + dt.timedelta(days=1),
+        dt.date(2022, 5, 1),  # the first and last days of months, where month rows meet day rows
+        dt.date(2022, 9, 30),
     ):
         for hour, minute in hours[::2] if day not in (SPRING, AUTUMN) else hours:
             started = local(day, hour, minute)
@@ -181,7 +184,7 @@ def test_rollups_equal_a_recompute_and_the_dst_days_hold_their_whole_day(lead):
     assert sum(len(row.wall) for row in days) == len(stopped)
     # A month row holds its days: April (2 and 3 April), October (29 to 31 October).
     months = SlaRollup.objects.filter(span="month")
-    assert sorted({row.day for row in months}) == [dt.date(2022, 4, 1), dt.date(2022, 10, 1)]
+    assert sorted({row.day for row in months}) == [dt.date(2022, m, 1) for m in (4, 5, 9, 10)]
     for month in (4, 10):
         in_month = [row for row in days if row.day.month == month]
         month_rows = [row for row in months if row.day.month == month]
