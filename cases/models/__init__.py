@@ -23,7 +23,7 @@ from cases.models.response_code import ResponseCode
 from cases.models.sample import SampleTransaction
 from cases.models.saved_view import SavedView
 from cases.models.sla import SlaClock, SlaClockEvent, SlaNotification, SlaPolicy
-from cases.models.sla_rollup import SlaRollup, SlaRollupPending
+from cases.models.sla_rollup import SlaRollup, SlaRollupPending, SlaRollupStaleMonth
 from cases.models.timeline import CaseEvent
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "SlaPolicy",
     "SlaRollup",
     "SlaRollupPending",
+    "SlaRollupStaleMonth",
     "Source",
     "Status",
 ]

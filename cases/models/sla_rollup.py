@@ -1,11 +1,15 @@
-"""The SLA reports' rollups: the clocks summed per desk day and report dimension.
+"""The SLA reports' rollups: the clocks summed per desk day (and per month) and report dimension.
 
 One `SlaRollup` row per desk day (the day of the clock's first start in the desk's zone), family,
-metric, incident severity, partner (of a partner clock; none for ours) and incident owner. Severity
+metric, incident severity, partner (of a partner clock; none for ours) and incident owner, and one
+row per month summing that month's day rows (`span` = month, `day` its first day): a report reads
+the months wholly inside its range from month rows and only its edge days from day rows. Severity
 and owner are the incident's current ones, so a change re-computes the days of its clocks. The
 durations the reports take percentiles of are kept as arrays of exact values (see
 docs/performance.md, "SLA report rollups"). `SlaRollupPending` lists the desk days whose rollups
-are due a re-computation: written in the transaction that changed a clock (`cases.sla.rollups`).
+are due a re-computation: written in the transaction that changed a clock (`cases.sla.rollups`);
+`SlaRollupStaleMonth` the months whose month rows are due a re-sum of their day rows, done by the
+first report that reads them.
 """
 
 from __future__ import annotations
@@ -21,6 +25,13 @@ from payhealth.db import CardNumberFreeModel
 
 
 class SlaRollup(CardNumberFreeModel, models.Model):
+    class Span(models.TextChoices):
+        DAY = "day", _("Day")
+        MONTH = "month", _("Month")
+
+    # A month row (day = the month's first day) is the sum of the month's day rows, its arrays
+    # those of its days concatenated in day order.
+    span = models.CharField(_("span"), max_length=5, choices=Span.choices, default=Span.DAY)
     day = models.DateField(_("day"))
     family = models.CharField(_("family"), max_length=10, choices=SlaClock.Family.choices)
     metric = models.CharField(_("metric"), max_length=20, choices=SlaClock.Metric.choices)
@@ -51,14 +62,15 @@ class SlaRollup(CardNumberFreeModel, models.Model):
         verbose_name_plural = _("SLA rollups")
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "family", "metric", "severity", "partner", "owner"],
+                fields=["span", "day", "family", "metric", "severity", "partner", "owner"],
                 nulls_distinct=False,
-                name="slarollup_unique_group",
+                name="slarollup_unique_span_group",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.day} {self.family}/{self.metric} {self.severity}"
+        day = self.day.strftime("%Y-%m") if self.span == self.Span.MONTH else self.day
+        return f"{day} {self.family}/{self.metric} {self.severity}"
 
 
 class SlaRollupPending(CardNumberFreeModel, models.Model):
@@ -72,3 +84,16 @@ class SlaRollupPending(CardNumberFreeModel, models.Model):
 
     def __str__(self) -> str:
         return str(self.day)
+
+
+class SlaRollupStaleMonth(CardNumberFreeModel, models.Model):
+    """A month whose month rows no longer sum its day rows: re-summed by the next report reading it whole."""
+
+    month = models.DateField(_("month"), primary_key=True)  # its first day
+
+    class Meta:
+        verbose_name = _("stale SLA rollup month")
+        verbose_name_plural = _("stale SLA rollup months")
+
+    def __str__(self) -> str:
+        return self.month.strftime("%Y-%m")

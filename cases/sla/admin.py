@@ -11,7 +11,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from cases.models import SlaClock, SlaClockEvent, SlaNotification, SlaPolicy, SlaRollup, SlaRollupPending
+from cases.models import (
+    SlaClock,
+    SlaClockEvent,
+    SlaNotification,
+    SlaPolicy,
+    SlaRollup,
+    SlaRollupPending,
+    SlaRollupStaleMonth,
+)
 from cases.sla.policies import EDITABLE_FIELDS, sla_policy_save
 from payhealth.admin_forms import ReadOnlyAdminMixin, ServiceAdminMixin, ServiceFormMixin
 from payhealth.forms import ModelForm
@@ -91,10 +99,10 @@ class SlaClockEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(SlaRollup)
 class SlaRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The clocks summed per desk day and report dimension, re-computed from the clocks only."""
+    """The clocks summed per desk day (and month) and report dimension, re-computed from the clocks only."""
 
-    list_display = ["day", "family", "metric", "severity", "partner", "owner", "clocks", "met", "breached"]
-    list_filter = ["family", "metric", "severity"]
+    list_display = ["span", "day", "family", "metric", "severity", "partner", "owner", "clocks", "met", "breached"]
+    list_filter = ["span", "family", "metric", "severity"]
     list_select_related = ["partner", "owner"]
     date_hierarchy = "day"
     ordering = ["-day", "family", "metric", "severity"]
@@ -106,3 +114,11 @@ class SlaRollupPendingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     list_display = ["day"]
     ordering = ["day"]
+
+
+@admin.register(SlaRollupStaleMonth)
+class SlaRollupStaleMonthAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Months whose month rows are due a re-sum of their day rows: done by the next report reading them whole."""
+
+    list_display = ["month"]
+    ordering = ["month"]

@@ -11,6 +11,10 @@ first, so a report never shows a figure older than the clocks it is read after. 
 whole day rather than adding deltas is what makes late events safe: a re-opened clock, a severity
 or owner change, a breach found at the stop, all re-compute the day they belong to.
 
+Month rows sum a month's day rows. A fold marks the months of the days it re-computed stale
+(`SlaRollupStaleMonth`), or re-sums them at once when they are whole months of the report range
+it folds for; a report re-sums the stale whole months of its range before reading them.
+
 Concurrency: the mark is an upsert that locks the day's pending row until the writer commits; the
 fold deletes the pending rows it takes (`FOR UPDATE`, in day order), so it waits for a writer
 holding one and reads that writer's committed clocks, and a writer marking a day being folded
@@ -29,8 +33,9 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 
-from cases.models import Incident, PartnerEngagement, SlaClock, SlaRollup, SlaRollupPending
+from cases.models import Incident, PartnerEngagement, SlaClock, SlaRollup, SlaRollupPending, SlaRollupStaleMonth
 from payhealth.i18n import desk_zone
 
 
@@ -46,22 +51,34 @@ def mark_sql(clocks: str) -> str:
     """
 
 
+# The pending days of first..last and the stale months of [mfirst, mafter), taken (deleted, their
+# rows locked in order) in one statement.
 TAKE_SQL = """
-    DELETE FROM {pending} WHERE day IN (
-        SELECT day FROM {pending} WHERE day >= %(first)s AND day <= %(last)s
-        ORDER BY day FOR UPDATE {skip}
+    WITH days AS (
+        DELETE FROM {pending} WHERE day IN (
+            SELECT day FROM {pending} WHERE day >= %(first)s AND day <= %(last)s
+            ORDER BY day FOR UPDATE {skip}
+        )
+        RETURNING day
+    ), months AS (
+        DELETE FROM {stale} WHERE month IN (
+            SELECT month FROM {stale} WHERE month >= %(mfirst)s AND month < %(mafter)s
+            ORDER BY month FOR UPDATE {skip}
+        )
+        RETURNING month
     )
-    RETURNING day
+    SELECT 'day', day FROM days UNION ALL SELECT 'month', month FROM months
 """
+STALE_SQL = "INSERT INTO {stale} (month) SELECT unnest(%s::date[]) ORDER BY 1 ON CONFLICT (month) DO NOTHING"
 
 # The clocks of the chosen days grouped as a rollup. The outcome rules are the reports' (see
 # `cases.sla.reports`): met = stopped met and never breached; breached = breached at any point;
 # the durations are those of clocks stopped met or breached. Each span of desk days is an instant
 # range the (metric, started_at) index answers (one range scan per span).
 COMPUTE_SQL = """
-    INSERT INTO {rollup} (day, family, metric, severity, partner_id, owner_id,
+    INSERT INTO {rollup} (span, day, family, metric, severity, partner_id, owner_id,
                           clocks, engagements, met, breached, wall, business)
-    SELECT (c.started_at AT TIME ZONE %(zone)s)::date, c.family, c.metric, i.severity, e.partner_id, i.owner_id,
+    SELECT 'day', (c.started_at AT TIME ZONE %(zone)s)::date, c.family, c.metric, i.severity, e.partner_id, i.owner_id,
            count(*),
            count(*) FILTER (WHERE c.engagement_id IS NOT NULL AND NOT EXISTS (
                SELECT 1 FROM {clock} o WHERE o.incident_id = c.incident_id AND o.engagement_id = c.engagement_id
@@ -74,14 +91,39 @@ COMPUTE_SQL = """
     JOIN {clock} c ON c.metric = ANY(%(metrics)s) AND c.started_at >= span.lo AND c.started_at < span.hi
     JOIN {incident} i ON i.id = c.incident_id
     LEFT JOIN {engagement} e ON e.id = c.engagement_id
-    GROUP BY 1, 2, 3, 4, 5, 6
+    GROUP BY 2, 3, 4, 5, 6, 7
 """
 STOPPED = "c.state IN ('met', 'breached') AND c.stopped_at IS NOT NULL"
+
+# The month rows of the chosen months summed from their day rows in one pass: each day row is
+# unnested into its durations (a row without any keeps one row, n NULL), its counts taken once (at
+# n NULL or 1), the durations concatenated in day and array order.
+MONTHS_SQL = """
+    INSERT INTO {rollup} (span, day, family, metric, severity, partner_id, owner_id,
+                          clocks, engagements, met, breached, wall, business)
+    SELECT 'month', date_trunc('month', r.day)::date, r.family, r.metric, r.severity, r.partner_id, r.owner_id,
+           sum(r.clocks) FILTER (WHERE u.n IS NULL OR u.n = 1),
+           sum(r.engagements) FILTER (WHERE u.n IS NULL OR u.n = 1),
+           sum(r.met) FILTER (WHERE u.n IS NULL OR u.n = 1),
+           sum(r.breached) FILTER (WHERE u.n IS NULL OR u.n = 1),
+           coalesce(array_agg(u.wall ORDER BY r.day, u.n) FILTER (WHERE u.n IS NOT NULL), '{{}}'),
+           coalesce(array_agg(u.business ORDER BY r.day, u.n) FILTER (WHERE u.n IS NOT NULL), '{{}}')
+    FROM {rollup} r
+    LEFT JOIN LATERAL unnest(r.wall, r.business) WITH ORDINALITY AS u(wall, business, n) ON true
+    WHERE r.span = 'day' AND r.day >= %(first)s AND r.day < %(after)s
+      AND date_trunc('month', r.day)::date = ANY(%(months)s::date[])
+    GROUP BY 2, 3, 4, 5, 6, 7
+"""
+# Month re-sums of the same month take turns (a transaction-scoped lock per month, in month
+# order), so the second one starts after the first committed and reads its day rows.
+MONTH_LOCK_SQL = "SELECT pg_advisory_xact_lock(%(lock)s, m) FROM unnest(%(keys)s::int[]) AS m ORDER BY m"
+MONTH_LOCK = 0x534C41  # the first key of the months' advisory locks
 
 
 def _tables() -> dict[str, str]:
     return {
         "pending": SlaRollupPending._meta.db_table,
+        "stale": SlaRollupStaleMonth._meta.db_table,
         "rollup": SlaRollup._meta.db_table,
         "clock": SlaClock._meta.db_table,
         "incident": Incident._meta.db_table,
@@ -116,13 +158,13 @@ def sla_rollup_mark(*, incident_ids: Iterable[int]) -> None:
 
 
 def _recompute(cursor, *, first: dt.date, last: dt.date, days: list[dt.date] | None) -> None:
-    """Replace the rollups of `days` (None: every day from first to last) by their clocks' (2 statements)."""
+    """Replace the day rows of `days` (None: every day from first to last) by their clocks' (2 statements)."""
     tables = _tables()
     if days is None:
-        cursor.execute(f"DELETE FROM {tables['rollup']} WHERE day >= %s AND day <= %s", [first, last])
+        cursor.execute(f"DELETE FROM {tables['rollup']} WHERE span = 'day' AND day >= %s AND day <= %s", [first, last])
         spans = [_span(first, last)]
     else:
-        cursor.execute(f"DELETE FROM {tables['rollup']} WHERE day = ANY(%s)", [days])
+        cursor.execute(f"DELETE FROM {tables['rollup']} WHERE span = 'day' AND day = ANY(%s)", [days])
         spans = [_span(day, day) for day in days]
     cursor.execute(
         COMPUTE_SQL.format(**tables),
@@ -135,20 +177,77 @@ def _recompute(cursor, *, first: dt.date, last: dt.date, days: list[dt.date] | N
     )
 
 
-def sla_rollup_fold(*, first: dt.date | None = None, last: dt.date | None = None, wait: bool = True) -> int:
+def _month(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _next_month(month: dt.date) -> dt.date:
+    return (month + dt.timedelta(days=32)).replace(day=1)
+
+
+def _months_between(first: dt.date, last: dt.date) -> set[dt.date]:
+    """The first days of every month from first's to last's (first..last a span of whole days)."""
+    months, month = set(), _month(first)
+    while month <= last:
+        months.add(month)
+        month = _next_month(month)
+    return months
+
+
+def _resum_months(cursor, months: list[dt.date]) -> None:
+    """Replace the month rows of `months` by the sums of their day rows (3 statements)."""
+    tables = _tables()
+    cursor.execute(MONTH_LOCK_SQL, {"lock": MONTH_LOCK, "keys": [m.year * 12 + m.month for m in months]})
+    cursor.execute(f"DELETE FROM {tables['rollup']} WHERE span = 'month' AND day = ANY(%s)", [months])
+    cursor.execute(
+        MONTHS_SQL.format(**tables), {"first": months[0], "after": _next_month(months[-1]), "months": months}
+    )
+
+
+def whole_months(first: dt.date, last: dt.date) -> tuple[dt.date, dt.date] | None:
+    """[first day of the first month, first day after the last month] of the months wholly inside
+    the desk days first..last; None when there is none."""
+    start = first if first.day == 1 else _next_month(first)
+    after = _month(last + dt.timedelta(days=1))
+    return (start, after) if start < after else None
+
+
+def _take(cursor, *, first, last, months, wait: bool) -> tuple[list[dt.date], list[dt.date]]:
+    mfirst, mafter = months or (dt.date.max, dt.date.max)
+    params = {"first": first, "last": last, "mfirst": mfirst, "mafter": mafter}
+    cursor.execute(TAKE_SQL.format(skip="" if wait else "SKIP LOCKED", **_tables()), params)
+    taken = cursor.fetchall()
+    return sorted(day for kind, day in taken if kind == "day"), sorted(day for kind, day in taken if kind == "month")
+
+
+def sla_rollup_fold(
+    *,
+    first: dt.date | None = None,
+    last: dt.date | None = None,
+    wait: bool = True,
+    months: tuple[dt.date, dt.date] | None = None,
+) -> int:
     """Re-compute the pending days between first and last (default: all); returns how many.
 
-    One statement when nothing is pending, three otherwise, whatever the number of days; in the
-    caller's transaction if there is one (no savepoint: a report reads right after). With
-    `wait=False` (beat) a day a writer or another fold holds is left for the next run; a report
-    waits for it, so it reads the writer's committed clocks."""
+    Their months' rows are then stale: re-summed at once for the months in `months` ([first day,
+    first day after), a report's whole months, `whole_months`), marked stale otherwise; the stale
+    months in `months` are re-summed too. One statement when nothing is pending or stale, at most
+    seven otherwise, whatever the number of days; in the caller's transaction if there is one (no
+    savepoint: a report reads right after). With `wait=False` (beat) a day a writer or another
+    fold holds is left for the next run; a report waits for it, so it reads the writer's committed
+    clocks."""
     first = first or dt.date.min
     last = last or dt.date.max
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(TAKE_SQL.format(skip="" if wait else "SKIP LOCKED", **_tables()), {"first": first, "last": last})
-        days = sorted(row[0] for row in cursor.fetchall())
+        days, stale = _take(cursor, first=first, last=last, months=months, wait=wait)
         if days:
             _recompute(cursor, first=days[0], last=days[-1], days=days)
+        touched = {_month(day) for day in days}
+        now = {month for month in touched if months and months[0] <= month < months[1]} | set(stale)
+        if touched - now:
+            cursor.execute(STALE_SQL.format(**_tables()), [sorted(touched - now)])
+        if now:
+            _resum_months(cursor, sorted(now))
     return len(days)
 
 
@@ -172,33 +271,50 @@ def sla_rollup_span(*, first: dt.date | None = None, last: dt.date | None = None
 @transaction.atomic
 def sla_rollup_rebuild(*, first: dt.date | None = None, last: dt.date | None = None) -> int:
     """Re-compute every day from first to last (default: every day that has clocks) from the clocks
-    alone; returns the number of rollup rows of the range."""
+    alone, and the month rows of their months; returns the number of rollup rows of the range (its
+    day rows and the month rows of its months)."""
     if first is None and last is None:
         SlaRollup.objects.all().delete()  # also the days whose clocks are gone
+        SlaRollupStaleMonth.objects.all().delete()
     first, last = sla_rollup_span(first=first, last=last)
     if first is None:
         SlaRollupPending.objects.all().delete()
+        SlaRollupStaleMonth.objects.all().delete()
         return 0
     if first > last:
         return 0
     with connection.cursor() as cursor:
         # Taking the pending days of the range first keeps a concurrent writer's mark waiting.
-        cursor.execute(TAKE_SQL.format(skip="", **_tables()), {"first": first, "last": last})
+        months = (_month(first), _next_month(last))
+        _take(cursor, first=first, last=last, months=months, wait=True)
         _recompute(cursor, first=first, last=last, days=None)
-    return SlaRollup.objects.filter(day__gte=first, day__lte=last).count()
+        _resum_months(cursor, sorted(_months_between(first, last)))
+    return _rows_of(first, last).count()
+
+
+def _rows_of(first: dt.date, last: dt.date):
+    """The day rows of first..last and the month rows of their months."""
+    return SlaRollup.objects.filter(
+        Q(span=SlaRollup.Span.DAY, day__gte=first, day__lte=last)
+        | Q(span=SlaRollup.Span.MONTH, day__gte=_month(first), day__lte=last)
+    )
 
 
 def sla_rollup_differences(*, first: dt.date, last: dt.date) -> list[tuple]:
-    """The rollup rows of the range that differ from a re-computation from the clocks (empty: equal).
+    """The rollup rows of the range (its day rows and the month rows of its months, but for stale
+    months, due a re-sum before any report reads them) that differ from a re-computation from the
+    clocks (empty: equal).
 
     Re-computes inside a savepoint rolled back afterwards, so nothing is changed."""
-    fields = ["day", "family", "metric", "severity", "partner_id", "owner_id", "clocks", "engagements", "met"]
+    fields = ["span", "day", "family", "metric", "severity", "partner_id", "owner_id", "clocks", "engagements", "met"]
     fields += ["breached", "wall", "business"]
+
+    stale = SlaRollupStaleMonth.objects.values("month")
 
     def rows():
         return {
             tuple(tuple(value) if isinstance(value, list) else value for value in row)
-            for row in SlaRollup.objects.filter(day__gte=first, day__lte=last).values_list(*fields)
+            for row in _rows_of(first, last).exclude(span=SlaRollup.Span.MONTH, day__in=stale).values_list(*fields)
         }
 
     stored = rows()
@@ -206,6 +322,7 @@ def sla_rollup_differences(*, first: dt.date, last: dt.date) -> list[tuple]:
         sid = transaction.savepoint()
         with connection.cursor() as cursor:
             _recompute(cursor, first=first, last=last, days=None)
+            _resum_months(cursor, sorted(_months_between(first, last)))
         recomputed = rows()
         transaction.savepoint_rollback(sid)
     return sorted(stored ^ recomputed, key=repr)

@@ -43,6 +43,7 @@ from cases.models import (
     SlaPolicy,
     SlaRollup,
     SlaRollupPending,
+    SlaRollupStaleMonth,
 )
 from cases.search import search
 from cases.services import incident_open
@@ -107,6 +108,7 @@ READ_ONLY = {
     SampleTransaction,
     SlaRollup,
     SlaRollupPending,
+    SlaRollupStaleMonth,
 }
 # Never deleted in the admin: the desk's record, closed, deactivated or revoked instead.
 NEVER_DELETED = {Incident, PartnerEngagement, InvestigationNote, Merchant, Partner, SlaPolicy, NoticeTemplate, Profile}

@@ -39,7 +39,7 @@ from cases.models import CaseEvent, Correspondence, PartnerEngagement, SlaClock,
 from cases.models.incident import Severity, Status
 from cases.sla.reports.extensions import scorecard_columns, scorecard_extra
 from cases.sla.reports.filters import ReportFilter
-from cases.sla.rollups import sla_rollup_fold
+from cases.sla.rollups import sla_rollup_fold, whole_months
 from partners.models import NoticeTemplate, Partner
 from payhealth.db import Percentile
 from payhealth.i18n import desk_zone
@@ -86,19 +86,34 @@ def clocks_in_range(filters: ReportFilter, *, family: bool = True) -> QuerySet[S
 
 
 def rollups_in_range(filters: ReportFilter, *, family: bool = True) -> QuerySet[SlaRollup]:
-    """The day rollups of the range, narrowed by severity and (if `family`) family, after folding
-    the range's pending days (one statement when none is pending).
+    """The rollups of the range (month rows for its whole months, day rows for the rest), narrowed
+    by severity and (if `family`) family, after folding the range's pending days and re-summing its
+    stale whole months (one statement when there are none).
 
     The rollups answer every filter but a partner's: "our clocks on incidents engaging it" is not
     a rollup dimension, so a partner filter reads the clocks (`clocks_in_range`), a few of them.
     """
-    sla_rollup_fold(first=filters.start, last=filters.end)
-    rows = SlaRollup.objects.filter(day__gte=filters.start, day__lte=filters.end)
+    sla_rollup_fold(first=filters.start, last=filters.end, months=whole_months(filters.start, filters.end))
+    rows = SlaRollup.objects.filter(rollup_span_condition(filters.start, filters.end))
     if filters.severity:
         rows = rows.filter(severity=filters.severity)
     if family and filters.family:
         rows = rows.filter(family=filters.family)
     return rows
+
+
+def rollup_span_condition(start: dt.date, end: dt.date) -> Q:
+    """The rollup rows covering start..end once: the month rows of the months wholly inside it, the
+    day rows of the days before and after them (all day rows when no month is whole)."""
+    months = whole_months(start, end)
+    if months is None:
+        return Q(span=SlaRollup.Span.DAY, day__gte=start, day__lte=end)
+    first_whole, after_whole = months
+    return (
+        Q(span=SlaRollup.Span.MONTH, day__gte=first_whole, day__lt=after_whole)
+        | Q(span=SlaRollup.Span.DAY, day__gte=start, day__lt=first_whole)
+        | Q(span=SlaRollup.Span.DAY, day__gte=after_whole, day__lte=end)
+    )
 
 
 def _percent(part: int, whole: int) -> Decimal | None:

@@ -15,10 +15,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from cases.models import Category, SlaClock, SlaRollup, SlaRollupPending
+from cases.models import Category, SlaClock, SlaRollup, SlaRollupPending, SlaRollupStaleMonth
 from cases.services.incidents import incident_assign, incident_change_severity, incident_open
 from cases.sla.reports import ReportFilter, selectors, sla_attainment, sla_breaches, sla_partner_scorecard, sla_time_to
-from cases.sla.rollups import sla_rollup_differences, sla_rollup_fold, sla_rollup_rebuild
+from cases.sla.rollups import sla_rollup_differences, sla_rollup_fold, sla_rollup_rebuild, whole_months
 from cases.sla.sweep import sla_sweep
 from tests.api.helpers import token_client
 from tests.factories import IncidentFactory, PartnerEngagementFactory, PartnerFactory, SlaClockFactory, UserFactory
@@ -37,7 +37,8 @@ def local(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
 
 
 def varied_desk() -> dict:
-    """~60 clocks over both 2022 DST days and their neighbours, every state, ours and partners'."""
+    """~140 clocks over both 2022 DST days and their neighbours and two month edges, every state,
+    ours and partners'."""
     ana, bruno = UserFactory(role="analyst"), UserFactory(role="analyst")
     prosa, visa = PartnerFactory(), PartnerFactory()
     owners = itertools.cycle([ana, bruno, None])
@@ -51,6 +52,8 @@ def varied_desk() -> dict:
         AUTUMN - dt.timedelta(days=1),
         AUTUMN,
         AUTUMN + dt.timedelta(days=1),
+        dt.date(2022, 5, 1),  # the first and last days of months, where month rows meet day rows
+        dt.date(2022, 9, 30),
     ):
         for hour, minute in hours[::2] if day not in (SPRING, AUTUMN) else hours:
             started = local(day, hour, minute)
@@ -142,6 +145,12 @@ FILTERS = [
     ReportFilter(start=AUTUMN - dt.timedelta(days=1), end=AUTUMN + dt.timedelta(days=1), severity="sev3"),
     ReportFilter(start=dt.date(2022, 1, 1), end=dt.date(2022, 12, 31), family="partner"),
     ReportFilter(start=dt.date(2022, 1, 1), end=dt.date(2022, 12, 31), family="ours", severity="sev1"),
+    # Month rows at the range's edges: April whole (the 23-hour day inside it), 1 to 29 October
+    # from day rows (the 25-hour day left out); then 3 to 30 April from day rows and October whole.
+    ReportFilter(start=dt.date(2022, 4, 1), end=dt.date(2022, 10, 29)),
+    ReportFilter(start=SPRING, end=dt.date(2022, 10, 31)),
+    ReportFilter(start=dt.date(2022, 3, 31), end=AUTUMN, severity="sev2"),
+    ReportFilter(start=dt.date(2022, 10, 1), end=dt.date(2022, 10, 31), family="partner"),
 ]
 
 
@@ -158,19 +167,31 @@ def test_report_figures_from_rollups_equal_those_from_the_clocks(filters, lead, 
 
 def test_rollups_equal_a_recompute_and_the_dst_days_hold_their_whole_day(lead):
     desk = varied_desk()
-    sla_rollup_fold()
+    sla_rollup_fold(months=(dt.date(2022, 1, 1), dt.date(2023, 1, 1)))  # as a report of 2022 does
 
     assert not SlaRollupPending.objects.exists()
+    assert not SlaRollupStaleMonth.objects.exists()
     assert sla_rollup_differences(first=dt.date(2022, 1, 1), last=dt.date(2022, 12, 31)) == []
     # 00:05 to 23:59 local of the 23- and 25-hour days are one desk day each.
+    days = SlaRollup.objects.filter(span="day")
     for day, starts in ((SPRING, 8), (AUTUMN, 8)):
-        rows = SlaRollup.objects.filter(day=day)
+        rows = days.filter(day=day)
         assert sum(row.clocks for row in rows) == starts * 4
-    assert sum(row.clocks for row in SlaRollup.objects.all()) == len(desk["clocks"])
+    assert sum(row.clocks for row in days) == len(desk["clocks"])
     paused_or_running = [c for c in desk["clocks"] if c.state in ("running", "paused")]
     assert paused_or_running  # they count breached when past target, never in the durations
     stopped = [c for c in desk["clocks"] if c.state in ("met", "breached") and c.stopped_at]
-    assert sum(len(row.wall) for row in SlaRollup.objects.all()) == len(stopped)
+    assert sum(len(row.wall) for row in days) == len(stopped)
+    # A month row holds its days: April (2 and 3 April), October (29 to 31 October).
+    months = SlaRollup.objects.filter(span="month")
+    assert sorted({row.day for row in months}) == [dt.date(2022, m, 1) for m in (4, 5, 9, 10)]
+    for month in (4, 10):
+        in_month = [row for row in days if row.day.month == month]
+        month_rows = [row for row in months if row.day.month == month]
+        for name in ("clocks", "engagements", "met", "breached"):
+            assert sum(getattr(row, name) for row in month_rows) == sum(getattr(row, name) for row in in_month)
+        assert sorted(d for row in month_rows for d in row.wall) == sorted(d for row in in_month for d in row.wall)
+    assert sum(row.clocks for row in months) == len(desk["clocks"])
 
 
 def test_a_changed_rollup_is_found_and_the_command_puts_it_right(lead):
@@ -183,8 +204,39 @@ def test_a_changed_rollup_is_found_and_the_command_puts_it_right(lead):
         call_command("rebuild_sla_rollups", "--check")
     call_command("rebuild_sla_rollups")
     call_command("rebuild_sla_rollups", "--check")
+    SlaRollup.objects.filter(span="month", day=dt.date(2022, 4, 1)).update(wall=[])  # a month row too
+
+    with pytest.raises(CommandError, match="rollup rows differ"):
+        call_command("rebuild_sla_rollups", "--check", "--start", "2022-04-03", "--end", "2022-04-03")
+    call_command("rebuild_sla_rollups", "--start", "2022-04-03", "--end", "2022-04-03")
+    call_command("rebuild_sla_rollups", "--check")
     with pytest.raises(CommandError, match="not a date"):
         call_command("rebuild_sla_rollups", "--start", "yesterday")
+
+
+def test_a_fold_leaves_a_month_stale_until_a_report_reads_it_whole(lead, monkeypatch):
+    desk = varied_desk()
+    call_command("rebuild_sla_rollups")
+    april = ReportFilter(start=dt.date(2022, 4, 1), end=dt.date(2022, 4, 30))
+    before = report_figures(lead, april)
+    clock = next(c for c in desk["clocks"] if c.started_at.astimezone(MEXICO).date() == SPRING and c.state == "met")
+    SlaClock.objects.filter(pk=clock.pk).update(state="breached", breached_at=clock.stopped_at)
+    SlaRollupPending.objects.create(day=SPRING)  # as the clock's own save marks it
+
+    sla_rollup_fold(wait=False)  # beat: the day re-computed, its month only marked stale
+
+    assert list(SlaRollupStaleMonth.objects.values_list("month", flat=True)) == [dt.date(2022, 4, 1)]
+    assert sla_rollup_differences(first=SPRING, last=SPRING) == []  # a stale month is not compared
+    # The 3rd of April alone reads its day row; April whole re-sums the month first.
+    assert report_figures(lead, ReportFilter(start=SPRING, end=SPRING)) == figures_from_clocks(
+        lead, ReportFilter(start=SPRING, end=SPRING), monkeypatch
+    )
+    assert SlaRollupStaleMonth.objects.exists()
+    after = report_figures(lead, april)
+    assert not SlaRollupStaleMonth.objects.exists()
+    assert after == figures_from_clocks(lead, april, monkeypatch)
+    assert after[3] == before[3] + 1  # one more breach
+    assert sla_rollup_differences(first=dt.date(2022, 4, 1), last=dt.date(2022, 4, 30)) == []
 
 
 def test_a_late_owner_or_severity_change_moves_the_days_figures(lead, analyst):
@@ -237,7 +289,7 @@ def test_report_and_api_queries_do_not_grow_with_the_data(lead):
     endpoints = ["attainment", "time-to", "breaches", "scorecard"]
 
     def counts():
-        sla_rollup_fold()
+        sla_rollup_fold(months=whole_months(YEAR_2022.start, YEAR_2022.end))  # nothing pending or stale
         selector_count = _queries(lambda: report_figures(lead, YEAR_2022))
         api = [
             _queries(
