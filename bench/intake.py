@@ -63,12 +63,38 @@ class BenchSegments(Segments):
         return self.payload(bin_prefix=f"8{self.run:03d}9{slot:03d}"[:8], index=slot)
 
 
-def line(label: str, count: int, seconds: float, latencies: list[float], statuses: dict) -> None:
+def line(label: str, count: int, seconds: float, latencies: list[float], statuses: dict, cpu: float) -> None:
     answers = ", ".join(f"{n}×{status}" for status, n in sorted(statuses.items()))
     print(
         f"{label:<34}{count / seconds:>10.1f}{percentile(latencies, 0.5):>9.1f}"
-        f"{percentile(latencies, 0.95):>9.1f}  {answers}"
+        f"{percentile(latencies, 0.95):>9.1f}{cpu * 1000 / count:>11.2f}  {answers}"
     )
+
+
+def server_cpu(master: int) -> float:
+    """CPU seconds (user + system) spent so far by gunicorn's master and its live workers: the
+    server's cost per request is the difference over a run divided by its requests, a figure that
+    other load on the machine does not inflate the way it inflates wall time (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        pid, ppid = int(entry.name), int(fields[1])
+        if master in (pid, ppid):
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def timed_posts(port: int, plain: str, clients: int, total: int, make_body, master: int):
+    """`post_all`, plus the server's CPU seconds over the run."""
+    before = server_cpu(master)
+    seconds, latencies, statuses = post_all(port, plain, clients, total, make_body)
+    return seconds, latencies, statuses, server_cpu(master) - before
 
 
 def pending(since_id: int) -> int:
@@ -98,9 +124,11 @@ def wait_applied(since_id: int, timeout: float = 600) -> float:
     return time.perf_counter()
 
 
-def statements_per_alert(plain_user, segments: BenchSegments, count: int = 40) -> None:
-    """In process: SQL statements per alert, applied in the request (`?wait=true`) and in a batch."""
+def statements_per_alert(plain_user, plain: str, segments: BenchSegments, count: int = 40) -> None:
+    """In process: SQL statements per alert, applied in the request (`?wait=true`) and in a batch,
+    and per 202 request as the API runs it (token, permissions, the service)."""
     from django.db import connection
+    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     from alerts.services import alert_accept, alert_ingest, alert_receipts_apply
@@ -123,9 +151,19 @@ def statements_per_alert(plain_user, segments: BenchSegments, count: int = 40) -
         started = time.perf_counter()
         applied = alert_receipts_apply(limit=count, budget=3600)  # the whole batch, however slow
         batch_ms = (time.perf_counter() - started) * 1000 / max(applied, 1)
+    client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {plain}")
+    bodies = [segments.payload(index=i) if i % 2 else segments.repeated(i) for i in range(count)]
+    with CaptureQueriesContext(connection) as whole:
+        started = time.perf_counter()
+        for body in bodies:
+            response = client.post(ALERTS, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex)
+            assert response.status_code == 202, response.content  # noqa: S101
+        whole_ms = (time.perf_counter() - started) * 1000 / count
+    alert_receipts_apply(limit=count, budget=3600)
     for label, captured, ms in (
         ("?wait=true, in the request", sync, sync_ms),
-        ("202: the request", accept, accept_ms),
+        ("202: the service", accept, accept_ms),
+        ("202: the request with its token", whole, whole_ms),
         (f"202: the worker, a batch of {applied}", batch, batch_ms),
     ):
         savepoints = sum(1 for q in captured.captured_queries if q["sql"].startswith("SAVEPOINT"))
@@ -151,7 +189,7 @@ def main() -> None:
     if pending(0):
         raise SystemExit(f"{pending(0)} receipts are pending already: let a worker apply them first.")
     try:
-        statements_per_alert(user, segments)
+        statements_per_alert(user, plain, segments)
         first_id = AlertReceipt.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         process, port = start_gunicorn(options.workers, timeout=300)  # a busy machine starts slowly
         try:
@@ -161,35 +199,39 @@ def main() -> None:
                 f"Accepted over HTTP: gunicorn {options.workers} sync workers, {options.clients} clients, "
                 f"{options.alerts} alerts per run, no worker running"
             )
-            print(f"{'run':<34}{'accepted/s':>10}{'p50 ms':>9}{'p95 ms':>9}  answers")
-            seconds, latencies, statuses = post_all(
-                port, plain, options.clients, options.alerts, lambda i: segments.payload(index=i)
+            print(f"{'run':<34}{'accepted/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'CPU ms/req':>11}  answers")
+            seconds, latencies, statuses, cpu = timed_posts(
+                port, plain, options.clients, options.alerts, lambda i: segments.payload(index=i), process.pid
             )
-            line("new segments", options.alerts, seconds, latencies, statuses)
-            seconds, latencies, statuses = post_all(port, plain, options.clients, options.alerts, segments.repeated)
-            line("repeats of 8 segments", options.alerts, seconds, latencies, statuses)
+            line("new segments", options.alerts, seconds, latencies, statuses, cpu)
+            seconds, latencies, statuses, cpu = timed_posts(
+                port, plain, options.clients, options.alerts, segments.repeated, process.pid
+            )
+            line("repeats of 8 segments", options.alerts, seconds, latencies, statuses, cpu)
 
             waiting = pending(first_id)
             worker, log = start_worker(options.concurrency)
-            ready = time.perf_counter()
+            ready, worker_cpu = time.perf_counter(), server_cpu(worker.pid)
             try:
                 done = wait_applied(first_id)
+                worker_cpu = server_cpu(worker.pid) - worker_cpu
                 print(f"\nApplied by a worker ({options.concurrency} process(es)): {waiting} pending receipts")
-                print(f"{'applied/s':>10}{'seconds':>9}")
-                print(f"{waiting / (done - ready):>10.1f}{done - ready:>9.1f}")
+                print(f"{'applied/s':>10}{'seconds':>9}{'CPU ms/alert':>13}")
+                print(f"{waiting / (done - ready):>10.1f}{done - ready:>9.1f}{worker_cpu * 1000 / waiting:>13.1f}")
 
                 print(f"\nEnd to end, the worker running: {options.alerts} alerts, half new, half repeats")
-                print(f"{'run':<34}{'accepted/s':>10}{'p50 ms':>9}{'p95 ms':>9}  answers")
+                print(f"{'run':<34}{'accepted/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'CPU ms/req':>11}  answers")
                 mark = AlertReceipt.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-                seconds, latencies, statuses = post_all(
+                seconds, latencies, statuses, cpu = timed_posts(
                     port,
                     plain,
                     options.clients,
                     options.alerts,
                     lambda i: segments.payload(index=i) if i % 2 else segments.repeated(i),
+                    process.pid,
                 )
                 answered = time.perf_counter()
-                line("mixed, worker running", options.alerts, seconds, latencies, statuses)
+                line("mixed, worker running", options.alerts, seconds, latencies, statuses, cpu)
                 done = wait_applied(mark)
                 failed = AlertReceipt.objects.filter(pk__gt=first_id, state=AlertReceipt.State.FAILED).count()
                 print(f"last receipt applied {done - answered:.1f} s after the last answer; {failed} failed in all")
