@@ -530,9 +530,9 @@ def _event_data(data: dict, segment: dict, figures: dict) -> dict:
 
 # --- Asynchronous intake ----------------------------------------------------------------------
 #
-# `alert_accept` is the request's half: validate, check the segment's merchant and partners
-# exist, insert one pending receipt (one statement, ON CONFLICT on the Idempotency-Key) and
-# answer 202. `alert_receipts_apply` is the worker's half: a batch of pending receipts, locked
+# `alert_accept` is the request's half: validate, then in one statement check that the segment's
+# merchant and partners exist and insert one pending receipt (ON CONFLICT on the Idempotency-Key),
+# and answer 202. `alert_receipts_apply` is the worker's half: a batch of pending receipts, locked
 # with SKIP LOCKED so that workers never share one, applied with `alert_apply` and marked in the
 # same transaction: a worker that dies mid-batch rolls everything back and the receipts are
 # pending again (never applied twice).

@@ -8,6 +8,8 @@ Against a database with the demo desk (`manage.py seed_demo`, plus `--incidents 
    `--clients` threads posting alerts as fast as they are answered (202), each with its own
    Idempotency-Key: `--alerts` alerts for new segments, then `--alerts` repeats of 8 segments.
    No worker runs meanwhile: the receipts stay pending (their task messages wait in the broker).
+   In process before that: statements per alert, and a batch of 100 new alerts and one of 100
+   repeats applied by `alert_receipts_apply`: CPU per alert, statements, applied/s.
 2. Applied: a Celery worker (`--concurrency` processes, started here on the default queue) takes
    the pending receipts in batches; the figure is receipts applied per second, from the worker
    being ready to none pending.
@@ -171,6 +173,36 @@ def statements_per_alert(plain_user, plain: str, segments: BenchSegments, count:
     print()
 
 
+def batch_cost(plain_user, segments: BenchSegments, count: int = 100) -> None:
+    """In process, one batch of `count` alerts for new segments, then one of repeats of 8 open
+    segments: CPU of this process per alert (PostgreSQL's own time is not in it), statements per
+    alert and alerts applied per second, as one worker process applies them."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from alerts.services import alert_accept, alert_receipts_apply
+
+    for index in range(8):  # the 8 repeated segments' incidents are open before their batch
+        alert_accept(actor=plain_user, payload=segments.repeated(index), idempotency_key=str(uuid.uuid4()))
+    alert_receipts_apply(limit=count, budget=3600)
+    print(f"In process: one batch of {count} alerts")
+    print(f"{'batch':<34}{'accept CPU ms':>14}{'apply CPU ms':>13}{'statements':>11}{'applied/s':>10}")
+    for label, make_body in (("new segments", lambda i: segments.payload(index=i)), ("repeats", segments.repeated)):
+        bodies = [make_body(index) for index in range(count)]
+        cpu = time.process_time()
+        for body in bodies:
+            alert_accept(actor=plain_user, payload=body, idempotency_key=str(uuid.uuid4()))
+        accept_cpu, cpu, wall = time.process_time() - cpu, time.process_time(), time.perf_counter()
+        with CaptureQueriesContext(connection) as batch:
+            applied = alert_receipts_apply(limit=count, budget=3600)
+        apply_cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print(
+            f"{label:<34}{accept_cpu * 1000 / count:>14.2f}{apply_cpu * 1000 / applied:>13.2f}"
+            f"{len(batch) / applied:>11.1f}{applied / wall:>10.1f}"
+        )
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=2000, help="alerts per run (default 2000)")
@@ -190,6 +222,7 @@ def main() -> None:
         raise SystemExit(f"{pending(0)} receipts are pending already: let a worker apply them first.")
     try:
         statements_per_alert(user, plain, segments)
+        batch_cost(user, segments)
         first_id = AlertReceipt.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         process, port = start_gunicorn(options.workers, timeout=300)  # a busy machine starts slowly
         try:
