@@ -710,7 +710,7 @@ RECORDED_ERRORS = (ValidationError, IntegrityError, DataError, ValueError, TypeE
 
 
 def _validated(receipt: AlertReceipt) -> dict | Exception:
-    """The receipt's stored payload validated again (the rules may have changed since), or why not."""
+    """The receipt's stored payload validated again before it is applied, or why it is refused."""
     try:
         data = validated_payload(receipt.payload)
     except RECORDED_ERRORS as error:

@@ -6,7 +6,6 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, throttling
 
-from accounts.middleware import user_preload
 from accounts.services import api_token_authenticate
 
 
@@ -31,9 +30,6 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             if not refused.allow_request(request, None):
                 raise exceptions.Throttled(refused.wait())
             raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
-        # The user's permissions (and profile, groups) in one query, as the pages read them:
-        # otherwise the first permission check reads them with two.
-        user_preload(token.user)
         return token.user, token
 
     def authenticate_header(self, request) -> str:
