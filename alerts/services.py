@@ -52,6 +52,7 @@ from cases.services.impact import engagement_add, merchant_impact_add, merchant_
 from cases.services.incidents import incident_change_severity, incident_open, incident_update_details
 from cases.timeline.events import AlertReceived, CardNumbersMasked
 from partners.models import Partner
+from payhealth.db import constraints_checked_by_database
 from payhealth.outbox import publish, publish_on_commit
 from payhealth.pan import card_number_error, contains_card_number
 
@@ -119,7 +120,8 @@ def alert_ingest(*, actor, payload: dict, idempotency_key: str | None = None) ->
         country=segment["country"],
         bin_prefix=segment["bin_prefix"],
     )
-    applied = alert_apply(actor=actor, data=data, segment=segment, fingerprint=fingerprint)
+    with constraints_checked_by_database():  # a violation ends this transaction: nothing is kept
+        applied = alert_apply(actor=actor, data=data, segment=segment, fingerprint=fingerprint)
     incident, outcome, event = applied.incident, applied.outcome, applied.event
     status = 201 if outcome == AlertReceipt.Outcome.OPENED else 200
     body = {
@@ -161,7 +163,14 @@ class AlertApplied:
 
 
 def alert_apply(
-    *, actor, data: dict, segment: dict, fingerprint: str, add_merchant: bool = True, rules=None
+    *,
+    actor,
+    data: dict,
+    segment: dict,
+    fingerprint: str,
+    add_merchant: bool = True,
+    rules=None,
+    open_incidents: dict[str, Incident | None] | None = None,
 ) -> AlertApplied:
     """The heart of the intake, shared by posted alerts and the detector's findings: open an
     incident for `fingerprint` or update the open one (impact, partners, codes, severity only
@@ -170,9 +179,14 @@ def alert_apply(
     `add_merchant` False does not add the merchant when it is not on the incident yet (a
     measurement without excess declines); a merchant already there gets the figures anyway.
     Runs inside the caller's transaction. `rules`: the active severity rules, when the caller
-    read them once for many alerts."""
+    read them once for many alerts. `open_incidents`: the open incident of each fingerprint
+    (None: none is open), locked by the caller for a batch (`_lock_open_incidents`); a
+    fingerprint not in it is looked up, and it is kept up to date with what this alert did."""
     figures = _figures(data, rules=rules)
-    existing = _open_incident(fingerprint)
+    if open_incidents is not None and fingerprint in open_incidents:
+        existing = open_incidents[fingerprint]
+    else:
+        existing = _open_incident(fingerprint)
     incident = None
     if existing is None:
         try:
@@ -198,19 +212,18 @@ def alert_apply(
         incident = _update(
             actor=actor, incident=existing, data=data, segment=segment, figures=figures, add_merchant=add_merchant
         )
-    return AlertApplied(
+    event = _record_received(
+        actor=actor,
         incident=incident,
         outcome=outcome,
-        event=_record_received(
-            actor=actor,
-            incident=incident,
-            outcome=outcome,
-            fingerprint=fingerprint,
-            data=data,
-            segment=segment,
-            figures=figures,
-        ),
+        fingerprint=fingerprint,
+        data=data,
+        segment=segment,
+        figures=figures,
     )
+    if open_incidents is not None:
+        open_incidents[fingerprint] = incident if incident.status in OPEN_STATUSES else None
+    return AlertApplied(incident=incident, outcome=outcome, event=event)
 
 
 def alert_apply_to_incident(
@@ -279,19 +292,24 @@ def _claim_key(*, actor, key: str, digest: str, source: str) -> tuple[AlertRecei
     )
 
 
-def _resolve_segment(segment: dict, *, rows: bool = True) -> dict:
+def _resolve_segment(segment: dict, *, rows: bool = True, found: SegmentRows | None = None) -> dict:
     """The segment with its merchant and partners looked up; unknown ones are field errors.
-    Two queries (the merchant, both partners at once); `rows=False` only checks that they exist
-    (the request of an alert taken for later), without loading the merchant's row."""
+    Two queries (the merchant, both partners at once), none with `found` (the rows of a whole
+    batch, read once by `_segment_rows`); `rows=False` only checks that they exist (the request
+    of an alert taken for later), without loading the merchant's row."""
     errors = {}
-    merchants = Merchant.objects.filter(account_id=segment["merchant"])
-    merchant = merchants.first() if rows else merchants.exists()
+    codes = [code for code in (segment["partner"], segment["issuer"]) if code]
+    if found is not None:
+        merchant = found.merchants.get(segment["merchant"])
+        partners = found.partners
+    else:
+        merchants = Merchant.objects.filter(account_id=segment["merchant"])
+        merchant = merchants.first() if rows else merchants.exists()
+        partners = {row.code: row for row in Partner.objects.filter(code__in=codes)} if codes else {}
     if not merchant:
         errors["segment.merchant"] = _("No merchant has the account id %(value)s.") % {"value": segment["merchant"]}
-    codes = [code for code in (segment["partner"], segment["issuer"]) if code]
-    found = {row.code: row for row in Partner.objects.filter(code__in=codes)} if codes else {}
-    partner = found.get(segment["partner"]) if segment["partner"] else None
-    issuer = found.get(segment["issuer"]) if segment["issuer"] else None
+    partner = partners.get(segment["partner"]) if segment["partner"] else None
+    issuer = partners.get(segment["issuer"]) if segment["issuer"] else None
     if segment["partner"] and partner is None:
         errors["segment.partner"] = _("No partner has the code %(value)s.") % {"value": segment["partner"]}
     if segment["issuer"]:
@@ -304,6 +322,24 @@ def _resolve_segment(segment: dict, *, rows: bool = True) -> dict:
     if errors:
         raise ValidationError(errors)
     return {**segment, "merchant": merchant, "partner": partner, "issuer": issuer}
+
+
+@dataclass
+class SegmentRows:
+    """The merchants (by account id) and partners (by code) that a batch of alerts names."""
+
+    merchants: dict[str, Merchant]
+    partners: dict[str, Partner]
+
+
+def _segment_rows(segments: list[dict]) -> SegmentRows:
+    """Two queries for a whole batch: its merchants, and its partners and issuers."""
+    accounts = {segment["merchant"] for segment in segments}
+    codes = {code for segment in segments for code in (segment["partner"], segment["issuer"]) if code}
+    return SegmentRows(
+        merchants={row.account_id: row for row in Merchant.objects.filter(account_id__in=accounts)},
+        partners={row.code: row for row in Partner.objects.filter(code__in=codes)} if codes else {},
+    )
 
 
 def _figures(data: dict, rules=None) -> dict:
@@ -338,6 +374,21 @@ def _figures(data: dict, rules=None) -> dict:
 
 def _open_incident(fingerprint: str) -> Incident | None:
     return Incident.objects.select_for_update().filter(fingerprint=fingerprint, status__in=OPEN_STATUSES).first()
+
+
+def _lock_open_incidents(fingerprints: set[str]) -> dict[str, Incident | None]:
+    """The de-duplication look-up of a whole batch in one query: the open incident of each
+    fingerprint (None where none is open), locked in fingerprint order, the order in which every
+    worker applies its batch, so two workers never wait on each other crosswise."""
+    found: dict[str, Incident | None] = dict.fromkeys(fingerprints)
+    rows = (
+        Incident.objects.select_for_update(of=("self",))
+        .filter(fingerprint__in=fingerprints, status__in=OPEN_STATUSES)
+        .order_by("fingerprint")
+    )
+    for incident in rows:
+        found[incident.fingerprint] = incident
+    return found
 
 
 def _codes(data: dict) -> list[str]:
@@ -479,9 +530,9 @@ def _event_data(data: dict, segment: dict, figures: dict) -> dict:
 
 # --- Asynchronous intake ----------------------------------------------------------------------
 #
-# `alert_accept` is the request's half: validate, check the segment's merchant and partners
-# exist, insert one pending receipt (one statement, ON CONFLICT on the Idempotency-Key) and
-# answer 202. `alert_receipts_apply` is the worker's half: a batch of pending receipts, locked
+# `alert_accept` is the request's half: validate, then in one statement check that the segment's
+# merchant and partners exist and insert one pending receipt (ON CONFLICT on the Idempotency-Key),
+# and answer 202. `alert_receipts_apply` is the worker's half: a batch of pending receipts, locked
 # with SKIP LOCKED so that workers never share one, applied with `alert_apply` and marked in the
 # same transaction: a worker that dies mid-batch rolls everything back and the receipts are
 # pending again (never applied twice).
@@ -492,13 +543,28 @@ ALERT_BATCH_SIZE = 100
 # inside the soft time limit (PAYHEALTH_TASK_TIME_LIMIT − 5 s at least, 25 s by default).
 APPLY_BUDGET_SECONDS = 8.0
 
+# One statement: the segment's merchant and partners are looked up (indexed, unique columns) and
+# the receipt is inserted only if they all exist; the answer says which exist, and the new id. A
+# segment that names an unknown row inserts nothing, and `_resolve_segment` then words the errors.
 _INSERT_RECEIPT = """
-INSERT INTO alerts_alertreceipt
-    (user_id, idempotency_key, body_sha256, source, outcome, fingerprint, response_status,
-     response_body, created_at, state, payload, masked_card_numbers, error, applied_at, incident_id)
-VALUES (%s, %s, %s, %s, '', %s, 202, '{}'::jsonb, now(), 'pending', %s::jsonb, %s, '{}'::jsonb, NULL, NULL)
-ON CONFLICT (user_id, idempotency_key) WHERE NOT (idempotency_key = '') DO NOTHING
-RETURNING id
+WITH segment AS (
+    SELECT EXISTS (SELECT 1 FROM cases_merchant WHERE account_id = %(merchant)s) AS merchant,
+           (SELECT kind FROM partners_partner WHERE code = %(partner)s) AS partner_kind,
+           (SELECT kind FROM partners_partner WHERE code = %(issuer)s) AS issuer_kind
+), receipt AS (
+    INSERT INTO alerts_alertreceipt
+        (user_id, idempotency_key, body_sha256, source, outcome, fingerprint, response_status,
+         response_body, created_at, state, payload, masked_card_numbers, error, applied_at, incident_id)
+    SELECT %(user)s, %(key)s, %(digest)s, %(source)s, '', %(fingerprint)s, 202, '{}'::jsonb, now(), 'pending',
+           %(payload)s::jsonb, %(masked)s, '{}'::jsonb, NULL, NULL
+    FROM segment
+    WHERE segment.merchant
+      AND (%(partner)s = '' OR segment.partner_kind IS NOT NULL)
+      AND (%(issuer)s = '' OR segment.issuer_kind = %(issuer_kind)s)
+    ON CONFLICT (user_id, idempotency_key) WHERE NOT (idempotency_key = '') DO NOTHING
+    RETURNING id
+)
+SELECT (SELECT id FROM receipt), segment.merchant, segment.partner_kind, segment.issuer_kind FROM segment
 """
 
 
@@ -528,7 +594,6 @@ def alert_accept(*, actor, payload, idempotency_key: str | None = None) -> Alert
     another body it is refused (`IdempotencyKeyReused`)."""
     key = _checked_key(idempotency_key)
     data, stored = masked_and_validated(payload)
-    _resolve_segment(data["segment"], rows=False)
     segment = data["segment"]
     fingerprint = alert_fingerprint(
         merchant=segment["merchant"],
@@ -540,13 +605,33 @@ def alert_accept(*, actor, payload, idempotency_key: str | None = None) -> Alert
     )
     digest = body_digest(payload)
     document = json.dumps(stored, cls=DjangoJSONEncoder, ensure_ascii=False)
-    # One statement, autocommitted: no transaction of our own to begin and commit.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_RECEIPT, [actor.pk, key, digest, data["source"], fingerprint, document, data["masked_card_numbers"]]
-        )
-        row = cursor.fetchone()
-    if row is None:  # the key was used (the insert waited for that request to commit)
+    parameters = {
+        "merchant": segment["merchant"],
+        "partner": segment["partner"] or "",
+        "issuer": segment["issuer"] or "",
+        "issuer_kind": Partner.Kind.ISSUER.value,
+        "user": actor.pk,
+        "key": key,
+        "digest": digest,
+        "source": data["source"],
+        "fingerprint": fingerprint,
+        "payload": document,
+        "masked": data["masked_card_numbers"],
+    }
+    while True:
+        # One statement, autocommitted: no transaction of our own to begin and commit.
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT_RECEIPT, parameters)
+            receipt_id, merchant_found, partner_kind, issuer_kind = cursor.fetchone()
+        if (
+            merchant_found
+            and (not segment["partner"] or partner_kind is not None)
+            and (not segment["issuer"] or issuer_kind == Partner.Kind.ISSUER)
+        ):
+            break
+        # Nothing was inserted: word the field errors (a row created meanwhile: try again).
+        _resolve_segment(segment, rows=False)
+    if receipt_id is None:  # the key was used (the insert waited for that request to commit)
         first = AlertReceipt.objects.only("id", "body_sha256", "fingerprint", "response_status", "response_body").get(
             user=actor, idempotency_key=key
         )
@@ -558,9 +643,9 @@ def alert_accept(*, actor, payload, idempotency_key: str | None = None) -> Alert
         if first.response_status == 202:
             body = accepted_answer(receipt_id=first.pk, fingerprint=first.fingerprint)
         return AlertAccepted(receipt_id=first.pk, status=first.response_status, body=body, replayed=True)
-    publish_on_commit(APPLY_TASK, [row[0]])  # at once, or after the caller's transaction if in one
+    publish_on_commit(APPLY_TASK, [receipt_id])  # at once, or after the caller's transaction if in one
     return AlertAccepted(
-        receipt_id=row[0], status=202, body=accepted_answer(receipt_id=row[0], fingerprint=fingerprint)
+        receipt_id=receipt_id, status=202, body=accepted_answer(receipt_id=receipt_id, fingerprint=fingerprint)
     )
 
 
@@ -583,13 +668,18 @@ def alert_receipts_apply(*, limit: int = ALERT_BATCH_SIZE, budget: float = APPLY
             return 0
         rules = list(AlertSeverityRule.objects.filter(active=True).order_by("priority", "id"))
         now = timezone.now()
-        done = []
         # Grouped by segment, in arrival order within one: incidents are locked in the same order
         # by every worker (no deadlock), and a segment's alerts are applied as they came.
-        for receipt in sorted(receipts, key=lambda r: (r.fingerprint, r.pk)):
+        receipts.sort(key=lambda r: (r.fingerprint, r.pk))
+        validated = [_validated(receipt) for receipt in receipts]
+        # Per batch instead of per alert: the segments' rows, and the open incidents (locked).
+        found = _segment_rows([data["segment"] for data in validated if isinstance(data, dict)])
+        open_incidents = _lock_open_incidents({receipt.fingerprint for receipt in receipts})
+        done = []
+        for receipt, data in zip(receipts, validated, strict=True):
             if done and time.monotonic() > deadline:
                 break
-            _apply_receipt(receipt, rules=rules, now=now)
+            _apply_receipt(receipt, data=data, rules=rules, now=now, found=found, open_incidents=open_incidents)
             done.append(receipt)
         AlertReceipt.objects.bulk_update(
             done, ["state", "incident", "outcome", "error", "applied_at", "response_body"], batch_size=500
@@ -619,20 +709,41 @@ def alert_receipts_drain(*, limit: int = ALERT_BATCH_SIZE, budget: float = APPLY
 RECORDED_ERRORS = (ValidationError, IntegrityError, DataError, ValueError, TypeError, KeyError, LookupError)
 
 
-def _apply_receipt(receipt: AlertReceipt, *, rules: list, now) -> None:
+def _validated(receipt: AlertReceipt) -> dict | Exception:
+    """The receipt's stored payload validated again before it is applied, or why it is refused."""
     try:
-        with transaction.atomic():  # a savepoint: a failing alert leaves nothing of itself behind
-            data = validated_payload(receipt.payload)
-            data["masked_card_numbers"] = receipt.masked_card_numbers
-            segment = _resolve_segment(data["segment"])
+        data = validated_payload(receipt.payload)
+    except RECORDED_ERRORS as error:
+        return error
+    data["masked_card_numbers"] = receipt.masked_card_numbers
+    return data
+
+
+def _apply_receipt(
+    receipt: AlertReceipt, *, data: dict | Exception, rules: list, now, found: SegmentRows, open_incidents: dict
+) -> None:
+    try:
+        # A savepoint: a failing alert leaves nothing of itself behind. Inside it the models'
+        # constraints are checked by PostgreSQL alone (a violation rolls back to here).
+        with transaction.atomic(), constraints_checked_by_database():
+            if isinstance(data, Exception):
+                raise data
+            segment = _resolve_segment(data["segment"], found=found)
             applied = alert_apply(
-                actor=receipt.user, data=data, segment=segment, fingerprint=receipt.fingerprint, rules=rules
+                actor=receipt.user,
+                data=data,
+                segment=segment,
+                fingerprint=receipt.fingerprint,
+                rules=rules,
+                open_incidents=open_incidents,
             )
     except ValidationError as error:
+        open_incidents.pop(receipt.fingerprint, None)  # rolled back: looked up again if needed
         receipt.state = AlertReceipt.State.FAILED
         receipt.error = _error_fields(error)
     except RECORDED_ERRORS as error:  # a bug in one alert's data must not block the queue behind it
         logger.exception("alert receipt %s failed", receipt.pk)
+        open_incidents.pop(receipt.fingerprint, None)
         receipt.state = AlertReceipt.State.FAILED
         receipt.error = {NON_FIELD_ERRORS: [f"{type(error).__name__}: {error}"[:500]]}
     else:

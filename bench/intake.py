@@ -8,6 +8,8 @@ Against a database with the demo desk (`manage.py seed_demo`, plus `--incidents 
    `--clients` threads posting alerts as fast as they are answered (202), each with its own
    Idempotency-Key: `--alerts` alerts for new segments, then `--alerts` repeats of 8 segments.
    No worker runs meanwhile: the receipts stay pending (their task messages wait in the broker).
+   In process before that: statements per alert, and a batch of 100 new alerts and one of 100
+   repeats applied by `alert_receipts_apply`: CPU per alert, statements, applied/s.
 2. Applied: a Celery worker (`--concurrency` processes, started here on the default queue) takes
    the pending receipts in batches; the figure is receipts applied per second, from the worker
    being ready to none pending.
@@ -63,12 +65,38 @@ class BenchSegments(Segments):
         return self.payload(bin_prefix=f"8{self.run:03d}9{slot:03d}"[:8], index=slot)
 
 
-def line(label: str, count: int, seconds: float, latencies: list[float], statuses: dict) -> None:
+def line(label: str, count: int, seconds: float, latencies: list[float], statuses: dict, cpu: float) -> None:
     answers = ", ".join(f"{n}×{status}" for status, n in sorted(statuses.items()))
     print(
         f"{label:<34}{count / seconds:>10.1f}{percentile(latencies, 0.5):>9.1f}"
-        f"{percentile(latencies, 0.95):>9.1f}  {answers}"
+        f"{percentile(latencies, 0.95):>9.1f}{cpu * 1000 / count:>11.2f}  {answers}"
     )
+
+
+def server_cpu(master: int) -> float:
+    """CPU seconds (user + system) spent so far by gunicorn's master and its live workers: the
+    server's cost per request is the difference over a run divided by its requests, a figure that
+    other load on the machine does not inflate the way it inflates wall time (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        pid, ppid = int(entry.name), int(fields[1])
+        if master in (pid, ppid):
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def timed_posts(port: int, plain: str, clients: int, total: int, make_body, master: int):
+    """`post_all`, plus the server's CPU seconds over the run."""
+    before = server_cpu(master)
+    seconds, latencies, statuses = post_all(port, plain, clients, total, make_body)
+    return seconds, latencies, statuses, server_cpu(master) - before
 
 
 def pending(since_id: int) -> int:
@@ -98,9 +126,11 @@ def wait_applied(since_id: int, timeout: float = 600) -> float:
     return time.perf_counter()
 
 
-def statements_per_alert(plain_user, segments: BenchSegments, count: int = 40) -> None:
-    """In process: SQL statements per alert, applied in the request (`?wait=true`) and in a batch."""
+def statements_per_alert(plain_user, plain: str, segments: BenchSegments, count: int = 40) -> None:
+    """In process: SQL statements per alert, applied in the request (`?wait=true`) and in a batch,
+    and per 202 request as the API runs it (token, permissions, the service)."""
     from django.db import connection
+    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     from alerts.services import alert_accept, alert_ingest, alert_receipts_apply
@@ -123,13 +153,54 @@ def statements_per_alert(plain_user, segments: BenchSegments, count: int = 40) -
         started = time.perf_counter()
         applied = alert_receipts_apply(limit=count, budget=3600)  # the whole batch, however slow
         batch_ms = (time.perf_counter() - started) * 1000 / max(applied, 1)
+    client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {plain}")
+    bodies = [segments.payload(index=i) if i % 2 else segments.repeated(i) for i in range(count)]
+    with CaptureQueriesContext(connection) as whole:
+        started = time.perf_counter()
+        for body in bodies:
+            response = client.post(ALERTS, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex)
+            assert response.status_code == 202, response.content  # noqa: S101
+        whole_ms = (time.perf_counter() - started) * 1000 / count
+    alert_receipts_apply(limit=count, budget=3600)
     for label, captured, ms in (
         ("?wait=true, in the request", sync, sync_ms),
-        ("202: the request", accept, accept_ms),
+        ("202: the service", accept, accept_ms),
+        ("202: the request with its token", whole, whole_ms),
         (f"202: the worker, a batch of {applied}", batch, batch_ms),
     ):
         savepoints = sum(1 for q in captured.captured_queries if q["sql"].startswith("SAVEPOINT"))
         print(f"{label:<34}{len(captured) / count:>10.1f}{savepoints / count:>11.1f}{ms:>9.1f}")
+    print()
+
+
+def batch_cost(plain_user, segments: BenchSegments, count: int = 100) -> None:
+    """In process, one batch of `count` alerts for new segments, then one of repeats of 8 open
+    segments: CPU of this process per alert (PostgreSQL's own time is not in it), statements per
+    alert and alerts applied per second, as one worker process applies them."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from alerts.services import alert_accept, alert_receipts_apply
+
+    for index in range(8):  # the 8 repeated segments' incidents are open before their batch
+        alert_accept(actor=plain_user, payload=segments.repeated(index), idempotency_key=str(uuid.uuid4()))
+    alert_receipts_apply(limit=count, budget=3600)
+    print(f"In process: one batch of {count} alerts")
+    print(f"{'batch':<34}{'accept CPU ms':>14}{'apply CPU ms':>13}{'statements':>11}{'applied/s':>10}")
+    for label, make_body in (("new segments", lambda i: segments.payload(index=i)), ("repeats", segments.repeated)):
+        bodies = [make_body(index) for index in range(count)]
+        cpu = time.process_time()
+        for body in bodies:
+            alert_accept(actor=plain_user, payload=body, idempotency_key=str(uuid.uuid4()))
+        accept_cpu, cpu, wall = time.process_time() - cpu, time.process_time(), time.perf_counter()
+        connection.queries_log.clear()  # the log keeps 9,000 statements: a count across its end is wrong
+        with CaptureQueriesContext(connection) as batch:
+            applied = alert_receipts_apply(limit=count, budget=3600)
+        apply_cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print(
+            f"{label:<34}{accept_cpu * 1000 / count:>14.2f}{apply_cpu * 1000 / applied:>13.2f}"
+            f"{len(batch) / applied:>11.1f}{applied / wall:>10.1f}"
+        )
     print()
 
 
@@ -151,7 +222,8 @@ def main() -> None:
     if pending(0):
         raise SystemExit(f"{pending(0)} receipts are pending already: let a worker apply them first.")
     try:
-        statements_per_alert(user, segments)
+        statements_per_alert(user, plain, segments)
+        batch_cost(user, segments)
         first_id = AlertReceipt.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         process, port = start_gunicorn(options.workers, timeout=300)  # a busy machine starts slowly
         try:
@@ -161,35 +233,39 @@ def main() -> None:
                 f"Accepted over HTTP: gunicorn {options.workers} sync workers, {options.clients} clients, "
                 f"{options.alerts} alerts per run, no worker running"
             )
-            print(f"{'run':<34}{'accepted/s':>10}{'p50 ms':>9}{'p95 ms':>9}  answers")
-            seconds, latencies, statuses = post_all(
-                port, plain, options.clients, options.alerts, lambda i: segments.payload(index=i)
+            print(f"{'run':<34}{'accepted/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'CPU ms/req':>11}  answers")
+            seconds, latencies, statuses, cpu = timed_posts(
+                port, plain, options.clients, options.alerts, lambda i: segments.payload(index=i), process.pid
             )
-            line("new segments", options.alerts, seconds, latencies, statuses)
-            seconds, latencies, statuses = post_all(port, plain, options.clients, options.alerts, segments.repeated)
-            line("repeats of 8 segments", options.alerts, seconds, latencies, statuses)
+            line("new segments", options.alerts, seconds, latencies, statuses, cpu)
+            seconds, latencies, statuses, cpu = timed_posts(
+                port, plain, options.clients, options.alerts, segments.repeated, process.pid
+            )
+            line("repeats of 8 segments", options.alerts, seconds, latencies, statuses, cpu)
 
             waiting = pending(first_id)
             worker, log = start_worker(options.concurrency)
-            ready = time.perf_counter()
+            ready, worker_cpu = time.perf_counter(), server_cpu(worker.pid)
             try:
                 done = wait_applied(first_id)
+                worker_cpu = server_cpu(worker.pid) - worker_cpu
                 print(f"\nApplied by a worker ({options.concurrency} process(es)): {waiting} pending receipts")
-                print(f"{'applied/s':>10}{'seconds':>9}")
-                print(f"{waiting / (done - ready):>10.1f}{done - ready:>9.1f}")
+                print(f"{'applied/s':>10}{'seconds':>9}{'CPU ms/alert':>13}")
+                print(f"{waiting / (done - ready):>10.1f}{done - ready:>9.1f}{worker_cpu * 1000 / waiting:>13.1f}")
 
                 print(f"\nEnd to end, the worker running: {options.alerts} alerts, half new, half repeats")
-                print(f"{'run':<34}{'accepted/s':>10}{'p50 ms':>9}{'p95 ms':>9}  answers")
+                print(f"{'run':<34}{'accepted/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'CPU ms/req':>11}  answers")
                 mark = AlertReceipt.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-                seconds, latencies, statuses = post_all(
+                seconds, latencies, statuses, cpu = timed_posts(
                     port,
                     plain,
                     options.clients,
                     options.alerts,
                     lambda i: segments.payload(index=i) if i % 2 else segments.repeated(i),
+                    process.pid,
                 )
                 answered = time.perf_counter()
-                line("mixed, worker running", options.alerts, seconds, latencies, statuses)
+                line("mixed, worker running", options.alerts, seconds, latencies, statuses, cpu)
                 done = wait_applied(mark)
                 failed = AlertReceipt.objects.filter(pk__gt=first_id, state=AlertReceipt.State.FAILED).count()
                 print(f"last receipt applied {done - answered:.1f} s after the last answer; {failed} failed in all")
