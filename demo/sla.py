@@ -409,7 +409,9 @@ def write_clocks(ledgers: Iterable[ReplayLedger]) -> tuple[int, int]:
             clock.pk = pk
         for event, pk in zip(events, reserve_ids(cursor, SlaClockEvent, len(events)), strict=True):
             event.pk = pk
-        clock_rows = ([getattr(clock, column) for column in CLOCK_COLUMNS] for clock in clocks)
+        clock_rows = (
+            [clock.__dict__[column] for column in CLOCK_COLUMNS] for clock in clocks
+        )  # `rules.new_clock` sets every column
         event_rows = (
             (e.pk, e.clock.pk, e.kind, e.at, e.reason, e.actor_id, json.dumps(e.data), e.cycle, e.notified_at)
             for e in events

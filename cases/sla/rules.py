@@ -20,6 +20,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
+
 from cases.models import PartnerEngagement, SlaClock, SlaClockEvent, SlaPolicy
 from cases.models.incident import REOPEN_FROM, Status
 from cases.timeline.events import SlaBreached, SlaPaused, SlaResumed, SlaWarning
@@ -141,14 +144,19 @@ class ClockState:
 
     @classmethod
     def of(cls, clock: SlaClock) -> ClockState:
-        return cls(**{field: getattr(clock, field) for field in STATE_FIELDS})
+        columns = clock.__dict__  # read as the fields' descriptors would, without their calls
+        try:
+            return cls(*[columns[field] for field in STATE_FIELDS])  # the fields' order (tested)
+        except KeyError:  # a column deferred: loaded by its descriptor
+            return cls(*[getattr(clock, field) for field in STATE_FIELDS])
 
     def write_to(self, clock: SlaClock) -> None:
         """Set the clock's columns the fold changed (an event changes two or three of fifteen; the
         others hold the very objects `of` read, and setting a foreign key column is not free)."""
+        columns = clock.__dict__
         for field in STATE_FIELDS:
             value = getattr(self, field)
-            if getattr(clock, field) is not value:
+            if columns.get(field, self) is not value:
                 setattr(clock, field, value)
 
     @property
@@ -276,11 +284,20 @@ def fold_event(
 
 
 def _unsaved(model, related: dict, **columns):
-    """`model(**columns)` with the related objects in `related` set as `model(clock=clock)` sets
-    them, built from positional values: a quarter of the cost of keywords, and the replay of a year
-    of seeded history builds millions of clocks and events. Every column must be given (a KeyError
-    names one that is not)."""
-    row = model(*[columns[attname] for attname in _attnames(model)])
+    """What `model(**columns)` gives, with the related objects in `related` set as
+    `model(clock=clock)` sets them, built the way `Model.from_db` fills a row from its columns
+    (but still to be added): the constructor's keywords cost ten times more, and the replay of a
+    year of seeded history builds millions of clocks and events. Every column must be given, and
+    only columns (a KeyError names the odd ones). A model with `pre_init`/`post_init` listeners goes through
+    its constructor, so they still hear of it."""
+    if pre_init.has_listeners(model) or post_init.has_listeners(model):
+        row = model(*[columns[attname] for attname in _attnames(model)])
+    else:
+        if len(columns) != len(_attnames(model)):
+            raise KeyError(set(_attnames(model)) ^ set(columns))
+        row = model.__new__(model)
+        row._state = ModelState()
+        row.__dict__.update(columns)
     for name, obj in related.items():
         model._meta.get_field(name).set_cached_value(row, obj)
     return row
