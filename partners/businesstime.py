@@ -24,8 +24,10 @@ Rules, in one place:
   occurrence. This is zoneinfo's `fold=0`, PEP 495. An interval that ends up empty or overlaps
   the previous one after conversion is clipped, so open time is never counted twice.
 
-Costs: both `business_elapsed` and `business_add` walk the calendar one local day at a time
-(a few interval conversions per day), never minute by minute: a year is ~365 steps.
+Costs: both `business_elapsed` and `business_add` walk the calendar one local day at a time,
+never minute by minute: a year is ~365 steps. A schedule converts each local day's hours to UTC
+once and keeps them (the snapshot never changes), so the thousands of clocks on one calendar
+share the conversions instead of repeating them at every step.
 """
 
 from __future__ import annotations
