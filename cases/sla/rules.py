@@ -284,17 +284,19 @@ def fold_event(
 
 
 def _unsaved(model, related: dict, **columns):
-    """What `model(**columns)` gives, with the related objects in `related` set as
-    `model(clock=clock)` sets them, built the way `Model.from_db` fills a row from its columns
-    (but still to be added): the constructor's keywords cost ten times more, and the replay of a
+    """What `model(**columns)` gives, with the related objects in `related` cached as
+    `model(clock=clock)` caches them, filled directly: the columns in the instance's `__dict__`
+    and a fresh `ModelState` (still to be added), which is all the constructor leaves on a model
+    without `pre_init`/`post_init` listeners (one with listeners goes through the constructor, so
+    they still hear of it). The keyword constructor costs several times more, and the replay of a
     year of seeded history builds millions of clocks and events. Every column must be given, and
-    only columns (a KeyError names the odd ones). A model with `pre_init`/`post_init` listeners goes through
-    its constructor, so they still hear of it."""
+    only columns: a KeyError names the odd ones."""
+    attnames, names = _attnames(model)
+    if columns.keys() != names:
+        raise KeyError(names ^ columns.keys())
     if pre_init.has_listeners(model) or post_init.has_listeners(model):
-        row = model(*[columns[attname] for attname in _attnames(model)])
+        row = model(*[columns[attname] for attname in attnames])
     else:
-        if len(columns) != len(_attnames(model)):
-            raise KeyError(set(_attnames(model)) ^ set(columns))
         row = model.__new__(model)
         row._state = ModelState()
         row.__dict__.update(columns)
@@ -303,14 +305,16 @@ def _unsaved(model, related: dict, **columns):
     return row
 
 
-def _attnames(model) -> tuple[str, ...]:
+def _attnames(model) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The model's columns (attribute names) in the constructor's order, and as a set."""
     names = _ATTNAMES.get(model)
     if names is None:
-        names = _ATTNAMES[model] = tuple(field.attname for field in model._meta.concrete_fields)
+        attnames = tuple(field.attname for field in model._meta.concrete_fields)
+        names = _ATTNAMES[model] = (attnames, frozenset(attnames))
     return names
 
 
-_ATTNAMES: dict[type, tuple[str, ...]] = {}
+_ATTNAMES: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}
 
 
 def event_calendars(data: dict) -> set[int]:

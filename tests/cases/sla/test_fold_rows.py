@@ -51,3 +51,10 @@ def test_a_new_clock_and_its_events_are_the_rows_the_constructor_builds():
     plain_event.cycle = 1
     assert columns(event) == columns(plain_event)
     assert event.clock is clock and event._state.adding
+
+
+def test_a_row_missing_a_column_is_refused():
+    with pytest.raises(KeyError, match="notified_at"):
+        rules._unsaved(
+            SlaClockEvent, {}, id=None, clock_id=None, kind="warn", at=AT, reason="", actor_id=None, data={}, cycle=1
+        )
