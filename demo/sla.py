@@ -33,7 +33,6 @@ from typing import NamedTuple
 from django.db import connection
 from django.utils import timezone
 
-from cases import timeline
 from cases.models import CaseEvent, Correspondence, Incident, PartnerEngagement, SlaClock, SlaClockEvent, SlaPolicy
 from cases.models.incident import Status
 from cases.sla import rules
@@ -410,15 +409,16 @@ def write_clocks(ledgers: Iterable[ReplayLedger]) -> tuple[int, int]:
             clock.pk = pk
         for event, pk in zip(events, reserve_ids(cursor, SlaClockEvent, len(events)), strict=True):
             event.pk = pk
-        clock_rows = ([getattr(clock, column) for column in CLOCK_COLUMNS] for clock in clocks)
+        # Read from the row's columns, not through its fields (`rules.new_clock` sets every one).
+        clock_rows = ([clock.__dict__[column] for column in CLOCK_COLUMNS] for clock in clocks)
         event_rows = (
             (e.pk, e.clock.pk, e.kind, e.at, e.reason, e.actor_id, json.dumps(e.data), e.cycle, e.notified_at)
             for e in events
         )
         timeline_rows = (
-            (row.incident_id, row.actor_id, row.kind, row.created_at, json.dumps(row.data))
+            (incident_id, actor_id, kind, at, json.dumps(data))
             for ledger in ledgers
-            for row in timeline_rows_of(ledger)
+            for incident_id, actor_id, kind, at, data in timeline_rows_of(ledger)
         )
         raw = cursor.cursor  # the psycopg cursor under Django's wrapper
         copy_rows(raw, SlaClock._meta.db_table, CLOCK_COLUMNS, clock_rows)
@@ -428,16 +428,17 @@ def write_clocks(ledgers: Iterable[ReplayLedger]) -> tuple[int, int]:
     return len(clocks), len(events)
 
 
-def timeline_rows_of(ledger: ReplayLedger) -> list[CaseEvent]:
-    """The unsaved timeline rows of the ledger's pauses, resumes and crossings (once ids are set)."""
+def timeline_rows_of(ledger: ReplayLedger) -> list[tuple]:
+    """The timeline rows of the ledger's pauses, resumes and crossings (once ids are set), as the
+    columns `cases.timeline.event` would give its unsaved row: (incident id, actor id, kind,
+    created at, data). Tuples: the writer needs only the columns, not a model instance per row."""
     rows = []
     for payload, clock, reason, at, actor_id, crossing in ledger.timeline:
         facts = rules.clock_facts(clock, reason)
         if crossing is not None:
             facts["event"] = crossing.pk
-        row = timeline.event(payload(**facts), incident=ledger.incident, actor=None, at=at)
-        row.actor_id = actor_id
-        rows.append(row)
+        event = payload(**facts)
+        rows.append((ledger.incident.pk, actor_id, event.kind, at, event.data()))
     return rows
 
 

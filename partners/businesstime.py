@@ -24,14 +24,16 @@ Rules, in one place:
   occurrence. This is zoneinfo's `fold=0`, PEP 495. An interval that ends up empty or overlaps
   the previous one after conversion is clipped, so open time is never counted twice.
 
-Costs: both `business_elapsed` and `business_add` walk the calendar one local day at a time
-(a few interval conversions per day), never minute by minute: a year is ~365 steps.
+Costs: both `business_elapsed` and `business_add` walk the calendar one local day at a time,
+never minute by minute: a year is ~365 steps. A schedule converts each local day's hours to UTC
+once and keeps them (the snapshot never changes), so the thousands of clocks on one calendar
+share the conversions instead of repeating them at every step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -58,6 +60,11 @@ class Schedule:
     always_open: bool
     hours: tuple[tuple[Interval, ...], ...] = ((),) * 7
     holidays: frozenset[date] = frozenset()
+    # Each local day's open intervals in UTC, computed once per day asked for (`_day_intervals`):
+    # every clock on the calendar walks the same days, and the snapshot never changes.
+    _days: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         if len(self.hours) != 7:
@@ -142,13 +149,22 @@ def schedules_for(calendar_ids: Iterable[int]) -> dict[int, Schedule]:
 
 
 def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is UTC:
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be an aware datetime, got naive {value!r}.")
     return value.astimezone(UTC)
 
 
-def _day_intervals(schedule: Schedule, day: date) -> Iterator[tuple[datetime, datetime]]:
+def _day_intervals(schedule: Schedule, day: date) -> tuple[tuple[datetime, datetime], ...]:
     """The open intervals of one local day, in UTC (nothing on a holiday or a closed weekday)."""
+    intervals = schedule._days.get(day)
+    if intervals is None:
+        intervals = schedule._days[day] = tuple(_local_day_in_utc(schedule, day))
+    return intervals
+
+
+def _local_day_in_utc(schedule: Schedule, day: date) -> Iterator[tuple[datetime, datetime]]:
     if day in schedule.holidays:
         return
     for opens, closes in schedule.hours[day.weekday()]:
