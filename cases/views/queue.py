@@ -255,6 +255,7 @@ def _queue_context(request: HttpRequest, params: QueryDict, **extra) -> dict:
         "page": page,
         "params": params,
         "columns": columns,
+        "shown": dict.fromkeys(columns, True),
         "column_choices": _column_choices(columns),
         # The reference and title always show; the checkbox column when rows can be changed.
         "column_count": 2 + len(columns) + request.user.has_perm("cases.change_incident"),
