@@ -7,7 +7,9 @@ Run against a database seeded for benchmarks (see bench/README.md):
 
 Each page is requested in-process with django.test.Client, logged in as the demo analyst, a few
 times to warm up and then `--requests` times; the time is the server's (URL routing, middleware,
-view, queries, template), not the network's. Query counts come from one extra request.
+view, queries, template), not the network's. "CPU ms" is the median CPU time of this process per
+request: the Python part of that time (the database's own work is not in it), steadier than wall
+time on a machine shared with other work. Query counts come from one extra request.
 Nothing is asserted: the figures go in the issue note.
 """
 
@@ -171,7 +173,7 @@ def main() -> None:
     print(
         f"{total:,} incidents; {options.requests} requests per page as {user.username!r}; target p95 < {TARGET_MS} ms"
     )
-    print(f"{'page':<50}{'median ms':>10}{'p95 ms':>9}{'max ms':>9}{'queries':>9}  target")
+    print(f"{'page':<50}{'median ms':>10}{'p95 ms':>9}{'max ms':>9}{'CPU ms':>8}{'queries':>9}  target")
     for label, url in pages:
         if options.only not in label:
             continue
@@ -181,7 +183,7 @@ def main() -> None:
         client.defaults.pop("HTTP_HX_REQUEST", None)
         verdict = "ok" if result["p95"] < TARGET_MS else "SLOW"
         print(
-            f"{label:<50}{result['median']:>10.1f}{result['p95']:>9.1f}{result['max']:>9.1f}"
+            f"{label:<50}{result['median']:>10.1f}{result['p95']:>9.1f}{result['max']:>9.1f}{result['cpu']:>8.1f}"
             f"{result['queries']:>9}  {verdict}"
         )
         print(f"    {url}")

@@ -19,7 +19,8 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, DurationField, ExpressionWrapper, F, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -193,33 +194,38 @@ def _clocks_for_badges(user) -> QuerySet[SlaClock]:
     return SlaClock.objects.select_related("calendar", "engagement__partner")
 
 
-def _urgency(badge: ClockBadge) -> tuple:
-    """Running clocks first, soonest due first (overdue ones are due earliest); then paused, least left."""
-    clock = badge.clock
-    if clock.state == State.RUNNING:
-        return (0, clock.due_at or timezone.now(), clock.pk)
-    return (1, badge.time_left, clock.pk)
+def _most_urgent_first(now) -> list:
+    """ORDER BY of one incident's clocks, most urgent first: running clocks before paused ones,
+    a running clock by its due instant (overdue ones are due earliest; one not computed yet
+    counts as due now), a paused one by the time it has left (target − consumed); then the id."""
+    running = Q(state=State.RUNNING)
+    return [
+        Case(When(running, then=Value(0)), default=Value(1), output_field=IntegerField()),
+        Case(When(running, then=Coalesce(F("due_at"), Value(now)))).asc(),
+        Case(When(~running, then=ExpressionWrapper(F("target") - F("consumed"), DurationField()))).asc(),
+        F("id").asc(),
+    ]
 
 
 def most_urgent_clocks(*, user, incident_ids: Iterable[int], now=None) -> dict[int, ClockBadge]:
     """Incident id → the badge of its most urgent running (else paused) clock, for a page of incidents.
 
-    One query for the clocks, plus `schedules_for` when a business calendar is among them.
-    Incidents without a running or paused clock are absent.
+    One query (DISTINCT ON the incident) reads only each incident's most urgent clock, so a page
+    builds one badge per row, not one per clock; plus `schedules_for` when a business calendar
+    is among them. Incidents without a running or paused clock are absent.
     """
     now = now or timezone.now()
     ids = list(incident_ids)
     if not ids:
         return {}
-    clocks = list(_clocks_for_badges(user).filter(incident_id__in=ids, state__in=ACTIVE_STATES))
+    clocks = list(
+        _clocks_for_badges(user)
+        .filter(incident_id__in=ids, state__in=ACTIVE_STATES)
+        .order_by("incident_id", *_most_urgent_first(now))
+        .distinct("incident_id")
+    )
     schedules = clock_schedules(clocks)
-    best: dict[int, ClockBadge] = {}
-    for clock in clocks:
-        badge = clock_badge(clock, now=now, schedule=_schedule_of(clock, schedules))
-        current = best.get(clock.incident_id)
-        if current is None or _urgency(badge) < _urgency(current):
-            best[clock.incident_id] = badge
-    return best
+    return {clock.incident_id: clock_badge(clock, now=now, schedule=_schedule_of(clock, schedules)) for clock in clocks}
 
 
 def attach_sla_badges(*, user, incidents: list[Incident], now=None) -> None:

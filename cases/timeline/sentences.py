@@ -64,14 +64,26 @@ def share_as_percent(value, digits: int = 2) -> str:
     return f"{formats.number_format(number, int(digits), use_l10n=True)} %"
 
 
+# (choices class, value, language) → the translated label: a timeline of hundreds of events
+# names the same few statuses and severities again and again. Known choices only, so it stays small.
+_LABELS: dict[tuple, str] = {}
+
+
 def label(choices, value) -> str:
     """A choice's translated label; a dash for nothing, the raw value for an unknown one."""
     if value in (None, ""):
         return "—"
+    key = (choices, value, translation.get_language())
     try:
-        return str(choices(value).label)
+        return _LABELS[key]
+    except (KeyError, TypeError):  # TypeError: an unhashable value from an old payload
+        pass
+    try:
+        text = str(choices(value).label)
     except ValueError:
         return str(value)
+    _LABELS[key] = text
+    return text
 
 
 def _sentence(message: str, **params) -> SafeString:

@@ -207,6 +207,7 @@ def _prepare_rows(incidents) -> None:
         "status": {value: str(label) for value, label in Status.choices},
         "category": {value: str(label) for value, label in Category.choices},
     }
+    ago = gettext("%(ago)s ago")  # "3 hours ago": the message the template's blocktranslate had
     marker = "PH-0000-000000"
     detail_url = reverse("cases:incident_detail", args=[marker])
     for incident in incidents:
@@ -227,7 +228,7 @@ def _prepare_rows(incidents) -> None:
             setattr(incident, f"{name}_iso", moment.isoformat())
             setattr(incident, f"{name}_display", date_format(moment, "SHORT_DATETIME_FORMAT"))
         incident.age = timesince(incident.created_at, incident.closed_at or now, depth=1)
-        incident.updated_ago = timesince(incident.updated_at, now, depth=1)
+        incident.updated_ago = ago % {"ago": timesince(incident.updated_at, now, depth=1)}
         incident.partners_cell = _names_cell(incident.partner_names)
         incident.merchants_cell = _names_cell(incident.merchant_names)
 
@@ -255,6 +256,7 @@ def _queue_context(request: HttpRequest, params: QueryDict, **extra) -> dict:
         "page": page,
         "params": params,
         "columns": columns,
+        "shown": dict.fromkeys(columns, True),
         "column_choices": _column_choices(columns),
         # The reference and title always show; the checkbox column when rows can be changed.
         "column_count": 2 + len(columns) + request.user.has_perm("cases.change_incident"),

@@ -6,6 +6,7 @@ exact instants it is about; expected values are computed by hand in the comments
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -185,6 +186,53 @@ def test_most_urgent_is_the_running_clock_due_first_then_paused(analyst, always)
     assert badges[quiet.pk].clock.pk == paused.pk
     assert badges[quiet.pk].text == "paused, 3 h left"
     assert idle.pk not in badges
+
+
+def test_each_incident_reads_only_its_most_urgent_clock_in_one_query(analyst, always, django_assert_num_queries):
+    """The urgency order is PostgreSQL's (DISTINCT ON the incident): overdue before due later, a
+    running clock whose due instant is not computed yet counts as due now, running before paused,
+    and among paused clocks the least time left."""
+    now = timezone.now()
+    overdue_first, uncomputed, paused_only = IncidentFactory.create_batch(3, severity="sev1")
+    clock = partial(SlaClockFactory, calendar=always)
+    clock(incident=overdue_first, metric="resolve", target=4 * H, due_at=now + 5 * M)
+    overdue = clock(incident=overdue_first, metric="acknowledge", target=15 * M, due_at=now - H)
+    clock(
+        incident=overdue_first,
+        metric="first_notice",
+        state="paused",
+        target=30 * M,
+        consumed=29 * M,
+        due_at=None,
+        pause_reason="x",
+    )
+    not_computed = clock(incident=uncomputed, metric="acknowledge", target=15 * M, due_at=None)
+    clock(incident=uncomputed, metric="resolve", target=4 * H, due_at=now + H)
+    clock(
+        incident=paused_only, metric="resolve", state="paused", target=4 * H, consumed=H, due_at=None, pause_reason="x"
+    )
+    least_left = clock(
+        incident=paused_only,
+        metric="acknowledge",
+        state="paused",
+        target=H,
+        consumed=50 * M,
+        due_at=None,
+        pause_reason="x",
+    )
+
+    assert analyst.has_perm("cases.view_slaclock")  # the viewer's permissions, read once per request
+    with django_assert_num_queries(1):  # the clocks; a 24x7 calendar needs no schedule
+        badges = most_urgent_clocks(
+            user=analyst, incident_ids=[overdue_first.pk, uncomputed.pk, paused_only.pk], now=now
+        )
+
+    assert {pk: badge.clock.pk for pk, badge in badges.items()} == {
+        overdue_first.pk: overdue.pk,
+        uncomputed.pk: not_computed.pk,
+        paused_only.pk: least_left.pk,
+    }
+    assert badges[paused_only.pk].text == "paused, 10 min left"
 
 
 def _queue_with_clocks(count: int):
