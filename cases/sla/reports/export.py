@@ -16,11 +16,8 @@ measurements and plans.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import queue
-import threading
 from collections.abc import Callable, Iterator
 
 from django.db import connection, transaction
@@ -207,7 +204,7 @@ def breach_export_records(
     *, user, filters: ReportFilter, zone: str, now: dt.datetime | None = None
 ) -> Iterator[list[tuple]]:
     """The rows of `breach_export_sql` as lists of tuples, BREACH_FETCH_ROWS at a time from a
-    server-side cursor, the next list fetched while the caller writes this one.
+    server-side cursor.
 
     The cursor lives in a transaction while the response streams: outside one, PostgreSQL would
     keep it WITH HOLD and copy the whole result before sending the first row.
@@ -221,42 +218,8 @@ def breach_export_records(
         connection.chunked_cursor() if server_side else connection.cursor() as cursor,
     ):
         cursor.execute(sql, params)
-        yield from _fetched_ahead(cursor, BREACH_FETCH_ROWS)
-
-
-def _fetched_ahead(cursor, size: int) -> Iterator[list[tuple]]:
-    """`cursor.fetchmany(size)` until the end, each fetch started as soon as the previous one has
-    arrived: PostgreSQL computes the next rows (on its own core) while Python turns these into CSV,
-    instead of both taking turns. One thread fetches, at most two lists ahead; it is the only user
-    of the connection until it has finished, and it is always finished when this generator ends
-    (exhausted, failed, or closed by a client that went away).
-    """
-    fetched: queue.Queue = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def fetch() -> None:
-        try:
-            while not stop.is_set():
-                chunk = cursor.fetchmany(size)
-                fetched.put(chunk)
-                if not chunk:
-                    return
-        except BaseException as error:  # handed over to the reader, raised there
-            fetched.put(error)
-
-    fetcher = threading.Thread(target=fetch, name="breach-csv-fetch", daemon=True)
-    fetcher.start()
-    try:
-        while chunk := fetched.get():
-            if isinstance(chunk, BaseException):
-                raise chunk
+        while chunk := cursor.fetchmany(BREACH_FETCH_ROWS):
             yield chunk
-    finally:
-        stop.set()
-        while fetcher.is_alive():  # make room for its last put, then wait for it to end
-            with contextlib.suppress(queue.Empty):
-                fetched.get_nowait()
-            fetcher.join(timeout=0.05)
 
 
 def seconds_as_hours(value: float | None) -> str:

@@ -7,9 +7,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import queue
-import threading
-from types import SimpleNamespace
 
 import pytest
 from django.db import connection
@@ -18,10 +15,9 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from cases.models import SlaClock
-from cases.sla.reports import ReportFilter, export, sla_breach_rows
-from cases.sla.reports.export import breach_export_sql, breaches_table, hours, instant
-from cases.sla.views.reports import _stream
-from tests.cases.sla.report_data import MEXICO, breach_event, build_report_desk, h, local
+from cases.sla.reports import ReportFilter, sla_breach_rows
+from cases.sla.reports.export import breach_export_sql, hours, instant
+from tests.cases.sla.report_data import breach_event, build_report_desk, h, local
 from tests.factories import IncidentFactory, SlaClockFactory
 
 pytestmark = pytest.mark.django_db
@@ -220,36 +216,3 @@ def test_an_end_date_with_no_next_day_is_a_field_error_on_the_page_and_the_api(c
     else:
         assert response.status_code == 200  # the form again, with its message
         assert "Choose an end date before the year 9999." in response.content.decode()
-
-
-class WatchedQueue(queue.Queue):
-    """The fetcher's queue, telling when a put has to wait for the reader."""
-
-    blocked = threading.Event()
-
-    def put(self, item, block=True, timeout=None):
-        if self.full():
-            WatchedQueue.blocked.set()
-        super().put(item, block, timeout)
-
-
-@pytest.mark.django_db(transaction=True)  # the export's own transaction is the outermost, as in production
-def test_a_client_that_leaves_early_leaves_the_connection_usable(lead, monkeypatch, django_assert_num_queries):
-    """The rows are fetched ahead by a helper thread: closing the stream after its first rows
-    (what the server does when the client goes away) ends that thread and the cursor's
-    transaction, and the connection answers the next query."""
-    monkeypatch.setattr("cases.sla.reports.export.BREACH_FETCH_ROWS", 2)
-    monkeypatch.setattr("cases.sla.views.reports.CSV_BATCH_ROWS", 1)
-    monkeypatch.setattr("cases.sla.views.reports.CSV_CHUNK_CHARS", 1)  # a chunk per row
-    monkeypatch.setattr(export, "queue", SimpleNamespace(Queue=WatchedQueue, Empty=queue.Empty))
-    breached_clocks(30)
-    stream = _stream(language="en", zone=MEXICO, build=breaches_table, user=lead, filters=AUTUMN)
-    next(stream)  # the header
-    next(stream)  # the first row: the cursor is open, its next rows fetched ahead
-    assert WatchedQueue.blocked.wait(timeout=30)  # the fetcher waits, two lists ahead of the reader
-
-    stream.close()
-
-    assert [thread for thread in threading.enumerate() if thread.name == "breach-csv-fetch"] == []
-    with django_assert_num_queries(1):
-        assert SlaClock.objects.count() == 30
