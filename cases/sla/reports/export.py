@@ -59,6 +59,7 @@ def instant(value: dt.datetime | None) -> str:
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 BREACH_FETCH_ROWS = 2000  # rows per round trip from the server-side cursor
+FACTS_CACHE_SIZE = 10_000  # distinct breach facts whose cells an export keeps
 
 
 def text_cell(value: str) -> str:
@@ -121,7 +122,15 @@ def time_to_table(*, user, filters: ReportFilter) -> tuple[list[str], Iterator[l
     return header, rows()
 
 
-def breach_export_sql(*, filters: ReportFilter, now: dt.datetime) -> tuple[str, tuple]:
+def _offset_text(seconds: int) -> str:
+    """A UTC offset as `datetime.isoformat()` writes it: +HH:MM, with :SS when it has seconds."""
+    sign = "-" if seconds < 0 else "+"
+    hours_part, rest = divmod(abs(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours_part:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
+
+
+def breach_export_sql(*, filters: ReportFilter, now: dt.datetime, zone: str) -> tuple[str, tuple]:
     """The breach list's one query: the page's clocks (`clocks_in_range` + `BREACHED`, the same
     rules and order as `breach_queryset`) with their latest breach event's facts.
 
@@ -129,6 +138,14 @@ def breach_export_sql(*, filters: ReportFilter, now: dt.datetime) -> tuple[str, 
     that subquery up, so the ORDER BY is on the clock's own columns and matches
     `slaclock_breach_order_idx`. The breach event comes from a LATERAL subquery: Django cannot
     write one, hence the SQL around it.
+
+    What Python would parse only to format again comes out ready: the instant as local text in
+    `zone` (an IANA name, cut to the second like `instant()`) and its UTC offset in seconds; the
+    durations as seconds in a double (`date_part`), which `seconds_as_hours` divides exactly like
+    `hours()` does `timedelta.total_seconds()`. The breach facts come out as their three fields
+    (`status`, `waiting_on` as JSON, `pause_reason`); a payload whose status or pause reason is
+    not the string the writer writes comes whole as well (`odd_data`), read by the same Python as
+    before.
     """
     clocks = (
         clocks_in_range(filters)
@@ -140,6 +157,7 @@ def breach_export_sql(*, filters: ReportFilter, now: dt.datetime) -> tuple[str, 
             reference=F("incident__reference"),
             title=F("incident__title"),
             severity=F("incident__severity"),
+            owner=F("incident__owner_id"),
             owner_first_name=F("incident__owner__first_name"),
             owner_last_name=F("incident__owner__last_name"),
             owner_username=F("incident__owner__username"),
@@ -155,11 +173,22 @@ def breach_export_sql(*, filters: ReportFilter, now: dt.datetime) -> tuple[str, 
     )
     inner, params = clocks.query.sql_with_params()
     events = SlaClockEvent._meta.db_table
+    odd = "jsonb_typeof(e.data -> '{0}') NOT IN ('string', 'null')"
     sql = f"""
-        SELECT b.reference, b.title, b.severity, b.owner_first_name, b.owner_last_name, b.owner_username,
-               b.clock_metric, b.clock_family, b.partner_name, b.clock_target, b.breach_instant, b.clock_state,
-               b.overdue_wall, b.overdue_business, e.data
+        SELECT b.reference, b.title, b.severity, b.owner, b.owner_first_name, b.owner_last_name,
+               b.owner_username, b.clock_metric, b.clock_family, b.partner_name,
+               date_part('epoch', b.clock_target),
+               to_char(z.local, 'YYYY-MM-DD"T"HH24:MI:SS'),
+               date_part('epoch', z.local - (b.breach_instant AT TIME ZONE 'UTC'))::integer,
+               b.clock_state,
+               date_part('epoch', b.overdue_wall),
+               date_part('epoch', CASE WHEN b.overdue_business < interval '0' THEN interval '0'
+                                       ELSE b.overdue_business END),
+               jsonb_typeof(e.data) = 'object', e.data ->> 'status', (e.data -> 'waiting_on')::text,
+               e.data ->> 'pause_reason',
+               CASE WHEN {odd.format("status")} OR {odd.format("pause_reason")} THEN e.data::text END
         FROM ({inner}) AS b
+        CROSS JOIN LATERAL (SELECT b.breach_instant AT TIME ZONE %s AS local) AS z
         LEFT JOIN LATERAL (
             SELECT ev.data FROM "{events}" AS ev
             WHERE ev.clock_id = b.clock_pk AND ev.kind = %s
@@ -168,18 +197,21 @@ def breach_export_sql(*, filters: ReportFilter, now: dt.datetime) -> tuple[str, 
         ) AS e ON TRUE
         ORDER BY b.breach_instant DESC NULLS LAST, b.clock_pk DESC
     """
-    return sql, (*params, SlaClockEvent.Kind.BREACH.value)
+    return sql, (*params, zone, SlaClockEvent.Kind.BREACH.value)
 
 
-def breach_export_records(*, user, filters: ReportFilter, now: dt.datetime | None = None) -> Iterator[tuple]:
-    """The rows of `breach_export_sql`, fetched BREACH_FETCH_ROWS at a time from a server-side cursor.
+def breach_export_records(
+    *, user, filters: ReportFilter, zone: str, now: dt.datetime | None = None
+) -> Iterator[list[tuple]]:
+    """The rows of `breach_export_sql` as lists of tuples, BREACH_FETCH_ROWS at a time from a
+    server-side cursor.
 
     The cursor lives in a transaction while the response streams: outside one, PostgreSQL would
     keep it WITH HOLD and copy the whole result before sending the first row.
     """
     if not reports_allowed(user):
         return
-    sql, params = breach_export_sql(filters=filters, now=now or timezone.now())
+    sql, params = breach_export_sql(filters=filters, now=now or timezone.now(), zone=zone)
     server_side = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
     with (
         transaction.atomic(savepoint=False),
@@ -187,7 +219,38 @@ def breach_export_records(*, user, filters: ReportFilter, now: dt.datetime | Non
     ):
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(BREACH_FETCH_ROWS):
-            yield from chunk
+            yield chunk
+
+
+def seconds_as_hours(value: float | None) -> str:
+    """`hours()` of a duration given in seconds (as a double): the same division, the same digits."""
+    return "" if value is None else f"{value / 3600:.2f}"
+
+
+class _Offsets(dict):
+    """UTC offsets in seconds → their ISO 8601 text; a zone has a handful."""
+
+    def __missing__(self, seconds: int) -> str:
+        self[seconds] = text = _offset_text(seconds)
+        return text
+
+
+def _breach_facts(data, labels: dict) -> tuple[str, list[str], str, str]:
+    """Status, partners waited on, pause reason and reason sentence of a breach event's facts
+    (`breach_row` and `breach_reason_text` of the page's list)."""
+    if not isinstance(data, dict):
+        return "", [], "", labels["over_at_stop"]
+    status = str(data.get("status") or "")
+    waiting = [str(name) for name in (data.get("waiting_on") or [])]
+    pause_reason = str(data.get("pause_reason") or "")
+    parts = []
+    if status:
+        parts.append(labels["at_breach"] % {"status": labels["statuses"].get(status, status).lower()})
+    if waiting:
+        parts.append(labels["waiting"] % {"partners": ", ".join(waiting)})
+    if pause_reason:
+        parts.append(labels["pause"] % {"reason": pause_reason})
+    return status, waiting, pause_reason, " ".join(parts)
 
 
 def breaches_table(*, user, filters: ReportFilter, now=None) -> tuple[list[str], Iterator[list[str]]]:
@@ -217,67 +280,90 @@ def breaches_table(*, user, filters: ReportFilter, now=None) -> tuple[list[str],
         families = {value: str(label) for value, label in SlaClock.Family.choices}
         states = {value: str(label) for value, label in SlaClock.State.choices}
         statuses = {value: str(label) for value, label in Status.choices}
-        at_breach = _("Incident %(status)s at breach.")
-        waiting_text = _("Waiting on %(partners)s.")
-        pause_text = _("Last pause: “%(reason)s”.")
-        over_at_stop = _("Over target when the clock stopped.")
-        zone = timezone.get_current_timezone()
-        zero = dt.timedelta(0)
-        for (
-            reference,
-            title,
-            severity,
-            first_name,
-            last_name,
-            username,
-            metric,
-            family,
-            partner,
-            target,
-            breached_at,
-            state,
-            overdue_wall,
-            overdue_business,
-            data,
-        ) in breach_export_records(user=user, filters=filters, now=now):
-            # The same facts and sentence as `breach_row` and `breach_reason_text` (the page's list).
-            if isinstance(data, str):  # Django has psycopg hand JSON over as text (JSONField parses it)
-                data = json.loads(data)
-            if isinstance(data, dict):
-                status = str(data.get("status") or "")
-                waiting = [str(name) for name in (data.get("waiting_on") or [])]
-                pause_reason = str(data.get("pause_reason") or "")
-                parts = []
-                if status:
-                    parts.append(at_breach % {"status": statuses.get(status, status).lower()})
-                if waiting:
-                    parts.append(waiting_text % {"partners": ", ".join(waiting)})
-                if pause_reason:
-                    parts.append(pause_text % {"reason": pause_reason})
-                reason = " ".join(parts)
-            else:
-                status, waiting, pause_reason, reason = "", [], "", over_at_stop
-            if overdue_business is not None and overdue_business < zero:
-                overdue_business = zero
-            owner = f"{first_name or ''} {last_name or ''}".strip() or username or ""
-            yield [
-                text_cell(reference),
-                text_cell(title),
-                severities.get(severity, ""),
-                text_cell(owner),
-                metrics.get(metric, metric),
-                families.get(family, family),
-                text_cell(partner or ""),
-                hours(target),
-                "" if breached_at is None else breached_at.astimezone(zone).isoformat(timespec="seconds"),
-                states.get(state, state),
-                hours(overdue_wall),
-                hours(overdue_business),
-                statuses.get(status, status),
-                text_cell("; ".join(waiting)),
-                text_cell(pause_reason),
-                text_cell(reason),
-            ]
+        labels = {
+            "statuses": statuses,
+            "at_breach": _("Incident %(status)s at breach."),
+            "waiting": _("Waiting on %(partners)s."),
+            "pause": _("Last pause: “%(reason)s”."),
+            "over_at_stop": _("Over target when the clock stopped."),
+        }
+        # Cells that repeat are made once per value: owners and partners are few, and so are the
+        # combinations of status, partners waited on and pause reason.
+        owners: dict = {}
+        partners: dict = {None: ""}
+        tails: dict = {}
+        targets: dict = {}
+        offsets = _Offsets()
+        zone = timezone.get_current_timezone().key
+        for chunk in breach_export_records(user=user, filters=filters, now=now, zone=zone):
+            for (
+                reference,
+                title,
+                severity,
+                owner_id,
+                first_name,
+                last_name,
+                username,
+                metric,
+                family,
+                partner,
+                target,
+                breached_local,
+                breached_offset,
+                state,
+                overdue_wall,
+                overdue_business,
+                facts,
+                status,
+                waiting_json,
+                pause_reason,
+                odd_data,
+            ) in chunk:
+                key = (facts, status, waiting_json, pause_reason, odd_data)
+                tail = tails.get(key)
+                if tail is None:
+                    if len(tails) >= FACTS_CACHE_SIZE:  # a desk of free-text pause reasons
+                        tails.clear()
+                    if odd_data is not None:
+                        data = json.loads(odd_data)
+                    elif facts:
+                        data = {
+                            "status": status,
+                            "waiting_on": None if waiting_json is None else json.loads(waiting_json),
+                            "pause_reason": pause_reason,
+                        }
+                    else:
+                        data = None
+                    status, waiting, pause_reason, reason = _breach_facts(data, labels)
+                    tail = tails[key] = (
+                        statuses.get(status, status),
+                        text_cell("; ".join(waiting)),
+                        text_cell(pause_reason),
+                        text_cell(reason),
+                    )
+                owner = owners.get(owner_id)
+                if owner is None:
+                    owner = owners[owner_id] = text_cell(
+                        f"{first_name or ''} {last_name or ''}".strip() or username or ""
+                    )
+                partner_cell = partners.get(partner)
+                if partner_cell is None:
+                    partner_cell = partners[partner] = text_cell(partner)
+                yield [
+                    text_cell(reference),
+                    text_cell(title),
+                    severities.get(severity, ""),
+                    owner,
+                    metrics.get(metric, metric),
+                    families.get(family, family),
+                    partner_cell,
+                    targets.get(target) or targets.setdefault(target, seconds_as_hours(target)),
+                    "" if breached_local is None else breached_local + offsets[breached_offset],
+                    states.get(state, state),
+                    "" if overdue_wall is None else f"{overdue_wall / 3600:.2f}",
+                    "" if overdue_business is None else f"{overdue_business / 3600:.2f}",
+                    *tail,
+                ]
 
     return header, rows()
 
