@@ -18,6 +18,7 @@ from cases.models.incident import (
     Status,
 )
 from cases.models.merchant import Merchant, MerchantRoute
+from cases.models.overview import OverviewHour, OverviewOpen, OverviewWeekMedian
 from cases.models.rca import ActionItem, RcaRequest
 from cases.models.response_code import ResponseCode
 from cases.models.sample import SampleTransaction
@@ -41,6 +42,9 @@ __all__ = [
     "InvestigationNote",
     "Merchant",
     "MerchantRoute",
+    "OverviewHour",
+    "OverviewOpen",
+    "OverviewWeekMedian",
     "PartnerEngagement",
     "RcaRequest",
     "ReferenceCounter",
