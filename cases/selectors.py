@@ -69,11 +69,13 @@ def incident_overview(*, user) -> dict:
     if _sees_every_incident(visible):
         # The counters the incident table's triggers keep (`cases.overview`): a few rows per
         # severity and owner, however many incidents are open.
-        counts = OverviewOpen.objects.aggregate(
-            total=Coalesce(Sum("count"), 0),
-            mine=Coalesce(Sum("count", filter=Q(owner_id=user.pk)), 0),
-            **{sev.value: Coalesce(Sum("count", filter=Q(severity=sev.value)), 0) for sev in Severity},
-        )
+        # summed here: an aggregate of six filtered sums costs more to compile than to run.
+        counts = dict.fromkeys(["total", "mine", *Severity.values], 0)
+        for severity, owner_id, count in OverviewOpen.objects.values_list("severity", "owner_id", "count"):
+            counts["total"] += count
+            counts[severity] += count
+            if owner_id == user.pk:
+                counts["mine"] += count
     else:
         counts = open_incidents.order_by().aggregate(
             # Counting a column of the index (never null) keeps the scan index only.

@@ -31,6 +31,9 @@ from cases.models import (
     InvestigationNote,
     Merchant,
     MerchantRoute,
+    OverviewHour,
+    OverviewOpen,
+    OverviewWeekMedian,
     PartnerEngagement,
     RcaRequest,
     ReferenceCounter,
@@ -107,6 +110,9 @@ READ_ONLY = {
     SampleTransaction,
     SlaRollup,
     SlaRollupPending,
+    OverviewHour,
+    OverviewOpen,
+    OverviewWeekMedian,
 }
 # Never deleted in the admin: the desk's record, closed, deactivated or revoked instead.
 NEVER_DELETED = {Incident, PartnerEngagement, InvestigationNote, Merchant, Partner, SlaPolicy, NoticeTemplate, Profile}
