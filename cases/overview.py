@@ -15,7 +15,7 @@ from django.db import connection, transaction
 OPEN = "('new', 'triaging', 'investigating', 'waiting_on_partner', 'mitigated')"
 
 # Every counter from the source rows, in the shape of the tables (hours with all zeros left out).
-HOURS_SQL = f"""
+HOURS_SQL = """
     SELECT hour, sum(opened)::int AS opened, sum(resolved)::int AS resolved,
            sum(acknowledged)::int AS acknowledged, sum(met)::int AS met, sum(breached)::int AS breached
     FROM (

@@ -36,10 +36,10 @@ from cases.models import (
     IncidentDeclineCode,
     InvestigationNote,
     Merchant,
+    OverviewOpen,
     PartnerEngagement,
     RcaRequest,
     ResponseCode,
-    OverviewOpen,
     SavedView,
     SlaClock,
 )
