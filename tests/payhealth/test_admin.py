@@ -48,6 +48,7 @@ from cases.models import (
     SlaRollupPending,
 )
 from cases.search import search
+from cases.selectors import incident_trends
 from cases.services import incident_open
 from cases.sla.rollups import sla_rollup_fold, sla_rollup_mark
 from costs.importing import fee_import
@@ -221,6 +222,7 @@ def one_of_each(superuser, incident):
     assert clock.events.filter(kind="start").exists()
     sla_rollup_fold()  # the clock's day summed for the reports (a rollup row)…
     sla_rollup_mark(incident_ids=[incident.pk])  # …and due again (a pending day)
+    incident_trends(user=superuser)  # the overview's counters (triggers) and this week's stored medians
     api_token_create(user=superuser, name="admin check")
     AlertReceipt.objects.create(user=superuser, idempotency_key="k-1", body_sha256="0" * 64, incident=incident)
     subscription = WebhookSubscriptionFactory(owner=superuser)
