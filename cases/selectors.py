@@ -181,8 +181,9 @@ def _weeks_on_utc_hours(starts: list[date], zone) -> bool:
 
 # One statement, so the counts, the changes totals and any median re-computed are of one snapshot.
 # A week's medians are re-computed only when its `changes` total differs from the one they were
-# stored with (a change anywhere in the week raises it), each on the week's range of the
-# partial indexes of resolutions and acknowledgements, and stored for the next reader.
+# stored with (a resolution or an acknowledgement of the week written or changed raises it), on
+# the week's range of the partial indexes of resolutions and acknowledgements, and stored for the
+# next reader.
 TRENDS_SQL = """
 WITH weeks AS MATERIALIZED (
     SELECT (date_trunc('week', h.hour AT TIME ZONE %(zone)s))::date AS week,

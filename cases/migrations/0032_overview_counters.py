@@ -25,13 +25,14 @@ BEGIN
     EXECUTE format($q$
         WITH delta AS MATERIALIZED (%s),
         hours AS (
-            SELECT date_trunc('hour', created_at, 'UTC') AS hour, sign AS opened, 0 AS resolved FROM delta
+            SELECT date_trunc('hour', created_at, 'UTC') AS hour, sign AS opened, 0 AS resolved, 0 AS changes
+            FROM delta
             UNION ALL
-            SELECT date_trunc('hour', resolved_at, 'UTC'), 0, sign FROM delta WHERE resolved_at IS NOT NULL
+            SELECT date_trunc('hour', resolved_at, 'UTC'), 0, sign, 1 FROM delta WHERE resolved_at IS NOT NULL
         ),
         counted AS (
             INSERT INTO cases_overviewhour AS t (hour, opened, resolved, acknowledged, met, breached, changes)
-            SELECT hour, sum(opened), sum(resolved), 0, 0, 0, count(*) FROM hours GROUP BY hour ORDER BY hour
+            SELECT hour, sum(opened), sum(resolved), 0, 0, 0, sum(changes) FROM hours GROUP BY hour ORDER BY hour
             ON CONFLICT (hour) DO UPDATE SET opened = t.opened + EXCLUDED.opened,
                 resolved = t.resolved + EXCLUDED.resolved, changes = t.changes + EXCLUDED.changes
         )
@@ -64,19 +65,20 @@ BEGIN
     EXECUTE format($q$
         WITH delta AS MATERIALIZED (%s),
         hours AS (
-            SELECT date_trunc('hour', stopped_at, 'UTC') AS hour, sign AS acknowledged, 0 AS met, 0 AS breached
+            SELECT date_trunc('hour', stopped_at, 'UTC') AS hour, sign AS acknowledged, 0 AS met, 0 AS breached,
+                   1 AS changes
             FROM delta WHERE family = 'ours' AND metric = 'acknowledge' AND state IN ('met', 'breached')
               AND stopped_at IS NOT NULL
             UNION ALL
-            SELECT date_trunc('hour', stopped_at, 'UTC'), 0, sign, 0 FROM delta
+            SELECT date_trunc('hour', stopped_at, 'UTC'), 0, sign, 0, 0 FROM delta
             WHERE state = 'met' AND stopped_at IS NOT NULL
             UNION ALL
-            SELECT date_trunc('hour', coalesce(breached_at, stopped_at), 'UTC'), 0, 0, sign FROM delta
+            SELECT date_trunc('hour', coalesce(breached_at, stopped_at), 'UTC'), 0, 0, sign, 0 FROM delta
             WHERE state <> 'met' AND (state = 'breached' OR breached_at IS NOT NULL)
               AND coalesce(breached_at, stopped_at) IS NOT NULL
         )
         INSERT INTO cases_overviewhour AS t (hour, opened, resolved, acknowledged, met, breached, changes)
-        SELECT hour, 0, 0, sum(acknowledged), sum(met), sum(breached), count(*) FROM hours GROUP BY hour ORDER BY hour
+        SELECT hour, 0, 0, sum(acknowledged), sum(met), sum(breached), sum(changes) FROM hours GROUP BY hour ORDER BY hour
         ON CONFLICT (hour) DO UPDATE SET acknowledged = t.acknowledged + EXCLUDED.acknowledged,
             met = t.met + EXCLUDED.met, breached = t.breached + EXCLUDED.breached,
             changes = t.changes + EXCLUDED.changes

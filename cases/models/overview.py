@@ -6,8 +6,8 @@ breach, or the stop of a clock stopped breached) fell in it. `OverviewOpen` coun
 incidents per severity and owner. Both are written by triggers on the incident and clock tables
 (migration `0032_overview_counters`), in the statement that changes a row, so no write path can
 forget them. `OverviewWeekMedian` keeps the MTTA and MTTR medians of a week in a viewer's zone
-together with the week's `changes` total they were computed at: any change in the week raises
-that total, so a median is reused only while nothing it was computed from has changed
+together with the week's `changes` total they were computed at: any change to a resolution or
+an acknowledgement of the week raises that total, so a median is reused only while nothing it was computed from has changed
 (`cases.overview`).
 """
 
@@ -27,7 +27,8 @@ class OverviewHour(CardNumberFreeModel, models.Model):
     acknowledged = models.IntegerField(_("acknowledged"), default=0)
     met = models.IntegerField(_("met"), default=0)
     breached = models.IntegerField(_("breached"), default=0)
-    # Rows changed in the hour, ever: only grows, so a week's total names its state.
+    # Resolutions and acknowledgements changed in the hour, ever (what the week's medians are
+    # computed from): only grows, so a week's total names the state its medians were computed at.
     changes = models.BigIntegerField(_("changes"), default=0)
 
     class Meta:

@@ -143,3 +143,22 @@ def test_a_rebuild_forgets_the_stored_medians(analyst, desk):
 
     assert not OverviewWeekMedian.objects.exists()
     assert _trends(analyst, MEXICO) == _recomputed(analyst, MEXICO)
+
+
+def test_an_opening_keeps_the_stored_medians_and_an_acknowledgement_renews_them(analyst):
+    first = incident_open(actor=analyst, title="Timeouts en Prosa", category="latency", severity="sev2")
+    incident_transition(incident=first, actor=analyst, to="triaging")  # stops its acknowledge clock
+    with timezone.override(MEXICO):
+        today = timezone.localdate(timezone.now())
+        week = today - timedelta(days=today.weekday())
+        assert incident_trends(user=analyst)[-1].acknowledged == 1
+        # A value no clock gave: read back only while the stored medians are reused.
+        OverviewWeekMedian.objects.filter(zone="America/Mexico_City", week=week).update(mtta=timedelta(days=3))
+
+        second = incident_open(actor=analyst, title="Caída de BBVA", category="auth_rate", severity="sev3")
+        assert incident_trends(user=analyst)[-1].mtta == timedelta(days=3)
+
+        incident_transition(incident=second, actor=analyst, to="triaging")
+        this_week = incident_trends(user=analyst)[-1]
+
+    assert this_week.acknowledged == 2 and this_week.mtta < timedelta(minutes=5)
