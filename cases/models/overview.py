@@ -7,8 +7,8 @@ incidents per severity and owner. Both are written by triggers on the incident a
 (migration `0032_overview_counters`), in the statement that changes a row, so no write path can
 forget them. `OverviewWeekMedian` keeps the MTTA and MTTR medians of a week in a viewer's zone
 together with the week's `changes` total they were computed at: any change to a resolution or
-an acknowledgement of the week raises that total, so a median is reused only while nothing it was computed from has changed
-(`cases.overview`).
+an acknowledgement of the week raises that total, so a median is reused only while nothing it
+was computed from has changed (`cases.overview`).
 """
 
 from __future__ import annotations
