@@ -229,7 +229,8 @@ def _trends_from_counters(rows: dict[date, WeekTrend], zone) -> list[WeekTrend]:
     until = timezone.make_aware(datetime.combine(max(rows) + timedelta(days=7), time.min), zone)
     since = timezone.make_aware(datetime.combine(first, time.min), zone)
     with connection.cursor() as cursor:
-        cursor.execute(TRENDS_SQL, {"zone": zone.key, "since": since, "until": until, "first": first})
+        name = getattr(zone, "key", None) or str(zone)  # a zoneinfo zone's name, as PostgreSQL knows it
+        cursor.execute(TRENDS_SQL, {"zone": name, "since": since, "until": until, "first": first})
         for start, opened, resolved, acknowledged, met, breached, mtta, mttr in cursor.fetchall():
             if (week := rows.get(start)) is not None:
                 week.opened, week.resolved, week.acknowledged = int(opened), int(resolved), int(acknowledged)
