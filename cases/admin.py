@@ -30,7 +30,9 @@ from cases.models import (
     Merchant,
     MerchantRoute,
     OverviewHour,
+    OverviewHourDelta,
     OverviewOpen,
+    OverviewOpenDelta,
     OverviewWeekMedian,
     PartnerEngagement,
     RcaRequest,
@@ -226,6 +228,23 @@ class OverviewOpenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["severity", "owner_id", "count"]
     list_filter = ["severity"]
     ordering = ["severity", "owner_id"]
+
+
+@admin.register(OverviewHourDelta)
+class OverviewHourDeltaAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Appended by the incident and clock tables' triggers; the fold moves them into the hours every minute."""
+
+    list_display = ["hour", "opened", "resolved", "acknowledged", "met", "breached", "changes"]
+    ordering = ["-id"]
+
+
+@admin.register(OverviewOpenDelta)
+class OverviewOpenDeltaAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Appended by the incident table's triggers; the fold moves them into the open counters every minute."""
+
+    list_display = ["severity", "owner_id", "count"]
+    list_filter = ["severity"]
+    ordering = ["-id"]
 
 
 @admin.register(OverviewWeekMedian)

@@ -37,6 +37,7 @@ from cases.models import (
     InvestigationNote,
     Merchant,
     OverviewOpen,
+    OverviewOpenDelta,
     PartnerEngagement,
     RcaRequest,
     ResponseCode,
@@ -68,10 +69,13 @@ def incident_overview(*, user) -> dict:
     open_incidents = visible.filter(status__in=OPEN_STATUSES)
     if _sees_every_incident(visible):
         # The counters the incident table's triggers keep (`cases.overview`): a few rows per
-        # severity and owner, however many incidents are open.
+        # severity and owner, however many incidents are open, plus the deltas not folded yet.
         # summed here: an aggregate of six filtered sums costs more to compile than to run.
         counts = dict.fromkeys(["total", "mine", *Severity.values], 0)
-        for severity, owner_id, count in OverviewOpen.objects.values_list("severity", "owner_id", "count"):
+        rows = OverviewOpen.objects.values_list("severity", "owner_id", "count").union(
+            OverviewOpenDelta.objects.values_list("severity", "owner_id", "count"), all=True
+        )
+        for severity, owner_id, count in rows:
             counts["total"] += count
             counts[severity] += count
             if owner_id == user.pk:
@@ -180,6 +184,8 @@ def _weeks_on_utc_hours(starts: list[date], zone) -> bool:
 
 
 # One statement, so the counts, the changes totals and any median re-computed are of one snapshot.
+# Each hour is its counter plus its deltas not folded yet (`cases.overview`): a fold moves deltas
+# in one statement, so the sums, the `changes` totals included, are the same before and after it.
 # A week's medians are re-computed only when its `changes` total differs from the one they were
 # stored with (a resolution or an acknowledgement of the week written or changed raises it), on
 # the week's range of the partial indexes of resolutions and acknowledgements, and stored for the
@@ -189,7 +195,13 @@ WITH weeks AS MATERIALIZED (
     SELECT (date_trunc('week', h.hour AT TIME ZONE %(zone)s))::date AS week,
            sum(h.opened) AS opened, sum(h.resolved) AS resolved, sum(h.acknowledged) AS acknowledged,
            sum(h.met) AS met, sum(h.breached) AS breached, sum(h.changes) AS signature
-    FROM cases_overviewhour h WHERE h.hour >= %(since)s AND h.hour < %(until)s
+    FROM (
+        SELECT hour, opened, resolved, acknowledged, met, breached, changes FROM cases_overviewhour
+        WHERE hour >= %(since)s AND hour < %(until)s
+        UNION ALL
+        SELECT hour, opened, resolved, acknowledged, met, breached, changes FROM cases_overviewhourdelta
+        WHERE hour >= %(since)s AND hour < %(until)s
+    ) AS h
     GROUP BY 1
 ),
 cached AS MATERIALIZED (

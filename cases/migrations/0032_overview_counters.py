@@ -3,8 +3,9 @@
 import payhealth.db
 from django.db import migrations, models
 
-# The triggers keep the counters exact in the statement that writes an incident or a clock
-# (cases.overview); the counters start from the rows already there.
+# The triggers append, in the statement that writes an incident or a clock, its change to the
+# counters as delta rows (insert only: no writer waits for another's lock); the fold moves them
+# into the counters (cases.overview), which start from the rows already there.
 TRIGGERS = r"""
 CREATE FUNCTION overview_count_incidents() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -31,16 +32,14 @@ BEGIN
             SELECT date_trunc('hour', resolved_at, 'UTC'), 0, sign, 1 FROM delta WHERE resolved_at IS NOT NULL
         ),
         counted AS (
-            INSERT INTO cases_overviewhour AS t (hour, opened, resolved, acknowledged, met, breached, changes)
-            SELECT hour, sum(opened), sum(resolved), 0, 0, 0, sum(changes) FROM hours GROUP BY hour ORDER BY hour
-            ON CONFLICT (hour) DO UPDATE SET opened = t.opened + EXCLUDED.opened,
-                resolved = t.resolved + EXCLUDED.resolved, changes = t.changes + EXCLUDED.changes
+            INSERT INTO cases_overviewhourdelta (hour, opened, resolved, acknowledged, met, breached, changes)
+            SELECT hour, sum(opened), sum(resolved), 0, 0, 0, sum(changes) FROM hours GROUP BY hour
+            HAVING (sum(opened), sum(resolved), sum(changes)) <> (0, 0, 0)
         )
-        INSERT INTO cases_overviewopen AS t (severity, owner_id, count)
+        INSERT INTO cases_overviewopendelta (severity, owner_id, count)
         SELECT severity, coalesce(owner_id, 0), sum(sign) FROM delta
         WHERE status IN ('new', 'triaging', 'investigating', 'waiting_on_partner', 'mitigated')
-        GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (severity, owner_id) DO UPDATE SET count = t.count + EXCLUDED.count
+        GROUP BY 1, 2 HAVING sum(sign) <> 0
     $q$, delta);
     RETURN NULL;
 END
@@ -77,11 +76,9 @@ BEGIN
             WHERE state <> 'met' AND (state = 'breached' OR breached_at IS NOT NULL)
               AND coalesce(breached_at, stopped_at) IS NOT NULL
         )
-        INSERT INTO cases_overviewhour AS t (hour, opened, resolved, acknowledged, met, breached, changes)
-        SELECT hour, 0, 0, sum(acknowledged), sum(met), sum(breached), sum(changes) FROM hours GROUP BY hour ORDER BY hour
-        ON CONFLICT (hour) DO UPDATE SET acknowledged = t.acknowledged + EXCLUDED.acknowledged,
-            met = t.met + EXCLUDED.met, breached = t.breached + EXCLUDED.breached,
-            changes = t.changes + EXCLUDED.changes
+        INSERT INTO cases_overviewhourdelta (hour, opened, resolved, acknowledged, met, breached, changes)
+        SELECT hour, 0, 0, sum(acknowledged), sum(met), sum(breached), sum(changes) FROM hours GROUP BY hour
+        HAVING (sum(acknowledged), sum(met), sum(breached), sum(changes)) <> (0, 0, 0, 0)
     $q$, delta);
     RETURN NULL;
 END
@@ -179,6 +176,38 @@ class Migration(migrations.Migration):
                 'verbose_name': 'open incidents counter',
                 'verbose_name_plural': 'open incidents counters',
                 'constraints': [models.UniqueConstraint(fields=('severity', 'owner_id'), name='overviewopen_unique')],
+            },
+            bases=(payhealth.db.CardNumberFreeModel, models.Model),
+        ),
+        migrations.CreateModel(
+            name='OverviewHourDelta',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('hour', models.DateTimeField(verbose_name='hour')),
+                ('opened', models.IntegerField(default=0, verbose_name='opened')),
+                ('resolved', models.IntegerField(default=0, verbose_name='resolved')),
+                ('acknowledged', models.IntegerField(default=0, verbose_name='acknowledged')),
+                ('met', models.IntegerField(default=0, verbose_name='met')),
+                ('breached', models.IntegerField(default=0, verbose_name='breached')),
+                ('changes', models.BigIntegerField(default=0, verbose_name='changes')),
+            ],
+            options={
+                'verbose_name': 'pending overview hour change',
+                'verbose_name_plural': 'pending overview hour changes',
+            },
+            bases=(payhealth.db.CardNumberFreeModel, models.Model),
+        ),
+        migrations.CreateModel(
+            name='OverviewOpenDelta',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('severity', models.CharField(choices=[('sev1', 'SEV1 – critical'), ('sev2', 'SEV2 – major'), ('sev3', 'SEV3 – moderate'), ('sev4', 'SEV4 – minor')], max_length=4, verbose_name='severity')),
+                ('owner_id', models.IntegerField(default=0, verbose_name='owner id')),
+                ('count', models.IntegerField(default=0, verbose_name='open incidents')),
+            ],
+            options={
+                'verbose_name': 'pending open incidents change',
+                'verbose_name_plural': 'pending open incidents changes',
             },
             bases=(payhealth.db.CardNumberFreeModel, models.Model),
         ),

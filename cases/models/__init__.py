@@ -18,7 +18,13 @@ from cases.models.incident import (
     Status,
 )
 from cases.models.merchant import Merchant, MerchantRoute
-from cases.models.overview import OverviewHour, OverviewOpen, OverviewWeekMedian
+from cases.models.overview import (
+    OverviewHour,
+    OverviewHourDelta,
+    OverviewOpen,
+    OverviewOpenDelta,
+    OverviewWeekMedian,
+)
 from cases.models.rca import ActionItem, RcaRequest
 from cases.models.response_code import ResponseCode
 from cases.models.sample import SampleTransaction
@@ -43,7 +49,9 @@ __all__ = [
     "Merchant",
     "MerchantRoute",
     "OverviewHour",
+    "OverviewHourDelta",
     "OverviewOpen",
+    "OverviewOpenDelta",
     "OverviewWeekMedian",
     "PartnerEngagement",
     "RcaRequest",

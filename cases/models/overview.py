@@ -3,12 +3,15 @@
 `OverviewHour` holds, per UTC hour, the incidents opened and resolved in it, our acknowledge
 clocks stopped met or breached in it, and the clocks whose outcome (met: the stop; breached: the
 breach, or the stop of a clock stopped breached) fell in it. `OverviewOpen` counts the open
-incidents per severity and owner. Both are written by triggers on the incident and clock tables
-(migration `0032_overview_counters`), in the statement that changes a row, so no write path can
-forget them. `OverviewWeekMedian` keeps the MTTA and MTTR medians of a week in a viewer's zone
-together with the week's `changes` total they were computed at: any change to a resolution or
-an acknowledgement of the week raises that total, so a median is reused only while nothing it
-was computed from has changed (`cases.overview`).
+incidents per severity and owner. The triggers on the incident and clock tables (migration
+`0032_overview_counters`) never write them: in the statement that changes a row they append its
+change to `OverviewHourDelta` and `OverviewOpenDelta` (insert only, so a writer takes no lock
+another writer could wait for), and a fold (`cases.overview`, every minute) moves the deltas into
+the counters. A figure is a counter plus its pending deltas, so no write path can forget them.
+`OverviewWeekMedian` keeps the MTTA and MTTR medians of a week in a viewer's zone together with
+the week's `changes` total (pending deltas included) they were computed at: any change to a
+resolution or an acknowledgement of the week raises that total, so a median is reused only while
+nothing it was computed from has changed (`cases.overview`).
 """
 
 from __future__ import annotations
@@ -53,6 +56,40 @@ class OverviewOpen(CardNumberFreeModel, models.Model):
 
     def __str__(self) -> str:
         return f"{self.severity} {self.owner_id}: {self.count}"
+
+
+class OverviewHourDelta(CardNumberFreeModel, models.Model):
+    """A statement's change to an hour's counters, waiting for the fold (no key: insert only)."""
+
+    hour = models.DateTimeField(_("hour"))
+    opened = models.IntegerField(_("opened"), default=0)
+    resolved = models.IntegerField(_("resolved"), default=0)
+    acknowledged = models.IntegerField(_("acknowledged"), default=0)
+    met = models.IntegerField(_("met"), default=0)
+    breached = models.IntegerField(_("breached"), default=0)
+    changes = models.BigIntegerField(_("changes"), default=0)
+
+    class Meta:
+        verbose_name = _("pending overview hour change")
+        verbose_name_plural = _("pending overview hour changes")
+
+    def __str__(self) -> str:
+        return self.hour.isoformat()
+
+
+class OverviewOpenDelta(CardNumberFreeModel, models.Model):
+    """A statement's change to an open-incidents counter, waiting for the fold (insert only)."""
+
+    severity = models.CharField(_("severity"), max_length=4, choices=Severity.choices)
+    owner_id = models.IntegerField(_("owner id"), default=0)
+    count = models.IntegerField(_("open incidents"), default=0)
+
+    class Meta:
+        verbose_name = _("pending open incidents change")
+        verbose_name_plural = _("pending open incidents changes")
+
+    def __str__(self) -> str:
+        return f"{self.severity} {self.owner_id}: {self.count:+d}"
 
 
 class OverviewWeekMedian(CardNumberFreeModel, models.Model):

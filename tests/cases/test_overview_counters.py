@@ -1,19 +1,33 @@
-"""The overview's counters equal a recompute from the incidents and clocks after every kind of write,
-and its stored medians never outlive a change in their week."""
+"""The overview's counters (plus their pending deltas) equal a recompute from the incidents and clocks
+after every kind of write and across folds, writers never wait for each other on them, and its
+stored medians never outlive a change in their week."""
 
+import threading
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from cases.models import Incident, OverviewHour, OverviewOpen, OverviewWeekMedian, SlaClock
-from cases.overview import overview_counters_differences, overview_counters_rebuild
+from cases.models import (
+    Incident,
+    OverviewHour,
+    OverviewHourDelta,
+    OverviewOpen,
+    OverviewOpenDelta,
+    OverviewWeekMedian,
+    SlaClock,
+)
+from cases.numbering import format_reference, reserve_numbers
+from cases.overview import overview_counters_differences, overview_counters_fold, overview_counters_rebuild
 from cases.selectors import WeekTrend, _trends_from_rows, incident_list_visible_to, incident_trends, trend_weeks_start
 from cases.services import incident_open, incident_transition
+from cases.tasks import overview_counters_fold_task
 from tests.factories import IncidentFactory, SlaClockFactory
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +78,7 @@ def desk(analyst):
 
 def test_the_counters_equal_a_recompute_after_inserts_updates_and_deletes(analyst, desk):
     assert overview_counters_differences() == []
+    assert overview_counters_fold() > 0
     assert OverviewOpen.objects.filter(count__gt=0).exists() and OverviewHour.objects.exists()
 
     # A bulk update of many rows, a row deleted, a clock stopped, another re-opened.
@@ -78,18 +93,21 @@ def test_the_counters_equal_a_recompute_after_inserts_updates_and_deletes(analys
 def test_the_counters_follow_the_services(analyst):
     incident = incident_open(actor=analyst, title="Caída de aprobación Prosa", category="auth_rate", severity="sev2")
     assert overview_counters_differences() == []
+    overview_counters_fold()
     assert OverviewOpen.objects.get(severity="sev2", owner_id=analyst.pk).count == 1
 
     for status in ("triaging", "investigating", "mitigated", "resolved"):
         incident = incident_transition(incident=incident, actor=analyst, to=status)
 
     assert overview_counters_differences() == []
+    overview_counters_fold()
     assert OverviewOpen.objects.get(severity="sev2", owner_id=analyst.pk).count == 0
     hour = OverviewHour.objects.get(hour=incident.resolved_at.replace(minute=0, second=0, microsecond=0))
     assert hour.resolved == 1 and hour.acknowledged == 1
 
 
 def test_a_difference_is_found_and_the_rebuild_mends_it(analyst, desk):
+    overview_counters_fold()
     # What a TRUNCATE or a restore without the triggers would leave: counters that lie.
     OverviewOpen.objects.filter(severity="sev3", owner_id=0).update(count=F("count") + 1)
     lost = OverviewHour.objects.filter(opened__gt=0).order_by("hour").first()
@@ -162,3 +180,122 @@ def test_an_opening_keeps_the_stored_medians_and_an_acknowledgement_renews_them(
         this_week = incident_trends(user=analyst)[-1]
 
     assert this_week.acknowledged == 2 and this_week.mtta < timedelta(minutes=5)
+
+
+def _pending() -> tuple[int, int]:
+    return OverviewHourDelta.objects.count(), OverviewOpenDelta.objects.count()
+
+
+def test_a_fold_moves_the_deltas_into_the_counters_and_changes_no_figure(analyst, desk):
+    assert _pending() != (0, 0) and not OverviewHour.objects.exists()
+    trends = _trends(analyst, MEXICO)
+    assert overview_counters_differences() == []
+
+    assert overview_counters_fold() > 0
+
+    assert _pending() == (0, 0)
+    assert overview_counters_differences() == []
+    assert _trends(analyst, MEXICO) == trends == _recomputed(analyst, MEXICO)
+
+
+def test_a_fold_is_idempotent_and_keeps_the_writes_between_folds(analyst, desk):
+    overview_counters_fold()
+    folded = list(OverviewHour.objects.order_by("hour").values_list())
+
+    assert overview_counters_fold() == 0  # nothing pending: nothing written
+    assert list(OverviewHour.objects.order_by("hour").values_list()) == folded
+
+    incident = incident_open(actor=analyst, title="Caída de Banorte", category="auth_rate", severity="sev1")
+    incident_transition(incident=incident, actor=analyst, to="triaging")
+    assert _pending() != (0, 0)
+    assert overview_counters_differences() == []
+    overview_counters_fold()
+    Incident.objects.filter(pk=incident.pk).update(status="resolved", resolved_at=timezone.now())
+    overview_counters_fold()
+    overview_counters_fold()
+
+    assert _pending() == (0, 0)
+    assert overview_counters_differences() == []
+
+
+def test_a_fold_keeps_the_stored_medians(analyst, desk):
+    """A week's `changes` total counts its pending deltas: folding them moves, and changes, nothing."""
+    weeks = _trends(analyst, MEXICO)
+    week = next(week for week in reversed(weeks) if week.acknowledged)
+    # A value no clock gave: read back only while the stored median is reused.
+    OverviewWeekMedian.objects.filter(zone="America/Mexico_City", week=week.start).update(mtta=timedelta(days=3))
+
+    overview_counters_fold()
+
+    assert {row.start: row for row in _trends(analyst, MEXICO)}[week.start].mtta == timedelta(days=3)
+
+
+def test_the_fold_task_runs_from_beat(analyst, desk):
+    schedule = settings.CELERY_BEAT_SCHEDULE["fold-overview-counters"]
+    assert schedule == {"task": overview_counters_fold_task.name, "schedule": 60.0}
+    assert settings.CELERY_TASK_ROUTES[overview_counters_fold_task.name] == {"queue": "default"}
+
+    assert overview_counters_fold_task.apply().get() > 0
+
+    assert _pending() == (0, 0)
+    assert overview_counters_differences() == []
+
+
+def test_the_rebuild_folds_the_pending_deltas(analyst, desk):
+    call_command("rebuild_overview_counters")
+
+    assert _pending() == (0, 0)
+    assert overview_counters_differences() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_never_waits_for_another_on_the_counters(analyst):
+    """Two transactions open incidents of the same severity and owner in the same hour and resolve
+    one: the second, and a fold, go through while the first still holds its transaction open (each
+    with a lock timeout of one second), and nothing is lost once both committed."""
+    numbers = reserve_numbers(2026, 3)  # the references' counter row is locked by its own writer
+    resolving = IncidentFactory(
+        reference=format_reference(2026, numbers[0]), severity="sev2", owner=analyst, status="mitigated"
+    )
+    first_open, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first_writer():
+        try:
+            with transaction.atomic():
+                IncidentFactory(reference=format_reference(2026, numbers[1]), severity="sev2", owner=analyst)
+                first_open.set()
+                release.wait(timeout=30)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            first_open.set()
+            connection.close()
+
+    thread = threading.Thread(target=first_writer)
+    thread.start()
+    try:
+        assert first_open.wait(timeout=30)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '1s'")
+            IncidentFactory(reference=format_reference(2026, numbers[2]), severity="sev2", owner=analyst)
+            Incident.objects.filter(pk=resolving.pk).update(status="resolved", resolved_at=timezone.now())
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '1s'")
+            overview_counters_fold()
+        # The first writer's deltas are not committed: the fold left them for the next one.
+        assert overview_counters_differences() == []
+        assert OverviewOpen.objects.get(severity="sev2", owner_id=analyst.pk).count == 1
+    finally:
+        release.set()
+        thread.join(timeout=30)
+
+    assert errors == []
+    assert _pending() != (0, 0)
+    assert overview_counters_differences() == []
+    overview_counters_fold()
+    assert _pending() == (0, 0)
+    assert overview_counters_differences() == []
+    assert OverviewOpen.objects.get(severity="sev2", owner_id=analyst.pk).count == 2
