@@ -29,6 +29,11 @@ from cases.models import (
     InvestigationNote,
     Merchant,
     MerchantRoute,
+    OverviewHour,
+    OverviewHourDelta,
+    OverviewOpen,
+    OverviewOpenDelta,
+    OverviewWeekMedian,
     PartnerEngagement,
     RcaRequest,
     ReferenceCounter,
@@ -205,6 +210,50 @@ class ReferenceCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     list_display = ["year", "last"]
     ordering = ["-year"]
+
+
+@admin.register(OverviewHour)
+class OverviewHourAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Kept by the incident and clock tables' triggers; `manage.py rebuild_overview_counters` recomputes them."""
+
+    list_display = ["hour", "opened", "resolved", "acknowledged", "met", "breached", "changes"]
+    date_hierarchy = "hour"
+    ordering = ["-hour"]
+
+
+@admin.register(OverviewOpen)
+class OverviewOpenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Kept by the incident table's triggers; `manage.py rebuild_overview_counters` recomputes them."""
+
+    list_display = ["severity", "owner_id", "count"]
+    list_filter = ["severity"]
+    ordering = ["severity", "owner_id"]
+
+
+@admin.register(OverviewHourDelta)
+class OverviewHourDeltaAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Appended by the incident and clock tables' triggers; the fold moves them into the hours every minute."""
+
+    list_display = ["hour", "opened", "resolved", "acknowledged", "met", "breached", "changes"]
+    ordering = ["-id"]
+
+
+@admin.register(OverviewOpenDelta)
+class OverviewOpenDeltaAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Appended by the incident table's triggers; the fold moves them into the open counters every minute."""
+
+    list_display = ["severity", "owner_id", "count"]
+    list_filter = ["severity"]
+    ordering = ["-id"]
+
+
+@admin.register(OverviewWeekMedian)
+class OverviewWeekMedianAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Medians the overview stored, each reused only while its week is unchanged."""
+
+    list_display = ["zone", "week", "mtta", "mttr", "signature"]
+    list_filter = ["zone"]
+    ordering = ["zone", "-week"]
 
 
 @admin.register(RcaRequest)

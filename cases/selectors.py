@@ -36,6 +36,8 @@ from cases.models import (
     IncidentDeclineCode,
     InvestigationNote,
     Merchant,
+    OverviewOpen,
+    OverviewOpenDelta,
     PartnerEngagement,
     RcaRequest,
     ResponseCode,
@@ -58,19 +60,33 @@ def incident_list_visible_to(*, user) -> QuerySet[Incident]:
 def incident_overview(*, user) -> dict:
     """Counts of open incidents per severity, the user's own open ones, and the newest open ones.
 
-    Two queries whatever the size of the desk, both on the partial index of open incidents
-    (`incident_open_severity_idx`): the counts read its entries alone (severity and owner are
-    in it), and the most urgent fifteen are its first fifteen entries, read with the few
-    columns the page shows.
+    Two queries whatever the size of the desk: the counts read the open-incident counters (a few
+    rows per severity and owner; a viewer who sees only some incidents counts the partial index
+    of open incidents, `incident_open_severity_idx`), and the most urgent fifteen are that
+    index's first fifteen entries, read with the few columns the page shows.
     """
     visible = incident_list_visible_to(user=user)
     open_incidents = visible.filter(status__in=OPEN_STATUSES)
-    counts = open_incidents.order_by().aggregate(
-        # Counting a column of the index (never null) keeps the scan index only.
-        total=Count("severity"),
-        mine=Count("severity", filter=Q(owner=user)),
-        **{sev.value: Count("severity", filter=Q(severity=sev.value)) for sev in Severity},
-    )
+    if _sees_every_incident(visible):
+        # The counters the incident table's triggers keep (`cases.overview`): a few rows per
+        # severity and owner, however many incidents are open, plus the deltas not folded yet.
+        # summed here: an aggregate of six filtered sums costs more to compile than to run.
+        counts = dict.fromkeys(["total", "mine", *Severity.values], 0)
+        rows = OverviewOpen.objects.values_list("severity", "owner_id", "count").union(
+            OverviewOpenDelta.objects.values_list("severity", "owner_id", "count"), all=True
+        )
+        for severity, owner_id, count in rows:
+            counts["total"] += count
+            counts[severity] += count
+            if owner_id == user.pk:
+                counts["mine"] += count
+    else:
+        counts = open_incidents.order_by().aggregate(
+            # Counting a column of the index (never null) keeps the scan index only.
+            total=Count("severity"),
+            mine=Count("severity", filter=Q(owner=user)),
+            **{sev.value: Count("severity", filter=Q(severity=sev.value)) for sev in Severity},
+        )
     by_severity = [(sev, counts[sev.value]) for sev in Severity]
     recent_open = open_incidents.only(
         *("reference", "title", "severity", "status", "created_at"),
@@ -135,7 +151,10 @@ def incident_trends(*, user, now: datetime | None = None, weeks: int = TREND_WEE
     - SLA attainment: met / (met + breached) of the clocks whose outcome fell in the week (met: stopped
       met; breached: the breach instant, or the stop of a clock stopped breached).
 
-    Four grouped queries, whatever the number of incidents.
+    One query on the hourly counters (`cases.overview`) for a viewer who sees every incident in
+    a zone whose weeks start on a whole UTC hour (every zone today but a few with half-hour
+    offsets); otherwise four grouped queries on the incidents and clocks. Both give the same
+    figures (tests/cases/test_signals.py).
     """
     zone = timezone.get_current_timezone()
     since = trend_weeks_start(now=now, weeks=weeks)
@@ -143,11 +162,102 @@ def incident_trends(*, user, now: datetime | None = None, weeks: int = TREND_WEE
     rows = {
         first + timedelta(days=7 * index): WeekTrend(start=first + timedelta(days=7 * index)) for index in range(weeks)
     }
+    visible = incident_list_visible_to(user=user).order_by()
+    if _sees_every_incident(visible) and _weeks_on_utc_hours(list(rows), zone):
+        return _trends_from_counters(rows, zone)
+    return _trends_from_rows(rows, zone, since, visible)
+
+
+def _sees_every_incident(visible: QuerySet[Incident]) -> bool:
+    """Whether `visible` is every incident: the overview's counters are the whole desk's."""
+    return not visible.query.is_empty() and not visible.query.where
+
+
+def _weeks_on_utc_hours(starts: list[date], zone) -> bool:
+    """Whether each week of `starts` begins and ends on a whole UTC hour in `zone` (hourly
+    counters then add up to the week exactly)."""
+    for start in [*starts, starts[-1] + timedelta(days=7)]:
+        offset = timezone.make_aware(datetime.combine(start, time.min), zone).utcoffset()
+        if offset is None or offset.total_seconds() % 3600:
+            return False
+    return True
+
+
+# One statement, so the counts, the changes totals and any median re-computed are of one snapshot.
+# Each hour is its counter plus its deltas not folded yet (`cases.overview`): a fold moves deltas
+# in one statement, so the sums, the `changes` totals included, are the same before and after it.
+# A week's medians are re-computed only when its `changes` total differs from the one they were
+# stored with (a resolution or an acknowledgement of the week written or changed raises it), on
+# the week's range of the partial indexes of resolutions and acknowledgements, and stored for the
+# next reader.
+TRENDS_SQL = """
+WITH weeks AS MATERIALIZED (
+    SELECT (date_trunc('week', h.hour AT TIME ZONE %(zone)s))::date AS week,
+           sum(h.opened) AS opened, sum(h.resolved) AS resolved, sum(h.acknowledged) AS acknowledged,
+           sum(h.met) AS met, sum(h.breached) AS breached, sum(h.changes) AS signature
+    FROM (
+        SELECT hour, opened, resolved, acknowledged, met, breached, changes FROM cases_overviewhour
+        WHERE hour >= %(since)s AND hour < %(until)s
+        UNION ALL
+        SELECT hour, opened, resolved, acknowledged, met, breached, changes FROM cases_overviewhourdelta
+        WHERE hour >= %(since)s AND hour < %(until)s
+    ) AS h
+    GROUP BY 1
+),
+cached AS MATERIALIZED (
+    SELECT m.week, m.mtta, m.mttr FROM cases_overviewweekmedian m
+    JOIN weeks w ON w.week = m.week AND w.signature = m.signature
+    WHERE m.zone = %(zone)s AND m.week >= %(first)s
+),
+stale AS MATERIALIZED (
+    SELECT w.week, w.signature, (w.week::timestamp AT TIME ZONE %(zone)s) AS lo,
+           ((w.week + 7)::timestamp AT TIME ZONE %(zone)s) AS hi
+    FROM weeks w WHERE w.week NOT IN (SELECT week FROM cached)
+),
+computed AS MATERIALIZED (
+    SELECT s.week, s.signature,
+        (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY c.stopped_at - c.started_at) FROM cases_slaclock c
+         WHERE c.family = 'ours' AND c.metric = 'acknowledge' AND c.state IN ('met', 'breached')
+           AND c.stopped_at >= s.lo AND c.stopped_at < s.hi) AS mtta,
+        (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY i.resolved_at - i.created_at) FROM cases_incident i
+         WHERE i.resolved_at >= s.lo AND i.resolved_at < s.hi) AS mttr
+    FROM stale s
+),
+stored AS (
+    INSERT INTO cases_overviewweekmedian AS m (zone, week, signature, mtta, mttr)
+    SELECT %(zone)s, week, signature, mtta, mttr FROM computed ORDER BY week
+    ON CONFLICT (zone, week) DO UPDATE SET signature = EXCLUDED.signature, mtta = EXCLUDED.mtta,
+        mttr = EXCLUDED.mttr
+    WHERE m.signature < EXCLUDED.signature
+)
+SELECT w.week, w.opened, w.resolved, w.acknowledged, w.met, w.breached,
+       coalesce(c.mtta, n.mtta), coalesce(c.mttr, n.mttr)
+FROM weeks w LEFT JOIN cached c ON c.week = w.week LEFT JOIN computed n ON n.week = w.week
+"""
+
+
+def _trends_from_counters(rows: dict[date, WeekTrend], zone) -> list[WeekTrend]:
+    first = min(rows)
+    until = timezone.make_aware(datetime.combine(max(rows) + timedelta(days=7), time.min), zone)
+    since = timezone.make_aware(datetime.combine(first, time.min), zone)
+    with connection.cursor() as cursor:
+        name = getattr(zone, "key", None) or str(zone)  # a zoneinfo zone's name, as PostgreSQL knows it
+        cursor.execute(TRENDS_SQL, {"zone": name, "since": since, "until": until, "first": first})
+        for start, opened, resolved, acknowledged, met, breached, mtta, mttr in cursor.fetchall():
+            if (week := rows.get(start)) is not None:
+                week.opened, week.resolved, week.acknowledged = int(opened), int(resolved), int(acknowledged)
+                week.met, week.breached = int(met), int(breached)
+                week.mtta = mtta if acknowledged else None
+                week.mttr = mttr if resolved else None
+    return list(rows.values())
+
+
+def _trends_from_rows(rows: dict[date, WeekTrend], zone, since: datetime, visible) -> list[WeekTrend]:
+    """The trends grouped from the incidents and clocks themselves (four queries)."""
 
     def week_of(value: datetime) -> date:
         return timezone.localtime(value, zone).date()
 
-    visible = incident_list_visible_to(user=user).order_by()
     for row in (
         visible.filter(created_at__gte=since)
         .annotate(week=TruncWeek("created_at", tzinfo=zone))

@@ -18,6 +18,13 @@ from cases.models.incident import (
     Status,
 )
 from cases.models.merchant import Merchant, MerchantRoute
+from cases.models.overview import (
+    OverviewHour,
+    OverviewHourDelta,
+    OverviewOpen,
+    OverviewOpenDelta,
+    OverviewWeekMedian,
+)
 from cases.models.rca import ActionItem, RcaRequest
 from cases.models.response_code import ResponseCode
 from cases.models.sample import SampleTransaction
@@ -41,6 +48,11 @@ __all__ = [
     "InvestigationNote",
     "Merchant",
     "MerchantRoute",
+    "OverviewHour",
+    "OverviewHourDelta",
+    "OverviewOpen",
+    "OverviewOpenDelta",
+    "OverviewWeekMedian",
     "PartnerEngagement",
     "RcaRequest",
     "ReferenceCounter",

@@ -13,6 +13,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -31,6 +32,11 @@ from cases.models import (
     InvestigationNote,
     Merchant,
     MerchantRoute,
+    OverviewHour,
+    OverviewHourDelta,
+    OverviewOpen,
+    OverviewOpenDelta,
+    OverviewWeekMedian,
     PartnerEngagement,
     RcaRequest,
     ReferenceCounter,
@@ -45,7 +51,9 @@ from cases.models import (
     SlaRollupPending,
     SlaRollupStaleMonth,
 )
+from cases.overview import overview_counters_fold
 from cases.search import search
+from cases.selectors import incident_trends
 from cases.services import incident_open
 from cases.sla.rollups import sla_rollup_fold, sla_rollup_mark
 from costs.importing import fee_import
@@ -109,6 +117,11 @@ READ_ONLY = {
     SlaRollup,
     SlaRollupPending,
     SlaRollupStaleMonth,
+    OverviewHour,
+    OverviewHourDelta,
+    OverviewOpen,
+    OverviewOpenDelta,
+    OverviewWeekMedian,
 }
 # Never deleted in the admin: the desk's record, closed, deactivated or revoked instead.
 NEVER_DELETED = {Incident, PartnerEngagement, InvestigationNote, Merchant, Partner, SlaPolicy, NoticeTemplate, Profile}
@@ -217,6 +230,12 @@ def one_of_each(superuser, incident):
     assert clock.events.filter(kind="start").exists()
     sla_rollup_fold()  # the clock's day summed for the reports (a rollup row)…
     sla_rollup_mark(incident_ids=[incident.pk])  # …and due again (a pending day)
+    overview_counters_fold()  # the overview's counters (the triggers' deltas folded)…
+    incident_trends(user=superuser)  # …and this week's stored medians
+    # Deltas pending: the incident moved an hour back and raised, then put back (the counters unchanged).
+    moved = Incident.objects.filter(pk=incident.pk)
+    moved.update(severity="sev1", created_at=F("created_at") - timedelta(hours=1))
+    moved.update(severity=incident.severity, created_at=F("created_at") + timedelta(hours=1))
     api_token_create(user=superuser, name="admin check")
     AlertReceipt.objects.create(user=superuser, idempotency_key="k-1", body_sha256="0" * 64, incident=incident)
     subscription = WebhookSubscriptionFactory(owner=superuser)
