@@ -23,8 +23,9 @@ from cases.models.incident import Severity
 from payhealth.db import CardNumberFreeModel
 
 
-class OverviewHour(CardNumberFreeModel, models.Model):
-    hour = models.DateTimeField(_("hour"), primary_key=True)
+class HourCounts(CardNumberFreeModel, models.Model):
+    """The counts of an hour: a counter's (`OverviewHour`) or a change waiting for the fold."""
+
     opened = models.IntegerField(_("opened"), default=0)
     resolved = models.IntegerField(_("resolved"), default=0)
     acknowledged = models.IntegerField(_("acknowledged"), default=0)
@@ -35,20 +36,34 @@ class OverviewHour(CardNumberFreeModel, models.Model):
     changes = models.BigIntegerField(_("changes"), default=0)
 
     class Meta:
-        verbose_name = _("overview hour")
-        verbose_name_plural = _("overview hours")
+        abstract = True
 
     def __str__(self) -> str:
         return self.hour.isoformat()
 
 
-class OverviewOpen(CardNumberFreeModel, models.Model):
+class OpenCounts(CardNumberFreeModel, models.Model):
+    """Open incidents of a severity and owner: a counter's (`OverviewOpen`) or a pending change."""
+
     severity = models.CharField(_("severity"), max_length=4, choices=Severity.choices)
     # The owner's id, 0 for nobody: a plain number, so deleting a user never cascades here (the
     # incidents' owner is set to none, which the trigger counts).
     owner_id = models.IntegerField(_("owner id"), default=0)
     count = models.IntegerField(_("open incidents"), default=0)
 
+    class Meta:
+        abstract = True
+
+
+class OverviewHour(HourCounts):
+    hour = models.DateTimeField(_("hour"), primary_key=True)
+
+    class Meta:
+        verbose_name = _("overview hour")
+        verbose_name_plural = _("overview hours")
+
+
+class OverviewOpen(OpenCounts):
     class Meta:
         verbose_name = _("open incidents counter")
         verbose_name_plural = _("open incidents counters")
@@ -58,31 +73,18 @@ class OverviewOpen(CardNumberFreeModel, models.Model):
         return f"{self.severity} {self.owner_id}: {self.count}"
 
 
-class OverviewHourDelta(CardNumberFreeModel, models.Model):
+class OverviewHourDelta(HourCounts):
     """A statement's change to an hour's counters, waiting for the fold (no key: insert only)."""
 
     hour = models.DateTimeField(_("hour"))
-    opened = models.IntegerField(_("opened"), default=0)
-    resolved = models.IntegerField(_("resolved"), default=0)
-    acknowledged = models.IntegerField(_("acknowledged"), default=0)
-    met = models.IntegerField(_("met"), default=0)
-    breached = models.IntegerField(_("breached"), default=0)
-    changes = models.BigIntegerField(_("changes"), default=0)
 
     class Meta:
         verbose_name = _("pending overview hour change")
         verbose_name_plural = _("pending overview hour changes")
 
-    def __str__(self) -> str:
-        return self.hour.isoformat()
 
-
-class OverviewOpenDelta(CardNumberFreeModel, models.Model):
+class OverviewOpenDelta(OpenCounts):
     """A statement's change to an open-incidents counter, waiting for the fold (insert only)."""
-
-    severity = models.CharField(_("severity"), max_length=4, choices=Severity.choices)
-    owner_id = models.IntegerField(_("owner id"), default=0)
-    count = models.IntegerField(_("open incidents"), default=0)
 
     class Meta:
         verbose_name = _("pending open incidents change")
