@@ -8,6 +8,7 @@ real broker, published to on commit, and a sweep for a message the broker never 
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -23,6 +24,7 @@ from tests.api.helpers import token_client
 from tests.factories import MerchantFactory, PartnerFactory, UserFactory
 
 URL = "/api/v1/alerts/"
+CONNECT_SWEEP_DONE = re.compile(rf"Task {re.escape(APPLY_TASK)}\[[\w-]+\] succeeded")
 OTHER_SEGMENT = {"segment": {"merchant": "acct_ALERTS0001", "bin_prefix": "511111"}}
 
 
@@ -244,6 +246,14 @@ def intake_worker(transactional_db, tmp_path):
     )
     try:
         wait_for(lambda: worker_is_ready(log) or process.poll() is not None, timeout=60, what="the worker")
+        assert process.poll() is None, log.read_text()
+        # On connecting, the worker publishes its recovery sweeps, this one among them, to its own
+        # queue: wait until it has run, so it cannot apply a receipt a test means to leave pending.
+        wait_for(
+            lambda: CONNECT_SWEEP_DONE.search(log.read_text()) or process.poll() is not None,
+            timeout=60,
+            what="the worker's sweep on connecting",
+        )
         assert process.poll() is None, log.read_text()
         with celery_routes(app, [APPLY_TASK], queue):
             yield app, log
