@@ -412,35 +412,50 @@ def correspondence_record_sent(*, correspondence_id: int | None = None, correspo
         event.refuse_card_numbers()  # what `save()` checks; the texts were masked when stored
         events.append(event)
     timeline.published(CaseEvent.objects.bulk_create(events))
-    for row in sorted(rows, key=lambda row: row.engagement_id or 0):  # engagements locked in id order
-        if row.incident_id is not None:
-            _stamp_first_notice(row, row.sent_at)
+    _stamp_first_notices([row for row in rows if row.incident_id is not None])
     return len(rows)
 
 
-def _stamp_first_notice(row: Correspondence, now) -> None:
-    if row.engagement_id is None:
-        return  # an internal update to a merchant's account team: no partner to stamp
-    seen = row.engagement
-    if seen.first_notified_at is not None and seen.partner_status != PartnerEngagement.PartnerStatus.NOT_NOTIFIED:
-        return  # notified before: nothing to stamp (the common case, without taking the lock)
-    engagement = PartnerEngagement.objects.select_for_update().get(pk=row.engagement_id)
-    changes = {}
-    if engagement.first_notified_at is None:
-        engagement.first_notified_at = now
-        changes["first_notified_at"] = {"from": None, "to": now}
-    if engagement.partner_status == PartnerEngagement.PartnerStatus.NOT_NOTIFIED:
-        engagement.partner_status = PartnerEngagement.PartnerStatus.NOTIFIED
-        changes["partner_status"] = {
-            "from": PartnerEngagement.PartnerStatus.NOT_NOTIFIED,
-            "to": engagement.partner_status,
-        }
-    if not changes:
+def _stamp_first_notices(rows: list[Correspondence]) -> None:
+    """The first notice sent to a partner on an incident marks its engagement notified (when it was
+    sent, and its status): the engagements locked in id order and written together, one timeline
+    row each, handed to the listeners together. A notice to an engagement notified before changes
+    nothing, and is known as such without taking the lock (the common case)."""
+    first: dict[int, Correspondence] = {}
+    for row in rows:  # an internal update to a merchant's account team has no partner to stamp
+        seen = row.engagement
+        if row.engagement_id is None or row.engagement_id in first:
+            continue
+        if seen.first_notified_at is None or seen.partner_status == PartnerEngagement.PartnerStatus.NOT_NOTIFIED:
+            first[row.engagement_id] = row
+    if not first:
         return
-    engagement.save(update_fields=[*changes, "updated_at"])
-    partner = row.engagement.partner
-    updated = PartnerUpdated(partner=partner.name, code=partner.code, engagement=engagement.pk, changes=changes)
-    timeline.record(updated, incident=row.incident, actor=None, at=now)
+    locked = PartnerEngagement.objects.select_for_update().select_related("partner").filter(pk__in=first).order_by("pk")
+    stamped, events = [], []
+    for engagement in locked:
+        row = first[engagement.pk]
+        changes = {}
+        if engagement.first_notified_at is None:
+            engagement.first_notified_at = row.sent_at
+            changes["first_notified_at"] = {"from": None, "to": row.sent_at}
+        if engagement.partner_status == PartnerEngagement.PartnerStatus.NOT_NOTIFIED:
+            engagement.partner_status = PartnerEngagement.PartnerStatus.NOTIFIED
+            changes["partner_status"] = {
+                "from": PartnerEngagement.PartnerStatus.NOT_NOTIFIED,
+                "to": engagement.partner_status,
+            }
+        if not changes:
+            continue
+        engagement.updated_at = timezone.now()
+        stamped.append(engagement)
+        partner = engagement.partner
+        updated = PartnerUpdated(partner=partner.name, code=partner.code, engagement=engagement.pk, changes=changes)
+        event = timeline.event(updated, incident=row.incident, actor=None, at=row.sent_at)
+        event.refuse_card_numbers()  # what `save()` checks
+        events.append(event)
+    if stamped:
+        PartnerEngagement.objects.bulk_update(stamped, ["first_notified_at", "partner_status", "updated_at"])
+        timeline.published(CaseEvent.objects.bulk_create(events))
 
 
 def stuck_threshold() -> timedelta:

@@ -65,19 +65,18 @@ def _locked_incident(incident_id: int) -> Incident:
 def on_case_events(rows) -> None:
     """Timeline listener: an RCA request notice that went out opens the partner's RCA (a reminder of
     an open one does not open another)."""
-    for row in rows:
-        if row.kind == CaseEvent.Kind.NOTICE_SENT:
-            _notice_sent(row, timeline.read(row))
-
-
-def _notice_sent(row: CaseEvent, payload) -> None:
-    notice = (
-        Correspondence.objects.select_related("engagement__partner")
-        .filter(pk=payload.correspondence, kind=NoticeTemplate.Kind.RCA_REQUEST, engagement__isnull=False)
-        .first()
-    )
-    if notice is None:
+    sent = {timeline.read(row).correspondence: row for row in rows if row.kind == CaseEvent.Kind.NOTICE_SENT}
+    if not sent:
         return
+    requests = Correspondence.objects.select_related("engagement__partner").filter(
+        pk__in=sent, kind=NoticeTemplate.Kind.RCA_REQUEST, engagement__isnull=False
+    )  # one query for notices sent together, most of them no RCA request
+    order = {pk: position for position, pk in enumerate(sent)}  # the timeline's order
+    for notice in sorted(requests, key=lambda notice: order[notice.pk]):
+        _notice_sent(sent[notice.pk], notice)
+
+
+def _notice_sent(row: CaseEvent, notice: Correspondence) -> None:
     engagement = PartnerEngagement.objects.select_for_update().select_related("partner").get(pk=notice.engagement_id)
     if open_rca(engagement) is not None:
         return

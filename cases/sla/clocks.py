@@ -14,7 +14,9 @@ first fires the breach the sweep would have fired, at the crossing instant (see 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from itertools import groupby
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -39,12 +41,26 @@ NOTIFY_TASK = "cases.notify_sla_event_task"
 def sla_policy_for(*, severity: str, partner: Partner | None = None, category: str = "") -> SlaPolicy | None:
     """The active policy for the severity: of the incident's category before any category's, then the
     partner's own, else its kind's, else the generic one (one query)."""
+    return sla_policies_for(severity=severity, partners=[partner], category=category)[partner]
+
+
+def sla_policies_for(
+    *, severity: str, partners: Iterable[Partner | None], category: str = ""
+) -> dict[Partner | None, SlaPolicy | None]:
+    """`sla_policy_for` of each partner (None: ours), in one query."""
+    partners = list(dict.fromkeys(partners))
     scope = Q(partner__isnull=True, partner_kind="")
-    if partner is not None:
-        scope |= Q(partner=partner) | Q(partner__isnull=True, partner_kind=partner.kind)
+    for partner in partners:
+        if partner is not None:
+            scope |= Q(partner=partner) | Q(partner__isnull=True, partner_kind=partner.kind)
     categories = Q(category="") | Q(category=category) if category else Q(category="")
-    candidates = SlaPolicy.objects.filter(scope, categories, active=True, severity=severity).select_related("calendar")
-    return SlaPolicy.most_specific(candidates, severity=severity, partner=partner, category=category)
+    candidates = list(
+        SlaPolicy.objects.filter(scope, categories, active=True, severity=severity).select_related("calendar")
+    )
+    return {
+        partner: SlaPolicy.most_specific(candidates, severity=severity, partner=partner, category=category)
+        for partner in partners
+    }
 
 
 def _locked_clocks(incident_id: int) -> list[SlaClock]:
@@ -59,10 +75,9 @@ def _locked_clocks(incident_id: int) -> list[SlaClock]:
 class ClockLedger:
     """The rules' ledger over one incident's clock rows, written in a few queries by `save`.
 
-    `status` is the incident's status before the change, recorded with a breach fired here; a new
-    incident's clocks (`new_incident`) are inserted together at the end (nothing can race there),
-    any other new clock at once under a savepoint, so a concurrent hook making the same clock
-    (two notices to one partner delivered at once) gives one clock, never an error.
+    `status` is the incident's status before the change, recorded with a breach fired here; the
+    clocks started here are inserted together by `save` (see `_insert_created` for a concurrent
+    hook making the same clock).
     """
 
     def __init__(self, *, incident: Incident, actor, status: str | None = None, new_incident: bool = False) -> None:
@@ -83,6 +98,15 @@ class ClockLedger:
 
     # -- the Ledger the rules write through --
 
+    def know_policies(self, *, severity: str, partners: Iterable[Partner]) -> None:
+        """Read the policies of the severity for these partners and ours in one query, ahead of
+        `policy_for` (notices delivered together engage many partners)."""
+        unknown = [p for p in [None, *partners] if (severity, p.pk if p else None) not in self._policies]
+        if unknown:
+            found = sla_policies_for(severity=severity, partners=unknown, category=self.incident.category)
+            for partner, policy in found.items():
+                self._policies[(severity, partner.pk if partner else None)] = policy
+
     def policy_for(self, *, severity: str, partner: Partner | None = None) -> SlaPolicy | None:
         """The policy of the severity for the partner (None: ours) and the incident's category."""
         key = (severity, partner.pk if partner else None)
@@ -91,6 +115,9 @@ class ClockLedger:
         return self._policies[key]
 
     def cycle_started_at(self, clock: SlaClock) -> datetime | None:
+        for event in reversed(self.new_events):  # a start appended here, not written yet
+            if event.clock is clock and event.kind == Kind.START and event.cycle == clock.cycle:
+                return event.at
         starts = clock.events.filter(kind=Kind.START, cycle=clock.cycle).order_by("-at")
         return starts.values_list("at", flat=True).first()
 
@@ -100,14 +127,7 @@ class ClockLedger:
         )
         if clock is None:
             return None
-        if self.new_incident:
-            self.created.append(clock)
-        else:
-            try:
-                with transaction.atomic():
-                    clock.save()
-            except IntegrityError:  # made by a concurrent hook since we locked the incident's clocks
-                return None
+        self.created.append(clock)  # inserted by `save`, with the state its events folded into it
         self.clocks.append(clock)
         self.append(clock, Kind.START, at, data=rules.start_data(clock), cycle=1)
         return clock
@@ -160,11 +180,37 @@ class ClockLedger:
         self.breaches.append(event)
         self.timeline.append((ev.SlaBreached, clock, clock.pause_reason, event.at, None, event))
 
+    def _insert_created(self) -> None:
+        """The clocks started here, in one INSERT. One that a concurrent hook made since we locked
+        the incident's clocks (two notices to one partner delivered at once) is the other hook's:
+        ours is dropped with its events, so there is one clock, never an error."""
+        if self.new_incident:  # nothing can race there
+            SlaClock.objects.bulk_create(self.created)
+            return
+        try:
+            with transaction.atomic():
+                SlaClock.objects.bulk_create(self.created)
+            return
+        except IntegrityError:
+            pass
+        dropped = set()
+        for clock in self.created:
+            clock.pk = None
+            try:
+                with transaction.atomic():
+                    clock.save()
+            except IntegrityError:
+                dropped.add(id(clock))
+        self.clocks = [clock for clock in self.clocks if id(clock) not in dropped]
+        self.new_events = [event for event in self.new_events if id(event.clock) not in dropped]
+        self.breaches = [event for event in self.breaches if id(event.clock) not in dropped]
+        self.timeline = [entry for entry in self.timeline if id(entry[1]) not in dropped]
+
     def save(self) -> None:
         if not self.new_events:
             return
         if self.created:
-            SlaClock.objects.bulk_create(self.created)
+            self._insert_created()
         SlaClockEvent.objects.bulk_create(self.new_events)
         if self.changed:
             SlaClock.objects.bulk_update(list(self.changed.values()), list(rules.STATE_FIELDS))
@@ -207,24 +253,52 @@ def sla_on_severity_change(*, incident: Incident, actor, at: datetime) -> None:
         ledger.save()
 
 
-@transaction.atomic
 def sla_on_notice_sent(*, correspondence: Correspondence, at: datetime) -> None:
-    if correspondence.incident_id is None or correspondence.direction != Correspondence.Direction.OUTBOUND:
+    sla_on_notices_sent(sent=[(correspondence, at)])
+
+
+@transaction.atomic
+def sla_on_notices_sent(*, sent: Sequence[tuple[Correspondence, datetime]]) -> None:
+    """Notices that reached the SMTP server, each with its instant, in order. An incident's clocks
+    are locked, read and written once for all of its notices (a batch delivers many to one
+    incident); the rules see the earlier notices' effects on the clocks in memory."""
+    timed = [
+        (correspondence, at)
+        for correspondence, at in sent
+        if correspondence.incident_id is not None
+        and correspondence.direction == Correspondence.Direction.OUTBOUND
+        # an internal update to a merchant's account team moves no SLA clock
+        and not (correspondence.engagement_id is None and correspondence.kind in INTERNAL_KINDS)
+    ]
+    if not timed:
         return
-    if correspondence.engagement_id is None and correspondence.kind in INTERNAL_KINDS:
-        return  # an internal update to a merchant's account team moves no SLA clock
-    incident = Incident.objects.only("pk", "status", "severity", "category").get(pk=correspondence.incident_id)
-    ledger = ClockLedger(incident=incident, actor=None)
-    engagement = (
-        PartnerEngagement.objects.select_related("partner").get(pk=correspondence.engagement_id)
-        if correspondence.engagement_id
-        else None
+    incidents = Incident.objects.only("pk", "status", "severity", "category").in_bulk(
+        {correspondence.incident_id for correspondence, _ in timed}
     )
-    notice = SentNotice(pk=correspondence.pk, kind=correspondence.kind, created_at=correspondence.created_at)
-    rules.on_notice_sent(
-        ledger, status=incident.status, severity=incident.severity, engagement=engagement, notice=notice, at=at
+    engagements = PartnerEngagement.objects.select_related("partner").in_bulk(
+        {correspondence.engagement_id for correspondence, _ in timed if correspondence.engagement_id}
     )
-    ledger.save()
+    ledgers: dict[int, ClockLedger] = {}
+    for correspondence, at in timed:
+        incident = incidents[correspondence.incident_id]
+        if incident.pk not in ledgers:
+            ledgers[incident.pk] = ClockLedger(incident=incident, actor=None)
+            ledgers[incident.pk].know_policies(
+                severity=incident.severity,
+                partners=[
+                    engagements[notice.engagement_id].partner
+                    for notice, _ in timed
+                    if notice.incident_id == incident.pk and notice.engagement_id
+                ],
+            )
+        ledger = ledgers[incident.pk]
+        notice = SentNotice(pk=correspondence.pk, kind=correspondence.kind, created_at=correspondence.created_at)
+        engagement = engagements.get(correspondence.engagement_id)
+        rules.on_notice_sent(
+            ledger, status=incident.status, severity=incident.severity, engagement=engagement, notice=notice, at=at
+        )
+    for ledger in ledgers.values():
+        ledger.save()
 
 
 @transaction.atomic
@@ -239,12 +313,29 @@ def sla_on_partner_reply(
     ledger.save()
 
 
-@transaction.atomic
 def sla_on_engagement_change(*, engagement: PartnerEngagement, actor, at: datetime) -> None:
-    incident = Incident.objects.only("pk", "status", "severity", "category").get(pk=engagement.incident_id)
-    ledger = ClockLedger(incident=incident, actor=actor)
-    rules.on_engagement_change(ledger, engagement=engagement, status=incident.status, severity=incident.severity, at=at)
-    ledger.save()
+    sla_on_engagement_changes(changes=[(engagement, actor, at)])
+
+
+@transaction.atomic
+def sla_on_engagement_changes(*, changes: Sequence[tuple[PartnerEngagement, object, datetime]]) -> None:
+    """Engagements changed (each with who and when), in order; an incident's clocks are locked,
+    read and written once for all of its engagements (first notices stamped together)."""
+    incidents = Incident.objects.only("pk", "status", "severity", "category").in_bulk(
+        {engagement.incident_id for engagement, _, _ in changes}
+    )
+    ledgers: dict[int, ClockLedger] = {}
+    for engagement, actor, at in changes:
+        incident = incidents[engagement.incident_id]
+        ledger = ledgers.get(incident.pk)
+        if ledger is None:
+            ledger = ledgers[incident.pk] = ClockLedger(incident=incident, actor=actor)
+        ledger.actor = actor if getattr(actor, "pk", None) else None
+        rules.on_engagement_change(
+            ledger, engagement=engagement, status=incident.status, severity=incident.severity, at=at
+        )
+    for ledger in ledgers.values():
+        ledger.save()
 
 
 def clock_replay(clock: SlaClock) -> dict:
@@ -291,11 +382,13 @@ def _owner_changed(row: CaseEvent, payload: ev.OwnerChanged) -> None:
     sla_rollup_mark(incident_ids=[row.incident_id])  # the reports group every clock by owner
 
 
-def _notice_sent(row: CaseEvent, payload: ev.NoticeSent) -> None:
-    correspondence = Correspondence.objects.only(
+def _notices_sent(rows: list[CaseEvent]) -> None:
+    """Notices sent together (one timeline INSERT): their clocks follow in one hook."""
+    ids = [timeline.read(row).correspondence for row in rows]
+    notices = Correspondence.objects.only(
         "pk", "incident_id", "engagement_id", "direction", "kind", "created_at"
-    ).get(pk=payload.correspondence)
-    sla_on_notice_sent(correspondence=correspondence, at=row.created_at)
+    ).in_bulk(ids)
+    sla_on_notices_sent(sent=[(notices[pk], row.created_at) for pk, row in zip(ids, rows, strict=True)])
 
 
 def _reply_received(row: CaseEvent, payload: ev.ReplyReceived) -> None:
@@ -315,9 +408,20 @@ def _partner_engaged(row: CaseEvent, payload: ev.PartnerEngaged) -> None:
         sla_on_engagement_change(engagement=_engagement(payload.engagement), actor=row.actor, at=row.created_at)
 
 
-def _partner_updated(row: CaseEvent, payload: ev.PartnerUpdated) -> None:
-    if {"partner_status", *ENGAGEMENT_TIMES} & set(payload.changes or {}):
-        sla_on_engagement_change(engagement=_engagement(payload.engagement), actor=row.actor, at=row.created_at)
+def _moves_clocks(payload: ev.PartnerUpdated) -> bool:
+    return bool({"partner_status", *ENGAGEMENT_TIMES} & set(payload.changes or {}))
+
+
+def _partners_updated(rows: list[CaseEvent]) -> None:
+    """Engagements updated one after the other: those whose status or times changed move their
+    clocks in one hook."""
+    moved = [(row, payload) for row in rows if _moves_clocks(payload := timeline.read(row))]
+    if not moved:
+        return
+    engagements = PartnerEngagement.objects.select_related("partner").in_bulk({p.engagement for _, p in moved})
+    sla_on_engagement_changes(
+        changes=[(engagements[payload.engagement], row.actor, row.created_at) for row, payload in moved]
+    )
 
 
 HANDLERS = {
@@ -325,16 +429,23 @@ HANDLERS = {
     CaseEvent.Kind.STATUS_CHANGED: _status_changed,
     CaseEvent.Kind.SEVERITY_CHANGED: _severity_changed,
     CaseEvent.Kind.OWNER_CHANGED: _owner_changed,
-    CaseEvent.Kind.NOTICE_SENT: _notice_sent,
     CaseEvent.Kind.REPLY_RECEIVED: _reply_received,
     CaseEvent.Kind.PARTNER_ENGAGED: _partner_engaged,
-    CaseEvent.Kind.PARTNER_UPDATED: _partner_updated,
 }
 
 
+# Kinds whose consecutive rows are handled together (a batch of notices and their first-notice stamps).
+TOGETHER = {CaseEvent.Kind.NOTICE_SENT: _notices_sent, CaseEvent.Kind.PARTNER_UPDATED: _partners_updated}
+
+
 def on_case_events(rows) -> None:
-    """Timeline listener: the clocks follow what the incident's timeline says happened."""
-    for row in rows:
-        handler = HANDLERS.get(row.kind)
-        if handler is not None:
-            handler(row, timeline.read(row))
+    """Timeline listener: the clocks follow what the incident's timeline says happened, in order;
+    consecutive notices sent, or engagements updated, are handled together."""
+    for kind, run in groupby(rows, key=lambda row: row.kind if row.kind in TOGETHER else None):
+        if kind is not None:
+            TOGETHER[kind](list(run))
+            continue
+        for row in run:
+            handler = HANDLERS.get(row.kind)
+            if handler is not None:
+                handler(row, timeline.read(row))

@@ -533,3 +533,99 @@ def test_the_hooks_cost_a_few_queries_whatever_they_do(now, analyst, django_asse
             incident=incident, actor=analyst, old="investigating", new="waiting_on_partner", reason="x", at=now()
         )
     assert SlaClock.objects.filter(incident=incident, state=State.PAUSED).count() == 2
+
+
+def _first_notices_delivered_together(partners: int, analyst, partner_manager, at) -> tuple:
+    """An incident engaging `partners` partners, a breakage notice to each delivered in one batch:
+    the batch's queries, and the incident."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from cases.correspondence.compose import notice_compose
+    from cases.correspondence.delivery import correspondence_deliver_batch
+    from cases.correspondence.dispatch import notices_send
+    from cases.models import Incident
+    from cases.services import incident_open
+    from partners.models import NoticeTemplate
+    from partners.notices import load_notice_templates
+    from tests.factories import PartnerContactFactory, PartnerFactory
+
+    load_notice_templates(NoticeTemplate)
+    engaged = [PartnerFactory(language="es" if n % 2 else "en") for n in range(partners)]
+    for partner in engaged:
+        PartnerContactFactory(partner=partner)
+    incident = incident_open(
+        actor=analyst, owner=analyst, title="Caída", category="auth_rate", severity="sev3", partners=engaged
+    )
+    Incident.objects.filter(pk=incident.pk).update(
+        partner_title_en="Approval drop",
+        partner_title_es="Caída de aprobación",
+        partner_summary_en="Authorizations decline more than usual.",
+        partner_summary_es="Las autorizaciones se rechazan más de lo habitual.",
+    )
+    drafts = notice_compose(incident=incident, actor=analyst, kind="breakage").drafts
+    notices_send(correspondences=drafts, actor=partner_manager)
+    with CaptureQueriesContext(connection) as queries:
+        result = correspondence_deliver_batch(correspondence_ids=[row.pk for row in drafts])
+    assert len(result.sent) == partners
+    return len(queries.captured_queries), incident
+
+
+def test_first_notices_delivered_together_start_every_partners_clocks_in_queries_that_do_not_grow(
+    now, analyst, partner_manager
+):
+    from cases.models import PartnerEngagement
+
+    two, _ = _first_notices_delivered_together(2, analyst, partner_manager, now)
+    six, incident = _first_notices_delivered_together(6, analyst, partner_manager, now)
+
+    assert six == two  # each incident's clocks locked and read once for the whole batch, not once a notice
+    engagements = PartnerEngagement.objects.filter(incident=incident)
+    assert {(e.partner_status, e.first_notified_at) for e in engagements} == {("notified", now())}
+    partner_clocks = SlaClock.objects.filter(incident=incident, family="partner")
+    assert sorted({(c.metric, c.state, c.started_at) for c in partner_clocks}) == [
+        ("acknowledge", State.RUNNING, now()),
+        ("resolve", State.RUNNING, now()),
+    ]
+    assert partner_clocks.count() == 12  # two for each of the six partners
+    ours = SlaClock.objects.filter(incident=incident, family="ours")
+    assert ours.get(metric="first_notice").state == State.MET
+    assert kinds(ours.get(metric="update")) == [("start", 1)]  # one compose: one cycle, not one a notice
+    assert CaseEvent.objects.filter(incident=incident, kind=CaseEvent.Kind.PARTNER_UPDATED).count() == 6
+    for clock in SlaClock.objects.filter(incident=incident):
+        assert_replay_matches(clock)
+
+
+def test_a_partner_clock_a_concurrent_hook_made_first_is_the_only_one(now, analyst, partner_manager):
+    from cases.correspondence.compose import notice_compose
+    from cases.correspondence.dispatch import notice_send
+    from cases.sla import rules
+    from cases.sla.clocks import ClockLedger
+    from cases.sla.rules import SentNotice
+
+    desk = sla_desk(actor=analyst)
+    engagement = desk.engagement(desk.bbva)
+    [notice] = notice_compose(incident=desk.incident, actor=analyst, kind="breakage", partners=[desk.bbva]).drafts
+    notice_send(correspondence=notice, actor=partner_manager)
+    ledger = ClockLedger(incident=desk.incident, actor=None)  # this hook has read the incident's clocks…
+    policy = ledger.policy_for(severity="sev3", partner=desk.bbva)
+    theirs = rules.new_clock(
+        incident_id=desk.incident.pk, metric="acknowledge", policy=policy, engagement=engagement, at=now()
+    )
+    theirs.save()  # …when another hook, not blocked by those locks, makes BBVA's acknowledge clock
+
+    rules.on_notice_sent(
+        ledger,
+        status=desk.incident.status,
+        severity="sev3",
+        engagement=engagement,
+        notice=SentNotice(pk=notice.pk, kind=notice.kind, created_at=notice.created_at),
+        at=now(),
+    )
+    ledger.save()
+
+    acknowledge = SlaClock.objects.get(engagement=engagement, metric="acknowledge")
+    assert acknowledge.pk == theirs.pk and not acknowledge.events.exists()  # ours dropped, with its start
+    resolve = SlaClock.objects.get(engagement=engagement, metric="resolve")  # the one nobody else made
+    assert kinds(resolve) == [("start", 1)] and resolve.started_at == now()
+    assert desk.clock("first_notice").state == State.MET
