@@ -30,11 +30,22 @@ def country_name(code: str, language: str | None = None) -> str:
     A code CLDR does not know (GLOBAL, LATAM, a typo) comes back as it was given."""
     if not code:
         return code
+    return _locale(language).territories.get(code.strip().upper(), code)
+
+
+def language_name(code: str, language: str | None = None) -> str:
+    """A language code as the language's name inside a sentence of `language` (the active language
+    by default), from the CLDR data Babel ships: "es" → "Spanish" in English, "español" in Spanish."""
+    if not code:
+        return code
+    return _locale(language).languages.get(code.strip().lower(), code)
+
+
+def _locale(language: str | None) -> Locale:
     try:
-        locale = Locale.parse((language or get_language() or settings.LANGUAGE_CODE).replace("-", "_"))
+        return Locale.parse((language or get_language() or settings.LANGUAGE_CODE).replace("-", "_"))
     except (UnknownLocaleError, ValueError):
-        locale = Locale.parse(settings.LANGUAGE_CODE)
-    return locale.territories.get(code.strip().upper(), code)
+        return Locale.parse(settings.LANGUAGE_CODE)
 
 
 def validate_timezone(value: str) -> None:

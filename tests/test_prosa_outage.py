@@ -2,6 +2,8 @@
 three partners notified in their own language through a real SMTP server on loopback, a reply
 with a folio, an acknowledgement through the signed link, an RCA request with its due date, the
 link refused once expired, and the same outage dated 2026 (no summer time in Mexico City since 2022).
+The desk times the incident, so each partner's acknowledge clock starts with its notice and stops
+at the reply's Date (Prosa, by mail) or at the answer through the signed link (BBVA).
 
 Prosa (the switch that failed) and BBVA México (an issuer whose host was fine) read Spanish; Visa
 reads English. Each part is tested in depth next to its code; this test checks that they hold
@@ -22,7 +24,8 @@ from cases.correspondence.delivery import correspondence_deliver
 from cases.correspondence.dispatch import notice_approve, notice_submit
 from cases.correspondence.inbound.confirm import reply_candidate_confirm
 from cases.correspondence.inbound.store import inbound_receive
-from cases.models import Correspondence, Incident, PartnerEngagement
+from cases.models import Correspondence, Incident, PartnerEngagement, SlaClock
+from cases.sla.clocks import sla_clocks_start_for_incident
 from tests.cases.correspondence.test_delivery import (  # noqa: F401 - the worker's fixtures
     live_smtp,
     notice_worker,
@@ -31,7 +34,7 @@ from tests.cases.correspondence.test_delivery import (  # noqa: F401 - the worke
 )
 from tests.cases.correspondence.test_reply_understanding import PROSA_REPLY, mail
 from tests.cases.sla.data import freeze
-from tests.prosa import prosa_desk
+from tests.prosa import DETECTED, prosa_desk
 from tests.support import scripted_smtp_server, smtp_settings
 
 pytestmark = pytest.mark.django_db
@@ -53,6 +56,10 @@ def smtp(settings):
         yield handler
 
 
+def _acknowledge_clock(partner) -> SlaClock:
+    return SlaClock.objects.get(metric=SlaClock.Metric.ACKNOWLEDGE, engagement__partner=partner)
+
+
 def _without_names(body: str) -> str:
     """The text without what is a name in any language: the contacts' and the desk's, the link."""
     body = re.sub(r"https?://\S+", "", body)
@@ -64,6 +71,7 @@ def _without_names(body: str) -> str:
 def test_the_prosa_outage_from_first_notice_to_rca(smtp, monkeypatch, analyst, partner_manager, lead, client):
     clock = freeze(monkeypatch, NOTIFIED)
     desk = prosa_desk(owner=analyst)
+    sla_clocks_start_for_incident(incident=desk.incident, at=DETECTED)  # the desk times this SEV1 incident
 
     # --- one breakage notice per partner, each with its own scope and asks, in its language ---------
     drafts = notice_compose(incident=desk.incident, actor=partner_manager, kind="breakage").drafts
@@ -99,6 +107,8 @@ def test_the_prosa_outage_from_first_notice_to_rca(smtp, monkeypatch, analyst, p
     assert sorted(delivered) == ["mesa@bbva.test", "noc@prosa.test", "support@visa.test"]
     assert delivered["noc@prosa.test"]["Content-Language"] == "es-MX"
     assert "host autorizador" in delivered["mesa@bbva.test"].get_content()
+    partners = (desk.prosa, desk.bbva, desk.visa)
+    assert [_acknowledge_clock(partner).state for partner in partners] == [SlaClock.State.RUNNING] * 3
 
     # --- Prosa answers by mail at 11:20 h with its folio: offered, then confirmed by a person -----
     clock.at = datetime(2019, 8, 10, 16, 30, tzinfo=UTC)
@@ -111,6 +121,7 @@ def test_the_prosa_outage_from_first_notice_to_rca(smtp, monkeypatch, analyst, p
     engagement = PartnerEngagement.objects.get(pk=desk.prosa_engagement.pk)
     assert engagement.folio == ""  # offered, not applied
     assert engagement.acknowledged_at == datetime(2019, 8, 10, 16, 20, tzinfo=UTC)  # its Date, not its receipt
+    assert _acknowledge_clock(desk.prosa).stopped_at == engagement.acknowledged_at  # Prosa's clock stopped then
     folio = next(i for i, item in enumerate(reply.candidates) if item["kind"] == "folio")
     reply_candidate_confirm(correspondence=reply, index=folio, actor=analyst)
     engagement.refresh_from_db()
@@ -130,7 +141,9 @@ def test_the_prosa_outage_from_first_notice_to_rca(smtp, monkeypatch, analyst, p
     assert (bbva_engagement.folio, bbva_engagement.acknowledged_at) == ("BBVA-77120", clock.at)
     answer = Correspondence.objects.get(engagement=bbva_engagement, direction="in")
     assert (answer.channel, answer.language, answer.in_reply_to) == ("portal", "es", bbva.message_id)
-    # (the partner acknowledge clock it stops is tested on an SLA-managed desk: test_ack_links.py)
+    bbva_clock = _acknowledge_clock(desk.bbva)  # stopped by the answer through the link, 40 min after the notice
+    assert (bbva_clock.state, bbva_clock.stopped_at) == (SlaClock.State.BREACHED, clock.at)  # SEV1: 15 min
+    assert _acknowledge_clock(desk.visa).state == SlaClock.State.RUNNING  # Visa has not answered
     forged = url.rstrip("/")[:-3] + "abc/"
     assert client.get(forged).status_code == 404
     other = reverse("cases:ack_page", args=["PH-2019-999999", ack_token(bbva.ack_link)])

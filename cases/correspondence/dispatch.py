@@ -184,8 +184,9 @@ def partner_text_missing(incident: Incident, language: str) -> str:
 
 
 def _require_partner_text(row: Correspondence, actor) -> None:
-    """A person sends a notice only with the title and summary partners read in its language;
-    PayHealth itself (an SLA escalation) is not held back by it."""
+    """A person sends a notice only with the title and summary partners read in its language.
+    PayHealth itself (an SLA escalation) asks `partner_text_missing` before it releases a draft,
+    and leaves the draft for a person when the text is missing (`cases.sla.notify.sla_escalate`)."""
     if acting_person(actor) is None or row.kind in PARTNER_TEXT_NOT_USED:
         return
     reason = partner_text_missing(row.incident, row.language)

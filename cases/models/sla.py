@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -20,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from cases.models.incident import Category, Severity
 from partners.models import Partner
 from payhealth.db import CardNumberFreeModel
+from payhealth.i18n import Language
 
 
 class SlaPolicy(CardNumberFreeModel, models.Model):
@@ -330,6 +332,16 @@ class SlaNotification(CardNumberFreeModel, models.Model):
         _("escalation failed"),
         default=False,
         help_text=_("The mail says the partner's escalation could not be written."),
+    )
+    escalation_waiting = ArrayField(
+        models.CharField(max_length=2, choices=Language.choices),
+        verbose_name=_("escalation waiting for partner text"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "The languages whose escalation notice stays a draft until the incident's partner-facing title "
+            "and summary in them are filled in; the mail says so."
+        ),
     )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)

@@ -56,6 +56,7 @@ class CaseEvent(CardNumberFreeModel, models.Model):
         SLA_RESUMED = "sla_resumed", _("SLA clock resumed")
         SLA_WARNING = "sla_warning", _("SLA warning")
         SLA_BREACHED = "sla_breached", _("SLA breached")
+        SLA_ESCALATION_WAITING = "sla_escalation_waiting", _("SLA escalation waiting for the partner text")
         REPORT_ATTACHED = "report_attached", _("Post-incident report attached")
         RCA_REQUESTED = "rca_requested", _("RCA requested")
         RCA_CHANGED = "rca_changed", _("RCA status changed")

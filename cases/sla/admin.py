@@ -81,7 +81,7 @@ class SlaNotificationInline(ReadOnlyAdminMixin, admin.TabularInline):
 
     model = SlaNotification
     extra = 0
-    fields = ["address", "status", "attempts", "possible_duplicates", "sent_at", "last_error"]
+    fields = ["address", "status", "attempts", "possible_duplicates", "sent_at", "last_error", "escalation_waiting"]
     readonly_fields = fields
     ordering = ["id"]
 

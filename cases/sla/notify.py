@@ -21,12 +21,16 @@ of the next escalation level above the highest one already written to, composed 
 through the notice pipeline by PayHealth itself (`actor=None`: sent at once for SEV3/SEV4,
 submitted for a lead's approval for SEV1/SEV2). An escalation its template cannot write (beyond
 the sandbox's limits for this incident, say) is told in the desk's mail instead, so the breach
-is still announced once.
+is still announced once. Partners read an escalation with the incident's partner-facing title and
+summary, as any notice: a draft whose language lacks them is not released but stays a draft on
+the incident (a person fills the text in and sends it), the engagement's escalation level is not
+raised for it, the timeline records it and the desk's mail says so.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -42,6 +46,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.roles import LEAD
+from cases import timeline
 from cases.correspondence.compose import notice_compose
 from cases.correspondence.context import moment
 from cases.correspondence.delivery import (
@@ -54,14 +59,16 @@ from cases.correspondence.delivery import (
     retry_countdown,
     stuck_threshold,
 )
-from cases.correspondence.dispatch import notice_release
+from cases.correspondence.dispatch import notice_release, partner_text_missing
 from cases.correspondence.email import message_id, subject_with_token
 from cases.correspondence.followup import next_notice_kinds
 from cases.models import Correspondence, SlaClock, SlaClockEvent, SlaNotification
 from cases.services.impact import engagement_update
 from cases.sla.durations import format_duration
 from cases.sla.rules import ACTIVE
+from cases.timeline.events import SlaEscalationWaiting
 from partners.models import NoticeTemplate, Partner, PartnerContact
+from payhealth.i18n import language_name
 from payhealth.links import absolute_url
 from payhealth.outbox import DATABASE_ERRORS, publish_on_commit, with_database_retries
 
@@ -101,8 +108,11 @@ def _due(event: SlaClockEvent, clock: SlaClock) -> datetime | None:
     return datetime.fromisoformat(raw) if raw else clock.due_at
 
 
-def sla_mail(*, event: SlaClockEvent, user, escalation_failed: bool = False) -> EmailMessage:
-    """The warning or breach mail for one person, in their language and time zone."""
+def sla_mail(
+    *, event: SlaClockEvent, user, escalation_failed: bool = False, escalation_waiting: Sequence[str] = ()
+) -> EmailMessage:
+    """The warning or breach mail for one person, in their language and time zone.
+    `escalation_waiting`: the languages whose escalation stays a draft for the partner text."""
     clock = event.clock
     incident = clock.incident
     language, zone = _preferences(user)
@@ -127,6 +137,7 @@ def sla_mail(*, event: SlaClockEvent, user, escalation_failed: bool = False) -> 
             "url": absolute_url(reverse("cases:incident_detail", kwargs={"reference": incident.reference})),
             "name": user.get_full_name() or user.get_username(),
             "escalation_failed": escalation_failed,
+            "waiting_language": ", ".join(language_name(code) for code in escalation_waiting),
         }
         subject = " ".join(render_to_string("sla/email/subject.txt", context).split())
         body = render_to_string("sla/email/body.txt", context)
@@ -161,10 +172,12 @@ def sla_event_notify(*, event_id: int) -> str:
     # no escalation; its breach is still told to the desk.
     partner_still_due = clock.family == SlaClock.Family.PARTNER and clock.state in ACTIVE
     escalation_failed = False
+    waiting: list[str] = []
     if event.kind == SlaClockEvent.Kind.BREACH and partner_still_due:
         try:
             with transaction.atomic():  # a savepoint: a failed escalation leaves nothing half-written
-                sla_escalate(clock=clock)
+                drafts = sla_escalate(clock=clock)
+            waiting = sorted({draft.language for draft in drafts if draft.status == Correspondence.Status.DRAFT})
         except DatabaseError:
             raise  # the database is away: the whole event is tried again (task retry, then the sweep)
         except ValidationError as error:  # its template cannot write it: the mail says so, once
@@ -189,7 +202,13 @@ def sla_event_notify(*, event_id: int) -> str:
         except ValidationError as error:  # no template: the warning mail still tells the desk
             logger.warning("SLA warning on %s: no update drafted: %s", clock.incident.reference, error.messages)
     rows = [
-        SlaNotification(event=event, recipient=user, address=user.email, escalation_failed=escalation_failed)
+        SlaNotification(
+            event=event,
+            recipient=user,
+            address=user.email,
+            escalation_failed=escalation_failed,
+            escalation_waiting=waiting,
+        )
         for user in _recipients(clock.incident)
     ]
     SlaNotification.objects.bulk_create(rows, ignore_conflicts=True)
@@ -215,7 +234,13 @@ def sla_mail_deliver(*, notification_id: int, final_attempt: bool = False) -> st
             within=outcome_budget(),
         )
         return "failed"
-    outcome = mail_attempt(sla_mail(event=row.event, user=row.recipient, escalation_failed=row.escalation_failed))
+    message = sla_mail(
+        event=row.event,
+        user=row.recipient,
+        escalation_failed=row.escalation_failed,
+        escalation_waiting=row.escalation_waiting,
+    )
+    outcome = mail_attempt(message)
     if outcome.accepted:
         try:
             with_database_retries(lambda: _mail_sent(row.pk), within=outcome_budget())
@@ -381,7 +406,12 @@ def sla_draft_update(*, clock: SlaClock) -> list[Correspondence]:
 
 @transaction.atomic
 def sla_escalate(*, clock: SlaClock) -> list[Correspondence]:
-    """Escalate a partner's breached clock to its next escalation level, through the notice pipeline."""
+    """Escalate a partner's breached clock to its next escalation level, through the notice pipeline.
+
+    Each draft whose language has the incident's partner-facing title and summary is released; the
+    others stay drafts on the incident, recorded on its timeline, until a person fills the text in
+    and sends them. The engagement's level is raised only for a released escalation. Returns every
+    draft composed: released (queued or pending approval) or still a draft."""
     engagement = clock.engagement
     level = next_escalation_level(engagement)
     if level is None:
@@ -394,7 +424,17 @@ def sla_escalate(*, clock: SlaClock) -> list[Correspondence]:
         partners=[engagement.partner],
         escalation_level=level,
     ).drafts
-    released = [notice_release(correspondence=draft, actor=None) for draft in drafts]
+    rows, released = [], False
+    for draft in drafts:
+        if partner_text_missing(draft.incident, draft.language):
+            waiting = SlaEscalationWaiting(
+                correspondence=draft.pk, partner=engagement.partner.name, language=draft.language
+            )
+            timeline.record(waiting, incident=draft.incident, actor=None)
+            rows.append(draft)
+        else:
+            rows.append(notice_release(correspondence=draft, actor=None))
+            released = True
     if released and engagement.escalation_level < level:
         engagement_update(engagement=engagement, actor=None, escalation_level=level)
-    return released
+    return rows

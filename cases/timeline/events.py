@@ -640,6 +640,17 @@ class SlaBreached(SlaCrossing):
     kind = Kind.SLA_BREACHED
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SlaEscalationWaiting(Payload):
+    """A partner's breach was not escalated in `language`: the escalation notice (`correspondence`)
+    stays a draft until the incident's partner-facing title and summary in that language are filled in."""
+
+    kind = Kind.SLA_ESCALATION_WAITING
+    correspondence: int
+    partner: str
+    language: str
+
+
 # --- follow-through: RCAs and action items ------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from cases.models import ActionItem, AffectedMerchant, CaseEvent, Incident, Part
 from cases.models.incident import Category, Severity, Status
 from cases.timeline import events as ev
 from partners.models import NoticeTemplate
-from payhealth.i18n import Language
+from payhealth.i18n import Language, language_name
 
 Renderer = Callable[[ev.Payload, str], SafeString]
 RENDERERS: dict[type[ev.Payload], Renderer] = {}
@@ -762,6 +762,19 @@ def _sla(payload: ev.SlaClockChange, actor: str) -> SafeString:
     else:
         sentence = _sentence(str(ours), metric=metric)
     return _with_reason(sentence, payload.reason)
+
+
+@renders(ev.SlaEscalationWaiting)
+def _sla_escalation_waiting(payload: ev.SlaEscalationWaiting, actor: str) -> SafeString:
+    return _sentence(
+        _(
+            "%(actor)s kept the SLA escalation to %(partner)s as a draft: the incident's partner-facing title or "
+            "summary in %(language)s is empty. Fill them in and send it."
+        ),
+        actor=actor,
+        partner=payload.partner or "",
+        language=language_name(payload.language or ""),
+    )
 
 
 # --- follow-through: RCAs and action items -------------------------------------------------------

@@ -82,6 +82,7 @@ def _report(env: tuple[tuple[str, str], ...]) -> str:
 
 
 def check_deploy(**env: str) -> subprocess.CompletedProcess:
+    env = {"PAYHEALTH_DESK_PHONE": "+52 55 4000 2400", **env}  # what every notice's signature gives
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
@@ -105,6 +106,14 @@ def test_check_deploy_warns_when_login_failures_would_be_counted_per_process():
 
     assert result.returncode != 0
     assert "axes.W001" in result.stderr + result.stdout
+
+
+def test_check_deploy_warns_when_notices_would_carry_no_24x7_phone():
+    result = check_deploy(PAYHEALTH_DESK_PHONE="")
+
+    assert result.returncode != 0
+    output = result.stderr + result.stdout
+    assert "cases.W001" in output and "PAYHEALTH_DESK_PHONE" in output
 
 
 def test_with_secure_cookies_it_is_https_only():
