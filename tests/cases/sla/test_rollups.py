@@ -271,6 +271,41 @@ def test_percentiles_at_the_buckets_edges_equal_percentile_cont(lead, monkeypatc
     assert sla_rollup_differences(first=dt.date(2022, 10, 1), last=dt.date(2022, 10, 31)) == []
 
 
+def test_a_median_among_zero_business_times_reads_one_of_them(lead, monkeypatch):
+    partner = PartnerFactory()
+    started = local(SPRING, 12)  # the 23-hour day
+    # Business times 0, 0, 0, 3 and 9 minutes (acknowledged outside business hours, mostly): the
+    # median's ranks both lie in the zero bucket, the p90's across it and the next.
+    for n, minutes in enumerate([0, 3, 0, 9, 0]):
+        incident = IncidentFactory(severity="sev3")
+        engagement = PartnerEngagementFactory(incident=incident, partner=partner)
+        for clock_engagement in (None, engagement):
+            SlaClockFactory(
+                incident=incident,
+                engagement=clock_engagement,
+                metric="acknowledge",
+                started_at=started + dt.timedelta(minutes=n),
+                state="met",
+                stopped_at=started + dt.timedelta(minutes=n + 20),
+                consumed=dt.timedelta(minutes=minutes),
+                target=dt.timedelta(minutes=30),
+                due_at=None,
+                warn_due_at=None,
+            )
+    filters = ReportFilter(start=SPRING, end=SPRING)
+
+    figures = report_figures(lead, filters)
+
+    assert figures == figures_from_clocks(lead, filters, monkeypatch)
+    overall = figures[1][0]
+    assert (overall.clocks, overall.business_p50, overall.business_p90) == (
+        5,
+        dt.timedelta(0),
+        dt.timedelta(minutes=6, seconds=36),  # 3 + (9 − 3) × 0.6
+    )
+    assert figures[2][0][3:5] == (dt.timedelta(0), dt.timedelta(minutes=6, seconds=36))
+
+
 def test_a_changed_rollup_is_found_and_the_command_puts_it_right(lead):
     varied_desk()
     call_command("rebuild_sla_rollups", "--start", "2022-01-01", "--end", "2022-12-31")
