@@ -30,7 +30,7 @@ from cases.models.response_code import ResponseCode
 from cases.models.sample import SampleTransaction
 from cases.models.saved_view import SavedView
 from cases.models.sla import SlaClock, SlaClockEvent, SlaNotification, SlaPolicy
-from cases.models.sla_rollup import SlaRollup, SlaRollupPending, SlaRollupStaleMonth
+from cases.models.sla_rollup import SlaRollup, SlaRollupPending, SlaRollupStaleMonth, SlaRollupTimes
 from cases.models.timeline import CaseEvent
 
 __all__ = [
@@ -67,6 +67,7 @@ __all__ = [
     "SlaRollup",
     "SlaRollupPending",
     "SlaRollupStaleMonth",
+    "SlaRollupTimes",
     "Source",
     "Status",
 ]

@@ -9,7 +9,9 @@ durations the reports take percentiles of are kept as arrays of exact values (se
 docs/performance.md, "SLA report rollups"). `SlaRollupPending` lists the desk days whose rollups
 are due a re-computation: written in the transaction that changed a clock (`cases.sla.rollups`);
 `SlaRollupStaleMonth` the months whose month rows are due a re-sum of their day rows, done by the
-first report that reads them.
+first report that reads them. `SlaRollupTimes` holds the same durations without the owner
+dimension, each array sorted and cut into shared log-scale buckets, so a percentile reads only the
+bucket holding its rank.
 """
 
 from __future__ import annotations
@@ -70,6 +72,46 @@ class SlaRollup(CardNumberFreeModel, models.Model):
 
     def __str__(self) -> str:
         day = self.day.strftime("%Y-%m") if self.span == self.Span.MONTH else self.day
+        return f"{day} {self.family}/{self.metric} {self.severity}"
+
+
+class SlaRollupTimes(CardNumberFreeModel, models.Model):
+    """The acknowledge and resolve durations of a rollup group without its owner (no duration
+    figure is per owner), each array sorted, with the number of its values up to each of the shared
+    bucket bounds (`cases.sla.rollups.TIME_BUCKETS`): a percentile sums those counts over the rows
+    of its range to find the bucket of its rank, then sorts only that bucket's values.
+
+    Kept with the rollups (same days and months, same folds); only groups with durations have a row.
+    """
+
+    span = models.CharField(_("span"), max_length=5, choices=SlaRollup.Span.choices, default=SlaRollup.Span.DAY)
+    day = models.DateField(_("day"))
+    family = models.CharField(_("family"), max_length=10, choices=SlaClock.Family.choices)
+    metric = models.CharField(_("metric"), max_length=20, choices=SlaClock.Metric.choices)
+    severity = models.CharField(_("severity"), max_length=4, choices=Severity.choices)
+    partner = models.ForeignKey(
+        "partners.Partner", on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("partner")
+    )
+    # Sorted, each on its own (element i of one is not element i of the other).
+    wall = ArrayField(models.DurationField(), default=list, verbose_name=_("wall times"))
+    business = ArrayField(models.DurationField(), default=list, verbose_name=_("business times"))
+    # Element j: how many values are at most bound j of TIME_BUCKETS; the last one, all of them.
+    wall_ends = ArrayField(models.IntegerField(), default=list, verbose_name=_("wall time bucket ends"))
+    business_ends = ArrayField(models.IntegerField(), default=list, verbose_name=_("business time bucket ends"))
+
+    class Meta:
+        verbose_name = _("SLA rollup durations")
+        verbose_name_plural = _("SLA rollup durations")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["span", "day", "family", "metric", "severity", "partner"],
+                nulls_distinct=False,
+                name="slarolluptimes_unique_span_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        day = self.day.strftime("%Y-%m") if self.span == SlaRollup.Span.MONTH else self.day
         return f"{day} {self.family}/{self.metric} {self.severity}"
 
 

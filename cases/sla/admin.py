@@ -19,6 +19,7 @@ from cases.models import (
     SlaRollup,
     SlaRollupPending,
     SlaRollupStaleMonth,
+    SlaRollupTimes,
 )
 from cases.sla.policies import EDITABLE_FIELDS, sla_policy_save
 from payhealth.admin_forms import ReadOnlyAdminMixin, ServiceAdminMixin, ServiceFormMixin
@@ -104,6 +105,17 @@ class SlaRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["span", "day", "family", "metric", "severity", "partner", "owner", "clocks", "met", "breached"]
     list_filter = ["span", "family", "metric", "severity"]
     list_select_related = ["partner", "owner"]
+    date_hierarchy = "day"
+    ordering = ["-day", "family", "metric", "severity"]
+
+
+@admin.register(SlaRollupTimes)
+class SlaRollupTimesAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The rollups' durations without the owner, sorted and bucketed for the percentiles."""
+
+    list_display = ["span", "day", "family", "metric", "severity", "partner"]
+    list_filter = ["span", "family", "metric", "severity"]
+    list_select_related = ["partner"]
     date_hierarchy = "day"
     ordering = ["-day", "family", "metric", "severity"]
 

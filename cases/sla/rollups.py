@@ -11,6 +11,11 @@ first, so a report never shows a figure older than the clocks it is read after. 
 whole day rather than adding deltas is what makes late events safe: a re-opened clock, a severity
 or owner change, a breach found at the stop, all re-compute the day they belong to.
 
+Durations (`SlaRollupTimes`): the acknowledge and resolve durations of the day and month rows
+again, without the owner, each array sorted with its counts per shared bucket (`TIME_BUCKETS`);
+written by the same statements' callers right after the rows they come from, so they are always
+the same values.
+
 Month rows sum a month's day rows. A fold marks the months of the days it re-computed stale
 (`SlaRollupStaleMonth`), or re-sums them at once when they are whole months of the report range
 it folds for; a report re-sums the stale whole months of its range before reading them.
@@ -35,7 +40,15 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 
-from cases.models import Incident, PartnerEngagement, SlaClock, SlaRollup, SlaRollupPending, SlaRollupStaleMonth
+from cases.models import (
+    Incident,
+    PartnerEngagement,
+    SlaClock,
+    SlaRollup,
+    SlaRollupPending,
+    SlaRollupStaleMonth,
+    SlaRollupTimes,
+)
 from payhealth.i18n import desk_zone
 
 
@@ -114,6 +127,62 @@ MONTHS_SQL = """
       AND date_trunc('month', r.day)::date = ANY(%(months)s::date[])
     GROUP BY 2, 3, 4, 5, 6, 7
 """
+# The durations' shared buckets: bounds −1 µs and zero, then one second × 2^(j/4) (j from 0) to the
+# microsecond, up to about 300 days; bucket j (from 1) holds the values above bound j − 1 and up to
+# bound j, the last one everything above. The second holds only zero (intervals count whole
+# microseconds): a percentile falling there needs no sort (`ZERO_BUCKET`). Changing them needs
+# `manage.py rebuild_sla_rollups` (the ends are counts per bound). Finer buckets mean fewer values
+# sorted per percentile, for more sums per row.
+TIME_BUCKETS = (dt.timedelta(microseconds=-1), dt.timedelta(0)) + tuple(
+    dt.timedelta(microseconds=round(1e6 * 2 ** (j / 4))) for j in range(100)
+)
+ZERO_BUCKET = 2
+TIME_METRICS = (SlaClock.Metric.ACKNOWLEDGE.value, SlaClock.Metric.RESOLVE.value)
+
+
+def ends_sql(values: str) -> str:
+    """The bucket ends of a sorted interval[] `values`: element j the count of values up to
+    bound j (a binary search each, `width_bucket` over the sorted array), the last one all of them;
+    takes %(bounds)s."""
+    return (
+        f"(ARRAY(SELECT width_bucket(b.bound, {values}) FROM unnest(%(bounds)s::interval[]) "
+        f"WITH ORDINALITY AS b(bound, j) ORDER BY b.j) || cardinality({values}))"
+    )
+
+
+# The durations of the chosen rows, summed over owners (day rows from the rollups' day rows, month
+# rows from the durations' day rows), each array sorted on its own, with its bucket ends.
+TIMES_SQL = """
+    INSERT INTO {times} (span, day, family, metric, severity, partner_id, wall, business, wall_ends, business_ends)
+    SELECT s.span, s.day, s.family, s.metric, s.severity, s.partner_id, s.wall, s.business,
+           {wall_ends}, {business_ends}
+    FROM (
+        SELECT '{span}' AS span, {day} AS day, r.family, r.metric, r.severity, r.partner_id,
+               array_agg(u.wall ORDER BY u.wall) AS wall, array_agg(u.business ORDER BY u.business) AS business
+        FROM {source} r CROSS JOIN LATERAL unnest(r.wall, r.business) AS u(wall, business)
+        WHERE r.span = 'day' AND r.metric = ANY(%(time_metrics)s) AND {where}
+        GROUP BY 1, 2, 3, 4, 5, 6
+    ) AS s
+"""
+
+
+def _times_sql(*, span: str, source: str, where: str) -> str:
+    tables = _tables()
+    return TIMES_SQL.format(
+        times=tables["times"],
+        span=span,
+        source=tables[source],
+        day="r.day" if span == "day" else "date_trunc('month', r.day)::date",
+        where=where,
+        wall_ends=ends_sql("s.wall"),
+        business_ends=ends_sql("s.business"),
+    )
+
+
+def _times_params(**params) -> dict:
+    return {"time_metrics": list(TIME_METRICS), "bounds": list(TIME_BUCKETS), **params}
+
+
 # Month re-sums of the same month take turns (a transaction-scoped lock per month, in month
 # order), so the second one starts after the first committed and reads its day rows.
 MONTH_LOCK_SQL = "SELECT pg_advisory_xact_lock(%(lock)s, m) FROM unnest(%(keys)s::int[]) AS m ORDER BY m"
@@ -125,6 +194,7 @@ def _tables() -> dict[str, str]:
         "pending": SlaRollupPending._meta.db_table,
         "stale": SlaRollupStaleMonth._meta.db_table,
         "rollup": SlaRollup._meta.db_table,
+        "times": SlaRollupTimes._meta.db_table,
         "clock": SlaClock._meta.db_table,
         "incident": Incident._meta.db_table,
         "engagement": PartnerEngagement._meta.db_table,
@@ -158,14 +228,17 @@ def sla_rollup_mark(*, incident_ids: Iterable[int]) -> None:
 
 
 def _recompute(cursor, *, first: dt.date, last: dt.date, days: list[dt.date] | None) -> None:
-    """Replace the day rows of `days` (None: every day from first to last) by their clocks' (2 statements)."""
+    """Replace the day rows of `days` (None: every day from first to last) by their clocks', and
+    their durations' day rows (4 statements)."""
     tables = _tables()
     if days is None:
-        cursor.execute(f"DELETE FROM {tables['rollup']} WHERE span = 'day' AND day >= %s AND day <= %s", [first, last])
+        chosen, params = "r.day >= %(first)s AND r.day <= %(last)s", {"first": first, "last": last}
         spans = [_span(first, last)]
     else:
-        cursor.execute(f"DELETE FROM {tables['rollup']} WHERE span = 'day' AND day = ANY(%s)", [days])
+        chosen, params = "r.day = ANY(%(days)s::date[])", {"days": days}
         spans = [_span(day, day) for day in days]
+    for table in ("rollup", "times"):
+        cursor.execute(f"DELETE FROM {tables[table]} r WHERE r.span = 'day' AND {chosen}", params)
     cursor.execute(
         COMPUTE_SQL.format(**tables),
         {
@@ -175,6 +248,7 @@ def _recompute(cursor, *, first: dt.date, last: dt.date, days: list[dt.date] | N
             "his": [hi for _lo, hi in spans],
         },
     )
+    cursor.execute(_times_sql(span="day", source="rollup", where=chosen), _times_params(**params))
 
 
 def _month(day: dt.date) -> dt.date:
@@ -195,13 +269,16 @@ def _months_between(first: dt.date, last: dt.date) -> set[dt.date]:
 
 
 def _resum_months(cursor, months: list[dt.date]) -> None:
-    """Replace the month rows of `months` by the sums of their day rows (3 statements)."""
+    """Replace the month rows of `months` by the sums of their day rows, and the durations' month
+    rows by their day rows merged (5 statements)."""
     tables = _tables()
     cursor.execute(MONTH_LOCK_SQL, {"lock": MONTH_LOCK, "keys": [m.year * 12 + m.month for m in months]})
-    cursor.execute(f"DELETE FROM {tables['rollup']} WHERE span = 'month' AND day = ANY(%s)", [months])
-    cursor.execute(
-        MONTHS_SQL.format(**tables), {"first": months[0], "after": _next_month(months[-1]), "months": months}
-    )
+    params = {"first": months[0], "after": _next_month(months[-1]), "months": months}
+    for table in ("rollup", "times"):
+        cursor.execute(f"DELETE FROM {tables[table]} WHERE span = 'month' AND day = ANY(%s)", [months])
+    cursor.execute(MONTHS_SQL.format(**tables), params)
+    chosen = "r.day >= %(first)s AND r.day < %(after)s AND date_trunc('month', r.day)::date = ANY(%(months)s::date[])"
+    cursor.execute(_times_sql(span="month", source="times", where=chosen), _times_params(**params))
 
 
 def whole_months(first: dt.date, last: dt.date) -> tuple[dt.date, dt.date] | None:
@@ -232,7 +309,7 @@ def sla_rollup_fold(
     Their months' rows are then stale: re-summed at once for the months in `months` ([first day,
     first day after), a report's whole months, `whole_months`), marked stale otherwise; the stale
     months in `months` are re-summed too. One statement when nothing is pending or stale, at most
-    seven otherwise, whatever the number of days; in the caller's transaction if there is one (no
+    eleven otherwise, whatever the number of days; in the caller's transaction if there is one (no
     savepoint: a report reads right after). With `wait=False` (beat) a day a writer or another
     fold holds is left for the next run; a report waits for it, so it reads the writer's committed
     clocks."""
@@ -275,6 +352,7 @@ def sla_rollup_rebuild(*, first: dt.date | None = None, last: dt.date | None = N
     day rows and the month rows of its months)."""
     if first is None and last is None:
         SlaRollup.objects.all().delete()  # also the days whose clocks are gone
+        SlaRollupTimes.objects.all().delete()
         SlaRollupStaleMonth.objects.all().delete()
     first, last = sla_rollup_span(first=first, last=last)
     if first is None:
@@ -292,29 +370,34 @@ def sla_rollup_rebuild(*, first: dt.date | None = None, last: dt.date | None = N
     return _rows_of(first, last).count()
 
 
-def _rows_of(first: dt.date, last: dt.date):
+def _rows_of(first: dt.date, last: dt.date, model=SlaRollup):
     """The day rows of first..last and the month rows of their months."""
-    return SlaRollup.objects.filter(
+    return model.objects.filter(
         Q(span=SlaRollup.Span.DAY, day__gte=first, day__lte=last)
         | Q(span=SlaRollup.Span.MONTH, day__gte=_month(first), day__lte=last)
     )
 
 
 def sla_rollup_differences(*, first: dt.date, last: dt.date) -> list[tuple]:
-    """The rollup rows of the range (its day rows and the month rows of its months, but for stale
-    months, due a re-sum before any report reads them) that differ from a re-computation from the
+    """The rollup and duration rows of the range (its day rows and the month rows of its months, but
+    for stale months, due a re-sum before any report reads them) that differ from a re-computation from the
     clocks (empty: equal).
 
     Re-computes inside a savepoint rolled back afterwards, so nothing is changed."""
     fields = ["span", "day", "family", "metric", "severity", "partner_id", "owner_id", "clocks", "engagements", "met"]
     fields += ["breached", "wall", "business"]
 
+    times = ["span", "day", "family", "metric", "severity", "partner_id", "wall", "business", "wall_ends"]
+    times += ["business_ends"]
     stale = SlaRollupStaleMonth.objects.values("month")
 
     def rows():
         return {
-            tuple(tuple(value) if isinstance(value, list) else value for value in row)
-            for row in _rows_of(first, last).exclude(span=SlaRollup.Span.MONTH, day__in=stale).values_list(*fields)
+            (model.__name__, *(tuple(value) if isinstance(value, list) else value for value in row))
+            for model, names in ((SlaRollup, fields), (SlaRollupTimes, times))
+            for row in _rows_of(first, last, model)
+            .exclude(span=SlaRollup.Span.MONTH, day__in=stale)
+            .values_list(*names)
         }
 
     stored = rows()

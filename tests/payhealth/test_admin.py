@@ -50,6 +50,7 @@ from cases.models import (
     SlaRollup,
     SlaRollupPending,
     SlaRollupStaleMonth,
+    SlaRollupTimes,
 )
 from cases.overview import overview_counters_fold
 from cases.search import search
@@ -117,6 +118,7 @@ READ_ONLY = {
     SlaRollup,
     SlaRollupPending,
     SlaRollupStaleMonth,
+    SlaRollupTimes,
     OverviewHour,
     OverviewHourDelta,
     OverviewOpen,
@@ -230,6 +232,17 @@ def one_of_each(superuser, incident):
     assert clock.events.filter(kind="start").exists()
     sla_rollup_fold()  # the clock's day summed for the reports (a rollup row)…
     sla_rollup_mark(incident_ids=[incident.pk])  # …and due again (a pending day)
+    # A durations row, as a stopped clock's fold writes it (this desk's clocks still run).
+    SlaRollupTimes.objects.create(
+        day=clock.started_at.date(),
+        family="ours",
+        metric="acknowledge",
+        severity=incident.severity,
+        wall=[timedelta(minutes=5)],
+        business=[timedelta(minutes=5)],
+        wall_ends=[0, 0, 1],
+        business_ends=[0, 0, 1],
+    )
     overview_counters_fold()  # the overview's counters (the triggers' deltas folded)…
     incident_trends(user=superuser)  # …and this week's stored medians
     # Deltas pending: the incident moved an hour back and raised, then put back (the counters unchanged).

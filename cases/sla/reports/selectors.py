@@ -35,11 +35,19 @@ from django.db.models.functions import Coalesce, Trunc, TruncMonth
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from cases.models import CaseEvent, Correspondence, PartnerEngagement, SlaClock, SlaClockEvent, SlaRollup
+from cases.models import (
+    CaseEvent,
+    Correspondence,
+    PartnerEngagement,
+    SlaClock,
+    SlaClockEvent,
+    SlaRollup,
+    SlaRollupTimes,
+)
 from cases.models.incident import Severity, Status
 from cases.sla.reports.extensions import scorecard_columns, scorecard_extra
 from cases.sla.reports.filters import ReportFilter
-from cases.sla.rollups import sla_rollup_fold, whole_months
+from cases.sla.rollups import TIME_BUCKETS, ZERO_BUCKET, sla_rollup_fold, whole_months
 from partners.models import NoticeTemplate, Partner
 from payhealth.db import Percentile
 from payhealth.i18n import desk_zone
@@ -365,36 +373,105 @@ def _time_to_from_clocks(filters: ReportFilter, severities: list[str]) -> dict:
     return clocks.aggregate(**figures)
 
 
-# percentile_cont over the rollups' exact durations, unnested: the same values, so the same
-# interpolation as over the clocks. One row per metric and one per metric and severity.
-TIME_TO_SQL = """
-    SELECT r.metric, r.severity, GROUPING(r.severity) AS overall, count(*),
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY u.wall),
-           percentile_cont(0.9) WITHIN GROUP (ORDER BY u.wall),
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY u.business),
-           percentile_cont(0.9) WITHIN GROUP (ORDER BY u.business)
-    FROM ({rows}) AS r CROSS JOIN LATERAL unnest(r.wall, r.business) AS u(wall, business)
-    GROUP BY GROUPING SETS ((r.metric), (r.metric, r.severity))
+# Exact percentiles over the durations' rows (`SlaRollupTimes`) without sorting every duration.
+# {rows} are the rows; {groups} the groups (g1, g2: text) each row counts in. Per group and kind
+# (1 wall, 2 business), the rows' bucket ends summed (one sum per bucket, {wall_sums} and
+# {business_sums}: no unnesting) give n, the last one ({last}), and for each fraction p the ranks
+# lo = ⌊p(n − 1)⌋ and hi = ⌈p(n − 1)⌉ (from 0) lie in the first buckets whose sums exceed them;
+# only the values of buckets blo..bhi of each row are read and sorted, `base` of the group's values
+# lying below them; when both lie in the bucket holding only zero ({zero}), one value of it is read
+# (any: they all compare equal, as ties do in percentile_cont's sort). The two neighbours are
+# interpolated as percentile_cont does (lo + (hi − lo) × (p(n − 1) − ⌊p(n − 1)⌋), the same
+# interval operations on the same values), so the figure is the same to the microsecond.
+PERCENTILES_SQL = """
+    WITH d AS MATERIALIZED (
+        SELECT g.g1, g.g2, t.wall, t.business, t.wall_ends, t.business_ends
+        FROM ({rows}) AS t CROSS JOIN LATERAL (VALUES {groups}) AS g(g1, g2)
+    ),
+    sums AS (
+        SELECT d.g1, d.g2, ARRAY[{wall_sums}] AS wall, ARRAY[{business_sums}] AS business
+        FROM d GROUP BY d.g1, d.g2
+    ),
+    ranks AS (
+        SELECT s.g1, s.g2, x.kind, x.ends, x.ends[{last}] AS n, f.p,
+               floor(f.p * (x.ends[{last}] - 1)::float8)::bigint AS lo,
+               ceil(f.p * (x.ends[{last}] - 1)::float8)::bigint AS hi,
+               f.p * (x.ends[{last}] - 1)::float8 - floor(f.p * (x.ends[{last}] - 1)::float8) AS frac
+        FROM sums s CROSS JOIN LATERAL (VALUES (1, s.wall), (2, s.business)) AS x(kind, ends)
+        CROSS JOIN (VALUES (0.5::float8), (0.9::float8)) AS f(p)
+        WHERE x.ends[{last}] > 0
+    ),
+    located AS (
+        SELECT row_number() OVER () AS target, r.g1, r.g2, r.kind, r.n, r.p, r.lo, r.hi, r.frac, b.blo, b.bhi, b.base,
+               b.blo = {zero} AND b.bhi = {zero} AS zero
+        FROM ranks r CROSS JOIN LATERAL (
+            SELECT min(e.b) FILTER (WHERE e.c > r.lo) AS blo, min(e.b) FILTER (WHERE e.c > r.hi) AS bhi,
+                   coalesce(max(e.c) FILTER (WHERE e.c <= r.lo), 0) AS base
+            FROM unnest(r.ends) WITH ORDINALITY AS e(c, b)
+        ) AS b
+    ),
+    slices AS (
+        SELECT l.target, array_agg(u.v ORDER BY u.v) AS v
+        FROM located l JOIN d ON d.g1 = l.g1 AND d.g2 = l.g2
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN l.kind = 1 THEN d.wall ELSE d.business END AS arr,
+                   CASE WHEN l.kind = 1 THEN d.wall_ends ELSE d.business_ends END AS ends
+        ) AS y
+        CROSS JOIN LATERAL (SELECT y.arr, coalesce(y.ends[l.blo - 1], 0) + 1 AS first, y.ends[l.bhi] AS last) AS x
+        CROSS JOIN LATERAL unnest(x.arr[x.first:CASE WHEN l.zero THEN least(x.first, x.last) ELSE x.last END]) AS u(v)
+        GROUP BY l.target
+    )
+    SELECT l.g1, l.g2, l.kind, l.p, l.n,
+           CASE WHEN l.zero THEN s.v[1]
+                WHEN l.hi = l.lo THEN s.v[l.lo - l.base + 1]
+                ELSE s.v[l.lo - l.base + 1] + (s.v[l.hi - l.base + 1] - s.v[l.lo - l.base + 1]) * l.frac END
+    FROM located l JOIN slices s ON s.target = l.target
 """
+KINDS = {1: "wall", 2: "business"}
+
+
+def _bucket_sums() -> dict[str, str]:
+    """The sums of each bucket end over a group's rows, as SQL (one per bound, and all values), and
+    the index of the last one (the group's number of values)."""
+    ends = range(1, len(TIME_BUCKETS) + 2)
+    sums = {f"{kind}_sums": ", ".join(f"sum(d.{kind}_ends[{j}])" for j in ends) for kind in ("wall", "business")}
+    return {"last": str(len(TIME_BUCKETS) + 1), "zero": str(ZERO_BUCKET), **sums}
+
+
+def time_percentiles(rows: QuerySet, groups: str) -> dict[tuple, tuple[int, dt.timedelta]]:
+    """{(g1, g2, wall | business, 50 | 90): (n, percentile)} over the `SlaRollupTimes` rows `rows`
+    (one query), each row counted in the groups `groups`, SQL rows of (g1, g2) over its columns as
+    t.column, text: exactly percentile_cont over every duration of each group, reading only the
+    bucket of each rank."""
+    columns = ["metric", "severity", "partner_id", "wall", "business", "wall_ends", "business_ends"]
+    sql, params = rows.values(*columns).query.sql_with_params()
+    figures = {}
+    with connection.cursor() as cursor:
+        cursor.execute(PERCENTILES_SQL.format(rows=sql, groups=groups, **_bucket_sums()), params)
+        for g1, g2, kind, p, n, value in cursor.fetchall():
+            figures[(g1, g2, KINDS[kind], round(p * 100))] = (n, value)
+    return figures
+
+
+def times_in_range(filters: ReportFilter) -> QuerySet[SlaRollupTimes]:
+    """The durations' rows of the range (month rows for its whole months, day rows for the rest),
+    narrowed by severity; call after `rollups_in_range`, which folds the range first."""
+    rows = SlaRollupTimes.objects.filter(rollup_span_condition(filters.start, filters.end))
+    if filters.severity:
+        rows = rows.filter(severity=filters.severity)
+    return rows
 
 
 def _time_to_from_rollups(filters: ReportFilter) -> dict:
-    rows = (
-        rollups_in_range(filters, family=False)
-        .filter(family=SlaClock.Family.OURS, metric__in=TIME_TO_METRICS)
-        .values("metric", "severity", "wall", "business")
-    )
-    sql, params = rows.query.sql_with_params()
+    rollups_in_range(filters, family=False)  # the fold
+    rows = times_in_range(filters).filter(family=SlaClock.Family.OURS, metric__in=TIME_TO_METRICS)
     values = {}
-    with connection.cursor() as cursor:
-        cursor.execute(TIME_TO_SQL.format(rows=sql), params)
-        for metric, severity, overall, count, wall_p50, wall_p90, business_p50, business_p90 in cursor.fetchall():
-            name = f"{metric}_{'all' if overall else severity}"
-            values[f"{name}_n"] = count
-            values[f"{name}_wall_p50"] = wall_p50
-            values[f"{name}_wall_p90"] = wall_p90
-            values[f"{name}_business_p50"] = business_p50
-            values[f"{name}_business_p90"] = business_p90
+    # Each row counts for its metric overall (severity "") and for its metric and severity.
+    groups = "(t.metric::text, ''::text), (t.metric::text, t.severity::text)"
+    for (metric, severity, kind, p), (n, value) in time_percentiles(rows, groups).items():
+        name = f"{metric}_{severity or 'all'}"
+        values[f"{name}_n"] = n
+        values[f"{name}_{kind}_p{p}"] = value
     return values
 
 
@@ -691,75 +768,45 @@ def _scorecard_from_clocks(filters: ReportFilter) -> list[dict]:
     return list(grouped)
 
 
-# Per partner: the counts summed over its rollups, the percentiles over their unnested durations.
+# Per partner: the counts summed over its rollups (the percentiles and their counts come from the
+# durations' rows, `time_percentiles`).
 SCORECARD_SQL = """
-    WITH r AS ({rows}),
-    sums AS (
-        SELECT partner_id, sum(engagements) AS engagements, sum(met) AS met, sum(breached) AS breached
-        FROM r GROUP BY partner_id
-    ),
-    times AS (
-        SELECT r.partner_id,
-               count(*) FILTER (WHERE r.metric = 'acknowledge') AS acknowledged,
-               {p5}u.business) FILTER (WHERE r.metric = 'acknowledge') AS ack_b50,
-               {p9}u.business) FILTER (WHERE r.metric = 'acknowledge') AS ack_b90,
-               {p5}u.wall) FILTER (WHERE r.metric = 'acknowledge') AS ack_w50,
-               {p9}u.wall) FILTER (WHERE r.metric = 'acknowledge') AS ack_w90,
-               count(*) FILTER (WHERE r.metric = 'resolve') AS resolved,
-               {p5}u.business) FILTER (WHERE r.metric = 'resolve') AS res_b50,
-               {p9}u.business) FILTER (WHERE r.metric = 'resolve') AS res_b90,
-               {p5}u.wall) FILTER (WHERE r.metric = 'resolve') AS res_w50,
-               {p9}u.wall) FILTER (WHERE r.metric = 'resolve') AS res_w90
-        FROM r CROSS JOIN LATERAL unnest(r.wall, r.business) AS u(wall, business)
-        GROUP BY r.partner_id
-    )
-    SELECT p.id, p.name, sums.engagements,
-           coalesce(times.acknowledged, 0), times.ack_b50, times.ack_b90, times.ack_w50, times.ack_w90,
-           coalesce(times.resolved, 0), times.res_b50, times.res_b90, times.res_w50, times.res_w90,
-           sums.met, sums.breached
-    FROM sums JOIN {partner} p ON p.id = sums.partner_id
-    LEFT JOIN times ON times.partner_id = sums.partner_id
+    SELECT p.id, p.name, sum(r.engagements), sum(r.met), sum(r.breached)
+    FROM ({rows}) AS r JOIN {partner} p ON p.id = r.partner_id
+    GROUP BY p.id, p.name
     ORDER BY p.name, p.id
 """
-SCORECARD_FIELDS = (
-    "engagement__partner_id",
-    "engagement__partner__name",
-    "engagements",
-    "acknowledged",
-    "acknowledge_p50",
-    "acknowledge_p90",
-    "acknowledge_wall_p50",
-    "acknowledge_wall_p90",
-    "resolved",
-    "resolve_p50",
-    "resolve_p90",
-    "resolve_wall_p50",
-    "resolve_wall_p90",
-    "met",
-    "breached",
+# (field, metric, kind): the scorecard's durations.
+SCORECARD_TIMES = (
+    ("acknowledge_p", "acknowledge", "business"),
+    ("acknowledge_wall_p", "acknowledge", "wall"),
+    ("resolve_p", "resolve", "business"),
+    ("resolve_wall_p", "resolve", "wall"),
 )
 
 
 def _scorecard_from_rollups(filters: ReportFilter) -> list[dict]:
-    """The scorecard's groups from the rollups (one query) and the notices sent in range (one query)."""
+    """The scorecard's groups from the rollups (one query), their percentiles from the durations'
+    rows (one query) and the notices sent in range (one query)."""
     rows = rollups_in_range(filters, family=False).filter(family=SlaClock.Family.PARTNER)
-    rows = rows.values("partner_id", "metric", "engagements", "met", "breached", "wall", "business")
-    sql, params = rows.query.sql_with_params()
-    sql = SCORECARD_SQL.format(
-        rows=sql,
-        partner=Partner._meta.db_table,
-        p5="percentile_cont(0.5) WITHIN GROUP (ORDER BY ",
-        p9="percentile_cont(0.9) WITHIN GROUP (ORDER BY ",
-    )
+    sql, params = rows.values("partner_id", "engagements", "met", "breached").query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        groups = [dict(zip(SCORECARD_FIELDS, row, strict=True)) for row in cursor.fetchall()]
-    sent = _sent_counts(filters, [group["engagement__partner_id"] for group in groups])
-    for group in groups:
-        group["engagements"] = int(group["engagements"])
-        group["met"] = int(group["met"])
-        group["breached"] = int(group["breached"])
-        group["notices"], group["follow_ups"] = sent.get(group["engagement__partner_id"], (0, 0))
+        cursor.execute(SCORECARD_SQL.format(rows=sql, partner=Partner._meta.db_table), params)
+        sums = cursor.fetchall()
+    times = times_in_range(filters).filter(family=SlaClock.Family.PARTNER, metric__in=TIME_TO_METRICS)
+    figures = time_percentiles(times, "(t.partner_id::text, t.metric::text)")
+    sent = _sent_counts(filters, [partner_id for partner_id, *_rest in sums])
+    groups = []
+    for partner_id, name, engagements, met, breached in sums:
+        group = {"engagement__partner_id": partner_id, "engagement__partner__name": name}
+        group["engagements"], group["met"], group["breached"] = int(engagements), int(met), int(breached)
+        for metric, counted in (("acknowledge", "acknowledged"), ("resolve", "resolved")):
+            group[counted] = figures.get((str(partner_id), metric, "wall", 50), (0, None))[0]
+        for prefix, metric, kind in SCORECARD_TIMES:
+            for p in (50, 90):
+                group[f"{prefix}{p}"] = figures.get((str(partner_id), metric, kind, p), (0, None))[1]
+        group["notices"], group["follow_ups"] = sent.get(partner_id, (0, 0))
+        groups.append(group)
     return groups
 
 
