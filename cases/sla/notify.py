@@ -410,9 +410,20 @@ def sla_escalate(*, clock: SlaClock) -> list[Correspondence]:
 
     Each draft whose language has the incident's partner-facing title and summary is released; the
     others stay drafts on the incident, recorded on its timeline, until a person fills the text in
-    and sends them. The engagement's level is raised only for a released escalation. Returns every
-    draft composed: released (queued or pending approval) or still a draft."""
+    and sends them; while one waits, a later breach of the partner composes no other. The
+    engagement's level is raised only for a released escalation. Returns every draft composed:
+    released (queued or pending approval) or still a draft (or those already waiting)."""
     engagement = clock.engagement
+    held = list(
+        Correspondence.objects.filter(
+            engagement=engagement,
+            kind=NoticeTemplate.Kind.SLA_ESCALATION,
+            status=Correspondence.Status.DRAFT,
+            created_by__isnull=True,
+        ).order_by("pk")
+    )
+    if held:  # an escalation of an earlier breach still waits for a person: not another one
+        return held
     level = next_escalation_level(engagement)
     if level is None:
         logger.info("SLA breach on %s: %s has no higher escalation level", clock.incident.reference, engagement.partner)

@@ -107,3 +107,20 @@ def test_with_the_spanish_partner_text_the_same_breach_escalates_as_before(bbva_
     mails = bodies()
     assert sorted(mails) == ["ana@payhealth.test", "lucia@payhealth.test"]
     assert not any("borrador" in body or "as a draft" in body for body in mails.values())
+
+
+def test_a_later_breach_while_the_escalation_waits_composes_no_other(bbva_breach):
+    desk, breach = bbva_breach
+    Incident.objects.filter(pk=desk.incident.pk).update(partner_title_es="", partner_summary_es="")
+    assert notify_and_mail(event_id=breach.pk) == "notified"
+    resolve = desk.clock("resolve", desk.bbva)
+    sla_sweep(now=resolve.due_at)
+    later = SlaClockEvent.objects.get(kind=SlaClockEvent.Kind.BREACH, clock=resolve)
+
+    assert notify_and_mail(event_id=later.pk) == "notified"
+
+    (draft,) = Correspondence.objects.filter(incident=desk.incident, kind="sla_escalation")  # still the one
+    assert draft.status == Correspondence.Status.DRAFT
+    assert CaseEvent.objects.filter(incident=desk.incident, kind="sla_escalation_waiting").count() == 1
+    waiting = SlaNotification.objects.filter(event=later).values_list("escalation_waiting", flat=True)
+    assert sorted(waiting) == [["es"], ["es"]]  # the owner's and the lead's mail say it still waits
