@@ -289,10 +289,11 @@ def _record_consequences_or_leave_to_sweep(correspondence_ids: list[int]) -> Non
 @transaction.atomic
 def _claim(correspondence_ids: list[int]) -> list[Correspondence]:
     """Lock the rows (in id order), take those queued and due into `sending` with one UPDATE, and
-    read the files their messages carry with one query."""
+    read their incidents and the files their messages carry with one query each. The related rows
+    are read by their ids, never joined: the planner, its statistics a little behind the newest
+    notices, would merge-join the whole incident index into a batch of 25 (1.3 s at a million)."""
     rows = list(
-        Correspondence.objects.select_for_update(of=("self",))
-        .select_related("incident")
+        Correspondence.objects.select_for_update()
         .defer(*UNREAD)
         .filter(pk__in=correspondence_ids, direction=Correspondence.Direction.OUTBOUND)
         .order_by("pk")
@@ -317,7 +318,7 @@ def _claim(correspondence_ids: list[int]) -> list[Correspondence]:
         row.status, row.sent_at, row.next_attempt_at = Status.SENDING, now, None
         row.attempts += 1
     files = Prefetch("attachments", sendable_attachments_query(Attachment.objects.all()), to_attr=SENDABLE_ATTACHMENTS)
-    prefetch_related_objects(rows, files)
+    prefetch_related_objects(rows, "incident", files)
     return rows
 
 
@@ -335,10 +336,11 @@ def _release(correspondence_id: int, reason: str, countdown: float) -> None:
     row.save(update_fields=["status", "queued_at", "next_attempt_at", "sent_at", "last_error"])
 
 
-def _locked_for_outcome(correspondence_ids: list[int]):
-    rows = Correspondence.objects.select_for_update(of=("self",))
-    rows = rows.select_related("incident", "engagement__partner", "merchant", "sent_by").defer(*UNREAD, "body_text")
-    return rows.filter(pk__in=correspondence_ids).order_by("pk")
+def _locked_for_outcome(correspondence_ids: list[int]) -> list[Correspondence]:
+    rows = Correspondence.objects.select_for_update().defer(*UNREAD, "body_text")
+    rows = list(rows.filter(pk__in=correspondence_ids).order_by("pk"))
+    prefetch_related_objects(rows, "incident", "engagement__partner", "merchant", "sent_by")
+    return rows
 
 
 def _partner_name(row: Correspondence) -> str:
@@ -347,7 +349,7 @@ def _partner_name(row: Correspondence) -> str:
 
 @transaction.atomic
 def _fail(correspondence_id: int, reason: str, *, gave_up: bool) -> None:
-    row = _locked_for_outcome([correspondence_id]).get()
+    [row] = _locked_for_outcome([correspondence_id])
     if row.status != Status.SENDING:
         return
     if gave_up:

@@ -297,6 +297,11 @@ def test_a_batch_of_notices_goes_over_one_smtp_connection_and_is_recorded_with_f
     inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "cases_caseevent"')]
     notice_sent_inserts = [sql for sql in inserts if "notice_sent" in sql]
     assert len(notice_sent_inserts) <= 1
+    locking = [q["sql"] for q in queries.captured_queries if 'FROM "cases_correspondence"' in q["sql"]]
+    locking = [sql for sql in locking if "FOR UPDATE" in sql]
+    # The notices are locked alone and their incidents, partners… read by id: no join whose plan
+    # could walk a whole index when the statistics lag the newest notices.
+    assert len(locking) == 2 and not any(" JOIN " in sql for sql in locking)
     for row in drafts:
         row.refresh_from_db()
         assert (row.status, row.attempts, row.consequences_at is not None) == (Status.SENT, 1, True)
