@@ -123,6 +123,9 @@ def prepare_dataset(settings: argparse.Namespace) -> None:
     run([*python, "seed_demo"], env)
     if settings.incidents > CURATED:
         run([*python, "seed_demo", "--incidents", str(settings.incidents - CURATED)], env)
+    from cases.overview import overview_counters_fold
+
+    overview_counters_fold(wait=True)  # what beat does every minute on a running desk
     vacuum_analyze(url)
     DUMPS.mkdir(parents=True, exist_ok=True)
     partial = dump.with_suffix(".partial")
