@@ -14,9 +14,7 @@ from django.urls import reverse
 
 from accounts.models import Profile
 from cases.correspondence.compose import notice_compose
-from cases.models import CaseEvent, Correspondence, SlaClockEvent
-from cases.services import incident_transition
-from cases.sla.sweep import sla_sweep
+from cases.models import CaseEvent, Correspondence
 from partners.models import NoticeTemplate
 from partners.notices import (
     MAX_LINE_CHARS,
@@ -35,7 +33,7 @@ from partners.notices import (
 from partners.services import notice_template_activate
 from tests.api.helpers import token_client
 from tests.cases.correspondence.data import notice_desk
-from tests.cases.sla.data import deliver_notice, freeze, mx, notify_and_mail, sla_desk
+from tests.cases.sla.data import bbva_acknowledge_breach, notify_and_mail
 from tests.factories import AffectedMerchantFactory, MerchantFactory
 
 SUBJECT = "[{{ reference }}] Update"
@@ -462,15 +460,8 @@ def test_an_sla_escalation_from_a_template_beyond_the_limits_still_tells_the_des
 ):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     Profile.objects.update_or_create(user=analyst, defaults={"language": "es", "timezone": "America/Mexico_City"})
-    now = freeze(monkeypatch, mx(2026, 4, 13, 10, 0))
-    desk = sla_desk(actor=analyst)
-    now.set(mx(2026, 4, 13, 10, 15))
-    incident_transition(incident=desk.refresh(), actor=analyst, to="triaging")
-    deliver_notice(desk, author=analyst, sender=partner_manager, partner=desk.bbva)
+    desk, breach, _now = bbva_acknowledge_breach(monkeypatch, analyst=analyst, partner_manager=partner_manager)
     NoticeTemplate.objects.filter(kind="sla_escalation", active=True).update(body=DEEP_IFS)
-    partner_ack = desk.clock("acknowledge", desk.bbva)
-    sla_sweep(now=partner_ack.due_at)
-    breach = SlaClockEvent.objects.get(kind=SlaClockEvent.Kind.BREACH, clock=partner_ack)
     mail.outbox.clear()
 
     assert notify_and_mail(event_id=breach.pk) == "notified"

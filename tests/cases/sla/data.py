@@ -21,9 +21,10 @@ from cases.correspondence.compose import notice_compose
 from cases.correspondence.delivery import correspondence_deliver
 from cases.correspondence.dispatch import notice_send
 from cases.correspondence.inbound.store import inbound_receive
-from cases.models import Correspondence, Incident, PartnerEngagement, SlaClock
-from cases.services import incident_open
+from cases.models import Correspondence, Incident, PartnerEngagement, SlaClock, SlaClockEvent
+from cases.services import incident_open, incident_transition
 from cases.sla.clocks import clock_replay
+from cases.sla.sweep import sla_sweep
 from partners.models import BusinessCalendar, NoticeTemplate, Partner, PartnerContact
 from partners.notices import load_notice_templates
 from tests.factories import PartnerFactory
@@ -161,3 +162,17 @@ def notify_and_mail(*, event_id: int) -> str:
     for pk in pending.order_by("pk").values_list("pk", flat=True):
         sla_mail_deliver(notification_id=pk)
     return result
+
+
+def bbva_acknowledge_breach(monkeypatch, *, analyst, partner_manager) -> tuple[SlaDesk, SlaClockEvent, FrozenNow]:
+    """Monday 13 April 2026: the incident triaged at 10:15, BBVA's breakage notice delivered (through
+    the mail backend the caller set), and BBVA's acknowledge clock swept at its due instant: the
+    desk, that breach event (its mail not sent yet) and the frozen clock, still at the due instant."""
+    now = freeze(monkeypatch, mx(2026, 4, 13, 10, 0))
+    desk = sla_desk(actor=analyst)
+    now.set(mx(2026, 4, 13, 10, 15))
+    incident_transition(incident=desk.refresh(), actor=analyst, to="triaging")
+    deliver_notice(desk, author=analyst, sender=partner_manager, partner=desk.bbva)
+    clock = desk.clock("acknowledge", desk.bbva)
+    sla_sweep(now=clock.due_at)
+    return desk, SlaClockEvent.objects.get(kind=SlaClockEvent.Kind.BREACH, clock=clock), now

@@ -15,10 +15,9 @@ from django.utils import translation
 from accounts.models import Profile
 from cases.correspondence.dispatch import notice_send
 from cases.models import CaseEvent, Correspondence, Incident, SlaClockEvent, SlaNotification
-from cases.services import incident_transition
 from cases.sla.sweep import sla_sweep
 from cases.templatetags.cases_extras import event_sentence
-from tests.cases.sla.data import deliver_notice, freeze, mx, notify_and_mail, sla_desk
+from tests.cases.sla.data import bbva_acknowledge_breach, notify_and_mail
 
 pytestmark = pytest.mark.django_db
 
@@ -38,15 +37,9 @@ def bbva_breach(monkeypatch, settings, analyst, partner_manager, lead):
     the lead (Lucía) English; no mail of the breach sent yet."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     Profile.objects.update_or_create(user=analyst, defaults={"language": "es", "timezone": "America/Mexico_City"})
-    now = freeze(monkeypatch, mx(2026, 4, 13, 10, 0))
-    desk = sla_desk(actor=analyst)
-    now.set(mx(2026, 4, 13, 10, 15))
-    incident_transition(incident=desk.refresh(), actor=analyst, to="triaging")
-    deliver_notice(desk, author=analyst, sender=partner_manager, partner=desk.bbva)
-    clock = desk.clock("acknowledge", desk.bbva)
-    sla_sweep(now=clock.due_at)
+    desk, breach, _now = bbva_acknowledge_breach(monkeypatch, analyst=analyst, partner_manager=partner_manager)
     mail.outbox.clear()
-    return desk, SlaClockEvent.objects.get(kind=SlaClockEvent.Kind.BREACH, clock=clock)
+    return desk, breach
 
 
 def bodies() -> dict[str, str]:

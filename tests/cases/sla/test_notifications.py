@@ -12,12 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cases.correspondence.delivery import TransientDeliveryError
-from cases.models import Correspondence, SlaClockEvent, SlaNotification
-from cases.services import incident_transition
+from cases.models import Correspondence, SlaNotification
 from cases.sla.notify import sla_event_notify, sla_mail_deliver, sla_mail_requeue_stuck
 from cases.sla.sweep import sla_sweep
 from tests.api.helpers import token_client
-from tests.cases.sla.data import M, deliver_notice, freeze, mx, notify_and_mail, sla_desk
+from tests.cases.sla.data import M, bbva_acknowledge_breach, notify_and_mail
 from tests.support import scripted_smtp_server, smtp_settings
 
 Status = SlaNotification.Status
@@ -28,15 +27,9 @@ pytestmark = pytest.mark.django_db
 def partner_breach(monkeypatch, settings, analyst, partner_manager, lead):
     """BBVA's acknowledge clock breached; the notice that started it went out through locmem."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    now = freeze(monkeypatch, mx(2026, 4, 13, 10, 0))
-    desk = sla_desk(actor=analyst)
-    now.set(mx(2026, 4, 13, 10, 15))
-    incident_transition(incident=desk.refresh(), actor=analyst, to="triaging")
-    deliver_notice(desk, author=analyst, sender=partner_manager, partner=desk.bbva)
-    clock = desk.clock("acknowledge", desk.bbva)
-    sla_sweep(now=clock.due_at)
-    now.set(clock.due_at + 1 * M)
-    return desk, SlaClockEvent.objects.get(kind=SlaClockEvent.Kind.BREACH, clock=clock)
+    desk, breach, now = bbva_acknowledge_breach(monkeypatch, analyst=analyst, partner_manager=partner_manager)
+    now.set(breach.clock.due_at + 1 * M)
+    return desk, breach
 
 
 @pytest.fixture
