@@ -26,13 +26,15 @@ from cases.models.sla import SlaClock
 from payhealth.db import CardNumberFreeModel
 
 
-class SlaRollup(CardNumberFreeModel, models.Model):
+class RollupGroup(CardNumberFreeModel, models.Model):
+    """What a rollup row is grouped by (but the owner) and the durations it keeps, shared by the
+    rollups and their sorted durations."""
+
     class Span(models.TextChoices):
         DAY = "day", _("Day")
         MONTH = "month", _("Month")
 
-    # A month row (day = the month's first day) is the sum of the month's day rows, its arrays
-    # those of its days concatenated in day order.
+    # A month row (day = the month's first day) sums the month's day rows.
     span = models.CharField(_("span"), max_length=5, choices=Span.choices, default=Span.DAY)
     day = models.DateField(_("day"))
     family = models.CharField(_("family"), max_length=10, choices=SlaClock.Family.choices)
@@ -41,6 +43,17 @@ class SlaRollup(CardNumberFreeModel, models.Model):
     partner = models.ForeignKey(
         "partners.Partner", on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("partner")
     )
+    # Wall time (stopped − started) and business time (consumed) of clocks stopped met or breached.
+    wall = ArrayField(models.DurationField(), default=list, verbose_name=_("wall times"))
+    business = ArrayField(models.DurationField(), default=list, verbose_name=_("business times"))
+
+    class Meta:
+        abstract = True
+
+
+class SlaRollup(RollupGroup):
+    # A month row's arrays are those of its days concatenated in day order; in a row, element i
+    # of `wall` and of `business` is one clock.
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
@@ -54,10 +67,6 @@ class SlaRollup(CardNumberFreeModel, models.Model):
     engagements = models.PositiveIntegerField(_("engagements"), default=0)
     met = models.PositiveIntegerField(_("met"), default=0)
     breached = models.PositiveIntegerField(_("breached"), default=0)
-    # Clocks stopped met or breached: their wall time (stopped − started) and business time
-    # (consumed), each array in the same clock order, so element i of both is one clock.
-    wall = ArrayField(models.DurationField(), default=list, verbose_name=_("wall times"))
-    business = ArrayField(models.DurationField(), default=list, verbose_name=_("business times"))
 
     class Meta:
         verbose_name = _("SLA rollup")
@@ -75,7 +84,7 @@ class SlaRollup(CardNumberFreeModel, models.Model):
         return f"{day} {self.family}/{self.metric} {self.severity}"
 
 
-class SlaRollupTimes(CardNumberFreeModel, models.Model):
+class SlaRollupTimes(RollupGroup):
     """The acknowledge and resolve durations of a rollup group without its owner (no duration
     figure is per owner), each array sorted, with the number of its values up to each of the shared
     bucket bounds (`cases.sla.rollups.TIME_BUCKETS`): a percentile sums those counts over the rows
@@ -84,17 +93,7 @@ class SlaRollupTimes(CardNumberFreeModel, models.Model):
     Kept with the rollups (same days and months, same folds); only groups with durations have a row.
     """
 
-    span = models.CharField(_("span"), max_length=5, choices=SlaRollup.Span.choices, default=SlaRollup.Span.DAY)
-    day = models.DateField(_("day"))
-    family = models.CharField(_("family"), max_length=10, choices=SlaClock.Family.choices)
-    metric = models.CharField(_("metric"), max_length=20, choices=SlaClock.Metric.choices)
-    severity = models.CharField(_("severity"), max_length=4, choices=Severity.choices)
-    partner = models.ForeignKey(
-        "partners.Partner", on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("partner")
-    )
-    # Sorted, each on its own (element i of one is not element i of the other).
-    wall = ArrayField(models.DurationField(), default=list, verbose_name=_("wall times"))
-    business = ArrayField(models.DurationField(), default=list, verbose_name=_("business times"))
+    # `wall` and `business` sorted, each on its own (element i of one is not element i of the other).
     # Element j: how many values are at most bound j of TIME_BUCKETS; the last one, all of them.
     wall_ends = ArrayField(models.IntegerField(), default=list, verbose_name=_("wall time bucket ends"))
     business_ends = ArrayField(models.IntegerField(), default=list, verbose_name=_("business time bucket ends"))
