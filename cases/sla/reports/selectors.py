@@ -448,7 +448,8 @@ def _time_to_from_clocks(filters: ReportFilter, severities: list[str]) -> dict:
 # lying below them; when both lie in the bucket holding only zero ({zero}), one value of it is read
 # (any: they all compare equal, as ties do in percentile_cont's sort). Each group's targets are
 # gathered in one row (`targets`), so the slices join the rows to a few dozen groups by hash rather
-# than sorting every row (its arrays and ends) to merge them. The two neighbours are
+# than sorting every row (its arrays and ends) to merge them, and a row's array is read (detoasted)
+# only for the targets whose buckets hold some of its values. The two neighbours are
 # interpolated as percentile_cont does (lo + (hi − lo) × (p(n − 1) − ⌊p(n − 1)⌋), the same
 # interval operations on the same values), so the figure is the same to the microsecond.
 PERCENTILES_SQL = """
@@ -486,11 +487,14 @@ PERCENTILES_SQL = """
         FROM d JOIN targets t ON t.g1 = d.g1 AND t.g2 = d.g2
         CROSS JOIN LATERAL unnest(t.target, t.kind, t.blo, t.bhi, t.zero) AS x(target, kind, blo, bhi, zero)
         CROSS JOIN LATERAL (
-            SELECT CASE WHEN x.kind = 1 THEN d.wall ELSE d.business END AS arr,
-                   CASE WHEN x.kind = 1 THEN d.wall_ends ELSE d.business_ends END AS ends
-        ) AS y
-        CROSS JOIN LATERAL (SELECT coalesce(y.ends[x.blo - 1], 0) + 1 AS first, y.ends[x.bhi] AS last) AS z
-        CROSS JOIN LATERAL unnest(y.arr[z.first:CASE WHEN x.zero THEN least(z.first, z.last) ELSE z.last END]) AS u(v)
+            SELECT coalesce(e.ends[x.blo - 1], 0) + 1 AS first, e.ends[x.bhi] AS last
+            FROM (SELECT CASE WHEN x.kind = 1 THEN d.wall_ends ELSE d.business_ends END AS ends) AS e
+        ) AS z
+        CROSS JOIN LATERAL unnest(
+            (CASE WHEN x.kind = 1 THEN d.wall ELSE d.business END)
+            [z.first:CASE WHEN x.zero THEN least(z.first, z.last) ELSE z.last END]
+        ) AS u(v)
+        WHERE z.first <= z.last
         GROUP BY x.target
     )
     SELECT l.g1, l.g2, l.kind, l.p, l.n,
