@@ -281,8 +281,8 @@ ATTAINMENT_COLUMNS = {
 
 
 def _attainment_sql(dimensions, rows: str) -> str:
-    """ATTAINMENT_SQL over the rows `rows` for these dimensions: the others' columns NULL, the first column the
-    dimension's number (in DIMENSIONS) told by which columns its set groups by."""
+    """ATTAINMENT_SQL over the rows `rows` for these dimensions: the others' columns NULL, the first
+    column the dimension's number (in DIMENSIONS), told by which columns its set groups by."""
     columns = [
         column if dimension in dimensions else "NULL"
         for dimension, names in ATTAINMENT_COLUMNS.items()
