@@ -149,10 +149,18 @@ def bench_figures(user, start, end) -> list[float]:
     rollups = statistics.median(rollup_samples)
     saved = {
         name: getattr(selectors, name)
-        for name in ("_attainment_from_rollups", "_time_to_from_rollups", "_scorecard_from_rollups")
+        for name in (
+            "_attainment_from_rollups",
+            "_attainment_groups_from_rollups",
+            "_time_to_from_rollups",
+            "_scorecard_from_rollups",
+        )
     }
     severities = ["", *selectors.Severity.values]
     selectors._attainment_from_rollups = selectors._attainment_from_clocks
+    selectors._attainment_groups_from_rollups = lambda f, dimensions: {
+        dimension: selectors._attainment_from_clocks(f, dimension) for dimension in dimensions
+    }
     selectors._time_to_from_rollups = lambda f: selectors._time_to_from_clocks(f, severities)
     selectors._scorecard_from_rollups = selectors._scorecard_from_clocks
     try:

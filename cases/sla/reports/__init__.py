@@ -19,6 +19,8 @@ Each selector takes the user (nothing unless they hold `cases.view_sla_reports`)
         breached_at set (also a cancelled clock that had breached); running within target and
         cancelled-unbreached clocks are left out. The recurring update clock counts once, by
         its current cycle.
+    sla_attainment_all(*, user, filters) -> {dimension: list[AttainmentRow]}
+        The same rows for every dimension, from the rollups in one statement (grouping sets).
     attainment_pivot(rows) -> list[AttainmentLine(key, label, cells: {metric: AttainmentRow})]
 
     sla_time_to(*, user, filters) -> list[TimeToRow]                        (one aggregate query)
@@ -62,6 +64,7 @@ from cases.sla.reports.selectors import (
     attainment_pivot,
     breach_reason_text,
     sla_attainment,
+    sla_attainment_all,
     sla_breach_rows,
     sla_breaches,
     sla_partner_scorecard,
@@ -84,6 +87,7 @@ __all__ = [
     "bar_chart_svg",
     "breach_reason_text",
     "sla_attainment",
+    "sla_attainment_all",
     "sla_breach_rows",
     "sla_breaches",
     "sla_partner_scorecard",

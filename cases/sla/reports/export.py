@@ -32,10 +32,9 @@ from cases.sla.reports.extensions import scorecard_columns
 from cases.sla.reports.filters import ReportFilter
 from cases.sla.reports.selectors import (
     BREACHED,
-    DIMENSIONS,
     clocks_in_range,
     reports_allowed,
-    sla_attainment,
+    sla_attainment_all,
     sla_partner_scorecard,
     sla_time_to,
 )
@@ -80,8 +79,8 @@ def attainment_table(*, user, filters: ReportFilter) -> tuple[list[str], Iterato
 
     def rows():
         labels = _dimension_labels()
-        for dimension in DIMENSIONS:
-            for row in sla_attainment(user=user, filters=filters, dimension=dimension):
+        for dimension, found in sla_attainment_all(user=user, filters=filters).items():
+            for row in found:
                 value = row.key if dimension == "month" else row.label
                 yield [
                     labels[dimension],

@@ -11,12 +11,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import (
     Case,
     Count,
-    DateField,
     DateTimeField,
     DurationField,
     Exists,
@@ -31,7 +31,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Trunc, TruncMonth
+from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -167,6 +167,24 @@ def sla_attainment(*, user, filters: ReportFilter, dimension: str) -> list[Attai
     grouped = (
         _attainment_from_clocks(filters, dimension) if filters.partner else _attainment_from_rollups(filters, dimension)
     )
+    return _attainment_rows(dimension, grouped)
+
+
+def sla_attainment_all(*, user, filters: ReportFilter) -> dict[str, list[AttainmentRow]]:
+    """`sla_attainment` of every dimension: {dimension: rows}, the same rows, read from the rollups
+    in one statement (grouping sets over the range's rows, read once), or from the clocks with a
+    partner filter (one query per dimension)."""
+    if not reports_allowed(user):
+        return {dimension: [] for dimension in DIMENSIONS}
+    if filters.partner:
+        grouped = {dimension: _attainment_from_clocks(filters, dimension) for dimension in DIMENSIONS}
+    else:
+        grouped = _attainment_groups_from_rollups(filters, DIMENSIONS)
+    return {dimension: _attainment_rows(dimension, grouped[dimension]) for dimension in DIMENSIONS}
+
+
+def _attainment_rows(dimension: str, grouped: list[dict]) -> list[AttainmentRow]:
+    """The attainment groups of one dimension (under the clock queries' names) as rows with labels."""
     metric_labels = dict(SlaClock.Metric.choices)
     severity_labels = dict(Severity.choices)
     rows = []
@@ -241,47 +259,94 @@ def _attainment_from_clocks(filters: ReportFilter, dimension: str) -> list[dict]
     )
 
 
-# The rollup's columns under the names the clock queries give them.
-ROLLUP_COLUMNS = {
-    "severity": {"incident__severity": "severity"},
-    "partner": {"engagement__partner_id": "partner_id", "engagement__partner__name": "partner__name"},
-    "owner": {
-        "incident__owner_id": "owner_id",
-        "incident__owner__first_name": "owner__first_name",
-        "incident__owner__last_name": "owner__last_name",
-        "incident__owner__username": "owner__username",
-    },
-    "month": {"month": "month"},
+# The attainment groups of several dimensions summed from the range's rollups, read once: one
+# grouping set per dimension, each with the metric. A column a set does not group by is NULL in its
+# rows, so one ORDER BY sorts every set as the per-dimension queries do (the set first).
+ATTAINMENT_SQL = """
+    SELECT {dimension}, r.metric, {columns}, sum(r.met), sum(r.breached)
+    FROM ({rows}) AS r
+    LEFT JOIN {partner} p ON p.id = r.partner_id
+    LEFT JOIN {user} u ON u.id = r.owner_id
+    GROUP BY GROUPING SETS ({sets})
+    HAVING sum(r.met) > 0 OR sum(r.breached) > 0
+    ORDER BY 1, 3, 5 NULLS FIRST, 4, 7 NULLS LAST, 8, 9, 6, 10, array_position(%s::text[], r.metric::text)
+"""
+# Each dimension's columns, in the statement's order (3 to 10).
+ATTAINMENT_COLUMNS = {
+    "severity": ("r.severity",),
+    "partner": ("r.partner_id", "p.name"),
+    "owner": ("r.owner_id", "u.first_name", "u.last_name", "u.username"),
+    "month": ("date_trunc('month', r.day)::date",),
 }
 
 
-def _attainment_from_rollups(filters: ReportFilter, dimension: str) -> list[dict]:
-    """The attainment groups summed from the day rollups (one query over a few rows a day)."""
-    names = ROLLUP_COLUMNS[dimension]
-    rows = rollups_in_range(filters)
-    if dimension == "month":
-        rows = rows.annotate(month=Trunc("day", "month", output_field=DateField()))
-    order = {
-        "severity": ["severity"],
-        "partner": [F("partner__name").asc(nulls_first=True), "partner_id"],
-        "owner": [F("owner__first_name").asc(nulls_last=True), "owner__last_name", "owner__username", "owner_id"],
-        "month": ["month"],
-    }[dimension]
-    grouped = (
-        rows.values("metric", *names.values())
-        .annotate(met_n=Sum("met"), breached_n=Sum("breached"))
-        .filter(Q(met_n__gt=0) | Q(breached_n__gt=0))
-        .order_by(*order, METRIC_ORDER)
-    )
-    return [
-        {
-            "metric": group["metric"],
-            "met": group["met_n"],
-            "breached": group["breached_n"],
-            **{name: group[column] for name, column in names.items()},
-        }
-        for group in grouped
+def _attainment_sql(dimensions, rows: str) -> str:
+    """ATTAINMENT_SQL over the rows `rows` for these dimensions: the others' columns NULL, the first
+    column the dimension's number (in DIMENSIONS), told by which columns its set groups by."""
+    columns = [
+        column if dimension in dimensions else "NULL"
+        for dimension, names in ATTAINMENT_COLUMNS.items()
+        for column in names
     ]
+    which = " ".join(
+        f"WHEN GROUPING({ATTAINMENT_COLUMNS[dimension][0]}) = 0 THEN {DIMENSIONS.index(dimension)}"
+        for dimension in dimensions
+    )
+    return ATTAINMENT_SQL.format(
+        dimension=f"CASE {which} END",
+        columns=", ".join(columns),
+        rows=rows,
+        partner=Partner._meta.db_table,
+        user=get_user_model()._meta.db_table,
+        sets=", ".join(f"(r.metric, {', '.join(ATTAINMENT_COLUMNS[dimension])})" for dimension in dimensions),
+    )
+
+
+def _attainment_from_rollups(filters: ReportFilter, dimension: str) -> list[dict]:
+    """The attainment groups of one dimension summed from the rollups (one query over a few rows a day)."""
+    return _attainment_groups_from_rollups(filters, (dimension,))[dimension]
+
+
+def _attainment_groups_from_rollups(filters: ReportFilter, dimensions) -> dict[str, list[dict]]:
+    """{dimension: groups} summed from the rollups in one statement, under the clock queries' names."""
+    rows = rollups_in_range(filters)
+    columns = ("metric", "severity", "partner_id", "owner_id", "day", "met", "breached")
+    sql, params = rows.values(*columns).query.sql_with_params()
+    statement = _attainment_sql(dimensions, sql)
+    grouped: dict[str, list[dict]] = {dimension: [] for dimension in dimensions}
+    with connection.cursor() as cursor:
+        cursor.execute(statement, (*params, list(METRICS)))
+        for (
+            number,
+            metric,
+            severity,
+            partner_id,
+            partner,
+            owner_id,
+            first,
+            last,
+            username,
+            month,
+            met,
+            breached,
+        ) in cursor.fetchall():
+            group = {"metric": metric, "met": int(met), "breached": int(breached)}
+            dimension = DIMENSIONS[number]
+            if dimension == "severity":
+                group["incident__severity"] = severity
+            elif dimension == "partner":
+                group.update(engagement__partner_id=partner_id, engagement__partner__name=partner)
+            elif dimension == "owner":
+                group.update(
+                    incident__owner_id=owner_id,
+                    incident__owner__first_name=first,
+                    incident__owner__last_name=last,
+                    incident__owner__username=username,
+                )
+            else:
+                group["month"] = month
+            grouped[dimension].append(group)
+    return grouped
 
 
 @dataclass
@@ -377,10 +442,14 @@ def _time_to_from_clocks(filters: ReportFilter, severities: list[str]) -> dict:
 # {rows} are the rows; {groups} the groups (g1, g2: text) each row counts in. Per group and kind
 # (1 wall, 2 business), the rows' bucket ends summed (one sum per bucket, {wall_sums} and
 # {business_sums}: no unnesting) give n, the last one ({last}), and for each fraction p the ranks
-# lo = ⌊p(n − 1)⌋ and hi = ⌈p(n − 1)⌉ (from 0) lie in the first buckets whose sums exceed them;
-# only the values of buckets blo..bhi of each row are read and sorted, `base` of the group's values
+# lo = ⌊p(n − 1)⌋ and hi = ⌈p(n − 1)⌉ (from 0) lie in the first buckets whose sums exceed them
+# (one past the number of sums up to the rank: `width_bucket`, a binary search of the sums); only
+# the values of buckets blo..bhi of each row are read and sorted, `base` of the group's values
 # lying below them; when both lie in the bucket holding only zero ({zero}), one value of it is read
-# (any: they all compare equal, as ties do in percentile_cont's sort). The two neighbours are
+# (any: they all compare equal, as ties do in percentile_cont's sort). Each group's targets are
+# gathered in one row (`targets`), so the slices join the rows to a few dozen groups by hash rather
+# than sorting every row (its arrays and ends) to merge them, and a row's array is read (detoasted)
+# only for the targets whose buckets hold some of its values. The two neighbours are
 # interpolated as percentile_cont does (lo + (hi − lo) × (p(n − 1) − ⌊p(n − 1)⌋), the same
 # interval operations on the same values), so the figure is the same to the microsecond.
 PERCENTILES_SQL = """
@@ -402,24 +471,31 @@ PERCENTILES_SQL = """
         WHERE x.ends[{last}] > 0
     ),
     located AS (
-        SELECT row_number() OVER () AS target, r.g1, r.g2, r.kind, r.n, r.p, r.lo, r.hi, r.frac, b.blo, b.bhi, b.base,
-               b.blo = {zero} AND b.bhi = {zero} AS zero
+        SELECT row_number() OVER () AS target, r.g1, r.g2, r.kind, r.n, r.p, r.lo, r.hi, r.frac, b.blo, b.bhi,
+               coalesce(r.ends[b.blo - 1], 0) AS base, b.blo = {zero} AND b.bhi = {zero} AS zero
         FROM ranks r CROSS JOIN LATERAL (
-            SELECT min(e.b) FILTER (WHERE e.c > r.lo) AS blo, min(e.b) FILTER (WHERE e.c > r.hi) AS bhi,
-                   coalesce(max(e.c) FILTER (WHERE e.c <= r.lo), 0) AS base
-            FROM unnest(r.ends) WITH ORDINALITY AS e(c, b)
+            SELECT width_bucket(r.lo, r.ends) + 1 AS blo, width_bucket(r.hi, r.ends) + 1 AS bhi
         ) AS b
     ),
+    targets AS (
+        SELECT l.g1, l.g2, array_agg(l.target) AS target, array_agg(l.kind) AS kind, array_agg(l.blo) AS blo,
+               array_agg(l.bhi) AS bhi, array_agg(l.zero) AS zero
+        FROM located l GROUP BY l.g1, l.g2
+    ),
     slices AS (
-        SELECT l.target, array_agg(u.v ORDER BY u.v) AS v
-        FROM located l JOIN d ON d.g1 = l.g1 AND d.g2 = l.g2
+        SELECT x.target, array_agg(u.v ORDER BY u.v) AS v
+        FROM d JOIN targets t ON t.g1 = d.g1 AND t.g2 = d.g2
+        CROSS JOIN LATERAL unnest(t.target, t.kind, t.blo, t.bhi, t.zero) AS x(target, kind, blo, bhi, zero)
         CROSS JOIN LATERAL (
-            SELECT CASE WHEN l.kind = 1 THEN d.wall ELSE d.business END AS arr,
-                   CASE WHEN l.kind = 1 THEN d.wall_ends ELSE d.business_ends END AS ends
-        ) AS y
-        CROSS JOIN LATERAL (SELECT y.arr, coalesce(y.ends[l.blo - 1], 0) + 1 AS first, y.ends[l.bhi] AS last) AS x
-        CROSS JOIN LATERAL unnest(x.arr[x.first:CASE WHEN l.zero THEN least(x.first, x.last) ELSE x.last END]) AS u(v)
-        GROUP BY l.target
+            SELECT coalesce(e.ends[x.blo - 1], 0) + 1 AS first, e.ends[x.bhi] AS last
+            FROM (SELECT CASE WHEN x.kind = 1 THEN d.wall_ends ELSE d.business_ends END AS ends) AS e
+        ) AS z
+        CROSS JOIN LATERAL unnest(
+            (CASE WHEN x.kind = 1 THEN d.wall ELSE d.business END)
+            [z.first:CASE WHEN x.zero THEN least(z.first, z.last) ELSE z.last END]
+        ) AS u(v)
+        WHERE z.first <= z.last
+        GROUP BY x.target
     )
     SELECT l.g1, l.g2, l.kind, l.p, l.n,
            CASE WHEN l.zero THEN s.v[1]

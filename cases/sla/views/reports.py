@@ -23,14 +23,13 @@ from django.utils.translation import gettext as _
 
 from cases.models import SlaClock
 from cases.sla.reports import (
-    DIMENSIONS,
     METRICS,
     ReportFilter,
     Series,
     SlaReportForm,
     attainment_pivot,
     bar_chart_svg,
-    sla_attainment,
+    sla_attainment_all,
     sla_breaches,
     sla_partner_scorecard,
     sla_time_to,
@@ -96,8 +95,7 @@ def report_context(*, user, filters: ReportFilter, page) -> dict:
 
 def _report_figures(*, user, filters: ReportFilter) -> dict:
     attainment = {
-        dimension: attainment_pivot(sla_attainment(user=user, filters=filters, dimension=dimension))
-        for dimension in DIMENSIONS
+        dimension: attainment_pivot(rows) for dimension, rows in sla_attainment_all(user=user, filters=filters).items()
     }
     time_to = sla_time_to(user=user, filters=filters)
     resolve_by_severity = [row for row in time_to if row.metric == "resolve" and row.severity]
