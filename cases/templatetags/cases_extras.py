@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import html
+
 from django import template
-from django.template.defaultfilters import linebreaksbr
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.template.defaultfilters import floatformat, linebreaksbr
+from django.template.defaulttags import CsrfTokenNode
+from django.urls import reverse
 from django.utils import formats, timezone
-from django.utils.html import conditional_escape, format_html
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from cases.markdown import render_markdown
@@ -57,18 +63,19 @@ def timeline_entry(event: CaseEvent) -> SafeString:
             _("Previous text"),
             linebreaksbr(event.data["previous"], autoescape=True),
         )
-    return format_html(
-        '<li class="event event-{}"><time datetime="{}">{}</time><p>{}</p>{}</li>',
-        event.kind,
-        event.created_at.isoformat(),
-        when,
-        event_sentence(event),
-        previous,
+    # format_html's escaping, without its lazy-argument checks per value: 200 rows a page.
+    return mark_safe(  # every value is escaped
+        f'<li class="event event-{_esc(event.kind)}"><time datetime="{_esc(event.created_at.isoformat())}">'
+        f"{_esc(when)}</time><p>{_esc(event_sentence(event))}</p>{previous}</li>"
     )
 
 
-# As the template's {{ value }} escapes: safe strings as they are, the rest escaped.
-_esc = conditional_escape
+def _esc(value) -> str:
+    """What `{{ value }}` writes (django.utils.html.conditional_escape): a safe string as it is,
+    anything else escaped; without the lazy-argument checks, for the rows written in Python."""
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    return html.escape(str(value))
 
 
 def _sla_cell(incident_id: int, badge) -> str:
@@ -156,3 +163,87 @@ def queue_rows(incidents, shown: dict, can_change: bool, selected_ids=None) -> S
             )
         rows.append(f'<tr id="incident-{pk}">\n{"".join(cells)}\n</tr>')
     return mark_safe("\n".join(rows))  # every value above is escaped
+
+
+@register.simple_tag(takes_context=True)
+def merchant_row(context, row, incident) -> SafeString:
+    """One affected merchant's row of the incident page (not the one being edited), as the
+    template wrote it: twenty rows of links, forms and figures were a fifth of the page's time.
+    Every value is escaped as `{{ value }}` would, and the figures use the template's filters."""
+    perms = context.get("perms")
+    labels = _merchant_row_labels()
+    merchant = row.merchant
+    name = _esc(merchant.name)
+    marker = 999_999_999
+    base = reverse("cases:incident_merchant_edit", args=[incident.reference, marker]).replace(str(marker), str(row.pk))
+    csrf = CsrfTokenNode().render(context)
+    drop = ""
+    if row.rate_drop_pp is not None:
+        drop = _("%(drop)s pp") % {"drop": _esc(floatformat(row.rate_drop_pp, 2))}
+        drop = f'\n          <div class="small rate-drop">{drop}</div>'
+    excess = _esc(intcomma(row.excess_declines)) if row.excess_declines is not None else "—"
+    actions = []
+    if perms and "cases.change_affectedmerchant" in perms:
+        edit = _("Edit %(merchant)s") % {"merchant": name}
+        actions.append(
+            f'<a href="{base}" hx-get="{base}" hx-target="#incident-merchants" hx-swap="outerHTML"'
+            f' aria-label="{edit}">{labels["edit"]}</a>'
+        )
+    if perms and "cases.delete_affectedmerchant" in perms:
+        remove_url = base.replace("/edit/", "/remove/")
+        confirm = _("Remove %(merchant)s from this incident?") % {"merchant": name}
+        actions.append(
+            f'<form method="post" action="{remove_url}" hx-post="{remove_url}" hx-target="#incident-merchants"'
+            f' hx-swap="outerHTML"\n                hx-confirm="{confirm}">\n            {csrf}\n'
+            f'            <button type="submit" class="linkbutton danger">{labels["remove"]}</button>\n'
+            "          </form>"
+        )
+    if perms and "cases.add_correspondence" in perms and merchant.account_manager_email:
+        account_url = reverse("cases:incident_account_update", args=[incident.reference, row.pk])
+        manager = _esc(merchant.account_manager or merchant.account_manager_email)
+        title = _("Internal update for the account team (%(manager)s)") % {"manager": manager}
+        actions.append(
+            f'<form method="post" action="{account_url}">\n            {csrf}\n'
+            f'            <button type="submit" class="linkbutton" title="{title}">{labels["account_team"]}</button>\n'
+            "          </form>"
+        )
+    actions_html = "\n          ".join(actions)
+    detail_url = reverse("cases:merchant_detail", args=[merchant.account_id])
+    baseline = _esc(share_as_percent(row.baseline_rate) or "—")
+    observed = _esc(share_as_percent(row.observed_rate) or "—")
+    failed = _("%(failed)s failed") % {"failed": _esc(intcomma(row.failed_attempts))}
+    return mark_safe(  # every value above is escaped
+        f'<tr id="merchant-row-{row.pk}">\n'
+        f'        <th scope="row"><a href="{_esc(detail_url)}">{name}</a>\n'
+        f'          <div class="muted mono small">{_esc(merchant.account_id)}</div>\n'
+        f'          <div class="muted small">{_esc(row.get_rate_definition_display())}</div></th>\n'
+        f'        <td class="num" data-label="{labels["approval_rate"]}">{baseline} → {observed}{drop}</td>\n'
+        f'        <td class="num" data-label="{labels["attempts"]}">{_esc(intcomma(row.attempts))}\n'
+        f'          <div class="small muted">{failed}</div></td>\n'
+        f'        <td class="num" data-label="{labels["excess"]}">{excess}</td>\n'
+        f'        <td class="num" data-label="{labels["volume"]}">{_esc(floatformat(row.volume_at_risk, "2g"))}'
+        f" {_esc(row.currency)}</td>\n"
+        f'        <td class="row-actions">\n          {actions_html}\n        </td>\n'
+        "      </tr>"
+    )
+
+
+def _merchant_row_labels() -> dict[str, str]:
+    """The merchant rows' fixed words in the active language, escaped (looked up once per language)."""
+    language = get_language()
+    labels = _MERCHANT_ROW_LABELS.get(language)
+    if labels is None:
+        labels = {
+            "approval_rate": _("Approval rate"),
+            "attempts": _("Attempts"),
+            "excess": _("Excess declines"),
+            "volume": _("Volume at risk"),
+            "edit": _("Edit"),
+            "remove": _("Remove"),
+            "account_team": _("Update the account team"),
+        }
+        labels = _MERCHANT_ROW_LABELS[language] = {key: _esc(value) for key, value in labels.items()}
+    return labels
+
+
+_MERCHANT_ROW_LABELS: dict[str, dict[str, str]] = {}
