@@ -10,12 +10,12 @@ import json
 import re
 from dataclasses import dataclass
 
-from django.db.models import Case, F, Value, When
+from django.db.models import F
 from django.db.models.functions import Coalesce
 
 from cases.filters import IncidentFilterSet
 from cases.models import Incident
-from cases.models.incident import Status
+from cases.models.incident import status_rank
 from cases.selectors import incident_list_visible_to, incident_name_lists
 from payhealth.ids import parse_page
 from payhealth.web import PageNumbers
@@ -103,7 +103,7 @@ def _queue_order(sort: str, *, walk_index: bool = True) -> list:
     columns = {
         "reference": [F("reference")],
         "severity": [F("severity")],
-        "status": [Case(*(When(status=value, then=Value(rank)) for rank, value in enumerate(Status.values)))],
+        "status": [status_rank()],
         "created": [F("created_at")],
         "updated": [F("updated_at")],
         "owner": [F("owner__first_name"), F("owner__last_name"), F("owner__username")],

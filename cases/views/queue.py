@@ -208,11 +208,12 @@ def _prepare_rows(incidents) -> None:
         "category": {value: str(label) for value, label in Category.choices},
     }
     ago = gettext("%(ago)s ago")  # "3 hours ago": the message the template's blocktranslate had
+    select = gettext("Select %(reference)s")
     marker = "PH-0000-000000"
     detail_url = reverse("cases:incident_detail", args=[marker])
     for incident in incidents:
         incident.url = detail_url.replace(marker, incident.reference)
-        incident.select_label = gettext("Select %(reference)s") % {"reference": incident.reference}
+        incident.select_label = select % {"reference": incident.reference}
         incident.severity_label = labels["severity"].get(incident.severity, incident.severity)
         # "SEV1" on the badge, the rest of the label ("– critical") for screen readers and the title.
         incident.severity_short = incident.severity.upper()

@@ -4,6 +4,7 @@ menus, with the page it is on marked; the shell's landmarks and skip link are th
 from html.parser import HTMLParser
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from tests.factories import UserFactory
@@ -171,3 +172,20 @@ def test_the_header_speaks_spanish(client, lead):
     response = client.get(reverse("overview"), HTTP_ACCEPT_LANGUAGE="es")
     for text in ("Saltar al contenido", "Menú", "Directorio", "Monitoreo", "Ajustes", "Reportes", "Cerrar sesión"):
         assert text in response.text, text
+
+
+def test_the_navigation_rendered_once_follows_permissions_page_and_language(client, analyst):
+    """The links are rendered once per language, set of permissions and page (accounts.templatetags.shell):
+    a permission granted shows its link on the next request, and the marked page and language follow."""
+    client.force_login(analyst)
+    reports = reverse("cases:sla_report")
+    links = {href for _, _, href, _ in header_of(client, reverse("overview")).links}
+    assert reports not in links
+    analyst.user_permissions.add(Permission.objects.get(codename="view_sla_reports"))
+    overview = header_of(client, reverse("overview"))
+    assert reports in {href for _, _, href, _ in overview.links}
+    assert {href for _, _, href, current in overview.links if current} == {reverse("overview")}
+    queue = header_of(client, reverse("cases:incident_list"))
+    assert {href for _, _, href, current in queue.links if current} == {reverse("cases:incident_list")}
+    spanish = client.get(reverse("overview"), HTTP_ACCEPT_LANGUAGE="es").text
+    assert "Bandeja de incidentes" in spanish and ">Incident queue<" not in spanish

@@ -210,6 +210,31 @@ def test_sorting_uses_a_whitelist(analyst, desk, sort, expected):
     assert references(analyst, f"status=all&sort={sort}") == [desk[name] for name in expected]
 
 
+def test_open_incidents_sorted_by_status_are_read_from_their_index_not_sorted(analyst, monkeypatch):
+    """Sorted by status, a page of the open incidents is the entries of
+    `incident_open_status_rank_idx` after its offset, whatever the number of open incidents."""
+    statuses = ["new", "triaging", "investigating", "waiting_on_partner", "mitigated", "closed"]
+    incidents = [IncidentFactory(status=statuses[index % len(statuses)]) for index in range(12)]
+    monkeypatch.setattr("cases.queue.QUEUE_SMALL_RESULT", 0)  # as on a large desk: walk an index
+    with CaptureQueriesContext(connection) as queries:
+        page = incident_queue(user=analyst, params=QueryDict("sort=status&per_page=25"))
+    (page_sql,) = [q["sql"] for q in queries.captured_queries if "LIMIT 25" in q["sql"]]
+    with connection.cursor() as cursor:
+        # Sequential and bitmap scans off only to see which index the planner picks on a few rows.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute(f"EXPLAIN {page_sql}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SET LOCAL enable_seqscan = on")
+        cursor.execute("SET LOCAL enable_bitmapscan = on")
+    assert "incident_open_status_rank_idx" in plan and "Sort" not in plan, plan
+    rank = {status: index for index, status in enumerate(statuses)}
+    expected = sorted(
+        (i for i in incidents if i.status != "closed"), key=lambda i: (rank[i.status], -i.created_at.timestamp(), -i.pk)
+    )
+    assert [i.pk for i in page.incidents] == [i.pk for i in expected]
+
+
 def test_owner_sort_puts_unassigned_last(analyst, lead, desk):
     ordered = references(analyst, "status=all&sort=owner")
     assert ordered[-2:] == [desk["waiting"], desk["resolved"]]  # unassigned last, then by id
