@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import operator
 import os
 import random
 from collections import Counter
@@ -52,6 +53,7 @@ BULK_PREFIX = "bulk:"
 BULK_WINDOW = timedelta(days=365)
 BATCH_SIZE = 5000
 STAGE_TABLE = "demo_bulk_incident_stage"
+OPENED_CHUNK = 20_000  # incidents a worker draws the opening of at a time (first pass)
 
 
 @dataclass
@@ -109,37 +111,33 @@ def seed_bulk_incidents(
     runs_before = Incident.objects.filter(fingerprint__startswith=BULK_PREFIX).count()
     seed = f"payhealth-bulk-{runs_before}-{count}"
 
-    # First pass: when each incident opened, and nothing else (the lifecycle is drawn again below).
-    opened = np.empty(count, dtype=np.float64)
-    for index in range(count):
-        _, life = _plan(random.Random(f"{seed}-{index}"), now)
-        opened[index] = life.opened_at.timestamp()
-    order = np.argsort(opened, kind="stable")
-    years = [datetime.fromtimestamp(moment, UTC).year for moment in opened[order]]
-    del opened
-    blocks = {year: iter(reserve_numbers(year, n)) for year, n in sorted(Counter(years).items())}
-    references = [format_reference(year, next(blocks[year])) for year in years]
-    del years
-
     users = desk.users
     owners = [users[name] for name in ("analyst", "mariana", "diego", "emily", "partner_manager", "lead")]
     _RUN = _Run(seed=seed, desk=desk, owners=owners, now=now)
-    batches = (
-        (order[start : start + batch_size].tolist(), references[start : start + batch_size])
-        for start in range(0, count, batch_size)
-    )
     if jobs is None:
         large = count >= 4 * batch_size and not connection.in_atomic_block
         jobs = min(2, os.cpu_count() or 1) if large else 1
     state = BulkProgress(total=count)
     pool = None
     try:
-        if jobs <= 1:
-            results = map(_seed_batch, batches)
-        else:
+        if jobs > 1:
             connections.close_all()  # each worker opens its own; a shared socket would mix their statements
             pool = multiprocessing.get_context("fork").Pool(jobs, initializer=connections.close_all)
-            results = pool.imap_unordered(_seed_batch, batches)
+        # First pass: when each incident opened, and nothing else (the lifecycle is drawn again
+        # below), drawn by the workers too: alone, the parent would keep the other cores waiting.
+        spans = [(start, min(start + OPENED_CHUNK, count)) for start in range(0, count, OPENED_CHUNK)]
+        opened = np.concatenate([np.empty(0), *(pool.map(_opened, spans) if pool else map(_opened, spans))])
+        order = np.argsort(opened, kind="stable")
+        years = [datetime.fromtimestamp(moment, UTC).year for moment in opened[order]]
+        del opened
+        blocks = {year: iter(reserve_numbers(year, n)) for year, n in sorted(Counter(years).items())}
+        references = [format_reference(year, next(blocks[year])) for year in years]
+        del years
+        batches = (
+            (order[start : start + batch_size].tolist(), references[start : start + batch_size])
+            for start in range(0, count, batch_size)
+        )
+        results = pool.imap_unordered(_seed_batch, batches) if pool else map(_seed_batch, batches)
         for done, rows in results:
             state.done += done
             state.rows += rows
@@ -153,6 +151,17 @@ def seed_bulk_incidents(
             pool.terminate()
         _RUN = None
     return references
+
+
+def _opened(span: tuple[int, int]) -> np.ndarray:
+    """When the incidents `span` (start, stop) of the run opened, as POSIX timestamps."""
+    run = _RUN
+    start, stop = span
+    opened = np.empty(stop - start, dtype=np.float64)
+    for index in range(start, stop):
+        _, life = _plan(random.Random(f"{run.seed}-{index}"), run.now)
+        opened[index - start] = life.opened_at.timestamp()
+    return opened
 
 
 def _plan(rng: random.Random, now: datetime) -> tuple[str, stories.Lifecycle]:
@@ -196,7 +205,7 @@ def _write_batch(incidents, affected, engagements, events, *, book, now) -> int:
             cursor,
             CaseEvent._meta.db_table,
             demo_sla.TIMELINE_COLUMNS,
-            ((e.incident_id, e.actor_id, e.kind, e.created_at, json.dumps(e.data)) for e in events),
+            events,
         )
     clocks, clock_events = demo_sla.bulk_clocks(incidents, engagements, events, book=book, now=now)
     return len(incidents) + len(affected) + len(engagements) + len(events) + clocks + clock_events
@@ -205,18 +214,23 @@ def _write_batch(incidents, affected, engagements, events, *, book, now) -> int:
 # --- COPY of unsaved model instances ------------------------------------------------------------------
 
 
-def _columns(model: type[models.Model], *, with_pk: bool) -> tuple[list[str], list[Callable]]:
-    """The columns COPY writes for `model` (never a generated one) and how to read each from an instance."""
-    columns, readers = [], []
-    for field in model._meta.concrete_fields:
-        if field.generated or (field.primary_key and not with_pk):
-            continue
-        columns.append(field.column)
-        if isinstance(field, models.JSONField):
-            readers.append(lambda obj, name=field.attname: json.dumps(getattr(obj, name)))
-        else:
-            readers.append(lambda obj, name=field.attname: getattr(obj, name))
-    return columns, readers
+def _columns(model: type[models.Model], *, with_pk: bool) -> tuple[list[str], Callable]:
+    """The columns COPY writes for `model` (never a generated one) and how to read them from an
+    instance: one `attrgetter` call for the whole row, JSON fields then dumped."""
+    fields = [f for f in model._meta.concrete_fields if not (f.generated or (f.primary_key and not with_pk))]
+    columns = [field.column for field in fields]
+    getter = operator.attrgetter(*[field.attname for field in fields])
+    dumped = [position for position, field in enumerate(fields) if isinstance(field, models.JSONField)]
+    if not dumped:
+        return columns, getter
+
+    def read(obj) -> list:
+        row = list(getter(obj))
+        for position in dumped:
+            row[position] = json.dumps(row[position])
+        return row
+
+    return columns, read
 
 
 def copy_instances(
@@ -229,11 +243,11 @@ def copy_instances(
     stamps (the demo's past is written as planned), no signals, and no card-number guard (these
     texts come from the demo's own catalogue).
     """
-    columns, readers = _columns(model, with_pk=with_pk)
+    columns, read = _columns(model, with_pk=with_pk)
     statement = f"COPY {table or model._meta.db_table} ({', '.join(columns)}) FROM STDIN"
     with cursor.copy(statement) as copy:
         for obj in instances:
-            copy.write_row([read(obj) for read in readers])
+            copy.write_row(read(obj))
 
 
 # --- building a batch ---------------------------------------------------------------------------------

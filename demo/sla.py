@@ -24,7 +24,6 @@ real warning and breach mail within minutes (see its comment).
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -412,14 +411,9 @@ def write_clocks(ledgers: Iterable[ReplayLedger]) -> tuple[int, int]:
         # Read from the row's columns, not through its fields (`rules.new_clock` sets every one).
         clock_rows = ([clock.__dict__[column] for column in CLOCK_COLUMNS] for clock in clocks)
         event_rows = (
-            (e.pk, e.clock.pk, e.kind, e.at, e.reason, e.actor_id, json.dumps(e.data), e.cycle, e.notified_at)
-            for e in events
+            (e.pk, e.clock.pk, e.kind, e.at, e.reason, e.actor_id, e.data, e.cycle, e.notified_at) for e in events
         )
-        timeline_rows = (
-            (incident_id, actor_id, kind, at, json.dumps(data))
-            for ledger in ledgers
-            for incident_id, actor_id, kind, at, data in timeline_rows_of(ledger)
-        )
+        timeline_rows = (row for ledger in ledgers for row in timeline_rows_of(ledger))
         raw = cursor.cursor  # the psycopg cursor under Django's wrapper
         copy_rows(raw, SlaClock._meta.db_table, CLOCK_COLUMNS, clock_rows)
         copy_rows(raw, SlaClockEvent._meta.db_table, EVENT_COLUMNS, event_rows)
@@ -449,8 +443,17 @@ def reserve_ids(cursor, model, count: int) -> list[int]:
 
 
 def copy_rows(cursor, table: str, columns: tuple[str, ...], rows) -> None:
-    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    """COPY `rows` (sequences of Python values in `columns`' order; a JSON column's value is the
+    object itself, not its text) into `table`, in PostgreSQL's binary format: the server stores
+    each value as sent instead of parsing its text (timestamps, intervals, JSON), and psycopg
+    packs it with the column's own type, read from the table once per statement."""
+    cursor.execute(
+        "SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0", [table]
+    )
+    types = dict(cursor.fetchall())
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
     with cursor.copy(statement) as copy:
+        copy.set_types([types[column] for column in columns])
         for row in rows:
             copy.write_row(row)
 

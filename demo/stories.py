@@ -15,6 +15,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
+
 from cases.models import (
     AffectedMerchant,
     CardNetwork,
@@ -261,6 +264,53 @@ def pick_status_severity_category(rng: random.Random, status_weights=STATUS_WEIG
     return status, severity, category
 
 
+# --- Unsaved rows ------------------------------------------------------------------------------
+
+
+def unsaved_row(model, **fields):
+    """What `model(**fields)` gives, built without the constructor's walk over every field.
+
+    The constructor pops each field from the keywords and computes the default of each missing
+    one, for every row; a year of bulk incidents builds millions. Here the constant defaults are
+    computed once per model and copied into the row's `__dict__`, callable ones (`list`, `dict`)
+    called for each row as the constructor calls them, then each given field is set through its
+    attribute, so a related object goes through its descriptor as with the constructor (its id and
+    cache set). A model with `pre_init`/`post_init` listeners goes through the constructor, so
+    they still hear of it. Keywords must name fields (`tests/demo/test_bulk.py` compares both)."""
+    listened = pre_init.receivers or post_init.receivers  # nothing connected at all: no look-up
+    if listened and (pre_init.has_listeners(model) or post_init.has_listeners(model)):
+        return model(**fields)
+    constant, computed = _row_defaults(model)
+    row = model.__new__(model)
+    row._state = ModelState()
+    columns = row.__dict__
+    columns.update(constant)
+    for attname, default in computed:
+        columns[attname] = default()
+    for name, value in fields.items():
+        setattr(row, name, value)
+    return row
+
+
+def _row_defaults(model) -> tuple[dict, tuple]:
+    """The model's constant defaults by column, and its callable ones, (column, callable) pairs."""
+    defaults = _ROW_DEFAULTS.get(model)
+    if defaults is None:
+        constant, computed = {}, []
+        for field_ in model._meta.concrete_fields:
+            if field_.generated:
+                continue  # the constructor leaves it unset; the database computes it
+            if field_.has_default() and callable(field_.default):
+                computed.append((field_.attname, field_.default))
+            else:
+                constant[field_.attname] = field_.get_default()
+        defaults = _ROW_DEFAULTS[model] = (constant, tuple(computed))
+    return defaults
+
+
+_ROW_DEFAULTS: dict[type, tuple[dict, tuple]] = {}
+
+
 # --- Who is involved ---------------------------------------------------------------------------
 
 
@@ -278,7 +328,8 @@ class Scenario:
 
 def build_incident(*, life: Lifecycle, scenario: Scenario, **fields) -> Incident:
     """An unsaved incident whose impact window and scope come from its lifecycle and scenario."""
-    return Incident(
+    return unsaved_row(
+        Incident,
         started_at=life.started_at,
         detected_at=life.detected_at,
         mitigated_at=life.mitigated_at,
@@ -388,7 +439,8 @@ def share(value: Decimal | None) -> str:
 def measure_impact(
     rng: random.Random, *, incident, merchant: Merchant, severity: str, category: str, measured: bool, at: datetime
 ) -> AffectedMerchant:
-    row = AffectedMerchant(
+    row = unsaved_row(
+        AffectedMerchant,
         incident=incident,
         merchant=merchant,
         currency=catalog.currency_for(merchant.country),
@@ -453,8 +505,13 @@ def plan_engagement(rng: random.Random, *, incident, partner: Partner, life: Lif
     if not primary and life.status not in (Status.NEW, Status.TRIAGING) and rng.random() < 0.2:
         status = PartnerStatus.NOT_INVOLVED
     engaged = life.at(rng.uniform(0.003, 0.05))
-    row = PartnerEngagement(
-        incident=incident, partner=partner, partner_status=status, created_at=engaged, updated_at=engaged
+    row = unsaved_row(
+        PartnerEngagement,
+        incident=incident,
+        partner=partner,
+        partner_status=status,
+        created_at=engaged,
+        updated_at=engaged,
     )
     if status != PartnerStatus.NOT_NOTIFIED:
         notified = life.at(rng.uniform(0.06, 0.25))

@@ -73,11 +73,13 @@ class Schedule:
             for opens, closes in day:
                 if not opens < closes:
                     raise ValueError(f"Working hours must open before they close, got {opens}–{closes}.")
+        # Asked at every step of the arithmetic; the snapshot never changes.
+        object.__setattr__(self, "_open", self.always_open or any(self.hours))
 
     @property
     def has_open_hours(self) -> bool:
         """Whether business time can ever run: 24x7, or some weekday has working hours."""
-        return self.always_open or any(self.hours)
+        return self._open
 
 
 def merge_intervals(intervals: Iterable[Interval]) -> tuple[Interval, ...]:

@@ -286,35 +286,41 @@ def fold_event(
 def _unsaved(model, related: dict, **columns):
     """What `model(**columns)` gives, with the related objects in `related` cached as
     `model(clock=clock)` caches them, filled directly: the columns in the instance's `__dict__`
-    and a fresh `ModelState` (still to be added), which is all the constructor leaves on a model
-    without `pre_init`/`post_init` listeners (one with listeners goes through the constructor, so
-    they still hear of it). The keyword constructor costs several times more, and the replay of a
-    year of seeded history builds millions of clocks and events. Every column must be given, and
-    only columns: a KeyError names the odd ones."""
-    attnames, names = _attnames(model)
+    and a fresh `ModelState` (still to be added) holding those objects in its field cache, which
+    is all the constructor leaves on a model without `pre_init`/`post_init` listeners (one with
+    listeners goes through the constructor, so they still hear of it). The keyword constructor
+    costs several times more, and the replay of a year of seeded history builds millions of
+    clocks and events. Every column must be given, and only columns: a KeyError names the odd ones."""
+    attnames, names, cache_names = _attnames(model)
     if columns.keys() != names:
         raise KeyError(names ^ columns.keys())
-    if pre_init.has_listeners(model) or post_init.has_listeners(model):
+    listened = pre_init.receivers or post_init.receivers  # nothing connected at all: no look-up
+    if listened and (pre_init.has_listeners(model) or post_init.has_listeners(model)):
         row = model(*[columns[attname] for attname in attnames])
-    else:
-        row = model.__new__(model)
-        row._state = ModelState()
-        row.__dict__.update(columns)
-    for name, obj in related.items():
-        model._meta.get_field(name).set_cached_value(row, obj)
+        for name, obj in related.items():
+            model._meta.get_field(name).set_cached_value(row, obj)
+        return row
+    row = model.__new__(model)
+    state = row._state = ModelState()
+    # What each relation's `set_cached_value` does, without looking the field up each time.
+    state.fields_cache = {cache_names[name]: obj for name, obj in related.items()}
+    row.__dict__.update(columns)
     return row
 
 
-def _attnames(model) -> tuple[tuple[str, ...], frozenset[str]]:
-    """The model's columns (attribute names) in the constructor's order, and as a set."""
+def _attnames(model) -> tuple[tuple[str, ...], frozenset[str], dict[str, str]]:
+    """The model's columns (attribute names) in the constructor's order, as a set, and the field
+    cache's key of each relation by its name."""
     names = _ATTNAMES.get(model)
     if names is None:
-        attnames = tuple(field.attname for field in model._meta.concrete_fields)
-        names = _ATTNAMES[model] = (attnames, frozenset(attnames))
+        fields = model._meta.concrete_fields
+        attnames = tuple(field.attname for field in fields)
+        cache_names = {field.name: field.cache_name for field in fields if field.is_relation}
+        names = _ATTNAMES[model] = (attnames, frozenset(attnames), cache_names)
     return names
 
 
-_ATTNAMES: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}
+_ATTNAMES: dict[type, tuple[tuple[str, ...], frozenset[str], dict[str, str]]] = {}
 
 
 def event_calendars(data: dict) -> set[int]:

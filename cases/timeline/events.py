@@ -29,7 +29,12 @@ def key(name: str, **kwargs) -> Any:
     return dataclasses.field(metadata={"key": name}, **kwargs)
 
 
+_AS_IS = frozenset((str, int, float, bool))
+
+
 def jsonable(value: Any) -> Any:
+    if value is None or type(value) in _AS_IS:  # most values: nothing to convert, no checks
+        return value
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):

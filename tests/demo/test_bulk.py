@@ -9,7 +9,7 @@ from django.db.models import Count, F
 
 from cases.models import AffectedMerchant, CaseEvent, Incident, PartnerEngagement, SlaClock, SlaRollup
 from cases.search import refresh_search
-from demo import bulk
+from demo import bulk, stories
 from demo import seed as demo_seed
 from demo.desk import seed_desk
 
@@ -69,12 +69,17 @@ def test_the_sla_report_rollups_match_the_clocks_after_a_bulk_seed():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_worker_processes_write_the_same_kind_of_desk():
-    """Two forked workers, one batch each at a time, committed: every incident whole, numbered once."""
+def test_worker_processes_write_the_same_kind_of_desk(monkeypatch):
+    """Two forked workers, one batch each at a time, committed: every incident whole, numbered once,
+    in the order they opened (the workers drew the openings, several spans each)."""
     with transaction.atomic():
         desk = seed_desk()
+    monkeypatch.setattr(bulk, "OPENED_CHUNK", 5)
 
     references = bulk.seed_bulk_incidents(desk, 36, batch_size=8, jobs=2)
+
+    by_opening = Incident.objects.filter(reference__in=references).order_by("created_at", "reference")
+    assert list(by_opening.values_list("reference", flat=True)) == references
 
     assert len(references) == len(set(references)) == 36
     bulk_incidents = Incident.objects.filter(fingerprint__startswith=bulk.BULK_PREFIX)
@@ -90,3 +95,27 @@ def test_worker_processes_write_the_same_kind_of_desk():
     assert not Incident.objects.filter(search_vector__isnull=True)
     first = CaseEvent.objects.filter(incident__in=bulk_incidents, kind="opened")
     assert first.count() == 36 and not first.exclude(created_at=F("incident__created_at"))
+
+
+def columns_and_cache(row) -> tuple[dict, dict]:
+    return {name: value for name, value in vars(row).items() if name != "_state"}, row._state.fields_cache
+
+
+@pytest.mark.django_db
+def test_unsaved_rows_are_what_the_constructor_builds():
+    """`stories.unsaved_row` skips the constructor's walk over every field: the same columns,
+    defaults included, and the same related objects cached, for each model the stories build."""
+    desk = seed_desk()
+    owner = desk.users["analyst"]
+    incident = stories.unsaved_row(Incident, reference="PH-2026-000001", title="t", owner=owner, created_by=None)
+    plain = Incident(reference="PH-2026-000001", title="t", owner=owner, created_by=None)
+    assert columns_and_cache(incident) == columns_and_cache(plain)
+    assert incident.card_networks == [] and incident.card_networks is not plain.card_networks  # a list each
+    incident.pk = 7
+    for model, fields in (
+        (AffectedMerchant, {"incident": incident, "merchant": desk.merchants[0], "currency": "MXN"}),
+        (PartnerEngagement, {"incident": incident, "partner": desk.partners[0], "partner_status": "notified"}),
+    ):
+        row, plain = stories.unsaved_row(model, **fields), model(**fields)
+        assert columns_and_cache(row) == columns_and_cache(plain)
+        assert row.incident_id == 7 and row._state.adding and row._state.db == plain._state.db
