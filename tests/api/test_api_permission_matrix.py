@@ -22,6 +22,7 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -35,6 +36,7 @@ from tests.factories import (
     PartnerContactFactory,
     PartnerEngagementFactory,
     PartnerFactory,
+    UserFactory,
 )
 from tests.urlwalk import fill_url, url_patterns
 
@@ -298,8 +300,8 @@ def api_routes() -> list[Route]:
 ROUTES = api_routes()
 
 
-@pytest.fixture
-def world(db, lead):
+def build_world(lead) -> dict:
+    """One of each object a route's URL can name, the lead's."""
     from partners.models import BusinessCalendar, NoticeTemplate
 
     merchant = MerchantFactory(account_id="acct_APIMATRIX01")
@@ -332,16 +334,47 @@ def world(db, lead):
     }
 
 
+# The callers' users, as tests/conftest.py names them (no_role: `outsider`).
+USERS = {
+    "no_role": ("otto", None),
+    ANALYST: ("ana", ANALYST),
+    PARTNER_MANAGER: ("pablo", PARTNER_MANAGER),
+    LEAD: ("lucia", LEAD),
+}
+
+
+@pytest.fixture(scope="module")
+def matrix_world(django_db_setup, django_db_blocker):
+    """The world and each caller's session key and token, built once for this module's walk in
+    a transaction rolled back at its end. Each test runs in a savepoint of it (pytest-django's),
+    and each request in a savepoint of the test, so every test sees the same world."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        users = {who: UserFactory(username=name, role=role) for who, (name, role) in USERS.items()}
+        world = build_world(users[LEAD])
+        credentials = {}
+        for who, user in users.items():
+            session = APIClient()
+            session.force_login(user)
+            credentials[who] = (
+                session.cookies[settings.SESSION_COOKIE_NAME].value,
+                api_token_create(user=user, name="matrix")[1],
+            )
+        yield world, credentials
+        transaction.set_rollback(True)
+
+
 @pytest.fixture
-def callers(request, world) -> dict[tuple[str, str], APIClient]:
+def callers(db, matrix_world) -> dict[tuple[str, str], APIClient]:
+    """Fresh clients each test (what a response sets on a client stays with that test)."""
+    _world, credentials = matrix_world
     clients = {("anonymous", "-"): APIClient()}
     for who in WHO:
-        user = request.getfixturevalue("outsider" if who == "no_role" else who)
+        session_key, raw_token = credentials[who]
         session = APIClient()
-        session.force_login(user)
+        session.cookies[settings.SESSION_COOKIE_NAME] = session_key
         clients[(who, "session")] = session
         token = APIClient()
-        token.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=user, name='matrix')[1]}")
+        token.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_token}")
         clients[(who, "token")] = token
     return clients
 
@@ -380,7 +413,8 @@ def test_the_walker_finds_every_api_route_in_the_table():
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=str)
-def test_api_permission_matrix(route, world, callers):
+def test_api_permission_matrix(route, matrix_world, callers):
+    world, _credentials = matrix_world
     table = EXPECTED.get(route.name)
     if table is None or route.method not in table:
         pytest.fail(

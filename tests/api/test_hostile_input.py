@@ -14,8 +14,8 @@ from drf_spectacular.generators import SchemaGenerator
 
 from cases.models import SavedView
 from tests.api.helpers import token_client
-from tests.api.test_api_permission_matrix import ROUTES, Route, _url, world  # noqa: F401 - `world` is a fixture
-from tests.factories import IncidentFactory, MerchantFactory, PartnerFactory
+from tests.api.test_api_permission_matrix import ROUTES, Route, _url, build_world
+from tests.factories import IncidentFactory, MerchantFactory, PartnerFactory, UserFactory
 
 NUL = "a\x00b"
 SUPERSCRIPT_TWO = "²"  # str.isdigit() says yes, int() says no
@@ -48,6 +48,16 @@ def _error(response, status: int) -> dict:
     assert body["status"] == status
     assert body["message"]
     return body
+
+
+@pytest.fixture(scope="class")
+def world(django_db_setup, django_db_blocker):
+    """The API walk's objects (tests/api/test_api_permission_matrix.py), built once for a class's
+    tests in a transaction rolled back after them; each test runs in a savepoint of it, and each
+    walked request in a savepoint of the test, so every test sees the same world."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield build_world(UserFactory(username="lucia", role="lead"))
+        transaction.set_rollback(True)
 
 
 @pytest.fixture
@@ -119,14 +129,15 @@ def test_superscript_digits_in_notice_ids_are_ignored(client, lead):
 CURSOR_LISTS = [route for route in ROUTES if route.method == "get" and route.name.endswith("-list")]
 
 
-@pytest.mark.parametrize("route", CURSOR_LISTS, ids=str)
-def test_a_forged_cursor_is_a_400_naming_cursor(api, world, route):  # noqa: F811 - the fixture
-    response = api.get(_url(route, world), {"cursor": FORGED_CURSOR})
-    view = resolve(_url(route, world)).func.cls
-    if view.pagination_class is None:  # a handful of rows: one answer, no cursor to forge
-        assert response.status_code == 200
-        return
-    assert _error(response, 400)["fields"] == {"cursor": ["Invalid cursor"]}
+class TestForgedCursor:
+    @pytest.mark.parametrize("route", CURSOR_LISTS, ids=str)
+    def test_a_forged_cursor_is_a_400_naming_cursor(self, api, world, route):
+        response = api.get(_url(route, world), {"cursor": FORGED_CURSOR})
+        view = resolve(_url(route, world)).func.cls
+        if view.pagination_class is None:  # a handful of rows: one answer, no cursor to forge
+            assert response.status_code == 200
+            return
+        assert _error(response, 400)["fields"] == {"cursor": ["Invalid cursor"]}
 
 
 def test_a_cursor_the_list_issued_still_pages(api):
@@ -215,7 +226,7 @@ def _schema_names() -> tuple[list[str], list[str]]:
     return sorted(query), sorted(body)
 
 
-def _hostile_urls(route: Route, world: dict) -> list[str]:  # noqa: F811 - the fixture's value
+def _hostile_urls(route: Route, world: dict) -> list[str]:
     """The route's URL with each path kwarg replaced in turn by each hostile text."""
     from urllib.parse import quote
 
@@ -230,7 +241,7 @@ def _hostile_urls(route: Route, world: dict) -> list[str]:  # noqa: F811 - the f
     return urls or [url]
 
 
-def _kwarg_value(route: Route, kwarg: str, world: dict):  # noqa: F811 - the fixture's value
+def _kwarg_value(route: Route, kwarg: str, world: dict):
     from tests.api.test_api_permission_matrix import KWARG_VALUES, KWARG_VALUES_BY_ENDPOINT
 
     fill = KWARG_VALUES_BY_ENDPOINT.get((route.name, kwarg)) or KWARG_VALUES[kwarg]
@@ -254,37 +265,38 @@ FILE_ROUTES = {"incident-report-pdf": "application/pdf"}
 WALKED = [route for route in ROUTES if route.name not in ("schema", "swagger", "redoc")]
 
 
-@pytest.mark.parametrize("route", WALKED, ids=str)
-def test_no_hostile_input_makes_a_server_error(route, world, api):  # noqa: F811 - the fixture
-    query_names, body_names = _schema_names_cached()
-    url = _url(route, world)
-    failures = []
+class TestWalk:
+    @pytest.mark.parametrize("route", WALKED, ids=str)
+    def test_no_hostile_input_makes_a_server_error(self, route, world, api):
+        query_names, body_names = _schema_names_cached()
+        url = _url(route, world)
+        failures = []
 
-    # A file endpoint answers its file when the hostile value is harmless; errors are still JSON.
-    expected = FILE_ROUTES.get(route.name, "application/json")
+        # A file endpoint answers its file when the hostile value is harmless; errors are still JSON.
+        expected = FILE_ROUTES.get(route.name, "application/json")
 
-    def check(response, what: str) -> None:
-        content_type = response.get("Content-Type", "application/json")
-        ok_type = content_type.startswith("application/json") or (
-            response.status_code == 200 and content_type.startswith(expected)
-        )
-        if response.status_code >= 500 or not ok_type:
-            failures.append(f"{route} {what} → {response.status_code} {response.content[:200]!r}")
+        def check(response, what: str) -> None:
+            content_type = response.get("Content-Type", "application/json")
+            ok_type = content_type.startswith("application/json") or (
+                response.status_code == 200 and content_type.startswith(expected)
+            )
+            if response.status_code >= 500 or not ok_type:
+                failures.append(f"{route} {what} → {response.status_code} {response.content[:200]!r}")
 
-    for hostile_url in _hostile_urls(route, world):
-        check(_send(api, route.method, hostile_url), f"path {hostile_url!r}")
-    for value in HOSTILE_QUERY:
-        check(
-            _send(api, "get" if route.method == "get" else route.method, f"{url}?{_query(query_names, value)}"),
-            f"query {value[:20]!r}",
-        )
-    if route.method in ("post", "put", "patch"):
-        for value in HOSTILE_JSON:
-            body = dict.fromkeys(body_names, value)
-            check(_send(api, route.method, url, body=body), f"body {str(value)[:20]!r}")
-        for raw in ("[" * 5000 + "]" * 5000, "[]", '"text"', "1e999", '{"a": 1', "\x00"):
-            check(_send(api, route.method, url, raw=raw), f"raw body {raw[:20]!r}")
-    assert not failures, "\n".join(failures)
+        for hostile_url in _hostile_urls(route, world):
+            check(_send(api, route.method, hostile_url), f"path {hostile_url!r}")
+        for value in HOSTILE_QUERY:
+            check(
+                _send(api, "get" if route.method == "get" else route.method, f"{url}?{_query(query_names, value)}"),
+                f"query {value[:20]!r}",
+            )
+        if route.method in ("post", "put", "patch"):
+            for value in HOSTILE_JSON:
+                body = dict.fromkeys(body_names, value)
+                check(_send(api, route.method, url, body=body), f"body {str(value)[:20]!r}")
+            for raw in ("[" * 5000 + "]" * 5000, "[]", '"text"', "1e999", '{"a": 1', "\x00"):
+                check(_send(api, route.method, url, raw=raw), f"raw body {raw[:20]!r}")
+        assert not failures, "\n".join(failures)
 
 
 def _query(names: list[str], value: str) -> str:
