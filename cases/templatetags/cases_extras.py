@@ -174,8 +174,7 @@ def merchant_row(context, row, incident) -> SafeString:
     labels = _merchant_row_labels()
     merchant = row.merchant
     name = _esc(merchant.name)
-    marker = 999_999_999
-    base = reverse("cases:incident_merchant_edit", args=[incident.reference, marker]).replace(str(marker), str(row.pk))
+    edit_url = _esc(reverse("cases:incident_merchant_edit", args=[incident.reference, row.pk]))
     csrf = CsrfTokenNode().render(context)
     drop = ""
     if row.rate_drop_pp is not None:
@@ -186,11 +185,11 @@ def merchant_row(context, row, incident) -> SafeString:
     if perms and "cases.change_affectedmerchant" in perms:
         edit = _("Edit %(merchant)s") % {"merchant": name}
         actions.append(
-            f'<a href="{base}" hx-get="{base}" hx-target="#incident-merchants" hx-swap="outerHTML"'
+            f'<a href="{edit_url}" hx-get="{edit_url}" hx-target="#incident-merchants" hx-swap="outerHTML"'
             f' aria-label="{edit}">{labels["edit"]}</a>'
         )
     if perms and "cases.delete_affectedmerchant" in perms:
-        remove_url = base.replace("/edit/", "/remove/")
+        remove_url = _esc(reverse("cases:incident_merchant_remove", args=[incident.reference, row.pk]))
         confirm = _("Remove %(merchant)s from this incident?") % {"merchant": name}
         actions.append(
             f'<form method="post" action="{remove_url}" hx-post="{remove_url}" hx-target="#incident-merchants"'
@@ -199,7 +198,7 @@ def merchant_row(context, row, incident) -> SafeString:
             "          </form>"
         )
     if perms and "cases.add_correspondence" in perms and merchant.account_manager_email:
-        account_url = reverse("cases:incident_account_update", args=[incident.reference, row.pk])
+        account_url = _esc(reverse("cases:incident_account_update", args=[incident.reference, row.pk]))
         manager = _esc(merchant.account_manager or merchant.account_manager_email)
         title = _("Internal update for the account team (%(manager)s)") % {"manager": manager}
         actions.append(
