@@ -10,6 +10,10 @@ BIN = $(VENV)/bin
 STAMP = $(VENV)/.payhealth-installed
 PORT ?= 8000
 PYTEST_ARGS ?=
+# The suite runs in this many processes (pytest-xdist; `auto`: one per CPU, 0: in this process
+# alone). Each has a test database of its own; a test file's tests stay in one process.
+TEST_WORKERS ?= auto
+PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadfile
 
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
@@ -21,12 +25,12 @@ run: $(STAMP)
 	$(BIN)/python manage.py runstack --port $(PORT)
 
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # The suite without the tests that start real processes (worker, browser, embedded server):
 # for the edit-test loop; `make test` stays the gate.
 test-fast: lint
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not slow" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -15,6 +15,7 @@ the server once, when it changes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -117,7 +118,9 @@ def database_url(var_dir: Path, options: str | None = None) -> str:
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
         if not exists:
-            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+            # Another process starting at the same moment (a web worker, a test process) may make it first.
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
     return server.get_uri(DATABASE_NAME)
 
 

@@ -5,12 +5,13 @@ from tests.factories import UserFactory
 
 def _reference_models() -> list:
     """The models whose rows migrations load (roles, calendars, codes, SLA policies, templates,
-    severity rules), parents before children."""
+    severity rules, giros), parents before children."""
     from django.contrib.auth.models import Group, Permission
     from django.contrib.contenttypes.models import ContentType
 
     from alerts.models import AlertSeverityRule
     from cases.models import ResponseCode, SlaPolicy
+    from costs.models import Giro
     from partners.models import BusinessCalendar, Holiday, NoticeTemplate, WorkingHours
 
     return [
@@ -25,6 +26,7 @@ def _reference_models() -> list:
         SlaPolicy,
         NoticeTemplate,
         AlertSeverityRule,
+        Giro,
     ]
 
 
@@ -38,6 +40,8 @@ def _load_reference_data() -> None:
     from cases.models import ResponseCode, SlaPolicy
     from cases.reference_data import load_response_codes
     from cases.sla.policies import load_billing_sla_policies, load_default_sla_policies
+    from costs.models import Giro
+    from costs.sample import giros_load
     from partners.models import BusinessCalendar, Holiday, NoticeTemplate, WorkingHours
     from partners.notices import load_notice_templates
     from partners.reference import load_calendars
@@ -49,6 +53,7 @@ def _load_reference_data() -> None:
     load_notice_templates(NoticeTemplate)
     sync_roles(Group, Permission)
     load_default_severity_rules(AlertSeverityRule)
+    giros_load(Giro)
 
 
 def _copy_out(tables: list[str]) -> dict[str, bytes]:
@@ -115,16 +120,28 @@ $flush$
 """
 
 
+# The reference tables' rows as migrations left them (table → COPY text), copied out once per
+# process by the first transactional test, before any flush, and put back after every flush.
+REFERENCE_ROWS: dict[str, bytes] = {}
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _flush_deletes_the_few_rows_left():
+def _flush_deletes_the_few_rows_left_then_puts_the_reference_data_back():
     """A transactional test ends with a flush: Django's is one TRUNCATE of every table, which
     makes PostgreSQL create new files for every table and index (seconds a test, though most
     tables are empty). When no table holds more than FLUSH_BY_DELETE_MAX_ROWS rows, the flush
     deletes the rows instead: every table is empty afterwards, as with the TRUNCATE, and the
-    sequences go on as they did (the flush of transactional tests never resets them)."""
+    sequences go on as they did (the flush of transactional tests never resets them).
+
+    Right after the flush, the reference data (what migrations load: roles, calendars, codes, SLA
+    policies) is copied back in, one COPY a table: whatever test comes next on this database, a
+    transactional one or one in a transaction (their order is not fixed when the suite runs in
+    several processes), finds the database as migrations left it."""
     from django.db.backends.postgresql.operations import DatabaseOperations
+    from django.test import TransactionTestCase
 
     sql_flush = DatabaseOperations.sql_flush
+    fixture_teardown = TransactionTestCase._fixture_teardown
 
     def sql_flush_by_delete(self, style, tables, *, reset_sequences=False, allow_cascade=False):
         if reset_sequences or not tables:
@@ -145,43 +162,34 @@ def _flush_deletes_the_few_rows_left():
         names = ", ".join("'" + table.replace("'", "''") + "'" for table in tables)
         return [FLUSH_BY_DELETE.replace("{tables}", f"ARRAY[{names}]::text[]")]
 
+    def flush_then_reference_data(self):
+        fixture_teardown(self)
+        if REFERENCE_ROWS:
+            _copy_in(_reference_models(), REFERENCE_ROWS)
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(DatabaseOperations, "sql_flush", sql_flush_by_delete)
+        patch.setattr(TransactionTestCase, "_fixture_teardown", flush_then_reference_data)
         yield
 
 
-@pytest.fixture(scope="session")
-def _reference_data_rows() -> dict[str, bytes]:
-    """The reference tables' rows as migrations left them, copied once per run (filled by the
-    first transactional test, before any flush)."""
-    return {}
-
-
 @pytest.fixture(autouse=True)
-def _reference_data_after_flush(request):
-    """Put back what migrations load (roles, calendars, codes, SLA policies) after a flush.
-
-    Transactional tests (live server, threads) end with a TRUNCATE of every table, which also
-    removes rows that data migrations created; the next test needs them again. They are copied
-    out of the database once, before the first flush, and copied back in (one COPY a table)
-    rather than loaded again a row at a time (seconds a test).
-    """
+def _reference_data_before_a_transactional_test(request):
+    """The first transactional test of a process copies the reference data out (the database is
+    as migrations left it); on a database reused after a flush with nothing to copy from yet,
+    the loaders write it first, a row at a time."""
     if "transactional_db" not in request.fixturenames and "live_server" not in request.fixturenames:
         marker = request.node.get_closest_marker("django_db")
         if not (marker and marker.kwargs.get("transaction")):
             return
     request.getfixturevalue("transactional_db")
+    if REFERENCE_ROWS:
+        return
     from django.contrib.auth.models import Group
 
-    models = _reference_models()
-    saved = request.getfixturevalue("_reference_data_rows")
     if not Group.objects.exists():
-        if saved:
-            _copy_in(models, saved)
-            return
-        _load_reference_data()  # a database reused after a flush: nothing to copy from yet
-    if not saved:
-        saved.update(_copy_out([model._meta.db_table for model in models]))
+        _load_reference_data()
+    REFERENCE_ROWS.update(_copy_out([model._meta.db_table for model in _reference_models()]))
 
 
 @pytest.fixture(autouse=True)

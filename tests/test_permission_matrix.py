@@ -20,6 +20,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
 from django.urls import reverse
 
 from cases.correspondence.compose import notice_compose
@@ -44,6 +45,7 @@ from tests.factories import (
     PartnerEngagementFactory,
     PartnerFactory,
     SlaClockFactory,
+    UserFactory,
 )
 from tests.monitoring.findings_support import make_finding, slice_segment
 from tests.urlwalk import fill_url, url_patterns
@@ -145,8 +147,43 @@ SIGNED_IN_ENDPOINTS = [endpoint for endpoint in ENDPOINTS if endpoint.name not i
 PEOPLE_ENDPOINTS = [endpoint for endpoint in SIGNED_IN_ENDPOINTS if endpoint.name not in MACHINE_ENDPOINTS]
 
 
+# Who walks the desk: the users of tests/conftest.py's fixtures of the same names.
+USERS = {
+    "no_role": ("otto", None),
+    "analyst": ("ana", "analyst"),
+    "partner_manager": ("pablo", "partner_manager"),
+    "lead": ("lucia", "lead"),
+}
+
+
+@pytest.fixture(scope="module")
+def shared_world(django_db_setup, django_db_blocker):
+    """The world and its visitors, built once for this module's walk in a transaction rolled back
+    at its end. Each test runs in a savepoint of it (pytest-django's), so a test that writes
+    leaves nothing for the next, and every test sees the same world."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        users = {who: UserFactory(username=name, role=role) for who, (name, role) in USERS.items()}
+        world = _build_world(users["lead"], users["partner_manager"])
+        world["users"] = users
+        _matrix_billing_case(world)
+        world["post_only"] = {}  # url → whether a lead's GET answers 405 (asked once per URL)
+        yield world
+        transaction.set_rollback(True)
+
+
 @pytest.fixture
-def world(db, lead):
+def matrix_world(db, shared_world) -> dict:
+    return shared_world
+
+
+@pytest.fixture
+def world(db, lead) -> dict:
+    """One of everything a URL can point at, built for each test (for the walks of other modules,
+    whose tests commit or need the conftest's users)."""
+    return _build_world(lead, UserFactory(username=USERS["partner_manager"][0], role="partner_manager"))
+
+
+def _build_world(lead, partner_manager) -> dict:
     """One of everything a URL can point at."""
     merchant = MerchantFactory(account_id="acct_MATRIX00001")
     partner = PartnerFactory(code="matrix-partner")
@@ -186,7 +223,7 @@ def world(db, lead):
         "cost_finding": _cost_finding(partner),
         "fee_rule": _matrix_fee_rule(partner),
         "fee_import": FeeImport.objects.create(partner=partner, sha256="0" * 64, shape="invoice", file_name="m.csv"),
-        "webhook": (webhook := _matrix_webhook()),
+        "webhook": (webhook := _matrix_webhook(partner_manager)),
         "webhook_delivery": webhook.deliveries.create(
             event_type="ping", event_id="00000000-0000-4000-8000-000000000001", payload={"type": "ping"}
         ),
@@ -210,12 +247,12 @@ def _matrix_fee_rule(partner):
     return card.rules.get()
 
 
-def _matrix_webhook():
-    """Owned by the partner manager (the `partner_manager` fixture's user), so both roles that
-    manage webhooks see it: its owner and the lead who sees everyone's."""
-    from tests.factories import UserFactory, WebhookSubscriptionFactory
+def _matrix_webhook(partner_manager):
+    """Owned by the partner manager, so both roles that manage webhooks see it: its owner and the
+    lead who sees everyone's."""
+    from tests.factories import WebhookSubscriptionFactory
 
-    return WebhookSubscriptionFactory(owner=UserFactory(username="pablo", role="partner_manager"))
+    return WebhookSubscriptionFactory(owner=partner_manager)
 
 
 def _unmatched_reply(*, incident=None, engagement=None, suffix: str = "reply") -> Correspondence:
@@ -323,21 +360,22 @@ def _url(endpoint: Endpoint, world: dict) -> str:
     )
 
 
-def _user(request, who: str):
+def _user(world: dict, who: str):
     if who == "anonymous":
         return AnonymousUser()
-    if who == "no_role":
-        return request.getfixturevalue("outsider")
-    return request.getfixturevalue(who)
+    return world["users"][who]
 
 
-def _is_post_only(client, request, url: str) -> bool:
-    """Whether the endpoint refuses GET (405) for a lead, who may do everything on the desk."""
-    client.force_login(request.getfixturevalue("lead"))
-    status = client.get(url).status_code
-    client.logout()
-    assert status in (200, 405), f"{url}: a lead's GET answered {status}; expected 200 (page) or 405 (POST-only)"
-    return status == 405
+def _is_post_only(client, world: dict, url: str) -> bool:
+    """Whether the endpoint refuses GET (405) for a lead, who may do everything on the desk (asked
+    once per URL of the module's world)."""
+    if url not in world["post_only"]:
+        client.force_login(world["users"]["lead"])
+        status = client.get(url).status_code
+        client.logout()
+        assert status in (200, 405), f"{url}: a lead's GET answered {status}; expected 200 (page) or 405 (POST-only)"
+        world["post_only"][url] = status == 405
+    return world["post_only"][url]
 
 
 def _snapshot() -> tuple:
@@ -363,8 +401,8 @@ def test_the_walker_finds_the_desk():
 
 
 @pytest.mark.parametrize("endpoint", PEOPLE_ENDPOINTS, ids=str)
-def test_anonymous_is_sent_to_login(client, world, endpoint):
-    url = _url(endpoint, world)
+def test_anonymous_is_sent_to_login(client, matrix_world, endpoint):
+    url = _url(endpoint, matrix_world)
 
     response = client.get(url)
 
@@ -373,9 +411,9 @@ def test_anonymous_is_sent_to_login(client, world, endpoint):
 
 
 @pytest.mark.parametrize("endpoint", PEOPLE_ENDPOINTS, ids=str)
-def test_anonymous_post_is_refused_and_changes_nothing(client, request, world, endpoint):
-    url = _url(endpoint, world)
-    post_only = _is_post_only(client, request, url)
+def test_anonymous_post_is_refused_and_changes_nothing(client, matrix_world, endpoint):
+    url = _url(endpoint, matrix_world)
+    post_only = _is_post_only(client, matrix_world, url)
     before = _snapshot()
 
     response = client.post(url, {})
@@ -389,10 +427,10 @@ def test_anonymous_post_is_refused_and_changes_nothing(client, request, world, e
 
 
 @pytest.mark.parametrize("endpoint", SIGNED_IN_ENDPOINTS, ids=str)
-def test_user_without_a_role_is_refused(client, request, world, endpoint):
-    url = _url(endpoint, world)
-    post_only = _is_post_only(client, request, url)
-    client.force_login(_user(request, "no_role"))
+def test_user_without_a_role_is_refused(client, matrix_world, endpoint):
+    url = _url(endpoint, matrix_world)
+    post_only = _is_post_only(client, matrix_world, url)
+    client.force_login(_user(matrix_world, "no_role"))
     before = _snapshot()
 
     got = client.get(url).status_code
@@ -411,10 +449,10 @@ def test_user_without_a_role_is_refused(client, request, world, endpoint):
 
 @pytest.mark.parametrize("who", ROLES)
 @pytest.mark.parametrize("endpoint", SIGNED_IN_ENDPOINTS, ids=str)
-def test_desk_roles_may_open_every_page(client, request, world, endpoint, who):
-    url = _url(endpoint, world)
-    post_only = _is_post_only(client, request, url)
-    client.force_login(_user(request, who))
+def test_desk_roles_may_open_every_page(client, matrix_world, endpoint, who):
+    url = _url(endpoint, matrix_world)
+    post_only = _is_post_only(client, matrix_world, url)
+    client.force_login(_user(matrix_world, who))
 
     got = client.get(url).status_code
 

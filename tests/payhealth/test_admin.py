@@ -13,6 +13,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
@@ -187,9 +188,19 @@ def form_data(response, **changes) -> dict:
     return data
 
 
+def _new_superuser():
+    return User.objects.create_superuser("root", "root@payhealth.test", "secret-pass-123")
+
+
+def _open_incident(superuser):
+    return incident_open(
+        actor=superuser, title="Caída de aprobación BBVA débito", category="auth_rate", severity="sev2"
+    )
+
+
 @pytest.fixture
 def superuser(db):
-    return User.objects.create_superuser("root", "root@payhealth.test", "secret-pass-123")
+    return _new_superuser()
 
 
 @pytest.fixture
@@ -200,13 +211,15 @@ def admin_client(client, superuser):
 
 @pytest.fixture
 def incident(superuser):
-    return incident_open(
-        actor=superuser, title="Caída de aprobación BBVA débito", category="auth_rate", severity="sev2"
-    )
+    return _open_incident(superuser)
 
 
 @pytest.fixture
 def one_of_each(superuser, incident):
+    build_one_of_each(superuser, incident)
+
+
+def build_one_of_each(superuser, incident) -> None:
     """At least one row of every registered model, so each change page has something to show."""
     contact = PartnerContactFactory()
     engagement = PartnerEngagementFactory(incident=incident, partner=contact.partner)
@@ -336,14 +349,52 @@ def test_every_model_of_ours_is_registered():
     assert type(admin.site._registry[User]).__module__ == "accounts.admin"
 
 
-@pytest.mark.parametrize("model", ADMIN_MODELS, ids=lambda m: m._meta.label)
-def test_superuser_opens_changelist_add_and_change_pages(admin_client, one_of_each, model):
-    obj = model._default_manager.order_by("pk").first()
-    assert obj is not None
+@pytest.fixture(scope="class")
+def every_model(django_db_setup, django_db_blocker):
+    """A superuser and a row of every registered model, built once for a class's tests in a
+    transaction rolled back at its end; each test runs in a savepoint of it (pytest-django's), so
+    a save leaves nothing for the next."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        superuser = _new_superuser()
+        build_one_of_each(superuser, _open_incident(superuser))
+        yield superuser
+        transaction.set_rollback(True)
 
-    assert admin_client.get(admin_url(model, "changelist")).status_code == 200
-    assert admin_client.get(admin_url(model, "add")).status_code == (403 if model in READ_ONLY else 200)
-    assert admin_client.get(admin_url(model, "change", obj.pk)).status_code == 200
+
+class TestEveryModel:
+    """Every registered model's pages, opened and saved by a superuser, over one shared build of
+    their rows (`every_model`: it takes a second or so, and the walk is two tests per model)."""
+
+    @pytest.fixture
+    def superuser(self, db, every_model):
+        return every_model
+
+    @pytest.mark.parametrize("model", ADMIN_MODELS, ids=lambda m: m._meta.label)
+    def test_superuser_opens_changelist_add_and_change_pages(self, admin_client, model):
+        obj = model._default_manager.order_by("pk").first()
+        assert obj is not None
+
+        assert admin_client.get(admin_url(model, "changelist")).status_code == 200
+        assert admin_client.get(admin_url(model, "add")).status_code == (403 if model in READ_ONLY else 200)
+        assert admin_client.get(admin_url(model, "change", obj.pk)).status_code == 200
+
+    @pytest.mark.parametrize("model", ADMIN_MODELS, ids=lambda m: m._meta.label)
+    def test_a_superuser_resaves_every_change_form_unchanged_or_is_refused(self, admin_client, model):
+        """Every change form a superuser may save goes back unchanged without an error (through its
+        service); a read-only model's form refuses the save and changes nothing."""
+        obj = model._default_manager.order_by("pk").first()
+        url = admin_url(model, "change", obj.pk)
+        page = admin_client.get(url)
+        before = _row_counts()
+
+        response = admin_client.post(url, form_data(page, _save="Save"))
+
+        if model in READ_ONLY:
+            assert response.status_code == 403
+            assert _row_counts() == before
+        else:
+            errors = response.context and response.context.get("errors")
+            assert response.status_code == 302, f"{model._meta.label}: {errors}"
 
 
 @pytest.mark.parametrize("model", ADMIN_MODELS, ids=lambda m: m._meta.label)
@@ -731,25 +782,6 @@ def test_a_superuser_opens_every_admin_page(admin_client, admin_world):
     assert set(refused) == {name for name, model in refused.items() if name.endswith(("_add", "_delete"))}
     assert refused_adds == READ_ONLY
     assert refused_deletes == READ_ONLY | NEVER_DELETED
-
-
-@pytest.mark.parametrize("model", ADMIN_MODELS, ids=lambda m: m._meta.label)
-def test_a_superuser_resaves_every_change_form_unchanged_or_is_refused(admin_client, one_of_each, model):
-    """Every change form a superuser may save goes back unchanged without an error (through its
-    service); a read-only model's form refuses the save and changes nothing."""
-    obj = model._default_manager.order_by("pk").first()
-    url = admin_url(model, "change", obj.pk)
-    page = admin_client.get(url)
-    before = _row_counts()
-
-    response = admin_client.post(url, form_data(page, _save="Save"))
-
-    if model in READ_ONLY:
-        assert response.status_code == 403
-        assert _row_counts() == before
-    else:
-        errors = response.context and response.context.get("errors")
-        assert response.status_code == 302, f"{model._meta.label}: {errors}"
 
 
 def test_a_superuser_gives_roles_and_staff_follows_superuser_status(admin_client, superuser):

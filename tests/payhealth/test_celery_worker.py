@@ -13,7 +13,14 @@ from django.conf import settings
 
 from accounts.management.commands.runstack import WORKER_QUEUES
 from payhealth.celery import app, touch_file_task
-from tests.support import delete_queue, start_celery_worker, stop_celery_worker
+from tests.support import (
+    database_url_for_workers,
+    delete_queue,
+    start_celery_worker,
+    stop_celery_worker,
+    subprocess_env,
+    wait_for,
+)
 
 
 def registered_task_names() -> list[str]:
@@ -57,12 +64,15 @@ def worker_queue():
 
 
 @pytest.mark.slow
-def test_a_real_worker_consumes_a_task_from_the_broker(tmp_path, worker_queue):
+def test_a_real_worker_consumes_a_task_from_the_broker(db, tmp_path, worker_queue):
     name = worker_queue
     touched = settings.VAR_DIR / "touched" / name
     log = tmp_path / "worker.log"
 
-    worker = start_celery_worker(queue=worker_queue, log_path=log)
+    # The test database, for the recovery sweeps the worker publishes to itself on connecting.
+    worker = start_celery_worker(
+        queue=worker_queue, log_path=log, env=subprocess_env(DATABASE_URL=database_url_for_workers())
+    )
     try:
         touch_file_task.apply_async(args=[name], queue=worker_queue)
 
@@ -72,6 +82,11 @@ def test_a_real_worker_consumes_a_task_from_the_broker(tmp_path, worker_queue):
 
         assert touched.exists(), f"the worker did not run the task; its log:\n{log.read_text()}"
         assert touched.read_text() == "touched\n"
+        # Stopped once idle (the touch and every recovery sweep done), so the warm shutdown has
+        # nothing to wait for and the exit status says only whether the worker stopped cleanly.
+        done = 1 + len(settings.PAYHEALTH_RECONNECT_TASKS)
+        wait_for(lambda: log.read_text().count(" succeeded in ") >= done, timeout=60, what="every task to finish")
+        assert " raised " not in log.read_text(), log.read_text()
     finally:
         stop_celery_worker(worker)
         touched.unlink(missing_ok=True)
