@@ -1,6 +1,6 @@
 import pytest
 
-from tests.factories import UserFactory
+from tests.factories import DESK_USERS, UserFactory
 
 
 def _reference_models() -> list:
@@ -212,20 +212,25 @@ def _english_after_each_test():
 
 @pytest.fixture
 def analyst(db):
-    return UserFactory(username="ana", role="analyst")
+    return _desk_user("analyst")
 
 
 @pytest.fixture
 def partner_manager(db):
-    return UserFactory(username="pablo", role="partner_manager")
+    return _desk_user("partner_manager")
 
 
 @pytest.fixture
 def lead(db):
-    return UserFactory(username="lucia", role="lead")
+    return _desk_user("lead")
 
 
 @pytest.fixture
 def outsider(db):
     """Logged in, but in no role: sees nothing of the desk."""
-    return UserFactory(username="otto")
+    return _desk_user("no_role")
+
+
+def _desk_user(who: str):
+    username, role = DESK_USERS[who]
+    return UserFactory(username=username, role=role)

@@ -9,6 +9,15 @@ from cases.numbering import next_reference
 from cases.sla.rollups import sla_rollup_mark
 from partners.models import Partner, PartnerContact
 
+# The desk's test users: caller → (username, role). tests/conftest.py's fixtures of the same
+# names make them (`no_role`: the `outsider` fixture); the permission walks build them once.
+DESK_USERS = {
+    "no_role": ("otto", None),
+    "analyst": ("ana", "analyst"),
+    "partner_manager": ("pablo", "partner_manager"),
+    "lead": ("lucia", "lead"),
+}
+
 
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:

@@ -38,6 +38,7 @@ from cases.models import (
 from costs.models import FeeImport
 from monitoring.models import ImportJob, Suppression
 from tests.factories import (
+    DESK_USERS,
     AffectedMerchantFactory,
     IncidentFactory,
     MerchantFactory,
@@ -147,22 +148,13 @@ SIGNED_IN_ENDPOINTS = [endpoint for endpoint in ENDPOINTS if endpoint.name not i
 PEOPLE_ENDPOINTS = [endpoint for endpoint in SIGNED_IN_ENDPOINTS if endpoint.name not in MACHINE_ENDPOINTS]
 
 
-# Who walks the desk: the users of tests/conftest.py's fixtures of the same names.
-USERS = {
-    "no_role": ("otto", None),
-    "analyst": ("ana", "analyst"),
-    "partner_manager": ("pablo", "partner_manager"),
-    "lead": ("lucia", "lead"),
-}
-
-
 @pytest.fixture(scope="module")
 def shared_world(django_db_setup, django_db_blocker):
     """The world and its visitors, built once for this module's walk in a transaction rolled back
     at its end. Each test runs in a savepoint of it (pytest-django's), so a test that writes
     leaves nothing for the next, and every test sees the same world."""
     with django_db_blocker.unblock(), transaction.atomic():
-        users = {who: UserFactory(username=name, role=role) for who, (name, role) in USERS.items()}
+        users = {who: UserFactory(username=name, role=role) for who, (name, role) in DESK_USERS.items()}
         world = _build_world(users["lead"], users["partner_manager"])
         world["users"] = users
         _matrix_billing_case(world)
@@ -180,7 +172,7 @@ def matrix_world(db, shared_world) -> dict:
 def world(db, lead) -> dict:
     """One of everything a URL can point at, built for each test (for the walks of other modules,
     whose tests commit or need the conftest's users)."""
-    return _build_world(lead, UserFactory(username=USERS["partner_manager"][0], role="partner_manager"))
+    return _build_world(lead, UserFactory(username=DESK_USERS["partner_manager"][0], role="partner_manager"))
 
 
 def _build_world(lead, partner_manager) -> dict:

@@ -30,6 +30,7 @@ from rest_framework.test import APIClient
 from accounts.services import api_token_create
 from cases.correspondence.compose import notice_compose
 from tests.factories import (
+    DESK_USERS,
     AffectedMerchantFactory,
     IncidentFactory,
     MerchantFactory,
@@ -334,22 +335,13 @@ def build_world(lead) -> dict:
     }
 
 
-# The callers' users, as tests/conftest.py names them (no_role: `outsider`).
-USERS = {
-    "no_role": ("otto", None),
-    ANALYST: ("ana", ANALYST),
-    PARTNER_MANAGER: ("pablo", PARTNER_MANAGER),
-    LEAD: ("lucia", LEAD),
-}
-
-
 @pytest.fixture(scope="module")
 def matrix_world(django_db_setup, django_db_blocker):
     """The world and each caller's session key and token, built once for this module's walk in
     a transaction rolled back at its end. Each test runs in a savepoint of it (pytest-django's),
     and each request in a savepoint of the test, so every test sees the same world."""
     with django_db_blocker.unblock(), transaction.atomic():
-        users = {who: UserFactory(username=name, role=role) for who, (name, role) in USERS.items()}
+        users = {who: UserFactory(username=name, role=role) for who, (name, role) in DESK_USERS.items()}
         world = build_world(users[LEAD])
         credentials = {}
         for who, user in users.items():
