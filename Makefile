@@ -10,9 +10,9 @@ BIN = $(VENV)/bin
 STAMP = $(VENV)/.payhealth-installed
 PORT ?= 8000
 PYTEST_ARGS ?=
-# The suite runs in this many processes (pytest-xdist; `auto`: one per CPU, 0: in this process
+# The suite runs in this many processes (pytest-xdist; 0, the default: in this process; `auto`: one per CPU
 # alone). Each has a test database of its own; a test file's tests stay in one process.
-TEST_WORKERS ?= auto
+TEST_WORKERS ?= 0
 PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadfile
 
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
