@@ -10,8 +10,8 @@ BIN = $(VENV)/bin
 STAMP = $(VENV)/.payhealth-installed
 PORT ?= 8000
 PYTEST_ARGS ?=
-# The suite runs in this many processes (pytest-xdist; 0, the default: in this process; `auto`: one per CPU
-# alone). Each has a test database of its own; a test file's tests stay in one process.
+# The suite runs in this many processes (pytest-xdist; 0, the default: this process alone; `auto`:
+# one per CPU). Each has a test database of its own; a test file's tests stay in one process.
 TEST_WORKERS ?= 0
 PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadfile
 
