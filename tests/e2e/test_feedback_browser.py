@@ -60,15 +60,21 @@ def test_the_toast_of_a_note_added_deep_in_the_page_is_in_view(sized_page, live_
     incident = incident_open(
         actor=analyst, title="Rechazos 05 en Banorte débito", category="auth_rate", severity="sev3"
     )
-    for number in range(12):  # a long page: the form to add a note is far below the top
+    for number in range(12):  # a long page: room to scroll down past the top of the note form
         note_add(incident=incident, actor=analyst, body=f"Seguimiento {number}: Prosa revisa el enlace.\n\n" * 3)
     tab = sized_page(**size, locale=LOCALES[language])
     sign_in(tab, live_server, "ana")
     tab.goto(f"{live_server.url}/incidents/{incident.reference}/")
+    # The parts the page loads after it opens (charts, messages, samples) are in: the layout is final.
+    tab.wait_for_function("() => !document.querySelector('[hx-trigger=\"load\"]')")
+    # Scrolled down the page: the note form at the top of the window, far from the page's top.
+    tab.evaluate(
+        "() => window.scrollTo(0, document.querySelector('form.note-add').getBoundingClientRect().top + scrollY - 16)"
+    )
+    scrolled = tab.evaluate("() => window.scrollY")
+    assert scrolled > 200, scrolled
 
     body = tab.locator("#id_note_new_body")
-    deep = body.bounding_box()["y"] > size["height"]  # below the fold as the page opens
-    body.scroll_into_view_if_needed()
     body.fill("El switch confirma la intermitencia.")
     # htmx binds the form once it has read the page: a click before that posts the whole page.
     tab.wait_for_function("() => !!document.querySelector('form.note-add')['htmx-internal-data']")
@@ -79,8 +85,7 @@ def test_the_toast_of_a_note_added_deep_in_the_page_is_in_view(sized_page, live_
     toast = tab.locator("#toasts-status .toast")
     expect(toast).to_have_text(re.compile(re.escape(NOTE_ADDED[language])))
     expect(toast).to_be_in_viewport()
-    if deep:  # the page stayed where the form was, far from the top
-        assert tab.evaluate("() => window.scrollY") > 200
+    assert tab.evaluate("() => window.scrollY") > 200, "the page went back to its top"
     expect(tab.get_by_text("El switch confirma la intermitencia.").first).to_be_visible()
     assert_fully_in_view(tab, toast)
     assert violations_in(tab, "#toasts") == []
