@@ -10,9 +10,9 @@ BIN = $(VENV)/bin
 STAMP = $(VENV)/.payhealth-installed
 PORT ?= 8000
 PYTEST_ARGS ?=
-# The suite runs in this many processes (pytest-xdist; 0, the default: this process alone; `auto`:
-# one per CPU). Each has a test database of its own; a test file's tests stay in one process.
-TEST_WORKERS ?= 0
+# The suite runs in this many processes (pytest-xdist; `auto`, the default: one per CPU; 0: this
+# process alone). Each has a test database of its own; a test file's tests stay in one process.
+TEST_WORKERS ?= auto
 PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadfile
 
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
