@@ -1,13 +1,22 @@
 """The bulk seed's COPY path (`demo.bulk`): the rows it writes are the rows the services would hold."""
 
 import io
+import threading
 
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.models import Count, F
 
-from cases.models import AffectedMerchant, CaseEvent, Incident, PartnerEngagement, SlaClock, SlaRollup
+from cases.models import (
+    AffectedMerchant,
+    CaseEvent,
+    Incident,
+    PartnerEngagement,
+    SlaClock,
+    SlaRollup,
+    SlaRollupPending,
+)
 from cases.search import refresh_search
 from demo import bulk, stories
 from demo import seed as demo_seed
@@ -95,6 +104,35 @@ def test_worker_processes_write_the_same_kind_of_desk(monkeypatch):
     assert not Incident.objects.filter(search_vector__isnull=True)
     first = CaseEvent.objects.filter(incident__in=bulk_incidents, kind="opened")
     assert first.count() == 36 and not first.exclude(created_at=F("incident__created_at"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_committed_seeds_marked_days_are_folded_in_runs_side_by_side(monkeypatch):
+    """Each run of consecutive marked days on a connection of its own (another thread's), every day
+    in exactly one run; the rollups then match the clocks."""
+    with transaction.atomic():
+        desk = seed_desk()
+    bulk.seed_bulk_incidents(desk, 24, batch_size=12, jobs=1)
+    marked = list(SlaRollupPending.objects.order_by("day").values_list("day", flat=True))
+    assert len(marked) >= 4
+    calls = []
+    fold = demo_seed.sla_rollup_fold
+
+    def spy(**span):
+        calls.append((span, threading.get_ident()))
+        return fold(**span)
+
+    monkeypatch.setattr(demo_seed, "sla_rollup_fold", spy)
+
+    assert demo_seed.fold_marked_days(jobs=2) == len(marked)
+
+    runs = sorted((span["first"], span["last"]) for span, _thread in calls if span)
+    half = (len(marked) + 1) // 2
+    assert runs == [(marked[0], marked[half - 1]), (marked[half], marked[-1])]
+    assert threading.get_ident() not in {thread for span, thread in calls if span}
+    assert calls[-1] == ({}, threading.get_ident())  # then once more here, for a day marked meanwhile
+    assert not SlaRollupPending.objects.exists()
+    call_command("rebuild_sla_rollups", "--check", stdout=io.StringIO())
 
 
 def columns_and_cache(row) -> tuple[dict, dict]:
