@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import connection, connections, transaction
@@ -25,6 +25,7 @@ from cases.models import (
     PartnerEngagement,
     SlaClock,
     SlaRollupPending,
+    SlaRollupStaleMonth,
 )
 from cases.sla.rollups import sla_rollup_fold
 from demo.bulk import BULK_PREFIX, BulkProgress, seed_bulk_incidents
@@ -67,33 +68,52 @@ def seed_bulk(count: int, *, now: datetime | None = None, progress: Callable[[Bu
     return references
 
 
-FOLD_JOBS = 2  # connections folding the marked days side by side
+FOLD_JOBS = 2  # connections folding the marked days, then re-summing the months, side by side
 
 
 def fold_marked_days(*, jobs: int = FOLD_JOBS) -> int:
-    """Fold the days the seed marked for the SLA reports' rollups; returns how many were folded.
+    """Fold the days the seed marked for the SLA reports' rollups, then re-sum the months they
+    touched; returns how many days were folded.
 
-    A seed of a year marks every day of it, and folding them is minutes of one PostgreSQL backend
-    at a million incidents (each freshly written clock read for the first time). Outside a
-    transaction the marked days are cut into `jobs` runs of consecutive days, each folded by
-    `sla_rollup_fold` on a connection of its own, side by side: the same statements, fewer days
-    each; the runs share no day, and a month they share is only marked stale by both. Inside a
-    transaction (tests), other connections would not see its clocks: one fold, here."""
+    A seed of a year marks every day of it: folding them is minutes of one PostgreSQL backend at a
+    million incidents (each freshly written clock read for the first time), and re-summing their
+    months tens of seconds more, which the first report would otherwise wait for. Outside a
+    transaction both are cut into `jobs` runs, each done by `sla_rollup_fold` on a connection of its
+    own, side by side: first runs of consecutive days (they share no day; a month two runs share is
+    only marked stale by both), then, once every day is in, runs of the stale months. Inside a
+    transaction (tests) other connections would not see its clocks: one fold, here."""
     days = list(SlaRollupPending.objects.order_by("day").values_list("day", flat=True))
     if jobs < 2 or len(days) < 2 or connection.in_atomic_block:
         return sla_rollup_fold()
-    size = -(-len(days) // jobs)
-    runs = [(days[start], days[min(start + size, len(days)) - 1]) for start in range(0, len(days), size)]
+    folded = sum(_side_by_side([{"first": first, "last": last} for first, last in _runs(days, jobs)]))
+    months = list(SlaRollupStaleMonth.objects.order_by("month").values_list("month", flat=True))
+    _side_by_side([{"months": (first, _month_after(last))} for first, last in _runs(months, jobs)])
+    return folded + sla_rollup_fold()  # a day marked meanwhile (none, unless the desk is running)
 
-    def fold(run: tuple[date, date]) -> int:
+
+def _runs(values: list, jobs: int) -> list[tuple]:
+    """`values` (sorted) cut into at most `jobs` runs of about the same length: (first, last) each."""
+    size = -(-len(values) // jobs) if values else 1
+    return [(values[start], values[min(start + size, len(values)) - 1]) for start in range(0, len(values), size)]
+
+
+def _month_after(month: date) -> date:
+    return (month + timedelta(days=32)).replace(day=1)
+
+
+def _side_by_side(calls: list[dict]) -> list[int]:
+    """`sla_rollup_fold(**call)` for each call, each in a thread with a connection of its own."""
+
+    def fold(call: dict) -> int:
         try:
-            return sla_rollup_fold(first=run[0], last=run[1])
+            return sla_rollup_fold(**call)
         finally:
             connections.close_all()  # this thread's connection
 
-    with ThreadPoolExecutor(len(runs)) as pool:
-        folded = sum(pool.map(fold, runs))
-    return folded + sla_rollup_fold()  # a day marked meanwhile (none, unless the desk is running)
+    if not calls:
+        return []
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(fold, calls))
 
 
 def demo_counts() -> list[tuple[str, int]]:

@@ -16,6 +16,7 @@ from cases.models import (
     SlaClock,
     SlaRollup,
     SlaRollupPending,
+    SlaRollupStaleMonth,
 )
 from cases.search import refresh_search
 from demo import bulk, stories
@@ -107,31 +108,39 @@ def test_worker_processes_write_the_same_kind_of_desk(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_committed_seeds_marked_days_are_folded_in_runs_side_by_side(monkeypatch):
-    """Each run of consecutive marked days on a connection of its own (another thread's), every day
-    in exactly one run; the rollups then match the clocks."""
+def test_a_committed_seeds_marked_days_and_their_months_are_done_in_runs_side_by_side(monkeypatch):
+    """Runs of consecutive marked days, each on a connection of its own (another thread's), every day
+    in exactly one run; then the months they touched, re-summed the same way. The rollups then match
+    the clocks, and no month is left stale for the first report to re-sum."""
     with transaction.atomic():
         desk = seed_desk()
     bulk.seed_bulk_incidents(desk, 24, batch_size=12, jobs=1)
     marked = list(SlaRollupPending.objects.order_by("day").values_list("day", flat=True))
     assert len(marked) >= 4
+    months = sorted({day.replace(day=1) for day in marked})
+    assert len(months) >= 2
     calls = []
     fold = demo_seed.sla_rollup_fold
 
-    def spy(**span):
-        calls.append((span, threading.get_ident()))
-        return fold(**span)
+    def spy(**call):
+        calls.append((call, threading.get_ident()))
+        return fold(**call)
 
     monkeypatch.setattr(demo_seed, "sla_rollup_fold", spy)
 
     assert demo_seed.fold_marked_days(jobs=2) == len(marked)
 
-    runs = sorted((span["first"], span["last"]) for span, _thread in calls if span)
+    here = threading.get_ident()
+    day_runs = sorted((call["first"], call["last"]) for call, _thread in calls if "first" in call)
     half = (len(marked) + 1) // 2
-    assert runs == [(marked[0], marked[half - 1]), (marked[half], marked[-1])]
-    assert threading.get_ident() not in {thread for span, thread in calls if span}
-    assert calls[-1] == ({}, threading.get_ident())  # then once more here, for a day marked meanwhile
+    assert day_runs == [(marked[0], marked[half - 1]), (marked[half], marked[-1])]
+    month_runs = sorted(call["months"] for call, _thread in calls if "months" in call)
+    covered = sorted(month for month in months for first, after in month_runs if first <= month < after)
+    assert covered == months and len(month_runs) == 2
+    assert here not in {thread for call, thread in calls if call}
+    assert calls[-1] == ({}, here)  # then once more here, for a day marked meanwhile
     assert not SlaRollupPending.objects.exists()
+    assert not SlaRollupStaleMonth.objects.exists()
     call_command("rebuild_sla_rollups", "--check", stdout=io.StringIO())
 
 
