@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import connection, connections, transaction
@@ -27,7 +27,7 @@ from cases.models import (
     SlaRollupPending,
     SlaRollupStaleMonth,
 )
-from cases.sla.rollups import sla_rollup_fold
+from cases.sla.rollups import next_month, sla_rollup_fold
 from demo.bulk import BULK_PREFIX, BulkProgress, seed_bulk_incidents
 from demo.catalog import DEMO_PASSWORD, DEMO_USERS
 from demo.desk import DemoDesk, seed_desk
@@ -87,7 +87,7 @@ def fold_marked_days(*, jobs: int = FOLD_JOBS) -> int:
         return sla_rollup_fold()
     folded = sum(_side_by_side([{"first": first, "last": last} for first, last in _runs(days, jobs)]))
     months = list(SlaRollupStaleMonth.objects.order_by("month").values_list("month", flat=True))
-    _side_by_side([{"months": (first, _month_after(last))} for first, last in _runs(months, jobs)])
+    _side_by_side([{"months": (first, next_month(last))} for first, last in _runs(months, jobs)])
     return folded + sla_rollup_fold()  # a day marked meanwhile (none, unless the desk is running)
 
 
@@ -95,10 +95,6 @@ def _runs(values: list, jobs: int) -> list[tuple]:
     """`values` (sorted) cut into at most `jobs` runs of about the same length: (first, last) each."""
     size = -(-len(values) // jobs) if values else 1
     return [(values[start], values[min(start + size, len(values)) - 1]) for start in range(0, len(values), size)]
-
-
-def _month_after(month: date) -> date:
-    return (month + timedelta(days=32)).replace(day=1)
 
 
 def _side_by_side(calls: list[dict]) -> list[int]:

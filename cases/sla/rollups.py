@@ -255,7 +255,8 @@ def _month(day: dt.date) -> dt.date:
     return day.replace(day=1)
 
 
-def _next_month(month: dt.date) -> dt.date:
+def next_month(month: dt.date) -> dt.date:
+    """The first day of the month after `month` (a month's first day)."""
     return (month + dt.timedelta(days=32)).replace(day=1)
 
 
@@ -264,7 +265,7 @@ def _months_between(first: dt.date, last: dt.date) -> set[dt.date]:
     months, month = set(), _month(first)
     while month <= last:
         months.add(month)
-        month = _next_month(month)
+        month = next_month(month)
     return months
 
 
@@ -273,7 +274,7 @@ def _resum_months(cursor, months: list[dt.date]) -> None:
     rows by their day rows merged (5 statements)."""
     tables = _tables()
     cursor.execute(MONTH_LOCK_SQL, {"lock": MONTH_LOCK, "keys": [m.year * 12 + m.month for m in months]})
-    params = {"first": months[0], "after": _next_month(months[-1]), "months": months}
+    params = {"first": months[0], "after": next_month(months[-1]), "months": months}
     for table in ("rollup", "times"):
         cursor.execute(f"DELETE FROM {tables[table]} WHERE span = 'month' AND day = ANY(%s)", [months])
     cursor.execute(MONTHS_SQL.format(**tables), params)
@@ -284,7 +285,7 @@ def _resum_months(cursor, months: list[dt.date]) -> None:
 def whole_months(first: dt.date, last: dt.date) -> tuple[dt.date, dt.date] | None:
     """[first day of the first month, first day after the last month] of the months wholly inside
     the desk days first..last; None when there is none."""
-    start = first if first.day == 1 else _next_month(first)
+    start = first if first.day == 1 else next_month(first)
     after = _month(last + dt.timedelta(days=1))
     return (start, after) if start < after else None
 
@@ -363,7 +364,7 @@ def sla_rollup_rebuild(*, first: dt.date | None = None, last: dt.date | None = N
         return 0
     with connection.cursor() as cursor:
         # Taking the pending days of the range first keeps a concurrent writer's mark waiting.
-        months = (_month(first), _next_month(last))
+        months = (_month(first), next_month(last))
         _take(cursor, first=first, last=last, months=months, wait=True)
         _recompute(cursor, first=first, last=last, days=None)
         _resum_months(cursor, sorted(_months_between(first, last)))
