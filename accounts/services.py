@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import ApiToken, Profile
+from accounts.preload import token_with_user
 
 TOKEN_PREFIX = "ph_"
 # last_used_at is written at most this often per token, so reads don't all become writes.
@@ -110,13 +111,14 @@ def api_token_revoke(*, token: ApiToken, actor) -> ApiToken:
 
 
 def api_token_authenticate(raw: str) -> ApiToken | None:
-    """The active token matching `raw` (`ph_<prefix>_<secret>`), or None; constant-time compare."""
+    """The active token matching `raw` (`ph_<prefix>_<secret>`), or None; constant-time compare.
+    Its user comes preloaded with their profile, groups and permissions (`accounts.preload`)."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
     prefix, _sep, secret = raw[len(TOKEN_PREFIX) :].partition("_")
     if not prefix or not secret:
         return None
-    token = ApiToken.objects.select_related("user").filter(prefix=prefix, revoked_at__isnull=True).first()
+    token = token_with_user(prefix)  # with its user's profile, groups and permissions: one query
     if token is None or not secrets.compare_digest(token.digest, token_digest(secret)):
         return None
     now = timezone.now()

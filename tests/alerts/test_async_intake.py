@@ -40,7 +40,7 @@ def test_an_alert_is_accepted_with_202_a_receipt_and_a_status_url_and_applied_la
 ):
     client = token_client(analyst)
 
-    with django_assert_max_num_queries(5):  # token (+ last use), permissions ×2, segment check and insert
+    with django_assert_max_num_queries(3):  # token with its permissions (+ last use), segment check and insert
         response = client.post(URL, alert_payload(), format="json", HTTP_IDEMPOTENCY_KEY="a-1")
 
     assert response.status_code == 202, response.content

@@ -157,10 +157,10 @@ def test_the_detail_costs_the_same_few_queries_small_or_large(analyst, django_as
     client = token_client(analyst)
     client.get(detail(small.reference))  # warm caches that are not per request (content types)
     counts = {}
-    # The token, the user's permissions (user's, groups'), the incident, its merchants, its partners,
-    # and their routes to the merchants (every partner's scope at once).
+    # The token with its user's permissions, the incident, its merchants, its partners, and their
+    # routes to the merchants (every partner's scope at once).
     for incident in (small, large):
-        with django_assert_max_num_queries(7) as captured:
+        with django_assert_max_num_queries(5) as captured:
             response = client.get(detail(incident.reference))
         assert response.status_code == 200
         counts[incident.pk] = len(captured.captured_queries)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import override_settings
 from django.urls import path, reverse
@@ -13,8 +14,9 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Profile
 from accounts.services import api_token_authenticate, api_token_create, api_token_revoke
+from tests.factories import UserFactory
 
 
 def bearer(plain: str) -> APIClient:
@@ -42,6 +44,31 @@ def test_a_token_acts_as_its_user_with_their_roles(analyst):
     assert response.status_code == 200
     assert response.json()["username"] == analyst.username
     assert response.json()["roles"] == ["analyst"]
+
+
+def test_a_token_is_read_with_its_user_profile_roles_and_permissions_in_one_query(analyst, django_assert_num_queries):
+    Profile.objects.update_or_create(user=analyst, defaults={"timezone": "Europe/Madrid", "language": "es"})
+    analyst.user_permissions.add(Permission.objects.get(codename="view_logentry"))  # one of the user's own
+    _token, plain = api_token_create(user=analyst, name="monitoring")
+    api_token_authenticate(plain)  # its first use writes last_used_at; the next ones only read
+
+    with django_assert_num_queries(1):
+        user = api_token_authenticate(plain).user
+    with django_assert_num_queries(0):
+        assert user == analyst and user.profile.timezone == "Europe/Madrid"
+        assert [group.name for group in user.groups.all()] == ["analyst"]
+        assert user.has_perm("cases.change_incident") and user.has_perm("admin.view_logentry")
+        assert not user.has_perm("accounts.change_user")
+    assert user.get_all_permissions() == analyst.get_all_permissions()  # as Django reads them itself
+
+    root = UserFactory(username="root-token", is_superuser=True)
+    _token, plain = api_token_create(user=root, name="admin script")
+    assert api_token_authenticate(plain).user.get_all_permissions() == {
+        f"{p.content_type.app_label}.{p.codename}" for p in Permission.objects.select_related("content_type")
+    }
+    root.is_active = False
+    root.save(update_fields=["is_active"])
+    assert bearer(plain).get(reverse("api:me")).status_code == 401
 
 
 def test_a_wrong_or_revoked_token_is_refused_with_the_error_format(analyst, lead):

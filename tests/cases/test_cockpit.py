@@ -263,7 +263,7 @@ def test_the_query_count_does_not_grow_with_the_feed(client, analyst, django_ass
 
 
 # The page's budget: the session, the user, the viewer's profile with groups and permissions
-# (accounts.middleware.user_preload), the incident, the page's lists in one query
+# (accounts.preload.user_preload), the incident, the page's lists in one query
 # (cases.selectors.incident_page_lists), the SLA clocks, their events with their mails, and the
 # business calendars' schedules (one query).
 INCIDENT_PAGE_MAX_QUERIES = 10
