@@ -60,6 +60,7 @@ logger = logging.getLogger(__name__)
 
 FINGERPRINT_VERSION = "v1"
 IDEMPOTENCY_KEY_MAX = 255
+INTAKE_BATCH_MAX = 100  # alerts in one `alert_accept_batch` (one request of the batch endpoint)
 
 
 class IdempotencyKeyReused(Exception):
@@ -142,14 +143,16 @@ def alert_ingest(*, actor, payload: dict, idempotency_key: str | None = None) ->
     return AlertResult(incident=incident, outcome=outcome, status=status, body=body, receipt=receipt, events=[event])
 
 
-def _checked_key(idempotency_key: str | None) -> str:
+def _checked_key(idempotency_key: str | None, *, field: str = "Idempotency-Key") -> str:
+    """The key, stripped; refused (under `field`: the header's name, or a batch item's field)
+    when too long or holding a card number."""
     key = (idempotency_key or "").strip()
     if len(key) > IDEMPOTENCY_KEY_MAX:
         raise ValidationError(
-            {"Idempotency-Key": _("The Idempotency-Key has at most %(max)d characters.") % {"max": IDEMPOTENCY_KEY_MAX}}
+            {field: _("The Idempotency-Key has at most %(max)d characters.") % {"max": IDEMPOTENCY_KEY_MAX}}
         )
     if contains_card_number(key):
-        raise ValidationError({"Idempotency-Key": card_number_error()})
+        raise ValidationError({field: card_number_error()})
     return key
 
 
@@ -592,7 +595,37 @@ def alert_accept(*, actor, payload, idempotency_key: str | None = None) -> Alert
     then one pending receipt, published to the worker once committed. A key already used returns
     that request's answer (202 with the same receipt, or the answer `?wait=true` gave); with
     another body it is refused (`IdempotencyKeyReused`)."""
-    key = _checked_key(idempotency_key)
+    accepted = _receipt_stored(actor=actor, payload=payload, key=_checked_key(idempotency_key))
+    if not accepted.replayed:
+        publish_on_commit(APPLY_TASK, [accepted.receipt_id])  # at once, or after the caller's transaction
+    return accepted
+
+
+def alert_accept_batch(*, actor, alerts: list[tuple[object, str | None]]) -> list[AlertAccepted | Exception]:
+    """Take several alerts at once (a monitor's batch: (payload, idempotency key) pairs), each
+    exactly as `alert_accept` takes one, on its own: one refused (its field errors, a
+    `ValidationError`; its key reused for another body, `IdempotencyKeyReused`) stops none of the
+    others. Returns each alert's answer or error, in order; one task is published for all the
+    new receipts (a task applies every pending receipt, not only its own)."""
+    if len(alerts) > INTAKE_BATCH_MAX:
+        raise ValidationError(
+            {"alerts": _("Send at most %(max)d alerts in one batch.") % {"max": INTAKE_BATCH_MAX}}, code="max_length"
+        )
+    results: list[AlertAccepted | Exception] = []
+    for payload, idempotency_key in alerts:
+        try:
+            key = _checked_key(idempotency_key, field="idempotency_key")
+            results.append(_receipt_stored(actor=actor, payload=payload, key=key))
+        except (ValidationError, IdempotencyKeyReused) as error:
+            results.append(error)
+    new = [result.receipt_id for result in results if isinstance(result, AlertAccepted) and not result.replayed]
+    if new:
+        publish_on_commit(APPLY_TASK, new[:1])
+    return results
+
+
+def _receipt_stored(*, actor, payload, key: str) -> AlertAccepted:
+    """Validate the alert and store its pending receipt (or replay the answer its key was given)."""
     data, stored = masked_and_validated(payload)
     segment = data["segment"]
     fingerprint = alert_fingerprint(
@@ -643,7 +676,6 @@ def alert_accept(*, actor, payload, idempotency_key: str | None = None) -> Alert
         if first.response_status == 202:
             body = accepted_answer(receipt_id=first.pk, fingerprint=first.fingerprint)
         return AlertAccepted(receipt_id=first.pk, status=first.response_status, body=body, replayed=True)
-    publish_on_commit(APPLY_TASK, [receipt_id])  # at once, or after the caller's transaction if in one
     return AlertAccepted(
         receipt_id=receipt_id, status=202, body=accepted_answer(receipt_id=receipt_id, fingerprint=fingerprint)
     )

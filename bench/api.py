@@ -228,9 +228,12 @@ def sequential(port: int, plain: str, label: str, calls, expected: set[int]) -> 
     print(f"{label:<38}{summary(samples)}  {answers}")
 
 
-def post_all(port: int, plain: str, clients: int, total: int, make_body) -> tuple[float, list[float], dict]:
-    """`clients` threads post `total` alerts (body `make_body(index)`) between them: the seconds it
-    took, each request's latency and how many answers of each status."""
+def post_all(
+    port: int, plain: str, clients: int, total: int, make_body, path: str = ALERTS
+) -> tuple[float, list[float], dict]:
+    """`clients` threads post `total` bodies (`make_body(index)`: an alert, or a batch of them to
+    `path`) between them: the seconds it took, each request's latency and how many answers of
+    each status."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
@@ -242,7 +245,7 @@ def post_all(port: int, plain: str, clients: int, total: int, make_body) -> tupl
                 index = next(counter, None)
             if index is None:
                 return
-            status, elapsed, _content = request(port, "POST", ALERTS, plain, make_body(index))
+            status, elapsed, _content = request(port, "POST", path, plain, make_body(index))
             with lock:
                 latencies.append(elapsed)
                 statuses[status] = statuses.get(status, 0) + 1

@@ -1,13 +1,16 @@
 """Asynchronous alert intake: accepted/s over HTTP with concurrent clients, applied/s by the worker.
 
-    python bench/intake.py [--alerts 2000] [--clients 8] [--workers 4] [--concurrency 1] [--user analyst]
+    python bench/intake.py [--alerts 2000] [--clients 8] [--workers 4] [--concurrency 1] [--batch 10]
+                           [--user analyst]
 
 Against a database with the demo desk (`manage.py seed_demo`, plus `--incidents N` for size):
 
 1. Accepted: gunicorn (`--workers` sync workers, started here on a free loopback port) and
    `--clients` threads posting alerts as fast as they are answered (202), each with its own
-   Idempotency-Key: `--alerts` alerts for new segments, then `--alerts` repeats of 8 segments.
-   No worker runs meanwhile: the receipts stay pending (their task messages wait in the broker).
+   Idempotency-Key: `--alerts` alerts for new segments, then `--alerts` repeats of 8 segments;
+   then the same two runs again in batches of `--batch` alerts a request (`POST
+   /api/v1/alerts/batch/`, a key per alert; the figures are per alert). No worker runs
+   meanwhile: the receipts stay pending (their task messages wait in the broker).
    In process before that: statements per alert, and a batch of 100 new alerts and one of 100
    repeats applied by `alert_receipts_apply`: CPU per alert, statements, applied/s.
 2. Applied: a Celery worker (`--concurrency` processes, started here on the default queue) takes
@@ -52,6 +55,7 @@ from bench.api import Segments, post_all, request, start_gunicorn, stop  # noqa:
 from bench.figures import percentile  # noqa: E402
 
 ALERTS = "/api/v1/alerts/"
+BATCH = "/api/v1/alerts/batch/"
 
 
 class BenchSegments(Segments):
@@ -69,7 +73,7 @@ def line(label: str, count: int, seconds: float, latencies: list[float], statuse
     answers = ", ".join(f"{n}×{status}" for status, n in sorted(statuses.items()))
     print(
         f"{label:<34}{count / seconds:>10.1f}{percentile(latencies, 0.5):>9.1f}"
-        f"{percentile(latencies, 0.95):>9.1f}{cpu * 1000 / count:>11.2f}  {answers}"
+        f"{percentile(latencies, 0.95):>9.1f}{cpu * 1000 / count:>13.2f}  {answers}"
     )
 
 
@@ -92,11 +96,22 @@ def server_cpu(master: int) -> float:
     return total
 
 
-def timed_posts(port: int, plain: str, clients: int, total: int, make_body, master: int):
+def timed_posts(port: int, plain: str, clients: int, total: int, make_body, master: int, path: str = ALERTS):
     """`post_all`, plus the server's CPU seconds over the run."""
     before = server_cpu(master)
-    seconds, latencies, statuses = post_all(port, plain, clients, total, make_body)
+    seconds, latencies, statuses = post_all(port, plain, clients, total, make_body, path)
     return seconds, latencies, statuses, server_cpu(master) - before
+
+
+def batches(size: int, make_alert):
+    """A body maker for `POST /api/v1/alerts/batch/`: body i holds alerts i × size … i × size + size − 1,
+    each with a key of its own."""
+
+    def make_body(index: int) -> dict:
+        alerts = range(index * size, index * size + size)
+        return {"alerts": [{"idempotency_key": uuid.uuid4().hex, "alert": make_alert(n)} for n in alerts]}
+
+    return make_body
 
 
 def pending(since_id: int) -> int:
@@ -210,6 +225,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (default 4)")
     parser.add_argument("--concurrency", type=int, default=1, help="Celery worker processes (default 1)")
+    parser.add_argument("--batch", type=int, default=10, help="alerts per request of the batch runs (default 10)")
     parser.add_argument("--user", default="analyst", help="whose token to use (default: the demo analyst)")
     options = parser.parse_args()
 
@@ -227,13 +243,17 @@ def main() -> None:
         first_id = AlertReceipt.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         process, port = start_gunicorn(options.workers, timeout=300)  # a busy machine starts slowly
         try:
-            for _index in range(5 * options.workers):  # every worker imports and connects first
+            # Every worker imports, connects and compiles its queries first: a few of each request,
+            # whose receipts the worker applies below with the others.
+            for index in range(5 * options.workers):
                 request(port, "GET", "/api/v1/alerts/rules/", plain)
+                request(port, "POST", ALERTS, plain, segments.payload(index=index))
+                request(port, "POST", BATCH, plain, batches(2, lambda n: segments.payload(index=n))(index))
             print(
                 f"Accepted over HTTP: gunicorn {options.workers} sync workers, {options.clients} clients, "
                 f"{options.alerts} alerts per run, no worker running"
             )
-            print(f"{'run':<34}{'accepted/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'CPU ms/req':>11}  answers")
+            print(f"{'run':<34}{'accepted/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'CPU ms/alert':>13}  answers")
             seconds, latencies, statuses, cpu = timed_posts(
                 port, plain, options.clients, options.alerts, lambda i: segments.payload(index=i), process.pid
             )
@@ -242,6 +262,15 @@ def main() -> None:
                 port, plain, options.clients, options.alerts, segments.repeated, process.pid
             )
             line("repeats of 8 segments", options.alerts, seconds, latencies, statuses, cpu)
+            size = options.batch
+            for label, make_alert in (
+                (f"new segments, batches of {size}", lambda i: segments.payload(index=i)),
+                (f"repeats, batches of {size}", segments.repeated),
+            ):
+                seconds, latencies, statuses, cpu = timed_posts(
+                    port, plain, options.clients, options.alerts // size, batches(size, make_alert), process.pid, BATCH
+                )
+                line(label, options.alerts // size * size, seconds, latencies, statuses, cpu)
 
             waiting = pending(first_id)
             worker, log = start_worker(options.concurrency)
@@ -254,7 +283,7 @@ def main() -> None:
                 print(f"{waiting / (done - ready):>10.1f}{done - ready:>9.1f}{worker_cpu * 1000 / waiting:>13.1f}")
 
                 print(f"\nEnd to end, the worker running: {options.alerts} alerts, half new, half repeats")
-                print(f"{'run':<34}{'accepted/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'CPU ms/req':>11}  answers")
+                print(f"{'run':<34}{'accepted/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'CPU ms/alert':>13}  answers")
                 mark = AlertReceipt.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
                 seconds, latencies, statuses, cpu = timed_posts(
                     port,

@@ -44,7 +44,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework import serializers
 from rest_framework.test import APIClient
 
-from alerts.models import AlertSeverityRule
+from alerts.models import AlertReceipt, AlertSeverityRule
 from alerts.payload import AlertPayloadSerializer
 from cases.correspondence.compose import notice_compose
 from cases.correspondence.dispatch import notice_submit
@@ -557,7 +557,7 @@ def test_every_api_input_refuses_a_card_number(lead, api_world):
                 what = f"{route.method.upper()} {url} with {'.'.join(map(str, path))}"
                 assert response.status_code < 500, what
                 assert_not_echoed(response, what)
-                if route.name != "alert-intake":  # monitoring's text is masked, not refused: below
+                if route.name not in ("alert-intake", "alert-batch"):  # monitoring's text is masked: below
                     assert response.status_code == 400, f"{what} answered {response.status_code}"
                     assert response.json()["error"]["fields"].get(error_key(path)) == [MESSAGE], (what, response.json())
                 fed += 1
@@ -619,6 +619,25 @@ def test_every_alert_field_refuses_or_masks_a_card_number(lead):
             stored += 1
     key = client.post(reverse("api:alert-intake"), alert_payload(), format="json", HTTP_IDEMPOTENCY_KEY=SHAPES[1])
     assert key.status_code == 400 and key.json()["error"]["fields"] == {"Idempotency-Key": [MESSAGE]}
+    # A batch: the same rules alert by alert (refused in the title, the BIN prefix and the key).
+    batch = {
+        "alerts": [
+            {"idempotency_key": "b1", "alert": alert_payload(title=f"Caída {SHAPES[0]}")},
+            {"idempotency_key": "b2", "alert": alert_payload(segment={"bin_prefix": SHAPES[1]})},
+            {"idempotency_key": SHAPES[2], "alert": alert_payload()},
+            {"idempotency_key": "b4", "alert": alert_payload(source=f"grafana {SHAPES[0]}")},
+        ]
+    }
+    answer = client.post(reverse("api:alert-batch"), batch, format="json")
+    assert_not_echoed(answer, "a batch of alerts")
+    results = answer.json()["results"]
+    assert [result["status"] for result in results] == [400, 400, 400, 202], results
+    assert [result["error"]["fields"] for result in results[:3]] == [
+        {"title": [MESSAGE]},
+        {"segment.bin_prefix": [MESSAGE]},
+        {"idempotency_key": [MESSAGE]},
+    ]
+    assert AlertReceipt.objects.get(idempotency_key="b4").masked_card_numbers == 1
     assert stored >= 3 * 2, "masked text must be stored: the source and the decline codes at least"
     masked = CaseEvent.objects.filter(kind=CaseEvent.Kind.CARD_NUMBERS_MASKED)
     assert masked.count() == stored and all(event.data["origin"] == "alert" for event in masked)

@@ -1,7 +1,13 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from alerts.api.views import AlertIntakeView, AlertReceiptViewSet, AlertSeverityRuleViewSet, AlertStatusView
+from alerts.api.views import (
+    AlertBatchIntakeView,
+    AlertIntakeView,
+    AlertReceiptViewSet,
+    AlertSeverityRuleViewSet,
+    AlertStatusView,
+)
 
 router = SimpleRouter()
 router.register("alerts/receipts", AlertReceiptViewSet, basename="alert-receipt")
@@ -9,6 +15,7 @@ router.register("alerts/rules", AlertSeverityRuleViewSet, basename="alert-rule")
 
 urlpatterns = [
     path("alerts/", AlertIntakeView.as_view(), name="alert-intake"),
+    path("alerts/batch/", AlertBatchIntakeView.as_view(), name="alert-batch"),
     path("alerts/<int:pk>/", AlertStatusView.as_view(), name="alert-status"),
     *router.urls,
 ]

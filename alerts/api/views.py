@@ -9,13 +9,15 @@ from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from alerts.api.serializers import (
     AlertAcceptedSerializer,
+    AlertBatchAnswerSerializer,
+    AlertBatchSerializer,
     AlertReceiptSerializer,
     AlertResponseSerializer,
     AlertSeverityRuleSerializer,
@@ -26,15 +28,18 @@ from alerts.payload import AlertPayloadSerializer
 from alerts.selectors import alert_receipts_visible_to, alert_rules_visible_to, alert_status_visible_to
 from alerts.services import (
     IDEMPOTENCY_KEY_MAX,
+    INTAKE_BATCH_MAX,
+    AlertAccepted,
     IdempotencyKeyReused,
     alert_accept,
+    alert_accept_batch,
     alert_ingest,
     alert_receipt_status,
     alert_rule_create,
     alert_rule_delete,
     alert_rule_update,
 )
-from payhealth.api.exceptions import ErrorSerializer
+from payhealth.api.exceptions import ErrorSerializer, error_body
 from payhealth.api.pagination import Cursor
 from payhealth.forms import CardNumberFreeFilterSet
 
@@ -93,17 +98,73 @@ class AlertIntakeView(APIView):
     def post(self, request):
         key = request.headers.get("Idempotency-Key")
         try:
-            if request.query_params.get("wait", "").lower() not in ("true", "1", "yes"):
+            if not _wants_wait(request):
                 result = alert_accept(actor=request.user, payload=request.data, idempotency_key=key)
             else:
                 result = alert_ingest(actor=request.user, payload=request.data, idempotency_key=key)
         except IdempotencyKeyReused as error:
             raise IdempotencyKeyConflict(str(error)) from error
-        # Keys in a fixed order, so a replay (read back from the database) is byte-for-byte the first answer.
-        response = Response({key: result.body[key] for key in sorted(result.body)}, status=result.status)
+        response = Response(_ordered(result.body), status=result.status)
         if result.replayed:
             response[REPLAYED_HEADER] = "true"
         return response
+
+
+def _wants_wait(request) -> bool:
+    return request.query_params.get("wait", "").lower() in ("true", "1", "yes")
+
+
+def _ordered(body: dict) -> dict:
+    """An answer's keys in a fixed order, so a replay (read back from the database) is byte for
+    byte the first answer."""
+    return {key: body[key] for key in sorted(body)}
+
+
+class AlertBatchIntakeView(APIView):
+    """Take in several monitoring alerts at once, each accepted or refused on its own."""
+
+    action_permissions = {"post": ("alerts.submit_alert",)}
+
+    @extend_schema(
+        operation_id="alerts_batch_create",
+        summary="Submit several monitoring alerts at once",
+        description=(
+            f"Up to {INTAKE_BATCH_MAX} alerts, each as `POST /api/v1/alerts/` takes one, with its own "
+            "optional `idempotency_key`. Each alert is validated and stored as a pending receipt on "
+            "its own, exactly as the single intake does without `?wait`: one alert's field errors "
+            "(400) or a key used for another body (422) refuse that alert only, in its `error`. The "
+            "answer lists every alert's outcome in the order sent, and is 202 when every alert was "
+            "accepted, 207 when some were refused. A key used before replays its first answer "
+            "(`replayed: true`), so a batch sent again after a timeout stores nothing twice. A "
+            "malformed batch (not a list of objects, empty, too many) is a 400 and stores nothing."
+        ),
+        request=AlertBatchSerializer,
+        responses={
+            202: OpenApiResponse(AlertBatchAnswerSerializer, description="Every alert accepted."),
+            207: OpenApiResponse(AlertBatchAnswerSerializer, description="Some alerts refused: see their `error`."),
+        },
+    )
+    def post(self, request):
+        if _wants_wait(request):
+            raise ValidationError(
+                {"wait": [_("A batch is always applied by the worker: post an alert alone to apply it with wait.")]}
+            )
+        batch = AlertBatchSerializer(data=request.data)
+        batch.is_valid(raise_exception=True)
+        alerts = [(item["alert"], item["idempotency_key"]) for item in batch.validated_data["alerts"]]
+        results = [_batch_result(result) for result in alert_accept_batch(actor=request.user, alerts=alerts)]
+        refused = sum(1 for result in results if "error" in result)
+        body = {"accepted": len(results) - refused, "refused": refused, "results": results}
+        return Response(body, status=status.HTTP_207_MULTI_STATUS if refused else status.HTTP_202_ACCEPTED)
+
+
+def _batch_result(result: AlertAccepted | Exception) -> dict:
+    if isinstance(result, AlertAccepted):
+        return {"status": result.status, **_ordered(result.body), "replayed": result.replayed}
+    if isinstance(result, IdempotencyKeyReused):
+        result = IdempotencyKeyConflict(str(result))
+    error = error_body(result)
+    return {"status": error["status"], "error": error}
 
 
 class AlertStatusView(APIView):

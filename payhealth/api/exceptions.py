@@ -83,6 +83,12 @@ def handler(exc, context):
     return Response({"error": body}, status=response.status_code, headers=_headers(response))
 
 
+def error_body(exc) -> dict:
+    """The `error` object the API answers `exc` with (a Django or DRF exception), for an answer
+    that carries several outcomes, such as a batch's alerts."""
+    return handler(exc, {}).data["error"]
+
+
 def _headers(response) -> dict[str, str]:
     return {key: value for key, value in response.items() if key in ("WWW-Authenticate", "Retry-After", "Allow")}
 

@@ -135,6 +135,7 @@ EXPECTED: dict[str, dict[str, frozenset[str] | str]] = {
     "notice-template-preview": {"post": MANAGERS},
     # alerts
     "alert-intake": {"post": DESK},
+    "alert-batch": {"post": DESK},
     "alert-status": {"get": DESK},  # a sender's own receipts (and any, to those who read receipts)
     "alert-receipt-list": {"get": DESK},
     "alert-receipt-detail": {"get": DESK},
