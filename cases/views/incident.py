@@ -74,6 +74,9 @@ FORM_PAGE = "cases/incident_form.html"
 FEED_FILTERS = ("all", "notes", "messages", "events")
 # Under "all", an event that only repeats an entry the feed shows itself (the note).
 FEED_REPEATS = {CaseEvent.Kind.NOTE_ADDED}
+# The feed shows its newest entries, and all of them on request (`feed_show=all`): an incident a
+# monitor updates every minute gathers thousands of events, and the page stays the same size.
+FEED_PAGE = 50
 TOP_CODES = 3  # decline codes in the header
 
 
@@ -213,14 +216,24 @@ class IncidentPage:
     def messages(self):
         return self.lists.messages
 
+    def _feed_parameter(self, name: str) -> str | None:
+        """A parameter of the feed: the page's, or for a write over htmx the one of the page it
+        came from."""
+        value = self.request.GET.get(name)
+        if value is None and getattr(self.request, "htmx", False) and self.request.htmx.current_url:
+            value = parse_qs(urlsplit(self.request.htmx.current_url).query).get(name, [""])[0]
+        return value
+
     @cached_property
     def feed_filter(self) -> str:
-        """The feed's filter: the page's `feed` parameter, or for a write over htmx the one of
-        the page it came from; an unknown value shows everything."""
-        value = self.request.GET.get("feed")
-        if value is None and getattr(self.request, "htmx", False) and self.request.htmx.current_url:
-            value = parse_qs(urlsplit(self.request.htmx.current_url).query).get("feed", [""])[0]
+        """The feed's filter (`feed`); an unknown value shows everything."""
+        value = self._feed_parameter("feed")
         return value if value in FEED_FILTERS else "all"
+
+    @cached_property
+    def feed_everything(self) -> bool:
+        """Every entry asked for (`feed_show=all`), not only the newest FEED_PAGE."""
+        return self._feed_parameter("feed_show") == "all"
 
     @cached_property
     def _feed_items(self) -> dict[str, list[FeedItem]]:
@@ -237,11 +250,28 @@ class IncidentPage:
         return sorted(merged, key=lambda item: (item.at, item.pk), reverse=True)
 
     @cached_property
-    def feed(self) -> list[FeedItem]:
+    def _feed_matching(self) -> list[FeedItem]:
         """Notes, partner messages and timeline events, newest first, as the filter asks."""
         if self.feed_filter == "all":
             return self._feed_merged
         return sorted(self._feed_items[self.feed_filter], key=lambda item: (item.at, item.pk), reverse=True)
+
+    @cached_property
+    def feed(self) -> list[FeedItem]:
+        """The entries shown: the newest FEED_PAGE, down to a note being edited, or all of them."""
+        items = self._feed_matching
+        if self.feed_everything:
+            return items
+        shown = FEED_PAGE
+        for index, item in enumerate(items):
+            if item.kind == "note" and getattr(item.obj, "form", None) is not None:
+                shown = max(shown, index + 1)  # its form stays on the page, however old the note
+        return items[:shown]
+
+    @cached_property
+    def feed_hidden(self) -> int:
+        """How many older entries the feed does not show."""
+        return len(self._feed_matching) - len(self.feed)
 
     @cached_property
     def feed_choices(self) -> list[dict]:

@@ -11,8 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from cases.models import AffectedMerchant, CaseEvent, Correspondence, PartnerEngagement
+from cases.models import AffectedMerchant, CaseEvent, Correspondence, InvestigationNote, PartnerEngagement
 from cases.services import decline_counts_record, incident_open, note_add
+from cases.views.incident import FEED_PAGE
 from tests.factories import MerchantFactory, PartnerFactory, SlaClockFactory
 
 pytestmark = pytest.mark.django_db
@@ -223,6 +224,68 @@ def test_a_write_keeps_the_feed_filter_of_the_page_it_came_from(client, busy, an
     assert "opened the incident" not in items
 
 
+def entries(html: str) -> list[str]:
+    """The feed's entries as written, newest first (without the "show older" link)."""
+    return re.findall(r'<li class="(?:feed-item|event) .*?</li>', feed(html), flags=re.DOTALL)
+
+
+def counted(html: str, choice: str = "all") -> int:
+    return int(re.search(rf'data-feed="{choice}"[^>]*>[^<]*<span class="feed-count">(\d+)<', html).group(1))
+
+
+def test_a_long_feed_shows_its_newest_entries_and_the_rest_on_request(client, incident, analyst):
+    grow(incident, analyst, size=40)  # 40 notes, 40 messages, 40 events
+    client.force_login(analyst)
+
+    html = client.get(url(incident)).content.decode()
+    everything = client.get(url(incident, feed="all", feed_show="all")).content.decode()
+    swapped = client.get(url(incident, feed="all", feed_show="all"), **HTMX).content.decode()
+    spanish = client.get(url(incident), HTTP_ACCEPT_LANGUAGE="es").content.decode()
+
+    total = counted(html)
+    assert total == counted(everything) > 40 + 40 + 40  # and the opening's; the chips count them all
+    assert len(entries(html)) == FEED_PAGE
+    assert entries(html) == entries(everything)[:FEED_PAGE]  # the newest, as the whole feed has them
+    assert len(entries(everything)) == len(entries(swapped)) == total
+    link = re.search(r'<li class="feed-more"><a href="([^"]+)" hx-get="([^"]+)"[^>]*>([^<]+)</a>', feed(html))
+    assert link.group(3) == f"Show the {total - FEED_PAGE} older entries"
+    assert link.group(1) == "?feed=all&amp;feed_show=all#incident-timeline"
+    assert link.group(2).endswith("?feed=all&amp;feed_show=all")
+    assert "feed-more" not in feed(everything) and "feed-more" not in feed(swapped)
+    assert f"Mostrar las {total - FEED_PAGE} entradas anteriores" in feed(spanish)
+    notes = client.get(url(incident, feed="notes")).content.decode()
+    assert len(entries(notes)) == 40 and "feed-more" not in feed(notes)  # under 50 of that kind
+
+
+def test_a_note_edited_deep_in_a_long_feed_stays_on_the_page(client, incident, analyst):
+    grow(incident, analyst, size=40)
+    oldest = incident.notes.order_by("created_at", "pk").first()
+    InvestigationNote.objects.filter(pk=oldest.pk).update(created_at=timezone.now() - timedelta(hours=3))
+    client.force_login(analyst)
+    edit = reverse("cases:incident_note_edit", args=[incident.reference, oldest.pk])
+
+    form = client.get(edit, **HTMX).content.decode()
+
+    assert f'id="id_note{oldest.pk}_body"' in entries(form)[-1]  # the oldest entry of all, with its form
+    assert len(entries(form)) == counted(form) > FEED_PAGE
+
+
+def test_a_write_from_the_whole_feed_keeps_the_whole_feed(client, incident, analyst):
+    grow(incident, analyst, size=40)
+    client.force_login(analyst)
+
+    response = client.post(
+        reverse("cases:incident_note_add", args=[incident.reference]),
+        {"body": "One more"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL="http://testserver" + url(incident, feed="all", feed_show="all"),
+    )
+
+    html = response.content.decode()
+    assert len(entries(html)) == counted(html) > 41 + 40 + 40
+    assert "One more" in entries(html)[0]
+
+
 # Query counts ---------------------------------------------------------------------------------
 
 
@@ -257,7 +320,7 @@ def test_the_query_count_does_not_grow_with_the_feed(client, analyst, django_ass
         counts[incident.title] = len(queries)
     assert counts["small"] == counts["large"], counts
     with django_assert_max_num_queries(counts["small"]):
-        html = client.get(url(large)).content.decode()
+        html = client.get(url(large, feed="all", feed_show="all")).content.decode()
     assert feed(html).count('class="feed-item feed-message') == 30
     assert feed(html).count('class="feed-item feed-note"') == 30
 
@@ -352,7 +415,7 @@ def test_the_incident_page_costs_ten_queries_at_most_small_or_large(client, anal
     counts = {}
     for incident in (small, large):
         with CaptureQueriesContext(connection) as queries:
-            html = client.get(url(incident)).content.decode()
+            html = client.get(url(incident, feed="all", feed_show="all")).content.decode()
         counts[incident.title] = len(queries)
         assert 'id="incident-sla"' in html and "lead0@payhealth.test" in html
     assert counts["small"] == counts["large"] <= INCIDENT_PAGE_MAX_QUERIES, counts
