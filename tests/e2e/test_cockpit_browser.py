@@ -13,8 +13,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from cases.models import AffectedMerchant, PartnerEngagement
+from cases.models import AffectedMerchant, CaseEvent, PartnerEngagement
 from cases.services import decline_counts_record, incident_open, note_add
+from cases.views.incident import FEED_PAGE
 from tests.e2e.a11y import DESKTOP, PHONE, assert_accessible, assert_page_fits
 from tests.e2e.conftest import SCREENSHOTS
 from tests.factories import MerchantFactory, PartnerFactory, SlaClockFactory, UserFactory
@@ -176,3 +177,41 @@ def test_the_incident_page_is_a_cockpit(sized_page, live_server, desk, language,
     expect(tab.locator("#impact-drop")).to_contain_text("10.00 pp")  # the header follows, out of band
     row_saved = AffectedMerchant.objects.get(incident=desk)
     assert (str(row_saved.observed_rate), row_saved.failed_attempts) == ("0.8500", 150)
+
+
+OLDER = {"en": "Show the {} older entries", "es": "Mostrar las {} entradas anteriores"}
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_a_long_feed_shows_its_newest_entries_and_the_older_ones_on_a_click(sized_page, live_server, desk, language):
+    text = TEXT[language]
+    CaseEvent.objects.bulk_create(
+        CaseEvent(
+            incident=desk,
+            kind=CaseEvent.Kind.STATUS_CHANGED,
+            created_at=timezone.now() - timedelta(days=1, minutes=index),
+            data={"from": "investigating", "to": "waiting_on_partner", "reason": "Prosa"},
+        )
+        for index in range(70)
+    )
+    tab = sized_page(width=DESKTOP["width"], height=DESKTOP["height"], locale=text["locale"])
+    sign_in(tab, live_server)
+    tab.goto(f"{live_server.url}/incidents/{desk.reference}/")
+    entries = tab.locator("#incident-timeline .feed-list > li:not(.feed-more)")
+    expect(entries).to_have_count(FEED_PAGE)
+    total = int(tab.locator('#incident-timeline [data-feed="all"] .feed-count').inner_text())
+    assert total > 70 + 6  # the events, the notes and the opening
+
+    tab.locator("#incident-timeline .feed-more").get_by_role(
+        "link", name=OLDER[language].format(total - FEED_PAGE)
+    ).click()
+
+    expect(tab).to_have_url(re.compile(r"feed_show=all"))
+    expect(entries).to_have_count(total)
+    expect(tab.locator("#incident-timeline .feed-more")).to_have_count(0)
+    assert_accessible(tab)
+    # A note added now keeps the whole feed, the note on top.
+    tab.locator("#incident-notes textarea[name=body]").fill("Prosa cerró su ventana de mantenimiento.")
+    tab.locator("#incident-timeline").get_by_role("button", name=text["add_note"]).click()
+    expect(entries).to_have_count(total + 1)
+    expect(entries.first).to_contain_text("ventana de mantenimiento")
