@@ -19,6 +19,7 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
     When,
@@ -544,14 +545,31 @@ def incident_engagements(*, user, incident: Incident) -> QuerySet[PartnerEngagem
 _USER_ROW = (get_user_model(), ("password",))
 
 
+# The activity feed shows its newest FEED_PAGE entries (all of them on request); under "all", an
+# event that only repeats an entry the feed shows itself (the note) is left out.
+FEED_PAGE = 50
+FEED_REPEATS = (CaseEvent.Kind.NOTE_ADDED,)
+# What the resolution proposal is read from: the newest of these events.
+_PROPOSAL_KINDS = (CaseEvent.Kind.RESOLUTION_PROPOSED, CaseEvent.Kind.STATUS_CHANGED)
+
+
 @dataclass
 class IncidentPageLists:
     """The incident page's lists, each as its own selector above returns it (empty where the user
-    may not see it)."""
+    may not see it).
+
+    `events` is the timeline newest first: all of it, or only its newest FEED_PAGE events when the
+    lists are read for the feed's first page (`feed_limit`); `feed_events` the same without the
+    events that repeat a note; `event_count` and `feed_event_count` count them all either way;
+    `proposal` is the newest resolution proposal or status change."""
 
     merchants: list[AffectedMerchant]
     engagements: list[PartnerEngagement]
     events: list[CaseEvent]
+    feed_events: list[CaseEvent]
+    event_count: int
+    feed_event_count: int
+    proposal: CaseEvent | None
     notes: list[InvestigationNote]
     messages: list[Correspondence]
     decline_rows: list[IncidentDeclineCode]
@@ -570,17 +588,19 @@ _PAGE_LIST_PERMISSIONS = (
     "cases.change_incident",
 )
 _PAGE_LIST_SENTINEL = -7_000_000_001  # the incident id the cached SQL is compiled with
-_page_list_queries: dict[tuple[bool, ...], tuple[str, list, int, dict]] = {}
+_page_list_queries: dict[tuple, tuple[str, list, int, dict]] = {}
 
 
-def _page_list_query(user) -> tuple[str, list, int, dict]:
+def _page_list_query(user, feed_limit: int | None) -> tuple[str, list, int, dict]:
     """The SQL of `incident_page_lists` for what this user may see, compiled once per process per
-    set of permissions (building and compiling a query of this size costs more than running it):
-    the SQL, its parameters, the index of the incident id among them, and each list's model."""
-    key = tuple(user.has_perm(permission) for permission in _PAGE_LIST_PERMISSIONS)
+    set of permissions and feed limit (building and compiling a query of this size costs more
+    than running it): the SQL, its parameters, the index of the incident id among them, and each
+    list's model."""
+    held = tuple(user.has_perm(permission) for permission in _PAGE_LIST_PERMISSIONS)
+    key = (*held, feed_limit)
     if key in _page_list_queries:
         return _page_list_queries[key]
-    allowed = {permission for permission, held in zip(_PAGE_LIST_PERMISSIONS, key, strict=True) if held}
+    allowed = {permission for permission, has in zip(_PAGE_LIST_PERMISSIONS, held, strict=True) if has}
     user_model, user_exclude = _USER_ROW
     lists = {
         "decline_rows": (
@@ -627,12 +647,17 @@ def _page_list_query(user) -> tuple[str, list, int, dict]:
             PartnerEngagement,
             {"partner": (Partner, ())},
         )
+    counts = {}
     if _held(allowed, "cases.view_caseevent"):
-        lists["events"] = (
-            CaseEvent.objects.filter(incident=OuterRef("pk")).order_by("-created_at", "-id"),
-            CaseEvent,
-            {"actor": _USER_ROW},
-        )
+        events = CaseEvent.objects.filter(incident=OuterRef("pk")).order_by("-created_at", "-id")
+        lists["events"] = (events, CaseEvent, {"actor": _USER_ROW})
+        if feed_limit is not None:  # the newest only, the counts apart, and the proposal's event
+            lists["events"] = (events[:feed_limit], CaseEvent, {"actor": _USER_ROW})
+            lists["feed_events"] = (events.exclude(kind__in=FEED_REPEATS)[:feed_limit], CaseEvent, {"actor": _USER_ROW})
+            lists["proposal"] = (events.filter(kind__in=_PROPOSAL_KINDS)[:1], CaseEvent, {"actor": _USER_ROW})
+            counted = CaseEvent.objects.filter(incident=OuterRef("pk")).order_by().values("incident")
+            counts["event_count"] = counted.annotate(n=Count("id")).values("n")
+            counts["feed_event_count"] = counted.exclude(kind__in=FEED_REPEATS).annotate(n=Count("id")).values("n")
     if _held(allowed, "cases.view_investigationnote"):
         lists["notes"] = (
             InvestigationNote.objects.filter(incident=OuterRef("pk")).order_by("created_at", "id"),
@@ -655,6 +680,8 @@ def _page_list_query(user) -> tuple[str, list, int, dict]:
         annotations[f"page_{name}"] = ArraySubquery(
             rows.values(json=json_of(model, exclude=exclude[0] if exclude else (), related=related))
         )
+    for name, count in counts.items():
+        annotations[name] = Coalesce(Subquery(count), 0)
     query = Incident.objects.filter(pk=_PAGE_LIST_SENTINEL).values(**annotations).query
     sql, params = query.sql_with_params()
     params = list(params)
@@ -672,15 +699,17 @@ def _held(allowed: set[str], permission: str) -> bool:
     return permission in allowed
 
 
-def incident_page_lists(*, user, incident: Incident) -> IncidentPageLists:
+def incident_page_lists(*, user, incident: Incident, feed_limit: int | None = None) -> IncidentPageLists:
     """Every list the incident page shows, read in one query.
 
     Each list is an array of JSON rows computed by PostgreSQL for this incident (`json_of`), so a
     page costs one round trip for them, whatever their sizes, instead of one per list. The rows,
     orders and visibility are those of `incident_affected_merchants`, `incident_engagements`,
     `incident_timeline`, `incident_notes`, `incident_feed_messages` and `incident_decline_lines`.
+    With `feed_limit`, only the timeline's newest `feed_limit` events are read (an incident a
+    monitor updates every minute has thousands), and their counts beside them.
     """
-    sql, params, at, models = _page_list_query(user)
+    sql, params, at, models = _page_list_query(user, feed_limit)
     params = [*params[:at], incident.pk, *params[at + 1 :]]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -694,10 +723,22 @@ def incident_page_lists(*, user, incident: Incident) -> IncidentPageLists:
     meanings: dict[str, list[ResponseCode]] = {code: [] for code in dict.fromkeys(incident.decline_codes) if code}
     for row in read["meanings"]:
         meanings.setdefault(row.code, []).append(row)
+    events = read.get("events", [])
+    if "feed_events" in read:
+        feed_events, proposal = read["feed_events"], next(iter(read["proposal"]), None)
+        event_count, feed_event_count = values["event_count"], values["feed_event_count"]
+    else:
+        feed_events = [event for event in events if event.kind not in FEED_REPEATS]
+        proposal = next((event for event in events if event.kind in _PROPOSAL_KINDS), None)
+        event_count, feed_event_count = len(events), len(feed_events)
     return IncidentPageLists(
         merchants=read.get("merchants", []),
         engagements=read.get("engagements", []),
-        events=read.get("events", []),
+        events=events,
+        feed_events=feed_events,
+        event_count=event_count,
+        feed_event_count=feed_event_count,
+        proposal=proposal,
         notes=read.get("notes", []),
         messages=read.get("messages", []),
         decline_rows=read["decline_rows"],

@@ -41,6 +41,7 @@ from cases.forms import (
 from cases.models import CaseEvent, Incident
 from cases.models.incident import Status
 from cases.selectors import (
+    FEED_PAGE,
     incident_decline_lines,
     incident_page_lists,
     incident_visible_or_404,
@@ -72,11 +73,6 @@ FORM_PAGE = "cases/incident_form.html"
 
 # The activity feed's filters (the `feed` query parameter); anything else shows everything.
 FEED_FILTERS = ("all", "notes", "messages", "events")
-# Under "all", an event that only repeats an entry the feed shows itself (the note).
-FEED_REPEATS = {CaseEvent.Kind.NOTE_ADDED}
-# The feed shows its newest entries, and all of them on request (`feed_show=all`): an incident a
-# monitor updates every minute gathers thousands of events, and the page stays the same size.
-FEED_PAGE = 50
 TOP_CODES = 3  # decline codes in the header
 
 
@@ -123,8 +119,18 @@ class IncidentPage:
 
     @cached_property
     def lists(self):
-        """Every list the page shows, read in one query (cases.selectors.incident_page_lists)."""
-        return incident_page_lists(user=self.user, incident=self.incident)
+        """Every list the page shows, read in one query (cases.selectors.incident_page_lists): for
+        the feed's first page, only the newest events. The feed shows its newest FEED_PAGE entries
+        and all of them on request (`feed_show=all`): an incident a monitor updates every minute
+        gathers thousands of events, and the page stays the same size. A note being edited is
+        shown however old, with every entry before it."""
+        editing_note = self._editing_note()
+        limit = None if self.feed_everything or editing_note else FEED_PAGE
+        return incident_page_lists(user=self.user, incident=self.incident, feed_limit=limit)
+
+    def _editing_note(self) -> bool:
+        keys = [self.editing, *self.forms]
+        return any(isinstance(key, tuple) and key and key[0] == "note" for key in keys)
 
     @cached_property
     def events(self):
@@ -245,9 +251,16 @@ class IncidentPage:
     @cached_property
     def _feed_merged(self) -> list[FeedItem]:
         items = self._feed_items
-        events = [item for item in items["events"] if item.obj.kind not in FEED_REPEATS]
+        events = [FeedItem("event", event.created_at, event.pk, event) for event in self.lists.feed_events]
         merged = items["notes"] + items["messages"] + events
         return sorted(merged, key=lambda item: (item.at, item.pk), reverse=True)
+
+    @cached_property
+    def _feed_counts(self) -> dict[str, int]:
+        """Every entry of each filter, whether read or not (the chips, and what is left to show)."""
+        counts = {"notes": len(self.notes), "messages": len(self.messages), "events": self.lists.event_count}
+        counts["all"] = counts["notes"] + counts["messages"] + self.lists.feed_event_count
+        return counts
 
     @cached_property
     def _feed_matching(self) -> list[FeedItem]:
@@ -271,19 +284,17 @@ class IncidentPage:
     @cached_property
     def feed_hidden(self) -> int:
         """How many older entries the feed does not show."""
-        return len(self._feed_matching) - len(self.feed)
+        return self._feed_counts[self.feed_filter] - len(self.feed)
 
     @cached_property
     def feed_choices(self) -> list[dict]:
-        items = self._feed_items
         labels = {
             "all": _("All"),
             "notes": _("Notes"),
             "messages": _("Partner messages"),
             "events": _("Events"),
         }
-        counts = {name: len(entries) for name, entries in items.items()}
-        counts["all"] = len(self._feed_merged)
+        counts = self._feed_counts
         return [
             {"value": name, "label": labels[name], "count": counts[name], "current": name == self.feed_filter}
             for name in FEED_FILTERS
@@ -340,9 +351,8 @@ class IncidentPage:
         if Status.RESOLVED not in self.incident.allowed_transitions():
             return None
         # The latest proposal made since the last status change (cases.selectors.incident_resolution_proposal),
-        # read from the timeline the page has already: newest first, and empty without view_caseevent.
-        kinds = (CaseEvent.Kind.RESOLUTION_PROPOSED, CaseEvent.Kind.STATUS_CHANGED)
-        latest = next((event for event in self.events if event.kind in kinds), None)
+        # read with the page's lists: the newest of both kinds, none without view_caseevent.
+        latest = self.lists.proposal
         event = latest if latest is not None and latest.kind == CaseEvent.Kind.RESOLUTION_PROPOSED else None
         form = next((form for form in self.transition_forms if form.target == Status.RESOLVED), None)
         if event is None or form is None:

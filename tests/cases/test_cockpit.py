@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import AffectedMerchant, CaseEvent, Correspondence, InvestigationNote, PartnerEngagement
+from cases.selectors import FEED_PAGE, incident_page_lists
 from cases.services import decline_counts_record, incident_open, note_add
-from cases.views.incident import FEED_PAGE
 from tests.factories import MerchantFactory, PartnerFactory, SlaClockFactory
 
 pytestmark = pytest.mark.django_db
@@ -255,6 +255,31 @@ def test_a_long_feed_shows_its_newest_entries_and_the_rest_on_request(client, in
     assert f"Mostrar las {total - FEED_PAGE} entradas anteriores" in feed(spanish)
     notes = client.get(url(incident, feed="notes")).content.decode()
     assert len(entries(notes)) == 40 and "feed-more" not in feed(notes)  # under 50 of that kind
+    events = client.get(url(incident, feed="events")).content.decode()
+    every_event = client.get(url(incident, feed="events", feed_show="all")).content.decode()
+    assert entries(events) == entries(every_event)[:FEED_PAGE]
+    assert counted(events, "events") == len(entries(every_event))
+    assert "event-note_added" in "".join(entries(events))  # the notes' events, which "all" leaves out
+
+
+def test_the_feeds_first_page_reads_only_the_newest_events_and_counts_the_rest(incident, analyst):
+    grow(incident, analyst, size=40)  # each note adds its event: 80 events and more
+    proposed = CaseEvent.objects.create(incident=incident, kind=CaseEvent.Kind.RESOLUTION_PROPOSED, data={})
+    CaseEvent.objects.bulk_create(  # newer than the proposal, none of them a status change
+        CaseEvent(incident=incident, kind=CaseEvent.Kind.ALERT_RECEIVED, data={"source": "grafana"}) for _ in range(60)
+    )
+    whole = incident_page_lists(user=analyst, incident=incident)
+
+    first = incident_page_lists(user=analyst, incident=incident, feed_limit=FEED_PAGE)
+
+    assert [event.pk for event in first.events] == [event.pk for event in whole.events][:FEED_PAGE]
+    assert [event.pk for event in first.feed_events] == [
+        event.pk for event in whole.events if event.kind != CaseEvent.Kind.NOTE_ADDED
+    ][:FEED_PAGE]
+    assert (first.event_count, first.feed_event_count) == (whole.event_count, whole.feed_event_count)
+    assert whole.event_count == len(whole.events) > whole.feed_event_count > 2 * FEED_PAGE
+    assert first.proposal.pk == whole.proposal.pk == proposed.pk  # older than the newest events
+    assert proposed.pk not in {event.pk for event in first.events}
 
 
 def test_a_note_edited_deep_in_a_long_feed_stays_on_the_page(client, incident, analyst):

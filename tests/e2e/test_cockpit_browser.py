@@ -14,8 +14,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from cases.models import AffectedMerchant, CaseEvent, PartnerEngagement
+from cases.selectors import FEED_PAGE
 from cases.services import decline_counts_record, incident_open, note_add
-from cases.views.incident import FEED_PAGE
 from tests.e2e.a11y import DESKTOP, PHONE, assert_accessible, assert_page_fits
 from tests.e2e.conftest import SCREENSHOTS
 from tests.factories import MerchantFactory, PartnerFactory, SlaClockFactory, UserFactory
