@@ -652,9 +652,18 @@ def _page_list_query(user, feed_limit: int | None) -> tuple[str, list, int, dict
         events = CaseEvent.objects.filter(incident=OuterRef("pk")).order_by("-created_at", "-id")
         lists["events"] = (events, CaseEvent, {"actor": _USER_ROW})
         if feed_limit is not None:  # the newest only, the counts apart, and the proposal's event
-            lists["events"] = (events[:feed_limit], CaseEvent, {"actor": _USER_ROW})
-            lists["feed_events"] = (events.exclude(kind__in=FEED_REPEATS)[:feed_limit], CaseEvent, {"actor": _USER_ROW})
-            lists["proposal"] = (events.filter(kind__in=_PROPOSAL_KINDS)[:1], CaseEvent, {"actor": _USER_ROW})
+            # The ids are chosen first and only their rows are turned into JSON: the planner, which
+            # cannot know that an incident has thousands of events, would otherwise build every
+            # row's JSON before sorting them to keep the newest.
+            mine = CaseEvent.objects.filter(incident=OuterRef(OuterRef("pk"))).order_by("-created_at", "-id")
+
+            def newest(rows, count: int):
+                chosen = CaseEvent.objects.filter(pk__in=rows.values("pk")[:count])
+                return (chosen.order_by("-created_at", "-id"), CaseEvent, {"actor": _USER_ROW})
+
+            lists["events"] = newest(mine, feed_limit)
+            lists["feed_events"] = newest(mine.exclude(kind__in=FEED_REPEATS), feed_limit)
+            lists["proposal"] = newest(mine.filter(kind__in=_PROPOSAL_KINDS), 1)
             counted = CaseEvent.objects.filter(incident=OuterRef("pk")).order_by().values("incident")
             counts["event_count"] = counted.annotate(n=Count("id")).values("n")
             counts["feed_event_count"] = counted.exclude(kind__in=FEED_REPEATS).annotate(n=Count("id")).values("n")
