@@ -120,6 +120,42 @@ def detail_incident(author) -> Incident:
     return incident
 
 
+LONG_FINGERPRINT = "bench:detail-2000-events"
+LONG_EVENTS = 2000
+
+
+def long_incident(author) -> Incident:
+    """An incident a monitor updated every minute for a day and a half: 2,000 "alert received" events."""
+    existing = Incident.objects.filter(fingerprint=LONG_FINGERPRINT).first()
+    if existing is not None:
+        return existing
+    now = timezone.now()
+    with transaction.atomic():
+        incident = Incident.objects.create(
+            reference=next_reference(now.year),
+            title="Caída sostenida en crédito (benchmark, 2,000 alertas)",
+            summary="Un monitor actualiza el incidente cada minuto.",
+            category="auth_rate",
+            severity="sev2",
+            status="investigating",
+            owner=author,
+            created_by=author,
+            started_at=now - timedelta(minutes=LONG_EVENTS + 5),
+            fingerprint=LONG_FINGERPRINT,
+        )
+        window = {"start": now.isoformat(), "end": now.isoformat()}
+        alert = {"source": "grafana", "merchant": "Tienda", "account_id": "acct_bench", "network": "visa"}
+        alert |= {"country": "MX", "bin_prefix": "415231", "window": window, "baseline_rate": "0.93"}
+        alert |= {"observed_rate": "0.80", "drop_pp": "13.00", "attempts": 1000, "failed_attempts": 200}
+        alert |= {"partner": "", "issuer": "", "volume_at_risk": None, "decline_codes": [], "severity_hint": ""}
+        events = [CaseEvent(incident=incident, kind="alert_received", data=alert) for _ in range(LONG_EVENTS)]
+        for minute, event in enumerate(events):
+            event.created_at = now - timedelta(minutes=LONG_EVENTS - minute)
+        CaseEvent.objects.bulk_create(events)
+        refresh_search(incident_ids=[incident.pk])
+    return incident
+
+
 def queue_pages(user) -> list[tuple[str, str]]:
     """(label, URL) of every page measured, the incident page's worst case included (created once)."""
     codes = set(Partner.objects.values_list("code", flat=True))
@@ -143,13 +179,11 @@ def queue_pages(user) -> list[tuple[str, str]]:
         ("overview", reverse("overview")),
     ]
     try:
-        detail = detail_incident(user)
-        pages.append(
-            (
-                f"incident page ({DETAIL_MERCHANTS} merchants, {DETAIL_EVENTS} events)",
-                reverse("cases:incident_detail", args=[detail.reference]),
-            )
-        )
+        detail = reverse("cases:incident_detail", args=[detail_incident(user).reference])
+        pages.append((f"incident page ({DETAIL_MERCHANTS} merchants, {DETAIL_EVENTS} events)", detail))
+        pages.append((f"incident page, {DETAIL_EVENTS} events, whole feed", f"{detail}?feed=all&feed_show=all"))
+        long = reverse("cases:incident_detail", args=[long_incident(user).reference])
+        pages.append((f"incident page ({LONG_EVENTS:,} alert events)", long))
     except NoReverseMatch:
         print("Note: cases:incident_detail does not exist yet; the incident page is skipped.")
     return pages
