@@ -61,6 +61,7 @@ from partners.models import Partner  # noqa: E402
 HOST = "127.0.0.1"
 ALERTS = reverse("api:alert-intake")  # answered 202: a worker applies it (bench/intake.py measures both)
 ALERTS_WAIT = f"{ALERTS}?wait=true"  # applied in the request: 201 opened, 200 updated
+ALERTS_BATCH = reverse("api:alert-batch")  # several alerts a request, each answered on its own
 INCIDENTS = reverse("api:incident-list")
 
 
@@ -259,8 +260,8 @@ def post_all(
     return time.perf_counter() - started, latencies, statuses
 
 
-def concurrent(port: int, plain: str, label: str, clients: int, total: int, make_body) -> dict:
-    seconds, latencies, statuses = post_all(port, plain, clients, total, make_body)
+def concurrent(port: int, plain: str, label: str, clients: int, total: int, make_body, path: str = ALERTS) -> dict:
+    seconds, latencies, statuses = post_all(port, plain, clients, total, make_body, path)
     answers = ", ".join(f"{count}×{status}" for status, count in sorted(statuses.items()))
     print(
         f"{label:<38}{total / seconds:>10.1f}{percentile(latencies, 0.5):>9.1f}"

@@ -14,11 +14,12 @@ migration state and kept as a `pg_dump -Fc` file under `var/bench/`; later runs 
 The measurements are those of the other scripts here, through their own functions: the queue
 pages and the incident page (`queue.py`), the overview, the SLA report uncached and cached and the
 breaches CSV (`sla.py`), the API list in process and alert intake over HTTP against gunicorn with
-concurrent clients (`api.py`), and partner notices end to end through Celery workers into the SMTP
-sink (`notices.py`). One table follows: median, p95, query count, the target, whether it is met,
-the figure measured on 500,000 incidents before the performance work, and the ratio to it (above
-1 is better: reference ÷ ours for times, ours ÷ reference for rates). Then the peak resident
-memory (VmHWM) of this process, of the gunicorn workers and of the Celery worker processes.
+concurrent clients, one alert a request and in batches of `--batch` (`api.py`), and partner
+notices end to end through Celery workers into the SMTP sink (`notices.py`). One table follows:
+median, p95, query count, the target, whether it is met, the figure measured on 500,000
+incidents before the performance work, and the ratio to it (above 1 is better: reference ÷ ours
+for times, ours ÷ reference for rates). Then the peak resident memory (VmHWM) of this process,
+of the gunicorn workers and of the Celery worker processes.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def options() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=20, help="timed requests per page (default 20)")
     parser.add_argument("--alerts", type=int, default=400, help="alerts per intake run (default 400)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent alert clients (default 8)")
+    parser.add_argument("--batch", type=int, default=25, help="alerts per request of the batch runs (default 25)")
     parser.add_argument("--gunicorn-workers", type=int, default=4, help="gunicorn sync workers (default 4)")
     parser.add_argument("--notice-workers", type=int, default=2, help="Celery workers for notices (default 2)")
     parser.add_argument("--rebuild", action="store_true", help="seed again even if a dump of this size exists")
@@ -360,6 +362,23 @@ def measure_api(settings) -> list[Row]:
             for index in range(8):  # open the repeated segments' incidents first
                 api.request(port, "POST", api.ALERTS, plain, segments.repeated(index))
             repeats = api.concurrent(port, plain, "repeats", settings.clients, settings.alerts, segments.repeated)
+            size = settings.batch
+            batched = {}
+            for name, make_alert in (("new", lambda n: segments.payload(index=n)), ("dedup", segments.repeated)):
+                result = api.concurrent(
+                    port,
+                    plain,
+                    f"{name}, batches of {size}",
+                    settings.clients,
+                    max(settings.alerts // size, 1),
+                    lambda n, make=make_alert: {
+                        "alerts": [
+                            {"idempotency_key": uuid.uuid4().hex, "alert": make(n * size + k)} for k in range(size)
+                        ]
+                    },
+                    path=api.ALERTS_BATCH,
+                )
+                batched[name] = {**result, "per_second": result["per_second"] * size}  # alerts, not requests
         finally:
             api.stop(process)
     finally:
@@ -367,6 +386,8 @@ def measure_api(settings) -> list[Row]:
     for label, result, reference in (
         (f"alert intake, new ({settings.clients} clients)", new, 37),
         (f"alert intake, dedup ({settings.clients} clients)", repeats, 104),
+        (f"alert intake, new, batches of {settings.batch}", batched["new"], 37),
+        (f"alert intake, dedup, batches of {settings.batch}", batched["dedup"], 104),
     ):
         rows.append(
             Row(
