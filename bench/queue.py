@@ -52,6 +52,14 @@ DETAIL_MERCHANTS = 20
 DETAIL_EVENTS = 200
 
 
+def bench_incident(author, **fields) -> Incident:
+    """A SEV2 approval-rate incident under investigation, owned and opened by `author`."""
+    fields = {"category": "auth_rate", "severity": "sev2", "status": "investigating", **fields}
+    return Incident.objects.create(
+        reference=next_reference(timezone.now().year), owner=author, created_by=author, **fields
+    )
+
+
 def detail_incident(author) -> Incident:
     """The incident page's worst realistic case: 20 affected merchants and 200 timeline events."""
     existing = Incident.objects.filter(fingerprint=DETAIL_FINGERPRINT).first()
@@ -63,15 +71,10 @@ def detail_incident(author) -> Incident:
     now = timezone.now()
     start = now - timedelta(days=3)
     with transaction.atomic():
-        incident = Incident.objects.create(
-            reference=next_reference(now.year),
+        incident = bench_incident(
+            author,
             title="Caída de tasa de aprobación en débito (benchmark)",
             summary="Rechazos 05 y 91 en comercios de viajes y supermercados.",
-            category="auth_rate",
-            severity="sev2",
-            status="investigating",
-            owner=author,
-            created_by=author,
             started_at=start,
             detected_at=start + timedelta(minutes=12),
             card_networks=["visa", "mastercard", "carnet"],
@@ -131,15 +134,10 @@ def long_incident(author) -> Incident:
         return existing
     now = timezone.now()
     with transaction.atomic():
-        incident = Incident.objects.create(
-            reference=next_reference(now.year),
+        incident = bench_incident(
+            author,
             title="Caída sostenida en crédito (benchmark, 2,000 alertas)",
             summary="Un monitor actualiza el incidente cada minuto.",
-            category="auth_rate",
-            severity="sev2",
-            status="investigating",
-            owner=author,
-            created_by=author,
             started_at=now - timedelta(minutes=LONG_EVENTS + 5),
             fingerprint=LONG_FINGERPRINT,
         )
