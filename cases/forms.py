@@ -366,11 +366,12 @@ class OwnerForm(Form):
         kwargs.setdefault("auto_id", "id_owner_%s")
         super().__init__(*args, **kwargs)
         field = self.fields["owner"]
-        field.queryset = incident_owner_choices(user=user)
-        if owners is not None and not self.is_bound:
+        if owners is not None and not self.is_bound:  # shown only: no query to build
             field.listed = owners
             field.iterator = _ListedChoices
             field.widget.choices = field.choices
+        else:
+            field.queryset = incident_owner_choices(user=user)
 
 
 class NoteForm(Form):

@@ -725,8 +725,9 @@ def incident_page_lists(*, user, incident: Incident, feed_limit: int | None = No
         row = cursor.fetchone()
         columns = [column.name for column in cursor.description]
     values = dict(zip(columns, row, strict=True)) if row else {}
+    joined: dict = {}  # the joined rows that recur (authors, partners) made once
     read = {
-        name[len("page_") :]: [from_json(model, item) for item in values.get(name) or []]
+        name[len("page_") :]: [from_json(model, item, joined=joined) for item in values.get(name) or []]
         for name, model in models.items()
     }
     meanings: dict[str, list[ResponseCode]] = {code: [] for code in dict.fromkeys(incident.decline_codes) if code}

@@ -177,26 +177,50 @@ def json_of(model, *, path: str = "", exclude: Iterable[str] = (), related: dict
     return JSONObject(**parts)
 
 
-def from_json(model, data: dict | str | None):
+def from_json(model, data: dict | str | None, *, joined: dict | None = None):
     """The instance `json_of(model, …)` wrote (None for a missing joined row), with its joined rows
-    cached on their relations, as the ORM's `select_related` would leave them."""
+    cached on their relations, as the ORM's `select_related` would leave them.
+
+    `joined`, a dictionary the caller keeps for one query's rows, makes a joined row that recurs
+    (the same author of a hundred timeline events) one shared instance instead of one per row."""
     if isinstance(data, str):
         data = json.loads(data)
     if not data or data.get("row") is None or data["row"].get(model._meta.pk.attname) is None:
         return None
     row = data["row"]
-    fields = [field for field in model._meta.concrete_fields if field.attname in row]
-    instance = model.from_db(
-        "default",
-        [field.attname for field in fields],
-        [_output_field(field).to_python(row[field.attname]) for field in fields],
-    )
+    names, converters = _json_columns(model, tuple(row))
+    values = [convert(row[name]) for name, convert in zip(names, converters, strict=True)]
+    instance = model.from_db("default", names, values)
     for name, value in data.items():
         if name == "row":
             continue
         relation = model._meta.get_field(name)
-        relation.set_cached_value(instance, from_json(relation.related_model, value))
+        relation.set_cached_value(instance, _joined_from_json(relation.related_model, value, joined))
     return instance
+
+
+def _joined_from_json(model, data: dict | None, joined: dict | None):
+    if joined is None or not data or data.get("row") is None:
+        return from_json(model, data, joined=joined)
+    row = data["row"]
+    key = (model, row.get(model._meta.pk.attname), tuple(row), tuple(data))  # the same row, the same shape
+    if key not in joined:
+        joined[key] = from_json(model, data, joined=joined)
+    return joined[key]
+
+
+_JSON_COLUMNS: dict[tuple, tuple[list[str], list]] = {}
+
+
+def _json_columns(model, keys: tuple[str, ...]) -> tuple[list[str], list]:
+    """The columns of `model` among a JSON row's `keys`, in the model's order, and each one's
+    conversion (`to_python`): worked out once per model and set of keys, not once per row."""
+    found = _JSON_COLUMNS.get((model, keys))
+    if found is None:
+        fields = [field for field in model._meta.concrete_fields if field.attname in keys]
+        found = [field.attname for field in fields], [_output_field(field).to_python for field in fields]
+        _JSON_COLUMNS[(model, keys)] = found
+    return found
 
 
 def _output_field(field):

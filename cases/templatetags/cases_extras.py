@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from urllib.parse import quote
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
@@ -16,7 +17,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from cases.markdown import render_markdown
-from cases.models import CaseEvent
+from cases.models import AffectedMerchant, CaseEvent
 from cases.models.incident import CardNetwork
 from cases.timeline.sentences import label, person, sentence, share_as_percent
 from payhealth.i18n import country_name
@@ -174,8 +175,9 @@ def merchant_row(context, row, incident) -> SafeString:
     labels = _merchant_row_labels()
     merchant = row.merchant
     name = _esc(merchant.name)
-    edit_url = _esc(reverse("cases:incident_merchant_edit", args=[incident.reference, row.pk]))
-    csrf = CsrfTokenNode().render(context)
+    made = _merchant_row_urls(context, incident)
+    edit_url = _esc(made["edit"] % row.pk)
+    csrf = made["csrf"]
     drop = ""
     if row.rate_drop_pp is not None:
         drop = _("%(drop)s pp") % {"drop": _esc(floatformat(row.rate_drop_pp, 2))}
@@ -189,7 +191,7 @@ def merchant_row(context, row, incident) -> SafeString:
             f' aria-label="{edit}">{labels["edit"]}</a>'
         )
     if perms and "cases.delete_affectedmerchant" in perms:
-        remove_url = _esc(reverse("cases:incident_merchant_remove", args=[incident.reference, row.pk]))
+        remove_url = _esc(made["remove"] % row.pk)
         confirm = _("Remove %(merchant)s from this incident?") % {"merchant": name}
         actions.append(
             f'<form method="post" action="{remove_url}" hx-post="{remove_url}" hx-target="#incident-merchants"'
@@ -198,7 +200,7 @@ def merchant_row(context, row, incident) -> SafeString:
             "          </form>"
         )
     if perms and "cases.add_correspondence" in perms and merchant.account_manager_email:
-        account_url = _esc(reverse("cases:incident_account_update", args=[incident.reference, row.pk]))
+        account_url = _esc(made["account"] % row.pk)
         manager = _esc(merchant.account_manager or merchant.account_manager_email)
         title = _("Internal update for the account team (%(manager)s)") % {"manager": manager}
         actions.append(
@@ -207,15 +209,16 @@ def merchant_row(context, row, incident) -> SafeString:
             "          </form>"
         )
     actions_html = "\n          ".join(actions)
-    detail_url = reverse("cases:merchant_detail", args=[merchant.account_id])
+    detail_url = made["merchant"] % quote(merchant.account_id, safe="")
     baseline = _esc(share_as_percent(row.baseline_rate) or "—")
     observed = _esc(share_as_percent(row.observed_rate) or "—")
     failed = _("%(failed)s failed") % {"failed": _esc(intcomma(row.failed_attempts))}
+    definition = _esc(label(AffectedMerchant.RateDefinition, row.rate_definition))
     return mark_safe(  # every value above is escaped
         f'<tr id="merchant-row-{row.pk}">\n'
         f'        <th scope="row"><a href="{_esc(detail_url)}">{name}</a>\n'
         f'          <div class="muted mono small">{_esc(merchant.account_id)}</div>\n'
-        f'          <div class="muted small">{_esc(row.get_rate_definition_display())}</div></th>\n'
+        f'          <div class="muted small">{definition}</div></th>\n'
         f'        <td class="num" data-label="{labels["approval_rate"]}">{baseline} → {observed}{drop}</td>\n'
         f'        <td class="num" data-label="{labels["attempts"]}">{_esc(intcomma(row.attempts))}\n'
         f'          <div class="small muted">{failed}</div></td>\n'
@@ -225,6 +228,32 @@ def merchant_row(context, row, incident) -> SafeString:
         f'        <td class="row-actions">\n          {actions_html}\n        </td>\n'
         "      </tr>"
     )
+
+
+_URL_MARK = "2147483646"  # a row id no table reaches, replaced by each row's own
+
+
+def _merchant_row_urls(context, incident) -> dict[str, str]:
+    """The merchant rows' addresses as `%`-templates for a row id (an account id for the merchant's
+    page) and the CSRF field, worked out once per page render: `reverse` per row and link cost
+    more than the rest of the row. The other parts of each address are the incident's."""
+    key = ("merchant_row_urls", incident.reference)
+    made = context.render_context.get(key)
+    if made is None:
+
+        def template(name: str, *args) -> str:
+            head, tail = reverse(name, args=[*args, _URL_MARK]).rsplit(_URL_MARK, 1)
+            return f"{head.replace('%', '%%')}%s{tail.replace('%', '%%')}"
+
+        made = {
+            "edit": template("cases:incident_merchant_edit", incident.reference),
+            "remove": template("cases:incident_merchant_remove", incident.reference),
+            "account": template("cases:incident_account_update", incident.reference),
+            "merchant": template("cases:merchant_detail"),
+            "csrf": CsrfTokenNode().render(context),
+        }
+        context.render_context[key] = made
+    return made
 
 
 def _merchant_row_labels() -> dict[str, str]:

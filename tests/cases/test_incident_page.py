@@ -509,6 +509,56 @@ def test_a_contradicting_observed_rate_comes_back_as_an_error_on_that_field(clie
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_each_merchant_row_links_to_its_own_row_and_merchant(client, incident, lead, language):
+    """The rows' addresses are made once per page from one reversed address each; every row's
+    links must still be exactly what `reverse` gives for that row (and the rate label translated)."""
+    for name, manager in (("Zapatería Uno", ""), ("Óptica Dos", "cuentas@optica.example")):
+        merchant = MerchantFactory(name=name, account_manager="Ana", account_manager_email=manager)
+        AffectedMerchant.objects.create(
+            incident=incident, merchant=merchant, attempts=10, failed_attempts=1, rate_definition="issuer_only"
+        )
+    login(client, lead)
+    html = client.get(url("incident_detail", incident), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    rows = list(incident.affected_merchants.select_related("merchant").order_by("pk"))
+    assert len(rows) == 3 and len({row.pk for row in rows}) == 3
+    for row in rows:
+        found = re.search(rf'<tr id="merchant-row-{row.pk}">(.*?)</tr>', html, re.S)
+        assert found, row.merchant.name
+        cells = found.group(1)
+        assert f'href="{reverse("cases:merchant_detail", args=[row.merchant.account_id])}"' in cells
+        assert f'hx-get="{url("incident_merchant_edit", incident, row.pk)}"' in cells
+        assert f'action="{url("incident_merchant_remove", incident, row.pk)}"' in cells
+        account = f'action="{url("incident_account_update", incident, row.pk)}"'
+        assert (account in cells) == bool(row.merchant.account_manager_email)
+        assert cells.count('name="csrfmiddlewaretoken"') == 1 + bool(row.merchant.account_manager_email)
+    issuer_only = {"en": "Approved ÷ attempts reaching the issuer", "es": "Aprobadas ÷ intentos que llegan al emisor"}[
+        language
+    ]
+    assert html.count(f'<div class="muted small">{issuer_only}</div>') == 2
+
+
+def test_the_page_lists_share_one_instance_of_a_row_joined_again_and_again(incident, analyst, lead):
+    """An author of many events is built once per read (not once per event), with every column."""
+    from cases.selectors import incident_page_lists
+
+    for n in range(3):
+        note_add(incident=incident, actor=analyst if n < 2 else lead, body=f"Nota {n}")
+    lists = incident_page_lists(user=analyst, incident=incident, feed_limit=50)
+    by_actor = {}
+    for event in lists.events:
+        by_actor.setdefault(event.actor_id, []).append(event)
+    assert set(by_actor) == {analyst.pk, lead.pk}
+    with CaptureQueriesContext(connection) as queries:
+        for events in by_actor.values():
+            assert len({id(event.actor) for event in events}) == 1
+        authors = {note.author.pk: note.author for note in lists.notes}
+    assert len(queries) == 0
+    assert authors[analyst.pk] is by_actor[analyst.pk][0].actor
+    assert (authors[lead.pk].username, authors[lead.pk].email) == (lead.username, lead.email)
+
+
 def test_a_merchant_row_is_edited_and_removed_in_place(client, incident, analyst):
     row = incident.affected_merchants.get()
     login(client, analyst)
