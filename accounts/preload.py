@@ -23,12 +23,11 @@ from django.db.models import OuterRef, Subquery, Value
 from django.db.models.functions import Concat, JSONObject
 
 from accounts.models import ApiToken, Profile
-from payhealth.db import from_json, json_of
+from payhealth.db import Compiled, compiled, from_json, json_of
 
 # The values the cached SQL is compiled with, replaced by the real one at each run.
 _USER_SENTINEL = -2_000_000_002  # a user id (a 32-bit id no row has)
 _PREFIX_SENTINEL = "\x1fprefix-sentinel"  # a token prefix (no prefix holds a control character)
-_compiled: dict[tuple[str, bool], tuple[str, list, int]] = {}
 
 
 def _permission_names(permissions):
@@ -53,39 +52,36 @@ def _preload_columns(user: str, *, with_permissions: bool) -> dict:
     return columns
 
 
-def _compiled_query(kind: str, *, with_permissions: bool) -> tuple[str, list, int]:
-    """The SQL of one of the two queries, compiled once per process; returns the SQL, its
-    parameters and the index of the sentinel among them."""
-    key = (kind, with_permissions)
-    if key in _compiled:
-        return _compiled[key]
+def _compiled_query(kind: str, *, with_permissions: bool) -> Compiled:
+    """The SQL of one of the two queries, compiled once per process (payhealth.db.compiled)."""
     if kind == "user":
-        sentinel = _USER_SENTINEL
-        queryset = (
-            get_user_model()
-            .objects.filter(pk=sentinel)
-            .values(**_preload_columns("pk", with_permissions=with_permissions))
+        return compiled(
+            ("accounts:preload", kind, with_permissions),
+            lambda: (
+                get_user_model()
+                .objects.filter(pk=_USER_SENTINEL)
+                .values(**_preload_columns("pk", with_permissions=with_permissions))
+            ),
+            _USER_SENTINEL,
         )
-    else:
-        sentinel = _PREFIX_SENTINEL
-        queryset = (
-            ApiToken.objects.filter(prefix=sentinel, revoked_at__isnull=True)
+    return compiled(
+        ("accounts:preload", kind, with_permissions),
+        lambda: (
+            ApiToken.objects.filter(prefix=_PREFIX_SENTINEL, revoked_at__isnull=True)
             .order_by()
             .values(
                 token=json_of(ApiToken, related={"user": (get_user_model(), ())}),
                 **_preload_columns("user_id", with_permissions=with_permissions),
             )[:1]
-        )
-    sql, params = queryset.query.sql_with_params()
-    params = list(params)
-    _compiled[key] = compiled = (sql, params, params.index(sentinel))
-    return compiled
+        ),
+        _PREFIX_SENTINEL,
+    )
 
 
 def _fetch(kind: str, value, *, with_permissions: bool) -> dict | None:
-    sql, params, at = _compiled_query(kind, with_permissions=with_permissions)
+    query = _compiled_query(kind, with_permissions=with_permissions)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params[:at], value, *params[at + 1 :]])
+        cursor.execute(query.sql, query.bind(value))
         row = cursor.fetchone()
         columns = [column.name for column in cursor.description]
     return None if row is None else dict(zip(columns, row, strict=True))

@@ -32,6 +32,7 @@ share the conversions instead of repeating them at every step.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -93,13 +94,13 @@ def merge_intervals(intervals: Iterable[Interval]) -> tuple[Interval, ...]:
     return tuple((opens, closes) for opens, closes in merged)
 
 
-def _build(calendar, hours_rows: Iterable[tuple[int, time, time]], holidays: Iterable[date]) -> Schedule:
+def _build(zone: str, always_open: bool, hours_rows: Iterable[tuple[int, time, time]], holidays) -> Schedule:
     per_day: list[list[Interval]] = [[] for _ in range(7)]
     for weekday, opens, closes in hours_rows:
         per_day[weekday].append((opens, closes))
     return Schedule(
-        tz=ZoneInfo(calendar.timezone),
-        always_open=calendar.is_24x7,
+        tz=ZoneInfo(zone),
+        always_open=always_open,
         hours=tuple(merge_intervals(day) for day in per_day),
         holidays=frozenset(holidays),
     )
@@ -114,40 +115,59 @@ def schedule_for(calendar) -> Schedule:
         return Schedule(tz=ZoneInfo(calendar.timezone), always_open=True)
     hours = calendar.working_hours.values_list("weekday", "opens", "closes")
     holidays = calendar.holidays.values_list("date", flat=True)
-    return _build(calendar, hours, holidays)
+    return _build(calendar.timezone, calendar.is_24x7, hours, holidays)
 
 
-def schedules_for(calendar_ids: Iterable[int]) -> dict[int, Schedule]:
-    """Schedules of many calendars by id, in one query: each calendar with its working hours and
-    holidays as arrays (the hours as JSON rows, their times as "HH:MM:SS")."""
+_CALENDAR_IDS = [-9_000_000_004]  # what the schedules' query is compiled with (payhealth.db.compiled)
+
+
+def _schedules_query():
     from django.contrib.postgres.expressions import ArraySubquery
-    from django.db.models import OuterRef
+    from django.db.models import IntegerField, OuterRef
     from django.db.models.functions import JSONObject
 
     from partners.models import BusinessCalendar, Holiday, WorkingHours
+    from payhealth.db import compiled, equals_any
 
-    hours = WorkingHours.objects.filter(calendar=OuterRef("pk")).values(
-        json=JSONObject(weekday="weekday", opens="opens", closes="closes")
-    )
-    holidays = Holiday.objects.filter(calendar=OuterRef("pk")).values("date")
-    calendars = BusinessCalendar.objects.filter(pk__in=set(calendar_ids)).annotate(
-        hour_rows=ArraySubquery(hours), holiday_dates=ArraySubquery(holidays)
-    )
-    return {
-        calendar.pk: (
-            Schedule(tz=ZoneInfo(calendar.timezone), always_open=True)
-            if calendar.is_24x7
-            else _build(
-                calendar,
-                [
-                    (row["weekday"], time.fromisoformat(row["opens"]), time.fromisoformat(row["closes"]))
-                    for row in calendar.hour_rows or []
-                ],
-                calendar.holiday_dates or [],
-            )
+    def build():
+        hours = WorkingHours.objects.filter(calendar=OuterRef("pk")).values(
+            json=JSONObject(weekday="weekday", opens="opens", closes="closes")
         )
-        for calendar in calendars
-    }
+        holidays = Holiday.objects.filter(calendar=OuterRef("pk")).values("date")
+        return (
+            BusinessCalendar.objects.filter(equals_any("id", _CALENDAR_IDS, IntegerField()))
+            .annotate(hour_rows=ArraySubquery(hours), holiday_dates=ArraySubquery(holidays))
+            .values_list("id", "timezone", "is_24x7", "hour_rows", "holiday_dates")
+        )
+
+    return compiled("partners:schedules", build, _CALENDAR_IDS)
+
+
+def schedules_for(calendar_ids: Iterable[int]) -> dict[int, Schedule]:
+    """Schedules of many calendars by id, in one query (compiled once per process): each calendar
+    with its working hours and holidays as arrays (the hours as JSON rows, their times as "HH:MM:SS")."""
+    from django.db import connection
+
+    ids = sorted(set(calendar_ids))
+    if not ids:
+        return {}
+    query = _schedules_query()
+    with connection.cursor() as cursor:
+        cursor.execute(query.sql, query.bind(ids))
+        rows = cursor.fetchall()
+    schedules = {}
+    for pk, zone, always_open, hour_rows, holiday_dates in rows:
+        if always_open:
+            schedules[pk] = Schedule(tz=ZoneInfo(zone), always_open=True)
+            continue
+        hours = [_hours_row(row) for row in hour_rows or []]
+        schedules[pk] = _build(zone, False, hours, holiday_dates or [])
+    return schedules
+
+
+def _hours_row(row) -> tuple[int, time, time]:
+    row = json.loads(row) if isinstance(row, str) else row
+    return row["weekday"], time.fromisoformat(row["opens"]), time.fromisoformat(row["closes"])
 
 
 def _utc(value: datetime, name: str) -> datetime:

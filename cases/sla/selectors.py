@@ -15,21 +15,23 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
 from django.db.models import Case, DurationField, ExpressionWrapper, F, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from cases.models import Incident, SlaClock, SlaClockEvent, SlaNotification
+from cases.models import Incident, PartnerEngagement, SlaClock, SlaClockEvent, SlaNotification
 from cases.models.incident import OPEN_STATUSES, Severity
 from cases.selectors import incident_list_visible_to
 from cases.sla.durations import ZERO, Level, due_text, format_duration_long, time_left_text
 from partners.businesstime import Schedule, business_elapsed, schedules_for
-from payhealth.db import from_json, json_of
+from partners.models import BusinessCalendar, Partner
+from payhealth.db import Compiled, compiled, equals_any, from_json, json_of
 from payhealth.ids import parse_id, parse_page
 from payhealth.web import PageNumbers
 
@@ -189,9 +191,13 @@ def clock_badge(clock: SlaClock, *, now, schedule: Schedule) -> ClockBadge:
 
 
 def _clocks_for_badges(user) -> QuerySet[SlaClock]:
-    if not (user.has_perm("cases.view_slaclock") and user.has_perm("cases.view_incident")):
+    if not _may_see_clocks(user):
         return SlaClock.objects.none()
     return SlaClock.objects.select_related("calendar", "engagement__partner")
+
+
+def _may_see_clocks(user) -> bool:
+    return user.has_perm("cases.view_slaclock") and user.has_perm("cases.view_incident")
 
 
 def _most_urgent_first(now) -> list:
@@ -207,6 +213,28 @@ def _most_urgent_first(now) -> list:
     ]
 
 
+# What the most urgent clocks' query is compiled with (payhealth.db.compiled), replaced at each run.
+_URGENT_IDS = [-9_000_000_003]
+_URGENT_NOW = datetime(1901, 2, 3, 4, 5, 6, 789, tzinfo=UTC)
+_BADGE_ROW = {"calendar": (BusinessCalendar, ()), "engagement": (PartnerEngagement, (), {"partner": (Partner, ())})}
+
+
+def _most_urgent_query() -> Compiled:
+    """Each incident's most urgent running or paused clock (DISTINCT ON the incident), as one JSON
+    row with its calendar, engagement and partner; compiled once per process."""
+    return compiled(
+        "sla:most-urgent-clocks",
+        lambda: (
+            SlaClock.objects.filter(equals_any("incident_id", _URGENT_IDS, IntegerField()), state__in=ACTIVE_STATES)
+            .order_by("incident_id", *_most_urgent_first(_URGENT_NOW))
+            .distinct("incident_id")
+            .values(row=json_of(SlaClock, related=_BADGE_ROW))
+        ),
+        _URGENT_IDS,
+        _URGENT_NOW,
+    )
+
+
 def most_urgent_clocks(*, user, incident_ids: Iterable[int], now=None) -> dict[int, ClockBadge]:
     """Incident id → the badge of its most urgent running (else paused) clock, for a page of incidents.
 
@@ -216,14 +244,14 @@ def most_urgent_clocks(*, user, incident_ids: Iterable[int], now=None) -> dict[i
     """
     now = now or timezone.now()
     ids = list(incident_ids)
-    if not ids:
+    if not ids or not _may_see_clocks(user):
         return {}
-    clocks = list(
-        _clocks_for_badges(user)
-        .filter(incident_id__in=ids, state__in=ACTIVE_STATES)
-        .order_by("incident_id", *_most_urgent_first(now))
-        .distinct("incident_id")
-    )
+    query = _most_urgent_query()
+    with connection.cursor() as cursor:
+        cursor.execute(query.sql, query.bind(ids, now))
+        rows = cursor.fetchall()
+    joined: dict = {}  # a page's clocks share a few calendars and partners
+    clocks = [from_json(SlaClock, row, joined=joined) for (row,) in rows]
     schedules = clock_schedules(clocks)
     return {clock.incident_id: clock_badge(clock, now=now, schedule=_schedule_of(clock, schedules)) for clock in clocks}
 
