@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from django.db.models import F
 from django.db.models.functions import Coalesce
 
-from cases.filters import IncidentFilterSet
+from cases.filters import FILTER_PARAMS, OWNER_ME, OWNER_NONE, STATUS_OPEN, IncidentFilterSet
 from cases.models import Incident
 from cases.models.incident import status_rank
-from cases.selectors import incident_list_visible_to, incident_name_lists
+from cases.selectors import incident_list_visible_to, incident_name_lists, open_incident_count
 from payhealth.ids import parse_page
 from payhealth.web import PageNumbers
 
@@ -129,6 +129,25 @@ def exact_reference(params) -> str | None:
     return value.upper() if EXACT_REFERENCE.fullmatch(value) else None
 
 
+# Filters the open-incident counters answer (severity × owner); any other narrows the count.
+_COUNTED_FILTERS = ("status", "severity", "owner")
+
+
+def _open_count_from_counters(data: dict, user) -> int | None:
+    """The count of a queue of open incidents narrowed by nothing but severities and an owner (the
+    queue as it opens, the most asked page) from the overview's counters, instead of counting every
+    open incident (3 ms at 100,000 open, growing with them). None when it asks for more."""
+    if list(data.get("status") or []) != [STATUS_OPEN]:
+        return None
+    if any(data.get(name) for name in FILTER_PARAMS if name not in _COUNTED_FILTERS):
+        return None
+    owner = data.get("owner") or None
+    owner_id = (
+        {None: None, OWNER_ME: user.pk, OWNER_NONE: 0}[owner] if owner in (None, OWNER_ME, OWNER_NONE) else int(owner)
+    )
+    return open_incident_count(user=user, severities=data.get("severity") or (), owner_id=owner_id)
+
+
 def incident_queue(*, user, params) -> IncidentQueuePage:
     """The analysts' queue: filtered, sorted and paginated incidents visible to `user`.
 
@@ -160,7 +179,8 @@ def incident_queue(*, user, params) -> IncidentQueuePage:
         count, capped = _count_matches(queryset, cap=max(QUEUE_COUNT_CAP, number * per_page))
     else:
         queryset = filterset.qs
-        count, capped = queryset.order_by().count(), False
+        counted = _open_count_from_counters(filterset.form.cleaned_data, user)
+        count, capped = (queryset.order_by().count() if counted is None else counted), False
     last_page = max(1, -(-count // per_page))
     number = min(number, last_page)
     offset = (number - 1) * per_page

@@ -73,10 +73,7 @@ def incident_overview(*, user) -> dict:
         # severity and owner, however many incidents are open, plus the deltas not folded yet.
         # summed here: an aggregate of six filtered sums costs more to compile than to run.
         counts = dict.fromkeys(["total", "mine", *Severity.values], 0)
-        rows = OverviewOpen.objects.values_list("severity", "owner_id", "count").union(
-            OverviewOpenDelta.objects.values_list("severity", "owner_id", "count"), all=True
-        )
-        for severity, owner_id, count in rows:
+        for severity, owner_id, count in _open_counters():
             counts["total"] += count
             counts[severity] += count
             if owner_id == user.pk:
@@ -167,6 +164,28 @@ def incident_trends(*, user, now: datetime | None = None, weeks: int = TREND_WEE
     if _sees_every_incident(visible) and _weeks_on_utc_hours(list(rows), zone):
         return _trends_from_counters(rows, zone)
     return _trends_from_rows(rows, zone, since, visible)
+
+
+def _open_counters():
+    """(severity, owner id or 0, count) rows of the open-incident counters and their deltas not
+    folded yet (`cases.overview`): summed, the open incidents per severity and owner."""
+    return OverviewOpen.objects.values_list("severity", "owner_id", "count").union(
+        OverviewOpenDelta.objects.values_list("severity", "owner_id", "count"), all=True
+    )
+
+
+def open_incident_count(*, user, severities=(), owner_id: int | None = None) -> int | None:
+    """How many incidents are open, of `severities` (all when empty) and owned by `owner_id` (0:
+    nobody; None: anyone), from the counters: a few rows summed, however many are open. None for
+    a user who does not see every incident (the counters are the whole desk's)."""
+    if not _sees_every_incident(incident_list_visible_to(user=user)):
+        return None
+    wanted = set(severities)
+    return sum(
+        count
+        for severity, owner, count in _open_counters()
+        if (not wanted or severity in wanted) and (owner_id is None or owner == owner_id)
+    )
 
 
 def _sees_every_incident(visible: QuerySet[Incident]) -> bool:
