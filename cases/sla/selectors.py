@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
 from django.db.models import Case, DurationField, ExpressionWrapper, F, IntegerField, OuterRef, Q, QuerySet, Value, When
@@ -190,12 +191,6 @@ def clock_badge(clock: SlaClock, *, now, schedule: Schedule) -> ClockBadge:
     )
 
 
-def _clocks_for_badges(user) -> QuerySet[SlaClock]:
-    if not _may_see_clocks(user):
-        return SlaClock.objects.none()
-    return SlaClock.objects.select_related("calendar", "engagement__partner")
-
-
 def _may_see_clocks(user) -> bool:
     return user.has_perm("cases.view_slaclock") and user.has_perm("cases.view_incident")
 
@@ -246,12 +241,8 @@ def most_urgent_clocks(*, user, incident_ids: Iterable[int], now=None) -> dict[i
     ids = list(incident_ids)
     if not ids or not _may_see_clocks(user):
         return {}
-    query = _most_urgent_query()
-    with connection.cursor() as cursor:
-        cursor.execute(query.sql, query.bind(ids, now))
-        rows = cursor.fetchall()
     joined: dict = {}  # a page's clocks share a few calendars and partners
-    clocks = [from_json(SlaClock, row, joined=joined) for (row,) in rows]
+    clocks = [from_json(SlaClock, row, joined=joined) for (row,) in _read(_most_urgent_query(), ids, now)]
     schedules = clock_schedules(clocks)
     return {clock.incident_id: clock_badge(clock, now=now, schedule=_schedule_of(clock, schedules)) for clock in clocks}
 
@@ -305,25 +296,60 @@ class IncidentSla:
         return [badge for badge in self.clocks if badge.family == Family.PARTNER]
 
 
-def incident_sla(*, user, incident: Incident, now=None) -> IncidentSla:
-    """The incident's clocks with their events (and each event's mails, as `event.mails`): 2 queries,
-    plus `schedules_for` for business calendars."""
-    now = now or timezone.now()
-    clocks = list(_clocks_for_badges(user).filter(incident=incident))
-    schedules = clock_schedules(clocks)
-    events: dict[int, list[SlaClockEvent]] = defaultdict(list)
-    if clocks and user.has_perm("cases.view_slaclockevent"):
-        # Each event's mails ride along as an array of JSON rows (one query, not a prefetch more).
+_INCIDENT_ID = -9_000_000_005  # what the incident's clocks and events are compiled with
+_ACTOR_ROW = (get_user_model(), ("password",))
+
+
+def _incident_clocks_query() -> Compiled:
+    """The incident's clocks as JSON rows with calendar, engagement and partner."""
+    return compiled(
+        "sla:incident-clocks",
+        lambda: (
+            SlaClock.objects.filter(incident_id=_INCIDENT_ID)
+            .order_by("id")
+            .values(row=json_of(SlaClock, related=_BADGE_ROW))
+        ),
+        _INCIDENT_ID,
+    )
+
+
+def _incident_clock_events_query() -> Compiled:
+    """The events of the incident's clocks, oldest first, each with its actor and its mails (an
+    array of JSON rows)."""
+
+    def build():
         mails = (
             SlaNotification.objects.filter(event=OuterRef("pk")).order_by("id").values(json=json_of(SlaNotification))
         )
-        for event in (
-            SlaClockEvent.objects.filter(clock__incident=incident)
-            .select_related("actor")
-            .annotate(mail_rows=ArraySubquery(mails))
+        return (
+            SlaClockEvent.objects.filter(clock__incident_id=_INCIDENT_ID)
             .order_by("at", "id")
-        ):
-            event.mails = [from_json(SlaNotification, row) for row in event.mail_rows or []]
+            .values(row=json_of(SlaClockEvent, related={"actor": _ACTOR_ROW}), mails=ArraySubquery(mails))
+        )
+
+    return compiled("sla:incident-clock-events", build, _INCIDENT_ID)
+
+
+def _read(query: Compiled, *values) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(query.sql, query.bind(*values))
+        return cursor.fetchall()
+
+
+def incident_sla(*, user, incident: Incident, now=None) -> IncidentSla:
+    """The incident's clocks with their events (and each event's mails, as `event.mails`): 2 queries,
+    plus `schedules_for` for business calendars; both compiled once per process."""
+    now = now or timezone.now()
+    if not _may_see_clocks(user):
+        return IncidentSla(clocks=[], now=now)
+    joined: dict = {}  # calendars, partners and actors shared by several rows
+    clocks = [from_json(SlaClock, row, joined=joined) for (row,) in _read(_incident_clocks_query(), incident.pk)]
+    schedules = clock_schedules(clocks)
+    events: dict[int, list[SlaClockEvent]] = defaultdict(list)
+    if clocks and user.has_perm("cases.view_slaclockevent"):
+        for row, mails in _read(_incident_clock_events_query(), incident.pk):
+            event = from_json(SlaClockEvent, row, joined=joined)
+            event.mails = [from_json(SlaNotification, mail) for mail in mails or []]
             events[event.clock_id].append(event)
     badges = []
     for clock in clocks:
