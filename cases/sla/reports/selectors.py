@@ -712,13 +712,23 @@ def breach_count(filters: ReportFilter) -> int:
 
 
 def sla_breaches(
-    *, user, filters: ReportFilter, page: int | str | None = 1, per_page: int | None = None, now=None
+    *,
+    user,
+    filters: ReportFilter,
+    page: int | str | None = 1,
+    per_page: int | None = None,
+    now=None,
+    count: int | None = None,
 ) -> BreachPage:
-    """One page of the breach list, BREACHES_PER_PAGE rows by default: the count from the rollups,
-    the page read along the `slaclock_breach_order_idx` index (latest breach first), never sorting
-    every breach of the range to show one page."""
+    """One page of the breach list, BREACHES_PER_PAGE rows by default: the count from the rollups
+    (or `count`, when the caller summed the range's breaches already: the report's attainment
+    figures hold them), the page read along the `slaclock_breach_order_idx` index (latest breach
+    first), never sorting every breach of the range to show one page."""
     rows = breach_queryset(user=user, filters=filters, now=now)
-    count = breach_count(filters) if reports_allowed(user) else 0
+    if not reports_allowed(user):
+        count = 0
+    elif count is None:
+        count = breach_count(filters)
     paged = _CountedPaginator(rows, per_page or BREACHES_PER_PAGE, count=count).get_page(page)
     return BreachPage(rows=[breach_row(values) for values in paged.object_list], page=paged)
 

@@ -87,16 +87,16 @@ def report_context(*, user, filters: ReportFilter, page) -> dict:
         cache.set(key, figures, REPORT_CACHE_SECONDS)
     return {
         **figures,
-        "breaches": sla_breaches(user=user, filters=filters, page=page),
+        # The breaches of the range are the attainment's breached clocks (the same rows and rule).
+        "breaches": sla_breaches(user=user, filters=filters, page=page, count=figures.get("breach_total")),
         "query": urlencode(filters.query()),
         "scorecard_columns": scorecard_columns(),
     }
 
 
 def _report_figures(*, user, filters: ReportFilter) -> dict:
-    attainment = {
-        dimension: attainment_pivot(rows) for dimension, rows in sla_attainment_all(user=user, filters=filters).items()
-    }
+    grouped = sla_attainment_all(user=user, filters=filters)
+    attainment = {dimension: attainment_pivot(rows) for dimension, rows in grouped.items()}
     time_to = sla_time_to(user=user, filters=filters)
     resolve_by_severity = [row for row in time_to if row.metric == "resolve" and row.severity]
     charts = {
@@ -137,6 +137,8 @@ def _report_figures(*, user, filters: ReportFilter) -> dict:
         "has_resolve_chart": bool(resolve_by_severity),
         "scorecard": sla_partner_scorecard(user=user, filters=filters),
         "charts": charts,
+        # Every breached clock of the range is in exactly one severity's rows.
+        "breach_total": sum(row.breached for row in grouped["severity"]),
     }
 
 
