@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from cases.models import AffectedMerchant, Incident, Merchant, PartnerEngagement
 from cases.models.incident import OPEN_STATUSES, CardNetwork, Category, Severity, Status
 from cases.search import search
-from cases.selectors import incident_owner_choices
+from cases.selectors import incident_owner_list
 from partners.models import Partner
 from payhealth.forms import DateInput, FilterSet, Form
 
@@ -119,7 +119,7 @@ class IncidentFilterSet(FilterSet):
         super().__init__(data, queryset, request=request, prefix=prefix)
         self.user = user if user is not None else getattr(request, "user", None)
         # Kept so that other forms on the same page can offer the same people without a query.
-        self.owner_choices = list(incident_owner_choices(user=self.user)) if self.user is not None else []
+        self.owner_choices = incident_owner_list(user=self.user) if self.user is not None else []
         self.filters["owner"].extra["choices"] = [
             (OWNER_ME, _("Me")),
             (OWNER_NONE, _("Nobody (unassigned)")),

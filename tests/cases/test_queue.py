@@ -15,6 +15,7 @@ from django.utils import timezone, translation
 from cases.models import Incident
 from cases.queue import incident_queue
 from cases.search import refresh_search
+from cases.selectors import incident_owner_choices, incident_owner_list
 from tests.factories import (
     AffectedMerchantFactory,
     IncidentFactory,
@@ -133,6 +134,23 @@ def desk(analyst, lead):
 )
 def test_each_filter_narrows_and_they_combine(analyst, desk, query, expected):
     assert references(analyst, query) == [desk[name] for name in expected]
+
+
+def test_the_owner_filter_offers_exactly_who_may_own_incidents(analyst, lead, outsider, django_assert_num_queries):
+    """The filter's people come from a query compiled once: the same users, in the same order, as
+    `incident_owner_choices` (a role, a direct permission or superuser; active only)."""
+    direct = UserFactory(first_name="Zoe")
+    direct.user_permissions.add(Permission.objects.get(codename="change_incident", content_type__app_label="cases"))
+    UserFactory(is_superuser=True, first_name="Ana")
+    UserFactory(is_superuser=True, is_active=False, first_name="Bea")
+    with django_assert_num_queries(1):
+        listed = incident_owner_list(user=analyst)
+    expected = list(incident_owner_choices(user=analyst))
+    assert [(u.pk, u.username, u.first_name, u.last_name) for u in listed] == [
+        (u.pk, u.username, u.first_name, u.last_name) for u in expected
+    ]
+    assert {analyst.pk, lead.pk, direct.pk} <= {u.pk for u in listed} and outsider.pk not in {u.pk for u in listed}
+    assert "Bea" not in {u.first_name for u in listed} and "Ana" in {u.first_name for u in listed}
 
 
 def test_owner_filter_takes_a_user_id(analyst, lead, desk):
