@@ -142,9 +142,12 @@ def _open_count_from_counters(data: dict, user) -> int | None:
     if any(data.get(name) for name in FILTER_PARAMS if name not in _COUNTED_FILTERS):
         return None
     owner = data.get("owner") or None
-    owner_id = (
-        {None: None, OWNER_ME: user.pk, OWNER_NONE: 0}[owner] if owner in (None, OWNER_ME, OWNER_NONE) else int(owner)
-    )
+    if owner == OWNER_ME:
+        owner_id = user.pk
+    elif owner == OWNER_NONE:
+        owner_id = 0  # the counters' "nobody"
+    else:
+        owner_id = int(owner) if owner else None
     return open_incident_count(user=user, severities=data.get("severity") or (), owner_id=owner_id)
 
 

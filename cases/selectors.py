@@ -867,9 +867,7 @@ def incident_owner_list(*, user) -> list:
         "cases:incident-owners",
         lambda: incident_owner_choices(user=user).values(row=json_of(user_model, exclude=exclude)),
     )
-    with connection.cursor() as cursor:
-        cursor.execute(query.sql, query.bind())
-        return [from_json(user_model, row) for (row,) in cursor.fetchall()]
+    return [from_json(user_model, row) for (row,) in query.rows()]
 
 
 def merchants_addable_to(*, user, incident: Incident) -> QuerySet[Merchant]:

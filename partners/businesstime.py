@@ -146,17 +146,11 @@ def _schedules_query():
 def schedules_for(calendar_ids: Iterable[int]) -> dict[int, Schedule]:
     """Schedules of many calendars by id, in one query (compiled once per process): each calendar
     with its working hours and holidays as arrays (the hours as JSON rows, their times as "HH:MM:SS")."""
-    from django.db import connection
-
     ids = sorted(set(calendar_ids))
     if not ids:
         return {}
-    query = _schedules_query()
-    with connection.cursor() as cursor:
-        cursor.execute(query.sql, query.bind(ids))
-        rows = cursor.fetchall()
     schedules = {}
-    for pk, zone, always_open, hour_rows, holiday_dates in rows:
+    for pk, zone, always_open, hour_rows, holiday_dates in _schedules_query().rows(ids):
         if always_open:
             schedules[pk] = Schedule(tz=ZoneInfo(zone), always_open=True)
             continue

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.db.models import (
     Aggregate,
     BooleanField,
@@ -258,6 +258,12 @@ class Compiled:
             for place in places:
                 params[place] = value
         return params
+
+    def rows(self, *values) -> list[tuple]:
+        """Every row of one run with these values (in the sentinels' order)."""
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, self.bind(*values))
+            return cursor.fetchall()
 
 
 def compiled(key: Hashable, build: Callable[[], QuerySet], *sentinels) -> Compiled:

@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db import connection
 from django.db.models import Case, DurationField, ExpressionWrapper, F, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -242,7 +241,7 @@ def most_urgent_clocks(*, user, incident_ids: Iterable[int], now=None) -> dict[i
     if not ids or not _may_see_clocks(user):
         return {}
     joined: dict = {}  # a page's clocks share a few calendars and partners
-    clocks = [from_json(SlaClock, row, joined=joined) for (row,) in _read(_most_urgent_query(), ids, now)]
+    clocks = [from_json(SlaClock, row, joined=joined) for (row,) in _most_urgent_query().rows(ids, now)]
     schedules = clock_schedules(clocks)
     return {clock.incident_id: clock_badge(clock, now=now, schedule=_schedule_of(clock, schedules)) for clock in clocks}
 
@@ -330,12 +329,6 @@ def _incident_clock_events_query() -> Compiled:
     return compiled("sla:incident-clock-events", build, _INCIDENT_ID)
 
 
-def _read(query: Compiled, *values) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(query.sql, query.bind(*values))
-        return cursor.fetchall()
-
-
 def incident_sla(*, user, incident: Incident, now=None) -> IncidentSla:
     """The incident's clocks with their events (and each event's mails, as `event.mails`): 2 queries,
     plus `schedules_for` for business calendars; both compiled once per process."""
@@ -343,11 +336,11 @@ def incident_sla(*, user, incident: Incident, now=None) -> IncidentSla:
     if not _may_see_clocks(user):
         return IncidentSla(clocks=[], now=now)
     joined: dict = {}  # calendars, partners and actors shared by several rows
-    clocks = [from_json(SlaClock, row, joined=joined) for (row,) in _read(_incident_clocks_query(), incident.pk)]
+    clocks = [from_json(SlaClock, row, joined=joined) for (row,) in _incident_clocks_query().rows(incident.pk)]
     schedules = clock_schedules(clocks)
     events: dict[int, list[SlaClockEvent]] = defaultdict(list)
     if clocks and user.has_perm("cases.view_slaclockevent"):
-        for row, mails in _read(_incident_clock_events_query(), incident.pk):
+        for row, mails in _incident_clock_events_query().rows(incident.pk):
             event = from_json(SlaClockEvent, row, joined=joined)
             event.mails = [from_json(SlaNotification, mail) for mail in mails or []]
             events[event.clock_id].append(event)

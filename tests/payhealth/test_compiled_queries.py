@@ -3,7 +3,6 @@
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
 from django.db.models import IntegerField, Q
 
 from cases.models import Incident
@@ -15,9 +14,7 @@ SENTINEL_AFTER = datetime(1901, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def _run(query, *values) -> list:
-    with connection.cursor() as cursor:
-        cursor.execute(query.sql, query.bind(*values))
-        return [row[0] for row in cursor.fetchall()]
+    return [row[0] for row in query.rows(*values)]
 
 
 def test_a_query_is_built_once_and_run_with_each_callers_values(db):
