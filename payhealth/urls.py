@@ -7,6 +7,9 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 urlpatterns = [
+    # First: an API call (a monitor's alert, an integration's poll) is matched on its prefix before
+    # the pages' hundreds of patterns are tried.
+    path("api/v1/", include("payhealth.api.urls")),
     path("", include("cases.urls.home")),
     path("", include("accounts.urls")),
     path("", include("cases.urls")),
@@ -15,7 +18,6 @@ urlpatterns = [
     path("webhooks/", include("webhooks.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("costs/", include("costs.urls")),
-    path("api/v1/", include("payhealth.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
