@@ -28,6 +28,7 @@ from rest_framework import serializers
 
 from cases.models.incident import CardNetwork, Severity, impact_contradiction, validate_bin_prefix
 from payhealth.api.fields import DateTimeField
+from payhealth.api.serializers import FieldsBuiltOnce
 from payhealth.pan import contains_card_number, mask_card_numbers, validate_no_card_number
 
 # How far in the future a window may end: monitoring clocks are not exactly ours.
@@ -51,7 +52,7 @@ class RoundedDecimalField(serializers.DecimalField):
         return super().validate_precision(value)
 
 
-class SegmentSerializer(serializers.Serializer):
+class SegmentSerializer(FieldsBuiltOnce, serializers.Serializer):
     merchant = serializers.CharField(max_length=64, help_text="The merchant's account id, e.g. acct_1Nv0FGQ9RKHgCVdK.")
     partner = serializers.CharField(
         max_length=50,
@@ -96,7 +97,7 @@ class SegmentSerializer(serializers.Serializer):
         return attrs
 
 
-class WindowSerializer(serializers.Serializer):
+class WindowSerializer(FieldsBuiltOnce, serializers.Serializer):
     start = DateTimeField(help_text="When the measured window starts (ISO 8601 with offset).")
     end = DateTimeField(help_text="When it ends: after the start, and not in the future.")
 
@@ -108,7 +109,7 @@ class WindowSerializer(serializers.Serializer):
         return attrs
 
 
-class VolumeSerializer(serializers.Serializer):
+class VolumeSerializer(FieldsBuiltOnce, serializers.Serializer):
     amount = RoundedDecimalField(max_digits=16, decimal_places=2, min_value=0)
     currency = serializers.CharField(max_length=3, help_text="ISO 4217, e.g. MXN.")
 
@@ -118,7 +119,7 @@ class VolumeSerializer(serializers.Serializer):
         return value.upper()
 
 
-class DeclineCodeSerializer(serializers.Serializer):
+class DeclineCodeSerializer(FieldsBuiltOnce, serializers.Serializer):
     code = serializers.CharField(max_length=64, help_text="A response code as the network or acquirer sends it.")
     count = serializers.IntegerField(min_value=0, max_value=10**12, help_text="Declines with this code in the window.")
     count_before = serializers.IntegerField(
@@ -131,7 +132,7 @@ class DeclineCodeSerializer(serializers.Serializer):
     )
 
 
-class AlertPayloadSerializer(serializers.Serializer):
+class AlertPayloadSerializer(FieldsBuiltOnce, serializers.Serializer):
     """An approval-rate alert for one segment over one window."""
 
     segment = SegmentSerializer()

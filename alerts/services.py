@@ -31,6 +31,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -53,7 +54,7 @@ from cases.services.incidents import incident_change_severity, incident_open, in
 from cases.timeline.events import AlertReceived, CardNumbersMasked
 from partners.models import Partner
 from payhealth.db import constraints_checked_by_database
-from payhealth.outbox import publish, publish_on_commit
+from payhealth.outbox import DATABASE_ERRORS, publish
 from payhealth.pan import card_number_error, contains_card_number
 
 logger = logging.getLogger(__name__)
@@ -592,12 +593,13 @@ def accepted_answer(*, receipt_id: int, fingerprint: str) -> dict:
 
 def alert_accept(*, actor, payload, idempotency_key: str | None = None) -> AlertAccepted:
     """Take an alert for the worker: the same field errors as `alert_ingest` (nothing written),
-    then one pending receipt, published to the worker once committed. A key already used returns
-    that request's answer (202 with the same receipt, or the answer `?wait=true` gave); with
-    another body it is refused (`IdempotencyKeyReused`)."""
+    then one pending receipt, and the worker woken once it is committed (`_wake_worker`). A key
+    already used returns that request's answer (202 with the same receipt, or the answer
+    `?wait=true` gave); with another body it is refused (`IdempotencyKeyReused`)."""
     accepted = _receipt_stored(actor=actor, payload=payload, key=_checked_key(idempotency_key))
     if not accepted.replayed:
-        publish_on_commit(APPLY_TASK, [accepted.receipt_id])  # at once, or after the caller's transaction
+        # At once, or after the caller's transaction.
+        transaction.on_commit(partial(_wake_worker, accepted.receipt_id))
     return accepted
 
 
@@ -605,8 +607,8 @@ def alert_accept_batch(*, actor, alerts: list[tuple[object, str | None]]) -> lis
     """Take several alerts at once (a monitor's batch: (payload, idempotency key) pairs), each
     exactly as `alert_accept` takes one, on its own: one refused (its field errors, a
     `ValidationError`; its key reused for another body, `IdempotencyKeyReused`) stops none of the
-    others. Returns each alert's answer or error, in order; one task is published for all the
-    new receipts (a task applies every pending receipt, not only its own)."""
+    others. Returns each alert's answer or error, in order; the worker is woken once for all
+    the new receipts (a task applies every pending receipt, not only its own)."""
     if len(alerts) > INTAKE_BATCH_MAX:
         raise ValidationError(
             {"alerts": _("Send at most %(max)d alerts in one batch.") % {"max": INTAKE_BATCH_MAX}}, code="max_length"
@@ -620,8 +622,36 @@ def alert_accept_batch(*, actor, alerts: list[tuple[object, str | None]]) -> lis
             results.append(error)
     new = [result.receipt_id for result in results if isinstance(result, AlertAccepted) and not result.replayed]
     if new:
-        publish_on_commit(APPLY_TASK, new[:1])
+        transaction.on_commit(partial(_wake_worker, min(new)))
     return results
+
+
+# Whether a receipt older than the given one is still pending (the partial index of pending ids).
+_OLDER_PENDING = "SELECT EXISTS (SELECT 1 FROM alerts_alertreceipt WHERE state = 'pending' AND id < %s)"
+
+
+def _wake_worker(receipt_id: int) -> None:
+    """Publish the apply task for receipts just committed (`receipt_id` the oldest of them),
+    unless a receipt older than them is still pending: then a task is on its way or running for
+    it, and applies these too.
+
+    Why that holds: a task takes batches until a SELECT finds nothing pending, and the older
+    receipt being still pending after this commit means the batch that takes it commits after it,
+    so that task's next SELECT sees these receipts. Whoever accepted the older receipt made the
+    same choice after its own commit, down to one that found nothing older and published. A task
+    lost with the broker is beat's to make up (`apply-pending-alerts`, every
+    PAYHEALTH_RECOVERY_SWEEP_SECONDS), as for a single lost message. In a burst, when every alert
+    but the first finds an older one pending, the request skips the broker (a third of a
+    millisecond of CPU) for one indexed look-up.
+    """
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_OLDER_PENDING, [receipt_id])
+            if cursor.fetchone()[0]:
+                return
+    except DATABASE_ERRORS:  # the receipt is committed: publish rather than lose the wake-up
+        logger.warning("could not look for older pending alert receipts; publishing the apply task")
+    publish(APPLY_TASK, [receipt_id])
 
 
 def _receipt_stored(*, actor, payload, key: str) -> AlertAccepted:

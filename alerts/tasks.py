@@ -19,7 +19,8 @@ from payhealth.outbox import DATABASE_ERRORS
 def apply_pending_alerts_task(receipt_id: int | None = None, reconnected_at: str | None = None) -> int:
     """Apply pending alert receipts in batches until none is left; returns how many it applied.
 
-    Published once per accepted alert (`receipt_id`, after its commit), by beat as a sweep for
-    receipts whose message was lost, and by a worker that (re)connects to the broker. Whichever
+    Published after an accepted alert's commit (`receipt_id`; not when an older receipt is still
+    pending, which a task published before applies with it), by beat as a sweep for receipts
+    whose message was lost, and by a worker that (re)connects to the broker. Whichever
     runs first takes the receipts; the others find them locked or applied and return."""
     return alert_receipts_drain()

@@ -9,11 +9,14 @@ their dotted path (`segment.merchant`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 
 from django.db import models
+from django.utils.functional import cached_property
 from rest_framework import serializers
 from rest_framework.fields import empty
+from rest_framework.utils.serializer_helpers import BindingDict
 
 from payhealth.api.fields import DateTimeField
 from payhealth.pan import CARD_NUMBER_CODE, CARD_NUMBER_MESSAGE, contains_card_number
@@ -91,3 +94,36 @@ class ModelSerializer(CardNumberFreeSerializer, serializers.ModelSerializer):
         **serializers.ModelSerializer.serializer_field_mapping,
         models.DateTimeField: DateTimeField,
     }
+
+
+_built_fields = threading.local()
+
+
+class FieldsBuiltOnce:
+    """A serializer mixin: its fields are built once per class and thread, not for every instance.
+
+    DRF gives each serializer instance a deep copy of the class's declared fields, and a copy
+    re-runs every field's constructor (and builds its validators again); a nested serializer is
+    copied with the rest and copies its own fields when it first validates. For the alert payload
+    (five serializers, some twenty fields) that was three quarters of validating one alert, on
+    every request. A serializer with this mixin takes over the fields its class last built in this
+    thread: they are bound to it again (a field keeps nothing of its serializer but `parent`).
+
+    Only for serializers that nobody changes per instance (no field added or altered in
+    `__init__`), and that a thread uses one at a time, as validation does: another instance of
+    the same class in the same thread takes the fields over from the first.
+    """
+
+    @cached_property
+    def fields(self):
+        built = _built_fields.__dict__.setdefault("by_class", {})
+        fields = built.get(type(self))
+        if fields is None:
+            fields = built[type(self)] = BindingDict(self)
+            for name, field in self.get_fields().items():
+                fields[name] = field  # binds it: name, label, source, parent
+        else:
+            fields.serializer = self
+            for field in fields.values():
+                field.parent = self
+        return fields

@@ -222,6 +222,49 @@ def test_the_status_url_is_the_senders_own(analyst, segment_world, outsider):
     assert token_client(analyst).get("/api/v1/alerts/999999/").status_code == 404
 
 
+def _messages_waiting(app, queue: str) -> int:
+    """Messages on `queue` in the broker (no worker consumes it)."""
+    from kombu import Exchange, Queue
+
+    with app.connection_for_write() as connection:
+        bound = Queue(queue, Exchange(queue, type="direct"), routing_key=queue)(connection.default_channel)
+        return bound.queue_declare().message_count
+
+
+def test_the_worker_is_woken_by_the_oldest_pending_alert_only(
+    analyst, segment_world, django_capture_on_commit_callbacks
+):
+    from payhealth.celery import app
+    from tests.support import celery_routes, delete_queue
+
+    client = token_client(analyst)
+    queue = f"alerts-wake-{uuid.uuid4().hex[:12]}"
+
+    def committed(url, body):
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            response = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex)
+        assert response.status_code == 202, response.content
+        assert len(callbacks) == 1
+        return response.json()
+
+    try:
+        with celery_routes(app, [APPLY_TASK], queue):
+            committed(URL, alert_payload())
+            assert _messages_waiting(app, queue) == 1  # nothing older pending: published
+
+            committed(URL, alert_payload(attempts=1001))
+            batch = [{"idempotency_key": f"b-{n}", "alert": alert_payload(attempts=1002 + n)} for n in range(2)]
+            answers = committed(f"{URL}batch/", {"alerts": batch})["results"]
+            assert [answer["status"] for answer in answers] == [202, 202]
+            assert _messages_waiting(app, queue) == 1  # the first one's task takes these as well
+
+            assert alert_receipts_apply() == 4
+            committed(URL, alert_payload(attempts=1004))
+            assert _messages_waiting(app, queue) == 2  # none pending before it: published again
+    finally:
+        delete_queue(app, queue)
+
+
 # --- a real worker, a real broker --------------------------------------------------------------
 
 

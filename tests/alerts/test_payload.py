@@ -182,3 +182,45 @@ def test_an_idempotency_key_holding_a_card_number_is_refused(analyst, segment_wo
     assert response.json()["error"]["fields"] == {"Idempotency-Key": [str(CARD_NUMBER_MESSAGE)]}
     assert "4111111111111111" not in response.content.decode()
     assert not AlertReceipt.objects.exists()
+
+
+# --- the payload's fields, built once per thread -------------------------------------------------
+
+
+def test_the_payloads_fields_are_built_once_per_thread_and_bound_to_each_new_serializer():
+    import threading
+
+    from alerts.payload import AlertPayloadSerializer
+
+    first = AlertPayloadSerializer()
+    first_fields = first.fields
+    second = AlertPayloadSerializer()
+
+    assert second.fields is first_fields  # taken over, not copied again
+    assert {field.parent for field in second.fields.values()} == {second}
+    assert second.fields["segment"].fields["bin_prefix"].parent is second.fields["segment"]
+    elsewhere = []
+    thread = threading.Thread(target=lambda: elsewhere.append(AlertPayloadSerializer().fields))
+    thread.start()
+    thread.join()
+    assert elsewhere[0] is not first_fields  # another thread builds its own
+    assert elsewhere[0]["attempts"] is not first_fields["attempts"]
+
+
+def test_payloads_validated_one_after_another_each_get_their_own_errors_and_data():
+    from django.core.exceptions import ValidationError
+
+    from alerts.payload import validated_payload
+
+    first = validated_payload(alert_payload(attempts=1000, segment={"bin_prefix": "457173"}))
+    with pytest.raises(ValidationError) as refused:
+        validated_payload(_bad({"segment": {"bin_prefix": "4571"}, "decline_codes": [{"code": "91", "count": -1}]}))
+    again = validated_payload(alert_payload(attempts=2000, segment={"bin_prefix": "511111"}))
+
+    assert set(refused.value.message_dict) == {"segment.bin_prefix", "decline_codes.0.count"}
+    assert (first["attempts"], first["segment"]["bin_prefix"]) == (1000, "457173")
+    assert (again["attempts"], again["segment"]["bin_prefix"]) == (2000, "511111")
+    assert again["decline_codes"] == [
+        {"code": "91", "count": 120, "count_before": None},
+        {"code": "05", "count": 40, "count_before": None},
+    ]
