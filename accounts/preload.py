@@ -18,12 +18,11 @@ import json
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db import connection
 from django.db.models import OuterRef, Subquery, Value
 from django.db.models.functions import Concat, JSONObject
 
 from accounts.models import ApiToken, Profile
-from payhealth.db import Compiled, compiled, from_json, json_of
+from payhealth.db import Compiled, compiled, from_json, json_of, prepared_cursor
 
 # The values the cached SQL is compiled with, replaced by the real one at each run.
 _USER_SENTINEL = -2_000_000_002  # a user id (a 32-bit id no row has)
@@ -80,7 +79,7 @@ def _compiled_query(kind: str, *, with_permissions: bool) -> Compiled:
 
 def _fetch(kind: str, value, *, with_permissions: bool) -> dict | None:
     query = _compiled_query(kind, with_permissions=with_permissions)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(query.sql, query.bind(value))
         row = cursor.fetchone()
         columns = [column.name for column in cursor.description]

@@ -35,7 +35,7 @@ from functools import partial
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -53,7 +53,7 @@ from cases.services.impact import engagement_add, merchant_impact_add, merchant_
 from cases.services.incidents import incident_change_severity, incident_open, incident_update_details
 from cases.timeline.events import AlertReceived, CardNumbersMasked
 from partners.models import Partner
-from payhealth.db import constraints_checked_by_database
+from payhealth.db import constraints_checked_by_database, prepared_cursor
 from payhealth.outbox import DATABASE_ERRORS, publish
 from payhealth.pan import card_number_error, contains_card_number
 
@@ -645,7 +645,7 @@ def _wake_worker(receipt_id: int) -> None:
     millisecond of CPU) for one indexed look-up.
     """
     try:
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(_OLDER_PENDING, [receipt_id])
             if cursor.fetchone()[0]:
                 return
@@ -682,8 +682,9 @@ def _receipt_stored(*, actor, payload, key: str) -> AlertAccepted:
         "masked": data["masked_card_numbers"],
     }
     while True:
-        # One statement, autocommitted: no transaction of our own to begin and commit.
-        with connection.cursor() as cursor:
+        # One statement, autocommitted: no transaction of our own to begin and commit; prepared
+        # once per connection, then only run.
+        with prepared_cursor() as cursor:
             cursor.execute(_INSERT_RECEIPT, parameters)
             receipt_id, merchant_found, partner_kind, issuer_kind = cursor.fetchone()
         if (

@@ -127,8 +127,9 @@ def env_timezone(name: str, default: str) -> str:
     return value
 
 
-def database_config(name: str, url: str) -> dict:
-    """A Django DATABASES entry from a PostgreSQL URL; any other engine is refused."""
+def database_config(name: str, url: str, *, prepared: bool = True) -> dict:
+    """A Django DATABASES entry from a PostgreSQL URL; any other engine is refused. `prepared`:
+    whether the queries compiled once are prepared on each connection (see below)."""
     import dj_database_url
 
     parts = urlsplit(url)
@@ -143,6 +144,11 @@ def database_config(name: str, url: str) -> dict:
     if not config.get("HOST") and "host" not in (config.get("OPTIONS") or {}):
         raise ConfigError(f"{name} names no host")
     config["ENGINE"] = "django.db.backends.postgresql"
+    # psycopg prepares a statement on its first run, but only for cursors that bind on the
+    # server (`payhealth.db.prepared_cursor`, for the queries compiled once); Django's cursors
+    # bind on the client and never prepare. None: nothing is prepared (a pooler that cannot
+    # keep prepared statements).
+    config.setdefault("OPTIONS", {})["prepare_threshold"] = 0 if prepared else None
     return config
 
 

@@ -140,7 +140,13 @@ if _database_url is None:
     DATABASE_IS_EMBEDDED = True
 else:
     DATABASE_IS_EMBEDDED = False
-DATABASES = {"default": config.database_config("DATABASE_URL", _database_url)}
+# The queries compiled once (the viewer's and the API token's preload, the SLA badges and clocks,
+# the incident page's lists) are prepared on each connection: planned once, then only run. Off
+# for a connection pooler in transaction mode that does not carry prepared statements over.
+PAYHEALTH_DB_PREPARED_STATEMENTS = config.env_bool("PAYHEALTH_DB_PREPARED_STATEMENTS", True)
+DATABASES = {
+    "default": config.database_config("DATABASE_URL", _database_url, prepared=PAYHEALTH_DB_PREPARED_STATEMENTS)
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

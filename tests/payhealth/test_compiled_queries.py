@@ -63,3 +63,34 @@ def test_a_sentinel_used_twice_is_replaced_in_both_places(db):
 def test_a_sentinel_the_query_does_not_hold_is_refused():
     with pytest.raises(ValueError, match="sentinel"):
         compiled(("test", "missing"), lambda: Incident.objects.filter(pk=1).values_list("id"), SENTINEL_IDS)
+
+
+def _prepared_here() -> dict[str, int]:
+    """The statements prepared on this connection: {statement text: times it was planned and run}."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+        return dict(cursor.fetchall())
+
+
+def test_a_compiled_query_is_prepared_once_on_its_connection_and_still_logged(db, django_assert_num_queries):
+    incidents = [IncidentFactory() for _ in range(3)]
+    query = compiled(
+        ("test", "prepared incidents"),
+        lambda: (
+            Incident.objects.filter(equals_any("id", SENTINEL_IDS, IntegerField())).order_by("id").values_list("id")
+        ),
+        SENTINEL_IDS,
+    )
+    server_text = query.sql.replace("%s", "$1")  # as psycopg sends it: one placeholder here
+
+    with django_assert_num_queries(3) as logged:  # counted and logged like any other query
+        for incident in incidents:
+            assert _run(query, [incident.pk]) == [incident.pk]
+
+    assert _prepared_here().get(server_text) == 3  # prepared once, then run by name
+    assert {entry["sql"] for entry in logged.captured_queries} == {query.sql}
+    before = _prepared_here()
+    list(Incident.objects.filter(pk__in=[incidents[0].pk]))  # Django's own: bound on the client
+    assert _prepared_here() == before

@@ -115,6 +115,9 @@ def test_database_url_is_parsed_for_postgresql_only():
         "payhealth",
         "ph",
     )
+    assert parsed["OPTIONS"]["prepare_threshold"] == 0  # psycopg prepares on the first run
+    unprepared = config.database_config("DATABASE_URL", "postgresql://ph@db:6432/payhealth", prepared=False)
+    assert unprepared["OPTIONS"]["prepare_threshold"] is None  # never: a pooler without them
     with pytest.raises(config.ConfigError, match="^DATABASE_URL must be a postgresql:// URL, got scheme 'sqlite'$"):
         config.database_config("DATABASE_URL", "sqlite:///db.sqlite3")
 
