@@ -189,7 +189,9 @@ def test_the_open_queue_is_counted_from_the_counters_and_agrees_with_its_rows(
         page = incident_queue(user=analyst, params=QueryDict(query))
     listed = incident_queue(user=analyst, params=QueryDict(f"{query}&per_page=100" if query else "per_page=100"))
     assert page.count == len(listed.incidents) == listed.count
-    counted_rows = any('SELECT COUNT(*) AS "__count" FROM "cases_incident"' in q["sql"] for q in queries)
+    counted_rows = any(
+        'SELECT COUNT(*) AS "__count" FROM "cases_incident"' in q["sql"] or " OVER ()" in q["sql"] for q in queries
+    )
     assert counted_rows is not from_counters
 
 
@@ -340,6 +342,28 @@ def test_costly_filters_count_up_to_a_cap_and_say_more_than(client, analyst, mon
     assert 'rel="next"' in html
     # Without a costly filter the count is exact.
     assert "30 incidents" in client.get(URL).content.decode()
+
+
+def test_few_expected_matches_are_counted_with_their_page_in_one_query(analyst):
+    partner, other = PartnerFactory(code="prosa"), PartnerFactory(code="banorte")
+    engaged = IncidentFactory.create_batch(30)
+    for incident in engaged:
+        PartnerEngagementFactory(incident=incident, partner=partner)
+    IncidentFactory.create_batch(4)  # not engaging it
+    oldest_five = [i.reference for i in reversed(engaged[:5])]
+
+    with CaptureQueriesContext(connection) as queries:
+        second = incident_queue(user=analyst, params=QueryDict("partner=prosa&page=2"))
+
+    assert (second.count, second.number, second.count_capped) == (30, 2, False)
+    assert [i.reference for i in second.incidents] == oldest_five
+    sqls = [q["sql"] for q in queries.captured_queries]
+    assert not [sql for sql in sqls if 'COUNT(*) AS "__count"' in sql]  # no separate count
+    assert len([sql for sql in sqls if " OVER ()" in sql and "LIMIT 25 OFFSET 25" in sql]) == 1
+    past = incident_queue(user=analyst, params=QueryDict("partner=prosa&page=9"))  # past the end
+    assert (past.count, past.number, [i.reference for i in past.incidents]) == (30, 2, oldest_five)
+    none = incident_queue(user=analyst, params=QueryDict(f"partner={other.code}&page=3"))
+    assert (none.count, none.number, none.incidents) == (0, 1, [])
 
 
 def capped_count_queries(queries) -> list[str]:
