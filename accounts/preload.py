@@ -22,7 +22,7 @@ from django.db.models import OuterRef, Subquery, Value
 from django.db.models.functions import Concat, JSONObject
 
 from accounts.models import ApiToken, Profile
-from payhealth.db import Compiled, compiled, from_json, json_of, prepared_cursor
+from payhealth.db import Compiled, compiled, from_json, json_of, prepared_row
 
 # The values the cached SQL is compiled with, replaced by the real one at each run.
 _USER_SENTINEL = -2_000_000_002  # a user id (a 32-bit id no row has)
@@ -79,11 +79,7 @@ def _compiled_query(kind: str, *, with_permissions: bool) -> Compiled:
 
 def _fetch(kind: str, value, *, with_permissions: bool) -> dict | None:
     query = _compiled_query(kind, with_permissions=with_permissions)
-    with prepared_cursor() as cursor:
-        cursor.execute(query.sql, query.bind(value))
-        row = cursor.fetchone()
-        columns = [column.name for column in cursor.description]
-    return None if row is None else dict(zip(columns, row, strict=True))
+    return prepared_row(query.sql, query.bind(value))
 
 
 def _fill(user, loaded: dict) -> None:

@@ -48,7 +48,7 @@ from cases.models import (
 from cases.models.incident import OPEN_STATUSES, Severity
 from partners.models import Partner
 from partners.selectors import partners_visible_to
-from payhealth.db import Percentile, compiled, from_json, json_of, prepared_cursor
+from payhealth.db import Percentile, compiled, from_json, json_of, prepared_row
 
 
 def incident_list_visible_to(*, user) -> QuerySet[Incident]:
@@ -739,11 +739,7 @@ def incident_page_lists(*, user, incident: Incident, feed_limit: int | None = No
     """
     sql, params, at, models = _page_list_query(user, feed_limit)
     params = [*params[:at], incident.pk, *params[at + 1 :]]
-    with prepared_cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-        columns = [column.name for column in cursor.description]
-    values = dict(zip(columns, row, strict=True)) if row else {}
+    values = prepared_row(sql, params) or {}
     joined: dict = {}  # the joined rows that recur (authors, partners) made once
     read = {
         name[len("page_") :]: [from_json(model, item, joined=joined) for item in values.get(name) or []]

@@ -295,6 +295,16 @@ def prepared_cursor() -> Iterator:
         cursor.close()
 
 
+def prepared_row(sql: str, params) -> dict | None:
+    """The first row of a statement run through `prepared_cursor`, as {column name: value}; None
+    when there is none."""
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        columns = [column.name for column in cursor.description]
+    return None if row is None else dict(zip(columns, row, strict=True))
+
+
 class _LoggedAsWritten(CursorDebugWrapper):
     """Django's query log for a cursor that binds on the server: each statement is logged as
     written, placeholders and all (psycopg keeps the statement it sent only for a client-binding
