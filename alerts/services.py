@@ -453,13 +453,14 @@ def _update(
     """The latest measurement replaces the merchant's figures (windows overlap, so summing would
     double-count); decline codes, network and BIN prefix are merged in; severity only goes up."""
     merchant = segment["merchant"]
-    row = AffectedMerchant.objects.filter(incident=incident, merchant=merchant).first()
+    row = AffectedMerchant.objects.filter(incident=incident, merchant=merchant).order_by("pk").first()
     if row is None:
         if add_merchant:  # someone took the merchant off the incident; the alert says it is hit
             merchant_impact_add(incident=incident, actor=actor, merchant=merchant, **figures["measures"])
     else:
+        row.incident = incident  # the caller's locked incident: not read again through the row
         merchant_impact_update(affected=row, actor=actor, **figures["measures"])
-    engaged = set(incident.engagements.values_list("partner_id", flat=True))
+    engaged = set(incident.engagements.order_by().values_list("partner_id", flat=True))
     for partner in (segment["partner"], segment["issuer"]):
         if partner is not None and partner.pk not in engaged:
             engagement_add(incident=incident, actor=actor, partner=partner)

@@ -432,7 +432,12 @@ def _stamp_first_notices(rows: list[Correspondence]) -> None:
             first[row.engagement_id] = row
     if not first:
         return
-    locked = PartnerEngagement.objects.select_for_update().select_related("partner").filter(pk__in=first).order_by("pk")
+    locked = (
+        PartnerEngagement.objects.select_for_update(of=("self",))
+        .select_related("partner")
+        .filter(pk__in=first)
+        .order_by("pk")
+    )
     stamped, events = [], []
     for engagement in locked:
         row = first[engagement.pk]

@@ -77,7 +77,9 @@ def on_case_events(rows) -> None:
 
 
 def _notice_sent(row: CaseEvent, notice: Correspondence) -> None:
-    engagement = PartnerEngagement.objects.select_for_update().select_related("partner").get(pk=notice.engagement_id)
+    engagement = (
+        PartnerEngagement.objects.select_for_update(of=("self",)).select_related("partner").get(pk=notice.engagement_id)
+    )
     if open_rca(engagement) is not None:
         return
     requested_at = row.created_at

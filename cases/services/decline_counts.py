@@ -78,7 +78,9 @@ def decline_counts_record(
             entry["count_before"] = _check_count("count_before", item["count_before"], allow_none=True)
         cleaned[code] = entry
     locked = Incident.objects.select_for_update().get(pk=incident.pk)
-    rows = {row.code: row for row in IncidentDeclineCode.objects.select_for_update().filter(incident=locked)}
+    rows = {
+        row.code: row for row in IncidentDeclineCode.objects.select_for_update().filter(incident=locked).order_by("pk")
+    }
     new_codes = [code for code in cleaned if code not in locked.decline_codes]
     if len(locked.decline_codes) + len(new_codes) > MAX_DECLINE_CODES:
         raise ValidationError(
@@ -115,7 +117,7 @@ def decline_counts_record(
 def decline_count_remove(*, incident: Incident, actor, code: str) -> None:
     """Take a code off the incident: its counts and its place in the codes seen."""
     locked = Incident.objects.select_for_update().get(pk=incident.pk)
-    row = IncidentDeclineCode.objects.select_for_update().filter(incident=locked, code=code).first()
+    row = IncidentDeclineCode.objects.select_for_update().filter(incident=locked, code=code).order_by("pk").first()
     if row is None and code not in locked.decline_codes:
         raise ValidationError(_("This decline code is no longer on the incident."), code="gone")
     before = _counts(row)
@@ -136,7 +138,7 @@ def decline_counts_follow_codes(*, incident: Incident) -> None:
     timeline row already says the list changed."""
     codes = list(dict.fromkeys(incident.decline_codes))
     IncidentDeclineCode.objects.filter(incident=incident).exclude(code__in=codes).delete()
-    have = set(IncidentDeclineCode.objects.filter(incident=incident).values_list("code", flat=True))
+    have = set(IncidentDeclineCode.objects.filter(incident=incident).order_by().values_list("code", flat=True))
     IncidentDeclineCode.objects.bulk_create(
         [IncidentDeclineCode(incident=incident, code=code, count_during=0) for code in codes if code not in have],
         ignore_conflicts=True,

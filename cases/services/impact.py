@@ -111,7 +111,9 @@ def merchant_impact_update(*, affected: AffectedMerchant, actor, **changes) -> A
     """Change the measured impact of one merchant; the timeline lists each old and new value."""
     _check_fields(changes, IMPACT_FIELDS)
     locked_incident = _locked_incident(affected.incident)
-    row = AffectedMerchant.objects.select_for_update().select_related("merchant").get(pk=affected.pk)
+    row = AffectedMerchant.objects.select_for_update(of=("self",)).select_related("merchant").get(pk=affected.pk)
+    if row.incident_id == locked_incident.pk:  # the row just locked: not read again, here or by full_clean
+        row.incident = locked_incident
     if "failed_attempts" in changes and changes["failed_attempts"] is None:
         changes["failed_attempts"] = derived_failed_attempts(
             attempts=changes.get("attempts", row.attempts),
@@ -132,7 +134,12 @@ def merchant_impact_update(*, affected: AffectedMerchant, actor, **changes) -> A
 def merchant_impact_remove(*, affected: AffectedMerchant, actor) -> None:
     """Take a merchant off the incident; the timeline keeps the last measured values."""
     locked_incident = _locked_incident(affected.incident)
-    row = AffectedMerchant.objects.select_for_update().select_related("merchant").filter(pk=affected.pk).first()
+    row = (
+        AffectedMerchant.objects.select_for_update(of=("self",))
+        .select_related("merchant")
+        .filter(pk=affected.pk)
+        .first()
+    )
     if row is None:
         raise ValidationError(_("This merchant is no longer on the incident."), code="gone")
     values = _measures(row)
@@ -185,7 +192,7 @@ def engagement_update(*, engagement: PartnerEngagement, actor, **changes) -> Par
     if "folio" in changes:
         changes["folio"] = (changes["folio"] or "").strip()
     locked_incident = _locked_incident(engagement.incident)
-    row = PartnerEngagement.objects.select_for_update().select_related("partner").get(pk=engagement.pk)
+    row = PartnerEngagement.objects.select_for_update(of=("self",)).select_related("partner").get(pk=engagement.pk)
     changed = _apply(row, changes)
     if not changed:
         return row

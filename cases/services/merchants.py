@@ -65,7 +65,7 @@ def merchant_route_save(*, actor, merchant: Merchant, partner, affiliation: str 
     """Record that the merchant's authorizations go through `partner`, with the affiliation number
     (merchant ID) that partner gave it; saving again changes the number."""
     affiliation = (affiliation or "").strip()
-    route = MerchantRoute.objects.select_for_update().filter(merchant=merchant, partner=partner).first()
+    route = MerchantRoute.objects.select_for_update().filter(merchant=merchant, partner=partner).order_by("pk").first()
     if route is None:
         route = MerchantRoute(merchant=merchant, partner=partner)
     elif route.affiliation == affiliation:

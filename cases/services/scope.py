@@ -207,7 +207,11 @@ def engagement_scope_edit(
     BIN prefixes are 6–8 digits (a card number is refused, never echoed); merchants must be
     affected by the incident.
     """
-    row = PartnerEngagement.objects.select_for_update().select_related("partner", "incident").get(pk=engagement.pk)
+    row = (
+        PartnerEngagement.objects.select_for_update(of=("self", "incident"))
+        .select_related("partner", "incident")
+        .get(pk=engagement.pk)
+    )
     errors: dict[str, list[str]] = {}
     prefixes = []
     for value in bin_prefixes or ():

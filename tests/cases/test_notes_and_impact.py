@@ -350,6 +350,74 @@ def test_every_write_waits_for_the_incident_lock_and_a_failed_write_leaves_nothi
     assert PartnerEngagement.objects.get().folio == ""
 
 
+def _probe_locks(probes: dict[str, tuple[str, list]]) -> dict[str, str]:
+    """Each statement run with NOWAIT on another connection: "held" when a lock of the writer's
+    transaction refuses it, "free" when it runs."""
+    answers = {}
+
+    def probe():
+        try:
+            for name, (sql, params) in probes.items():
+                try:
+                    with transaction.atomic(), connection.cursor() as cursor:
+                        cursor.execute(sql, params)
+                    answers[name] = "free"
+                except OperationalError:
+                    answers[name] = "held"
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join(10)
+    return answers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_locks_its_incident_and_rows_never_the_merchant_or_partner_they_name():
+    """A merchant's or partner's row is shared by every incident naming it: locking it (as a FOR
+    UPDATE joined to it would) made alert workers and analysts on other incidents wait for each
+    other's whole transaction, every insert naming it included (its foreign-key check)."""
+    from django.test.utils import CaptureQueriesContext
+
+    from cases.services import decline_counts_record
+
+    actor = UserFactory(username="ana", role="analyst")
+    merchant, partner = MerchantFactory(), PartnerFactory()
+    incident = open_incident(actor, merchants=[merchant], partners=[partner])
+    row, engagement = incident.affected_merchants.get(), incident.engagements.get()
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        merchant_impact_update(affected=row, actor=actor, attempts=500)
+        engagement_update(engagement=engagement, actor=actor, folio="F-9")
+        decline_counts_record(incident=incident, actor=actor, counts=[{"code": "05", "count_during": 7}])
+        decline_counts_record(incident=incident, actor=actor, counts=[{"code": "05", "count_during": 9}])
+        answers = _probe_locks(
+            {
+                "incident": ("SELECT 1 FROM cases_incident WHERE id = %s FOR UPDATE NOWAIT", [incident.pk]),
+                "merchant's row": ("SELECT 1 FROM cases_affectedmerchant WHERE id = %s FOR UPDATE NOWAIT", [row.pk]),
+                "engagement": (
+                    "SELECT 1 FROM cases_partnerengagement WHERE id = %s FOR UPDATE NOWAIT",
+                    [engagement.pk],
+                ),
+                "merchant": ("SELECT 1 FROM cases_merchant WHERE id = %s FOR KEY SHARE NOWAIT", [merchant.pk]),
+                "partner": ("SELECT 1 FROM partners_partner WHERE id = %s FOR KEY SHARE NOWAIT", [partner.pk]),
+            }
+        )
+    assert answers == {
+        "incident": "held",
+        "merchant's row": "held",
+        "engagement": "held",
+        "merchant": "free",
+        "partner": "free",
+    }
+    locking = [query["sql"] for query in queries.captured_queries if "FOR UPDATE" in query["sql"]]
+    assert len(locking) >= 7  # the incident by each service, the two rows, the decline codes
+    joined = [sql for sql in locking if " JOIN " in sql and "FOR UPDATE OF" not in sql]
+    assert joined == []
+    assert AffectedMerchant.objects.get().attempts == 500
+    assert incident.decline_counts.get().count_during == 9
+
+
 # Forms and Markdown ---------------------------------------------------------------------------
 
 

@@ -69,7 +69,9 @@ def reply_candidate_confirm(*, correspondence: Correspondence, index: int, actor
     incident = (
         Incident.objects.select_for_update().defer("summary", "root_cause", "search_vector").get(pk=row.incident_id)
     )
-    engagement = PartnerEngagement.objects.select_for_update().select_related("partner").get(pk=row.engagement_id)
+    engagement = (
+        PartnerEngagement.objects.select_for_update(of=("self",)).select_related("partner").get(pk=row.engagement_id)
+    )
     old = getattr(engagement, fact)
     person = acting_person(actor)
     now = timezone.now()

@@ -234,7 +234,9 @@ def _add_to_thread(row: Correspondence, *, incident: Incident, actor, how: str, 
 
 
 def _acknowledge(*, engagement_id: int, incident: Incident, row: Correspondence) -> bool:
-    engagement = PartnerEngagement.objects.select_for_update().select_related("partner").get(pk=engagement_id)
+    engagement = (
+        PartnerEngagement.objects.select_for_update(of=("self",)).select_related("partner").get(pk=engagement_id)
+    )
     if engagement.acknowledged_at is not None:
         return False
     acknowledged_at = reply_acknowledged_at(row)
