@@ -177,6 +177,35 @@ def test_a_batch_past_its_time_budget_commits_what_it_applied_and_leaves_the_res
     assert CaseEvent.objects.filter(kind="alert_received").count() == 3
 
 
+def _batches(captured) -> int:
+    """The batches a drain ran: each starts by locking the pending receipts it takes."""
+    return sum(1 for query in captured if "alerts_alertreceipt" in query["sql"] and "SKIP LOCKED" in query["sql"])
+
+
+def test_the_drain_commits_batch_after_batch_each_short_and_small(analyst, segment_world, monkeypatch):
+    """A batch's transaction holds what it wrote (its incidents, the reference counter, the day's
+    SLA rollup mark) until it commits, and an analyst's change there waits for it: the drain
+    commits every ALERT_BATCH_SIZE alerts or BATCH_SECONDS, not once for its whole budget."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = token_client(analyst)
+    for n in range(services.ALERT_BATCH_SIZE + 2):
+        _accepted(client, alert_payload(attempts=1000 + n))
+    with CaptureQueriesContext(connection) as by_size:
+        assert services.alert_receipts_drain() == services.ALERT_BATCH_SIZE + 2
+    assert _batches(by_size) == 3  # 25, then 2, then none left
+
+    for n in range(3):
+        _accepted(client, alert_payload(attempts=2000 + n))
+    monkeypatch.setattr(services, "BATCH_SECONDS", 0)  # past its time at once: one alert a batch
+    with CaptureQueriesContext(connection) as by_time:
+        assert services.alert_receipts_drain() == 3
+    assert _batches(by_time) == 4
+    assert set(AlertReceipt.objects.values_list("state", flat=True)) == {"applied"}
+    assert CaseEvent.objects.filter(kind="alert_received").count() == services.ALERT_BATCH_SIZE + 5
+
+
 HOSTILE = [
     [],
     "alert",
