@@ -549,7 +549,7 @@ APPLY_TASK = "alerts.apply_pending_alerts_task"
 # batch is small and short: at most ALERT_BATCH_SIZE alerts and BATCH_SECONDS of applying, then
 # it commits; the fixed part of a batch (9 statements) is a few percent of its alerts' own.
 ALERT_BATCH_SIZE = 25
-BATCH_SECONDS = 0.5
+BATCH_SECONDS = 0.25
 # Seconds a task spends applying, batch after batch, before it hands the rest to the next task:
 # well inside the soft time limit (PAYHEALTH_TASK_TIME_LIMIT − 5 s at least, 25 s by default).
 APPLY_BUDGET_SECONDS = 8.0

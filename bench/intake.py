@@ -12,7 +12,8 @@ Against a database with the demo desk (`manage.py seed_demo`, plus `--incidents 
    /api/v1/alerts/batch/`, a key per alert; the figures are per alert). No worker runs
    meanwhile: the receipts stay pending (their task messages wait in the broker).
    In process before that: statements per alert, and a batch of 100 new alerts and one of 100
-   repeats applied by `alert_receipts_apply`: CPU per alert, statements, applied/s.
+   repeats applied by `alert_receipts_apply`: CPU per alert, statements, applied/s; and how long
+   an analyst's incident opening waits while 300 alerts for new segments are applied.
 2. Applied: a Celery worker (`--concurrency` processes, started here on the default queue) takes
    the pending receipts in batches; the figure is receipts applied per second, from the worker
    being ready to none pending.
@@ -219,6 +220,51 @@ def batch_cost(plain_user, segments: BenchSegments, count: int = 100) -> None:
     print()
 
 
+def analyst_waits(plain_user, segments: BenchSegments, count: int = 300) -> None:
+    """In process: while one thread applies `count` alerts for new segments as a worker does
+    (`alert_receipts_drain`, batch after batch), an analyst opens an incident every 0.1 s on
+    another connection: how long each opening waits (a batch holds the year's reference counter
+    and today's SLA rollup mark until it commits)."""
+    import threading
+
+    from django.db import connection
+
+    from alerts.services import alert_accept, alert_receipts_drain
+    from cases.services import incident_open
+
+    for index in range(count):
+        alert_accept(actor=plain_user, payload=segments.payload(index=index), idempotency_key=str(uuid.uuid4()))
+    drained: dict[str, float] = {}
+    finished = threading.Event()
+
+    def drain() -> None:
+        try:
+            started = time.perf_counter()
+            drained["applied"] = alert_receipts_drain(budget=3600)
+            drained["seconds"] = time.perf_counter() - started
+        finally:
+            connection.close()
+            finished.set()
+
+    thread = threading.Thread(target=drain)
+    thread.start()
+    waits = []
+    while not finished.wait(0.1):
+        started = time.perf_counter()
+        incident_open(actor=plain_user, title="bench/intake.py: opened by hand", category="auth_rate", severity="sev3")
+        waits.append((time.perf_counter() - started) * 1000)
+    thread.join()
+    print(f"In process: an analyst opening incidents while {count} alerts for new segments are applied")
+    print(f"{'applied/s':>10}{'openings':>9}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}")
+    waited = (
+        f"{percentile(waits, 0.5):>9.0f}{percentile(waits, 0.95):>9.0f}{max(waits):>9.0f}"
+        if waits
+        else "  (all applied before the first opening)"
+    )
+    print(f"{drained['applied'] / drained['seconds']:>10.1f}{len(waits):>9}{waited}")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=2000, help="alerts per run (default 2000)")
@@ -240,6 +286,7 @@ def main() -> None:
     try:
         statements_per_alert(user, plain, segments)
         batch_cost(user, segments)
+        analyst_waits(user, segments)
         first_id = AlertReceipt.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         process, port = start_gunicorn(options.workers, timeout=300)  # a busy machine starts slowly
         try:
