@@ -138,6 +138,7 @@ def merchant_impact_remove(*, affected: AffectedMerchant, actor) -> None:
         AffectedMerchant.objects.select_for_update(of=("self",))
         .select_related("merchant")
         .filter(pk=affected.pk)
+        .order_by("pk")  # the model's ordering would join the incident into the locking read
         .first()
     )
     if row is None:

@@ -220,6 +220,25 @@ def test_merchant_impact_remove_keeps_the_last_values_on_the_timeline(analyst):
     assert not search(Incident.objects.all(), "Quetzal").exists()
 
 
+@pytest.mark.django_db
+def test_removing_a_merchant_locks_its_row_by_id_without_joining_the_incident(analyst):
+    """The row's default ordering (incident, merchant name) would join the incident into the
+    locking read for nothing: the incident is already locked, by its own read."""
+    from django.test.utils import CaptureQueriesContext
+
+    incident = open_incident(analyst)
+    row = merchant_impact_add(incident=incident, actor=analyst, merchant=MerchantFactory(), attempts=40)
+    with CaptureQueriesContext(connection) as queries:
+        merchant_impact_remove(affected=row, actor=analyst)
+    [read] = [
+        q["sql"]
+        for q in queries.captured_queries
+        if 'FROM "cases_affectedmerchant"' in q["sql"] and "FOR UPDATE" in q["sql"]
+    ]
+    assert '"cases_incident"' not in read
+    assert 'FOR UPDATE OF "cases_affectedmerchant"' in read
+
+
 # Partner engagements --------------------------------------------------------------------------
 
 
