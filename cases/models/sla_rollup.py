@@ -10,8 +10,8 @@ docs/performance.md, "SLA report rollups"). `SlaRollupPending` lists the desk da
 are due a re-computation: written in the transaction that changed a clock (`cases.sla.rollups`);
 `SlaRollupStaleMonth` the months whose month rows are due a re-sum of their day rows, done by the
 first report that reads them. `SlaRollupTimes` holds the same durations without the owner
-dimension, each array sorted and cut into shared log-scale buckets, so a percentile reads only the
-bucket holding its rank.
+dimension, in whole microseconds, each array sorted and cut into log-scale buckets (finer for our
+clocks than for partners'), so a percentile reads only the bucket holding its rank.
 """
 
 from __future__ import annotations
@@ -86,15 +86,18 @@ class SlaRollup(RollupGroup):
 
 class SlaRollupTimes(RollupGroup):
     """The acknowledge and resolve durations of a rollup group without its owner (no duration
-    figure is per owner), each array sorted, with the number of its values up to each of the shared
-    bucket bounds (`cases.sla.rollups.TIME_BUCKETS`): a percentile sums those counts over the rows
+    figure is per owner), each array sorted, with the number of its values up to each of its
+    family's bucket bounds (`cases.sla.rollups.TIME_BUCKETS`): a percentile sums those counts over the rows
     of its range to find the bucket of its rank, then sorts only that bucket's values.
 
     Kept with the rollups (same days and months, same folds); only groups with durations have a row.
     """
 
-    # `wall` and `business` sorted, each on its own (element i of one is not element i of the other).
-    # Element j: how many values are at most bound j of TIME_BUCKETS; the last one, all of them.
+    # `wall` and `business` in whole microseconds (the rollups' intervals as integers: cheaper to
+    # unnest and sort), sorted, each on its own (element i of one is not element i of the other).
+    wall = ArrayField(models.BigIntegerField(), default=list, verbose_name=_("wall times (µs)"))
+    business = ArrayField(models.BigIntegerField(), default=list, verbose_name=_("business times (µs)"))
+    # Element j: how many values are at most bound j of the family's TIME_BUCKETS; the last one, all.
     wall_ends = ArrayField(models.IntegerField(), default=list, verbose_name=_("wall time bucket ends"))
     business_ends = ArrayField(models.IntegerField(), default=list, verbose_name=_("business time bucket ends"))
 

@@ -12,7 +12,8 @@ whole day rather than adding deltas is what makes late events safe: a re-opened 
 or owner change, a breach found at the stop, all re-compute the day they belong to.
 
 Durations (`SlaRollupTimes`): the acknowledge and resolve durations of the day and month rows
-again, without the owner, each array sorted with its counts per shared bucket (`TIME_BUCKETS`);
+again, without the owner, in whole microseconds, each array sorted with its counts per bucket of
+its clock family (`TIME_BUCKETS`);
 written by the same statements' callers right after the rows they come from, so they are always
 the same values.
 
@@ -127,38 +128,69 @@ MONTHS_SQL = """
       AND date_trunc('month', r.day)::date = ANY(%(months)s::date[])
     GROUP BY 2, 3, 4, 5, 6, 7
 """
-# The durations' shared buckets: bounds −1 µs and zero, then one second × 2^(j/4) (j from 0) to the
-# microsecond, up to about 300 days; bucket j (from 1) holds the values above bound j − 1 and up to
-# bound j, the last one everything above. The second holds only zero (intervals count whole
-# microseconds): a percentile falling there needs no sort (`ZERO_BUCKET`). Changing them needs
-# `manage.py rebuild_sla_rollups` (the ends are counts per bound). Finer buckets mean fewer values
-# sorted per percentile, for more sums per row.
-TIME_BUCKETS = (dt.timedelta(microseconds=-1), dt.timedelta(0)) + tuple(
-    dt.timedelta(microseconds=round(1e6 * 2 ** (j / 4))) for j in range(100)
-)
+
+
+def _bounds(steps: int) -> tuple[dt.timedelta, ...]:
+    """−1 µs and zero, then one second × 2^(j/steps) (j from 0) to the microsecond, up to 2^24.75
+    seconds (about 326 days)."""
+    last = 99 * steps // 4
+    return (dt.timedelta(microseconds=-1), dt.timedelta(0)) + tuple(
+        dt.timedelta(microseconds=round(1e6 * 2 ** (j / steps))) for j in range(last + 1)
+    )
+
+
+# The durations' buckets, one set per clock family: bucket j (from 1) holds the values above bound
+# j − 1 and up to bound j, the last one everything above. The second holds only zero (intervals
+# count whole microseconds): a percentile falling there needs no sort (`ZERO_BUCKET`). Finer
+# buckets mean fewer values sorted per percentile, for more sums per row: our clocks' rows are few
+# (one per day, metric and severity) and hold many values each, so their buckets are 2^(1/16)
+# wide; the partners' rows are many (per partner too) and hold fewer, so theirs are 2^(1/8)
+# (measured at a million incidents: docs/performance.md). Changing them needs
+# `manage.py rebuild_sla_rollups` (the ends are counts per bound).
+TIME_BUCKETS = {SlaClock.Family.OURS.value: _bounds(16), SlaClock.Family.PARTNER.value: _bounds(8)}
+MICROSECOND = dt.timedelta(microseconds=1)
 ZERO_BUCKET = 2
 TIME_METRICS = (SlaClock.Metric.ACKNOWLEDGE.value, SlaClock.Metric.RESOLVE.value)
 
+# The durations' rows keep whole microseconds (bigint: 8 bytes, compared as integers) where the
+# clocks and the rollups keep intervals (16 bytes, compared field by field): unnesting and sorting
+# the values of a percentile's bucket cost about a third as much. A clock's duration is an interval
+# of days and time (no months): a timestamp difference, or a `timedelta` written by psycopg; its
+# epoch is exact in microseconds.
+MICROSECONDS_SQL = "round(extract(epoch FROM {value}) * 1000000)::bigint"
 
-def ends_sql(values: str) -> str:
-    """The bucket ends of a sorted interval[] `values`: element j the count of values up to
-    bound j (a binary search each, `width_bucket` over the sorted array), the last one all of them;
-    takes %(bounds)s."""
+
+def interval_sql(microseconds: str) -> str:
+    """The interval of a number of microseconds as PostgreSQL writes a timestamp difference (days,
+    then the time left, both with the sign of the whole): the same interval the clocks' durations
+    are, so arithmetic on it rounds as it does on theirs (`percentile_cont`). For a statement with
+    parameters (its `%` doubled)."""
+    days, rest = f"({microseconds}) / 86400000000", f"({microseconds}) %% 86400000000"
+    return f"({days} * interval '1 day' + {rest} * interval '1 microsecond')"
+
+
+def ends_sql(values: str, family: str) -> str:
+    """The bucket ends of a sorted bigint[] `values` (microseconds) of clocks of the family
+    `family`: element j the count of values up to bound j of the family's buckets (a binary search
+    each, `width_bucket` over the sorted array), the last one all of them; takes %(ours)s and
+    %(partner)s, the bounds in microseconds (`_times_params`)."""
+    bounds = f"CASE WHEN {family} = 'ours' THEN %(ours)s::bigint[] ELSE %(partner)s::bigint[] END"
     return (
-        f"(ARRAY(SELECT width_bucket(b.bound, {values}) FROM unnest(%(bounds)s::interval[]) "
+        f"(ARRAY(SELECT width_bucket(b.bound, {values}) FROM unnest({bounds}) "
         f"WITH ORDINALITY AS b(bound, j) ORDER BY b.j) || cardinality({values}))"
     )
 
 
-# The durations of the chosen rows, summed over owners (day rows from the rollups' day rows, month
-# rows from the durations' day rows), each array sorted on its own, with its bucket ends.
+# The durations of the chosen rows, summed over owners (day rows from the rollups' day rows, their
+# intervals turned into microseconds; month rows from the durations' day rows), each array sorted on
+# its own, with its bucket ends.
 TIMES_SQL = """
     INSERT INTO {times} (span, day, family, metric, severity, partner_id, wall, business, wall_ends, business_ends)
     SELECT s.span, s.day, s.family, s.metric, s.severity, s.partner_id, s.wall, s.business,
            {wall_ends}, {business_ends}
     FROM (
         SELECT '{span}' AS span, {day} AS day, r.family, r.metric, r.severity, r.partner_id,
-               array_agg(u.wall ORDER BY u.wall) AS wall, array_agg(u.business ORDER BY u.business) AS business
+               array_agg({wall} ORDER BY {wall}) AS wall, array_agg({business} ORDER BY {business}) AS business
         FROM {source} r CROSS JOIN LATERAL unnest(r.wall, r.business) AS u(wall, business)
         WHERE r.span = 'day' AND r.metric = ANY(%(time_metrics)s) AND {where}
         GROUP BY 1, 2, 3, 4, 5, 6
@@ -168,19 +200,23 @@ TIMES_SQL = """
 
 def _times_sql(*, span: str, source: str, where: str) -> str:
     tables = _tables()
+    convert = MICROSECONDS_SQL if source == "rollup" else "{value}"
     return TIMES_SQL.format(
         times=tables["times"],
         span=span,
         source=tables[source],
         day="r.day" if span == "day" else "date_trunc('month', r.day)::date",
         where=where,
-        wall_ends=ends_sql("s.wall"),
-        business_ends=ends_sql("s.business"),
+        wall=convert.format(value="u.wall"),
+        business=convert.format(value="u.business"),
+        wall_ends=ends_sql("s.wall", "s.family"),
+        business_ends=ends_sql("s.business", "s.family"),
     )
 
 
 def _times_params(**params) -> dict:
-    return {"time_metrics": list(TIME_METRICS), "bounds": list(TIME_BUCKETS), **params}
+    bounds = {family: [bound // MICROSECOND for bound in TIME_BUCKETS[family]] for family in TIME_BUCKETS}
+    return {"time_metrics": list(TIME_METRICS), **bounds, **params}
 
 
 # Month re-sums of the same month take turns (a transaction-scoped lock per month, in month

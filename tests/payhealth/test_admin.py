@@ -251,8 +251,8 @@ def build_one_of_each(superuser, incident) -> None:
         family="ours",
         metric="acknowledge",
         severity=incident.severity,
-        wall=[timedelta(minutes=5)],
-        business=[timedelta(minutes=5)],
+        wall=[300_000_000],  # five minutes, in microseconds
+        business=[300_000_000],
         wall_ends=[0, 0, 1],
         business_ends=[0, 0, 1],
     )

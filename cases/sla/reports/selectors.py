@@ -47,7 +47,7 @@ from cases.models import (
 from cases.models.incident import Severity, Status
 from cases.sla.reports.extensions import scorecard_columns, scorecard_extra
 from cases.sla.reports.filters import ReportFilter
-from cases.sla.rollups import TIME_BUCKETS, ZERO_BUCKET, sla_rollup_fold, whole_months
+from cases.sla.rollups import TIME_BUCKETS, ZERO_BUCKET, interval_sql, sla_rollup_fold, whole_months
 from partners.models import NoticeTemplate, Partner
 from payhealth.db import Percentile
 from payhealth.i18n import desk_zone
@@ -449,9 +449,11 @@ def _time_to_from_clocks(filters: ReportFilter, severities: list[str]) -> dict:
 # (any: they all compare equal, as ties do in percentile_cont's sort). Each group's targets are
 # gathered in one row (`targets`), so the slices join the rows to a few dozen groups by hash rather
 # than sorting every row (its arrays and ends) to merge them, and a row's array is read (detoasted)
-# only for the targets whose buckets hold some of its values. The two neighbours are
-# interpolated as percentile_cont does (lo + (hi − lo) × (p(n − 1) − ⌊p(n − 1)⌋), the same
-# interval operations on the same values), so the figure is the same to the microsecond.
+# only for the targets whose buckets hold some of its values. The values are microseconds
+# (`cases.sla.rollups.MICROSECONDS_SQL`); the two neighbours are turned back into the intervals the
+# clocks hold (`interval_sql`) and interpolated as percentile_cont does (lo + (hi − lo) ×
+# (p(n − 1) − ⌊p(n − 1)⌋), the same interval operations on the same intervals), so the figure is
+# the same to the microsecond.
 PERCENTILES_SQL = """
     WITH d AS MATERIALIZED (
         SELECT g.g1, g.g2, t.wall, t.business, t.wall_ends, t.business_ends
@@ -483,47 +485,56 @@ PERCENTILES_SQL = """
         FROM located l GROUP BY l.g1, l.g2
     ),
     slices AS (
-        SELECT x.target, array_agg(u.v ORDER BY u.v) AS v
-        FROM d JOIN targets t ON t.g1 = d.g1 AND t.g2 = d.g2
-        CROSS JOIN LATERAL unnest(t.target, t.kind, t.blo, t.bhi, t.zero) AS x(target, kind, blo, bhi, zero)
-        CROSS JOIN LATERAL (
-            SELECT coalesce(e.ends[x.blo - 1], 0) + 1 AS first, e.ends[x.bhi] AS last
-            FROM (SELECT CASE WHEN x.kind = 1 THEN d.wall_ends ELSE d.business_ends END AS ends) AS e
-        ) AS z
-        CROSS JOIN LATERAL unnest(
-            (CASE WHEN x.kind = 1 THEN d.wall ELSE d.business END)
-            [z.first:CASE WHEN x.zero THEN least(z.first, z.last) ELSE z.last END]
-        ) AS u(v)
-        WHERE z.first <= z.last
-        GROUP BY x.target
+        SELECT u.target, array_agg(u.v ORDER BY u.v) AS v
+        FROM (
+            SELECT x.target, unnest(
+                (CASE WHEN x.kind = 1 THEN d.wall ELSE d.business END)
+                [z.first:CASE WHEN x.zero THEN least(z.first, z.last) ELSE z.last END]
+            ) AS v
+            FROM d JOIN targets t ON t.g1 = d.g1 AND t.g2 = d.g2
+            CROSS JOIN LATERAL unnest(t.target, t.kind, t.blo, t.bhi, t.zero) AS x(target, kind, blo, bhi, zero)
+            CROSS JOIN LATERAL (
+                SELECT coalesce(e.ends[x.blo - 1], 0) + 1 AS first, e.ends[x.bhi] AS last
+                FROM (SELECT CASE WHEN x.kind = 1 THEN d.wall_ends ELSE d.business_ends END AS ends) AS e
+            ) AS z
+            WHERE z.first <= z.last
+        ) AS u
+        GROUP BY u.target
     )
     SELECT l.g1, l.g2, l.kind, l.p, l.n,
-           CASE WHEN l.zero THEN s.v[1]
-                WHEN l.hi = l.lo THEN s.v[l.lo - l.base + 1]
-                ELSE s.v[l.lo - l.base + 1] + (s.v[l.hi - l.base + 1] - s.v[l.lo - l.base + 1]) * l.frac END
+           CASE WHEN l.zero THEN interval '0'
+                WHEN l.hi = l.lo THEN v.lo
+                ELSE v.lo + (v.hi - v.lo) * l.frac END
     FROM located l JOIN slices s ON s.target = l.target
+    CROSS JOIN LATERAL (
+        SELECT {lo} AS lo, {hi} AS hi
+    ) AS v
 """
 KINDS = {1: "wall", 2: "business"}
 
 
-def _bucket_sums() -> dict[str, str]:
+def _bucket_sums(family: str) -> dict[str, str]:
     """The sums of each bucket end over a group's rows, as SQL (one per bound, and all values), and
     the index of the last one (the group's number of values)."""
-    ends = range(1, len(TIME_BUCKETS) + 2)
+    ends = range(1, len(TIME_BUCKETS[family]) + 2)
     sums = {f"{kind}_sums": ", ".join(f"sum(d.{kind}_ends[{j}])" for j in ends) for kind in ("wall", "business")}
-    return {"last": str(len(TIME_BUCKETS) + 1), "zero": str(ZERO_BUCKET), **sums}
+    neighbours = {
+        "lo": interval_sql("s.v[l.lo - l.base + 1]"),
+        "hi": interval_sql("s.v[l.hi - l.base + 1]"),
+    }
+    return {"last": str(len(TIME_BUCKETS[family]) + 1), "zero": str(ZERO_BUCKET), **sums, **neighbours}
 
 
-def time_percentiles(rows: QuerySet, groups: str) -> dict[tuple, tuple[int, dt.timedelta]]:
+def time_percentiles(rows: QuerySet, groups: str, *, family: str) -> dict[tuple, tuple[int, dt.timedelta]]:
     """{(g1, g2, wall | business, 50 | 90): (n, percentile)} over the `SlaRollupTimes` rows `rows`
-    (one query), each row counted in the groups `groups`, SQL rows of (g1, g2) over its columns as
-    t.column, text: exactly percentile_cont over every duration of each group, reading only the
-    bucket of each rank."""
+    of clocks of the family `family` (one query; their buckets are the family's), each row counted
+    in the groups `groups`, SQL rows of (g1, g2) over its columns as t.column, text: exactly
+    percentile_cont over every duration of each group, reading only the bucket of each rank."""
     columns = ["metric", "severity", "partner_id", "wall", "business", "wall_ends", "business_ends"]
-    sql, params = rows.values(*columns).query.sql_with_params()
+    sql, params = rows.filter(family=family).values(*columns).query.sql_with_params()
     figures = {}
     with connection.cursor() as cursor:
-        cursor.execute(PERCENTILES_SQL.format(rows=sql, groups=groups, **_bucket_sums()), params)
+        cursor.execute(PERCENTILES_SQL.format(rows=sql, groups=groups, **_bucket_sums(family)), params)
         for g1, g2, kind, p, n, value in cursor.fetchall():
             figures[(g1, g2, KINDS[kind], round(p * 100))] = (n, value)
     return figures
@@ -540,11 +551,11 @@ def times_in_range(filters: ReportFilter) -> QuerySet[SlaRollupTimes]:
 
 def _time_to_from_rollups(filters: ReportFilter) -> dict:
     rollups_in_range(filters, family=False)  # the fold
-    rows = times_in_range(filters).filter(family=SlaClock.Family.OURS, metric__in=TIME_TO_METRICS)
+    rows = times_in_range(filters).filter(metric__in=TIME_TO_METRICS)
     values = {}
     # Each row counts for its metric overall (severity "") and for its metric and severity.
     groups = "(t.metric::text, ''::text), (t.metric::text, t.severity::text)"
-    for (metric, severity, kind, p), (n, value) in time_percentiles(rows, groups).items():
+    for (metric, severity, kind, p), (n, value) in time_percentiles(rows, groups, family=SlaClock.Family.OURS).items():
         name = f"{metric}_{severity or 'all'}"
         values[f"{name}_n"] = n
         values[f"{name}_{kind}_p{p}"] = value
@@ -879,8 +890,8 @@ def _scorecard_from_rollups(filters: ReportFilter) -> list[dict]:
     with connection.cursor() as cursor:
         cursor.execute(SCORECARD_SQL.format(rows=sql, partner=Partner._meta.db_table), params)
         sums = cursor.fetchall()
-    times = times_in_range(filters).filter(family=SlaClock.Family.PARTNER, metric__in=TIME_TO_METRICS)
-    figures = time_percentiles(times, "(t.partner_id::text, t.metric::text)")
+    times = times_in_range(filters).filter(metric__in=TIME_TO_METRICS)
+    figures = time_percentiles(times, "(t.partner_id::text, t.metric::text)", family=SlaClock.Family.PARTNER)
     sent = _sent_counts(filters, [partner_id for partner_id, *_rest in sums])
     groups = []
     for partner_id, name, engagements, met, breached in sums:

@@ -19,6 +19,7 @@ from cases.models import Category, SlaClock, SlaRollup, SlaRollupPending, SlaRol
 from cases.services.incidents import incident_assign, incident_change_severity, incident_open
 from cases.sla.reports import ReportFilter, selectors, sla_attainment, sla_breaches, sla_partner_scorecard, sla_time_to
 from cases.sla.rollups import (
+    MICROSECOND,
     TIME_BUCKETS,
     sla_rollup_differences,
     sla_rollup_fold,
@@ -209,32 +210,54 @@ def test_the_durations_rows_are_sorted_bucketed_and_merged_into_months(lead):
     for row in times:
         for values, ends in ((row.wall, row.wall_ends), (row.business, row.business_ends)):
             assert values == sorted(values) and values
-            assert ends == [sum(v <= bound for v in values) for bound in TIME_BUCKETS] + [len(values)]
+            assert all(isinstance(value, int) for value in values)  # whole microseconds
+            bounds = [bound // MICROSECOND for bound in TIME_BUCKETS[row.family]]
+            assert ends == [sum(v <= bound for v in values) for bound in bounds] + [len(values)]
     stopped = SlaClock.objects.filter(state__in=["met", "breached"], stopped_at__isnull=False)
     assert len(stopped) == len([c for c in desk["clocks"] if c.state in ("met", "breached") and c.stopped_at])
     days = [row for row in times if row.span == "day"]
-    assert sorted(d for row in days for d in row.business) == sorted(c.consumed for c in stopped)
-    assert sorted(d for row in days for d in row.wall) == sorted(c.stopped_at - c.started_at for c in stopped)
+    assert sorted(d for row in days for d in row.business) == sorted(c.consumed // MICROSECOND for c in stopped)
+    walls = sorted((c.stopped_at - c.started_at) // MICROSECOND for c in stopped)
+    assert sorted(d for row in days for d in row.wall) == walls
     october = [row for row in times if row.day.month == 10]  # the month row holds its three days
     for kind in ("wall", "business"):
         month = sorted(d for row in october if row.span == "month" for d in getattr(row, kind))
         assert month == sorted(d for row in october if row.span == "day" for d in getattr(row, kind))
 
 
-# Durations at and around the buckets' bounds, below the first and above the last, repeated ones,
-# and groups of one and two values (no interpolation, and interpolation of two).
+def test_the_durations_are_stored_to_be_sliced_and_summed_without_decompressing():
+    """A percentile sums every bucket end of its rows and slices their value arrays: a compressed
+    array is decompressed whole at each subscript (800 subscripts a row for our clocks' ends), so
+    the ends stay in the row uncompressed and the values out of line uncompressed."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname, attstorage FROM pg_attribute WHERE attrelid = %s::regclass "
+            "AND attname IN ('wall', 'business', 'wall_ends', 'business_ends')",
+            [SlaRollupTimes._meta.db_table],
+        )
+        storage = dict(cursor.fetchall())
+    assert storage == {"wall": "e", "business": "e", "wall_ends": "p", "business_ends": "p"}
+
+
+# Durations at and around the buckets' bounds (both families' sets: ours are finer), below the
+# first and above the last, repeated ones, and groups of one and two values (no interpolation, and
+# interpolation of two).
+PARTNER_BOUNDS, OUR_BOUNDS = TIME_BUCKETS["partner"], TIME_BUCKETS["ours"]
 EDGE_DURATIONS = [
     dt.timedelta(0),
     dt.timedelta(seconds=59, microseconds=999_999),
-    TIME_BUCKETS[0],
-    TIME_BUCKETS[0],
-    TIME_BUCKETS[1],
-    TIME_BUCKETS[1] + dt.timedelta(microseconds=1),
-    TIME_BUCKETS[2] - dt.timedelta(microseconds=1),
+    PARTNER_BOUNDS[0],
+    PARTNER_BOUNDS[0],
+    PARTNER_BOUNDS[1],
+    PARTNER_BOUNDS[1] + dt.timedelta(microseconds=1),
+    PARTNER_BOUNDS[2] - dt.timedelta(microseconds=1),
+    OUR_BOUNDS[3],
+    OUR_BOUNDS[3] + dt.timedelta(microseconds=1),
+    OUR_BOUNDS[200] - dt.timedelta(microseconds=1),
     dt.timedelta(hours=3, seconds=7),
     dt.timedelta(days=1),
     dt.timedelta(days=1, microseconds=3),
-    TIME_BUCKETS[-1],
+    PARTNER_BOUNDS[-1],
     dt.timedelta(days=400, hours=5),
 ]
 
@@ -267,7 +290,10 @@ def test_percentiles_at_the_buckets_edges_equal_percentile_cont(lead, monkeypatc
     ):
         from_rollups = report_figures(lead, filters)
         assert from_rollups == figures_from_clocks(lead, filters, monkeypatch)
-        assert [row.clocks for row in from_rollups[1]][:1] == [len(EDGE_DURATIONS * 2) if not filters.severity else 8]
+        sev2 = len(range(0, len(EDGE_DURATIONS) * 2, 3))  # every third clock is SEV2
+        assert [row.clocks for row in from_rollups[1]][:1] == [
+            len(EDGE_DURATIONS * 2) if not filters.severity else sev2
+        ]
     assert sla_rollup_differences(first=dt.date(2022, 10, 1), last=dt.date(2022, 10, 31)) == []
 
 
