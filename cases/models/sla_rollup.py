@@ -52,8 +52,8 @@ class RollupGroup(CardNumberFreeModel, models.Model):
 
 
 class SlaRollup(RollupGroup):
-    # A month row's arrays are those of its days concatenated in day order; in a row, element i
-    # of `wall` and of `business` is one clock.
+    # In a day row, element i of `wall` and of `business` is one clock; a month row keeps none (its
+    # counts are what reports read; the durations' month rows hold the month's durations).
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,

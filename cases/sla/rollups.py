@@ -109,21 +109,15 @@ COMPUTE_SQL = """
 """
 STOPPED = "c.state IN ('met', 'breached') AND c.stopped_at IS NOT NULL"
 
-# The month rows of the chosen months summed from their day rows in one pass: each day row is
-# unnested into its durations (a row without any keeps one row, n NULL), its counts taken once (at
-# n NULL or 1), the durations concatenated in day and array order.
+# The month rows of the chosen months summed from their day rows in one pass. They keep counts
+# only: the durations' month rows (`TIMES_SQL`, from the durations' day rows) hold the month's
+# durations, and every report reading month rows for their counts reads narrow rows.
 MONTHS_SQL = """
     INSERT INTO {rollup} (span, day, family, metric, severity, partner_id, owner_id,
                           clocks, engagements, met, breached, wall, business)
     SELECT 'month', date_trunc('month', r.day)::date, r.family, r.metric, r.severity, r.partner_id, r.owner_id,
-           sum(r.clocks) FILTER (WHERE u.n IS NULL OR u.n = 1),
-           sum(r.engagements) FILTER (WHERE u.n IS NULL OR u.n = 1),
-           sum(r.met) FILTER (WHERE u.n IS NULL OR u.n = 1),
-           sum(r.breached) FILTER (WHERE u.n IS NULL OR u.n = 1),
-           coalesce(array_agg(u.wall ORDER BY r.day, u.n) FILTER (WHERE u.n IS NOT NULL), '{{}}'),
-           coalesce(array_agg(u.business ORDER BY r.day, u.n) FILTER (WHERE u.n IS NOT NULL), '{{}}')
+           sum(r.clocks), sum(r.engagements), sum(r.met), sum(r.breached), '{{}}', '{{}}'
     FROM {rollup} r
-    LEFT JOIN LATERAL unnest(r.wall, r.business) WITH ORDINALITY AS u(wall, business, n) ON true
     WHERE r.span = 'day' AND r.day >= %(first)s AND r.day < %(after)s
       AND date_trunc('month', r.day)::date = ANY(%(months)s::date[])
     GROUP BY 2, 3, 4, 5, 6, 7

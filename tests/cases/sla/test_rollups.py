@@ -197,7 +197,7 @@ def test_rollups_equal_a_recompute_and_the_dst_days_hold_their_whole_day(lead):
         month_rows = [row for row in months if row.day.month == month]
         for name in ("clocks", "engagements", "met", "breached"):
             assert sum(getattr(row, name) for row in month_rows) == sum(getattr(row, name) for row in in_month)
-        assert sorted(d for row in month_rows for d in row.wall) == sorted(d for row in in_month for d in row.wall)
+        assert all(row.wall == row.business == [] for row in month_rows)  # the durations' month rows hold them
     assert sum(row.clocks for row in months) == len(desk["clocks"])
 
 
@@ -342,7 +342,7 @@ def test_a_changed_rollup_is_found_and_the_command_puts_it_right(lead):
         call_command("rebuild_sla_rollups", "--check")
     call_command("rebuild_sla_rollups")
     call_command("rebuild_sla_rollups", "--check")
-    SlaRollup.objects.filter(span="month", day=dt.date(2022, 4, 1)).update(wall=[])  # a month row too
+    SlaRollup.objects.filter(span="month", day=dt.date(2022, 4, 1)).update(clocks=99)  # a month row too
 
     with pytest.raises(CommandError, match="rollup rows differ"):
         call_command("rebuild_sla_rollups", "--check", "--start", "2022-04-03", "--end", "2022-04-03")
