@@ -6,10 +6,10 @@
 The benchmarks run on a database of their own, the one `DATABASE_URL` names with `_bench`
 appended (or `--database-url`), which this script drops and creates again on every run but
 `--as-is`: the measurements write rows (alerts open incidents, notices are sent), so each run
-starts from the same dataset. The dataset is `seed_demo` (the demo desk, its payment data and billing) plus bulk
-incidents up to `--incidents` in all, then `VACUUM ANALYZE`. It is built once per size and
-migration state and kept as a `pg_dump -Fc` file under `var/bench/`; later runs restore it
-(`pg_restore -j 2`, then `VACUUM ANALYZE`) instead of seeding again; `--as-is` measures the
+starts from the same dataset. The dataset is `seed_demo` (the demo desk, its payment data and
+billing) plus bulk incidents up to `--incidents` in all, then `VACUUM ANALYZE`. It is built once
+per size and migration state and kept as a `pg_dump -Fc` file under `var/bench/`; later runs
+restore it (`pg_restore -j 2`, then `VACUUM ANALYZE`) instead of seeding again; `--as-is` measures the
 benchmark database as the last run left it (a few thousand rows more, the pending overview deltas
 and SLA rollup days folded first, as beat would), without the restore's minutes. Either way a
 `CHECKPOINT` comes before the measurements, so the build's or restore's dirty pages are written

@@ -8,7 +8,6 @@ import django.contrib.postgres.fields
 from django.db import migrations, models
 
 
-
 def bounds(steps: int) -> list[int]:
     return [-1, 0] + [round(1e6 * 2 ** (j / steps)) for j in range(99 * steps // 4 + 1)]
 

@@ -87,8 +87,8 @@ class SlaRollup(RollupGroup):
 class SlaRollupTimes(RollupGroup):
     """The acknowledge and resolve durations of a rollup group without its owner (no duration
     figure is per owner), each array sorted, with the number of its values up to each of its
-    family's bucket bounds (`cases.sla.rollups.TIME_BUCKETS`): a percentile sums those counts over the rows
-    of its range to find the bucket of its rank, then sorts only that bucket's values.
+    family's bucket bounds (`cases.sla.rollups.TIME_BUCKETS`): a percentile sums those counts over
+    the rows of its range to find the bucket of its rank, then sorts only that bucket's values.
 
     Kept with the rollups (same days and months, same folds); only groups with durations have a row.
     """
